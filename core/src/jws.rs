@@ -1,0 +1,299 @@
+//! Compact JWS (RFC 7515) as SD-JWT uses it: parse strictly, sign with EdDSA,
+//! verify EdDSA (ed25519-dalek) and ES256 (ssi, for RFC 9901's own examples and
+//! EUDI-style issuers).
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use serde_json::{Map, Value};
+use ssi::jwk::{Algorithm as SsiAlgorithm, Params, JWK};
+
+use crate::b64;
+
+/// Why a compact JWS could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwsError {
+    /// Not three `.`-separated parts.
+    #[error("a compact JWS has 3 parts separated by '.', found {0}")]
+    Parts(usize),
+    /// A part is not canonical base64url.
+    #[error("JWS {part} is not canonical base64url")]
+    Base64 {
+        /// `header`, `payload` or `signature`.
+        part: &'static str,
+    },
+    /// The header is not a JSON object.
+    #[error("JWS header is not a JSON object: {0}")]
+    Header(String),
+    /// The header names no `alg` or one we do not verify.
+    #[error("unsupported JWS alg {0:?} (EdDSA and ES256 are supported)")]
+    Alg(String),
+    /// The header has `crit`, whose extensions we do not understand.
+    #[error("JWS header has crit parameters, which are not supported")]
+    Crit,
+}
+
+/// The signature algorithms Vouch verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// Ed25519 (RFC 8037). The only algorithm Vouch signs with.
+    EdDSA,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+}
+
+impl Alg {
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::EdDSA => "EdDSA",
+            Alg::ES256 => "ES256",
+        }
+    }
+}
+
+/// A parsed compact JWS. Keeps the exact text so serialisation is lossless.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jws {
+    text: String,
+    alg: Alg,
+    header: Map<String, Value>,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl Jws {
+    /// Parses `header.payload.signature`.
+    ///
+    /// # Errors
+    /// [`JwsError`] for a wrong number of parts, non-canonical base64url, a
+    /// header that is not a JSON object, an unsupported `alg`, or `crit`.
+    pub fn parse(text: &str) -> Result<Self, JwsError> {
+        let mut parts = text.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwsError::Parts(text.split('.').count()));
+        };
+        let header_bytes = b64::decode(h).map_err(|_| JwsError::Base64 { part: "header" })?;
+        let payload = b64::decode(p).map_err(|_| JwsError::Base64 { part: "payload" })?;
+        let signature = b64::decode(s).map_err(|_| JwsError::Base64 { part: "signature" })?;
+        let header: Map<String, Value> =
+            serde_json::from_slice(&header_bytes).map_err(|e| JwsError::Header(e.to_string()))?;
+        let alg = match header.get("alg").and_then(Value::as_str) {
+            Some("EdDSA") => Alg::EdDSA,
+            Some("ES256") => Alg::ES256,
+            Some(other) => return Err(JwsError::Alg(other.to_owned())),
+            None => return Err(JwsError::Alg(String::new())),
+        };
+        if header.contains_key("crit") {
+            return Err(JwsError::Crit);
+        }
+        Ok(Self { text: text.to_owned(), alg, header, payload, signature })
+    }
+
+    /// Signs `payload` with Ed25519 under a header of `alg: EdDSA` plus `typ`
+    /// and `kid` when given.
+    pub fn sign_eddsa(payload: &[u8], typ: Option<&str>, kid: Option<&str>, key: &SigningKey) -> Self {
+        let mut header = Map::new();
+        header.insert("alg".into(), Value::from("EdDSA"));
+        if let Some(typ) = typ {
+            header.insert("typ".into(), Value::from(typ));
+        }
+        if let Some(kid) = kid {
+            header.insert("kid".into(), Value::from(kid));
+        }
+        // Serialising a map of strings cannot fail.
+        let header_json = Value::Object(header.clone()).to_string();
+        let mut text = b64::encode(header_json);
+        text.push('.');
+        text.push_str(&b64::encode(payload));
+        let signature = key.sign(text.as_bytes()).to_bytes().to_vec();
+        text.push('.');
+        text.push_str(&b64::encode(&signature));
+        Self { text, alg: Alg::EdDSA, header, payload: payload.to_vec(), signature }
+    }
+
+    /// The exact compact serialisation.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The signature algorithm.
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    /// The protected header.
+    pub fn header(&self) -> &Map<String, Value> {
+        &self.header
+    }
+
+    /// A string header parameter.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header.get(name).and_then(Value::as_str)
+    }
+
+    /// The decoded payload bytes.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The decoded signature bytes.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// `header.payload`, the bytes the signature covers.
+    pub fn signing_input(&self) -> &[u8] {
+        let end = self.text.rfind('.').unwrap_or(self.text.len());
+        &self.text.as_bytes()[..end]
+    }
+
+    /// Verifies the signature with `key`.
+    ///
+    /// # Errors
+    /// [`SignatureError`] when the key does not suit the algorithm or the
+    /// signature does not verify.
+    pub fn verify(&self, key: &PublicKey) -> Result<(), SignatureError> {
+        key.verify(self.alg, self.signing_input(), &self.signature)
+    }
+}
+
+/// A signature that does not verify, or a key that cannot verify it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// The key type does not match the JWS algorithm.
+    #[error("a {key} key cannot verify an {alg} signature")]
+    KeyMismatch {
+        /// The key type.
+        key: &'static str,
+        /// The JWS algorithm.
+        alg: &'static str,
+    },
+    /// The signature is wrong.
+    #[error("signature does not verify")]
+    Invalid,
+}
+
+/// A public key that verifies JWS signatures.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PublicKey {
+    /// Ed25519.
+    Ed25519(VerifyingKey),
+    /// P-256, kept as a JWK for ssi's ES256 verifier.
+    P256(Box<JWK>),
+}
+
+/// A JWK that is not a usable public key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unusable public JWK: {0}")]
+pub struct JwkError(pub String);
+
+impl PublicKey {
+    /// Reads a public JWK (`OKP`/`Ed25519` or `EC`/`P-256`).
+    ///
+    /// # Errors
+    /// [`JwkError`] for other key types, private keys, or bad key bytes.
+    pub fn from_jwk(value: &Value) -> Result<Self, JwkError> {
+        let obj = value.as_object().ok_or_else(|| JwkError("not a JSON object".into()))?;
+        if obj.contains_key("d") {
+            return Err(JwkError("contains a private key".into()));
+        }
+        match (obj.get("kty").and_then(Value::as_str), obj.get("crv").and_then(Value::as_str)) {
+            (Some("OKP"), Some("Ed25519")) => {
+                let x = obj.get("x").and_then(Value::as_str).ok_or_else(|| JwkError("no x".into()))?;
+                let x = b64::decode_array::<32>(x).map_err(|e| JwkError(e.to_string()))?;
+                let key = VerifyingKey::from_bytes(&x).map_err(|_| JwkError("x is not an Ed25519 point".into()))?;
+                if key.is_weak() {
+                    return Err(JwkError("Ed25519 key of small order".into()));
+                }
+                Ok(PublicKey::Ed25519(key))
+            }
+            (Some("EC"), Some("P-256")) => {
+                let jwk: JWK = serde_json::from_value(value.clone()).map_err(|e| JwkError(e.to_string()))?;
+                match &jwk.params {
+                    Params::EC(ec) if ec.x_coordinate.is_some() && ec.y_coordinate.is_some() => {}
+                    _ => return Err(JwkError("EC key without x and y".into())),
+                }
+                Ok(PublicKey::P256(Box::new(jwk)))
+            }
+            (kty, crv) => Err(JwkError(format!(
+                "unsupported key type kty={:?} crv={:?}",
+                kty.unwrap_or(""),
+                crv.unwrap_or("")
+            ))),
+        }
+    }
+
+    /// The key as a public JWK value.
+    pub fn to_jwk(&self) -> Value {
+        match self {
+            PublicKey::Ed25519(key) => serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "x": b64::encode(key.as_bytes())
+            }),
+            PublicKey::P256(jwk) => serde_json::to_value(jwk.to_public()).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Verifies `signature` over `input` under `alg`.
+    ///
+    /// # Errors
+    /// [`SignatureError`] when the key does not suit `alg` or the signature
+    /// does not verify.
+    pub fn verify(&self, alg: Alg, input: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
+        match (self, alg) {
+            (PublicKey::Ed25519(key), Alg::EdDSA) => {
+                let sig = Signature::from_slice(signature).map_err(|_| SignatureError::Invalid)?;
+                key.verify_strict(input, &sig).map_err(|_| SignatureError::Invalid)
+            }
+            (PublicKey::P256(jwk), Alg::ES256) => {
+                ssi::claims::jws::verify_bytes(SsiAlgorithm::ES256, input, jwk, signature)
+                    .map_err(|_| SignatureError::Invalid)
+            }
+            (PublicKey::Ed25519(_), alg) => Err(SignatureError::KeyMismatch { key: "Ed25519", alg: alg.as_str() }),
+            (PublicKey::P256(_), alg) => Err(SignatureError::KeyMismatch { key: "P-256", alg: alg.as_str() }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[7u8; 32])
+    }
+
+    #[test]
+    fn sign_parse_verify_round_trip() {
+        let jws = Jws::sign_eddsa(br#"{"a":1}"#, Some("kb+jwt"), None, &key());
+        let parsed = Jws::parse(jws.as_str()).unwrap();
+        assert_eq!(parsed, jws);
+        assert_eq!(parsed.header_str("typ"), Some("kb+jwt"));
+        parsed.verify(&PublicKey::Ed25519(key().verifying_key())).unwrap();
+        let other = SigningKey::from_bytes(&[8u8; 32]).verifying_key();
+        assert_eq!(parsed.verify(&PublicKey::Ed25519(other)), Err(SignatureError::Invalid));
+    }
+
+    #[test]
+    fn broken_input() {
+        assert_eq!(Jws::parse("a.b"), Err(JwsError::Parts(2)));
+        assert_eq!(Jws::parse("a.b.c.d"), Err(JwsError::Parts(4)));
+        assert!(matches!(Jws::parse("e30.e30.AA="), Err(JwsError::Base64 { part: "signature" })));
+        assert!(matches!(Jws::parse("W10.e30.AA"), Err(JwsError::Header(_))));
+        // {"alg":"none"}
+        assert!(matches!(Jws::parse("eyJhbGciOiJub25lIn0.e30."), Err(JwsError::Alg(a)) if a == "none"));
+        // {"alg":"EdDSA","crit":["x"]}
+        let h = b64::encode(r#"{"alg":"EdDSA","crit":["x"]}"#);
+        assert_eq!(Jws::parse(&format!("{h}.e30.AA")), Err(JwsError::Crit));
+    }
+
+    #[test]
+    fn jwk_rejects_private_and_unknown_keys() {
+        assert!(PublicKey::from_jwk(&serde_json::json!({"kty":"OKP","crv":"Ed25519","x":"AA","d":"AA"})).is_err());
+        assert!(PublicKey::from_jwk(&serde_json::json!({"kty":"RSA","n":"AA","e":"AQAB"})).is_err());
+        assert!(PublicKey::from_jwk(&serde_json::json!("x")).is_err());
+        let good = PublicKey::Ed25519(key().verifying_key());
+        assert_eq!(PublicKey::from_jwk(&good.to_jwk()).unwrap(), good);
+    }
+}

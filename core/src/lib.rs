@@ -1,0 +1,27 @@
+//! Vouch core: the credential engine every other crate builds on.
+//!
+//! - [`did`]: Ed25519 `did:key` — generate, parse, resolve offline.
+//! - [`jws`]: compact JWS, EdDSA signing, EdDSA and ES256 verification.
+//! - [`sd_jwt`]: RFC 9901 SD-JWT — conceal, present, KB-JWT, verify.
+//! - [`vc`]: the SD-JWT VC profile (`typ: dc+sd-jwt`).
+//! - [`status_list`]: Token Status List and the Status List Token.
+//! - [`envelope`]: the `VCH1:` QR envelope.
+//! - [`verdict`]: `Result<Verdict, VerifyError>`.
+//!
+//! Sans-IO: no files, no network, no clock, no global RNG. Time comes in as
+//! Unix seconds, randomness as an RNG argument.
+
+pub mod b64;
+pub mod did;
+pub mod envelope;
+pub mod jws;
+pub mod path;
+pub mod sd_jwt;
+pub mod status_list;
+pub mod vc;
+pub mod verdict;
+
+pub use did::DidKey;
+pub use path::ClaimPath;
+pub use sd_jwt::SdJwt;
+pub use verdict::{Check, CheckName, Outcome, Verdict, VerifyError};

@@ -1,0 +1,838 @@
+//! SD-JWT (RFC 9901): issuance with object-property and array-element
+//! disclosures, nested and with decoys; presentation by claim path; KB-JWT;
+//! strict verification.
+//!
+//! Disclosures are encoded and decoded with ssi's SD-JWT primitives
+//! (`DecodedDisclosure`, `SdAlg`); the tree walks, the presentation selection
+//! and every check ssi leaves to the caller (each digest referenced at most
+//! once, reserved names, KB-JWT signature, `aud`, `nonce`, `sd_hash`, holder
+//! key, times) are here.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use ed25519_dalek::{Signature, SigningKey};
+use rand_core::{CryptoRng, RngCore};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use ssi::claims::sd_jwt::{DecodedDisclosure, DisclosureDescription};
+
+use crate::b64;
+use crate::jws::{Alg, Jws, JwsError, PublicKey};
+use crate::path::{ClaimPath, Segment};
+use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
+
+/// `_sd`: the digests of an object's selectively disclosable properties.
+pub const SD: &str = "_sd";
+/// `...`: the digest of a selectively disclosable array element.
+pub const ELLIPSIS: &str = "...";
+/// `_sd_alg`: the digest algorithm.
+pub const SD_ALG: &str = "_sd_alg";
+/// The only digest algorithm Vouch issues and accepts.
+pub const SHA_256: &str = "sha-256";
+/// `typ` of a KB-JWT.
+pub const KB_JWT_TYP: &str = "kb+jwt";
+
+/// Why a string is not a well-formed SD-JWT.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SdJwtError {
+    /// No `~` at all.
+    #[error("an SD-JWT has the form <jwt>~<disclosure>~…~[<kb-jwt>]; no '~' found")]
+    NoTilde,
+    /// An empty component between two `~`.
+    #[error("empty disclosure at position {0}")]
+    EmptyDisclosure(usize),
+    /// The issuer-signed JWT.
+    #[error("issuer-signed JWT: {0}")]
+    Jwt(JwsError),
+    /// The issuer-signed JWT payload is not a JSON object.
+    #[error("issuer-signed JWT payload is not a JSON object: {0}")]
+    Payload(String),
+    /// An unsupported `_sd_alg`.
+    #[error("unsupported _sd_alg {0:?} (only sha-256)")]
+    SdAlg(String),
+    /// A disclosure that is not base64url of `[salt, name, value]` or `[salt, value]`.
+    #[error("disclosure {index} is malformed: {reason}")]
+    Disclosure {
+        /// Position among the disclosures (0-based).
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The same disclosure twice.
+    #[error("disclosure {0} appears twice")]
+    DuplicateDisclosure(usize),
+}
+
+/// A disclosure: a salted claim (`[salt, name, value]`) or array element
+/// (`[salt, value]`), with its digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Disclosure {
+    encoded: String,
+    digest: String,
+    salt: String,
+    name: Option<String>,
+    value: Value,
+}
+
+impl Disclosure {
+    /// A new disclosure with a 128-bit random salt.
+    pub fn new(name: Option<String>, value: Value, rng: &mut (impl RngCore + CryptoRng)) -> Self {
+        let mut salt = [0u8; 16];
+        rng.fill_bytes(&mut salt);
+        let salt = b64::encode(salt);
+        let desc = match name {
+            Some(key) => DisclosureDescription::ObjectEntry { key, value },
+            None => DisclosureDescription::ArrayItem(value),
+        };
+        let decoded = DecodedDisclosure::from_parts(salt, desc);
+        Self::from_decoded(decoded)
+    }
+
+    /// Parses an encoded disclosure.
+    ///
+    /// # Errors
+    /// A reason when it is not canonical base64url of a JSON array of a salt
+    /// string and a claim (name string and value) or an array element.
+    pub fn parse(encoded: &str) -> Result<Self, String> {
+        // ssi decodes with the strict unpadded base64url engine.
+        let decoded = DecodedDisclosure::new(encoded).map_err(|e| e.to_string())?;
+        Ok(Self::from_decoded(decoded))
+    }
+
+    fn from_decoded(decoded: DecodedDisclosure<'_>) -> Self {
+        let encoded = decoded.encoded.as_str().to_owned();
+        let digest = digest(encoded.as_bytes());
+        let (name, value) = match decoded.desc {
+            DisclosureDescription::ObjectEntry { key, value } => (Some(key), value),
+            DisclosureDescription::ArrayItem(value) => (None, value),
+        };
+        Self { encoded, digest, salt: decoded.salt, name, value }
+    }
+
+    /// The base64url text as it travels.
+    pub fn as_str(&self) -> &str {
+        &self.encoded
+    }
+    /// base64url(SHA-256(encoded)), as it appears in `_sd` or `...`.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+    /// The salt.
+    pub fn salt(&self) -> &str {
+        &self.salt
+    }
+    /// The claim name, or `None` for an array element.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    /// The claim value (possibly holding digests of nested disclosures).
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
+/// base64url(SHA-256(bytes)).
+pub fn digest(bytes: &[u8]) -> String {
+    b64::encode(Sha256::digest(bytes))
+}
+
+/// What the issuer wants concealed, and how many decoys to add.
+#[derive(Debug, Clone, Default)]
+pub struct Concealment {
+    /// Paths of the claims and array elements to make selectively disclosable.
+    /// Nested paths are allowed (`/address` and `/address/street`).
+    pub paths: Vec<ClaimPath>,
+    /// Decoy digests added to each `_sd` array: a random number from 0 to
+    /// this (RFC 9901 §4.2.5). 0 adds none.
+    pub max_decoys: u8,
+}
+
+/// Why claims could not be concealed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConcealError {
+    /// A path names no claim.
+    #[error("no claim at {0} to make selectively disclosable")]
+    NotFound(ClaimPath),
+    /// A claim uses a name SD-JWT reserves.
+    #[error("claim name {0:?} is reserved by SD-JWT")]
+    ReservedName(String),
+    /// The root cannot be concealed.
+    #[error("the whole claim set cannot be concealed")]
+    Root,
+}
+
+/// Conceals the claims at `spec.paths`; returns the payload (with `_sd_alg`)
+/// and the disclosures, inner ones first.
+///
+/// # Errors
+/// [`ConcealError`] when a path names no claim or a claim name is reserved.
+pub fn conceal(
+    claims: Map<String, Value>,
+    spec: &Concealment,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(Map<String, Value>, Vec<Disclosure>), ConcealError> {
+    let targets: BTreeSet<&ClaimPath> = spec.paths.iter().collect();
+    if targets.contains(&ClaimPath::root()) {
+        return Err(ConcealError::Root);
+    }
+    let mut concealer = Concealer { targets, found: BTreeSet::new(), max_decoys: spec.max_decoys, disclosures: Vec::new() };
+    let mut payload = concealer.object(claims, &ClaimPath::root(), rng)?;
+    if let Some(missing) = concealer.targets.iter().find(|t| !concealer.found.contains(**t)) {
+        return Err(ConcealError::NotFound((*missing).clone()));
+    }
+    payload.insert(SD_ALG.into(), Value::from(SHA_256));
+    Ok((payload, concealer.disclosures))
+}
+
+struct Concealer<'a> {
+    targets: BTreeSet<&'a ClaimPath>,
+    found: BTreeSet<ClaimPath>,
+    max_decoys: u8,
+    disclosures: Vec<Disclosure>,
+}
+
+impl Concealer<'_> {
+    fn value(
+        &mut self,
+        value: Value,
+        path: &ClaimPath,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Value, ConcealError> {
+        // Only descend where some target lies beneath.
+        if !self.targets.iter().any(|t| path.is_prefix_of(t) && *t != path) {
+            return Ok(value);
+        }
+        Ok(match value {
+            Value::Object(map) => Value::Object(self.object(map, path, rng)?),
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    let child = path.child(Segment::Index(i));
+                    let item = self.value(item, &child, rng)?;
+                    if self.targets.contains(&child) {
+                        self.found.insert(child);
+                        let d = Disclosure::new(None, item, rng);
+                        let mut obj = Map::new();
+                        obj.insert(ELLIPSIS.into(), Value::from(d.digest.clone()));
+                        self.disclosures.push(d);
+                        out.push(Value::Object(obj));
+                    } else {
+                        out.push(item);
+                    }
+                }
+                Value::Array(out)
+            }
+            other => other,
+        })
+    }
+
+    fn object(
+        &mut self,
+        map: Map<String, Value>,
+        path: &ClaimPath,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Map<String, Value>, ConcealError> {
+        let mut out = Map::new();
+        let mut digests = Vec::new();
+        for (key, value) in map {
+            if key == SD || key == ELLIPSIS || key == SD_ALG {
+                return Err(ConcealError::ReservedName(key));
+            }
+            let child = path.child(Segment::Key(key.clone()));
+            let value = self.value(value, &child, rng)?;
+            if self.targets.contains(&child) {
+                self.found.insert(child);
+                let d = Disclosure::new(Some(key), value, rng);
+                digests.push(d.digest.clone());
+                self.disclosures.push(d);
+            } else {
+                out.insert(key, value);
+            }
+        }
+        if !digests.is_empty() {
+            if self.max_decoys > 0 {
+                let decoys = rng.next_u32() % (u32::from(self.max_decoys) + 1);
+                for _ in 0..decoys {
+                    let mut noise = [0u8; 32];
+                    rng.fill_bytes(&mut noise);
+                    digests.push(digest(&noise));
+                }
+            }
+            // Sorted, so the order of digests says nothing about the claims.
+            digests.sort_unstable();
+            out.insert(SD.into(), Value::Array(digests.into_iter().map(Value::from).collect()));
+        }
+        Ok(out)
+    }
+}
+
+/// A parsed SD-JWT: issuer-signed JWT, disclosures, optional KB-JWT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SdJwt {
+    jwt: Jws,
+    payload: Map<String, Value>,
+    disclosures: Vec<Disclosure>,
+    kb: Option<Jws>,
+}
+
+impl SdJwt {
+    /// Issues an SD-JWT: conceals `spec.paths` of `claims`, signs with EdDSA
+    /// under header `typ` and `kid`.
+    ///
+    /// # Errors
+    /// [`ConcealError`] as [`conceal`].
+    pub fn issue(
+        claims: Map<String, Value>,
+        spec: &Concealment,
+        typ: &str,
+        kid: &str,
+        key: &SigningKey,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Self, ConcealError> {
+        let (payload, disclosures) = conceal(claims, spec, rng)?;
+        // A map of JSON values always serialises.
+        let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+        let jwt = Jws::sign_eddsa(&bytes, Some(typ), Some(kid), key);
+        Ok(Self { jwt, payload, disclosures, kb: None })
+    }
+
+    /// Parses the compact serialisation `<jwt>~<d1>~…~<dn>~[<kb-jwt>]`.
+    ///
+    /// # Errors
+    /// [`SdJwtError`] naming the part that is malformed.
+    pub fn parse(text: &str) -> Result<Self, SdJwtError> {
+        let (jwt, rest) = text.split_once('~').ok_or(SdJwtError::NoTilde)?;
+        let jwt = Jws::parse(jwt).map_err(SdJwtError::Jwt)?;
+        let payload: Map<String, Value> =
+            serde_json::from_slice(jwt.payload()).map_err(|e| SdJwtError::Payload(e.to_string()))?;
+        match payload.get(SD_ALG) {
+            None => {}
+            Some(Value::String(alg)) if alg == SHA_256 => {}
+            Some(other) => return Err(SdJwtError::SdAlg(other.to_string())),
+        }
+        let mut parts: Vec<&str> = rest.split('~').collect();
+        // `rest` ends with the KB-JWT, or is empty after the last '~'.
+        let last = parts.pop().unwrap_or_default();
+        let kb = if last.is_empty() {
+            None
+        } else {
+            Some(Jws::parse(last).map_err(|e| SdJwtError::Payload(format!("KB-JWT: {e}")))?)
+        };
+        let mut disclosures = Vec::with_capacity(parts.len());
+        let mut seen = HashSet::with_capacity(parts.len());
+        for (index, part) in parts.into_iter().enumerate() {
+            if part.is_empty() {
+                return Err(SdJwtError::EmptyDisclosure(index));
+            }
+            if !seen.insert(part) {
+                return Err(SdJwtError::DuplicateDisclosure(index));
+            }
+            disclosures.push(
+                Disclosure::parse(part).map_err(|reason| SdJwtError::Disclosure { index, reason })?,
+            );
+        }
+        Ok(Self { jwt, payload, disclosures, kb })
+    }
+
+    /// The compact serialisation; exactly the parsed text for a parsed SD-JWT.
+    pub fn serialize(&self) -> String {
+        let mut out = self.without_kb();
+        if let Some(kb) = &self.kb {
+            out.push_str(kb.as_str());
+        }
+        out
+    }
+
+    /// `<jwt>~<d1>~…~<dn>~`, the string `sd_hash` covers.
+    pub fn without_kb(&self) -> String {
+        let len = self.jwt.as_str().len() + self.disclosures.iter().map(|d| d.encoded.len() + 1).sum::<usize>() + 1;
+        let mut out = String::with_capacity(len + 300);
+        out.push_str(self.jwt.as_str());
+        out.push('~');
+        for d in &self.disclosures {
+            out.push_str(&d.encoded);
+            out.push('~');
+        }
+        out
+    }
+
+    /// The issuer-signed JWT.
+    pub fn jwt(&self) -> &Jws {
+        &self.jwt
+    }
+    /// The issuer-signed payload, digests and all.
+    pub fn payload(&self) -> &Map<String, Value> {
+        &self.payload
+    }
+    /// The disclosures, in order.
+    pub fn disclosures(&self) -> &[Disclosure] {
+        &self.disclosures
+    }
+    /// The KB-JWT, if any.
+    pub fn kb_jwt(&self) -> Option<&Jws> {
+        self.kb.as_ref()
+    }
+
+    /// Processes the payload with every disclosure here (RFC 9901 §7.1 steps
+    /// 3–5): the claims, and the path of each disclosure.
+    ///
+    /// # Errors
+    /// [`RevealError`] when a digest repeats, a disclosure is unreferenced or
+    /// of the wrong kind, a name is reserved or collides.
+    pub fn reveal(&self) -> Result<Revealed, RevealError> {
+        let mut r = Revealer {
+            by_digest: self.disclosures.iter().enumerate().map(|(i, d)| (d.digest.as_str(), i)).collect(),
+            paths: vec![None; self.disclosures.len()],
+            seen: HashSet::new(),
+            disclosures: &self.disclosures,
+        };
+        let claims = r.object(&self.payload, &ClaimPath::root(), true)?;
+        let mut paths = Vec::with_capacity(r.paths.len());
+        for (i, path) in r.paths.into_iter().enumerate() {
+            paths.push(path.ok_or(RevealError::Unreferenced(i))?);
+        }
+        Ok(Revealed { claims, paths })
+    }
+
+    /// A presentation disclosing exactly the claims at `paths` (with their
+    /// concealed ancestors and everything beneath them), without KB-JWT.
+    ///
+    /// # Errors
+    /// [`PresentError`] when this SD-JWT does not process or a path names no
+    /// claim.
+    pub fn present(&self, paths: &[ClaimPath]) -> Result<SdJwt, PresentError> {
+        let revealed = self.reveal()?;
+        for path in paths {
+            if !claim_exists(&revealed.claims, path) {
+                return Err(PresentError::NoSuchClaim(path.clone()));
+            }
+        }
+        let disclosures = self
+            .disclosures
+            .iter()
+            .zip(&revealed.paths)
+            .filter(|(_, dp)| paths.iter().any(|p| dp.is_prefix_of(p) || p.is_prefix_of(dp)))
+            .map(|(d, _)| d.clone())
+            .collect();
+        Ok(SdJwt { jwt: self.jwt.clone(), payload: self.payload.clone(), disclosures, kb: None })
+    }
+
+    /// Adds (or replaces) a KB-JWT signed by the holder key over this
+    /// presentation, for `aud` and `nonce`, at time `iat`.
+    pub fn bind(mut self, holder: &SigningKey, aud: &str, nonce: &str, iat: i64) -> SdJwt {
+        let sd_hash = digest(self.without_kb().as_bytes());
+        let payload = serde_json::json!({ "nonce": nonce, "aud": aud, "iat": iat, "sd_hash": sd_hash });
+        let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+        self.kb = Some(Jws::sign_eddsa(&bytes, Some(KB_JWT_TYP), None, holder));
+        self
+    }
+}
+
+/// Whether a claim exists at `path` in processed claims (array indexes are the
+/// issuer's, which equal the processed ones when every disclosure is present).
+fn claim_exists(claims: &Map<String, Value>, path: &ClaimPath) -> bool {
+    let mut segments = path.segments().iter();
+    let Some(Segment::Key(first)) = segments.next() else { return false };
+    let Some(mut current) = claims.get(first) else { return false };
+    for segment in segments {
+        current = match (segment, current) {
+            (Segment::Key(k), Value::Object(m)) => match m.get(k) {
+                Some(v) => v,
+                None => return false,
+            },
+            (Segment::Index(i), Value::Array(a)) => match a.get(*i) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    true
+}
+
+/// Processed claims and where each disclosure landed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Revealed {
+    /// The claims with digests replaced by disclosed values and undisclosed
+    /// ones removed; `_sd_alg` removed.
+    pub claims: Map<String, Value>,
+    /// For each disclosure (in order), the path of the claim it discloses
+    /// (array indexes as issued).
+    pub paths: Vec<ClaimPath>,
+}
+
+/// Why an SD-JWT's disclosures do not process (RFC 9901 §7.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevealError {
+    /// A digest occurs twice in the payload and disclosures.
+    #[error("digest {0} occurs more than once")]
+    DuplicateDigest(String),
+    /// A disclosure no digest points at.
+    #[error("disclosure {0} is not referenced by any digest")]
+    Unreferenced(usize),
+    /// `_sd` is not an array of strings.
+    #[error("_sd at {0} is not an array of digest strings")]
+    SdNotArray(ClaimPath),
+    /// A `...` element that is not `{"...": "<digest>"}`.
+    #[error("malformed array element digest at {0}")]
+    Ellipsis(ClaimPath),
+    /// An array-element disclosure referenced from `_sd`, or a claim
+    /// disclosure referenced from `...`.
+    #[error("disclosure {index} is the wrong kind for {at}")]
+    WrongKind {
+        /// The disclosure.
+        index: usize,
+        /// Where it was referenced.
+        at: ClaimPath,
+    },
+    /// A disclosure names `_sd` or `...`, or `_sd_alg` appears below the top.
+    #[error("reserved claim name {name:?} at {at}")]
+    Reserved {
+        /// The name.
+        name: String,
+        /// Where.
+        at: ClaimPath,
+    },
+    /// A disclosed claim name already exists at that level.
+    #[error("claim {0} is both disclosed and plain, or disclosed twice")]
+    Collision(ClaimPath),
+}
+
+/// Why a presentation could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PresentError {
+    /// The credential's disclosures do not process.
+    #[error("credential does not process: {0}")]
+    Reveal(#[from] RevealError),
+    /// A requested path names no claim.
+    #[error("no claim at {0}")]
+    NoSuchClaim(ClaimPath),
+}
+
+struct Revealer<'a> {
+    by_digest: HashMap<&'a str, usize>,
+    paths: Vec<Option<ClaimPath>>,
+    seen: HashSet<String>,
+    disclosures: &'a [Disclosure],
+}
+
+impl Revealer<'_> {
+    fn see(&mut self, digest: &str) -> Result<Option<usize>, RevealError> {
+        if !self.seen.insert(digest.to_owned()) {
+            return Err(RevealError::DuplicateDigest(digest.to_owned()));
+        }
+        Ok(self.by_digest.get(digest).copied())
+    }
+
+    fn object(
+        &mut self,
+        obj: &Map<String, Value>,
+        path: &ClaimPath,
+        top: bool,
+    ) -> Result<Map<String, Value>, RevealError> {
+        let mut out = Map::new();
+        for (key, value) in obj {
+            match key.as_str() {
+                SD => {}
+                SD_ALG if top => {}
+                SD_ALG | ELLIPSIS => {
+                    return Err(RevealError::Reserved { name: key.clone(), at: path.clone() });
+                }
+                _ => {
+                    let child = path.child(Segment::Key(key.clone()));
+                    let value = self.value(value, &child)?;
+                    out.insert(key.clone(), value);
+                }
+            }
+        }
+        if let Some(sd) = obj.get(SD) {
+            let digests = sd.as_array().ok_or_else(|| RevealError::SdNotArray(path.clone()))?;
+            for d in digests {
+                let d = d.as_str().ok_or_else(|| RevealError::SdNotArray(path.clone()))?;
+                let Some(index) = self.see(d)? else { continue };
+                let disclosure = &self.disclosures[index];
+                let Some(name) = disclosure.name.as_deref() else {
+                    return Err(RevealError::WrongKind { index, at: path.clone() });
+                };
+                let child = path.child(Segment::Key(name.to_owned()));
+                if name == SD || name == ELLIPSIS {
+                    return Err(RevealError::Reserved { name: name.to_owned(), at: path.clone() });
+                }
+                if out.contains_key(name) {
+                    return Err(RevealError::Collision(child));
+                }
+                self.paths[index] = Some(child.clone());
+                let value = self.value(&disclosure.value, &child)?;
+                out.insert(name.to_owned(), value);
+            }
+        }
+        Ok(out)
+    }
+
+    fn value(&mut self, value: &Value, path: &ClaimPath) -> Result<Value, RevealError> {
+        match value {
+            Value::Object(obj) => Ok(Value::Object(self.object(obj, path, false)?)),
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let child = path.child(Segment::Index(i));
+                    match item {
+                        Value::Object(obj) if obj.contains_key(ELLIPSIS) => {
+                            let (1, Some(Value::String(d))) = (obj.len(), obj.get(ELLIPSIS)) else {
+                                return Err(RevealError::Ellipsis(child));
+                            };
+                            let Some(index) = self.see(d)? else { continue };
+                            let disclosure = &self.disclosures[index];
+                            if disclosure.name.is_some() {
+                                return Err(RevealError::WrongKind { index, at: child });
+                            }
+                            self.paths[index] = Some(child.clone());
+                            out.push(self.value(&disclosure.value, &child)?);
+                        }
+                        other => out.push(self.value(other, &child)?),
+                    }
+                }
+                Ok(Value::Array(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+}
+
+/// What a verifier expects of the KB-JWT.
+#[derive(Debug, Clone)]
+pub enum KeyBinding {
+    /// A KB-JWT must be present, for this audience and nonce, issued no more
+    /// than `max_age` seconds ago.
+    Required {
+        /// Expected `aud`.
+        aud: String,
+        /// Expected `nonce`.
+        nonce: String,
+        /// How old the KB-JWT may be, in seconds.
+        max_age: u64,
+    },
+    /// No KB-JWT is expected (a plain SD-JWT); one present is still checked
+    /// for signature and `sd_hash`, but not `aud`/`nonce`.
+    Optional,
+}
+
+/// How to verify an SD-JWT.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Current time, Unix seconds (injected clock).
+    pub now: i64,
+    /// Clock skew tolerated, seconds.
+    pub leeway: u64,
+    /// The issuer key; `None` resolves the `kid` as a did:key verification
+    /// method, which must belong to `iss`.
+    pub issuer_key: Option<PublicKey>,
+    /// KB-JWT expectations.
+    pub key_binding: KeyBinding,
+}
+
+impl VerifyOptions {
+    /// Defaults: 60 s leeway, issuer key from the did:key `kid`.
+    pub fn new(now: i64, key_binding: KeyBinding) -> Self {
+        Self { now, leeway: 60, issuer_key: None, key_binding }
+    }
+}
+
+/// Parses and verifies a compact SD-JWT presentation.
+///
+/// # Errors
+/// [`VerifyError`] when it is malformed or the issuer key cannot be found;
+/// every other problem is a failed check in the [`Verdict`].
+pub fn verify(text: &str, options: &VerifyOptions) -> Result<Verdict, VerifyError> {
+    let sd_jwt = SdJwt::parse(text)?;
+    verify_parsed(&sd_jwt, options)
+}
+
+/// As [`verify`], on an already parsed SD-JWT.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict, VerifyError> {
+    let issuer = sd_jwt.payload.get("iss").and_then(Value::as_str).map(str::to_owned);
+    let issuer_key = match &options.issuer_key {
+        Some(key) => key.clone(),
+        None => PublicKey::Ed25519(*issuer_did_key(sd_jwt, issuer.as_deref())?.verifying_key()),
+    };
+    let mut verdict = Verdict { checks: Vec::with_capacity(8), claims: Map::new(), issuer, vct: None, status: None };
+
+    // Holder key and KB-JWT, parsed up front so both signatures can be
+    // checked in one batch.
+    let holder_key = sd_jwt.payload.get("cnf").and_then(|c| c.get("jwk")).map(PublicKey::from_jwk);
+    let kb = sd_jwt.kb.as_ref();
+
+    // Signatures.
+    let (issuer_ok, kb_sig_ok) = check_signatures(sd_jwt, &issuer_key, holder_key.as_ref().and_then(|k| k.as_ref().ok()));
+    verdict.push(
+        CheckName::IssuerSignature,
+        if issuer_ok { Outcome::Pass } else { Outcome::Fail("issuer signature does not verify".into()) },
+    );
+
+    // Disclosures.
+    match sd_jwt.reveal() {
+        Ok(revealed) => {
+            verdict.claims = revealed.claims;
+            verdict.push(CheckName::Disclosures, Outcome::Pass);
+        }
+        Err(e) => verdict.push(CheckName::Disclosures, Outcome::Fail(e.to_string())),
+    }
+
+    // Validity period.
+    verdict.push(CheckName::Validity, check_times(&sd_jwt.payload, options));
+
+    // Holder binding.
+    let (binding, aud, nonce) = check_kb(sd_jwt, kb, holder_key.as_ref(), kb_sig_ok, options);
+    verdict.push(CheckName::HolderBinding, binding);
+    verdict.push(CheckName::Audience, aud);
+    verdict.push(CheckName::Nonce, nonce);
+    Ok(verdict)
+}
+
+fn issuer_did_key(sd_jwt: &SdJwt, iss: Option<&str>) -> Result<crate::did::DidKey, VerifyError> {
+    let kid = sd_jwt
+        .jwt
+        .header_str("kid")
+        .ok_or_else(|| VerifyError::IssuerKey("no kid in the JWT header".into()))?;
+    let did = crate::did::DidKey::parse_verification_method(kid)
+        .or_else(|_| crate::did::DidKey::parse(kid))
+        .map_err(|e| VerifyError::IssuerKey(format!("kid {kid:?}: {e}")))?;
+    if iss != Some(did.as_str()) {
+        return Err(VerifyError::IssuerKey(format!("kid {kid:?} does not belong to iss {iss:?}")));
+    }
+    Ok(did)
+}
+
+/// Checks the issuer signature and, when there is a KB-JWT and a usable
+/// holder key, the KB-JWT signature; two Ed25519 signatures go in one batch.
+fn check_signatures(sd_jwt: &SdJwt, issuer: &PublicKey, holder: Option<&PublicKey>) -> (bool, Option<bool>) {
+    let kb = sd_jwt.kb.as_ref();
+    if let (PublicKey::Ed25519(ik), Some(PublicKey::Ed25519(hk)), Some(kb)) = (issuer, holder, kb) {
+        if sd_jwt.jwt.alg() == Alg::EdDSA && kb.alg() == Alg::EdDSA && !ik.is_weak() && !hk.is_weak() {
+            if let (Ok(s1), Ok(s2)) = (Signature::from_slice(sd_jwt.jwt.signature()), Signature::from_slice(kb.signature())) {
+                let messages: [&[u8]; 2] = [sd_jwt.jwt.signing_input(), kb.signing_input()];
+                if ed25519_dalek::verify_batch(&messages, &[s1, s2], &[*ik, *hk]).is_ok() {
+                    return (true, Some(true));
+                }
+            }
+        }
+    }
+    let issuer_ok = sd_jwt.jwt.verify(issuer).is_ok();
+    let kb_ok = match (kb, holder) {
+        (Some(kb), Some(holder)) => Some(kb.verify(holder).is_ok()),
+        _ => None,
+    };
+    (issuer_ok, kb_ok)
+}
+
+fn time_claim(payload: &Map<String, Value>, name: &str) -> Result<Option<i64>, String> {
+    match payload.get(name) {
+        None => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| format!("{name} is not an integer NumericDate")),
+    }
+}
+
+fn check_times(payload: &Map<String, Value>, options: &VerifyOptions) -> Outcome {
+    let leeway = i64::try_from(options.leeway).unwrap_or(i64::MAX);
+    let now = options.now;
+    let result = (|| {
+        if let Some(exp) = time_claim(payload, "exp")? {
+            if now.saturating_sub(leeway) >= exp {
+                return Err(format!("expired at {exp} (now {now})"));
+            }
+        }
+        if let Some(nbf) = time_claim(payload, "nbf")? {
+            if now.saturating_add(leeway) < nbf {
+                return Err(format!("not valid before {nbf} (now {now})"));
+            }
+        }
+        if let Some(iat) = time_claim(payload, "iat")? {
+            if now.saturating_add(leeway) < iat {
+                return Err(format!("issued in the future at {iat} (now {now})"));
+            }
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Outcome::Pass,
+        Err(e) => Outcome::Fail(e),
+    }
+}
+
+fn check_kb(
+    sd_jwt: &SdJwt,
+    kb: Option<&Jws>,
+    holder_key: Option<&Result<PublicKey, crate::jws::JwkError>>,
+    kb_sig_ok: Option<bool>,
+    options: &VerifyOptions,
+) -> (Outcome, Outcome, Outcome) {
+    let required = matches!(options.key_binding, KeyBinding::Required { .. });
+    let not_checked = || Outcome::NotChecked("no key binding expected".into());
+    let Some(kb) = kb else {
+        return if required {
+            let fail = || Outcome::Fail("no KB-JWT".into());
+            (fail(), fail(), fail())
+        } else {
+            (Outcome::NotChecked("no KB-JWT".into()), not_checked(), not_checked())
+        };
+    };
+    let aud_nonce_fail = || Outcome::Fail("KB-JWT not valid".into());
+    let binding = (|| {
+        let key = match holder_key {
+            None => return Err("credential has no cnf.jwk holder key".to_owned()),
+            Some(Err(e)) => return Err(format!("cnf.jwk: {e}")),
+            Some(Ok(key)) => key,
+        };
+        let _ = key;
+        if kb.header_str("typ") != Some(KB_JWT_TYP) {
+            return Err(format!("KB-JWT typ is {:?}, expected kb+jwt", kb.header_str("typ")));
+        }
+        if kb_sig_ok != Some(true) {
+            return Err("KB-JWT signature does not verify with cnf.jwk".into());
+        }
+        let payload: Map<String, Value> =
+            serde_json::from_slice(kb.payload()).map_err(|e| format!("KB-JWT payload: {e}"))?;
+        let sd_hash = payload.get("sd_hash").and_then(Value::as_str).ok_or("KB-JWT has no sd_hash")?;
+        if sd_hash != digest(sd_jwt.without_kb().as_bytes()) {
+            return Err("KB-JWT sd_hash does not match this presentation".into());
+        }
+        let iat = payload.get("iat").and_then(Value::as_i64).ok_or("KB-JWT has no integer iat")?;
+        let leeway = i64::try_from(options.leeway).unwrap_or(i64::MAX);
+        if iat > options.now.saturating_add(leeway) {
+            return Err(format!("KB-JWT issued in the future at {iat} (now {})", options.now));
+        }
+        if let KeyBinding::Required { max_age, .. } = &options.key_binding {
+            let max_age = i64::try_from(*max_age).unwrap_or(i64::MAX);
+            if iat < options.now.saturating_sub(max_age).saturating_sub(leeway) {
+                return Err(format!("KB-JWT too old: iat {iat}, now {}", options.now));
+            }
+        }
+        Ok(payload)
+    })();
+    match (binding, &options.key_binding) {
+        (Err(e), _) => (Outcome::Fail(e), aud_nonce_fail(), aud_nonce_fail()),
+        (Ok(_), KeyBinding::Optional) => (Outcome::Pass, not_checked(), not_checked()),
+        (Ok(payload), KeyBinding::Required { aud, nonce, .. }) => {
+            let aud_ok = match payload.get("aud") {
+                Some(Value::String(a)) if a == aud => Outcome::Pass,
+                other => Outcome::Fail(format!("KB-JWT aud is {}, expected {aud:?}", show(other))),
+            };
+            let nonce_ok = match payload.get("nonce") {
+                Some(Value::String(n)) if n == nonce => Outcome::Pass,
+                other => Outcome::Fail(format!("KB-JWT nonce is {}, expected {nonce:?}", show(other))),
+            };
+            (Outcome::Pass, aud_ok, nonce_ok)
+        }
+    }
+}
+
+fn show(value: Option<&Value>) -> String {
+    value.map_or_else(|| "missing".to_owned(), Value::to_string)
+}

@@ -1,0 +1,116 @@
+//! The result of verification: `Result<Verdict, VerifyError>`.
+//!
+//! `Err` means the input could not be checked (malformed, unknown algorithm,
+//! unresolvable key). `Ok(verdict)` means it was checked; each [`Check`] says
+//! pass or fail and why, and [`Verdict::is_valid`] is true only when none
+//! failed.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::jws::JwsError;
+use crate::sd_jwt::SdJwtError;
+use crate::status_list::StatusRef;
+
+/// What a check is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckName {
+    /// The issuer's signature over the SD-JWT.
+    IssuerSignature,
+    /// Every disclosure is referenced exactly once, no digest repeats, no
+    /// reserved names.
+    Disclosures,
+    /// The credential profile: `typ: dc+sd-jwt`, `vct`, `iss` matching the key.
+    Format,
+    /// `iat`, `nbf`, `exp` of the credential against the clock.
+    Validity,
+    /// The KB-JWT is present, signed by the `cnf` key, and covers this
+    /// presentation (`sd_hash`), recently (`iat`).
+    HolderBinding,
+    /// The KB-JWT `aud` is the expected audience.
+    Audience,
+    /// The KB-JWT `nonce` is the expected nonce.
+    Nonce,
+    /// The credential's status list entry (filled by the verifier service).
+    Status,
+    /// The issuer was accredited for this kind at issuance (verifier service).
+    Accreditation,
+    /// The batch anchor inclusion proof (verifier service).
+    Anchor,
+}
+
+/// How a check came out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// It passed.
+    Pass,
+    /// It failed, and why.
+    Fail(String),
+    /// It was not performed, and why (e.g. no nonce was expected).
+    NotChecked(String),
+}
+
+/// One check and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: CheckName,
+    /// How it came out.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The outcome of verifying a presentation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// Every check performed, in order.
+    pub checks: Vec<Check>,
+    /// The disclosed claims after processing (digests replaced by values).
+    /// Only trustworthy when [`Verdict::is_valid`].
+    pub claims: Map<String, Value>,
+    /// The issuer (`iss`).
+    pub issuer: Option<String>,
+    /// The credential type (`vct`), for SD-JWT VCs.
+    pub vct: Option<String>,
+    /// The status list entry the credential points to, if any.
+    pub status: Option<StatusRef>,
+}
+
+impl Verdict {
+    /// True when no check failed.
+    pub fn is_valid(&self) -> bool {
+        self.checks.iter().all(|c| !matches!(c.outcome, Outcome::Fail(_)))
+    }
+
+    /// The first failed check, if any.
+    pub fn first_failure(&self) -> Option<&Check> {
+        self.checks.iter().find(|c| matches!(c.outcome, Outcome::Fail(_)))
+    }
+
+    /// The outcome of a named check.
+    pub fn check(&self, name: CheckName) -> Option<&Outcome> {
+        self.checks.iter().find(|c| c.name == name).map(|c| &c.outcome)
+    }
+
+    /// Records a check.
+    pub fn push(&mut self, name: CheckName, outcome: Outcome) {
+        self.checks.push(Check { name, outcome });
+    }
+}
+
+/// The input could not be checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// Not a well-formed SD-JWT.
+    #[error("malformed SD-JWT: {0}")]
+    Malformed(#[from] SdJwtError),
+    /// A malformed KB-JWT.
+    #[error("malformed KB-JWT: {0}")]
+    KeyBinding(JwsError),
+    /// No key to check the issuer signature with.
+    #[error("cannot find the issuer key: {0}")]
+    IssuerKey(String),
+}

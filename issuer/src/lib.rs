@@ -1,0 +1,1 @@
+//! vouch-issuer: see the workspace README; filled by its own issue.

@@ -1,0 +1,1 @@
+//! vouch-registry: see the workspace README; filled by its own issue.

@@ -1,0 +1,1 @@
+//! vouch-e2e: end-to-end flows across all crates, the demo and the test vectors.

@@ -1,0 +1,1 @@
+//! vouch-ui: see the workspace README; filled by its own issue.

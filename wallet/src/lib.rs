@@ -1,0 +1,1 @@
+//! vouch-wallet: see the workspace README; filled by its own issue.
