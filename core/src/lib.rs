@@ -16,6 +16,7 @@ pub mod did;
 pub mod envelope;
 pub mod jws;
 pub mod path;
+pub mod sample;
 pub mod sd_jwt;
 pub mod status_list;
 pub mod vc;

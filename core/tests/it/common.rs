@@ -1,0 +1,59 @@
+use ed25519_dalek::SigningKey;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use vouch_core::jws::PublicKey;
+use vouch_core::sample;
+use vouch_core::status_list::StatusRef;
+use vouch_core::vc::{self, CredentialRequest, IssuerKey, PresentationRequest};
+use vouch_core::{ClaimPath, SdJwt};
+
+pub const NOW: i64 = 1_780_000_000;
+pub const AUD: &str = "https://hr.example.com";
+pub const NONCE: &str = "n-0S6_WzA2Mj";
+
+pub fn vectors_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
+}
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+pub fn issuer() -> IssuerKey {
+    IssuerKey::new(SigningKey::from_bytes(&[0x11; 32]))
+}
+
+pub fn holder() -> SigningKey {
+    SigningKey::from_bytes(&[0x22; 32])
+}
+
+pub fn request() -> PresentationRequest {
+    PresentationRequest { aud: AUD.into(), nonce: NONCE.into(), max_age: 300 }
+}
+
+/// The sample transcript, issued to `holder()`.
+pub fn transcript(seed: u64) -> SdJwt {
+    let req = CredentialRequest {
+        vct: sample::TRANSCRIPT_VCT.into(),
+        iat: NOW - 86_400,
+        exp: Some(NOW + 365 * 86_400),
+        holder: PublicKey::Ed25519(holder().verifying_key()),
+        status: Some(StatusRef { idx: 4711, uri: "https://registry.example/status/1".into() }),
+        claims: sample::transcript_claims(7),
+        concealment: sample::transcript_concealment(),
+    };
+    vc::issue(&req, &issuer(), &mut rng(seed)).unwrap()
+}
+
+pub fn paths(list: &[&str]) -> Vec<ClaimPath> {
+    list.iter().map(|p| ClaimPath::parse(p).unwrap()).collect()
+}
+
+/// Three courses of the transcript, bound for AUD/NONCE at NOW.
+pub fn presentation() -> String {
+    transcript(1)
+        .present(&paths(&["/courses/0", "/courses/4", "/courses/7"]))
+        .unwrap()
+        .bind(&holder(), AUD, NONCE, NOW)
+        .serialize()
+}
