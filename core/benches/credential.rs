@@ -1,1 +1,156 @@
-fn main() {}
+//! Credential engine throughput: issue a 12-course transcript, present 3 of
+//! its 18 claims with a KB-JWT, verify that presentation; raw ed25519-dalek
+//! sign and verify over the same bytes for comparison. Prints each rate as a
+//! fraction of raw, and the QR envelope's size and version.
+//!
+//! `cargo bench -p vouch-core --bench credential`
+
+#![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, Criterion, Throughput};
+use ed25519_dalek::{Signer as _, SigningKey};
+use qrcode::{EcLevel, Version};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use vouch_core::jws::PublicKey;
+use vouch_core::status_list::StatusRef;
+use vouch_core::vc::{self, CredentialRequest, IssuerKey, PresentationRequest};
+use vouch_core::{envelope, sample, ClaimPath, SdJwt};
+
+const NOW: i64 = 1_780_000_000;
+const AUD: &str = "https://hr.example.com";
+const NONCE: &str = "n-0S6_WzA2Mj";
+
+struct Fixture {
+    issuer: IssuerKey,
+    holder: SigningKey,
+    request: CredentialRequest,
+    credential: SdJwt,
+    disclose: Vec<ClaimPath>,
+    presentation: String,
+    verify_request: PresentationRequest,
+}
+
+fn fixture() -> Fixture {
+    let issuer = IssuerKey::new(SigningKey::from_bytes(&[0x11; 32]));
+    let holder = SigningKey::from_bytes(&[0x22; 32]);
+    let request = CredentialRequest {
+        vct: sample::TRANSCRIPT_VCT.into(),
+        iat: NOW - 86_400,
+        exp: Some(NOW + 365 * 86_400),
+        holder: PublicKey::Ed25519(holder.verifying_key()),
+        status: Some(StatusRef { idx: 4711, uri: "https://registry.example/status/1".into() }),
+        claims: sample::transcript_claims(7),
+        concealment: sample::transcript_concealment(),
+    };
+    let credential = vc::issue(&request, &issuer, &mut StdRng::seed_from_u64(1)).expect("issue");
+    let disclose: Vec<ClaimPath> =
+        ["/courses/0", "/courses/4", "/courses/7"].iter().map(|p| ClaimPath::parse(p).expect("path")).collect();
+    let presentation = present(&credential, &disclose, &holder);
+    let verify_request = PresentationRequest { aud: AUD.into(), nonce: NONCE.into(), max_age: 300 };
+    Fixture { issuer, holder, request, credential, disclose, presentation, verify_request }
+}
+
+fn present(credential: &SdJwt, disclose: &[ClaimPath], holder: &SigningKey) -> String {
+    credential.present(disclose).expect("present").bind(holder, AUD, NONCE, NOW).serialize()
+}
+
+fn benches(c: &mut Criterion) {
+    let f = fixture();
+    let message = f.credential.jwt().signing_input().to_vec();
+    let signature = f.issuer.signing_key().sign(&message);
+    let key = f.issuer.signing_key().verifying_key();
+
+    let mut g = c.benchmark_group("credential");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("raw_ed25519_sign", |b| b.iter(|| f.issuer.signing_key().sign(black_box(&message))));
+    g.bench_function("raw_ed25519_verify", |b| b.iter(|| key.verify_strict(black_box(&message), &signature)));
+    let mut rng = StdRng::seed_from_u64(2);
+    g.bench_function("issue_transcript_12_courses", |b| {
+        b.iter(|| vc::issue(black_box(&f.request), &f.issuer, &mut rng).expect("issue"))
+    });
+    g.bench_function("present_3_claims_with_kb_jwt", |b| {
+        b.iter(|| present(black_box(&f.credential), &f.disclose, &f.holder))
+    });
+    g.bench_function("verify_presentation", |b| {
+        b.iter(|| vc::verify_presentation(black_box(&f.presentation), &f.verify_request, NOW).expect("verify"))
+    });
+    let env = envelope::encode(&f.presentation).expect("envelope");
+    g.bench_function("envelope_encode", |b| b.iter(|| envelope::encode(black_box(&f.presentation))));
+    g.bench_function("envelope_decode", |b| b.iter(|| envelope::decode(black_box(&env))));
+    g.finish();
+}
+
+/// Operations per second of `op`, measured over about a second.
+fn rate(mut op: impl FnMut()) -> f64 {
+    for _ in 0..200 {
+        op();
+    }
+    let mut n = 0u64;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        for _ in 0..100 {
+            op();
+        }
+        n += 100;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn summary() {
+    let f = fixture();
+    let message = f.credential.jwt().signing_input().to_vec();
+    let sk = f.issuer.signing_key().clone();
+    let signature = sk.sign(&message);
+    let key = sk.verifying_key();
+    let mut rng = StdRng::seed_from_u64(3);
+
+    let sign = rate(|| {
+        black_box(sk.sign(black_box(&message)));
+    });
+    let verify = rate(|| {
+        black_box(key.verify_strict(black_box(&message), &signature)).expect("raw verify");
+    });
+    let issue = rate(|| {
+        black_box(vc::issue(&f.request, &f.issuer, &mut rng).expect("issue"));
+    });
+    let presentations = rate(|| {
+        black_box(present(&f.credential, &f.disclose, &f.holder));
+    });
+    let verifies = rate(|| {
+        let v = vc::verify_presentation(black_box(&f.presentation), &f.verify_request, NOW).expect("verify");
+        assert!(v.is_valid());
+    });
+
+    let env = envelope::encode(&f.presentation).expect("envelope");
+    let stats = envelope::stats(&f.presentation).expect("stats");
+    let code = envelope::qr_code(&env, EcLevel::M).expect("qr");
+    let version = match code.version() {
+        Version::Normal(v) | Version::Micro(v) => v,
+    };
+    println!();
+    println!("== vouch-core summary ({} byte signing input) ==", message.len());
+    println!("raw ed25519 sign     {sign:>10.0} /s");
+    println!("raw ed25519 verify   {verify:>10.0} /s");
+    println!("issue (12 courses)   {issue:>10.0} /s  = {:.0}% of raw sign (target >= 60%)", 100.0 * issue / sign);
+    println!("present 3 + KB-JWT   {presentations:>10.0} /s  = {:.0}% of raw sign", 100.0 * presentations / sign);
+    println!("verify presentation  {verifies:>10.0} /s  = {:.0}% of raw verify (target >= 45%)", 100.0 * verifies / verify);
+    println!(
+        "presentation {} chars (3 of 18 claims + KB-JWT) -> envelope {} chars ({} deflated structure + {} raw bytes) -> QR version {version} at EC level M (target <= 25)",
+        f.presentation.len(),
+        env.len(),
+        stats.deflated,
+        stats.binary
+    );
+}
+
+criterion_group!(group, benches);
+
+fn main() {
+    group();
+    Criterion::default().configure_from_args().final_summary();
+    summary();
+}

@@ -10,7 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ed25519_dalek::VerifyingKey;
-use ssi::dids::{resolution, DIDMethodResolver, DIDKey};
+use ssi::dids::{resolution, DIDKey, DIDMethodResolver};
 use ssi::jwk::JWK;
 
 const PREFIX: &str = "did:key:";
@@ -80,7 +80,10 @@ impl DidKey {
         let mut bytes = Vec::with_capacity(34);
         push_varint(&mut bytes, ED25519_PUB);
         bytes.extend_from_slice(key.as_bytes());
-        let did = format!("{PREFIX}{}", multibase::encode(multibase::Base::Base58Btc, bytes));
+        let did = format!(
+            "{PREFIX}{}",
+            multibase::encode(multibase::Base::Base58Btc, bytes)
+        );
         Self { did, key: *key }
     }
 
@@ -268,11 +271,17 @@ mod tests {
 
     #[test]
     fn precise_errors() {
-        let cases: &[(&str, fn(&DidError) -> bool)] = &[
+        type Case = (&'static str, fn(&DidError) -> bool);
+        let cases: &[Case] = &[
             ("key:z6Mk", |e| matches!(e, DidError::NotADid(_))),
-            ("did:web:example.com", |e| matches!(e, DidError::UnsupportedMethod(m) if m == "web")),
+            (
+                "did:web:example.com",
+                |e| matches!(e, DidError::UnsupportedMethod(m) if m == "web"),
+            ),
             ("did:key:", |e| matches!(e, DidError::Empty)),
-            ("did:key:u7QEg", |e| matches!(e, DidError::NotBase58Btc('u'))),
+            ("did:key:u7QEg", |e| {
+                matches!(e, DidError::NotBase58Btc('u'))
+            }),
             ("did:key:z6Mk0OIl", |e| matches!(e, DidError::Base58(_))),
             // P-256 key (multicodec 0x1200)
             (
@@ -295,11 +304,17 @@ mod tests {
     fn short_key_length_is_reported() {
         let mut bytes = vec![0xed, 0x01];
         bytes.extend_from_slice(&[7u8; 31]);
-        let did = format!("did:key:{}", multibase::encode(multibase::Base::Base58Btc, bytes));
+        let did = format!(
+            "did:key:{}",
+            multibase::encode(multibase::Base::Base58Btc, bytes)
+        );
         assert_eq!(DidKey::parse(&did).unwrap_err(), DidError::KeyLength(31));
         let mut bytes = vec![0xed, 0x01];
         bytes.extend_from_slice(&[7u8; 33]);
-        let did = format!("did:key:{}", multibase::encode(multibase::Base::Base58Btc, bytes));
+        let did = format!(
+            "did:key:{}",
+            multibase::encode(multibase::Base::Base58Btc, bytes)
+        );
         assert_eq!(DidKey::parse(&did).unwrap_err(), DidError::KeyLength(33));
     }
 

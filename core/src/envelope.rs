@@ -28,30 +28,26 @@ pub const PREFIX: &str = "VCH1:";
 pub const MAX_DECODED: usize = 64 * 1024;
 
 const BASE45: &[u8; 45] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
-const TOKEN_32: u8 = 0xF5;
-const TOKEN_DID: u8 = 0xF6;
-const TOKEN_16: u8 = 0xF7;
 
-/// The preset deflate dictionary of format 1: JSON fragments of SD-JWT VC,
-/// KB-JWT and Vouch templates, most frequent last. Never change it; a new
-/// dictionary needs a new prefix.
-pub const DICTIONARY: &[u8] = concat!(
-    r#"{"insurer":"policyholder":"policy_number":"cover_type":"sum_insured":"currency":"EUR","#,
-    r#"{"employer":"employee":"department":"start_date":"end_date":"#,
-    r#""student_name":"student_id":"programme":"degree":"award_date":"gpa":"institution":"#,
-    r#"Bachelor of Science","Master of Science","Computer Science","Mathematics","Physics","#,
-    r#""term":"2025-S1","term":"2024-S2","credits":6,"credits":5,"grade":"A","grade":"B","#,
-    r#"{"code":"title":"Introduction to ","Advanced ","courses":[{"...":"#,
-    r#"{"nonce":"aud":"https://","iat":17"sd_hash":"#,
-    r#"{"alg":"EdDSA","typ":"kb+jwt"}"#,
-    r#""vct":"https://vouch.example/vct/transcript","#,
-    r#""status":{"status_list":{"idx":"uri":"https://"/status/"#,
-    r#""cnf":{"jwk":{"crv":"Ed25519","kty":"OKP","x":"#,
-    r#""exp":17"iat":17"iss":"did:key:"#,
-    r#"{"_sd":["_sd_alg":"sha-256""#,
-    r#"{"alg":"EdDSA","kid":"did:key:#","typ":"dc+sd-jwt"}"#,
-)
-.as_bytes();
+/// The preset deflate dictionary of format 1: the structure stream of SD-JWT
+/// VC, disclosure and KB-JWT JSON as Vouch writes it (keys sorted, markers
+/// in place of random tokens), plus template vocabulary. Never change it; a
+/// new dictionary needs a new prefix.
+pub const DICTIONARY: &[u8] = b"\
+{\"employer\":\"\",\"employee\":\"\",\"title\":\"\",\"department\":\"\",\"start_date\":\"20\",\"end_date\":\"20\"}\
+{\"insurer\":\"\",\"policyholder\":\"\",\"policy_number\":\"\",\"cover_type\":\"\",\"sum_insured\":\"\",\"currency\":\"EUR\"}\
+https://vouch.example/vct/employment\"https://vouch.example/vct/insurance-policy\"\
+[\xF7,\"student_name\",\"[\xF7,\"student_id\",\"[\xF7,\"programme\",\"Computer Science\"]\
+[\xF7,\"degree\",\"Bachelor of Science\"][\xF7,\"degree\",\"Master of Science\"]\
+[\xF7,\"award_date\",\"20[\xF7,\"gpa\",\"3.\
+[\xF7,{\"code\":\"\",\"credits\":6,\"grade\":\"A\",\"term\":\"2024-S2\",\"title\":\"Introduction to \"}]\
+[\xF7,{\"code\":\"\",\"credits\":5,\"grade\":\"B\",\"term\":\"2025-S1\",\"title\":\"Advanced \"}]\
+{\"alg\":\"EdDSA\",\"typ\":\"kb+jwt\"}{\"aud\":\"https://\",\"iat\":17,\"nonce\":\"\",\"sd_hash\":\xFA}\
+\"institution\":\"University of \",\"iss\":\"did:key:\xFB\x00\",\
+\"status\":{\"status_list\":{\"idx\":,\"uri\":\"https://\"}},\"vct\":\"https://vouch.example/vct/transcript\"}\
+{\"_sd\":[\xF5,\xF5,\xF5,\xF5,\xF5,\xF5],\"_sd_alg\":\"sha-256\",\"cnf\":{\"jwk\":{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\xF5}},\
+\"courses\":[{\"...\":\xF5},{\"...\":\xF5},{\"...\":\xF5},{\"...\":\xF5},{\"...\":\xF5},{\"...\":\xF5}],\"exp\":17,\"iat\":17\
+{\"alg\":\"EdDSA\",\"kid\":\"did:key:\xF6#\xFB\x00\",\"typ\":\"dc+sd-jwt\"}";
 
 /// Why an envelope could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,11 +79,15 @@ pub enum EnvelopeError {
 /// # Errors
 /// [`EnvelopeError::NotBase64`] when a part is not canonical base64url.
 pub fn encode(presentation: &str) -> Result<String, EnvelopeError> {
-    let container = pack(presentation)?;
-    let compressed = deflate(&container)?;
-    let mut out = String::with_capacity(PREFIX.len() + compressed.len() * 3 / 2 + 2);
+    let (structure, binary) = pack(presentation)?;
+    let compressed = deflate(&structure)?;
+    let mut body = Vec::with_capacity(compressed.len() + binary.len() + 4);
+    push_varint(&mut body, compressed.len());
+    body.extend_from_slice(&compressed);
+    body.extend_from_slice(&binary);
+    let mut out = String::with_capacity(PREFIX.len() + body.len() * 3 / 2 + 2);
     out.push_str(PREFIX);
-    base45_encode(&compressed, &mut out);
+    base45_encode(&body, &mut out);
     Ok(out)
 }
 
@@ -97,9 +97,15 @@ pub fn encode(presentation: &str) -> Result<String, EnvelopeError> {
 /// [`EnvelopeError`] naming what is wrong; never panics on any input.
 pub fn decode(envelope: &str) -> Result<String, EnvelopeError> {
     let body = envelope.strip_prefix(PREFIX).ok_or(EnvelopeError::Prefix)?;
-    let compressed = base45_decode(body)?;
-    let container = inflate(&compressed)?;
-    unpack(&container)
+    let body = base45_decode(body)?;
+    let mut r = Reader {
+        bytes: &body,
+        pos: 0,
+    };
+    let len = r.varint()?;
+    let compressed = r.take(len)?;
+    let structure = inflate(compressed)?;
+    unpack(&structure, &body[r.pos..])
 }
 
 /// A QR code holding the envelope in alphanumeric mode, at the smallest
@@ -111,7 +117,9 @@ pub fn decode(envelope: &str) -> Result<String, EnvelopeError> {
 pub fn qr_code(envelope: &str, ec: EcLevel) -> Result<QrCode, EnvelopeError> {
     for v in 1..=40 {
         let mut bits = Bits::new(Version::Normal(v));
-        if bits.push_alphanumeric_data(envelope.as_bytes()).is_err() || bits.push_terminator(ec).is_err() {
+        if bits.push_alphanumeric_data(envelope.as_bytes()).is_err()
+            || bits.push_terminator(ec).is_err()
+        {
             continue;
         }
         if let Ok(code) = QrCode::with_bits(bits, ec) {
@@ -129,6 +137,9 @@ fn push_varint(out: &mut Vec<u8>, mut v: usize) {
     out.push(v as u8);
 }
 
+/// Most `~` parts an envelope may hold.
+const MAX_PARTS: usize = 512;
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -138,8 +149,7 @@ impl<'a> Reader<'a> {
     fn varint(&mut self) -> Result<usize, EnvelopeError> {
         let mut v = 0usize;
         for i in 0..4 {
-            let b = *self.bytes.get(self.pos).ok_or(EnvelopeError::Container("truncated length"))?;
-            self.pos += 1;
+            let b = self.byte()?;
             v |= usize::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
                 if b == 0 && i > 0 {
@@ -151,6 +161,15 @@ impl<'a> Reader<'a> {
         Err(EnvelopeError::Container("length too large"))
     }
 
+    fn byte(&mut self) -> Result<u8, EnvelopeError> {
+        let b = *self
+            .bytes
+            .get(self.pos)
+            .ok_or(EnvelopeError::Container("truncated"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], EnvelopeError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
         let end = end.ok_or(EnvelopeError::Container("truncated part"))?;
@@ -158,112 +177,375 @@ impl<'a> Reader<'a> {
         self.pos = end;
         Ok(out)
     }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], EnvelopeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn done(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
 }
 
-/// Container: varint(#parts), then per `~` part varint(#segments), then per
-/// `.` segment varint(len << 1 | tokenised) and the bytes.
-fn pack(text: &str) -> Result<Vec<u8>, EnvelopeError> {
-    let mut out = Vec::with_capacity(text.len());
+/// Marker bytes in tokenised JSON text (bytes valid UTF-8 never contains).
+mod marker {
+    /// A quoted 32-byte base64url value; 32 bytes follow in the binary stream.
+    pub const B64_32: u8 = 0xF5;
+    /// An Ed25519 did:key id `z6Mk…`; 32 key bytes in the binary stream.
+    pub const DID: u8 = 0xF6;
+    /// A quoted 16-byte base64url value; 16 bytes in the binary stream.
+    pub const B64_16: u8 = 0xF7;
+    /// A quoted 32-byte value seen before; its index (1 byte) follows.
+    pub const REPEAT_B64: u8 = 0xF8;
+    /// The digest of disclosure k (1 byte follows), quoted.
+    pub const DISCLOSURE_DIGEST: u8 = 0xF9;
+    /// This presentation's `sd_hash`, quoted.
+    pub const SD_HASH: u8 = 0xFA;
+    /// A did:key id whose key was seen before; its index (1 byte) follows.
+    pub const REPEAT_DID: u8 = 0xFB;
+    /// The first marker value.
+    pub const FIRST: u8 = B64_32;
+}
+
+/// Splits a presentation into a compressible structure stream (lengths and
+/// JSON text with markers) and a raw binary stream (signatures, digests,
+/// keys, salts) that deflate could not shrink.
+struct Packer {
+    structure: Vec<u8>,
+    binary: Vec<u8>,
+    seen: Vec<[u8; 32]>,
+    disclosure_digests: Vec<[u8; 32]>,
+    sd_hash: Option<[u8; 32]>,
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// Container (inside the deflated structure stream): varint(#parts), then per
+/// `~` part varint(#segments), then per `.` segment varint(len << 1 |
+/// tokenised), followed, for tokenised JSON, by its text with markers; raw
+/// segments' bytes go to the binary stream. Envelope body: varint(deflated
+/// length), deflated structure, binary stream.
+fn pack(text: &str) -> Result<(Vec<u8>, Vec<u8>), EnvelopeError> {
     let parts: Vec<&str> = text.split('~').collect();
-    push_varint(&mut out, parts.len());
+    let disclosure_digests = if parts.len() > 2 {
+        parts[1..parts.len() - 1]
+            .iter()
+            .map(|d| sha256(d.as_bytes()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let sd_hash = text.rfind('~').map(|end| sha256(&text.as_bytes()[..=end]));
+    let mut p = Packer {
+        structure: Vec::with_capacity(text.len() / 2),
+        binary: Vec::with_capacity(text.len() / 2),
+        seen: Vec::new(),
+        disclosure_digests,
+        sd_hash,
+    };
+    push_varint(&mut p.structure, parts.len());
+    let last = parts.len() - 1;
     let mut index = 0;
-    for part in parts {
+    for (part_index, part) in parts.iter().enumerate() {
         let segments: Vec<&str> = part.split('.').collect();
-        push_varint(&mut out, segments.len());
+        push_varint(&mut p.structure, segments.len());
         for segment in segments {
             let bytes = b64::decode(segment).map_err(|_| EnvelopeError::NotBase64(index))?;
             index += 1;
-            match tokenise(&bytes) {
-                Some(t) => {
-                    push_varint(&mut out, t.len() << 1 | 1);
-                    out.extend_from_slice(&t);
-                }
-                None => {
-                    push_varint(&mut out, bytes.len() << 1);
-                    out.extend_from_slice(&bytes);
-                }
+            if let Some(t) = p.tokenise(&bytes, part_index, part_index == last) {
+                push_varint(&mut p.structure, t.len() << 1 | 1);
+                p.structure.extend_from_slice(&t);
+            } else {
+                push_varint(&mut p.structure, bytes.len() << 1);
+                p.binary.extend_from_slice(&bytes);
             }
         }
+    }
+    Ok((p.structure, p.binary))
+}
+
+impl Packer {
+    /// Replaces random tokens in JSON text by markers. `None` when the segment
+    /// is not JSON text (it is stored raw).
+    fn tokenise(&mut self, bytes: &[u8], part: usize, is_last: bool) -> Option<Vec<u8>> {
+        if !matches!(bytes.first(), Some(b'{' | b'[')) || bytes.iter().any(|&b| b >= marker::FIRST)
+        {
+            return None;
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'"' {
+                if let Some(raw) = quoted_b64::<32>(&bytes[i..], 43) {
+                    self.token32(raw, part, is_last, &mut out);
+                    i += 45;
+                    continue;
+                }
+                if let Some(raw) = quoted_b64::<16>(&bytes[i..], 22) {
+                    out.push(marker::B64_16);
+                    self.binary.extend_from_slice(&raw);
+                    i += 24;
+                    continue;
+                }
+            }
+            if bytes[i] == b'z' && i > 0 && matches!(bytes[i - 1], b':' | b'#') {
+                if let Some(key) = did_key_id(&bytes[i..]) {
+                    match self
+                        .seen
+                        .iter()
+                        .position(|s| *s == key)
+                        .filter(|&s| s < 256)
+                    {
+                        Some(s) => out.extend_from_slice(&[marker::REPEAT_DID, s as u8]),
+                        None => {
+                            out.push(marker::DID);
+                            self.binary.extend_from_slice(&key);
+                            self.seen.push(key);
+                        }
+                    }
+                    i += DID_ID_LEN;
+                    continue;
+                }
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        Some(out)
+    }
+
+    fn token32(&mut self, raw: [u8; 32], part: usize, is_last: bool, out: &mut Vec<u8>) {
+        if is_last && self.sd_hash == Some(raw) {
+            out.push(marker::SD_HASH);
+            return;
+        }
+        // Disclosure k is part k + 1; a part never refers to itself.
+        let own = part.checked_sub(1);
+        if let Some(k) = self
+            .disclosure_digests
+            .iter()
+            .position(|d| *d == raw)
+            .filter(|&k| k < 256 && Some(k) != own)
+        {
+            out.extend_from_slice(&[marker::DISCLOSURE_DIGEST, k as u8]);
+            return;
+        }
+        match self
+            .seen
+            .iter()
+            .position(|s| *s == raw)
+            .filter(|&s| s < 256)
+        {
+            Some(s) => out.extend_from_slice(&[marker::REPEAT_B64, s as u8]),
+            None => {
+                out.push(marker::B64_32);
+                self.binary.extend_from_slice(&raw);
+                self.seen.push(raw);
+            }
+        }
+    }
+}
+
+/// A piece of a decoded segment.
+enum Piece {
+    Text(u8),
+    Quoted(Vec<u8>),
+    Did([u8; 32]),
+    DisclosureDigest(usize),
+    SdHash,
+}
+
+enum Segment {
+    Raw(Vec<u8>),
+    Json(Vec<Piece>),
+}
+
+fn unpack(structure: &[u8], binary: &[u8]) -> Result<String, EnvelopeError> {
+    let mut r = Reader {
+        bytes: structure,
+        pos: 0,
+    };
+    let mut bin = Reader {
+        bytes: binary,
+        pos: 0,
+    };
+    let mut seen: Vec<[u8; 32]> = Vec::new();
+    let count = r.varint()?;
+    if count == 0 || count > MAX_PARTS {
+        return Err(EnvelopeError::Container("bad number of parts"));
+    }
+    let mut parts: Vec<Vec<Segment>> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let segments = r.varint()?;
+        if segments == 0 || segments > 8 {
+            return Err(EnvelopeError::Container("bad number of segments"));
+        }
+        let mut part = Vec::with_capacity(segments);
+        for _ in 0..segments {
+            let header = r.varint()?;
+            let len = header >> 1;
+            if header & 1 == 0 {
+                part.push(Segment::Raw(bin.take(len)?.to_vec()));
+                continue;
+            }
+            let mut text = Reader {
+                bytes: r.take(len)?,
+                pos: 0,
+            };
+            let mut pieces = Vec::with_capacity(len);
+            while !text.done() {
+                let piece = match text.byte()? {
+                    marker::B64_32 => {
+                        let raw: [u8; 32] = bin.array()?;
+                        seen.push(raw);
+                        Piece::Quoted(raw.to_vec())
+                    }
+                    marker::DID => {
+                        let raw: [u8; 32] = bin.array()?;
+                        seen.push(raw);
+                        Piece::Did(raw)
+                    }
+                    marker::B64_16 => Piece::Quoted(bin.take(16)?.to_vec()),
+                    marker::REPEAT_B64 => {
+                        let s = usize::from(text.byte()?);
+                        Piece::Quoted(
+                            seen.get(s)
+                                .ok_or(EnvelopeError::Container("bad repeat"))?
+                                .to_vec(),
+                        )
+                    }
+                    marker::REPEAT_DID => {
+                        let s = usize::from(text.byte()?);
+                        Piece::Did(*seen.get(s).ok_or(EnvelopeError::Container("bad repeat"))?)
+                    }
+                    marker::DISCLOSURE_DIGEST => Piece::DisclosureDigest(usize::from(text.byte()?)),
+                    marker::SD_HASH => Piece::SdHash,
+                    b if b >= marker::FIRST => {
+                        return Err(EnvelopeError::Container("unknown marker"))
+                    }
+                    b => Piece::Text(b),
+                };
+                pieces.push(piece);
+            }
+            part.push(Segment::Json(pieces));
+        }
+        parts.push(part);
+    }
+    if !r.done() || !bin.done() {
+        return Err(EnvelopeError::Container("trailing bytes"));
+    }
+    let mut renderer = Renderer {
+        parts: &parts,
+        done: vec![None; count],
+        busy: vec![false; count],
+        total: 0,
+    };
+    let mut out = String::new();
+    for i in 0..count {
+        if i > 0 {
+            out.push('~');
+        }
+        out.push_str(&renderer.part(i)?);
     }
     Ok(out)
 }
 
-fn unpack(bytes: &[u8]) -> Result<String, EnvelopeError> {
-    let mut r = Reader { bytes, pos: 0 };
-    let parts = r.varint()?;
-    if parts == 0 {
-        return Err(EnvelopeError::Container("no parts"));
-    }
-    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 16);
-    for p in 0..parts {
-        if p > 0 {
-            out.push('~');
+/// Renders parts back to base64url text, resolving digest references (with
+/// cycle detection, since envelopes come from outside).
+struct Renderer<'a> {
+    parts: &'a [Vec<Segment>],
+    done: Vec<Option<String>>,
+    busy: Vec<bool>,
+    total: usize,
+}
+
+impl Renderer<'_> {
+    fn part(&mut self, i: usize) -> Result<String, EnvelopeError> {
+        if let Some(text) = &self.done[i] {
+            return Ok(text.clone());
         }
-        let segments = r.varint()?;
-        if segments == 0 {
-            return Err(EnvelopeError::Container("part without segments"));
+        if self.busy[i] {
+            return Err(EnvelopeError::Container("circular digest reference"));
         }
-        for s in 0..segments {
+        self.busy[i] = true;
+        let last = self.parts.len() - 1;
+        let mut text = String::new();
+        for (s, segment) in self.parts[i].iter().enumerate() {
             if s > 0 {
-                out.push('.');
+                text.push('.');
             }
-            let header = r.varint()?;
-            let raw = r.take(header >> 1)?;
-            if header & 1 == 1 {
-                out.push_str(&b64::encode(detokenise(raw)?));
-            } else {
-                out.push_str(&b64::encode(raw));
-            }
-            if out.len() > MAX_DECODED {
-                return Err(EnvelopeError::Container("presentation too large"));
+            match segment {
+                Segment::Raw(bytes) => text.push_str(&b64::encode(bytes)),
+                Segment::Json(pieces) => {
+                    let mut bytes = Vec::with_capacity(pieces.len() * 2);
+                    for piece in pieces {
+                        match piece {
+                            Piece::Text(b) => bytes.push(*b),
+                            Piece::Quoted(raw) => quote(&mut bytes, raw),
+                            Piece::Did(raw) => {
+                                let key =
+                                    ed25519_dalek::VerifyingKey::from_bytes(raw).map_err(|_| {
+                                        EnvelopeError::Container(
+                                            "did:key token is not an Ed25519 key",
+                                        )
+                                    })?;
+                                bytes.extend_from_slice(
+                                    crate::did::DidKey::from_public_key(&key)
+                                        .method_specific_id()
+                                        .as_bytes(),
+                                );
+                            }
+                            Piece::DisclosureDigest(k) => {
+                                let target = k + 1;
+                                if target >= last || target == i {
+                                    return Err(EnvelopeError::Container(
+                                        "bad disclosure reference",
+                                    ));
+                                }
+                                let disclosure = self.part(target)?;
+                                quote(&mut bytes, &sha256(disclosure.as_bytes()));
+                            }
+                            Piece::SdHash => {
+                                if i != last {
+                                    return Err(EnvelopeError::Container(
+                                        "sd_hash outside the KB-JWT",
+                                    ));
+                                }
+                                let mut covered = String::new();
+                                for p in 0..last {
+                                    covered.push_str(&self.part(p)?);
+                                    covered.push('~');
+                                }
+                                quote(&mut bytes, &sha256(covered.as_bytes()));
+                            }
+                        }
+                    }
+                    text.push_str(&b64::encode(bytes));
+                }
             }
         }
+        self.total += text.len();
+        if self.total > MAX_DECODED {
+            return Err(EnvelopeError::Container("presentation too large"));
+        }
+        self.busy[i] = false;
+        self.done[i] = Some(text.clone());
+        Ok(text)
     }
-    if r.pos != bytes.len() {
-        return Err(EnvelopeError::Container("trailing bytes"));
-    }
-    Ok(out)
+}
+
+fn quote(out: &mut Vec<u8>, raw: &[u8]) {
+    out.push(b'"');
+    out.extend_from_slice(b64::encode(raw).as_bytes());
+    out.push(b'"');
 }
 
 fn is_b64_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
-}
-
-/// Replaces random tokens in JSON text by marker + bytes. `None` when the
-/// segment is not JSON text (it would be stored raw).
-fn tokenise(bytes: &[u8]) -> Option<Vec<u8>> {
-    if !matches!(bytes.first(), Some(b'{' | b'[')) || bytes.iter().any(|&b| b >= TOKEN_32) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'"' {
-            if let Some(raw) = quoted_b64::<32>(&bytes[i..], 43) {
-                out.push(TOKEN_32);
-                out.extend_from_slice(&raw);
-                i += 45;
-                continue;
-            }
-            if let Some(raw) = quoted_b64::<16>(&bytes[i..], 22) {
-                out.push(TOKEN_16);
-                out.extend_from_slice(&raw);
-                i += 24;
-                continue;
-            }
-        }
-        if bytes[i] == b'z' && i > 0 && matches!(bytes[i - 1], b':' | b'#') {
-            if let Some(key) = did_key_id(&bytes[i..]) {
-                out.push(TOKEN_DID);
-                out.extend_from_slice(&key);
-                i += DID_ID_LEN;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    Some(out)
 }
 
 /// `"<len base64url chars>"` decoding canonically to N bytes.
@@ -281,43 +563,20 @@ const DID_ID_LEN: usize = 48;
 fn did_key_id(bytes: &[u8]) -> Option<[u8; 32]> {
     let id = std::str::from_utf8(bytes.get(..DID_ID_LEN)?).ok()?;
     // The next character must end the identifier.
-    if bytes.get(DID_ID_LEN).is_some_and(|b| b.is_ascii_alphanumeric()) {
+    if bytes
+        .get(DID_ID_LEN)
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+    {
         return None;
     }
     let did = crate::did::DidKey::parse(&format!("did:key:{id}")).ok()?;
     Some(did.verifying_key().to_bytes())
 }
 
-fn detokenise(bytes: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 2);
-    let mut r = Reader { bytes, pos: 0 };
-    while r.pos < bytes.len() {
-        let b = bytes[r.pos];
-        r.pos += 1;
-        match b {
-            TOKEN_32 | TOKEN_16 => {
-                let raw = r.take(if b == TOKEN_32 { 32 } else { 16 })?;
-                out.push(b'"');
-                out.extend_from_slice(b64::encode(raw).as_bytes());
-                out.push(b'"');
-            }
-            TOKEN_DID => {
-                let raw: [u8; 32] = r.take(32)?.try_into().map_err(|_| EnvelopeError::Container("did:key"))?;
-                let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
-                    .map_err(|_| EnvelopeError::Container("did:key token is not an Ed25519 key"))?;
-                let did = crate::did::DidKey::from_public_key(&key);
-                out.extend_from_slice(did.method_specific_id().as_bytes());
-            }
-            0xF8..=0xFF => return Err(EnvelopeError::Container("unknown token")),
-            other => out.push(other),
-        }
-    }
-    Ok(out)
-}
-
 fn deflate(input: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
     let mut c = Compress::new(Compression::best(), false);
-    c.set_dictionary(DICTIONARY).map_err(|e| EnvelopeError::Inflate(e.to_string()))?;
+    c.set_dictionary(DICTIONARY)
+        .map_err(|e| EnvelopeError::Inflate(e.to_string()))?;
     let mut out = Vec::with_capacity(input.len() + 64);
     loop {
         let consumed = c.total_in() as usize;
@@ -331,7 +590,8 @@ fn deflate(input: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
 
 fn inflate(input: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
     let mut d = Decompress::new(false);
-    d.set_dictionary(DICTIONARY).map_err(|e| EnvelopeError::Inflate(e.to_string()))?;
+    d.set_dictionary(DICTIONARY)
+        .map_err(|e| EnvelopeError::Inflate(e.to_string()))?;
     let mut out = Vec::with_capacity(input.len() * 3);
     loop {
         let consumed = d.total_in() as usize;
@@ -339,13 +599,17 @@ fn inflate(input: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
         match d.decompress_vec(&input[consumed..], &mut out, FlushDecompress::Finish) {
             Ok(Status::StreamEnd) => {
                 if d.total_in() as usize != input.len() {
-                    return Err(EnvelopeError::Inflate("trailing data after the deflate stream".into()));
+                    return Err(EnvelopeError::Inflate(
+                        "trailing data after the deflate stream".into(),
+                    ));
                 }
                 return Ok(out);
             }
             Ok(_) => {
                 if out.len() >= MAX_DECODED {
-                    return Err(EnvelopeError::Inflate("inflates beyond the size limit".into()));
+                    return Err(EnvelopeError::Inflate(
+                        "inflates beyond the size limit".into(),
+                    ));
                 }
                 if (d.total_in(), d.total_out()) == before && out.len() < out.capacity() {
                     return Err(EnvelopeError::Inflate("truncated deflate stream".into()));
@@ -375,7 +639,12 @@ fn base45_decode(text: &str) -> Result<Vec<u8>, EnvelopeError> {
     let digits: Vec<usize> = text
         .bytes()
         .enumerate()
-        .map(|(i, c)| BASE45.iter().position(|&a| a == c).ok_or(EnvelopeError::Base45(i)))
+        .map(|(i, c)| {
+            BASE45
+                .iter()
+                .position(|&a| a == c)
+                .ok_or(EnvelopeError::Base45(i))
+        })
         .collect::<Result<_, _>>()?;
     if digits.len() % 3 == 1 {
         return Err(EnvelopeError::Base45(digits.len()));
@@ -437,19 +706,69 @@ mod tests {
     fn broken_envelopes() {
         assert_eq!(decode("VCH2:AAA"), Err(EnvelopeError::Prefix));
         assert!(matches!(decode("VCH1:a"), Err(EnvelopeError::Base45(_))));
-        assert!(matches!(decode("VCH1:000"), Err(_)));
-        assert!(matches!(encode("QQ.b=.c"), Err(EnvelopeError::NotBase64(1))));
+        assert!(decode("VCH1:000").is_err());
+        assert!(matches!(
+            encode("QQ.b=.c"),
+            Err(EnvelopeError::NotBase64(1))
+        ));
     }
 
     #[test]
     fn tokens_survive() {
         let digest = b64::encode([9u8; 32]);
         let salt = b64::encode([7u8; 16]);
-        let did = crate::did::DidKey::from_public_key(&ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key());
-        let json = format!(r#"{{"_sd":["{digest}"],"s":"{salt}","iss":"{did}","kid":"{}"}}"#, did.verification_method());
+        let did = crate::did::DidKey::from_public_key(
+            &ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key(),
+        );
+        let json = format!(
+            r#"{{"_sd":["{digest}"],"s":"{salt}","iss":"{did}","kid":"{}"}}"#,
+            did.verification_method()
+        );
         let text = format!("{}.{}.AA~", b64::encode(&json), b64::encode(&json));
         assert_eq!(decode(&encode(&text).unwrap()).unwrap(), text);
-        let tokenised = tokenise(json.as_bytes()).unwrap();
-        assert!(tokenised.len() < json.len() - 40);
+        let (structure, binary) = pack(&text).unwrap();
+        assert!(structure.len() + binary.len() < text.len() * 3 / 4 - 80);
     }
+}
+
+/// Sizes of an envelope's streams, for the benchmark report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvelopeStats {
+    /// Structure stream before deflate.
+    pub structure: usize,
+    /// Structure stream after deflate.
+    pub deflated: usize,
+    /// Raw binary stream.
+    pub binary: usize,
+}
+
+/// Measures how a presentation packs.
+///
+/// # Errors
+/// As [`encode`].
+pub fn stats(presentation: &str) -> Result<EnvelopeStats, EnvelopeError> {
+    let (structure, binary) = pack(presentation)?;
+    Ok(EnvelopeStats {
+        structure: structure.len(),
+        deflated: deflate(&structure)?.len(),
+        binary: binary.len(),
+    })
+}
+
+/// The structure stream with markers shown as `<XX>` (for tuning the dictionary).
+///
+/// # Errors
+/// As [`encode`].
+pub fn structure_text(presentation: &str) -> Result<String, EnvelopeError> {
+    let (structure, _) = pack(presentation)?;
+    Ok(structure
+        .iter()
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("<{b:02x}>")
+            }
+        })
+        .collect())
 }

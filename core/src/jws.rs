@@ -69,7 +69,8 @@ impl Jws {
     /// header that is not a JSON object, an unsupported `alg`, or `crit`.
     pub fn parse(text: &str) -> Result<Self, JwsError> {
         let mut parts = text.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(JwsError::Parts(text.split('.').count()));
         };
@@ -87,12 +88,23 @@ impl Jws {
         if header.contains_key("crit") {
             return Err(JwsError::Crit);
         }
-        Ok(Self { text: text.to_owned(), alg, header, payload, signature })
+        Ok(Self {
+            text: text.to_owned(),
+            alg,
+            header,
+            payload,
+            signature,
+        })
     }
 
     /// Signs `payload` with Ed25519 under a header of `alg: EdDSA` plus `typ`
     /// and `kid` when given.
-    pub fn sign_eddsa(payload: &[u8], typ: Option<&str>, kid: Option<&str>, key: &SigningKey) -> Self {
+    pub fn sign_eddsa(
+        payload: &[u8],
+        typ: Option<&str>,
+        kid: Option<&str>,
+        key: &SigningKey,
+    ) -> Self {
         let mut header = Map::new();
         header.insert("alg".into(), Value::from("EdDSA"));
         if let Some(typ) = typ {
@@ -109,7 +121,13 @@ impl Jws {
         let signature = key.sign(text.as_bytes()).to_bytes().to_vec();
         text.push('.');
         text.push_str(&b64::encode(&signature));
-        Self { text, alg: Alg::EdDSA, header, payload: payload.to_vec(), signature }
+        Self {
+            text,
+            alg: Alg::EdDSA,
+            header,
+            payload: payload.to_vec(),
+            signature,
+        }
     }
 
     /// The exact compact serialisation.
@@ -195,22 +213,32 @@ impl PublicKey {
     /// # Errors
     /// [`JwkError`] for other key types, private keys, or bad key bytes.
     pub fn from_jwk(value: &Value) -> Result<Self, JwkError> {
-        let obj = value.as_object().ok_or_else(|| JwkError("not a JSON object".into()))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| JwkError("not a JSON object".into()))?;
         if obj.contains_key("d") {
             return Err(JwkError("contains a private key".into()));
         }
-        match (obj.get("kty").and_then(Value::as_str), obj.get("crv").and_then(Value::as_str)) {
+        match (
+            obj.get("kty").and_then(Value::as_str),
+            obj.get("crv").and_then(Value::as_str),
+        ) {
             (Some("OKP"), Some("Ed25519")) => {
-                let x = obj.get("x").and_then(Value::as_str).ok_or_else(|| JwkError("no x".into()))?;
+                let x = obj
+                    .get("x")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| JwkError("no x".into()))?;
                 let x = b64::decode_array::<32>(x).map_err(|e| JwkError(e.to_string()))?;
-                let key = VerifyingKey::from_bytes(&x).map_err(|_| JwkError("x is not an Ed25519 point".into()))?;
+                let key = VerifyingKey::from_bytes(&x)
+                    .map_err(|_| JwkError("x is not an Ed25519 point".into()))?;
                 if key.is_weak() {
                     return Err(JwkError("Ed25519 key of small order".into()));
                 }
                 Ok(PublicKey::Ed25519(key))
             }
             (Some("EC"), Some("P-256")) => {
-                let jwk: JWK = serde_json::from_value(value.clone()).map_err(|e| JwkError(e.to_string()))?;
+                let jwk: JWK =
+                    serde_json::from_value(value.clone()).map_err(|e| JwkError(e.to_string()))?;
                 match &jwk.params {
                     Params::EC(ec) if ec.x_coordinate.is_some() && ec.y_coordinate.is_some() => {}
                     _ => return Err(JwkError("EC key without x and y".into())),
@@ -244,14 +272,21 @@ impl PublicKey {
         match (self, alg) {
             (PublicKey::Ed25519(key), Alg::EdDSA) => {
                 let sig = Signature::from_slice(signature).map_err(|_| SignatureError::Invalid)?;
-                key.verify_strict(input, &sig).map_err(|_| SignatureError::Invalid)
+                key.verify_strict(input, &sig)
+                    .map_err(|_| SignatureError::Invalid)
             }
             (PublicKey::P256(jwk), Alg::ES256) => {
                 ssi::claims::jws::verify_bytes(SsiAlgorithm::ES256, input, jwk, signature)
                     .map_err(|_| SignatureError::Invalid)
             }
-            (PublicKey::Ed25519(_), alg) => Err(SignatureError::KeyMismatch { key: "Ed25519", alg: alg.as_str() }),
-            (PublicKey::P256(_), alg) => Err(SignatureError::KeyMismatch { key: "P-256", alg: alg.as_str() }),
+            (PublicKey::Ed25519(_), alg) => Err(SignatureError::KeyMismatch {
+                key: "Ed25519",
+                alg: alg.as_str(),
+            }),
+            (PublicKey::P256(_), alg) => Err(SignatureError::KeyMismatch {
+                key: "P-256",
+                alg: alg.as_str(),
+            }),
         }
     }
 }
@@ -270,19 +305,29 @@ mod tests {
         let parsed = Jws::parse(jws.as_str()).unwrap();
         assert_eq!(parsed, jws);
         assert_eq!(parsed.header_str("typ"), Some("kb+jwt"));
-        parsed.verify(&PublicKey::Ed25519(key().verifying_key())).unwrap();
+        parsed
+            .verify(&PublicKey::Ed25519(key().verifying_key()))
+            .unwrap();
         let other = SigningKey::from_bytes(&[8u8; 32]).verifying_key();
-        assert_eq!(parsed.verify(&PublicKey::Ed25519(other)), Err(SignatureError::Invalid));
+        assert_eq!(
+            parsed.verify(&PublicKey::Ed25519(other)),
+            Err(SignatureError::Invalid)
+        );
     }
 
     #[test]
     fn broken_input() {
         assert_eq!(Jws::parse("a.b"), Err(JwsError::Parts(2)));
         assert_eq!(Jws::parse("a.b.c.d"), Err(JwsError::Parts(4)));
-        assert!(matches!(Jws::parse("e30.e30.AA="), Err(JwsError::Base64 { part: "signature" })));
+        assert!(matches!(
+            Jws::parse("e30.e30.AA="),
+            Err(JwsError::Base64 { part: "signature" })
+        ));
         assert!(matches!(Jws::parse("W10.e30.AA"), Err(JwsError::Header(_))));
         // {"alg":"none"}
-        assert!(matches!(Jws::parse("eyJhbGciOiJub25lIn0.e30."), Err(JwsError::Alg(a)) if a == "none"));
+        assert!(
+            matches!(Jws::parse("eyJhbGciOiJub25lIn0.e30."), Err(JwsError::Alg(a)) if a == "none")
+        );
         // {"alg":"EdDSA","crit":["x"]}
         let h = b64::encode(r#"{"alg":"EdDSA","crit":["x"]}"#);
         assert_eq!(Jws::parse(&format!("{h}.e30.AA")), Err(JwsError::Crit));
@@ -290,8 +335,13 @@ mod tests {
 
     #[test]
     fn jwk_rejects_private_and_unknown_keys() {
-        assert!(PublicKey::from_jwk(&serde_json::json!({"kty":"OKP","crv":"Ed25519","x":"AA","d":"AA"})).is_err());
-        assert!(PublicKey::from_jwk(&serde_json::json!({"kty":"RSA","n":"AA","e":"AQAB"})).is_err());
+        assert!(PublicKey::from_jwk(
+            &serde_json::json!({"kty":"OKP","crv":"Ed25519","x":"AA","d":"AA"})
+        )
+        .is_err());
+        assert!(
+            PublicKey::from_jwk(&serde_json::json!({"kty":"RSA","n":"AA","e":"AQAB"})).is_err()
+        );
         assert!(PublicKey::from_jwk(&serde_json::json!("x")).is_err());
         let good = PublicKey::Ed25519(key().verifying_key());
         assert_eq!(PublicKey::from_jwk(&good.to_jwk()).unwrap(), good);

@@ -55,7 +55,10 @@ impl ClaimPath {
     /// # Errors
     /// [`PathError`] for an empty path, an empty segment, or a bad `~` escape.
     pub fn parse(text: &str) -> Result<Self, PathError> {
-        let err = |reason| PathError { path: text.to_owned(), reason };
+        let err = |reason| PathError {
+            path: text.to_owned(),
+            reason,
+        };
         let body = text.strip_prefix('/').unwrap_or(text);
         if body.is_empty() {
             return Err(err("empty path"));
@@ -78,7 +81,8 @@ impl ClaimPath {
                     key.push(c);
                 }
             }
-            let is_index = key.bytes().all(|b| b.is_ascii_digit()) && (key == "0" || !key.starts_with('0'));
+            let is_index =
+                key.bytes().all(|b| b.is_ascii_digit()) && (key == "0" || !key.starts_with('0'));
             segments.push(match key.parse::<usize>() {
                 Ok(i) if is_index => Segment::Index(i),
                 _ => Segment::Key(key),
@@ -114,17 +118,28 @@ mod tests {
 
     #[test]
     fn parse_display_round_trip() {
-        for text in ["/courses/3", "/address/street_address", "/a~1b/c~0d", "/x/0/y"] {
+        for text in [
+            "/courses/3",
+            "/address/street_address",
+            "/a~1b/c~0d",
+            "/x/0/y",
+        ] {
             let path = ClaimPath::parse(text).unwrap();
             assert_eq!(path.to_string(), text);
         }
-        assert_eq!(ClaimPath::parse("courses/3").unwrap().to_string(), "/courses/3");
+        assert_eq!(
+            ClaimPath::parse("courses/3").unwrap().to_string(),
+            "/courses/3"
+        );
         assert_eq!(
             ClaimPath::parse("/c/3").unwrap().segments(),
             &[Segment::Key("c".into()), Segment::Index(3)]
         );
         // Leading zeros are a key, not an index.
-        assert_eq!(ClaimPath::parse("/c/03").unwrap().segments()[1], Segment::Key("03".into()));
+        assert_eq!(
+            ClaimPath::parse("/c/03").unwrap().segments()[1],
+            Segment::Key("03".into())
+        );
     }
 
     #[test]

@@ -107,7 +107,13 @@ impl Disclosure {
             DisclosureDescription::ObjectEntry { key, value } => (Some(key), value),
             DisclosureDescription::ArrayItem(value) => (None, value),
         };
-        Self { encoded, digest, salt: decoded.salt, name, value }
+        Self {
+            encoded,
+            digest,
+            salt: decoded.salt,
+            name,
+            value,
+        }
     }
 
     /// The base64url text as it travels.
@@ -177,9 +183,18 @@ pub fn conceal(
     if targets.contains(&ClaimPath::root()) {
         return Err(ConcealError::Root);
     }
-    let mut concealer = Concealer { targets, found: BTreeSet::new(), max_decoys: spec.max_decoys, disclosures: Vec::new() };
+    let mut concealer = Concealer {
+        targets,
+        found: BTreeSet::new(),
+        max_decoys: spec.max_decoys,
+        disclosures: Vec::new(),
+    };
     let mut payload = concealer.object(claims, &ClaimPath::root(), rng)?;
-    if let Some(missing) = concealer.targets.iter().find(|t| !concealer.found.contains(**t)) {
+    if let Some(missing) = concealer
+        .targets
+        .iter()
+        .find(|t| !concealer.found.contains(**t))
+    {
         return Err(ConcealError::NotFound((*missing).clone()));
     }
     payload.insert(SD_ALG.into(), Value::from(SHA_256));
@@ -201,7 +216,11 @@ impl Concealer<'_> {
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Value, ConcealError> {
         // Only descend where some target lies beneath.
-        if !self.targets.iter().any(|t| path.is_prefix_of(t) && *t != path) {
+        if !self
+            .targets
+            .iter()
+            .any(|t| path.is_prefix_of(t) && *t != path)
+        {
             return Ok(value);
         }
         Ok(match value {
@@ -262,7 +281,10 @@ impl Concealer<'_> {
             }
             // Sorted, so the order of digests says nothing about the claims.
             digests.sort_unstable();
-            out.insert(SD.into(), Value::Array(digests.into_iter().map(Value::from).collect()));
+            out.insert(
+                SD.into(),
+                Value::Array(digests.into_iter().map(Value::from).collect()),
+            );
         }
         Ok(out)
     }
@@ -295,7 +317,12 @@ impl SdJwt {
         // A map of JSON values always serialises.
         let bytes = serde_json::to_vec(&payload).unwrap_or_default();
         let jwt = Jws::sign_eddsa(&bytes, Some(typ), Some(kid), key);
-        Ok(Self { jwt, payload, disclosures, kb: None })
+        Ok(Self {
+            jwt,
+            payload,
+            disclosures,
+            kb: None,
+        })
     }
 
     /// Parses the compact serialisation `<jwt>~<d1>~…~<dn>~[<kb-jwt>]`.
@@ -305,8 +332,8 @@ impl SdJwt {
     pub fn parse(text: &str) -> Result<Self, SdJwtError> {
         let (jwt, rest) = text.split_once('~').ok_or(SdJwtError::NoTilde)?;
         let jwt = Jws::parse(jwt).map_err(SdJwtError::Jwt)?;
-        let payload: Map<String, Value> =
-            serde_json::from_slice(jwt.payload()).map_err(|e| SdJwtError::Payload(e.to_string()))?;
+        let payload: Map<String, Value> = serde_json::from_slice(jwt.payload())
+            .map_err(|e| SdJwtError::Payload(e.to_string()))?;
         match payload.get(SD_ALG) {
             None => {}
             Some(Value::String(alg)) if alg == SHA_256 => {}
@@ -330,10 +357,16 @@ impl SdJwt {
                 return Err(SdJwtError::DuplicateDisclosure(index));
             }
             disclosures.push(
-                Disclosure::parse(part).map_err(|reason| SdJwtError::Disclosure { index, reason })?,
+                Disclosure::parse(part)
+                    .map_err(|reason| SdJwtError::Disclosure { index, reason })?,
             );
         }
-        Ok(Self { jwt, payload, disclosures, kb })
+        Ok(Self {
+            jwt,
+            payload,
+            disclosures,
+            kb,
+        })
     }
 
     /// Reads the JWS JSON Serialization of an SD-JWT (RFC 9901 §8): flattened
@@ -347,21 +380,40 @@ impl SdJwt {
     /// error of [`SdJwt::parse`] for its parts.
     pub fn from_json_serialization(json: &str) -> Result<Self, SdJwtError> {
         let bad = |what: &str| SdJwtError::Payload(format!("JSON serialization: {what}"));
-        let root: Map<String, Value> = serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
-        let payload = root.get("payload").and_then(Value::as_str).ok_or_else(|| bad("no payload"))?;
+        let root: Map<String, Value> =
+            serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
+        let payload = root
+            .get("payload")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("no payload"))?;
         let signer = match root.get("signatures") {
-            Some(Value::Array(sigs)) => sigs.first().and_then(Value::as_object).ok_or_else(|| bad("empty signatures"))?,
+            Some(Value::Array(sigs)) => sigs
+                .first()
+                .and_then(Value::as_object)
+                .ok_or_else(|| bad("empty signatures"))?,
             Some(_) => return Err(bad("signatures is not an array")),
             None => &root,
         };
-        let protected = signer.get("protected").and_then(Value::as_str).ok_or_else(|| bad("no protected header"))?;
-        let signature = signer.get("signature").and_then(Value::as_str).ok_or_else(|| bad("no signature"))?;
+        let protected = signer
+            .get("protected")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("no protected header"))?;
+        let signature = signer
+            .get("signature")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("no signature"))?;
         let header = signer.get("header").and_then(Value::as_object);
         let field = |name: &str| header.and_then(|h| h.get(name)).or_else(|| root.get(name));
         let mut text = format!("{protected}.{payload}.{signature}~");
         if let Some(disclosures) = field("disclosures") {
-            for d in disclosures.as_array().ok_or_else(|| bad("disclosures is not an array"))? {
-                text.push_str(d.as_str().ok_or_else(|| bad("a disclosure is not a string"))?);
+            for d in disclosures
+                .as_array()
+                .ok_or_else(|| bad("disclosures is not an array"))?
+            {
+                text.push_str(
+                    d.as_str()
+                        .ok_or_else(|| bad("a disclosure is not a string"))?,
+                );
                 text.push('~');
             }
         }
@@ -382,7 +434,13 @@ impl SdJwt {
 
     /// `<jwt>~<d1>~…~<dn>~`, the string `sd_hash` covers.
     pub fn without_kb(&self) -> String {
-        let len = self.jwt.as_str().len() + self.disclosures.iter().map(|d| d.encoded.len() + 1).sum::<usize>() + 1;
+        let len = self.jwt.as_str().len()
+            + self
+                .disclosures
+                .iter()
+                .map(|d| d.encoded.len() + 1)
+                .sum::<usize>()
+            + 1;
         let mut out = String::with_capacity(len + 300);
         out.push_str(self.jwt.as_str());
         out.push('~');
@@ -418,7 +476,12 @@ impl SdJwt {
     /// of the wrong kind, a name is reserved or collides.
     pub fn reveal(&self) -> Result<Revealed, RevealError> {
         let mut r = Revealer {
-            by_digest: self.disclosures.iter().enumerate().map(|(i, d)| (d.digest.as_str(), i)).collect(),
+            by_digest: self
+                .disclosures
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.digest.as_str(), i))
+                .collect(),
             paths: vec![None; self.disclosures.len()],
             seen: HashSet::new(),
             disclosures: &self.disclosures,
@@ -448,17 +511,27 @@ impl SdJwt {
             .disclosures
             .iter()
             .zip(&revealed.paths)
-            .filter(|(_, dp)| paths.iter().any(|p| dp.is_prefix_of(p) || p.is_prefix_of(dp)))
+            .filter(|(_, dp)| {
+                paths
+                    .iter()
+                    .any(|p| dp.is_prefix_of(p) || p.is_prefix_of(dp))
+            })
             .map(|(d, _)| d.clone())
             .collect();
-        Ok(SdJwt { jwt: self.jwt.clone(), payload: self.payload.clone(), disclosures, kb: None })
+        Ok(SdJwt {
+            jwt: self.jwt.clone(),
+            payload: self.payload.clone(),
+            disclosures,
+            kb: None,
+        })
     }
 
     /// Adds (or replaces) a KB-JWT signed by the holder key over this
     /// presentation, for `aud` and `nonce`, at time `iat`.
     pub fn bind(mut self, holder: &SigningKey, aud: &str, nonce: &str, iat: i64) -> SdJwt {
         let sd_hash = digest(self.without_kb().as_bytes());
-        let payload = serde_json::json!({ "nonce": nonce, "aud": aud, "iat": iat, "sd_hash": sd_hash });
+        let payload =
+            serde_json::json!({ "nonce": nonce, "aud": aud, "iat": iat, "sd_hash": sd_hash });
         let bytes = serde_json::to_vec(&payload).unwrap_or_default();
         self.kb = Some(Jws::sign_eddsa(&bytes, Some(KB_JWT_TYP), None, holder));
         self
@@ -469,8 +542,12 @@ impl SdJwt {
 /// issuer's, which equal the processed ones when every disclosure is present).
 fn claim_exists(claims: &Map<String, Value>, path: &ClaimPath) -> bool {
     let mut segments = path.segments().iter();
-    let Some(Segment::Key(first)) = segments.next() else { return false };
-    let Some(mut current) = claims.get(first) else { return false };
+    let Some(Segment::Key(first)) = segments.next() else {
+        return false;
+    };
+    let Some(mut current) = claims.get(first) else {
+        return false;
+    };
     for segment in segments {
         current = match (segment, current) {
             (Segment::Key(k), Value::Object(m)) => match m.get(k) {
@@ -575,7 +652,10 @@ impl Revealer<'_> {
                 SD => {}
                 SD_ALG if top => {}
                 SD_ALG | ELLIPSIS => {
-                    return Err(RevealError::Reserved { name: key.clone(), at: path.clone() });
+                    return Err(RevealError::Reserved {
+                        name: key.clone(),
+                        at: path.clone(),
+                    });
                 }
                 _ => {
                     let child = path.child(Segment::Key(key.clone()));
@@ -585,17 +665,27 @@ impl Revealer<'_> {
             }
         }
         if let Some(sd) = obj.get(SD) {
-            let digests = sd.as_array().ok_or_else(|| RevealError::SdNotArray(path.clone()))?;
+            let digests = sd
+                .as_array()
+                .ok_or_else(|| RevealError::SdNotArray(path.clone()))?;
             for d in digests {
-                let d = d.as_str().ok_or_else(|| RevealError::SdNotArray(path.clone()))?;
+                let d = d
+                    .as_str()
+                    .ok_or_else(|| RevealError::SdNotArray(path.clone()))?;
                 let Some(index) = self.see(d)? else { continue };
                 let disclosure = &self.disclosures[index];
                 let Some(name) = disclosure.name.as_deref() else {
-                    return Err(RevealError::WrongKind { index, at: path.clone() });
+                    return Err(RevealError::WrongKind {
+                        index,
+                        at: path.clone(),
+                    });
                 };
                 let child = path.child(Segment::Key(name.to_owned()));
                 if name == SD || name == ELLIPSIS {
-                    return Err(RevealError::Reserved { name: name.to_owned(), at: path.clone() });
+                    return Err(RevealError::Reserved {
+                        name: name.to_owned(),
+                        at: path.clone(),
+                    });
                 }
                 if out.contains_key(name) {
                     return Err(RevealError::Collision(child));
@@ -673,7 +763,12 @@ pub struct VerifyOptions {
 impl VerifyOptions {
     /// Defaults: 60 s leeway, issuer key from the did:key `kid`.
     pub fn new(now: i64, key_binding: KeyBinding) -> Self {
-        Self { now, leeway: 60, issuer_key: None, key_binding }
+        Self {
+            now,
+            leeway: 60,
+            issuer_key: None,
+            key_binding,
+        }
     }
 }
 
@@ -692,23 +787,45 @@ pub fn verify(text: &str, options: &VerifyOptions) -> Result<Verdict, VerifyErro
 /// # Errors
 /// As [`verify`].
 pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict, VerifyError> {
-    let issuer = sd_jwt.payload.get("iss").and_then(Value::as_str).map(str::to_owned);
+    let issuer = sd_jwt
+        .payload
+        .get("iss")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let issuer_key = match &options.issuer_key {
         Some(key) => key.clone(),
         None => PublicKey::Ed25519(*issuer_did_key(sd_jwt, issuer.as_deref())?.verifying_key()),
     };
-    let mut verdict = Verdict { checks: Vec::with_capacity(8), claims: Map::new(), issuer, vct: None, status: None };
+    let mut verdict = Verdict {
+        checks: Vec::with_capacity(8),
+        claims: Map::new(),
+        issuer,
+        vct: None,
+        status: None,
+    };
 
     // Holder key and KB-JWT, parsed up front so both signatures can be
     // checked in one batch.
-    let holder_key = sd_jwt.payload.get("cnf").and_then(|c| c.get("jwk")).map(PublicKey::from_jwk);
+    let holder_key = sd_jwt
+        .payload
+        .get("cnf")
+        .and_then(|c| c.get("jwk"))
+        .map(PublicKey::from_jwk);
     let kb = sd_jwt.kb.as_ref();
 
     // Signatures.
-    let (issuer_ok, kb_sig_ok) = check_signatures(sd_jwt, &issuer_key, holder_key.as_ref().and_then(|k| k.as_ref().ok()));
+    let (issuer_ok, kb_sig_ok) = check_signatures(
+        sd_jwt,
+        &issuer_key,
+        holder_key.as_ref().and_then(|k| k.as_ref().ok()),
+    );
     verdict.push(
         CheckName::IssuerSignature,
-        if issuer_ok { Outcome::Pass } else { Outcome::Fail("issuer signature does not verify".into()) },
+        if issuer_ok {
+            Outcome::Pass
+        } else {
+            Outcome::Fail("issuer signature does not verify".into())
+        },
     );
 
     // Disclosures.
@@ -740,18 +857,31 @@ fn issuer_did_key(sd_jwt: &SdJwt, iss: Option<&str>) -> Result<crate::did::DidKe
         .or_else(|_| crate::did::DidKey::parse(kid))
         .map_err(|e| VerifyError::IssuerKey(format!("kid {kid:?}: {e}")))?;
     if iss != Some(did.as_str()) {
-        return Err(VerifyError::IssuerKey(format!("kid {kid:?} does not belong to iss {iss:?}")));
+        return Err(VerifyError::IssuerKey(format!(
+            "kid {kid:?} does not belong to iss {iss:?}"
+        )));
     }
     Ok(did)
 }
 
 /// Checks the issuer signature and, when there is a KB-JWT and a usable
 /// holder key, the KB-JWT signature; two Ed25519 signatures go in one batch.
-fn check_signatures(sd_jwt: &SdJwt, issuer: &PublicKey, holder: Option<&PublicKey>) -> (bool, Option<bool>) {
+fn check_signatures(
+    sd_jwt: &SdJwt,
+    issuer: &PublicKey,
+    holder: Option<&PublicKey>,
+) -> (bool, Option<bool>) {
     let kb = sd_jwt.kb.as_ref();
     if let (PublicKey::Ed25519(ik), Some(PublicKey::Ed25519(hk)), Some(kb)) = (issuer, holder, kb) {
-        if sd_jwt.jwt.alg() == Alg::EdDSA && kb.alg() == Alg::EdDSA && !ik.is_weak() && !hk.is_weak() {
-            if let (Ok(s1), Ok(s2)) = (Signature::from_slice(sd_jwt.jwt.signature()), Signature::from_slice(kb.signature())) {
+        if sd_jwt.jwt.alg() == Alg::EdDSA
+            && kb.alg() == Alg::EdDSA
+            && !ik.is_weak()
+            && !hk.is_weak()
+        {
+            if let (Ok(s1), Ok(s2)) = (
+                Signature::from_slice(sd_jwt.jwt.signature()),
+                Signature::from_slice(kb.signature()),
+            ) {
                 let messages: [&[u8]; 2] = [sd_jwt.jwt.signing_input(), kb.signing_input()];
                 if ed25519_dalek::verify_batch(&messages, &[s1, s2], &[*ik, *hk]).is_ok() {
                     return (true, Some(true));
@@ -770,7 +900,10 @@ fn check_signatures(sd_jwt: &SdJwt, issuer: &PublicKey, holder: Option<&PublicKe
 fn time_claim(payload: &Map<String, Value>, name: &str) -> Result<Option<i64>, String> {
     match payload.get(name) {
         None => Ok(None),
-        Some(v) => v.as_i64().map(Some).ok_or_else(|| format!("{name} is not an integer NumericDate")),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| format!("{name} is not an integer NumericDate")),
     }
 }
 
@@ -815,7 +948,11 @@ fn check_kb(
             let skipped = || Outcome::NotChecked("no KB-JWT".into());
             (Outcome::Fail("no KB-JWT".into()), skipped(), skipped())
         } else {
-            (Outcome::NotChecked("no KB-JWT".into()), not_checked(), not_checked())
+            (
+                Outcome::NotChecked("no KB-JWT".into()),
+                not_checked(),
+                not_checked(),
+            )
         };
     };
     let aud_nonce_fail = || Outcome::NotChecked("the KB-JWT is not valid".into());
@@ -827,21 +964,33 @@ fn check_kb(
         };
         let _ = key;
         if kb.header_str("typ") != Some(KB_JWT_TYP) {
-            return Err(format!("KB-JWT typ is {:?}, expected kb+jwt", kb.header_str("typ")));
+            return Err(format!(
+                "KB-JWT typ is {:?}, expected kb+jwt",
+                kb.header_str("typ")
+            ));
         }
         if kb_sig_ok != Some(true) {
             return Err("KB-JWT signature does not verify with cnf.jwk".into());
         }
         let payload: Map<String, Value> =
             serde_json::from_slice(kb.payload()).map_err(|e| format!("KB-JWT payload: {e}"))?;
-        let sd_hash = payload.get("sd_hash").and_then(Value::as_str).ok_or("KB-JWT has no sd_hash")?;
+        let sd_hash = payload
+            .get("sd_hash")
+            .and_then(Value::as_str)
+            .ok_or("KB-JWT has no sd_hash")?;
         if sd_hash != digest(sd_jwt.without_kb().as_bytes()) {
             return Err("KB-JWT sd_hash does not match this presentation".into());
         }
-        let iat = payload.get("iat").and_then(Value::as_i64).ok_or("KB-JWT has no integer iat")?;
+        let iat = payload
+            .get("iat")
+            .and_then(Value::as_i64)
+            .ok_or("KB-JWT has no integer iat")?;
         let leeway = i64::try_from(options.leeway).unwrap_or(i64::MAX);
         if iat > options.now.saturating_add(leeway) {
-            return Err(format!("KB-JWT issued in the future at {iat} (now {})", options.now));
+            return Err(format!(
+                "KB-JWT issued in the future at {iat} (now {})",
+                options.now
+            ));
         }
         if let KeyBinding::Required { max_age, .. } = &options.key_binding {
             let max_age = i64::try_from(*max_age).unwrap_or(i64::MAX);
@@ -861,7 +1010,10 @@ fn check_kb(
             };
             let nonce_ok = match payload.get("nonce") {
                 Some(Value::String(n)) if n == nonce => Outcome::Pass,
-                other => Outcome::Fail(format!("KB-JWT nonce is {}, expected {nonce:?}", show(other))),
+                other => Outcome::Fail(format!(
+                    "KB-JWT nonce is {}, expected {nonce:?}",
+                    show(other)
+                )),
             };
             (Outcome::Pass, aud_ok, nonce_ok)
         }

@@ -96,11 +96,15 @@ impl StatusList {
     /// [`StatusListError::Bits`] for a width other than 1, 2, 4, 8.
     pub fn new(bits: u8, len: u64) -> Result<Self, StatusListError> {
         check_bits(u64::from(bits))?;
-        let bytes = usize::try_from((len * u64::from(bits)).div_ceil(8)).map_err(|_| StatusListError::TooLarge)?;
+        let bytes = usize::try_from((len * u64::from(bits)).div_ceil(8))
+            .map_err(|_| StatusListError::TooLarge)?;
         if bytes > MAX_LIST_BYTES {
             return Err(StatusListError::TooLarge);
         }
-        Ok(Self { bits, bytes: vec![0; bytes] })
+        Ok(Self {
+            bits,
+            bytes: vec![0; bytes],
+        })
     }
 
     /// A list from raw bytes.
@@ -134,7 +138,10 @@ impl StatusList {
 
     fn locate(&self, idx: u64) -> Result<(usize, u32), StatusListError> {
         if idx >= self.len() {
-            return Err(StatusListError::Index { idx, len: self.len() });
+            return Err(StatusListError::Index {
+                idx,
+                len: self.len(),
+            });
         }
         let bit = idx * u64::from(self.bits);
         // idx < len, and len fits a usize-sized Vec.
@@ -159,7 +166,10 @@ impl StatusList {
     pub fn set(&mut self, idx: u64, value: u8) -> Result<(), StatusListError> {
         let mask = ((1u16 << self.bits) - 1) as u8;
         if value & !mask != 0 {
-            return Err(StatusListError::Value { value, bits: self.bits });
+            return Err(StatusListError::Value {
+                value,
+                bits: self.bits,
+            });
         }
         let (byte, shift) = self.locate(idx)?;
         self.bytes[byte] = (self.bytes[byte] & !(mask << shift)) | (value << shift);
@@ -172,7 +182,10 @@ impl StatusList {
         // Writing to a Vec cannot fail.
         let _ = z.write_all(&self.bytes);
         let compressed = z.finish().unwrap_or_default();
-        EncodedStatusList { bits: u64::from(self.bits), lst: b64::encode(compressed) }
+        EncodedStatusList {
+            bits: u64::from(self.bits),
+            lst: b64::encode(compressed),
+        }
     }
 
     /// Decodes the JSON form, refusing lists that inflate past
@@ -256,7 +269,10 @@ impl StatusListClaims {
             payload.insert("ttl".into(), Value::from(ttl));
         }
         let list = self.list.encode();
-        payload.insert("status_list".into(), serde_json::json!({ "bits": list.bits, "lst": list.lst }));
+        payload.insert(
+            "status_list".into(),
+            serde_json::json!({ "bits": list.bits, "lst": list.lst }),
+        );
         let bytes = serde_json::to_vec(&payload).unwrap_or_default();
         Jws::sign_eddsa(&bytes, Some(STATUS_LIST_TYP), Some(kid), key)
     }
@@ -267,13 +283,22 @@ impl StatusListClaims {
     /// [`StatusTokenError`] for a bad JWS, `typ`, claim or list.
     pub fn parse_unverified(jws: &Jws) -> Result<Self, StatusTokenError> {
         if jws.header_str("typ") != Some(STATUS_LIST_TYP) {
-            return Err(StatusTokenError::Typ(jws.header_str("typ").map(str::to_owned)));
+            return Err(StatusTokenError::Typ(
+                jws.header_str("typ").map(str::to_owned),
+            ));
         }
-        let payload: Map<String, Value> =
-            serde_json::from_slice(jws.payload()).map_err(|e| StatusTokenError::Claim(format!("payload: {e}")))?;
+        let payload: Map<String, Value> = serde_json::from_slice(jws.payload())
+            .map_err(|e| StatusTokenError::Claim(format!("payload: {e}")))?;
         let claim = |name: &str| StatusTokenError::Claim(format!("{name} missing or mistyped"));
-        let sub = payload.get("sub").and_then(Value::as_str).ok_or_else(|| claim("sub"))?.to_owned();
-        let iat = payload.get("iat").and_then(Value::as_i64).ok_or_else(|| claim("iat"))?;
+        let sub = payload
+            .get("sub")
+            .and_then(Value::as_str)
+            .ok_or_else(|| claim("sub"))?
+            .to_owned();
+        let iat = payload
+            .get("iat")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| claim("iat"))?;
         let opt_i64 = |name: &str| match payload.get(name) {
             None => Ok(None),
             Some(v) => v.as_i64().map(Some).ok_or_else(|| claim(name)),
@@ -292,7 +317,14 @@ impl StatusListClaims {
             .cloned()
             .ok_or_else(|| claim("status_list"))
             .and_then(|v| serde_json::from_value(v).map_err(|_| claim("status_list")))?;
-        Ok(Self { sub, iss, iat, exp, ttl, list: StatusList::decode(&encoded)? })
+        Ok(Self {
+            sub,
+            iss,
+            iat,
+            exp,
+            ttl,
+            list: StatusList::decode(&encoded)?,
+        })
     }
 
     /// Parses a Status List Token and checks its signature with `key`.
@@ -329,7 +361,12 @@ mod tests {
 
     #[test]
     fn broken_lists() {
-        let bad = |bits, lst: &str| StatusList::decode(&EncodedStatusList { bits, lst: lst.into() });
+        let bad = |bits, lst: &str| {
+            StatusList::decode(&EncodedStatusList {
+                bits,
+                lst: lst.into(),
+            })
+        };
         assert_eq!(bad(3, "eNrbuRgAAhcBXQ"), Err(StatusListError::Bits(3)));
         assert_eq!(bad(1, "eNrbuRgAAhcBXQ=="), Err(StatusListError::Base64));
         assert!(matches!(bad(1, "AAAA"), Err(StatusListError::Zlib(_))));
@@ -357,7 +394,8 @@ mod tests {
             list,
         };
         let jws = claims.sign("kid", &key);
-        let back = StatusListClaims::verify(jws.as_str(), &PublicKey::Ed25519(key.verifying_key())).unwrap();
+        let back = StatusListClaims::verify(jws.as_str(), &PublicKey::Ed25519(key.verifying_key()))
+            .unwrap();
         assert_eq!(back, claims);
         let other = PublicKey::Ed25519(SigningKey::from_bytes(&[4u8; 32]).verifying_key());
         assert!(StatusListClaims::verify(jws.as_str(), &other).is_err());

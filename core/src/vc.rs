@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::did::DidKey;
 use crate::jws::PublicKey;
 use crate::path::{ClaimPath, Segment};
-use crate::sd_jwt::{self, Concealment, ConcealError, KeyBinding, SdJwt, VerifyOptions};
+use crate::sd_jwt::{self, ConcealError, Concealment, KeyBinding, SdJwt, VerifyOptions};
 use crate::status_list::StatusRef;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
 
@@ -19,7 +19,9 @@ pub const SD_JWT_VC_TYP: &str = "dc+sd-jwt";
 pub const LEGACY_TYP: &str = "vc+sd-jwt";
 
 /// Claims the profile sets itself; they are never selectively disclosable.
-pub const RESERVED_CLAIMS: &[&str] = &["iss", "iat", "nbf", "exp", "vct", "cnf", "status", "_sd", "_sd_alg", "..."];
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss", "iat", "nbf", "exp", "vct", "cnf", "status", "_sd", "_sd_alg", "...",
+];
 
 /// An issuer's signing identity.
 #[derive(Clone)]
@@ -97,9 +99,15 @@ pub fn issue(
         claims.insert("exp".into(), Value::from(exp));
     }
     claims.insert("vct".into(), Value::from(request.vct.as_str()));
-    claims.insert("cnf".into(), serde_json::json!({ "jwk": request.holder.to_jwk() }));
+    claims.insert(
+        "cnf".into(),
+        serde_json::json!({ "jwk": request.holder.to_jwk() }),
+    );
     if let Some(status) = &request.status {
-        claims.insert("status".into(), serde_json::json!({ "status_list": { "idx": status.idx, "uri": status.uri } }));
+        claims.insert(
+            "status".into(),
+            serde_json::json!({ "status_list": { "idx": status.idx, "uri": status.uri } }),
+        );
     }
     for (name, value) in &request.claims {
         if RESERVED_CLAIMS.contains(&name.as_str()) {
@@ -115,7 +123,14 @@ pub fn issue(
         }
     }
     let kid = issuer.did.verification_method();
-    Ok(SdJwt::issue(claims, &request.concealment, SD_JWT_VC_TYP, &kid, &issuer.key, rng)?)
+    Ok(SdJwt::issue(
+        claims,
+        &request.concealment,
+        SD_JWT_VC_TYP,
+        &kid,
+        &issuer.key,
+        rng,
+    )?)
 }
 
 /// What a verifier expects of a presentation.
@@ -135,10 +150,18 @@ pub struct PresentationRequest {
 ///
 /// # Errors
 /// [`VerifyError`] when it is malformed or has no did:key issuer.
-pub fn verify_presentation(text: &str, request: &PresentationRequest, now: i64) -> Result<Verdict, VerifyError> {
+pub fn verify_presentation(
+    text: &str,
+    request: &PresentationRequest,
+    now: i64,
+) -> Result<Verdict, VerifyError> {
     let options = VerifyOptions::new(
         now,
-        KeyBinding::Required { aud: request.aud.clone(), nonce: request.nonce.clone(), max_age: request.max_age },
+        KeyBinding::Required {
+            aud: request.aud.clone(),
+            nonce: request.nonce.clone(),
+            max_age: request.max_age,
+        },
     );
     verify_with(text, &options)
 }
@@ -156,15 +179,20 @@ pub fn verify_with(text: &str, options: &VerifyOptions) -> Result<Verdict, Verif
             Some(SD_JWT_VC_TYP | LEGACY_TYP) => {}
             other => return Err(format!("typ is {other:?}, expected {SD_JWT_VC_TYP:?}")),
         }
-        let vct = payload.get("vct").and_then(Value::as_str).ok_or("no vct string")?;
+        let vct = payload
+            .get("vct")
+            .and_then(Value::as_str)
+            .ok_or("no vct string")?;
         verdict.vct = Some(vct.to_owned());
         if !payload.contains_key("cnf") {
             return Err("no cnf (holder key)".into());
         }
         if let Some(status) = payload.get("status") {
-            let list = status.get("status_list").ok_or("status without status_list")?;
-            let status: StatusRef =
-                serde_json::from_value(list.clone()).map_err(|e| format!("status.status_list: {e}"))?;
+            let list = status
+                .get("status_list")
+                .ok_or("status without status_list")?;
+            let status: StatusRef = serde_json::from_value(list.clone())
+                .map_err(|e| format!("status.status_list: {e}"))?;
             verdict.status = Some(status);
         }
         Ok(())
@@ -173,7 +201,13 @@ pub fn verify_with(text: &str, options: &VerifyOptions) -> Result<Verdict, Verif
         Ok(()) => Outcome::Pass,
         Err(e) => Outcome::Fail(e),
     };
-    verdict.checks.insert(1, crate::verdict::Check { name: CheckName::Format, outcome });
+    verdict.checks.insert(
+        1,
+        crate::verdict::Check {
+            name: CheckName::Format,
+            outcome,
+        },
+    );
     Ok(verdict)
 }
 
@@ -182,5 +216,7 @@ pub fn verify_with(text: &str, options: &VerifyOptions) -> Result<Verdict, Verif
 /// # Errors
 /// The first path that does not parse.
 pub fn parse_paths(text: &str) -> Result<Vec<ClaimPath>, crate::path::PathError> {
-    text.split(',').map(|p| ClaimPath::parse(p.trim())).collect()
+    text.split(',')
+        .map(|p| ClaimPath::parse(p.trim()))
+        .collect()
 }

@@ -81,17 +81,24 @@ pub struct Verdict {
 impl Verdict {
     /// True when no check failed.
     pub fn is_valid(&self) -> bool {
-        self.checks.iter().all(|c| !matches!(c.outcome, Outcome::Fail(_)))
+        self.checks
+            .iter()
+            .all(|c| !matches!(c.outcome, Outcome::Fail(_)))
     }
 
     /// The first failed check, if any.
     pub fn first_failure(&self) -> Option<&Check> {
-        self.checks.iter().find(|c| matches!(c.outcome, Outcome::Fail(_)))
+        self.checks
+            .iter()
+            .find(|c| matches!(c.outcome, Outcome::Fail(_)))
     }
 
     /// The outcome of a named check.
     pub fn check(&self, name: CheckName) -> Option<&Outcome> {
-        self.checks.iter().find(|c| c.name == name).map(|c| &c.outcome)
+        self.checks
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| &c.outcome)
     }
 
     /// Records a check.

@@ -28,7 +28,11 @@ pub fn holder() -> SigningKey {
 }
 
 pub fn request() -> PresentationRequest {
-    PresentationRequest { aud: AUD.into(), nonce: NONCE.into(), max_age: 300 }
+    PresentationRequest {
+        aud: AUD.into(),
+        nonce: NONCE.into(),
+        max_age: 300,
+    }
 }
 
 /// The sample transcript, issued to `holder()`.
@@ -38,7 +42,10 @@ pub fn transcript(seed: u64) -> SdJwt {
         iat: NOW - 86_400,
         exp: Some(NOW + 365 * 86_400),
         holder: PublicKey::Ed25519(holder().verifying_key()),
-        status: Some(StatusRef { idx: 4711, uri: "https://registry.example/status/1".into() }),
+        status: Some(StatusRef {
+            idx: 4711,
+            uri: "https://registry.example/status/1".into(),
+        }),
         claims: sample::transcript_claims(7),
         concealment: sample::transcript_concealment(),
     };

@@ -16,7 +16,10 @@ fn craft(mut payload: Value, disclosures: &[&Disclosure]) -> String {
     obj.insert("iss".into(), json!(issuer.did().as_str()));
     obj.insert("vct".into(), json!("https://vouch.example/vct/test"));
     obj.insert("iat".into(), json!(NOW - 10));
-    obj.insert("cnf".into(), json!({"jwk": vouch_core::jws::PublicKey::Ed25519(holder().verifying_key()).to_jwk()}));
+    obj.insert(
+        "cnf".into(),
+        json!({"jwk": vouch_core::jws::PublicKey::Ed25519(holder().verifying_key()).to_jwk()}),
+    );
     let jws = Jws::sign_eddsa(
         &serde_json::to_vec(&payload).unwrap(),
         Some("dc+sd-jwt"),
@@ -28,7 +31,10 @@ fn craft(mut payload: Value, disclosures: &[&Disclosure]) -> String {
         text.push_str(d.as_str());
         text.push('~');
     }
-    SdJwt::parse(&text).unwrap().bind(&holder(), AUD, NONCE, NOW).serialize()
+    SdJwt::parse(&text)
+        .unwrap()
+        .bind(&holder(), AUD, NONCE, NOW)
+        .serialize()
 }
 
 fn verdict(text: &str) -> Verdict {
@@ -39,7 +45,9 @@ fn assert_fails(text: &str, check: CheckName, needle: &str) {
     let v = verdict(text);
     assert!(!v.is_valid());
     match v.check(check) {
-        Some(Outcome::Fail(why)) => assert!(why.contains(needle), "{check:?}: {why:?} lacks {needle:?}"),
+        Some(Outcome::Fail(why)) => {
+            assert!(why.contains(needle), "{check:?}: {why:?} lacks {needle:?}")
+        }
         other => panic!("{check:?} did not fail: {other:?}; {:?}", v.checks),
     }
 }
@@ -60,46 +68,77 @@ fn control_crafted_presentation_is_valid() {
 #[test]
 fn fail_unreferenced_disclosure() {
     let d = obj_disclosure("given_name", json!("Ada"));
-    assert_fails(&craft(json!({}), &[&d]), CheckName::Disclosures, "not referenced");
+    assert_fails(
+        &craft(json!({}), &[&d]),
+        CheckName::Disclosures,
+        "not referenced",
+    );
 }
 
 #[test]
 fn fail_digest_listed_twice() {
     let d = obj_disclosure("given_name", json!("Ada"));
-    assert_fails(&craft(json!({"_sd": [d.digest(), d.digest()]}), &[&d]), CheckName::Disclosures, "more than once");
+    assert_fails(
+        &craft(json!({"_sd": [d.digest(), d.digest()]}), &[&d]),
+        CheckName::Disclosures,
+        "more than once",
+    );
 }
 
 #[test]
 fn fail_undisclosed_digest_listed_twice() {
     let digest = vouch_core::sd_jwt::digest(b"decoy");
-    assert_fails(&craft(json!({"_sd": [digest, digest]}), &[]), CheckName::Disclosures, "more than once");
+    assert_fails(
+        &craft(json!({"_sd": [digest, digest]}), &[]),
+        CheckName::Disclosures,
+        "more than once",
+    );
 }
 
 #[test]
 fn fail_digest_in_two_places() {
     let d = obj_disclosure("given_name", json!("Ada"));
-    let text = craft(json!({"_sd": [d.digest()], "address": {"_sd": [d.digest()]}}), &[&d]);
+    let text = craft(
+        json!({"_sd": [d.digest()], "address": {"_sd": [d.digest()]}}),
+        &[&d],
+    );
     assert_fails(&text, CheckName::Disclosures, "more than once");
 }
 
 #[test]
 fn fail_reserved_name_in_disclosure() {
     let d = obj_disclosure("_sd", json!(["x"]));
-    assert_fails(&craft(json!({"_sd": [d.digest()]}), &[&d]), CheckName::Disclosures, "reserved");
+    assert_fails(
+        &craft(json!({"_sd": [d.digest()]}), &[&d]),
+        CheckName::Disclosures,
+        "reserved",
+    );
     let d = obj_disclosure("...", json!("x"));
-    assert_fails(&craft(json!({"_sd": [d.digest()]}), &[&d]), CheckName::Disclosures, "reserved");
+    assert_fails(
+        &craft(json!({"_sd": [d.digest()]}), &[&d]),
+        CheckName::Disclosures,
+        "reserved",
+    );
 }
 
 #[test]
 fn fail_array_disclosure_referenced_from_sd() {
     let d = Disclosure::new(None, json!("DE"), &mut rng(1));
-    assert_fails(&craft(json!({"_sd": [d.digest()]}), &[&d]), CheckName::Disclosures, "wrong kind");
+    assert_fails(
+        &craft(json!({"_sd": [d.digest()]}), &[&d]),
+        CheckName::Disclosures,
+        "wrong kind",
+    );
 }
 
 #[test]
 fn fail_claim_disclosure_referenced_from_array() {
     let d = obj_disclosure("nationality", json!("DE"));
-    assert_fails(&craft(json!({"n": [{"...": d.digest()}]}), &[&d]), CheckName::Disclosures, "wrong kind");
+    assert_fails(
+        &craft(json!({"n": [{"...": d.digest()}]}), &[&d]),
+        CheckName::Disclosures,
+        "wrong kind",
+    );
 }
 
 #[test]
@@ -118,12 +157,20 @@ fn fail_disclosed_name_collides_with_plain_claim() {
 
 #[test]
 fn fail_sd_not_an_array() {
-    assert_fails(&craft(json!({"_sd": "abc"}), &[]), CheckName::Disclosures, "not an array");
+    assert_fails(
+        &craft(json!({"_sd": "abc"}), &[]),
+        CheckName::Disclosures,
+        "not an array",
+    );
 }
 
 #[test]
 fn fail_nested_sd_alg() {
-    assert_fails(&craft(json!({"a": {"_sd_alg": "sha-256"}}), &[]), CheckName::Disclosures, "reserved");
+    assert_fails(
+        &craft(json!({"a": {"_sd_alg": "sha-256"}}), &[]),
+        CheckName::Disclosures,
+        "reserved",
+    );
 }
 
 #[test]
@@ -133,9 +180,17 @@ fn fail_unknown_sd_alg_cannot_be_checked() {
     // Same with sha-1: refused as input we cannot check.
     let issuer = issuer();
     let payload = json!({"_sd_alg": "sha-1", "iss": issuer.did().as_str()});
-    let jws = Jws::sign_eddsa(&serde_json::to_vec(&payload).unwrap(), Some("dc+sd-jwt"), None, issuer.signing_key());
+    let jws = Jws::sign_eddsa(
+        &serde_json::to_vec(&payload).unwrap(),
+        Some("dc+sd-jwt"),
+        None,
+        issuer.signing_key(),
+    );
     let err = vc::verify_presentation(&format!("{}~", jws.as_str()), &request(), NOW).unwrap_err();
-    assert!(matches!(err, VerifyError::Malformed(vouch_core::sd_jwt::SdJwtError::SdAlg(_))));
+    assert!(matches!(
+        err,
+        VerifyError::Malformed(vouch_core::sd_jwt::SdJwtError::SdAlg(_))
+    ));
 }
 
 #[test]
@@ -146,15 +201,29 @@ fn fail_same_disclosure_sent_twice() {
     let doubled = format!("{jwt}~{}~{rest}", d.as_str());
     assert!(matches!(
         vc::verify_presentation(&doubled, &request(), NOW),
-        Err(VerifyError::Malformed(vouch_core::sd_jwt::SdJwtError::DuplicateDisclosure(_)))
+        Err(VerifyError::Malformed(
+            vouch_core::sd_jwt::SdJwtError::DuplicateDisclosure(_)
+        ))
     ));
 }
 
 #[test]
 fn fail_expired_and_not_yet_valid() {
-    assert_fails(&craft(json!({"exp": NOW - 3600}), &[]), CheckName::Validity, "expired");
-    assert_fails(&craft(json!({"nbf": NOW + 3600}), &[]), CheckName::Validity, "not valid before");
-    assert_fails(&craft(json!({"exp": "soon"}), &[]), CheckName::Validity, "NumericDate");
+    assert_fails(
+        &craft(json!({"exp": NOW - 3600}), &[]),
+        CheckName::Validity,
+        "expired",
+    );
+    assert_fails(
+        &craft(json!({"nbf": NOW + 3600}), &[]),
+        CheckName::Validity,
+        "not valid before",
+    );
+    assert_fails(
+        &craft(json!({"exp": "soon"}), &[]),
+        CheckName::Validity,
+        "NumericDate",
+    );
 }
 
 #[test]
@@ -163,7 +232,12 @@ fn fail_kid_of_another_issuer() {
     let sd = SdJwt::parse(&text).unwrap();
     // Re-sign the same payload with another key under the original kid.
     let other = ed25519_dalek::SigningKey::from_bytes(&[0x99; 32]);
-    let jws = Jws::sign_eddsa(sd.jwt().payload(), Some("dc+sd-jwt"), sd.jwt().header_str("kid"), &other);
+    let jws = Jws::sign_eddsa(
+        sd.jwt().payload(),
+        Some("dc+sd-jwt"),
+        sd.jwt().header_str("kid"),
+        &other,
+    );
     let forged = text.replacen(sd.jwt().as_str(), jws.as_str(), 1);
     assert_fails(&forged, CheckName::IssuerSignature, "does not verify");
 }
@@ -179,7 +253,10 @@ fn fail_kid_not_belonging_to_iss() {
         other.signing_key(),
     );
     let forged = presentation().replacen(sd.jwt().as_str(), jws.as_str(), 1);
-    assert!(matches!(vc::verify_presentation(&forged, &request(), NOW), Err(VerifyError::IssuerKey(_))));
+    assert!(matches!(
+        vc::verify_presentation(&forged, &request(), NOW),
+        Err(VerifyError::IssuerKey(_))
+    ));
 }
 
 #[test]
@@ -192,59 +269,126 @@ fn fail_no_kb_jwt() {
 fn fail_kb_signed_by_another_key() {
     let sd = transcript(1).present(&paths(&["/courses/0"])).unwrap();
     let other = ed25519_dalek::SigningKey::from_bytes(&[0x33; 32]);
-    assert_fails(&sd.bind(&other, AUD, NONCE, NOW).serialize(), CheckName::HolderBinding, "signature");
+    assert_fails(
+        &sd.bind(&other, AUD, NONCE, NOW).serialize(),
+        CheckName::HolderBinding,
+        "signature",
+    );
 }
 
 #[test]
 fn fail_kb_for_another_presentation() {
     let cred = transcript(1);
-    let bound = cred.present(&paths(&["/courses/0"])).unwrap().bind(&holder(), AUD, NONCE, NOW).serialize();
+    let bound = cred
+        .present(&paths(&["/courses/0"]))
+        .unwrap()
+        .bind(&holder(), AUD, NONCE, NOW)
+        .serialize();
     let kb = bound.rsplit('~').next().unwrap();
-    let other = cred.present(&paths(&["/courses/0", "/gpa"])).unwrap().serialize();
+    let other = cred
+        .present(&paths(&["/courses/0", "/gpa"]))
+        .unwrap()
+        .serialize();
     assert_fails(&format!("{other}{kb}"), CheckName::HolderBinding, "sd_hash");
 }
 
 #[test]
 fn fail_kb_wrong_audience_nonce_age_typ() {
     let sd = transcript(1).present(&paths(&["/courses/0"])).unwrap();
-    assert_fails(&sd.clone().bind(&holder(), "https://evil.example", NONCE, NOW).serialize(), CheckName::Audience, "evil");
-    assert_fails(&sd.clone().bind(&holder(), AUD, "replayed", NOW).serialize(), CheckName::Nonce, "replayed");
-    assert_fails(&sd.clone().bind(&holder(), AUD, NONCE, NOW - 3600).serialize(), CheckName::HolderBinding, "too old");
-    assert_fails(&sd.clone().bind(&holder(), AUD, NONCE, NOW + 3600).serialize(), CheckName::HolderBinding, "future");
+    assert_fails(
+        &sd.clone()
+            .bind(&holder(), "https://evil.example", NONCE, NOW)
+            .serialize(),
+        CheckName::Audience,
+        "evil",
+    );
+    assert_fails(
+        &sd.clone().bind(&holder(), AUD, "replayed", NOW).serialize(),
+        CheckName::Nonce,
+        "replayed",
+    );
+    assert_fails(
+        &sd.clone()
+            .bind(&holder(), AUD, NONCE, NOW - 3600)
+            .serialize(),
+        CheckName::HolderBinding,
+        "too old",
+    );
+    assert_fails(
+        &sd.clone()
+            .bind(&holder(), AUD, NONCE, NOW + 3600)
+            .serialize(),
+        CheckName::HolderBinding,
+        "future",
+    );
     // A KB-JWT with typ JWT.
     let base = sd.serialize();
     let sd_hash = vouch_core::sd_jwt::digest(base.as_bytes());
     let payload = json!({"nonce": NONCE, "aud": AUD, "iat": NOW, "sd_hash": sd_hash});
-    let kb = Jws::sign_eddsa(&serde_json::to_vec(&payload).unwrap(), Some("JWT"), None, &holder());
+    let kb = Jws::sign_eddsa(
+        &serde_json::to_vec(&payload).unwrap(),
+        Some("JWT"),
+        None,
+        &holder(),
+    );
     assert_ne!(Some("JWT"), Some(KB_JWT_TYP));
-    assert_fails(&format!("{base}{}", kb.as_str()), CheckName::HolderBinding, "typ");
+    assert_fails(
+        &format!("{base}{}", kb.as_str()),
+        CheckName::HolderBinding,
+        "typ",
+    );
 }
 
 #[test]
 fn fail_wrong_typ_is_a_format_failure() {
     let sd = SdJwt::parse(&presentation()).unwrap();
     let issuer = issuer();
-    let jws = Jws::sign_eddsa(sd.jwt().payload(), Some("JWT"), Some(&issuer.did().verification_method()), issuer.signing_key());
+    let jws = Jws::sign_eddsa(
+        sd.jwt().payload(),
+        Some("JWT"),
+        Some(&issuer.did().verification_method()),
+        issuer.signing_key(),
+    );
     let mut text = format!("{}~", jws.as_str());
     for d in sd.disclosures() {
         text.push_str(d.as_str());
         text.push('~');
     }
-    let text = SdJwt::parse(&text).unwrap().bind(&holder(), AUD, NONCE, NOW).serialize();
+    let text = SdJwt::parse(&text)
+        .unwrap()
+        .bind(&holder(), AUD, NONCE, NOW)
+        .serialize();
     assert_fails(&text, CheckName::Format, "typ");
 }
 
 #[test]
 fn fail_request_mismatch_is_not_an_error() {
     let text = presentation();
-    let other = PresentationRequest { aud: AUD.into(), nonce: "x".into(), max_age: 300 };
-    assert!(!vc::verify_presentation(&text, &other, NOW).unwrap().is_valid());
+    let other = PresentationRequest {
+        aud: AUD.into(),
+        nonce: "x".into(),
+        max_age: 300,
+    };
+    assert!(!vc::verify_presentation(&text, &other, NOW)
+        .unwrap()
+        .is_valid());
 }
 
 #[test]
 fn malformed_inputs_are_errors() {
-    for bad in ["", "~", "abc", "a.b.c~", "e30.e30.AA~", "~~~", "\u{0}\u{ff}~"] {
-        assert!(vc::verify_presentation(bad, &request(), NOW).is_err(), "{bad:?}");
+    for bad in [
+        "",
+        "~",
+        "abc",
+        "a.b.c~",
+        "e30.e30.AA~",
+        "~~~",
+        "\u{0}\u{ff}~",
+    ] {
+        assert!(
+            vc::verify_presentation(bad, &request(), NOW).is_err(),
+            "{bad:?}"
+        );
     }
     let text = presentation();
     // An empty disclosure slot.

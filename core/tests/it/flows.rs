@@ -25,14 +25,30 @@ fn transcript_presentation_verifies_and_discloses_only_chosen_courses() {
         assert_eq!(verdict.check(check), Some(&Outcome::Pass), "{check:?}");
     }
     let courses = verdict.claims["courses"].as_array().unwrap();
-    let codes: Vec<&str> = courses.iter().map(|c| c["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = courses
+        .iter()
+        .map(|c| c["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, ["CS101", "CS201", "CS204"]);
     assert_eq!(verdict.claims["institution"], "University of Example");
-    for hidden in ["student_name", "student_id", "programme", "degree", "award_date", "gpa"] {
-        assert!(!verdict.claims.contains_key(hidden), "{hidden} must stay hidden");
+    for hidden in [
+        "student_name",
+        "student_id",
+        "programme",
+        "degree",
+        "award_date",
+        "gpa",
+    ] {
+        assert!(
+            !verdict.claims.contains_key(hidden),
+            "{hidden} must stay hidden"
+        );
     }
     assert_eq!(verdict.issuer.as_deref(), Some(issuer().did().as_str()));
-    assert_eq!(verdict.vct.as_deref(), Some(vouch_core::sample::TRANSCRIPT_VCT));
+    assert_eq!(
+        verdict.vct.as_deref(),
+        Some(vouch_core::sample::TRANSCRIPT_VCT)
+    );
     assert_eq!(verdict.status.as_ref().unwrap().idx, 4711);
     // The text is canonical: parse → serialize is the identity.
     assert_eq!(SdJwt::parse(&text).unwrap().serialize(), text);
@@ -52,7 +68,12 @@ fn full_credential_reveals_everything() {
     let payload = String::from_utf8(cred.jwt().payload().to_vec()).unwrap();
     assert!(!payload.contains("Student 7") && !payload.contains("CS101"));
     // _sd digests are sorted, so their order says nothing.
-    let sd: Vec<&str> = cred.payload()["_sd"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let sd: Vec<&str> = cred.payload()["_sd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     let mut sorted = sd.clone();
     sorted.sort_unstable();
     assert_eq!(sd, sorted);
@@ -66,13 +87,21 @@ fn nested_and_decoys() {
         "name": "Ada"
     });
     let spec = Concealment {
-        paths: ["/address", "/address/street", "/address/city", "/tags/1", "/name"]
-            .iter()
-            .map(|p| ClaimPath::parse(p).unwrap())
-            .collect(),
+        paths: [
+            "/address",
+            "/address/street",
+            "/address/city",
+            "/tags/1",
+            "/name",
+        ]
+        .iter()
+        .map(|p| ClaimPath::parse(p).unwrap())
+        .collect(),
         max_decoys: 5,
     };
-    let Value::Object(claims) = claims else { unreachable!() };
+    let Value::Object(claims) = claims else {
+        unreachable!()
+    };
     let issuer = issuer();
     let cred = SdJwt::issue(
         claims,
@@ -85,15 +114,22 @@ fn nested_and_decoys() {
     .unwrap();
     assert_eq!(cred.disclosures().len(), 5);
     // Disclose only the city: the address disclosure comes along, the street does not.
-    let p = cred.present(&[ClaimPath::parse("/address/city").unwrap()]).unwrap();
+    let p = cred
+        .present(&[ClaimPath::parse("/address/city").unwrap()])
+        .unwrap();
     assert_eq!(p.disclosures().len(), 2);
     let mut options = VerifyOptions::new(NOW, KeyBinding::Optional);
     options.issuer_key = Some(PublicKey::Ed25519(issuer.signing_key().verifying_key()));
     let verdict = sd_jwt::verify_parsed(&p, &options).unwrap();
     assert!(verdict.is_valid(), "{:?}", verdict.first_failure());
-    assert_eq!(Value::Object(verdict.claims.clone()), json!({"address": {"city": "Utrecht", "country": "NL"}, "tags": ["a", "c"]}));
+    assert_eq!(
+        Value::Object(verdict.claims.clone()),
+        json!({"address": {"city": "Utrecht", "country": "NL"}, "tags": ["a", "c"]})
+    );
     // Disclosing the address discloses everything beneath it.
-    let p = cred.present(&[ClaimPath::parse("/address").unwrap()]).unwrap();
+    let p = cred
+        .present(&[ClaimPath::parse("/address").unwrap()])
+        .unwrap();
     assert_eq!(p.disclosures().len(), 3);
 }
 
@@ -101,7 +137,10 @@ fn nested_and_decoys() {
 fn present_rejects_unknown_paths() {
     let cred = transcript(3);
     let err = cred.present(&paths(&["/courses/12"])).unwrap_err();
-    assert_eq!(err, PresentError::NoSuchClaim(ClaimPath::parse("/courses/12").unwrap()));
+    assert_eq!(
+        err,
+        PresentError::NoSuchClaim(ClaimPath::parse("/courses/12").unwrap())
+    );
     assert!(cred.present(&paths(&["/nickname"])).is_err());
 }
 
@@ -114,19 +153,30 @@ fn issue_rejects_reserved_and_missing() {
         holder: PublicKey::Ed25519(holder().verifying_key()),
         status: None,
         claims: serde_json::Map::new(),
-        concealment: Concealment { paths: paths(&["/nope"]), max_decoys: 0 },
+        concealment: Concealment {
+            paths: paths(&["/nope"]),
+            max_decoys: 0,
+        },
     };
     assert!(matches!(
         vc::issue(&req, &issuer(), &mut rng(1)),
-        Err(IssueError::Conceal(vouch_core::sd_jwt::ConcealError::NotFound(_)))
+        Err(IssueError::Conceal(
+            vouch_core::sd_jwt::ConcealError::NotFound(_)
+        ))
     ));
     req.concealment.paths.clear();
     req.claims.insert("cnf".into(), json!(1));
-    assert_eq!(vc::issue(&req, &issuer(), &mut rng(1)).unwrap_err(), IssueError::ReservedClaim("cnf".into()));
+    assert_eq!(
+        vc::issue(&req, &issuer(), &mut rng(1)).unwrap_err(),
+        IssueError::ReservedClaim("cnf".into())
+    );
     req.claims.clear();
     req.claims.insert("a".into(), json!(1));
     req.concealment.paths = paths(&["/iss"]);
-    assert_eq!(vc::issue(&req, &issuer(), &mut rng(1)).unwrap_err(), IssueError::ReservedClaim("iss".into()));
+    assert_eq!(
+        vc::issue(&req, &issuer(), &mut rng(1)).unwrap_err(),
+        IssueError::ReservedClaim("iss".into())
+    );
 }
 
 #[test]

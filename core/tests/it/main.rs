@@ -1,4 +1,5 @@
 //! vouch-core integration tests: spec vectors, flows, failure cases, mutation.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
 mod envelope;

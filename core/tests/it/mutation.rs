@@ -8,7 +8,9 @@ use crate::common::*;
 #[test]
 fn every_single_byte_change_fails() {
     let text = presentation();
-    assert!(vc::verify_presentation(&text, &request(), NOW).unwrap().is_valid());
+    assert!(vc::verify_presentation(&text, &request(), NOW)
+        .unwrap()
+        .is_valid());
     let bytes = text.as_bytes();
     let mut checked = 0usize;
     for pos in 0..bytes.len() {
@@ -20,8 +22,11 @@ fn every_single_byte_change_fails() {
             if mutated[pos] == bytes[pos] {
                 continue;
             }
-            let Ok(mutated) = String::from_utf8(mutated) else { continue };
-            let outcome = std::panic::catch_unwind(|| vc::verify_presentation(&mutated, &request(), NOW));
+            let Ok(mutated) = String::from_utf8(mutated) else {
+                continue;
+            };
+            let outcome =
+                std::panic::catch_unwind(|| vc::verify_presentation(&mutated, &request(), NOW));
             match outcome {
                 Err(_) => panic!("panic at byte {pos} flip {flip:#x}"),
                 Ok(Ok(verdict)) => assert!(
@@ -35,5 +40,9 @@ fn every_single_byte_change_fails() {
             checked += 1;
         }
     }
-    assert!(checked >= bytes.len() * 2, "checked {checked} mutations of {} bytes", bytes.len());
+    assert!(
+        checked >= bytes.len() * 2,
+        "checked {checked} mutations of {} bytes",
+        bytes.len()
+    );
 }

@@ -39,16 +39,27 @@ fn did_key_ed25519_vectors() {
         };
         assert_eq!(x25519, key.to_montgomery().as_bytes());
         let x25519_id = ka["id"].as_str().unwrap();
-        assert!(x25519_id.ends_with(&parsed.x25519_multibase()), "{x25519_id}");
+        assert!(
+            x25519_id.ends_with(&parsed.x25519_multibase()),
+            "{x25519_id}"
+        );
         // The document resolves with the same key material.
-        let doc = parsed.document(vouch_core::did::DocumentForm::Multikey).unwrap();
+        let doc = parsed
+            .document(vouch_core::did::DocumentForm::Multikey)
+            .unwrap();
         assert_eq!(doc["id"], did.as_str());
-        assert_eq!(doc["verificationMethod"][0]["publicKeyMultibase"], parsed.method_specific_id());
+        assert_eq!(
+            doc["verificationMethod"][0]["publicKeyMultibase"],
+            parsed.method_specific_id()
+        );
     }
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// Issuer key of the RFC 9901 cases (`settings.yml`, `issuer_key`).
@@ -99,7 +110,14 @@ fn rfc9901_reference_cases() {
             Some(kb) => {
                 let payload: Value = serde_json::from_slice(kb.payload()).unwrap();
                 let iat = payload["iat"].as_i64().unwrap();
-                (iat, KeyBinding::Required { aud: RFC_AUD.into(), nonce: RFC_NONCE.into(), max_age: 300 })
+                (
+                    iat,
+                    KeyBinding::Required {
+                        aud: RFC_AUD.into(),
+                        nonce: RFC_NONCE.into(),
+                        max_age: 300,
+                    },
+                )
             }
             None => (1_683_000_000 + 3600, KeyBinding::Optional),
         };
@@ -110,9 +128,22 @@ fn rfc9901_reference_cases() {
             // sd-jwt 0.10.4 hashes its own JSON issuance text for sd_hash
             // instead of the compact form RFC 9901 §8 requires (see
             // tests/vectors/NOTES.md): that one check must fail, all else pass.
-            assert_eq!(verdict.checks.iter().filter(|c| matches!(c.outcome, Outcome::Fail(_))).count(), 1);
-            assert!(matches!(verdict.check(CheckName::HolderBinding), Some(Outcome::Fail(why)) if why.contains("sd_hash")));
-            assert_eq!(Value::Object(verdict.claims.clone()), expected, "{name}: verified contents");
+            assert_eq!(
+                verdict
+                    .checks
+                    .iter()
+                    .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+                    .count(),
+                1
+            );
+            assert!(
+                matches!(verdict.check(CheckName::HolderBinding), Some(Outcome::Fail(why)) if why.contains("sd_hash"))
+            );
+            assert_eq!(
+                Value::Object(verdict.claims.clone()),
+                expected,
+                "{name}: verified contents"
+            );
             let issuance = fs::read_to_string(dir.join("sd_jwt_issuance.json")).unwrap();
             let issuance: String = serde_json::from_str(&issuance).unwrap();
             let mut quirk = issuance;
@@ -121,16 +152,33 @@ fn rfc9901_reference_cases() {
                 quirk.push_str(d.as_str());
             }
             quirk.push('~');
-            let kb: Value = serde_json::from_slice(presentation.kb_jwt().unwrap().payload()).unwrap();
-            assert_eq!(kb["sd_hash"], sd_jwt::digest(quirk.as_bytes()), "{name}: the generator's sd_hash input");
+            let kb: Value =
+                serde_json::from_slice(presentation.kb_jwt().unwrap().payload()).unwrap();
+            assert_eq!(
+                kb["sd_hash"],
+                sd_jwt::digest(quirk.as_bytes()),
+                "{name}: the generator's sd_hash input"
+            );
             cases += 1;
             continue;
         }
         assert!(verdict.is_valid(), "{name}: {:?}", verdict.first_failure());
-        assert_eq!(Value::Object(verdict.claims.clone()), expected, "{name}: verified contents");
+        assert_eq!(
+            Value::Object(verdict.claims.clone()),
+            expected,
+            "{name}: verified contents"
+        );
         if presentation.kb_jwt().is_some() {
-            assert_eq!(verdict.check(CheckName::HolderBinding), Some(&Outcome::Pass), "{name}");
-            assert_eq!(verdict.check(CheckName::Nonce), Some(&Outcome::Pass), "{name}");
+            assert_eq!(
+                verdict.check(CheckName::HolderBinding),
+                Some(&Outcome::Pass),
+                "{name}"
+            );
+            assert_eq!(
+                verdict.check(CheckName::Nonce),
+                Some(&Outcome::Pass),
+                "{name}"
+            );
         }
 
         // The issued SD-JWT verifies too, and processes to all user claims.
@@ -138,7 +186,11 @@ fn rfc9901_reference_cases() {
         let mut options = VerifyOptions::new(now, KeyBinding::Optional);
         options.issuer_key = Some(rfc_issuer_key());
         let verdict = sd_jwt::verify_parsed(&issuance, &options).unwrap();
-        assert!(verdict.is_valid(), "{name} issuance: {:?}", verdict.first_failure());
+        assert!(
+            verdict.is_valid(),
+            "{name} issuance: {:?}",
+            verdict.first_failure()
+        );
         let user_claims = read_json(&dir.join("user_claims.json"));
         for (k, v) in user_claims.as_object().unwrap() {
             assert_eq!(verdict.claims.get(k), Some(v), "{name}: claim {k}");
@@ -154,12 +206,19 @@ fn rfc9901_reference_cases() {
         if presentation.kb_jwt().is_some() {
             let mut options = VerifyOptions::new(
                 now,
-                KeyBinding::Required { aud: RFC_AUD.into(), nonce: "other".into(), max_age: 300 },
+                KeyBinding::Required {
+                    aud: RFC_AUD.into(),
+                    nonce: "other".into(),
+                    max_age: 300,
+                },
             );
             options.issuer_key = Some(rfc_issuer_key());
             let verdict = sd_jwt::verify_parsed(&presentation, &options).unwrap();
             assert!(!verdict.is_valid(), "{name}");
-            assert!(matches!(verdict.check(CheckName::Nonce), Some(Outcome::Fail(_))));
+            assert!(matches!(
+                verdict.check(CheckName::Nonce),
+                Some(Outcome::Fail(_))
+            ));
         }
         cases += 1;
     }
@@ -174,7 +233,11 @@ fn rfc9901_arf_pid_is_an_sd_jwt_vc() {
     let payload: Value = serde_json::from_slice(presentation.kb_jwt().unwrap().payload()).unwrap();
     let mut options = VerifyOptions::new(
         payload["iat"].as_i64().unwrap(),
-        KeyBinding::Required { aud: RFC_AUD.into(), nonce: RFC_NONCE.into(), max_age: 60 },
+        KeyBinding::Required {
+            aud: RFC_AUD.into(),
+            nonce: RFC_NONCE.into(),
+            max_age: 60,
+        },
     );
     options.issuer_key = Some(rfc_issuer_key());
     let verdict = vc::verify_with(text.trim(), &options).unwrap();
@@ -189,39 +252,55 @@ fn md_json(name: &str) -> Value {
     let text = fs::read_to_string(vectors_dir().join("status-list").join(name)).unwrap();
     let start = text.find('{').unwrap();
     let end = text[start..].find('}').unwrap() + start + 1;
-    let compact: String = text[start..end].chars().filter(|c| !c.is_whitespace()).collect();
+    let compact: String = text[start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     serde_json::from_str(&compact).unwrap()
 }
 
 #[test]
 fn status_list_vectors() {
-    let short: EncodedStatusList = serde_json::from_value(md_json("status_list_encoding_json.md")).unwrap();
+    let short: EncodedStatusList =
+        serde_json::from_value(md_json("status_list_encoding_json.md")).unwrap();
     let list = StatusList::decode(&short).unwrap();
     assert_eq!(list.as_bytes(), &[0xb9, 0xa3]);
     // 0xb9 = 1011_1001: entries 0..8 read from the least significant bit.
     let bits: Vec<u8> = (0..16).map(|i| list.get(i).unwrap()).collect();
     assert_eq!(bits, [1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1]);
     // Our encoder produces the same lst.
-    assert_eq!(StatusList::from_bytes(1, vec![0xb9, 0xa3]).unwrap().encode(), short);
+    assert_eq!(
+        StatusList::from_bytes(1, vec![0xb9, 0xa3])
+            .unwrap()
+            .encode(),
+        short
+    );
 
-    let two: EncodedStatusList = serde_json::from_value(md_json("status_list_encoding2_json.md")).unwrap();
+    let two: EncodedStatusList =
+        serde_json::from_value(md_json("status_list_encoding2_json.md")).unwrap();
     let list = StatusList::decode(&two).unwrap();
     assert_eq!(list.as_bytes(), &[0xc9, 0x44, 0xf9]);
     assert_eq!(list.get(0).unwrap(), 1);
     assert_eq!(list.get(1).unwrap(), 2);
     assert_eq!(list.get(3).unwrap(), 3);
 
-    let long: EncodedStatusList = serde_json::from_value(md_json("status_list_encoding1_long_json.md")).unwrap();
+    let long: EncodedStatusList =
+        serde_json::from_value(md_json("status_list_encoding1_long_json.md")).unwrap();
     let list = StatusList::decode(&long).unwrap();
     assert_eq!(list.len(), 1 << 20);
-    let set = [0, 1993, 25460, 159495, 495669, 554353, 645645, 723232, 854545, 934534, 1000345];
-    let ones: Vec<u64> = (0..list.len()).filter(|&i| list.get(i).unwrap() == 1).collect();
+    let set = [
+        0, 1993, 25460, 159495, 495669, 554353, 645645, 723232, 854545, 934534, 1000345,
+    ];
+    let ones: Vec<u64> = (0..list.len())
+        .filter(|&i| list.get(i).unwrap() == 1)
+        .collect();
     assert_eq!(ones, set);
 }
 
 #[test]
 fn status_list_token_vector() {
-    let text = fs::read_to_string(vectors_dir().join("status-list/status_list_jwt_raw.md")).unwrap();
+    let text =
+        fs::read_to_string(vectors_dir().join("status-list/status_list_jwt_raw.md")).unwrap();
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     let jws = Jws::parse(&compact).unwrap();
     let claims = StatusListClaims::parse_unverified(&jws).unwrap();
