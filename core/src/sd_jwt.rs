@@ -59,6 +59,9 @@ pub enum SdJwtError {
         /// What is wrong.
         reason: String,
     },
+    /// The KB-JWT (last component) is not a compact JWS.
+    #[error("KB-JWT: {0}")]
+    KbJwt(JwsError),
     /// The same disclosure twice.
     #[error("disclosure {0} appears twice")]
     DuplicateDisclosure(usize),
@@ -345,7 +348,7 @@ impl SdJwt {
         let kb = if last.is_empty() {
             None
         } else {
-            Some(Jws::parse(last).map_err(|e| SdJwtError::Payload(format!("KB-JWT: {e}")))?)
+            Some(Jws::parse(last).map_err(SdJwtError::KbJwt)?)
         };
         let mut disclosures = Vec::with_capacity(parts.len());
         let mut seen = HashSet::with_capacity(parts.len());
@@ -957,12 +960,12 @@ fn check_kb(
     };
     let aud_nonce_fail = || Outcome::NotChecked("the KB-JWT is not valid".into());
     let binding = (|| {
-        let key = match holder_key {
+        // The signature itself was checked with the holder key up front.
+        match holder_key {
             None => return Err("credential has no cnf.jwk holder key".to_owned()),
             Some(Err(e)) => return Err(format!("cnf.jwk: {e}")),
-            Some(Ok(key)) => key,
-        };
-        let _ = key;
+            Some(Ok(_)) => {}
+        }
         if kb.header_str("typ") != Some(KB_JWT_TYP) {
             return Err(format!(
                 "KB-JWT typ is {:?}, expected kb+jwt",

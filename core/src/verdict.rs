@@ -8,7 +8,6 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::jws::JwsError;
 use crate::sd_jwt::SdJwtError;
 use crate::status_list::StatusRef;
 
@@ -114,9 +113,6 @@ pub enum VerifyError {
     /// Not a well-formed SD-JWT.
     #[error("malformed SD-JWT: {0}")]
     Malformed(#[from] SdJwtError),
-    /// A malformed KB-JWT.
-    #[error("malformed KB-JWT: {0}")]
-    KeyBinding(JwsError),
     /// No key to check the issuer signature with.
     #[error("cannot find the issuer key: {0}")]
     IssuerKey(String),

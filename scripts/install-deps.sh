@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Vouch needs to build (and, later, to run the
+# desktop app and its screenshot tests). Idempotent: does nothing when they
+# are already present. Needs root or sudo when something is missing.
+set -euo pipefail
+
+packages=(build-essential pkg-config libssl-dev libfontconfig-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "installing Debian packages: ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
