@@ -115,13 +115,12 @@ impl DidKey {
         }
         let key: [u8; 32] = key.try_into().map_err(|_| DidError::KeyLength(key.len()))?;
         let key = VerifyingKey::from_bytes(&key).map_err(|_| DidError::InvalidKey)?;
-        let parsed = Self::from_public_key(&key);
-        // base58 has one encoding per byte string once leading zeros are fixed by
-        // the multicodec prefix; this also rejects any other oddity.
-        if parsed.did != did {
-            return Err(DidError::Base58("non-canonical encoding".into()));
-        }
-        Ok(parsed)
+        // base58btc without leading '1's (the multicodec prefix is not 0) has
+        // exactly one encoding per byte string, so `did` is canonical.
+        Ok(Self {
+            did: did.to_owned(),
+            key,
+        })
     }
 
     /// Parses a verification method URL `did:key:z…#z…` whose fragment is the

@@ -33,6 +33,11 @@ impl ClaimPath {
         Self(Vec::new())
     }
 
+    /// A path from its segments.
+    pub fn from_segments(segments: Vec<Segment>) -> Self {
+        Self(segments)
+    }
+
     /// This path extended by one segment.
     pub fn child(&self, segment: Segment) -> Self {
         let mut v = self.0.clone();

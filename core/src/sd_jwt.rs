@@ -80,16 +80,29 @@ pub struct Disclosure {
 
 impl Disclosure {
     /// A new disclosure with a 128-bit random salt.
+    ///
+    /// The encoding is the compact JSON array `[salt, name, value]` (or
+    /// `[salt, value]`), byte for byte what ssi's `DisclosureBuf` produces
+    /// (a unit test holds us to that), serialised without cloning the value.
     pub fn new(name: Option<String>, value: Value, rng: &mut (impl RngCore + CryptoRng)) -> Self {
         let mut salt = [0u8; 16];
         rng.fill_bytes(&mut salt);
         let salt = b64::encode(salt);
-        let desc = match name {
-            Some(key) => DisclosureDescription::ObjectEntry { key, value },
-            None => DisclosureDescription::ArrayItem(value),
-        };
-        let decoded = DecodedDisclosure::from_parts(salt, desc);
-        Self::from_decoded(decoded)
+        // Serialising strings and a JSON value into a Vec cannot fail.
+        let json = match &name {
+            Some(name) => serde_json::to_vec(&(&salt, name, &value)),
+            None => serde_json::to_vec(&(&salt, &value)),
+        }
+        .unwrap_or_default();
+        let encoded = b64::encode(json);
+        let digest = digest(encoded.as_bytes());
+        Self {
+            encoded,
+            digest,
+            salt,
+            name,
+            value,
+        }
     }
 
     /// Parses an encoded disclosure.
@@ -186,8 +199,15 @@ pub fn conceal(
     if targets.contains(&ClaimPath::root()) {
         return Err(ConcealError::Root);
     }
+    let ancestors = targets
+        .iter()
+        .flat_map(|t| {
+            (0..t.segments().len()).map(|n| ClaimPath::from_segments(t.segments()[..n].to_vec()))
+        })
+        .collect();
     let mut concealer = Concealer {
         targets,
+        ancestors,
         found: BTreeSet::new(),
         max_decoys: spec.max_decoys,
         disclosures: Vec::new(),
@@ -206,6 +226,8 @@ pub fn conceal(
 
 struct Concealer<'a> {
     targets: BTreeSet<&'a ClaimPath>,
+    /// Strict ancestors of the targets: where the walk must descend.
+    ancestors: HashSet<ClaimPath>,
     found: BTreeSet<ClaimPath>,
     max_decoys: u8,
     disclosures: Vec<Disclosure>,
@@ -219,11 +241,7 @@ impl Concealer<'_> {
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Value, ConcealError> {
         // Only descend where some target lies beneath.
-        if !self
-            .targets
-            .iter()
-            .any(|t| path.is_prefix_of(t) && *t != path)
-        {
+        if !self.ancestors.contains(path) {
             return Ok(value);
         }
         Ok(match value {
@@ -567,6 +585,34 @@ fn claim_exists(claims: &Map<String, Value>, path: &ClaimPath) -> bool {
     true
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ssi::claims::sd_jwt::DisclosureBuf;
+
+    #[test]
+    fn disclosure_encoding_matches_ssi() {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(8);
+        let value = serde_json::json!({"code": "CS101", "credits": 6, "nested": [1, "ü", null]});
+        let ours = Disclosure::new(Some("course".into()), value.clone(), &mut rng);
+        let desc = DisclosureDescription::ObjectEntry {
+            key: "course".into(),
+            value,
+        };
+        assert_eq!(
+            ours.as_str(),
+            DisclosureBuf::encode_from_parts(ours.salt(), &desc).to_string()
+        );
+        let ours = Disclosure::new(None, serde_json::json!("DE"), &mut rng);
+        let desc = DisclosureDescription::ArrayItem(serde_json::json!("DE"));
+        assert_eq!(
+            ours.as_str(),
+            DisclosureBuf::encode_from_parts(ours.salt(), &desc).to_string()
+        );
+        assert_eq!(Disclosure::parse(ours.as_str()).unwrap(), ours);
+    }
+}
+
 /// Processed claims and where each disclosure landed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Revealed {
@@ -631,13 +677,13 @@ pub enum PresentError {
 struct Revealer<'a> {
     by_digest: HashMap<&'a str, usize>,
     paths: Vec<Option<ClaimPath>>,
-    seen: HashSet<String>,
+    seen: HashSet<&'a str>,
     disclosures: &'a [Disclosure],
 }
 
-impl Revealer<'_> {
-    fn see(&mut self, digest: &str) -> Result<Option<usize>, RevealError> {
-        if !self.seen.insert(digest.to_owned()) {
+impl<'a> Revealer<'a> {
+    fn see(&mut self, digest: &'a str) -> Result<Option<usize>, RevealError> {
+        if !self.seen.insert(digest) {
             return Err(RevealError::DuplicateDigest(digest.to_owned()));
         }
         Ok(self.by_digest.get(digest).copied())
@@ -645,7 +691,7 @@ impl Revealer<'_> {
 
     fn object(
         &mut self,
-        obj: &Map<String, Value>,
+        obj: &'a Map<String, Value>,
         path: &ClaimPath,
         top: bool,
     ) -> Result<Map<String, Value>, RevealError> {
@@ -676,7 +722,7 @@ impl Revealer<'_> {
                     .as_str()
                     .ok_or_else(|| RevealError::SdNotArray(path.clone()))?;
                 let Some(index) = self.see(d)? else { continue };
-                let disclosure = &self.disclosures[index];
+                let disclosure: &'a Disclosure = &self.disclosures[index];
                 let Some(name) = disclosure.name.as_deref() else {
                     return Err(RevealError::WrongKind {
                         index,
@@ -701,7 +747,7 @@ impl Revealer<'_> {
         Ok(out)
     }
 
-    fn value(&mut self, value: &Value, path: &ClaimPath) -> Result<Value, RevealError> {
+    fn value(&mut self, value: &'a Value, path: &ClaimPath) -> Result<Value, RevealError> {
         match value {
             Value::Object(obj) => Ok(Value::Object(self.object(obj, path, false)?)),
             Value::Array(items) => {
@@ -714,7 +760,7 @@ impl Revealer<'_> {
                                 return Err(RevealError::Ellipsis(child));
                             };
                             let Some(index) = self.see(d)? else { continue };
-                            let disclosure = &self.disclosures[index];
+                            let disclosure: &'a Disclosure = &self.disclosures[index];
                             if disclosure.name.is_some() {
                                 return Err(RevealError::WrongKind { index, at: child });
                             }

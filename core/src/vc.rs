@@ -83,12 +83,13 @@ pub enum IssueError {
     Conceal(#[from] ConcealError),
 }
 
-/// Issues an SD-JWT VC.
+/// Issues an SD-JWT VC. Takes the request by value: its claims move into the
+/// disclosures without a copy.
 ///
 /// # Errors
 /// [`IssueError`] for a reserved claim name or a path that names no claim.
 pub fn issue(
-    request: &CredentialRequest,
+    request: CredentialRequest,
     issuer: &IssuerKey,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<SdJwt, IssueError> {
@@ -109,11 +110,11 @@ pub fn issue(
             serde_json::json!({ "status_list": { "idx": status.idx, "uri": status.uri } }),
         );
     }
-    for (name, value) in &request.claims {
+    for (name, value) in request.claims {
         if RESERVED_CLAIMS.contains(&name.as_str()) {
-            return Err(IssueError::ReservedClaim(name.clone()));
+            return Err(IssueError::ReservedClaim(name));
         }
-        claims.insert(name.clone(), value.clone());
+        claims.insert(name, value);
     }
     for path in &request.concealment.paths {
         if let Some(Segment::Key(first)) = path.segments().first() {

@@ -49,7 +49,7 @@ pub fn transcript(seed: u64) -> SdJwt {
         claims: sample::transcript_claims(7),
         concealment: sample::transcript_concealment(),
     };
-    vc::issue(&req, &issuer(), &mut rng(seed)).unwrap()
+    vc::issue(req, &issuer(), &mut rng(seed)).unwrap()
 }
 
 pub fn paths(list: &[&str]) -> Vec<ClaimPath> {

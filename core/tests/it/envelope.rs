@@ -33,7 +33,6 @@ fn every_truncation_of_an_envelope_is_refused() {
     }
 }
 
-
 /// A small deterministic fuzz loop: random base45 bodies and single-character
 /// mutations of a real envelope never panic the decoder.
 #[test]
@@ -43,14 +42,17 @@ fn decoder_survives_garbage_and_mutations() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(45);
     for _ in 0..5_000 {
         let len = rng.gen_range(0..300);
-        let body: String = (0..len).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect();
+        let body: String = (0..len)
+            .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+            .collect();
         let _ = envelope::decode(&format!("{}{body}", envelope::PREFIX));
     }
     let env = envelope::encode(&presentation()).unwrap();
     let mut changed = 0;
     for pos in envelope::PREFIX.len()..env.len() {
         let mut bytes = env.clone().into_bytes();
-        bytes[pos] = ALPHABET[(ALPHABET.iter().position(|&c| c == bytes[pos]).unwrap() + 1) % ALPHABET.len()];
+        bytes[pos] = ALPHABET
+            [(ALPHABET.iter().position(|&c| c == bytes[pos]).unwrap() + 1) % ALPHABET.len()];
         let mutated = String::from_utf8(bytes).unwrap();
         // Refused, or decoded to a presentation the verifier then checks
         // (deflate padding bits can change without changing the output).

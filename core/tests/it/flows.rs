@@ -159,7 +159,7 @@ fn issue_rejects_reserved_and_missing() {
         },
     };
     assert!(matches!(
-        vc::issue(&req, &issuer(), &mut rng(1)),
+        vc::issue(req.clone(), &issuer(), &mut rng(1)),
         Err(IssueError::Conceal(
             vouch_core::sd_jwt::ConcealError::NotFound(_)
         ))
@@ -167,14 +167,14 @@ fn issue_rejects_reserved_and_missing() {
     req.concealment.paths.clear();
     req.claims.insert("cnf".into(), json!(1));
     assert_eq!(
-        vc::issue(&req, &issuer(), &mut rng(1)).unwrap_err(),
+        vc::issue(req.clone(), &issuer(), &mut rng(1)).unwrap_err(),
         IssueError::ReservedClaim("cnf".into())
     );
     req.claims.clear();
     req.claims.insert("a".into(), json!(1));
     req.concealment.paths = paths(&["/iss"]);
     assert_eq!(
-        vc::issue(&req, &issuer(), &mut rng(1)).unwrap_err(),
+        vc::issue(req.clone(), &issuer(), &mut rng(1)).unwrap_err(),
         IssueError::ReservedClaim("iss".into())
     );
 }
