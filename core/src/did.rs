@@ -230,7 +230,8 @@ impl<'de> serde::Deserialize<'de> for DidKey {
     }
 }
 
-fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+/// Appends an unsigned LEB128 varint (multiformats; also the envelope's lengths).
+pub(crate) fn push_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8 & 0x7f) | 0x80);
         value >>= 7;

@@ -129,12 +129,8 @@ pub fn qr_code(envelope: &str, ec: EcLevel) -> Result<QrCode, EnvelopeError> {
     Err(EnvelopeError::TooLong(envelope.len()))
 }
 
-fn push_varint(out: &mut Vec<u8>, mut v: usize) {
-    while v >= 0x80 {
-        out.push((v as u8 & 0x7f) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+fn push_varint(out: &mut Vec<u8>, v: usize) {
+    crate::did::push_varint(out, v as u64);
 }
 
 /// Most `~` parts an envelope may hold.
@@ -295,19 +291,7 @@ impl Packer {
             }
             if bytes[i] == b'z' && i > 0 && matches!(bytes[i - 1], b':' | b'#') {
                 if let Some(key) = did_key_id(&bytes[i..]) {
-                    match self
-                        .seen
-                        .iter()
-                        .position(|s| *s == key)
-                        .filter(|&s| s < 256)
-                    {
-                        Some(s) => out.extend_from_slice(&[marker::REPEAT_DID, s as u8]),
-                        None => {
-                            out.push(marker::DID);
-                            self.binary.extend_from_slice(&key);
-                            self.seen.push(key);
-                        }
-                    }
+                    self.key32(key, marker::DID, marker::REPEAT_DID, &mut out);
                     i += DID_ID_LEN;
                     continue;
                 }
@@ -334,15 +318,21 @@ impl Packer {
             out.extend_from_slice(&[marker::DISCLOSURE_DIGEST, k as u8]);
             return;
         }
+        self.key32(raw, marker::B64_32, marker::REPEAT_B64, out);
+    }
+
+    /// A 32-byte token: a back-reference when seen before (among the first
+    /// 256), else the `fresh` marker with its bytes in the binary stream.
+    fn key32(&mut self, raw: [u8; 32], fresh: u8, repeat: u8, out: &mut Vec<u8>) {
         match self
             .seen
             .iter()
             .position(|s| *s == raw)
             .filter(|&s| s < 256)
         {
-            Some(s) => out.extend_from_slice(&[marker::REPEAT_B64, s as u8]),
+            Some(s) => out.extend_from_slice(&[repeat, s as u8]),
             None => {
-                out.push(marker::B64_32);
+                out.push(fresh);
                 self.binary.extend_from_slice(&raw);
                 self.seen.push(raw);
             }

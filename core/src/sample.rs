@@ -55,20 +55,23 @@ pub fn transcript_claims(n: u64) -> Map<String, Value> {
     map
 }
 
+/// The transcript's selectively disclosable top-level claims.
+pub const TRANSCRIPT_SUBJECT_SD: [&str; 6] = [
+    "student_name",
+    "student_id",
+    "programme",
+    "degree",
+    "award_date",
+    "gpa",
+];
+
 /// The 18 selectively disclosable paths of the transcript: six top-level
 /// claims and each of the 12 courses.
 pub fn transcript_concealment() -> Concealment {
-    let mut paths: Vec<ClaimPath> = [
-        "student_name",
-        "student_id",
-        "programme",
-        "degree",
-        "award_date",
-        "gpa",
-    ]
-    .iter()
-    .map(|p| ClaimPath::parse(p).unwrap_or_default())
-    .collect();
+    let mut paths: Vec<ClaimPath> = TRANSCRIPT_SUBJECT_SD
+        .iter()
+        .map(|p| ClaimPath::parse(p).unwrap_or_default())
+        .collect();
     paths.extend(
         (0..COURSES.len()).map(|i| ClaimPath::parse(&format!("/courses/{i}")).unwrap_or_default()),
     );

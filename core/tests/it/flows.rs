@@ -31,14 +31,7 @@ fn transcript_presentation_verifies_and_discloses_only_chosen_courses() {
         .collect();
     assert_eq!(codes, ["CS101", "CS201", "CS204"]);
     assert_eq!(verdict.claims["institution"], "University of Example");
-    for hidden in [
-        "student_name",
-        "student_id",
-        "programme",
-        "degree",
-        "award_date",
-        "gpa",
-    ] {
+    for hidden in vouch_core::sample::TRANSCRIPT_SUBJECT_SD {
         assert!(
             !verdict.claims.contains_key(hidden),
             "{hidden} must stay hidden"
