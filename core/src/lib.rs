@@ -7,14 +7,19 @@
 //! - [`status_list`]: Token Status List and the Status List Token.
 //! - [`envelope`]: the `VCH1:` QR envelope.
 //! - [`verdict`]: `Result<Verdict, VerifyError>`.
+//! - [`log`]: RFC 9162 Merkle log maths, blocks as C2SP checkpoints,
+//!   witness cosignatures.
+//! - [`chain`]: revocation-chain entries, their rules, the derived state.
 //!
 //! Sans-IO: no files, no network, no clock, no global RNG. Time comes in as
 //! Unix seconds, randomness as an RNG argument.
 
 pub mod b64;
+pub mod chain;
 pub mod did;
 pub mod envelope;
 pub mod jws;
+pub mod log;
 pub mod path;
 pub mod sample;
 pub mod sd_jwt;

@@ -5,5 +5,6 @@ mod common;
 mod envelope;
 mod fail;
 mod flows;
+mod log;
 mod mutation;
 mod vectors;

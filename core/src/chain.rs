@@ -1,0 +1,1044 @@
+//! The revocation chain's entries, their authorization rules, and the state
+//! every node, witness and replica derives from them.
+//!
+//! An entry is one line of canonical JSON, signed by its author's did:key:
+//! `{"author":…,"seq":…,"time":…,"action":{"type":…},"sig":…}`. The
+//! signature covers `vouch-entry/v1\n` followed by the same JSON without
+//! `sig`. The exact bytes are the Merkle leaf, so a parser accepts only the
+//! canonical spelling: one spelling, one leaf hash.
+//!
+//! [`ChainState::apply`] holds the rules; it never checks signatures (callers
+//! batch-verify them first with [`verify_signatures`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey};
+use serde::{Deserialize, Serialize};
+
+use crate::did::DidKey;
+use crate::jws::PublicKey;
+use crate::log::{record_hash, Hash};
+use crate::status_list::StatusListClaims;
+
+/// Domain separation for entry signatures.
+pub const ENTRY_CONTEXT: &[u8] = b"vouch-entry/v1\n";
+/// The largest entry accepted, in bytes (a status list token for a million
+/// random bits compresses to about 128 KiB).
+pub const MAX_ENTRY_BYTES: usize = 1 << 20;
+
+/// What an entry does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Action {
+    /// Entry 0: names the log and its accreditation authorities.
+    Genesis {
+        /// The log's origin (its checkpoint name).
+        origin: String,
+        /// did:keys that may accredit and withdraw.
+        authorities: Vec<String>,
+    },
+    /// An authority accredits an issuer for kinds of credential.
+    Accredit {
+        /// The issuer's did:key.
+        issuer: String,
+        /// Display name.
+        name: String,
+        /// Credential kinds (template names), e.g. `transcript`.
+        kinds: Vec<String>,
+    },
+    /// An authority withdraws an accreditation.
+    Withdraw {
+        /// The issuer's did:key.
+        issuer: String,
+        /// Why, for the record.
+        reason: String,
+    },
+    /// An issuer anchors a batch of credentials.
+    Anchor {
+        /// Status list URI the batch's credentials point at.
+        list: String,
+        /// Hex SHA-256 Merkle root (RFC 9162) over the batch's credentials.
+        root: String,
+        /// Credentials in the batch.
+        count: u64,
+        /// Lowest status index used.
+        first: u64,
+        /// Highest status index used.
+        last: u64,
+    },
+    /// An issuer publishes a Status List Token, replacing the previous one.
+    Status {
+        /// Status list URI (the token's `sub`).
+        list: String,
+        /// Grows with every publication of this list.
+        sequence: u64,
+        /// The compact Status List Token, signed by the author.
+        token: String,
+    },
+    /// An issuer or authority moves to a new key.
+    RotateKey {
+        /// The new did:key.
+        new_key: String,
+    },
+}
+
+impl Action {
+    /// The entry type as written on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Genesis { .. } => "genesis",
+            Action::Accredit { .. } => "accredit",
+            Action::Withdraw { .. } => "withdraw",
+            Action::Anchor { .. } => "anchor",
+            Action::Status { .. } => "status",
+            Action::RotateKey { .. } => "rotate-key",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    author: String,
+    seq: u64,
+    time: i64,
+    action: Action,
+    sig: String,
+}
+
+#[derive(Serialize)]
+struct Unsigned<'a> {
+    author: &'a str,
+    seq: u64,
+    time: i64,
+    action: &'a Action,
+}
+
+/// Why bytes are not an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// Larger than [`MAX_ENTRY_BYTES`].
+    #[error("entry is {0} bytes; the limit is {MAX_ENTRY_BYTES}")]
+    TooLarge(usize),
+    /// Not the entry JSON shape.
+    #[error("malformed entry: {0}")]
+    Malformed(String),
+    /// JSON, but not in the one canonical spelling.
+    #[error("entry is not in canonical form (compact JSON, fields in order, no escapes beyond the minimum)")]
+    NotCanonical,
+    /// The author is not an Ed25519 did:key.
+    #[error("entry author: {0}")]
+    Author(String),
+    /// The signature is not 64 bytes of base64url.
+    #[error("entry signature is not 64 bytes of base64url")]
+    SignatureEncoding,
+    /// The signature does not verify under the author's key.
+    #[error("entry signature does not verify under {0}")]
+    BadSignature(String),
+}
+
+/// A parsed entry. Its signature is checked by [`Entry::verify_signature`]
+/// or [`verify_signatures`], not by parsing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    author: DidKey,
+    seq: u64,
+    time: i64,
+    action: Action,
+    signature: Signature,
+    signing_input: Vec<u8>,
+    bytes: Vec<u8>,
+}
+
+impl Entry {
+    /// Signs an entry as `key`'s did:key.
+    pub fn sign(key: &SigningKey, seq: u64, time: i64, action: Action) -> Self {
+        let author = DidKey::from_public_key(&key.verifying_key());
+        let signing_input = signing_input(author.as_str(), seq, time, &action);
+        let signature = key.sign(&signing_input);
+        let wire = Wire {
+            author: author.as_str().to_owned(),
+            seq,
+            time,
+            action,
+            sig: crate::b64::encode(&signature.to_bytes()),
+        };
+        // A struct of strings and integers always serialises.
+        let bytes = serde_json::to_vec(&wire).unwrap_or_default();
+        Self {
+            author,
+            seq,
+            time,
+            action: wire.action,
+            signature,
+            signing_input,
+            bytes,
+        }
+    }
+
+    /// Parses the canonical bytes of an entry.
+    ///
+    /// # Errors
+    /// [`EntryError`] naming what is wrong.
+    pub fn parse(bytes: &[u8]) -> Result<Self, EntryError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        let wire: Wire =
+            serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        if serde_json::to_vec(&wire).ok().as_deref() != Some(bytes) {
+            return Err(EntryError::NotCanonical);
+        }
+        let author = DidKey::parse(&wire.author).map_err(|e| EntryError::Author(e.to_string()))?;
+        let sig = crate::b64::decode(&wire.sig).map_err(|_| EntryError::SignatureEncoding)?;
+        let signature = Signature::from_slice(&sig).map_err(|_| EntryError::SignatureEncoding)?;
+        let signing_input = signing_input(&wire.author, wire.seq, wire.time, &wire.action);
+        Ok(Self {
+            author,
+            seq: wire.seq,
+            time: wire.time,
+            action: wire.action,
+            signature,
+            signing_input,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// Checks the author's signature.
+    ///
+    /// # Errors
+    /// [`EntryError::BadSignature`].
+    pub fn verify_signature(&self) -> Result<(), EntryError> {
+        self.author
+            .verifying_key()
+            .verify_strict(&self.signing_input, &self.signature)
+            .map_err(|_| EntryError::BadSignature(self.author.as_str().to_owned()))
+    }
+
+    /// The author.
+    pub fn author(&self) -> &DidKey {
+        &self.author
+    }
+
+    /// The author's sequence number (0 for its first entry).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Unix seconds the author says it wrote the entry.
+    pub fn time(&self) -> i64 {
+        self.time
+    }
+
+    /// What it does.
+    pub fn action(&self) -> &Action {
+        &self.action
+    }
+
+    /// The canonical bytes (the Merkle leaf).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// RFC 9162 leaf hash of [`Entry::as_bytes`].
+    pub fn leaf_hash(&self) -> Hash {
+        record_hash(&self.bytes)
+    }
+}
+
+fn signing_input(author: &str, seq: u64, time: i64, action: &Action) -> Vec<u8> {
+    let mut out = ENTRY_CONTEXT.to_vec();
+    let unsigned = Unsigned {
+        author,
+        seq,
+        time,
+        action,
+    };
+    // Strings and integers always serialise.
+    let _ = serde_json::to_writer(&mut out, &unsigned);
+    out
+}
+
+/// Batch-verifies the signatures of `entries`.
+///
+/// # Errors
+/// The position and error of the first entry whose signature fails.
+pub fn verify_signatures(entries: &[Entry]) -> Result<(), (usize, EntryError)> {
+    let messages: Vec<&[u8]> = entries.iter().map(|e| e.signing_input.as_slice()).collect();
+    let signatures: Vec<Signature> = entries.iter().map(|e| e.signature).collect();
+    let keys: Vec<_> = entries.iter().map(|e| *e.author.verifying_key()).collect();
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+        // Batch verification is not strict about small-order components;
+        // strict single verification decides only when the batch fails, so
+        // also refuse weak keys here.
+        if let Some(i) = keys.iter().position(|k| k.is_weak()) {
+            return Err((
+                i,
+                EntryError::BadSignature(entries[i].author.as_str().into()),
+            ));
+        }
+        return Ok(());
+    }
+    for (i, e) in entries.iter().enumerate() {
+        e.verify_signature().map_err(|err| (i, err))?;
+    }
+    // The batch failed but each verifies on its own: refuse all the same.
+    Err((0, EntryError::BadSignature("batch".into())))
+}
+
+/// Why an entry breaks the chain's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleError {
+    /// The first entry must be genesis.
+    #[error("the first entry must be genesis")]
+    NoGenesis,
+    /// Genesis after entry 0.
+    #[error("genesis is only allowed as the first entry")]
+    LateGenesis,
+    /// Genesis signed by a key it does not name as authority.
+    #[error("genesis must be signed by one of its authorities")]
+    GenesisSigner,
+    /// A DID in the entry is not an Ed25519 did:key.
+    #[error("{what}: {why}")]
+    BadDid {
+        /// Which field.
+        what: &'static str,
+        /// Why.
+        why: String,
+    },
+    /// Replay, or an entry out of order for its author.
+    #[error("sequence number {got} from {author}; expected {expected}")]
+    Sequence {
+        /// The author.
+        author: String,
+        /// What it should have been.
+        expected: u64,
+        /// What it was.
+        got: u64,
+    },
+    /// An author's time went backwards.
+    #[error("time {got} is before this author's previous entry ({last})")]
+    TimeBackwards {
+        /// Previous time.
+        last: i64,
+        /// This entry's time.
+        got: i64,
+    },
+    /// Only an authority named in genesis may accredit or withdraw.
+    #[error("{0} is not an accreditation authority")]
+    NotAuthority(String),
+    /// The author is not (or no longer) an accredited issuer.
+    #[error("{0} is not an accredited issuer")]
+    NotAccredited(String),
+    /// The author's accreditation was withdrawn.
+    #[error("{0}'s accreditation was withdrawn; it can no longer write")]
+    Withdrawn(String),
+    /// The author's key was rotated away.
+    #[error("{author} rotated to {new}; it can no longer write")]
+    Rotated {
+        /// Old key.
+        author: String,
+        /// New key.
+        new: String,
+    },
+    /// A status list belongs to another issuer.
+    #[error("status list {list} belongs to {owner}")]
+    NotListOwner {
+        /// The list URI.
+        list: String,
+        /// Its owner.
+        owner: String,
+    },
+    /// A status list's sequence number did not grow.
+    #[error("status list {list}: sequence {got} does not follow {last}")]
+    StaleSequence {
+        /// The list URI.
+        list: String,
+        /// Current sequence.
+        last: u64,
+        /// Offered.
+        got: u64,
+    },
+    /// The Status List Token is bad, unsigned by the author, or for another list.
+    #[error("status list token: {0}")]
+    Token(String),
+    /// Any other malformed field.
+    #[error("{0}")]
+    Field(String),
+}
+
+/// One period in which an issuer was accredited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    /// Kinds accredited for.
+    pub kinds: Vec<String>,
+    /// From (Unix seconds, inclusive).
+    pub from: i64,
+    /// Until (exclusive), if it ended.
+    pub until: Option<i64>,
+}
+
+/// An issuer as the chain knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issuer {
+    /// Display name.
+    pub name: String,
+    /// Accreditation periods, oldest first.
+    pub periods: Vec<Period>,
+    /// Set when this key was rotated away.
+    pub rotated_to: Option<String>,
+    /// Set when this key replaced another.
+    pub rotated_from: Option<String>,
+    /// Batches anchored.
+    pub anchors: u64,
+    /// Credentials anchored.
+    pub credentials: u64,
+}
+
+impl Issuer {
+    fn current(&self) -> Option<&Period> {
+        self.periods.last().filter(|p| p.until.is_none())
+    }
+}
+
+/// A status list as the chain knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListRecord {
+    /// The issuer that owns it.
+    pub owner: String,
+    /// Last published sequence (0: none yet).
+    pub sequence: u64,
+    /// The current Status List Token, if one was published.
+    pub token: Option<String>,
+    /// Log index of the entry that published it.
+    pub index: Option<u64>,
+    /// Time of that entry.
+    pub time: Option<i64>,
+}
+
+/// State derived from the entries: who may do what, the current lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainState {
+    /// The log's origin, from genesis.
+    pub origin: Option<String>,
+    /// Accreditation authorities.
+    pub authorities: BTreeSet<String>,
+    /// Issuers by did:key.
+    pub issuers: BTreeMap<String, Issuer>,
+    /// Per author: last sequence number and time.
+    pub authors: BTreeMap<String, (u64, i64)>,
+    /// Status lists by URI.
+    pub lists: BTreeMap<String, ListRecord>,
+    /// Entries applied.
+    pub size: u64,
+}
+
+fn did(what: &'static str, s: &str) -> Result<DidKey, RuleError> {
+    DidKey::parse(s).map_err(|e| RuleError::BadDid {
+        what,
+        why: e.to_string(),
+    })
+}
+
+impl ChainState {
+    /// An empty chain.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies an entry whose signature was already checked.
+    ///
+    /// # Errors
+    /// [`RuleError`] when the entry breaks a rule; the state is unchanged.
+    pub fn apply(&mut self, entry: &Entry) -> Result<(), RuleError> {
+        let author = entry.author.as_str();
+        let (expected, last_time) = match self.authors.get(author) {
+            Some(&(seq, time)) => (seq + 1, time),
+            None => (0, i64::MIN),
+        };
+        if entry.seq != expected {
+            return Err(RuleError::Sequence {
+                author: author.to_owned(),
+                expected,
+                got: entry.seq,
+            });
+        }
+        if entry.time < last_time {
+            return Err(RuleError::TimeBackwards {
+                last: last_time,
+                got: entry.time,
+            });
+        }
+        if self.size == 0 && !matches!(entry.action, Action::Genesis { .. }) {
+            return Err(RuleError::NoGenesis);
+        }
+        match &entry.action {
+            Action::Genesis {
+                origin,
+                authorities,
+            } => self.genesis(author, origin, authorities)?,
+            Action::Accredit {
+                issuer,
+                name,
+                kinds,
+            } => self.accredit(author, entry.time, issuer, name, kinds)?,
+            Action::Withdraw { issuer, .. } => self.withdraw(author, entry.time, issuer)?,
+            Action::Anchor {
+                list,
+                root,
+                count,
+                first,
+                last,
+            } => self.anchor(author, list, root, *count, *first, *last)?,
+            Action::Status {
+                list,
+                sequence,
+                token,
+            } => self.status(entry, list, *sequence, token)?,
+            Action::RotateKey { new_key } => self.rotate(author, entry.time, new_key)?,
+        }
+        self.authors
+            .insert(author.to_owned(), (entry.seq, entry.time));
+        self.size += 1;
+        Ok(())
+    }
+
+    fn genesis(
+        &mut self,
+        author: &str,
+        origin: &str,
+        authorities: &[String],
+    ) -> Result<(), RuleError> {
+        if self.size != 0 {
+            return Err(RuleError::LateGenesis);
+        }
+        if origin.is_empty() || origin.contains(char::is_whitespace) || origin.contains('+') {
+            return Err(RuleError::Field(format!(
+                "origin {origin:?} must be non-empty, without spaces or '+'"
+            )));
+        }
+        for a in authorities {
+            did("genesis authority", a)?;
+        }
+        if !authorities.iter().any(|a| a == author) {
+            return Err(RuleError::GenesisSigner);
+        }
+        self.origin = Some(origin.to_owned());
+        self.authorities = authorities.iter().cloned().collect();
+        Ok(())
+    }
+
+    fn authority(&self, author: &str) -> Result<(), RuleError> {
+        if self.authorities.contains(author) {
+            Ok(())
+        } else {
+            Err(RuleError::NotAuthority(author.to_owned()))
+        }
+    }
+
+    /// Checks that `author` may write as an issuer now.
+    fn writer(&self, author: &str) -> Result<&Issuer, RuleError> {
+        let issuer = self
+            .issuers
+            .get(author)
+            .ok_or_else(|| RuleError::NotAccredited(author.to_owned()))?;
+        if let Some(new) = &issuer.rotated_to {
+            return Err(RuleError::Rotated {
+                author: author.to_owned(),
+                new: new.clone(),
+            });
+        }
+        if issuer.current().is_none() {
+            return Err(RuleError::Withdrawn(author.to_owned()));
+        }
+        Ok(issuer)
+    }
+
+    fn accredit(
+        &mut self,
+        author: &str,
+        time: i64,
+        issuer: &str,
+        name: &str,
+        kinds: &[String],
+    ) -> Result<(), RuleError> {
+        self.authority(author)?;
+        did("accredited issuer", issuer)?;
+        if name.trim().is_empty() {
+            return Err(RuleError::Field("issuer name is empty".into()));
+        }
+        if kinds.is_empty()
+            || kinds.iter().any(|k| {
+                k.is_empty()
+                    || !k
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+        {
+            return Err(RuleError::Field(
+                "kinds must be a non-empty list of names of letters, digits, '-' and '_'".into(),
+            ));
+        }
+        if let Some(record) = self.issuers.get(issuer) {
+            if let Some(new) = &record.rotated_to {
+                return Err(RuleError::Rotated {
+                    author: issuer.to_owned(),
+                    new: new.clone(),
+                });
+            }
+        }
+        let record = self.issuers.entry(issuer.to_owned()).or_insert(Issuer {
+            name: name.to_owned(),
+            periods: Vec::new(),
+            rotated_to: None,
+            rotated_from: None,
+            anchors: 0,
+            credentials: 0,
+        });
+        record.name = name.to_owned();
+        if let Some(p) = record.periods.last_mut().filter(|p| p.until.is_none()) {
+            p.until = Some(time);
+        }
+        record.periods.push(Period {
+            kinds: kinds.to_vec(),
+            from: time,
+            until: None,
+        });
+        Ok(())
+    }
+
+    fn withdraw(&mut self, author: &str, time: i64, issuer: &str) -> Result<(), RuleError> {
+        self.authority(author)?;
+        let record = self
+            .issuers
+            .get_mut(issuer)
+            .ok_or_else(|| RuleError::NotAccredited(issuer.to_owned()))?;
+        let period = record
+            .periods
+            .last_mut()
+            .filter(|p| p.until.is_none())
+            .ok_or_else(|| RuleError::NotAccredited(issuer.to_owned()))?;
+        period.until = Some(time);
+        Ok(())
+    }
+
+    fn list_for(&self, author: &str, list: &str) -> Result<(), RuleError> {
+        match self.lists.get(list) {
+            Some(record) if record.owner != author => Err(RuleError::NotListOwner {
+                list: list.to_owned(),
+                owner: record.owner.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn claim_list(&mut self, author: &str, list: &str) -> &mut ListRecord {
+        self.lists.entry(list.to_owned()).or_insert(ListRecord {
+            owner: author.to_owned(),
+            sequence: 0,
+            token: None,
+            index: None,
+            time: None,
+        })
+    }
+
+    fn anchor(
+        &mut self,
+        author: &str,
+        list: &str,
+        root: &str,
+        count: u64,
+        first: u64,
+        last: u64,
+    ) -> Result<(), RuleError> {
+        self.writer(author)?;
+        self.list_for(author, list)?;
+        if list.is_empty() {
+            return Err(RuleError::Field("anchor list URI is empty".into()));
+        }
+        if root.len() != 64 || !root.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(RuleError::Field(
+                "anchor root must be 64 lowercase hex digits".into(),
+            ));
+        }
+        if count == 0 || first > last || count - 1 > last - first {
+            return Err(RuleError::Field(format!(
+                "anchor of {count} credentials cannot use status indexes {first}..={last}"
+            )));
+        }
+        self.claim_list(author, list);
+        if let Some(issuer) = self.issuers.get_mut(author) {
+            issuer.anchors += 1;
+            issuer.credentials += count;
+        }
+        Ok(())
+    }
+
+    fn status(
+        &mut self,
+        entry: &Entry,
+        list: &str,
+        sequence: u64,
+        token: &str,
+    ) -> Result<(), RuleError> {
+        let author = entry.author.as_str();
+        self.writer(author)?;
+        self.list_for(author, list)?;
+        let last = self.lists.get(list).map_or(0, |r| r.sequence);
+        if sequence <= last {
+            return Err(RuleError::StaleSequence {
+                list: list.to_owned(),
+                last,
+                got: sequence,
+            });
+        }
+        let key = PublicKey::Ed25519(*entry.author.verifying_key());
+        let claims = StatusListClaims::verify(token, &key)
+            .map_err(|e| RuleError::Token(format!("{e} (it must be signed by the author)")))?;
+        if claims.sub != list {
+            return Err(RuleError::Token(format!(
+                "sub {:?} is not the list {list:?}",
+                claims.sub
+            )));
+        }
+        let index = self.size;
+        let record = self.claim_list(author, list);
+        record.sequence = sequence;
+        record.token = Some(token.to_owned());
+        record.index = Some(index);
+        record.time = Some(entry.time);
+        Ok(())
+    }
+
+    fn rotate(&mut self, author: &str, time: i64, new_key: &str) -> Result<(), RuleError> {
+        did("new key", new_key)?;
+        if self.issuers.contains_key(new_key)
+            || self.authorities.contains(new_key)
+            || self.authors.contains_key(new_key)
+        {
+            return Err(RuleError::Field(format!("{new_key} is already in use")));
+        }
+        if self.authorities.contains(author) {
+            self.authorities.remove(author);
+            self.authorities.insert(new_key.to_owned());
+            return Ok(());
+        }
+        let old = self.writer(author)?.clone();
+        let kinds = old.current().map(|p| p.kinds.clone()).unwrap_or_default();
+        if let Some(record) = self.issuers.get_mut(author) {
+            record.rotated_to = Some(new_key.to_owned());
+            if let Some(p) = record.periods.last_mut() {
+                p.until = Some(time);
+            }
+        }
+        self.issuers.insert(
+            new_key.to_owned(),
+            Issuer {
+                name: old.name,
+                periods: vec![Period {
+                    kinds,
+                    from: time,
+                    until: None,
+                }],
+                rotated_to: None,
+                rotated_from: Some(author.to_owned()),
+                anchors: 0,
+                credentials: 0,
+            },
+        );
+        for record in self.lists.values_mut() {
+            if record.owner == author {
+                record.owner = new_key.to_owned();
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `issuer` was accredited for `kind` at Unix time `at`.
+    pub fn accredited(&self, issuer: &str, kind: &str, at: i64) -> bool {
+        self.issuers.get(issuer).is_some_and(|i| {
+            i.periods.iter().any(|p| {
+                p.from <= at && p.until.is_none_or(|u| at < u) && p.kinds.iter().any(|k| k == kind)
+            })
+        })
+    }
+
+    /// The status of index `idx` of the list `uri`: `None` when no token was
+    /// published for it, else the status value (0 valid, 1 invalid, 2
+    /// suspended).
+    ///
+    /// # Errors
+    /// [`RuleError::Token`] when `idx` is beyond the list.
+    pub fn status_of(&self, uri: &str, idx: u64) -> Result<Option<u8>, RuleError> {
+        let Some(token) = self.lists.get(uri).and_then(|r| r.token.as_deref()) else {
+            return Ok(None);
+        };
+        let jws = crate::jws::Jws::parse(token).map_err(|e| RuleError::Token(e.to_string()))?;
+        let claims = StatusListClaims::parse_unverified(&jws)
+            .map_err(|e| RuleError::Token(e.to_string()))?;
+        claims
+            .list
+            .get(idx)
+            .map(Some)
+            .map_err(|e| RuleError::Token(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::status_list::StatusList;
+
+    fn key(b: u8) -> SigningKey {
+        SigningKey::from_bytes(&[b; 32])
+    }
+
+    fn id(k: &SigningKey) -> String {
+        DidKey::from_public_key(&k.verifying_key())
+            .as_str()
+            .to_owned()
+    }
+
+    #[test]
+    fn entries_round_trip_and_only_canonical_bytes_parse() {
+        let k = key(1);
+        let e = Entry::sign(
+            &k,
+            0,
+            100,
+            Action::Genesis {
+                origin: "reg".into(),
+                authorities: vec![id(&k)],
+            },
+        );
+        let parsed = Entry::parse(e.as_bytes()).unwrap();
+        assert_eq!(parsed, e);
+        parsed.verify_signature().unwrap();
+        let text = String::from_utf8(e.as_bytes().to_vec()).unwrap();
+        for bad in [
+            text.replace("\"seq\":0", "\"seq\": 0"),
+            text.replace("{\"author\"", "{ \"author\""),
+            text.replace("\"origin\":\"reg\"", "\"origin\":\"\\u0072eg\""),
+            format!("{text}\n"),
+        ] {
+            assert_eq!(
+                Entry::parse(bad.as_bytes()),
+                Err(EntryError::NotCanonical),
+                "{bad}"
+            );
+        }
+        let tampered = text.replace("\"time\":100", "\"time\":101");
+        let t = Entry::parse(tampered.as_bytes()).unwrap();
+        assert!(t.verify_signature().is_err());
+        assert!(verify_signatures(&[e.clone(), t]).is_err());
+        verify_signatures(&[e]).unwrap();
+        assert!(matches!(Entry::parse(b"{}"), Err(EntryError::Malformed(_))));
+        assert!(matches!(
+            Entry::parse(b"\xff"),
+            Err(EntryError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn rules() {
+        let authority = key(1);
+        let uni = key(2);
+        let other = key(3);
+        let mut s = ChainState::new();
+        let t = 1_000;
+        let accredit = Action::Accredit {
+            issuer: id(&uni),
+            name: "Uni".into(),
+            kinds: vec!["transcript".into()],
+        };
+        assert_eq!(
+            s.apply(&Entry::sign(&authority, 0, t, accredit.clone())),
+            Err(RuleError::NoGenesis)
+        );
+        s.apply(&Entry::sign(
+            &authority,
+            0,
+            t,
+            Action::Genesis {
+                origin: "reg".into(),
+                authorities: vec![id(&authority)],
+            },
+        ))
+        .unwrap();
+        // Replay of seq 0 is refused.
+        assert!(matches!(
+            s.apply(&Entry::sign(&authority, 0, t, accredit.clone())),
+            Err(RuleError::Sequence {
+                expected: 1,
+                got: 0,
+                ..
+            })
+        ));
+        // Only an authority accredits.
+        assert_eq!(
+            s.apply(&Entry::sign(&uni, 0, t, accredit.clone())),
+            Err(RuleError::NotAuthority(id(&uni)))
+        );
+        s.apply(&Entry::sign(&authority, 1, t + 10, accredit))
+            .unwrap();
+        assert!(s.accredited(&id(&uni), "transcript", t + 10));
+        assert!(!s.accredited(&id(&uni), "transcript", t + 9));
+        assert!(!s.accredited(&id(&uni), "employment", t + 10));
+
+        let list = "https://registry.example/v1/status/uni-1";
+        let anchor = |first, last| Action::Anchor {
+            list: list.into(),
+            root: "ab".repeat(32),
+            count: 2,
+            first,
+            last,
+        };
+        assert!(matches!(
+            s.apply(&Entry::sign(&uni, 0, t + 20, anchor(5, 5))),
+            Err(RuleError::Field(_))
+        ));
+        s.apply(&Entry::sign(&uni, 0, t + 20, anchor(5, 9)))
+            .unwrap();
+        assert_eq!(
+            s.apply(&Entry::sign(&other, 0, t + 20, anchor(5, 9))),
+            Err(RuleError::NotAccredited(id(&other)))
+        );
+
+        let token = |signer: &SigningKey, sub: &str, revoked: u64| {
+            let mut l = StatusList::new(1, 16).unwrap();
+            l.set(revoked, 1).unwrap();
+            StatusListClaims {
+                sub: sub.into(),
+                iss: None,
+                iat: t,
+                exp: None,
+                ttl: None,
+                list: l,
+            }
+            .sign(&id(signer), signer)
+            .as_str()
+            .to_owned()
+        };
+        let status = |sequence, tok: String| Action::Status {
+            list: list.into(),
+            sequence,
+            token: tok,
+        };
+        assert!(matches!(
+            s.apply(&Entry::sign(
+                &uni,
+                1,
+                t + 30,
+                status(1, token(&other, list, 7))
+            )),
+            Err(RuleError::Token(_))
+        ));
+        assert!(matches!(
+            s.apply(&Entry::sign(
+                &uni,
+                1,
+                t + 30,
+                status(1, token(&uni, "x", 7))
+            )),
+            Err(RuleError::Token(_))
+        ));
+        s.apply(&Entry::sign(
+            &uni,
+            1,
+            t + 30,
+            status(1, token(&uni, list, 7)),
+        ))
+        .unwrap();
+        assert_eq!(s.status_of(list, 7), Ok(Some(1)));
+        assert_eq!(s.status_of(list, 6), Ok(Some(0)));
+        assert_eq!(s.status_of("nope", 6), Ok(None));
+        assert!(matches!(
+            s.apply(&Entry::sign(
+                &uni,
+                2,
+                t + 31,
+                status(1, token(&uni, list, 8))
+            )),
+            Err(RuleError::StaleSequence {
+                last: 1,
+                got: 1,
+                ..
+            })
+        ));
+        // Time may not go backwards for an author.
+        assert!(matches!(
+            s.apply(&Entry::sign(&uni, 2, t, status(2, token(&uni, list, 8)))),
+            Err(RuleError::TimeBackwards { .. })
+        ));
+
+        // Another accredited issuer cannot touch uni's list.
+        s.apply(&Entry::sign(
+            &authority,
+            2,
+            t + 40,
+            Action::Accredit {
+                issuer: id(&other),
+                name: "Other".into(),
+                kinds: vec!["employment".into()],
+            },
+        ))
+        .unwrap();
+        assert_eq!(
+            s.apply(&Entry::sign(
+                &other,
+                0,
+                t + 41,
+                status(5, token(&other, list, 1))
+            )),
+            Err(RuleError::NotListOwner {
+                list: list.into(),
+                owner: id(&uni)
+            })
+        );
+
+        // Rotation moves accreditation and lists to the new key.
+        let uni2 = key(4);
+        s.apply(&Entry::sign(
+            &uni,
+            2,
+            t + 50,
+            Action::RotateKey { new_key: id(&uni2) },
+        ))
+        .unwrap();
+        assert!(matches!(
+            s.apply(&Entry::sign(&uni, 3, t + 51, anchor(1, 2))),
+            Err(RuleError::Rotated { .. })
+        ));
+        assert!(s.accredited(&id(&uni), "transcript", t + 49));
+        assert!(!s.accredited(&id(&uni), "transcript", t + 50));
+        s.apply(&Entry::sign(
+            &uni2,
+            0,
+            t + 52,
+            status(2, token(&uni2, list, 9)),
+        ))
+        .unwrap();
+
+        // Withdrawal stops writes.
+        s.apply(&Entry::sign(
+            &authority,
+            3,
+            t + 60,
+            Action::Withdraw {
+                issuer: id(&uni2),
+                reason: "audit".into(),
+            },
+        ))
+        .unwrap();
+        assert_eq!(
+            s.apply(&Entry::sign(&uni2, 1, t + 61, anchor(1, 2))),
+            Err(RuleError::Withdrawn(id(&uni2)))
+        );
+        assert!(s.accredited(&id(&uni2), "transcript", t + 59));
+        assert!(!s.accredited(&id(&uni2), "transcript", t + 60));
+        assert_eq!(s.size, 8);
+    }
+}

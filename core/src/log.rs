@@ -1,0 +1,663 @@
+//! The chain's Merkle log: RFC 9162 tree hashing and proofs, and blocks as
+//! C2SP `tlog-checkpoint` signed notes, signed by the node and cosigned by
+//! witnesses (C2SP `tlog-cosignature`, `cosignature/v1`).
+//!
+//! The tree maths is `tlog_tiles` (a port of Go's `sumdb/tlog`, checked here
+//! against the transparency-dev vectors); storage reaches it through
+//! [`HashReader`], so the node keeps hashes in sled and tests in memory.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+use signed_note::{Note, NoteError, Verifier, VerifierList};
+use tlog_tiles::Checkpoint;
+
+pub use tlog_tiles::{
+    node_hash, prove_record, prove_tree, record_hash, stored_hash_count, stored_hash_index,
+    stored_hashes_for_record_hash, tree_hash, Error as TreeError, Hash, HashReader, EMPTY_HASH,
+};
+
+/// Signature algorithm byte of a plain Ed25519 signed-note key.
+const ALG_ED25519: u8 = 0x01;
+/// Signature algorithm byte of a `cosignature/v1` key.
+const ALG_COSIGNATURE_V1: u8 = 0x04;
+/// The longest proof we look at: two hashes per level of a 2^64 tree.
+const MAX_PROOF_HASHES: usize = 128;
+
+/// Why a proof does not check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProofError {
+    /// The sizes cannot be proved (index beyond the tree, shrinking tree).
+    #[error("bad proof request: {0}")]
+    Bounds(String),
+    /// The proof has too many hashes to be real.
+    #[error("proof of {0} hashes is too long")]
+    TooLong(usize),
+    /// The hashes do not recompute the root.
+    #[error("proof does not match the root")]
+    Mismatch,
+}
+
+/// Checks that the leaf `leaf` is at `index` of the tree of `size` leaves with
+/// root `root` (RFC 9162 §2.1.3.2).
+///
+/// # Errors
+/// [`ProofError`] when it is not.
+pub fn verify_inclusion(
+    proof: &[Hash],
+    size: u64,
+    root: Hash,
+    index: u64,
+    leaf: Hash,
+) -> Result<(), ProofError> {
+    if index >= size {
+        return Err(ProofError::Bounds(format!(
+            "leaf {index} is not in a tree of {size}"
+        )));
+    }
+    if proof.len() > MAX_PROOF_HASHES {
+        return Err(ProofError::TooLong(proof.len()));
+    }
+    tlog_tiles::check_record(&proof.to_vec(), size, root, index, leaf)
+        .map_err(|_| ProofError::Mismatch)
+}
+
+/// Checks that the tree of `new_size` with `new_root` extends the tree of
+/// `old_size` with `old_root` (RFC 9162 §2.1.4.2). The empty tree is a prefix
+/// of every tree.
+///
+/// # Errors
+/// [`ProofError`] when it does not.
+pub fn verify_consistency(
+    proof: &[Hash],
+    old_size: u64,
+    old_root: Hash,
+    new_size: u64,
+    new_root: Hash,
+) -> Result<(), ProofError> {
+    if old_size > new_size {
+        return Err(ProofError::Bounds(format!(
+            "tree shrank from {old_size} to {new_size}"
+        )));
+    }
+    if proof.len() > MAX_PROOF_HASHES {
+        return Err(ProofError::TooLong(proof.len()));
+    }
+    if old_size == 0 {
+        return if proof.is_empty() && old_root == EMPTY_HASH {
+            Ok(())
+        } else {
+            Err(ProofError::Mismatch)
+        };
+    }
+    tlog_tiles::check_tree(&proof.to_vec(), new_size, new_root, old_size, old_root)
+        .map_err(|_| ProofError::Mismatch)
+}
+
+/// Hashes kept in memory, for witnesses checking a span of entries and for
+/// tests. Indexes are `tlog_tiles` stored-hash indexes.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryHashes {
+    hashes: Vec<Hash>,
+    leaves: u64,
+}
+
+impl MemoryHashes {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a leaf by its record hash; returns its index.
+    ///
+    /// # Errors
+    /// Never in practice: every hash it reads is one it stored.
+    pub fn append(&mut self, leaf: Hash) -> Result<u64, TreeError> {
+        let n = self.leaves;
+        let new = stored_hashes_for_record_hash(n, leaf, self)?;
+        self.hashes.extend(new);
+        self.leaves += 1;
+        Ok(n)
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.leaves
+    }
+
+    /// The root of the whole tree.
+    ///
+    /// # Errors
+    /// Never in practice: every hash it reads is one it stored.
+    pub fn root(&self) -> Result<Hash, TreeError> {
+        tree_hash(self.leaves, self)
+    }
+}
+
+impl HashReader for MemoryHashes {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeError> {
+        indexes
+            .iter()
+            .map(|&i| {
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| self.hashes.get(i))
+                    .copied()
+                    .ok_or(TreeError::IndexesNotInTree)
+            })
+            .collect()
+    }
+}
+
+/// A block: the log sealed at a size, chained to the block before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    /// The log's origin line (its name).
+    pub origin: String,
+    /// Height, from 0 (the genesis block).
+    pub height: u64,
+    /// Unix seconds when it was sealed.
+    pub time: i64,
+    /// Hash of the previous block's checkpoint text; zeroes for height 0.
+    pub prev: Hash,
+    /// Tree size.
+    pub size: u64,
+    /// Tree root.
+    pub root: Hash,
+}
+
+/// The extension line that carries the block fields.
+const BLOCK_LINE: &str = "vouch-block";
+
+/// Why a checkpoint or block is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// Not a C2SP checkpoint, or not one of our blocks.
+    #[error("malformed checkpoint: {0}")]
+    Malformed(String),
+    /// The signed note does not parse or a known key's signature is wrong.
+    #[error("signed note: {0}")]
+    Note(String),
+    /// The node's signature is missing.
+    #[error("checkpoint is not signed by the node key {0}")]
+    Unsigned(String),
+    /// Fewer cosignatures than the policy needs.
+    #[error("{got} of the {need} witness cosignatures needed")]
+    Cosignatures {
+        /// Valid cosignatures from known witnesses.
+        got: usize,
+        /// Required by policy.
+        need: usize,
+    },
+}
+
+impl Block {
+    /// The checkpoint body (the note text) of this block.
+    pub fn body(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n{BLOCK_LINE} {} {} {}\n",
+            self.origin,
+            self.size,
+            STANDARD.encode(self.root.0),
+            self.height,
+            self.time,
+            STANDARD.encode(self.prev.0)
+        )
+    }
+
+    /// The block hash: SHA-256 of its checkpoint body.
+    pub fn hash(&self) -> Hash {
+        Hash(Sha256::digest(self.body().as_bytes()).into())
+    }
+
+    /// Parses a checkpoint body written by [`Block::body`].
+    ///
+    /// # Errors
+    /// [`CheckpointError::Malformed`] naming what is wrong.
+    pub fn from_body(text: &[u8]) -> Result<Self, CheckpointError> {
+        let bad = |why: &str| CheckpointError::Malformed(why.to_owned());
+        let checkpoint = Checkpoint::from_bytes(text).map_err(|e| bad(&e.to_string()))?;
+        let ext = checkpoint.extension();
+        let line = ext
+            .strip_prefix(BLOCK_LINE)
+            .and_then(|l| l.strip_prefix(' '))
+            .and_then(|l| l.strip_suffix('\n'))
+            .ok_or_else(|| bad("no vouch-block line"))?;
+        let mut fields = line.split(' ');
+        let (Some(height), Some(time), Some(prev), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(bad("vouch-block line needs height, time, previous hash"));
+        };
+        let prev = STANDARD
+            .decode(prev)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| bad("previous block hash is not 32 bytes of base64"))?;
+        let block = Self {
+            origin: checkpoint.origin().to_owned(),
+            height: parse_decimal(height).ok_or_else(|| bad("bad height"))?,
+            time: time.parse().map_err(|_| bad("bad time"))?,
+            prev: Hash(prev),
+            size: checkpoint.size(),
+            root: *checkpoint.hash(),
+        };
+        // Only the canonical spelling is accepted, so the block hash is unique.
+        if block.body().as_bytes() != text {
+            return Err(bad("not in canonical form"));
+        }
+        Ok(block)
+    }
+}
+
+fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Key id of a signed-note key: SHA-256(name || '\n' || alg || key)[:4].
+fn key_id(name: &str, alg: u8, key: &VerifyingKey) -> u32 {
+    let mut encoded = vec![alg];
+    encoded.extend_from_slice(key.as_bytes());
+    signed_note::key_id(name, &encoded)
+}
+
+/// The public "verifier key" string `name+hexid+base64(alg||key)` of a node.
+pub fn node_vkey(name: &str, key: &VerifyingKey) -> String {
+    signed_note::new_ed25519_verifier_key(name, key)
+}
+
+/// The verifier key string of a witness (`cosignature/v1`).
+pub fn witness_vkey(name: &str, key: &VerifyingKey) -> String {
+    let mut encoded = vec![ALG_COSIGNATURE_V1];
+    encoded.extend_from_slice(key.as_bytes());
+    format!(
+        "{name}+{:08x}+{}",
+        key_id(name, ALG_COSIGNATURE_V1, key),
+        STANDARD.encode(encoded)
+    )
+}
+
+/// Parses a verifier key string: its name, algorithm byte and key.
+///
+/// # Errors
+/// [`CheckpointError::Malformed`] when it is not `name+hexid+base64` with an
+/// Ed25519 or cosignature/v1 key whose id matches.
+pub fn parse_vkey(vkey: &str) -> Result<(String, u8, VerifyingKey), CheckpointError> {
+    let bad = |why: &str| CheckpointError::Malformed(format!("verifier key {vkey:?}: {why}"));
+    let mut parts = vkey.split('+');
+    let (Some(name), Some(id), Some(key), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("expected name+id+key"));
+    };
+    let raw = STANDARD.decode(key).map_err(|_| bad("key is not base64"))?;
+    let (&alg, key) = raw.split_first().ok_or_else(|| bad("empty key"))?;
+    if alg != ALG_ED25519 && alg != ALG_COSIGNATURE_V1 {
+        return Err(bad("unknown signature algorithm"));
+    }
+    let key = <[u8; 32]>::try_from(key)
+        .ok()
+        .and_then(|k| VerifyingKey::from_bytes(&k).ok())
+        .ok_or_else(|| bad("not an Ed25519 key"))?;
+    if u32::from_str_radix(id, 16).ok() != Some(key_id(name, alg, &key)) || id.len() != 8 {
+        return Err(bad("key id does not match"));
+    }
+    Ok((name.to_owned(), alg, key))
+}
+
+/// The node's checkpoint signer (plain Ed25519 signed-note signature).
+pub struct NodeSigner<'a> {
+    name: &'a str,
+    key: &'a SigningKey,
+}
+
+impl<'a> NodeSigner<'a> {
+    /// A signer named `name` (the log origin).
+    pub fn new(name: &'a str, key: &'a SigningKey) -> Self {
+        Self { name, key }
+    }
+}
+
+impl signed_note::Signer for NodeSigner<'_> {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn key_id(&self) -> u32 {
+        key_id(self.name, ALG_ED25519, &self.key.verifying_key())
+    }
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, ed25519_dalek::SignatureError> {
+        Ok(self.key.sign(msg).to_bytes().to_vec())
+    }
+}
+
+struct NodeVerifier {
+    name: String,
+    key: VerifyingKey,
+}
+
+impl Verifier for NodeVerifier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn key_id(&self) -> u32 {
+        key_id(&self.name, ALG_ED25519, &self.key)
+    }
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        Signature::from_slice(sig).is_ok_and(|s| self.key.verify_strict(msg, &s).is_ok())
+    }
+}
+
+/// The message a `cosignature/v1` signs.
+fn cosigned_message(time: u64, body: &[u8]) -> Vec<u8> {
+    let mut m = format!("cosignature/v1\ntime {time}\n").into_bytes();
+    m.extend_from_slice(body);
+    m
+}
+
+/// A witness's cosigner: `cosignature/v1` at a given time.
+pub struct Cosigner<'a> {
+    name: &'a str,
+    key: &'a SigningKey,
+    time: u64,
+}
+
+impl<'a> Cosigner<'a> {
+    /// A cosigner named `name`, stamping `time` (Unix seconds).
+    pub fn new(name: &'a str, key: &'a SigningKey, time: u64) -> Self {
+        Self { name, key, time }
+    }
+}
+
+impl signed_note::Signer for Cosigner<'_> {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn key_id(&self) -> u32 {
+        key_id(self.name, ALG_COSIGNATURE_V1, &self.key.verifying_key())
+    }
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, ed25519_dalek::SignatureError> {
+        let sig = self.key.sign(&cosigned_message(self.time, msg));
+        let mut out = self.time.to_be_bytes().to_vec();
+        out.extend_from_slice(&sig.to_bytes());
+        Ok(out)
+    }
+}
+
+struct CosignatureVerifier {
+    name: String,
+    key: VerifyingKey,
+}
+
+impl Verifier for CosignatureVerifier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn key_id(&self) -> u32 {
+        key_id(&self.name, ALG_COSIGNATURE_V1, &self.key)
+    }
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        let Some((time, sig)) = sig.split_first_chunk::<8>() else {
+            return false;
+        };
+        let time = u64::from_be_bytes(*time);
+        Signature::from_slice(sig).is_ok_and(|s| {
+            self.key
+                .verify_strict(&cosigned_message(time, msg), &s)
+                .is_ok()
+        })
+    }
+}
+
+/// Who must have signed a block for a replica to accept it.
+#[derive(Debug, Clone)]
+pub struct TrustPolicy {
+    /// The node's name (the log origin) and key.
+    pub node: (String, VerifyingKey),
+    /// Witnesses' names and keys.
+    pub witnesses: Vec<(String, VerifyingKey)>,
+    /// How many witness cosignatures a block needs.
+    pub need: usize,
+}
+
+/// A block as signed note: the block, and who signed it.
+#[derive(Debug, Clone)]
+pub struct SignedBlock {
+    /// The block.
+    pub block: Block,
+    /// Names of the witnesses whose cosignatures verified.
+    pub cosigned_by: Vec<String>,
+    /// The whole signed note.
+    pub note: String,
+}
+
+impl TrustPolicy {
+    /// Verifies a signed checkpoint note: the node's signature, and at least
+    /// `need` witness cosignatures. Signatures by unknown keys are ignored; a
+    /// known key's bad signature fails the whole note.
+    ///
+    /// # Errors
+    /// [`CheckpointError`] naming what is missing or wrong.
+    pub fn verify(&self, note: &[u8]) -> Result<SignedBlock, CheckpointError> {
+        let parsed = Note::from_bytes(note).map_err(|e| CheckpointError::Note(e.to_string()))?;
+        let block = Block::from_body(parsed.text())?;
+        if block.origin != self.node.0 {
+            return Err(CheckpointError::Malformed(format!(
+                "origin {:?} is not this log ({:?})",
+                block.origin, self.node.0
+            )));
+        }
+        let mut verifiers: Vec<Box<dyn Verifier>> = vec![Box::new(NodeVerifier {
+            name: self.node.0.clone(),
+            key: self.node.1,
+        })];
+        for (name, key) in &self.witnesses {
+            verifiers.push(Box::new(CosignatureVerifier {
+                name: name.clone(),
+                key: *key,
+            }));
+        }
+        let (verified, _unknown) = match parsed.verify(&VerifierList::new(verifiers)) {
+            Ok(v) => v,
+            Err(NoteError::UnverifiedNote) => {
+                return Err(CheckpointError::Unsigned(self.node.0.clone()))
+            }
+            Err(e) => return Err(CheckpointError::Note(e.to_string())),
+        };
+        let node_id = key_id(&self.node.0, ALG_ED25519, &self.node.1);
+        if !verified
+            .iter()
+            .any(|s| s.name() == self.node.0 && s.id() == node_id)
+        {
+            return Err(CheckpointError::Unsigned(self.node.0.clone()));
+        }
+        let cosigned_by: Vec<String> = self
+            .witnesses
+            .iter()
+            .filter(|(name, key)| {
+                let id = key_id(name, ALG_COSIGNATURE_V1, key);
+                verified.iter().any(|s| s.name() == name && s.id() == id)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if cosigned_by.len() < self.need {
+            return Err(CheckpointError::Cosignatures {
+                got: cosigned_by.len(),
+                need: self.need,
+            });
+        }
+        Ok(SignedBlock {
+            block,
+            cosigned_by,
+            note: String::from_utf8_lossy(note).into_owned(),
+        })
+    }
+}
+
+/// Signs a block as a checkpoint note by the node.
+///
+/// # Errors
+/// [`CheckpointError::Note`] when the origin is not a valid key name.
+pub fn sign_block(block: &Block, key: &SigningKey) -> Result<String, CheckpointError> {
+    let mut note = Note::new(block.body().as_bytes(), &[])
+        .map_err(|e| CheckpointError::Note(e.to_string()))?;
+    note.add_sigs(&[&NodeSigner::new(&block.origin, key)])
+        .map_err(|e| CheckpointError::Note(e.to_string()))?;
+    Ok(String::from_utf8_lossy(&note.to_bytes()).into_owned())
+}
+
+/// Adds a witness cosignature to a signed checkpoint note.
+///
+/// # Errors
+/// [`CheckpointError::Note`] when the note does not parse or the name is
+/// not a valid key name.
+pub fn cosign(
+    note: &str,
+    name: &str,
+    key: &SigningKey,
+    time: u64,
+) -> Result<String, CheckpointError> {
+    let mut parsed =
+        Note::from_bytes(note.as_bytes()).map_err(|e| CheckpointError::Note(e.to_string()))?;
+    parsed
+        .add_sigs(&[&Cosigner::new(name, key, time)])
+        .map_err(|e| CheckpointError::Note(e.to_string()))?;
+    Ok(String::from_utf8_lossy(&parsed.to_bytes()).into_owned())
+}
+
+/// Adds the signature lines of `from` (a copy of the same checkpoint, signed
+/// by others) to `note`; lines already present are kept once.
+///
+/// # Errors
+/// [`CheckpointError::Note`] when either does not parse or the texts differ.
+pub fn merge_signatures(note: &str, from: &str) -> Result<String, CheckpointError> {
+    let err = |e: NoteError| CheckpointError::Note(e.to_string());
+    let a = Note::from_bytes(note.as_bytes()).map_err(err)?;
+    let b = Note::from_bytes(from.as_bytes()).map_err(err)?;
+    if a.text() != b.text() {
+        return Err(CheckpointError::Note(
+            "cosigned checkpoint is not the same checkpoint".into(),
+        ));
+    }
+    let mut out = note.to_owned();
+    for line in from.lines().skip_while(|l| !l.is_empty()).skip(1) {
+        let line = format!("{line}\n");
+        if !out.contains(&line) {
+            out.push_str(&line);
+        }
+    }
+    Note::from_bytes(out.as_bytes()).map_err(err)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn block() -> Block {
+        Block {
+            origin: "registry.example/vouch".into(),
+            height: 3,
+            time: 1_780_000_000,
+            prev: Hash([7; 32]),
+            size: 10,
+            root: Hash([9; 32]),
+        }
+    }
+
+    #[test]
+    fn block_body_round_trips_and_is_canonical() {
+        let b = block();
+        assert_eq!(Block::from_body(b.body().as_bytes()).unwrap(), b);
+        let text = b.body().replace(" 3 ", " 03 ");
+        assert!(Block::from_body(text.as_bytes()).is_err());
+        assert!(Block::from_body(b"registry\n10\n").is_err());
+        assert!(Block::from_body(b"").is_err());
+    }
+
+    #[test]
+    fn signed_and_cosigned_blocks_verify_by_policy() {
+        let node = SigningKey::from_bytes(&[1; 32]);
+        let w1 = SigningKey::from_bytes(&[2; 32]);
+        let w2 = SigningKey::from_bytes(&[3; 32]);
+        let b = block();
+        let note = sign_block(&b, &node).unwrap();
+        let one = cosign(&note, "w1", &w1, 1_780_000_001).unwrap();
+        let two = cosign(&note, "w2", &w2, 1_780_000_002).unwrap();
+        let both = merge_signatures(&one, &two).unwrap();
+        let mut policy = TrustPolicy {
+            node: (b.origin.clone(), node.verifying_key()),
+            witnesses: vec![
+                ("w1".into(), w1.verifying_key()),
+                ("w2".into(), w2.verifying_key()),
+            ],
+            need: 2,
+        };
+        let ok = policy.verify(both.as_bytes()).unwrap();
+        assert_eq!(ok.block, b);
+        assert_eq!(ok.cosigned_by, vec!["w1".to_string(), "w2".to_string()]);
+        assert!(matches!(
+            policy.verify(one.as_bytes()),
+            Err(CheckpointError::Cosignatures { got: 1, need: 2 })
+        ));
+        policy.need = 1;
+        policy.verify(one.as_bytes()).unwrap();
+        // A changed body fails the signatures.
+        let forged = both.replace("\n10\n", "\n11\n");
+        assert!(policy.verify(forged.as_bytes()).is_err());
+        // A wrong node key: unsigned.
+        policy.node.1 = w2.verifying_key();
+        assert!(policy.verify(both.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn vkeys_round_trip() {
+        let k = SigningKey::from_bytes(&[5; 32]).verifying_key();
+        let (name, alg, key) = parse_vkey(&node_vkey("node", &k)).unwrap();
+        assert_eq!((name.as_str(), alg, key), ("node", ALG_ED25519, k));
+        let (_, alg, _) = parse_vkey(&witness_vkey("w", &k)).unwrap();
+        assert_eq!(alg, ALG_COSIGNATURE_V1);
+        assert!(parse_vkey("node+00000000+AQ==").is_err());
+        assert!(parse_vkey("node").is_err());
+        let wrong_id = node_vkey("node", &k).replacen('+', "+f", 1);
+        assert!(parse_vkey(&wrong_id).is_err());
+    }
+
+    #[test]
+    fn memory_tree_proofs_check() {
+        let mut t = MemoryHashes::new();
+        let mut roots = vec![EMPTY_HASH];
+        for i in 0..37u32 {
+            t.append(record_hash(&i.to_be_bytes())).unwrap();
+            roots.push(t.root().unwrap());
+        }
+        for size in 1..=37u64 {
+            for index in 0..size {
+                let p = prove_record(size, index, &t).unwrap();
+                let leaf = record_hash(&u32::try_from(index).unwrap().to_be_bytes());
+                verify_inclusion(&p, size, roots[size as usize], index, leaf).unwrap();
+                assert!(
+                    verify_inclusion(&p, size, roots[size as usize], index, Hash([0; 32])).is_err()
+                );
+            }
+            for old in 0..=size {
+                let p = if old == 0 {
+                    Vec::new()
+                } else {
+                    prove_tree(size, old, &t).unwrap()
+                };
+                verify_consistency(&p, old, roots[old as usize], size, roots[size as usize])
+                    .unwrap();
+            }
+        }
+        assert!(verify_consistency(&[], 5, roots[5], 4, roots[4]).is_err());
+        assert!(verify_inclusion(&[], 3, roots[3], 3, roots[1]).is_err());
+    }
+}
