@@ -162,7 +162,7 @@ impl Entry {
             seq,
             time,
             action,
-            sig: crate::b64::encode(&signature.to_bytes()),
+            sig: crate::b64::encode(signature.to_bytes()),
         };
         // A struct of strings and integers always serialises.
         let bytes = serde_json::to_vec(&wire).unwrap_or_default();
@@ -182,6 +182,15 @@ impl Entry {
     /// # Errors
     /// [`EntryError`] naming what is wrong.
     pub fn parse(bytes: &[u8]) -> Result<Self, EntryError> {
+        Self::parse_with(bytes, &mut AuthorCache::default())
+    }
+
+    /// As [`Entry::parse`], with parsed author keys remembered in `authors`
+    /// (a chain has few authors; decoding a key costs more than the rest).
+    ///
+    /// # Errors
+    /// [`EntryError`] naming what is wrong.
+    pub fn parse_with(bytes: &[u8], authors: &mut AuthorCache) -> Result<Self, EntryError> {
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(bytes.len()));
         }
@@ -190,7 +199,17 @@ impl Entry {
         if serde_json::to_vec(&wire).ok().as_deref() != Some(bytes) {
             return Err(EntryError::NotCanonical);
         }
-        let author = DidKey::parse(&wire.author).map_err(|e| EntryError::Author(e.to_string()))?;
+        let author = match authors.0.get(&wire.author) {
+            Some(did) => did.clone(),
+            None => {
+                let did =
+                    DidKey::parse(&wire.author).map_err(|e| EntryError::Author(e.to_string()))?;
+                if authors.0.len() < AuthorCache::CAPACITY {
+                    authors.0.insert(wire.author.clone(), did.clone());
+                }
+                did
+            }
+        };
         let sig = crate::b64::decode(&wire.sig).map_err(|_| EntryError::SignatureEncoding)?;
         let signature = Signature::from_slice(&sig).map_err(|_| EntryError::SignatureEncoding)?;
         let signing_input = signing_input(&wire.author, wire.seq, wire.time, &wire.action);
@@ -245,6 +264,15 @@ impl Entry {
     pub fn leaf_hash(&self) -> Hash {
         record_hash(&self.bytes)
     }
+}
+
+/// Parsed author keys, by DID string.
+#[derive(Debug, Default)]
+pub struct AuthorCache(std::collections::HashMap<String, DidKey>);
+
+impl AuthorCache {
+    /// Keys remembered at most.
+    pub const CAPACITY: usize = 10_000;
 }
 
 fn signing_input(author: &str, seq: u64, time: i64, action: &Action) -> Vec<u8> {

@@ -291,7 +291,8 @@ pub fn witness_vkey(name: &str, key: &VerifyingKey) -> String {
 /// Ed25519 or cosignature/v1 key whose id matches.
 pub fn parse_vkey(vkey: &str) -> Result<(String, u8, VerifyingKey), CheckpointError> {
     let bad = |why: &str| CheckpointError::Malformed(format!("verifier key {vkey:?}: {why}"));
-    let mut parts = vkey.split('+');
+    // The key is standard base64, which may itself contain '+'.
+    let mut parts = vkey.splitn(3, '+');
     let (Some(name), Some(id), Some(key), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -626,6 +627,11 @@ mod tests {
         assert_eq!(alg, ALG_COSIGNATURE_V1);
         assert!(parse_vkey("node+00000000+AQ==").is_err());
         assert!(parse_vkey("node").is_err());
+        // Keys whose base64 contains '+' parse too.
+        for b in 0..=255u8 {
+            let k = SigningKey::from_bytes(&[b; 32]).verifying_key();
+            assert_eq!(parse_vkey(&witness_vkey("w", &k)).unwrap().2, k);
+        }
         let wrong_id = node_vkey("node", &k).replacen('+', "+f", 1);
         assert!(parse_vkey(&wrong_id).is_err());
     }

@@ -1,1 +1,25 @@
-//! vouch-registry: see the workspace README; filled by its own issue.
+//! vouch-registry: the revocation chain.
+//!
+//! - [`store`]: the chain in one sled `Db`.
+//! - [`node`]: sequencing entries under the rules, sealing blocks, keeping
+//!   cosignatures.
+//! - [`api`]: the node's HTTP API (axum).
+//! - [`client`]: an HTTP client for that API.
+//! - [`replica`]: sync from a node, verify everything, answer
+//!   `accredited` and `status` offline.
+//! - [`witness`]: check each new checkpoint and cosign it.
+
+pub mod api;
+pub mod client;
+pub mod keys;
+pub mod node;
+pub mod replica;
+pub mod store;
+pub mod witness;
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

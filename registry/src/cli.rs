@@ -1,0 +1,131 @@
+//! Command-line arguments of `vouch-registry`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// The Vouch revocation chain: a witnessed Merkle log sealed into blocks.
+#[derive(Debug, Parser)]
+#[command(name = "vouch-registry", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a node: node key, genesis authority key (D/authority.key),
+    /// genesis entry and block 0.
+    Init {
+        /// Node directory (created).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Log origin: the checkpoints' first line and the node key's name.
+        #[arg(long, default_value = "vouch.example/registry")]
+        origin: String,
+        /// A witness verifier key whose cosignatures the node accepts
+        /// (repeat for each; `vouch-registry witness --show-key` prints one).
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// Cosignatures a block needs to count as final.
+        #[arg(long, default_value_t = 0)]
+        need: usize,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the node's HTTP API until Ctrl-C.
+    Serve {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7400")]
+        listen: SocketAddr,
+        /// Seal a block this often (seconds) when there are new entries.
+        #[arg(long, default_value_t = 5)]
+        block_interval: u64,
+    },
+    /// Accredit an issuer for kinds of credential (signed by the authority).
+    Accredit {
+        /// Registry base URL.
+        #[arg(long)]
+        registry: String,
+        /// The authority's key file.
+        #[arg(long)]
+        authority_key: PathBuf,
+        /// The issuer's did:key.
+        #[arg(long)]
+        issuer: String,
+        /// The issuer's display name.
+        #[arg(long)]
+        name: String,
+        /// Credential kinds, comma-separated (e.g. transcript,employment).
+        #[arg(long, value_delimiter = ',', required = true)]
+        kind: Vec<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw an issuer's accreditation (signed by the authority).
+    Withdraw {
+        /// Registry base URL.
+        #[arg(long)]
+        registry: String,
+        /// The authority's key file.
+        #[arg(long)]
+        authority_key: PathBuf,
+        /// The issuer's did:key.
+        #[arg(long)]
+        issuer: String,
+        /// Why, for the record.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Follow a node, check each new checkpoint and cosign it.
+    Witness {
+        /// Witness directory (created; holds its key and its replica).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Registry base URL.
+        #[arg(long)]
+        registry: Option<String>,
+        /// Witness name (its key name in cosignatures); set on first use.
+        #[arg(long)]
+        name: Option<String>,
+        /// Print this witness's verifier key and exit.
+        #[arg(long)]
+        show_key: bool,
+        /// Check and cosign once, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between rounds.
+        #[arg(long, default_value_t = 2)]
+        interval: u64,
+    },
+    /// Re-check every entry, block and proof in a node, witness or replica
+    /// directory; with --registry, first sync the replica in D from it.
+    Verify {
+        /// Directory to check (a node's, a witness's, or a replica's).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Sync the replica in D from this registry first.
+        #[arg(long)]
+        registry: Option<String>,
+        /// The node key to trust (first sync only; saved in D/trust.json).
+        #[arg(long)]
+        node_key: Option<String>,
+        /// A witness key to trust (repeat; first sync only).
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// Cosignatures needed (first sync only).
+        #[arg(long, default_value_t = 0)]
+        need: usize,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}

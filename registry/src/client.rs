@@ -1,0 +1,300 @@
+//! An HTTP client for a node's API (see [`crate::api`]).
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use vouch_core::chain::ChainState;
+use vouch_core::log::Hash;
+
+use crate::node::Receipt;
+
+/// Why a request to a node failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The node could not be reached or the reply was cut off.
+    #[error("registry {url}: {source}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// The cause.
+        source: reqwest::Error,
+    },
+    /// The node refused the request.
+    #[error("registry refused ({status}, {code}): {detail}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Error code.
+        code: String,
+        /// Explanation.
+        detail: String,
+    },
+    /// The node's reply is not what the API promises.
+    #[error("registry reply: {0}")]
+    Reply(String),
+}
+
+#[derive(Deserialize)]
+struct ApiErrorBody {
+    error: String,
+    detail: String,
+}
+
+/// What `GET /v1/info` says about a node.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeInfo {
+    /// Log origin.
+    pub origin: String,
+    /// Node verifier key.
+    pub node_vkey: String,
+    /// Witness verifier keys.
+    pub witnesses: Vec<String>,
+    /// Cosignatures the node's policy needs.
+    pub need: usize,
+    /// Entries in the log.
+    pub size: u64,
+}
+
+/// A client for one node.
+#[derive(Debug, Clone)]
+pub struct NodeClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+fn hashes(v: &serde_json::Value) -> Result<Vec<Hash>, ClientError> {
+    let bad = || ClientError::Reply("proof is not a list of base64 hashes".into());
+    v.get("proof")
+        .and_then(|p| p.as_array())
+        .ok_or_else(bad)?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(|s| STANDARD.decode(s).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(Hash)
+                .ok_or_else(bad)
+        })
+        .collect()
+}
+
+impl NodeClient {
+    /// A client for the node at `base` (e.g. `http://127.0.0.1:7400`).
+    ///
+    /// # Errors
+    /// [`ClientError::Http`] when the HTTP client cannot be built.
+    pub fn new(base: &str) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|source| ClientError::Http {
+                url: base.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+        })
+    }
+
+    /// The node's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<reqwest::Response, ClientError> {
+        let http = |source| ClientError::Http {
+            url: url.to_owned(),
+            source,
+        };
+        let resp = req.send().await.map_err(http)?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(http)?;
+        Err(match serde_json::from_slice::<ApiErrorBody>(&body) {
+            Ok(e) => ClientError::Api {
+                status,
+                code: e.error,
+                detail: e.detail,
+            },
+            Err(_) => ClientError::Api {
+                status,
+                code: "http".into(),
+                detail: String::from_utf8_lossy(&body).chars().take(200).collect(),
+            },
+        })
+    }
+
+    async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let resp = self.send(self.http.get(&url), &url).await?;
+        let body = resp.bytes().await.map_err(|source| ClientError::Http {
+            url: url.clone(),
+            source,
+        })?;
+        Ok(body.to_vec())
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let body = self.get_bytes(path).await?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Reply(format!("{path}: {e}")))
+    }
+
+    async fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let resp = self.send(self.http.post(&url).body(body), &url).await?;
+        let bytes = resp.bytes().await.map_err(|source| ClientError::Http {
+            url: url.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Reply(format!("{path}: {e}")))
+    }
+
+    /// `GET /v1/info`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn info(&self) -> Result<NodeInfo, ClientError> {
+        self.get_json("/v1/info").await
+    }
+
+    /// Submits an entry's canonical bytes.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] with the node's reason when refused.
+    pub async fn submit(&self, entry: &[u8]) -> Result<Receipt, ClientError> {
+        self.post_json("/v1/entries", entry.to_vec()).await
+    }
+
+    /// The next sequence number of `author`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn next_seq(&self, author: &str) -> Result<u64, ClientError> {
+        let v: serde_json::Value = self.get_json(&format!("/v1/authors/{author}")).await?;
+        v.get("next_seq")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| ClientError::Reply("no next_seq".into()))
+    }
+
+    /// The latest signed checkpoint note.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn checkpoint(&self) -> Result<String, ClientError> {
+        let b = self.get_bytes("/v1/checkpoint").await?;
+        String::from_utf8(b).map_err(|_| ClientError::Reply("checkpoint is not UTF-8".into()))
+    }
+
+    /// Block `height`'s signed note.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn block(&self, height: u64) -> Result<String, ClientError> {
+        let b = self.get_bytes(&format!("/v1/blocks/{height}")).await?;
+        String::from_utf8(b).map_err(|_| ClientError::Reply("block is not UTF-8".into()))
+    }
+
+    /// Sends a cosigned note for block `height`; returns who has cosigned it.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn cosign(&self, height: u64, note: &str) -> Result<Vec<String>, ClientError> {
+        let v: serde_json::Value = self
+            .post_json(
+                &format!("/v1/blocks/{height}/cosignature"),
+                note.as_bytes().to_vec(),
+            )
+            .await?;
+        serde_json::from_value(v.get("cosigned_by").cloned().unwrap_or_default())
+            .map_err(|e| ClientError::Reply(e.to_string()))
+    }
+
+    /// Asks the node to seal a block now; returns the latest checkpoint.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn seal(&self) -> Result<String, ClientError> {
+        let v: serde_json::Value = self.post_json("/v1/seal", Vec::new()).await?;
+        v.get("checkpoint")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ClientError::Reply("no checkpoint".into()))
+    }
+
+    /// Entries `[start, end)` as canonical bytes (at most
+    /// [`crate::api::MAX_RANGE`] per call).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, ClientError> {
+        let body = self
+            .get_bytes(&format!("/v1/entries?start={start}&end={end}"))
+            .await?;
+        let mut out: Vec<Vec<u8>> = body.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+        if out.last().is_some_and(Vec::is_empty) {
+            out.pop();
+        }
+        Ok(out)
+    }
+
+    /// Inclusion proof of leaf `index` in the tree of `size`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, ClientError> {
+        let v = self
+            .get_json(&format!("/v1/proof/inclusion?index={index}&size={size}"))
+            .await?;
+        hashes(&v)
+    }
+
+    /// Consistency proof between two tree sizes.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, ClientError> {
+        let v = self
+            .get_json(&format!("/v1/proof/consistency?old={old}&new={new}"))
+            .await?;
+        hashes(&v)
+    }
+
+    /// The index of an entry by leaf hash, if the log has it.
+    ///
+    /// # Errors
+    /// [`ClientError`] other than "not found".
+    pub async fn index_of(&self, leaf: &Hash) -> Result<Option<u64>, ClientError> {
+        match self
+            .get_json::<serde_json::Value>(&format!("/v1/entries/by-hash/{}", hex::encode(leaf.0)))
+            .await
+        {
+            Ok(v) => Ok(v.get("index").and_then(serde_json::Value::as_u64)),
+            Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The node's derived state (unverified: replicas derive their own).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn state(&self) -> Result<ChainState, ClientError> {
+        self.get_json("/v1/state").await
+    }
+}

@@ -1,0 +1,388 @@
+//! `vouch-registry`: run and check the revocation chain.
+
+mod cli;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::Parser as _;
+use serde_json::json;
+use vouch_core::chain::{Action, Entry};
+use vouch_core::log::TrustPolicy;
+use vouch_registry::client::NodeClient;
+use vouch_registry::node::{Node, NodeConfig};
+use vouch_registry::replica::{audit, Replica, Trust};
+use vouch_registry::store::Store;
+use vouch_registry::witness::Witness;
+use vouch_registry::{api, keys, now};
+
+use cli::{Cli, Command};
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vouch-registry: cannot start the async runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(cli.command)) {
+        eprintln!("vouch-registry: {}", report(&e));
+        std::process::exit(1);
+    }
+}
+
+/// The error and its causes on one line, each cause once (our messages
+/// often already include their cause's text).
+fn report(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Init {
+            dir,
+            origin,
+            witnesses,
+            need,
+            json,
+        } => init(&dir, origin, witnesses, need, json),
+        Command::Serve {
+            dir,
+            listen,
+            block_interval,
+        } => serve(&dir, listen, block_interval).await,
+        Command::Accredit {
+            registry,
+            authority_key,
+            issuer,
+            name,
+            kind,
+            json,
+        } => {
+            let action = Action::Accredit {
+                issuer: issuer.clone(),
+                name,
+                kinds: kind,
+            };
+            let receipt = submit_as(&registry, &authority_key, action).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({ "issuer": issuer, "index": receipt.index, "leaf_hash": receipt.leaf_hash })
+                );
+            } else {
+                println!("accredited {issuer} (entry {})", receipt.index);
+            }
+            Ok(())
+        }
+        Command::Withdraw {
+            registry,
+            authority_key,
+            issuer,
+            reason,
+        } => {
+            let action = Action::Withdraw {
+                issuer: issuer.clone(),
+                reason,
+            };
+            let receipt = submit_as(&registry, &authority_key, action).await?;
+            println!("withdrew {issuer} (entry {})", receipt.index);
+            Ok(())
+        }
+        Command::Witness {
+            dir,
+            registry,
+            name,
+            show_key,
+            once,
+            interval,
+        } => witness(&dir, registry, name, show_key, once, interval).await,
+        Command::Verify {
+            dir,
+            registry,
+            node_key,
+            witnesses,
+            need,
+            json,
+        } => verify(&dir, registry, node_key, witnesses, need, json).await,
+    }
+}
+
+fn init(
+    dir: &Path,
+    origin: String,
+    witnesses: Vec<String>,
+    need: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    if need > witnesses.len() {
+        bail!(
+            "--need {need} is more than the {} witnesses given",
+            witnesses.len()
+        );
+    }
+    let config = NodeConfig {
+        origin,
+        witnesses,
+        need,
+    };
+    let report = Node::init(dir, config, now(), &mut rand::rngs::OsRng)?;
+    if json {
+        println!(
+            "{}",
+            json!({
+                "node_vkey": report.node_vkey,
+                "authority": report.authority,
+                "authority_key": report.authority_key,
+            })
+        );
+    } else {
+        println!("node created in {}", dir.display());
+        println!(
+            "node key (give to witnesses and replicas): {}",
+            report.node_vkey
+        );
+        println!("genesis authority: {}", report.authority);
+        println!(
+            "authority key: {} (keep it safe; `vouch-registry accredit` signs with it)",
+            report.authority_key.display()
+        );
+    }
+    Ok(())
+}
+
+async fn serve(
+    dir: &Path,
+    listen: std::net::SocketAddr,
+    block_interval: u64,
+) -> anyhow::Result<()> {
+    let node =
+        Arc::new(Node::open(dir).with_context(|| format!("opening node {}", dir.display()))?);
+    let app = api::app(node.clone())?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(
+        "serving {} on http://{}",
+        node.config().origin,
+        listener.local_addr()?
+    );
+    let relay = node.store().open_tree("relay")?;
+    let sealer = node.clone();
+    let ticker = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(block_interval.max(1)));
+        loop {
+            tick.tick().await;
+            let n = sealer.clone();
+            match tokio::task::spawn_blocking(move || n.seal(now())).await {
+                Ok(Ok(Some(_))) => tracing::info!("sealed block {}", sealer.head().height),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => tracing::error!("sealing failed: {e}"),
+                Err(e) => tracing::error!("sealer task: {e}"),
+            }
+            if let Err(e) = api::sweep_relay(&relay, now()) {
+                tracing::error!("relay sweep: {e}");
+            }
+        }
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        })
+        .await?;
+    ticker.abort();
+    node.seal(now())?;
+    node.store().flush()?;
+    Ok(())
+}
+
+async fn submit_as(
+    registry: &str,
+    key_file: &Path,
+    action: Action,
+) -> anyhow::Result<vouch_registry::node::Receipt> {
+    let key = keys::read(key_file).with_context(|| format!("reading {}", key_file.display()))?;
+    let client = NodeClient::new(registry)?;
+    let did = vouch_core::DidKey::from_public_key(&key.verifying_key());
+    let seq = client.next_seq(did.as_str()).await?;
+    let entry = Entry::sign(&key, seq, now(), action);
+    Ok(client.submit(entry.as_bytes()).await?)
+}
+
+async fn witness(
+    dir: &Path,
+    registry: Option<String>,
+    name: Option<String>,
+    show_key: bool,
+    once: bool,
+    interval: u64,
+) -> anyhow::Result<()> {
+    let mut w = Witness::open(dir, name.as_deref(), &mut rand::rngs::OsRng)?;
+    if show_key {
+        println!("{}", w.vkey());
+        return Ok(());
+    }
+    let Some(registry) = registry else {
+        bail!("--registry URL is needed (or --show-key)");
+    };
+    let client = NodeClient::new(&registry)?;
+    loop {
+        match w.round(&client).await {
+            Ok(Some((height, by))) => {
+                tracing::info!("cosigned block {height}; cosigned by {}", by.join(", "));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("{e}");
+                if once {
+                    return Err(e.into());
+                }
+            }
+        }
+        if once {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(interval.max(1))).await;
+    }
+}
+
+/// The policy to check directory `dir` with: a node's own, a witness's, or a
+/// replica's `trust.json`.
+fn policy_of(dir: &Path) -> anyhow::Result<Option<(TrustPolicy, std::path::PathBuf)>> {
+    if dir.join("config.json").exists() {
+        let config: NodeConfig = serde_json::from_slice(&std::fs::read(dir.join("config.json"))?)?;
+        let key = keys::read(&dir.join("node.key"))?;
+        return Ok(Some((config.policy(&key.verifying_key())?, dir.join("db"))));
+    }
+    if dir.join("witness.json").exists() {
+        let c: vouch_registry::witness::WitnessConfig =
+            serde_json::from_slice(&std::fs::read(dir.join("witness.json"))?)?;
+        let Some(vkey) = c.node_vkey else {
+            bail!("witness in {} has not followed a node yet", dir.display());
+        };
+        let trust = Trust {
+            node_vkey: vkey,
+            witnesses: Vec::new(),
+            need: 0,
+        };
+        return Ok(Some((trust.policy()?, dir.join("db"))));
+    }
+    if dir.join("trust.json").exists() {
+        let trust: Trust = serde_json::from_slice(&std::fs::read(dir.join("trust.json"))?)
+            .context("trust.json")?;
+        return Ok(Some((trust.policy()?, dir.join("db"))));
+    }
+    Ok(None)
+}
+
+async fn verify(
+    dir: &Path,
+    registry: Option<String>,
+    node_key: Option<String>,
+    witnesses: Vec<String>,
+    need: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    if let Some(registry) = &registry {
+        if policy_of(dir)?.is_none() {
+            let client = NodeClient::new(registry)?;
+            let node_vkey = match node_key {
+                Some(k) => k,
+                None => {
+                    let info = client.info().await?;
+                    eprintln!(
+                        "trusting node key {} on first use (pass --node-key to pin it)",
+                        info.node_vkey
+                    );
+                    info.node_vkey
+                }
+            };
+            let trust = Trust {
+                node_vkey,
+                witnesses,
+                need,
+            };
+            trust.policy()?;
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(dir.join("trust.json"), serde_json::to_vec_pretty(&trust)?)?;
+        }
+    }
+    let Some((policy, db)) = policy_of(dir)? else {
+        bail!(
+            "{} is not a node, witness or replica directory (no config.json, witness.json or trust.json)",
+            dir.display()
+        );
+    };
+    let (synced, report) = match &registry {
+        Some(registry) => {
+            let client = NodeClient::new(registry)?;
+            let mut replica = Replica::open(&db, policy.clone())?;
+            let synced = replica.sync(&client).await?;
+            (Some(synced), audit(replica.store(), &policy)?)
+        }
+        None => {
+            let store = Store::open(&db)?;
+            (None, audit(&store, &policy)?)
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            json!({
+                "ok": true,
+                "entries": report.entries,
+                "blocks": report.blocks,
+                "cosigned_blocks": report.cosigned_blocks,
+                "head": report.head.map(|(h, s)| json!({"height": h, "size": s})),
+                "issuers": report.issuers,
+                "lists": report.lists,
+                "synced": synced.map(|s| json!({"from": s.from, "to": s.to, "height": s.height, "cosigned_by": s.cosigned_by})),
+            })
+        );
+    } else {
+        if let Some(s) = synced {
+            println!(
+                "synced entries {}..{} to block {} (cosigned by {})",
+                s.from,
+                s.to,
+                s.height,
+                if s.cosigned_by.is_empty() {
+                    "none".into()
+                } else {
+                    s.cosigned_by.join(", ")
+                }
+            );
+        }
+        println!(
+            "OK: {} entries, {} blocks ({} with {} cosignatures), {} issuers, {} status lists",
+            report.entries,
+            report.blocks,
+            report.cosigned_blocks,
+            policy.need,
+            report.issuers,
+            report.lists
+        );
+    }
+    Ok(())
+}

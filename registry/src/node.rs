@@ -1,0 +1,468 @@
+//! A chain node: sequences entries that pass the rules, seals blocks, keeps
+//! witness cosignatures.
+//!
+//! A node directory holds `config.json` (origin, witnesses, how many
+//! cosignatures a block needs), `node.key` (the checkpoint signing key),
+//! `authority.key` (the genesis authority, written by `init`) and `db/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ed25519_dalek::SigningKey;
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Serialize};
+use vouch_core::chain::{Action, ChainState, Entry, EntryError, RuleError};
+use vouch_core::log::{self, Block, CheckpointError, Hash, SignedBlock, TrustPolicy};
+use vouch_core::DidKey;
+
+use crate::keys;
+use crate::store::{Store, StoreError};
+
+/// How far an entry's time may be from the node's clock, in seconds.
+pub const CLOCK_SKEW: i64 = 600;
+
+/// A node's configuration (`config.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeConfig {
+    /// The log origin: the checkpoint's first line and the node key's name.
+    pub origin: String,
+    /// Witness verifier keys (`name+id+key`, cosignature/v1).
+    pub witnesses: Vec<String>,
+    /// Cosignatures a block needs before the node calls it final.
+    pub need: usize,
+}
+
+impl NodeConfig {
+    /// The trust policy this configuration describes, for `key`.
+    ///
+    /// # Errors
+    /// [`CheckpointError`] when a witness key does not parse.
+    pub fn policy(
+        &self,
+        key: &ed25519_dalek::VerifyingKey,
+    ) -> Result<TrustPolicy, CheckpointError> {
+        let witnesses = self
+            .witnesses
+            .iter()
+            .map(|v| log::parse_vkey(v).map(|(name, _, key)| (name, key)))
+            .collect::<Result<_, _>>()?;
+        Ok(TrustPolicy {
+            node: (self.origin.clone(), *key),
+            witnesses,
+            need: self.need,
+        })
+    }
+}
+
+/// Why the node could not start or act.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The directory is not a node, or already is one.
+    #[error("{0}")]
+    Setup(String),
+    /// The stored chain does not verify.
+    #[error("stored chain does not verify: {0}")]
+    Corrupt(String),
+    /// A checkpoint could not be made or checked.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// Why a submitted entry was refused. Nothing is stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// Not an entry.
+    #[error(transparent)]
+    Entry(#[from] EntryError),
+    /// Breaks a chain rule.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// Its time is too far from the node's clock.
+    #[error("entry time {time} is more than {CLOCK_SKEW} s from the node's clock ({now})")]
+    Clock {
+        /// The entry's time.
+        time: i64,
+        /// The node's.
+        now: i64,
+    },
+    /// The node failed to store it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the node returns for an accepted entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Receipt {
+    /// Its index in the log.
+    pub index: u64,
+    /// Its RFC 9162 leaf hash, hex.
+    pub leaf_hash: String,
+}
+
+struct Inner {
+    state: ChainState,
+    size: u64,
+    head: Block,
+    head_note: String,
+}
+
+/// A running node.
+pub struct Node {
+    dir: PathBuf,
+    config: NodeConfig,
+    key: SigningKey,
+    policy: TrustPolicy,
+    store: Store,
+    inner: Mutex<Inner>,
+}
+
+/// What `init` made.
+#[derive(Debug, Clone)]
+pub struct InitReport {
+    /// The node's checkpoint verifier key.
+    pub node_vkey: String,
+    /// The genesis authority's did:key.
+    pub authority: String,
+    /// Where the authority's key was written.
+    pub authority_key: PathBuf,
+}
+
+fn config_path(dir: &Path) -> PathBuf {
+    dir.join("config.json")
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
+    move |source| NodeError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl Node {
+    /// Creates a node in `dir`: node key, authority key, genesis entry and
+    /// block 0.
+    ///
+    /// # Errors
+    /// [`NodeError::Setup`] when `dir` already holds a node.
+    pub fn init(
+        dir: &Path,
+        config: NodeConfig,
+        now: i64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<InitReport, NodeError> {
+        if config_path(dir).exists() {
+            return Err(NodeError::Setup(format!(
+                "{} already holds a node (config.json exists)",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let node_key = SigningKey::generate(rng);
+        config.policy(&node_key.verifying_key())?;
+        let authority = SigningKey::generate(rng);
+        let authority_did = DidKey::from_public_key(&authority.verifying_key());
+        let genesis = Entry::sign(
+            &authority,
+            0,
+            now,
+            Action::Genesis {
+                origin: config.origin.clone(),
+                authorities: vec![authority_did.as_str().to_owned()],
+            },
+        );
+        let mut state = ChainState::new();
+        state
+            .apply(&genesis)
+            .map_err(|e| NodeError::Setup(format!("genesis: {e}")))?;
+        let store = Store::open(&dir.join("db"))?;
+        store.append(std::slice::from_ref(&genesis), false)?;
+        let head = Block {
+            origin: config.origin.clone(),
+            height: 0,
+            time: now,
+            prev: Hash([0; 32]),
+            size: 1,
+            root: store.root(1)?,
+        };
+        store.put_block(0, &log::sign_block(&head, &node_key)?, false)?;
+        store.put_state(&state)?;
+        store.flush()?;
+        keys::write(&dir.join("node.key"), &node_key).map_err(io(dir))?;
+        let authority_key = dir.join("authority.key");
+        keys::write(&authority_key, &authority).map_err(io(&authority_key))?;
+        let json = serde_json::to_vec_pretty(&config).unwrap_or_default();
+        std::fs::write(config_path(dir), json).map_err(io(dir))?;
+        Ok(InitReport {
+            node_vkey: log::node_vkey(&config.origin, &node_key.verifying_key()),
+            authority: authority_did.as_str().to_owned(),
+            authority_key,
+        })
+    }
+
+    /// Opens the node in `dir`, rebuilds its state and checks that its last
+    /// block matches its stored tree.
+    ///
+    /// # Errors
+    /// [`NodeError`] when the directory is not a node or does not verify.
+    pub fn open(dir: &Path) -> Result<Self, NodeError> {
+        let path = config_path(dir);
+        let text = std::fs::read(&path).map_err(io(&path))?;
+        let config: NodeConfig = serde_json::from_slice(&text)
+            .map_err(|e| NodeError::Setup(format!("{}: {e}", path.display())))?;
+        let key_path = dir.join("node.key");
+        let key = keys::read(&key_path).map_err(io(&key_path))?;
+        let policy = config.policy(&key.verifying_key())?;
+        let store = Store::open(&dir.join("db"))?;
+        let size = store.size()?;
+        let state = rebuild_state(&store, size)?;
+        let (height, note) = store
+            .last_block()?
+            .ok_or_else(|| NodeError::Corrupt("no blocks".into()))?;
+        let mut trust_self = policy.clone();
+        trust_self.need = 0;
+        let head = trust_self.verify(note.as_bytes())?.block;
+        if head.height != height || head.size > size || store.root(head.size)? != head.root {
+            return Err(NodeError::Corrupt(format!(
+                "block {height} (size {}) does not match the stored tree of {size} entries",
+                head.size
+            )));
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            config,
+            key,
+            policy,
+            store,
+            inner: Mutex::new(Inner {
+                state,
+                size,
+                head,
+                head_note: note,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the state half-written
+        // (apply is all-or-nothing), so a poisoned lock is still usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The node's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The node's trust policy (its key, witnesses, cosignatures needed).
+    pub fn policy(&self) -> &TrustPolicy {
+        &self.policy
+    }
+
+    /// The node's checkpoint verifier key.
+    pub fn vkey(&self) -> String {
+        log::node_vkey(&self.config.origin, &self.key.verifying_key())
+    }
+
+    /// Checks and appends one entry; returns once it is on disk.
+    ///
+    /// # Errors
+    /// [`SubmitError`]; nothing is stored.
+    pub fn submit(&self, bytes: &[u8], now: i64) -> Result<Receipt, SubmitError> {
+        let entry = Entry::parse(bytes)?;
+        if (entry.time() - now).abs() > CLOCK_SKEW {
+            return Err(SubmitError::Clock {
+                time: entry.time(),
+                now,
+            });
+        }
+        entry.verify_signature()?;
+        let mut inner = self.lock();
+        // `apply` changes nothing when it refuses.
+        inner.state.apply(&entry)?;
+        let index = inner.size;
+        if let Err(e) = self.store.append(std::slice::from_ref(&entry), true) {
+            // Not acknowledged: put the state back to what is stored.
+            if let Ok(state) = rebuild_state(&self.store, index) {
+                inner.state = state;
+            }
+            return Err(e.into());
+        }
+        inner.size = index + 1;
+        Ok(Receipt {
+            index,
+            leaf_hash: hex::encode(entry.leaf_hash().0),
+        })
+    }
+
+    /// Seals the entries since the last block into a new block, if there are
+    /// any; returns the new block's note.
+    ///
+    /// # Errors
+    /// [`NodeError`] when storage fails.
+    pub fn seal(&self, now: i64) -> Result<Option<String>, NodeError> {
+        let mut inner = self.lock();
+        if inner.size == inner.head.size {
+            return Ok(None);
+        }
+        let block = Block {
+            origin: self.config.origin.clone(),
+            height: inner.head.height + 1,
+            time: now.max(inner.head.time),
+            prev: inner.head.hash(),
+            size: inner.size,
+            root: self.store.root(inner.size)?,
+        };
+        let note = log::sign_block(&block, &self.key)?;
+        self.store.put_state(&inner.state)?;
+        self.store.put_block(block.height, &note, true)?;
+        inner.head = block;
+        inner.head_note = note.clone();
+        Ok(Some(note))
+    }
+
+    /// The latest block's signed note.
+    pub fn checkpoint(&self) -> String {
+        self.lock().head_note.clone()
+    }
+
+    /// The latest block.
+    pub fn head(&self) -> Block {
+        self.lock().head.clone()
+    }
+
+    /// Block `height`'s signed note.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn block(&self, height: u64) -> Result<Option<String>, StoreError> {
+        self.store.block(height)
+    }
+
+    /// Adds a witness's cosignature to block `height`. Returns the witnesses
+    /// that have now cosigned it.
+    ///
+    /// # Errors
+    /// [`NodeError::Checkpoint`] when the note is not this block or carries no
+    /// valid cosignature from a known witness.
+    pub fn add_cosignature(&self, height: u64, note: &str) -> Result<Vec<String>, NodeError> {
+        let mut inner = self.lock();
+        let stored = self
+            .store
+            .block(height)?
+            .ok_or_else(|| NodeError::Setup(format!("no block {height}")))?;
+        let mut any = self.policy.clone();
+        any.need = 1;
+        let offered = any.verify(note.as_bytes())?;
+        let merged = log::merge_signatures(&stored, &offered.note)?;
+        any.need = 0;
+        let signed: SignedBlock = any.verify(merged.as_bytes())?;
+        self.store.put_block(height, &merged, true)?;
+        if height == inner.head.height {
+            inner.head_note = merged;
+        }
+        Ok(signed.cosigned_by)
+    }
+
+    /// Entries `[start, end)`, capped to the log's size.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<sled::IVec>, StoreError> {
+        let size = self.lock().size;
+        self.store.entries(start, end.min(size))
+    }
+
+    /// Entries in the log (sealed or not).
+    pub fn size(&self) -> u64 {
+        self.lock().size
+    }
+
+    /// Inclusion proof of leaf `index` in the tree of `size`.
+    ///
+    /// # Errors
+    /// A message when the request is out of range.
+    pub fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, String> {
+        if index >= size || size > self.size() {
+            return Err(format!(
+                "no leaf {index} in a tree of {size} (log has {})",
+                self.size()
+            ));
+        }
+        log::prove_record(size, index, &self.store).map_err(|e| e.to_string())
+    }
+
+    /// Consistency proof from the tree of `old` to that of `new`.
+    ///
+    /// # Errors
+    /// A message when the request is out of range.
+    pub fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, String> {
+        if old == 0 || old > new || new > self.size() {
+            return Err(format!(
+                "no consistency proof from {old} to {new} (log has {})",
+                self.size()
+            ));
+        }
+        log::prove_tree(new, old, &self.store).map_err(|e| e.to_string())
+    }
+
+    /// The index of the entry with this leaf hash.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn index_of(&self, leaf: &Hash) -> Result<Option<u64>, StoreError> {
+        self.store.index_of(leaf)
+    }
+
+    /// Reads the derived state.
+    pub fn with_state<T>(&self, f: impl FnOnce(&ChainState) -> T) -> T {
+        f(&self.lock().state)
+    }
+
+    /// The store (for the relay and the benchmarks).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// Rebuilds the state after `size` entries: the last snapshot, then the
+/// entries after it.
+fn rebuild_state(store: &Store, size: u64) -> Result<ChainState, NodeError> {
+    let mut state = match store.state()? {
+        Some(s) if s.size <= size => s,
+        _ => ChainState::new(),
+    };
+    let mut at = state.size;
+    while at < size {
+        let end = (at + 4096).min(size);
+        for (i, bytes) in store.entries(at, end)?.iter().enumerate() {
+            let index = at + i as u64;
+            let entry = Entry::parse(bytes)
+                .map_err(|e| NodeError::Corrupt(format!("entry {index}: {e}")))?;
+            state
+                .apply(&entry)
+                .map_err(|e| NodeError::Corrupt(format!("entry {index}: {e}")))?;
+        }
+        at = end;
+    }
+    Ok(state)
+}

@@ -1,0 +1,612 @@
+//! A replica: syncs a node's log, verifies every signature, rule, proof and
+//! block, and keeps the derived state in its own sled `Db`, so verifiers and
+//! wallets answer `accredited` and `status` offline.
+//!
+//! A sync either moves the replica to a newer checkpoint that its policy
+//! accepts, with every entry up to it checked, or changes nothing: entries
+//! staged during a failed sync are removed again.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use vouch_core::chain::{verify_signatures, AuthorCache, ChainState, Entry};
+use vouch_core::log::{self, Block, CheckpointError, Hash, MemoryHashes, SignedBlock, TrustPolicy};
+
+use crate::api::MAX_RANGE;
+use crate::client::{ClientError, NodeClient};
+use crate::store::{Store, StoreError};
+
+/// What a replica trusts (`trust.json`): the node's key, the witnesses' keys,
+/// how many cosignatures a block needs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Trust {
+    /// The node's verifier key (`origin+id+key`).
+    pub node_vkey: String,
+    /// Witness verifier keys (cosignature/v1).
+    pub witnesses: Vec<String>,
+    /// Cosignatures needed (k of n).
+    pub need: usize,
+}
+
+impl Trust {
+    /// The policy these keys describe.
+    ///
+    /// # Errors
+    /// [`CheckpointError`] when a key does not parse or `need` exceeds the
+    /// witnesses.
+    pub fn policy(&self) -> Result<TrustPolicy, CheckpointError> {
+        let (origin, _, node) = log::parse_vkey(&self.node_vkey)?;
+        let witnesses: Vec<_> = self
+            .witnesses
+            .iter()
+            .map(|v| log::parse_vkey(v).map(|(name, _, key)| (name, key)))
+            .collect::<Result<_, _>>()?;
+        if self.need > witnesses.len() {
+            return Err(CheckpointError::Malformed(format!(
+                "policy needs {} cosignatures but names {} witnesses",
+                self.need,
+                witnesses.len()
+            )));
+        }
+        Ok(TrustPolicy {
+            node: (origin, node),
+            witnesses,
+            need: self.need,
+        })
+    }
+}
+
+/// Why a sync or audit failed. A failed sync changes nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplicaError {
+    /// Local storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The node could not be asked.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A checkpoint is unsigned, under-cosigned or malformed.
+    #[error("checkpoint refused: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// The node's log is not an extension of the one this replica verified.
+    #[error("FORK: {detail}{}", .index.map(|i| format!("; the logs diverge at entry {i}")).unwrap_or_default())]
+    Fork {
+        /// First entry that differs, when found.
+        index: Option<u64>,
+        /// What was seen.
+        detail: String,
+    },
+    /// The node offers an older checkpoint than one already verified.
+    #[error("ROLLBACK: the node's checkpoint ({theirs}) is older than the verified one ({ours})")]
+    Rollback {
+        /// Verified here.
+        ours: String,
+        /// Offered.
+        theirs: String,
+    },
+    /// An entry does not parse, verify or follow the rules.
+    #[error("entry {index} refused: {reason}")]
+    BadEntry {
+        /// Its index.
+        index: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The entries served do not hash to the signed root.
+    #[error("entries 0..{size} do not hash to the root of the signed block {height} (tampered in transit or by the node)")]
+    Mismatch {
+        /// Tree size checked.
+        size: u64,
+        /// Block height.
+        height: u64,
+    },
+    /// Nothing verified yet.
+    #[error("replica has not synced yet")]
+    NotSynced,
+}
+
+/// A value and the chain position it is valid as of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AsOf<T> {
+    /// The answer.
+    pub value: T,
+    /// Block height.
+    pub height: u64,
+    /// Block time (Unix seconds).
+    pub time: i64,
+    /// Entries covered.
+    pub size: u64,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncReport {
+    /// Size before.
+    pub from: u64,
+    /// Size after.
+    pub to: u64,
+    /// Height of the block now verified.
+    pub height: u64,
+    /// Witnesses that cosigned it.
+    pub cosigned_by: Vec<String>,
+}
+
+/// A replica.
+pub struct Replica {
+    store: Store,
+    policy: TrustPolicy,
+    state: ChainState,
+    size: u64,
+    head: Option<SignedBlock>,
+    authors: AuthorCache,
+}
+
+impl Replica {
+    /// Opens (creating) a replica whose data lives in `dir`.
+    ///
+    /// # Errors
+    /// [`ReplicaError`] when storage fails or the stored head no longer
+    /// verifies under `policy`.
+    pub fn open(dir: &Path, policy: TrustPolicy) -> Result<Self, ReplicaError> {
+        let store = Store::open(dir)?;
+        let mut relaxed = policy.clone();
+        relaxed.need = 0;
+        let head = match store.meta("head")? {
+            Some(note) => Some(relaxed.verify(&note)?),
+            None => None,
+        };
+        let size = head.as_ref().map_or(0, |h| h.block.size);
+        // Entries beyond the verified head are from a sync that did not finish.
+        store.truncate(size)?;
+        let state = store.state()?.unwrap_or_default();
+        if state.size != size {
+            return Err(ReplicaError::Store(StoreError::Corrupt(format!(
+                "state snapshot covers {} entries, verified head {size}",
+                state.size
+            ))));
+        }
+        Ok(Self {
+            store,
+            policy,
+            state,
+            size,
+            head,
+            authors: AuthorCache::default(),
+        })
+    }
+
+    /// The latest verified block.
+    pub fn head(&self) -> Option<&SignedBlock> {
+        self.head.as_ref()
+    }
+
+    /// The derived state as of [`Replica::head`].
+    pub fn state(&self) -> &ChainState {
+        &self.state
+    }
+
+    /// The local store (for proofs and audits).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn as_of<T>(&self, value: T) -> Result<AsOf<T>, ReplicaError> {
+        let head = self.head.as_ref().ok_or(ReplicaError::NotSynced)?;
+        Ok(AsOf {
+            value,
+            height: head.block.height,
+            time: head.block.time,
+            size: head.block.size,
+        })
+    }
+
+    /// Whether `issuer` was accredited for `kind` at `at`, as of the head.
+    ///
+    /// # Errors
+    /// [`ReplicaError::NotSynced`].
+    pub fn accredited(
+        &self,
+        issuer: &str,
+        kind: &str,
+        at: i64,
+    ) -> Result<AsOf<bool>, ReplicaError> {
+        self.as_of(self.state.accredited(issuer, kind, at))
+    }
+
+    /// Status of index `idx` of list `uri` (`None`: no token published).
+    ///
+    /// # Errors
+    /// [`ReplicaError::NotSynced`], or [`ReplicaError::BadEntry`] for an
+    /// index beyond the list.
+    pub fn status(&self, uri: &str, idx: u64) -> Result<AsOf<Option<u8>>, ReplicaError> {
+        let value = self
+            .state
+            .status_of(uri, idx)
+            .map_err(|e| ReplicaError::BadEntry {
+                index: self.size,
+                reason: e.to_string(),
+            })?;
+        self.as_of(value)
+    }
+
+    /// The newest block the node has that this policy accepts.
+    async fn target(&self, client: &NodeClient) -> Result<SignedBlock, ReplicaError> {
+        let note = client.checkpoint().await?;
+        match self.policy.verify(note.as_bytes()) {
+            Ok(b) => Ok(b),
+            Err(CheckpointError::Cosignatures { got, need }) => {
+                // The newest block may not be cosigned yet: look back a little.
+                let latest = relaxed(&self.policy).verify(note.as_bytes())?.block.height;
+                let floor = self.head.as_ref().map_or(0, |h| h.block.height);
+                for height in (floor..latest).rev().take(64) {
+                    let note = client.block(height).await?;
+                    if let Ok(b) = self.policy.verify(note.as_bytes()) {
+                        return Ok(b);
+                    }
+                }
+                Err(CheckpointError::Cosignatures { got, need }.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Syncs to the newest block the policy accepts, checking everything.
+    ///
+    /// # Errors
+    /// [`ReplicaError`]; the replica is unchanged.
+    pub async fn sync(&mut self, client: &NodeClient) -> Result<SyncReport, ReplicaError> {
+        let target = self.target(client).await?;
+        let from = self.size;
+        match self.advance(client, &target).await {
+            Ok(()) => Ok(SyncReport {
+                from,
+                to: self.size,
+                height: target.block.height,
+                cosigned_by: target.cosigned_by,
+            }),
+            Err(e) => {
+                self.rollback()?;
+                Err(e)
+            }
+        }
+    }
+
+    fn rollback(&mut self) -> Result<(), ReplicaError> {
+        self.store.truncate(self.size)?;
+        self.state = self.store.state()?.unwrap_or_default();
+        Ok(())
+    }
+
+    async fn advance(
+        &mut self,
+        client: &NodeClient,
+        target: &SignedBlock,
+    ) -> Result<(), ReplicaError> {
+        let want = &target.block;
+        if let Some(head) = &self.head {
+            if want.height < head.block.height || want.size < head.block.size {
+                return Err(ReplicaError::Rollback {
+                    ours: format!("block {} of {} entries", head.block.height, head.block.size),
+                    theirs: format!("block {} of {} entries", want.height, want.size),
+                });
+            }
+            if want.height == head.block.height {
+                if want.hash() != head.block.hash() {
+                    return Err(self
+                        .fork(client, "two different blocks at the same height")
+                        .await);
+                }
+                self.store.put_block(want.height, &target.note, false)?;
+                self.save_head(target)?;
+                return Ok(());
+            }
+            // Cheap early check: the node must prove its new tree extends ours.
+            let ours = self.store.root(self.size)?;
+            let proof = client.consistency(self.size, want.size).await;
+            let consistent = match proof {
+                Ok(p) => log::verify_consistency(&p, self.size, ours, want.size, want.root).is_ok(),
+                Err(ClientError::Api { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
+            if !consistent {
+                return Err(self
+                    .fork(
+                        client,
+                        &format!(
+                            "the node's block {} does not extend our verified tree of {} entries",
+                            want.height, self.size
+                        ),
+                    )
+                    .await);
+            }
+        }
+        // The blocks in between, each signed by the node and chained.
+        let mut blocks = Vec::new();
+        let (mut prev, first) = match &self.head {
+            Some(h) => (Some(h.block.clone()), h.block.height + 1),
+            None => (None, 0),
+        };
+        let mut notes = Vec::new();
+        for height in first..=want.height {
+            let (block, note) = if height == want.height {
+                (want.clone(), target.note.clone())
+            } else {
+                let note = client.block(height).await?;
+                (relaxed(&self.policy).verify(note.as_bytes())?.block, note)
+            };
+            check_link(prev.as_ref(), &block)?;
+            prev = Some(block.clone());
+            blocks.push(block);
+            notes.push(note);
+        }
+        // The entries, in ranges.
+        let mut at = self.size;
+        let mut next_block = 0;
+        while at < want.size {
+            let end = (at + MAX_RANGE).min(want.size);
+            let lines = client.entries(at, end).await?;
+            if lines.len() as u64 != end - at {
+                return Err(ClientError::Reply(format!(
+                    "asked for entries {at}..{end}, got {}",
+                    lines.len()
+                ))
+                .into());
+            }
+            self.ingest(at, &lines)?;
+            at = end;
+            while let Some(b) = blocks.get(next_block).filter(|b| b.size <= at) {
+                if self.store.root(b.size)? != b.root {
+                    return Err(ReplicaError::Mismatch {
+                        size: b.size,
+                        height: b.height,
+                    });
+                }
+                next_block += 1;
+            }
+        }
+        for b in &blocks[next_block..] {
+            if self.store.root(b.size)? != b.root {
+                return Err(ReplicaError::Mismatch {
+                    size: b.size,
+                    height: b.height,
+                });
+            }
+        }
+        for (b, note) in blocks.iter().zip(&notes) {
+            self.store.put_block(b.height, note, false)?;
+        }
+        self.size = want.size;
+        self.save_head(target)?;
+        Ok(())
+    }
+
+    /// Parses, verifies and applies entries starting at `start`; stages them
+    /// in the store (not yet counted as verified).
+    fn ingest(&mut self, start: u64, lines: &[Vec<u8>]) -> Result<(), ReplicaError> {
+        let mut entries = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            entries.push(Entry::parse_with(line, &mut self.authors).map_err(|e| {
+                ReplicaError::BadEntry {
+                    index: start + i as u64,
+                    reason: e.to_string(),
+                }
+            })?);
+        }
+        verify_parallel(&entries).map_err(|(i, reason)| ReplicaError::BadEntry {
+            index: start + i as u64,
+            reason,
+        })?;
+        for (i, e) in entries.iter().enumerate() {
+            self.state.apply(e).map_err(|err| ReplicaError::BadEntry {
+                index: start + i as u64,
+                reason: err.to_string(),
+            })?;
+        }
+        self.store.append(&entries, false)?;
+        Ok(())
+    }
+
+    fn save_head(&mut self, head: &SignedBlock) -> Result<(), ReplicaError> {
+        self.store.put_state(&self.state)?;
+        self.store.set_meta("head", head.note.as_bytes())?;
+        self.store.flush()?;
+        self.head = Some(head.clone());
+        Ok(())
+    }
+
+    /// Builds a fork error, locating the first entry where the node's log
+    /// and ours differ.
+    async fn fork(&self, client: &NodeClient, detail: &str) -> ReplicaError {
+        tracing::error!("fork detected: {detail}");
+        let mut at = 0;
+        while at < self.size {
+            let end = (at + MAX_RANGE).min(self.size);
+            let Ok(theirs) = client.entries(at, end).await else {
+                break;
+            };
+            let Ok(ours) = self.store.entries(at, end) else {
+                break;
+            };
+            for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+                if a.as_ref() != b.as_slice() {
+                    return ReplicaError::Fork {
+                        index: Some(at + i as u64),
+                        detail: detail.to_owned(),
+                    };
+                }
+            }
+            if theirs.len() < ours.len() {
+                return ReplicaError::Fork {
+                    index: Some(at + theirs.len() as u64),
+                    detail: format!("{detail}; the node no longer serves our entries"),
+                };
+            }
+            at = end;
+        }
+        ReplicaError::Fork {
+            index: None,
+            detail: detail.to_owned(),
+        }
+    }
+}
+
+fn relaxed(policy: &TrustPolicy) -> TrustPolicy {
+    let mut p = policy.clone();
+    p.need = 0;
+    p
+}
+
+/// Checks that `block` follows `prev` (or is a genesis block).
+fn check_link(prev: Option<&Block>, block: &Block) -> Result<(), ReplicaError> {
+    let ok = match prev {
+        None => block.height == 0 && block.prev == Hash([0; 32]),
+        Some(p) => {
+            block.height == p.height + 1
+                && block.prev == p.hash()
+                && block.size >= p.size
+                && block.time >= p.time
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ReplicaError::Fork {
+            index: None,
+            detail: format!("block {} does not follow the block before it", block.height),
+        })
+    }
+}
+
+/// Batch-verifies signatures on all cores, in chunks.
+fn verify_parallel(entries: &[Entry]) -> Result<(), (usize, String)> {
+    const CHUNK: usize = 256;
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per = entries.len().div_ceil(threads).max(CHUNK);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = entries
+            .chunks(per)
+            .enumerate()
+            .map(|(n, part)| {
+                scope.spawn(move || {
+                    for (c, chunk) in part.chunks(CHUNK).enumerate() {
+                        verify_signatures(chunk)
+                            .map_err(|(i, e)| (n * per + c * CHUNK + i, e.to_string()))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| (0, "signature check panicked".to_owned()))??;
+        }
+        Ok(())
+    })
+}
+
+/// What an offline audit found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// Blocks checked.
+    pub blocks: u64,
+    /// Blocks with the cosignatures the policy needs.
+    pub cosigned_blocks: u64,
+    /// Height and size of the last block.
+    pub head: Option<(u64, u64)>,
+    /// Accredited issuers at the end.
+    pub issuers: usize,
+    /// Status lists at the end.
+    pub lists: usize,
+}
+
+/// Re-checks a store offline: every entry's signature and rules from
+/// genesis, every stored tree hash, every block's signature, link and root.
+///
+/// # Errors
+/// [`ReplicaError`] at the first thing that does not verify.
+pub fn audit(store: &Store, policy: &TrustPolicy) -> Result<AuditReport, ReplicaError> {
+    let size = store.size()?;
+    let mut state = ChainState::new();
+    let mut tree = MemoryHashes::new();
+    let mut authors = AuthorCache::default();
+    let mut at = 0;
+    while at < size {
+        let end = (at + MAX_RANGE).min(size);
+        let mut entries = Vec::new();
+        for (i, bytes) in store.entries(at, end)?.iter().enumerate() {
+            entries.push(Entry::parse_with(bytes, &mut authors).map_err(|e| {
+                ReplicaError::BadEntry {
+                    index: at + i as u64,
+                    reason: e.to_string(),
+                }
+            })?);
+        }
+        if entries.len() as u64 != end - at {
+            return Err(StoreError::Corrupt(format!("entries {at}..{end} are missing")).into());
+        }
+        verify_parallel(&entries).map_err(|(i, reason)| ReplicaError::BadEntry {
+            index: at + i as u64,
+            reason,
+        })?;
+        for (i, e) in entries.iter().enumerate() {
+            state.apply(e).map_err(|err| ReplicaError::BadEntry {
+                index: at + i as u64,
+                reason: err.to_string(),
+            })?;
+            tree.append(e.leaf_hash())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+        at = end;
+    }
+    let mut count = 0;
+    for item in store.stored_hashes() {
+        let (i, h) = item?;
+        let mine = log::HashReader::read_hashes(&tree, &[i])
+            .map_err(|_| StoreError::Corrupt(format!("stored hash {i} is beyond the tree")))?;
+        if mine[0] != h {
+            return Err(StoreError::Corrupt(format!("stored tree hash {i} is wrong")).into());
+        }
+        count += 1;
+    }
+    if count != log::stored_hash_count(size) {
+        return Err(StoreError::Corrupt(format!(
+            "{count} tree hashes stored, {} expected",
+            log::stored_hash_count(size)
+        ))
+        .into());
+    }
+    let relaxed = relaxed(policy);
+    let mut prev: Option<Block> = None;
+    let (mut blocks, mut cosigned) = (0, 0);
+    while let Some(note) = store.block(blocks)? {
+        let signed = relaxed.verify(note.as_bytes())?;
+        check_link(prev.as_ref(), &signed.block)?;
+        let b = &signed.block;
+        let root = log::tree_hash(b.size, &tree).map_err(|_| ReplicaError::Mismatch {
+            size: b.size,
+            height: b.height,
+        })?;
+        if b.size > size || root != b.root {
+            return Err(ReplicaError::Mismatch {
+                size: b.size,
+                height: b.height,
+            });
+        }
+        if signed.cosigned_by.len() >= policy.need {
+            cosigned += 1;
+        }
+        prev = Some(signed.block);
+        blocks += 1;
+    }
+    Ok(AuditReport {
+        entries: size,
+        blocks,
+        cosigned_blocks: cosigned,
+        head: prev.map(|b| (b.height, b.size)),
+        issuers: state.issuers.len(),
+        lists: state.lists.len(),
+    })
+}

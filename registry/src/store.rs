@@ -1,0 +1,378 @@
+//! The chain on disk: one sled `Db`, one tree, keys by prefix so that an
+//! entry, its tree hashes, its leaf index and the new size land in one atomic
+//! batch.
+//!
+//! | key | value |
+//! |---|---|
+//! | `e` + index (u64 BE) | entry bytes |
+//! | `h` + stored-hash index (u64 BE) | 32-byte tree hash |
+//! | `l` + leaf hash | index (u64 BE) |
+//! | `b` + height (u64 BE) | signed checkpoint note |
+//! | `m` + name | metadata: `size`, `state` (JSON) and `state_size` |
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use vouch_core::chain::{ChainState, Entry};
+use vouch_core::log::{self, Hash, HashReader, TreeError};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// sled failed (disk full, I/O error, corruption).
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    /// Another process holds the database.
+    #[error("{0} is in use by another process (is the node running?)")]
+    Locked(String),
+    /// Stored bytes do not decode.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+}
+
+/// The chain store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+fn key(prefix: u8, n: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = prefix;
+    k[1..].copy_from_slice(&n.to_be_bytes());
+    k
+}
+
+fn meta(name: &str) -> Vec<u8> {
+    let mut k = vec![b'm'];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn be_u64(bytes: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("integer is not 8 bytes".into()))
+}
+
+impl Store {
+    /// Opens (creating) the store in directory `dir`.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process has it open.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(256 << 20)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    StoreError::Locked(dir.display().to_string())
+                }
+                sled::Error::Io(ref io) if io.to_string().contains("lock") => {
+                    StoreError::Locked(dir.display().to_string())
+                }
+                other => StoreError::Sled(other),
+            })?;
+        let tree = db.open_tree("chain")?;
+        Ok(Self { db, tree })
+    }
+
+    /// Entries stored.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O or corruption.
+    pub fn size(&self) -> Result<u64, StoreError> {
+        match self.tree.get(meta("size"))? {
+            Some(v) => be_u64(&v),
+            None => Ok(0),
+        }
+    }
+
+    /// Stages entry `index` (which must be the current size) into `batch`:
+    /// bytes, new tree hashes, leaf index, new size.
+    ///
+    /// # Errors
+    /// [`StoreError`] when earlier hashes cannot be read.
+    pub fn stage(
+        &self,
+        batch: &mut sled::Batch,
+        pending: &mut HashMap<u64, Hash>,
+        index: u64,
+        entry: &Entry,
+    ) -> Result<(), StoreError> {
+        let leaf = entry.leaf_hash();
+        let reader = Pending {
+            store: self,
+            pending,
+        };
+        let hashes = log::stored_hashes_for_record_hash(index, leaf, &reader)
+            .map_err(|e| StoreError::Corrupt(format!("tree hashes: {e}")))?;
+        let first = log::stored_hash_index(0, index);
+        for (i, h) in hashes.into_iter().enumerate() {
+            let at = first + i as u64;
+            batch.insert(&key(b'h', at), &h.0);
+            pending.insert(at, h);
+        }
+        batch.insert(&key(b'e', index), entry.as_bytes());
+        let mut l = vec![b'l'];
+        l.extend_from_slice(&leaf.0);
+        batch.insert(l, &index.to_be_bytes());
+        batch.insert(meta("size"), &(index + 1).to_be_bytes());
+        Ok(())
+    }
+
+    /// Applies a staged batch atomically; with `flush`, waits until it is on
+    /// disk.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn commit(&self, batch: sled::Batch, flush: bool) -> Result<(), StoreError> {
+        self.tree.apply_batch(batch)?;
+        if flush {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Appends entries at the current size and flushes.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn append(&self, entries: &[Entry], flush: bool) -> Result<u64, StoreError> {
+        let mut size = self.size()?;
+        let mut batch = sled::Batch::default();
+        let mut pending = HashMap::new();
+        for e in entries {
+            self.stage(&mut batch, &mut pending, size, e)?;
+            size += 1;
+        }
+        self.commit(batch, flush)?;
+        Ok(size)
+    }
+
+    /// The bytes of entry `index`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn entry_bytes(&self, index: u64) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.tree.get(key(b'e', index))?)
+    }
+
+    /// Entries `[start, end)` as bytes.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<sled::IVec>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.range(key(b'e', start)..key(b'e', end)) {
+            out.push(item?.1);
+        }
+        Ok(out)
+    }
+
+    /// The index of the entry with this leaf hash.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn index_of(&self, leaf: &Hash) -> Result<Option<u64>, StoreError> {
+        let mut l = vec![b'l'];
+        l.extend_from_slice(&leaf.0);
+        self.tree.get(l)?.map(|v| be_u64(&v)).transpose()
+    }
+
+    /// Stores the signed note of block `height`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn put_block(&self, height: u64, note: &str, flush: bool) -> Result<(), StoreError> {
+        self.tree.insert(key(b'b', height), note.as_bytes())?;
+        if flush {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The signed note of block `height`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O or a note that is not UTF-8.
+    pub fn block(&self, height: u64) -> Result<Option<String>, StoreError> {
+        self.tree
+            .get(key(b'b', height))?
+            .map(|v| {
+                String::from_utf8(v.to_vec())
+                    .map_err(|_| StoreError::Corrupt(format!("block {height} is not UTF-8")))
+            })
+            .transpose()
+    }
+
+    /// The highest block: its height and note.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn last_block(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let Some(item) = self
+            .tree
+            .range(key(b'b', 0)..=key(b'b', u64::MAX))
+            .next_back()
+        else {
+            return Ok(None);
+        };
+        let (k, v) = item?;
+        let height = be_u64(&k[1..])?;
+        let note = String::from_utf8(v.to_vec())
+            .map_err(|_| StoreError::Corrupt(format!("block {height} is not UTF-8")))?;
+        Ok(Some((height, note)))
+    }
+
+    /// Saves a state snapshot (the state after `state.size` entries).
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn put_state(&self, state: &ChainState) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.tree.insert(meta("state"), json)?;
+        Ok(())
+    }
+
+    /// The last state snapshot, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O or a snapshot that does not decode.
+    pub fn state(&self) -> Result<Option<ChainState>, StoreError> {
+        self.tree
+            .get(meta("state"))?
+            .map(|v| {
+                serde_json::from_slice(&v)
+                    .map_err(|e| StoreError::Corrupt(format!("state snapshot: {e}")))
+            })
+            .transpose()
+    }
+
+    /// A named metadata value.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn meta(&self, name: &str) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.tree.get(meta(name))?)
+    }
+
+    /// Sets a named metadata value.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.tree.insert(meta(name), value)?;
+        Ok(())
+    }
+
+    /// Removes every entry from `size` on (and its hashes and leaf index):
+    /// undoes entries that were stored but not verified.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn truncate(&self, size: u64) -> Result<(), StoreError> {
+        let old = self.size()?;
+        if old <= size {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for item in self.tree.range(key(b'e', size)..key(b'e', old)) {
+            let (k, v) = item?;
+            let mut l = vec![b'l'];
+            l.extend_from_slice(&log::record_hash(&v).0);
+            batch.remove(l);
+            batch.remove(k);
+        }
+        let first = log::stored_hash_count(size);
+        for item in self.tree.range(key(b'h', first)..=key(b'h', u64::MAX)) {
+            batch.remove(item?.0);
+        }
+        batch.insert(meta("size"), &size.to_be_bytes());
+        self.commit(batch, true)
+    }
+
+    /// Iterates the stored tree hashes in index order.
+    pub fn stored_hashes(&self) -> impl Iterator<Item = Result<(u64, Hash), StoreError>> + '_ {
+        self.tree
+            .range(key(b'h', 0)..=key(b'h', u64::MAX))
+            .map(|item| {
+                let (k, v) = item?;
+                let at = be_u64(&k[1..])?;
+                let h = <[u8; 32]>::try_from(v.as_ref())
+                    .map_err(|_| StoreError::Corrupt(format!("hash {at} is not 32 bytes")))?;
+                Ok((at, Hash(h)))
+            })
+    }
+
+    /// Waits until everything written is on disk.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The root of the stored tree at `size`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when hashes are missing.
+    pub fn root(&self, size: u64) -> Result<Hash, StoreError> {
+        log::tree_hash(size, self).map_err(|e| StoreError::Corrupt(format!("tree: {e}")))
+    }
+
+    /// Bytes the database uses on disk.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn disk_bytes(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// A separate tree for other data (the relay).
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn open_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
+    }
+}
+
+impl HashReader for Store {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeError> {
+        indexes
+            .iter()
+            .map(|&i| match self.tree.get(key(b'h', i)) {
+                Ok(Some(v)) => <[u8; 32]>::try_from(v.as_ref())
+                    .map(Hash)
+                    .map_err(|_| TreeError::MalformedHash),
+                _ => Err(TreeError::IndexesNotInTree),
+            })
+            .collect()
+    }
+}
+
+/// Reads hashes from a batch not yet committed, then from the store.
+struct Pending<'a> {
+    store: &'a Store,
+    pending: &'a HashMap<u64, Hash>,
+}
+
+impl HashReader for Pending<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeError> {
+        indexes
+            .iter()
+            .map(|&i| {
+                if let Some(h) = self.pending.get(&i) {
+                    Ok(*h)
+                } else {
+                    self.store.read_hashes(&[i]).map(|v| v[0])
+                }
+            })
+            .collect()
+    }
+}

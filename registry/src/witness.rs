@@ -1,0 +1,198 @@
+//! A witness: a consortium member that replays the node's log and cosigns
+//! each new checkpoint only after checking it — consistency with the last
+//! one it cosigned, every new entry's signature and rules. It refuses, and
+//! says so loudly, on any fork, rollback or rewrite.
+//!
+//! A witness directory holds `witness.key`, `witness.json` (its name and the
+//! node key it follows) and `db/` (its own replica).
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+use vouch_core::log::{self, TrustPolicy};
+
+use crate::client::NodeClient;
+use crate::keys;
+use crate::replica::{Replica, ReplicaError};
+
+/// `witness.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WitnessConfig {
+    /// Key name in cosignatures.
+    pub name: String,
+    /// The node key this witness follows (set on first contact).
+    pub node_vkey: Option<String>,
+}
+
+/// A witness.
+pub struct Witness {
+    name: String,
+    key: SigningKey,
+    dir: PathBuf,
+    config: WitnessConfig,
+    replica: Option<Replica>,
+}
+
+/// Why the witness failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WitnessError {
+    /// Files.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The check failed: nothing was cosigned.
+    #[error("REFUSING TO COSIGN: {0}")]
+    Refused(#[from] ReplicaError),
+    /// Setup.
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WitnessError + '_ {
+    move |source| WitnessError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl Witness {
+    /// Opens the witness in `dir`, creating its key on first use.
+    ///
+    /// # Errors
+    /// [`WitnessError`] on file problems.
+    pub fn open(
+        dir: &Path,
+        name: Option<&str>,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<Self, WitnessError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let key_path = dir.join("witness.key");
+        let key = if key_path.exists() {
+            keys::read(&key_path).map_err(io(&key_path))?
+        } else {
+            let k = SigningKey::generate(rng);
+            keys::write(&key_path, &k).map_err(io(&key_path))?;
+            k
+        };
+        let config_path = dir.join("witness.json");
+        let config = if config_path.exists() {
+            let text = std::fs::read(&config_path).map_err(io(&config_path))?;
+            serde_json::from_slice(&text)
+                .map_err(|e| WitnessError::Setup(format!("{}: {e}", config_path.display())))?
+        } else {
+            let c = WitnessConfig {
+                name: name.unwrap_or("witness").to_owned(),
+                node_vkey: None,
+            };
+            save(&config_path, &c)?;
+            c
+        };
+        if let Some(n) = name {
+            if n != config.name {
+                return Err(WitnessError::Setup(format!(
+                    "this witness is named {:?}; its name cannot change",
+                    config.name
+                )));
+            }
+        }
+        Ok(Self {
+            name: config.name.clone(),
+            key,
+            dir: dir.to_owned(),
+            config,
+            replica: None,
+        })
+    }
+
+    /// This witness's verifier key, for nodes and replicas to trust.
+    pub fn vkey(&self) -> String {
+        log::witness_vkey(&self.name, &self.key.verifying_key())
+    }
+
+    /// Follows the node with this key (first contact), or checks that it is
+    /// the one already followed.
+    ///
+    /// # Errors
+    /// [`WitnessError::Setup`] when the node key changed.
+    pub fn follow(&mut self, node_vkey: &str) -> Result<(), WitnessError> {
+        match &self.config.node_vkey {
+            Some(known) if known != node_vkey => {
+                return Err(WitnessError::Setup(format!(
+                    "REFUSING: the registry's node key changed from {known} to {node_vkey}"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                self.config.node_vkey = Some(node_vkey.to_owned());
+                save(&self.dir.join("witness.json"), &self.config)?;
+            }
+        }
+        if self.replica.is_none() {
+            let (origin, _, node) =
+                log::parse_vkey(node_vkey).map_err(|e| WitnessError::Setup(e.to_string()))?;
+            let policy = TrustPolicy {
+                node: (origin, node),
+                witnesses: Vec::new(),
+                need: 0,
+            };
+            self.replica = Some(Replica::open(&self.dir.join("db"), policy)?);
+        }
+        Ok(())
+    }
+
+    /// One round: check the node's newest checkpoint and cosign it. Returns
+    /// the height cosigned and who has cosigned it now, or `None` when there
+    /// was nothing new.
+    ///
+    /// # Errors
+    /// [`WitnessError::Refused`] when the log does not verify: nothing is
+    /// cosigned.
+    pub async fn round(
+        &mut self,
+        client: &NodeClient,
+    ) -> Result<Option<(u64, Vec<String>)>, WitnessError> {
+        let info = client.info().await.map_err(ReplicaError::from)?;
+        self.follow(&info.node_vkey)?;
+        let Some(replica) = self.replica.as_mut() else {
+            return Err(WitnessError::Setup("no replica".into()));
+        };
+        replica.sync(client).await?;
+        let Some(head) = replica.head() else {
+            return Ok(None);
+        };
+        let height = head.block.height;
+        let done = replica
+            .store()
+            .meta("cosigned")
+            .map_err(ReplicaError::from)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes);
+        if done.is_some_and(|d| d >= height) {
+            return Ok(None);
+        }
+        let now = u64::try_from(crate::now()).unwrap_or(0);
+        let note =
+            log::cosign(&head.note, &self.name, &self.key, now).map_err(ReplicaError::from)?;
+        let by = client
+            .cosign(height, &note)
+            .await
+            .map_err(ReplicaError::from)?;
+        replica
+            .store()
+            .set_meta("cosigned", &height.to_be_bytes())
+            .map_err(ReplicaError::from)?;
+        replica.store().flush().map_err(ReplicaError::from)?;
+        Ok(Some((height, by)))
+    }
+}
+
+fn save(path: &Path, config: &WitnessConfig) -> Result<(), WitnessError> {
+    let json = serde_json::to_vec_pretty(config).unwrap_or_default();
+    std::fs::write(path, json).map_err(io(path))
+}
