@@ -1,0 +1,233 @@
+//! A node, two witnesses and replicas on loopback: entries accepted, blocks
+//! cosigned, replicas syncing under a 2-of-2-witness policy, a tampered
+//! entry in transit refused.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::routing::any;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use vouch_core::log::{self, TrustPolicy};
+use vouch_registry::client::NodeClient;
+use vouch_registry::node::Node;
+use vouch_registry::now;
+use vouch_registry::replica::{Replica, ReplicaError};
+use vouch_registry::witness::Witness;
+
+use crate::common::*;
+
+fn policy(node: &Node, witnesses: &[&Witness], need: usize) -> TrustPolicy {
+    let trust = vouch_registry::replica::Trust {
+        node_vkey: node.vkey(),
+        witnesses: witnesses.iter().map(|w| w.vkey()).collect(),
+        need,
+    };
+    trust.policy().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_two_witnesses_and_replicas() {
+    let root = TempDir::new("net");
+    let mut w1 = Witness::open(
+        &root.path().join("w1"),
+        Some("w1"),
+        &mut StdRng::seed_from_u64(1),
+    )
+    .unwrap();
+    let mut w2 = Witness::open(
+        &root.path().join("w2"),
+        Some("w2"),
+        &mut StdRng::seed_from_u64(2),
+    )
+    .unwrap();
+    let node_dir = root.path().join("node");
+    let authority = init_node(&node_dir, vec![w1.vkey(), w2.vkey()], 2);
+    let node = Arc::new(Node::open(&node_dir).unwrap());
+    let url = serve(node.clone()).await;
+    let client = NodeClient::new(&url).unwrap();
+
+    // Entries: accredit, anchors, a status list revoking index 13.
+    let uni = key(2);
+    let mut leaves = Vec::new();
+    leaves.push(
+        client
+            .submit(accredit(&authority, 1, &uni, &["transcript"]).as_bytes())
+            .await
+            .unwrap(),
+    );
+    for n in 0..20 {
+        leaves.push(client.submit(anchor(&uni, n, n).as_bytes()).await.unwrap());
+    }
+    leaves.push(
+        client
+            .submit(status(&uni, 20, 1, LIST, &[13]).as_bytes())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(leaves.last().unwrap().index, 22);
+    client.seal().await.unwrap();
+
+    // A replica needing both witnesses cannot move past genesis yet.
+    let strict = policy(&node, &[&w1, &w2], 2);
+    let mut replica = Replica::open(&root.path().join("replica"), strict.clone()).unwrap();
+    let err = replica.sync(&client).await.unwrap_err();
+    assert!(matches!(err, ReplicaError::Checkpoint(_)), "{err}");
+    assert!(replica.head().is_none());
+
+    // Each witness replays the log and cosigns the new block.
+    let (h1, by1) = w1.round(&client).await.unwrap().unwrap();
+    assert_eq!((h1, by1), (1, vec!["w1".to_string()]));
+    let (h2, by2) = w2.round(&client).await.unwrap().unwrap();
+    assert_eq!((h2, by2), (1, vec!["w1".to_string(), "w2".to_string()]));
+    assert_eq!(
+        w1.round(&client).await.unwrap(),
+        None,
+        "nothing new to cosign"
+    );
+
+    let report = replica.sync(&client).await.unwrap();
+    assert_eq!((report.from, report.to, report.height), (0, 23, 1));
+    assert_eq!(report.cosigned_by, vec!["w1".to_string(), "w2".to_string()]);
+    let head = replica.head().unwrap().block.clone();
+    let a = replica.accredited(&did(&uni), "transcript", now()).unwrap();
+    assert!(a.value);
+    assert_eq!((a.height, a.size, a.time), (1, 23, head.time));
+    assert!(
+        !replica
+            .accredited(&did(&uni), "employment", now())
+            .unwrap()
+            .value
+    );
+    assert_eq!(replica.status(LIST, 13).unwrap().value, Some(1));
+    assert_eq!(replica.status(LIST, 12).unwrap().value, Some(0));
+
+    // Inclusion proofs from the node check against the cosigned block.
+    for r in &leaves {
+        let proof = client.inclusion(r.index, head.size).await.unwrap();
+        let leaf = vouch_core::log::Hash(hex::decode(&r.leaf_hash).unwrap().try_into().unwrap());
+        log::verify_inclusion(&proof, head.size, head.root, r.index, leaf).unwrap();
+    }
+
+    // More entries; only w1 cosigns: the strict replica stays at block 1, a
+    // replica needing one witness moves on.
+    client
+        .submit(anchor(&uni, 21, 21).as_bytes())
+        .await
+        .unwrap();
+    client.seal().await.unwrap();
+    w1.round(&client).await.unwrap().unwrap();
+    let again = replica.sync(&client).await.unwrap();
+    assert_eq!((again.to, again.height), (23, 1));
+    let mut lenient =
+        Replica::open(&root.path().join("lenient"), policy(&node, &[&w1, &w2], 1)).unwrap();
+    let r = lenient.sync(&client).await.unwrap();
+    assert_eq!(
+        (r.to, r.height, r.cosigned_by),
+        (24, 2, vec!["w1".to_string()])
+    );
+    w2.round(&client).await.unwrap().unwrap();
+    assert_eq!(replica.sync(&client).await.unwrap().to, 24);
+
+    // The replica survives a restart with its state.
+    drop(replica);
+    let replica = Replica::open(&root.path().join("replica"), strict).unwrap();
+    assert_eq!(replica.head().unwrap().block.size, 24);
+    assert_eq!(replica.status(LIST, 13).unwrap().value, Some(1));
+    vouch_registry::replica::audit(replica.store(), &policy(&node, &[&w1, &w2], 2)).unwrap();
+}
+
+#[derive(Clone)]
+struct Proxy {
+    upstream: String,
+    http: reqwest::Client,
+}
+
+/// Forwards to the node, flipping one byte of the 3rd entry of every entry
+/// range it relays.
+async fn tamper(State(p): State<Proxy>, req: Request) -> (axum::http::StatusCode, Bytes) {
+    let uri = req.uri().to_string();
+    let method = req.method().clone();
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let resp = p
+        .http
+        .request(method, format!("{}{uri}", p.upstream))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = axum::http::StatusCode::from_u16(resp.status().as_u16()).unwrap();
+    let mut bytes = resp.bytes().await.unwrap().to_vec();
+    if uri.starts_with("/v1/entries?") {
+        let lines: Vec<usize> = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .map(|(i, _)| i)
+            .collect();
+        if lines.len() > 3 {
+            // Inside the 3rd entry: "count":2 becomes "count":3.
+            let line = &mut bytes[lines[1] + 1..lines[2]];
+            let at = line.windows(9).position(|w| w == b"\"count\":2").unwrap();
+            line[at + 8] = b'3';
+        }
+    }
+    (status, Bytes::from(bytes))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_entry_in_transit_is_refused() {
+    let root = TempDir::new("tamper");
+    let node_dir = root.path().join("node");
+    let authority = init_node(&node_dir, vec![], 0);
+    let node = Arc::new(Node::open(&node_dir).unwrap());
+    let url = serve(node.clone()).await;
+    let client = NodeClient::new(&url).unwrap();
+    let uni = key(2);
+    client
+        .submit(accredit(&authority, 1, &uni, &["transcript"]).as_bytes())
+        .await
+        .unwrap();
+    for n in 0..5 {
+        client.submit(anchor(&uni, n, n).as_bytes()).await.unwrap();
+    }
+    client.seal().await.unwrap();
+
+    let proxy = Proxy {
+        upstream: url.clone(),
+        http: reqwest::Client::new(),
+    };
+    let app = axum::Router::new().fallback(any(tamper)).with_state(proxy);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let trust = vouch_registry::replica::Trust {
+        node_vkey: node.vkey(),
+        witnesses: vec![],
+        need: 0,
+    };
+    let dir = root.path().join("replica");
+    let mut replica = Replica::open(&dir, trust.policy().unwrap()).unwrap();
+    let err = replica
+        .sync(&NodeClient::new(&proxy_url).unwrap())
+        .await
+        .unwrap_err();
+    match &err {
+        ReplicaError::BadEntry { index, reason } => {
+            assert_eq!(*index, 2);
+            assert!(reason.contains("signature"), "{reason}");
+        }
+        other => panic!("expected a refused entry, got {other}"),
+    }
+    assert!(
+        replica.head().is_none(),
+        "a failed sync changed the replica"
+    );
+    assert_eq!(replica.store().size().unwrap(), 0);
+    // The same replica syncs from the node itself.
+    assert_eq!(replica.sync(&client).await.unwrap().to, 7);
+}
