@@ -14,8 +14,9 @@ use signed_note::{Note, NoteError, Verifier, VerifierList};
 use tlog_tiles::Checkpoint;
 
 pub use tlog_tiles::{
-    node_hash, prove_record, prove_tree, record_hash, stored_hash_count, stored_hash_index,
-    stored_hashes_for_record_hash, tree_hash, Error as TreeError, Hash, HashReader, EMPTY_HASH,
+    node_hash, prove_record, prove_tree, record_hash, split_stored_hash_index, stored_hash_count,
+    stored_hash_index, stored_hashes_for_record_hash, tree_hash, Error as TreeError, Hash,
+    HashReader, EMPTY_HASH,
 };
 
 /// Signature algorithm byte of a plain Ed25519 signed-note key.

@@ -48,6 +48,19 @@ pub enum Command {
         /// Seal a block this often (seconds) when there are new entries.
         #[arg(long, default_value_t = 5)]
         block_interval: u64,
+        /// Write the URL the node listens on to this file once it is up
+        /// (useful with port 0).
+        #[arg(long)]
+        addr_file: Option<PathBuf>,
+    },
+    /// Show a node's origin, key, size and latest checkpoint.
+    Status {
+        /// Registry base URL.
+        #[arg(long)]
+        registry: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Accredit an issuer for kinds of credential (signed by the authority).
     Accredit {

@@ -70,7 +70,37 @@ async fn run(command: Command) -> anyhow::Result<()> {
             dir,
             listen,
             block_interval,
-        } => serve(&dir, listen, block_interval).await,
+            addr_file,
+        } => serve(&dir, listen, block_interval, addr_file.as_deref()).await,
+        Command::Status { registry, json } => {
+            let client = NodeClient::new(&registry)?;
+            let info = client.info().await?;
+            let checkpoint = client.checkpoint().await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "origin": info.origin,
+                        "node_vkey": info.node_vkey,
+                        "witnesses": info.witnesses,
+                        "need": info.need,
+                        "size": info.size,
+                        "checkpoint": checkpoint,
+                    })
+                );
+            } else {
+                println!("origin: {}", info.origin);
+                println!("node key: {}", info.node_vkey);
+                println!("entries: {}", info.size);
+                println!(
+                    "witnesses: {} (blocks need {})",
+                    info.witnesses.len(),
+                    info.need
+                );
+                print!("latest checkpoint:\n{checkpoint}");
+            }
+            Ok(())
+        }
         Command::Accredit {
             registry,
             authority_key,
@@ -175,6 +205,7 @@ async fn serve(
     dir: &Path,
     listen: std::net::SocketAddr,
     block_interval: u64,
+    addr_file: Option<&Path>,
 ) -> anyhow::Result<()> {
     let node =
         Arc::new(Node::open(dir).with_context(|| format!("opening node {}", dir.display()))?);
@@ -182,11 +213,11 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    tracing::info!(
-        "serving {} on http://{}",
-        node.config().origin,
-        listener.local_addr()?
-    );
+    let url = format!("http://{}", listener.local_addr()?);
+    tracing::info!("serving {} on {url}", node.config().origin);
+    if let Some(path) = addr_file {
+        std::fs::write(path, &url).with_context(|| format!("writing {}", path.display()))?;
+    }
     let relay = node.store().open_tree("relay")?;
     let sealer = node.clone();
     let ticker = tokio::spawn(async move {

@@ -11,7 +11,9 @@ use std::sync::Mutex;
 use ed25519_dalek::SigningKey;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
-use vouch_core::chain::{Action, ChainState, Entry, EntryError, RuleError};
+use vouch_core::chain::{
+    verify_signatures, Action, AuthorCache, ChainState, Entry, EntryError, RuleError,
+};
 use vouch_core::log::{self, Block, CheckpointError, Hash, SignedBlock, TrustPolicy};
 use vouch_core::DidKey;
 
@@ -312,6 +314,54 @@ impl Node {
             index,
             leaf_hash: hex::encode(entry.leaf_hash().0),
         })
+    }
+
+    /// Checks and appends entries in order as one atomic, flushed write
+    /// (group commit). All are stored or none: the first refusal is
+    /// returned with its position.
+    ///
+    /// # Errors
+    /// The position and [`SubmitError`] of the first refused entry.
+    pub fn submit_batch(
+        &self,
+        batch: &[&[u8]],
+        now: i64,
+    ) -> Result<Vec<Receipt>, (usize, SubmitError)> {
+        let mut authors = AuthorCache::default();
+        let mut entries = Vec::with_capacity(batch.len());
+        for (i, bytes) in batch.iter().enumerate() {
+            let entry = Entry::parse_with(bytes, &mut authors).map_err(|e| (i, e.into()))?;
+            if (entry.time() - now).abs() > CLOCK_SKEW {
+                return Err((
+                    i,
+                    SubmitError::Clock {
+                        time: entry.time(),
+                        now,
+                    },
+                ));
+            }
+            entries.push(entry);
+        }
+        verify_signatures(&entries).map_err(|(i, e)| (i, e.into()))?;
+        let mut inner = self.lock();
+        let start = inner.size;
+        let mut next = inner.state.clone();
+        for (i, e) in entries.iter().enumerate() {
+            next.apply(e).map_err(|err| (i, err.into()))?;
+        }
+        self.store
+            .append(&entries, true)
+            .map_err(|e| (0, e.into()))?;
+        inner.state = next;
+        inner.size = start + entries.len() as u64;
+        Ok(entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Receipt {
+                index: start + i as u64,
+                leaf_hash: hex::encode(e.leaf_hash().0),
+            })
+            .collect())
     }
 
     /// Seals the entries since the last block into a new block, if there are

@@ -130,6 +130,21 @@ pub struct SyncReport {
     pub height: u64,
     /// Witnesses that cosigned it.
     pub cosigned_by: Vec<String>,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Time spent in each phase of a sync.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Waiting for the node (entries, blocks, proofs).
+    pub fetch: std::time::Duration,
+    /// Parsing entries and verifying their signatures (on all cores).
+    pub verify: std::time::Duration,
+    /// Applying the rules.
+    pub apply: std::time::Duration,
+    /// Writing to the store and computing tree hashes.
+    pub store: std::time::Duration,
 }
 
 /// A replica.
@@ -139,7 +154,7 @@ pub struct Replica {
     state: ChainState,
     size: u64,
     head: Option<SignedBlock>,
-    authors: AuthorCache,
+    timings: Timings,
 }
 
 impl Replica {
@@ -149,7 +164,7 @@ impl Replica {
     /// [`ReplicaError`] when storage fails or the stored head no longer
     /// verifies under `policy`.
     pub fn open(dir: &Path, policy: TrustPolicy) -> Result<Self, ReplicaError> {
-        let store = Store::open(dir)?;
+        let store = Store::open(dir)?.without_leaf_index();
         let mut relaxed = policy.clone();
         relaxed.need = 0;
         let head = match store.meta("head")? {
@@ -172,7 +187,7 @@ impl Replica {
             state,
             size,
             head,
-            authors: AuthorCache::default(),
+            timings: Timings::default(),
         })
     }
 
@@ -258,12 +273,14 @@ impl Replica {
     pub async fn sync(&mut self, client: &NodeClient) -> Result<SyncReport, ReplicaError> {
         let target = self.target(client).await?;
         let from = self.size;
+        self.timings = Timings::default();
         match self.advance(client, &target).await {
             Ok(()) => Ok(SyncReport {
                 from,
                 to: self.size,
                 height: target.block.height,
                 cosigned_by: target.cosigned_by,
+                timings: self.timings,
             }),
             Err(e) => {
                 self.rollback()?;
@@ -340,20 +357,34 @@ impl Replica {
             blocks.push(block);
             notes.push(note);
         }
-        // The entries, in ranges.
+        // The entries, in ranges; the next range downloads while this one is
+        // checked.
         let mut at = self.size;
         let mut next_block = 0;
-        while at < want.size {
-            let end = (at + MAX_RANGE).min(want.size);
-            let lines = client.entries(at, end).await?;
-            if lines.len() as u64 != end - at {
+        let fetch = |start: u64| {
+            let end = (start + MAX_RANGE).min(want.size);
+            let client = client.clone();
+            tokio::spawn(async move { (start, end, client.entries(start, end).await) })
+        };
+        let mut next = (at < want.size).then(|| fetch(at));
+        while let Some(task) = next.take() {
+            let t = std::time::Instant::now();
+            let (start, end, lines) = task
+                .await
+                .map_err(|e| ClientError::Reply(format!("download task: {e}")))?;
+            let lines = lines?;
+            self.timings.fetch += t.elapsed();
+            if lines.len() as u64 != end - start {
                 return Err(ClientError::Reply(format!(
-                    "asked for entries {at}..{end}, got {}",
+                    "asked for entries {start}..{end}, got {}",
                     lines.len()
                 ))
                 .into());
             }
-            self.ingest(at, &lines)?;
+            if end < want.size {
+                next = Some(fetch(end));
+            }
+            self.ingest(start, &lines)?;
             at = end;
             while let Some(b) = blocks.get(next_block).filter(|b| b.size <= at) {
                 if self.store.root(b.size)? != b.root {
@@ -384,26 +415,23 @@ impl Replica {
     /// Parses, verifies and applies entries starting at `start`; stages them
     /// in the store (not yet counted as verified).
     fn ingest(&mut self, start: u64, lines: &[Vec<u8>]) -> Result<(), ReplicaError> {
-        let mut entries = Vec::with_capacity(lines.len());
-        for (i, line) in lines.iter().enumerate() {
-            entries.push(Entry::parse_with(line, &mut self.authors).map_err(|e| {
-                ReplicaError::BadEntry {
-                    index: start + i as u64,
-                    reason: e.to_string(),
-                }
-            })?);
-        }
-        verify_parallel(&entries).map_err(|(i, reason)| ReplicaError::BadEntry {
+        let t = std::time::Instant::now();
+        let entries = parse_and_verify(lines).map_err(|(i, reason)| ReplicaError::BadEntry {
             index: start + i as u64,
             reason,
         })?;
+        self.timings.verify += t.elapsed();
+        let t = std::time::Instant::now();
         for (i, e) in entries.iter().enumerate() {
             self.state.apply(e).map_err(|err| ReplicaError::BadEntry {
                 index: start + i as u64,
                 reason: err.to_string(),
             })?;
         }
+        self.timings.apply += t.elapsed();
+        let t = std::time::Instant::now();
         self.store.append(&entries, false)?;
+        self.timings.store += t.elapsed();
         Ok(())
     }
 
@@ -478,30 +506,42 @@ fn check_link(prev: Option<&Block>, block: &Block) -> Result<(), ReplicaError> {
     }
 }
 
-/// Batch-verifies signatures on all cores, in chunks.
-fn verify_parallel(entries: &[Entry]) -> Result<(), (usize, String)> {
-    const CHUNK: usize = 256;
+/// Parses entries and batch-verifies their signatures on all cores, in
+/// chunks. Errors carry the position in `lines`.
+fn parse_and_verify<B: AsRef<[u8]> + Sync>(lines: &[B]) -> Result<Vec<Entry>, (usize, String)> {
+    const CHUNK: usize = 512;
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let per = entries.len().div_ceil(threads).max(CHUNK);
+    let per = lines.len().div_ceil(threads).max(CHUNK);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = entries
+        let handles: Vec<_> = lines
             .chunks(per)
             .enumerate()
             .map(|(n, part)| {
                 scope.spawn(move || {
-                    for (c, chunk) in part.chunks(CHUNK).enumerate() {
+                    let mut authors = AuthorCache::default();
+                    let mut out = Vec::with_capacity(part.len());
+                    for (i, line) in part.iter().enumerate() {
+                        out.push(
+                            Entry::parse_with(line.as_ref(), &mut authors)
+                                .map_err(|e| (n * per + i, e.to_string()))?,
+                        );
+                    }
+                    for (c, chunk) in out.chunks(CHUNK).enumerate() {
                         verify_signatures(chunk)
                             .map_err(|(i, e)| (n * per + c * CHUNK + i, e.to_string()))?;
                     }
-                    Ok(())
+                    Ok(out)
                 })
             })
             .collect();
+        let mut all = Vec::with_capacity(lines.len());
         for h in handles {
-            h.join()
-                .map_err(|_| (0, "signature check panicked".to_owned()))??;
+            all.extend(
+                h.join()
+                    .map_err(|_| (0, "signature check panicked".to_owned()))??,
+            );
         }
-        Ok(())
+        Ok(all)
     })
 }
 
@@ -531,23 +571,14 @@ pub fn audit(store: &Store, policy: &TrustPolicy) -> Result<AuditReport, Replica
     let size = store.size()?;
     let mut state = ChainState::new();
     let mut tree = MemoryHashes::new();
-    let mut authors = AuthorCache::default();
     let mut at = 0;
     while at < size {
         let end = (at + MAX_RANGE).min(size);
-        let mut entries = Vec::new();
-        for (i, bytes) in store.entries(at, end)?.iter().enumerate() {
-            entries.push(Entry::parse_with(bytes, &mut authors).map_err(|e| {
-                ReplicaError::BadEntry {
-                    index: at + i as u64,
-                    reason: e.to_string(),
-                }
-            })?);
-        }
-        if entries.len() as u64 != end - at {
+        let lines = store.entries(at, end)?;
+        if lines.len() as u64 != end - at {
             return Err(StoreError::Corrupt(format!("entries {at}..{end} are missing")).into());
         }
-        verify_parallel(&entries).map_err(|(i, reason)| ReplicaError::BadEntry {
+        let entries = parse_and_verify(&lines).map_err(|(i, reason)| ReplicaError::BadEntry {
             index: at + i as u64,
             reason,
         })?;

@@ -1,14 +1,18 @@
-//! The chain on disk: one sled `Db`, one tree, keys by prefix so that an
-//! entry, its tree hashes, its leaf index and the new size land in one atomic
-//! batch.
+//! The chain on disk: one sled `Db`, one tree, keys by prefix, so that a
+//! batch of entries, their tree hashes, their leaf index and the new size land
+//! in one atomic write.
 //!
 //! | key | value |
 //! |---|---|
-//! | `e` + index (u64 BE) | entry bytes |
-//! | `h` + stored-hash index (u64 BE) | 32-byte tree hash |
-//! | `l` + leaf hash | index (u64 BE) |
+//! | `e` + index (u64 BE) | the tree hashes this entry completed, then its bytes |
+//! | `l` + leaf hash | index (u64 BE); nodes only, for look-up by hash |
 //! | `b` + height (u64 BE) | signed checkpoint note |
-//! | `m` + name | metadata: `size`, `state` (JSON) and `state_size` |
+//! | `m` + name | metadata: `size`, `state` (JSON), `head`, … |
+//!
+//! Appending record `n` completes the tree hashes at stored-hash indexes
+//! `stored_hash_index(0, n)..` (its leaf, then one per level it closes); they
+//! are kept in the entry's own record, so one append is one insert. The hash
+//! at level `L`, position `k` lives in record `((k + 1) << L) - 1`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -36,6 +40,7 @@ pub enum StoreError {
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
+    leaf_index: bool,
 }
 
 fn key(prefix: u8, n: u64) -> [u8; 9] {
@@ -63,7 +68,29 @@ impl Store {
     /// # Errors
     /// [`StoreError::Locked`] when another process has it open.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        // A store this process just closed stays locked until sled's
+        // background flusher exits; wait briefly for that, not for another
+        // process.
+        let mut attempts = 0;
+        let db = loop {
+            match Self::open_once(dir) {
+                Err(StoreError::Locked(_)) if attempts < 50 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other?,
+            }
+        };
+        let tree = db.open_tree("chain")?;
+        Ok(Self {
+            db,
+            tree,
+            leaf_index: true,
+        })
+    }
+
+    fn open_once(dir: &Path) -> Result<sled::Db, StoreError> {
+        sled::Config::new()
             .path(dir)
             .cache_capacity(256 << 20)
             .open()
@@ -75,9 +102,13 @@ impl Store {
                     StoreError::Locked(dir.display().to_string())
                 }
                 other => StoreError::Sled(other),
-            })?;
-        let tree = db.open_tree("chain")?;
-        Ok(Self { db, tree })
+            })
+    }
+
+    /// Stops writing the leaf-hash index (replicas look entries up by index).
+    pub fn without_leaf_index(mut self) -> Self {
+        self.leaf_index = false;
+        self
     }
 
     /// Entries stored.
@@ -92,7 +123,7 @@ impl Store {
     }
 
     /// Stages entry `index` (which must be the current size) into `batch`:
-    /// bytes, new tree hashes, leaf index, new size.
+    /// its record and, on nodes, its leaf index.
     ///
     /// # Errors
     /// [`StoreError`] when earlier hashes cannot be read.
@@ -111,16 +142,19 @@ impl Store {
         let hashes = log::stored_hashes_for_record_hash(index, leaf, &reader)
             .map_err(|e| StoreError::Corrupt(format!("tree hashes: {e}")))?;
         let first = log::stored_hash_index(0, index);
+        let mut record = Vec::with_capacity(1 + 32 * hashes.len() + entry.as_bytes().len());
+        record.push(u8::try_from(hashes.len()).unwrap_or(u8::MAX));
         for (i, h) in hashes.into_iter().enumerate() {
-            let at = first + i as u64;
-            batch.insert(&key(b'h', at), &h.0);
-            pending.insert(at, h);
+            record.extend_from_slice(&h.0);
+            pending.insert(first + i as u64, h);
         }
-        batch.insert(&key(b'e', index), entry.as_bytes());
-        let mut l = vec![b'l'];
-        l.extend_from_slice(&leaf.0);
-        batch.insert(l, &index.to_be_bytes());
-        batch.insert(meta("size"), &(index + 1).to_be_bytes());
+        record.extend_from_slice(entry.as_bytes());
+        batch.insert(&key(b'e', index), record);
+        if self.leaf_index {
+            let mut l = vec![b'l'];
+            l.extend_from_slice(&leaf.0);
+            batch.insert(l, &index.to_be_bytes());
+        }
         Ok(())
     }
 
@@ -149,6 +183,7 @@ impl Store {
             self.stage(&mut batch, &mut pending, size, e)?;
             size += 1;
         }
+        batch.insert(meta("size"), &size.to_be_bytes());
         self.commit(batch, flush)?;
         Ok(size)
     }
@@ -156,19 +191,24 @@ impl Store {
     /// The bytes of entry `index`.
     ///
     /// # Errors
-    /// [`StoreError`] on I/O.
+    /// [`StoreError`] on I/O or a corrupt record.
     pub fn entry_bytes(&self, index: u64) -> Result<Option<sled::IVec>, StoreError> {
-        Ok(self.tree.get(key(b'e', index))?)
+        self.tree
+            .get(key(b'e', index))?
+            .map(|r| entry_of(&r).map(|range| r.subslice(range.start, range.len())))
+            .transpose()
     }
 
     /// Entries `[start, end)` as bytes.
     ///
     /// # Errors
-    /// [`StoreError`] on I/O.
+    /// [`StoreError`] on I/O or a corrupt record.
     pub fn entries(&self, start: u64, end: u64) -> Result<Vec<sled::IVec>, StoreError> {
         let mut out = Vec::new();
         for item in self.tree.range(key(b'e', start)..key(b'e', end)) {
-            out.push(item?.1);
+            let (_, r) = item?;
+            let range = entry_of(&r)?;
+            out.push(r.subslice(range.start, range.len()));
         }
         Ok(out)
     }
@@ -281,30 +321,34 @@ impl Store {
         }
         let mut batch = sled::Batch::default();
         for item in self.tree.range(key(b'e', size)..key(b'e', old)) {
-            let (k, v) = item?;
+            let (k, r) = item?;
+            let range = entry_of(&r)?;
             let mut l = vec![b'l'];
-            l.extend_from_slice(&log::record_hash(&v).0);
+            l.extend_from_slice(&log::record_hash(&r[range]).0);
             batch.remove(l);
             batch.remove(k);
-        }
-        let first = log::stored_hash_count(size);
-        for item in self.tree.range(key(b'h', first)..=key(b'h', u64::MAX)) {
-            batch.remove(item?.0);
         }
         batch.insert(meta("size"), &size.to_be_bytes());
         self.commit(batch, true)
     }
 
-    /// Iterates the stored tree hashes in index order.
+    /// Iterates the stored tree hashes in stored-hash index order.
     pub fn stored_hashes(&self) -> impl Iterator<Item = Result<(u64, Hash), StoreError>> + '_ {
         self.tree
-            .range(key(b'h', 0)..=key(b'h', u64::MAX))
-            .map(|item| {
-                let (k, v) = item?;
-                let at = be_u64(&k[1..])?;
-                let h = <[u8; 32]>::try_from(v.as_ref())
-                    .map_err(|_| StoreError::Corrupt(format!("hash {at} is not 32 bytes")))?;
-                Ok((at, Hash(h)))
+            .range(key(b'e', 0)..=key(b'e', u64::MAX))
+            .flat_map(|item| {
+                let hashes = item.map_err(StoreError::from).and_then(|(k, r)| {
+                    let n = be_u64(&k[1..])?;
+                    let first = log::stored_hash_index(0, n);
+                    Ok(hashes_of(&r)?
+                        .enumerate()
+                        .map(|(i, h)| (first + i as u64, h))
+                        .collect::<Vec<_>>())
+                });
+                match hashes {
+                    Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                }
             })
     }
 
@@ -342,15 +386,43 @@ impl Store {
     }
 }
 
+/// Where the entry bytes sit in a record.
+fn entry_of(record: &[u8]) -> Result<std::ops::Range<usize>, StoreError> {
+    let start = 1 + 32 * usize::from(*record.first().unwrap_or(&0));
+    if record.is_empty() || start > record.len() {
+        return Err(StoreError::Corrupt("entry record is truncated".into()));
+    }
+    Ok(start..record.len())
+}
+
+/// The tree hashes in a record.
+fn hashes_of(record: &[u8]) -> Result<impl Iterator<Item = Hash> + '_, StoreError> {
+    let end = entry_of(record)?.start;
+    Ok(record[1..end].chunks_exact(32).map(|c| {
+        let mut h = [0u8; 32];
+        h.copy_from_slice(c);
+        Hash(h)
+    }))
+}
+
 impl HashReader for Store {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeError> {
         indexes
             .iter()
-            .map(|&i| match self.tree.get(key(b'h', i)) {
-                Ok(Some(v)) => <[u8; 32]>::try_from(v.as_ref())
-                    .map(Hash)
-                    .map_err(|_| TreeError::MalformedHash),
-                _ => Err(TreeError::IndexesNotInTree),
+            .map(|&i| {
+                let (level, k) = log::split_stored_hash_index(i);
+                let n = k
+                    .checked_add(1)
+                    .and_then(|k| k.checked_shl(u32::from(level)))
+                    .and_then(|n| n.checked_sub(1))
+                    .ok_or(TreeError::IndexesNotInTree)?;
+                match self.tree.get(key(b'e', n)) {
+                    Ok(Some(r)) => hashes_of(&r)
+                        .map_err(|_| TreeError::MalformedHash)?
+                        .nth(usize::from(level))
+                        .ok_or(TreeError::IndexesNotInTree),
+                    _ => Err(TreeError::IndexesNotInTree),
+                }
             })
             .collect()
     }

@@ -30,13 +30,6 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn open(dir: &Path) -> Node {
-    // sled releases its lock when its threads finish; give them a moment.
-    for _ in 0..50 {
-        if let Ok(n) = Node::open(dir) {
-            return n;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
     Node::open(dir).unwrap()
 }
 

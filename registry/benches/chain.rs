@@ -1,0 +1,201 @@
+//! Chain throughput: append with flush (one entry per flush, and group
+//! commit), replica sync over loopback HTTP with every signature, rule, block
+//! and root checked, reopen time, disk bytes per entry.
+//!
+//! `cargo bench -p vouch-registry --bench chain` (sizes from
+//! `VOUCH_CHAIN_BENCH_SIZES`, default `100000,1000000`). Without `--bench`
+//! (as `cargo test --benches` runs it) it does one small size as a smoke test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ed25519_dalek::SigningKey;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use vouch_core::chain::{Action, Entry};
+use vouch_core::DidKey;
+use vouch_registry::client::NodeClient;
+use vouch_registry::node::{Node, NodeConfig};
+use vouch_registry::replica::{Replica, Trust};
+use vouch_registry::{api, keys, now};
+
+struct Dir(PathBuf);
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir(name: &str) -> Dir {
+    let p = std::env::temp_dir().join(format!("vouch-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    Dir(p)
+}
+
+fn new_node(path: &std::path::Path) -> (Node, SigningKey, SigningKey) {
+    let config = NodeConfig {
+        origin: "bench.example/registry".into(),
+        witnesses: vec![],
+        need: 0,
+    };
+    Node::init(path, config, now(), &mut StdRng::seed_from_u64(1)).unwrap();
+    let authority = keys::read(&path.join("authority.key")).unwrap();
+    let issuer = SigningKey::from_bytes(&[2; 32]);
+    let node = Node::open(path).unwrap();
+    let accredit = Entry::sign(
+        &authority,
+        1,
+        now(),
+        Action::Accredit {
+            issuer: DidKey::from_public_key(&issuer.verifying_key())
+                .as_str()
+                .into(),
+            name: "Bench University".into(),
+            kinds: vec!["transcript".into()],
+        },
+    );
+    node.submit(accredit.as_bytes(), now()).unwrap();
+    (node, authority, issuer)
+}
+
+/// `n` anchor entries by `issuer`, signed on all cores.
+fn anchors(issuer: &SigningKey, n: u64) -> Vec<Entry> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from) as u64;
+    let t = now();
+    let per = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = (0..threads)
+            .map(|k| {
+                s.spawn(move || {
+                    (k * per..((k + 1) * per).min(n))
+                        .map(|seq| {
+                            Entry::sign(
+                                issuer,
+                                seq,
+                                t,
+                                Action::Anchor {
+                                    list: "https://bench.example/v1/status/bench-1".into(),
+                                    root: format!("{:064x}", seq),
+                                    count: 100,
+                                    first: seq * 100,
+                                    last: seq * 100 + 99,
+                                },
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts.into_iter().flat_map(|p| p.join().unwrap()).collect()
+    })
+}
+
+fn per_entry_flush(count: u64) {
+    let d = dir("flush");
+    let (node, _, issuer) = new_node(&d.0);
+    let entries = anchors(&issuer, count);
+    let start = Instant::now();
+    for e in &entries {
+        node.submit(e.as_bytes(), now()).unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "append, one flush per entry: {count} entries in {secs:.2} s = {:.0} entries/s",
+        count as f64 / secs
+    );
+}
+
+fn run(n: u64, rt: &tokio::runtime::Runtime) {
+    println!("== {n} entries ==");
+    let d = dir(&format!("node{n}"));
+    let (node, _, issuer) = new_node(&d.0);
+    let t = Instant::now();
+    let entries = anchors(&issuer, n - 2);
+    println!(
+        "signing {} entries (setup): {:.1} s",
+        entries.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let start = Instant::now();
+    for chunk in entries.chunks(10_000) {
+        let bytes: Vec<&[u8]> = chunk.iter().map(Entry::as_bytes).collect();
+        node.submit_batch(&bytes, now()).unwrap();
+    }
+    node.seal(now()).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "append, group commit of 10,000 per flush: {:.2} s = {:.0} entries/s",
+        secs,
+        entries.len() as f64 / secs
+    );
+    drop(entries);
+    let vkey = node.vkey();
+    let disk = node.store().disk_bytes().unwrap();
+    println!(
+        "node disk: {:.1} MB = {:.0} bytes/entry",
+        disk as f64 / 1e6,
+        disk as f64 / n as f64
+    );
+    drop(node);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let t = Instant::now();
+    let node = Node::open(&d.0).unwrap();
+    println!(
+        "reopen (state snapshot + head check): {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let node = Arc::new(node);
+    let r = dir(&format!("replica{n}"));
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = api::app(node.clone()).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = NodeClient::new(&url).unwrap();
+        let trust = Trust {
+            node_vkey: vkey,
+            witnesses: vec![],
+            need: 0,
+        };
+        let mut replica = Replica::open(&r.0, trust.policy().unwrap()).unwrap();
+        let start = Instant::now();
+        let report = replica.sync(&client).await.unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(report.to, n);
+        println!(
+            "replica sync over loopback HTTP, all checked: {n} entries in {secs:.2} s = {:.0} entries/s",
+            n as f64 / secs
+        );
+        println!("  phases: {:?}", report.timings);
+        println!(
+            "replica disk: {:.0} bytes/entry",
+            replica.store().disk_bytes().unwrap() as f64 / n as f64
+        );
+    });
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let sizes: Vec<u64> = if full {
+        std::env::var("VOUCH_CHAIN_BENCH_SIZES")
+            .unwrap_or_else(|_| "100000,1000000".into())
+            .split(',')
+            .map(|s| s.trim().parse().expect("VOUCH_CHAIN_BENCH_SIZES: numbers"))
+            .collect()
+    } else {
+        vec![2_000]
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    per_entry_flush(if full { 2_000 } else { 50 });
+    for n in sizes {
+        run(n, &rt);
+    }
+}
