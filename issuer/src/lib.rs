@@ -1,1 +1,10 @@
-//! vouch-issuer: see the workspace README; filled by its own issue.
+//! vouch-issuer: issue credentials in batches from CSV, anchor them on the
+//! revocation chain, revoke them.
+//!
+//! - [`keystore`]: the issuer key, encrypted under a passphrase.
+//! - [`template`]: credential templates as data.
+//! - [`input`]: CSV rows checked against a template.
+
+pub mod input;
+pub mod keystore;
+pub mod template;

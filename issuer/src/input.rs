@@ -1,0 +1,225 @@
+//! Reading a CSV of credential subjects against a template. Every row is
+//! checked before anything is issued; each problem names the row and column.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+use vouch_core::DidKey;
+
+use crate::template::{Template, HOLDER_COLUMN};
+
+/// One valid row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// 1-based data row (the header is row 0).
+    pub number: usize,
+    /// The holder's did:key.
+    pub holder: DidKey,
+    /// The claims.
+    pub claims: Map<String, Value>,
+}
+
+/// One invalid row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// 1-based data row.
+    pub number: usize,
+    /// The column at fault, if one is.
+    pub column: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "row {}, column {c}: {}", self.number, self.message),
+            None => write!(f, "row {}: {}", self.number, self.message),
+        }
+    }
+}
+
+/// Why the file as a whole cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// Unreadable.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Not CSV, or a header problem.
+    #[error("{path}: {why}")]
+    Format {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// The rows of `path`: the valid ones and the errors of the others.
+///
+/// # Errors
+/// [`InputError`] when the file cannot be read or its header does not fit
+/// the template.
+pub fn read(path: &Path, template: &Template) -> Result<(Vec<Row>, Vec<RowError>), InputError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    parse(&bytes, template).map_err(|why| InputError::Format { path: name, why })
+}
+
+/// As [`read`], from bytes.
+///
+/// # Errors
+/// A message when the header does not fit the template.
+pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowError>), String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(bytes);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| format!("header: {e}"))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let wanted = template.columns();
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|c| {
+            !headers.contains(c)
+                && (c.as_str() == HOLDER_COLUMN
+                    || template
+                        .fields
+                        .iter()
+                        .any(|f| f.column() == c.as_str() && f.required))
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "missing column(s) {} (template {} has: {})",
+            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            template.name,
+            wanted.join(", ")
+        ));
+    }
+    if let Some(extra) = headers.iter().find(|h| !wanted.contains(h)) {
+        return Err(format!(
+            "unknown column {extra:?} (template {} has: {})",
+            template.name,
+            wanted.join(", ")
+        ));
+    }
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let number = i + 1;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(RowError {
+                    number,
+                    column: None,
+                    message: format!("not readable as CSV: {e}"),
+                });
+                continue;
+            }
+        };
+        if record.len() != headers.len() {
+            errors.push(RowError {
+                number,
+                column: None,
+                message: format!("has {} cells; the header has {}", record.len(), headers.len()),
+            });
+            continue;
+        }
+        let cell = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h == name)
+                .and_then(|i| record.get(i))
+                .map(str::to_owned)
+        };
+        let holder = match DidKey::parse(&cell(HOLDER_COLUMN).unwrap_or_default()) {
+            Ok(d) => d,
+            Err(e) => {
+                errors.push(RowError {
+                    number,
+                    column: Some(HOLDER_COLUMN.into()),
+                    message: format!("{e} (give the DID from `vouch-wallet receive`)"),
+                });
+                continue;
+            }
+        };
+        match template.claims(cell) {
+            Ok(claims) => rows.push(Row {
+                number,
+                holder,
+                claims,
+            }),
+            Err((column, message)) => errors.push(RowError {
+                number,
+                column: Some(column),
+                message,
+            }),
+        }
+    }
+    if rows.is_empty() && errors.is_empty() {
+        return Err("no rows".into());
+    }
+    Ok((rows, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const HOLDER: &str = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp";
+
+    #[test]
+    fn rows_and_errors() {
+        let t = Template::find("employment").unwrap();
+        let csv = format!(
+            "holder,employer,employee,title,department,start,end\n\
+             {HOLDER},ACME,Ada,Engineer,R&D,2020-01-01,\n\
+             {HOLDER},ACME,Bob,Engineer,,2020-13-01,\n\
+             did:key:zBad,ACME,Cy,Engineer,,2020-01-01,\n\
+             {HOLDER},ACME\n"
+        );
+        let (rows, errors) = parse(csv.as_bytes(), &t).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].number, 1);
+        assert!(!rows[0].claims.contains_key("end"));
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(shown[0].starts_with("row 2, column start: \"2020-13-01\""), "{shown:?}");
+        assert!(shown[1].starts_with("row 3, column holder:"), "{shown:?}");
+        assert!(shown[2].starts_with("row 4: has 2 cells"), "{shown:?}");
+    }
+
+    #[test]
+    fn header_problems() {
+        let t = Template::find("employment").unwrap();
+        let e = parse(b"holder,employer\n", &t).unwrap_err();
+        assert!(e.contains("missing column(s) employee, title, start"), "{e}");
+        let e = parse(
+            b"holder,employer,employee,title,start,salary\nx,x,x,x,x,x\n",
+            &t,
+        )
+        .unwrap_err();
+        assert!(e.contains("unknown column \"salary\""), "{e}");
+        assert!(parse(b"holder,employer,employee,title,start\n", &t)
+            .unwrap_err()
+            .contains("no rows"));
+        assert!(parse(b"", &t).is_err());
+        assert!(parse(&[0xff, 0xfe, 0x00], &t).is_err());
+    }
+}
