@@ -106,7 +106,11 @@ pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowErro
     if !missing.is_empty() {
         return Err(format!(
             "missing column(s) {} (template {} has: {})",
-            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             template.name,
             wanted.join(", ")
         ));
@@ -137,7 +141,11 @@ pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowErro
             errors.push(RowError {
                 number,
                 column: None,
-                message: format!("has {} cells; the header has {}", record.len(), headers.len()),
+                message: format!(
+                    "has {} cells; the header has {}",
+                    record.len(),
+                    headers.len()
+                ),
             });
             continue;
         }
@@ -200,7 +208,10 @@ mod tests {
         assert_eq!(rows[0].number, 1);
         assert!(!rows[0].claims.contains_key("end"));
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        assert!(shown[0].starts_with("row 2, column start: \"2020-13-01\""), "{shown:?}");
+        assert!(
+            shown[0].starts_with("row 2, column start: \"2020-13-01\""),
+            "{shown:?}"
+        );
         assert!(shown[1].starts_with("row 3, column holder:"), "{shown:?}");
         assert!(shown[2].starts_with("row 4: has 2 cells"), "{shown:?}");
     }
@@ -209,7 +220,10 @@ mod tests {
     fn header_problems() {
         let t = Template::find("employment").unwrap();
         let e = parse(b"holder,employer\n", &t).unwrap_err();
-        assert!(e.contains("missing column(s) employee, title, start"), "{e}");
+        assert!(
+            e.contains("missing column(s) employee, title, start"),
+            "{e}"
+        );
         let e = parse(
             b"holder,employer,employee,title,start,salary\nx,x,x,x,x,x\n",
             &t,

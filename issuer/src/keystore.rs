@@ -35,7 +35,11 @@ impl Cost {
         p: 1,
     };
     /// A cheap cost for tests only.
-    pub const TEST: Cost = Cost { m_kib: 256, t: 1, p: 1 };
+    pub const TEST: Cost = Cost {
+        m_kib: 256,
+        t: 1,
+        p: 1,
+    };
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -79,7 +83,11 @@ fn derive(passphrase: &str, salt: &[u8], cost: Cost) -> Result<Zeroizing<[u8; 32
 }
 
 fn aad(did: &str, cost: Cost) -> Vec<u8> {
-    format!("vouch-keystore/v1\n{did}\n{}:{}:{}", cost.m_kib, cost.t, cost.p).into_bytes()
+    format!(
+        "vouch-keystore/v1\n{did}\n{}:{}:{}",
+        cost.m_kib, cost.t, cost.p
+    )
+    .into_bytes()
 }
 
 /// Writes `key` to a new keystore file at `path` (never overwrites).
@@ -123,7 +131,8 @@ pub fn create(
         nonce: STANDARD.encode(nonce),
         ciphertext: STANDARD.encode(ciphertext),
     };
-    let json = serde_json::to_vec_pretty(&file).map_err(|e| KeystoreError::Malformed(e.to_string()))?;
+    let json =
+        serde_json::to_vec_pretty(&file).map_err(|e| KeystoreError::Malformed(e.to_string()))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -190,7 +199,9 @@ pub fn open(path: &Path, passphrase: &str) -> Result<SigningKey, KeystoreError> 
         .map_err(|_| KeystoreError::Malformed("key is not 32 bytes".into()))?;
     let key = SigningKey::from_bytes(&seed);
     if DidKey::from_public_key(&key.verifying_key()).as_str() != file.did {
-        return Err(KeystoreError::Malformed("key does not match its DID".into()));
+        return Err(KeystoreError::Malformed(
+            "key does not match its DID".into(),
+        ));
     }
     Ok(key)
 }
@@ -214,9 +225,18 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(&hex::encode(key.to_bytes())));
         assert!(!text.contains(&STANDARD.encode(key.to_bytes())));
-        assert_eq!(open(&path, "correct horse").unwrap().to_bytes(), key.to_bytes());
-        assert!(matches!(open(&path, "wrong"), Err(KeystoreError::WrongPassphrase)));
-        assert!(create(&path, &key, "x", Cost::TEST, &mut rng).is_err(), "never overwrites");
+        assert_eq!(
+            open(&path, "correct horse").unwrap().to_bytes(),
+            key.to_bytes()
+        );
+        assert!(matches!(
+            open(&path, "wrong"),
+            Err(KeystoreError::WrongPassphrase)
+        ));
+        assert!(
+            create(&path, &key, "x", Cost::TEST, &mut rng).is_err(),
+            "never overwrites"
+        );
         assert!(matches!(
             create(&dir.join("e"), &key, "", Cost::TEST, &mut rng),
             Err(KeystoreError::EmptyPassphrase)
@@ -225,9 +245,15 @@ mod tests {
         let other = DidKey::from_public_key(&SigningKey::from_bytes(&[4; 32]).verifying_key());
         let did = did_of(&path).unwrap();
         std::fs::write(&path, text.replace(&did, other.as_str())).unwrap();
-        assert!(matches!(open(&path, "correct horse"), Err(KeystoreError::WrongPassphrase)));
+        assert!(matches!(
+            open(&path, "correct horse"),
+            Err(KeystoreError::WrongPassphrase)
+        ));
         std::fs::write(&path, "{").unwrap();
-        assert!(matches!(open(&path, "correct horse"), Err(KeystoreError::Malformed(_))));
+        assert!(matches!(
+            open(&path, "correct horse"),
+            Err(KeystoreError::Malformed(_))
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

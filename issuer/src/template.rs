@@ -113,7 +113,11 @@ impl Field {
             FieldType::String => format!("text ≤ {}", self.max_len.unwrap_or(200)),
             FieldType::Date => "date YYYY-MM-DD".into(),
             FieldType::Integer | FieldType::Decimal => {
-                let t = if self.kind == FieldType::Integer { "integer" } else { "decimal" };
+                let t = if self.kind == FieldType::Integer {
+                    "integer"
+                } else {
+                    "decimal"
+                };
                 match (self.min, self.max) {
                     (Some(a), Some(b)) => format!("{t} {a}–{b}"),
                     _ => t.into(),
@@ -162,7 +166,10 @@ impl Field {
             }
             FieldType::Date => {
                 if !is_date(cell) {
-                    return Err(format!("{} is not a date (expected YYYY-MM-DD)", show(cell)));
+                    return Err(format!(
+                        "{} is not a date (expected YYYY-MM-DD)",
+                        show(cell)
+                    ));
                 }
                 Value::from(cell)
             }
@@ -174,7 +181,9 @@ impl Field {
                 Value::from(n)
             }
             FieldType::Decimal => {
-                let ok = cell.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+                let ok = cell
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
                     && cell.bytes().filter(|&b| b == b'.').count() <= 1;
                 let n: f64 = cell
                     .parse()
@@ -320,7 +329,10 @@ impl Template {
     /// # Errors
     /// Only if a shipped template is broken (a test guards against it).
     pub fn builtins() -> Result<Vec<Template>, TemplateError> {
-        BUILTIN.iter().map(|t| Self::from_json(t, "built-in")).collect()
+        BUILTIN
+            .iter()
+            .map(|t| Self::from_json(t, "built-in"))
+            .collect()
     }
 
     /// A built-in template by name, or a template file by path.
@@ -383,7 +395,10 @@ impl Template {
                 return Err(format!("claim {:?} appears twice", f.claim));
             }
             if !columns.insert(f.column().to_owned()) {
-                return Err(format!("column {:?} appears twice (or is 'holder')", f.column()));
+                return Err(format!(
+                    "column {:?} appears twice (or is 'holder')",
+                    f.column()
+                ));
             }
         }
         if self.fields.is_empty() {
@@ -403,7 +418,10 @@ impl Template {
     ///
     /// # Errors
     /// `(column, message)` of the first bad cell.
-    pub fn claims(&self, cell: impl Fn(&str) -> Option<String>) -> Result<Map<String, Value>, (String, String)> {
+    pub fn claims(
+        &self,
+        cell: impl Fn(&str) -> Option<String>,
+    ) -> Result<Map<String, Value>, (String, String)> {
         let mut claims = Map::new();
         for f in &self.fields {
             let raw = cell(f.column()).unwrap_or_default();
@@ -418,8 +436,11 @@ impl Template {
     pub fn concealment(&self, claims: &Map<String, Value>) -> Concealment {
         let mut paths = Vec::new();
         for f in &self.fields {
-            let Some(v) = claims.get(&f.claim) else { continue };
-            let top = ClaimPath::from_segments(vec![vouch_core::path::Segment::Key(f.claim.clone())]);
+            let Some(v) = claims.get(&f.claim) else {
+                continue;
+            };
+            let top =
+                ClaimPath::from_segments(vec![vouch_core::path::Segment::Key(f.claim.clone())]);
             if f.disclosure == Disclosure::Selective {
                 paths.push(top.clone());
             }
@@ -474,8 +495,14 @@ mod tests {
         );
         let t = Template::find("transcript").unwrap();
         assert_eq!(t.columns()[0], "holder");
-        assert!(t.fields.iter().any(|f| f.describe().contains("code|title|credits|grade|term")));
-        assert!(matches!(Template::find("nope"), Err(TemplateError::Unknown(_))));
+        assert!(t
+            .fields
+            .iter()
+            .any(|f| f.describe().contains("code|title|credits|grade|term")));
+        assert!(matches!(
+            Template::find("nope"),
+            Err(TemplateError::Unknown(_))
+        ));
     }
 
     #[test]
@@ -490,7 +517,10 @@ mod tests {
                 ("degree", "BSc"),
                 ("award_date", "2025-07-15"),
                 ("gpa", "3.60"),
-                ("courses", "CS101|Programming|6|A|2024-S1; MA101|Calculus|5|B|2024-S1"),
+                (
+                    "courses",
+                    "CS101|Programming|6|A|2024-S1; MA101|Calculus|5|B|2024-S1",
+                ),
             ]
             .iter()
             .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
@@ -512,7 +542,10 @@ mod tests {
         assert!(err(&[("student_name", "")]).1.contains("empty"));
         let (col, msg) = err(&[("courses", "CS101|Programming|6|A++|2024-S1")]);
         assert_eq!(col, "courses");
-        assert!(msg.contains("item 1 field grade") && msg.contains("A++"), "{msg}");
+        assert!(
+            msg.contains("item 1 field grade") && msg.contains("A++"),
+            "{msg}"
+        );
         assert!(err(&[("courses", "CS101|6|A")]).1.contains("3 fields"));
         // Optional: an empty GPA is left out.
         assert!(!row(&[("gpa", "")]).unwrap().contains_key("gpa"));
@@ -522,11 +555,26 @@ mod tests {
     fn bad_templates_are_refused() {
         for (bad, why) in [
             ("{", "EOF"),
-            (r#"{"name":"x","kind":"x","vct":"v","title":"t","fields":[]}"#, "no fields"),
-            (r#"{"name":"x","kind":"x","vct":"v","title":"t","fields":[{"claim":"iss","label":"l","type":"string"}]}"#, "reserved"),
-            (r#"{"name":"x","kind":"x","vct":"v","title":"t","fields":[{"claim":"a","label":"l","type":"enum"}]}"#, "needs values"),
-            (r#"{"name":"x","kind":"x","vct":"v","title":"t","fields":[{"claim":"a","label":"l","type":"string"},{"claim":"b","column":"a","label":"l","type":"string"}]}"#, "twice"),
-            (r#"{"name":"x","kind":"x","vct":"v","title":"t","extra":1,"fields":[]}"#, "unknown field"),
+            (
+                r#"{"name":"x","kind":"x","vct":"v","title":"t","fields":[]}"#,
+                "no fields",
+            ),
+            (
+                r#"{"name":"x","kind":"x","vct":"v","title":"t","fields":[{"claim":"iss","label":"l","type":"string"}]}"#,
+                "reserved",
+            ),
+            (
+                r#"{"name":"x","kind":"x","vct":"v","title":"t","fields":[{"claim":"a","label":"l","type":"enum"}]}"#,
+                "needs values",
+            ),
+            (
+                r#"{"name":"x","kind":"x","vct":"v","title":"t","fields":[{"claim":"a","label":"l","type":"string"},{"claim":"b","column":"a","label":"l","type":"string"}]}"#,
+                "twice",
+            ),
+            (
+                r#"{"name":"x","kind":"x","vct":"v","title":"t","extra":1,"fields":[]}"#,
+                "unknown field",
+            ),
         ] {
             let e = Template::from_json(bad, "test").unwrap_err().to_string();
             assert!(e.contains(why), "{e}");

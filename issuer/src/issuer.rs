@@ -1,0 +1,1006 @@
+//! An issuer directory and the batch pipeline.
+//!
+//! `D/issuer.json` (name, DID, registry), `D/issuer.keystore` (the key,
+//! encrypted), `D/state/` (sled: status lists, index allocations, the batch
+//! journal) and, for the embedded default, `D/registry/` (a chain node).
+//!
+//! A batch goes through stages recorded in the journal before each step
+//! takes effect, so an interrupted run resumes:
+//! 1. `allocated`: status indexes chosen (at random, never twice) and saved.
+//! 2. `signed`: credentials written under `OUT/.pending-<batch>/` and the
+//!    anchor entry (over their Merkle root) saved, before it is submitted.
+//! 3. `done`: anchored and sealed; files moved into `OUT/`, `manifest.json`
+//!    written.
+//!
+//! Rerunning the same command finds the batch by the hash of its template
+//! and input: `done` reports where the credentials are; `allocated` signs
+//! again with the same indexes; `signed` submits the saved entry unless the
+//! registry already has it, then finishes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use ed25519_dalek::SigningKey;
+use rand::{Rng as _, SeedableRng as _};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use vouch_core::chain::{Action, Entry};
+use vouch_core::jws::PublicKey;
+use vouch_core::log::{self, record_hash, Hash, MemoryHashes};
+use vouch_core::status_list::{StatusList, StatusListClaims, StatusRef};
+use vouch_core::vc::{self, CredentialRequest, IssuerKey};
+use vouch_core::DidKey;
+use vouch_registry::node::{Node, NodeConfig};
+use vouch_registry::now;
+
+use crate::input::Row;
+use crate::keystore::{self, Cost};
+use crate::registry::{Registry, RegistryError};
+use crate::template::Template;
+
+/// Entries per status list (2 bits each: valid, revoked, suspended).
+pub const LIST_SIZE: u64 = 1 << 20;
+/// A list is closed for new credentials when this share of it is used, so
+/// random positions stay cheap to find and the crowd stays large.
+pub const LIST_FILL: u64 = LIST_SIZE / 2;
+
+/// `issuer.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssuerConfig {
+    /// Display name.
+    pub name: String,
+    /// The issuer's did:key.
+    pub did: String,
+    /// Remote registry URL; none: the embedded one in `D/registry`.
+    pub registry: Option<String>,
+    /// Base URL status list URIs are built on (`{base}/v1/status/{id}`).
+    pub status_base: String,
+}
+
+/// Why an issuer operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssuerError {
+    /// File problems.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The keystore.
+    #[error(transparent)]
+    Keystore(#[from] keystore::KeystoreError),
+    /// The registry.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The issuer's own state store.
+    #[error("issuer state: {0}")]
+    State(String),
+    /// Anything else, explained.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IssuerError + '_ {
+    move |source| IssuerError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn state_err(e: impl std::fmt::Display) -> IssuerError {
+    IssuerError::State(e.to_string())
+}
+
+/// What `init` made.
+#[derive(Debug, Clone)]
+pub struct InitReport {
+    /// The issuer DID.
+    pub did: String,
+    /// The registry it will use (URL, or the embedded directory).
+    pub registry: String,
+    /// For the embedded registry: the genesis authority's DID.
+    pub authority: Option<String>,
+}
+
+/// Creates an issuer in `dir`.
+///
+/// # Errors
+/// [`IssuerError`] when `dir` already holds an issuer, or on I/O.
+pub fn init(
+    dir: &Path,
+    name: &str,
+    registry: Option<&str>,
+    passphrase: &str,
+    cost: Cost,
+) -> Result<InitReport, IssuerError> {
+    let config_path = dir.join("issuer.json");
+    if config_path.exists() {
+        return Err(IssuerError::Other(format!(
+            "{} already holds an issuer",
+            dir.display()
+        )));
+    }
+    if name.trim().is_empty() {
+        return Err(IssuerError::Other("--name is empty".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut rng = rand::rngs::OsRng;
+    let key = SigningKey::generate(&mut rng);
+    keystore::create(
+        &dir.join("issuer.keystore"),
+        &key,
+        passphrase,
+        cost,
+        &mut rng,
+    )?;
+    let did = DidKey::from_public_key(&key.verifying_key());
+    let (status_base, authority, shown) = match registry {
+        Some(url) => (url.trim_end_matches('/').to_owned(), None, url.to_owned()),
+        None => {
+            let slug: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            let config = NodeConfig {
+                origin: format!("{}.vouch.local/registry", slug.trim_matches('-')),
+                witnesses: Vec::new(),
+                need: 0,
+            };
+            let report = Node::init(&dir.join("registry"), config, now(), &mut rng)
+                .map_err(|e| IssuerError::Other(format!("embedded registry: {e}")))?;
+            (
+                "http://127.0.0.1:7400".to_owned(),
+                Some(report.authority),
+                dir.join("registry").display().to_string(),
+            )
+        }
+    };
+    let config = IssuerConfig {
+        name: name.to_owned(),
+        did: did.as_str().to_owned(),
+        registry: registry.map(str::to_owned),
+        status_base,
+    };
+    let json = serde_json::to_vec_pretty(&config).map_err(state_err)?;
+    std::fs::write(&config_path, json).map_err(io(&config_path))?;
+    Ok(InitReport {
+        did: did.as_str().to_owned(),
+        registry: shown,
+        authority,
+    })
+}
+
+/// A stage of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// Status indexes allocated.
+    Allocated,
+    /// Credentials written (pending) and the anchor entry saved.
+    Signed,
+    /// Anchored, files in place, manifest written.
+    Done,
+}
+
+/// A batch in the journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Batch {
+    /// Hash of template and input.
+    pub id: String,
+    /// Template name.
+    pub template: String,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Row numbers issued, in order.
+    pub rows: Vec<usize>,
+    /// Status list id.
+    pub list: String,
+    /// Status index of each row.
+    pub indexes: Vec<u64>,
+    /// Where it got to.
+    pub stage: Stage,
+    /// The anchor entry (canonical bytes), once signed.
+    pub anchor_entry: Option<String>,
+    /// Merkle root of the credentials, hex.
+    pub root: Option<String>,
+}
+
+/// A status list the issuer owns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ListMeta {
+    id: String,
+    uri: String,
+    used: u64,
+}
+
+/// What a finished batch produced.
+#[derive(Debug, Clone)]
+pub struct BatchReport {
+    /// Batch id.
+    pub id: String,
+    /// Credentials issued.
+    pub issued: usize,
+    /// Where they are.
+    pub out: PathBuf,
+    /// The manifest.
+    pub manifest: PathBuf,
+    /// The anchor's entry index and block height.
+    pub anchor_index: u64,
+    /// Block height that seals the anchor.
+    pub block_height: u64,
+    /// Whether this run only found a batch already done.
+    pub already_done: bool,
+    /// Whether this run resumed an interrupted batch.
+    pub resumed: bool,
+}
+
+/// Progress callbacks (the CLI draws bars; tests ignore them).
+pub trait Progress: Sync {
+    /// A phase starts with `total` steps.
+    fn start(&self, phase: &str, total: u64);
+    /// One step done.
+    fn step(&self);
+    /// The phase ended.
+    fn finish(&self);
+}
+
+/// No progress display.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn start(&self, _: &str, _: u64) {}
+    fn step(&self) {}
+    fn finish(&self) {}
+}
+
+/// An opened issuer.
+pub struct Issuer {
+    dir: PathBuf,
+    config: IssuerConfig,
+    key: IssuerKey,
+    db: sled::Db,
+    registry: Registry,
+}
+
+impl Issuer {
+    /// Opens the issuer in `dir` with its passphrase.
+    ///
+    /// # Errors
+    /// [`IssuerError`], [`keystore::KeystoreError::WrongPassphrase`] among
+    /// them.
+    pub fn open(dir: &Path, passphrase: &str) -> Result<Self, IssuerError> {
+        let config_path = dir.join("issuer.json");
+        let text = std::fs::read(&config_path).map_err(io(&config_path))?;
+        let config: IssuerConfig = serde_json::from_slice(&text)
+            .map_err(|e| IssuerError::Other(format!("{}: {e}", config_path.display())))?;
+        let key = keystore::open(&dir.join("issuer.keystore"), passphrase)?;
+        if DidKey::from_public_key(&key.verifying_key()).as_str() != config.did {
+            return Err(IssuerError::Other(
+                "issuer.json names another DID than the keystore holds".into(),
+            ));
+        }
+        let db = sled::open(dir.join("state")).map_err(state_err)?;
+        let registry = match &config.registry {
+            Some(url) => Registry::Remote(
+                vouch_registry::client::NodeClient::new(url).map_err(RegistryError::from)?,
+            ),
+            None => Registry::embedded(&dir.join("registry"))?,
+        };
+        Ok(Self {
+            dir: dir.to_owned(),
+            config,
+            key: IssuerKey::new(key),
+            db,
+            registry,
+        })
+    }
+
+    /// The issuer's DID.
+    pub fn did(&self) -> &str {
+        &self.config.did
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &IssuerConfig {
+        &self.config
+    }
+
+    /// The registry handle.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The issuer directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, IssuerError> {
+        self.db
+            .get(key)
+            .map_err(state_err)?
+            .map(|v| serde_json::from_slice(&v).map_err(state_err))
+            .transpose()
+    }
+
+    fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), IssuerError> {
+        let bytes = serde_json::to_vec(value).map_err(state_err)?;
+        self.db.insert(key, bytes).map_err(state_err)?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), IssuerError> {
+        self.db.flush().map_err(state_err)?;
+        Ok(())
+    }
+
+    /// A batch from the journal.
+    ///
+    /// # Errors
+    /// [`IssuerError::State`].
+    pub fn batch(&self, id: &str) -> Result<Option<Batch>, IssuerError> {
+        self.get_json(&format!("batch/{id}"))
+    }
+
+    /// Status list `id`'s current values (all valid if never set).
+    fn statuses(&self, id: &str) -> Result<StatusList, IssuerError> {
+        match self.db.get(format!("status/{id}")).map_err(state_err)? {
+            Some(bytes) => StatusList::from_bytes(2, bytes.to_vec()).map_err(state_err),
+            None => StatusList::new(2, LIST_SIZE).map_err(state_err),
+        }
+    }
+
+    /// Chooses `n` unused random indexes in an open list; saves them.
+    fn allocate(&self, n: usize) -> Result<(ListMeta, Vec<u64>), IssuerError> {
+        let n = n as u64;
+        if n > LIST_FILL {
+            return Err(IssuerError::Other(format!(
+                "a batch may hold at most {LIST_FILL} credentials"
+            )));
+        }
+        let mut number = 1u32;
+        let list = loop {
+            let id = format!("{}-{number}", &self.config.did["did:key:z".len()..][..12]);
+            let meta = self
+                .get_json::<ListMeta>(&format!("list/{id}"))?
+                .unwrap_or(ListMeta {
+                    uri: format!("{}/v1/status/{id}", self.config.status_base),
+                    id,
+                    used: 0,
+                });
+            if meta.used + n <= LIST_FILL {
+                break meta;
+            }
+            number += 1;
+        };
+        let used_key = format!("used/{}", list.id);
+        let mut used = match self.db.get(&used_key).map_err(state_err)? {
+            Some(v) => v.to_vec(),
+            None => vec![0u8; (LIST_SIZE / 8) as usize],
+        };
+        let mut rng = rand::rngs::StdRng::from_entropy();
+        let mut out = Vec::with_capacity(n as usize);
+        while (out.len() as u64) < n {
+            let idx = rng.gen_range(0..LIST_SIZE);
+            let (byte, bit) = ((idx / 8) as usize, idx % 8);
+            if used[byte] & (1 << bit) == 0 {
+                used[byte] |= 1 << bit;
+                out.push(idx);
+            }
+        }
+        let meta = ListMeta {
+            used: list.used + n,
+            ..list
+        };
+        self.db.insert(&used_key, used).map_err(state_err)?;
+        self.put_json(&format!("list/{}", meta.id), &meta)?;
+        Ok((meta, out))
+    }
+
+    /// Issues a batch: rows already validated against `template`.
+    ///
+    /// # Errors
+    /// [`IssuerError`]; the journal says how far it got and a rerun resumes.
+    pub async fn issue(
+        &self,
+        template: &Template,
+        batch_id: &str,
+        rows: &[Row],
+        out: &Path,
+        progress: &dyn Progress,
+    ) -> Result<BatchReport, IssuerError> {
+        let mut resumed = false;
+        let mut batch = match self.batch(batch_id)? {
+            Some(b) if b.stage == Stage::Done => {
+                let manifest = b.out.join("manifest.json");
+                let m: Value =
+                    serde_json::from_slice(&std::fs::read(&manifest).map_err(io(&manifest))?)
+                        .map_err(state_err)?;
+                return Ok(BatchReport {
+                    id: b.id,
+                    issued: b.rows.len(),
+                    out: b.out,
+                    manifest,
+                    anchor_index: m["anchor"]["entry_index"].as_u64().unwrap_or(0),
+                    block_height: m["anchor"]["block_height"].as_u64().unwrap_or(0),
+                    already_done: true,
+                    resumed: false,
+                });
+            }
+            Some(b) => {
+                if b.out != out {
+                    return Err(IssuerError::Other(format!(
+                        "batch {batch_id} was started with --out {}; rerun with that directory",
+                        b.out.display()
+                    )));
+                }
+                resumed = true;
+                b
+            }
+            None => {
+                let (list, indexes) = self.allocate(rows.len())?;
+                let b = Batch {
+                    id: batch_id.to_owned(),
+                    template: template.name.clone(),
+                    out: out.to_owned(),
+                    rows: rows.iter().map(|r| r.number).collect(),
+                    list: list.id,
+                    indexes,
+                    stage: Stage::Allocated,
+                    anchor_entry: None,
+                    root: None,
+                };
+                self.put_json(&format!("batch/{batch_id}"), &b)?;
+                self.flush()?;
+                b
+            }
+        };
+        if batch.rows != rows.iter().map(|r| r.number).collect::<Vec<_>>() {
+            return Err(IssuerError::Other(format!(
+                "batch {batch_id} was started with other rows (was --skip-invalid changed?)"
+            )));
+        }
+        let list: ListMeta = self
+            .get_json(&format!("list/{}", batch.list))?
+            .ok_or_else(|| IssuerError::State(format!("list {} is missing", batch.list)))?;
+        self.registry
+            .ensure_accredited(&self.config.did, &self.config.name, &template.kind)
+            .await?;
+
+        let pending = out.join(format!(".pending-{batch_id}"));
+        let credentials: Vec<String> = if batch.stage == Stage::Allocated {
+            let creds = self.sign_all(template, rows, &batch, &list, progress)?;
+            write_pending(&pending, &creds)?;
+            let tree = batch_tree(&creds)?;
+            let root = tree.root().map_err(state_err)?;
+            let did = self.config.did.clone();
+            let seq = self.registry.next_seq(&did).await?;
+            let entry = Entry::sign(
+                self.key.signing_key(),
+                seq,
+                now(),
+                Action::Anchor {
+                    list: list.uri.clone(),
+                    root: hex::encode(root.0),
+                    count: creds.len() as u64,
+                    first: batch.indexes.iter().copied().min().unwrap_or(0),
+                    last: batch.indexes.iter().copied().max().unwrap_or(0),
+                },
+            );
+            batch.anchor_entry = Some(String::from_utf8_lossy(entry.as_bytes()).into_owned());
+            batch.root = Some(hex::encode(root.0));
+            batch.stage = Stage::Signed;
+            self.put_json(&format!("batch/{batch_id}"), &batch)?;
+            self.flush()?;
+            creds
+        } else {
+            read_pending(&pending, out, rows)?
+        };
+        let tree = batch_tree(&credentials)?;
+        let root = tree.root().map_err(state_err)?;
+        if batch.root.as_deref() != Some(hex::encode(root.0).as_str()) {
+            return Err(IssuerError::State(format!(
+                "the pending credentials in {} do not match the saved anchor; they were changed",
+                pending.display()
+            )));
+        }
+        let entry_text = batch
+            .anchor_entry
+            .clone()
+            .ok_or_else(|| IssuerError::State("signed batch without anchor entry".into()))?;
+        let entry = Entry::parse(entry_text.as_bytes()).map_err(state_err)?;
+        progress.start("anchoring", 1);
+        let index = match self.registry.index_of(&entry.leaf_hash()).await? {
+            Some(i) => i,
+            None => self.registry.submit(entry.as_bytes()).await?.index,
+        };
+        self.publish_if_new(&list).await?;
+        let (block, _note) = self.registry.sealed(index).await?;
+        let chain_proof = self.registry.inclusion(index, block.size).await?;
+        log::verify_inclusion(
+            &chain_proof,
+            block.size,
+            block.root,
+            index,
+            entry.leaf_hash(),
+        )
+        .map_err(|e| IssuerError::Other(format!("the registry's inclusion proof: {e}")))?;
+        progress.step();
+        progress.finish();
+
+        // Files into place, then the manifest, then the journal.
+        std::fs::create_dir_all(out).map_err(io(out))?;
+        let mut items = Vec::with_capacity(rows.len());
+        for (i, (row, cred)) in rows.iter().zip(&credentials).enumerate() {
+            let id = credential_id(cred);
+            let name = format!("{:06}-{id}.sd-jwt", row.number);
+            let from = pending.join(format!("{i:06}.sd-jwt"));
+            let to = out.join(&name);
+            if from.exists() {
+                std::fs::rename(&from, &to).map_err(io(&to))?;
+            }
+            let proof = log::prove_record(tree.size(), i as u64, &tree).map_err(state_err)?;
+            items.push(json!({
+                "row": row.number,
+                "holder": row.holder.as_str(),
+                "credential_id": id,
+                "file": name,
+                "status": { "uri": list.uri, "idx": batch.indexes[i] },
+                "batch_leaf_index": i,
+                "batch_inclusion_proof": proof.iter().map(|h| STANDARD.encode(h.0)).collect::<Vec<_>>(),
+            }));
+        }
+        let manifest = json!({
+            "issuer": self.config.did,
+            "issuer_name": self.config.name,
+            "template": template.name,
+            "vct": template.vct,
+            "batch": batch_id,
+            "count": credentials.len(),
+            "batch_root": hex::encode(root.0),
+            "leaf": "RFC 9162 leaf hash of each credential file's exact text",
+            "anchor": {
+                "entry": entry_text,
+                "entry_index": index,
+                "leaf_hash": hex::encode(entry.leaf_hash().0),
+                "block_height": block.height,
+                "tree_size": block.size,
+                "tree_root": STANDARD.encode(block.root.0),
+                "inclusion_proof": chain_proof.iter().map(|h| STANDARD.encode(h.0)).collect::<Vec<_>>(),
+            },
+            "credentials": items,
+        });
+        let path = out.join("manifest.json");
+        let tmp = out.join(".manifest.json.tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(&manifest).map_err(state_err)?,
+        )
+        .map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        let _ = std::fs::remove_dir_all(&pending);
+        batch.stage = Stage::Done;
+        self.put_json(&format!("batch/{batch_id}"), &batch)?;
+        self.flush()?;
+        Ok(BatchReport {
+            id: batch_id.to_owned(),
+            issued: credentials.len(),
+            out: out.to_owned(),
+            manifest: path,
+            anchor_index: index,
+            block_height: block.height,
+            already_done: false,
+            resumed,
+        })
+    }
+
+    fn sign_all(
+        &self,
+        template: &Template,
+        rows: &[Row],
+        batch: &Batch,
+        list: &ListMeta,
+        progress: &dyn Progress,
+    ) -> Result<Vec<String>, IssuerError> {
+        progress.start("signing", rows.len() as u64);
+        let iat = now();
+        let exp = template.valid_days.map(|d| iat + i64::from(d) * 86_400);
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let per = rows.len().div_ceil(threads).max(1);
+        let failed = AtomicUsize::new(usize::MAX);
+        let parts: Vec<Vec<String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = rows
+                .chunks(per)
+                .zip(batch.indexes.chunks(per))
+                .map(|(part, idx)| {
+                    let failed = &failed;
+                    s.spawn(move || {
+                        let mut rng = rand::rngs::StdRng::from_entropy();
+                        let mut out = Vec::with_capacity(part.len());
+                        for (row, &i) in part.iter().zip(idx) {
+                            let request = CredentialRequest {
+                                vct: template.vct.clone(),
+                                iat,
+                                exp,
+                                holder: PublicKey::Ed25519(*row.holder.verifying_key()),
+                                status: Some(StatusRef {
+                                    idx: i,
+                                    uri: list.uri.clone(),
+                                }),
+                                concealment: template.concealment(&row.claims),
+                                claims: row.claims.clone(),
+                            };
+                            match vc::issue(request, &self.key, &mut rng) {
+                                Ok(c) => out.push(c.serialize()),
+                                Err(_) => {
+                                    failed.fetch_min(row.number, Ordering::Relaxed);
+                                    return out;
+                                }
+                            }
+                            progress.step();
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        progress.finish();
+        let bad = failed.load(Ordering::Relaxed);
+        if bad != usize::MAX {
+            return Err(IssuerError::Other(format!(
+                "row {bad}: the credential could not be issued"
+            )));
+        }
+        let creds: Vec<String> = parts.into_iter().flatten().collect();
+        if creds.len() != rows.len() {
+            return Err(IssuerError::Other("a signing thread failed".into()));
+        }
+        Ok(creds)
+    }
+
+    /// Publishes the first Status List Token of a list, if none is on the
+    /// chain yet.
+    async fn publish_if_new(&self, list: &ListMeta) -> Result<(), IssuerError> {
+        let state = self.registry.state().await?;
+        let published = state
+            .lists
+            .get(&list.uri)
+            .is_some_and(|r| r.token.is_some());
+        if !published {
+            let statuses = self.statuses(&list.id)?;
+            self.publish(list, &statuses, 1).await?;
+        }
+        Ok(())
+    }
+
+    async fn publish(
+        &self,
+        list: &ListMeta,
+        statuses: &StatusList,
+        sequence: u64,
+    ) -> Result<u64, IssuerError> {
+        let token = StatusListClaims {
+            sub: list.uri.clone(),
+            iss: Some(self.config.did.clone()),
+            iat: now(),
+            exp: None,
+            ttl: Some(300),
+            list: statuses.clone(),
+        }
+        .sign(
+            &self.key.did().verification_method(),
+            self.key.signing_key(),
+        );
+        let seq = self.registry.next_seq(&self.config.did).await?;
+        let entry = Entry::sign(
+            self.key.signing_key(),
+            seq,
+            now(),
+            Action::Status {
+                list: list.uri.clone(),
+                sequence,
+                token: token.as_str().to_owned(),
+            },
+        );
+        Ok(self.registry.submit(entry.as_bytes()).await?.index)
+    }
+
+    /// Sets the status of `idx` in the list `uri` (1 revoked, 2 suspended,
+    /// 0 valid again after a suspension), publishes the new token and waits
+    /// for it to be sealed. Returns the entry index.
+    ///
+    /// # Errors
+    /// [`IssuerError::Other`] for an unknown list or index, or a revoked
+    /// credential being reinstated.
+    pub async fn set_status(&self, uri: &str, idx: u64, value: u8) -> Result<u64, IssuerError> {
+        let id = uri
+            .rsplit('/')
+            .next()
+            .ok_or_else(|| IssuerError::Other(format!("{uri} is not a status list URI")))?;
+        let list: ListMeta = self
+            .get_json(&format!("list/{id}"))?
+            .filter(|l: &ListMeta| l.uri == uri)
+            .ok_or_else(|| {
+                IssuerError::Other(format!("{uri} is not one of this issuer's status lists"))
+            })?;
+        let used = self
+            .db
+            .get(format!("used/{id}"))
+            .map_err(state_err)?
+            .is_some_and(|u| {
+                u.get((idx / 8) as usize)
+                    .is_some_and(|b| b & (1 << (idx % 8)) != 0)
+            });
+        if !used {
+            return Err(IssuerError::Other(format!(
+                "status index {idx} of {id} was never given to a credential"
+            )));
+        }
+        let mut statuses = self.statuses(id)?;
+        let current = statuses.get(idx).map_err(state_err)?;
+        if current == 1 && value != 1 {
+            return Err(IssuerError::Other(format!(
+                "status index {idx} is revoked; revocation is final"
+            )));
+        }
+        if current == value {
+            return Err(IssuerError::Other(format!(
+                "status index {idx} already has that status ({})",
+                ["valid", "revoked", "suspended"]
+                    .get(usize::from(value))
+                    .unwrap_or(&"?")
+            )));
+        }
+        statuses.set(idx, value).map_err(state_err)?;
+        let state = self.registry.state().await?;
+        let sequence = state.lists.get(uri).map_or(0, |r| r.sequence) + 1;
+        let index = self.publish(&list, &statuses, sequence).await?;
+        self.db
+            .insert(format!("status/{id}"), statuses.as_bytes())
+            .map_err(state_err)?;
+        self.flush()?;
+        self.registry.sealed(index).await?;
+        Ok(index)
+    }
+
+    /// The status list URIs this issuer owns.
+    ///
+    /// # Errors
+    /// [`IssuerError::State`].
+    pub fn lists(&self) -> Result<Vec<String>, IssuerError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix("list/") {
+            let (_, v) = item.map_err(state_err)?;
+            let meta: ListMeta = serde_json::from_slice(&v).map_err(state_err)?;
+            out.push(meta.uri);
+        }
+        Ok(out)
+    }
+}
+
+/// The batch id: a hash of the template and the input bytes.
+pub fn batch_id(template: &Template, input: &[u8], skip_invalid: bool) -> String {
+    let t = serde_json::to_vec(template).unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(b"vouch-batch/v1\n");
+    h.update((t.len() as u64).to_be_bytes());
+    h.update(&t);
+    h.update([u8::from(skip_invalid)]);
+    h.update(input);
+    hex::encode(&h.finalize()[..8])
+}
+
+/// A credential's id: the first 16 bytes of the SHA-256 of its issuer JWT.
+pub fn credential_id(credential: &str) -> String {
+    let jwt = credential.split('~').next().unwrap_or_default();
+    hex::encode(&Sha256::digest(jwt.as_bytes())[..16])
+}
+
+/// The RFC 9162 tree over the credentials' exact text.
+fn batch_tree(credentials: &[String]) -> Result<MemoryHashes, IssuerError> {
+    let mut tree = MemoryHashes::new();
+    for c in credentials {
+        tree.append(record_hash(c.as_bytes())).map_err(state_err)?;
+    }
+    Ok(tree)
+}
+
+fn write_pending(dir: &Path, creds: &[String]) -> Result<(), IssuerError> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    for (i, c) in creds.iter().enumerate() {
+        let path = dir.join(format!("{i:06}.sd-jwt"));
+        std::fs::write(&path, c).map_err(io(&path))?;
+    }
+    // One sync for the directory's files: they must be on disk before the
+    // anchor entry that commits to them is saved.
+    for (i, _) in creds.iter().enumerate() {
+        let path = dir.join(format!("{i:06}.sd-jwt"));
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&path))?;
+    }
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io(dir))?;
+    Ok(())
+}
+
+/// The pending credentials, in row order. A run interrupted while moving
+/// them into `out` left some there already: those are read from `out`.
+fn read_pending(dir: &Path, out: &Path, rows: &[Row]) -> Result<Vec<String>, IssuerError> {
+    rows.iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let path = dir.join(format!("{i:06}.sd-jwt"));
+            if path.exists() {
+                return std::fs::read_to_string(&path).map_err(io(&path));
+            }
+            let prefix = format!("{:06}-", row.number);
+            let moved = std::fs::read_dir(out)
+                .map_err(io(out))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".sd-jwt"))
+                })
+                .ok_or_else(|| {
+                    IssuerError::State(format!(
+                        "credential for row {} is in neither {} nor {}",
+                        row.number,
+                        dir.display(),
+                        out.display()
+                    ))
+                })?;
+            std::fs::read_to_string(&moved).map_err(io(&moved))
+        })
+        .collect()
+}
+
+/// Groups manifest entries by file for look-up (used by `revoke --credential`).
+pub fn manifest_index(manifest: &Value) -> BTreeMap<String, (String, u64)> {
+    let mut out = BTreeMap::new();
+    for c in manifest["credentials"].as_array().into_iter().flatten() {
+        if let (Some(id), Some(uri), Some(idx)) = (
+            c["credential_id"].as_str(),
+            c["status"]["uri"].as_str(),
+            c["status"]["idx"].as_u64(),
+        ) {
+            out.insert(id.to_owned(), (uri.to_owned(), idx));
+        }
+    }
+    out
+}
+
+/// The status reference inside a credential file.
+///
+/// # Errors
+/// [`IssuerError::Other`] when it is not an SD-JWT VC by this issuer with a
+/// status.
+pub fn status_of_credential(text: &str, issuer: &str) -> Result<(String, u64), IssuerError> {
+    let sd = vouch_core::SdJwt::parse(text.trim())
+        .map_err(|e| IssuerError::Other(format!("not an SD-JWT credential: {e}")))?;
+    let payload = sd.payload();
+    if payload.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err(IssuerError::Other(format!(
+            "the credential was issued by {}, not by this issuer ({issuer})",
+            payload
+                .get("iss")
+                .and_then(Value::as_str)
+                .unwrap_or("nobody")
+        )));
+    }
+    let sl = &payload
+        .get("status")
+        .and_then(|s| s.get("status_list"))
+        .cloned()
+        .unwrap_or_default();
+    match (sl["uri"].as_str(), sl["idx"].as_u64()) {
+        (Some(uri), Some(idx)) => Ok((uri.to_owned(), idx)),
+        _ => Err(IssuerError::Other(
+            "the credential has no status list entry".into(),
+        )),
+    }
+}
+
+/// Checks a finished batch: every credential verifies as this issuer's, its
+/// leaf is in the batch root, and the anchor entry is in the sealed tree.
+/// Used by tests and by `issue` as its one-line check.
+///
+/// # Errors
+/// A message naming the first credential that does not check.
+pub fn check_manifest(out: &Path) -> Result<usize, String> {
+    let m: Value = serde_json::from_slice(
+        &std::fs::read(out.join("manifest.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let root = hex::decode(m["batch_root"].as_str().unwrap_or_default())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(Hash)
+        .ok_or("bad batch_root")?;
+    let count = m["count"].as_u64().ok_or("bad count")?;
+    let b64s = |v: &Value| -> Result<Vec<Hash>, String> {
+        v.as_array()
+            .ok_or("proof is not a list")?
+            .iter()
+            .map(|h| {
+                h.as_str()
+                    .and_then(|s| STANDARD.decode(s).ok())
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .map(Hash)
+                    .ok_or_else(|| "bad proof hash".to_owned())
+            })
+            .collect()
+    };
+    let mut n = 0;
+    for c in m["credentials"].as_array().ok_or("no credentials")? {
+        let file = out.join(c["file"].as_str().ok_or("no file")?);
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let sd = vouch_core::SdJwt::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        let options =
+            vouch_core::sd_jwt::VerifyOptions::new(now(), vouch_core::sd_jwt::KeyBinding::Optional);
+        let verdict = vouch_core::sd_jwt::verify_parsed(&sd, &options)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        if !verdict.is_valid() {
+            return Err(format!("{}: does not verify", file.display()));
+        }
+        let i = c["batch_leaf_index"].as_u64().ok_or("no leaf index")?;
+        log::verify_inclusion(
+            &b64s(&c["batch_inclusion_proof"])?,
+            count,
+            root,
+            i,
+            record_hash(text.as_bytes()),
+        )
+        .map_err(|e| format!("{}: not in the batch root: {e}", file.display()))?;
+        n += 1;
+    }
+    let a = &m["anchor"];
+    let entry = Entry::parse(a["entry"].as_str().unwrap_or_default().as_bytes())
+        .map_err(|e| e.to_string())?;
+    match entry.action() {
+        Action::Anchor {
+            root: r, count: k, ..
+        } if *r == hex::encode(root.0) && *k == count => {}
+        _ => return Err("the anchor entry does not commit to this batch".into()),
+    }
+    let tree_root = a["tree_root"]
+        .as_str()
+        .and_then(|s| STANDARD.decode(s).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(Hash)
+        .ok_or("bad tree_root")?;
+    log::verify_inclusion(
+        &b64s(&a["inclusion_proof"])?,
+        a["tree_size"].as_u64().ok_or("bad tree_size")?,
+        tree_root,
+        a["entry_index"].as_u64().ok_or("bad entry_index")?,
+        entry.leaf_hash(),
+    )
+    .map_err(|e| format!("anchor not in the chain: {e}"))?;
+    Ok(n)
+}

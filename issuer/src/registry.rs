@@ -1,0 +1,223 @@
+//! Where the issuer anchors: the embedded one-organisation registry in
+//! `D/registry` (a node in this process, whose genesis authority accredits
+//! this issuer), or a remote registry over HTTP.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use vouch_core::chain::{Action, ChainState, Entry};
+use vouch_core::log::{Block, Hash, TrustPolicy};
+use vouch_registry::client::{ClientError, NodeClient};
+use vouch_registry::node::{Node, NodeError, Receipt, SubmitError};
+use vouch_registry::now;
+
+/// Why the registry could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The embedded node failed.
+    #[error("embedded registry: {0}")]
+    Node(#[from] NodeError),
+    /// The embedded node refused an entry.
+    #[error("registry refused the entry: {0}")]
+    Submit(#[from] SubmitError),
+    /// The remote registry failed or refused.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Something else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A registry handle.
+pub enum Registry {
+    /// In-process node and its genesis authority key.
+    Embedded {
+        /// The node.
+        node: Arc<Node>,
+        /// The authority that accredits this issuer.
+        authority: SigningKey,
+    },
+    /// A node over HTTP.
+    Remote(NodeClient),
+}
+
+impl Registry {
+    /// Opens the embedded registry in `dir`.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when it cannot be opened.
+    pub fn embedded(dir: &Path) -> Result<Self, RegistryError> {
+        let node = Node::open(dir)?;
+        let authority = vouch_registry::keys::read(&dir.join("authority.key")).map_err(|e| {
+            RegistryError::Other(format!("{}: {e}", dir.join("authority.key").display()))
+        })?;
+        Ok(Registry::Embedded {
+            node: Arc::new(node),
+            authority,
+        })
+    }
+
+    /// The chain state (the remote node's view for a remote registry).
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn state(&self) -> Result<ChainState, RegistryError> {
+        match self {
+            Registry::Embedded { node, .. } => Ok(node.with_state(Clone::clone)),
+            Registry::Remote(c) => Ok(c.state().await?),
+        }
+    }
+
+    /// The next sequence number of `author`.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn next_seq(&self, author: &str) -> Result<u64, RegistryError> {
+        match self {
+            Registry::Embedded { node, .. } => {
+                Ok(node.with_state(|s| s.authors.get(author).map_or(0, |(seq, _)| seq + 1)))
+            }
+            Registry::Remote(c) => Ok(c.next_seq(author).await?),
+        }
+    }
+
+    /// Submits an entry.
+    ///
+    /// # Errors
+    /// [`RegistryError`] with the registry's reason.
+    pub async fn submit(&self, entry: &[u8]) -> Result<Receipt, RegistryError> {
+        match self {
+            Registry::Embedded { node, .. } => {
+                let node = node.clone();
+                let bytes = entry.to_vec();
+                tokio::task::spawn_blocking(move || node.submit(&bytes, now()))
+                    .await
+                    .map_err(|e| RegistryError::Other(e.to_string()))?
+                    .map_err(Into::into)
+            }
+            Registry::Remote(c) => Ok(c.submit(entry).await?),
+        }
+    }
+
+    /// The index of an entry already in the log.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn index_of(&self, leaf: &Hash) -> Result<Option<u64>, RegistryError> {
+        match self {
+            Registry::Embedded { node, .. } => node
+                .index_of(leaf)
+                .map_err(|e| RegistryError::Other(e.to_string())),
+            Registry::Remote(c) => Ok(c.index_of(leaf).await?),
+        }
+    }
+
+    /// Seals a block (if needed) and waits until one covers entry `index`.
+    /// Returns that block and its signed note.
+    ///
+    /// # Errors
+    /// [`RegistryError`], or after 60 s without such a block.
+    pub async fn sealed(&self, index: u64) -> Result<(Block, String), RegistryError> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let note = match self {
+                Registry::Embedded { node, .. } => {
+                    node.seal(now())?;
+                    node.checkpoint()
+                }
+                Registry::Remote(c) => c.seal().await?,
+            };
+            let block = self.policy_free_block(&note)?;
+            if block.size > index {
+                return Ok((block, note));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(RegistryError::Other(format!(
+                    "no block covers entry {index} after 60 s"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn policy_free_block(&self, note: &str) -> Result<Block, RegistryError> {
+        // The issuer reads its own anchor back; it trusts the node it wrote to.
+        let text = note
+            .split_once("\n\n")
+            .map(|(body, _)| format!("{body}\n"))
+            .ok_or_else(|| RegistryError::Other("checkpoint has no signatures".into()))?;
+        Block::from_body(text.as_bytes()).map_err(|e| RegistryError::Other(e.to_string()))
+    }
+
+    /// Inclusion proof of entry `index` in the tree of `size`.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, RegistryError> {
+        match self {
+            Registry::Embedded { node, .. } => {
+                node.inclusion(index, size).map_err(RegistryError::Other)
+            }
+            Registry::Remote(c) => Ok(c.inclusion(index, size).await?),
+        }
+    }
+
+    /// Makes sure `issuer` is accredited for `kind`: the embedded registry's
+    /// authority accredits it; a remote registry must have done so already.
+    ///
+    /// # Errors
+    /// [`RegistryError::Other`] telling what to ask the authority for.
+    pub async fn ensure_accredited(
+        &self,
+        issuer: &str,
+        name: &str,
+        kind: &str,
+    ) -> Result<(), RegistryError> {
+        let state = self.state().await?;
+        if state.accredited(issuer, kind, now()) {
+            return Ok(());
+        }
+        match self {
+            Registry::Embedded { authority, .. } => {
+                let mut kinds: Vec<String> = state
+                    .issuers
+                    .get(issuer)
+                    .and_then(|i| i.periods.last().filter(|p| p.until.is_none()))
+                    .map(|p| p.kinds.clone())
+                    .unwrap_or_default();
+                kinds.push(kind.to_owned());
+                let did = vouch_core::DidKey::from_public_key(&authority.verifying_key());
+                let seq = self.next_seq(did.as_str()).await?;
+                let entry = Entry::sign(
+                    authority,
+                    seq,
+                    now(),
+                    Action::Accredit {
+                        issuer: issuer.to_owned(),
+                        name: name.to_owned(),
+                        kinds,
+                    },
+                );
+                self.submit(entry.as_bytes()).await?;
+                Ok(())
+            }
+            Registry::Remote(c) => Err(RegistryError::Other(format!(
+                "{issuer} is not accredited for {kind:?} on {}; ask the accreditation authority to run: \
+                 vouch-registry accredit --registry {} --authority-key KEY --issuer {issuer} --name {name:?} --kind {kind}",
+                c.base(),
+                c.base()
+            ))),
+        }
+    }
+
+    /// The trust policy of the embedded node (for verifying its blocks).
+    pub fn embedded_policy(&self) -> Option<TrustPolicy> {
+        match self {
+            Registry::Embedded { node, .. } => Some(node.policy().clone()),
+            Registry::Remote(_) => None,
+        }
+    }
+}

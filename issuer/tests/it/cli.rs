@@ -1,0 +1,398 @@
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use rand::{Rng as _, SeedableRng as _};
+use serde_json::Value;
+use vouch_core::DidKey;
+use vouch_registry::client::NodeClient;
+use vouch_registry::node::Node;
+use vouch_registry::replica::{Replica, Trust};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vouch-issuer");
+const PASS: &str = "test passphrase";
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("vouch-iss-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env("VOUCH_PASSPHRASE", PASS)
+        .stdin(Stdio::null());
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    cmd(args).output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn init(root: &Path) -> PathBuf {
+    let dir = root.join("uni");
+    ok(&["init", "--dir", s(&dir), "--name", "University of Example"]);
+    dir
+}
+
+fn holder(seed: u64) -> String {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let key = SigningKey::generate(&mut rng);
+    DidKey::from_public_key(&key.verifying_key())
+        .as_str()
+        .to_owned()
+}
+
+/// A transcript CSV of `n` rows; row `bad` (1-based) gets grade "A++".
+fn transcripts(path: &Path, n: usize, bad: Option<usize>) {
+    let mut text = String::from(
+        "holder,institution,student_name,student_id,programme,degree,award_date,gpa,courses\n",
+    );
+    for i in 1..=n {
+        let grade = if bad == Some(i) { "A++" } else { "B" };
+        let courses: Vec<String> = (0..12)
+            .map(|c| {
+                format!(
+                    "C{c:03}|Course {c}|5|{}|2025-S1",
+                    if c == 3 { grade } else { "A" }
+                )
+            })
+            .collect();
+        text.push_str(&format!(
+            "{},University of Example,Student {i},S{i:07},Computer Science,BSc,2025-07-15,3.50,\"{}\"\n",
+            holder(i as u64),
+            courses.join("; ")
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn manifest(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn help_and_templates() {
+    for args in [
+        vec!["--help"],
+        vec!["init", "--help"],
+        vec!["issue", "--help"],
+        vec!["revoke", "--help"],
+        vec!["templates", "--help"],
+    ] {
+        let out = ok(&args);
+        assert!(out.contains("Usage"), "{args:?}: {out}");
+    }
+    assert!(ok(&["issue", "--help"]).contains("--skip-invalid"));
+    let t = ok(&["templates"]);
+    for name in [
+        "transcript",
+        "employment",
+        "insurance-policy",
+        "code|title|credits|grade|term",
+    ] {
+        assert!(t.contains(name), "{t}");
+    }
+    let json: Value = serde_json::from_str(&ok(&["templates", "--json"])).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 3);
+    // Errors are one line and non-zero.
+    let out = run(&[
+        "issue",
+        "--dir",
+        "/nonexistent",
+        "--template",
+        "nope",
+        "--input",
+        "x",
+        "--out",
+        "y",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no template \"nope\""));
+}
+
+#[test]
+fn a_valid_batch_verifies_and_is_anchored() {
+    let root = TempDir::new("valid");
+    let dir = init(&root.0);
+    let keystore = std::fs::read_to_string(dir.join("issuer.keystore")).unwrap();
+    assert!(keystore.contains("argon2id") && keystore.contains("xchacha20poly1305"));
+    let csv = root.0.join("t.csv");
+    transcripts(&csv, 5, None);
+    let out = root.0.join("out");
+    let text = ok(&[
+        "issue",
+        "--dir",
+        s(&dir),
+        "--template",
+        "transcript",
+        "--input",
+        s(&csv),
+        "--out",
+        s(&out),
+    ]);
+    assert!(text.contains("issued 5 credentials"), "{text}");
+    let m = manifest(&out);
+    assert_eq!(m["count"], 5);
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out).unwrap(), 5);
+    let issuer = m["issuer"].as_str().unwrap();
+    let mut indexes = std::collections::HashSet::new();
+    for (i, c) in m["credentials"].as_array().unwrap().iter().enumerate() {
+        let text = std::fs::read_to_string(out.join(c["file"].as_str().unwrap())).unwrap();
+        let sd = vouch_core::SdJwt::parse(&text).unwrap();
+        let v = vouch_core::sd_jwt::verify_parsed(
+            &sd,
+            &vouch_core::sd_jwt::VerifyOptions::new(
+                vouch_registry::now(),
+                vouch_core::sd_jwt::KeyBinding::Optional,
+            ),
+        )
+        .unwrap();
+        assert!(v.is_valid());
+        assert_eq!(sd.payload()["iss"], issuer);
+        assert_eq!(sd.payload()["vct"], "https://vouch.example/vct/transcript");
+        // 6 claims and 12 courses are selectively disclosable.
+        assert_eq!(sd.disclosures().len(), 18);
+        assert_eq!(c["holder"], holder(i as u64 + 1));
+        assert!(indexes.insert(c["status"]["idx"].as_u64().unwrap()));
+    }
+    // A rerun finds the batch done and issues nothing new.
+    let again = ok(&[
+        "issue",
+        "--dir",
+        s(&dir),
+        "--template",
+        "transcript",
+        "--input",
+        s(&csv),
+        "--out",
+        s(&out),
+    ]);
+    assert!(again.contains("already issued"), "{again}");
+    // The wrong passphrase opens nothing.
+    let wrong = cmd(&["revoke", "--dir", s(&dir), "--status-index", "1"])
+        .env("VOUCH_PASSPHRASE", "nope")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"));
+}
+
+#[test]
+fn one_bad_row_issues_nothing_unless_skipped() {
+    let root = TempDir::new("bad");
+    let dir = init(&root.0);
+    let csv = root.0.join("t.csv");
+    transcripts(&csv, 4, Some(3));
+    let out = root.0.join("out");
+    let args = [
+        "issue",
+        "--dir",
+        s(&dir),
+        "--template",
+        "transcript",
+        "--input",
+        s(&csv),
+        "--out",
+        s(&out),
+    ];
+    let r = run(&args);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("row 3, column courses: item 4 field grade: \"A++\""),
+        "{err}"
+    );
+    assert!(err.contains("nothing was issued"), "{err}");
+    assert!(!out.exists());
+    let node = Node::open(&dir.join("registry")).unwrap();
+    assert_eq!(node.size(), 1, "only genesis: nothing reached the chain");
+    drop(node);
+
+    let mut skip = args.to_vec();
+    skip.push("--skip-invalid");
+    let r = run(&skip);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("skipped:"));
+    let m = manifest(&out);
+    assert_eq!(m["count"], 3);
+    let rows: Vec<u64> = m["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, [1, 2, 4]);
+
+    // A CSV missing a column is refused as a whole.
+    std::fs::write(&csv, "holder,institution\nx,y\n").unwrap();
+    let r = run(&args);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("missing column(s)"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_sees_the_revocation() {
+    let root = TempDir::new("revoke");
+    let dir = init(&root.0);
+    let csv = root.0.join("t.csv");
+    transcripts(&csv, 4, None);
+    let out = root.0.join("out");
+    ok(&[
+        "issue",
+        "--dir",
+        s(&dir),
+        "--template",
+        "transcript",
+        "--input",
+        s(&csv),
+        "--out",
+        s(&out),
+    ]);
+    let m = manifest(&out);
+    let creds = m["credentials"].as_array().unwrap().clone();
+    let file = |i: usize| out.join(creds[i]["file"].as_str().unwrap());
+    let idx = |i: usize| creds[i]["status"]["idx"].as_u64().unwrap();
+    let uri = creds[0]["status"]["uri"].as_str().unwrap().to_owned();
+    ok(&["revoke", "--dir", s(&dir), "--credential", s(&file(1))]);
+    ok(&[
+        "revoke",
+        "--dir",
+        s(&dir),
+        "--status-index",
+        &idx(2).to_string(),
+        "--suspend",
+    ]);
+    let r = run(&[
+        "revoke",
+        "--dir",
+        s(&dir),
+        "--credential",
+        s(&file(1)),
+        "--reinstate",
+    ]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("revocation is final"));
+    let r = run(&["revoke", "--dir", s(&dir), "--status-index", "3"]);
+    assert!(!r.status.success());
+
+    // Serve the embedded registry; a replica syncs and reads the statuses.
+    let node = Arc::new(Node::open(&dir.join("registry")).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = vouch_registry::api::app(node.clone()).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let trust = Trust {
+        node_vkey: node.vkey(),
+        witnesses: vec![],
+        need: 0,
+    };
+    let mut replica = Replica::open(&root.0.join("replica"), trust.policy().unwrap()).unwrap();
+    replica.sync(&NodeClient::new(&url).unwrap()).await.unwrap();
+    let issuer = m["issuer"].as_str().unwrap();
+    assert!(
+        replica
+            .accredited(issuer, "transcript", vouch_registry::now())
+            .unwrap()
+            .value
+    );
+    assert_eq!(replica.status(&uri, idx(0)).unwrap().value, Some(0));
+    assert_eq!(replica.status(&uri, idx(1)).unwrap().value, Some(1));
+    assert_eq!(replica.status(&uri, idx(2)).unwrap().value, Some(2));
+    assert_eq!(replica.status(&uri, idx(3)).unwrap().value, Some(0));
+}
+
+#[test]
+fn kill_9_mid_batch_then_rerun_issues_each_row_once() {
+    let root = TempDir::new("kill");
+    let dir = init(&root.0);
+    let csv = root.0.join("t.csv");
+    let n = 1500;
+    transcripts(&csv, n, None);
+    let out = root.0.join("out");
+    let args = [
+        "issue",
+        "--dir",
+        s(&dir),
+        "--template",
+        "transcript",
+        "--input",
+        s(&csv),
+        "--out",
+        s(&out),
+    ];
+    let mut rng = rand::thread_rng();
+    let mut finished = false;
+    for _ in 0..4 {
+        let mut child = cmd(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.gen_range(200..2500)));
+        if child.try_wait().unwrap().is_some() {
+            finished = true;
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let text = ok(&args);
+    assert!(text.contains(&format!("issued {n} credentials")), "{text}");
+    let m = manifest(&out);
+    assert_eq!(m["count"], n);
+    let files = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sd-jwt")
+        })
+        .count();
+    assert_eq!(files, n, "every row exactly once");
+    let idx: std::collections::HashSet<u64> = m["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"]["idx"].as_u64().unwrap())
+        .collect();
+    assert_eq!(idx.len(), n, "status indexes are never handed out twice");
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out).unwrap(), n);
+    let node = Node::open(&dir.join("registry")).unwrap();
+    let issuer = m["issuer"].as_str().unwrap();
+    let (anchors, credentials) = node.with_state(|st| {
+        let i = &st.issuers[issuer];
+        (i.anchors, i.credentials)
+    });
+    assert_eq!(
+        (anchors, credentials),
+        (1, n as u64),
+        "anchored exactly once (finished early: {finished})"
+    );
+}
