@@ -124,6 +124,9 @@ pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowErro
     }
     let mut rows = Vec::new();
     let mut errors = Vec::new();
+    // Decoding a did:key checks the curve point; holders repeat across
+    // batches of one person's several credentials, so remember them.
+    let mut holders: std::collections::HashMap<String, DidKey> = std::collections::HashMap::new();
     for (i, record) in reader.records().enumerate() {
         let number = i + 1;
         let record = match record {
@@ -156,7 +159,14 @@ pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowErro
                 .and_then(|i| record.get(i))
                 .map(str::to_owned)
         };
-        let holder = match DidKey::parse(&cell(HOLDER_COLUMN).unwrap_or_default()) {
+        let text = cell(HOLDER_COLUMN).unwrap_or_default();
+        let parsed = match holders.get(&text) {
+            Some(d) => Ok(d.clone()),
+            None => DidKey::parse(&text).inspect(|d| {
+                holders.insert(text.clone(), d.clone());
+            }),
+        };
+        let holder = match parsed {
             Ok(d) => d,
             Err(e) => {
                 errors.push(RowError {

@@ -7,10 +7,13 @@
 //! A batch goes through stages recorded in the journal before each step
 //! takes effect, so an interrupted run resumes:
 //! 1. `allocated`: status indexes chosen (at random, never twice) and saved.
-//! 2. `signed`: credentials written under `OUT/.pending-<batch>/` and the
-//!    anchor entry (over their Merkle root) saved, before it is submitted.
-//! 3. `done`: anchored and sealed; files moved into `OUT/`, `manifest.json`
-//!    written.
+//! 2. `signed`: the credentials written, one per line, to the batch archive
+//!    `D/batches/<batch>.sd-jwt` (synced once), and the anchor entry over
+//!    their Merkle root saved, before it is submitted.
+//! 3. `done`: anchored and sealed; one file per credential written into
+//!    `OUT/`, then `manifest.json`.
+//!
+//! The archive stays: it is the issuer's record of what it issued.
 //!
 //! Rerunning the same command finds the batch by the hash of its template
 //! and input: `done` reports where the credentials are; `allocated` signs
@@ -483,7 +486,7 @@ impl Issuer {
             .ensure_accredited(&self.config.did, &self.config.name, &template.kind)
             .await?;
 
-        let pending = out.join(format!(".pending-{batch_id}"));
+        let pending = self.dir.join("batches").join(format!("{batch_id}.sd-jwt"));
         let credentials: Vec<String> = if batch.stage == Stage::Allocated {
             let creds = self.sign_all(template, rows, &batch, &list, progress)?;
             write_pending(&pending, &creds)?;
@@ -510,13 +513,13 @@ impl Issuer {
             self.flush()?;
             creds
         } else {
-            read_pending(&pending, out, rows)?
+            read_pending(&pending, rows.len())?
         };
         let tree = batch_tree(&credentials)?;
         let root = tree.root().map_err(state_err)?;
         if batch.root.as_deref() != Some(hex::encode(root.0).as_str()) {
             return Err(IssuerError::State(format!(
-                "the pending credentials in {} do not match the saved anchor; they were changed",
+                "the batch archive {} does not match the saved anchor; it was changed",
                 pending.display()
             )));
         }
@@ -544,22 +547,24 @@ impl Issuer {
         progress.step();
         progress.finish();
 
-        // Files into place, then the manifest, then the journal.
+        // Files into place, then the manifest, then the journal. The archive
+        // is on disk already, so these need no sync of their own: a rerun
+        // rewrites them.
         std::fs::create_dir_all(out).map_err(io(out))?;
+        progress.start("writing", rows.len() as u64);
+        let names: Vec<String> = rows
+            .iter()
+            .zip(&credentials)
+            .map(|(row, cred)| format!("{:06}-{}.sd-jwt", row.number, credential_id(cred)))
+            .collect();
+        write_files(out, &names, &credentials, progress)?;
         let mut items = Vec::with_capacity(rows.len());
-        for (i, (row, cred)) in rows.iter().zip(&credentials).enumerate() {
-            let id = credential_id(cred);
-            let name = format!("{:06}-{id}.sd-jwt", row.number);
-            let from = pending.join(format!("{i:06}.sd-jwt"));
-            let to = out.join(&name);
-            if from.exists() {
-                std::fs::rename(&from, &to).map_err(io(&to))?;
-            }
+        for (i, (row, name)) in rows.iter().zip(&names).enumerate() {
             let proof = log::prove_record(tree.size(), i as u64, &tree).map_err(state_err)?;
             items.push(json!({
                 "row": row.number,
                 "holder": row.holder.as_str(),
-                "credential_id": id,
+                "credential_id": &name[7..name.len() - ".sd-jwt".len()],
                 "file": name,
                 "status": { "uri": list.uri, "idx": batch.indexes[i] },
                 "batch_leaf_index": i,
@@ -593,8 +598,11 @@ impl Issuer {
             serde_json::to_vec_pretty(&manifest).map_err(state_err)?,
         )
         .map_err(io(&tmp))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        let _ = std::fs::remove_dir_all(&pending);
+        progress.finish();
         batch.stage = Stage::Done;
         self.put_json(&format!("batch/{batch_id}"), &batch)?;
         self.flush()?;
@@ -825,58 +833,77 @@ fn batch_tree(credentials: &[String]) -> Result<MemoryHashes, IssuerError> {
     Ok(tree)
 }
 
-fn write_pending(dir: &Path, creds: &[String]) -> Result<(), IssuerError> {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    for (i, c) in creds.iter().enumerate() {
-        let path = dir.join(format!("{i:06}.sd-jwt"));
-        std::fs::write(&path, c).map_err(io(&path))?;
+/// Writes one file per credential, on several threads (creating files is
+/// mostly waiting on the file system).
+fn write_files(
+    out: &Path,
+    names: &[String],
+    creds: &[String],
+    progress: &dyn Progress,
+) -> Result<(), IssuerError> {
+    const THREADS: usize = 2;
+    let per = names.len().div_ceil(THREADS).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .chunks(per)
+            .zip(creds.chunks(per))
+            .map(|(names, creds)| {
+                s.spawn(move || {
+                    for (name, cred) in names.iter().zip(creds) {
+                        let to = out.join(name);
+                        std::fs::write(&to, cred).map_err(io(&to))?;
+                        progress.step();
+                    }
+                    Ok::<(), IssuerError>(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| IssuerError::Other("a writer thread failed".into()))??;
+        }
+        Ok(())
+    })
+}
+
+/// Writes the batch archive (one credential per line) and syncs it.
+fn write_pending(path: &Path, creds: &[String]) -> Result<(), IssuerError> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    // One sync for the directory's files: they must be on disk before the
-    // anchor entry that commits to them is saved.
-    for (i, _) in creds.iter().enumerate() {
-        let path = dir.join(format!("{i:06}.sd-jwt"));
-        std::fs::File::open(&path)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&path))?;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
+    for c in creds {
+        f.write_all(c.as_bytes()).map_err(io(&tmp))?;
+        f.write_all(b"\n").map_err(io(&tmp))?;
     }
-    std::fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io(dir))?;
+    let f = f.into_inner().map_err(|e| IssuerError::Io {
+        path: tmp.clone(),
+        source: e.into_error(),
+    })?;
+    f.sync_all().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
+    }
     Ok(())
 }
 
-/// The pending credentials, in row order. A run interrupted while moving
-/// them into `out` left some there already: those are read from `out`.
-fn read_pending(dir: &Path, out: &Path, rows: &[Row]) -> Result<Vec<String>, IssuerError> {
-    rows.iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let path = dir.join(format!("{i:06}.sd-jwt"));
-            if path.exists() {
-                return std::fs::read_to_string(&path).map_err(io(&path));
-            }
-            let prefix = format!("{:06}-", row.number);
-            let moved = std::fs::read_dir(out)
-                .map_err(io(out))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".sd-jwt"))
-                })
-                .ok_or_else(|| {
-                    IssuerError::State(format!(
-                        "credential for row {} is in neither {} nor {}",
-                        row.number,
-                        dir.display(),
-                        out.display()
-                    ))
-                })?;
-            std::fs::read_to_string(&moved).map_err(io(&moved))
-        })
-        .collect()
+/// Reads the batch archive.
+fn read_pending(path: &Path, n: usize) -> Result<Vec<String>, IssuerError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let creds: Vec<String> = text.lines().map(str::to_owned).collect();
+    if creds.len() != n {
+        return Err(IssuerError::State(format!(
+            "the batch archive {} holds {} credentials, not {n}",
+            path.display(),
+            creds.len()
+        )));
+    }
+    Ok(creds)
 }
 
 /// Groups manifest entries by file for look-up (used by `revoke --credential`).
@@ -925,13 +952,14 @@ pub fn status_of_credential(text: &str, issuer: &str) -> Result<(String, u64), I
     }
 }
 
-/// Checks a finished batch: every credential verifies as this issuer's, its
-/// leaf is in the batch root, and the anchor entry is in the sealed tree.
-/// Used by tests and by `issue` as its one-line check.
+/// Checks a finished batch: each credential (or, unless `all`, the first)
+/// verifies as this issuer's and its leaf is in the batch root, and the
+/// anchor entry is in the sealed tree. Used by tests, and by `issue` as its
+/// one-line check. Returns how many credentials were checked.
 ///
 /// # Errors
 /// A message naming the first credential that does not check.
-pub fn check_manifest(out: &Path) -> Result<usize, String> {
+pub fn check_manifest(out: &Path, all: bool) -> Result<usize, String> {
     let m: Value = serde_json::from_slice(
         &std::fs::read(out.join("manifest.json")).map_err(|e| e.to_string())?,
     )
@@ -956,7 +984,9 @@ pub fn check_manifest(out: &Path) -> Result<usize, String> {
             .collect()
     };
     let mut n = 0;
-    for c in m["credentials"].as_array().ok_or("no credentials")? {
+    let credentials = m["credentials"].as_array().ok_or("no credentials")?;
+    let take = if all { credentials.len() } else { 1 };
+    for c in credentials.iter().take(take) {
         let file = out.join(c["file"].as_str().ok_or("no file")?);
         let text =
             std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;

@@ -284,7 +284,7 @@ async fn issue(
     let id = issuer::batch_id(&template, &bytes, skip_invalid);
     let bars = Bars(Mutex::new(None));
     let report = iss.issue(&template, &id, &rows, out, &bars).await?;
-    let checked = issuer::check_manifest(&report.out)
+    let checked = issuer::check_manifest(&report.out, false)
         .map_err(|e| anyhow::anyhow!("self-check failed: {e}"))?;
     if json {
         println!(
@@ -322,7 +322,10 @@ async fn issue(
         if !errors.is_empty() {
             println!("skipped {} invalid rows (listed above)", errors.len());
         }
-        println!("check: {checked} credentials verify with vouch-core and are in the anchored batch root");
+        println!(
+            "check: {} verifies with vouch-core, is in the batch root, and the batch is anchored in the chain",
+            if checked == 1 { "the first credential" } else { "every credential" }
+        );
     }
     Ok(())
 }

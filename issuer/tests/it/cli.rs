@@ -161,7 +161,7 @@ fn a_valid_batch_verifies_and_is_anchored() {
     assert!(text.contains("issued 5 credentials"), "{text}");
     let m = manifest(&out);
     assert_eq!(m["count"], 5);
-    assert_eq!(vouch_issuer::issuer::check_manifest(&out).unwrap(), 5);
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), 5);
     let issuer = m["issuer"].as_str().unwrap();
     let mut indexes = std::collections::HashSet::new();
     for (i, c) in m["credentials"].as_array().unwrap().iter().enumerate() {
@@ -383,7 +383,7 @@ fn kill_9_mid_batch_then_rerun_issues_each_row_once() {
         .map(|c| c["status"]["idx"].as_u64().unwrap())
         .collect();
     assert_eq!(idx.len(), n, "status indexes are never handed out twice");
-    assert_eq!(vouch_issuer::issuer::check_manifest(&out).unwrap(), n);
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), n);
     let node = Node::open(&dir.join("registry")).unwrap();
     let issuer = m["issuer"].as_str().unwrap();
     let (anchors, credentials) = node.with_state(|st| {
@@ -395,4 +395,97 @@ fn kill_9_mid_batch_then_rerun_issues_each_row_once() {
         (1, n as u64),
         "anchored exactly once (finished early: {finished})"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_registry_must_accredit_first() {
+    let root = TempDir::new("remote");
+    let node_dir = root.0.join("node");
+    let config = vouch_registry::node::NodeConfig {
+        origin: "remote.example/registry".into(),
+        witnesses: vec![],
+        need: 0,
+    };
+    Node::init(
+        &node_dir,
+        config,
+        vouch_registry::now(),
+        &mut rand::rngs::OsRng,
+    )
+    .unwrap();
+    let authority = vouch_registry::keys::read(&node_dir.join("authority.key")).unwrap();
+    let node = Arc::new(Node::open(&node_dir).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = vouch_registry::api::app(node.clone()).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = root.0.join("hr");
+    let text = ok(&[
+        "init",
+        "--dir",
+        s(&dir),
+        "--name",
+        "ACME HR",
+        "--registry",
+        &url,
+    ]);
+    assert!(
+        text.contains("vouch-registry accredit --registry"),
+        "{text}"
+    );
+    let did = vouch_issuer::keystore::did_of(&dir.join("issuer.keystore")).unwrap();
+    let out = root.0.join("out");
+    let args: Vec<String> = [
+        "issue",
+        "--dir",
+        s(&dir),
+        "--template",
+        "employment",
+        "--input",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/employment.csv"),
+        "--out",
+        s(&out),
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    let issue = move || {
+        let args = args.clone();
+        move || run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    // Blocking calls go to the blocking pool; the server keeps running.
+    let r = tokio::task::spawn_blocking(issue()).await.unwrap();
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("is not accredited for \"employment\""),
+        "{err}"
+    );
+
+    let client = NodeClient::new(&url).unwrap();
+    let accredit = vouch_core::chain::Entry::sign(
+        &authority,
+        1,
+        vouch_registry::now(),
+        vouch_core::chain::Action::Accredit {
+            issuer: did.clone(),
+            name: "ACME HR".into(),
+            kinds: vec!["employment".into()],
+        },
+    );
+    client.submit(accredit.as_bytes()).await.unwrap();
+    let r = tokio::task::spawn_blocking(issue()).await.unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let m = manifest(&out);
+    assert_eq!(m["count"], 3);
+    assert!(m["credentials"][0]["status"]["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{url}/v1/status/")));
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), 3);
+    // The status list is served where credentials point.
+    let uri = m["credentials"][0]["status"]["uri"].as_str().unwrap();
+    let token = reqwest::get(uri).await.unwrap().text().await.unwrap();
+    assert!(token.starts_with("ey"), "{token}");
 }
