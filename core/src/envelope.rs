@@ -745,6 +745,47 @@ pub fn stats(presentation: &str) -> Result<EnvelopeStats, EnvelopeError> {
     })
 }
 
+/// A QR code as a PNG image: 8-bit greyscale, `scale` pixels per module, a
+/// quiet zone of `quiet` modules on each side.
+pub fn png(code: &QrCode, scale: u32, quiet: u32) -> Vec<u8> {
+    use std::io::Write as _;
+    let modules = u32::try_from(code.width()).unwrap_or(0);
+    let side = (modules + 2 * quiet) * scale.max(1);
+    let colors = code.to_colors();
+    let dark = |x: u32, y: u32| -> bool {
+        let (mx, my) = (x / scale.max(1), y / scale.max(1));
+        if mx < quiet || my < quiet || mx >= quiet + modules || my >= quiet + modules {
+            return false;
+        }
+        let i = ((my - quiet) * modules + (mx - quiet)) as usize;
+        colors.get(i) == Some(&qrcode::Color::Dark)
+    };
+    let mut raw = Vec::with_capacity(((side + 1) * side) as usize);
+    for y in 0..side {
+        raw.push(0); // filter: none
+        raw.extend((0..side).map(|x| if dark(x, y) { 0u8 } else { 255 }));
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), Compression::best());
+    // Writing to a Vec cannot fail.
+    let _ = z.write_all(&raw);
+    let idat = z.finish().unwrap_or_default();
+    let mut ihdr = Vec::with_capacity(13);
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit, greyscale, deflate, no filter, no interlace
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(&b"IHDR"[..], &ihdr[..]), (b"IDAT", &idat), (b"IEND", &[])] {
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    out
+}
+
 /// The structure stream with markers shown as `<XX>` (for tuning the dictionary).
 ///
 /// # Errors
@@ -761,4 +802,44 @@ pub fn structure_text(presentation: &str) -> Result<String, EnvelopeError> {
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod png_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn png_of_a_qr_code() {
+        let code = qr_code("VCH1:HELLO", EcLevel::M).unwrap();
+        let image = png(&code, 4, 4);
+        assert_eq!(&image[..8], b"\x89PNG\r\n\x1a\n");
+        // Walk the chunks, checking each CRC.
+        let mut at = 8;
+        let mut idat = Vec::new();
+        let mut side = 0;
+        while at < image.len() {
+            let len = u32::from_be_bytes(image[at..at + 4].try_into().unwrap()) as usize;
+            let kind = &image[at + 4..at + 8];
+            let data = &image[at + 8..at + 8 + len];
+            let mut crc = flate2::Crc::new();
+            crc.update(kind);
+            crc.update(data);
+            assert_eq!(crc.sum().to_be_bytes(), image[at + 8 + len..at + 12 + len]);
+            match kind {
+                b"IHDR" => side = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize,
+                b"IDAT" => idat.extend_from_slice(data),
+                _ => {}
+            }
+            at += 12 + len;
+        }
+        assert_eq!(side, (code.width() + 8) * 4);
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&idat[..]), &mut raw)
+            .unwrap();
+        assert_eq!(raw.len(), (side + 1) * side);
+        let pixel = |x: usize, y: usize| raw[y * (side + 1) + 1 + x];
+        assert_eq!(pixel(0, 0), 255, "quiet zone");
+        assert_eq!(pixel(16, 16), 0, "finder pattern corner");
+    }
 }

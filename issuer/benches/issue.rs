@@ -114,7 +114,7 @@ fn main() {
     let out = root.join("out");
     let phases = Phases(std::sync::Mutex::new(Vec::new()));
     let report = rt
-        .block_on(iss.issue(&template, &id, &rows, &out, &phases))
+        .block_on(iss.issue(&template, &id, &rows, &out, false, &phases))
         .unwrap();
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(report.issued, n);

@@ -46,29 +46,7 @@ pub enum Command {
     },
     /// Issue one credential per CSV row, anchor the batch, write the files
     /// and manifest.json.
-    Issue {
-        /// Issuer directory.
-        #[arg(long)]
-        dir: PathBuf,
-        /// Template name (see `templates`) or a template .json file.
-        #[arg(long)]
-        template: String,
-        /// The CSV of subjects.
-        #[arg(long)]
-        input: PathBuf,
-        /// Where to write the credentials.
-        #[arg(long)]
-        out: PathBuf,
-        /// Issue the valid rows and report each invalid one, instead of
-        /// issuing nothing.
-        #[arg(long)]
-        skip_invalid: bool,
-        #[command(flatten)]
-        passphrase: Passphrase,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Issue(IssueArgs),
     /// Revoke (or suspend, or reinstate) a credential and publish the new
     /// status list.
     Revoke {
@@ -110,4 +88,34 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Arguments of `issue`.
+#[derive(Debug, clap::Args)]
+pub struct IssueArgs {
+    /// Issuer directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Template name (see `templates`) or a template .json file.
+    #[arg(long)]
+    pub template: String,
+    /// The CSV of subjects.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to write the credentials.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Issue the valid rows and report each invalid one, instead of
+    /// issuing nothing.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Also write a QR code PNG per credential (a `VCH1:` envelope, for a
+    /// wallet's camera).
+    #[arg(long)]
+    pub qr: bool,
+    #[command(flatten)]
+    pub passphrase: Passphrase,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

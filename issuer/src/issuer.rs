@@ -426,6 +426,7 @@ impl Issuer {
         batch_id: &str,
         rows: &[Row],
         out: &Path,
+        qr: bool,
         progress: &dyn Progress,
     ) -> Result<BatchReport, IssuerError> {
         let mut resumed = false;
@@ -489,6 +490,18 @@ impl Issuer {
         let pending = self.dir.join("batches").join(format!("{batch_id}.sd-jwt"));
         let credentials: Vec<String> = if batch.stage == Stage::Allocated {
             let creds = self.sign_all(template, rows, &batch, &list, progress)?;
+            if qr {
+                // Refuse before anything is anchored; a rerun without --qr
+                // resumes this batch with the same status indexes.
+                for (row, c) in rows.iter().zip(&creds) {
+                    qr_png(c).map_err(|e| {
+                        IssuerError::Other(format!(
+                            "--qr: the credential of row {} does not fit one QR code ({e}); issue without --qr",
+                            row.number
+                        ))
+                    })?;
+                }
+            }
             write_pending(&pending, &creds)?;
             let tree = batch_tree(&creds)?;
             let root = tree.root().map_err(state_err)?;
@@ -557,7 +570,7 @@ impl Issuer {
             .zip(&credentials)
             .map(|(row, cred)| format!("{:06}-{}.sd-jwt", row.number, credential_id(cred)))
             .collect();
-        write_files(out, &names, &credentials, progress)?;
+        write_files(out, &names, &credentials, qr, progress)?;
         let mut items = Vec::with_capacity(rows.len());
         for (i, (row, name)) in rows.iter().zip(&names).enumerate() {
             let proof = log::prove_record(tree.size(), i as u64, &tree).map_err(state_err)?;
@@ -567,6 +580,7 @@ impl Issuer {
                 "credential_id": &name[7..name.len() - ".sd-jwt".len()],
                 "file": name,
                 "status": { "uri": list.uri, "idx": batch.indexes[i] },
+                "qr": qr.then(|| qr_name(name)),
                 "batch_leaf_index": i,
                 "batch_inclusion_proof": proof.iter().map(|h| STANDARD.encode(h.0)).collect::<Vec<_>>(),
             }));
@@ -839,6 +853,7 @@ fn write_files(
     out: &Path,
     names: &[String],
     creds: &[String],
+    qr: bool,
     progress: &dyn Progress,
 ) -> Result<(), IssuerError> {
     const THREADS: usize = 2;
@@ -852,6 +867,11 @@ fn write_files(
                     for (name, cred) in names.iter().zip(creds) {
                         let to = out.join(name);
                         std::fs::write(&to, cred).map_err(io(&to))?;
+                        if qr {
+                            let image = qr_png(cred).map_err(IssuerError::Other)?;
+                            let to = out.join(qr_name(name));
+                            std::fs::write(&to, image).map_err(io(&to))?;
+                        }
                         progress.step();
                     }
                     Ok::<(), IssuerError>(())
@@ -864,6 +884,23 @@ fn write_files(
         }
         Ok(())
     })
+}
+
+/// The PNG file name beside a credential file.
+fn qr_name(name: &str) -> String {
+    format!("{}.png", name.trim_end_matches(".sd-jwt"))
+}
+
+/// A credential as a `VCH1:` QR code PNG (error correction M), for handing
+/// it over to a wallet's camera.
+///
+/// # Errors
+/// A message when it does not fit one QR code.
+pub fn qr_png(credential: &str) -> Result<Vec<u8>, String> {
+    use vouch_core::envelope;
+    let env = envelope::encode(credential).map_err(|e| e.to_string())?;
+    let code = envelope::qr_code(&env, qrcode::EcLevel::M).map_err(|e| e.to_string())?;
+    Ok(envelope::png(&code, 4, 4))
 }
 
 /// Writes the batch archive (one credential per line) and syncs it.

@@ -3,7 +3,6 @@
 mod cli;
 
 use std::io::IsTerminal as _;
-use std::path::Path;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context as _};
@@ -153,15 +152,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Issue {
-            dir,
-            template,
-            input,
-            out,
-            skip_invalid,
-            passphrase: p,
-            json,
-        } => issue(&dir, &template, &input, &out, skip_invalid, &p, json).await,
+        Command::Issue(args) => issue(args).await,
         Command::Revoke {
             dir,
             credential,
@@ -248,16 +239,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
-async fn issue(
-    dir: &Path,
-    template: &str,
-    input_path: &Path,
-    out: &Path,
-    skip_invalid: bool,
-    p: &Passphrase,
-    json: bool,
-) -> anyhow::Result<()> {
-    let template = Template::find(template)?;
+async fn issue(args: cli::IssueArgs) -> anyhow::Result<()> {
+    let cli::IssueArgs {
+        dir,
+        template,
+        input: input_path,
+        out,
+        skip_invalid,
+        qr,
+        passphrase: p,
+        json,
+    } = args;
+    let (dir, input_path, out) = (dir.as_path(), input_path.as_path(), out.as_path());
+    let template = Template::find(&template)?;
     let bytes =
         std::fs::read(input_path).with_context(|| format!("reading {}", input_path.display()))?;
     let (rows, errors) = input::parse(&bytes, &template)
@@ -279,11 +273,11 @@ async fn issue(
     if rows.is_empty() {
         bail!("no valid rows; nothing was issued");
     }
-    let pass = passphrase(p, false)?;
+    let pass = passphrase(&p, false)?;
     let iss = Issuer::open(dir, &pass)?;
     let id = issuer::batch_id(&template, &bytes, skip_invalid);
     let bars = Bars(Mutex::new(None));
-    let report = iss.issue(&template, &id, &rows, out, &bars).await?;
+    let report = iss.issue(&template, &id, &rows, out, qr, &bars).await?;
     let checked = issuer::check_manifest(&report.out, false)
         .map_err(|e| anyhow::anyhow!("self-check failed: {e}"))?;
     if json {

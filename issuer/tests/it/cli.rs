@@ -157,6 +157,7 @@ fn a_valid_batch_verifies_and_is_anchored() {
         s(&csv),
         "--out",
         s(&out),
+        "--qr",
     ]);
     assert!(text.contains("issued 5 credentials"), "{text}");
     let m = manifest(&out);
@@ -182,6 +183,10 @@ fn a_valid_batch_verifies_and_is_anchored() {
         assert_eq!(sd.disclosures().len(), 18);
         assert_eq!(c["holder"], holder(i as u64 + 1));
         assert!(indexes.insert(c["status"]["idx"].as_u64().unwrap()));
+        // The QR code PNG beside it.
+        let png = std::fs::read(out.join(c["qr"].as_str().unwrap())).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert_eq!(png, vouch_issuer::issuer::qr_png(&text).unwrap());
     }
     // A rerun finds the batch done and issues nothing new.
     let again = ok(&[
