@@ -97,6 +97,28 @@ pub fn verify_consistency(
         .map_err(|_| ProofError::Mismatch)
 }
 
+/// A hash from standard base64 (as checkpoints, proofs and manifests carry
+/// them); `None` unless it is exactly 32 bytes.
+pub fn hash_from_base64(text: &str) -> Option<Hash> {
+    let bytes = STANDARD.decode(text).ok()?;
+    Some(Hash(<[u8; 32]>::try_from(bytes).ok()?))
+}
+
+/// Hashes from a JSON list of standard-base64 strings; `None` when it is not
+/// one.
+pub fn hashes_from_json(value: &serde_json::Value) -> Option<Vec<Hash>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|h| hash_from_base64(h.as_str()?))
+        .collect()
+}
+
+/// Hashes as standard-base64 strings.
+pub fn hashes_to_base64(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(|h| STANDARD.encode(h.0)).collect()
+}
+
 /// Hashes kept in memory, for witnesses checking a span of entries and for
 /// tests. Indexes are `tlog_tiles` stored-hash indexes.
 #[derive(Debug, Default, Clone)]

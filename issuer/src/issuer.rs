@@ -582,7 +582,7 @@ impl Issuer {
                 "status": { "uri": list.uri, "idx": batch.indexes[i] },
                 "qr": qr.then(|| qr_name(name)),
                 "batch_leaf_index": i,
-                "batch_inclusion_proof": proof.iter().map(|h| STANDARD.encode(h.0)).collect::<Vec<_>>(),
+                "batch_inclusion_proof": log::hashes_to_base64(&proof),
             }));
         }
         let manifest = json!({
@@ -601,7 +601,7 @@ impl Issuer {
                 "block_height": block.height,
                 "tree_size": block.size,
                 "tree_root": STANDARD.encode(block.root.0),
-                "inclusion_proof": chain_proof.iter().map(|h| STANDARD.encode(h.0)).collect::<Vec<_>>(),
+                "inclusion_proof": log::hashes_to_base64(&chain_proof),
             },
             "credentials": items,
         });
@@ -1007,19 +1007,7 @@ pub fn check_manifest(out: &Path, all: bool) -> Result<usize, String> {
         .map(Hash)
         .ok_or("bad batch_root")?;
     let count = m["count"].as_u64().ok_or("bad count")?;
-    let b64s = |v: &Value| -> Result<Vec<Hash>, String> {
-        v.as_array()
-            .ok_or("proof is not a list")?
-            .iter()
-            .map(|h| {
-                h.as_str()
-                    .and_then(|s| STANDARD.decode(s).ok())
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .map(Hash)
-                    .ok_or_else(|| "bad proof hash".to_owned())
-            })
-            .collect()
-    };
+    let b64s = |v: &Value| log::hashes_from_json(v).ok_or_else(|| "bad proof".to_owned());
     let mut n = 0;
     let credentials = m["credentials"].as_array().ok_or("no credentials")?;
     let take = if all { credentials.len() } else { 1 };
@@ -1057,9 +1045,7 @@ pub fn check_manifest(out: &Path, all: bool) -> Result<usize, String> {
     }
     let tree_root = a["tree_root"]
         .as_str()
-        .and_then(|s| STANDARD.decode(s).ok())
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .map(Hash)
+        .and_then(log::hash_from_base64)
         .ok_or("bad tree_root")?;
     log::verify_inclusion(
         &b64s(&a["inclusion_proof"])?,

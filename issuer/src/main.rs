@@ -33,24 +33,9 @@ fn main() {
         }
     };
     if let Err(e) = runtime.block_on(run(cli.command)) {
-        eprintln!("vouch-issuer: {}", report(&e));
+        eprintln!("vouch-issuer: {}", vouch_registry::report(&e));
         std::process::exit(1);
     }
-}
-
-/// The error and its causes on one line, each once.
-fn report(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-    }
-    out
 }
 
 fn passphrase(p: &Passphrase, confirm: bool) -> anyhow::Result<String> {

@@ -29,8 +29,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use rand::RngCore as _;
 use serde::Deserialize;
 use serde_json::json;
@@ -254,8 +252,7 @@ async fn seal(State(s): State<AppState>) -> ApiResult<Response> {
 }
 
 fn proof_json(proof: &[Hash]) -> Json<serde_json::Value> {
-    let hashes: Vec<String> = proof.iter().map(|h| STANDARD.encode(h.0)).collect();
-    Json(json!({ "proof": hashes }))
+    Json(json!({ "proof": vouch_core::log::hashes_to_base64(proof) }))
 }
 
 #[derive(Deserialize)]

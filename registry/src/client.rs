@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use vouch_core::chain::ChainState;
@@ -67,19 +65,9 @@ pub struct NodeClient {
 }
 
 fn hashes(v: &serde_json::Value) -> Result<Vec<Hash>, ClientError> {
-    let bad = || ClientError::Reply("proof is not a list of base64 hashes".into());
     v.get("proof")
-        .and_then(|p| p.as_array())
-        .ok_or_else(bad)?
-        .iter()
-        .map(|h| {
-            h.as_str()
-                .and_then(|s| STANDARD.decode(s).ok())
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .map(Hash)
-                .ok_or_else(bad)
-        })
-        .collect()
+        .and_then(vouch_core::log::hashes_from_json)
+        .ok_or_else(|| ClientError::Reply("proof is not a list of base64 hashes".into()))
 }
 
 impl NodeClient {
