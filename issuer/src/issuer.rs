@@ -20,7 +20,6 @@
 //! again with the same indexes; `signed` submits the saved entry unless the
 //! registry already has it, then finishes.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -524,6 +523,7 @@ impl Issuer {
             batch.stage = Stage::Signed;
             self.put_json(&format!("batch/{batch_id}"), &batch)?;
             self.flush()?;
+            failpoint("after-signed");
             creds
         } else {
             read_pending(&pending, rows.len())?
@@ -540,11 +540,29 @@ impl Issuer {
             .anchor_entry
             .clone()
             .ok_or_else(|| IssuerError::State("signed batch without anchor entry".into()))?;
-        let entry = Entry::parse(entry_text.as_bytes()).map_err(state_err)?;
+        let mut entry = Entry::parse(entry_text.as_bytes()).map_err(state_err)?;
+        let mut entry_text = entry_text;
         progress.start("anchoring", 1);
         let index = match self.registry.index_of(&entry.leaf_hash()).await? {
             Some(i) => i,
-            None => self.registry.submit(entry.as_bytes()).await?.index,
+            None => match self.registry.submit(entry.as_bytes()).await {
+                Ok(r) => r.index,
+                Err(first) => {
+                    // A saved entry can go stale while a run is interrupted:
+                    // a later entry of this issuer (a revocation) took its
+                    // sequence number, or its time is too old for the
+                    // registry's clock. Sign the same anchor again, save it,
+                    // then submit.
+                    tracing::warn!("anchor entry refused ({first}); signing it again");
+                    let seq = self.registry.next_seq(&self.config.did).await?;
+                    entry = Entry::sign(self.key.signing_key(), seq, now(), entry.action().clone());
+                    entry_text = String::from_utf8_lossy(entry.as_bytes()).into_owned();
+                    batch.anchor_entry = Some(entry_text.clone());
+                    self.put_json(&format!("batch/{batch_id}"), &batch)?;
+                    self.flush()?;
+                    self.registry.submit(entry.as_bytes()).await?.index
+                }
+            },
         };
         self.publish_if_new(&list).await?;
         let (block, _note) = self.registry.sealed(index).await?;
@@ -820,6 +838,14 @@ impl Issuer {
     }
 }
 
+/// Crash injection for tests: with `VOUCH_FAILPOINT=<name>` in the
+/// environment, the process dies here as if killed (exit status 137).
+fn failpoint(name: &str) {
+    if std::env::var("VOUCH_FAILPOINT").is_ok_and(|v| v == name) {
+        std::process::exit(137);
+    }
+}
+
 /// The batch id: a hash of the template and the input bytes.
 pub fn batch_id(template: &Template, input: &[u8], skip_invalid: bool) -> String {
     let t = serde_json::to_vec(template).unwrap_or_default();
@@ -941,21 +967,6 @@ fn read_pending(path: &Path, n: usize) -> Result<Vec<String>, IssuerError> {
         )));
     }
     Ok(creds)
-}
-
-/// Groups manifest entries by file for look-up (used by `revoke --credential`).
-pub fn manifest_index(manifest: &Value) -> BTreeMap<String, (String, u64)> {
-    let mut out = BTreeMap::new();
-    for c in manifest["credentials"].as_array().into_iter().flatten() {
-        if let (Some(id), Some(uri), Some(idx)) = (
-            c["credential_id"].as_str(),
-            c["status"]["uri"].as_str(),
-            c["status"]["idx"].as_u64(),
-        ) {
-            out.insert(id.to_owned(), (uri.to_owned(), idx));
-        }
-    }
-    out
 }
 
 /// The status reference inside a credential file.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use vouch_core::chain::{Action, ChainState, Entry};
-use vouch_core::log::{Block, Hash, TrustPolicy};
+use vouch_core::log::{Block, Hash};
 use vouch_registry::client::{ClientError, NodeClient};
 use vouch_registry::node::{Node, NodeError, Receipt, SubmitError};
 use vouch_registry::now;
@@ -210,14 +210,6 @@ impl Registry {
                 c.base(),
                 c.base()
             ))),
-        }
-    }
-
-    /// The trust policy of the embedded node (for verifying its blocks).
-    pub fn embedded_policy(&self) -> Option<TrustPolicy> {
-        match self {
-            Registry::Embedded { node, .. } => Some(node.policy().clone()),
-            Registry::Remote(_) => None,
         }
     }
 }

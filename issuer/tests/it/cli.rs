@@ -494,3 +494,69 @@ async fn a_remote_registry_must_accredit_first() {
     let token = reqwest::get(uri).await.unwrap().text().await.unwrap();
     assert!(token.starts_with("ey"), "{token}");
 }
+
+#[test]
+fn a_stale_saved_anchor_is_signed_again_on_resume() {
+    let root = TempDir::new("stale");
+    let dir = init(&root.0);
+    let csv = root.0.join("t.csv");
+    transcripts(&csv, 3, None);
+    let out = root.0.join("out");
+    let args = [
+        "issue",
+        "--dir",
+        s(&dir),
+        "--template",
+        "transcript",
+        "--input",
+        s(&csv),
+        "--out",
+        s(&out),
+    ];
+    // Die right after the anchor entry is saved, before it is submitted.
+    let r = cmd(&args)
+        .env("VOUCH_FAILPOINT", "after-signed")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(137));
+    assert!(!out.join("manifest.json").exists());
+    // A revocation takes the saved entry's sequence number meanwhile.
+    let lists = {
+        let iss = vouch_issuer::issuer::Issuer::open(&dir, PASS).unwrap();
+        iss.lists().unwrap()
+    };
+    let archive = std::fs::read_dir(dir.join("batches"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let first = std::fs::read_to_string(&archive)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let (uri, idx) = vouch_issuer::issuer::status_of_credential(
+        &first,
+        &vouch_issuer::keystore::did_of(&dir.join("issuer.keystore")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(lists, vec![uri.clone()]);
+    ok(&[
+        "revoke",
+        "--dir",
+        s(&dir),
+        "--status-index",
+        &idx.to_string(),
+    ]);
+    // The rerun signs the anchor again and finishes.
+    let text = ok(&args);
+    assert!(text.contains("resumed interrupted batch"), "{text}");
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), 3);
+    let node = Node::open(&dir.join("registry")).unwrap();
+    let m = manifest(&out);
+    let issuer = m["issuer"].as_str().unwrap();
+    assert_eq!(node.with_state(|st| st.issuers[issuer].anchors), 1);
+    assert_eq!(node.with_state(|st| st.status_of(&uri, idx)), Ok(Some(1)));
+}
