@@ -8,6 +8,7 @@
 //! | `GET /v1/entries/by-hash/{hex}` | the index of an entry by its leaf hash |
 //! | `GET /v1/checkpoint` | the latest block's signed note |
 //! | `GET /v1/blocks/{height}` | a block's signed note |
+//! | `GET /v1/blocks?start=A&end=B` | the notes of blocks `[A, B)`, a JSON list (at most 1,000) |
 //! | `POST /v1/blocks/{height}/cosignature` | a witness adds its cosignature |
 //! | `POST /v1/seal` | seal the entries since the last block now |
 //! | `GET /v1/proof/inclusion?index=I&size=N` | inclusion proof |
@@ -38,6 +39,8 @@ use vouch_core::log::Hash;
 
 use crate::node::{Node, SubmitError};
 
+/// Most blocks one range request returns.
+pub const MAX_BLOCKS: u64 = 1_000;
 /// Most entries one range request returns.
 pub const MAX_RANGE: u64 = 10_000;
 /// Largest relay blob.
@@ -126,6 +129,7 @@ pub fn app(node: Arc<Node>) -> Result<Router, crate::store::StoreError> {
         )
         .route("/v1/entries/by-hash/{hash}", get(by_hash))
         .route("/v1/checkpoint", get(checkpoint))
+        .route("/v1/blocks", get(blocks))
         .route("/v1/blocks/{height}", get(block))
         .route(
             "/v1/blocks/{height}/cosignature",
@@ -224,6 +228,23 @@ async fn block(State(s): State<AppState>, Path(height): Path<u64>) -> ApiResult<
         Some(text) => Ok(note(text)),
         None => Err(ApiError::not_found(format!("no block {height}"))),
     }
+}
+
+async fn blocks(State(s): State<AppState>, Query(r): Query<Range>) -> ApiResult<Response> {
+    if r.end < r.start || r.end - r.start > MAX_BLOCKS {
+        return Err(ApiError::bad(
+            "bad_range",
+            format!("start..end must be ascending and span at most {MAX_BLOCKS} blocks"),
+        ));
+    }
+    let mut notes = Vec::new();
+    for height in r.start..r.end {
+        match s.node.block(height).map_err(ApiError::internal)? {
+            Some(note) => notes.push(note),
+            None => break,
+        }
+    }
+    Ok(Json(notes).into_response())
 }
 
 async fn cosign(

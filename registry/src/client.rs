@@ -198,6 +198,16 @@ impl NodeClient {
         String::from_utf8(b).map_err(|_| ClientError::Reply("block is not UTF-8".into()))
     }
 
+    /// The signed notes of blocks `[start, end)` (at most
+    /// [`crate::api::MAX_BLOCKS`] per call; fewer at the head).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn blocks(&self, start: u64, end: u64) -> Result<Vec<String>, ClientError> {
+        self.get_json(&format!("/v1/blocks?start={start}&end={end}"))
+            .await
+    }
+
     /// Sends a cosigned note for block `height`; returns who has cosigned it.
     ///
     /// # Errors

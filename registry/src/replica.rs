@@ -345,11 +345,18 @@ impl Replica {
             None => (None, 0),
         };
         let mut notes = Vec::new();
+        let mut fetched: std::collections::VecDeque<String> = Default::default();
         for height in first..=want.height {
             let (block, note) = if height == want.height {
                 (want.clone(), target.note.clone())
             } else {
-                let note = client.block(height).await?;
+                if fetched.is_empty() {
+                    let end = (height + crate::api::MAX_BLOCKS).min(want.height);
+                    fetched.extend(client.blocks(height, end).await?);
+                }
+                let note = fetched.pop_front().ok_or_else(|| {
+                    ClientError::Reply(format!("the node did not serve block {height}"))
+                })?;
                 (relaxed(&self.policy).verify(note.as_bytes())?.block, note)
             };
             check_link(prev.as_ref(), &block)?;

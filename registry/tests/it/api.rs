@@ -261,6 +261,16 @@ async fn bad_entries_are_refused_and_nothing_is_stored() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(get(&app, "/v1/blocks/99").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&app, "/v1/blocks?start=0&end=5000").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let (s, notes) = get(&app, "/v1/blocks?start=0&end=10").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<Vec<String>>(&notes).unwrap().len(),
+        1
+    );
     let (s, body) = post(&app, "/v1/blocks/0/cosignature", "garbage").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
 
