@@ -122,26 +122,63 @@ pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowErro
             wanted.join(", ")
         ));
     }
-    let mut rows = Vec::new();
+    // Read the records in order, then check them on all cores.
+    let mut records = Vec::new();
     let mut errors = Vec::new();
-    // Decoding a did:key checks the curve point; holders repeat across
-    // batches of one person's several credentials, so remember them.
-    let mut holders: std::collections::HashMap<String, DidKey> = std::collections::HashMap::new();
     for (i, record) in reader.records().enumerate() {
-        let number = i + 1;
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(RowError {
-                    number,
-                    column: None,
-                    message: format!("not readable as CSV: {e}"),
-                });
-                continue;
-            }
-        };
+        match record {
+            Ok(r) => records.push((i + 1, r)),
+            Err(e) => errors.push(RowError {
+                number: i + 1,
+                column: None,
+                message: format!("not readable as CSV: {e}"),
+            }),
+        }
+    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per = records.len().div_ceil(threads).max(256);
+    let checked: Vec<Vec<Result<Row, RowError>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = records
+            .chunks(per)
+            .map(|part| {
+                let headers = &headers;
+                s.spawn(move || check_rows(part, headers, template))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join())
+            .collect::<Result<_, _>>()
+    })
+    .map_err(|_| "checking the rows failed unexpectedly".to_owned())?;
+    let mut rows = Vec::with_capacity(records.len());
+    for result in checked.into_iter().flatten() {
+        match result {
+            Ok(row) => rows.push(row),
+            Err(e) => errors.push(e),
+        }
+    }
+    errors.sort_by_key(|e| e.number);
+    if rows.is_empty() && errors.is_empty() {
+        return Err("no rows".into());
+    }
+    Ok((rows, errors))
+}
+
+/// Checks records against the template.
+fn check_rows(
+    records: &[(usize, csv::StringRecord)],
+    headers: &[String],
+    template: &Template,
+) -> Vec<Result<Row, RowError>> {
+    // Decoding a did:key checks the curve point; one holder often has several
+    // credentials, so remember them.
+    let mut holders: std::collections::HashMap<String, DidKey> = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(records.len());
+    for (number, record) in records {
+        let number = *number;
         if record.len() != headers.len() {
-            errors.push(RowError {
+            out.push(Err(RowError {
                 number,
                 column: None,
                 message: format!(
@@ -149,7 +186,7 @@ pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowErro
                     record.len(),
                     headers.len()
                 ),
-            });
+            }));
             continue;
         }
         let cell = |name: &str| {
@@ -169,31 +206,30 @@ pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowErro
         let holder = match parsed {
             Ok(d) => d,
             Err(e) => {
-                errors.push(RowError {
+                out.push(Err(RowError {
                     number,
                     column: Some(HOLDER_COLUMN.into()),
                     message: format!("{e} (give the DID from `vouch-wallet receive`)"),
-                });
+                }));
                 continue;
             }
         };
-        match template.claims(cell) {
-            Ok(claims) => rows.push(Row {
-                number,
-                holder,
-                claims,
-            }),
-            Err((column, message)) => errors.push(RowError {
-                number,
-                column: Some(column),
-                message,
-            }),
-        }
+        out.push(
+            template
+                .claims(cell)
+                .map(|claims| Row {
+                    number,
+                    holder,
+                    claims,
+                })
+                .map_err(|(column, message)| RowError {
+                    number,
+                    column: Some(column),
+                    message,
+                }),
+        );
     }
-    if rows.is_empty() && errors.is_empty() {
-        return Err("no rows".into());
-    }
-    Ok((rows, errors))
+    out
 }
 
 #[cfg(test)]
