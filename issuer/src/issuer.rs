@@ -803,7 +803,9 @@ impl Issuer {
                 "status index {idx} is revoked; revocation is final"
             )));
         }
-        if current == value {
+        let state = self.registry.state().await?;
+        let on_chain = state.status_of(uri, idx).ok().flatten();
+        if current == value && on_chain == Some(value) {
             return Err(IssuerError::Other(format!(
                 "status index {idx} already has that status ({})",
                 ["valid", "revoked", "suspended"]
@@ -811,14 +813,15 @@ impl Issuer {
                     .unwrap_or(&"?")
             )));
         }
+        // Saved before publishing: if publishing fails, the change is not
+        // lost, and running the command again publishes it.
         statuses.set(idx, value).map_err(state_err)?;
-        let state = self.registry.state().await?;
-        let sequence = state.lists.get(uri).map_or(0, |r| r.sequence) + 1;
-        let index = self.publish(&list, &statuses, sequence).await?;
         self.db
             .insert(format!("status/{id}"), statuses.as_bytes())
             .map_err(state_err)?;
         self.flush()?;
+        let sequence = state.lists.get(uri).map_or(0, |r| r.sequence) + 1;
+        let index = self.publish(&list, &statuses, sequence).await?;
         self.registry.sealed(index).await?;
         Ok(index)
     }
