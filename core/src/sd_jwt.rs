@@ -506,8 +506,9 @@ impl SdJwt {
             paths: vec![None; self.disclosures.len()],
             seen: HashSet::new(),
             disclosures: &self.disclosures,
+            stack: Vec::with_capacity(8),
         };
-        let claims = r.object(&self.payload, &ClaimPath::root(), true)?;
+        let claims = r.object(&self.payload, true)?;
         let mut paths = Vec::with_capacity(r.paths.len());
         for (i, path) in r.paths.into_iter().enumerate() {
             paths.push(path.ok_or(RevealError::Unreferenced(i))?);
@@ -679,9 +680,30 @@ struct Revealer<'a> {
     paths: Vec<Option<ClaimPath>>,
     seen: HashSet<&'a str>,
     disclosures: &'a [Disclosure],
+    /// Where the walk is: borrowed keys, so descending allocates nothing; a
+    /// `ClaimPath` is built only for a disclosure or an error.
+    stack: Vec<Step<'a>>,
+}
+
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
 }
 
 impl<'a> Revealer<'a> {
+    fn here(&self) -> ClaimPath {
+        ClaimPath::from_segments(
+            self.stack
+                .iter()
+                .map(|s| match s {
+                    Step::Key(k) => Segment::Key((*k).to_owned()),
+                    Step::Index(i) => Segment::Index(*i),
+                })
+                .collect(),
+        )
+    }
+
     fn see(&mut self, digest: &'a str) -> Result<Option<usize>, RevealError> {
         if !self.seen.insert(digest) {
             return Err(RevealError::DuplicateDigest(digest.to_owned()));
@@ -692,7 +714,6 @@ impl<'a> Revealer<'a> {
     fn object(
         &mut self,
         obj: &'a Map<String, Value>,
-        path: &ClaimPath,
         top: bool,
     ) -> Result<Map<String, Value>, RevealError> {
         let mut out = Map::new();
@@ -703,12 +724,13 @@ impl<'a> Revealer<'a> {
                 SD_ALG | ELLIPSIS => {
                     return Err(RevealError::Reserved {
                         name: key.clone(),
-                        at: path.clone(),
+                        at: self.here(),
                     });
                 }
                 _ => {
-                    let child = path.child(Segment::Key(key.clone()));
-                    let value = self.value(value, &child)?;
+                    self.stack.push(Step::Key(key));
+                    let value = self.value(value)?;
+                    self.stack.pop();
                     out.insert(key.clone(), value);
                 }
             }
@@ -716,59 +738,65 @@ impl<'a> Revealer<'a> {
         if let Some(sd) = obj.get(SD) {
             let digests = sd
                 .as_array()
-                .ok_or_else(|| RevealError::SdNotArray(path.clone()))?;
+                .ok_or_else(|| RevealError::SdNotArray(self.here()))?;
             for d in digests {
                 let d = d
                     .as_str()
-                    .ok_or_else(|| RevealError::SdNotArray(path.clone()))?;
+                    .ok_or_else(|| RevealError::SdNotArray(self.here()))?;
                 let Some(index) = self.see(d)? else { continue };
                 let disclosure: &'a Disclosure = &self.disclosures[index];
                 let Some(name) = disclosure.name.as_deref() else {
                     return Err(RevealError::WrongKind {
                         index,
-                        at: path.clone(),
+                        at: self.here(),
                     });
                 };
-                let child = path.child(Segment::Key(name.to_owned()));
                 if name == SD || name == ELLIPSIS {
                     return Err(RevealError::Reserved {
                         name: name.to_owned(),
-                        at: path.clone(),
+                        at: self.here(),
                     });
                 }
+                self.stack.push(Step::Key(name));
                 if out.contains_key(name) {
-                    return Err(RevealError::Collision(child));
+                    return Err(RevealError::Collision(self.here()));
                 }
-                self.paths[index] = Some(child.clone());
-                let value = self.value(&disclosure.value, &child)?;
+                self.paths[index] = Some(self.here());
+                let value = self.value(&disclosure.value)?;
+                self.stack.pop();
                 out.insert(name.to_owned(), value);
             }
         }
         Ok(out)
     }
 
-    fn value(&mut self, value: &'a Value, path: &ClaimPath) -> Result<Value, RevealError> {
+    fn value(&mut self, value: &'a Value) -> Result<Value, RevealError> {
         match value {
-            Value::Object(obj) => Ok(Value::Object(self.object(obj, path, false)?)),
+            Value::Object(obj) => Ok(Value::Object(self.object(obj, false)?)),
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    let child = path.child(Segment::Index(i));
+                    self.stack.push(Step::Index(i));
                     match item {
                         Value::Object(obj) if obj.contains_key(ELLIPSIS) => {
                             let (1, Some(Value::String(d))) = (obj.len(), obj.get(ELLIPSIS)) else {
-                                return Err(RevealError::Ellipsis(child));
+                                return Err(RevealError::Ellipsis(self.here()));
                             };
-                            let Some(index) = self.see(d)? else { continue };
-                            let disclosure: &'a Disclosure = &self.disclosures[index];
-                            if disclosure.name.is_some() {
-                                return Err(RevealError::WrongKind { index, at: child });
+                            if let Some(index) = self.see(d)? {
+                                let disclosure: &'a Disclosure = &self.disclosures[index];
+                                if disclosure.name.is_some() {
+                                    return Err(RevealError::WrongKind {
+                                        index,
+                                        at: self.here(),
+                                    });
+                                }
+                                self.paths[index] = Some(self.here());
+                                out.push(self.value(&disclosure.value)?);
                             }
-                            self.paths[index] = Some(child.clone());
-                            out.push(self.value(&disclosure.value, &child)?);
                         }
-                        other => out.push(self.value(other, &child)?),
+                        other => out.push(self.value(other)?),
                     }
+                    self.stack.pop();
                 }
                 Ok(Value::Array(out))
             }
