@@ -236,6 +236,16 @@ impl Block {
         Hash(Sha256::digest(self.body().as_bytes()).into())
     }
 
+    /// The block of a signed checkpoint note, without checking any
+    /// signature (for a writer reading back from the node it trusts).
+    ///
+    /// # Errors
+    /// [`CheckpointError`] when the note or its body is malformed.
+    pub fn from_note_unverified(note: &[u8]) -> Result<Self, CheckpointError> {
+        let parsed = Note::from_bytes(note).map_err(|e| CheckpointError::Note(e.to_string()))?;
+        Self::from_body(parsed.text())
+    }
+
     /// Parses a checkpoint body written by [`Block::body`].
     ///
     /// # Errors
@@ -462,6 +472,15 @@ pub struct SignedBlock {
 }
 
 impl TrustPolicy {
+    /// The same keys, needing `need` cosignatures (0: the node's signature
+    /// alone, for reading blocks whose cosignatures come later).
+    pub fn with_need(&self, need: usize) -> TrustPolicy {
+        TrustPolicy {
+            need,
+            ..self.clone()
+        }
+    }
+
     /// Verifies a signed checkpoint note: the node's signature, and at least
     /// `need` witness cosignatures. Signatures by unknown keys are ignored; a
     /// known key's bad signature fails the whole note.
@@ -626,6 +645,8 @@ mod tests {
         };
         let ok = policy.verify(both.as_bytes()).unwrap();
         assert_eq!(ok.block, b);
+        assert_eq!(Block::from_note_unverified(both.as_bytes()).unwrap(), b);
+        assert!(Block::from_note_unverified(b.body().as_bytes()).is_err());
         assert_eq!(ok.cosigned_by, vec!["w1".to_string(), "w2".to_string()]);
         assert!(matches!(
             policy.verify(one.as_bytes()),

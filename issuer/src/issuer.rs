@@ -487,7 +487,7 @@ impl Issuer {
             .await?;
 
         let pending = self.dir.join("batches").join(format!("{batch_id}.sd-jwt"));
-        let credentials: Vec<String> = if batch.stage == Stage::Allocated {
+        let (credentials, tree) = if batch.stage == Stage::Allocated {
             let creds = self.sign_all(template, rows, &batch, &list, progress)?;
             if qr {
                 // Refuse before anything is anchored; a rerun without --qr
@@ -504,31 +504,27 @@ impl Issuer {
             write_pending(&pending, &creds)?;
             let tree = batch_tree(&creds)?;
             let root = tree.root().map_err(state_err)?;
-            let did = self.config.did.clone();
-            let seq = self.registry.next_seq(&did).await?;
-            let entry = Entry::sign(
-                self.key.signing_key(),
-                seq,
-                now(),
-                Action::Anchor {
+            let entry = self
+                .sign_entry(Action::Anchor {
                     list: list.uri.clone(),
                     root: hex::encode(root.0),
                     count: creds.len() as u64,
                     first: batch.indexes.iter().copied().min().unwrap_or(0),
                     last: batch.indexes.iter().copied().max().unwrap_or(0),
-                },
-            );
+                })
+                .await?;
             batch.anchor_entry = Some(String::from_utf8_lossy(entry.as_bytes()).into_owned());
             batch.root = Some(hex::encode(root.0));
             batch.stage = Stage::Signed;
             self.put_json(&format!("batch/{batch_id}"), &batch)?;
             self.flush()?;
             failpoint("after-signed");
-            creds
+            (creds, tree)
         } else {
-            read_pending(&pending, rows.len())?
+            let creds = read_pending(&pending, rows.len())?;
+            let tree = batch_tree(&creds)?;
+            (creds, tree)
         };
-        let tree = batch_tree(&credentials)?;
         let root = tree.root().map_err(state_err)?;
         if batch.root.as_deref() != Some(hex::encode(root.0).as_str()) {
             return Err(IssuerError::State(format!(
@@ -554,8 +550,7 @@ impl Issuer {
                     // registry's clock. Sign the same anchor again, save it,
                     // then submit.
                     tracing::warn!("anchor entry refused ({first}); signing it again");
-                    let seq = self.registry.next_seq(&self.config.did).await?;
-                    entry = Entry::sign(self.key.signing_key(), seq, now(), entry.action().clone());
+                    entry = self.sign_entry(entry.action().clone()).await?;
                     entry_text = String::from_utf8_lossy(entry.as_bytes()).into_owned();
                     batch.anchor_entry = Some(entry_text.clone());
                     self.put_json(&format!("batch/{batch_id}"), &batch)?;
@@ -718,6 +713,14 @@ impl Issuer {
         Ok(creds)
     }
 
+    /// Signs a chain entry as this issuer, with its next sequence number.
+    async fn sign_entry(&self, action: Action) -> Result<Entry, IssuerError> {
+        Ok(self
+            .registry
+            .sign_next(self.key.signing_key(), action)
+            .await?)
+    }
+
     /// Publishes the first Status List Token of a list, if none is on the
     /// chain yet.
     async fn publish_if_new(&self, list: &ListMeta) -> Result<(), IssuerError> {
@@ -751,17 +754,13 @@ impl Issuer {
             &self.key.did().verification_method(),
             self.key.signing_key(),
         );
-        let seq = self.registry.next_seq(&self.config.did).await?;
-        let entry = Entry::sign(
-            self.key.signing_key(),
-            seq,
-            now(),
-            Action::Status {
+        let entry = self
+            .sign_entry(Action::Status {
                 list: list.uri.clone(),
                 sequence,
                 token: token.as_str().to_owned(),
-            },
-        );
+            })
+            .await?;
         Ok(self.registry.submit(entry.as_bytes()).await?.index)
     }
 

@@ -84,6 +84,20 @@ impl Registry {
         }
     }
 
+    /// Signs `action` as `key`'s did:key with its next sequence number.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the sequence number cannot be read.
+    pub async fn sign_next(
+        &self,
+        key: &SigningKey,
+        action: Action,
+    ) -> Result<Entry, RegistryError> {
+        let did = vouch_core::DidKey::from_public_key(&key.verifying_key());
+        let seq = self.next_seq(did.as_str()).await?;
+        Ok(Entry::sign(key, seq, now(), action))
+    }
+
     /// Submits an entry.
     ///
     /// # Errors
@@ -130,7 +144,10 @@ impl Registry {
                 }
                 Registry::Remote(c) => c.seal().await?,
             };
-            let block = self.policy_free_block(&note)?;
+            // The issuer reads its own anchor back from the node it wrote
+            // to; the inclusion proof it then checks is against this root.
+            let block = Block::from_note_unverified(note.as_bytes())
+                .map_err(|e| RegistryError::Other(e.to_string()))?;
             if block.size > index {
                 return Ok((block, note));
             }
@@ -141,15 +158,6 @@ impl Registry {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-    }
-
-    fn policy_free_block(&self, note: &str) -> Result<Block, RegistryError> {
-        // The issuer reads its own anchor back; it trusts the node it wrote to.
-        let text = note
-            .split_once("\n\n")
-            .map(|(body, _)| format!("{body}\n"))
-            .ok_or_else(|| RegistryError::Other("checkpoint has no signatures".into()))?;
-        Block::from_body(text.as_bytes()).map_err(|e| RegistryError::Other(e.to_string()))
     }
 
     /// Inclusion proof of entry `index` in the tree of `size`.
@@ -189,18 +197,16 @@ impl Registry {
                     .map(|p| p.kinds.clone())
                     .unwrap_or_default();
                 kinds.push(kind.to_owned());
-                let did = vouch_core::DidKey::from_public_key(&authority.verifying_key());
-                let seq = self.next_seq(did.as_str()).await?;
-                let entry = Entry::sign(
-                    authority,
-                    seq,
-                    now(),
-                    Action::Accredit {
-                        issuer: issuer.to_owned(),
-                        name: name.to_owned(),
-                        kinds,
-                    },
-                );
+                let entry = self
+                    .sign_next(
+                        authority,
+                        Action::Accredit {
+                            issuer: issuer.to_owned(),
+                            name: name.to_owned(),
+                            kinds,
+                        },
+                    )
+                    .await?;
                 self.submit(entry.as_bytes()).await?;
                 Ok(())
             }

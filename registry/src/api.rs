@@ -179,13 +179,21 @@ struct Range {
     end: u64,
 }
 
-async fn entries(State(s): State<AppState>, Query(r): Query<Range>) -> ApiResult<Response> {
-    if r.end < r.start || r.end - r.start > MAX_RANGE {
-        return Err(ApiError::bad(
-            "bad_range",
-            format!("start..end must be ascending and span at most {MAX_RANGE} entries"),
-        ));
+impl Range {
+    /// Refuses a descending range or one longer than `max`.
+    fn check(&self, max: u64, what: &str) -> ApiResult<()> {
+        if self.end < self.start || self.end - self.start > max {
+            return Err(ApiError::bad(
+                "bad_range",
+                format!("start..end must be ascending and span at most {max} {what}"),
+            ));
+        }
+        Ok(())
     }
+}
+
+async fn entries(State(s): State<AppState>, Query(r): Query<Range>) -> ApiResult<Response> {
+    r.check(MAX_RANGE, "entries")?;
     let node = s.node.clone();
     let items = tokio::task::spawn_blocking(move || node.entries(r.start, r.end))
         .await
@@ -231,12 +239,7 @@ async fn block(State(s): State<AppState>, Path(height): Path<u64>) -> ApiResult<
 }
 
 async fn blocks(State(s): State<AppState>, Query(r): Query<Range>) -> ApiResult<Response> {
-    if r.end < r.start || r.end - r.start > MAX_BLOCKS {
-        return Err(ApiError::bad(
-            "bad_range",
-            format!("start..end must be ascending and span at most {MAX_BLOCKS} blocks"),
-        ));
-    }
+    r.check(MAX_BLOCKS, "blocks")?;
     let mut notes = Vec::new();
     for height in r.start..r.end {
         match s.node.block(height).map_err(ApiError::internal)? {

@@ -233,9 +233,7 @@ impl Node {
         let (height, note) = store
             .last_block()?
             .ok_or_else(|| NodeError::Corrupt("no blocks".into()))?;
-        let mut trust_self = policy.clone();
-        trust_self.need = 0;
-        let head = trust_self.verify(note.as_bytes())?.block;
+        let head = policy.with_need(0).verify(note.as_bytes())?.block;
         if head.height != height || head.size > size || store.root(head.size)? != head.root {
             return Err(NodeError::Corrupt(format!(
                 "block {height} (size {}) does not match the stored tree of {size} entries",
@@ -420,12 +418,9 @@ impl Node {
             .store
             .block(height)?
             .ok_or_else(|| NodeError::Setup(format!("no block {height}")))?;
-        let mut any = self.policy.clone();
-        any.need = 1;
-        let offered = any.verify(note.as_bytes())?;
+        let offered = self.policy.with_need(1).verify(note.as_bytes())?;
         let merged = log::merge_signatures(&stored, &offered.note)?;
-        any.need = 0;
-        let signed: SignedBlock = any.verify(merged.as_bytes())?;
+        let signed: SignedBlock = self.policy.with_need(0).verify(merged.as_bytes())?;
         self.store.put_block(height, &merged, true)?;
         if height == inner.head.height {
             inner.head_note = merged;

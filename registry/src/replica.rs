@@ -165,10 +165,8 @@ impl Replica {
     /// verifies under `policy`.
     pub fn open(dir: &Path, policy: TrustPolicy) -> Result<Self, ReplicaError> {
         let store = Store::open(dir)?.without_leaf_index();
-        let mut relaxed = policy.clone();
-        relaxed.need = 0;
         let head = match store.meta("head")? {
-            Some(note) => Some(relaxed.verify(&note)?),
+            Some(note) => Some(policy.with_need(0).verify(&note)?),
             None => None,
         };
         let size = head.as_ref().map_or(0, |h| h.block.size);
@@ -252,7 +250,12 @@ impl Replica {
             Ok(b) => Ok(b),
             Err(CheckpointError::Cosignatures { got, need }) => {
                 // The newest block may not be cosigned yet: look back a little.
-                let latest = relaxed(&self.policy).verify(note.as_bytes())?.block.height;
+                let latest = self
+                    .policy
+                    .with_need(0)
+                    .verify(note.as_bytes())?
+                    .block
+                    .height;
                 let floor = self.head.as_ref().map_or(0, |h| h.block.height);
                 for height in (floor..latest).rev().take(64) {
                     let note = client.block(height).await?;
@@ -357,7 +360,10 @@ impl Replica {
                 let note = fetched.pop_front().ok_or_else(|| {
                     ClientError::Reply(format!("the node did not serve block {height}"))
                 })?;
-                (relaxed(&self.policy).verify(note.as_bytes())?.block, note)
+                (
+                    self.policy.with_need(0).verify(note.as_bytes())?.block,
+                    note,
+                )
             };
             check_link(prev.as_ref(), &block)?;
             prev = Some(block.clone());
@@ -394,22 +400,12 @@ impl Replica {
             self.ingest(start, &lines)?;
             at = end;
             while let Some(b) = blocks.get(next_block).filter(|b| b.size <= at) {
-                if self.store.root(b.size)? != b.root {
-                    return Err(ReplicaError::Mismatch {
-                        size: b.size,
-                        height: b.height,
-                    });
-                }
+                self.check_root(b)?;
                 next_block += 1;
             }
         }
         for b in &blocks[next_block..] {
-            if self.store.root(b.size)? != b.root {
-                return Err(ReplicaError::Mismatch {
-                    size: b.size,
-                    height: b.height,
-                });
-            }
+            self.check_root(b)?;
         }
         for (b, note) in blocks.iter().zip(&notes) {
             self.store.put_block(b.height, note, false)?;
@@ -417,6 +413,18 @@ impl Replica {
         self.size = want.size;
         self.save_head(target)?;
         Ok(())
+    }
+
+    /// Checks that the stored tree at the block's size has the block's root.
+    fn check_root(&self, block: &Block) -> Result<(), ReplicaError> {
+        if self.store.root(block.size)? == block.root {
+            Ok(())
+        } else {
+            Err(ReplicaError::Mismatch {
+                size: block.size,
+                height: block.height,
+            })
+        }
     }
 
     /// Parses, verifies and applies entries starting at `start`; stages them
@@ -484,12 +492,6 @@ impl Replica {
             detail: detail.to_owned(),
         }
     }
-}
-
-fn relaxed(policy: &TrustPolicy) -> TrustPolicy {
-    let mut p = policy.clone();
-    p.need = 0;
-    p
 }
 
 /// Checks that `block` follows `prev` (or is a genesis block).
@@ -616,7 +618,7 @@ pub fn audit(store: &Store, policy: &TrustPolicy) -> Result<AuditReport, Replica
         ))
         .into());
     }
-    let relaxed = relaxed(policy);
+    let relaxed = policy.with_need(0);
     let mut prev: Option<Block> = None;
     let (mut blocks, mut cosigned) = (0, 0);
     while let Some(note) = store.block(blocks)? {
