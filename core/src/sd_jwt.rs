@@ -32,6 +32,30 @@ pub const SHA_256: &str = "sha-256";
 /// `typ` of a KB-JWT.
 pub const KB_JWT_TYP: &str = "kb+jwt";
 
+/// Deepest nesting Vouch accepts. A claim path (object keys and array
+/// indexes from the top of the claim set, counted through every disclosure
+/// it passes) has at most this many segments, and no JSON value in an SD-JWT
+/// (payload, disclosure value) nests more containers than this. Credentials
+/// nest 3–5 levels; the bound keeps the recursive walks over claims, and the
+/// drop of what they build, far inside a 2 MiB thread stack whatever the
+/// input.
+pub const MAX_DEPTH: usize = 32;
+/// Most disclosures one SD-JWT may carry (issued or parsed).
+pub const MAX_DISCLOSURES: usize = 1024;
+/// Longest SD-JWT text accepted by [`SdJwt::parse`] and
+/// [`SdJwt::from_json_serialization`], in bytes. Everything decoded from it
+/// is smaller, and so are the revealed claims: each disclosure is revealed
+/// at most once.
+pub const MAX_SD_JWT_BYTES: usize = 1024 * 1024;
+/// Registered claims whose meaning verification relies on: they must be in
+/// the issuer-signed payload itself, never in or beneath a disclosure
+/// (SD-JWT VC §3.2.2: `iss`, `nbf`, `exp`, `cnf`, `vct`, `vct#integrity` and
+/// `status` must not be selectively disclosed). Otherwise a verifier would
+/// take a withheld `exp` or `status` for an absent one. Refused when
+/// concealing and when revealing.
+pub const NOT_DISCLOSABLE: &[&str] =
+    &["iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"];
+
 /// Why a string is not a well-formed SD-JWT.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -65,6 +89,20 @@ pub enum SdJwtError {
     /// The same disclosure twice.
     #[error("disclosure {0} appears twice")]
     DuplicateDisclosure(usize),
+    /// Longer than [`MAX_SD_JWT_BYTES`].
+    #[error("SD-JWT of {len} bytes is longer than the {max}-byte limit")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// More than [`MAX_DISCLOSURES`] disclosures.
+    #[error("SD-JWT has {0} disclosures, more than the limit of {MAX_DISCLOSURES}")]
+    TooManyDisclosures(usize),
+    /// The payload nests deeper than [`MAX_DEPTH`].
+    #[error("issuer-signed JWT payload nests deeper than {MAX_DEPTH} levels")]
+    PayloadTooDeep,
 }
 
 /// A disclosure: a salted claim (`[salt, name, value]`) or array element
@@ -112,8 +150,15 @@ impl Disclosure {
     /// string and a claim (name string and value) or an array element.
     pub fn parse(encoded: &str) -> Result<Self, String> {
         // ssi decodes with the strict unpadded base64url engine.
+        // serde_json (inside ssi) refuses more than 128 levels, so what is
+        // built here stays shallow enough to walk and drop; the tighter
+        // bound is checked before anything walks it.
         let decoded = DecodedDisclosure::new(encoded).map_err(|e| e.to_string())?;
-        Ok(Self::from_decoded(decoded))
+        let disclosure = Self::from_decoded(decoded);
+        if nesting(&disclosure.value) > MAX_DEPTH {
+            return Err(format!("its value nests deeper than {MAX_DEPTH} levels"));
+        }
+        Ok(disclosure)
     }
 
     fn from_decoded(decoded: DecodedDisclosure<'_>) -> Self {
@@ -159,6 +204,32 @@ pub fn digest(bytes: &[u8]) -> String {
     b64::encode(Sha256::digest(bytes))
 }
 
+/// How many containers nest in `value` (a scalar is 0, `[]` is 1, `[[1]]`
+/// is 2), counted without recursion.
+fn nesting(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut pending: Vec<(&Value, usize)> = vec![(value, 1)];
+    while let Some((value, level)) = pending.pop() {
+        match value {
+            Value::Array(items) => {
+                deepest = deepest.max(level);
+                pending.extend(items.iter().map(|v| (v, level + 1)));
+            }
+            Value::Object(map) => {
+                deepest = deepest.max(level);
+                pending.extend(map.values().map(|v| (v, level + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// How many containers nest beneath the top of a claim set.
+fn claims_nesting(claims: &Map<String, Value>) -> usize {
+    claims.values().map(nesting).max().unwrap_or(0)
+}
+
 /// What the issuer wants concealed, and how many decoys to add.
 #[derive(Debug, Clone, Default)]
 pub struct Concealment {
@@ -183,21 +254,50 @@ pub enum ConcealError {
     /// The root cannot be concealed.
     #[error("the whole claim set cannot be concealed")]
     Root,
+    /// A claim that must stay in the signed payload ([`NOT_DISCLOSABLE`]),
+    /// or one beneath it, was to be concealed.
+    #[error("claim {0:?} must not be selectively disclosable")]
+    NotDisclosable(String),
+    /// The claims nest deeper than [`MAX_DEPTH`].
+    #[error("claims nest deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    /// More than [`MAX_DISCLOSURES`] paths to conceal.
+    #[error("{0} claims to conceal, more than the limit of {MAX_DISCLOSURES}")]
+    TooMany(usize),
 }
 
 /// Conceals the claims at `spec.paths`; returns the payload (with `_sd_alg`)
 /// and the disclosures, inner ones first.
 ///
 /// # Errors
-/// [`ConcealError`] when a path names no claim or a claim name is reserved.
+/// [`ConcealError`] when a path names no claim, a claim name is reserved, a
+/// claim in [`NOT_DISCLOSABLE`] would be concealed, or the claims or paths
+/// exceed [`MAX_DEPTH`] or [`MAX_DISCLOSURES`]. Checked before any work.
 pub fn conceal(
     claims: Map<String, Value>,
     spec: &Concealment,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<(Map<String, Value>, Vec<Disclosure>), ConcealError> {
+    if claims_nesting(&claims) > MAX_DEPTH {
+        return Err(ConcealError::TooDeep);
+    }
     let targets: BTreeSet<&ClaimPath> = spec.paths.iter().collect();
-    if targets.contains(&ClaimPath::root()) {
-        return Err(ConcealError::Root);
+    if targets.len() > MAX_DISCLOSURES {
+        return Err(ConcealError::TooMany(targets.len()));
+    }
+    for target in &targets {
+        match target.segments().first() {
+            None => return Err(ConcealError::Root),
+            Some(Segment::Key(name)) if NOT_DISCLOSABLE.contains(&name.as_str()) => {
+                return Err(ConcealError::NotDisclosable(name.clone()));
+            }
+            // Deeper than any claim: name nothing (and would cost a
+            // quadratic ancestor set below).
+            Some(_) if target.segments().len() > MAX_DEPTH => {
+                return Err(ConcealError::NotFound((*target).clone()));
+            }
+            Some(_) => {}
+        }
     }
     let ancestors = targets
         .iter()
@@ -350,11 +450,28 @@ impl SdJwt {
     ///
     /// # Errors
     /// [`SdJwtError`] naming the part that is malformed.
+    /// Bounded before any work: at most [`MAX_SD_JWT_BYTES`], at most
+    /// [`MAX_DISCLOSURES`] disclosures, no JSON nesting deeper than
+    /// [`MAX_DEPTH`].
     pub fn parse(text: &str) -> Result<Self, SdJwtError> {
+        if text.len() > MAX_SD_JWT_BYTES {
+            return Err(SdJwtError::TooLarge {
+                len: text.len(),
+                max: MAX_SD_JWT_BYTES,
+            });
+        }
         let (jwt, rest) = text.split_once('~').ok_or(SdJwtError::NoTilde)?;
+        // Every '~' after the JWT ends one disclosure.
+        let count = rest.bytes().filter(|&b| b == b'~').count();
+        if count > MAX_DISCLOSURES {
+            return Err(SdJwtError::TooManyDisclosures(count));
+        }
         let jwt = Jws::parse(jwt).map_err(SdJwtError::Jwt)?;
         let payload: Map<String, Value> = serde_json::from_slice(jwt.payload())
             .map_err(|e| SdJwtError::Payload(e.to_string()))?;
+        if claims_nesting(&payload) > MAX_DEPTH {
+            return Err(SdJwtError::PayloadTooDeep);
+        }
         match payload.get(SD_ALG) {
             None => {}
             Some(Value::String(alg)) if alg == SHA_256 => {}
@@ -400,6 +517,12 @@ impl SdJwt {
     /// [`SdJwtError::Payload`] when the JSON does not have that shape, or any
     /// error of [`SdJwt::parse`] for its parts.
     pub fn from_json_serialization(json: &str) -> Result<Self, SdJwtError> {
+        if json.len() > MAX_SD_JWT_BYTES {
+            return Err(SdJwtError::TooLarge {
+                len: json.len(),
+                max: MAX_SD_JWT_BYTES,
+            });
+        }
         let bad = |what: &str| SdJwtError::Payload(format!("JSON serialization: {what}"));
         let root: Map<String, Value> =
             serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
@@ -492,9 +615,14 @@ impl SdJwt {
     /// Processes the payload with every disclosure here (RFC 9901 §7.1 steps
     /// 3–5): the claims, and the path of each disclosure.
     ///
+    /// Claims nest at most [`MAX_DEPTH`] levels, counted through the
+    /// disclosures; the walk stops at the first level beyond, before building
+    /// it, so nothing deep is ever built (or dropped).
+    ///
     /// # Errors
     /// [`RevealError`] when a digest repeats, a disclosure is unreferenced or
-    /// of the wrong kind, a name is reserved or collides.
+    /// of the wrong kind, a name is reserved or collides, a claim in
+    /// [`NOT_DISCLOSABLE`] is disclosed, or the claims nest too deep.
     pub fn reveal(&self) -> Result<Revealed, RevealError> {
         let mut r = Revealer {
             by_digest: self
@@ -661,6 +789,23 @@ pub enum RevealError {
     /// A disclosed claim name already exists at that level.
     #[error("claim {0} is both disclosed and plain, or disclosed twice")]
     Collision(ClaimPath),
+    /// A claim in [`NOT_DISCLOSABLE`] is disclosed, or has a disclosure
+    /// beneath it.
+    #[error(
+        "disclosure {index} discloses {at}, but {name:?} must be in the issuer-signed payload"
+    )]
+    NotDisclosable {
+        /// The top-level claim.
+        name: String,
+        /// The disclosure.
+        index: usize,
+        /// The path it discloses.
+        at: ClaimPath,
+    },
+    /// The claims, counted through the disclosures, nest deeper than
+    /// [`MAX_DEPTH`].
+    #[error("claims nest deeper than {MAX_DEPTH} levels below {0}")]
+    TooDeep(ClaimPath),
 }
 
 /// Why a presentation could not be made.
@@ -704,6 +849,31 @@ impl<'a> Revealer<'a> {
         )
     }
 
+    /// Descends one level, refusing to go beyond [`MAX_DEPTH`].
+    fn enter(&mut self, step: Step<'a>) -> Result<(), RevealError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(RevealError::TooDeep(self.here()));
+        }
+        self.stack.push(step);
+        Ok(())
+    }
+
+    /// Records that disclosure `index` lands here, refusing it beneath a
+    /// claim that must not be disclosed.
+    fn land(&mut self, index: usize) -> Result<(), RevealError> {
+        if let Some(Step::Key(name)) = self.stack.first() {
+            if NOT_DISCLOSABLE.contains(name) {
+                return Err(RevealError::NotDisclosable {
+                    name: (*name).to_owned(),
+                    index,
+                    at: self.here(),
+                });
+            }
+        }
+        self.paths[index] = Some(self.here());
+        Ok(())
+    }
+
     fn see(&mut self, digest: &'a str) -> Result<Option<usize>, RevealError> {
         if !self.seen.insert(digest) {
             return Err(RevealError::DuplicateDigest(digest.to_owned()));
@@ -728,7 +898,7 @@ impl<'a> Revealer<'a> {
                     });
                 }
                 _ => {
-                    self.stack.push(Step::Key(key));
+                    self.enter(Step::Key(key))?;
                     let value = self.value(value)?;
                     self.stack.pop();
                     out.insert(key.clone(), value);
@@ -757,11 +927,11 @@ impl<'a> Revealer<'a> {
                         at: self.here(),
                     });
                 }
-                self.stack.push(Step::Key(name));
+                self.enter(Step::Key(name))?;
                 if out.contains_key(name) {
                     return Err(RevealError::Collision(self.here()));
                 }
-                self.paths[index] = Some(self.here());
+                self.land(index)?;
                 let value = self.value(&disclosure.value)?;
                 self.stack.pop();
                 out.insert(name.to_owned(), value);
@@ -776,7 +946,7 @@ impl<'a> Revealer<'a> {
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    self.stack.push(Step::Index(i));
+                    self.enter(Step::Index(i))?;
                     match item {
                         Value::Object(obj) if obj.contains_key(ELLIPSIS) => {
                             let (1, Some(Value::String(d))) = (obj.len(), obj.get(ELLIPSIS)) else {
@@ -790,7 +960,7 @@ impl<'a> Revealer<'a> {
                                         at: self.here(),
                                     });
                                 }
-                                self.paths[index] = Some(self.here());
+                                self.land(index)?;
                                 out.push(self.value(&disclosure.value)?);
                             }
                         }
@@ -905,13 +1075,22 @@ pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict,
         },
     );
 
-    // Disclosures.
-    match sd_jwt.reveal() {
-        Ok(revealed) => {
-            verdict.claims = revealed.claims;
-            verdict.push(CheckName::Disclosures, Outcome::Pass);
+    // Disclosures, only under a valid issuer signature: the walk over
+    // attacker-chosen disclosures is bounded, but need not run at all for a
+    // forgery.
+    if issuer_ok {
+        match sd_jwt.reveal() {
+            Ok(revealed) => {
+                verdict.claims = revealed.claims;
+                verdict.push(CheckName::Disclosures, Outcome::Pass);
+            }
+            Err(e) => verdict.push(CheckName::Disclosures, Outcome::Fail(e.to_string())),
         }
-        Err(e) => verdict.push(CheckName::Disclosures, Outcome::Fail(e.to_string())),
+    } else {
+        verdict.push(
+            CheckName::Disclosures,
+            Outcome::NotChecked("the issuer signature does not verify".into()),
+        );
     }
 
     // Validity period.

@@ -20,7 +20,17 @@ pub const LEGACY_TYP: &str = "vc+sd-jwt";
 
 /// Claims the profile sets itself; they are never selectively disclosable.
 pub const RESERVED_CLAIMS: &[&str] = &[
-    "iss", "iat", "nbf", "exp", "vct", "cnf", "status", "_sd", "_sd_alg", "...",
+    "iss",
+    "iat",
+    "nbf",
+    "exp",
+    "vct",
+    "vct#integrity",
+    "cnf",
+    "status",
+    "_sd",
+    "_sd_alg",
+    "...",
 ];
 
 /// An issuer's signing identity.

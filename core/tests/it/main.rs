@@ -7,4 +7,5 @@ mod fail;
 mod flows;
 mod log;
 mod mutation;
+mod reveal;
 mod vectors;
