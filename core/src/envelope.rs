@@ -24,8 +24,13 @@ use crate::b64;
 
 /// The envelope prefix (format version 1).
 pub const PREFIX: &str = "VCH1:";
-/// Largest presentation an envelope may inflate to.
+/// Largest presentation an envelope may decode to, and largest structure
+/// stream it may inflate to, in bytes.
 pub const MAX_DECODED: usize = 64 * 1024;
+/// Longest envelope text [`decode`] reads. Base45 takes 3 characters for 2
+/// bytes, and the envelope body is no larger than what it decodes to, bar
+/// deflate overhead, so twice [`MAX_DECODED`] is ample.
+pub const MAX_ENVELOPE_CHARS: usize = 2 * MAX_DECODED;
 
 const BASE45: &[u8; 45] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 
@@ -71,14 +76,31 @@ pub enum EnvelopeError {
     /// Too long for any QR code.
     #[error("envelope of {0} characters does not fit a QR code at this error correction level")]
     TooLong(usize),
+    /// The envelope, its inflated structure or the presentation it decodes
+    /// to is over its size limit; refused before the work is done.
+    #[error("{what} is larger than the limit of {max} bytes")]
+    TooLarge {
+        /// Which one.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// Encodes a compact SD-JWT (or any `~`/`.`-joined base64url text) as an
 /// envelope.
 ///
 /// # Errors
-/// [`EnvelopeError::NotBase64`] when a part is not canonical base64url.
+/// [`EnvelopeError::NotBase64`] when a part is not canonical base64url;
+/// [`EnvelopeError::TooLarge`] beyond [`MAX_DECODED`] bytes, which [`decode`]
+/// would refuse.
 pub fn encode(presentation: &str) -> Result<String, EnvelopeError> {
+    if presentation.len() > MAX_DECODED {
+        return Err(EnvelopeError::TooLarge {
+            what: "presentation",
+            max: MAX_DECODED,
+        });
+    }
     let (structure, binary) = pack(presentation)?;
     let compressed = deflate(&structure)?;
     let mut body = Vec::with_capacity(compressed.len() + binary.len() + 4);
@@ -93,9 +115,27 @@ pub fn encode(presentation: &str) -> Result<String, EnvelopeError> {
 
 /// Decodes an envelope back to the exact presentation string.
 ///
+/// Never panics, and costs time linear in the envelope's length: at most
+/// [`MAX_ENVELOPE_CHARS`] are read, the structure inflates to at most
+/// [`MAX_DECODED`] bytes, and the decoded length is added up from the
+/// structure and refused beyond [`MAX_DECODED`] before anything is rendered
+/// or hashed; each part is then hashed at most once.
+///
 /// # Errors
-/// [`EnvelopeError`] naming what is wrong; never panics on any input.
+/// [`EnvelopeError`] naming what is wrong.
 pub fn decode(envelope: &str) -> Result<String, EnvelopeError> {
+    decode_counting(envelope).map(|(text, _)| text)
+}
+
+/// As [`decode`], also returning how many bytes were hashed (for the test
+/// that holds decoding to linear work).
+fn decode_counting(envelope: &str) -> Result<(String, usize), EnvelopeError> {
+    if envelope.len() > MAX_ENVELOPE_CHARS {
+        return Err(EnvelopeError::TooLarge {
+            what: "envelope",
+            max: MAX_ENVELOPE_CHARS,
+        });
+    }
     let body = envelope.strip_prefix(PREFIX).ok_or(EnvelopeError::Prefix)?;
     let body = base45_decode(body)?;
     let mut r = Reader {
@@ -105,7 +145,7 @@ pub fn decode(envelope: &str) -> Result<String, EnvelopeError> {
     let len = r.varint()?;
     let compressed = r.take(len)?;
     let structure = inflate(compressed)?;
-    unpack(&structure, &body[r.pos..])
+    unpack(&structure, body.get(r.pos..).unwrap_or_default())
 }
 
 /// A QR code holding the envelope in alphanumeric mode, at the smallest
@@ -343,18 +383,46 @@ impl Packer {
 /// A piece of a decoded segment.
 enum Piece {
     Text(u8),
-    Quoted(Vec<u8>),
-    Did([u8; 32]),
-    DisclosureDigest(usize),
+    Quoted32([u8; 32]),
+    Quoted16([u8; 16]),
+    Did(ed25519_dalek::VerifyingKey),
+    /// The digest of part k (disclosure k − 1), quoted.
+    PartDigest(usize),
     SdHash,
 }
 
-enum Segment {
-    Raw(Vec<u8>),
+impl Piece {
+    /// Bytes the piece takes in the JSON text: known before anything is
+    /// rendered or hashed.
+    fn rendered_len(&self) -> usize {
+        match self {
+            Piece::Text(_) => 1,
+            // A quoted 32-byte value: 43 base64url characters and 2 quotes.
+            Piece::Quoted32(_) | Piece::PartDigest(_) | Piece::SdHash => 45,
+            Piece::Quoted16(_) => 24,
+            Piece::Did(_) => DID_ID_LEN,
+        }
+    }
+}
+
+enum Segment<'a> {
+    Raw(&'a [u8]),
     Json(Vec<Piece>),
 }
 
-fn unpack(structure: &[u8], binary: &[u8]) -> Result<String, EnvelopeError> {
+/// Length of the unpadded base64url encoding of `n` bytes.
+fn b64_len(n: usize) -> usize {
+    n / 3 * 4 + [0, 2, 3][n % 3]
+}
+
+/// Parses the container and renders it. Every size is known from the
+/// structure: the output length is added up, and refused beyond
+/// [`MAX_DECODED`], before anything is rendered or hashed. Each part is then
+/// rendered once, hashed at most once (when referenced), and `sd_hash` is
+/// computed at most once, so decoding costs time linear in the decoded size.
+///
+/// Returns the presentation and how many bytes were hashed.
+fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize), EnvelopeError> {
     let mut r = Reader {
         bytes: structure,
         pos: 0,
@@ -363,23 +431,39 @@ fn unpack(structure: &[u8], binary: &[u8]) -> Result<String, EnvelopeError> {
         bytes: binary,
         pos: 0,
     };
+    let too_large = || EnvelopeError::TooLarge {
+        what: "decoded presentation",
+        max: MAX_DECODED,
+    };
     let mut seen: Vec<[u8; 32]> = Vec::new();
     let count = r.varint()?;
     if count == 0 || count > MAX_PARTS {
         return Err(EnvelopeError::Container("bad number of parts"));
     }
+    let last = count - 1;
     let mut parts: Vec<Vec<Segment>> = Vec::with_capacity(count);
-    for _ in 0..count {
+    // Parts each part's digest references point at.
+    let mut references: Vec<Vec<usize>> = Vec::with_capacity(count);
+    // The decoded length: the '~' separators, then each segment.
+    let mut total = last;
+    for i in 0..count {
         let segments = r.varint()?;
         if segments == 0 || segments > 8 {
             return Err(EnvelopeError::Container("bad number of segments"));
         }
+        total += segments - 1;
         let mut part = Vec::with_capacity(segments);
+        let mut refs = Vec::new();
         for _ in 0..segments {
             let header = r.varint()?;
             let len = header >> 1;
             if header & 1 == 0 {
-                part.push(Segment::Raw(bin.take(len)?.to_vec()));
+                let raw = bin.take(len)?;
+                total += b64_len(raw.len());
+                if total > MAX_DECODED {
+                    return Err(too_large());
+                }
+                part.push(Segment::Raw(raw));
                 continue;
             }
             let mut text = Reader {
@@ -387,84 +471,183 @@ fn unpack(structure: &[u8], binary: &[u8]) -> Result<String, EnvelopeError> {
                 pos: 0,
             };
             let mut pieces = Vec::with_capacity(len);
+            let mut json_len = 0usize;
             while !text.done() {
                 let piece = match text.byte()? {
                     marker::B64_32 => {
                         let raw: [u8; 32] = bin.array()?;
                         seen.push(raw);
-                        Piece::Quoted(raw.to_vec())
+                        Piece::Quoted32(raw)
                     }
                     marker::DID => {
                         let raw: [u8; 32] = bin.array()?;
                         seen.push(raw);
-                        Piece::Did(raw)
+                        Piece::Did(ed25519_key(&raw)?)
                     }
-                    marker::B64_16 => Piece::Quoted(bin.take(16)?.to_vec()),
-                    marker::REPEAT_B64 => {
-                        let s = usize::from(text.byte()?);
-                        Piece::Quoted(
-                            seen.get(s)
-                                .ok_or(EnvelopeError::Container("bad repeat"))?
-                                .to_vec(),
-                        )
+                    marker::B64_16 => Piece::Quoted16(bin.array()?),
+                    marker::REPEAT_B64 => Piece::Quoted32(repeat(&seen, text.byte()?)?),
+                    marker::REPEAT_DID => Piece::Did(ed25519_key(&repeat(&seen, text.byte()?)?)?),
+                    marker::DISCLOSURE_DIGEST => {
+                        let target = usize::from(text.byte()?) + 1;
+                        if target >= last || target == i {
+                            return Err(EnvelopeError::Container("bad disclosure reference"));
+                        }
+                        refs.push(target);
+                        Piece::PartDigest(target)
                     }
-                    marker::REPEAT_DID => {
-                        let s = usize::from(text.byte()?);
-                        Piece::Did(*seen.get(s).ok_or(EnvelopeError::Container("bad repeat"))?)
+                    marker::SD_HASH if i == last => Piece::SdHash,
+                    marker::SD_HASH => {
+                        return Err(EnvelopeError::Container("sd_hash outside the KB-JWT"))
                     }
-                    marker::DISCLOSURE_DIGEST => Piece::DisclosureDigest(usize::from(text.byte()?)),
-                    marker::SD_HASH => Piece::SdHash,
                     b if b >= marker::FIRST => {
                         return Err(EnvelopeError::Container("unknown marker"))
                     }
                     b => Piece::Text(b),
                 };
+                json_len += piece.rendered_len();
                 pieces.push(piece);
+            }
+            total += b64_len(json_len);
+            if total > MAX_DECODED {
+                return Err(too_large());
             }
             part.push(Segment::Json(pieces));
         }
         parts.push(part);
+        references.push(refs);
     }
     if !r.done() || !bin.done() {
         return Err(EnvelopeError::Container("trailing bytes"));
     }
+
     let mut renderer = Renderer {
         parts: &parts,
-        done: vec![None; count],
-        busy: vec![false; count],
-        total: 0,
+        texts: vec![None; count],
+        digests: vec![None; count],
+        sd_hash: None,
+        hashed: 0,
     };
-    let mut out = String::new();
-    for i in 0..count {
+    // Every part but the last, each after the parts it references (no part
+    // before the last references the last, and none holds sd_hash).
+    let mut state = vec![Visit::New; last];
+    let mut stack: Vec<(usize, usize)> = Vec::with_capacity(last);
+    for root in 0..last {
+        if state[root] != Visit::New {
+            continue;
+        }
+        state[root] = Visit::Open;
+        stack.push((root, 0));
+        while let Some(top) = stack.last_mut() {
+            let (part, next) = *top;
+            if let Some(&target) = references[part].get(next) {
+                top.1 += 1;
+                match state[target] {
+                    Visit::Done => {}
+                    Visit::Open => {
+                        return Err(EnvelopeError::Container("circular digest reference"))
+                    }
+                    Visit::New => {
+                        state[target] = Visit::Open;
+                        stack.push((target, 0));
+                    }
+                }
+            } else {
+                renderer.render(part)?;
+                state[part] = Visit::Done;
+                stack.pop();
+            }
+        }
+    }
+    renderer.render(last)?;
+
+    let mut out = String::with_capacity(total);
+    for (i, text) in renderer.texts.iter().enumerate() {
         if i > 0 {
             out.push('~');
         }
-        out.push_str(&renderer.part(i)?);
+        out.push_str(text.as_deref().unwrap_or_default());
     }
-    Ok(out)
+    if out.len() != total {
+        // The sizes above are exact; a mismatch is a bug, not bad input.
+        return Err(EnvelopeError::Container("decoded size mismatch"));
+    }
+    Ok((out, renderer.hashed))
 }
 
-/// Renders parts back to base64url text, resolving digest references (with
-/// cycle detection, since envelopes come from outside).
+/// A 32-byte value seen before, by its index.
+fn repeat(seen: &[[u8; 32]], index: u8) -> Result<[u8; 32], EnvelopeError> {
+    seen.get(usize::from(index))
+        .copied()
+        .ok_or(EnvelopeError::Container("bad repeat"))
+}
+
+fn ed25519_key(raw: &[u8; 32]) -> Result<ed25519_dalek::VerifyingKey, EnvelopeError> {
+    ed25519_dalek::VerifyingKey::from_bytes(raw)
+        .map_err(|_| EnvelopeError::Container("did:key token is not an Ed25519 key"))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    New,
+    Open,
+    Done,
+}
+
+/// Renders parts back to base64url text, each once, in an order where every
+/// referenced part comes first.
 struct Renderer<'a> {
-    parts: &'a [Vec<Segment>],
-    done: Vec<Option<String>>,
-    busy: Vec<bool>,
-    total: usize,
+    parts: &'a [Vec<Segment<'a>>],
+    texts: Vec<Option<String>>,
+    /// SHA-256 of each part's text, computed when first referenced.
+    digests: Vec<Option<[u8; 32]>>,
+    sd_hash: Option<[u8; 32]>,
+    /// Bytes fed to SHA-256 (each part at most twice: its digest and
+    /// `sd_hash`).
+    hashed: usize,
 }
 
 impl Renderer<'_> {
-    fn part(&mut self, i: usize) -> Result<String, EnvelopeError> {
-        if let Some(text) = &self.done[i] {
-            return Ok(text.clone());
+    fn digest(&mut self, part: usize) -> Result<[u8; 32], EnvelopeError> {
+        if let Some(d) = self.digests.get(part).copied().flatten() {
+            return Ok(d);
         }
-        if self.busy[i] {
-            return Err(EnvelopeError::Container("circular digest reference"));
+        let text =
+            self.texts
+                .get(part)
+                .and_then(Option::as_deref)
+                .ok_or(EnvelopeError::Container(
+                    "reference to a part not yet decoded",
+                ))?;
+        self.hashed += text.len();
+        let d = sha256(text.as_bytes());
+        self.digests[part] = Some(d);
+        Ok(d)
+    }
+
+    /// SHA-256 of `<part 0>~…~<part last-1>~`, once.
+    fn sd_hash(&mut self) -> Result<[u8; 32], EnvelopeError> {
+        if let Some(d) = self.sd_hash {
+            return Ok(d);
         }
-        self.busy[i] = true;
-        let last = self.parts.len() - 1;
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        for text in &self.texts[..self.parts.len() - 1] {
+            let text = text
+                .as_deref()
+                .ok_or(EnvelopeError::Container("sd_hash before its parts"))?;
+            hasher.update(text.as_bytes());
+            hasher.update(b"~");
+            self.hashed += text.len() + 1;
+        }
+        let d: [u8; 32] = hasher.finalize().into();
+        self.sd_hash = Some(d);
+        Ok(d)
+    }
+
+    fn render(&mut self, i: usize) -> Result<(), EnvelopeError> {
+        let parts = self.parts;
         let mut text = String::new();
-        for (s, segment) in self.parts[i].iter().enumerate() {
+        for (s, segment) in parts[i].iter().enumerate() {
             if s > 0 {
                 text.push('.');
             }
@@ -475,42 +658,25 @@ impl Renderer<'_> {
                     for piece in pieces {
                         match piece {
                             Piece::Text(b) => bytes.push(*b),
-                            Piece::Quoted(raw) => quote(&mut bytes, raw),
-                            Piece::Did(raw) => {
-                                let key =
-                                    ed25519_dalek::VerifyingKey::from_bytes(raw).map_err(|_| {
-                                        EnvelopeError::Container(
-                                            "did:key token is not an Ed25519 key",
-                                        )
-                                    })?;
-                                bytes.extend_from_slice(
-                                    crate::did::DidKey::from_public_key(&key)
-                                        .method_specific_id()
-                                        .as_bytes(),
-                                );
-                            }
-                            Piece::DisclosureDigest(k) => {
-                                let target = k + 1;
-                                if target >= last || target == i {
+                            Piece::Quoted32(raw) => quote(&mut bytes, raw),
+                            Piece::Quoted16(raw) => quote(&mut bytes, raw),
+                            Piece::Did(key) => {
+                                let did = crate::did::DidKey::from_public_key(key);
+                                let id = did.method_specific_id().as_bytes();
+                                if id.len() != DID_ID_LEN {
                                     return Err(EnvelopeError::Container(
-                                        "bad disclosure reference",
+                                        "did:key id of an unexpected length",
                                     ));
                                 }
-                                let disclosure = self.part(target)?;
-                                quote(&mut bytes, &sha256(disclosure.as_bytes()));
+                                bytes.extend_from_slice(id);
+                            }
+                            Piece::PartDigest(target) => {
+                                let d = self.digest(*target)?;
+                                quote(&mut bytes, &d);
                             }
                             Piece::SdHash => {
-                                if i != last {
-                                    return Err(EnvelopeError::Container(
-                                        "sd_hash outside the KB-JWT",
-                                    ));
-                                }
-                                let mut covered = String::new();
-                                for p in 0..last {
-                                    covered.push_str(&self.part(p)?);
-                                    covered.push('~');
-                                }
-                                quote(&mut bytes, &sha256(covered.as_bytes()));
+                                let d = self.sd_hash()?;
+                                quote(&mut bytes, &d);
                             }
                         }
                     }
@@ -518,13 +684,8 @@ impl Renderer<'_> {
                 }
             }
         }
-        self.total += text.len();
-        if self.total > MAX_DECODED {
-            return Err(EnvelopeError::Container("presentation too large"));
-        }
-        self.busy[i] = false;
-        self.done[i] = Some(text.clone());
-        Ok(text)
+        self.texts[i] = Some(text);
+        Ok(())
     }
 }
 
@@ -578,35 +739,45 @@ fn deflate(input: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
     }
 }
 
+/// Inflates at most [`MAX_DECODED`] bytes: the output buffer never grows
+/// beyond one byte over the limit, which tells a stream that is too long
+/// from one that just fits.
 fn inflate(input: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+    let too_large = || EnvelopeError::TooLarge {
+        what: "inflated structure",
+        max: MAX_DECODED,
+    };
+    let cap = MAX_DECODED + 1;
     let mut d = Decompress::new(false);
     d.set_dictionary(DICTIONARY)
         .map_err(|e| EnvelopeError::Inflate(e.to_string()))?;
-    let mut out = Vec::with_capacity(input.len() * 3);
+    let mut out = Vec::with_capacity(input.len().saturating_mul(3).clamp(256, cap));
     loop {
-        let consumed = d.total_in() as usize;
+        // total_in never exceeds the input given.
+        let consumed = usize::try_from(d.total_in()).unwrap_or(usize::MAX);
+        let rest = input.get(consumed..).unwrap_or_default();
         let before = (d.total_in(), d.total_out());
-        match d.decompress_vec(&input[consumed..], &mut out, FlushDecompress::Finish) {
-            Ok(Status::StreamEnd) => {
-                if d.total_in() as usize != input.len() {
-                    return Err(EnvelopeError::Inflate(
-                        "trailing data after the deflate stream".into(),
-                    ));
-                }
-                return Ok(out);
+        let status = d
+            .decompress_vec(rest, &mut out, FlushDecompress::Finish)
+            .map_err(|e| EnvelopeError::Inflate(e.to_string()))?;
+        if out.len() > MAX_DECODED {
+            return Err(too_large());
+        }
+        if status == Status::StreamEnd {
+            if usize::try_from(d.total_in()).ok() != Some(input.len()) {
+                return Err(EnvelopeError::Inflate(
+                    "trailing data after the deflate stream".into(),
+                ));
             }
-            Ok(_) => {
-                if out.len() >= MAX_DECODED {
-                    return Err(EnvelopeError::Inflate(
-                        "inflates beyond the size limit".into(),
-                    ));
-                }
-                if (d.total_in(), d.total_out()) == before && out.len() < out.capacity() {
-                    return Err(EnvelopeError::Inflate("truncated deflate stream".into()));
-                }
-                out.reserve(out.capacity().max(256));
+            return Ok(out);
+        }
+        if out.len() < out.capacity() {
+            if (d.total_in(), d.total_out()) == before {
+                return Err(EnvelopeError::Inflate("truncated deflate stream".into()));
             }
-            Err(e) => return Err(EnvelopeError::Inflate(e.to_string())),
+        } else {
+            let grown = out.capacity().saturating_mul(2).min(cap);
+            out.reserve_exact(grown - out.len());
         }
     }
 }
@@ -700,6 +871,170 @@ mod tests {
         assert!(matches!(
             encode("QQ.b=.c"),
             Err(EnvelopeError::NotBase64(1))
+        ));
+    }
+
+    /// An envelope of this structure and binary stream, as [`encode`] lays
+    /// one out.
+    fn craft(structure: &[u8], binary: &[u8]) -> String {
+        let compressed = deflate(structure).unwrap();
+        let mut body = Vec::new();
+        push_varint(&mut body, compressed.len());
+        body.extend_from_slice(&compressed);
+        body.extend_from_slice(binary);
+        let mut out = PREFIX.to_owned();
+        base45_encode(&body, &mut out);
+        out
+    }
+
+    /// A JSON segment header and text: `pieces` repeated `times`.
+    fn json(structure: &mut Vec<u8>, pieces: &[u8], times: usize) {
+        let text = pieces.repeat(times);
+        push_varint(structure, text.len() << 1 | 1);
+        structure.extend_from_slice(&text);
+    }
+
+    /// Issue 8 finding 5: a JWT part of ~60 KB and a last part of 30 000
+    /// `sd_hash` markers. The old decoder re-concatenated and re-hashed the
+    /// earlier parts for every marker (gigabytes of SHA-256) before noticing
+    /// the size; now the decoded size is added up from the structure first.
+    /// (core/tests/it/envelope.rs holds its text as `SD_HASH_BOMB`.)
+    fn sd_hash_bomb() -> String {
+        let mut s = Vec::new();
+        push_varint(&mut s, 2);
+        push_varint(&mut s, 1);
+        let mut first = vec![marker::B64_32];
+        first.extend([marker::REPEAT_B64, 0].repeat(1000));
+        push_varint(&mut s, first.len() << 1 | 1);
+        s.extend_from_slice(&first);
+        push_varint(&mut s, 1);
+        json(&mut s, &[marker::SD_HASH], 30_000);
+        craft(&s, &[7u8; 32])
+    }
+
+    #[test]
+    fn sd_hash_bomb_is_refused_by_its_size_before_hashing() {
+        let env = sd_hash_bomb();
+        assert!(env.len() < 200, "{} chars", env.len());
+        assert_eq!(
+            decode(&env),
+            Err(EnvelopeError::TooLarge {
+                what: "decoded presentation",
+                max: MAX_DECODED
+            })
+        );
+    }
+
+    #[test]
+    fn each_part_is_hashed_once_however_often_it_is_referenced() {
+        // JWT (raw), one ~15 KB disclosure, and a KB-JWT referencing the
+        // disclosure 200 times and sd_hash 200 times: under the size limit.
+        let mut s = Vec::new();
+        push_varint(&mut s, 3);
+        push_varint(&mut s, 1);
+        push_varint(&mut s, 3 << 1);
+        push_varint(&mut s, 1);
+        let mut disclosure = vec![marker::B64_32];
+        disclosure.extend([marker::REPEAT_B64, 0].repeat(250));
+        push_varint(&mut s, disclosure.len() << 1 | 1);
+        s.extend_from_slice(&disclosure);
+        push_varint(&mut s, 1);
+        let mut kb = [marker::DISCLOSURE_DIGEST, 0].repeat(200);
+        kb.extend([marker::SD_HASH].repeat(200));
+        push_varint(&mut s, kb.len() << 1 | 1);
+        s.extend_from_slice(&kb);
+        let mut binary = vec![1u8, 2, 3];
+        binary.extend([9u8; 32]);
+        let (text, hashed) = decode_counting(&craft(&s, &binary)).unwrap();
+        let parts: Vec<&str> = text.split('~').collect();
+        assert_eq!(parts.len(), 3);
+        let disclosure = parts[1].len();
+        assert!(disclosure > 14_000, "{disclosure}");
+        // The disclosure once for its digest, JWT and disclosure once for
+        // sd_hash: not 400 times.
+        assert_eq!(hashed, disclosure + (parts[0].len() + 1) + (disclosure + 1));
+        // The references resolved to the right values.
+        let kb = b64::decode(parts[2]).unwrap();
+        let digest = format!("\"{}\"", b64::encode(sha256(parts[1].as_bytes())));
+        let sd_hash = format!(
+            "\"{}\"",
+            b64::encode(sha256(format!("{}~{}~", parts[0], parts[1]).as_bytes()))
+        );
+        assert_eq!(
+            String::from_utf8(kb).unwrap(),
+            digest.repeat(200) + &sd_hash.repeat(200)
+        );
+    }
+
+    #[test]
+    fn circular_and_long_reference_chains() {
+        // Parts 1 and 2 reference each other.
+        let mut s = Vec::new();
+        push_varint(&mut s, 4);
+        push_varint(&mut s, 1);
+        push_varint(&mut s, 0);
+        for k in [1u8, 0] {
+            push_varint(&mut s, 1);
+            json(&mut s, &[marker::DISCLOSURE_DIGEST, k], 1);
+        }
+        push_varint(&mut s, 1);
+        push_varint(&mut s, 0);
+        assert_eq!(
+            decode(&craft(&s, &[])),
+            Err(EnvelopeError::Container("circular digest reference"))
+        );
+
+        // Part k references part k + 1 as far as a one-byte index reaches
+        // (a chain 256 parts long): resolved without recursion, in reverse.
+        let mut s = Vec::new();
+        push_varint(&mut s, MAX_PARTS);
+        push_varint(&mut s, 1);
+        push_varint(&mut s, 0);
+        for k in 1..MAX_PARTS - 1 {
+            push_varint(&mut s, 1);
+            if k < 256 {
+                json(&mut s, &[b'[', marker::DISCLOSURE_DIGEST, k as u8, b']'], 1);
+            } else {
+                json(&mut s, b"[1]", 1);
+            }
+        }
+        push_varint(&mut s, 1);
+        push_varint(&mut s, 0);
+        let text = decode(&craft(&s, &[])).unwrap();
+        let parts: Vec<&str> = text.split('~').collect();
+        assert_eq!(parts.len(), MAX_PARTS);
+        let inner = b64::decode(parts[1]).unwrap();
+        assert_eq!(
+            inner,
+            format!("[\"{}\"]", b64::encode(sha256(parts[2].as_bytes()))).into_bytes()
+        );
+    }
+
+    #[test]
+    fn inflate_and_envelope_are_capped_in_bytes() {
+        // 1 MB of one byte deflates to about a kilobyte.
+        let bomb = deflate(&vec![b'a'; 1 << 20]).unwrap();
+        assert_eq!(
+            inflate(&bomb),
+            Err(EnvelopeError::TooLarge {
+                what: "inflated structure",
+                max: MAX_DECODED
+            })
+        );
+        // Exactly at the limit inflates.
+        let fits = deflate(&vec![b'a'; MAX_DECODED]).unwrap();
+        assert_eq!(inflate(&fits).unwrap().len(), MAX_DECODED);
+        let long = format!("{PREFIX}{}", "0".repeat(MAX_ENVELOPE_CHARS));
+        assert!(matches!(
+            decode(&long),
+            Err(EnvelopeError::TooLarge {
+                what: "envelope",
+                ..
+            })
+        ));
+        assert!(matches!(
+            encode(&"A".repeat(MAX_DECODED + 1)),
+            Err(EnvelopeError::TooLarge { .. })
         ));
     }
 

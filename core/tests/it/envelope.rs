@@ -61,3 +61,45 @@ fn decoder_survives_garbage_and_mutations() {
     }
     assert!(changed > 1000);
 }
+
+/// Issue 8 finding 5: 150 characters whose structure asks for 30 000
+/// `sd_hash` values over a ~60 KB earlier part. The old decoder re-hashed
+/// the earlier parts for each (gigabytes of SHA-256, seconds of CPU) before
+/// checking the size. Built by `sd_hash_bomb` in core/src/envelope.rs.
+const SD_HASH_BOMB: &str = "VCH1:2F8BMO/S1H12310 7PH1HVKI/+D2HHSFBQ39Z4N9HTX.2C4V*II:T3000000000000000000000000000000000000000%20.:8:*0:*0:*0:*0:*0:*0:*0:*0:*0:*0:*0:*0:*0:*0:*0:*0";
+
+#[test]
+fn fail_envelope_that_references_more_than_the_size_limit_is_refused_before_the_work() {
+    assert_eq!(
+        envelope::decode(SD_HASH_BOMB),
+        Err(envelope::EnvelopeError::TooLarge {
+            what: "decoded presentation",
+            max: envelope::MAX_DECODED
+        })
+    );
+}
+
+/// Every envelope the encoder makes of a real presentation still decodes,
+/// including one with a KB-JWT (sd_hash) and disclosure references.
+#[test]
+fn envelope_of_every_presentation_size_round_trips() {
+    let credential = transcript(3);
+    for n in [0usize, 1, 5, 12] {
+        let chosen: Vec<String> = (0..n).map(|i| format!("/courses/{i}")).collect();
+        let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
+        let text = credential
+            .present(&paths(&chosen))
+            .unwrap()
+            .bind(&holder(), AUD, NONCE, NOW)
+            .serialize();
+        assert_eq!(
+            envelope::decode(&envelope::encode(&text).unwrap()).unwrap(),
+            text
+        );
+    }
+    let whole = credential.serialize();
+    assert_eq!(
+        envelope::decode(&envelope::encode(&whole).unwrap()).unwrap(),
+        whole
+    );
+}
