@@ -184,15 +184,13 @@ fn nesting_up_to_max_depth_reveals() {
 fn forged_signature_is_not_revealed() {
     let (payload, disclosures) = chain(60, MAX_DEPTH - 2);
     let text = signed(&fresh_issuer(), payload, &disclosures);
-    // Another signature over the same header and payload.
-    let dot = text.rfind('.').unwrap();
+    // A zero signature in place of the issuer's.
     let (jwt, rest) = text.split_once('~').unwrap();
     let sig_at = jwt.rfind('.').unwrap() + 1;
     let mut forged = text[..sig_at].to_owned();
     forged.push_str(&"A".repeat(86));
     forged.push('~');
     forged.push_str(rest);
-    assert!(dot > sig_at);
     let verdict = vc::verify_presentation(&forged, &request(), NOW).unwrap();
     assert!(matches!(
         verdict.check(CheckName::IssuerSignature),
