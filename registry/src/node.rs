@@ -289,7 +289,7 @@ impl Node {
     /// [`SubmitError`]; nothing is stored.
     pub fn submit(&self, bytes: &[u8], now: i64) -> Result<Receipt, SubmitError> {
         let entry = Entry::parse(bytes)?;
-        if (entry.time() - now).abs() > CLOCK_SKEW {
+        if !within_skew(entry.time(), now) {
             return Err(SubmitError::Clock {
                 time: entry.time(),
                 now,
@@ -329,7 +329,7 @@ impl Node {
         let mut entries = Vec::with_capacity(batch.len());
         for (i, bytes) in batch.iter().enumerate() {
             let entry = Entry::parse_with(bytes, &mut authors).map_err(|e| (i, e.into()))?;
-            if (entry.time() - now).abs() > CLOCK_SKEW {
+            if !within_skew(entry.time(), now) {
                 return Err((
                     i,
                     SubmitError::Clock {
@@ -487,6 +487,13 @@ impl Node {
     pub fn store(&self) -> &Store {
         &self.store
     }
+}
+
+/// Whether an entry time is within [`CLOCK_SKEW`] of the node's clock.
+/// `abs_diff` cannot overflow, so a time near `i64::MIN` or `i64::MAX` is
+/// far from any clock, as it should be.
+fn within_skew(time: i64, now: i64) -> bool {
+    time.abs_diff(now) <= CLOCK_SKEW.unsigned_abs()
 }
 
 /// Rebuilds the state after `size` entries: the last snapshot, then the
