@@ -172,12 +172,26 @@ impl Replica {
         let size = head.as_ref().map_or(0, |h| h.block.size);
         // Entries beyond the verified head are from a sync that did not finish.
         store.truncate(size)?;
-        let state = store.state()?.unwrap_or_default();
+        let mut state = store.state()?.unwrap_or_default();
         if state.size != size {
-            return Err(ReplicaError::Store(StoreError::Corrupt(format!(
-                "state snapshot covers {} entries, verified head {size}",
+            // A crash between two separate writes (older versions saved the
+            // state and the head apart) leaves a snapshot that does not
+            // match the head: rebuild it from the verified entries.
+            tracing::warn!(
+                "state snapshot covers {} entries, verified head {size}: rebuilding it",
                 state.size
-            ))));
+            );
+            state = replay(&store, size)?;
+            if let Some(head) = &head {
+                if store.root(size)? != head.block.root {
+                    return Err(ReplicaError::Mismatch {
+                        size,
+                        height: head.block.height,
+                    });
+                }
+            }
+            store.put_state(&state)?;
+            store.flush()?;
         }
         Ok(Self {
             store,
@@ -317,8 +331,7 @@ impl Replica {
                         .fork(client, "two different blocks at the same height")
                         .await);
                 }
-                self.store.put_block(want.height, &target.note, false)?;
-                self.save_head(target)?;
+                self.save_head(target, &[(want.height, &target.note)])?;
                 return Ok(());
             }
             // Cheap early check: the node must prove its new tree extends ours.
@@ -407,11 +420,13 @@ impl Replica {
         for b in &blocks[next_block..] {
             self.check_root(b)?;
         }
-        for (b, note) in blocks.iter().zip(&notes) {
-            self.store.put_block(b.height, note, false)?;
-        }
+        let blocks: Vec<(u64, &str)> = blocks
+            .iter()
+            .zip(&notes)
+            .map(|(b, note)| (b.height, note.as_str()))
+            .collect();
+        self.save_head(target, &blocks)?;
         self.size = want.size;
-        self.save_head(target)?;
         Ok(())
     }
 
@@ -450,10 +465,16 @@ impl Replica {
         Ok(())
     }
 
-    fn save_head(&mut self, head: &SignedBlock) -> Result<(), ReplicaError> {
-        self.store.put_state(&self.state)?;
-        self.store.set_meta("head", head.note.as_bytes())?;
-        self.store.flush()?;
+    /// Makes `head` the verified head: its state, its note and the notes
+    /// of `blocks` land in one atomic, flushed write, so a crash leaves the
+    /// replica at the old head or the new one, never between.
+    fn save_head(
+        &mut self,
+        head: &SignedBlock,
+        blocks: &[(u64, &str)],
+    ) -> Result<(), ReplicaError> {
+        self.store
+            .put_head(&self.state, head.note.as_bytes(), blocks)?;
         self.head = Some(head.clone());
         Ok(())
     }
@@ -552,6 +573,31 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(lines: &[B]) -> Result<Vec<Entry>, (u
         }
         Ok(all)
     })
+}
+
+/// The state after the first `size` stored entries, replayed from genesis.
+fn replay(store: &Store, size: u64) -> Result<ChainState, ReplicaError> {
+    let mut state = ChainState::new();
+    let mut at = 0;
+    while at < size {
+        let end = (at + MAX_RANGE).min(size);
+        let lines = store.entries(at, end)?;
+        if lines.len() as u64 != end - at {
+            return Err(StoreError::Corrupt(format!("entries {at}..{end} are missing")).into());
+        }
+        let entries = parse_and_verify(&lines).map_err(|(i, reason)| ReplicaError::BadEntry {
+            index: at + i as u64,
+            reason,
+        })?;
+        for (i, e) in entries.iter().enumerate() {
+            state.apply(e).map_err(|err| ReplicaError::BadEntry {
+                index: at + i as u64,
+                reason: err.to_string(),
+            })?;
+        }
+        at = end;
+    }
+    Ok(state)
 }
 
 /// What an offline audit found.

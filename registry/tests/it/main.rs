@@ -10,3 +10,4 @@ mod common;
 mod crash;
 mod fork;
 mod network;
+mod replica_crash;
