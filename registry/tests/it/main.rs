@@ -7,6 +7,7 @@
 mod api;
 mod clock;
 mod common;
+mod cosign;
 mod crash;
 mod fork;
 mod network;
