@@ -29,30 +29,56 @@ pub struct Trust {
 }
 
 impl Trust {
-    /// The policy these keys describe.
+    /// The policy these keys describe. A weak quorum (witnesses named but
+    /// `need` at most half of them) is refused: see [`TrustPolicy::new`].
     ///
     /// # Errors
-    /// [`CheckpointError`] when a key does not parse or `need` exceeds the
-    /// witnesses.
+    /// [`CheckpointError`] when a key does not parse, `need` exceeds the
+    /// witnesses, a witness is listed twice, or the quorum is weak.
     pub fn policy(&self) -> Result<TrustPolicy, CheckpointError> {
+        self.policy_with(false)
+    }
+
+    /// The policy these keys describe; with `force_weak_quorum`, a weak
+    /// quorum is allowed.
+    ///
+    /// # Errors
+    /// As [`Trust::policy`], except for the weak quorum when forced.
+    pub fn policy_with(&self, force_weak_quorum: bool) -> Result<TrustPolicy, CheckpointError> {
         let (origin, _, node) = log::parse_vkey(&self.node_vkey)?;
         let witnesses: Vec<_> = self
             .witnesses
             .iter()
             .map(|v| log::parse_vkey(v).map(|(name, _, key)| (name, key)))
             .collect::<Result<_, _>>()?;
-        if self.need > witnesses.len() {
-            return Err(CheckpointError::Malformed(format!(
-                "policy needs {} cosignatures but names {} witnesses",
-                self.need,
-                witnesses.len()
-            )));
-        }
-        Ok(TrustPolicy {
-            node: (origin, node),
+        Ok(TrustPolicy::new(
+            (origin, node),
             witnesses,
-            need: self.need,
-        })
+            self.need,
+            force_weak_quorum,
+        )?)
+    }
+}
+
+/// A replica's `trust.json`: its [`Trust`], and whether a weak quorum was
+/// explicitly forced when it was configured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrustFile {
+    /// The keys and quorum.
+    #[serde(flatten)]
+    pub trust: Trust,
+    /// A weak quorum was allowed on purpose (`--force-weak-quorum`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_weak_quorum: bool,
+}
+
+impl TrustFile {
+    /// The policy this file describes.
+    ///
+    /// # Errors
+    /// As [`Trust::policy_with`].
+    pub fn policy(&self) -> Result<TrustPolicy, CheckpointError> {
+        self.trust.policy_with(self.force_weak_quorum)
     }
 }
 
@@ -104,6 +130,15 @@ pub enum ReplicaError {
     /// Nothing verified yet.
     #[error("replica has not synced yet")]
     NotSynced,
+    /// A block that verifies but that the caller's own check refused (a
+    /// witness refusing a block time, for one).
+    #[error("block {height} refused: {reason}")]
+    BadBlock {
+        /// Its height.
+        height: u64,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A value and the chain position it is valid as of.
@@ -288,7 +323,23 @@ impl Replica {
     /// # Errors
     /// [`ReplicaError`]; the replica is unchanged.
     pub async fn sync(&mut self, client: &NodeClient) -> Result<SyncReport, ReplicaError> {
+        self.sync_checked(client, |_, _| Ok(())).await
+    }
+
+    /// Syncs like [`Replica::sync`], but first lets `check` refuse the
+    /// block the replica would move to (given the current head, if any),
+    /// before anything is fetched or stored.
+    ///
+    /// # Errors
+    /// [`ReplicaError`], including what `check` returns; the replica is
+    /// unchanged.
+    pub async fn sync_checked(
+        &mut self,
+        client: &NodeClient,
+        check: impl FnOnce(Option<&Block>, &Block) -> Result<(), ReplicaError>,
+    ) -> Result<SyncReport, ReplicaError> {
         let target = self.target(client).await?;
+        check(self.head.as_ref().map(|h| &h.block), &target.block)?;
         let from = self.size;
         self.timings = Timings::default();
         match self.advance(client, &target).await {

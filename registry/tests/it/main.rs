@@ -12,3 +12,4 @@ mod crash;
 mod fork;
 mod network;
 mod replica_crash;
+mod witness_checks;
