@@ -447,14 +447,15 @@ impl Node {
     /// [`NodeError::Checkpoint`] when the note is not this block or carries no
     /// valid cosignature from a known witness.
     pub fn add_cosignature(&self, height: u64, note: &str) -> Result<Vec<String>, NodeError> {
+        // At least one valid cosignature by a configured witness; lines
+        // that do not verify are ignored, never stored. Checked before
+        // taking the lock, so bad notes do not hold up submissions.
+        self.policy.with_need(1).verify(note.as_bytes())?;
         let mut inner = self.lock();
         let stored = self
             .store
             .block(height)?
             .ok_or_else(|| NodeError::Setup(format!("no block {height}")))?;
-        // At least one valid cosignature by a configured witness; lines
-        // that do not verify are ignored, never stored.
-        self.policy.with_need(1).verify(note.as_bytes())?;
         let Some(merged) = self.policy.merge_cosignatures(&stored, note)? else {
             // Every witness in the note has cosigned already: nothing to write.
             return Ok(self
