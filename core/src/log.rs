@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
-use signed_note::{Note, NoteError, Verifier, VerifierList};
+use signed_note::{Note, Signature as NoteSignature, Verifier};
 use tlog_tiles::Checkpoint;
 
 pub use tlog_tiles::{
@@ -25,6 +25,10 @@ const ALG_ED25519: u8 = 0x01;
 const ALG_COSIGNATURE_V1: u8 = 0x04;
 /// The longest proof we look at: two hashes per level of a 2^64 tree.
 const MAX_PROOF_HASHES: usize = 128;
+/// The most witnesses a trust policy may name. A signed note holds at most
+/// 100 signature lines and one is the node's, so every configured witness's
+/// cosignature always fits beside it.
+pub const MAX_WITNESSES: usize = 64;
 
 /// Why a proof does not check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -214,6 +218,47 @@ pub enum CheckpointError {
         got: usize,
         /// Required by policy.
         need: usize,
+    },
+    /// The trust policy itself is refused.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// Why a trust policy is refused (see [`TrustPolicy::new`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// More witnesses than a signed note can carry cosignatures for.
+    #[error("the policy names {0} witnesses; at most {MAX_WITNESSES} are allowed")]
+    TooManyWitnesses(usize),
+    /// The same witness (by name or by key) is listed twice, so one witness
+    /// would count as two.
+    #[error("witness {0:?} is listed more than once (by name or by key)")]
+    DuplicateWitness(String),
+    /// More cosignatures needed than there are witnesses: no block could
+    /// ever be accepted.
+    #[error("the policy needs {need} cosignatures but names only {witnesses} witnesses")]
+    NeedTooHigh {
+        /// Cosignatures needed.
+        need: usize,
+        /// Witnesses named.
+        witnesses: usize,
+    },
+    /// `need` is at most half the witnesses, and weak quorums were not
+    /// explicitly allowed.
+    #[error(
+        "a policy needing {need} of {witnesses} witness cosignatures is a weak quorum: two \
+         disjoint sets of {need} witnesses can each be shown a different fork, so the node \
+         could show different histories to different readers and both would verify; need \
+         at least {majority} (more than half), or force a weak quorum explicitly"
+    )]
+    WeakQuorum {
+        /// Cosignatures needed.
+        need: usize,
+        /// Witnesses named.
+        witnesses: usize,
+        /// The smallest majority of these witnesses.
+        majority: usize,
     },
 }
 
@@ -472,6 +517,57 @@ pub struct SignedBlock {
 }
 
 impl TrustPolicy {
+    /// A checked policy: the node's name and key, the witnesses' names and
+    /// keys, and how many of their cosignatures a block needs.
+    ///
+    /// A policy with witnesses must need more than half of them (a strict
+    /// majority), so that two disjoint sets of witnesses can never both
+    /// reach `need`: a node that shows one fork to some witnesses and
+    /// another fork to the rest cannot get both cosigned, provided honest
+    /// witnesses never cosign two forks. `force_weak_quorum` allows a
+    /// smaller `need` anyway (tests, or a deployment that accepts the risk).
+    /// A policy with no witnesses at all (`need` 0) trusts the node's key
+    /// alone and is allowed: there is no witness quorum to split.
+    ///
+    /// # Errors
+    /// [`PolicyError`] for more than [`MAX_WITNESSES`] witnesses, a witness
+    /// listed twice, `need` above the number of witnesses, or a weak quorum
+    /// that was not forced.
+    pub fn new(
+        node: (String, VerifyingKey),
+        witnesses: Vec<(String, VerifyingKey)>,
+        need: usize,
+        force_weak_quorum: bool,
+    ) -> Result<Self, PolicyError> {
+        let n = witnesses.len();
+        if n > MAX_WITNESSES {
+            return Err(PolicyError::TooManyWitnesses(n));
+        }
+        for (i, (name, key)) in witnesses.iter().enumerate() {
+            if witnesses[..i]
+                .iter()
+                .any(|(other, other_key)| other == name || other_key == key)
+            {
+                return Err(PolicyError::DuplicateWitness(name.clone()));
+            }
+        }
+        if need > n {
+            return Err(PolicyError::NeedTooHigh { need, witnesses: n });
+        }
+        if n > 0 && need.saturating_mul(2) <= n && !force_weak_quorum {
+            return Err(PolicyError::WeakQuorum {
+                need,
+                witnesses: n,
+                majority: n / 2 + 1,
+            });
+        }
+        Ok(Self {
+            node,
+            witnesses,
+            need,
+        })
+    }
+
     /// The same keys, needing `need` cosignatures (0: the node's signature
     /// alone, for reading blocks whose cosignatures come later).
     pub fn with_need(&self, need: usize) -> TrustPolicy {
@@ -481,53 +577,71 @@ impl TrustPolicy {
         }
     }
 
+    /// The valid signature lines of a note under this policy: the node's,
+    /// and per witness (in policy order) its first valid cosignature. Lines
+    /// that do not verify under a key of this policy are ignored, whoever
+    /// they claim to be from.
+    fn valid_lines<'a>(&self, text: &[u8], sigs: &'a [NoteSignature]) -> ValidLines<'a> {
+        let first_valid = |verifier: &dyn Verifier| {
+            sigs.iter().find(|s| {
+                s.name() == verifier.name()
+                    && s.id() == verifier.key_id()
+                    && verifier.verify(text, s.signature())
+            })
+        };
+        let node = first_valid(&NodeVerifier {
+            name: self.node.0.clone(),
+            key: self.node.1,
+        });
+        let witnesses = self
+            .witnesses
+            .iter()
+            .enumerate()
+            .map(|(i, (name, key))| {
+                // A policy built by hand may list a witness twice; it
+                // still counts once.
+                let repeated = self.witnesses[..i]
+                    .iter()
+                    .any(|(other, other_key)| other == name || other_key == key);
+                if repeated {
+                    return None;
+                }
+                first_valid(&CosignatureVerifier {
+                    name: name.clone(),
+                    key: *key,
+                })
+            })
+            .collect();
+        ValidLines { node, witnesses }
+    }
+
     /// Verifies a signed checkpoint note: the node's signature, and at least
-    /// `need` witness cosignatures. Signatures by unknown keys are ignored; a
-    /// known key's bad signature fails the whole note.
+    /// `need` witness cosignatures. Signature lines that do not verify under
+    /// a key of this policy (unknown keys, and junk lines that carry a known
+    /// name and key id) are ignored, so nobody can make a note unreadable by
+    /// adding lines to it; only valid signatures count.
     ///
     /// # Errors
     /// [`CheckpointError`] naming what is missing or wrong.
     pub fn verify(&self, note: &[u8]) -> Result<SignedBlock, CheckpointError> {
-        let parsed = Note::from_bytes(note).map_err(|e| CheckpointError::Note(e.to_string()))?;
-        let block = Block::from_body(parsed.text())?;
+        let (text, sigs) = split_note(note)?;
+        let block = Block::from_body(&text)?;
         if block.origin != self.node.0 {
             return Err(CheckpointError::Malformed(format!(
                 "origin {:?} is not this log ({:?})",
                 block.origin, self.node.0
             )));
         }
-        let mut verifiers: Vec<Box<dyn Verifier>> = vec![Box::new(NodeVerifier {
-            name: self.node.0.clone(),
-            key: self.node.1,
-        })];
-        for (name, key) in &self.witnesses {
-            verifiers.push(Box::new(CosignatureVerifier {
-                name: name.clone(),
-                key: *key,
-            }));
-        }
-        let (verified, _unknown) = match parsed.verify(&VerifierList::new(verifiers)) {
-            Ok(v) => v,
-            Err(NoteError::UnverifiedNote) => {
-                return Err(CheckpointError::Unsigned(self.node.0.clone()))
-            }
-            Err(e) => return Err(CheckpointError::Note(e.to_string())),
-        };
-        let node_id = key_id(&self.node.0, ALG_ED25519, &self.node.1);
-        if !verified
-            .iter()
-            .any(|s| s.name() == self.node.0 && s.id() == node_id)
-        {
+        let valid = self.valid_lines(&text, &sigs);
+        if valid.node.is_none() {
             return Err(CheckpointError::Unsigned(self.node.0.clone()));
         }
         let cosigned_by: Vec<String> = self
             .witnesses
             .iter()
-            .filter(|(name, key)| {
-                let id = key_id(name, ALG_COSIGNATURE_V1, key);
-                verified.iter().any(|s| s.name() == name && s.id() == id)
-            })
-            .map(|(name, _)| name.clone())
+            .zip(&valid.witnesses)
+            .filter(|(_, sig)| sig.is_some())
+            .map(|((name, _), _)| name.clone())
             .collect();
         if cosigned_by.len() < self.need {
             return Err(CheckpointError::Cosignatures {
@@ -541,6 +655,88 @@ impl TrustPolicy {
             note: String::from_utf8_lossy(note).into_owned(),
         })
     }
+
+    /// Merges the witness cosignatures of `offered` (a copy of the same
+    /// checkpoint) into `stored`, keeping only lines that verify: the
+    /// node's signature and at most one cosignature per witness of this
+    /// policy. The first valid cosignature of a witness wins: a witness
+    /// already present is not replaced by a newer one. Every other line of
+    /// either note is dropped, so a merged note never holds more than
+    /// `1 + witnesses` lines.
+    ///
+    /// Returns `None` when `offered` adds no witness, so the caller need not
+    /// rewrite anything.
+    ///
+    /// # Errors
+    /// [`CheckpointError`] when either note does not parse, the texts
+    /// differ, or `stored` lacks a valid node signature.
+    pub fn merge_cosignatures(
+        &self,
+        stored: &str,
+        offered: &str,
+    ) -> Result<Option<String>, CheckpointError> {
+        let (text, stored_sigs) = split_note(stored.as_bytes())?;
+        let (offered_text, offered_sigs) = split_note(offered.as_bytes())?;
+        if text != offered_text {
+            return Err(CheckpointError::Note(
+                "cosigned checkpoint is not the same checkpoint".into(),
+            ));
+        }
+        let have = self.valid_lines(&text, &stored_sigs);
+        let Some(node) = have.node else {
+            return Err(CheckpointError::Unsigned(self.node.0.clone()));
+        };
+        let new = self.valid_lines(&text, &offered_sigs);
+        let adds = have
+            .witnesses
+            .iter()
+            .zip(&new.witnesses)
+            .any(|(h, n)| h.is_none() && n.is_some());
+        if !adds {
+            return Ok(None);
+        }
+        let mut out = text;
+        out.push(b'\n');
+        out.extend(node.to_bytes());
+        for (h, n) in have.witnesses.iter().zip(&new.witnesses) {
+            if let Some(sig) = h.or(*n) {
+                out.extend(sig.to_bytes());
+            }
+        }
+        let merged = String::from_utf8(out)
+            .map_err(|_| CheckpointError::Note("merged note is not UTF-8".into()))?;
+        Note::from_bytes(merged.as_bytes()).map_err(|e| CheckpointError::Note(e.to_string()))?;
+        Ok(Some(merged))
+    }
+}
+
+/// The signature lines of a note that verify under a policy.
+struct ValidLines<'a> {
+    /// The node's signature.
+    node: Option<&'a NoteSignature>,
+    /// Per witness of the policy, in order: its first valid cosignature.
+    witnesses: Vec<Option<&'a NoteSignature>>,
+}
+
+/// A signed note's text and its signature lines, parsed (at most 100 lines,
+/// as C2SP signed-note allows) but not verified.
+fn split_note(note: &[u8]) -> Result<(Vec<u8>, Vec<NoteSignature>), CheckpointError> {
+    let err = |e: signed_note::NoteError| CheckpointError::Note(e.to_string());
+    let parsed = Note::from_bytes(note).map_err(err)?;
+    // `from_bytes` checked that the note is UTF-8 and ends with a blank
+    // line and signature lines.
+    let text =
+        std::str::from_utf8(note).map_err(|_| CheckpointError::Note("note is not UTF-8".into()))?;
+    let lines = text
+        .rsplit_once("\n\n")
+        .and_then(|(_, sigs)| sigs.strip_suffix('\n'))
+        .ok_or_else(|| CheckpointError::Note("note has no signature lines".into()))?;
+    let sigs = lines
+        .split('\n')
+        .map(|line| NoteSignature::from_bytes(line.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    Ok((parsed.text().to_vec(), sigs))
 }
 
 /// Signs a block as a checkpoint note by the node.
@@ -572,31 +768,6 @@ pub fn cosign(
         .add_sigs(&[&Cosigner::new(name, key, time)])
         .map_err(|e| CheckpointError::Note(e.to_string()))?;
     Ok(String::from_utf8_lossy(&parsed.to_bytes()).into_owned())
-}
-
-/// Adds the signature lines of `from` (a copy of the same checkpoint, signed
-/// by others) to `note`; lines already present are kept once.
-///
-/// # Errors
-/// [`CheckpointError::Note`] when either does not parse or the texts differ.
-pub fn merge_signatures(note: &str, from: &str) -> Result<String, CheckpointError> {
-    let err = |e: NoteError| CheckpointError::Note(e.to_string());
-    let a = Note::from_bytes(note.as_bytes()).map_err(err)?;
-    let b = Note::from_bytes(from.as_bytes()).map_err(err)?;
-    if a.text() != b.text() {
-        return Err(CheckpointError::Note(
-            "cosigned checkpoint is not the same checkpoint".into(),
-        ));
-    }
-    let mut out = note.to_owned();
-    for line in from.lines().skip_while(|l| !l.is_empty()).skip(1) {
-        let line = format!("{line}\n");
-        if !out.contains(&line) {
-            out.push_str(&line);
-        }
-    }
-    Note::from_bytes(out.as_bytes()).map_err(err)?;
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -634,15 +805,18 @@ mod tests {
         let note = sign_block(&b, &node).unwrap();
         let one = cosign(&note, "w1", &w1, 1_780_000_001).unwrap();
         let two = cosign(&note, "w2", &w2, 1_780_000_002).unwrap();
-        let both = merge_signatures(&one, &two).unwrap();
-        let mut policy = TrustPolicy {
-            node: (b.origin.clone(), node.verifying_key()),
-            witnesses: vec![
+        let mut policy = TrustPolicy::new(
+            (b.origin.clone(), node.verifying_key()),
+            vec![
                 ("w1".into(), w1.verifying_key()),
                 ("w2".into(), w2.verifying_key()),
             ],
-            need: 2,
-        };
+            2,
+            false,
+        )
+        .unwrap();
+        let both = policy.merge_cosignatures(&one, &two).unwrap().unwrap();
+        assert_eq!(policy.merge_cosignatures(&both, &two).unwrap(), None);
         let ok = policy.verify(both.as_bytes()).unwrap();
         assert_eq!(ok.block, b);
         assert_eq!(Block::from_note_unverified(both.as_bytes()).unwrap(), b);

@@ -30,9 +30,14 @@ pub enum Command {
         /// (repeat for each; `vouch-registry witness --show-key` prints one).
         #[arg(long = "witness")]
         witnesses: Vec<String>,
-        /// Cosignatures a block needs to count as final.
+        /// Cosignatures a block needs to count as final: more than half of
+        /// the witnesses (or 0 with no witnesses).
         #[arg(long, default_value_t = 0)]
         need: usize,
+        /// Allow --need at most half of the witnesses (a weak quorum: two
+        /// disjoint sets of witnesses could each cosign a different fork).
+        #[arg(long)]
+        force_weak_quorum: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -109,6 +114,15 @@ pub enum Command {
         /// Witness name (its key name in cosignatures); set on first use.
         #[arg(long)]
         name: Option<String>,
+        /// The node key to follow (`vouch-registry init` prints it); pinned
+        /// in D/witness.json on first use. Needed, unless a key is pinned
+        /// already or --trust-on-first-use is given.
+        #[arg(long, conflicts_with = "trust_on_first_use")]
+        node_key: Option<String>,
+        /// With no node key pinned, follow whatever key the registry shows
+        /// first (anyone who answers at that URL first is then trusted).
+        #[arg(long)]
+        trust_on_first_use: bool,
         /// Print this witness's verifier key and exit.
         #[arg(long)]
         show_key: bool,
@@ -134,9 +148,15 @@ pub enum Command {
         /// A witness key to trust (repeat; first sync only).
         #[arg(long = "witness")]
         witnesses: Vec<String>,
-        /// Cosignatures needed (first sync only).
+        /// Cosignatures needed (first sync only): more than half of the
+        /// witnesses (or 0 with no witnesses).
         #[arg(long, default_value_t = 0)]
         need: usize,
+        /// Allow --need at most half of the witnesses (first sync only; a
+        /// weak quorum: two disjoint sets of witnesses could each cosign a
+        /// different fork, and this replica would accept either).
+        #[arg(long)]
+        force_weak_quorum: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,

@@ -13,7 +13,7 @@ use vouch_core::chain::{Action, Entry};
 use vouch_core::log::TrustPolicy;
 use vouch_registry::client::NodeClient;
 use vouch_registry::node::{Node, NodeConfig};
-use vouch_registry::replica::{audit, Replica, Trust};
+use vouch_registry::replica::{audit, Replica, Trust, TrustFile};
 use vouch_registry::store::Store;
 use vouch_registry::witness::Witness;
 use vouch_registry::{api, keys, now};
@@ -49,8 +49,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             origin,
             witnesses,
             need,
+            force_weak_quorum,
             json,
-        } => init(&dir, origin, witnesses, need, json),
+        } => init(&dir, origin, witnesses, need, force_weak_quorum, json),
         Command::Serve {
             dir,
             listen,
@@ -128,18 +129,41 @@ async fn run(command: Command) -> anyhow::Result<()> {
             dir,
             registry,
             name,
+            node_key,
+            trust_on_first_use,
             show_key,
             once,
             interval,
-        } => witness(&dir, registry, name, show_key, once, interval).await,
+        } => {
+            let pin = match (node_key, trust_on_first_use) {
+                (Some(key), _) => NodePin::Key(key),
+                (None, true) => NodePin::FirstUse,
+                (None, false) => NodePin::Pinned,
+            };
+            witness(&dir, registry, name, pin, show_key, once, interval).await
+        }
         Command::Verify {
             dir,
             registry,
             node_key,
             witnesses,
             need,
+            force_weak_quorum,
             json,
-        } => verify(&dir, registry, node_key, witnesses, need, json).await,
+        } => {
+            verify(
+                &dir,
+                registry,
+                node_key,
+                Quorum {
+                    witnesses,
+                    need,
+                    force_weak_quorum,
+                },
+                json,
+            )
+            .await
+        }
     }
 }
 
@@ -148,6 +172,7 @@ fn init(
     origin: String,
     witnesses: Vec<String>,
     need: usize,
+    force_weak_quorum: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     if need > witnesses.len() {
@@ -161,6 +186,9 @@ fn init(
         witnesses,
         need,
     };
+    config
+        .check_quorum(force_weak_quorum)
+        .context("--need (pass --force-weak-quorum to allow it anyway)")?;
     let report = Node::init(dir, config, now(), &mut rand::rngs::OsRng)?;
     if json {
         println!(
@@ -246,10 +274,21 @@ async fn submit_as(
     Ok(client.submit(entry.as_bytes()).await?)
 }
 
+/// Where a witness's node key comes from.
+enum NodePin {
+    /// `--node-key`.
+    Key(String),
+    /// `--trust-on-first-use`.
+    FirstUse,
+    /// Neither: it must be pinned in the witness directory already.
+    Pinned,
+}
+
 async fn witness(
     dir: &Path,
     registry: Option<String>,
     name: Option<String>,
+    pin: NodePin,
     show_key: bool,
     once: bool,
     interval: u64,
@@ -262,6 +301,15 @@ async fn witness(
     let Some(registry) = registry else {
         bail!("--registry URL is needed (or --show-key)");
     };
+    match pin {
+        NodePin::Key(key) => w.pin_node(&key)?,
+        NodePin::FirstUse => w.trust_on_first_use(),
+        NodePin::Pinned if w.node_vkey().is_none() => bail!(
+            "--node-key KEY is needed (the key `vouch-registry init` printed), or \
+             --trust-on-first-use to follow the first key the registry shows"
+        ),
+        NodePin::Pinned => {}
+    }
     let client = NodeClient::new(&registry)?;
     loop {
         match w.round(&client).await {
@@ -305,19 +353,28 @@ fn policy_of(dir: &Path) -> anyhow::Result<Option<(TrustPolicy, std::path::PathB
         return Ok(Some((trust.policy()?, dir.join("db"))));
     }
     if dir.join("trust.json").exists() {
-        let trust: Trust = serde_json::from_slice(&std::fs::read(dir.join("trust.json"))?)
+        let trust: TrustFile = serde_json::from_slice(&std::fs::read(dir.join("trust.json"))?)
             .context("trust.json")?;
-        return Ok(Some((trust.policy()?, dir.join("db"))));
+        return Ok(Some((
+            trust.policy().context("trust.json")?,
+            dir.join("db"),
+        )));
     }
     Ok(None)
+}
+
+/// The witnesses and quorum a first `verify --registry` configures.
+struct Quorum {
+    witnesses: Vec<String>,
+    need: usize,
+    force_weak_quorum: bool,
 }
 
 async fn verify(
     dir: &Path,
     registry: Option<String>,
     node_key: Option<String>,
-    witnesses: Vec<String>,
-    need: usize,
+    quorum: Quorum,
     json: bool,
 ) -> anyhow::Result<()> {
     if let Some(registry) = &registry {
@@ -334,12 +391,17 @@ async fn verify(
                     info.node_vkey
                 }
             };
-            let trust = Trust {
-                node_vkey,
-                witnesses,
-                need,
+            let trust = TrustFile {
+                trust: Trust {
+                    node_vkey,
+                    witnesses: quorum.witnesses,
+                    need: quorum.need,
+                },
+                force_weak_quorum: quorum.force_weak_quorum,
             };
-            trust.policy()?;
+            trust
+                .policy()
+                .context("--need (pass --force-weak-quorum to allow it anyway)")?;
             std::fs::create_dir_all(dir)?;
             std::fs::write(dir.join("trust.json"), serde_json::to_vec_pretty(&trust)?)?;
         }

@@ -37,22 +37,52 @@ pub struct NodeConfig {
 impl NodeConfig {
     /// The trust policy this configuration describes, for `key`.
     ///
+    /// The node's own policy is not a trust decision (the node trusts its
+    /// own log): it says whose cosignatures the node keeps and how many it
+    /// advertises a block needs. So it allows a weak quorum; readers decide
+    /// their own policy ([`crate::replica::Trust`]), and `vouch-registry
+    /// init` refuses to configure a weak one unless forced
+    /// ([`NodeConfig::check_quorum`]).
+    ///
     /// # Errors
-    /// [`CheckpointError`] when a witness key does not parse.
+    /// [`CheckpointError`] when a witness key does not parse, a witness is
+    /// listed twice, there are too many, or `need` exceeds them.
     pub fn policy(
         &self,
         key: &ed25519_dalek::VerifyingKey,
+    ) -> Result<TrustPolicy, CheckpointError> {
+        self.build_policy(key, true)
+    }
+
+    /// Checks that this configuration needs a majority of its witnesses
+    /// (see [`TrustPolicy::new`]) unless `force_weak_quorum`.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Policy`] saying why a weak quorum is refused, or
+    /// what else is wrong with the witnesses.
+    pub fn check_quorum(&self, force_weak_quorum: bool) -> Result<(), CheckpointError> {
+        // Any key will do: only the witnesses and `need` are checked.
+        let placeholder = SigningKey::from_bytes(&[0; 32]).verifying_key();
+        self.build_policy(&placeholder, force_weak_quorum)
+            .map(|_| ())
+    }
+
+    fn build_policy(
+        &self,
+        key: &ed25519_dalek::VerifyingKey,
+        force_weak_quorum: bool,
     ) -> Result<TrustPolicy, CheckpointError> {
         let witnesses = self
             .witnesses
             .iter()
             .map(|v| log::parse_vkey(v).map(|(name, _, key)| (name, key)))
             .collect::<Result<_, _>>()?;
-        Ok(TrustPolicy {
-            node: (self.origin.clone(), *key),
+        Ok(TrustPolicy::new(
+            (self.origin.clone(), *key),
             witnesses,
-            need: self.need,
-        })
+            self.need,
+            force_weak_quorum,
+        )?)
     }
 }
 
@@ -289,7 +319,7 @@ impl Node {
     /// [`SubmitError`]; nothing is stored.
     pub fn submit(&self, bytes: &[u8], now: i64) -> Result<Receipt, SubmitError> {
         let entry = Entry::parse(bytes)?;
-        if (entry.time() - now).abs() > CLOCK_SKEW {
+        if !within_skew(entry.time(), now) {
             return Err(SubmitError::Clock {
                 time: entry.time(),
                 now,
@@ -329,7 +359,7 @@ impl Node {
         let mut entries = Vec::with_capacity(batch.len());
         for (i, bytes) in batch.iter().enumerate() {
             let entry = Entry::parse_with(bytes, &mut authors).map_err(|e| (i, e.into()))?;
-            if (entry.time() - now).abs() > CLOCK_SKEW {
+            if !within_skew(entry.time(), now) {
                 return Err((
                     i,
                     SubmitError::Clock {
@@ -406,20 +436,34 @@ impl Node {
         self.store.block(height)
     }
 
-    /// Adds a witness's cosignature to block `height`. Returns the witnesses
-    /// that have now cosigned it.
+    /// Adds a witness's cosignature to block `height`. Only cosignatures
+    /// that verify under a witness key of the node's configuration are
+    /// kept, at most one per witness (the first one wins); every other line
+    /// of the posted note is dropped. The stored block is rewritten only
+    /// when a witness is added. Returns the witnesses that have now
+    /// cosigned it.
     ///
     /// # Errors
     /// [`NodeError::Checkpoint`] when the note is not this block or carries no
     /// valid cosignature from a known witness.
     pub fn add_cosignature(&self, height: u64, note: &str) -> Result<Vec<String>, NodeError> {
+        // At least one valid cosignature by a configured witness; lines
+        // that do not verify are ignored, never stored. Checked before
+        // taking the lock, so bad notes do not hold up submissions.
+        self.policy.with_need(1).verify(note.as_bytes())?;
         let mut inner = self.lock();
         let stored = self
             .store
             .block(height)?
             .ok_or_else(|| NodeError::Setup(format!("no block {height}")))?;
-        let offered = self.policy.with_need(1).verify(note.as_bytes())?;
-        let merged = log::merge_signatures(&stored, &offered.note)?;
+        let Some(merged) = self.policy.merge_cosignatures(&stored, note)? else {
+            // Every witness in the note has cosigned already: nothing to write.
+            return Ok(self
+                .policy
+                .with_need(0)
+                .verify(stored.as_bytes())?
+                .cosigned_by);
+        };
         let signed: SignedBlock = self.policy.with_need(0).verify(merged.as_bytes())?;
         self.store.put_block(height, &merged, true)?;
         if height == inner.head.height {
@@ -487,6 +531,13 @@ impl Node {
     pub fn store(&self) -> &Store {
         &self.store
     }
+}
+
+/// Whether an entry time is within [`CLOCK_SKEW`] of the node's clock.
+/// `abs_diff` cannot overflow, so a time near `i64::MIN` or `i64::MAX` is
+/// far from any clock, as it should be.
+fn within_skew(time: i64, now: i64) -> bool {
+    time.abs_diff(now) <= CLOCK_SKEW.unsigned_abs()
 }
 
 /// Rebuilds the state after `size` entries: the last snapshot, then the

@@ -29,30 +29,56 @@ pub struct Trust {
 }
 
 impl Trust {
-    /// The policy these keys describe.
+    /// The policy these keys describe. A weak quorum (witnesses named but
+    /// `need` at most half of them) is refused: see [`TrustPolicy::new`].
     ///
     /// # Errors
-    /// [`CheckpointError`] when a key does not parse or `need` exceeds the
-    /// witnesses.
+    /// [`CheckpointError`] when a key does not parse, `need` exceeds the
+    /// witnesses, a witness is listed twice, or the quorum is weak.
     pub fn policy(&self) -> Result<TrustPolicy, CheckpointError> {
+        self.policy_with(false)
+    }
+
+    /// The policy these keys describe; with `force_weak_quorum`, a weak
+    /// quorum is allowed.
+    ///
+    /// # Errors
+    /// As [`Trust::policy`], except for the weak quorum when forced.
+    pub fn policy_with(&self, force_weak_quorum: bool) -> Result<TrustPolicy, CheckpointError> {
         let (origin, _, node) = log::parse_vkey(&self.node_vkey)?;
         let witnesses: Vec<_> = self
             .witnesses
             .iter()
             .map(|v| log::parse_vkey(v).map(|(name, _, key)| (name, key)))
             .collect::<Result<_, _>>()?;
-        if self.need > witnesses.len() {
-            return Err(CheckpointError::Malformed(format!(
-                "policy needs {} cosignatures but names {} witnesses",
-                self.need,
-                witnesses.len()
-            )));
-        }
-        Ok(TrustPolicy {
-            node: (origin, node),
+        Ok(TrustPolicy::new(
+            (origin, node),
             witnesses,
-            need: self.need,
-        })
+            self.need,
+            force_weak_quorum,
+        )?)
+    }
+}
+
+/// A replica's `trust.json`: its [`Trust`], and whether a weak quorum was
+/// explicitly forced when it was configured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrustFile {
+    /// The keys and quorum.
+    #[serde(flatten)]
+    pub trust: Trust,
+    /// A weak quorum was allowed on purpose (`--force-weak-quorum`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_weak_quorum: bool,
+}
+
+impl TrustFile {
+    /// The policy this file describes.
+    ///
+    /// # Errors
+    /// As [`Trust::policy_with`].
+    pub fn policy(&self) -> Result<TrustPolicy, CheckpointError> {
+        self.trust.policy_with(self.force_weak_quorum)
     }
 }
 
@@ -104,6 +130,15 @@ pub enum ReplicaError {
     /// Nothing verified yet.
     #[error("replica has not synced yet")]
     NotSynced,
+    /// A block that verifies but that the caller's own check refused (a
+    /// witness refusing a block time, for one).
+    #[error("block {height} refused: {reason}")]
+    BadBlock {
+        /// Its height.
+        height: u64,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A value and the chain position it is valid as of.
@@ -172,12 +207,26 @@ impl Replica {
         let size = head.as_ref().map_or(0, |h| h.block.size);
         // Entries beyond the verified head are from a sync that did not finish.
         store.truncate(size)?;
-        let state = store.state()?.unwrap_or_default();
+        let mut state = store.state()?.unwrap_or_default();
         if state.size != size {
-            return Err(ReplicaError::Store(StoreError::Corrupt(format!(
-                "state snapshot covers {} entries, verified head {size}",
+            // A crash between two separate writes (older versions saved the
+            // state and the head apart) leaves a snapshot that does not
+            // match the head: rebuild it from the verified entries.
+            tracing::warn!(
+                "state snapshot covers {} entries, verified head {size}: rebuilding it",
                 state.size
-            ))));
+            );
+            state = replay(&store, size)?;
+            if let Some(head) = &head {
+                if store.root(size)? != head.block.root {
+                    return Err(ReplicaError::Mismatch {
+                        size,
+                        height: head.block.height,
+                    });
+                }
+            }
+            store.put_state(&state)?;
+            store.flush()?;
         }
         Ok(Self {
             store,
@@ -274,7 +323,23 @@ impl Replica {
     /// # Errors
     /// [`ReplicaError`]; the replica is unchanged.
     pub async fn sync(&mut self, client: &NodeClient) -> Result<SyncReport, ReplicaError> {
+        self.sync_checked(client, |_, _| Ok(())).await
+    }
+
+    /// Syncs like [`Replica::sync`], but first lets `check` refuse the
+    /// block the replica would move to (given the current head, if any),
+    /// before anything is fetched or stored.
+    ///
+    /// # Errors
+    /// [`ReplicaError`], including what `check` returns; the replica is
+    /// unchanged.
+    pub async fn sync_checked(
+        &mut self,
+        client: &NodeClient,
+        check: impl FnOnce(Option<&Block>, &Block) -> Result<(), ReplicaError>,
+    ) -> Result<SyncReport, ReplicaError> {
         let target = self.target(client).await?;
+        check(self.head.as_ref().map(|h| &h.block), &target.block)?;
         let from = self.size;
         self.timings = Timings::default();
         match self.advance(client, &target).await {
@@ -317,8 +382,7 @@ impl Replica {
                         .fork(client, "two different blocks at the same height")
                         .await);
                 }
-                self.store.put_block(want.height, &target.note, false)?;
-                self.save_head(target)?;
+                self.save_head(target, &[(want.height, &target.note)])?;
                 return Ok(());
             }
             // Cheap early check: the node must prove its new tree extends ours.
@@ -407,11 +471,13 @@ impl Replica {
         for b in &blocks[next_block..] {
             self.check_root(b)?;
         }
-        for (b, note) in blocks.iter().zip(&notes) {
-            self.store.put_block(b.height, note, false)?;
-        }
+        let blocks: Vec<(u64, &str)> = blocks
+            .iter()
+            .zip(&notes)
+            .map(|(b, note)| (b.height, note.as_str()))
+            .collect();
+        self.save_head(target, &blocks)?;
         self.size = want.size;
-        self.save_head(target)?;
         Ok(())
     }
 
@@ -450,10 +516,16 @@ impl Replica {
         Ok(())
     }
 
-    fn save_head(&mut self, head: &SignedBlock) -> Result<(), ReplicaError> {
-        self.store.put_state(&self.state)?;
-        self.store.set_meta("head", head.note.as_bytes())?;
-        self.store.flush()?;
+    /// Makes `head` the verified head: its state, its note and the notes
+    /// of `blocks` land in one atomic, flushed write, so a crash leaves the
+    /// replica at the old head or the new one, never between.
+    fn save_head(
+        &mut self,
+        head: &SignedBlock,
+        blocks: &[(u64, &str)],
+    ) -> Result<(), ReplicaError> {
+        self.store
+            .put_head(&self.state, head.note.as_bytes(), blocks)?;
         self.head = Some(head.clone());
         Ok(())
     }
@@ -552,6 +624,31 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(lines: &[B]) -> Result<Vec<Entry>, (u
         }
         Ok(all)
     })
+}
+
+/// The state after the first `size` stored entries, replayed from genesis.
+fn replay(store: &Store, size: u64) -> Result<ChainState, ReplicaError> {
+    let mut state = ChainState::new();
+    let mut at = 0;
+    while at < size {
+        let end = (at + MAX_RANGE).min(size);
+        let lines = store.entries(at, end)?;
+        if lines.len() as u64 != end - at {
+            return Err(StoreError::Corrupt(format!("entries {at}..{end} are missing")).into());
+        }
+        let entries = parse_and_verify(&lines).map_err(|(i, reason)| ReplicaError::BadEntry {
+            index: at + i as u64,
+            reason,
+        })?;
+        for (i, e) in entries.iter().enumerate() {
+            state.apply(e).map_err(|err| ReplicaError::BadEntry {
+                index: at + i as u64,
+                reason: err.to_string(),
+            })?;
+        }
+        at = end;
+    }
+    Ok(state)
 }
 
 /// What an offline audit found.

@@ -33,6 +33,9 @@ pub enum StoreError {
     /// Stored bytes do not decode.
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// A simulated crash ([`Store::crash_after_writes`]) stopped the write.
+    #[error("storage: simulated crash (fault injection)")]
+    Crashed,
 }
 
 /// The chain store.
@@ -41,6 +44,9 @@ pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
     leaf_index: bool,
+    /// Fault injection for crash tests: writes left before the store acts
+    /// as if the process died (every later write fails). `u64::MAX`: off.
+    writes_left: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn key(prefix: u8, n: u64) -> [u8; 9] {
@@ -86,6 +92,7 @@ impl Store {
             db,
             tree,
             leaf_index: true,
+            writes_left: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
         })
     }
 
@@ -103,6 +110,30 @@ impl Store {
                 }
                 other => StoreError::Sled(other),
             })
+    }
+
+    /// Fault injection for crash tests: after `n` more writes (each insert
+    /// or atomic batch counts one), every write fails with
+    /// [`StoreError::Crashed`] and changes nothing, as if the process had
+    /// died there. Shared by clones of this store.
+    #[doc(hidden)]
+    pub fn crash_after_writes(&self, n: u64) {
+        self.writes_left
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Counts one write against [`Store::crash_after_writes`].
+    fn write_allowed(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        let left = self.writes_left.load(Ordering::SeqCst);
+        if left == u64::MAX {
+            return Ok(());
+        }
+        if left == 0 {
+            return Err(StoreError::Crashed);
+        }
+        self.writes_left.store(left - 1, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Stops writing the leaf-hash index (replicas look entries up by index).
@@ -164,6 +195,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on I/O.
     pub fn commit(&self, batch: sled::Batch, flush: bool) -> Result<(), StoreError> {
+        self.write_allowed()?;
         self.tree.apply_batch(batch)?;
         if flush {
             self.db.flush()?;
@@ -228,6 +260,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on I/O.
     pub fn put_block(&self, height: u64, note: &str, flush: bool) -> Result<(), StoreError> {
+        self.write_allowed()?;
         self.tree.insert(key(b'b', height), note.as_bytes())?;
         if flush {
             self.db.flush()?;
@@ -274,8 +307,31 @@ impl Store {
     /// [`StoreError`] on I/O.
     pub fn put_state(&self, state: &ChainState) -> Result<(), StoreError> {
         let json = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.write_allowed()?;
         self.tree.insert(meta("state"), json)?;
         Ok(())
+    }
+
+    /// Saves a replica's verified head in one atomic, flushed write: the
+    /// state snapshot after it, its note (`head`), and the notes of the
+    /// blocks up to it. A crash leaves either all of them or none.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O; then nothing was written.
+    pub fn put_head(
+        &self,
+        state: &ChainState,
+        head: &[u8],
+        blocks: &[(u64, &str)],
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut batch = sled::Batch::default();
+        for (height, note) in blocks {
+            batch.insert(&key(b'b', *height), note.as_bytes());
+        }
+        batch.insert(meta("state"), json);
+        batch.insert(meta("head"), head);
+        self.commit(batch, true)
     }
 
     /// The last state snapshot, if any.
@@ -305,6 +361,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on I/O.
     pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.write_allowed()?;
         self.tree.insert(meta(name), value)?;
         Ok(())
     }

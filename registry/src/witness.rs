@@ -5,16 +5,27 @@
 //!
 //! A witness directory holds `witness.key`, `witness.json` (its name and the
 //! node key it follows) and `db/` (its own replica).
+//!
+//! The node key is pinned: given by the operator ([`Witness::pin_node`]),
+//! or taken from the first registry contacted only when that was asked for
+//! explicitly ([`Witness::trust_on_first_use`]). A witness also refuses a
+//! block whose time goes back before the last block it saw, or lies more
+//! than [`BLOCK_CLOCK_SKEW`] ahead of its own clock.
 
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
-use vouch_core::log::{self, TrustPolicy};
+use vouch_core::log::{self, Block, TrustPolicy};
 
 use crate::client::NodeClient;
 use crate::keys;
 use crate::replica::{Replica, ReplicaError};
+
+/// How far ahead of the witness's clock a block's time may be, in seconds.
+/// The node stamps blocks with its own clock when it seals them, and
+/// witnesses cosign soon after, so an honest block is never far ahead.
+pub const BLOCK_CLOCK_SKEW: i64 = 600;
 
 /// `witness.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -32,6 +43,7 @@ pub struct Witness {
     dir: PathBuf,
     config: WitnessConfig,
     replica: Option<Replica>,
+    trust_on_first_use: bool,
 }
 
 /// Why the witness failed.
@@ -107,6 +119,7 @@ impl Witness {
             dir: dir.to_owned(),
             config,
             replica: None,
+            trust_on_first_use: false,
         })
     }
 
@@ -115,11 +128,44 @@ impl Witness {
         log::witness_vkey(&self.name, &self.key.verifying_key())
     }
 
-    /// Follows the node with this key (first contact), or checks that it is
-    /// the one already followed.
+    /// Pins the node key this witness follows (the operator's
+    /// `--node-key`), saving it in `witness.json`; when one is pinned
+    /// already, checks that it is the same.
     ///
     /// # Errors
-    /// [`WitnessError::Setup`] when the node key changed.
+    /// [`WitnessError::Setup`] when the key does not parse or differs from
+    /// the pinned one.
+    pub fn pin_node(&mut self, node_vkey: &str) -> Result<(), WitnessError> {
+        log::parse_vkey(node_vkey).map_err(|e| WitnessError::Setup(format!("--node-key: {e}")))?;
+        match &self.config.node_vkey {
+            Some(known) if known != node_vkey => Err(WitnessError::Setup(format!(
+                "this witness follows node key {known}, not {node_vkey}"
+            ))),
+            Some(_) => Ok(()),
+            None => {
+                self.config.node_vkey = Some(node_vkey.to_owned());
+                save(&self.dir.join("witness.json"), &self.config)
+            }
+        }
+    }
+
+    /// Lets the next [`Witness::round`] pin whatever node key the registry
+    /// shows, if none is pinned yet (explicit trust on first use).
+    pub fn trust_on_first_use(&mut self) {
+        self.trust_on_first_use = true;
+    }
+
+    /// The node key this witness follows, once pinned.
+    pub fn node_vkey(&self) -> Option<&str> {
+        self.config.node_vkey.as_deref()
+    }
+
+    /// Follows the node with this key: it must be the pinned key, or, with
+    /// no key pinned, trust on first use must have been asked for.
+    ///
+    /// # Errors
+    /// [`WitnessError::Setup`] when the node key differs from the pinned
+    /// one, or none is pinned and trust on first use was not asked for.
     pub fn follow(&mut self, node_vkey: &str) -> Result<(), WitnessError> {
         match &self.config.node_vkey {
             Some(known) if known != node_vkey => {
@@ -128,9 +174,17 @@ impl Witness {
                 )))
             }
             Some(_) => {}
-            None => {
+            None if self.trust_on_first_use => {
+                tracing::warn!("trusting node key {node_vkey} on first use");
                 self.config.node_vkey = Some(node_vkey.to_owned());
                 save(&self.dir.join("witness.json"), &self.config)?;
+            }
+            None => {
+                return Err(WitnessError::Setup(format!(
+                    "REFUSING: no node key is pinned; the registry shows {node_vkey}. Pin the \
+                     key you were given with --node-key, or pass --trust-on-first-use to \
+                     accept the first key a registry shows"
+                )))
             }
         }
         if self.replica.is_none() {
@@ -157,12 +211,27 @@ impl Witness {
         &mut self,
         client: &NodeClient,
     ) -> Result<Option<(u64, Vec<String>)>, WitnessError> {
+        self.round_at(client, crate::now()).await
+    }
+
+    /// [`Witness::round`] with the witness's clock reading `now` (Unix
+    /// seconds).
+    ///
+    /// # Errors
+    /// As [`Witness::round`].
+    pub async fn round_at(
+        &mut self,
+        client: &NodeClient,
+        now: i64,
+    ) -> Result<Option<(u64, Vec<String>)>, WitnessError> {
         let info = client.info().await.map_err(ReplicaError::from)?;
         self.follow(&info.node_vkey)?;
         let Some(replica) = self.replica.as_mut() else {
             return Err(WitnessError::Setup("no replica".into()));
         };
-        replica.sync(client).await?;
+        replica
+            .sync_checked(client, |seen, next| check_block_time(seen, next, now))
+            .await?;
         let Some(head) = replica.head() else {
             return Ok(None);
         };
@@ -176,9 +245,9 @@ impl Witness {
         if done.is_some_and(|d| d >= height) {
             return Ok(None);
         }
-        let now = u64::try_from(crate::now()).unwrap_or(0);
+        let time = u64::try_from(now).unwrap_or(0);
         let note =
-            log::cosign(&head.note, &self.name, &self.key, now).map_err(ReplicaError::from)?;
+            log::cosign(&head.note, &self.name, &self.key, time).map_err(ReplicaError::from)?;
         let by = client
             .cosign(height, &note)
             .await
@@ -190,6 +259,32 @@ impl Witness {
         replica.store().flush().map_err(ReplicaError::from)?;
         Ok(Some((height, by)))
     }
+}
+
+/// Refuses a block whose time is before the last block the witness saw, or
+/// more than [`BLOCK_CLOCK_SKEW`] ahead of the witness's clock `now`.
+fn check_block_time(seen: Option<&Block>, next: &Block, now: i64) -> Result<(), ReplicaError> {
+    let refuse = |reason: String| {
+        Err(ReplicaError::BadBlock {
+            height: next.height,
+            reason,
+        })
+    };
+    if let Some(seen) = seen {
+        if next.time < seen.time {
+            return refuse(format!(
+                "its time {} goes back before block {} ({})",
+                next.time, seen.height, seen.time
+            ));
+        }
+    }
+    if next.time > now.saturating_add(BLOCK_CLOCK_SKEW) {
+        return refuse(format!(
+            "its time {} is more than {BLOCK_CLOCK_SKEW} s ahead of this witness's clock ({now})",
+            next.time
+        ));
+    }
+    Ok(())
 }
 
 fn save(path: &Path, config: &WitnessConfig) -> Result<(), WitnessError> {

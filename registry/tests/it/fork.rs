@@ -88,6 +88,7 @@ async fn a_rewritten_log_is_refused_where_it_diverges() {
         b.vkey(),
         "both histories are signed by the same node key"
     );
+    witness.pin_node(&a.vkey()).unwrap();
     let a_client = NodeClient::new(&serve(a.clone()).await).unwrap();
     let b_client = NodeClient::new(&serve(b.clone()).await).unwrap();
 
@@ -99,13 +100,17 @@ async fn a_rewritten_log_is_refused_where_it_diverges() {
         need: 1,
     };
     // This replica trusts the node key alone, so only its own checks stand
-    // between it and a rewritten history.
+    // between it and a rewritten history (0 of 1 witnesses: a weak quorum,
+    // forced on purpose).
     let node_only = Trust {
         need: 0,
         ..trust.clone()
     };
-    let mut replica =
-        Replica::open(&root.path().join("replica"), node_only.policy().unwrap()).unwrap();
+    let mut replica = Replica::open(
+        &root.path().join("replica"),
+        node_only.policy_with(true).unwrap(),
+    )
+    .unwrap();
     assert_eq!(replica.sync(&a_client).await.unwrap().to, 7);
 
     // History B at the same height: a different block.

@@ -5,7 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod api;
+mod clock;
 mod common;
+mod cosign;
 mod crash;
 mod fork;
 mod network;
+mod replica_crash;
+mod witness_checks;

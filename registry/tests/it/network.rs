@@ -18,13 +18,16 @@ use vouch_registry::witness::Witness;
 
 use crate::common::*;
 
-fn policy(node: &Node, witnesses: &[&Witness], need: usize) -> TrustPolicy {
-    let trust = vouch_registry::replica::Trust {
+fn trust(node: &Node, witnesses: &[&Witness], need: usize) -> vouch_registry::replica::Trust {
+    vouch_registry::replica::Trust {
         node_vkey: node.vkey(),
         witnesses: witnesses.iter().map(|w| w.vkey()).collect(),
         need,
-    };
-    trust.policy().unwrap()
+    }
+}
+
+fn policy(node: &Node, witnesses: &[&Witness], need: usize) -> TrustPolicy {
+    trust(node, witnesses, need).policy().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,6 +50,8 @@ async fn node_two_witnesses_and_replicas() {
     let node = Arc::new(Node::open(&node_dir).unwrap());
     let url = serve(node.clone()).await;
     let client = NodeClient::new(&url).unwrap();
+    w1.pin_node(&node.vkey()).unwrap();
+    w2.pin_node(&node.vkey()).unwrap();
 
     // Entries: accredit, anchors, a status list revoking index 13.
     let uni = key(2);
@@ -120,8 +125,14 @@ async fn node_two_witnesses_and_replicas() {
     w1.round(&client).await.unwrap().unwrap();
     let again = replica.sync(&client).await.unwrap();
     assert_eq!((again.to, again.height), (23, 1));
-    let mut lenient =
-        Replica::open(&root.path().join("lenient"), policy(&node, &[&w1, &w2], 1)).unwrap();
+    // 1 of 2 is a weak quorum: refused unless forced.
+    let weak = trust(&node, &[&w1, &w2], 1);
+    assert!(weak.policy().is_err());
+    let mut lenient = Replica::open(
+        &root.path().join("lenient"),
+        weak.policy_with(true).unwrap(),
+    )
+    .unwrap();
     let r = lenient.sync(&client).await.unwrap();
     assert_eq!(
         (r.to, r.height, r.cosigned_by),
