@@ -16,33 +16,40 @@
 //! | `GET /v1/state` | derived state: authorities, issuers, lists |
 //! | `GET /v1/authors/{did}` | the next sequence number for an author |
 //! | `GET /v1/status/{id}` | the current Status List Token of list `…/v1/status/{id}` |
-//! | `PUT /v1/relay?ttl=S&once=B` | store an encrypted presentation (≤ 64 KiB) |
+//! | `PUT /v1/relay?ttl=S&once=B` | store an encrypted presentation (≤ 64 KiB; quota and rate limit, see [`crate::relay`]) |
 //! | `GET /v1/relay/{id}` | fetch it (once, or until it expires) |
 //!
-//! Errors are `{"error": code, "detail": text}` with a 4xx or 5xx status.
+//! Errors are `{"error": code, "detail": text}` with a 4xx or 5xx status,
+//! including axum's own refusals (bad path or query, body too large, no such
+//! route, wrong method) and the request timeout.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
-use rand::RngCore as _;
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use tower_http::timeout::TimeoutLayer;
 use vouch_core::chain::MAX_ENTRY_BYTES;
 use vouch_core::log::Hash;
 
 use crate::node::{Node, SubmitError};
+use crate::relay::{Relay, RelayError, RelayLimits};
 
 /// Most blocks one range request returns.
 pub const MAX_BLOCKS: u64 = 1_000;
 /// Most entries one range request returns.
 pub const MAX_RANGE: u64 = 10_000;
+/// Longest author DID accepted in a path.
+pub const MAX_DID_CHARS: usize = 512;
+/// Longest a request may take, body included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest relay blob.
 pub const MAX_RELAY_BYTES: usize = 64 << 10;
 /// Longest a relay blob is kept, seconds.
@@ -93,6 +100,26 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<RelayError> for ApiError {
+    fn from(e: RelayError) -> Self {
+        match e {
+            RelayError::Empty => Self::bad("empty", e),
+            RelayError::TooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e),
+            RelayError::BadTtl { .. } => Self::bad("bad_ttl", e),
+            RelayError::Full { .. } => Self::new(StatusCode::INSUFFICIENT_STORAGE, "relay_full", e),
+            RelayError::RateLimited { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e)
+            }
+            RelayError::Busy { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e),
+            RelayError::Storage(e) => Self::internal(e),
+            // `RelayError` is non-exhaustive for other crates only; this
+            // arm keeps the match total if a variant is added here.
+            #[allow(unreachable_patterns)]
+            _ => Self::internal(e),
+        }
+    }
+}
+
 impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> Self {
         match e {
@@ -109,17 +136,25 @@ type ApiResult<T> = Result<T, ApiError>;
 #[derive(Clone)]
 struct AppState {
     node: Arc<Node>,
-    relay: sled::Tree,
+    relay: Arc<Relay>,
 }
 
-/// The API router over `node`.
+/// The API router over `node`, with the relay in `<node dir>/relay` under
+/// the default [`RelayLimits`].
 ///
 /// # Errors
 /// When the relay's storage cannot be opened.
-pub fn app(node: Arc<Node>) -> Result<Router, crate::store::StoreError> {
-    let relay = node.store().open_tree("relay")?;
+pub fn app(node: Arc<Node>) -> Result<Router, RelayError> {
+    let relay = Relay::open(&node.dir().join("relay"), RelayLimits::default())?;
+    Ok(app_with(node, Arc::new(relay)))
+}
+
+/// The API router over `node` and `relay` (which the caller keeps, e.g. to
+/// sweep it).
+pub fn app_with(node: Arc<Node>, relay: Arc<Relay>) -> Router {
+    let relay_body = relay.limits().max_item_bytes;
     let state = AppState { node, relay };
-    Ok(Router::new()
+    Router::new()
         .route("/v1/info", get(info))
         .route(
             "/v1/entries",
@@ -143,15 +178,60 @@ pub fn app(node: Arc<Node>) -> Result<Router, crate::store::StoreError> {
         .route("/v1/status/{id}", get(status_token))
         .route(
             "/v1/relay",
-            put(relay_put).layer(DefaultBodyLimit::max(MAX_RELAY_BYTES)),
+            put(relay_put).layer(DefaultBodyLimit::max(relay_body)),
         )
         .route("/v1/relay/{id}", get(relay_get))
         .layer(DefaultBodyLimit::max(64 << 10))
-        .layer(TimeoutLayer::with_status_code(
+        .layer(axum::middleware::from_fn(deadline))
+        .layer(axum::middleware::from_fn(json_errors))
+        .with_state(state)
+}
+
+/// Ends a request that takes longer than [`REQUEST_TIMEOUT`] (a client
+/// trickling its body included) with a 408.
+async fn deadline(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
-        .with_state(state))
+            "timeout",
+            format!("the request took longer than {REQUEST_TIMEOUT:?}"),
+        )
+        .into_response(),
+    }
+}
+
+/// Turns any error response that is not already JSON (axum's refusals of a
+/// bad path, query or body, an unknown route, a wrong method) into the
+/// API's `{"error", "detail"}` form, keeping its status.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let text = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let mut detail: String = String::from_utf8_lossy(&text).chars().take(500).collect();
+    if detail.is_empty() {
+        detail = status.canonical_reason().unwrap_or("error").to_owned();
+    }
+    ApiError::new(status, code, detail).into_response()
 }
 
 async fn info(State(s): State<AppState>) -> Json<serde_json::Value> {
@@ -320,11 +400,20 @@ async fn chain_state(State(s): State<AppState>) -> Json<serde_json::Value> {
     )
 }
 
-async fn author(State(s): State<AppState>, Path(did): Path<String>) -> Json<serde_json::Value> {
+async fn author(
+    State(s): State<AppState>,
+    Path(did): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if did.len() > MAX_DID_CHARS || !did.starts_with("did:") {
+        return Err(ApiError::bad(
+            "bad_did",
+            format!("author must be a DID of at most {MAX_DID_CHARS} characters"),
+        ));
+    }
     let next = s
         .node
         .with_state(|st| st.authors.get(&did).map_or(0, |(seq, _)| seq + 1));
-    Json(json!({ "author": did, "next_seq": next }))
+    Ok(Json(json!({ "author": did, "next_seq": next })))
 }
 
 async fn status_token(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
@@ -349,27 +438,19 @@ struct RelayQuery {
 
 async fn relay_put(
     State(s): State<AppState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     Query(q): Query<RelayQuery>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    if body.is_empty() {
-        return Err(ApiError::bad("empty", "relay body is empty"));
-    }
+    let ip = client.map(|Extension(ConnectInfo(addr))| addr.ip());
     let ttl = q.ttl.unwrap_or(600);
-    if ttl == 0 || ttl > MAX_RELAY_TTL {
-        return Err(ApiError::bad(
-            "bad_ttl",
-            format!("ttl must be 1..={MAX_RELAY_TTL} seconds"),
-        ));
-    }
-    let expires = crate::now() + i64::try_from(ttl).unwrap_or(0);
-    let mut id = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut id);
-    let mut value = expires.to_be_bytes().to_vec();
-    value.push(u8::from(q.once.unwrap_or(true)));
-    value.extend_from_slice(&body);
-    s.relay.insert(id, value).map_err(ApiError::internal)?;
-    s.relay.flush_async().await.map_err(ApiError::internal)?;
+    let once = q.once.unwrap_or(true);
+    let relay = s.relay.clone();
+    let (id, expires) =
+        tokio::task::spawn_blocking(move || relay.put(ip, &body, ttl, once, crate::now()))
+            .await
+            .map_err(ApiError::internal)??;
+    s.relay.flush().await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": hex::encode(id), "expires": expires })),
@@ -380,50 +461,12 @@ async fn relay_put(
 async fn relay_get(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let key = hex::decode(&id)
         .ok()
-        .filter(|k| k.len() == 16)
+        .and_then(|k| <[u8; 16]>::try_from(k).ok())
         .ok_or_else(|| ApiError::bad("bad_id", "relay id is 32 hex digits"))?;
-    let value = s
-        .relay
-        .get(&key)
-        .map_err(ApiError::internal)?
+    let relay = s.relay.clone();
+    let blob = tokio::task::spawn_blocking(move || relay.take(&key, crate::now()))
+        .await
+        .map_err(ApiError::internal)??
         .ok_or_else(|| ApiError::not_found("no such relay item (expired or already fetched)"))?;
-    let (head, blob) = value.split_at(9.min(value.len()));
-    let expires = head
-        .get(..8)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, i64::from_be_bytes);
-    let once = head.get(8) == Some(&1);
-    if expires < crate::now() || once {
-        s.relay.remove(&key).map_err(ApiError::internal)?;
-    }
-    if expires < crate::now() {
-        return Err(ApiError::not_found(
-            "no such relay item (expired or already fetched)",
-        ));
-    }
-    Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        blob.to_vec(),
-    )
-        .into_response())
-}
-
-/// Removes expired relay items.
-///
-/// # Errors
-/// sled errors.
-pub fn sweep_relay(relay: &sled::Tree, now: i64) -> Result<usize, sled::Error> {
-    let mut removed = 0;
-    for item in relay.iter() {
-        let (k, v) = item?;
-        let expires = v
-            .get(..8)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map_or(0, i64::from_be_bytes);
-        if expires < now {
-            relay.remove(k)?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], blob).into_response())
 }

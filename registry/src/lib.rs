@@ -5,6 +5,7 @@
 //!   cosignatures.
 //! - [`api`]: the node's HTTP API (axum).
 //! - [`client`]: an HTTP client for that API.
+//! - [`relay`]: the relay's own store, with a quota, a rate limit and expiry.
 //! - [`replica`]: sync from a node, verify everything, answer
 //!   `accredited` and `status` offline.
 //! - [`witness`]: check each new checkpoint and cosign it.
@@ -13,6 +14,7 @@ pub mod api;
 pub mod client;
 pub mod keys;
 pub mod node;
+pub mod relay;
 pub mod replica;
 pub mod store;
 pub mod witness;

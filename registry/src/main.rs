@@ -13,6 +13,7 @@ use vouch_core::chain::{Action, Entry};
 use vouch_core::log::TrustPolicy;
 use vouch_registry::client::NodeClient;
 use vouch_registry::node::{Node, NodeConfig};
+use vouch_registry::relay::{Relay, RelayLimits};
 use vouch_registry::replica::{audit, Replica, Trust};
 use vouch_registry::store::Store;
 use vouch_registry::witness::Witness;
@@ -194,7 +195,21 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let node =
         Arc::new(Node::open(dir).with_context(|| format!("opening node {}", dir.display()))?);
-    let app = api::app(node.clone())?;
+    // Relay items used to live in the chain's own `Db`; drop any left there.
+    let legacy = node.store().open_tree("relay")?;
+    if !legacy.is_empty() {
+        tracing::info!(
+            "removing {} relay items from the chain's store",
+            legacy.len()
+        );
+        legacy.clear()?;
+    }
+    let relay_dir = dir.join("relay");
+    let relay = Arc::new(
+        Relay::open(&relay_dir, RelayLimits::default())
+            .with_context(|| format!("opening the relay store {}", relay_dir.display()))?,
+    );
+    let app = api::app_with(node.clone(), relay.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -203,7 +218,6 @@ async fn serve(
     if let Some(path) = addr_file {
         std::fs::write(path, &url).with_context(|| format!("writing {}", path.display()))?;
     }
-    let relay = node.store().open_tree("relay")?;
     let sealer = node.clone();
     let ticker = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(block_interval.max(1)));
@@ -216,8 +230,12 @@ async fn serve(
                 Ok(Err(e)) => tracing::error!("sealing failed: {e}"),
                 Err(e) => tracing::error!("sealer task: {e}"),
             }
-            if let Err(e) = api::sweep_relay(&relay, now()) {
-                tracing::error!("relay sweep: {e}");
+            let r = relay.clone();
+            match tokio::task::spawn_blocking(move || r.sweep(now())).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::debug!("relay: {n} expired items removed"),
+                Ok(Err(e)) => tracing::error!("relay sweep: {e}"),
+                Err(e) => tracing::error!("relay sweep task: {e}"),
             }
         }
     });

@@ -9,3 +9,4 @@ mod common;
 mod crash;
 mod fork;
 mod network;
+mod relay;
