@@ -17,7 +17,7 @@ use vouch_registry::relay::{Relay, RelayLimits};
 use vouch_registry::replica::{audit, Replica, Trust};
 use vouch_registry::store::Store;
 use vouch_registry::witness::Witness;
-use vouch_registry::{api, keys, now};
+use vouch_registry::{api, keys, now, ServeLimits};
 
 use cli::{Cli, Command};
 
@@ -239,12 +239,11 @@ async fn serve(
             }
         }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        })
-        .await?;
+    vouch_registry::serve(listener, app, ServeLimits::default(), async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
+    .await?;
     ticker.abort();
     node.seal(now())?;
     node.store().flush()?;

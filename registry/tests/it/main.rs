@@ -8,5 +8,6 @@ mod api;
 mod common;
 mod crash;
 mod fork;
+mod limits;
 mod network;
 mod relay;
