@@ -4,11 +4,11 @@
 //! |---|---|
 //! | `GET /v1/info` | origin, node key, witnesses, cosignatures needed, size |
 //! | `POST /v1/entries` | submit an entry (its canonical JSON); replies after it is on disk |
-//! | `GET /v1/entries?start=A&end=B` | entries `[A, B)`, one per line (at most 10,000) |
+//! | `GET /v1/entries?start=A&end=B` | entries `[A, B)`, one per line (at most 10,000 and 16 MiB: fewer when they would exceed it; ask again from there) |
 //! | `GET /v1/entries/by-hash/{hex}` | the index of an entry by its leaf hash |
 //! | `GET /v1/checkpoint` | the latest block's signed note |
 //! | `GET /v1/blocks/{height}` | a block's signed note |
-//! | `GET /v1/blocks?start=A&end=B` | the notes of blocks `[A, B)`, a JSON list (at most 1,000) |
+//! | `GET /v1/blocks?start=A&end=B` | the notes of blocks `[A, B)`, a JSON list (at most 1,000 and 16 MiB) |
 //! | `POST /v1/blocks/{height}/cosignature` | a witness adds its cosignature |
 //! | `POST /v1/seal` | seal the entries since the last block now |
 //! | `GET /v1/proof/inclusion?index=I&size=N` | inclusion proof |
@@ -46,10 +46,18 @@ use crate::relay::{Relay, RelayError, RelayLimits};
 pub const MAX_BLOCKS: u64 = 1_000;
 /// Most entries one range request returns.
 pub const MAX_RANGE: u64 = 10_000;
+/// Most bytes of entries one range request returns (a single entry larger
+/// than this, up to [`MAX_ENTRY_BYTES`], is still served alone).
+pub const MAX_RANGE_BYTES: usize = 16 << 20;
+/// Most bytes of notes (as JSON) one `GET /v1/blocks` returns (a single
+/// larger note is still served alone).
+pub const MAX_BLOCKS_BYTES: usize = 16 << 20;
 /// Longest author DID accepted in a path.
 pub const MAX_DID_CHARS: usize = 512;
 /// Longest a request may take, body included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Entries read from the store at a time while filling a range.
+const ENTRY_CHUNK: u64 = 16;
 /// Largest relay blob.
 pub const MAX_RELAY_BYTES: usize = 64 << 10;
 /// Longest a relay blob is kept, seconds.
@@ -272,18 +280,38 @@ impl Range {
     }
 }
 
+/// Entries `[start, end)` one per line, stopping before the body would pass
+/// [`MAX_RANGE_BYTES`] (at least one entry when there is one). Reads the
+/// store a few entries at a time so a range of large entries is never held
+/// whole.
+fn entry_lines(node: &Node, start: u64, end: u64) -> Result<Vec<u8>, crate::store::StoreError> {
+    let mut body = Vec::new();
+    let mut at = start;
+    while at < end {
+        let to = at.saturating_add(ENTRY_CHUNK).min(end);
+        let items = node.entries(at, to)?;
+        if items.is_empty() {
+            break;
+        }
+        for item in items {
+            if !body.is_empty() && body.len() + item.len() + 1 > MAX_RANGE_BYTES {
+                return Ok(body);
+            }
+            body.extend_from_slice(&item);
+            body.push(b'\n');
+        }
+        at = to;
+    }
+    Ok(body)
+}
+
 async fn entries(State(s): State<AppState>, Query(r): Query<Range>) -> ApiResult<Response> {
     r.check(MAX_RANGE, "entries")?;
     let node = s.node.clone();
-    let items = tokio::task::spawn_blocking(move || node.entries(r.start, r.end))
+    let body = tokio::task::spawn_blocking(move || entry_lines(&node, r.start, r.end))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    let mut body = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum());
-    for item in items {
-        body.extend_from_slice(&item);
-        body.push(b'\n');
-    }
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
@@ -320,14 +348,23 @@ async fn block(State(s): State<AppState>, Path(height): Path<u64>) -> ApiResult<
 
 async fn blocks(State(s): State<AppState>, Query(r): Query<Range>) -> ApiResult<Response> {
     r.check(MAX_BLOCKS, "blocks")?;
-    let mut notes = Vec::new();
+    // A JSON list built note by note, so its size is known as it grows.
+    let mut body = b"[".to_vec();
     for height in r.start..r.end {
-        match s.node.block(height).map_err(ApiError::internal)? {
-            Some(note) => notes.push(note),
-            None => break,
+        let Some(note) = s.node.block(height).map_err(ApiError::internal)? else {
+            break;
+        };
+        let item = serde_json::to_vec(&note).map_err(ApiError::internal)?;
+        if body.len() > 1 && body.len() + item.len() + 2 > MAX_BLOCKS_BYTES {
+            break;
         }
+        if body.len() > 1 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&item);
     }
-    Ok(Json(notes).into_response())
+    body.push(b']');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn cosign(

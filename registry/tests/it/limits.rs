@@ -1,11 +1,12 @@
 //! Hostile peers: a client trickling its headers, more connections than the
-//! cap, and malformed paths and queries.
+//! cap, a fake node sending oversized replies, ranges too large in bytes,
+//! and malformed paths and queries.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
@@ -13,8 +14,10 @@ use http_body_util::BodyExt as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tower::ServiceExt as _;
+use vouch_core::chain::{Action, Entry};
+use vouch_registry::client::{ClientError, NodeClient, MAX_NOTE_REPLY};
 use vouch_registry::node::Node;
-use vouch_registry::{api, ServeLimits};
+use vouch_registry::{api, now, ServeLimits};
 
 use crate::common::*;
 
@@ -164,6 +167,137 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     assert!(client.await.unwrap().starts_with("HTTP/1.1 200"));
     server.await.unwrap().unwrap();
     assert!(TcpStream::connect(addr_of(&url)).await.is_err());
+}
+
+/// A body that streams `chunks` chunks of 1 MiB (no length declared),
+/// stopping when the client hangs up.
+fn endless(chunks: usize) -> Body {
+    let (mut tx, body) = http_body_util::channel::Channel::<Bytes>::new(2);
+    tokio::spawn(async move {
+        let chunk = Bytes::from(vec![b'a'; 1 << 20]);
+        for _ in 0..chunks {
+            if tx.send_data(chunk.clone()).await.is_err() {
+                return;
+            }
+        }
+    });
+    Body::new(body)
+}
+
+#[tokio::test]
+async fn the_client_refuses_oversized_replies_without_reading_them() {
+    let fake = Router::new()
+        // 400 MiB streamed, no length declared.
+        .route("/v1/checkpoint", get(|| async { endless(400) }))
+        // A declared length over the cap.
+        .route(
+            "/v1/blocks/{h}",
+            get(|| async { vec![b'a'; MAX_NOTE_REPLY + 1] }),
+        )
+        .route("/v1/info", get(|| async { endless(400) }))
+        .route("/v1/entries", get(|| async { endless(400) }))
+        // An error whose body never ends.
+        .route(
+            "/v1/state",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, endless(400)) }),
+        );
+    let url = serve_router(fake, ServeLimits::default()).await;
+    let client = NodeClient::new(&url).unwrap();
+
+    match client.checkpoint().await {
+        Err(ClientError::TooLarge {
+            limit,
+            declared: None,
+            ..
+        }) => assert_eq!(limit, MAX_NOTE_REPLY),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    match client.block(1).await {
+        Err(e @ ClientError::TooLarge { .. }) => {
+            assert!(e.to_string().contains("larger than the"), "{e}");
+            assert!(
+                matches!(e, ClientError::TooLarge { declared: Some(n), .. } if n == MAX_NOTE_REPLY as u64 + 1)
+            );
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    assert!(matches!(
+        client.info().await,
+        Err(ClientError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        client.entries(0, 10).await,
+        Err(ClientError::TooLarge { .. })
+    ));
+    match client.state().await {
+        Err(ClientError::Api {
+            status: 500,
+            detail,
+            ..
+        }) => assert!(detail.len() <= 200),
+        other => panic!("expected Api, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn entry_ranges_are_capped_in_bytes_and_the_client_asks_again() {
+    let dir = TempDir::new("range-bytes");
+    let authority = init_node(dir.path(), vec![], 0);
+    let node = Arc::new(Node::open(dir.path()).unwrap());
+    // 20 entries of ~900 KB each: 18 MB, more than one range may carry.
+    let name = "n".repeat(900 << 10);
+    for seq in 1..=20u8 {
+        let e = Entry::sign(
+            &authority,
+            u64::from(seq),
+            now(),
+            Action::Accredit {
+                issuer: did(&key(seq)),
+                name: name.clone(),
+                kinds: vec!["diploma".into()],
+            },
+        );
+        node.submit(e.as_bytes(), now()).unwrap();
+    }
+    assert_eq!(node.size(), 21);
+    let app = api::app(node.clone()).unwrap();
+    let resp = app
+        .oneshot(
+            Request::get("/v1/entries?start=0&end=21")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(body.len() <= api::MAX_RANGE_BYTES, "{} bytes", body.len());
+    let lines = body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert!((1..21).contains(&lines), "{lines} entries in one reply");
+
+    // The client completes the range over several requests.
+    let url = serve_router(
+        api::app_with(node.clone(), relay_for(&dir)),
+        ServeLimits::default(),
+    )
+    .await;
+    let got = NodeClient::new(&url).unwrap().entries(0, 21).await.unwrap();
+    assert_eq!(got.len(), 21);
+    assert_eq!(got[20], node.entries(20, 21).unwrap()[0].to_vec());
+}
+
+/// A second relay store for a node whose default one is already open.
+fn relay_for(dir: &TempDir) -> Arc<vouch_registry::relay::Relay> {
+    Arc::new(
+        vouch_registry::relay::Relay::open(
+            &dir.path().join("relay-2"),
+            vouch_registry::relay::RelayLimits::default(),
+        )
+        .unwrap(),
+    )
 }
 
 #[tokio::test]
