@@ -4,9 +4,10 @@
 //! `axum::serve` sets no timer, so hyper's header-read timeout never fires
 //! and a client trickling its headers keeps a connection (and a task) open
 //! forever, and it accepts without limit. [`serve`] drives each connection
-//! with hyper's HTTP/1 server directly: a header-read timeout, a cap on open
-//! connections (beyond it, new connections wait in the kernel's backlog
-//! until one closes), the client's address as
+//! with hyper's HTTP/1 server directly: a header-read timeout (which also
+//! closes idle kept-alive connections), a cap on open connections (beyond
+//! it, new connections wait in the kernel's backlog until one closes), a
+//! cap on a connection's age, the client's address as
 //! [`axum::extract::ConnectInfo`], and graceful shutdown with a deadline.
 
 use std::future::Future;
@@ -32,6 +33,10 @@ pub struct ServeLimits {
     pub header_read_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Longest a connection may stay open, whatever it is doing: bounds a
+    /// client that reads its replies too slowly, which no other limit
+    /// catches. Kept-alive clients simply reconnect.
+    pub max_connection_age: Duration,
     /// Longest shutdown waits for open connections to finish.
     pub shutdown_grace: Duration,
 }
@@ -41,6 +46,7 @@ impl Default for ServeLimits {
         Self {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_connection_age: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -106,9 +112,12 @@ where
             });
         let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let conn = graceful.watch(conn);
+        let age = limits.max_connection_age;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("connection from {addr}: {e}");
+            match tokio::time::timeout(age, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!("connection from {addr}: {e}"),
+                Err(_) => tracing::debug!("connection from {addr} closed after {age:?}"),
             }
             drop(permit);
         });

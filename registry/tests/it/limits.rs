@@ -81,6 +81,32 @@ async fn a_client_trickling_its_headers_is_disconnected() {
     assert!(request(&url, "/v1/info").await.starts_with("HTTP/1.1 200"));
 }
 
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed() {
+    let dir = TempDir::new("idle");
+    init_node(dir.path(), vec![], 0);
+    let node = Arc::new(Node::open(dir.path()).unwrap());
+    let limits = ServeLimits {
+        header_read_timeout: Duration::from_millis(300),
+        ..ServeLimits::default()
+    };
+    let url = serve_router(api::app(node).unwrap(), limits).await;
+    let mut s = TcpStream::connect(addr_of(&url)).await.unwrap();
+    s.write_all(b"GET /v1/info HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // One reply, then the connection stays idle until the server closes
+    // it. The outer bound only stops the test hanging.
+    let read = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        out
+    })
+    .await;
+    let out = read.expect("an idle kept-alive connection stayed open");
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+}
+
 /// A router whose `/hold` requests wait until released, counting how many
 /// are in their handler at once.
 #[derive(Clone)]
@@ -147,6 +173,19 @@ async fn connections_beyond_the_cap_are_not_served_concurrently() {
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     }
     assert_eq!(hold.most.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_connection_is_closed_when_it_reaches_its_age_limit() {
+    let hold = Hold::new();
+    let limits = ServeLimits {
+        max_connection_age: Duration::from_millis(300),
+        ..ServeLimits::default()
+    };
+    let url = serve_router(hold.router(), limits).await;
+    // The handler never finishes; only the age limit ends the connection.
+    let reply = tokio::time::timeout(Duration::from_secs(60), request(&url, "/hold")).await;
+    assert_eq!(reply.expect("the connection outlived its age limit"), "");
 }
 
 #[tokio::test]
