@@ -120,10 +120,6 @@ impl From<RelayError> for ApiError {
             }
             RelayError::Busy { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e),
             RelayError::Storage(e) => Self::internal(e),
-            // `RelayError` is non-exhaustive for other crates only; this
-            // arm keeps the match total if a variant is added here.
-            #[allow(unreachable_patterns)]
-            _ => Self::internal(e),
         }
     }
 }
