@@ -115,7 +115,7 @@ async fn concurrent_fetches_of_a_read_once_item_serve_it_exactly_once() {
         },
     );
     let mut ids = Vec::new();
-    for n in 0..40u8 {
+    for n in 0..150u8 {
         let (s, body) = call(
             &app,
             put_from("10.0.0.1", "/v1/relay?once=true", vec![n; 64]),
@@ -126,7 +126,7 @@ async fn concurrent_fetches_of_a_read_once_item_serve_it_exactly_once() {
     }
     let mut tasks = Vec::new();
     for id in &ids {
-        for _ in 0..4 {
+        for _ in 0..8 {
             let app = app.clone();
             let path = format!("/v1/relay/{id}");
             tasks.push(tokio::spawn(async move {
