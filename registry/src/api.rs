@@ -4,11 +4,11 @@
 //! |---|---|
 //! | `GET /v1/info` | origin, node key, witnesses, cosignatures needed, size |
 //! | `POST /v1/entries` | submit an entry (its canonical JSON); replies after it is on disk |
-//! | `GET /v1/entries?start=A&end=B` | entries `[A, B)`, one per line (at most 10,000) |
+//! | `GET /v1/entries?start=A&end=B` | entries `[A, B)`, one per line (at most 10,000 and 16 MiB: fewer when they would exceed it; ask again from there) |
 //! | `GET /v1/entries/by-hash/{hex}` | the index of an entry by its leaf hash |
 //! | `GET /v1/checkpoint` | the latest block's signed note |
 //! | `GET /v1/blocks/{height}` | a block's signed note |
-//! | `GET /v1/blocks?start=A&end=B` | the notes of blocks `[A, B)`, a JSON list (at most 1,000) |
+//! | `GET /v1/blocks?start=A&end=B` | the notes of blocks `[A, B)`, a JSON list (at most 1,000 and 16 MiB) |
 //! | `POST /v1/blocks/{height}/cosignature` | a witness adds its cosignature |
 //! | `POST /v1/seal` | seal the entries since the last block now |
 //! | `GET /v1/proof/inclusion?index=I&size=N` | inclusion proof |
@@ -16,33 +16,48 @@
 //! | `GET /v1/state` | derived state: authorities, issuers, lists |
 //! | `GET /v1/authors/{did}` | the next sequence number for an author |
 //! | `GET /v1/status/{id}` | the current Status List Token of list `…/v1/status/{id}` |
-//! | `PUT /v1/relay?ttl=S&once=B` | store an encrypted presentation (≤ 64 KiB) |
+//! | `PUT /v1/relay?ttl=S&once=B` | store an encrypted presentation (≤ 64 KiB; quota and rate limit, see [`crate::relay`]) |
 //! | `GET /v1/relay/{id}` | fetch it (once, or until it expires) |
 //!
-//! Errors are `{"error": code, "detail": text}` with a 4xx or 5xx status.
+//! Errors are `{"error": code, "detail": text}` with a 4xx or 5xx status,
+//! including axum's own refusals (bad path or query, body too large, no such
+//! route, wrong method) and the request timeout.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
-use rand::RngCore as _;
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use tower_http::timeout::TimeoutLayer;
 use vouch_core::chain::MAX_ENTRY_BYTES;
 use vouch_core::log::Hash;
 
 use crate::node::{Node, SubmitError};
+use crate::relay::{Relay, RelayError, RelayLimits};
 
 /// Most blocks one range request returns.
 pub const MAX_BLOCKS: u64 = 1_000;
 /// Most entries one range request returns.
 pub const MAX_RANGE: u64 = 10_000;
+/// Most bytes of entries one range request returns (a single entry larger
+/// than this, up to [`MAX_ENTRY_BYTES`], is still served alone).
+pub const MAX_RANGE_BYTES: usize = 16 << 20;
+/// Most bytes of notes (as JSON) one `GET /v1/blocks` returns (a single
+/// larger note is still served alone).
+pub const MAX_BLOCKS_BYTES: usize = 16 << 20;
+/// Longest author DID accepted in a path.
+pub const MAX_DID_CHARS: usize = 512;
+/// Longest a request may take, body included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Entries read from the store at a time while filling a range.
+const ENTRY_CHUNK: u64 = 16;
 /// Largest relay blob.
 pub const MAX_RELAY_BYTES: usize = 64 << 10;
 /// Longest a relay blob is kept, seconds.
@@ -93,6 +108,22 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<RelayError> for ApiError {
+    fn from(e: RelayError) -> Self {
+        match e {
+            RelayError::Empty => Self::bad("empty", e),
+            RelayError::TooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e),
+            RelayError::BadTtl { .. } => Self::bad("bad_ttl", e),
+            RelayError::Full { .. } => Self::new(StatusCode::INSUFFICIENT_STORAGE, "relay_full", e),
+            RelayError::RateLimited { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e)
+            }
+            RelayError::Busy { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e),
+            RelayError::Storage(e) => Self::internal(e),
+        }
+    }
+}
+
 impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> Self {
         match e {
@@ -109,17 +140,25 @@ type ApiResult<T> = Result<T, ApiError>;
 #[derive(Clone)]
 struct AppState {
     node: Arc<Node>,
-    relay: sled::Tree,
+    relay: Arc<Relay>,
 }
 
-/// The API router over `node`.
+/// The API router over `node`, with the relay in `<node dir>/relay` under
+/// the default [`RelayLimits`].
 ///
 /// # Errors
 /// When the relay's storage cannot be opened.
-pub fn app(node: Arc<Node>) -> Result<Router, crate::store::StoreError> {
-    let relay = node.store().open_tree("relay")?;
+pub fn app(node: Arc<Node>) -> Result<Router, RelayError> {
+    let relay = Relay::open(&node.dir().join("relay"), RelayLimits::default())?;
+    Ok(app_with(node, Arc::new(relay)))
+}
+
+/// The API router over `node` and `relay` (which the caller keeps, e.g. to
+/// sweep it).
+pub fn app_with(node: Arc<Node>, relay: Arc<Relay>) -> Router {
+    let relay_body = relay.limits().max_item_bytes;
     let state = AppState { node, relay };
-    Ok(Router::new()
+    Router::new()
         .route("/v1/info", get(info))
         .route(
             "/v1/entries",
@@ -143,15 +182,60 @@ pub fn app(node: Arc<Node>) -> Result<Router, crate::store::StoreError> {
         .route("/v1/status/{id}", get(status_token))
         .route(
             "/v1/relay",
-            put(relay_put).layer(DefaultBodyLimit::max(MAX_RELAY_BYTES)),
+            put(relay_put).layer(DefaultBodyLimit::max(relay_body)),
         )
         .route("/v1/relay/{id}", get(relay_get))
         .layer(DefaultBodyLimit::max(64 << 10))
-        .layer(TimeoutLayer::with_status_code(
+        .layer(axum::middleware::from_fn(deadline))
+        .layer(axum::middleware::from_fn(json_errors))
+        .with_state(state)
+}
+
+/// Ends a request that takes longer than [`REQUEST_TIMEOUT`] (a client
+/// trickling its body included) with a 408.
+async fn deadline(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
-        .with_state(state))
+            "timeout",
+            format!("the request took longer than {REQUEST_TIMEOUT:?}"),
+        )
+        .into_response(),
+    }
+}
+
+/// Turns any error response that is not already JSON (axum's refusals of a
+/// bad path, query or body, an unknown route, a wrong method) into the
+/// API's `{"error", "detail"}` form, keeping its status.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let text = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let mut detail: String = String::from_utf8_lossy(&text).chars().take(500).collect();
+    if detail.is_empty() {
+        detail = status.canonical_reason().unwrap_or("error").to_owned();
+    }
+    ApiError::new(status, code, detail).into_response()
 }
 
 async fn info(State(s): State<AppState>) -> Json<serde_json::Value> {
@@ -192,18 +276,38 @@ impl Range {
     }
 }
 
+/// Entries `[start, end)` one per line, stopping before the body would pass
+/// [`MAX_RANGE_BYTES`] (at least one entry when there is one). Reads the
+/// store a few entries at a time so a range of large entries is never held
+/// whole.
+fn entry_lines(node: &Node, start: u64, end: u64) -> Result<Vec<u8>, crate::store::StoreError> {
+    let mut body = Vec::new();
+    let mut at = start;
+    while at < end {
+        let to = at.saturating_add(ENTRY_CHUNK).min(end);
+        let items = node.entries(at, to)?;
+        if items.is_empty() {
+            break;
+        }
+        for item in items {
+            if !body.is_empty() && body.len() + item.len() + 1 > MAX_RANGE_BYTES {
+                return Ok(body);
+            }
+            body.extend_from_slice(&item);
+            body.push(b'\n');
+        }
+        at = to;
+    }
+    Ok(body)
+}
+
 async fn entries(State(s): State<AppState>, Query(r): Query<Range>) -> ApiResult<Response> {
     r.check(MAX_RANGE, "entries")?;
     let node = s.node.clone();
-    let items = tokio::task::spawn_blocking(move || node.entries(r.start, r.end))
+    let body = tokio::task::spawn_blocking(move || entry_lines(&node, r.start, r.end))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    let mut body = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum());
-    for item in items {
-        body.extend_from_slice(&item);
-        body.push(b'\n');
-    }
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
@@ -240,14 +344,23 @@ async fn block(State(s): State<AppState>, Path(height): Path<u64>) -> ApiResult<
 
 async fn blocks(State(s): State<AppState>, Query(r): Query<Range>) -> ApiResult<Response> {
     r.check(MAX_BLOCKS, "blocks")?;
-    let mut notes = Vec::new();
+    // A JSON list built note by note, so its size is known as it grows.
+    let mut body = b"[".to_vec();
     for height in r.start..r.end {
-        match s.node.block(height).map_err(ApiError::internal)? {
-            Some(note) => notes.push(note),
-            None => break,
+        let Some(note) = s.node.block(height).map_err(ApiError::internal)? else {
+            break;
+        };
+        let item = serde_json::to_vec(&note).map_err(ApiError::internal)?;
+        if body.len() > 1 && body.len() + item.len() + 2 > MAX_BLOCKS_BYTES {
+            break;
         }
+        if body.len() > 1 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&item);
     }
-    Ok(Json(notes).into_response())
+    body.push(b']');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn cosign(
@@ -320,11 +433,20 @@ async fn chain_state(State(s): State<AppState>) -> Json<serde_json::Value> {
     )
 }
 
-async fn author(State(s): State<AppState>, Path(did): Path<String>) -> Json<serde_json::Value> {
+async fn author(
+    State(s): State<AppState>,
+    Path(did): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if did.len() > MAX_DID_CHARS || !did.starts_with("did:") {
+        return Err(ApiError::bad(
+            "bad_did",
+            format!("author must be a DID of at most {MAX_DID_CHARS} characters"),
+        ));
+    }
     let next = s
         .node
         .with_state(|st| st.authors.get(&did).map_or(0, |(seq, _)| seq + 1));
-    Json(json!({ "author": did, "next_seq": next }))
+    Ok(Json(json!({ "author": did, "next_seq": next })))
 }
 
 async fn status_token(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
@@ -349,27 +471,19 @@ struct RelayQuery {
 
 async fn relay_put(
     State(s): State<AppState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     Query(q): Query<RelayQuery>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    if body.is_empty() {
-        return Err(ApiError::bad("empty", "relay body is empty"));
-    }
+    let ip = client.map(|Extension(ConnectInfo(addr))| addr.ip());
     let ttl = q.ttl.unwrap_or(600);
-    if ttl == 0 || ttl > MAX_RELAY_TTL {
-        return Err(ApiError::bad(
-            "bad_ttl",
-            format!("ttl must be 1..={MAX_RELAY_TTL} seconds"),
-        ));
-    }
-    let expires = crate::now() + i64::try_from(ttl).unwrap_or(0);
-    let mut id = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut id);
-    let mut value = expires.to_be_bytes().to_vec();
-    value.push(u8::from(q.once.unwrap_or(true)));
-    value.extend_from_slice(&body);
-    s.relay.insert(id, value).map_err(ApiError::internal)?;
-    s.relay.flush_async().await.map_err(ApiError::internal)?;
+    let once = q.once.unwrap_or(true);
+    let relay = s.relay.clone();
+    let (id, expires) =
+        tokio::task::spawn_blocking(move || relay.put(ip, &body, ttl, once, crate::now()))
+            .await
+            .map_err(ApiError::internal)??;
+    s.relay.flush().await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": hex::encode(id), "expires": expires })),
@@ -380,50 +494,12 @@ async fn relay_put(
 async fn relay_get(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let key = hex::decode(&id)
         .ok()
-        .filter(|k| k.len() == 16)
+        .and_then(|k| <[u8; 16]>::try_from(k).ok())
         .ok_or_else(|| ApiError::bad("bad_id", "relay id is 32 hex digits"))?;
-    let value = s
-        .relay
-        .get(&key)
-        .map_err(ApiError::internal)?
+    let relay = s.relay.clone();
+    let blob = tokio::task::spawn_blocking(move || relay.take(&key, crate::now()))
+        .await
+        .map_err(ApiError::internal)??
         .ok_or_else(|| ApiError::not_found("no such relay item (expired or already fetched)"))?;
-    let (head, blob) = value.split_at(9.min(value.len()));
-    let expires = head
-        .get(..8)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, i64::from_be_bytes);
-    let once = head.get(8) == Some(&1);
-    if expires < crate::now() || once {
-        s.relay.remove(&key).map_err(ApiError::internal)?;
-    }
-    if expires < crate::now() {
-        return Err(ApiError::not_found(
-            "no such relay item (expired or already fetched)",
-        ));
-    }
-    Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        blob.to_vec(),
-    )
-        .into_response())
-}
-
-/// Removes expired relay items.
-///
-/// # Errors
-/// sled errors.
-pub fn sweep_relay(relay: &sled::Tree, now: i64) -> Result<usize, sled::Error> {
-    let mut removed = 0;
-    for item in relay.iter() {
-        let (k, v) = item?;
-        let expires = v
-            .get(..8)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map_or(0, i64::from_be_bytes);
-        if expires < now {
-            relay.remove(k)?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], blob).into_response())
 }

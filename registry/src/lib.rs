@@ -5,6 +5,9 @@
 //!   cosignatures.
 //! - [`api`]: the node's HTTP API (axum).
 //! - [`client`]: an HTTP client for that API.
+//! - [`relay`]: the relay's own store, with a quota, a rate limit and expiry.
+//! - [`serve()`]: serving a router with a header-read timeout and a
+//!   connection cap.
 //! - [`replica`]: sync from a node, verify everything, answer
 //!   `accredited` and `status` offline.
 //! - [`witness`]: check each new checkpoint and cosign it.
@@ -13,9 +16,13 @@ pub mod api;
 pub mod client;
 pub mod keys;
 pub mod node;
+pub mod relay;
 pub mod replica;
+pub mod serve;
 pub mod store;
 pub mod witness;
+
+pub use serve::{serve, ServeLimits};
 
 /// Unix seconds now.
 pub fn now() -> i64 {

@@ -13,10 +13,11 @@ use vouch_core::chain::{Action, Entry};
 use vouch_core::log::TrustPolicy;
 use vouch_registry::client::NodeClient;
 use vouch_registry::node::{Node, NodeConfig};
+use vouch_registry::relay::{Relay, RelayLimits};
 use vouch_registry::replica::{audit, Replica, Trust, TrustFile};
 use vouch_registry::store::Store;
 use vouch_registry::witness::Witness;
-use vouch_registry::{api, keys, now};
+use vouch_registry::{api, keys, now, ServeLimits};
 
 use cli::{Cli, Command};
 
@@ -222,7 +223,21 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let node =
         Arc::new(Node::open(dir).with_context(|| format!("opening node {}", dir.display()))?);
-    let app = api::app(node.clone())?;
+    // Relay items used to live in the chain's own `Db`; drop any left there.
+    let legacy = node.store().open_tree("relay")?;
+    if !legacy.is_empty() {
+        tracing::info!(
+            "removing {} relay items from the chain's store",
+            legacy.len()
+        );
+        legacy.clear()?;
+    }
+    let relay_dir = dir.join("relay");
+    let relay = Arc::new(
+        Relay::open(&relay_dir, RelayLimits::default())
+            .with_context(|| format!("opening the relay store {}", relay_dir.display()))?,
+    );
+    let app = api::app_with(node.clone(), relay.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -231,7 +246,6 @@ async fn serve(
     if let Some(path) = addr_file {
         std::fs::write(path, &url).with_context(|| format!("writing {}", path.display()))?;
     }
-    let relay = node.store().open_tree("relay")?;
     let sealer = node.clone();
     let ticker = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(block_interval.max(1)));
@@ -244,17 +258,20 @@ async fn serve(
                 Ok(Err(e)) => tracing::error!("sealing failed: {e}"),
                 Err(e) => tracing::error!("sealer task: {e}"),
             }
-            if let Err(e) = api::sweep_relay(&relay, now()) {
-                tracing::error!("relay sweep: {e}");
+            let r = relay.clone();
+            match tokio::task::spawn_blocking(move || r.sweep(now())).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::debug!("relay: {n} expired items removed"),
+                Ok(Err(e)) => tracing::error!("relay sweep: {e}"),
+                Err(e) => tracing::error!("relay sweep task: {e}"),
             }
         }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        })
-        .await?;
+    vouch_registry::serve(listener, app, ServeLimits::default(), async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
+    .await?;
     ticker.abort();
     node.seal(now())?;
     node.store().flush()?;

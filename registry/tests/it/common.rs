@@ -124,3 +124,24 @@ pub fn status(issuer: &SigningKey, seq: u64, sequence: u64, list: &str, revoked:
         },
     )
 }
+
+/// Serves `router` on a free loopback port through the library's
+/// [`vouch_registry::serve()`] under `limits`, until `shutdown` completes;
+/// returns the base URL and the server task.
+pub async fn serve_router_until(
+    router: axum::Router,
+    limits: vouch_registry::ServeLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let task = tokio::spawn(vouch_registry::serve(listener, router, limits, shutdown));
+    (format!("http://{addr}"), task)
+}
+
+/// [`serve_router_until`] that runs until the runtime stops.
+pub async fn serve_router(router: axum::Router, limits: vouch_registry::ServeLimits) -> String {
+    serve_router_until(router, limits, std::future::pending())
+        .await
+        .0
+}

@@ -10,6 +10,8 @@ mod common;
 mod cosign;
 mod crash;
 mod fork;
+mod limits;
 mod network;
+mod relay;
 mod replica_crash;
 mod witness_checks;

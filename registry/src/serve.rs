@@ -1,0 +1,136 @@
+//! Serving a router on a TCP listener with the limits a public service
+//! needs against hostile clients.
+//!
+//! `axum::serve` sets no timer, so hyper's header-read timeout never fires
+//! and a client trickling its headers keeps a connection (and a task) open
+//! forever, and it accepts without limit. [`serve`] drives each connection
+//! with hyper's HTTP/1 server directly: a header-read timeout (which also
+//! closes idle kept-alive connections), a cap on open connections (beyond
+//! it, new connections wait in the kernel's backlog until one closes), a
+//! cap on a connection's age, the client's address as
+//! [`axum::extract::ConnectInfo`], and graceful shutdown with a deadline.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt as _;
+
+/// Connection limits for [`serve`].
+#[derive(Debug, Clone)]
+pub struct ServeLimits {
+    /// Longest a client may take to send a request's headers (each request
+    /// on a kept-alive connection included) before the connection is closed.
+    pub header_read_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Longest a connection may stay open, whatever it is doing: bounds a
+    /// client that reads its replies too slowly, which no other limit
+    /// catches. Kept-alive clients simply reconnect.
+    pub max_connection_age: Duration,
+    /// Longest shutdown waits for open connections to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_connection_age: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `router` on `listener` under `limits` until `shutdown` completes,
+/// then stops accepting and waits (at most
+/// [`ServeLimits::shutdown_grace`]) for open connections to finish.
+///
+/// Handlers can read the client's address with
+/// `axum::extract::ConnectInfo<SocketAddr>`.
+///
+/// # Errors
+/// Only when `limits.max_connections` is 0; accept errors (e.g. out of file
+/// descriptors) are logged and retried after a pause.
+pub async fn serve<F>(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send,
+{
+    if limits.max_connections == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "max_connections must be at least 1",
+        ));
+    }
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        // A permit first: beyond the cap, connections wait unaccepted.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                // The semaphore is never closed; stop if it somehow is.
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = router
+            .clone()
+            .map_request(move |mut req: axum::http::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(addr));
+                req
+            });
+        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let conn = graceful.watch(conn);
+        let age = limits.max_connection_age;
+        tokio::spawn(async move {
+            match tokio::time::timeout(age, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!("connection from {addr}: {e}"),
+                Err(_) => tracing::debug!("connection from {addr} closed after {age:?}"),
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!(
+                "connections still open {:?} after shutdown began; closing them",
+                limits.shutdown_grace
+            );
+        }
+    }
+    Ok(())
+}
