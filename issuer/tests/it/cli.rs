@@ -325,10 +325,34 @@ async fn a_replica_sees_the_revocation() {
             .unwrap()
             .value
     );
-    assert_eq!(replica.status(&uri, idx(0)).unwrap().value, Some(0));
-    assert_eq!(replica.status(&uri, idx(1)).unwrap().value, Some(1));
-    assert_eq!(replica.status(&uri, idx(2)).unwrap().value, Some(2));
-    assert_eq!(replica.status(&uri, idx(3)).unwrap().value, Some(0));
+    assert_eq!(
+        replica
+            .status(issuer, &uri, idx(0), vouch_registry::now())
+            .unwrap()
+            .value,
+        Some(0)
+    );
+    assert_eq!(
+        replica
+            .status(issuer, &uri, idx(1), vouch_registry::now())
+            .unwrap()
+            .value,
+        Some(1)
+    );
+    assert_eq!(
+        replica
+            .status(issuer, &uri, idx(2), vouch_registry::now())
+            .unwrap()
+            .value,
+        Some(2)
+    );
+    assert_eq!(
+        replica
+            .status(issuer, &uri, idx(3), vouch_registry::now())
+            .unwrap()
+            .value,
+        Some(0)
+    );
 }
 
 #[test]
@@ -558,5 +582,8 @@ fn a_stale_saved_anchor_is_signed_again_on_resume() {
     let m = manifest(&out);
     let issuer = m["issuer"].as_str().unwrap();
     assert_eq!(node.with_state(|st| st.issuers[issuer].anchors), 1);
-    assert_eq!(node.with_state(|st| st.status_of(&uri, idx)), Ok(Some(1)));
+    assert_eq!(
+        node.with_state(|st| st.status_of(issuer, &uri, idx, vouch_registry::now())),
+        Ok(Some(1))
+    );
 }
