@@ -981,14 +981,27 @@ fn read_pending(path: &Path, n: usize) -> Result<Vec<String>, IssuerError> {
     Ok(creds)
 }
 
-/// The status reference inside a credential file.
+/// The status reference inside a credential file, read only after the
+/// issuer-signed JWT verifies under `issuer`'s own key (the did:key), so an
+/// edited file cannot point a revocation at someone else's credential.
 ///
 /// # Errors
-/// [`IssuerError::Other`] when it is not an SD-JWT VC by this issuer with a
-/// status.
+/// [`IssuerError::Other`] when it is not an SD-JWT VC signed by this issuer
+/// with a status.
 pub fn status_of_credential(text: &str, issuer: &str) -> Result<(String, u64), IssuerError> {
+    let key = DidKey::parse(issuer)
+        .map_err(|e| IssuerError::Other(format!("this issuer's DID {issuer}: {e}")))?;
     let sd = vouch_core::SdJwt::parse(text.trim())
         .map_err(|e| IssuerError::Other(format!("not an SD-JWT credential: {e}")))?;
+    sd.jwt()
+        .verify(&PublicKey::Ed25519(*key.verifying_key()))
+        .map_err(|e| {
+            IssuerError::Other(format!(
+                "the credential's signature does not verify under this issuer's key \
+                 ({issuer}): the file was altered or another issuer signed it ({e}); \
+                 nothing was changed"
+            ))
+        })?;
     let payload = sd.payload();
     if payload.get("iss").and_then(Value::as_str) != Some(issuer) {
         return Err(IssuerError::Other(format!(
