@@ -660,3 +660,37 @@ fn revoke_refuses_a_credential_file_with_an_edited_index() {
     let read = |idx| node.with_state(|st| st.status_of(&issuer, &uri, idx, vouch_registry::now()));
     assert_eq!((read(mine), read(victim)), (Ok(Some(1)), Ok(Some(0))));
 }
+
+#[test]
+fn an_edited_keystore_cost_is_refused_before_deriving() {
+    let root = TempDir::new("cost");
+    let dir = init(&root.0);
+    let path = dir.join("issuer.keystore");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let file: Value = serde_json::from_str(&text).unwrap();
+    for (field, value, bounds) in [
+        ("t", u64::from(u32::MAX), "1..=10"),
+        ("m_kib", u64::from(u32::MAX), "256..=1048576"),
+        ("p", 0, "1..=8"),
+    ] {
+        let mut edited = file.clone();
+        edited["cost"][field] = value.into();
+        std::fs::write(&path, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+        let r = run(&["revoke", "--dir", s(&dir), "--status-index", "1"]);
+        assert!(!r.status.success());
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            err.contains(&format!(
+                "keystore cost {field} = {value} is outside {bounds}"
+            )),
+            "{err}"
+        );
+        assert!(matches!(
+            vouch_issuer::keystore::open(&path, PASS),
+            Err(vouch_issuer::keystore::KeystoreError::Cost { field: f, .. }) if f == field
+        ));
+    }
+    // The unedited file still opens.
+    std::fs::write(&path, &text).unwrap();
+    vouch_issuer::keystore::open(&path, PASS).unwrap();
+}
