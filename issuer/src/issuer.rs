@@ -663,7 +663,9 @@ impl Issuer {
     ) -> Result<Vec<String>, IssuerError> {
         progress.start("signing", rows.len() as u64);
         let iat = now();
-        let exp = template.valid_days.map(|d| iat + i64::from(d) * 86_400);
+        let exp = template
+            .valid_days
+            .map(|d| iat.saturating_add(i64::from(d) * 86_400));
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let per = rows.len().div_ceil(threads).max(1);
         let failed = AtomicUsize::new(usize::MAX);
