@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn overlong_input_is_refused_before_base58_decoding() {
-        // 200 000 base58 digits would take minutes to decode.
+        // Base58 decoding is quadratic in length: refuse before decoding.
         let long = format!("did:key:z{}", "1".repeat(200_000));
         assert_eq!(DidKey::parse(&long), Err(DidError::TooLong(long.len())));
         let ok = DidKey::from_public_key(
