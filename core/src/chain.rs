@@ -18,13 +18,100 @@ use serde::{Deserialize, Serialize};
 use crate::did::DidKey;
 use crate::jws::PublicKey;
 use crate::log::{record_hash, Hash};
-use crate::status_list::StatusListClaims;
+use crate::status_list::{StatusList, StatusListClaims};
 
 /// Domain separation for entry signatures.
 pub const ENTRY_CONTEXT: &[u8] = b"vouch-entry/v1\n";
 /// The largest entry accepted, in bytes (a status list token for a million
 /// random bits compresses to about 128 KiB).
 pub const MAX_ENTRY_BYTES: usize = 1 << 20;
+
+/// The path every status list URI has before its issuer and name.
+pub const STATUS_PATH: &str = "/v1/status/";
+/// Separates the issuer DID from the list name in a status list URI (a
+/// did:key never contains it).
+pub const LIST_NAME_SEPARATOR: char = '~';
+/// Longest list name.
+pub const MAX_LIST_NAME: usize = 32;
+/// Longest status list URI.
+pub const MAX_LIST_URI: usize = 512;
+
+/// A status list URI, `<base>/v1/status/<issuer did>~<name>`: every list is
+/// named inside its issuer's namespace, so one issuer cannot take (or
+/// squat) another's list. `name` is 1 to [`MAX_LIST_NAME`] characters of
+/// `a-z`, `0-9` and `-`; `base` is an `http://` or `https://` URL without
+/// query or fragment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListUri<'a> {
+    /// Everything before `/v1/status/`.
+    pub base: &'a str,
+    /// The issuer's did:key.
+    pub issuer: &'a str,
+    /// The list's name inside the issuer's namespace.
+    pub name: &'a str,
+}
+
+impl<'a> ListUri<'a> {
+    /// Parses a status list URI.
+    ///
+    /// # Errors
+    /// [`RuleError::ListUri`] naming what is wrong.
+    pub fn parse(uri: &'a str) -> Result<Self, RuleError> {
+        let bad = |why: &str| RuleError::ListUri {
+            uri: uri.chars().take(MAX_LIST_URI).collect(),
+            why: why.to_owned(),
+        };
+        if uri.len() > MAX_LIST_URI {
+            return Err(bad(&format!("longer than {MAX_LIST_URI} bytes")));
+        }
+        if !uri.bytes().all(|b| b.is_ascii_graphic()) || uri.contains(['?', '#']) {
+            return Err(bad(
+                "only printable ASCII without spaces, '?' or '#' is allowed",
+            ));
+        }
+        let (base, id) = uri
+            .rsplit_once(STATUS_PATH)
+            .ok_or_else(|| bad("no /v1/status/ path"))?;
+        let host = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"))
+            .ok_or_else(|| bad("the base must start with http:// or https://"))?;
+        if host.is_empty() || host.starts_with('/') {
+            return Err(bad("the base has no host"));
+        }
+        let (issuer, name) = id
+            .split_once(LIST_NAME_SEPARATOR)
+            .ok_or_else(|| bad("the last path segment must be <issuer did>~<name>"))?;
+        DidKey::parse(issuer).map_err(|e| bad(&format!("issuer: {e}")))?;
+        if name.is_empty()
+            || name.len() > MAX_LIST_NAME
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(bad(&format!(
+                "the list name must be 1 to {MAX_LIST_NAME} characters of a-z, 0-9 and '-'"
+            )));
+        }
+        Ok(Self { base, issuer, name })
+    }
+
+    /// The URI of list `name` of `issuer` on the registry at `base`
+    /// (a trailing `/` on `base` is dropped). Check it with
+    /// [`ListUri::parse`].
+    pub fn format(base: &str, issuer: &str, name: &str) -> String {
+        format!(
+            "{}{STATUS_PATH}{issuer}{LIST_NAME_SEPARATOR}{name}",
+            base.trim_end_matches('/')
+        )
+    }
+
+    /// The list's id, `<issuer did>~<name>`: the last path segment, unique on
+    /// a chain.
+    pub fn id(&self) -> String {
+        format!("{}{LIST_NAME_SEPARATOR}{}", self.issuer, self.name)
+    }
+}
 
 /// What an entry does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -480,6 +567,71 @@ pub enum RuleError {
     /// The Status List Token is bad, unsigned by the author, or for another list.
     #[error("status list token: {0}")]
     Token(String),
+    /// A status list URI that is not `<base>/v1/status/<issuer did>~<name>`.
+    #[error("status list URI {uri:?}: {why}")]
+    ListUri {
+        /// The URI.
+        uri: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A status list URI outside the author's namespace (it names another
+    /// issuer's DID), or a list name the author already uses under another URI.
+    #[error("status list {list} is outside {author}'s namespace: {why}")]
+    ListNamespace {
+        /// The list URI.
+        list: String,
+        /// The entry's author.
+        author: String,
+        /// Why.
+        why: String,
+    },
+    /// A status token moves an index out of a state it may not leave:
+    /// revoked is final, and a withdrawn issuer may only revoke or suspend.
+    #[error("status list {list}: index {idx} cannot go from status {from} to {to:?}: {why}")]
+    StatusTransition {
+        /// The list URI.
+        list: String,
+        /// The index.
+        idx: u64,
+        /// Its status in the previous token.
+        from: u8,
+        /// Its status in the new token (`None`: the new list is shorter).
+        to: Option<u8>,
+        /// The rule broken.
+        why: &'static str,
+    },
+    /// A status read for a credential whose issuer does not own the list.
+    #[error("status list {list} belongs to {owner}, not to the credential's issuer {iss}")]
+    ListIssuer {
+        /// The list URI.
+        list: String,
+        /// Its owner.
+        owner: String,
+        /// The credential's `iss`.
+        iss: String,
+    },
+    /// The list's current token has expired: its status is unknown.
+    #[error("status list {list}: its token expired at {exp} (now {now}); status unknown")]
+    TokenExpired {
+        /// The list URI.
+        list: String,
+        /// The token's `exp`.
+        exp: i64,
+        /// The time of the read.
+        now: i64,
+    },
+    /// An accreditation period would end before it starts (an entry dated
+    /// before the period it ends).
+    #[error("{issuer}'s accreditation period began at {from}; an entry at {at} cannot end or replace it")]
+    PeriodBackwards {
+        /// The issuer.
+        issuer: String,
+        /// When the current period began.
+        from: i64,
+        /// The entry's time.
+        at: i64,
+    },
     /// Any other malformed field.
     #[error("{0}")]
     Field(String),
@@ -547,6 +699,10 @@ pub struct ChainState {
     pub authors: BTreeMap<String, (u64, i64)>,
     /// Status lists by URI.
     pub lists: BTreeMap<String, ListRecord>,
+    /// Status list URIs by list id (`<issuer did>~<name>`, see
+    /// [`ListUri::id`]): one URI per id on a chain.
+    #[serde(default)]
+    pub list_ids: BTreeMap<String, String>,
     /// Entries applied.
     pub size: u64,
 }
@@ -556,6 +712,15 @@ fn did(what: &'static str, s: &str) -> Result<DidKey, RuleError> {
         what,
         why: e.to_string(),
     })
+}
+
+/// How an issuer may write a status token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StatusRight {
+    /// Accredited now: any change but un-revoking.
+    Full,
+    /// Withdrawn: only revoking or suspending.
+    RevokeOnly,
 }
 
 impl ChainState {
@@ -571,7 +736,12 @@ impl ChainState {
     pub fn apply(&mut self, entry: &Entry) -> Result<(), RuleError> {
         let author = entry.author.as_str();
         let (expected, last_time) = match self.authors.get(author) {
-            Some(&(seq, time)) => (seq + 1, time),
+            Some(&(seq, time)) => (
+                seq.checked_add(1).ok_or_else(|| {
+                    RuleError::Field(format!("{author} has used every sequence number"))
+                })?,
+                time,
+            ),
             None => (0, i64::MIN),
         };
         if entry.seq != expected {
@@ -617,7 +787,7 @@ impl ChainState {
         }
         self.authors
             .insert(author.to_owned(), (entry.seq, entry.time));
-        self.size += 1;
+        self.size = self.size.saturating_add(1);
         Ok(())
     }
 
@@ -654,8 +824,8 @@ impl ChainState {
         }
     }
 
-    /// Checks that `author` may write as an issuer now.
-    fn writer(&self, author: &str) -> Result<&Issuer, RuleError> {
+    /// Checks that `author` is an issuer key not rotated away.
+    fn issuer_key(&self, author: &str) -> Result<&Issuer, RuleError> {
         let issuer = self
             .issuers
             .get(author)
@@ -666,10 +836,60 @@ impl ChainState {
                 new: new.clone(),
             });
         }
+        Ok(issuer)
+    }
+
+    /// Checks that `author` may write as an issuer now.
+    fn writer(&self, author: &str) -> Result<&Issuer, RuleError> {
+        let issuer = self.issuer_key(author)?;
         if issuer.current().is_none() {
             return Err(RuleError::Withdrawn(author.to_owned()));
         }
         Ok(issuer)
+    }
+
+    /// How `author` may publish status tokens: in full while accredited,
+    /// revoke-or-suspend only once withdrawn (its lists must not freeze).
+    fn status_writer(&self, author: &str) -> Result<StatusRight, RuleError> {
+        let issuer = self.issuer_key(author)?;
+        Ok(if issuer.current().is_some() {
+            StatusRight::Full
+        } else {
+            StatusRight::RevokeOnly
+        })
+    }
+
+    /// The first key of `did`'s rotation history (itself if it never
+    /// rotated from another).
+    fn first_key<'a>(&'a self, did: &'a str) -> &'a str {
+        let mut at = did;
+        // Rotation only ever moves to an unused key, so the history has no
+        // cycle; the bound is a second guard.
+        for _ in 0..=self.issuers.len() {
+            match self.issuers.get(at).and_then(|i| i.rotated_from.as_deref()) {
+                Some(prev) => at = prev,
+                None => break,
+            }
+        }
+        at
+    }
+
+    /// Whether `a` and `b` are the same issuer: equal, or keys of one
+    /// rotation history.
+    pub fn same_issuer(&self, a: &str, b: &str) -> bool {
+        a == b || self.first_key(a) == self.first_key(b)
+    }
+
+    /// Checks a period-ending entry at `time` against the current period.
+    fn period_ends(&self, issuer: &str, time: i64) -> Result<(), RuleError> {
+        match self.issuers.get(issuer).and_then(Issuer::current) {
+            Some(p) if time < p.from => Err(RuleError::PeriodBackwards {
+                issuer: issuer.to_owned(),
+                from: p.from,
+                at: time,
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn accredit(
@@ -705,6 +925,7 @@ impl ChainState {
                 });
             }
         }
+        self.period_ends(issuer, time)?;
         let record = self.issuers.entry(issuer.to_owned()).or_insert(Issuer {
             name: name.to_owned(),
             periods: Vec::new(),
@@ -727,6 +948,7 @@ impl ChainState {
 
     fn withdraw(&mut self, author: &str, time: i64, issuer: &str) -> Result<(), RuleError> {
         self.authority(author)?;
+        self.period_ends(issuer, time)?;
         let record = self
             .issuers
             .get_mut(issuer)
@@ -740,17 +962,37 @@ impl ChainState {
         Ok(())
     }
 
-    fn list_for(&self, author: &str, list: &str) -> Result<(), RuleError> {
+    /// Checks that `author` may write to list `list`: the URI is well
+    /// formed and names the author (or a key of its rotation history), its
+    /// id is not taken under another URI, and no other issuer owns it.
+    fn list_for(&self, author: &str, list: &str) -> Result<String, RuleError> {
+        let uri = ListUri::parse(list)?;
+        let namespace = |why: String| RuleError::ListNamespace {
+            list: list.to_owned(),
+            author: author.to_owned(),
+            why,
+        };
+        if !self.same_issuer(uri.issuer, author) {
+            return Err(namespace(format!(
+                "it belongs to {}, not to this issuer or a key it rotated from",
+                uri.issuer
+            )));
+        }
+        let id = uri.id();
+        if let Some(other) = self.list_ids.get(&id).filter(|u| *u != list) {
+            return Err(namespace(format!("list {id} is already at {other}")));
+        }
         match self.lists.get(list) {
             Some(record) if record.owner != author => Err(RuleError::NotListOwner {
                 list: list.to_owned(),
                 owner: record.owner.clone(),
             }),
-            _ => Ok(()),
+            _ => Ok(id),
         }
     }
 
-    fn claim_list(&mut self, author: &str, list: &str) -> &mut ListRecord {
+    fn claim_list(&mut self, author: &str, list: &str, id: String) -> &mut ListRecord {
+        self.list_ids.entry(id).or_insert_with(|| list.to_owned());
         self.lists.entry(list.to_owned()).or_insert(ListRecord {
             owner: author.to_owned(),
             sequence: 0,
@@ -770,10 +1012,7 @@ impl ChainState {
         last: u64,
     ) -> Result<(), RuleError> {
         self.writer(author)?;
-        self.list_for(author, list)?;
-        if list.is_empty() {
-            return Err(RuleError::Field("anchor list URI is empty".into()));
-        }
+        let id = self.list_for(author, list)?;
         if root.len() != 64 || !root.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(RuleError::Field(
                 "anchor root must be 64 lowercase hex digits".into(),
@@ -784,10 +1023,10 @@ impl ChainState {
                 "anchor of {count} credentials cannot use status indexes {first}..={last}"
             )));
         }
-        self.claim_list(author, list);
+        self.claim_list(author, list, id);
         if let Some(issuer) = self.issuers.get_mut(author) {
-            issuer.anchors += 1;
-            issuer.credentials += count;
+            issuer.anchors = issuer.anchors.saturating_add(1);
+            issuer.credentials = issuer.credentials.saturating_add(count);
         }
         Ok(())
     }
@@ -800,9 +1039,13 @@ impl ChainState {
         token: &str,
     ) -> Result<(), RuleError> {
         let author = entry.author.as_str();
-        self.writer(author)?;
-        self.list_for(author, list)?;
-        let last = self.lists.get(list).map_or(0, |r| r.sequence);
+        let right = self.status_writer(author)?;
+        let id = self.list_for(author, list)?;
+        let previous = self.lists.get(list);
+        if right == StatusRight::RevokeOnly && previous.is_none() {
+            return Err(RuleError::Withdrawn(author.to_owned()));
+        }
+        let last = previous.map_or(0, |r| r.sequence);
         if sequence <= last {
             return Err(RuleError::StaleSequence {
                 list: list.to_owned(),
@@ -819,8 +1062,25 @@ impl ChainState {
                 claims.sub
             )));
         }
+        if claims.iss.as_deref() != Some(author) {
+            return Err(RuleError::Token(format!(
+                "iss {:?} is not the entry's author {author}",
+                claims.iss
+            )));
+        }
+        if let Some(exp) = claims.exp.filter(|&exp| exp <= entry.time) {
+            return Err(RuleError::Token(format!(
+                "exp {exp} is not after the entry's time {}",
+                entry.time
+            )));
+        }
+        let before = match previous.and_then(|r| r.token.as_deref()) {
+            Some(text) => Some(parse_token(text)?.list),
+            None => None,
+        };
+        check_transitions(list, before.as_ref(), &claims.list, right)?;
         let index = self.size;
-        let record = self.claim_list(author, list);
+        let record = self.claim_list(author, list, id);
         record.sequence = sequence;
         record.token = Some(token.to_owned());
         record.index = Some(index);
@@ -828,6 +1088,10 @@ impl ChainState {
         Ok(())
     }
 
+    /// Rotation moves every role of the key: the authority role and the
+    /// issuer role (with its lists) alike. Refusing keys with both roles
+    /// would leave a compromised mixed key with no way out; rotating one role
+    /// only would leave the old key able to write in the other.
     fn rotate(&mut self, author: &str, time: i64, new_key: &str) -> Result<(), RuleError> {
         did("new key", new_key)?;
         if self.issuers.contains_key(new_key)
@@ -836,16 +1100,38 @@ impl ChainState {
         {
             return Err(RuleError::Field(format!("{new_key} is already in use")));
         }
-        if self.authorities.contains(author) {
+        let is_authority = self.authorities.contains(author);
+        let issuer = if is_authority {
+            // An authority's issuer role (if any, and not moved already)
+            // moves with it, accredited now or withdrawn.
+            self.issuers
+                .get(author)
+                .filter(|i| i.rotated_to.is_none())
+                .cloned()
+        } else {
+            Some(self.writer(author)?.clone())
+        };
+        if issuer.is_some() {
+            self.period_ends(author, time)?;
+        }
+        if is_authority {
             self.authorities.remove(author);
             self.authorities.insert(new_key.to_owned());
-            return Ok(());
         }
-        let old = self.writer(author)?.clone();
-        let kinds = old.current().map(|p| p.kinds.clone()).unwrap_or_default();
+        let Some(old) = issuer else {
+            return Ok(());
+        };
+        let periods = match old.current() {
+            Some(p) => vec![Period {
+                kinds: p.kinds.clone(),
+                from: time,
+                until: None,
+            }],
+            None => Vec::new(),
+        };
         if let Some(record) = self.issuers.get_mut(author) {
             record.rotated_to = Some(new_key.to_owned());
-            if let Some(p) = record.periods.last_mut() {
+            if let Some(p) = record.periods.last_mut().filter(|p| p.until.is_none()) {
                 p.until = Some(time);
             }
         }
@@ -853,11 +1139,7 @@ impl ChainState {
             new_key.to_owned(),
             Issuer {
                 name: old.name,
-                periods: vec![Period {
-                    kinds,
-                    from: time,
-                    until: None,
-                }],
+                periods,
                 rotated_to: None,
                 rotated_from: Some(author.to_owned()),
                 anchors: 0,
@@ -881,19 +1163,51 @@ impl ChainState {
         })
     }
 
-    /// The status of index `idx` of the list `uri`: `None` when no token was
-    /// published for it, else the status value (0 valid, 1 invalid, 2
-    /// suspended).
+    /// The list with id `<issuer did>~<name>` (the last segment of its URI),
+    /// looked up exactly: its URI and record.
+    pub fn list_by_id(&self, id: &str) -> Option<(&str, &ListRecord)> {
+        let uri = self.list_ids.get(id)?;
+        self.lists.get(uri).map(|r| (uri.as_str(), r))
+    }
+
+    /// The status of index `idx` of the list `uri` (matched exactly) for a
+    /// credential issued by `iss`, read at Unix time `now`: `None` when no
+    /// token was published for it, else the status value (0 valid, 1
+    /// invalid, 2 suspended).
     ///
     /// # Errors
-    /// [`RuleError::Token`] when `idx` is beyond the list.
-    pub fn status_of(&self, uri: &str, idx: u64) -> Result<Option<u8>, RuleError> {
-        let Some(token) = self.lists.get(uri).and_then(|r| r.token.as_deref()) else {
+    /// [`RuleError::ListIssuer`] when the list does not belong to `iss` (or
+    /// a key of its rotation history), [`RuleError::TokenExpired`] when the
+    /// token's `exp` has passed, [`RuleError::Token`] when `idx` is beyond
+    /// the list.
+    pub fn status_of(
+        &self,
+        iss: &str,
+        uri: &str,
+        idx: u64,
+        now: i64,
+    ) -> Result<Option<u8>, RuleError> {
+        let Some(record) = self.lists.get(uri) else {
             return Ok(None);
         };
-        let jws = crate::jws::Jws::parse(token).map_err(|e| RuleError::Token(e.to_string()))?;
-        let claims = StatusListClaims::parse_unverified(&jws)
-            .map_err(|e| RuleError::Token(e.to_string()))?;
+        if !self.same_issuer(&record.owner, iss) {
+            return Err(RuleError::ListIssuer {
+                list: uri.to_owned(),
+                owner: record.owner.clone(),
+                iss: iss.to_owned(),
+            });
+        }
+        let Some(token) = record.token.as_deref() else {
+            return Ok(None);
+        };
+        let claims = parse_token(token)?;
+        if let Some(exp) = claims.exp.filter(|&exp| now >= exp) {
+            return Err(RuleError::TokenExpired {
+                list: uri.to_owned(),
+                exp,
+                now,
+            });
+        }
         claims
             .list
             .get(idx)
@@ -902,11 +1216,87 @@ impl ChainState {
     }
 }
 
+/// Parses a token already checked when its entry was applied.
+fn parse_token(token: &str) -> Result<StatusListClaims, RuleError> {
+    let jws = crate::jws::Jws::parse(token).map_err(|e| RuleError::Token(e.to_string()))?;
+    StatusListClaims::parse_unverified(&jws).map_err(|e| RuleError::Token(e.to_string()))
+}
+
+/// Checks every index that changes from `before` (all valid when `None`)
+/// to `after`: revoked (1) is final; with [`StatusRight::RevokeOnly`] an
+/// index may only stay, become revoked, or go from valid to suspended (2).
+/// Work is linear in the lists' byte lengths; zero bytes are skipped whole.
+fn check_transitions(
+    list: &str,
+    before: Option<&StatusList>,
+    after: &StatusList,
+    right: StatusRight,
+) -> Result<(), RuleError> {
+    use crate::status_list::status::{INVALID, SUSPENDED, VALID};
+    let refuse = |idx: u64, from: u8, to: Option<u8>, why: &'static str| {
+        Err(RuleError::StatusTransition {
+            list: list.to_owned(),
+            idx,
+            from,
+            to,
+            why,
+        })
+    };
+    let allowed = |from: u8, to: Option<u8>| -> Option<&'static str> {
+        match (from, to, right) {
+            (INVALID, Some(INVALID), _) => None,
+            (INVALID, _, _) => Some("revocation is final"),
+            (f, Some(t), _) if f == t => None,
+            (_, _, StatusRight::Full) => None,
+            (_, Some(INVALID), StatusRight::RevokeOnly) => None,
+            (VALID, Some(SUSPENDED), StatusRight::RevokeOnly) => None,
+            (_, _, StatusRight::RevokeOnly) => {
+                Some("a withdrawn issuer may only revoke or suspend")
+            }
+        }
+    };
+    // Every index set in `before`.
+    if let Some(before) = before {
+        for idx in set_indexes(before) {
+            let from = before.get(idx).unwrap_or(VALID);
+            let to = after.get(idx).ok();
+            if let Some(why) = allowed(from, to) {
+                return refuse(idx, from, to, why);
+            }
+        }
+    }
+    // Every index set in `after` that was valid before, for a withdrawn
+    // issuer (anything may be set by an accredited one).
+    if right == StatusRight::RevokeOnly {
+        for idx in set_indexes(after) {
+            let from = before.and_then(|b| b.get(idx).ok()).unwrap_or(VALID);
+            let to = after.get(idx).ok();
+            if let Some(why) = allowed(from, to) {
+                return refuse(idx, from, to, why);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Indexes of a list whose status is not 0, in order.
+fn set_indexes(list: &StatusList) -> impl Iterator<Item = u64> + '_ {
+    let per_byte = 8 / u64::from(list.bits());
+    list.as_bytes()
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b != 0)
+        .flat_map(move |(i, _)| {
+            let start = (i as u64).saturating_mul(per_byte);
+            (start..start.saturating_add(per_byte))
+                .filter(|&idx| list.get(idx).is_ok_and(|v| v != 0))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::status_list::StatusList;
 
     fn key(b: u8) -> SigningKey {
         SigningKey::from_bytes(&[b; 32])
@@ -1069,7 +1459,12 @@ mod tests {
         assert!(!s.accredited(&id(&uni), "transcript", t + 9));
         assert!(!s.accredited(&id(&uni), "employment", t + 10));
 
-        let list = "https://registry.example/v1/status/uni-1";
+        let list = ListUri::format("https://registry.example/", &id(&uni), "1");
+        assert_eq!(
+            list,
+            format!("https://registry.example/v1/status/{}~1", id(&uni))
+        );
+        let list = list.as_str();
         let anchor = |first, last| Action::Anchor {
             list: list.into(),
             root: "ab".repeat(32),
@@ -1090,10 +1485,13 @@ mod tests {
 
         let token = |signer: &SigningKey, sub: &str, revoked: u64| {
             let mut l = StatusList::new(1, 16).unwrap();
-            l.set(revoked, 1).unwrap();
+            // Revocation is final: every token keeps 7 revoked once it was.
+            for i in [7, revoked] {
+                l.set(i, 1).unwrap();
+            }
             StatusListClaims {
                 sub: sub.into(),
-                iss: None,
+                iss: Some(id(signer)),
                 iat: t,
                 exp: None,
                 ttl: None,
@@ -1133,9 +1531,9 @@ mod tests {
             status(1, token(&uni, list, 7)),
         ))
         .unwrap();
-        assert_eq!(s.status_of(list, 7), Ok(Some(1)));
-        assert_eq!(s.status_of(list, 6), Ok(Some(0)));
-        assert_eq!(s.status_of("nope", 6), Ok(None));
+        assert_eq!(s.status_of(&id(&uni), list, 7, t), Ok(Some(1)));
+        assert_eq!(s.status_of(&id(&uni), list, 6, t), Ok(Some(0)));
+        assert_eq!(s.status_of(&id(&uni), "nope", 6, t), Ok(None));
         assert!(matches!(
             s.apply(&Entry::sign(
                 &uni,
@@ -1174,9 +1572,13 @@ mod tests {
                 t + 41,
                 status(5, token(&other, list, 1))
             )),
-            Err(RuleError::NotListOwner {
+            Err(RuleError::ListNamespace {
                 list: list.into(),
-                owner: id(&uni)
+                author: id(&other),
+                why: format!(
+                    "it belongs to {}, not to this issuer or a key it rotated from",
+                    id(&uni)
+                ),
             })
         );
 

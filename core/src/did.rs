@@ -18,6 +18,10 @@ const PREFIX: &str = "did:key:";
 pub const ED25519_PUB: u64 = 0xed;
 /// Multicodec code of an X25519 public key.
 pub const X25519_PUB: u64 = 0xec;
+/// Longest string [`DidKey::parse`] looks at. An Ed25519 did:key is 56
+/// characters; base58 decoding costs time quadratic in its length, so
+/// longer input is refused before decoding.
+pub const MAX_DID_LEN: usize = 64;
 
 /// Why a string is not an Ed25519 did:key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +33,9 @@ pub enum DidError {
     /// A DID of another method.
     #[error("unsupported DID method {0:?}: only did:key is supported")]
     UnsupportedMethod(String),
+    /// Longer than [`MAX_DID_LEN`].
+    #[error("did:key is {0} bytes; an Ed25519 did:key is at most {MAX_DID_LEN}")]
+    TooLong(usize),
     /// The method-specific id is empty.
     #[error("empty did:key method-specific id")]
     Empty,
@@ -94,6 +101,9 @@ impl DidKey {
     /// non-`z` multibase, bad base58, another multicodec, wrong length, or
     /// bytes that are not an Ed25519 point.
     pub fn parse(did: &str) -> Result<Self, DidError> {
+        if did.len() > MAX_DID_LEN {
+            return Err(DidError::TooLong(did.len()));
+        }
         let Some(rest) = did.strip_prefix("did:") else {
             return Err(DidError::NotADid(did.to_owned()));
         };
@@ -267,6 +277,18 @@ mod tests {
         assert_eq!(did.to_string().parse::<DidKey>().unwrap(), did);
         let ssi_did = DIDKey::generate(&did.jwk()).unwrap();
         assert_eq!(ssi_did.as_str(), DID0);
+    }
+
+    #[test]
+    fn overlong_input_is_refused_before_base58_decoding() {
+        // Base58 decoding is quadratic in length: refuse before decoding.
+        let long = format!("did:key:z{}", "1".repeat(200_000));
+        assert_eq!(DidKey::parse(&long), Err(DidError::TooLong(long.len())));
+        let ok = DidKey::from_public_key(
+            &ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key(),
+        );
+        assert!(ok.as_str().len() <= MAX_DID_LEN);
+        assert_eq!(DidKey::parse(ok.as_str()), Ok(ok));
     }
 
     #[test]

@@ -96,8 +96,11 @@ impl StatusList {
     /// [`StatusListError::Bits`] for a width other than 1, 2, 4, 8.
     pub fn new(bits: u8, len: u64) -> Result<Self, StatusListError> {
         check_bits(u64::from(bits))?;
-        let bytes = usize::try_from((len * u64::from(bits)).div_ceil(8))
-            .map_err(|_| StatusListError::TooLarge)?;
+        let bits_total = len
+            .checked_mul(u64::from(bits))
+            .ok_or(StatusListError::TooLarge)?;
+        let bytes =
+            usize::try_from(bits_total.div_ceil(8)).map_err(|_| StatusListError::TooLarge)?;
         if bytes > MAX_LIST_BYTES {
             return Err(StatusListError::TooLarge);
         }
@@ -370,6 +373,13 @@ mod tests {
         assert_eq!(bad(3, "eNrbuRgAAhcBXQ"), Err(StatusListError::Bits(3)));
         assert_eq!(bad(1, "eNrbuRgAAhcBXQ=="), Err(StatusListError::Base64));
         assert!(matches!(bad(1, "AAAA"), Err(StatusListError::Zlib(_))));
+    }
+
+    #[test]
+    fn a_length_that_overflows_is_too_large_not_empty() {
+        // 2^61 entries of 8 bits is 2^64 bits: it used to wrap to 0.
+        assert_eq!(StatusList::new(8, 1 << 61), Err(StatusListError::TooLarge));
+        assert_eq!(StatusList::new(1, u64::MAX), Err(StatusListError::TooLarge));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use vouch_core::chain::{Action, Entry};
+use vouch_core::chain::{Action, Entry, ListUri};
 use vouch_core::jws::PublicKey;
 use vouch_core::log::{self, record_hash, Hash, MemoryHashes};
 use vouch_core::status_list::{StatusList, StatusListClaims, StatusRef};
@@ -59,7 +59,8 @@ pub struct IssuerConfig {
     pub did: String,
     /// Remote registry URL; none: the embedded one in `D/registry`.
     pub registry: Option<String>,
-    /// Base URL status list URIs are built on (`{base}/v1/status/{id}`).
+    /// Base URL status list URIs are built on
+    /// (`{base}/v1/status/{issuer did}~{name}`, see [`ListUri`]).
     pub status_base: String,
 }
 
@@ -378,14 +379,21 @@ impl Issuer {
         }
         let mut number = 1u32;
         let list = loop {
-            let id = format!("{}-{number}", &self.config.did["did:key:z".len()..][..12]);
-            let meta = self
-                .get_json::<ListMeta>(&format!("list/{id}"))?
-                .unwrap_or(ListMeta {
-                    uri: format!("{}/v1/status/{id}", self.config.status_base),
-                    id,
-                    used: 0,
-                });
+            // The list's name inside this issuer's namespace on the chain.
+            let id = number.to_string();
+            let meta = match self.get_json::<ListMeta>(&format!("list/{id}"))? {
+                Some(meta) => meta,
+                None => {
+                    let uri = ListUri::format(&self.config.status_base, &self.config.did, &id);
+                    ListUri::parse(&uri).map_err(|e| {
+                        IssuerError::Other(format!(
+                            "status base {:?} in issuer.json: {e}",
+                            self.config.status_base
+                        ))
+                    })?;
+                    ListMeta { uri, id, used: 0 }
+                }
+            };
             if meta.used + n <= LIST_FILL {
                 break meta;
             }
@@ -655,7 +663,9 @@ impl Issuer {
     ) -> Result<Vec<String>, IssuerError> {
         progress.start("signing", rows.len() as u64);
         let iat = now();
-        let exp = template.valid_days.map(|d| iat + i64::from(d) * 86_400);
+        let exp = template
+            .valid_days
+            .map(|d| iat.saturating_add(i64::from(d) * 86_400));
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let per = rows.len().div_ceil(threads).max(1);
         let failed = AtomicUsize::new(usize::MAX);
@@ -772,10 +782,9 @@ impl Issuer {
     /// [`IssuerError::Other`] for an unknown list or index, or a revoked
     /// credential being reinstated.
     pub async fn set_status(&self, uri: &str, idx: u64, value: u8) -> Result<u64, IssuerError> {
-        let id = uri
-            .rsplit('/')
-            .next()
-            .ok_or_else(|| IssuerError::Other(format!("{uri} is not a status list URI")))?;
+        let id = ListUri::parse(uri)
+            .map_err(|e| IssuerError::Other(e.to_string()))?
+            .name;
         let list: ListMeta = self
             .get_json(&format!("list/{id}"))?
             .filter(|l: &ListMeta| l.uri == uri)
@@ -803,7 +812,10 @@ impl Issuer {
             )));
         }
         let state = self.registry.state().await?;
-        let on_chain = state.status_of(uri, idx).ok().flatten();
+        let on_chain = state
+            .status_of(&self.config.did, uri, idx, now())
+            .ok()
+            .flatten();
         if current == value && on_chain == Some(value) {
             return Err(IssuerError::Other(format!(
                 "status index {idx} already has that status ({})",
@@ -971,14 +983,27 @@ fn read_pending(path: &Path, n: usize) -> Result<Vec<String>, IssuerError> {
     Ok(creds)
 }
 
-/// The status reference inside a credential file.
+/// The status reference inside a credential file, read only after the
+/// issuer-signed JWT verifies under `issuer`'s own key (the did:key), so an
+/// edited file cannot point a revocation at someone else's credential.
 ///
 /// # Errors
-/// [`IssuerError::Other`] when it is not an SD-JWT VC by this issuer with a
-/// status.
+/// [`IssuerError::Other`] when it is not an SD-JWT VC signed by this issuer
+/// with a status.
 pub fn status_of_credential(text: &str, issuer: &str) -> Result<(String, u64), IssuerError> {
+    let key = DidKey::parse(issuer)
+        .map_err(|e| IssuerError::Other(format!("this issuer's DID {issuer}: {e}")))?;
     let sd = vouch_core::SdJwt::parse(text.trim())
         .map_err(|e| IssuerError::Other(format!("not an SD-JWT credential: {e}")))?;
+    sd.jwt()
+        .verify(&PublicKey::Ed25519(*key.verifying_key()))
+        .map_err(|e| {
+            IssuerError::Other(format!(
+                "the credential's signature does not verify under this issuer's key \
+                 ({issuer}): the file was altered or another issuer signed it ({e}); \
+                 nothing was changed"
+            ))
+        })?;
     let payload = sd.payload();
     if payload.get("iss").and_then(Value::as_str) != Some(issuer) {
         return Err(IssuerError::Other(format!(

@@ -40,7 +40,46 @@ impl Cost {
         t: 1,
         p: 1,
     };
+    /// The cheapest cost a keystore may name (each field at its minimum).
+    pub const MIN: Cost = Cost {
+        m_kib: 256,
+        t: 1,
+        p: 1,
+    };
+    /// The dearest cost a keystore may name: 1 GiB, 10 passes, 8 lanes.
+    /// The cost is read before the file is authenticated, so an edited file
+    /// must not be able to make opening hang or run out of memory.
+    pub const MAX: Cost = Cost {
+        m_kib: 1 << 20,
+        t: 10,
+        p: 8,
+    };
+
+    /// Checks each field against [`Cost::MIN`] and [`Cost::MAX`].
+    ///
+    /// # Errors
+    /// [`KeystoreError::Cost`] naming the first field out of bounds.
+    pub fn check(&self) -> Result<(), KeystoreError> {
+        for (field, value, min, max) in [
+            ("m_kib", self.m_kib, Self::MIN.m_kib, Self::MAX.m_kib),
+            ("t", self.t, Self::MIN.t, Self::MAX.t),
+            ("p", self.p, Self::MIN.p, Self::MAX.p),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(KeystoreError::Cost {
+                    field,
+                    value,
+                    min,
+                    max,
+                });
+            }
+        }
+        Ok(())
+    }
 }
+
+/// Salt lengths accepted, in bytes (we write 16).
+const SALT_BYTES: std::ops::RangeInclusive<usize> = 8..=64;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct File {
@@ -70,6 +109,19 @@ pub enum KeystoreError {
     /// An empty passphrase.
     #[error("the passphrase is empty")]
     EmptyPassphrase,
+    /// A cost parameter outside the accepted bounds (checked before any
+    /// key derivation).
+    #[error("keystore cost {field} = {value} is outside {min}..={max} (the file was altered, or written by another version); not opened")]
+    Cost {
+        /// `m_kib`, `t` or `p`.
+        field: &'static str,
+        /// The value in the file.
+        value: u32,
+        /// Lowest accepted.
+        min: u32,
+        /// Highest accepted.
+        max: u32,
+    },
 }
 
 fn derive(passphrase: &str, salt: &[u8], cost: Cost) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
@@ -104,6 +156,7 @@ pub fn create(
     if passphrase.is_empty() {
         return Err(KeystoreError::EmptyPassphrase);
     }
+    cost.check()?;
     let did = DidKey::from_public_key(&key.verifying_key());
     let mut salt = [0u8; 16];
     rng.fill_bytes(&mut salt);
@@ -175,7 +228,16 @@ pub fn open(path: &Path, passphrase: &str) -> Result<SigningKey, KeystoreError> 
             .decode(s)
             .map_err(|_| KeystoreError::Malformed(format!("{what} is not base64")))
     };
+    file.cost.check()?;
     let salt = b64("salt", &file.salt)?;
+    if !SALT_BYTES.contains(&salt.len()) {
+        return Err(KeystoreError::Malformed(format!(
+            "salt is {} bytes, not {}..={}",
+            salt.len(),
+            SALT_BYTES.start(),
+            SALT_BYTES.end()
+        )));
+    }
     let nonce: [u8; 24] = b64("nonce", &file.nonce)?
         .try_into()
         .map_err(|_| KeystoreError::Malformed("nonce is not 24 bytes".into()))?;

@@ -66,6 +66,12 @@ fn anchors(issuer: &SigningKey, n: u64) -> Vec<Entry> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from) as u64;
     let t = now();
     let per = n.div_ceil(threads);
+    let list = vouch_core::chain::ListUri::format(
+        "https://bench.example",
+        vouch_core::DidKey::from_public_key(&issuer.verifying_key()).as_str(),
+        "1",
+    );
+    let list = &list;
     std::thread::scope(|s| {
         let parts: Vec<_> = (0..threads)
             .map(|k| {
@@ -77,7 +83,7 @@ fn anchors(issuer: &SigningKey, n: u64) -> Vec<Entry> {
                                 seq,
                                 t,
                                 Action::Anchor {
-                                    list: "https://bench.example/v1/status/bench-1".into(),
+                                    list: list.clone(),
                                     root: format!("{:064x}", seq),
                                     count: 100,
                                     first: seq * 100,

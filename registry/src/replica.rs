@@ -276,19 +276,26 @@ impl Replica {
         self.as_of(self.state.accredited(issuer, kind, at))
     }
 
-    /// Status of index `idx` of list `uri` (`None`: no token published).
+    /// Status of index `idx` of list `uri` for a credential issued by `iss`,
+    /// read at `now` (`None`: no token published).
     ///
     /// # Errors
     /// [`ReplicaError::NotSynced`], or [`ReplicaError::BadEntry`] for an
-    /// index beyond the list.
-    pub fn status(&self, uri: &str, idx: u64) -> Result<AsOf<Option<u8>>, ReplicaError> {
-        let value = self
-            .state
-            .status_of(uri, idx)
-            .map_err(|e| ReplicaError::BadEntry {
-                index: self.size,
-                reason: e.to_string(),
-            })?;
+    /// index beyond the list, a list `iss` does not own, or an expired token.
+    pub fn status(
+        &self,
+        iss: &str,
+        uri: &str,
+        idx: u64,
+        now: i64,
+    ) -> Result<AsOf<Option<u8>>, ReplicaError> {
+        let value =
+            self.state
+                .status_of(iss, uri, idx, now)
+                .map_err(|e| ReplicaError::BadEntry {
+                    index: self.size,
+                    reason: e.to_string(),
+                })?;
         self.as_of(value)
     }
 

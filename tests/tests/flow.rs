@@ -141,7 +141,9 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
         );
         let status = verdict.status.clone().unwrap();
         assert_eq!(status.uri, uri);
-        let state = replica.status(&status.uri, status.idx).unwrap();
+        let state = replica
+            .status(&issuer_did, &status.uri, status.idx, now())
+            .unwrap();
         let expect = if status.idx == revoked_idx { 1 } else { 0 };
         assert_eq!(state.value, Some(expect), "holder {i}");
         assert_eq!(i == 1, expect == 1);

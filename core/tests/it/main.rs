@@ -1,6 +1,7 @@
 //! vouch-core integration tests: spec vectors, flows, failure cases, mutation.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod chain_rules;
 mod common;
 mod envelope;
 mod fail;

@@ -325,10 +325,34 @@ async fn a_replica_sees_the_revocation() {
             .unwrap()
             .value
     );
-    assert_eq!(replica.status(&uri, idx(0)).unwrap().value, Some(0));
-    assert_eq!(replica.status(&uri, idx(1)).unwrap().value, Some(1));
-    assert_eq!(replica.status(&uri, idx(2)).unwrap().value, Some(2));
-    assert_eq!(replica.status(&uri, idx(3)).unwrap().value, Some(0));
+    assert_eq!(
+        replica
+            .status(issuer, &uri, idx(0), vouch_registry::now())
+            .unwrap()
+            .value,
+        Some(0)
+    );
+    assert_eq!(
+        replica
+            .status(issuer, &uri, idx(1), vouch_registry::now())
+            .unwrap()
+            .value,
+        Some(1)
+    );
+    assert_eq!(
+        replica
+            .status(issuer, &uri, idx(2), vouch_registry::now())
+            .unwrap()
+            .value,
+        Some(2)
+    );
+    assert_eq!(
+        replica
+            .status(issuer, &uri, idx(3), vouch_registry::now())
+            .unwrap()
+            .value,
+        Some(0)
+    );
 }
 
 #[test]
@@ -558,5 +582,115 @@ fn a_stale_saved_anchor_is_signed_again_on_resume() {
     let m = manifest(&out);
     let issuer = m["issuer"].as_str().unwrap();
     assert_eq!(node.with_state(|st| st.issuers[issuer].anchors), 1);
-    assert_eq!(node.with_state(|st| st.status_of(&uri, idx)), Ok(Some(1)));
+    assert_eq!(
+        node.with_state(|st| st.status_of(issuer, &uri, idx, vouch_registry::now())),
+        Ok(Some(1))
+    );
+}
+
+#[test]
+fn revoke_refuses_a_credential_file_with_an_edited_index() {
+    let root = TempDir::new("forged");
+    let dir = init(&root.0);
+    let csv = root.0.join("t.csv");
+    transcripts(&csv, 2, None);
+    let out = root.0.join("out");
+    ok(&[
+        "issue",
+        "--dir",
+        s(&dir),
+        "--template",
+        "transcript",
+        "--input",
+        s(&csv),
+        "--out",
+        s(&out),
+    ]);
+    let m = manifest(&out);
+    let creds = m["credentials"].as_array().unwrap().clone();
+    let issuer = m["issuer"].as_str().unwrap().to_owned();
+    let uri = creds[0]["status"]["uri"].as_str().unwrap().to_owned();
+    let (mine, victim) = (
+        creds[0]["status"]["idx"].as_u64().unwrap(),
+        creds[1]["status"]["idx"].as_u64().unwrap(),
+    );
+    // A copy of credential 0 whose status index now names credential 1.
+    let text = std::fs::read_to_string(out.join(creds[0]["file"].as_str().unwrap())).unwrap();
+    let (jwt, rest) = text.split_once('~').unwrap();
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let payload = String::from_utf8(vouch_core::b64::decode(parts[1]).unwrap()).unwrap();
+    let edited = payload.replace(&format!("\"idx\":{mine}"), &format!("\"idx\":{victim}"));
+    assert_ne!(edited, payload);
+    let forged = format!(
+        "{}.{}.{}~{rest}",
+        parts[0],
+        vouch_core::b64::encode(edited.as_bytes()),
+        parts[2]
+    );
+    let file = root.0.join("forged.sd-jwt");
+    std::fs::write(&file, forged).unwrap();
+    let size = Node::open(&dir.join("registry")).unwrap().size();
+
+    let r = run(&["revoke", "--dir", s(&dir), "--credential", s(&file)]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("signature does not verify under this issuer's key"),
+        "{err}"
+    );
+    let node = Node::open(&dir.join("registry")).unwrap();
+    assert_eq!(node.size(), size, "nothing reached the chain");
+    for idx in [mine, victim] {
+        assert_eq!(
+            node.with_state(|st| st.status_of(&issuer, &uri, idx, vouch_registry::now())),
+            Ok(Some(0))
+        );
+    }
+    drop(node);
+    // Nothing was saved locally either: the real file still revokes its own
+    // index, and the victim's stays valid.
+    ok(&[
+        "revoke",
+        "--dir",
+        s(&dir),
+        "--credential",
+        s(&out.join(creds[0]["file"].as_str().unwrap())),
+    ]);
+    let node = Node::open(&dir.join("registry")).unwrap();
+    let read = |idx| node.with_state(|st| st.status_of(&issuer, &uri, idx, vouch_registry::now()));
+    assert_eq!((read(mine), read(victim)), (Ok(Some(1)), Ok(Some(0))));
+}
+
+#[test]
+fn an_edited_keystore_cost_is_refused_before_deriving() {
+    let root = TempDir::new("cost");
+    let dir = init(&root.0);
+    let path = dir.join("issuer.keystore");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let file: Value = serde_json::from_str(&text).unwrap();
+    for (field, value, bounds) in [
+        ("t", u64::from(u32::MAX), "1..=10"),
+        ("m_kib", u64::from(u32::MAX), "256..=1048576"),
+        ("p", 0, "1..=8"),
+    ] {
+        let mut edited = file.clone();
+        edited["cost"][field] = value.into();
+        std::fs::write(&path, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+        let r = run(&["revoke", "--dir", s(&dir), "--status-index", "1"]);
+        assert!(!r.status.success());
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            err.contains(&format!(
+                "keystore cost {field} = {value} is outside {bounds}"
+            )),
+            "{err}"
+        );
+        assert!(matches!(
+            vouch_issuer::keystore::open(&path, PASS),
+            Err(vouch_issuer::keystore::KeystoreError::Cost { field: f, .. }) if f == field
+        ));
+    }
+    // The unedited file still opens.
+    std::fs::write(&path, &text).unwrap();
+    vouch_issuer::keystore::open(&path, PASS).unwrap();
 }

@@ -162,7 +162,7 @@ async fn bad_entries_are_refused_and_nothing_is_stored() {
     let (s, _) = post(
         &app,
         "/v1/entries",
-        status(&uni, 1, 5, LIST, &[3]).as_bytes().to_vec(),
+        status(&uni, 1, 5, &uni_list(), &[3]).as_bytes().to_vec(),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);
@@ -178,7 +178,7 @@ async fn bad_entries_are_refused_and_nothing_is_stored() {
     let d = refused(
         &app,
         &node,
-        status(&other, 0, 6, LIST, &[4]).as_bytes().to_vec(),
+        status(&other, 0, 6, &uni_list(), &[4]).as_bytes().to_vec(),
         StatusCode::CONFLICT,
         "rule",
     )
@@ -188,7 +188,7 @@ async fn bad_entries_are_refused_and_nothing_is_stored() {
     let d = refused(
         &app,
         &node,
-        status(&uni, 2, 4, LIST, &[4]).as_bytes().to_vec(),
+        status(&uni, 2, 4, &uni_list(), &[4]).as_bytes().to_vec(),
         StatusCode::CONFLICT,
         "rule",
     )
@@ -224,7 +224,7 @@ async fn bad_entries_are_refused_and_nothing_is_stored() {
     assert_eq!(node.size(), 6);
 
     // The published status list token is served at its stable URL.
-    let (s, body) = get(&app, "/v1/status/uni-1").await;
+    let (s, body) = get(&app, &format!("/v1/status/{}~1", did(&uni))).await;
     assert_eq!(s, StatusCode::OK);
     let token = String::from_utf8(body).unwrap();
     let claims = vouch_core::status_list::StatusListClaims::verify(

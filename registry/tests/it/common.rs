@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use vouch_core::chain::{Action, Entry};
+use vouch_core::chain::{Action, Entry, ListUri};
 use vouch_core::status_list::{StatusList, StatusListClaims};
 use vouch_core::DidKey;
 use vouch_registry::node::{Node, NodeConfig};
@@ -79,7 +79,10 @@ pub fn accredit(authority: &SigningKey, seq: u64, issuer: &SigningKey, kinds: &[
     )
 }
 
-pub const LIST: &str = "http://registry.test/v1/status/uni-1";
+/// The status list of `key(2)`, the issuer every test accredits.
+pub fn uni_list() -> String {
+    ListUri::format("http://registry.test", &did(&key(2)), "1")
+}
 
 pub fn anchor(issuer: &SigningKey, seq: u64, n: u64) -> Entry {
     Entry::sign(
@@ -87,7 +90,7 @@ pub fn anchor(issuer: &SigningKey, seq: u64, n: u64) -> Entry {
         seq,
         now(),
         Action::Anchor {
-            list: LIST.into(),
+            list: uni_list(),
             root: format!("{:064x}", n + 1),
             count: 2,
             first: n * 10,

@@ -39,7 +39,7 @@ fn other_anchor(issuer: &ed25519_dalek::SigningKey, seq: u64) -> Entry {
         seq,
         now(),
         Action::Anchor {
-            list: LIST.into(),
+            list: uni_list(),
             root: "f".repeat(64),
             count: 1,
             first: 999,

@@ -67,7 +67,7 @@ async fn node_two_witnesses_and_replicas() {
     }
     leaves.push(
         client
-            .submit(status(&uni, 20, 1, LIST, &[13]).as_bytes())
+            .submit(status(&uni, 20, 1, &uni_list(), &[13]).as_bytes())
             .await
             .unwrap(),
     );
@@ -105,8 +105,20 @@ async fn node_two_witnesses_and_replicas() {
             .unwrap()
             .value
     );
-    assert_eq!(replica.status(LIST, 13).unwrap().value, Some(1));
-    assert_eq!(replica.status(LIST, 12).unwrap().value, Some(0));
+    assert_eq!(
+        replica
+            .status(&did(&uni), &uni_list(), 13, now())
+            .unwrap()
+            .value,
+        Some(1)
+    );
+    assert_eq!(
+        replica
+            .status(&did(&uni), &uni_list(), 12, now())
+            .unwrap()
+            .value,
+        Some(0)
+    );
 
     // Inclusion proofs from the node check against the cosigned block.
     for r in &leaves {
@@ -145,7 +157,13 @@ async fn node_two_witnesses_and_replicas() {
     drop(replica);
     let replica = Replica::open(&root.path().join("replica"), strict).unwrap();
     assert_eq!(replica.head().unwrap().block.size, 24);
-    assert_eq!(replica.status(LIST, 13).unwrap().value, Some(1));
+    assert_eq!(
+        replica
+            .status(&did(&uni), &uni_list(), 13, now())
+            .unwrap()
+            .value,
+        Some(1)
+    );
     vouch_registry::replica::audit(replica.store(), &policy(&node, &[&w1, &w2], 2)).unwrap();
 }
 
