@@ -15,7 +15,7 @@
 //! | `GET /v1/proof/consistency?old=M&new=N` | consistency proof |
 //! | `GET /v1/state` | derived state: authorities, issuers, lists |
 //! | `GET /v1/authors/{did}` | the next sequence number for an author |
-//! | `GET /v1/status/{id}` | the current Status List Token of list `…/v1/status/{id}` |
+//! | `GET /v1/status/{did}~{name}` | the current Status List Token of list `…/v1/status/{did}~{name}` (exact match) |
 //! | `PUT /v1/relay?ttl=S&once=B` | store an encrypted presentation (≤ 64 KiB; quota and rate limit, see [`crate::relay`]) |
 //! | `GET /v1/relay/{id}` | fetch it (once, or until it expires) |
 //!
@@ -450,13 +450,11 @@ async fn author(
 }
 
 async fn status_token(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let suffix = format!("/v1/status/{id}");
-    let token = s.node.with_state(|st| {
-        st.lists
-            .iter()
-            .find(|(uri, _)| uri.ends_with(&suffix))
-            .and_then(|(_, r)| r.token.clone())
-    });
+    // Exact lookup by `did~name`: the chain keeps list ids unique, and a
+    // list is only ever served at the URI its issuer anchored.
+    let token = s
+        .node
+        .with_state(|st| st.list_by_id(&id).and_then(|(_, r)| r.token.clone()));
     match token {
         Some(t) => Ok(([(header::CONTENT_TYPE, "application/statuslist+jwt")], t).into_response()),
         None => Err(ApiError::not_found(format!("no status list {id}"))),

@@ -234,6 +234,12 @@ async fn bad_entries_are_refused_and_nothing_is_stored() {
     .unwrap();
     assert_eq!(claims.list.get(3), Ok(1));
     assert_eq!(get(&app, "/v1/status/nope").await.0, StatusCode::NOT_FOUND);
+    // Looked up by exact id: a longer path ending in uni's id, or the same
+    // name under another issuer's DID, is not uni's list.
+    let longer = format!("/v1/status/x{}~1", did(&uni));
+    assert_eq!(get(&app, &longer).await.0, StatusCode::NOT_FOUND);
+    let foreign = format!("/v1/status/{}~1", did(&other));
+    assert_eq!(get(&app, &foreign).await.0, StatusCode::NOT_FOUND);
 
     // Bad ranges and proofs.
     assert_eq!(

@@ -34,7 +34,7 @@ fn extend(node: &Node) {
     for n in 3..6 {
         node.submit(anchor(&uni, n, n).as_bytes(), now()).unwrap();
     }
-    node.submit(status(&uni, 6, 1, LIST, &[13]).as_bytes(), now())
+    node.submit(status(&uni, 6, 1, &uni_list(), &[13]).as_bytes(), now())
         .unwrap();
     node.seal(now()).unwrap().unwrap();
 }
@@ -80,7 +80,13 @@ async fn a_crash_at_any_write_of_a_sync_leaves_a_replica_that_syncs_on() {
         );
         assert_eq!(replica.state().size, head.size, "crash after {n} writes");
         assert_eq!(replica.sync(&client).await.unwrap().to, 9);
-        assert_eq!(replica.status(LIST, 13).unwrap().value, Some(1));
+        assert_eq!(
+            replica
+                .status(&did(&key(2)), &uni_list(), 13, now())
+                .unwrap()
+                .value,
+            Some(1)
+        );
         vouch_registry::replica::audit(replica.store(), &policy).unwrap();
     }
     assert!(crashed >= 2, "only {crashed} crash points were hit");
@@ -113,7 +119,19 @@ async fn a_replica_whose_state_is_ahead_of_its_head_recovers() {
     let mut replica = Replica::open(&dir, policy.clone()).unwrap();
     assert_eq!(replica.head().unwrap().block.size, 5);
     assert_eq!(replica.state().size, 5);
-    assert_eq!(replica.status(LIST, 13).unwrap().value, None);
+    assert_eq!(
+        replica
+            .status(&did(&key(2)), &uni_list(), 13, now())
+            .unwrap()
+            .value,
+        None
+    );
     assert_eq!(replica.sync(&client).await.unwrap().to, 9);
-    assert_eq!(replica.status(LIST, 13).unwrap().value, Some(1));
+    assert_eq!(
+        replica
+            .status(&did(&key(2)), &uni_list(), 13, now())
+            .unwrap()
+            .value,
+        Some(1)
+    );
 }
