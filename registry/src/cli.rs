@@ -143,8 +143,14 @@ pub enum Command {
         #[arg(long)]
         registry: Option<String>,
         /// The node key to trust (first sync only; saved in D/trust.json).
-        #[arg(long)]
+        /// Needed for a first sync, unless --trust-on-first-use is given.
+        #[arg(long, conflicts_with = "trust_on_first_use")]
         node_key: Option<String>,
+        /// On a first sync without --node-key, trust whatever key the
+        /// registry shows (anyone who answers at that URL first is then
+        /// trusted).
+        #[arg(long)]
+        trust_on_first_use: bool,
         /// A witness key to trust (repeat; first sync only).
         #[arg(long = "witness")]
         witnesses: Vec<String>,

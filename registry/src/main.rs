@@ -147,15 +147,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
             dir,
             registry,
             node_key,
+            trust_on_first_use,
             witnesses,
             need,
             force_weak_quorum,
             json,
         } => {
+            let pin = match (node_key, trust_on_first_use) {
+                (Some(key), _) => NodePin::Key(key),
+                (None, true) => NodePin::FirstUse,
+                (None, false) => NodePin::Pinned,
+            };
             verify(
                 &dir,
                 registry,
-                node_key,
+                pin,
                 Quorum {
                     witnesses,
                     need,
@@ -291,13 +297,13 @@ async fn submit_as(
     Ok(client.submit(entry.as_bytes()).await?)
 }
 
-/// Where a witness's node key comes from.
+/// Where a witness's or a replica's node key comes from.
 enum NodePin {
     /// `--node-key`.
     Key(String),
     /// `--trust-on-first-use`.
     FirstUse,
-    /// Neither: it must be pinned in the witness directory already.
+    /// Neither: it must be pinned in the directory already.
     Pinned,
 }
 
@@ -390,23 +396,31 @@ struct Quorum {
 async fn verify(
     dir: &Path,
     registry: Option<String>,
-    node_key: Option<String>,
+    pin: NodePin,
     quorum: Quorum,
     json: bool,
 ) -> anyhow::Result<()> {
+    // Set when this run wrote `trust.json`: a first sync that fails removes
+    // it again, so a retry (with the right key) starts afresh.
+    let mut configured = None;
     if let Some(registry) = &registry {
         if policy_of(dir)?.is_none() {
-            let client = NodeClient::new(registry)?;
-            let node_vkey = match node_key {
-                Some(k) => k,
-                None => {
-                    let info = client.info().await?;
+            let node_vkey = match pin {
+                NodePin::Key(k) => k,
+                NodePin::FirstUse => {
+                    let info = NodeClient::new(registry)?.info().await?;
                     eprintln!(
-                        "trusting node key {} on first use (pass --node-key to pin it)",
+                        "trusting node key {} on first use (--trust-on-first-use)",
                         info.node_vkey
                     );
                     info.node_vkey
                 }
+                NodePin::Pinned => bail!(
+                    "{} has no trust.json yet: --node-key KEY is needed (the key \
+                     `vouch-registry init` printed), or --trust-on-first-use to trust the \
+                     first key the registry shows",
+                    dir.display()
+                ),
             };
             let trust = TrustFile {
                 trust: Trust {
@@ -420,16 +434,28 @@ async fn verify(
                 .policy()
                 .context("--need (pass --force-weak-quorum to allow it anyway)")?;
             std::fs::create_dir_all(dir)?;
-            std::fs::write(dir.join("trust.json"), serde_json::to_vec_pretty(&trust)?)?;
+            let path = dir.join("trust.json");
+            std::fs::write(&path, serde_json::to_vec_pretty(&trust)?)?;
+            configured = Some(path);
         }
     }
+    let result = check(dir, registry.as_deref(), json).await;
+    if let (Err(_), Some(path)) = (&result, configured) {
+        // Best effort: the error being reported matters more.
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+/// Syncs the replica in `dir` from `registry` (if given), then audits it.
+async fn check(dir: &Path, registry: Option<&str>, json: bool) -> anyhow::Result<()> {
     let Some((policy, db)) = policy_of(dir)? else {
         bail!(
             "{} is not a node, witness or replica directory (no config.json, witness.json or trust.json)",
             dir.display()
         );
     };
-    let (synced, report) = match &registry {
+    let (synced, report) = match registry {
         Some(registry) => {
             let client = NodeClient::new(registry)?;
             let mut replica = Replica::open(&db, policy.clone())?;

@@ -1,5 +1,6 @@
 //! What a witness checks before it cosigns, and how it is configured: block
-//! times, a pinned node key, and the quorum `init` accepts.
+//! times, a pinned node key, and the quorum `init` accepts; `verify` pins a
+//! replica's node key the same way.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -189,6 +190,71 @@ async fn the_witness_command_needs_a_node_key_or_trust_on_first_use() {
         .verify(node.block(1).unwrap().unwrap().as_bytes())
         .unwrap();
     assert_eq!(signed.cosigned_by, vec!["w".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verify_command_needs_a_node_key_or_trust_on_first_use() {
+    let root = TempDir::new("verify-cli");
+    let w = witness(&root.path().join("w"));
+    let node = Arc::new(node_for(&root.path().join("node"), &w));
+    node.seal(now()).unwrap().unwrap();
+    let url = serve(node.clone()).await;
+    let vkey = node.vkey();
+    let other = log::node_vkey("test.example/registry", &key(9).verifying_key());
+    let dir = |name: &str| root.path().join(name).to_str().unwrap().to_owned();
+    let (pinned, first_use, unpinned, wrong) = (
+        dir("pinned"),
+        dir("first-use"),
+        dir("unpinned"),
+        dir("wrong"),
+    );
+    let outs = {
+        let (pinned, first_use, unpinned, wrong) = (
+            pinned.clone(),
+            first_use.clone(),
+            unpinned.clone(),
+            wrong.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let verify = |d: &str, extra: &[&str]| {
+                run(&[&["verify", "--dir", d, "--registry", &url][..], extra].concat())
+            };
+            (
+                verify(&unpinned, &[]),
+                verify(&wrong, &["--node-key", &other]),
+                verify(&pinned, &["--node-key", &vkey]),
+                verify(&first_use, &["--trust-on-first-use"]),
+                // Once configured, the saved key is used.
+                verify(&pinned, &[]),
+                verify(&wrong, &["--node-key", &vkey]),
+            )
+        })
+        .await
+        .unwrap()
+    };
+    let (none, wrong_key, right, tofu, again, retried) = outs;
+    assert!(!none.status.success(), "{}", text(&none));
+    assert!(text(&none).contains("--node-key"), "{}", text(&none));
+    assert!(
+        text(&none).contains("--trust-on-first-use"),
+        "{}",
+        text(&none)
+    );
+    assert!(
+        !Path::new(&unpinned).join("trust.json").exists(),
+        "a refused verify trusted a key"
+    );
+    assert!(!wrong_key.status.success(), "{}", text(&wrong_key));
+    assert!(right.status.success(), "{}", text(&right));
+    assert!(tofu.status.success(), "{}", text(&tofu));
+    assert!(text(&tofu).contains("first use"), "{}", text(&tofu));
+    assert!(again.status.success(), "{}", text(&again));
+    // A first sync that failed under a wrong key kept nothing of it.
+    assert!(retried.status.success(), "{}", text(&retried));
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(Path::new(&wrong).join("trust.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["node_vkey"], node.vkey());
 }
 
 #[test]
