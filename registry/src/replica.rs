@@ -16,6 +16,12 @@ use crate::api::MAX_RANGE;
 use crate::client::{ClientError, NodeClient};
 use crate::store::{Store, StoreError};
 
+/// How far ahead of the replica's clock a block's time may be, in seconds.
+/// The node stamps blocks with its own clock when it seals them, so an
+/// honest block is never far ahead; a block dated in the future would let a
+/// node vouch now for a state it claims to hold later.
+pub const BLOCK_CLOCK_SKEW: i64 = 600;
+
 /// What a replica trusts (`trust.json`): the node's key, the witnesses' keys,
 /// how many cosignatures a block needs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -325,15 +331,31 @@ impl Replica {
         }
     }
 
-    /// Syncs to the newest block the policy accepts, checking everything.
+    /// Syncs to the newest block the policy accepts, checking everything,
+    /// with the system clock as the replica's clock (see [`Replica::sync_at`]).
     ///
     /// # Errors
     /// [`ReplicaError`]; the replica is unchanged.
     pub async fn sync(&mut self, client: &NodeClient) -> Result<SyncReport, ReplicaError> {
-        self.sync_checked(client, |_, _| Ok(())).await
+        self.sync_at(client, crate::now()).await
     }
 
-    /// Syncs like [`Replica::sync`], but first lets `check` refuse the
+    /// Syncs to the newest block the policy accepts, checking everything,
+    /// with the replica's clock reading `now` (Unix seconds): a block dated
+    /// more than [`BLOCK_CLOCK_SKEW`] after `now` is refused.
+    ///
+    /// # Errors
+    /// [`ReplicaError`] ([`ReplicaError::BadBlock`] for a block from the
+    /// future); the replica is unchanged.
+    pub async fn sync_at(
+        &mut self,
+        client: &NodeClient,
+        now: i64,
+    ) -> Result<SyncReport, ReplicaError> {
+        self.sync_checked(client, now, |_, _| Ok(())).await
+    }
+
+    /// Syncs like [`Replica::sync_at`], but first lets `check` refuse the
     /// block the replica would move to (given the current head, if any),
     /// before anything is fetched or stored.
     ///
@@ -343,10 +365,22 @@ impl Replica {
     pub async fn sync_checked(
         &mut self,
         client: &NodeClient,
+        now: i64,
         check: impl FnOnce(Option<&Block>, &Block) -> Result<(), ReplicaError>,
     ) -> Result<SyncReport, ReplicaError> {
         let target = self.target(client).await?;
         check(self.head.as_ref().map(|h| &h.block), &target.block)?;
+        // The blocks before the target are no later than it (`check_link`),
+        // so checking the target's time covers them all.
+        if target.block.time > now.saturating_add(BLOCK_CLOCK_SKEW) {
+            return Err(ReplicaError::BadBlock {
+                height: target.block.height,
+                reason: format!(
+                    "its time {} is more than {BLOCK_CLOCK_SKEW} s ahead of this replica's clock ({now})",
+                    target.block.time
+                ),
+            });
+        }
         let from = self.size;
         self.timings = Timings::default();
         match self.advance(client, &target).await {
