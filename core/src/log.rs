@@ -494,15 +494,28 @@ impl Verifier for CosignatureVerifier {
     }
 }
 
-/// Who must have signed a block for a replica to accept it.
+/// Who must have signed a block for a replica to accept it. Built only by
+/// [`TrustPolicy::new`], which refuses duplicate witnesses, an impossible
+/// `need` and (unless forced) a weak quorum; the fields are private so that
+/// no struct literal can skip those checks:
+///
+/// ```compile_fail
+/// use ed25519_dalek::SigningKey;
+/// let key = SigningKey::from_bytes(&[1; 32]).verifying_key();
+/// let weak = vouch_core::log::TrustPolicy {
+///     node: ("log".to_owned(), key),
+///     witnesses: vec![("w".to_owned(), key), ("w".to_owned(), key)],
+///     need: 1,
+/// };
+/// ```
 #[derive(Debug, Clone)]
 pub struct TrustPolicy {
     /// The node's name (the log origin) and key.
-    pub node: (String, VerifyingKey),
+    node: (String, VerifyingKey),
     /// Witnesses' names and keys.
-    pub witnesses: Vec<(String, VerifyingKey)>,
+    witnesses: Vec<(String, VerifyingKey)>,
     /// How many witness cosignatures a block needs.
-    pub need: usize,
+    need: usize,
 }
 
 /// A block as signed note: the block, and who signed it.
@@ -568,8 +581,30 @@ impl TrustPolicy {
         })
     }
 
+    /// The node's name (the log origin).
+    pub fn origin(&self) -> &str {
+        &self.node.0
+    }
+
+    /// The node's key.
+    pub fn node_key(&self) -> &VerifyingKey {
+        &self.node.1
+    }
+
+    /// The witnesses' names and keys, in policy order.
+    pub fn witnesses(&self) -> &[(String, VerifyingKey)] {
+        &self.witnesses
+    }
+
+    /// How many witness cosignatures a block needs.
+    pub fn need(&self) -> usize {
+        self.need
+    }
+
     /// The same keys, needing `need` cosignatures (0: the node's signature
-    /// alone, for reading blocks whose cosignatures come later).
+    /// alone, for reading blocks whose cosignatures come later). This only
+    /// changes how many cosignatures are asked for: a `need` above the
+    /// number of witnesses accepts no block.
     pub fn with_need(&self, need: usize) -> TrustPolicy {
         TrustPolicy {
             need,
@@ -598,8 +633,8 @@ impl TrustPolicy {
             .iter()
             .enumerate()
             .map(|(i, (name, key))| {
-                // A policy built by hand may list a witness twice; it
-                // still counts once.
+                // `TrustPolicy::new` refuses a witness listed twice; should
+                // one slip in anyway, it still counts once.
                 let repeated = self.witnesses[..i]
                     .iter()
                     .any(|(other, other_key)| other == name || other_key == key);
@@ -826,14 +861,20 @@ mod tests {
             policy.verify(one.as_bytes()),
             Err(CheckpointError::Cosignatures { got: 1, need: 2 })
         ));
-        policy.need = 1;
+        policy = policy.with_need(1);
         policy.verify(one.as_bytes()).unwrap();
         // A changed body fails the signatures.
         let forged = both.replace("\n10\n", "\n11\n");
         assert!(policy.verify(forged.as_bytes()).is_err());
         // A wrong node key: unsigned.
-        policy.node.1 = w2.verifying_key();
-        assert!(policy.verify(both.as_bytes()).is_err());
+        let wrong = TrustPolicy::new(
+            (b.origin.clone(), w2.verifying_key()),
+            policy.witnesses().to_vec(),
+            1,
+            true,
+        )
+        .unwrap();
+        assert!(wrong.verify(both.as_bytes()).is_err());
     }
 
     #[test]

@@ -500,7 +500,7 @@ async fn check(dir: &Path, registry: Option<&str>, json: bool) -> anyhow::Result
             report.entries,
             report.blocks,
             report.cosigned_blocks,
-            policy.need,
+            policy.need(),
             report.issuers,
             report.lists
         );

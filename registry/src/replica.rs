@@ -773,7 +773,7 @@ pub fn audit(store: &Store, policy: &TrustPolicy) -> Result<AuditReport, Replica
                 height: b.height,
             });
         }
-        if signed.cosigned_by.len() >= policy.need {
+        if signed.cosigned_by.len() >= policy.need() {
             cosigned += 1;
         }
         prev = Some(signed.block);

@@ -189,11 +189,8 @@ impl Witness {
         if self.replica.is_none() {
             let (origin, _, node) =
                 log::parse_vkey(node_vkey).map_err(|e| WitnessError::Setup(e.to_string()))?;
-            let policy = TrustPolicy {
-                node: (origin, node),
-                witnesses: Vec::new(),
-                need: 0,
-            };
+            let policy = TrustPolicy::new((origin, node), Vec::new(), 0, false)
+                .map_err(|e| WitnessError::Setup(e.to_string()))?;
             self.replica = Some(Replica::open(&self.dir.join("db"), policy)?);
         }
         Ok(())

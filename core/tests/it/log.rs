@@ -268,6 +268,6 @@ fn unverifiable_signature_lines_are_ignored_and_never_merged() {
         parse_vkey(&witness_vkey("w1", &w[0].1.verifying_key()))
             .unwrap()
             .2,
-        policy.witnesses[0].1
+        policy.witnesses()[0].1
     );
 }
