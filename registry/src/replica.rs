@@ -476,11 +476,13 @@ impl Replica {
             notes.push(note);
         }
         // The entries, in ranges; the next range downloads while this one is
-        // checked.
+        // checked. A node may serve fewer entries than asked for (its byte
+        // cap per reply, the client's per call): the next range then starts
+        // after the last entry received.
         let mut at = self.size;
         let mut next_block = 0;
         let fetch = |start: u64| {
-            let end = (start + MAX_RANGE).min(want.size);
+            let end = start.saturating_add(MAX_RANGE).min(want.size);
             let client = client.clone();
             tokio::spawn(async move { (start, end, client.entries(start, end).await) })
         };
@@ -492,18 +494,19 @@ impl Replica {
                 .map_err(|e| ClientError::Reply(format!("download task: {e}")))?;
             let lines = lines?;
             self.timings.fetch += t.elapsed();
-            if lines.len() as u64 != end - start {
+            let got = lines.len() as u64;
+            if got == 0 || got > end - start {
                 return Err(ClientError::Reply(format!(
-                    "asked for entries {start}..{end}, got {}",
-                    lines.len()
+                    "asked for entries {start}..{end}, got {got}"
                 ))
                 .into());
             }
-            if end < want.size {
-                next = Some(fetch(end));
+            let received = start + got;
+            if received < want.size {
+                next = Some(fetch(received));
             }
             self.ingest(start, &lines)?;
-            at = end;
+            at = received;
             while let Some(b) = blocks.get(next_block).filter(|b| b.size <= at) {
                 self.check_root(b)?;
                 next_block += 1;

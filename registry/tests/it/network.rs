@@ -1,12 +1,14 @@
 //! A node, two witnesses and replicas on loopback: entries accepted, blocks
 //! cosigned, replicas syncing under a 2-of-2-witness policy, a tampered
-//! entry in transit refused.
+//! entry in transit refused, short entry ranges carried on from.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::routing::any;
+use axum::extract::{Query, Request, State};
+use axum::routing::{any, get};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vouch_core::log::{self, TrustPolicy};
@@ -259,4 +261,92 @@ async fn a_tampered_entry_in_transit_is_refused() {
     assert_eq!(replica.store().size().unwrap(), 0);
     // The same replica syncs from the node itself.
     assert_eq!(replica.sync(&client).await.unwrap().to, 7);
+}
+
+/// A node that serves short entry ranges: at most 3 entries a reply, and
+/// nothing at all on every other request (or on every request, `empty`), so
+/// the client's own completion of a short range stops early.
+#[derive(Clone)]
+struct ShortRanges {
+    node: Arc<Node>,
+    calls: Arc<AtomicU64>,
+    empty: bool,
+}
+
+async fn short_entries(
+    State(s): State<ShortRanges>,
+    Query(q): Query<HashMap<String, u64>>,
+) -> Vec<u8> {
+    let call = s.calls.fetch_add(1, Ordering::SeqCst);
+    if s.empty || call % 2 == 1 {
+        return Vec::new();
+    }
+    let (start, end) = (q["start"], q["end"]);
+    let mut body = Vec::new();
+    for e in s.node.entries(start, end.min(start + 3)).unwrap() {
+        body.extend_from_slice(&e);
+        body.push(b'\n');
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_carries_on_after_a_short_entry_range() {
+    let root = TempDir::new("short-ranges");
+    let node_dir = root.path().join("node");
+    let authority = init_node(&node_dir, vec![], 0);
+    let node = Arc::new(Node::open(&node_dir).unwrap());
+    let uni = key(2);
+    node.submit(
+        accredit(&authority, 1, &uni, &["transcript"]).as_bytes(),
+        now(),
+    )
+    .unwrap();
+    for n in 0..20 {
+        node.submit(anchor(&uni, n, n).as_bytes(), now()).unwrap();
+    }
+    node.seal(now()).unwrap().unwrap();
+    let real = vouch_registry::api::app(node.clone()).unwrap();
+    let short = |empty: bool| {
+        let calls = Arc::new(AtomicU64::new(0));
+        let state = ShortRanges {
+            node: node.clone(),
+            calls: calls.clone(),
+            empty,
+        };
+        let router = axum::Router::new()
+            .route("/v1/entries", get(short_entries))
+            .with_state(state)
+            .fallback_service(real.clone());
+        (router, calls)
+    };
+    let trust = vouch_registry::replica::Trust {
+        node_vkey: node.vkey(),
+        witnesses: vec![],
+        need: 0,
+    };
+
+    // A node that serves nothing at all is refused, and nothing changes.
+    let (router, _) = short(true);
+    let url = serve_router(router, vouch_registry::ServeLimits::default()).await;
+    let mut replica = Replica::open(&root.path().join("replica"), trust.policy().unwrap()).unwrap();
+    let err = replica
+        .sync(&NodeClient::new(&url).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("got 0"), "{err}");
+    assert!(replica.head().is_none());
+    assert_eq!(replica.store().size().unwrap(), 0);
+
+    // Three entries at a time: the replica asks again from where it got to.
+    let (router, calls) = short(false);
+    let url = serve_router(router, vouch_registry::ServeLimits::default()).await;
+    let report = replica.sync(&NodeClient::new(&url).unwrap()).await.unwrap();
+    assert_eq!(report.to, node.size());
+    assert!(
+        calls.load(Ordering::SeqCst) >= 2 * (node.size() / 3),
+        "the ranges were not short"
+    );
+    assert_eq!(replica.state(), &node.with_state(Clone::clone));
+    vouch_registry::replica::audit(replica.store(), &trust.policy().unwrap()).unwrap();
 }
