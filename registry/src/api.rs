@@ -3,7 +3,7 @@
 //! | method, path | what |
 //! |---|---|
 //! | `GET /v1/info` | origin, node key, witnesses, cosignatures needed, size |
-//! | `POST /v1/entries` | submit an entry (its canonical JSON); replies after it is on disk |
+//! | `POST /v1/entries` | submit an entry (its canonical JSON); replies after it is on disk (rate limited per client with `POST /v1/seal`, see [`WriteLimits`]) |
 //! | `GET /v1/entries?start=A&end=B` | entries `[A, B)`, one per line (at most 10,000 and 16 MiB: fewer when they would exceed it; ask again from there) |
 //! | `GET /v1/entries/by-hash/{hex}` | the index of an entry by its leaf hash |
 //! | `GET /v1/checkpoint` | the latest block's signed note |
@@ -13,7 +13,7 @@
 //! | `POST /v1/seal` | seal the entries since the last block now |
 //! | `GET /v1/proof/inclusion?index=I&size=N` | inclusion proof |
 //! | `GET /v1/proof/consistency?old=M&new=N` | consistency proof |
-//! | `GET /v1/state` | derived state: authorities, issuers, lists |
+//! | `GET /v1/state` | derived state: authorities, issuers, lists (built once per chain size) |
 //! | `GET /v1/authors/{did}` | the next sequence number for an author |
 //! | `GET /v1/status/{did}~{name}` | the current Status List Token of list `…/v1/status/{did}~{name}` (exact match) |
 //! | `PUT /v1/relay?ttl=S&once=B` | store an encrypted presentation (≤ 64 KiB; quota and rate limit, see [`crate::relay`]) |
@@ -24,7 +24,7 @@
 //! route, wrong method) and the request timeout.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -40,6 +40,7 @@ use vouch_core::chain::MAX_ENTRY_BYTES;
 use vouch_core::log::Hash;
 
 use crate::node::{Node, SubmitError};
+use crate::rate::{RateError, RateLimit};
 use crate::relay::{Relay, RelayError, RelayLimits};
 
 /// Most blocks one range request returns.
@@ -62,6 +63,30 @@ const ENTRY_CHUNK: u64 = 16;
 pub const MAX_RELAY_BYTES: usize = 64 << 10;
 /// Longest a relay blob is kept, seconds.
 pub const MAX_RELAY_TTL: u64 = 24 * 3600;
+
+/// The per-client rate limit on the write routes (`POST /v1/entries` and
+/// `POST /v1/seal` count together): each write costs a signature check and
+/// a flush to disk, a seal a signed block.
+#[derive(Debug, Clone)]
+pub struct WriteLimits {
+    /// Writes one client (IP address, IPv6 by /64) may make per window.
+    pub per_window: u32,
+    /// The window.
+    pub window: Duration,
+    /// Most distinct clients tracked per window; others are refused until
+    /// the window ends.
+    pub max_clients: usize,
+}
+
+impl Default for WriteLimits {
+    fn default() -> Self {
+        Self {
+            per_window: 600,
+            window: Duration::from_secs(60),
+            max_clients: 10_000,
+        }
+    }
+}
 
 /// An API error: status, code, detail.
 #[derive(Debug)]
@@ -124,6 +149,17 @@ impl From<RelayError> for ApiError {
     }
 }
 
+impl From<RateError> for ApiError {
+    fn from(e: RateError) -> Self {
+        match e {
+            RateError::Limited { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e)
+            }
+            RateError::Busy { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e),
+        }
+    }
+}
+
 impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> Self {
         match e {
@@ -141,6 +177,9 @@ type ApiResult<T> = Result<T, ApiError>;
 struct AppState {
     node: Arc<Node>,
     relay: Arc<Relay>,
+    writes: Arc<RateLimit>,
+    /// `GET /v1/state`'s body and the chain size it was built at.
+    state_json: Arc<Mutex<Option<(u64, Bytes)>>>,
 }
 
 /// The API router over `node`, with the relay in `<node dir>/relay` under
@@ -154,10 +193,25 @@ pub fn app(node: Arc<Node>) -> Result<Router, RelayError> {
 }
 
 /// The API router over `node` and `relay` (which the caller keeps, e.g. to
-/// sweep it).
+/// sweep it), with the default [`WriteLimits`].
 pub fn app_with(node: Arc<Node>, relay: Arc<Relay>) -> Router {
+    app_with_limits(node, relay, WriteLimits::default())
+}
+
+/// The API router over `node` and `relay`, with `writes` limiting the write
+/// routes per client.
+pub fn app_with_limits(node: Arc<Node>, relay: Arc<Relay>, writes: WriteLimits) -> Router {
     let relay_body = relay.limits().max_item_bytes;
-    let state = AppState { node, relay };
+    let state = AppState {
+        node,
+        relay,
+        writes: Arc::new(RateLimit::new(
+            writes.per_window,
+            writes.window,
+            writes.max_clients,
+        )),
+        state_json: Arc::new(Mutex::new(None)),
+    };
     Router::new()
         .route("/v1/info", get(info))
         .route(
@@ -249,7 +303,17 @@ async fn info(State(s): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn submit(State(s): State<AppState>, body: Bytes) -> ApiResult<Response> {
+/// The client's IP address, when the server passed it on.
+fn client_ip(client: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<std::net::IpAddr> {
+    client.map(|Extension(ConnectInfo(addr))| addr.ip())
+}
+
+async fn submit(
+    State(s): State<AppState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    s.writes.admit(client_ip(client))?;
     let node = s.node.clone();
     let receipt = tokio::task::spawn_blocking(move || node.submit(&body, crate::now()))
         .await
@@ -376,7 +440,11 @@ async fn cosign(
     Ok(Json(json!({ "cosigned_by": by })).into_response())
 }
 
-async fn seal(State(s): State<AppState>) -> ApiResult<Response> {
+async fn seal(
+    State(s): State<AppState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> ApiResult<Response> {
+    s.writes.admit(client_ip(client))?;
     let node = s.node.clone();
     let sealed = tokio::task::spawn_blocking(move || node.seal(crate::now()))
         .await
@@ -426,11 +494,29 @@ async fn consistency(
     Ok(proof_json(&proof))
 }
 
-async fn chain_state(State(s): State<AppState>) -> Json<serde_json::Value> {
-    Json(
-        s.node
-            .with_state(|st| serde_json::to_value(st).unwrap_or_default()),
-    )
+/// The derived state as JSON, serialised again only when the chain's size
+/// changed since the last request (every change to the state is an entry).
+async fn chain_state(State(s): State<AppState>) -> ApiResult<Response> {
+    let body = tokio::task::spawn_blocking(move || {
+        s.node.with_state(|st| {
+            let mut cache = s
+                .state_json
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match &*cache {
+                Some((size, json)) if *size == st.size => Ok(json.clone()),
+                _ => {
+                    let json = Bytes::from(serde_json::to_vec(st)?);
+                    *cache = Some((st.size, json.clone()));
+                    Ok::<_, serde_json::Error>(json)
+                }
+            }
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn author(
@@ -473,7 +559,7 @@ async fn relay_put(
     Query(q): Query<RelayQuery>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let ip = client.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let ip = client_ip(client);
     let ttl = q.ttl.unwrap_or(600);
     let once = q.once.unwrap_or(true);
     let relay = s.relay.clone();

@@ -6,6 +6,7 @@
 //! - [`api`]: the node's HTTP API (axum).
 //! - [`client`]: an HTTP client for that API.
 //! - [`relay`]: the relay's own store, with a quota, a rate limit and expiry.
+//! - [`rate`]: the per-client rate limit of the relay and the write routes.
 //! - [`serve()`]: serving a router with a header-read timeout and a
 //!   connection cap.
 //! - [`replica`]: sync from a node, verify everything, answer
@@ -16,6 +17,7 @@ pub mod api;
 pub mod client;
 pub mod keys;
 pub mod node;
+pub mod rate;
 pub mod relay;
 pub mod replica;
 pub mod serve;

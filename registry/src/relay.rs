@@ -13,21 +13,22 @@
 //!   so tiny items cannot hide), and a ceiling on the relay's files on disk
 //!   (sled keeps some garbage until it rewrites a segment). When either is
 //!   reached, uploads are refused with [`RelayError::Full`].
-//! - **A per-client rate limit**: a fixed window per IP address (IPv6 by /64),
-//!   with a bounded number of clients per window.
+//! - **A per-client rate limit** ([`crate::rate`]): a fixed window per IP
+//!   address (IPv6 by /64), with a bounded number of clients per window.
 //! - **Expiry that frees space**: an index by expiry time lets
 //!   [`Relay::sweep`] remove exactly the expired items; an upload that finds
 //!   the quota full sweeps first.
 //! - **Fetch-once is atomic**: a read-once item is taken with sled's `remove`,
 //!   which returns the value to exactly one caller.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::RngCore as _;
+
+use crate::rate::{RateError, RateLimit};
 
 /// Bytes counted against the quota for each item on top of its blob: the
 /// key, the header and the expiry index entry, rounded up.
@@ -118,29 +119,6 @@ pub enum RelayError {
     Storage(#[from] sled::Error),
 }
 
-/// A fixed-window counter per client, bounded in clients.
-#[derive(Debug)]
-struct RateLimit {
-    started: Instant,
-    counts: HashMap<IpAddr, u32>,
-}
-
-/// The key a client is counted under: its IPv4 address, or its IPv6 /64
-/// (one host usually owns a whole /64).
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut s = v6.segments();
-                s[4..].fill(0);
-                IpAddr::V6(s.into())
-            }
-        },
-    }
-}
-
 /// The relay store.
 #[derive(Debug)]
 pub struct Relay {
@@ -151,7 +129,7 @@ pub struct Relay {
     by_expiry: sled::Tree,
     /// Bytes counted against the quota.
     used: Mutex<u64>,
-    rate: Mutex<RateLimit>,
+    rate: RateLimit,
     limits: RelayLimits,
 }
 
@@ -197,10 +175,7 @@ impl Relay {
             items,
             by_expiry,
             used: Mutex::new(used),
-            rate: Mutex::new(RateLimit {
-                started: Instant::now(),
-                counts: HashMap::new(),
-            }),
+            rate: RateLimit::new(limits.puts_per_window, limits.window, limits.max_clients),
             limits,
         })
     }
@@ -252,28 +227,12 @@ impl Relay {
     /// Counts one upload from `client` (`None` when the address is unknown,
     /// e.g. in-process calls: those share one counter).
     fn admit(&self, client: Option<IpAddr>) -> Result<(), RelayError> {
-        let key = client.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), client_key);
-        let window_secs = self.limits.window.as_secs();
-        let mut rate = self
-            .rate
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if rate.started.elapsed() >= self.limits.window {
-            rate.started = Instant::now();
-            rate.counts.clear();
-        }
-        if !rate.counts.contains_key(&key) && rate.counts.len() >= self.limits.max_clients {
-            return Err(RelayError::Busy { window_secs });
-        }
-        let count = rate.counts.entry(key).or_insert(0);
-        if *count >= self.limits.puts_per_window {
-            return Err(RelayError::RateLimited {
-                limit: self.limits.puts_per_window,
-                window_secs,
-            });
-        }
-        *count += 1;
-        Ok(())
+        self.rate.admit(client).map_err(|e| match e {
+            RateError::Limited { limit, window_secs } => {
+                RelayError::RateLimited { limit, window_secs }
+            }
+            RateError::Busy { window_secs } => RelayError::Busy { window_secs },
+        })
     }
 
     /// Stores `blob` for `ttl` seconds from `now` (read once if `once`);
@@ -459,14 +418,5 @@ mod tests {
         assert!(relay.is_empty());
         drop(relay);
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn ipv6_clients_are_counted_by_slash_64() {
-        let a: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
-        assert_eq!(client_key(a), client_key(b));
-        let v4: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
-        assert_eq!(client_key(v4), "10.0.0.1".parse::<IpAddr>().unwrap());
     }
 }

@@ -1,9 +1,13 @@
 //! The API driven without a socket: every refusal is a 4xx with a JSON body
-//! and stores nothing.
+//! and stores nothing; writes are rate limited per client; the state's JSON
+//! follows the chain.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
@@ -11,6 +15,7 @@ use vouch_core::chain::{Action, Entry};
 use vouch_registry::api;
 use vouch_registry::node::Node;
 use vouch_registry::now;
+use vouch_registry::relay::{Relay, RelayLimits};
 
 use crate::common::*;
 
@@ -342,5 +347,116 @@ async fn relay_keeps_a_blob_once_or_until_expiry() {
     assert_eq!(
         get(&app, &format!("/v1/relay/{}", "0".repeat(32))).await.0,
         StatusCode::NOT_FOUND
+    );
+}
+
+/// A write (POST) as if from `ip`.
+fn post_from(ip: &str, path: &str, body: Vec<u8>) -> Request<Body> {
+    let mut req = Request::post(path).body(Body::from(body)).unwrap();
+    let addr = SocketAddr::from((ip.parse::<IpAddr>().unwrap(), 40000));
+    req.extensions_mut().insert(ConnectInfo(addr));
+    req
+}
+
+#[tokio::test]
+async fn writes_are_rate_limited_per_client() {
+    let dir = TempDir::new("write-rate");
+    let authority = init_node(dir.path(), vec![], 0);
+    let node = Arc::new(Node::open(dir.path()).unwrap());
+    let relay = Arc::new(Relay::open(&dir.path().join("relay"), RelayLimits::default()).unwrap());
+    let app = api::app_with_limits(
+        node.clone(),
+        relay,
+        api::WriteLimits {
+            per_window: 3,
+            window: Duration::from_secs(3600),
+            max_clients: 2,
+        },
+    );
+    let uni = key(2);
+    let send = |ip: &'static str, path: &'static str, body: Vec<u8>| {
+        let app = app.clone();
+        async move {
+            let (status, body) = call(&app, post_from(ip, path, body)).await;
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            )
+        }
+    };
+    // Client A's three writes: an entry, a seal, an entry.
+    let accredit = accredit(&authority, 1, &uni, &["transcript"]);
+    let (s, body) = send("10.0.0.1", "/v1/entries", accredit.as_bytes().to_vec()).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, body) = send("10.0.0.1", "/v1/seal", Vec::new()).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, body) = send(
+        "10.0.0.1",
+        "/v1/entries",
+        anchor(&uni, 0, 0).as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    // A fourth entry and a seal from A are refused, and change nothing.
+    let (size, height) = (node.size(), node.head().height);
+    let (s, body) = send(
+        "10.0.0.1",
+        "/v1/entries",
+        anchor(&uni, 1, 1).as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "rate_limited", "{body}");
+    let (s, body) = send("10.0.0.1", "/v1/seal", Vec::new()).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!((node.size(), node.head().height), (size, height));
+    // Another client still writes; a third is one client too many.
+    let (s, body) = send(
+        "10.0.0.2",
+        "/v1/entries",
+        anchor(&uni, 1, 1).as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, body) = send("10.0.0.3", "/v1/seal", Vec::new()).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "busy", "{body}");
+    assert_eq!(node.size(), size + 1);
+    // Reads are not counted.
+    let (s, _) = get(&app, "/v1/checkpoint").await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_state_json_follows_the_chain_size() {
+    let dir = TempDir::new("state-json");
+    let authority = init_node(dir.path(), vec![], 0);
+    let node = Arc::new(Node::open(dir.path()).unwrap());
+    let app = api::app(node.clone()).unwrap();
+    let state = |app: axum::Router| async move {
+        let (s, body) = get(&app, "/v1/state").await;
+        assert_eq!(s, StatusCode::OK);
+        body
+    };
+    let first = state(app.clone()).await;
+    assert_eq!(first, state(app.clone()).await);
+    let parsed: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(parsed["size"], 1);
+    assert!(parsed["issuers"].as_object().unwrap().is_empty());
+    let (s, body) = post(
+        &app,
+        "/v1/entries",
+        accredit(&authority, 1, &key(2), &["transcript"])
+            .as_bytes()
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let parsed: serde_json::Value = serde_json::from_slice(&state(app.clone()).await).unwrap();
+    assert_eq!(parsed["size"], 2);
+    assert!(parsed["issuers"][did(&key(2))].is_object(), "{parsed}");
+    assert_eq!(
+        parsed,
+        node.with_state(|st| serde_json::to_value(st).unwrap())
     );
 }
