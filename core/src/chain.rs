@@ -7,8 +7,10 @@
 //! `sig`. The exact bytes are the Merkle leaf, so a parser accepts only the
 //! canonical spelling: one spelling, one leaf hash.
 //!
-//! [`ChainState::apply`] holds the rules; it never checks signatures (callers
-//! batch-verify them first with [`verify_signatures`]).
+//! [`ChainState::apply`] holds the rules; it never checks entry signatures
+//! (callers batch-verify them first with [`verify_signatures`]). The one
+//! signature it checks is a rotate-key entry's proof that its author holds
+//! the new key ([`rotation_message`]), which no batch covers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,6 +24,9 @@ use crate::status_list::{StatusList, StatusListClaims};
 
 /// Domain separation for entry signatures.
 pub const ENTRY_CONTEXT: &[u8] = b"vouch-entry/v1\n";
+/// Domain separation for a rotate-key entry's proof of possession of the
+/// new key (see [`rotation_message`]).
+pub const ROTATION_CONTEXT: &[u8] = b"vouch-rotate-key/v1\n";
 /// The largest entry accepted, in bytes (a status list token for a million
 /// random bits compresses to about 128 KiB).
 pub const MAX_ENTRY_BYTES: usize = 1 << 20;
@@ -167,10 +172,30 @@ pub enum Action {
     RotateKey {
         /// The new did:key.
         new_key: String,
+        /// Base64url Ed25519 signature by the new key over
+        /// [`rotation_message`] (the log, the old key, the new key and the
+        /// entry's sequence number): proof that the author holds the new
+        /// key, so nobody can rotate into a key that is not theirs. Build it
+        /// with [`Action::rotate_key`].
+        proof: String,
     },
 }
 
 impl Action {
+    /// A rotate-key action moving `old` (the entry's author) to `new`'s
+    /// did:key on the log named `origin`, in the author's entry number
+    /// `seq`, with the proof signed by `new`.
+    pub fn rotate_key(origin: &str, old: &str, new: &SigningKey, seq: u64) -> Self {
+        let new_key = DidKey::from_public_key(&new.verifying_key())
+            .as_str()
+            .to_owned();
+        let proof = new.sign(&rotation_message(origin, old, &new_key, seq));
+        Action::RotateKey {
+            new_key,
+            proof: crate::b64::encode(proof.to_bytes()),
+        }
+    }
+
     /// The entry type as written on the wire.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -357,6 +382,20 @@ impl Entry {
     pub fn leaf_hash(&self) -> Hash {
         record_hash(&self.bytes)
     }
+}
+
+/// What the new key signs in a rotate-key entry: [`ROTATION_CONTEXT`], then
+/// the log's origin, the old did:key, the new did:key and the author's
+/// sequence number of the entry, each on its own line. The origin and the
+/// sequence number keep a proof from being replayed on another log or in a
+/// later entry; neither DID can contain a newline.
+pub fn rotation_message(origin: &str, old: &str, new: &str, seq: u64) -> Vec<u8> {
+    let mut out = ROTATION_CONTEXT.to_vec();
+    for part in [origin, old, new, &seq.to_string()] {
+        out.extend_from_slice(part.as_bytes());
+        out.push(b'\n');
+    }
+    out
 }
 
 /// Parsed author keys, by DID string.
@@ -632,6 +671,15 @@ pub enum RuleError {
         /// The entry's time.
         at: i64,
     },
+    /// A rotate-key entry without a valid proof that its author holds the
+    /// new key.
+    #[error("rotate-key to {new_key}: {why}")]
+    RotationProof {
+        /// The new did:key.
+        new_key: String,
+        /// What is wrong with the proof.
+        why: String,
+    },
     /// Any other malformed field.
     #[error("{0}")]
     Field(String),
@@ -783,7 +831,7 @@ impl ChainState {
                 sequence,
                 token,
             } => self.status(entry, list, *sequence, token)?,
-            Action::RotateKey { new_key } => self.rotate(author, entry.time, new_key)?,
+            Action::RotateKey { new_key, proof } => self.rotate(entry, new_key, proof)?,
         }
         self.authors
             .insert(author.to_owned(), (entry.seq, entry.time));
@@ -1092,8 +1140,30 @@ impl ChainState {
     /// issuer role (with its lists) alike. Refusing keys with both roles
     /// would leave a compromised mixed key with no way out; rotating one role
     /// only would leave the old key able to write in the other.
-    fn rotate(&mut self, author: &str, time: i64, new_key: &str) -> Result<(), RuleError> {
-        did("new key", new_key)?;
+    ///
+    /// The entry must carry the new key's signature over
+    /// [`rotation_message`] for this log, author, new key and sequence
+    /// number.
+    fn rotate(&mut self, entry: &Entry, new_key: &str, proof: &str) -> Result<(), RuleError> {
+        let (author, time) = (entry.author.as_str(), entry.time);
+        let new = did("new key", new_key)?;
+        let bad_proof = |why: &str| RuleError::RotationProof {
+            new_key: new_key.to_owned(),
+            why: why.to_owned(),
+        };
+        let signature = crate::b64::decode_array::<64>(proof)
+            .map(|b| Signature::from_bytes(&b))
+            .map_err(|_| bad_proof("the proof is not 64 bytes of base64url"))?;
+        let origin = self.origin.as_deref().unwrap_or_default();
+        let message = rotation_message(origin, author, new_key, entry.seq);
+        new.verifying_key()
+            .verify_strict(&message, &signature)
+            .map_err(|_| {
+                bad_proof(
+                    "the proof does not verify under the new key (it must sign this log, \
+                     the old key, the new key and this entry's sequence number)",
+                )
+            })?;
         if self.issuers.contains_key(new_key)
             || self.authorities.contains(new_key)
             || self.authors.contains_key(new_key)
@@ -1588,7 +1658,7 @@ mod tests {
             &uni,
             2,
             t + 50,
-            Action::RotateKey { new_key: id(&uni2) },
+            Action::rotate_key("reg", &id(&uni), &uni2, 2),
         ))
         .unwrap();
         assert!(matches!(

@@ -64,6 +64,12 @@ impl Chain {
             .unwrap_or_else(|e| panic!("{what}: {e}"));
     }
 
+    /// A rotate-key action from `old` to `new` as `old`'s next entry, with
+    /// `new`'s proof of possession.
+    fn rotate(&self, old: &SigningKey, new: &SigningKey) -> Action {
+        Action::rotate_key("reg", &id(old), new, self.next(old))
+    }
+
     /// Applies an entry that must be refused; the state must not change.
     fn refused(&mut self, k: &SigningKey, time: i64, action: Action) -> RuleError {
         let before = self.state.clone();
@@ -231,8 +237,8 @@ fn status_reads_follow_key_rotation() {
     let mut c = Chain::new(&auth, &[&uni]);
     let l1 = list(&uni, "1");
     c.ok(&uni, T + 1, Token::new(&uni, &l1, &[(3, 1)]).action(1));
-    c.ok(&uni, T + 2, Action::RotateKey { new_key: id(&uni2) });
-    c.ok(&uni2, T + 3, Action::RotateKey { new_key: id(&uni3) });
+    c.ok(&uni, T + 2, c.rotate(&uni, &uni2));
+    c.ok(&uni2, T + 3, c.rotate(&uni2, &uni3));
     // The newest key still writes to the list named by the first key, and
     // may open lists under any key of its history.
     c.ok(
@@ -407,13 +413,7 @@ fn fail_withdrawn_issuer_does_more_than_revoke_or_suspend() {
         ));
     }
     assert!(matches!(
-        c.refused(
-            &uni,
-            T + 4,
-            Action::RotateKey {
-                new_key: id(&key(9))
-            }
-        ),
+        c.refused(&uni, T + 4, c.rotate(&uni, &key(9))),
         RuleError::Withdrawn(_)
     ));
     // Revoking and suspending still work: the list does not freeze.
@@ -435,7 +435,7 @@ fn fail_accreditation_period_ending_before_it_starts() {
     // accredited from the distant past.
     for time in [T, i64::MIN, T + 999] {
         assert_eq!(
-            c.refused(&uni, time, Action::RotateKey { new_key: id(&uni2) }),
+            c.refused(&uni, time, c.rotate(&uni, &uni2)),
             RuleError::PeriodBackwards {
                 issuer: id(&uni),
                 from: T + 1000,
@@ -475,7 +475,7 @@ fn fail_accreditation_period_ending_before_it_starts() {
         backwards
     );
     assert_eq!(two.refused(&auth2, T + 500, accredit(&uni)), backwards);
-    c.ok(&uni, T + 1000, Action::RotateKey { new_key: id(&uni2) });
+    c.ok(&uni, T + 1000, c.rotate(&uni, &uni2));
     assert!(!c.state.accredited(&id(&uni2), "transcript", T + 999));
     assert!(c.state.accredited(&id(&uni2), "transcript", T + 1000));
 }
@@ -486,13 +486,7 @@ fn rotating_a_key_with_both_roles_moves_both() {
     let mut c = Chain::new(&auth, &[&auth]);
     let l = list(&auth, "1");
     c.ok(&auth, T + 1, anchor(&l));
-    c.ok(
-        &auth,
-        T + 2,
-        Action::RotateKey {
-            new_key: id(&auth2),
-        },
-    );
+    c.ok(&auth, T + 2, c.rotate(&auth, &auth2));
     // The old key can write in neither role.
     assert_eq!(
         c.refused(&auth, T + 3, accredit(&key(9))),
@@ -520,4 +514,65 @@ fn fail_sequence_number_at_its_end() {
     let before = c.state.clone();
     assert!(matches!(c.state.apply(&e), Err(RuleError::Field(_))));
     assert_eq!(c.state, before);
+}
+
+/// `action` (a rotate-key) with its `new_key` replaced and its proof kept.
+fn retarget(action: Action, new: &SigningKey) -> Action {
+    match action {
+        Action::RotateKey { proof, .. } => Action::RotateKey {
+            new_key: id(new),
+            proof,
+        },
+        other => panic!("not a rotate-key: {other:?}"),
+    }
+}
+
+#[test]
+fn fail_rotate_key_without_proof_of_the_new_key() {
+    let (auth, uni, other, victim) = (key(1), key(2), key(3), key(7));
+    let mut c = Chain::new(&auth, &[&uni, &other]);
+    let seq = c.next(&uni);
+    let proof_for = |origin: &str, old: &SigningKey, seq: u64| {
+        Action::rotate_key(origin, &id(old), &victim, seq)
+    };
+    let forged = [
+        // Signed by the author's own key, not the victim's.
+        retarget(Action::rotate_key("reg", &id(&uni), &uni, seq), &victim),
+        // The victim's signatures, but over something else: another log,
+        // another old key, another sequence number.
+        proof_for("other-log", &uni, seq),
+        proof_for("reg", &other, seq),
+        proof_for("reg", &uni, seq + 1),
+        // No signature at all.
+        Action::RotateKey {
+            new_key: id(&victim),
+            proof: String::new(),
+        },
+        Action::RotateKey {
+            new_key: id(&victim),
+            proof: "not base64!".into(),
+        },
+    ];
+    for action in forged {
+        let what = format!("{action:?}");
+        let err = c.refused(&uni, T + 1, action);
+        assert!(
+            matches!(&err, RuleError::RotationProof { new_key, .. } if *new_key == id(&victim)),
+            "{what}: {err}"
+        );
+    }
+    assert!(!c.state.issuers.contains_key(&id(&victim)));
+    // A proof taken from one key's rotation does not move another key.
+    let for_uni = proof_for("reg", &uni, seq);
+    assert!(matches!(
+        c.refused(&other, T + 1, for_uni.clone()),
+        RuleError::RotationProof { .. }
+    ));
+    // With the new key's own proof for this entry, the rotation is applied.
+    c.ok(&uni, T + 1, for_uni);
+    assert_eq!(
+        c.state.issuers[&id(&uni)].rotated_to.as_deref(),
+        Some(id(&victim).as_str())
+    );
+    assert!(c.state.accredited(&id(&victim), "transcript", T + 1));
 }
