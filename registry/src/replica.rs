@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use vouch_core::chain::{verify_signatures, AuthorCache, ChainState, Entry};
+use vouch_core::chain::{verify_signatures, AuthorCache, ChainState, Entry, RuleError};
 use vouch_core::log::{self, Block, CheckpointError, Hash, MemoryHashes, SignedBlock, TrustPolicy};
 
 use crate::api::MAX_RANGE;
@@ -136,6 +136,20 @@ pub enum ReplicaError {
     /// Nothing verified yet.
     #[error("replica has not synced yet")]
     NotSynced,
+    /// A status read the chain's state refuses: the list does not belong to
+    /// the credential's issuer ([`RuleError::ListIssuer`]), its token has
+    /// expired ([`RuleError::TokenExpired`]), or the index is beyond the
+    /// list ([`RuleError::Token`]). Nothing is wrong with the replica.
+    #[error("status of index {idx} of {list} refused: {source}")]
+    StatusRead {
+        /// The list URI read.
+        list: String,
+        /// The index read.
+        idx: u64,
+        /// Why the state refused it.
+        #[source]
+        source: RuleError,
+    },
     /// A block that verifies but that the caller's own check refused (a
     /// witness refusing a block time, for one).
     #[error("block {height} refused: {reason}")]
@@ -286,7 +300,7 @@ impl Replica {
     /// read at `now` (`None`: no token published).
     ///
     /// # Errors
-    /// [`ReplicaError::NotSynced`], or [`ReplicaError::BadEntry`] for an
+    /// [`ReplicaError::NotSynced`], or [`ReplicaError::StatusRead`] for an
     /// index beyond the list, a list `iss` does not own, or an expired token.
     pub fn status(
         &self,
@@ -295,13 +309,13 @@ impl Replica {
         idx: u64,
         now: i64,
     ) -> Result<AsOf<Option<u8>>, ReplicaError> {
-        let value =
-            self.state
-                .status_of(iss, uri, idx, now)
-                .map_err(|e| ReplicaError::BadEntry {
-                    index: self.size,
-                    reason: e.to_string(),
-                })?;
+        let value = self.state.status_of(iss, uri, idx, now).map_err(|source| {
+            ReplicaError::StatusRead {
+                list: uri.to_owned(),
+                idx,
+                source,
+            }
+        })?;
         self.as_of(value)
     }
 

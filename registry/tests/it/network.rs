@@ -1,6 +1,7 @@
 //! A node, two witnesses and replicas on loopback: entries accepted, blocks
 //! cosigned, replicas syncing under a 2-of-2-witness policy, a tampered
-//! entry in transit refused, short entry ranges carried on from.
+//! entry in transit refused, short entry ranges carried on from, status
+//! reads refused with the reason.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -349,4 +350,93 @@ async fn a_replica_carries_on_after_a_short_entry_range() {
     );
     assert_eq!(replica.state(), &node.with_state(Clone::clone));
     vouch_registry::replica::audit(replica.store(), &trust.policy().unwrap()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_status_reads_say_why() {
+    use vouch_core::chain::{Action, Entry, RuleError};
+    use vouch_core::status_list::{StatusList, StatusListClaims};
+    use vouch_core::DidKey;
+
+    let root = TempDir::new("status-read");
+    let node_dir = root.path().join("node");
+    let authority = init_node(&node_dir, vec![], 0);
+    let node = Arc::new(Node::open(&node_dir).unwrap());
+    let (uni, rival) = (key(2), key(3));
+    let clock = now();
+    for (seq, issuer) in [(1, &uni), (2, &rival)] {
+        node.submit(
+            accredit(&authority, seq, issuer, &["transcript"]).as_bytes(),
+            clock,
+        )
+        .unwrap();
+    }
+    // A token of `uni`'s list that expires 100 s from now.
+    let mut list = StatusList::new(1, 64).unwrap();
+    list.set(5, 1).unwrap();
+    let token = StatusListClaims {
+        sub: uni_list(),
+        iss: Some(did(&uni)),
+        iat: clock,
+        exp: Some(clock + 100),
+        ttl: None,
+        list,
+    }
+    .sign(
+        &DidKey::from_public_key(&uni.verifying_key()).verification_method(),
+        &uni,
+    );
+    let entry = Entry::sign(
+        &uni,
+        0,
+        clock,
+        Action::Status {
+            list: uni_list(),
+            sequence: 1,
+            token: token.as_str().to_owned(),
+        },
+    );
+    node.submit(entry.as_bytes(), clock).unwrap();
+    node.seal(clock).unwrap().unwrap();
+    let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+    let trust = vouch_registry::replica::Trust {
+        node_vkey: node.vkey(),
+        witnesses: vec![],
+        need: 0,
+    };
+    let mut replica = Replica::open(&root.path().join("replica"), trust.policy().unwrap()).unwrap();
+    replica.sync_at(&client, clock).await.unwrap();
+    assert_eq!(
+        replica
+            .status(&did(&uni), &uni_list(), 5, clock)
+            .unwrap()
+            .value,
+        Some(1)
+    );
+    let refused = |iss: &ed25519_dalek::SigningKey, idx: u64, at: i64| match replica
+        .status(&did(iss), &uni_list(), idx, at)
+        .unwrap_err()
+    {
+        ReplicaError::StatusRead {
+            list,
+            idx: i,
+            source,
+        } => {
+            assert_eq!((list.as_str(), i), (uni_list().as_str(), idx));
+            source
+        }
+        other => panic!("expected a refused status read, got {other}"),
+    };
+    // Another accredited issuer's credential cannot be read from uni's list.
+    assert!(matches!(
+        refused(&rival, 5, clock),
+        RuleError::ListIssuer { .. }
+    ));
+    // Past its exp, the token says nothing.
+    assert!(matches!(
+        refused(&uni, 5, clock + 100),
+        RuleError::TokenExpired { .. }
+    ));
+    // An index beyond the list.
+    assert!(matches!(refused(&uni, 64, clock), RuleError::Token(_)));
 }
