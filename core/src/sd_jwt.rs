@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use ssi::claims::sd_jwt::{DecodedDisclosure, DisclosureDescription};
 
 use crate::b64;
-use crate::jws::{Alg, Jws, JwsError, PublicKey};
+use crate::jws::{check_unique_members, parse_json_object, Alg, Jws, JwsError, PublicKey};
 use crate::path::{ClaimPath, Segment};
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
 
@@ -147,13 +147,19 @@ impl Disclosure {
     ///
     /// # Errors
     /// A reason when it is not canonical base64url of a JSON array of a salt
-    /// string and a claim (name string and value) or an array element.
+    /// string and a claim (name string and value) or an array element, when
+    /// an object in it repeats a member name, or when its value nests deeper
+    /// than [`MAX_DEPTH`].
     pub fn parse(encoded: &str) -> Result<Self, String> {
         // ssi decodes with the strict unpadded base64url engine.
         // serde_json (inside ssi) refuses more than 128 levels, so what is
         // built here stays shallow enough to walk and drop; the tighter
         // bound is checked before anything walks it.
         let decoded = DecodedDisclosure::new(encoded).map_err(|e| e.to_string())?;
+        // ssi has accepted the text as base64url of JSON; refuse what
+        // serde_json silently resolved (last member name wins).
+        let json = b64::decode(encoded).map_err(|e| e.to_string())?;
+        check_unique_members(&json).map_err(|e| e.to_string())?;
         let disclosure = Self::from_decoded(decoded);
         if nesting(&disclosure.value) > MAX_DEPTH {
             return Err(format!("its value nests deeper than {MAX_DEPTH} levels"));
@@ -467,8 +473,7 @@ impl SdJwt {
             return Err(SdJwtError::TooManyDisclosures(count));
         }
         let jwt = Jws::parse(jwt).map_err(SdJwtError::Jwt)?;
-        let payload: Map<String, Value> = serde_json::from_slice(jwt.payload())
-            .map_err(|e| SdJwtError::Payload(e.to_string()))?;
+        let payload = parse_json_object(jwt.payload()).map_err(SdJwtError::Payload)?;
         if claims_nesting(&payload) > MAX_DEPTH {
             return Err(SdJwtError::PayloadTooDeep);
         }
@@ -524,8 +529,7 @@ impl SdJwt {
             });
         }
         let bad = |what: &str| SdJwtError::Payload(format!("JSON serialization: {what}"));
-        let root: Map<String, Value> =
-            serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
+        let root = parse_json_object(json.as_bytes()).map_err(|e| bad(&e))?;
         let payload = root
             .get("payload")
             .and_then(Value::as_str)
@@ -1228,8 +1232,8 @@ fn check_kb(
         if kb_sig_ok != Some(true) {
             return Err("KB-JWT signature does not verify with cnf.jwk".into());
         }
-        let payload: Map<String, Value> =
-            serde_json::from_slice(kb.payload()).map_err(|e| format!("KB-JWT payload: {e}"))?;
+        let payload =
+            parse_json_object(kb.payload()).map_err(|e| format!("KB-JWT payload: {e}"))?;
         let sd_hash = payload
             .get("sd_hash")
             .and_then(Value::as_str)

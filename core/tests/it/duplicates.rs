@@ -1,0 +1,184 @@
+//! Repeated JSON member names are refused wherever outside JSON is parsed
+//! (JWS header, issuer-signed payload, disclosures, KB-JWT, JSON
+//! serialization): serde_json keeps the last, another parser the first.
+//! Also the JWS size limit.
+
+use serde_json::Value;
+use vouch_core::jws::{self, Jws, JwsError, MAX_JWS_BYTES};
+use vouch_core::sd_jwt::{self, Disclosure, KeyBinding, SdJwt, SdJwtError};
+use vouch_core::vc;
+use vouch_core::{b64, CheckName, Outcome, Verdict, VerifyError};
+
+use crate::common::*;
+
+// --- 2. Repeated JSON member names --------------------------------------
+
+fn assert_duplicate(result: Result<(), String>, name: &str) {
+    let err = result.expect_err("a repeated member name must be refused");
+    assert!(err.contains("occurs twice") && err.contains(name), "{err}");
+}
+
+#[test]
+fn fail_duplicate_member_in_jws_header() {
+    for header in [
+        r#"{"alg":"none","alg":"EdDSA"}"#,
+        // The same name, escaped: serde_json reads both as "alg".
+        r#"{"alg":"EdDSA","\u0061lg":"EdDSA"}"#,
+        r#"{"alg":"EdDSA","kid":"a","x":{"y":1},"kid":"b"}"#,
+    ] {
+        let text = format!("{}.e30.AA", b64::encode(header));
+        match Jws::parse(&text) {
+            Err(JwsError::Header(why)) => assert!(why.contains("occurs twice"), "{why}"),
+            other => panic!("{header}: {other:?}"),
+        }
+    }
+}
+
+/// A compact SD-JWT whose issuer-signed payload is exactly `payload`.
+fn signed_payload(payload: &str) -> String {
+    let jws = Jws::sign_eddsa(
+        payload.as_bytes(),
+        Some(vc::SD_JWT_VC_TYP),
+        Some("kid"),
+        &issuer_key(),
+    );
+    format!("{}~", jws.as_str())
+}
+
+#[test]
+fn fail_duplicate_member_in_issuer_signed_payload() {
+    let iss = issuer().did().as_str().to_owned();
+    for (payload, name) in [
+        // Which exp holds depends on the parser: refuse both.
+        (
+            format!(r#"{{"iss":"{iss}","exp":1,"exp":99999999999}}"#),
+            "exp",
+        ),
+        (
+            format!(r#"{{"iss":"{iss}","cnf":{{"jwk":{{"x":"A","x":"B"}}}}}}"#),
+            "x",
+        ),
+        (format!(r#"{{"iss":"{iss}","_sd":[],"_sd":["x"]}}"#), "_sd"),
+    ] {
+        let text = signed_payload(&payload);
+        let result = SdJwt::parse(&text).map(drop).map_err(|e| match e {
+            SdJwtError::Payload(why) => why,
+            other => panic!("{payload}: {other:?}"),
+        });
+        assert_duplicate(result, name);
+        assert!(matches!(
+            sd_jwt::verify(&text, &options(KeyBinding::Optional)),
+            Err(VerifyError::Malformed(SdJwtError::Payload(_)))
+        ));
+    }
+}
+
+#[test]
+fn fail_duplicate_member_in_disclosure() {
+    let iss = issuer().did().as_str().to_owned();
+    for (json, name) in [
+        (
+            r#"["c2FsdHNhbHRzYWx0","address",{"city":"A","city":"B"}]"#,
+            "city",
+        ),
+        (r#"["c2FsdHNhbHRzYWx0",[{"a":1},{"b":2,"b":3}]]"#, "b"),
+    ] {
+        let encoded = b64::encode(json);
+        assert_duplicate(Disclosure::parse(&encoded).map(drop), name);
+        let payload = format!(
+            r#"{{"iss":"{iss}","_sd":["{}"],"_sd_alg":"sha-256"}}"#,
+            sd_jwt::digest(encoded.as_bytes())
+        );
+        let text = format!("{}{encoded}~", signed_payload(&payload));
+        assert!(matches!(
+            SdJwt::parse(&text),
+            Err(SdJwtError::Disclosure { index: 0, reason }) if reason.contains("occurs twice")
+        ));
+    }
+}
+
+#[test]
+fn fail_duplicate_member_in_kb_jwt_payload() {
+    let presentation = transcript(1)
+        .present(&paths(&["/courses/0"]))
+        .unwrap()
+        .without_kb();
+    let sd_hash = sd_jwt::digest(presentation.as_bytes());
+    // A verifier reading the first nonce sees another presentation.
+    let payload = format!(
+        r#"{{"nonce":"stale","aud":"{AUD}","iat":{NOW},"sd_hash":"{sd_hash}","nonce":"{NONCE}"}}"#
+    );
+    let kb = Jws::sign_eddsa(
+        payload.as_bytes(),
+        Some(sd_jwt::KB_JWT_TYP),
+        None,
+        &holder(),
+    );
+    let text = format!("{presentation}{}", kb.as_str());
+    let verdict: Verdict = vc::verify_presentation(&text, &request(), NOW).unwrap();
+    match verdict.check(CheckName::HolderBinding) {
+        Some(Outcome::Fail(why)) => assert!(why.contains("occurs twice"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!verdict.is_valid());
+}
+
+#[test]
+fn fail_duplicate_member_in_json_serialization() {
+    let compact = transcript(1).present(&[]).unwrap().serialize();
+    let mut parts = compact.split(['.', '~']);
+    let (h, p, s) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let good = format!(r#"{{"protected":"{h}","payload":"{p}","signature":"{s}"}}"#);
+    assert!(SdJwt::from_json_serialization(&good).is_ok());
+    let twice =
+        format!(r#"{{"protected":"{h}","payload":"{p}","signature":"{s}","payload":"e30"}}"#);
+    assert!(matches!(
+        SdJwt::from_json_serialization(&twice),
+        Err(SdJwtError::Payload(why)) if why.contains("occurs twice")
+    ));
+}
+
+#[test]
+fn same_name_in_different_objects_and_inside_strings_is_fine() {
+    for ok in [
+        r#"{"a":{"x":1},"b":{"x":2},"x":3}"#,
+        r#"[{"x":1},{"x":2}]"#,
+        r#"{"a":"}\",{\"a\":1","b":["a","a"],"c":{"a":{"a":{}}}}"#,
+        r#"{"a\\":1,"a":2}"#,
+        r#"{"\ud83d\ude00":1,"😀x":2}"#,
+        r#"{}"#,
+        r#"[]"#,
+        r#""a""#,
+    ] {
+        serde_json::from_str::<Value>(ok).unwrap();
+        assert_eq!(jws::check_unique_members(ok.as_bytes()), Ok(()), "{ok}");
+    }
+    let err =
+        jws::check_unique_members(br#"{"a":[{"b":1}],"\ud83d\ude00":1,"c":0,"\ud83d\ude00":2}"#)
+            .unwrap_err();
+    assert_eq!(err.name, "😀");
+    // Never panics on what is not JSON.
+    for junk in [&b"{\"a"[..], b"\"\\", b"}}]]{", b"{\"a\":1,\"a\\"] {
+        let _ = jws::check_unique_members(junk);
+    }
+}
+
+// --- 3. Jws::parse size -------------------------------------------------
+
+#[test]
+fn fail_oversized_jws_is_refused_before_decoding() {
+    // Three parts, but the payload is not even base64url: the size is
+    // checked first.
+    let text = format!("e30.{}.AA", "!".repeat(MAX_JWS_BYTES));
+    assert_eq!(
+        Jws::parse(&text),
+        Err(JwsError::TooLarge {
+            len: text.len(),
+            max: MAX_JWS_BYTES
+        })
+    );
+}
