@@ -1082,9 +1082,15 @@ pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict,
     // Disclosures, only under a valid issuer signature: the walk over
     // attacker-chosen disclosures is bounded, but need not run at all for a
     // forgery.
+    let mut top_level = TopLevel::NotProcessed;
     if issuer_ok {
         match sd_jwt.reveal() {
             Ok(revealed) => {
+                top_level = if withholds_top_level_claims(&sd_jwt.payload, &revealed.paths) {
+                    TopLevel::Withheld
+                } else {
+                    TopLevel::AllDisclosed
+                };
                 verdict.claims = revealed.claims;
                 verdict.push(CheckName::Disclosures, Outcome::Pass);
             }
@@ -1098,7 +1104,10 @@ pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict,
     }
 
     // Validity period.
-    verdict.push(CheckName::Validity, check_times(&sd_jwt.payload, options));
+    verdict.push(
+        CheckName::Validity,
+        check_times(&sd_jwt.payload, &verdict.claims, top_level, options),
+    );
 
     // Holder binding.
     let (binding, aud, nonce) = check_kb(sd_jwt, kb, holder_key.as_ref(), kb_sig_ok, options);
@@ -1167,7 +1176,42 @@ fn time_claim(payload: &Map<String, Value>, name: &str) -> Result<Option<i64>, S
     }
 }
 
-fn check_times(payload: &Map<String, Value>, options: &VerifyOptions) -> Outcome {
+/// What is known about the top-level claims a presentation withholds.
+#[derive(Clone, Copy)]
+enum TopLevel {
+    /// The disclosures were not processed (bad signature or disclosures).
+    NotProcessed,
+    /// Every top-level digest has its disclosure here: nothing is withheld.
+    AllDisclosed,
+    /// Some top-level digest has no disclosure here: a withheld claim or a
+    /// decoy, which nobody but the issuer can tell apart.
+    Withheld,
+}
+
+/// Whether some digest in the payload's top-level `_sd` has no disclosure
+/// in this presentation. Each digest is referenced at most once (checked by
+/// the reveal), so counting the disclosures that landed at the top suffices.
+fn withholds_top_level_claims(payload: &Map<String, Value>, paths: &[ClaimPath]) -> bool {
+    let digests = payload
+        .get(SD)
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let disclosed = paths.iter().filter(|p| p.segments().len() == 1).count();
+    disclosed < digests
+}
+
+/// `exp` and `nbf` are never selectively disclosable ([`NOT_DISCLOSABLE`]),
+/// so they are read from the issuer-signed payload. `iat` may be (RFC 9901
+/// §4.1, SD-JWT VC §3.2.2): it is checked from the payload, else from a
+/// disclosure; when neither has it and a top-level claim is withheld, it may
+/// be the withheld one, and the check says so (`NotChecked`) instead of
+/// passing. A credential with no top-level `_sd` and no `iat` has none.
+fn check_times(
+    payload: &Map<String, Value>,
+    disclosed: &Map<String, Value>,
+    top_level: TopLevel,
+    options: &VerifyOptions,
+) -> Outcome {
     let leeway = i64::try_from(options.leeway).unwrap_or(i64::MAX);
     let now = options.now;
     let result = (|| {
@@ -1181,15 +1225,36 @@ fn check_times(payload: &Map<String, Value>, options: &VerifyOptions) -> Outcome
                 return Err(format!("not valid before {nbf} (now {now})"));
             }
         }
-        if let Some(iat) = time_claim(payload, "iat")? {
+        let iat = match time_claim(payload, "iat")? {
+            Some(iat) => Some(iat),
+            None => time_claim(disclosed, "iat")?,
+        };
+        if let Some(iat) = iat {
             if now.saturating_add(leeway) < iat {
                 return Err(format!("issued in the future at {iat} (now {now})"));
             }
+            return Ok(None);
         }
-        Ok(())
+        let withheld = payload
+            .get(SD)
+            .and_then(Value::as_array)
+            .is_some_and(|digests| !digests.is_empty());
+        Ok(match (withheld, top_level) {
+            (false, _) | (true, TopLevel::AllDisclosed) => None,
+            (true, TopLevel::Withheld) => Some(
+                "exp and nbf pass; iat is not in the issuer-signed payload and not \
+                 disclosed, and may be among the withheld claims, so whether the \
+                 credential was issued in the future was not checked",
+            ),
+            (true, TopLevel::NotProcessed) => Some(
+                "exp and nbf pass; iat is not in the issuer-signed payload and the \
+                 disclosures were not processed, so iat was not checked",
+            ),
+        })
     })();
     match result {
-        Ok(()) => Outcome::Pass,
+        Ok(None) => Outcome::Pass,
+        Ok(Some(why)) => Outcome::NotChecked(why.into()),
         Err(e) => Outcome::Fail(e),
     }
 }

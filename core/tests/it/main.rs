@@ -10,3 +10,4 @@ mod log;
 mod mutation;
 mod reveal;
 mod vectors;
+mod withheld_iat;
