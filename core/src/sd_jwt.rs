@@ -270,6 +270,15 @@ pub enum ConcealError {
     /// More than [`MAX_DISCLOSURES`] paths to conceal.
     #[error("{0} claims to conceal, more than the limit of {MAX_DISCLOSURES}")]
     TooMany(usize),
+    /// The issued SD-JWT would be longer than [`MAX_SD_JWT_BYTES`], which
+    /// every verifier refuses ([`SdJwt::parse`]).
+    #[error("the SD-JWT would be {len} bytes, longer than the {max}-byte limit")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// Conceals the claims at `spec.paths`; returns the payload (with `_sd_alg`)
@@ -431,7 +440,9 @@ impl SdJwt {
     /// under header `typ` and `kid`.
     ///
     /// # Errors
-    /// [`ConcealError`] as [`conceal`].
+    /// [`ConcealError`] as [`conceal`], and [`ConcealError::TooLarge`] when
+    /// the result would be longer than [`MAX_SD_JWT_BYTES`] (so that nothing
+    /// is issued that [`SdJwt::parse`] would refuse).
     pub fn issue(
         claims: Map<String, Value>,
         spec: &Concealment,
@@ -444,12 +455,20 @@ impl SdJwt {
         // A map of JSON values always serialises.
         let bytes = serde_json::to_vec(&payload).unwrap_or_default();
         let jwt = Jws::sign_eddsa(&bytes, Some(typ), Some(kid), key);
-        Ok(Self {
+        let issued = Self {
             jwt,
             payload,
             disclosures,
             kb: None,
-        })
+        };
+        let len = issued.compact_len();
+        if len > MAX_SD_JWT_BYTES {
+            return Err(ConcealError::TooLarge {
+                len,
+                max: MAX_SD_JWT_BYTES,
+            });
+        }
+        Ok(issued)
     }
 
     /// Parses the compact serialisation `<jwt>~<d1>~…~<dn>~[<kb-jwt>]`.
@@ -580,15 +599,20 @@ impl SdJwt {
         out
     }
 
-    /// `<jwt>~<d1>~…~<dn>~`, the string `sd_hash` covers.
-    pub fn without_kb(&self) -> String {
-        let len = self.jwt.as_str().len()
+    /// Length of `<jwt>~<d1>~…~<dn>~`.
+    fn compact_len(&self) -> usize {
+        self.jwt.as_str().len()
             + self
                 .disclosures
                 .iter()
                 .map(|d| d.encoded.len() + 1)
                 .sum::<usize>()
-            + 1;
+            + 1
+    }
+
+    /// `<jwt>~<d1>~…~<dn>~`, the string `sd_hash` covers.
+    pub fn without_kb(&self) -> String {
+        let len = self.compact_len();
         let mut out = String::with_capacity(len + 300);
         out.push_str(self.jwt.as_str());
         out.push('~');

@@ -6,6 +6,7 @@ mod duplicates;
 mod envelope;
 mod fail;
 mod flows;
+mod limits;
 mod log;
 mod mutation;
 mod reveal;
