@@ -32,6 +32,12 @@ pub const MAX_DECODED: usize = 64 * 1024;
 /// deflate overhead, so twice [`MAX_DECODED`] is ample.
 pub const MAX_ENVELOPE_CHARS: usize = 2 * MAX_DECODED;
 
+/// Widest (and tallest) PNG [`png`] draws, in pixels: a version-40 code
+/// (177 modules) with a 4-module quiet zone at 22 pixels per module fits.
+/// The image is built in memory at one byte per pixel, so this bounds what a
+/// caller's `scale` and `quiet` can make it allocate (about 16 MiB).
+pub const MAX_PNG_SIDE: u32 = 4096;
+
 const BASE45: &[u8; 45] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 
 /// The preset deflate dictionary of format 1: the structure stream of SD-JWT
@@ -84,6 +90,20 @@ pub enum EnvelopeError {
         what: &'static str,
         /// The limit.
         max: usize,
+    },
+    /// A PNG of this scale and quiet zone would be wider than
+    /// [`MAX_PNG_SIDE`] pixels.
+    #[error(
+        "a QR code of {modules} modules with a quiet zone of {quiet} at scale {scale} \
+         is wider than {MAX_PNG_SIDE} pixels"
+    )]
+    ImageTooLarge {
+        /// Modules across the code.
+        modules: usize,
+        /// Quiet-zone modules on each side.
+        quiet: u32,
+        /// Pixels per module.
+        scale: u32,
     },
 }
 
@@ -1080,18 +1100,33 @@ pub fn stats(presentation: &str) -> Result<EnvelopeStats, EnvelopeError> {
     })
 }
 
-/// A QR code as a PNG image: 8-bit greyscale, `scale` pixels per module, a
-/// quiet zone of `quiet` modules on each side.
-pub fn png(code: &QrCode, scale: u32, quiet: u32) -> Vec<u8> {
+/// A QR code as a PNG image: 8-bit greyscale, `scale` pixels per module (0
+/// counts as 1), a quiet zone of `quiet` modules on each side.
+///
+/// # Errors
+/// [`EnvelopeError::ImageTooLarge`] when the image would be wider than
+/// [`MAX_PNG_SIDE`] pixels; checked before anything is allocated.
+pub fn png(code: &QrCode, scale: u32, quiet: u32) -> Result<Vec<u8>, EnvelopeError> {
     use std::io::Write as _;
-    let modules = u32::try_from(code.width()).unwrap_or(0);
-    let side = (modules + 2 * quiet) * scale.max(1);
+    let too_large = || EnvelopeError::ImageTooLarge {
+        modules: code.width(),
+        quiet,
+        scale,
+    };
+    let modules = u32::try_from(code.width()).map_err(|_| too_large())?;
+    let side = quiet
+        .checked_mul(2)
+        .and_then(|q| q.checked_add(modules))
+        .and_then(|m| m.checked_mul(scale.max(1)))
+        .filter(|&side| side <= MAX_PNG_SIDE)
+        .ok_or_else(too_large)?;
     let colors = code.to_colors();
     let dark = |x: u32, y: u32| -> bool {
         let (mx, my) = (x / scale.max(1), y / scale.max(1));
         if mx < quiet || my < quiet || mx >= quiet + modules || my >= quiet + modules {
             return false;
         }
+        // Both below `modules` (≤ 177) here: no overflow.
         let i = ((my - quiet) * modules + (mx - quiet)) as usize;
         colors.get(i) == Some(&qrcode::Color::Dark)
     };
@@ -1118,7 +1153,7 @@ pub fn png(code: &QrCode, scale: u32, quiet: u32) -> Vec<u8> {
         crc.update(data);
         out.extend_from_slice(&crc.sum().to_be_bytes());
     }
-    out
+    Ok(out)
 }
 
 /// The structure stream with markers shown as `<XX>` (for tuning the dictionary).
@@ -1147,7 +1182,7 @@ mod png_tests {
     #[test]
     fn png_of_a_qr_code() {
         let code = qr_code("VCH1:HELLO", EcLevel::M).unwrap();
-        let image = png(&code, 4, 4);
+        let image = png(&code, 4, 4).unwrap();
         assert_eq!(&image[..8], b"\x89PNG\r\n\x1a\n");
         // Walk the chunks, checking each CRC.
         let mut at = 8;

@@ -1,6 +1,8 @@
-//! Nothing is issued that verifiers refuse.
+//! Nothing is issued that verifiers refuse, and a QR code PNG has a
+//! bounded size.
 
 use serde_json::{json, Map, Value};
+use vouch_core::envelope::{self, EnvelopeError, MAX_PNG_SIDE};
 use vouch_core::jws::PublicKey;
 use vouch_core::sd_jwt::{ConcealError, Concealment, SdJwt, MAX_SD_JWT_BYTES};
 use vouch_core::vc::{self, CredentialRequest, IssueError};
@@ -55,4 +57,29 @@ fn an_sd_jwt_just_under_the_limit_issues_and_parses() {
     let sd = issue_plain(c, &[]);
     assert!(sd.serialize().len() <= MAX_SD_JWT_BYTES);
     assert_eq!(SdJwt::parse(&sd.serialize()).unwrap(), sd);
+}
+
+// --- 5. PNG size --------------------------------------------------------
+
+#[test]
+fn fail_png_too_large_or_overflowing_is_refused() {
+    let code = envelope::qr_code("VCH1:HELLO", qrcode::EcLevel::M).unwrap();
+    for (scale, quiet) in [
+        (u32::MAX, u32::MAX),
+        (1, u32::MAX / 2 + 1),
+        (u32::MAX / 20, 4),
+        (1000, 4),
+        (1, MAX_PNG_SIDE),
+    ] {
+        assert!(
+            matches!(
+                envelope::png(&code, scale, quiet),
+                Err(EnvelopeError::ImageTooLarge { .. })
+            ),
+            "scale {scale}, quiet {quiet}"
+        );
+    }
+    let side = code.width() as u32 + 8;
+    assert!(envelope::png(&code, MAX_PNG_SIDE / side, 4).is_ok());
+    assert!(envelope::png(&code, 0, 0).is_ok());
 }
