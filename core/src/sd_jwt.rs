@@ -538,8 +538,11 @@ impl SdJwt {
     /// equivalent compact SD-JWT, over which `sd_hash` is computed.
     ///
     /// # Errors
-    /// [`SdJwtError::Payload`] when the JSON does not have that shape, or any
-    /// error of [`SdJwt::parse`] for its parts.
+    /// [`SdJwtError::Payload`] when the JSON does not have that shape (also:
+    /// a repeated member name, `disclosures` or `kb_jwt` both in `header`
+    /// and at the top level, a field with a character that base64url, or
+    /// for `kb_jwt` a compact JWS, does not have), or any error of
+    /// [`SdJwt::parse`] for its parts.
     pub fn from_json_serialization(json: &str) -> Result<Self, SdJwtError> {
         if json.len() > MAX_SD_JWT_BYTES {
             return Err(SdJwtError::TooLarge {
@@ -569,23 +572,51 @@ impl SdJwt {
             .get("signature")
             .and_then(Value::as_str)
             .ok_or_else(|| bad("no signature"))?;
-        let header = signer.get("header").and_then(Value::as_object);
-        let field = |name: &str| header.and_then(|h| h.get(name)).or_else(|| root.get(name));
+        let header = match signer.get("header") {
+            None => None,
+            Some(Value::Object(header)) => Some(header),
+            Some(_) => return Err(bad("header is not an object")),
+        };
+        // In the unprotected header or at the top level, not both: two lists
+        // of disclosures would leave the choice to the parser.
+        let field = |name: &str| match (header.and_then(|h| h.get(name)), root.get(name)) {
+            (Some(_), Some(_)) => Err(bad(&format!("{name} both in header and at the top level"))),
+            (in_header, at_top) => Ok(in_header.or(at_top)),
+        };
+        // Each field becomes one component of the compact form: a '~' (or a
+        // '.' where the compact form has none) inside one would split it
+        // into several, so the compact text would say something else.
+        let component = |name: &str, value: &str, dots: bool| {
+            if value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (dots && b == b'.'))
+            {
+                Ok(())
+            } else {
+                Err(bad(&format!("{name} has a character outside base64url")))
+            }
+        };
+        component("protected", protected, false)?;
+        component("payload", payload, false)?;
+        component("signature", signature, false)?;
         let mut text = format!("{protected}.{payload}.{signature}~");
-        if let Some(disclosures) = field("disclosures") {
+        if let Some(disclosures) = field("disclosures")? {
             for d in disclosures
                 .as_array()
                 .ok_or_else(|| bad("disclosures is not an array"))?
             {
-                text.push_str(
-                    d.as_str()
-                        .ok_or_else(|| bad("a disclosure is not a string"))?,
-                );
+                let d = d
+                    .as_str()
+                    .ok_or_else(|| bad("a disclosure is not a string"))?;
+                component("a disclosure", d, false)?;
+                text.push_str(d);
                 text.push('~');
             }
         }
-        if let Some(kb) = field("kb_jwt") {
-            text.push_str(kb.as_str().ok_or_else(|| bad("kb_jwt is not a string"))?);
+        if let Some(kb) = field("kb_jwt")? {
+            let kb = kb.as_str().ok_or_else(|| bad("kb_jwt is not a string"))?;
+            component("kb_jwt", kb, true)?;
+            text.push_str(kb);
         }
         Self::parse(&text)
     }

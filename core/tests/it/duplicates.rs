@@ -182,3 +182,81 @@ fn fail_oversized_jws_is_refused_before_decoding() {
         })
     );
 }
+
+/// The three JWS fields of a compact presentation.
+fn jws_fields(compact: &str) -> (String, String, String) {
+    let jwt = compact.split('~').next().unwrap();
+    let mut parts = jwt.split('.').map(str::to_owned);
+    (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    )
+}
+
+#[test]
+fn fail_json_serialization_that_would_mean_another_compact_text() {
+    let full = transcript(1)
+        .present(&paths(&["/courses/0", "/courses/4"]))
+        .unwrap();
+    let compact = full.clone().bind(&holder(), AUD, NONCE, NOW).serialize();
+    let (h, p, s) = jws_fields(&compact);
+    let pieces: Vec<&str> = compact.split('~').collect();
+    let (disclosures, kb) = (&pieces[1..pieces.len() - 1], pieces[pieces.len() - 1]);
+    let list = serde_json::to_string(disclosures).unwrap();
+    let good = format!(
+        r#"{{"protected":"{h}","payload":"{p}","signature":"{s}","disclosures":{list},"kb_jwt":"{kb}"}}"#
+    );
+    assert_eq!(
+        SdJwt::from_json_serialization(&good).unwrap().serialize(),
+        compact
+    );
+    // One JSON disclosure holding two compact ones.
+    let joined = serde_json::to_string(&[disclosures.join("~")]).unwrap();
+    let smuggled = format!(
+        r#"{{"protected":"{h}","payload":"{p}","signature":"{s}","disclosures":{joined},"kb_jwt":"{kb}"}}"#
+    );
+    // Disclosures in the header and at the top level.
+    let both = format!(
+        r#"{{"protected":"{h}","payload":"{p}","signature":"{s}","header":{{"disclosures":[]}},"disclosures":{list}}}"#
+    );
+    // A kb_jwt that carries a disclosure in front of it.
+    let kb_smuggled = format!(
+        r#"{{"protected":"{h}","payload":"{p}","signature":"{s}","kb_jwt":"{}~{kb}"}}"#,
+        disclosures[0]
+    );
+    let bad_header =
+        format!(r#"{{"protected":"{h}","payload":"{p}","signature":"{s}","header":[]}}"#);
+    for (json, why) in [
+        (smuggled, "outside base64url"),
+        (both, "both in header and at the top level"),
+        (kb_smuggled, "outside base64url"),
+        (bad_header, "header is not an object"),
+    ] {
+        match SdJwt::from_json_serialization(&json) {
+            Err(SdJwtError::Payload(e)) => assert!(e.contains(why), "{e}"),
+            other => panic!("{why}: {:?}", other.map(|sd| sd.serialize())),
+        }
+    }
+}
+
+#[test]
+fn fail_two_disclosures_of_one_claim_name() {
+    // RFC 9901 7.1 step 3.2.2: a disclosed name that already exists in the
+    // object is refused, whether plain (it/fail.rs) or disclosed twice.
+    let mut rng = rng(5);
+    let a = Disclosure::new(Some("name".into()), "Erika".into(), &mut rng);
+    let b = Disclosure::new(Some("name".into()), "Mallory".into(), &mut rng);
+    let iss = issuer().did().as_str().to_owned();
+    let payload = format!(
+        r#"{{"iss":"{iss}","_sd":["{}","{}"],"_sd_alg":"sha-256"}}"#,
+        a.digest(),
+        b.digest()
+    );
+    let text = format!("{}{}~{}~", signed_payload(&payload), a.as_str(), b.as_str());
+    let verdict = sd_jwt::verify(&text, &options(KeyBinding::Optional)).unwrap();
+    match verdict.check(CheckName::Disclosures) {
+        Some(Outcome::Fail(why)) => assert!(why.contains("disclosed twice"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
