@@ -115,12 +115,6 @@ pub enum EnvelopeError {
 /// [`EnvelopeError::TooLarge`] beyond [`MAX_DECODED`] bytes, which [`decode`]
 /// would refuse.
 pub fn encode(presentation: &str) -> Result<String, EnvelopeError> {
-    if presentation.len() > MAX_DECODED {
-        return Err(EnvelopeError::TooLarge {
-            what: "presentation",
-            max: MAX_DECODED,
-        });
-    }
     let (structure, binary) = pack(presentation)?;
     let compressed = deflate(&structure)?;
     let mut body = Vec::with_capacity(compressed.len() + binary.len() + 4);
@@ -175,6 +169,10 @@ fn decode_counting(envelope: &str) -> Result<(String, usize), EnvelopeError> {
 /// [`EnvelopeError::TooLong`] beyond version 40, or for characters outside
 /// the alphanumeric set.
 pub fn qr_code(envelope: &str, ec: EcLevel) -> Result<QrCode, EnvelopeError> {
+    // The most alphanumeric characters any QR code holds (version 40-L).
+    if envelope.len() > 4296 {
+        return Err(EnvelopeError::TooLong(envelope.len()));
+    }
     for v in 1..=40 {
         let mut bits = Bits::new(Version::Normal(v));
         if bits.push_alphanumeric_data(envelope.as_bytes()).is_err()
@@ -286,7 +284,16 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 /// tokenised), followed, for tokenised JSON, by its text with markers; raw
 /// segments' bytes go to the binary stream. Envelope body: varint(deflated
 /// length), deflated structure, binary stream.
+///
+/// Refuses a presentation over [`MAX_DECODED`] bytes before any work: the
+/// token tables are searched linearly, and [`decode`] would refuse it.
 fn pack(text: &str) -> Result<(Vec<u8>, Vec<u8>), EnvelopeError> {
+    if text.len() > MAX_DECODED {
+        return Err(EnvelopeError::TooLarge {
+            what: "presentation",
+            max: MAX_DECODED,
+        });
+    }
     let parts: Vec<&str> = text.split('~').collect();
     let disclosure_digests = if parts.len() > 2 {
         parts[1..parts.len() - 1]
@@ -372,8 +379,9 @@ impl Packer {
         if let Some(k) = self
             .disclosure_digests
             .iter()
+            .take(256)
             .position(|d| *d == raw)
-            .filter(|&k| k < 256 && Some(k) != own)
+            .filter(|&k| Some(k) != own)
         {
             out.extend_from_slice(&[marker::DISCLOSURE_DIGEST, k as u8]);
             return;
@@ -384,12 +392,7 @@ impl Packer {
     /// A 32-byte token: a back-reference when seen before (among the first
     /// 256), else the `fresh` marker with its bytes in the binary stream.
     fn key32(&mut self, raw: [u8; 32], fresh: u8, repeat: u8, out: &mut Vec<u8>) {
-        match self
-            .seen
-            .iter()
-            .position(|s| *s == raw)
-            .filter(|&s| s < 256)
-        {
+        match self.seen.iter().take(256).position(|s| *s == raw) {
             Some(s) => out.extend_from_slice(&[repeat, s as u8]),
             None => {
                 out.push(fresh);

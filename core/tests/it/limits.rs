@@ -2,6 +2,7 @@
 //! bounded size.
 
 use serde_json::{json, Map, Value};
+use vouch_core::b64;
 use vouch_core::envelope::{self, EnvelopeError, MAX_PNG_SIDE};
 use vouch_core::jws::PublicKey;
 use vouch_core::sd_jwt::{ConcealError, Concealment, SdJwt, MAX_SD_JWT_BYTES};
@@ -82,4 +83,35 @@ fn fail_png_too_large_or_overflowing_is_refused() {
     let side = code.width() as u32 + 8;
     assert!(envelope::png(&code, MAX_PNG_SIDE / side, 4).is_ok());
     assert!(envelope::png(&code, 0, 0).is_ok());
+}
+
+#[test]
+fn fail_envelope_stats_and_structure_refuse_what_encode_refuses() {
+    // Many distinct 32-byte tokens in many parts: work quadratic in the
+    // size if it were packed at all.
+    let part = b64::encode([7u8; 32]);
+    let big = format!(
+        "e30.e30.AA~{}",
+        format!("{part}~").repeat(envelope::MAX_DECODED / 40)
+    );
+    assert!(big.len() > envelope::MAX_DECODED);
+    let too_large = |r: Result<(), EnvelopeError>| {
+        assert!(
+            matches!(
+                r,
+                Err(EnvelopeError::TooLarge {
+                    what: "presentation",
+                    ..
+                })
+            ),
+            "{r:?}"
+        )
+    };
+    too_large(envelope::encode(&big).map(drop));
+    too_large(envelope::stats(&big).map(drop));
+    too_large(envelope::structure_text(&big).map(drop));
+    assert!(matches!(
+        envelope::qr_code(&"A".repeat(1 << 20), qrcode::EcLevel::L),
+        Err(EnvelopeError::TooLong(_))
+    ));
 }
