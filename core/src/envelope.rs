@@ -91,6 +91,15 @@ pub enum EnvelopeError {
         /// The limit.
         max: usize,
     },
+    /// The presentation has more `~` parts or `.` segments than an envelope
+    /// holds; [`decode`] would refuse the result.
+    #[error("presentation has more than {max} {what}, more than an envelope holds")]
+    TooManyParts {
+        /// `parts` or `segments in a part`.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
     /// A PNG of this scale and quiet zone would be wider than
     /// [`MAX_PNG_SIDE`] pixels.
     #[error(
@@ -112,8 +121,9 @@ pub enum EnvelopeError {
 ///
 /// # Errors
 /// [`EnvelopeError::NotBase64`] when a part is not canonical base64url;
-/// [`EnvelopeError::TooLarge`] beyond [`MAX_DECODED`] bytes, which [`decode`]
-/// would refuse.
+/// [`EnvelopeError::TooLarge`] beyond [`MAX_DECODED`] bytes and
+/// [`EnvelopeError::TooManyParts`] beyond 512 `~` parts or 8 `.` segments in
+/// a part, which [`decode`] would refuse.
 pub fn encode(presentation: &str) -> Result<String, EnvelopeError> {
     let (structure, binary) = pack(presentation)?;
     let compressed = deflate(&structure)?;
@@ -193,6 +203,8 @@ fn push_varint(out: &mut Vec<u8>, v: usize) {
 
 /// Most `~` parts an envelope may hold.
 const MAX_PARTS: usize = 512;
+/// Most `.` segments a part may hold (a compact JWS has 3).
+const MAX_SEGMENTS: usize = 8;
 
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -295,6 +307,12 @@ fn pack(text: &str) -> Result<(Vec<u8>, Vec<u8>), EnvelopeError> {
         });
     }
     let parts: Vec<&str> = text.split('~').collect();
+    if parts.len() > MAX_PARTS {
+        return Err(EnvelopeError::TooManyParts {
+            what: "parts",
+            max: MAX_PARTS,
+        });
+    }
     let disclosure_digests = if parts.len() > 2 {
         parts[1..parts.len() - 1]
             .iter()
@@ -316,6 +334,12 @@ fn pack(text: &str) -> Result<(Vec<u8>, Vec<u8>), EnvelopeError> {
     let mut index = 0;
     for (part_index, part) in parts.iter().enumerate() {
         let segments: Vec<&str> = part.split('.').collect();
+        if segments.len() > MAX_SEGMENTS {
+            return Err(EnvelopeError::TooManyParts {
+                what: "segments in a part",
+                max: MAX_SEGMENTS,
+            });
+        }
         push_varint(&mut p.structure, segments.len());
         for segment in segments {
             let bytes = b64::decode(segment).map_err(|_| EnvelopeError::NotBase64(index))?;
@@ -471,7 +495,7 @@ fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize), EnvelopeEr
     let mut total = last;
     for i in 0..count {
         let segments = r.varint()?;
-        if segments == 0 || segments > 8 {
+        if segments == 0 || segments > MAX_SEGMENTS {
             return Err(EnvelopeError::Container("bad number of segments"));
         }
         total += segments - 1;

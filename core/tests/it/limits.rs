@@ -115,3 +115,26 @@ fn fail_envelope_stats_and_structure_refuse_what_encode_refuses() {
         Err(EnvelopeError::TooLong(_))
     ));
 }
+
+#[test]
+fn fail_envelope_encode_refuses_what_decode_would_refuse() {
+    // 513 parts, and a part of 9 segments: small, canonical base64url,
+    // but more than an envelope holds.
+    let many_parts = "AA~".repeat(512) + "AA";
+    let many_segments = "e30.e30.AA.AA.AA.AA.AA.AA.AA~";
+    for text in [many_parts.as_str(), many_segments] {
+        assert!(text.len() < envelope::MAX_DECODED);
+        match envelope::encode(text) {
+            Err(EnvelopeError::TooManyParts { .. }) => {}
+            Ok(env) => panic!("encoded, and decode says {:?}", envelope::decode(&env)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // At the limits it round-trips.
+    let parts = "AA~".repeat(511) + "AA";
+    let segments = "e30.e30.AA.AA.AA.AA.AA.AA~";
+    for text in [parts.as_str(), segments] {
+        let env = envelope::encode(text).unwrap();
+        assert_eq!(envelope::decode(&env).unwrap(), text);
+    }
+}
