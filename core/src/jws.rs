@@ -3,7 +3,6 @@
 //! EUDI-style issuers).
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde_json::{Map, Value};
@@ -211,7 +210,7 @@ impl Jws {
 pub struct DuplicateMember {
     /// The repeated name, unescaped.
     pub name: String,
-    /// Byte offset of its second occurrence.
+    /// Byte offset of a later occurrence.
     pub at: usize,
 }
 
@@ -220,26 +219,25 @@ pub struct DuplicateMember {
 /// name).
 ///
 /// Meant for text serde_json has already accepted (which bounds its nesting
-/// to 128 levels): one pass over the bytes, one hash-set insertion per
-/// member. On text that is not JSON it never panics, but its answer means
-/// nothing.
+/// to 128 levels): one pass over the bytes, no hashing; each object's names
+/// are compared pairwise when it has at most 16, else sorted (so a huge
+/// object costs n log n, not n²). On text that is not JSON it never panics,
+/// but its answer means nothing.
 ///
 /// # Errors
-/// [`DuplicateMember`] naming the first repeated name.
+/// [`DuplicateMember`] naming a repeated name and where it repeats.
 pub fn check_unique_members(json: &[u8]) -> Result<(), DuplicateMember> {
-    // Member names seen, keyed by the object they belong to (numbered in
-    // order of their opening brace).
-    let mut seen: HashSet<(usize, Cow<'_, [u8]>)> = HashSet::new();
-    // Open containers: Some(object number) or None for an array.
+    // Names of the open objects, outermost first, with their byte offsets.
+    let mut names: Vec<(usize, Cow<'_, [u8]>)> = Vec::new();
+    // Open containers: for an object, where its names start in `names`;
+    // `None` for an array.
     let mut open: Vec<Option<usize>> = Vec::new();
-    let mut objects = 0usize;
     let mut expect_name = false;
     let mut i = 0;
     while let Some(&b) = json.get(i) {
         match b {
             b'{' => {
-                open.push(Some(objects));
-                objects += 1;
+                open.push(Some(names.len()));
                 expect_name = true;
             }
             b'[' => {
@@ -247,7 +245,12 @@ pub fn check_unique_members(json: &[u8]) -> Result<(), DuplicateMember> {
                 expect_name = false;
             }
             b'}' | b']' => {
-                open.pop();
+                if let Some(Some(first)) = open.pop() {
+                    if let Some(members) = names.get_mut(first..) {
+                        check_object(members)?;
+                    }
+                    names.truncate(first);
+                }
                 expect_name = false;
             }
             b',' => expect_name = matches!(open.last(), Some(Some(_))),
@@ -265,7 +268,7 @@ pub fn check_unique_members(json: &[u8]) -> Result<(), DuplicateMember> {
                         _ => i += 1,
                     }
                 }
-                if let (true, Some(Some(object))) = (expect_name, open.last()) {
+                if expect_name && matches!(open.last(), Some(Some(_))) {
                     let raw = json.get(start + 1..i).unwrap_or_default();
                     let name: Cow<'_, [u8]> = if escaped {
                         match json
@@ -278,14 +281,7 @@ pub fn check_unique_members(json: &[u8]) -> Result<(), DuplicateMember> {
                     } else {
                         Cow::Borrowed(raw)
                     };
-                    let member = (*object, name);
-                    if seen.contains(&member) {
-                        return Err(DuplicateMember {
-                            name: String::from_utf8_lossy(&member.1).into_owned(),
-                            at: start,
-                        });
-                    }
-                    seen.insert(member);
+                    names.push((start, name));
                 }
                 expect_name = false;
             }
@@ -294,6 +290,27 @@ pub fn check_unique_members(json: &[u8]) -> Result<(), DuplicateMember> {
         i += 1;
     }
     Ok(())
+}
+
+/// Checks one object's member names (with their offsets) for repeats.
+fn check_object(members: &mut [(usize, Cow<'_, [u8]>)]) -> Result<(), DuplicateMember> {
+    let repeated = |(at, name): &(usize, Cow<'_, [u8]>)| DuplicateMember {
+        name: String::from_utf8_lossy(name).into_owned(),
+        at: *at,
+    };
+    if members.len() <= 16 {
+        for (i, member) in members.iter().enumerate() {
+            if members[..i].iter().any(|(_, name)| *name == member.1) {
+                return Err(repeated(member));
+            }
+        }
+        return Ok(());
+    }
+    members.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    match members.windows(2).find(|pair| pair[0].1 == pair[1].1) {
+        Some(pair) => Err(repeated(&pair[1])),
+        None => Ok(()),
+    }
 }
 
 /// Parses outside JSON text that must be an object, refusing repeated member

@@ -260,3 +260,18 @@ fn fail_two_disclosures_of_one_claim_name() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn fail_duplicate_member_in_a_large_object() {
+    // Past the pairwise comparison: 5000 members, the repeat far apart.
+    let mut members: Vec<String> = (0..5000).map(|i| format!(r#""m{i}":{i}"#)).collect();
+    members.push(r#""m17":"again""#.into());
+    let text = format!("{{{}}}", members.join(","));
+    serde_json::from_str::<Value>(&text).unwrap();
+    let err = jws::check_unique_members(text.as_bytes()).unwrap_err();
+    assert_eq!(err.name, "m17");
+    assert_eq!(err.at, text.rfind(r#""m17""#).unwrap());
+    members.pop();
+    let text = format!(r#"[{{{}}},{{"m1":{{"m1":1}}}}]"#, members.join(","));
+    assert_eq!(jws::check_unique_members(text.as_bytes()), Ok(()));
+}
