@@ -32,6 +32,12 @@ pub const MAX_DECODED: usize = 64 * 1024;
 /// deflate overhead, so twice [`MAX_DECODED`] is ample.
 pub const MAX_ENVELOPE_CHARS: usize = 2 * MAX_DECODED;
 
+/// Widest (and tallest) PNG [`png`] draws, in pixels: a version-40 code
+/// (177 modules) with a 4-module quiet zone at 22 pixels per module fits.
+/// The image is built in memory at one byte per pixel, so this bounds what a
+/// caller's `scale` and `quiet` can make it allocate (about 16 MiB).
+pub const MAX_PNG_SIDE: u32 = 4096;
+
 const BASE45: &[u8; 45] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 
 /// The preset deflate dictionary of format 1: the structure stream of SD-JWT
@@ -85,6 +91,29 @@ pub enum EnvelopeError {
         /// The limit.
         max: usize,
     },
+    /// The presentation has more `~` parts or `.` segments than an envelope
+    /// holds; [`decode`] would refuse the result.
+    #[error("presentation has more than {max} {what}, more than an envelope holds")]
+    TooManyParts {
+        /// `parts` or `segments in a part`.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// A PNG of this scale and quiet zone would be wider than
+    /// [`MAX_PNG_SIDE`] pixels.
+    #[error(
+        "a QR code of {modules} modules with a quiet zone of {quiet} at scale {scale} \
+         is wider than {MAX_PNG_SIDE} pixels"
+    )]
+    ImageTooLarge {
+        /// Modules across the code.
+        modules: usize,
+        /// Quiet-zone modules on each side.
+        quiet: u32,
+        /// Pixels per module.
+        scale: u32,
+    },
 }
 
 /// Encodes a compact SD-JWT (or any `~`/`.`-joined base64url text) as an
@@ -92,15 +121,10 @@ pub enum EnvelopeError {
 ///
 /// # Errors
 /// [`EnvelopeError::NotBase64`] when a part is not canonical base64url;
-/// [`EnvelopeError::TooLarge`] beyond [`MAX_DECODED`] bytes, which [`decode`]
-/// would refuse.
+/// [`EnvelopeError::TooLarge`] beyond [`MAX_DECODED`] bytes and
+/// [`EnvelopeError::TooManyParts`] beyond 512 `~` parts or 8 `.` segments in
+/// a part, which [`decode`] would refuse.
 pub fn encode(presentation: &str) -> Result<String, EnvelopeError> {
-    if presentation.len() > MAX_DECODED {
-        return Err(EnvelopeError::TooLarge {
-            what: "presentation",
-            max: MAX_DECODED,
-        });
-    }
     let (structure, binary) = pack(presentation)?;
     let compressed = deflate(&structure)?;
     let mut body = Vec::with_capacity(compressed.len() + binary.len() + 4);
@@ -155,6 +179,10 @@ fn decode_counting(envelope: &str) -> Result<(String, usize), EnvelopeError> {
 /// [`EnvelopeError::TooLong`] beyond version 40, or for characters outside
 /// the alphanumeric set.
 pub fn qr_code(envelope: &str, ec: EcLevel) -> Result<QrCode, EnvelopeError> {
+    // The most alphanumeric characters any QR code holds (version 40-L).
+    if envelope.len() > 4296 {
+        return Err(EnvelopeError::TooLong(envelope.len()));
+    }
     for v in 1..=40 {
         let mut bits = Bits::new(Version::Normal(v));
         if bits.push_alphanumeric_data(envelope.as_bytes()).is_err()
@@ -175,6 +203,8 @@ fn push_varint(out: &mut Vec<u8>, v: usize) {
 
 /// Most `~` parts an envelope may hold.
 const MAX_PARTS: usize = 512;
+/// Most `.` segments a part may hold (a compact JWS has 3).
+const MAX_SEGMENTS: usize = 8;
 
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -266,8 +296,23 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 /// tokenised), followed, for tokenised JSON, by its text with markers; raw
 /// segments' bytes go to the binary stream. Envelope body: varint(deflated
 /// length), deflated structure, binary stream.
+///
+/// Refuses a presentation over [`MAX_DECODED`] bytes before any work: the
+/// token tables are searched linearly, and [`decode`] would refuse it.
 fn pack(text: &str) -> Result<(Vec<u8>, Vec<u8>), EnvelopeError> {
+    if text.len() > MAX_DECODED {
+        return Err(EnvelopeError::TooLarge {
+            what: "presentation",
+            max: MAX_DECODED,
+        });
+    }
     let parts: Vec<&str> = text.split('~').collect();
+    if parts.len() > MAX_PARTS {
+        return Err(EnvelopeError::TooManyParts {
+            what: "parts",
+            max: MAX_PARTS,
+        });
+    }
     let disclosure_digests = if parts.len() > 2 {
         parts[1..parts.len() - 1]
             .iter()
@@ -289,6 +334,12 @@ fn pack(text: &str) -> Result<(Vec<u8>, Vec<u8>), EnvelopeError> {
     let mut index = 0;
     for (part_index, part) in parts.iter().enumerate() {
         let segments: Vec<&str> = part.split('.').collect();
+        if segments.len() > MAX_SEGMENTS {
+            return Err(EnvelopeError::TooManyParts {
+                what: "segments in a part",
+                max: MAX_SEGMENTS,
+            });
+        }
         push_varint(&mut p.structure, segments.len());
         for segment in segments {
             let bytes = b64::decode(segment).map_err(|_| EnvelopeError::NotBase64(index))?;
@@ -352,8 +403,9 @@ impl Packer {
         if let Some(k) = self
             .disclosure_digests
             .iter()
+            .take(256)
             .position(|d| *d == raw)
-            .filter(|&k| k < 256 && Some(k) != own)
+            .filter(|&k| Some(k) != own)
         {
             out.extend_from_slice(&[marker::DISCLOSURE_DIGEST, k as u8]);
             return;
@@ -364,12 +416,7 @@ impl Packer {
     /// A 32-byte token: a back-reference when seen before (among the first
     /// 256), else the `fresh` marker with its bytes in the binary stream.
     fn key32(&mut self, raw: [u8; 32], fresh: u8, repeat: u8, out: &mut Vec<u8>) {
-        match self
-            .seen
-            .iter()
-            .position(|s| *s == raw)
-            .filter(|&s| s < 256)
-        {
+        match self.seen.iter().take(256).position(|s| *s == raw) {
             Some(s) => out.extend_from_slice(&[repeat, s as u8]),
             None => {
                 out.push(fresh);
@@ -448,7 +495,7 @@ fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize), EnvelopeEr
     let mut total = last;
     for i in 0..count {
         let segments = r.varint()?;
-        if segments == 0 || segments > 8 {
+        if segments == 0 || segments > MAX_SEGMENTS {
             return Err(EnvelopeError::Container("bad number of segments"));
         }
         total += segments - 1;
@@ -1080,18 +1127,33 @@ pub fn stats(presentation: &str) -> Result<EnvelopeStats, EnvelopeError> {
     })
 }
 
-/// A QR code as a PNG image: 8-bit greyscale, `scale` pixels per module, a
-/// quiet zone of `quiet` modules on each side.
-pub fn png(code: &QrCode, scale: u32, quiet: u32) -> Vec<u8> {
+/// A QR code as a PNG image: 8-bit greyscale, `scale` pixels per module (0
+/// counts as 1), a quiet zone of `quiet` modules on each side.
+///
+/// # Errors
+/// [`EnvelopeError::ImageTooLarge`] when the image would be wider than
+/// [`MAX_PNG_SIDE`] pixels; checked before anything is allocated.
+pub fn png(code: &QrCode, scale: u32, quiet: u32) -> Result<Vec<u8>, EnvelopeError> {
     use std::io::Write as _;
-    let modules = u32::try_from(code.width()).unwrap_or(0);
-    let side = (modules + 2 * quiet) * scale.max(1);
+    let too_large = || EnvelopeError::ImageTooLarge {
+        modules: code.width(),
+        quiet,
+        scale,
+    };
+    let modules = u32::try_from(code.width()).map_err(|_| too_large())?;
+    let side = quiet
+        .checked_mul(2)
+        .and_then(|q| q.checked_add(modules))
+        .and_then(|m| m.checked_mul(scale.max(1)))
+        .filter(|&side| side <= MAX_PNG_SIDE)
+        .ok_or_else(too_large)?;
     let colors = code.to_colors();
     let dark = |x: u32, y: u32| -> bool {
         let (mx, my) = (x / scale.max(1), y / scale.max(1));
         if mx < quiet || my < quiet || mx >= quiet + modules || my >= quiet + modules {
             return false;
         }
+        // Both below `modules` (≤ 177) here: no overflow.
         let i = ((my - quiet) * modules + (mx - quiet)) as usize;
         colors.get(i) == Some(&qrcode::Color::Dark)
     };
@@ -1118,7 +1180,7 @@ pub fn png(code: &QrCode, scale: u32, quiet: u32) -> Vec<u8> {
         crc.update(data);
         out.extend_from_slice(&crc.sum().to_be_bytes());
     }
-    out
+    Ok(out)
 }
 
 /// The structure stream with markers shown as `<XX>` (for tuning the dictionary).
@@ -1147,7 +1209,7 @@ mod png_tests {
     #[test]
     fn png_of_a_qr_code() {
         let code = qr_code("VCH1:HELLO", EcLevel::M).unwrap();
-        let image = png(&code, 4, 4);
+        let image = png(&code, 4, 4).unwrap();
         assert_eq!(&image[..8], b"\x89PNG\r\n\x1a\n");
         // Walk the chunks, checking each CRC.
         let mut at = 8;

@@ -2,11 +2,18 @@
 //! verify EdDSA (ed25519-dalek) and ES256 (ssi, for RFC 9901's own examples and
 //! EUDI-style issuers).
 
+use std::borrow::Cow;
+
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde_json::{Map, Value};
 use ssi::jwk::{Algorithm as SsiAlgorithm, Params, JWK};
 
 use crate::b64;
+
+/// Longest compact JWS [`Jws::parse`] reads, in bytes: the limit of the
+/// SD-JWT it may be part of ([`crate::sd_jwt::MAX_SD_JWT_BYTES`]). Checked
+/// before anything is split or decoded.
+pub const MAX_JWS_BYTES: usize = 1024 * 1024;
 
 /// Why a compact JWS could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +37,14 @@ pub enum JwsError {
     /// The header has `crit`, whose extensions we do not understand.
     #[error("JWS header has crit parameters, which are not supported")]
     Crit,
+    /// Longer than [`MAX_JWS_BYTES`].
+    #[error("JWS of {len} bytes is longer than the {max}-byte limit")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// The signature algorithms Vouch verifies.
@@ -65,9 +80,17 @@ impl Jws {
     /// Parses `header.payload.signature`.
     ///
     /// # Errors
-    /// [`JwsError`] for a wrong number of parts, non-canonical base64url, a
-    /// header that is not a JSON object, an unsupported `alg`, or `crit`.
+    /// [`JwsError`] for text longer than [`MAX_JWS_BYTES`] (refused before
+    /// any work), a wrong number of parts, non-canonical base64url, a header
+    /// that is not a JSON object or repeats a member name, an unsupported
+    /// `alg`, or `crit`.
     pub fn parse(text: &str) -> Result<Self, JwsError> {
+        if text.len() > MAX_JWS_BYTES {
+            return Err(JwsError::TooLarge {
+                len: text.len(),
+                max: MAX_JWS_BYTES,
+            });
+        }
         let mut parts = text.split('.');
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -78,7 +101,7 @@ impl Jws {
         let payload = b64::decode(p).map_err(|_| JwsError::Base64 { part: "payload" })?;
         let signature = b64::decode(s).map_err(|_| JwsError::Base64 { part: "signature" })?;
         let header: Map<String, Value> =
-            serde_json::from_slice(&header_bytes).map_err(|e| JwsError::Header(e.to_string()))?;
+            parse_json_object(&header_bytes).map_err(JwsError::Header)?;
         let alg = match header.get("alg").and_then(Value::as_str) {
             Some("EdDSA") => Alg::EdDSA,
             Some("ES256") => Alg::ES256,
@@ -174,6 +197,131 @@ impl Jws {
     pub fn verify(&self, key: &PublicKey) -> Result<(), SignatureError> {
         key.verify(self.alg, self.signing_input(), &self.signature)
     }
+}
+
+/// A JSON object member name that occurs twice in the same object.
+///
+/// RFC 7515 §4 and RFC 7519 §4 let a parser reject such input, and Vouch
+/// does: serde_json keeps the last value, another parser may keep the first,
+/// and two parsers that read one signed text differently are a way around
+/// the signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("member name {name:?} occurs twice in one JSON object (byte {at})")]
+pub struct DuplicateMember {
+    /// The repeated name, unescaped.
+    pub name: String,
+    /// Byte offset of a later occurrence.
+    pub at: usize,
+}
+
+/// Checks that no object in the JSON text `json` repeats a member name,
+/// comparing names after unescaping (`"a"` and `"\u0061"` are the same
+/// name).
+///
+/// Meant for text serde_json has already accepted (which bounds its nesting
+/// to 128 levels): one pass over the bytes, no hashing; each object's names
+/// are compared pairwise when it has at most 16, else sorted (so a huge
+/// object costs n log n, not n²). On text that is not JSON it never panics,
+/// but its answer means nothing.
+///
+/// # Errors
+/// [`DuplicateMember`] naming a repeated name and where it repeats.
+pub fn check_unique_members(json: &[u8]) -> Result<(), DuplicateMember> {
+    // Names of the open objects, outermost first, with their byte offsets.
+    let mut names: Vec<(usize, Cow<'_, [u8]>)> = Vec::new();
+    // Open containers: for an object, where its names start in `names`;
+    // `None` for an array.
+    let mut open: Vec<Option<usize>> = Vec::new();
+    let mut expect_name = false;
+    let mut i = 0;
+    while let Some(&b) = json.get(i) {
+        match b {
+            b'{' => {
+                open.push(Some(names.len()));
+                expect_name = true;
+            }
+            b'[' => {
+                open.push(None);
+                expect_name = false;
+            }
+            b'}' | b']' => {
+                if let Some(Some(first)) = open.pop() {
+                    if let Some(members) = names.get_mut(first..) {
+                        check_object(members)?;
+                    }
+                    names.truncate(first);
+                }
+                expect_name = false;
+            }
+            b',' => expect_name = matches!(open.last(), Some(Some(_))),
+            b'"' => {
+                let start = i;
+                let mut escaped = false;
+                i += 1;
+                while let Some(&c) = json.get(i) {
+                    match c {
+                        b'\\' => {
+                            escaped = true;
+                            i += 2;
+                        }
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                if expect_name && matches!(open.last(), Some(Some(_))) {
+                    let raw = json.get(start + 1..i).unwrap_or_default();
+                    let name: Cow<'_, [u8]> = if escaped {
+                        match json
+                            .get(start..=i)
+                            .and_then(|quoted| serde_json::from_slice::<String>(quoted).ok())
+                        {
+                            Some(unescaped) => Cow::Owned(unescaped.into_bytes()),
+                            None => Cow::Borrowed(raw),
+                        }
+                    } else {
+                        Cow::Borrowed(raw)
+                    };
+                    names.push((start, name));
+                }
+                expect_name = false;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Checks one object's member names (with their offsets) for repeats.
+fn check_object(members: &mut [(usize, Cow<'_, [u8]>)]) -> Result<(), DuplicateMember> {
+    let repeated = |(at, name): &(usize, Cow<'_, [u8]>)| DuplicateMember {
+        name: String::from_utf8_lossy(name).into_owned(),
+        at: *at,
+    };
+    if members.len() <= 16 {
+        for (i, member) in members.iter().enumerate() {
+            if members[..i].iter().any(|(_, name)| *name == member.1) {
+                return Err(repeated(member));
+            }
+        }
+        return Ok(());
+    }
+    members.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    match members.windows(2).find(|pair| pair[0].1 == pair[1].1) {
+        Some(pair) => Err(repeated(&pair[1])),
+        None => Ok(()),
+    }
+}
+
+/// Parses outside JSON text that must be an object, refusing repeated member
+/// names anywhere in it ([`check_unique_members`]).
+///
+/// # Errors
+/// A message saying why it is not JSON, not an object, or repeats a name.
+pub fn parse_json_object(json: &[u8]) -> Result<Map<String, Value>, String> {
+    let object: Map<String, Value> = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    check_unique_members(json).map_err(|e| e.to_string())?;
+    Ok(object)
 }
 
 /// A signature that does not verify, or a key that cannot verify it.

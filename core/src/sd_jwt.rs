@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use ssi::claims::sd_jwt::{DecodedDisclosure, DisclosureDescription};
 
 use crate::b64;
-use crate::jws::{Alg, Jws, JwsError, PublicKey};
+use crate::jws::{check_unique_members, parse_json_object, Alg, Jws, JwsError, PublicKey};
 use crate::path::{ClaimPath, Segment};
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
 
@@ -147,13 +147,19 @@ impl Disclosure {
     ///
     /// # Errors
     /// A reason when it is not canonical base64url of a JSON array of a salt
-    /// string and a claim (name string and value) or an array element.
+    /// string and a claim (name string and value) or an array element, when
+    /// an object in it repeats a member name, or when its value nests deeper
+    /// than [`MAX_DEPTH`].
     pub fn parse(encoded: &str) -> Result<Self, String> {
         // ssi decodes with the strict unpadded base64url engine.
         // serde_json (inside ssi) refuses more than 128 levels, so what is
         // built here stays shallow enough to walk and drop; the tighter
         // bound is checked before anything walks it.
         let decoded = DecodedDisclosure::new(encoded).map_err(|e| e.to_string())?;
+        // ssi has accepted the text as base64url of JSON; refuse what
+        // serde_json silently resolved (last member name wins).
+        let json = b64::decode(encoded).map_err(|e| e.to_string())?;
+        check_unique_members(&json).map_err(|e| e.to_string())?;
         let disclosure = Self::from_decoded(decoded);
         if nesting(&disclosure.value) > MAX_DEPTH {
             return Err(format!("its value nests deeper than {MAX_DEPTH} levels"));
@@ -264,6 +270,15 @@ pub enum ConcealError {
     /// More than [`MAX_DISCLOSURES`] paths to conceal.
     #[error("{0} claims to conceal, more than the limit of {MAX_DISCLOSURES}")]
     TooMany(usize),
+    /// The issued SD-JWT would be longer than [`MAX_SD_JWT_BYTES`], which
+    /// every verifier refuses ([`SdJwt::parse`]).
+    #[error("the SD-JWT would be {len} bytes, longer than the {max}-byte limit")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// Conceals the claims at `spec.paths`; returns the payload (with `_sd_alg`)
@@ -425,7 +440,9 @@ impl SdJwt {
     /// under header `typ` and `kid`.
     ///
     /// # Errors
-    /// [`ConcealError`] as [`conceal`].
+    /// [`ConcealError`] as [`conceal`], and [`ConcealError::TooLarge`] when
+    /// the result would be longer than [`MAX_SD_JWT_BYTES`] (so that nothing
+    /// is issued that [`SdJwt::parse`] would refuse).
     pub fn issue(
         claims: Map<String, Value>,
         spec: &Concealment,
@@ -438,12 +455,20 @@ impl SdJwt {
         // A map of JSON values always serialises.
         let bytes = serde_json::to_vec(&payload).unwrap_or_default();
         let jwt = Jws::sign_eddsa(&bytes, Some(typ), Some(kid), key);
-        Ok(Self {
+        let issued = Self {
             jwt,
             payload,
             disclosures,
             kb: None,
-        })
+        };
+        let len = issued.compact_len();
+        if len > MAX_SD_JWT_BYTES {
+            return Err(ConcealError::TooLarge {
+                len,
+                max: MAX_SD_JWT_BYTES,
+            });
+        }
+        Ok(issued)
     }
 
     /// Parses the compact serialisation `<jwt>~<d1>~…~<dn>~[<kb-jwt>]`.
@@ -467,8 +492,7 @@ impl SdJwt {
             return Err(SdJwtError::TooManyDisclosures(count));
         }
         let jwt = Jws::parse(jwt).map_err(SdJwtError::Jwt)?;
-        let payload: Map<String, Value> = serde_json::from_slice(jwt.payload())
-            .map_err(|e| SdJwtError::Payload(e.to_string()))?;
+        let payload = parse_json_object(jwt.payload()).map_err(SdJwtError::Payload)?;
         if claims_nesting(&payload) > MAX_DEPTH {
             return Err(SdJwtError::PayloadTooDeep);
         }
@@ -514,8 +538,11 @@ impl SdJwt {
     /// equivalent compact SD-JWT, over which `sd_hash` is computed.
     ///
     /// # Errors
-    /// [`SdJwtError::Payload`] when the JSON does not have that shape, or any
-    /// error of [`SdJwt::parse`] for its parts.
+    /// [`SdJwtError::Payload`] when the JSON does not have that shape (also:
+    /// a repeated member name, `disclosures` or `kb_jwt` both in `header`
+    /// and at the top level, a field with a character that base64url, or
+    /// for `kb_jwt` a compact JWS, does not have), or any error of
+    /// [`SdJwt::parse`] for its parts.
     pub fn from_json_serialization(json: &str) -> Result<Self, SdJwtError> {
         if json.len() > MAX_SD_JWT_BYTES {
             return Err(SdJwtError::TooLarge {
@@ -524,8 +551,7 @@ impl SdJwt {
             });
         }
         let bad = |what: &str| SdJwtError::Payload(format!("JSON serialization: {what}"));
-        let root: Map<String, Value> =
-            serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
+        let root = parse_json_object(json.as_bytes()).map_err(|e| bad(&e))?;
         let payload = root
             .get("payload")
             .and_then(Value::as_str)
@@ -546,23 +572,51 @@ impl SdJwt {
             .get("signature")
             .and_then(Value::as_str)
             .ok_or_else(|| bad("no signature"))?;
-        let header = signer.get("header").and_then(Value::as_object);
-        let field = |name: &str| header.and_then(|h| h.get(name)).or_else(|| root.get(name));
+        let header = match signer.get("header") {
+            None => None,
+            Some(Value::Object(header)) => Some(header),
+            Some(_) => return Err(bad("header is not an object")),
+        };
+        // In the unprotected header or at the top level, not both: two lists
+        // of disclosures would leave the choice to the parser.
+        let field = |name: &str| match (header.and_then(|h| h.get(name)), root.get(name)) {
+            (Some(_), Some(_)) => Err(bad(&format!("{name} both in header and at the top level"))),
+            (in_header, at_top) => Ok(in_header.or(at_top)),
+        };
+        // Each field becomes one component of the compact form: a '~' (or a
+        // '.' where the compact form has none) inside one would split it
+        // into several, so the compact text would say something else.
+        let component = |name: &str, value: &str, dots: bool| {
+            if value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (dots && b == b'.'))
+            {
+                Ok(())
+            } else {
+                Err(bad(&format!("{name} has a character outside base64url")))
+            }
+        };
+        component("protected", protected, false)?;
+        component("payload", payload, false)?;
+        component("signature", signature, false)?;
         let mut text = format!("{protected}.{payload}.{signature}~");
-        if let Some(disclosures) = field("disclosures") {
+        if let Some(disclosures) = field("disclosures")? {
             for d in disclosures
                 .as_array()
                 .ok_or_else(|| bad("disclosures is not an array"))?
             {
-                text.push_str(
-                    d.as_str()
-                        .ok_or_else(|| bad("a disclosure is not a string"))?,
-                );
+                let d = d
+                    .as_str()
+                    .ok_or_else(|| bad("a disclosure is not a string"))?;
+                component("a disclosure", d, false)?;
+                text.push_str(d);
                 text.push('~');
             }
         }
-        if let Some(kb) = field("kb_jwt") {
-            text.push_str(kb.as_str().ok_or_else(|| bad("kb_jwt is not a string"))?);
+        if let Some(kb) = field("kb_jwt")? {
+            let kb = kb.as_str().ok_or_else(|| bad("kb_jwt is not a string"))?;
+            component("kb_jwt", kb, true)?;
+            text.push_str(kb);
         }
         Self::parse(&text)
     }
@@ -576,15 +630,20 @@ impl SdJwt {
         out
     }
 
-    /// `<jwt>~<d1>~…~<dn>~`, the string `sd_hash` covers.
-    pub fn without_kb(&self) -> String {
-        let len = self.jwt.as_str().len()
+    /// Length of `<jwt>~<d1>~…~<dn>~`.
+    fn compact_len(&self) -> usize {
+        self.jwt.as_str().len()
             + self
                 .disclosures
                 .iter()
                 .map(|d| d.encoded.len() + 1)
                 .sum::<usize>()
-            + 1;
+            + 1
+    }
+
+    /// `<jwt>~<d1>~…~<dn>~`, the string `sd_hash` covers.
+    pub fn without_kb(&self) -> String {
+        let len = self.compact_len();
         let mut out = String::with_capacity(len + 300);
         out.push_str(self.jwt.as_str());
         out.push('~');
@@ -1078,9 +1137,15 @@ pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict,
     // Disclosures, only under a valid issuer signature: the walk over
     // attacker-chosen disclosures is bounded, but need not run at all for a
     // forgery.
+    let mut top_level = TopLevel::NotProcessed;
     if issuer_ok {
         match sd_jwt.reveal() {
             Ok(revealed) => {
+                top_level = if withholds_top_level_claims(&sd_jwt.payload, &revealed.paths) {
+                    TopLevel::Withheld
+                } else {
+                    TopLevel::AllDisclosed
+                };
                 verdict.claims = revealed.claims;
                 verdict.push(CheckName::Disclosures, Outcome::Pass);
             }
@@ -1094,7 +1159,10 @@ pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict,
     }
 
     // Validity period.
-    verdict.push(CheckName::Validity, check_times(&sd_jwt.payload, options));
+    verdict.push(
+        CheckName::Validity,
+        check_times(&sd_jwt.payload, &verdict.claims, top_level, options),
+    );
 
     // Holder binding.
     let (binding, aud, nonce) = check_kb(sd_jwt, kb, holder_key.as_ref(), kb_sig_ok, options);
@@ -1163,7 +1231,42 @@ fn time_claim(payload: &Map<String, Value>, name: &str) -> Result<Option<i64>, S
     }
 }
 
-fn check_times(payload: &Map<String, Value>, options: &VerifyOptions) -> Outcome {
+/// What is known about the top-level claims a presentation withholds.
+#[derive(Clone, Copy)]
+enum TopLevel {
+    /// The disclosures were not processed (bad signature or disclosures).
+    NotProcessed,
+    /// Every top-level digest has its disclosure here: nothing is withheld.
+    AllDisclosed,
+    /// Some top-level digest has no disclosure here: a withheld claim or a
+    /// decoy, which nobody but the issuer can tell apart.
+    Withheld,
+}
+
+/// Whether some digest in the payload's top-level `_sd` has no disclosure
+/// in this presentation. Each digest is referenced at most once (checked by
+/// the reveal), so counting the disclosures that landed at the top suffices.
+fn withholds_top_level_claims(payload: &Map<String, Value>, paths: &[ClaimPath]) -> bool {
+    let digests = payload
+        .get(SD)
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let disclosed = paths.iter().filter(|p| p.segments().len() == 1).count();
+    disclosed < digests
+}
+
+/// `exp` and `nbf` are never selectively disclosable ([`NOT_DISCLOSABLE`]),
+/// so they are read from the issuer-signed payload. `iat` may be (RFC 9901
+/// §4.1, SD-JWT VC §3.2.2): it is checked from the payload, else from a
+/// disclosure; when neither has it and a top-level claim is withheld, it may
+/// be the withheld one, and the check says so (`NotChecked`) instead of
+/// passing. A credential with no top-level `_sd` and no `iat` has none.
+fn check_times(
+    payload: &Map<String, Value>,
+    disclosed: &Map<String, Value>,
+    top_level: TopLevel,
+    options: &VerifyOptions,
+) -> Outcome {
     let leeway = i64::try_from(options.leeway).unwrap_or(i64::MAX);
     let now = options.now;
     let result = (|| {
@@ -1177,15 +1280,36 @@ fn check_times(payload: &Map<String, Value>, options: &VerifyOptions) -> Outcome
                 return Err(format!("not valid before {nbf} (now {now})"));
             }
         }
-        if let Some(iat) = time_claim(payload, "iat")? {
+        let iat = match time_claim(payload, "iat")? {
+            Some(iat) => Some(iat),
+            None => time_claim(disclosed, "iat")?,
+        };
+        if let Some(iat) = iat {
             if now.saturating_add(leeway) < iat {
                 return Err(format!("issued in the future at {iat} (now {now})"));
             }
+            return Ok(None);
         }
-        Ok(())
+        let withheld = payload
+            .get(SD)
+            .and_then(Value::as_array)
+            .is_some_and(|digests| !digests.is_empty());
+        Ok(match (withheld, top_level) {
+            (false, _) | (true, TopLevel::AllDisclosed) => None,
+            (true, TopLevel::Withheld) => Some(
+                "exp and nbf pass; iat is not in the issuer-signed payload and not \
+                 disclosed, and may be among the withheld claims, so whether the \
+                 credential was issued in the future was not checked",
+            ),
+            (true, TopLevel::NotProcessed) => Some(
+                "exp and nbf pass; iat is not in the issuer-signed payload and the \
+                 disclosures were not processed, so iat was not checked",
+            ),
+        })
     })();
     match result {
-        Ok(()) => Outcome::Pass,
+        Ok(None) => Outcome::Pass,
+        Ok(Some(why)) => Outcome::NotChecked(why.into()),
         Err(e) => Outcome::Fail(e),
     }
 }
@@ -1228,8 +1352,8 @@ fn check_kb(
         if kb_sig_ok != Some(true) {
             return Err("KB-JWT signature does not verify with cnf.jwk".into());
         }
-        let payload: Map<String, Value> =
-            serde_json::from_slice(kb.payload()).map_err(|e| format!("KB-JWT payload: {e}"))?;
+        let payload =
+            parse_json_object(kb.payload()).map_err(|e| format!("KB-JWT payload: {e}"))?;
         let sd_hash = payload
             .get("sd_hash")
             .and_then(Value::as_str)

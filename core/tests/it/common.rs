@@ -1,8 +1,10 @@
 use ed25519_dalek::SigningKey;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use serde_json::{json, Map, Value};
 use vouch_core::jws::PublicKey;
 use vouch_core::sample;
+use vouch_core::sd_jwt::{Concealment, KeyBinding, VerifyOptions};
 use vouch_core::status_list::StatusRef;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey, PresentationRequest};
 use vouch_core::{ClaimPath, SdJwt};
@@ -63,4 +65,51 @@ pub fn presentation() -> String {
         .unwrap()
         .bind(&holder(), AUD, NONCE, NOW)
         .serialize()
+}
+
+/// The issuer's signing key.
+pub fn issuer_key() -> SigningKey {
+    issuer().signing_key().clone()
+}
+
+/// Options for `sd_jwt::verify` with the issuer key given.
+pub fn options(key_binding: KeyBinding) -> VerifyOptions {
+    let mut options = VerifyOptions::new(NOW, key_binding);
+    options.issuer_key = Some(PublicKey::Ed25519(issuer_key().verifying_key()));
+    options
+}
+
+/// Claims of a minimal credential issued at `iat`, plus a `name`.
+pub fn minimal_claims(iat: Option<i64>) -> Map<String, Value> {
+    let mut claims = json!({
+        "iss": issuer().did().as_str(),
+        "vct": "https://vouch.example/vct/test",
+        "exp": NOW + 86_400,
+        "name": "Erika",
+        "cnf": {"jwk": PublicKey::Ed25519(holder().verifying_key()).to_jwk()},
+    });
+    if let Some(iat) = iat {
+        claims["iat"] = json!(iat);
+    }
+    match claims {
+        Value::Object(map) => map,
+        _ => unreachable!(),
+    }
+}
+
+/// `claims` issued with `SdJwt::issue`, concealing `conceal`, no decoys.
+pub fn issue_plain(claims: Map<String, Value>, conceal: &[&str]) -> SdJwt {
+    let spec = Concealment {
+        paths: paths(conceal),
+        max_decoys: 0,
+    };
+    SdJwt::issue(
+        claims,
+        &spec,
+        "dc+sd-jwt",
+        "kid",
+        &issuer_key(),
+        &mut rng(3),
+    )
+    .unwrap()
 }

@@ -3,10 +3,13 @@
 
 mod chain_rules;
 mod common;
+mod duplicates;
 mod envelope;
 mod fail;
 mod flows;
+mod limits;
 mod log;
 mod mutation;
 mod reveal;
 mod vectors;
+mod withheld_iat;
