@@ -290,7 +290,9 @@ impl StatusListClaims {
                 jws.header_str("typ").map(str::to_owned),
             ));
         }
-        let payload: Map<String, Value> = serde_json::from_slice(jws.payload())
+        // Repeated member names refused: another reader taking the first
+        // `status_list` where serde_json takes the last would see other statuses.
+        let payload = crate::jws::parse_json_object(jws.payload())
             .map_err(|e| StatusTokenError::Claim(format!("payload: {e}")))?;
         let claim = |name: &str| StatusTokenError::Claim(format!("{name} missing or mistyped"));
         let sub = payload
@@ -388,6 +390,27 @@ mod tests {
         let encoded = huge.encode();
         assert!(encoded.lst.len() < 40_000);
         assert_eq!(StatusList::decode(&encoded), Err(StatusListError::TooLarge));
+    }
+
+    #[test]
+    fn fail_token_with_a_repeated_member_is_refused() {
+        // Two `status_list` members, correctly signed: serde_json alone would
+        // read the last (index 0 revoked), a first-wins reader the first.
+        let key = SigningKey::from_bytes(&[3u8; 32]);
+        let mut revoked = StatusList::new(1, 8).unwrap();
+        revoked.set(0, status::INVALID).unwrap();
+        let (valid, revoked) = (StatusList::new(1, 8).unwrap().encode(), revoked.encode());
+        let payload = format!(
+            r#"{{"sub":"s","iat":1,"status_list":{{"bits":1,"lst":"{}"}},"status_list":{{"bits":1,"lst":"{}"}}}}"#,
+            valid.lst, revoked.lst
+        );
+        let jws = Jws::sign_eddsa(payload.as_bytes(), Some(STATUS_LIST_TYP), Some("kid"), &key);
+        let err = StatusListClaims::verify(jws.as_str(), &PublicKey::Ed25519(key.verifying_key()))
+            .unwrap_err();
+        assert!(
+            matches!(&err, StatusTokenError::Claim(m) if m.contains("status_list")),
+            "{err}"
+        );
     }
 
     #[test]
