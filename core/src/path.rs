@@ -57,8 +57,13 @@ impl ClaimPath {
 
     /// Parses a JSON Pointer; the leading `/` may be left out (`courses/3`).
     ///
+    /// A segment of digits too large for an index can only name an object
+    /// member, so it is read as a key (as a leading zero is).
+    ///
     /// # Errors
-    /// [`PathError`] for an empty path, an empty segment, or a bad `~` escape.
+    /// [`PathError`] for an empty path, an empty segment, a bad `~` escape,
+    /// or more segments than claims can nest
+    /// ([`MAX_DEPTH`](crate::sd_jwt::MAX_DEPTH)), checked before any work.
     pub fn parse(text: &str) -> Result<Self, PathError> {
         let err = |reason| PathError {
             path: text.to_owned(),
@@ -67,6 +72,9 @@ impl ClaimPath {
         let body = text.strip_prefix('/').unwrap_or(text);
         if body.is_empty() {
             return Err(err("empty path"));
+        }
+        if body.split('/').count() > crate::sd_jwt::MAX_DEPTH {
+            return Err(err("more segments than claims can nest"));
         }
         let mut segments = Vec::new();
         for raw in body.split('/') {
@@ -152,5 +160,15 @@ mod tests {
         for bad in ["", "/", "//a", "/a//b", "/a~2", "/a~"] {
             assert!(ClaimPath::parse(bad).is_err(), "{bad:?}");
         }
+        let deepest = "/a".repeat(crate::sd_jwt::MAX_DEPTH);
+        assert_eq!(
+            ClaimPath::parse(&deepest).unwrap().segments().len(),
+            crate::sd_jwt::MAX_DEPTH
+        );
+        let too_deep = format!("{deepest}/a");
+        assert_eq!(
+            ClaimPath::parse(&too_deep).unwrap_err().reason,
+            "more segments than claims can nest"
+        );
     }
 }
