@@ -3,7 +3,7 @@
 //! | method, path | what |
 //! |---|---|
 //! | `GET /v1/info` | origin, node key, witnesses, cosignatures needed, size |
-//! | `POST /v1/entries` | submit an entry (its canonical JSON); replies after it is on disk (rate limited per client with `POST /v1/seal`, see [`WriteLimits`]) |
+//! | `POST /v1/entries` | submit an entry (its canonical JSON); replies after it is on disk (rate limited per client with `POST /v1/seal` and cosignature posts, see [`WriteLimits`]) |
 //! | `GET /v1/entries?start=A&end=B` | entries `[A, B)`, one per line (at most 10,000 and 16 MiB: fewer when they would exceed it; ask again from there) |
 //! | `GET /v1/entries/by-hash/{hex}` | the index of an entry by its leaf hash |
 //! | `GET /v1/checkpoint` | the latest block's signed note |
@@ -64,9 +64,10 @@ pub const MAX_RELAY_BYTES: usize = 64 << 10;
 /// Longest a relay blob is kept, seconds.
 pub const MAX_RELAY_TTL: u64 = 24 * 3600;
 
-/// The per-client rate limit on the write routes (`POST /v1/entries` and
-/// `POST /v1/seal` count together): each write costs a signature check and
-/// a flush to disk, a seal a signed block.
+/// The per-client rate limit on the write routes (`POST /v1/entries`,
+/// `POST /v1/seal` and `POST /v1/blocks/{h}/cosignature` count together):
+/// each write costs a signature check and a flush to disk, a seal a signed
+/// block, a cosignature post a signature check per line.
 #[derive(Debug, Clone)]
 pub struct WriteLimits {
     /// Writes one client (IP address, IPv6 by /64) may make per window.
@@ -429,9 +430,12 @@ async fn blocks(State(s): State<AppState>, Query(r): Query<Range>) -> ApiResult<
 
 async fn cosign(
     State(s): State<AppState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(height): Path<u64>,
     body: String,
 ) -> ApiResult<Response> {
+    // Each post costs up to one signature check per line it carries.
+    s.writes.admit(client_ip(client))?;
     let node = s.node.clone();
     let by = tokio::task::spawn_blocking(move || node.add_cosignature(height, &body))
         .await

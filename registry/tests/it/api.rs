@@ -409,6 +409,10 @@ async fn writes_are_rate_limited_per_client() {
     assert_eq!(body["error"], "rate_limited", "{body}");
     let (s, body) = send("10.0.0.1", "/v1/seal", Vec::new()).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    // Cosignature posts count too: refused before their lines are checked.
+    let note = node.checkpoint().into_bytes();
+    let (s, body) = send("10.0.0.1", "/v1/blocks/1/cosignature", note).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!((node.size(), node.head().height), (size, height));
     // Another client still writes; a third is one client too many.
     let (s, body) = send(
