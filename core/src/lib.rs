@@ -10,6 +10,7 @@
 //! - [`log`]: RFC 9162 Merkle log maths, blocks as C2SP checkpoints,
 //!   witness cosignatures.
 //! - [`chain`]: revocation-chain entries, their rules, the derived state.
+//! - [`template`]: credential templates as data (`vct` → kind, labels).
 //!
 //! Sans-IO: no files, no network, no clock, no global RNG. Time comes in as
 //! Unix seconds, randomness as an RNG argument.
@@ -24,6 +25,7 @@ pub mod path;
 pub mod sample;
 pub mod sd_jwt;
 pub mod status_list;
+pub mod template;
 pub mod vc;
 pub mod verdict;
 

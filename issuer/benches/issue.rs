@@ -14,7 +14,7 @@ use vouch_core::DidKey;
 use vouch_issuer::input;
 use vouch_issuer::issuer::{self, Issuer, Progress};
 use vouch_issuer::keystore::Cost;
-use vouch_issuer::template::Template;
+use vouch_issuer::template;
 
 fn csv(n: usize) -> Vec<u8> {
     let holders: Vec<String> = (0..1000u32)
@@ -103,7 +103,7 @@ fn main() {
         .build()
         .unwrap();
 
-    let template = Template::find("transcript").unwrap();
+    let template = template::find("transcript").unwrap();
     let start = Instant::now();
     let bytes = std::fs::read(&input_path).unwrap();
     let (rows, errors) = input::parse(&bytes, &template).unwrap();

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 use vouch_core::DidKey;
 
-use crate::template::{Template, HOLDER_COLUMN};
+use crate::template::{CsvField, CsvTemplate, Template, HOLDER_COLUMN};
 
 /// One valid row.
 #[derive(Debug, Clone)]
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn rows_and_errors() {
-        let t = Template::find("employment").unwrap();
+        let t = crate::template::find("employment").unwrap();
         let csv = format!(
             "holder,employer,employee,title,department,start,end\n\
              {HOLDER},ACME,Ada,Engineer,R&D,2020-01-01,\n\
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn header_problems() {
-        let t = Template::find("employment").unwrap();
+        let t = crate::template::find("employment").unwrap();
         let e = parse(b"holder,employer\n", &t).unwrap_err();
         assert!(
             e.contains("missing column(s) employee, title, start"),

@@ -12,7 +12,7 @@ use serde_json::json;
 use vouch_issuer::input;
 use vouch_issuer::issuer::{self, Issuer, Progress};
 use vouch_issuer::keystore::Cost;
-use vouch_issuer::template::Template;
+use vouch_issuer::template::{self, CsvField};
 
 use cli::{Cli, Command, Passphrase};
 
@@ -100,7 +100,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let pass = passphrase(&p, true)?;
             let r = issuer::init(&dir, &name, registry.as_deref(), &pass, Cost::DEFAULT)?;
-            let kinds: Vec<String> = Template::builtins()?.into_iter().map(|t| t.kind).collect();
+            let kinds: Vec<String> = template::builtins()?.into_iter().map(|t| t.kind).collect();
             if json {
                 println!(
                     "{}",
@@ -192,7 +192,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Templates { json } => {
-            let all = Template::builtins()?;
+            let all = template::builtins()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
                 return Ok(());
@@ -236,7 +236,7 @@ async fn issue(args: cli::IssueArgs) -> anyhow::Result<()> {
         json,
     } = args;
     let (dir, input_path, out) = (dir.as_path(), input_path.as_path(), out.as_path());
-    let template = Template::find(&template)?;
+    let template = template::find(&template)?;
     let bytes =
         std::fs::read(input_path).with_context(|| format!("reading {}", input_path.display()))?;
     let (rows, errors) = input::parse(&bytes, &template)

@@ -14,7 +14,7 @@ use vouch_core::vc::{self, PresentationRequest};
 use vouch_core::{envelope, ClaimPath, DidKey, SdJwt};
 use vouch_issuer::issuer::{self, Issuer, Quiet};
 use vouch_issuer::keystore::Cost;
-use vouch_issuer::template::Template;
+use vouch_issuer::template;
 use vouch_registry::client::NodeClient;
 use vouch_registry::node::Node;
 use vouch_registry::now;
@@ -49,7 +49,7 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
             courses.join("; ")
         ));
     }
-    let template = Template::find("transcript").unwrap();
+    let template = template::find("transcript").unwrap();
     let (rows, errors) = vouch_issuer::input::parse(csv.as_bytes(), &template).unwrap();
     assert!(errors.is_empty());
     let out = root.join("credentials");
