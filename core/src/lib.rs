@@ -10,7 +10,9 @@
 //! - [`log`]: RFC 9162 Merkle log maths, blocks as C2SP checkpoints,
 //!   witness cosignatures.
 //! - [`chain`]: revocation-chain entries, their rules, the derived state.
+//! - [`view`]: [`view::ChainView`], what a replica knows as of a block.
 //! - [`template`]: credential templates as data (`vct` → kind, labels).
+//! - [`verify`]: verification in one call, against a chain view and a policy.
 //!
 //! Sans-IO: no files, no network, no clock, no global RNG. Time comes in as
 //! Unix seconds, randomness as an RNG argument.
@@ -28,6 +30,8 @@ pub mod status_list;
 pub mod template;
 pub mod vc;
 pub mod verdict;
+pub mod verify;
+pub mod view;
 
 pub use did::DidKey;
 pub use path::ClaimPath;

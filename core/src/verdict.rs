@@ -8,6 +8,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::envelope::EnvelopeError;
 use crate::sd_jwt::SdJwtError;
 use crate::status_list::StatusRef;
 
@@ -31,11 +32,28 @@ pub enum CheckName {
     Audience,
     /// The KB-JWT `nonce` is the expected nonce.
     Nonce,
-    /// The credential's status list entry (filled by the verifier service).
-    Status,
-    /// The issuer was accredited for this kind at issuance (verifier service).
+    /// The claims the verifier asked for are disclosed
+    /// ([`crate::verify::verify`]).
+    RequestedClaims,
+    /// The credential's `vct` is a known template whose kind the verifier
+    /// accepts ([`crate::verify::verify`]).
+    Kind,
+    /// The issuer was accredited for this kind at issuance
+    /// ([`crate::verify::verify`]).
     Accreditation,
-    /// The batch anchor inclusion proof (verifier service).
+    /// The issuer's key had not been rotated out before issuance
+    /// ([`crate::verify::verify`]).
+    IssuerKey,
+    /// The credential's status list entry, as of the view's block
+    /// ([`crate::verify::verify`]).
+    Status,
+    /// The replica's view is recent enough for the policy
+    /// ([`crate::verify::verify`]).
+    Freshness,
+    /// The view's block carries enough witness cosignatures
+    /// ([`crate::verify::verify`]).
+    Cosignatures,
+    /// The batch anchor inclusion proof ([`crate::verify::verify`]).
     Anchor,
 }
 
@@ -116,4 +134,7 @@ pub enum VerifyError {
     /// No key to check the issuer signature with.
     #[error("cannot find the issuer key: {0}")]
     IssuerKey(String),
+    /// A `VCH1:` envelope that does not decode.
+    #[error("bad QR envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
 }

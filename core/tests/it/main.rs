@@ -12,4 +12,5 @@ mod log;
 mod mutation;
 mod reveal;
 mod vectors;
+mod verify;
 mod withheld_iat;

@@ -1,0 +1,633 @@
+//! Verification in one call: [`verify`] checks a presentation the way a
+//! verifier must, offline, against what a replica knows ([`ChainView`]) and
+//! what the verifier accepts ([`Policy`]).
+//!
+//! On top of the SD-JWT VC checks ([`crate::vc::verify_with`]: issuer
+//! signature, format, disclosures, validity, holder binding, `aud`,
+//! `nonce`) it checks that the claims asked for are disclosed, that the
+//! credential's `vct` is a known and accepted kind, that the issuer was
+//! accredited for that kind at issuance, that its key had not been rotated
+//! out by then, the credential's status as of the view's block, that the
+//! view is fresh enough and cosigned by enough witnesses, and the anchor.
+//! Every check is filled in, or says `NotChecked` and why.
+//!
+//! Issuance time is the credential's own `iat` for now: anchor proofs, which
+//! would prove it from the chain, are not supported yet, and the
+//! [`CheckName::Anchor`] check says so.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::did::DidKey;
+use crate::jws::PublicKey;
+use crate::log::TrustPolicy;
+use crate::path::{ClaimPath, Segment};
+use crate::sd_jwt::{KeyBinding, VerifyOptions};
+use crate::template::{FieldType, Template, Templates};
+use crate::vc::RESERVED_CLAIMS;
+use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
+use crate::view::{ChainView, Status};
+
+/// What the verifier asked the holder for.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Expected KB-JWT `aud`: who the presentation is for.
+    pub aud: String,
+    /// Expected KB-JWT `nonce`; `None` when none was issued (then the check
+    /// is not performed, or fails if the [`Policy`] requires a nonce).
+    pub nonce: Option<String>,
+    /// Claims the verifier wants disclosed, by name or path into the
+    /// disclosed claims (`/student_name`, `/address/locality`). An array
+    /// index counts among the items disclosed, not the issued ones: ask for
+    /// `/courses` rather than `/courses/3`.
+    pub claims: Vec<ClaimPath>,
+}
+
+/// What a verifier accepts.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The node key, the witnesses' keys and how many of their
+    /// cosignatures (k) the view's block must carry.
+    pub trust: TrustPolicy,
+    /// The templates known: `vct` → kind and display labels.
+    pub templates: Templates,
+    /// Kinds accepted; empty: every kind of a known template.
+    pub accepted_kinds: Vec<String>,
+    /// Accreditation authorities trusted (did:keys); empty: whatever
+    /// authorities the chain names. When set, every authority of the chain
+    /// must be one of them, since any of them may accredit.
+    pub trusted_authorities: Vec<String>,
+    /// How old the view's block may be, in seconds.
+    pub max_replica_age: u64,
+    /// How old the KB-JWT may be, in seconds.
+    pub max_presentation_age: u64,
+    /// Whether a request without a nonce fails.
+    pub require_nonce: bool,
+    /// Whether a presentation without an anchor proof fails.
+    pub require_anchor: bool,
+    /// Clock skew tolerated, in seconds.
+    pub leeway: u64,
+}
+
+impl Policy {
+    /// A policy trusting `trust`, knowing `templates`, accepting every kind
+    /// and the chain's own authorities, with a replica at most an hour old,
+    /// presentations at most five minutes old, a nonce required, anchor
+    /// proofs not required, and 60 s of clock leeway.
+    pub fn new(trust: TrustPolicy, templates: Templates) -> Policy {
+        Policy {
+            trust,
+            templates,
+            accepted_kinds: Vec::new(),
+            trusted_authorities: Vec::new(),
+            max_replica_age: 3600,
+            max_presentation_age: 300,
+            require_nonce: true,
+            require_anchor: false,
+            leeway: 60,
+        }
+    }
+}
+
+/// The issuer as the chain names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssuerInfo {
+    /// Its did:key (`iss`).
+    pub did: String,
+    /// Its accredited name, when the chain knows the key.
+    pub name: Option<String>,
+}
+
+/// The template a credential was recognised by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateInfo {
+    /// Template name.
+    pub name: String,
+    /// Accreditation kind.
+    pub kind: String,
+    /// Display title.
+    pub title: String,
+}
+
+/// A disclosed claim, labelled for display.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DisclosedClaim {
+    /// Claim name.
+    pub name: String,
+    /// Display label from the template; the claim name when the template
+    /// does not list it.
+    pub label: String,
+    /// The value as disclosed.
+    pub value: Value,
+    /// For a list of records: each disclosed item's fields, labelled.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<Vec<DisclosedClaim>>,
+}
+
+/// Where on the chain the checks were made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AsOf {
+    /// Block height.
+    pub height: u64,
+    /// Block time (Unix seconds).
+    pub time: i64,
+    /// Entries sealed.
+    pub size: u64,
+    /// Age of the block at verification, in seconds.
+    pub age: i64,
+    /// Witnesses whose cosignatures verified under the [`Policy`].
+    pub cosigned_by: Vec<String>,
+}
+
+/// The outcome of [`verify`]: every check, and what a page or an app shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verification {
+    /// Every check, in order. Its `claims` are the raw processed claims,
+    /// internal fields included.
+    pub verdict: Verdict,
+    /// The issuer, with its accredited name.
+    pub issuer: Option<IssuerInfo>,
+    /// The template of the credential's `vct`, if known.
+    pub template: Option<TemplateInfo>,
+    /// The disclosed subject claims, labelled, in template order (claims
+    /// the template does not list come last).
+    pub claims: Vec<DisclosedClaim>,
+    /// The holder's key (`cnf.jwk`) as did:key, when it is Ed25519.
+    pub holder: Option<String>,
+    /// The SD-JWT's internal fields (`iss`, `vct`, `iat`, `exp`, `cnf`,
+    /// `status`, …): not disclosed claims, shown apart.
+    pub internal: Map<String, Value>,
+    /// Issuance time used for accreditation and key checks (`iat`).
+    pub issued_at: Option<i64>,
+    /// The credential's status, when it was read.
+    pub status: Option<Status>,
+    /// The chain position the checks were made at.
+    pub as_of: AsOf,
+}
+
+impl Verification {
+    /// True when no check failed.
+    pub fn is_valid(&self) -> bool {
+        self.verdict.is_valid()
+    }
+
+    /// The outcome of a named check.
+    pub fn check(&self, name: CheckName) -> Option<&Outcome> {
+        self.verdict.check(name)
+    }
+
+    /// The disclosed claim named `name`.
+    pub fn claim(&self, name: &str) -> Option<&DisclosedClaim> {
+        self.claims.iter().find(|c| c.name == name)
+    }
+}
+
+/// Verifies `input` (a compact SD-JWT+KB presentation, or a `VCH1:`
+/// envelope of one) for `request`, against `view`, under `policy`, at
+/// `now` (Unix seconds).
+///
+/// # Errors
+/// [`VerifyError`] when the input cannot be checked at all: a bad envelope,
+/// a malformed SD-JWT, no usable issuer key. Every other problem is a
+/// failed check in the [`Verification`].
+pub fn verify(
+    input: &str,
+    request: &Request,
+    view: &ChainView,
+    policy: &Policy,
+    now: i64,
+) -> Result<Verification, VerifyError> {
+    let input = input.trim_matches(|c: char| c.is_ascii_whitespace());
+    let decoded;
+    let text = if input.starts_with(crate::envelope::PREFIX) {
+        decoded = crate::envelope::decode(input)?;
+        decoded.as_str()
+    } else {
+        input
+    };
+    let options = VerifyOptions {
+        now,
+        leeway: policy.leeway,
+        issuer_key: None,
+        key_binding: KeyBinding::Required {
+            aud: request.aud.clone(),
+            nonce: request.nonce.clone().unwrap_or_default(),
+            max_age: policy.max_presentation_age,
+        },
+    };
+    let mut verdict = crate::vc::verify_with(text, &options)?;
+    if request.nonce.is_none() {
+        let outcome = if policy.require_nonce {
+            Outcome::Fail("the policy requires a nonce, and the request has none".into())
+        } else {
+            Outcome::NotChecked("no nonce was asked for".into())
+        };
+        replace(&mut verdict, CheckName::Nonce, outcome);
+    }
+
+    let template = verdict
+        .vct
+        .as_deref()
+        .and_then(|vct| policy.templates.by_vct(vct));
+    let issued_at = verdict.claims.get("iat").and_then(Value::as_i64);
+
+    // Claims asked for.
+    verdict.push(CheckName::RequestedClaims, requested(&verdict, request));
+
+    // Kind, accreditation, key, status: only for a credential whose
+    // signature and format hold.
+    let gate = gate(&verdict);
+    let mut status = None;
+    match (&gate, verdict.issuer.clone()) {
+        (None, Some(iss)) => {
+            let kind = check_kind(&verdict, template, policy);
+            let kind_name = kind.as_ref().ok().map(|t| t.kind.as_str());
+            verdict.push(CheckName::Kind, into_outcome(kind.map(|_| ())));
+            let accreditation = match kind_name {
+                Some(kind) => accreditation(view, policy, &iss, kind, issued_at),
+                None => Outcome::NotChecked("the credential's kind is not accepted".into()),
+            };
+            verdict.push(CheckName::Accreditation, accreditation);
+            verdict.push(CheckName::IssuerKey, key_in_use(view, &iss, issued_at));
+            let (outcome, read) = check_status(view, &verdict, &iss, now);
+            status = read;
+            verdict.push(CheckName::Status, outcome);
+        }
+        (gate, _) => {
+            let why = gate.clone().unwrap_or_else(|| "no iss".into());
+            for name in [
+                CheckName::Kind,
+                CheckName::Accreditation,
+                CheckName::IssuerKey,
+                CheckName::Status,
+            ] {
+                verdict.push(name, Outcome::NotChecked(why.clone()));
+            }
+        }
+    }
+
+    // The view itself.
+    let age = view.age(now);
+    verdict.push(CheckName::Freshness, freshness(view, policy, now));
+    let (outcome, cosigned_by) = cosignatures(view, &policy.trust);
+    verdict.push(CheckName::Cosignatures, outcome);
+    verdict.push(
+        CheckName::Anchor,
+        if policy.require_anchor {
+            Outcome::Fail(
+                "the policy requires an anchor proof, and the presentation carries none".into(),
+            )
+        } else {
+            Outcome::NotChecked(
+                "no anchor proof: the issuance time is the credential's own iat".into(),
+            )
+        },
+    );
+
+    let (claims, internal) = split_claims(&verdict.claims, template);
+    let holder = internal
+        .get("cnf")
+        .and_then(|c| c.get("jwk"))
+        .and_then(|jwk| PublicKey::from_jwk(jwk).ok())
+        .and_then(|key| match key {
+            PublicKey::Ed25519(k) => Some(DidKey::from_public_key(&k).as_str().to_owned()),
+            _ => None,
+        });
+    let issuer = verdict.issuer.as_ref().map(|did| IssuerInfo {
+        did: did.clone(),
+        name: view.issuer(did).map(|i| i.name.clone()),
+    });
+    Ok(Verification {
+        issuer,
+        template: template.map(|t| TemplateInfo {
+            name: t.name.clone(),
+            kind: t.kind.clone(),
+            title: t.title.clone(),
+        }),
+        claims,
+        holder,
+        internal,
+        issued_at,
+        status,
+        as_of: AsOf {
+            height: view.height(),
+            time: view.time(),
+            size: view.block().size,
+            age,
+            cosigned_by,
+        },
+        verdict,
+    })
+}
+
+fn replace(verdict: &mut Verdict, name: CheckName, outcome: Outcome) {
+    match verdict.checks.iter_mut().find(|c| c.name == name) {
+        Some(check) => check.outcome = outcome,
+        None => verdict.push(name, outcome),
+    }
+}
+
+fn into_outcome(result: Result<(), String>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Pass,
+        Err(why) => Outcome::Fail(why),
+    }
+}
+
+/// Why the credential-level chain checks cannot be made, if they cannot.
+fn gate(verdict: &Verdict) -> Option<String> {
+    let failed = |name| matches!(verdict.check(name), Some(Outcome::Fail(_)) | None);
+    if failed(CheckName::IssuerSignature) {
+        Some("the issuer signature does not verify".into())
+    } else if failed(CheckName::Format) {
+        Some("the credential's format is invalid".into())
+    } else if failed(CheckName::Disclosures) {
+        Some("the disclosures do not process".into())
+    } else {
+        None
+    }
+}
+
+fn requested(verdict: &Verdict, request: &Request) -> Outcome {
+    if request.claims.is_empty() {
+        return Outcome::NotChecked("the request names no claims".into());
+    }
+    let missing: Vec<String> = request
+        .claims
+        .iter()
+        .filter(|p| !disclosed(&verdict.claims, p))
+        .map(ClaimPath::to_string)
+        .collect();
+    if missing.is_empty() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail(format!("not disclosed: {}", missing.join(", ")))
+    }
+}
+
+fn disclosed(claims: &Map<String, Value>, path: &ClaimPath) -> bool {
+    let mut segments = path.segments().iter();
+    let Some(Segment::Key(first)) = segments.next() else {
+        return false;
+    };
+    let Some(mut at) = claims.get(first) else {
+        return false;
+    };
+    for segment in segments {
+        let next = match (segment, at) {
+            (Segment::Key(k), Value::Object(o)) => o.get(k),
+            (Segment::Index(i), Value::Array(a)) => a.get(*i),
+            _ => None,
+        };
+        match next {
+            Some(v) => at = v,
+            None => return false,
+        }
+    }
+    true
+}
+
+fn check_kind<'t>(
+    verdict: &Verdict,
+    template: Option<&'t Template>,
+    policy: &Policy,
+) -> Result<&'t Template, String> {
+    let vct = verdict.vct.as_deref().unwrap_or_default();
+    let template =
+        template.ok_or_else(|| format!("vct {vct:?} is not a kind this verifier knows"))?;
+    if !policy.accepted_kinds.is_empty() && !policy.accepted_kinds.contains(&template.kind) {
+        return Err(format!(
+            "kind {:?} (vct {vct:?}) is not accepted here; accepted: {}",
+            template.kind,
+            policy.accepted_kinds.join(", ")
+        ));
+    }
+    Ok(template)
+}
+
+fn accreditation(
+    view: &ChainView,
+    policy: &Policy,
+    iss: &str,
+    kind: &str,
+    issued_at: Option<i64>,
+) -> Outcome {
+    let height = view.height();
+    if !policy.trusted_authorities.is_empty() {
+        if let Some(untrusted) = view
+            .authorities()
+            .iter()
+            .find(|a| !policy.trusted_authorities.contains(a))
+        {
+            return Outcome::Fail(format!(
+                "the chain's accreditation authority {untrusted} is not one this verifier trusts"
+            ));
+        }
+    }
+    let Some(at) = issued_at else {
+        return Outcome::Fail(
+            "the credential has no iat, so when it was issued, and whether its issuer was \
+             accredited then, is unknown"
+                .into(),
+        );
+    };
+    let Some(issuer) = view.issuer(iss) else {
+        return Outcome::Fail(format!(
+            "{iss} is not an issuer on the chain (as of height {height})"
+        ));
+    };
+    if view.accreditation(iss, kind, at).is_some() {
+        return Outcome::Pass;
+    }
+    let periods: Vec<String> = issuer
+        .periods
+        .iter()
+        .map(|p| {
+            let until = p.until.map_or("on".to_owned(), |u| format!("until {u}"));
+            format!("{} from {} {until}", p.kinds.join("+"), p.from)
+        })
+        .collect();
+    Outcome::Fail(format!(
+        "{} ({iss}) was not accredited for {kind:?} at issuance (iat {at}); its accreditation \
+         periods as of height {height}: {}",
+        issuer.name,
+        if periods.is_empty() {
+            "none".to_owned()
+        } else {
+            periods.join("; ")
+        }
+    ))
+}
+
+fn key_in_use(view: &ChainView, iss: &str, issued_at: Option<i64>) -> Outcome {
+    let Some(rotation) = view.rotation(iss) else {
+        return if view.issuer(iss).is_some() {
+            Outcome::Pass
+        } else {
+            Outcome::NotChecked(format!("{iss} is not an issuer key on the chain"))
+        };
+    };
+    match issued_at {
+        None => Outcome::Fail(format!(
+            "the key was rotated to {} at {}, and the credential has no iat to show it was \
+             issued before",
+            rotation.new_key, rotation.time
+        )),
+        Some(at) if at >= rotation.time => Outcome::Fail(format!(
+            "the key was rotated out (to {}) at {}, before issuance (iat {at})",
+            rotation.new_key, rotation.time
+        )),
+        Some(_) => Outcome::Pass,
+    }
+}
+
+fn check_status(
+    view: &ChainView,
+    verdict: &Verdict,
+    iss: &str,
+    now: i64,
+) -> (Outcome, Option<Status>) {
+    let Some(sref) = &verdict.status else {
+        return (
+            Outcome::NotChecked("the credential names no status list".into()),
+            None,
+        );
+    };
+    let at = format!(
+        "list {} index {} as of height {}, time {}",
+        sref.uri,
+        sref.idx,
+        view.height(),
+        view.time()
+    );
+    match view.status(iss, &sref.uri, sref.idx, now) {
+        Ok(status) => {
+            let outcome = match status {
+                Status::Valid => Outcome::Pass,
+                Status::Revoked => Outcome::Fail(format!("revoked: {at}")),
+                Status::Suspended => Outcome::Fail(format!("suspended: {at}")),
+                Status::UnknownList => Outcome::Fail(format!(
+                    "unknown: no status token is published for the {at}"
+                )),
+                Status::Other(v) => Outcome::Fail(format!("status value {v}: {at}")),
+            };
+            (outcome, Some(status))
+        }
+        Err(e) => (
+            Outcome::Fail(format!("{e} (as of height {})", view.height())),
+            None,
+        ),
+    }
+}
+
+fn freshness(view: &ChainView, policy: &Policy, now: i64) -> Outcome {
+    let age = view.age(now);
+    let leeway = i64::try_from(policy.leeway).unwrap_or(i64::MAX);
+    let max = i64::try_from(policy.max_replica_age).unwrap_or(i64::MAX);
+    let at = format!("block {} sealed at {}", view.height(), view.time());
+    if age < leeway.saturating_neg() {
+        Outcome::Fail(format!("{at} is {} s in the future", age.saturating_neg()))
+    } else if age > max {
+        Outcome::Fail(format!(
+            "the replica is stale: {at} is {age} s old; the policy allows {max} s"
+        ))
+    } else {
+        Outcome::Pass
+    }
+}
+
+fn cosignatures(view: &ChainView, trust: &TrustPolicy) -> (Outcome, Vec<String>) {
+    let signed = match trust.with_need(0).verify(view.note().as_bytes()) {
+        Ok(signed) => signed,
+        Err(e) => {
+            return (
+                Outcome::Fail(format!(
+                    "block {} does not verify under this verifier's trust: {e}",
+                    view.height()
+                )),
+                Vec::new(),
+            )
+        }
+    };
+    if signed.block != *view.block() {
+        return (
+            Outcome::Fail(format!(
+                "the view's signed note is not its block {}",
+                view.height()
+            )),
+            Vec::new(),
+        );
+    }
+    let need = trust.need();
+    let got = signed.cosigned_by.len();
+    let outcome = if got < need {
+        Outcome::Fail(format!(
+            "block {} carries {got} valid witness cosignature(s) ({}); {need} needed",
+            view.height(),
+            if got == 0 {
+                "none".to_owned()
+            } else {
+                signed.cosigned_by.join(", ")
+            }
+        ))
+    } else if need == 0 {
+        Outcome::NotChecked("the policy needs no witness cosignature".into())
+    } else {
+        Outcome::Pass
+    };
+    (outcome, signed.cosigned_by)
+}
+
+/// Splits the processed claims into labelled subject claims and the
+/// SD-JWT's internal fields.
+fn split_claims(
+    claims: &Map<String, Value>,
+    template: Option<&Template>,
+) -> (Vec<DisclosedClaim>, Map<String, Value>) {
+    let mut internal = Map::new();
+    let mut subject: Vec<(&String, &Value)> = Vec::new();
+    for (name, value) in claims {
+        if RESERVED_CLAIMS.contains(&name.as_str()) {
+            internal.insert(name.clone(), value.clone());
+        } else {
+            subject.push((name, value));
+        }
+    }
+    // Template order first, then the rest as they come.
+    let position = |name: &str| {
+        template
+            .and_then(|t| t.fields.iter().position(|f| f.claim == name))
+            .unwrap_or(usize::MAX)
+    };
+    subject.sort_by_key(|(name, _)| position(name));
+    let shown = subject
+        .into_iter()
+        .map(|(name, value)| {
+            let field = template.and_then(|t| t.field(name));
+            let items = match (field, value) {
+                (Some(f), Value::Array(items)) if f.kind == FieldType::List => items
+                    .iter()
+                    .filter_map(Value::as_object)
+                    .map(|item| {
+                        item.iter()
+                            .map(|(k, v)| DisclosedClaim {
+                                name: k.clone(),
+                                label: f.item(k).map_or_else(|| k.clone(), |i| i.label.clone()),
+                                value: v.clone(),
+                                items: Vec::new(),
+                            })
+                            .collect()
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            DisclosedClaim {
+                name: name.clone(),
+                label: field.map_or_else(|| name.clone(), |f| f.label.clone()),
+                value: value.clone(),
+                items,
+            }
+        })
+        .collect();
+    (shown, internal)
+}

@@ -1,0 +1,388 @@
+//! What a replica knows, as of one block: [`ChainView`].
+//!
+//! A view is the read side of the chain for verification: the block it is
+//! taken at (height, time, the signed note and whose cosignatures it
+//! carries), the accreditation authorities, the issuers with their names,
+//! kinds, periods and key rotations, the status lists (each token decoded
+//! once, when the view is made, so a lookup is a bit read), and the anchors.
+//! Sans-IO: a replica makes one from its [`ChainState`] and head block;
+//! tests make one from entries they applied themselves.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::chain::{Action, ChainState, Entry, Issuer, Period};
+use crate::log::{Block, SignedBlock};
+use crate::status_list::{status, StatusList, StatusListClaims};
+
+/// A credential's status, read from its status list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "status", content = "value")]
+pub enum Status {
+    /// Valid (0).
+    Valid,
+    /// Revoked (1, "invalid"): final.
+    Revoked,
+    /// Suspended (2).
+    Suspended,
+    /// The list is not on the chain, or no token was published for it: the
+    /// status is unknown.
+    UnknownList,
+    /// A value the Token Status List leaves to applications (3 and up).
+    Other(u8),
+}
+
+impl Status {
+    fn from_value(value: u8) -> Status {
+        match value {
+            status::VALID => Status::Valid,
+            status::INVALID => Status::Revoked,
+            status::SUSPENDED => Status::Suspended,
+            other => Status::Other(other),
+        }
+    }
+}
+
+/// Why a status could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatusError {
+    /// The list belongs to another issuer than the credential's.
+    #[error("status list {list} belongs to {owner}, not to the credential's issuer {iss}")]
+    ListIssuer {
+        /// The list URI.
+        list: String,
+        /// Its owner.
+        owner: String,
+        /// The credential's `iss`.
+        iss: String,
+    },
+    /// The list's current token has expired.
+    #[error("status list {list}: its token expired at {exp} (now {now})")]
+    TokenExpired {
+        /// The list URI.
+        list: String,
+        /// The token's `exp`.
+        exp: i64,
+        /// The time of the read.
+        now: i64,
+    },
+    /// The index is beyond the list.
+    #[error("status list {list} has {len} entries; index {idx} is beyond it")]
+    Index {
+        /// The list URI.
+        list: String,
+        /// The index asked for.
+        idx: u64,
+        /// Entries in the list.
+        len: u64,
+    },
+    /// The list's token did not decode (the chain checked it when it was
+    /// applied, so this means a corrupted state).
+    #[error("status list {list}: token does not decode: {why}")]
+    Token {
+        /// The list URI.
+        list: String,
+        /// Why.
+        why: String,
+    },
+}
+
+/// Why a view cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ViewError {
+    /// The state holds another number of entries than the block seals.
+    #[error("the chain state holds {state} entries but block {height} seals {block}")]
+    Size {
+        /// Entries in the state.
+        state: u64,
+        /// Height of the block.
+        height: u64,
+        /// Entries the block seals.
+        block: u64,
+    },
+    /// The state is of another log than the block.
+    #[error("the chain state is of log {state:?} but the block of {block:?}")]
+    Origin {
+        /// The state's origin.
+        state: Option<String>,
+        /// The block's origin.
+        block: String,
+    },
+}
+
+/// A key rotation: the old key was replaced by `new_key` at `time`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rotation {
+    /// The key that replaced it.
+    pub new_key: String,
+    /// When (the rotate-key entry's time, Unix seconds). From this time on
+    /// the old key signs nothing valid.
+    pub time: i64,
+}
+
+/// A batch anchor as the chain records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AnchorRecord {
+    /// Log index of the anchor entry.
+    pub index: u64,
+    /// The issuer that anchored it.
+    pub issuer: String,
+    /// The entry's time.
+    pub time: i64,
+    /// Status list URI of the batch.
+    pub list: String,
+    /// Hex Merkle root over the batch.
+    pub root: String,
+    /// Credentials in the batch.
+    pub count: u64,
+}
+
+/// A status list's current token, decoded once.
+#[derive(Debug, Clone)]
+struct DecodedList {
+    exp: Option<i64>,
+    list: StatusList,
+}
+
+#[derive(Debug, Clone)]
+struct ListView {
+    owner: String,
+    /// `None`: no token published yet; `Err`: the token did not decode.
+    token: Option<Result<DecodedList, String>>,
+}
+
+/// What a replica knows as of one block. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct ChainView {
+    head: SignedBlock,
+    authorities: BTreeSet<String>,
+    issuers: BTreeMap<String, Issuer>,
+    rotations: BTreeMap<String, Rotation>,
+    lists: BTreeMap<String, ListView>,
+    anchors: Vec<AnchorRecord>,
+}
+
+impl ChainView {
+    /// The view of `state`, sealed by `head` (a block whose signatures the
+    /// caller verified, e.g. with [`crate::log::TrustPolicy::verify`]).
+    /// Every status list token is decoded here, once.
+    ///
+    /// # Errors
+    /// [`ViewError`] when the state is not the one the block seals (another
+    /// size or another log).
+    pub fn new(state: &ChainState, head: SignedBlock) -> Result<ChainView, ViewError> {
+        if state.size != head.block.size {
+            return Err(ViewError::Size {
+                state: state.size,
+                height: head.block.height,
+                block: head.block.size,
+            });
+        }
+        if state.origin.as_deref() != Some(head.block.origin.as_str()) {
+            return Err(ViewError::Origin {
+                state: state.origin.clone(),
+                block: head.block.origin.clone(),
+            });
+        }
+        // A rotated key writes nothing after its rotate-key entry (it is no
+        // longer an authority, and a rotated issuer key is refused), so its
+        // author's last entry time is the rotation time.
+        let rotations = state
+            .issuers
+            .iter()
+            .filter_map(|(did, issuer)| {
+                let new_key = issuer.rotated_to.clone()?;
+                let time = state.authors.get(did).map_or(i64::MIN, |&(_, t)| t);
+                Some((did.clone(), Rotation { new_key, time }))
+            })
+            .collect();
+        let lists = state
+            .lists
+            .iter()
+            .map(|(uri, record)| {
+                let token = record.token.as_deref().map(|text| {
+                    crate::jws::Jws::parse(text)
+                        .map_err(|e| e.to_string())
+                        .and_then(|jws| {
+                            StatusListClaims::parse_unverified(&jws).map_err(|e| e.to_string())
+                        })
+                        .map(|claims| DecodedList {
+                            exp: claims.exp,
+                            list: claims.list,
+                        })
+                });
+                (
+                    uri.clone(),
+                    ListView {
+                        owner: record.owner.clone(),
+                        token,
+                    },
+                )
+            })
+            .collect();
+        Ok(ChainView {
+            head,
+            authorities: state.authorities.clone(),
+            issuers: state.issuers.clone(),
+            rotations,
+            lists,
+            anchors: Vec::new(),
+        })
+    }
+
+    /// Records the anchor entries among `entries` (log index and entry);
+    /// other entries are skipped. A replica feeds it the entries it holds.
+    pub fn add_anchors<'a>(&mut self, entries: impl IntoIterator<Item = (u64, &'a Entry)>) {
+        for (index, entry) in entries {
+            if let Action::Anchor {
+                list, root, count, ..
+            } = entry.action()
+            {
+                self.anchors.push(AnchorRecord {
+                    index,
+                    issuer: entry.author().as_str().to_owned(),
+                    time: entry.time(),
+                    list: list.clone(),
+                    root: root.clone(),
+                    count: *count,
+                });
+            }
+        }
+    }
+
+    /// The block this view is taken at.
+    pub fn block(&self) -> &Block {
+        &self.head.block
+    }
+
+    /// The block's height.
+    pub fn height(&self) -> u64 {
+        self.head.block.height
+    }
+
+    /// The block's time (Unix seconds).
+    pub fn time(&self) -> i64 {
+        self.head.block.time
+    }
+
+    /// How old the view is at `now`, in seconds (negative when the block is
+    /// from the future of `now`).
+    pub fn age(&self, now: i64) -> i64 {
+        now.saturating_sub(self.head.block.time)
+    }
+
+    /// Names of the witnesses whose cosignatures on the block verified
+    /// under the replica's trust policy.
+    pub fn cosigned_by(&self) -> &[String] {
+        &self.head.cosigned_by
+    }
+
+    /// The block as signed note, with every signature line, for checking
+    /// cosignatures under another policy.
+    pub fn note(&self) -> &str {
+        &self.head.note
+    }
+
+    /// The log's origin.
+    pub fn origin(&self) -> &str {
+        &self.head.block.origin
+    }
+
+    /// The accreditation authorities.
+    pub fn authorities(&self) -> &BTreeSet<String> {
+        &self.authorities
+    }
+
+    /// An issuer key as the chain knows it.
+    pub fn issuer(&self, did: &str) -> Option<&Issuer> {
+        self.issuers.get(did)
+    }
+
+    /// Every issuer key, by did:key.
+    pub fn issuers(&self) -> &BTreeMap<String, Issuer> {
+        &self.issuers
+    }
+
+    /// When and to what `did` was rotated, if it was.
+    pub fn rotation(&self, did: &str) -> Option<&Rotation> {
+        self.rotations.get(did)
+    }
+
+    /// The anchors recorded with [`ChainView::add_anchors`].
+    pub fn anchors(&self) -> &[AnchorRecord] {
+        &self.anchors
+    }
+
+    /// The accreditation period of `issuer` covering `kind` at `at`, if any.
+    pub fn accreditation(&self, issuer: &str, kind: &str, at: i64) -> Option<&Period> {
+        self.issuers.get(issuer)?.periods.iter().find(|p| {
+            p.from <= at && p.until.is_none_or(|u| at < u) && p.kinds.iter().any(|k| k == kind)
+        })
+    }
+
+    /// The first key of `did`'s rotation history.
+    fn first_key<'a>(&'a self, did: &'a str) -> &'a str {
+        let mut at = did;
+        // Rotation only moves to unused keys, so there is no cycle; the
+        // bound is a second guard.
+        for _ in 0..=self.issuers.len() {
+            match self.issuers.get(at).and_then(|i| i.rotated_from.as_deref()) {
+                Some(prev) => at = prev,
+                None => break,
+            }
+        }
+        at
+    }
+
+    /// Whether `a` and `b` are keys of one issuer (equal, or of one
+    /// rotation history).
+    pub fn same_issuer(&self, a: &str, b: &str) -> bool {
+        a == b || self.first_key(a) == self.first_key(b)
+    }
+
+    /// The status of index `idx` of list `uri` for a credential issued by
+    /// `iss`, read at `now`, from the token decoded when the view was made.
+    ///
+    /// # Errors
+    /// [`StatusError`] when the list is another issuer's, its token has
+    /// expired, or `idx` is beyond it.
+    pub fn status(&self, iss: &str, uri: &str, idx: u64, now: i64) -> Result<Status, StatusError> {
+        let Some(record) = self.lists.get(uri) else {
+            return Ok(Status::UnknownList);
+        };
+        if !self.same_issuer(&record.owner, iss) {
+            return Err(StatusError::ListIssuer {
+                list: uri.to_owned(),
+                owner: record.owner.clone(),
+                iss: iss.to_owned(),
+            });
+        }
+        let decoded = match &record.token {
+            None => return Ok(Status::UnknownList),
+            Some(Err(why)) => {
+                return Err(StatusError::Token {
+                    list: uri.to_owned(),
+                    why: why.clone(),
+                })
+            }
+            Some(Ok(decoded)) => decoded,
+        };
+        if let Some(exp) = decoded.exp.filter(|&exp| now >= exp) {
+            return Err(StatusError::TokenExpired {
+                list: uri.to_owned(),
+                exp,
+                now,
+            });
+        }
+        decoded
+            .list
+            .get(idx)
+            .map(Status::from_value)
+            .map_err(|_| StatusError::Index {
+                list: uri.to_owned(),
+                idx,
+                len: decoded.list.len(),
+            })
+    }
+}

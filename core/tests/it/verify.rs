@@ -1,0 +1,646 @@
+//! `verify::verify` end to end: real chain entries applied to a
+//! `ChainState`, a real signed and cosigned block, real credentials from
+//! `vc::issue`; one test per check that must fail, and one valid case.
+
+use ed25519_dalek::SigningKey;
+use vouch_core::chain::{Action, ChainState, Entry, ListUri};
+use vouch_core::did::DidKey;
+use vouch_core::jws::PublicKey;
+use vouch_core::log::{cosign, sign_block, Block, Hash, MemoryHashes, TrustPolicy};
+use vouch_core::sample;
+use vouch_core::status_list::{StatusList, StatusListClaims, StatusRef};
+use vouch_core::template::Templates;
+use vouch_core::vc::{self, CredentialRequest, IssuerKey};
+use vouch_core::verify::{verify, Policy, Request, Verification};
+use vouch_core::view::{ChainView, Status};
+use vouch_core::{envelope, CheckName, Outcome};
+
+use crate::common::{holder, issuer, paths, rng, AUD, NONCE, NOW};
+
+const ORIGIN: &str = "registry.example/vouch";
+const BASE: &str = "https://registry.example";
+const DAY: i64 = 86_400;
+const IDX: u64 = 5;
+
+fn key(b: u8) -> SigningKey {
+    SigningKey::from_bytes(&[b; 32])
+}
+
+fn id(k: &SigningKey) -> String {
+    DidKey::from_public_key(&k.verifying_key())
+        .as_str()
+        .to_owned()
+}
+
+fn authority() -> SigningKey {
+    key(0x01)
+}
+
+fn node() -> SigningKey {
+    key(0x02)
+}
+
+fn witnesses() -> Vec<(String, SigningKey)> {
+    (0..3)
+        .map(|i| (format!("w{i}.example"), key(0x30 + i)))
+        .collect()
+}
+
+fn list_uri(k: &SigningKey) -> String {
+    ListUri::format(BASE, &id(k), "l1")
+}
+
+/// A chain being written: the state and the Merkle tree of its entries.
+struct World {
+    state: ChainState,
+    hashes: MemoryHashes,
+    entries: Vec<Entry>,
+}
+
+impl World {
+    /// Genesis and the accreditation of `issuer()` for `kinds`, at NOW - 30 days.
+    fn new(kinds: &[&str]) -> Self {
+        let mut w = Self {
+            state: ChainState::new(),
+            hashes: MemoryHashes::new(),
+            entries: Vec::new(),
+        };
+        let t0 = NOW - 30 * DAY;
+        w.write(
+            &authority(),
+            t0,
+            Action::Genesis {
+                origin: ORIGIN.into(),
+                authorities: vec![id(&authority())],
+            },
+        );
+        w.write(
+            &authority(),
+            t0,
+            Action::Accredit {
+                issuer: issuer().did().as_str().to_owned(),
+                name: "University of Example".into(),
+                kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+            },
+        );
+        w
+    }
+
+    fn write(&mut self, k: &SigningKey, time: i64, action: Action) {
+        let seq = self.state.authors.get(&id(k)).map_or(0, |(s, _)| s + 1);
+        let what = format!("{action:?}");
+        let e = Entry::sign(k, seq, time, action);
+        self.state
+            .apply(&e)
+            .unwrap_or_else(|err| panic!("{what}: {err}"));
+        self.hashes.append(e.leaf_hash()).unwrap();
+        self.entries.push(e);
+    }
+
+    /// `k` anchors a batch on its list and publishes the list with `statuses`.
+    fn publish(&mut self, k: &SigningKey, time: i64, sequence: u64, statuses: &[(u64, u8)]) {
+        let uri = list_uri(k);
+        if sequence == 1 {
+            self.write(
+                k,
+                time,
+                Action::Anchor {
+                    list: uri.clone(),
+                    root: "ab".repeat(32),
+                    count: 1,
+                    first: IDX,
+                    last: IDX,
+                },
+            );
+        }
+        let mut list = StatusList::new(2, 64).unwrap();
+        for &(i, v) in statuses {
+            list.set(i, v).unwrap();
+        }
+        let token = StatusListClaims {
+            sub: uri.clone(),
+            iss: Some(id(k)),
+            iat: time,
+            exp: None,
+            ttl: None,
+            list,
+        }
+        .sign(&id(k), k)
+        .as_str()
+        .to_owned();
+        self.write(
+            k,
+            time,
+            Action::Status {
+                list: uri,
+                sequence,
+                token,
+            },
+        );
+    }
+
+    /// The view at a block sealed at `time`, cosigned by the first
+    /// `cosigners` witnesses.
+    fn view(&self, time: i64, cosigners: usize) -> ChainView {
+        let block = Block {
+            origin: ORIGIN.into(),
+            height: 7,
+            time,
+            prev: Hash([0; 32]),
+            size: self.hashes.size(),
+            root: self.hashes.root().unwrap(),
+        };
+        let mut note = sign_block(&block, &node()).unwrap();
+        for (name, k) in witnesses().iter().take(cosigners) {
+            note = cosign(&note, name, k, time as u64).unwrap();
+        }
+        // What a replica does with a block it fetched.
+        let signed = trust(0).verify(note.as_bytes()).unwrap();
+        let mut view = ChainView::new(&self.state, signed).unwrap();
+        view.add_anchors(self.entries.iter().enumerate().map(|(i, e)| (i as u64, e)));
+        view
+    }
+}
+
+fn trust(need: usize) -> TrustPolicy {
+    TrustPolicy::new(
+        (ORIGIN.into(), node().verifying_key()),
+        witnesses()
+            .iter()
+            .map(|(n, k)| (n.clone(), k.verifying_key()))
+            .collect(),
+        need,
+        true,
+    )
+    .unwrap()
+}
+
+fn policy(need: usize) -> Policy {
+    Policy::new(trust(need), Templates::builtin().unwrap())
+}
+
+fn request() -> Request {
+    Request {
+        aud: AUD.into(),
+        nonce: Some(NONCE.into()),
+        claims: paths(&["/student_name"]),
+    }
+}
+
+/// The sample transcript from `signer`, issued at `iat`, on `signer`'s list.
+fn presentation_from(signer: &SigningKey, iat: i64) -> String {
+    let req = CredentialRequest {
+        vct: sample::TRANSCRIPT_VCT.into(),
+        iat,
+        exp: Some(NOW + 365 * DAY),
+        holder: PublicKey::Ed25519(holder().verifying_key()),
+        status: Some(StatusRef {
+            idx: IDX,
+            uri: list_uri(signer),
+        }),
+        claims: sample::transcript_claims(7),
+        concealment: sample::transcript_concealment(),
+    };
+    vc::issue(req, &IssuerKey::new(signer.clone()), &mut rng(9))
+        .unwrap()
+        .present(&paths(&["/student_name", "/courses/0", "/courses/4"]))
+        .unwrap()
+        .bind(&holder(), AUD, NONCE, NOW)
+        .serialize()
+}
+
+fn presentation(iat: i64) -> String {
+    presentation_from(issuer().signing_key(), iat)
+}
+
+/// A chain where `issuer()` is accredited for transcripts and published its
+/// list (index IDX at `status`) a week ago.
+fn world_with_status(status: u8) -> World {
+    let mut w = World::new(&["transcript"]);
+    w.publish(issuer().signing_key(), NOW - 7 * DAY, 1, &[(IDX, status)]);
+    w
+}
+
+fn failure(v: &Verification, name: CheckName) -> String {
+    match v.check(name) {
+        Some(Outcome::Fail(why)) => why.clone(),
+        other => panic!(
+            "{name:?} should fail, is {other:?}; {:#?}",
+            v.verdict.checks
+        ),
+    }
+}
+
+fn only_failure(v: &Verification, name: CheckName) -> String {
+    let failed: Vec<CheckName> = v
+        .verdict
+        .checks
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(failed, [name], "{:#?}", v.verdict.checks);
+    failure(v, name)
+}
+
+#[test]
+fn a_valid_presentation_passes_every_check_and_is_labelled() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let text = presentation(NOW - DAY);
+    let v = verify(&text, &request(), &view, &policy(2), NOW).unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    for name in [
+        CheckName::IssuerSignature,
+        CheckName::Format,
+        CheckName::Disclosures,
+        CheckName::Validity,
+        CheckName::HolderBinding,
+        CheckName::Audience,
+        CheckName::Nonce,
+        CheckName::RequestedClaims,
+        CheckName::Kind,
+        CheckName::Accreditation,
+        CheckName::IssuerKey,
+        CheckName::Status,
+        CheckName::Freshness,
+        CheckName::Cosignatures,
+    ] {
+        assert_eq!(v.check(name), Some(&Outcome::Pass), "{name:?}");
+    }
+    match v.check(CheckName::Anchor) {
+        Some(Outcome::NotChecked(why)) => assert!(why.contains("no anchor proof"), "{why}"),
+        other => panic!("anchor: {other:?}"),
+    }
+
+    // What a page shows: the issuer's accredited name, the template, the
+    // disclosed claims with their labels, the holder apart.
+    let issuer_info = v.issuer.clone().unwrap();
+    assert_eq!(issuer_info.name.as_deref(), Some("University of Example"));
+    assert_eq!(issuer_info.did, issuer().did().as_str());
+    let template = v.template.clone().unwrap();
+    assert_eq!(
+        (template.kind.as_str(), template.title.as_str()),
+        ("transcript", "Academic transcript")
+    );
+    assert_eq!(v.claim("student_name").unwrap().label, "Student name");
+    assert_eq!(v.claim("institution").unwrap().label, "Institution");
+    assert!(v.claim("gpa").is_none(), "withheld");
+    let courses = v.claim("courses").unwrap();
+    assert_eq!(courses.label, "Courses");
+    assert_eq!(courses.items.len(), 2, "only the two chosen courses");
+    let grade = courses.items[0].iter().find(|c| c.name == "grade").unwrap();
+    assert_eq!(grade.label, "Grade");
+    assert_eq!(v.claims[0].name, "institution", "template order");
+    for internal in [
+        "iss", "vct", "cnf", "status", "iat", "exp", "_sd", "_sd_alg",
+    ] {
+        assert!(
+            v.claim(internal).is_none(),
+            "{internal} is not a disclosed claim"
+        );
+    }
+    for internal in ["iss", "vct", "cnf", "status", "iat"] {
+        assert!(v.internal.contains_key(internal), "{internal} shown apart");
+    }
+    assert_eq!(
+        v.holder.as_deref(),
+        Some(DidKey::from_public_key(&holder().verifying_key()).as_str())
+    );
+    assert_eq!(v.status, Some(Status::Valid));
+    assert_eq!(v.issued_at, Some(NOW - DAY));
+    assert_eq!((v.as_of.height, v.as_of.age), (7, 60));
+    assert_eq!(v.as_of.cosigned_by, ["w0.example", "w1.example"]);
+    assert_eq!(view.anchors().len(), 1);
+
+    // The same through the QR envelope.
+    let qr = envelope::encode(&text).unwrap();
+    let again = verify(&qr, &request(), &view, &policy(2), NOW).unwrap();
+    assert_eq!(again, v);
+}
+
+#[test]
+fn an_issuer_not_accredited_for_the_kind_fails_accreditation() {
+    let mut w = World::new(&["employment"]);
+    w.publish(issuer().signing_key(), NOW - 7 * DAY, 1, &[]);
+    let v = verify(
+        &presentation(NOW - DAY),
+        &request(),
+        &w.view(NOW - 60, 2),
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
+    let why = only_failure(&v, CheckName::Accreditation);
+    assert!(
+        why.contains("not accredited for \"transcript\"") && why.contains("employment"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_kind_the_verifier_does_not_accept_or_know_fails_the_kind_check() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let mut p = policy(2);
+    p.accepted_kinds = vec!["employment".into()];
+    let v = verify(&presentation(NOW - DAY), &request(), &view, &p, NOW).unwrap();
+    assert!(only_failure(&v, CheckName::Kind).contains("not accepted"));
+    assert!(matches!(
+        v.check(CheckName::Accreditation),
+        Some(Outcome::NotChecked(_))
+    ));
+
+    let mut p = policy(2);
+    p.templates = Templates::new(Vec::new()).unwrap();
+    let v = verify(&presentation(NOW - DAY), &request(), &view, &p, NOW).unwrap();
+    assert!(only_failure(&v, CheckName::Kind).contains("not a kind this verifier knows"));
+    assert_eq!(v.claim("student_name").unwrap().label, "student_name");
+}
+
+#[test]
+fn an_untrusted_accreditation_authority_fails_accreditation() {
+    let w = world_with_status(0);
+    let mut p = policy(2);
+    p.trusted_authorities = vec![id(&key(0x77))];
+    let v = verify(
+        &presentation(NOW - DAY),
+        &request(),
+        &w.view(NOW - 60, 2),
+        &p,
+        NOW,
+    )
+    .unwrap();
+    assert!(only_failure(&v, CheckName::Accreditation).contains("not one this verifier trusts"));
+    p.trusted_authorities = vec![id(&authority())];
+    let v = verify(
+        &presentation(NOW - DAY),
+        &request(),
+        &w.view(NOW - 60, 2),
+        &p,
+        NOW,
+    )
+    .unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+}
+
+#[test]
+fn a_credential_issued_after_withdrawal_fails_accreditation() {
+    let mut w = world_with_status(0);
+    w.write(
+        &authority(),
+        NOW - 2 * DAY,
+        Action::Withdraw {
+            issuer: issuer().did().as_str().to_owned(),
+            reason: "closed".into(),
+        },
+    );
+    let view = w.view(NOW - 60, 2);
+    let v = verify(&presentation(NOW - DAY), &request(), &view, &policy(2), NOW).unwrap();
+    let why = only_failure(&v, CheckName::Accreditation);
+    assert!(why.contains(&format!("until {}", NOW - 2 * DAY)), "{why}");
+    // Issued while accredited: still good.
+    let v = verify(
+        &presentation(NOW - 3 * DAY),
+        &request(),
+        &view,
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+}
+
+#[test]
+fn a_key_rotated_out_before_issuance_fails_and_a_backdated_iat_needs_an_anchor() {
+    let mut w = world_with_status(0);
+    let old = issuer().signing_key().clone();
+    let new = key(0x55);
+    let seq = w.state.authors[&id(&old)].0 + 1;
+    let rotated_at = NOW - 2 * DAY;
+    w.write(
+        &old,
+        rotated_at,
+        Action::rotate_key(ORIGIN, &id(&old), &new, seq),
+    );
+    let view = w.view(NOW - 60, 2);
+    assert_eq!(view.rotation(&id(&old)).unwrap().time, rotated_at);
+
+    // Signed with the old key after the rotation, honestly dated.
+    let v = verify(
+        &presentation_from(&old, NOW - DAY),
+        &request(),
+        &view,
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
+    let why = failure(&v, CheckName::IssuerKey);
+    assert!(
+        why.contains("rotated out") && why.contains(&id(&new)),
+        "{why}"
+    );
+    failure(&v, CheckName::Accreditation);
+
+    // The same key, iat backdated to before the rotation: nothing on the
+    // chain tells it apart without an anchor proof, and the verdict says
+    // the issuance time is only the credential's word ...
+    let backdated = presentation_from(&old, rotated_at - DAY);
+    let v = verify(&backdated, &request(), &view, &policy(2), NOW).unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    assert!(matches!(
+        v.check(CheckName::Anchor),
+        Some(Outcome::NotChecked(why)) if why.contains("own iat")
+    ));
+    // ... so a policy that requires anchor proofs refuses it.
+    let mut p = policy(2);
+    p.require_anchor = true;
+    let v = verify(&backdated, &request(), &view, &p, NOW).unwrap();
+    only_failure(&v, CheckName::Anchor);
+
+    // The new key carries on, with the list it inherited.
+    let v = verify(
+        &presentation_from(&new, NOW - DAY),
+        &request(),
+        &view,
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
+    // The new key's list URI names the new DID, which has no list yet.
+    assert!(failure(&v, CheckName::Status).contains("unknown"));
+    assert_eq!(v.check(CheckName::IssuerKey), Some(&Outcome::Pass));
+    assert_eq!(v.check(CheckName::Accreditation), Some(&Outcome::Pass));
+}
+
+#[test]
+fn a_revoked_credential_fails_status() {
+    let w = world_with_status(1);
+    let v = verify(
+        &presentation(NOW - DAY),
+        &request(),
+        &w.view(NOW - 60, 2),
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
+    let why = only_failure(&v, CheckName::Status);
+    assert!(
+        why.starts_with("revoked") && why.contains("height 7"),
+        "{why}"
+    );
+    assert_eq!(v.status, Some(Status::Revoked));
+}
+
+#[test]
+fn a_suspended_credential_fails_status() {
+    let w = world_with_status(2);
+    let v = verify(
+        &presentation(NOW - DAY),
+        &request(),
+        &w.view(NOW - 60, 2),
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
+    assert!(only_failure(&v, CheckName::Status).starts_with("suspended"));
+    assert_eq!(v.status, Some(Status::Suspended));
+}
+
+#[test]
+fn a_list_without_a_token_is_unknown() {
+    let w = World::new(&["transcript"]);
+    let v = verify(
+        &presentation(NOW - DAY),
+        &request(),
+        &w.view(NOW - 60, 2),
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
+    assert!(only_failure(&v, CheckName::Status).starts_with("unknown"));
+    assert_eq!(v.status, Some(Status::UnknownList));
+}
+
+#[test]
+fn a_stale_replica_fails_freshness_with_its_age() {
+    let w = world_with_status(0);
+    let mut p = policy(2);
+    p.max_replica_age = 3600;
+    let v = verify(
+        &presentation(NOW - DAY),
+        &request(),
+        &w.view(NOW - 7200, 2),
+        &p,
+        NOW,
+    )
+    .unwrap();
+    let why = only_failure(&v, CheckName::Freshness);
+    assert!(
+        why.contains("7200 s old") && why.contains("3600 s"),
+        "{why}"
+    );
+    assert_eq!(v.as_of.age, 7200);
+}
+
+#[test]
+fn too_few_cosignatures_fail() {
+    let w = world_with_status(0);
+    let v = verify(
+        &presentation(NOW - DAY),
+        &request(),
+        &w.view(NOW - 60, 1),
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
+    let why = only_failure(&v, CheckName::Cosignatures);
+    assert!(
+        why.contains("1 valid witness cosignature(s) (w0.example); 2 needed"),
+        "{why}"
+    );
+
+    // A node key the verifier does not trust.
+    let other =
+        TrustPolicy::new((ORIGIN.into(), key(0x66).verifying_key()), vec![], 0, false).unwrap();
+    let p = Policy::new(other, Templates::builtin().unwrap());
+    let v = verify(
+        &presentation(NOW - DAY),
+        &request(),
+        &w.view(NOW - 60, 2),
+        &p,
+        NOW,
+    )
+    .unwrap();
+    assert!(only_failure(&v, CheckName::Cosignatures).contains("does not verify"));
+}
+
+#[test]
+fn wrong_audience_nonce_or_missing_claims_fail() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let text = presentation(NOW - DAY);
+    let mut r = request();
+    r.aud = "https://other.example".into();
+    let v = verify(&text, &r, &view, &policy(2), NOW).unwrap();
+    assert!(only_failure(&v, CheckName::Audience).contains("other.example"));
+
+    let mut r = request();
+    r.nonce = Some("another".into());
+    let v = verify(&text, &r, &view, &policy(2), NOW).unwrap();
+    only_failure(&v, CheckName::Nonce);
+
+    let mut r = request();
+    r.nonce = None;
+    let v = verify(&text, &r, &view, &policy(2), NOW).unwrap();
+    assert!(only_failure(&v, CheckName::Nonce).contains("requires a nonce"));
+    let mut p = policy(2);
+    p.require_nonce = false;
+    let v = verify(&text, &r, &view, &p, NOW).unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    assert!(matches!(
+        v.check(CheckName::Nonce),
+        Some(Outcome::NotChecked(_))
+    ));
+
+    let mut r = request();
+    r.claims = paths(&["/student_name", "/gpa", "/degree", "/courses"]);
+    let v = verify(&text, &r, &view, &policy(2), NOW).unwrap();
+    let why = only_failure(&v, CheckName::RequestedClaims);
+    assert_eq!(why, "not disclosed: /gpa, /degree");
+}
+
+#[test]
+fn a_forged_signature_skips_the_chain_checks_and_says_why() {
+    let w = world_with_status(0);
+    let text = presentation_from(&key(0x44), NOW - DAY);
+    let v = verify(&text, &request(), &w.view(NOW - 60, 2), &policy(2), NOW).unwrap();
+    // Signed by an unknown key under its own did:key: the signature holds,
+    // but the chain knows no such issuer.
+    assert!(failure(&v, CheckName::Accreditation).contains("not an issuer on the chain"));
+    assert!(v.issuer.clone().unwrap().name.is_none());
+
+    // A presentation whose issuer signature is broken.
+    let mut parts: Vec<String> = text.split('~').map(str::to_owned).collect();
+    let mut jwt: Vec<char> = parts[0].chars().collect();
+    let at = jwt.len() - 10;
+    jwt[at] = if jwt[at] == 'A' { 'B' } else { 'A' };
+    parts[0] = jwt.into_iter().collect();
+    let broken = parts.join("~");
+    let v = verify(&broken, &request(), &w.view(NOW - 60, 2), &policy(2), NOW).unwrap();
+    failure(&v, CheckName::IssuerSignature);
+    assert!(matches!(
+        v.check(CheckName::Status),
+        Some(Outcome::NotChecked(why)) if why.contains("signature")
+    ));
+}
+
+#[test]
+fn a_view_of_another_state_is_refused() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 0);
+    let mut other = w.state.clone();
+    other.size += 1;
+    let signed = trust(0).verify(view.note().as_bytes()).unwrap();
+    assert!(ChainView::new(&other, signed).is_err());
+}
