@@ -136,6 +136,10 @@ pub enum ReplicaError {
     /// Nothing verified yet.
     #[error("replica has not synced yet")]
     NotSynced,
+    /// The state and the head block disagree (cannot happen after a
+    /// successful open or sync; a guard for [`Replica::view`]).
+    #[error("cannot make a chain view: {0}")]
+    View(#[from] vouch_core::view::ViewError),
     /// A status read the chain's state refuses: the list does not belong to
     /// the credential's issuer ([`RuleError::ListIssuer`]), its token has
     /// expired ([`RuleError::TokenExpired`]), or the index is beyond the
@@ -266,6 +270,17 @@ impl Replica {
     /// The derived state as of [`Replica::head`].
     pub fn state(&self) -> &ChainState {
         &self.state
+    }
+
+    /// What this replica knows as of its head, for
+    /// [`vouch_core::verify::verify`]. Status lists are decoded here, once
+    /// per view; anchors are not recorded yet (no check reads them).
+    ///
+    /// # Errors
+    /// [`ReplicaError::NotSynced`] before the first sync.
+    pub fn view(&self) -> Result<vouch_core::view::ChainView, ReplicaError> {
+        let head = self.head.clone().ok_or(ReplicaError::NotSynced)?;
+        Ok(vouch_core::view::ChainView::new(&self.state, head)?)
     }
 
     /// The local store (for proofs and audits).

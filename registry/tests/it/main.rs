@@ -14,4 +14,5 @@ mod limits;
 mod network;
 mod relay;
 mod replica_crash;
+mod view;
 mod witness_checks;
