@@ -4,11 +4,13 @@
 //! taken at (height, time, the signed note and whose cosignatures it
 //! carries), the accreditation authorities, the issuers with their names,
 //! kinds, periods and key rotations, the status lists (each token decoded
-//! once, when the view is made, so a lookup is a bit read), and the anchors.
+//! at its first lookup and kept, so every later lookup is a bit read), and
+//! the anchors.
 //! Sans-IO: a replica makes one from its [`ChainState`] and head block;
 //! tests make one from entries they applied themselves.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use crate::chain::{Action, ChainState, Entry, Issuer, Period};
 use crate::log::{Block, SignedBlock};
@@ -148,8 +150,28 @@ struct DecodedList {
 #[derive(Debug, Clone)]
 struct ListView {
     owner: String,
-    /// `None`: no token published yet; `Err`: the token did not decode.
-    token: Option<Result<DecodedList, String>>,
+    /// The current token; `None`: none published yet.
+    token: Option<String>,
+    /// The token decoded, at the first lookup (`Err`: it did not decode).
+    /// Decoding lazily keeps a view of many large lists cheap to make: a
+    /// list inflates to at most [`crate::status_list::MAX_LIST_BYTES`], and
+    /// only the lists verifications read are inflated, each once.
+    decoded: OnceLock<Result<DecodedList, String>>,
+}
+
+impl ListView {
+    fn decoded(&self) -> Option<&Result<DecodedList, String>> {
+        let text = self.token.as_deref()?;
+        Some(self.decoded.get_or_init(|| {
+            crate::jws::Jws::parse(text)
+                .map_err(|e| e.to_string())
+                .and_then(|jws| StatusListClaims::parse_unverified(&jws).map_err(|e| e.to_string()))
+                .map(|claims| DecodedList {
+                    exp: claims.exp,
+                    list: claims.list,
+                })
+        }))
+    }
 }
 
 /// What a replica knows as of one block. See the module documentation.
@@ -166,7 +188,7 @@ pub struct ChainView {
 impl ChainView {
     /// The view of `state`, sealed by `head` (a block whose signatures the
     /// caller verified, e.g. with [`crate::log::TrustPolicy::verify`]).
-    /// Every status list token is decoded here, once.
+    /// Status list tokens are decoded at their first lookup, once.
     ///
     /// # Errors
     /// [`ViewError`] when the state is not the one the block seals (another
@@ -201,22 +223,12 @@ impl ChainView {
             .lists
             .iter()
             .map(|(uri, record)| {
-                let token = record.token.as_deref().map(|text| {
-                    crate::jws::Jws::parse(text)
-                        .map_err(|e| e.to_string())
-                        .and_then(|jws| {
-                            StatusListClaims::parse_unverified(&jws).map_err(|e| e.to_string())
-                        })
-                        .map(|claims| DecodedList {
-                            exp: claims.exp,
-                            list: claims.list,
-                        })
-                });
                 (
                     uri.clone(),
                     ListView {
                         owner: record.owner.clone(),
-                        token,
+                        token: record.token.clone(),
+                        decoded: OnceLock::new(),
                     },
                 )
             })
@@ -309,6 +321,15 @@ impl ChainView {
         self.rotations.get(did)
     }
 
+    /// How many status lists this view has inflated so far: each list at
+    /// most once, at its first lookup.
+    pub fn decoded_lists(&self) -> usize {
+        self.lists
+            .values()
+            .filter(|l| l.decoded.get().is_some())
+            .count()
+    }
+
     /// The anchors recorded with [`ChainView::add_anchors`].
     pub fn anchors(&self) -> &[AnchorRecord] {
         &self.anchors
@@ -342,7 +363,8 @@ impl ChainView {
     }
 
     /// The status of index `idx` of list `uri` for a credential issued by
-    /// `iss`, read at `now`, from the token decoded when the view was made.
+    /// `iss`, read at `now`. The list's token is decoded at its first
+    /// lookup and kept for the next.
     ///
     /// # Errors
     /// [`StatusError`] when the list is another issuer's, its token has
@@ -358,7 +380,7 @@ impl ChainView {
                 iss: iss.to_owned(),
             });
         }
-        let decoded = match &record.token {
+        let decoded = match record.decoded() {
             None => return Ok(Status::UnknownList),
             Some(Err(why)) => {
                 return Err(StatusError::Token {

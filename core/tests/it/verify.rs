@@ -248,6 +248,11 @@ fn a_valid_presentation_passes_every_check_and_is_labelled() {
     let w = world_with_status(0);
     let view = w.view(NOW - 60, 2);
     let text = presentation(NOW - DAY);
+    assert_eq!(
+        view.decoded_lists(),
+        0,
+        "lists inflate at their first lookup"
+    );
     let v = verify(&text, &request(), &view, &policy(2), NOW).unwrap();
     assert!(v.is_valid(), "{:#?}", v.verdict.checks);
     for name in [
@@ -317,6 +322,7 @@ fn a_valid_presentation_passes_every_check_and_is_labelled() {
     let qr = envelope::encode(&text).unwrap();
     let again = verify(&qr, &request(), &view, &policy(2), NOW).unwrap();
     assert_eq!(again, v);
+    assert_eq!(view.decoded_lists(), 1, "and only once");
 }
 
 #[test]
