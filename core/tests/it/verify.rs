@@ -323,6 +323,25 @@ fn a_valid_presentation_passes_every_check_and_is_labelled() {
     let again = verify(&qr, &request(), &view, &policy(2), NOW).unwrap();
     assert_eq!(again, v);
     assert_eq!(view.decoded_lists(), 1, "and only once");
+
+    // What a web page receives.
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["issuer"]["name"], "University of Example");
+    assert_eq!(json["claims"][0]["label"], "Institution");
+    assert_eq!(json["status"]["status"], "valid");
+    assert!(json["verdict"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "freshness" && c["outcome"] == "pass"));
+
+    // A broken envelope cannot be checked at all.
+    let mut bad = qr.clone();
+    bad.truncate(qr.len() / 2);
+    assert!(matches!(
+        verify(&bad, &request(), &view, &policy(2), NOW),
+        Err(vouch_core::VerifyError::Envelope(_))
+    ));
 }
 
 #[test]
