@@ -22,7 +22,7 @@ use crate::did::DidKey;
 use crate::jws::PublicKey;
 use crate::log::TrustPolicy;
 use crate::path::{ClaimPath, Segment};
-use crate::sd_jwt::{KeyBinding, VerifyOptions};
+use crate::sd_jwt::{KeyBinding, SdJwt, VerifyOptions};
 use crate::template::{FieldType, Template, Templates};
 use crate::vc::RESERVED_CLAIMS;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
@@ -36,10 +36,9 @@ pub struct Request {
     /// Expected KB-JWT `nonce`; `None` when none was issued (then the check
     /// is not performed, or fails if the [`Policy`] requires a nonce).
     pub nonce: Option<String>,
-    /// Claims the verifier wants disclosed, by name or path into the
-    /// disclosed claims (`/student_name`, `/address/locality`). An array
-    /// index counts among the items disclosed, not the issued ones: ask for
-    /// `/courses` rather than `/courses/3`.
+    /// Claims the verifier wants disclosed, as paths with array indexes as
+    /// issued (the paths a wallet presents): `/student_name`, `/courses`
+    /// (the list, whichever items), `/courses/3` (that item).
     pub claims: Vec<ClaimPath>,
 }
 
@@ -232,7 +231,10 @@ pub fn verify(
     let issued_at = verdict.claims.get("iat").and_then(Value::as_i64);
 
     // Claims asked for.
-    verdict.push(CheckName::RequestedClaims, requested(&verdict, request));
+    verdict.push(
+        CheckName::RequestedClaims,
+        requested(text, &verdict, request),
+    );
 
     // Kind, accreditation, key, status: only for a credential whose
     // signature and format hold.
@@ -348,14 +350,28 @@ fn gate(verdict: &Verdict) -> Option<String> {
     }
 }
 
-fn requested(verdict: &Verdict, request: &Request) -> Outcome {
+fn requested(text: &str, verdict: &Verdict, request: &Request) -> Outcome {
     if request.claims.is_empty() {
         return Outcome::NotChecked("the request names no claims".into());
     }
+    if verdict.check(CheckName::Disclosures) != Some(&Outcome::Pass) {
+        return Outcome::NotChecked("the disclosures were not processed".into());
+    }
+    // Parsed and revealed again for the paths as issued, which the
+    // verdict's processed claims (arrays closed up) no longer show. Both
+    // succeeded once already, within the SD-JWT size bounds.
+    let sd_jwt = match SdJwt::parse(text) {
+        Ok(sd_jwt) => sd_jwt,
+        Err(e) => return Outcome::NotChecked(e.to_string()),
+    };
+    let paths = match sd_jwt.reveal() {
+        Ok(revealed) => revealed.paths,
+        Err(e) => return Outcome::NotChecked(format!("disclosures: {e}")),
+    };
     let missing: Vec<String> = request
         .claims
         .iter()
-        .filter(|p| !disclosed(&verdict.claims, p))
+        .filter(|p| !disclosed(&sd_jwt, &paths, p))
         .map(ClaimPath::to_string)
         .collect();
     if missing.is_empty() {
@@ -365,18 +381,37 @@ fn requested(verdict: &Verdict, request: &Request) -> Outcome {
     }
 }
 
-fn disclosed(claims: &Map<String, Value>, path: &ClaimPath) -> bool {
-    let mut segments = path.segments().iter();
-    let Some(Segment::Key(first)) = segments.next() else {
-        return false;
+/// Whether the claim at `wanted` (indexes as issued) is in the
+/// presentation: below the deepest disclosure at or above it (or the
+/// issuer-signed payload, when there is none), every step is a plain
+/// member or array element, not a digest.
+fn disclosed(sd_jwt: &SdJwt, paths: &[ClaimPath], wanted: &ClaimPath) -> bool {
+    let deepest = paths
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.is_prefix_of(wanted))
+        .max_by_key(|(_, d)| d.segments().len());
+    let (mut at, rest) = match deepest {
+        Some((i, d)) => match sd_jwt.disclosures().get(i) {
+            Some(disclosure) => (disclosure.value(), &wanted.segments()[d.segments().len()..]),
+            None => return false,
+        },
+        None => {
+            let Some((Segment::Key(first), rest)) = wanted.segments().split_first() else {
+                return wanted.segments().is_empty();
+            };
+            match plain_member(sd_jwt.payload(), first) {
+                Some(v) => (v, rest),
+                None => return false,
+            }
+        }
     };
-    let Some(mut at) = claims.get(first) else {
-        return false;
-    };
-    for segment in segments {
+    for segment in rest {
         let next = match (segment, at) {
-            (Segment::Key(k), Value::Object(o)) => o.get(k),
-            (Segment::Index(i), Value::Array(a)) => a.get(*i),
+            (Segment::Key(k), Value::Object(o)) => plain_member(o, k),
+            (Segment::Index(i), Value::Array(items)) => items.get(*i).filter(
+                |item| !matches!(item, Value::Object(o) if o.contains_key(crate::sd_jwt::ELLIPSIS)),
+            ),
             _ => None,
         };
         match next {
@@ -385,6 +420,14 @@ fn disclosed(claims: &Map<String, Value>, path: &ClaimPath) -> bool {
         }
     }
     true
+}
+
+/// A member of an issuer-signed object that is not SD-JWT machinery.
+fn plain_member<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if name == crate::sd_jwt::SD || name == crate::sd_jwt::SD_ALG {
+        return None;
+    }
+    object.get(name)
 }
 
 fn check_kind<'t>(

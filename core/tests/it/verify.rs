@@ -629,10 +629,23 @@ fn wrong_audience_nonce_or_missing_claims_fail() {
     ));
 
     let mut r = request();
-    r.claims = paths(&["/student_name", "/gpa", "/degree", "/courses"]);
+    // Indexes as issued: courses 0 and 4 are disclosed, 1 is not (though
+    // the disclosed list has a second item).
+    r.claims = paths(&[
+        "/student_name",
+        "/gpa",
+        "/degree",
+        "/courses",
+        "/courses/4/grade",
+        "/courses/1",
+        "/institution",
+    ]);
     let v = verify(&text, &r, &view, &policy(2), NOW).unwrap();
     let why = only_failure(&v, CheckName::RequestedClaims);
-    assert_eq!(why, "not disclosed: /gpa, /degree");
+    assert_eq!(why, "not disclosed: /gpa, /degree, /courses/1");
+    r.claims = paths(&["/courses/0", "/courses/4/grade", "/institution"]);
+    let v = verify(&text, &r, &view, &policy(2), NOW).unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
 }
 
 #[test]
