@@ -1,8 +1,8 @@
 //! The whole path across crates: an issuer batch-issues transcripts on its
 //! embedded registry and revokes one; holders present three courses bound to
 //! a verifier's nonce, through the QR envelope; the verifier checks each
-//! presentation offline and reads accreditation and revocation from its own
-//! replica of the chain.
+//! presentation offline with `verify::verify` against a view of its own
+//! replica of the chain (accreditation, key, status, freshness included).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use rand::SeedableRng as _;
-use vouch_core::vc::{self, PresentationRequest};
-use vouch_core::{envelope, ClaimPath, DidKey, SdJwt};
+use vouch_core::template::Templates;
+use vouch_core::verify::{verify, Policy, Request};
+use vouch_core::view::Status;
+use vouch_core::{envelope, CheckName, ClaimPath, DidKey, Outcome, SdJwt};
 use vouch_issuer::issuer::{self, Issuer, Quiet};
 use vouch_issuer::keystore::Cost;
 use vouch_issuer::template;
@@ -95,15 +97,18 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
         Replica::open(&root.join("verifier-replica"), trust.policy().unwrap()).unwrap();
     replica.sync(&NodeClient::new(&url).unwrap()).await.unwrap();
 
-    let request = PresentationRequest {
-        aud: "https://hr.example.com".into(),
-        nonce: "n-7Hq2".into(),
-        max_age: 300,
-    };
     let disclose: Vec<ClaimPath> = ["/courses/0", "/courses/4", "/courses/7"]
         .iter()
         .map(|p| ClaimPath::parse(p).unwrap())
         .collect();
+    let request = Request {
+        aud: "https://hr.example.com".into(),
+        nonce: Some("n-7Hq2".into()),
+        claims: disclose.clone(),
+    };
+    let nonce = request.nonce.clone().unwrap();
+    let view = replica.view().unwrap();
+    let policy = Policy::new(trust.policy().unwrap(), Templates::builtin().unwrap());
     let mut files: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -116,7 +121,7 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
         let presentation = credential
             .present(&disclose)
             .unwrap()
-            .bind(&holders[i], &request.aud, &request.nonce, now())
+            .bind(&holders[i], &request.aud, &nonce, now())
             .serialize();
         // Through the QR envelope and back, byte for byte.
         let qr = envelope::encode(&presentation).unwrap();
@@ -124,39 +129,49 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
         let received = envelope::decode(&qr).unwrap();
         assert_eq!(received, presentation);
 
-        let verdict = vc::verify_presentation(&received, &request, now()).unwrap();
-        assert!(verdict.is_valid(), "holder {i}: {verdict:?}");
-        let courses = verdict.claims["courses"].as_array().unwrap();
-        assert_eq!(courses.len(), 3, "only the three chosen courses");
-        assert!(!verdict.claims.contains_key("student_name"), "withheld");
-
-        // Accreditation and revocation, offline, from the replica.
-        let issuer_did = verdict.issuer.clone().unwrap();
-        let iat = credential.payload()["iat"].as_i64().unwrap();
-        assert!(
-            replica
-                .accredited(&issuer_did, "transcript", iat)
-                .unwrap()
-                .value
+        // Everything, offline, against the replica's view: the QR text as
+        // scanned.
+        let v = verify(&qr, &request, &view, &policy, now()).unwrap();
+        let courses = v.claim("courses").unwrap();
+        assert_eq!(courses.items.len(), 3, "only the three chosen courses");
+        assert!(v.claim("student_name").is_none(), "withheld");
+        assert_eq!(
+            v.issuer.as_ref().unwrap().name.as_deref(),
+            Some("University of Example")
         );
-        let status = verdict.status.clone().unwrap();
+        let status = v.verdict.status.clone().unwrap();
         assert_eq!(status.uri, uri);
-        let state = replica
-            .status(&issuer_did, &status.uri, status.idx, now())
-            .unwrap();
-        let expect = if status.idx == revoked_idx { 1 } else { 0 };
-        assert_eq!(state.value, Some(expect), "holder {i}");
-        assert_eq!(i == 1, expect == 1);
+        let revoked = status.idx == revoked_idx;
+        assert_eq!(i == 1, revoked);
+        for name in [
+            CheckName::IssuerSignature,
+            CheckName::HolderBinding,
+            CheckName::Kind,
+            CheckName::Accreditation,
+            CheckName::IssuerKey,
+            CheckName::Freshness,
+        ] {
+            assert_eq!(v.check(name), Some(&Outcome::Pass), "holder {i}: {name:?}");
+        }
+        if revoked {
+            assert_eq!(v.status, Some(Status::Revoked));
+            assert!(!v.is_valid());
+        } else {
+            assert_eq!(v.status, Some(Status::Valid));
+            assert!(v.is_valid(), "holder {i}: {:#?}", v.verdict.checks);
+        }
 
         // Another holder's key cannot present this credential.
         let stolen = credential
             .present(&disclose)
             .unwrap()
-            .bind(&holders[(i + 1) % 3], &request.aud, &request.nonce, now())
+            .bind(&holders[(i + 1) % 3], &request.aud, &nonce, now())
             .serialize();
-        assert!(!vc::verify_presentation(&stolen, &request, now())
-            .unwrap()
-            .is_valid());
+        let v = verify(&stolen, &request, &view, &policy, now()).unwrap();
+        assert!(matches!(
+            v.check(CheckName::HolderBinding),
+            Some(Outcome::Fail(_))
+        ));
     }
     drop(replica);
     let _ = std::fs::remove_dir_all(&root);
