@@ -5,6 +5,7 @@ mod common;
 mod envelope;
 mod fail;
 mod flows;
+mod fuzz_cases;
 mod log;
 mod mutation;
 mod vectors;

@@ -8,4 +8,5 @@ mod api;
 mod common;
 mod crash;
 mod fork;
+mod fuzz_cases;
 mod network;
