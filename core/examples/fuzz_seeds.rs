@@ -163,6 +163,27 @@ fn main() -> Result<()> {
         .collect();
     write_all(&out.join("chain_entry"), "vouch", &lines)?;
     write_all(&out.join("chain_entry"), "vouch-chain", &[lines.join("\n")])?;
+    // A hand-made entry by the small-order (identity) key with R = identity
+    // and s = 0: the Ed25519 equation holds, but a strict check refuses it;
+    // the single and batch signature checks must agree.
+    let weak = ed25519_dalek::VerifyingKey::from_bytes(&{
+        let mut b = [0u8; 32];
+        b[0] = 1;
+        b
+    })?;
+    let mut weak_sig = [0u8; 64];
+    weak_sig[0] = 1;
+    let template = &entries[5];
+    let text = String::from_utf8_lossy(template.as_bytes())
+        .replace(
+            template.author().as_str(),
+            DidKey::from_public_key(&weak).as_str(),
+        )
+        .replace(
+            &vouch_core::b64::encode(template_sig(template)),
+            &vouch_core::b64::encode(weak_sig),
+        );
+    write_all(&out.join("chain_entry"), "vouch-weak-key", &[text])?;
 
     // Blocks as checkpoints and signed notes.
     let node = issuer.signing_key();
@@ -239,6 +260,12 @@ fn main() -> Result<()> {
     ];
     write_all(&out.join("relay"), "vouch", &relay)?;
     Ok(())
+}
+
+/// The signature bytes of an entry, from its canonical JSON.
+fn template_sig(entry: &Entry) -> Vec<u8> {
+    let wire: serde_json::Value = serde_json::from_slice(entry.as_bytes()).unwrap_or_default();
+    vouch_core::b64::decode(wire["sig"].as_str().unwrap_or_default()).unwrap_or_default()
 }
 
 fn status_token(issuer: &IssuerKey, list: StatusList) -> Result<String> {
