@@ -9,17 +9,20 @@ mod checks;
 
 use std::path::{Path, PathBuf};
 
+/// A fuzz target's check.
+type Check = fn(&[u8]);
+
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
 
 /// Every file of the target's corpus and kept artifacts, through `check`.
 /// A panic names the file.
-fn replay(target: &str, check: fn(&[u8])) {
+fn replay(target: &str, check: Check) {
     replay_from(&["corpus", "artifacts-kept"], target, check, true);
 }
 
-fn replay_from(dirs: &[&str], target: &str, check: fn(&[u8]), required: bool) {
+fn replay_from(dirs: &[&str], target: &str, check: Check, required: bool) {
     let mut files = Vec::new();
     for dir in dirs {
         let dir = fuzz_dir().join(dir).join(target);
@@ -56,7 +59,7 @@ fn replay_from(dirs: &[&str], target: &str, check: fn(&[u8]), required: bool) {
 #[test]
 #[ignore = "open bugs found by fuzzing; run with --ignored"]
 fn fuzz_cases_open() {
-    let targets: [(&str, fn(&[u8])); 7] = [
+    let targets: [(&str, Check); 7] = [
         ("sd_jwt_compact", checks::sd_jwt_compact),
         ("sd_jwt_kb", checks::sd_jwt_kb),
         ("envelope", checks::envelope),
