@@ -7,6 +7,7 @@ mod duplicates;
 mod envelope;
 mod fail;
 mod flows;
+mod fuzz_cases;
 mod limits;
 mod log;
 mod mutation;

@@ -10,6 +10,7 @@ mod common;
 mod cosign;
 mod crash;
 mod fork;
+mod fuzz_cases;
 mod limits;
 mod network;
 mod relay;

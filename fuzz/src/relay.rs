@@ -1,0 +1,146 @@
+//! The registry relay (`PUT /v1/relay`, `GET /v1/relay/{id}`) through the
+//! real axum router. The relay stores opaque bytes: it has no parser of the
+//! blob. What it does parse from outside is the query (`ttl`, `once`), the
+//! body's size and the id in the path; this drives those.
+//!
+//! Input: `query \n id \n blob`. The query and the blob go to one upload; the
+//! id (`-`: the id the upload returned) to one fetch.
+
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt as _;
+use tower::ServiceExt as _;
+use vouch_registry::api;
+use vouch_registry::node::{Node, NodeConfig};
+
+async fn call(app: &Router, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router is infallible");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a response body is readable")
+        .to_bytes()
+        .to_vec();
+    (status, body)
+}
+
+/// One upload and fetch against `app`. The relay never answers 5xx; an
+/// upload is 201, 400 or 413; a stored blob comes back byte for byte, and
+/// once only unless `once=false`; a fetch is 200, 400 or 404.
+pub async fn relay_case(app: &Router, data: &[u8]) {
+    let mut parts = data.splitn(3, |&b| b == b'\n');
+    let query = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    let id = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    let blob = parts.next().unwrap_or_default().to_vec();
+
+    let mut uploaded = None;
+    if let Ok(put) = Request::put(format!("/v1/relay?{query}")).body(Body::from(blob.clone())) {
+        let (status, body) = call(app, put).await;
+        assert!(
+            matches!(
+                status,
+                StatusCode::CREATED | StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE
+            ),
+            "relay upload answered {status}"
+        );
+        if status == StatusCode::CREATED {
+            assert!(!blob.is_empty(), "an empty blob was stored");
+            let answer: serde_json::Value =
+                serde_json::from_slice(&body).expect("the upload answers JSON");
+            let stored = answer["id"].as_str().expect("the upload names an id");
+            uploaded = Some(stored.to_owned());
+            let get = |id: &str| {
+                Request::get(format!("/v1/relay/{id}"))
+                    .body(Body::empty())
+                    .expect("a hex id is a valid path")
+            };
+            let (status, back) = call(app, get(stored)).await;
+            assert_eq!(status, StatusCode::OK, "a stored blob is not fetched");
+            assert_eq!(back, blob, "the relay changed the blob");
+            let (again, _) = call(app, get(stored)).await;
+            // Only where the query is plain: `%6Fnce=false` also means
+            // once=false, and a `#` ends the query.
+            let plain = query
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"=&_-.".contains(&b));
+            if !plain {
+            } else if !query.contains("once") {
+                assert_eq!(
+                    again,
+                    StatusCode::NOT_FOUND,
+                    "a once blob was fetched twice"
+                );
+            } else if query
+                .split('&')
+                .filter(|kv| kv.contains("once"))
+                .eq(["once=false"])
+            {
+                assert_eq!(again, StatusCode::OK, "a once=false blob was not kept");
+            }
+        }
+    }
+    let id = if id == "-" {
+        uploaded.unwrap_or_default()
+    } else {
+        id
+    };
+    if let Ok(get) = Request::get(format!("/v1/relay/{id}")).body(Body::empty()) {
+        let (status, _) = call(app, get).await;
+        assert!(
+            matches!(
+                status,
+                StatusCode::OK | StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND
+            ),
+            "relay fetch of {id:?} answered {status}"
+        );
+    }
+}
+
+struct Relay {
+    runtime: tokio::runtime::Runtime,
+    app: Router,
+    node: std::sync::Arc<Node>,
+}
+
+/// A node made once per process in a fresh temporary directory.
+fn relay_node() -> &'static Relay {
+    static RELAY: OnceLock<Relay> = OnceLock::new();
+    RELAY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("vouch-fuzz-relay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = NodeConfig {
+            origin: "fuzz.example/registry".into(),
+            witnesses: Vec::new(),
+            need: 0,
+        };
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+        Node::init(&dir, config, vouch_registry::now(), &mut rng)
+            .expect("a fresh node initialises");
+        let node = std::sync::Arc::new(Node::open(&dir).expect("a fresh node opens"));
+        let app = api::app(node.clone()).expect("the API router builds");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime builds");
+        Relay { runtime, app, node }
+    })
+}
+
+/// The fuzz entry: [`relay_case`] against a node kept for the whole run; the
+/// relay tree is emptied after each input so memory stays bounded.
+pub fn relay(data: &[u8]) {
+    let relay = relay_node();
+    relay.runtime.block_on(relay_case(&relay.app, data));
+    if let Ok(tree) = relay.node.store().open_tree("relay") {
+        let _ = tree.clear();
+    }
+}
