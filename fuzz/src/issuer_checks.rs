@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use vouch_core::jws::PublicKey;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey};
 use vouch_issuer::input;
-use vouch_issuer::template::Template;
+use vouch_issuer::template::{self, Template};
 
 /// Rows of one input issued as credentials, at most (issuing is the slow
 /// part; the parser is what is under test).
@@ -17,7 +17,7 @@ const ISSUE_AT_MOST: usize = 4;
 
 fn templates() -> &'static [Template] {
     static TEMPLATES: OnceLock<Vec<Template>> = OnceLock::new();
-    TEMPLATES.get_or_init(|| Template::builtins().expect("the built-in templates are valid"))
+    TEMPLATES.get_or_init(|| template::builtins().expect("the built-in templates are valid"))
 }
 
 /// The first byte picks a built-in template (modulo their number: 0
