@@ -152,9 +152,7 @@ fn main() -> Result<()> {
             &authority,
             3,
             NOW + 5,
-            Action::RotateKey {
-                new_key: did(&witness),
-            },
+            Action::rotate_key(ORIGIN, &did(&authority), &witness, 3),
         ),
     ];
     let lines: Vec<String> = entries
