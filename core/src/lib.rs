@@ -1,5 +1,6 @@
 //! Vouch core: the credential engine every other crate builds on.
 //!
+//! - [`anchor`]: anchor proofs, a credential's place in an anchored batch.
 //! - [`did`]: Ed25519 `did:key` — generate, parse, resolve offline.
 //! - [`jws`]: compact JWS, EdDSA signing, EdDSA and ES256 verification.
 //! - [`sd_jwt`]: RFC 9901 SD-JWT — conceal, present, KB-JWT, verify.
@@ -17,6 +18,7 @@
 //! Sans-IO: no files, no network, no clock, no global RNG. Time comes in as
 //! Unix seconds, randomness as an RNG argument.
 
+pub mod anchor;
 pub mod b64;
 pub mod chain;
 pub mod did;
@@ -33,6 +35,7 @@ pub mod verdict;
 pub mod verify;
 pub mod view;
 
+pub use anchor::AnchorProof;
 pub use did::DidKey;
 pub use path::ClaimPath;
 pub use sd_jwt::SdJwt;
