@@ -9,9 +9,12 @@
 //! 1. `allocated`: status indexes chosen (at random, never twice) and saved.
 //! 2. `signed`: the credentials written, one per line, to the batch archive
 //!    `D/batches/<batch>.sd-jwt` (synced once), and the anchor entry over
-//!    their Merkle root saved, before it is submitted.
+//!    their Merkle root saved, before it is submitted. Each Merkle leaf is a
+//!    credential's issuer-signed JWT (up to its first `~`), which every
+//!    presentation of it carries.
 //! 3. `done`: anchored and sealed; one file per credential written into
-//!    `OUT/`, then `manifest.json`.
+//!    `OUT/`, then `manifest.json` with each credential's
+//!    [`AnchorProof`].
 //!
 //! The archive stays: it is the issuer's record of what it issued.
 //!
@@ -35,7 +38,7 @@ use vouch_core::jws::PublicKey;
 use vouch_core::log::{self, record_hash, Hash, MemoryHashes};
 use vouch_core::status_list::{StatusList, StatusListClaims, StatusRef};
 use vouch_core::vc::{self, CredentialRequest, IssuerKey};
-use vouch_core::DidKey;
+use vouch_core::{anchor, AnchorProof, DidKey};
 use vouch_registry::node::{Node, NodeConfig};
 use vouch_registry::now;
 
@@ -594,7 +597,8 @@ impl Issuer {
         write_files(out, &names, &credentials, qr, progress)?;
         let mut items = Vec::with_capacity(rows.len());
         for (i, (row, name)) in rows.iter().zip(&names).enumerate() {
-            let proof = log::prove_record(tree.size(), i as u64, &tree).map_err(state_err)?;
+            let path = log::prove_record(tree.size(), i as u64, &tree).map_err(state_err)?;
+            let proof = AnchorProof::new(index, i as u64, tree.size(), path).map_err(state_err)?;
             items.push(json!({
                 "row": row.number,
                 "holder": row.holder.as_str(),
@@ -602,8 +606,7 @@ impl Issuer {
                 "file": name,
                 "status": { "uri": list.uri, "idx": batch.indexes[i] },
                 "qr": qr.then(|| qr_name(name)),
-                "batch_leaf_index": i,
-                "batch_inclusion_proof": log::hashes_to_base64(&proof),
+                "anchor_proof": proof,
             }));
         }
         let manifest = json!({
@@ -614,7 +617,7 @@ impl Issuer {
             "batch": batch_id,
             "count": credentials.len(),
             "batch_root": hex::encode(root.0),
-            "leaf": "RFC 9162 leaf hash of each credential file's exact text",
+            "leaf": "RFC 9162 leaf hash of each credential's issuer-signed JWT (the text before its first ~)",
             "anchor": {
                 "entry": entry_text,
                 "entry_index": index,
@@ -878,11 +881,14 @@ pub fn credential_id(credential: &str) -> String {
     hex::encode(&Sha256::digest(jwt.as_bytes())[..16])
 }
 
-/// The RFC 9162 tree over the credentials' exact text.
+/// The RFC 9162 tree over the credentials' issuer-signed JWTs
+/// ([`anchor::leaf`]): what every presentation of a credential carries,
+/// whatever it discloses.
 fn batch_tree(credentials: &[String]) -> Result<MemoryHashes, IssuerError> {
     let mut tree = MemoryHashes::new();
     for c in credentials {
-        tree.append(record_hash(c.as_bytes())).map_err(state_err)?;
+        tree.append(record_hash(anchor::leaf(c).as_bytes()))
+            .map_err(state_err)?;
     }
     Ok(tree)
 }
@@ -1028,8 +1034,10 @@ pub fn status_of_credential(text: &str, issuer: &str) -> Result<(String, u64), I
 }
 
 /// Checks a finished batch: each credential (or, unless `all`, the first)
-/// verifies as this issuer's and its leaf is in the batch root, and the
-/// anchor entry is in the sealed tree. Used by tests, and by `issue` as its
+/// verifies as this issuer's, and its anchor proof names the batch's anchor
+/// entry, its own place in the batch and the batch size, and leads from its
+/// issuer-signed JWT to the batch root; and the anchor entry is in the
+/// sealed tree. Used by tests, and by `issue` as its
 /// one-line check. Returns how many credentials were checked.
 ///
 /// # Errors
@@ -1046,10 +1054,13 @@ pub fn check_manifest(out: &Path, all: bool) -> Result<usize, String> {
         .ok_or("bad batch_root")?;
     let count = m["count"].as_u64().ok_or("bad count")?;
     let b64s = |v: &Value| log::hashes_from_json(v).ok_or_else(|| "bad proof".to_owned());
+    let entry_index = m["anchor"]["entry_index"]
+        .as_u64()
+        .ok_or("bad entry_index")?;
     let mut n = 0;
     let credentials = m["credentials"].as_array().ok_or("no credentials")?;
     let take = if all { credentials.len() } else { 1 };
-    for c in credentials.iter().take(take) {
+    for (i, c) in credentials.iter().take(take).enumerate() {
         let file = out.join(c["file"].as_str().ok_or("no file")?);
         let text =
             std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -1061,15 +1072,23 @@ pub fn check_manifest(out: &Path, all: bool) -> Result<usize, String> {
         if !verdict.is_valid() {
             return Err(format!("{}: does not verify", file.display()));
         }
-        let i = c["batch_leaf_index"].as_u64().ok_or("no leaf index")?;
-        log::verify_inclusion(
-            &b64s(&c["batch_inclusion_proof"])?,
-            count,
-            root,
-            i,
-            record_hash(text.as_bytes()),
-        )
-        .map_err(|e| format!("{}: not in the batch root: {e}", file.display()))?;
+        let proof: AnchorProof = serde_json::from_value(c["anchor_proof"].clone())
+            .map_err(|e| format!("{}: anchor proof: {e}", file.display()))?;
+        if (proof.entry_index(), proof.leaf_index(), proof.batch_size())
+            != (entry_index, i as u64, count)
+        {
+            return Err(format!(
+                "{}: the anchor proof is for entry {} leaf {} of {}, not entry {entry_index} \
+                 leaf {i} of {count}",
+                file.display(),
+                proof.entry_index(),
+                proof.leaf_index(),
+                proof.batch_size()
+            ));
+        }
+        proof
+            .verify(anchor::leaf(&text).as_bytes(), root)
+            .map_err(|e| format!("{}: not in the batch root: {e}", file.display()))?;
         n += 1;
     }
     let a = &m["anchor"];
@@ -1089,7 +1108,7 @@ pub fn check_manifest(out: &Path, all: bool) -> Result<usize, String> {
         &b64s(&a["inclusion_proof"])?,
         a["tree_size"].as_u64().ok_or("bad tree_size")?,
         tree_root,
-        a["entry_index"].as_u64().ok_or("bad entry_index")?,
+        entry_index,
         entry.leaf_hash(),
     )
     .map_err(|e| format!("anchor not in the chain: {e}"))?;

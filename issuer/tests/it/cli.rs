@@ -183,11 +183,52 @@ fn a_valid_batch_verifies_and_is_anchored() {
         assert_eq!(sd.disclosures().len(), 18);
         assert_eq!(c["holder"], holder(i as u64 + 1));
         assert!(indexes.insert(c["status"]["idx"].as_u64().unwrap()));
+        // Its anchor proof: this batch's anchor entry, its own leaf, and a
+        // path from its issuer-signed JWT to the batch root, which a
+        // presentation disclosing one claim (with a KB-JWT) still matches.
+        let proof: vouch_core::AnchorProof =
+            serde_json::from_value(c["anchor_proof"].clone()).unwrap();
+        assert_eq!(
+            (proof.entry_index(), proof.leaf_index(), proof.batch_size()),
+            (m["anchor"]["entry_index"].as_u64().unwrap(), i as u64, 5)
+        );
+        let root = vouch_core::anchor::root_from_hex(m["batch_root"].as_str().unwrap()).unwrap();
+        let holder_key = SigningKey::from_bytes(&[i as u8 + 1; 32]);
+        let shown = sd
+            .present(&[vouch_core::ClaimPath::parse("/student_name").unwrap()])
+            .unwrap()
+            .bind(&holder_key, "https://hr.example", "n", 1)
+            .serialize();
+        assert!(shown.len() < text.len());
+        proof
+            .verify(vouch_core::anchor::leaf(&shown).as_bytes(), root)
+            .unwrap();
+        // Not another credential's proof, nor the whole file as the leaf.
+        assert!(proof.verify(text.as_bytes(), root).is_err());
         // The QR code PNG beside it.
         let png = std::fs::read(out.join(c["qr"].as_str().unwrap())).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         assert_eq!(png, vouch_issuer::issuer::qr_png(&text).unwrap());
     }
+    // A proof swapped between two credentials, or moved to another leaf,
+    // fails the manifest check.
+    let path = out.join("manifest.json");
+    let good = std::fs::read(&path).unwrap();
+    let mut swapped = m.clone();
+    let first = swapped["credentials"][0]["anchor_proof"].clone();
+    swapped["credentials"][0]["anchor_proof"] = swapped["credentials"][1]["anchor_proof"].clone();
+    swapped["credentials"][1]["anchor_proof"] = first;
+    std::fs::write(&path, serde_json::to_vec(&swapped).unwrap()).unwrap();
+    let err = vouch_issuer::issuer::check_manifest(&out, true).unwrap_err();
+    assert!(err.contains("leaf 1 of 5, not entry"), "{err}");
+    let mut moved = m.clone();
+    moved["credentials"][2]["anchor_proof"]["path"][0] =
+        moved["credentials"][3]["anchor_proof"]["path"][0].clone();
+    std::fs::write(&path, serde_json::to_vec(&moved).unwrap()).unwrap();
+    let err = vouch_issuer::issuer::check_manifest(&out, true).unwrap_err();
+    assert!(err.contains("not in the batch root"), "{err}");
+    std::fs::write(&path, good).unwrap();
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), 5);
     // A rerun finds the batch done and issues nothing new.
     let again = ok(&[
         "issue",
