@@ -11,13 +11,21 @@
 //! view is fresh enough and cosigned by enough witnesses, and the anchor.
 //! Every check is filled in, or says `NotChecked` and why.
 //!
-//! Issuance time is the credential's own `iat` for now: anchor proofs, which
-//! would prove it from the chain, are not supported yet, and the
-//! [`CheckName::Anchor`] check says so.
+//! Issuance time: `iat` is the issuer's own word, so a withdrawn issuer, or
+//! whoever holds a rotated-out key, could backdate a credential. When the
+//! [`Presentation`] carries an [`AnchorProof`] that holds against the view's
+//! anchor record (same issuer, same batch size, the credential's
+//! issuer-signed JWT a leaf of the anchored root), the issuance time is the
+//! time of the block that sealed the anchor entry. Otherwise it is `iat`,
+//! the [`CheckName::Anchor`] check says the anchor was not checked, and a
+//! credential whose issuer has been withdrawn since, or whose key has been
+//! rotated out since, fails: only an anchor sealed before that event shows
+//! it was issued before it.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::anchor::{self, AnchorProof};
 use crate::did::DidKey;
 use crate::jws::PublicKey;
 use crate::log::TrustPolicy;
@@ -26,7 +34,45 @@ use crate::sd_jwt::{KeyBinding, SdJwt, VerifyOptions};
 use crate::template::{FieldType, Template, Templates};
 use crate::vc::RESERVED_CLAIMS;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
-use crate::view::{ChainView, Status};
+use crate::view::{AnchorRecord, ChainView, Status};
+
+/// What the holder presents: the credential (a compact SD-JWT+KB
+/// presentation, or a `VCH1:` envelope of one) and, optionally, the proof
+/// that it was anchored on the chain.
+///
+/// The anchor proof belongs to the presentation, not to the verifier's
+/// [`Request`] or [`Policy`]: the holder got it from the issuer with the
+/// credential and shows it along. A plain `&str` or `&String` converts into
+/// a presentation without one, so `verify(&text, …)` reads as before.
+#[derive(Debug, Clone, Copy)]
+pub struct Presentation<'a> {
+    /// The presentation text.
+    pub text: &'a str,
+    /// The anchor proof, if the holder shows one.
+    pub anchor: Option<&'a AnchorProof>,
+}
+
+impl<'a> Presentation<'a> {
+    /// A presentation `text` with the anchor proof `anchor`.
+    pub fn with_anchor(text: &'a str, anchor: &'a AnchorProof) -> Self {
+        Self {
+            text,
+            anchor: Some(anchor),
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Presentation<'a> {
+    fn from(text: &'a str) -> Self {
+        Self { text, anchor: None }
+    }
+}
+
+impl<'a> From<&'a String> for Presentation<'a> {
+    fn from(text: &'a String) -> Self {
+        Self::from(text.as_str())
+    }
+}
 
 /// What the verifier asked the holder for.
 #[derive(Debug, Clone, Default)]
@@ -156,8 +202,13 @@ pub struct Verification {
     /// The SD-JWT's internal fields (`iss`, `vct`, `iat`, `exp`, `cnf`,
     /// `status`, …): not disclosed claims, shown apart.
     pub internal: Map<String, Value>,
-    /// Issuance time used for accreditation and key checks (`iat`).
+    /// Issuance time used for accreditation and key checks: the time of
+    /// the block that sealed the anchor when the anchor proof holds, else
+    /// the credential's `iat`.
     pub issued_at: Option<i64>,
+    /// The chain's anchor the proof held against (with the block that
+    /// sealed it), when it held.
+    pub anchor: Option<AnchorRecord>,
     /// The credential's status, when it was read.
     pub status: Option<Status>,
     /// The chain position the checks were made at.
@@ -181,22 +232,26 @@ impl Verification {
     }
 }
 
-/// Verifies `input` (a compact SD-JWT+KB presentation, or a `VCH1:`
-/// envelope of one) for `request`, against `view`, under `policy`, at
-/// `now` (Unix seconds).
+/// Verifies `input` (a [`Presentation`]: a compact SD-JWT+KB
+/// presentation, or a `VCH1:` envelope of one, optionally with its anchor
+/// proof; a `&str` converts into one without) for `request`, against
+/// `view`, under `policy`, at `now` (Unix seconds).
 ///
 /// # Errors
 /// [`VerifyError`] when the input cannot be checked at all: a bad envelope,
 /// a malformed SD-JWT, no usable issuer key. Every other problem is a
 /// failed check in the [`Verification`].
-pub fn verify(
-    input: &str,
+pub fn verify<'a>(
+    input: impl Into<Presentation<'a>>,
     request: &Request,
     view: &ChainView,
     policy: &Policy,
     now: i64,
 ) -> Result<Verification, VerifyError> {
-    let input = input.trim_matches(|c: char| c.is_ascii_whitespace());
+    let presentation = input.into();
+    let input = presentation
+        .text
+        .trim_matches(|c: char| c.is_ascii_whitespace());
     let decoded;
     let text = if input.starts_with(crate::envelope::PREFIX) {
         decoded = crate::envelope::decode(input)?;
@@ -228,7 +283,7 @@ pub fn verify(
         .vct
         .as_deref()
         .and_then(|vct| policy.templates.by_vct(vct));
-    let issued_at = verdict.claims.get("iat").and_then(Value::as_i64);
+    let iat = verdict.claims.get("iat").and_then(Value::as_i64);
 
     // Claims asked for.
     verdict.push(
@@ -240,23 +295,51 @@ pub fn verify(
     // signature and format hold.
     let gate = gate(&verdict);
     let mut status = None;
+    let mut anchored = None;
+    let anchor_outcome;
     match (&gate, verdict.issuer.clone()) {
         (None, Some(iss)) => {
+            anchor_outcome = match presentation.anchor {
+                Some(proof) => match check_anchor(view, &verdict, &iss, text, proof) {
+                    Ok(record) => {
+                        anchored = Some(record.clone());
+                        Outcome::Pass
+                    }
+                    Err(why) => Outcome::Fail(why),
+                },
+                None if policy.require_anchor => Outcome::Fail(
+                    "the policy requires an anchor proof, and the presentation carries none".into(),
+                ),
+                None => Outcome::NotChecked(
+                    "no anchor proof: the issuance time is the credential's own iat".into(),
+                ),
+            };
+            let issued = match &anchored {
+                Some(record) => Issued::Anchored(record),
+                None => Issued::Claimed(iat),
+            };
             let kind = check_kind(&verdict, template, policy);
             let kind_name = kind.as_ref().ok().map(|t| t.kind.as_str());
             verdict.push(CheckName::Kind, into_outcome(kind.map(|_| ())));
             let accreditation = match kind_name {
-                Some(kind) => accreditation(view, policy, &iss, kind, issued_at),
+                Some(kind) => accreditation(view, policy, &iss, kind, issued),
                 None => Outcome::NotChecked("the credential's kind is not accepted".into()),
             };
             verdict.push(CheckName::Accreditation, accreditation);
-            verdict.push(CheckName::IssuerKey, key_in_use(view, &iss, issued_at));
+            verdict.push(CheckName::IssuerKey, key_in_use(view, &iss, issued));
             let (outcome, read) = check_status(view, &verdict, &iss, now);
             status = read;
             verdict.push(CheckName::Status, outcome);
         }
         (gate, _) => {
             let why = gate.clone().unwrap_or_else(|| "no iss".into());
+            anchor_outcome = if presentation.anchor.is_none() && policy.require_anchor {
+                Outcome::Fail(
+                    "the policy requires an anchor proof, and the presentation carries none".into(),
+                )
+            } else {
+                Outcome::NotChecked(why.clone())
+            };
             for name in [
                 CheckName::Kind,
                 CheckName::Accreditation,
@@ -273,18 +356,7 @@ pub fn verify(
     verdict.push(CheckName::Freshness, freshness(view, policy, now));
     let (outcome, cosigned_by) = cosignatures(view, &policy.trust);
     verdict.push(CheckName::Cosignatures, outcome);
-    verdict.push(
-        CheckName::Anchor,
-        if policy.require_anchor {
-            Outcome::Fail(
-                "the policy requires an anchor proof, and the presentation carries none".into(),
-            )
-        } else {
-            Outcome::NotChecked(
-                "no anchor proof: the issuance time is the credential's own iat".into(),
-            )
-        },
-    );
+    verdict.push(CheckName::Anchor, anchor_outcome);
 
     let (claims, internal) = split_claims(&verdict.claims, template);
     let holder = internal
@@ -309,7 +381,8 @@ pub fn verify(
         claims,
         holder,
         internal,
-        issued_at,
+        issued_at: anchored.as_ref().map(|a| a.sealed_time).or(iat),
+        anchor: anchored,
         status,
         as_of: AsOf {
             height: view.height(),
@@ -448,12 +521,87 @@ fn check_kind<'t>(
     Ok(template)
 }
 
+/// When the credential was issued, as far as the verifier knows.
+#[derive(Debug, Clone, Copy)]
+enum Issued<'a> {
+    /// Proven by the chain: no later than the block that sealed the
+    /// credential's anchor.
+    Anchored(&'a AnchorRecord),
+    /// The credential's own `iat` (the issuer's word), if it has one.
+    Claimed(Option<i64>),
+}
+
+impl Issued<'_> {
+    fn at(self) -> Option<i64> {
+        match self {
+            Issued::Anchored(record) => Some(record.sealed_time),
+            Issued::Claimed(iat) => iat,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Issued::Anchored(record) => format!(
+                "anchored by entry {}, sealed in block {} at {}",
+                record.index, record.sealed_height, record.sealed_time
+            ),
+            Issued::Claimed(Some(iat)) => format!("iat {iat}"),
+            Issued::Claimed(None) => "no iat".to_owned(),
+        }
+    }
+}
+
+/// Checks `proof` against the view's record of the anchor entry it names:
+/// an anchor by the credential's issuer (a key of its rotation history),
+/// of a batch of the proof's size, whose root the credential's
+/// issuer-signed JWT leads to, on the credential's status list.
+fn check_anchor<'v>(
+    view: &'v ChainView,
+    verdict: &Verdict,
+    iss: &str,
+    text: &str,
+    proof: &AnchorProof,
+) -> Result<&'v AnchorRecord, String> {
+    let index = proof.entry_index();
+    let record = view.anchor(index).ok_or_else(|| {
+        format!(
+            "chain entry {index} is not an anchor this view knows (as of height {})",
+            view.height()
+        )
+    })?;
+    if !view.same_issuer(&record.issuer, iss) {
+        return Err(format!(
+            "anchor entry {index} was written by {}, not by the credential's issuer {iss}",
+            record.issuer
+        ));
+    }
+    if proof.batch_size() != record.count {
+        return Err(format!(
+            "the proof is for a batch of {} credentials; anchor entry {index} anchors {}",
+            proof.batch_size(),
+            record.count
+        ));
+    }
+    let root = anchor::root_from_hex(&record.root)
+        .ok_or_else(|| format!("anchor entry {index} has no valid batch root"))?;
+    proof
+        .verify(anchor::leaf(text).as_bytes(), root)
+        .map_err(|e| format!("{e}: the credential is not in the batch of anchor entry {index}"))?;
+    if let Some(sref) = verdict.status.as_ref().filter(|s| s.uri != record.list) {
+        return Err(format!(
+            "the credential's status list {} is not the list {} of anchor entry {index}",
+            sref.uri, record.list
+        ));
+    }
+    Ok(record)
+}
+
 fn accreditation(
     view: &ChainView,
     policy: &Policy,
     iss: &str,
     kind: &str,
-    issued_at: Option<i64>,
+    issued: Issued<'_>,
 ) -> Outcome {
     let height = view.height();
     if !policy.trusted_authorities.is_empty() {
@@ -467,7 +615,7 @@ fn accreditation(
             ));
         }
     }
-    let Some(at) = issued_at else {
+    let Some(at) = issued.at() else {
         return Outcome::Fail(
             "the credential has no iat, so when it was issued, and whether its issuer was \
              accredited then, is unknown"
@@ -479,8 +627,23 @@ fn accreditation(
             "{iss} is not an issuer on the chain (as of height {height})"
         ));
     };
-    if view.accreditation(iss, kind, at).is_some() {
-        return Outcome::Pass;
+    if let Some(period) = view.accreditation(iss, kind, at) {
+        // A claimed iat inside a period that has ended proves nothing: a
+        // withdrawn issuer (or a rotated-out key) could write any iat.
+        let still = issuer
+            .periods
+            .last()
+            .is_some_and(|p| p.until.is_none() && p.kinds.iter().any(|k| k == kind));
+        return match (issued, period.until) {
+            (Issued::Claimed(_), Some(until)) if !still => Outcome::Fail(format!(
+                "{} ({iss}) was accredited for {kind:?} at its iat {at}, but that \
+                 accreditation ended at {until} and it is not accredited for {kind:?} as of \
+                 height {height}; iat is the issuer's own word, so only an anchor proof sealed \
+                 before {until} shows the credential was issued before",
+                issuer.name
+            )),
+            _ => Outcome::Pass,
+        };
     }
     let periods: Vec<String> = issuer
         .periods
@@ -491,9 +654,10 @@ fn accreditation(
         })
         .collect();
     Outcome::Fail(format!(
-        "{} ({iss}) was not accredited for {kind:?} at issuance (iat {at}); its accreditation \
+        "{} ({iss}) was not accredited for {kind:?} at issuance ({}); its accreditation \
          periods as of height {height}: {}",
         issuer.name,
+        issued.describe(),
         if periods.is_empty() {
             "none".to_owned()
         } else {
@@ -502,7 +666,7 @@ fn accreditation(
     ))
 }
 
-fn key_in_use(view: &ChainView, iss: &str, issued_at: Option<i64>) -> Outcome {
+fn key_in_use(view: &ChainView, iss: &str, issued: Issued<'_>) -> Outcome {
     let Some(rotation) = view.rotation(iss) else {
         return if view.issuer(iss).is_some() {
             Outcome::Pass
@@ -510,17 +674,29 @@ fn key_in_use(view: &ChainView, iss: &str, issued_at: Option<i64>) -> Outcome {
             Outcome::NotChecked(format!("{iss} is not an issuer key on the chain"))
         };
     };
-    match issued_at {
-        None => Outcome::Fail(format!(
+    match issued {
+        Issued::Claimed(None) => Outcome::Fail(format!(
             "the key was rotated to {} at {}, and the credential has no iat to show it was \
              issued before",
             rotation.new_key, rotation.time
         )),
-        Some(at) if at >= rotation.time => Outcome::Fail(format!(
+        Issued::Claimed(Some(at)) if at >= rotation.time => Outcome::Fail(format!(
             "the key was rotated out (to {}) at {}, before issuance (iat {at})",
             rotation.new_key, rotation.time
         )),
-        Some(_) => Outcome::Pass,
+        Issued::Claimed(Some(at)) => Outcome::Fail(format!(
+            "the key was rotated out (to {}) at {}; the credential's iat {at} is before, but \
+             iat is the key holder's own word, so only an anchor proof sealed before {} shows \
+             it was issued before the rotation",
+            rotation.new_key, rotation.time, rotation.time
+        )),
+        Issued::Anchored(record) if record.sealed_time >= rotation.time => Outcome::Fail(format!(
+            "the key was rotated out (to {}) at {}, before issuance ({})",
+            rotation.new_key,
+            rotation.time,
+            issued.describe()
+        )),
+        Issued::Anchored(_) => Outcome::Pass,
     }
 }
 

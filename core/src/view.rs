@@ -123,14 +123,14 @@ pub struct Rotation {
     pub time: i64,
 }
 
-/// A batch anchor as the chain records it.
+/// A batch anchor as the chain records it, with the block that sealed it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AnchorRecord {
     /// Log index of the anchor entry.
     pub index: u64,
     /// The issuer that anchored it.
     pub issuer: String,
-    /// The entry's time.
+    /// The entry's time (the issuer's word, bounded by the node's clock).
     pub time: i64,
     /// Status list URI of the batch.
     pub list: String,
@@ -138,6 +138,11 @@ pub struct AnchorRecord {
     pub root: String,
     /// Credentials in the batch.
     pub count: u64,
+    /// Height of the first block that seals the entry.
+    pub sealed_height: u64,
+    /// That block's time (Unix seconds, the node's clock): the batch was
+    /// issued no later than this.
+    pub sealed_time: i64,
 }
 
 /// A status list's current token, decoded once.
@@ -243,22 +248,52 @@ impl ChainView {
         })
     }
 
-    /// Records the anchor entries among `entries` (log index and entry);
-    /// other entries are skipped. A replica feeds it the entries it holds.
-    pub fn add_anchors<'a>(&mut self, entries: impl IntoIterator<Item = (u64, &'a Entry)>) {
+    /// Records the anchor entries among `entries` (log index and entry),
+    /// each with the first block that seals it: the earliest of `blocks`
+    /// whose tree holds the entry, or else the view's own block. Other
+    /// entries are skipped, and so are entries beyond the view's block;
+    /// blocks of another log or beyond the view's block are ignored.
+    ///
+    /// `entries` must be entries of the state this view was made from and
+    /// `blocks` blocks of this log the caller verified (signed by the node
+    /// and chained up to the view's block), as a replica stores them: the
+    /// view takes their times as given. Recording an index twice keeps the
+    /// first record.
+    pub fn add_anchors<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (u64, &'a Entry)>,
+        blocks: &[Block],
+    ) {
+        let head = &self.head.block;
+        let mut sealing: Vec<&Block> = blocks
+            .iter()
+            .filter(|b| b.origin == head.origin && b.height <= head.height && b.size <= head.size)
+            .collect();
+        sealing.sort_by_key(|b| (b.size, b.height));
         for (index, entry) in entries {
-            if let Action::Anchor {
+            if index >= head.size {
+                continue;
+            }
+            let Action::Anchor {
                 list, root, count, ..
             } = entry.action()
-            {
-                self.anchors.push(AnchorRecord {
-                    index,
-                    issuer: entry.author().as_str().to_owned(),
-                    time: entry.time(),
-                    list: list.clone(),
-                    root: root.clone(),
-                    count: *count,
-                });
+            else {
+                continue;
+            };
+            let at = sealing.partition_point(|b| b.size <= index);
+            let sealed_by = sealing.get(at).copied().unwrap_or(head);
+            let record = AnchorRecord {
+                index,
+                issuer: entry.author().as_str().to_owned(),
+                time: entry.time(),
+                list: list.clone(),
+                root: root.clone(),
+                count: *count,
+                sealed_height: sealed_by.height,
+                sealed_time: sealed_by.time,
+            };
+            if let Err(at) = self.anchors.binary_search_by_key(&index, |a| a.index) {
+                self.anchors.insert(at, record);
             }
         }
     }
@@ -330,9 +365,18 @@ impl ChainView {
             .count()
     }
 
-    /// The anchors recorded with [`ChainView::add_anchors`].
+    /// The anchors recorded with [`ChainView::add_anchors`], by log index.
     pub fn anchors(&self) -> &[AnchorRecord] {
         &self.anchors
+    }
+
+    /// The anchor recorded for the entry at log index `index`, if that
+    /// entry is an anchor.
+    pub fn anchor(&self, index: u64) -> Option<&AnchorRecord> {
+        self.anchors
+            .binary_search_by_key(&index, |a| a.index)
+            .ok()
+            .and_then(|at| self.anchors.get(at))
     }
 
     /// The accreditation period of `issuer` covering `kind` at `at`, if any.

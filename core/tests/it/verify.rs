@@ -3,15 +3,18 @@
 //! `vc::issue`; one test per check that must fail, and one valid case.
 
 use ed25519_dalek::SigningKey;
+use vouch_core::anchor::{self, AnchorProof};
 use vouch_core::chain::{Action, ChainState, Entry, ListUri};
 use vouch_core::did::DidKey;
 use vouch_core::jws::PublicKey;
-use vouch_core::log::{cosign, sign_block, Block, Hash, MemoryHashes, TrustPolicy};
+use vouch_core::log::{
+    cosign, prove_record, record_hash, sign_block, Block, Hash, MemoryHashes, TrustPolicy,
+};
 use vouch_core::sample;
 use vouch_core::status_list::{StatusList, StatusListClaims, StatusRef};
 use vouch_core::template::Templates;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey};
-use vouch_core::verify::{verify, Policy, Request, Verification};
+use vouch_core::verify::{verify, Policy, Presentation, Request, Verification};
 use vouch_core::view::{ChainView, Status};
 use vouch_core::{envelope, CheckName, Outcome};
 
@@ -50,11 +53,13 @@ fn list_uri(k: &SigningKey) -> String {
     ListUri::format(BASE, &id(k), "l1")
 }
 
-/// A chain being written: the state and the Merkle tree of its entries.
+/// A chain being written: the state, the Merkle tree of its entries, and
+/// the blocks sealed so far (below the view's block, height 7).
 struct World {
     state: ChainState,
     hashes: MemoryHashes,
     entries: Vec<Entry>,
+    blocks: Vec<Block>,
 }
 
 impl World {
@@ -64,6 +69,7 @@ impl World {
             state: ChainState::new(),
             hashes: MemoryHashes::new(),
             entries: Vec::new(),
+            blocks: Vec::new(),
         };
         let t0 = NOW - 30 * DAY;
         w.write(
@@ -95,6 +101,47 @@ impl World {
             .unwrap_or_else(|err| panic!("{what}: {err}"));
         self.hashes.append(e.leaf_hash()).unwrap();
         self.entries.push(e);
+    }
+
+    /// A block sealing every entry so far, at `time`.
+    fn seal(&mut self, time: i64) {
+        let height = self.blocks.len() as u64 + 1;
+        assert!(height < 7, "the view's block is at height 7");
+        self.blocks.push(Block {
+            origin: ORIGIN.into(),
+            height,
+            time,
+            prev: Hash([0; 32]),
+            size: self.hashes.size(),
+            root: self.hashes.root().unwrap(),
+        });
+    }
+
+    /// `k` anchors `presentations` as one batch on its list at `time`, and
+    /// a block seals it at `time + 10`. Returns each one's anchor proof.
+    fn anchor(&mut self, k: &SigningKey, time: i64, presentations: &[&str]) -> Vec<AnchorProof> {
+        let mut tree = MemoryHashes::new();
+        for p in presentations {
+            tree.append(record_hash(anchor::leaf(p).as_bytes()))
+                .unwrap();
+        }
+        let n = tree.size();
+        let entry = self.hashes.size();
+        self.write(
+            k,
+            time,
+            Action::Anchor {
+                list: list_uri(k),
+                root: hex::encode(tree.root().unwrap().0),
+                count: n,
+                first: IDX,
+                last: IDX + n - 1,
+            },
+        );
+        self.seal(time + 10);
+        (0..n)
+            .map(|i| AnchorProof::new(entry, i, n, prove_record(n, i, &tree).unwrap()).unwrap())
+            .collect()
     }
 
     /// `k` anchors a batch on its list and publishes the list with `statuses`.
@@ -157,7 +204,10 @@ impl World {
         // What a replica does with a block it fetched.
         let signed = trust(0).verify(note.as_bytes()).unwrap();
         let mut view = ChainView::new(&self.state, signed).unwrap();
-        view.add_anchors(self.entries.iter().enumerate().map(|(i, e)| (i as u64, e)));
+        view.add_anchors(
+            self.entries.iter().enumerate().map(|(i, e)| (i as u64, e)),
+            &self.blocks,
+        );
         view
     }
 }
@@ -424,7 +474,8 @@ fn a_credential_issued_after_withdrawal_fails_accreditation() {
     let v = verify(&presentation(NOW - DAY), &request(), &view, &policy(2), NOW).unwrap();
     let why = only_failure(&v, CheckName::Accreditation);
     assert!(why.contains(&format!("until {}", NOW - 2 * DAY)), "{why}");
-    // Issued while accredited: still good.
+    // Dated while accredited, with no anchor proof: the date is only the
+    // withdrawn issuer's word.
     let v = verify(
         &presentation(NOW - 3 * DAY),
         &request(),
@@ -433,7 +484,88 @@ fn a_credential_issued_after_withdrawal_fails_accreditation() {
         NOW,
     )
     .unwrap();
+    let why = only_failure(&v, CheckName::Accreditation);
+    assert!(
+        why.contains("only an anchor proof sealed before")
+            && why.contains(&(NOW - 2 * DAY).to_string()),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_withdrawn_issuer_passes_only_with_an_anchor_sealed_before_the_withdrawal() {
+    let mut w = world_with_status(0);
+    let issued = NOW - 3 * DAY;
+    let text = presentation(issued);
+    let other = presentation_from(issuer().signing_key(), issued - 1);
+    let proofs = w.anchor(issuer().signing_key(), issued, &[&other, &text]);
+    let withdrawn = NOW - 2 * DAY;
+    w.write(
+        &authority(),
+        withdrawn,
+        Action::Withdraw {
+            issuer: issuer().did().as_str().to_owned(),
+            reason: "closed".into(),
+        },
+    );
+    let view = w.view(NOW - 60, 2);
+    let record = view.anchor(proofs[1].entry_index()).unwrap().clone();
+    assert_eq!((record.sealed_height, record.sealed_time), (1, issued + 10));
+
+    // Without the proof: refused, as above.
+    let v = verify(&text, &request(), &view, &policy(2), NOW).unwrap();
+    only_failure(&v, CheckName::Accreditation);
+    assert_eq!(v.issued_at, Some(issued));
+
+    // With it: issued no later than the block that sealed the anchor,
+    // before the withdrawal.
+    let v = verify(
+        Presentation::with_anchor(&text, &proofs[1]),
+        &request(),
+        &view,
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
     assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    assert_eq!(v.check(CheckName::Anchor), Some(&Outcome::Pass));
+    assert_eq!(v.check(CheckName::Accreditation), Some(&Outcome::Pass));
+    assert_eq!(v.issued_at, Some(issued + 10));
+    assert_eq!(v.anchor.as_ref(), Some(&record));
+    // Through the QR envelope, and under a policy that requires anchors.
+    let qr = envelope::encode(&text).unwrap();
+    let mut p = policy(2);
+    p.require_anchor = true;
+    let again = verify(
+        Presentation::with_anchor(&qr, &proofs[1]),
+        &request(),
+        &view,
+        &p,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(again, v);
+
+    // A credential the withdrawn issuer backdates now cannot use that
+    // batch's proofs: they are for other credentials.
+    let backdated = presentation_from(issuer().signing_key(), issued + 5);
+    for proof in &proofs {
+        let v = verify(
+            Presentation::with_anchor(&backdated, proof),
+            &request(),
+            &view,
+            &policy(2),
+            NOW,
+        )
+        .unwrap();
+        assert!(
+            failure(&v, CheckName::Anchor).contains("not in the batch of anchor entry"),
+            "{:#?}",
+            v.verdict.checks
+        );
+        failure(&v, CheckName::Accreditation);
+        assert_eq!(v.anchor, None);
+    }
 }
 
 #[test]
@@ -467,21 +599,21 @@ fn a_key_rotated_out_before_issuance_fails_and_a_backdated_iat_needs_an_anchor()
     );
     failure(&v, CheckName::Accreditation);
 
-    // The same key, iat backdated to before the rotation: nothing on the
-    // chain tells it apart without an anchor proof, and the verdict says
-    // the issuance time is only the credential's word ...
+    // The same key, iat backdated to before the rotation: without an
+    // anchor proof the date is only the key holder's word, so it fails ...
     let backdated = presentation_from(&old, rotated_at - DAY);
     let v = verify(&backdated, &request(), &view, &policy(2), NOW).unwrap();
-    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    let why = failure(&v, CheckName::IssuerKey);
+    assert!(why.contains("only an anchor proof sealed before"), "{why}");
     assert!(matches!(
         v.check(CheckName::Anchor),
         Some(Outcome::NotChecked(why)) if why.contains("own iat")
     ));
-    // ... so a policy that requires anchor proofs refuses it.
+    // ... and a policy that requires anchor proofs says so too.
     let mut p = policy(2);
     p.require_anchor = true;
     let v = verify(&backdated, &request(), &view, &p, NOW).unwrap();
-    only_failure(&v, CheckName::Anchor);
+    failure(&v, CheckName::Anchor);
 
     // The new key carries on, with the list it inherited.
     let v = verify(
@@ -681,4 +813,119 @@ fn a_view_of_another_state_is_refused() {
     other.size += 1;
     let signed = trust(0).verify(view.note().as_bytes()).unwrap();
     assert!(ChainView::new(&other, signed).is_err());
+}
+
+#[test]
+fn a_backdated_iat_after_rotation_passes_only_with_an_anchor_sealed_before() {
+    let mut w = world_with_status(0);
+    let old = issuer().signing_key().clone();
+    let new = key(0x55);
+    let issued = NOW - 5 * DAY;
+    let honest = presentation_from(&old, issued);
+    let proofs = w.anchor(&old, issued, &[&honest]);
+    let seq = w.state.authors[&id(&old)].0 + 1;
+    let rotated_at = NOW - 2 * DAY;
+    w.write(
+        &old,
+        rotated_at,
+        Action::rotate_key(ORIGIN, &id(&old), &new, seq),
+    );
+    let view = w.view(NOW - 60, 2);
+
+    // Issued and anchored before the rotation: it passes with its proof ...
+    let v = verify(
+        Presentation::with_anchor(&honest, &proofs[0]),
+        &request(),
+        &view,
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    assert_eq!(v.check(CheckName::IssuerKey), Some(&Outcome::Pass));
+    assert_eq!(v.issued_at, Some(issued + 10));
+    // ... and not without it.
+    let v = verify(&honest, &request(), &view, &policy(2), NOW).unwrap();
+    assert!(failure(&v, CheckName::IssuerKey).contains("own word"));
+
+    // Signed with the old key after the rotation and backdated: no proof
+    // of its own, and the honest credential's proof does not fit it.
+    let backdated = presentation_from(&old, issued + 1);
+    let v = verify(&backdated, &request(), &view, &policy(2), NOW).unwrap();
+    failure(&v, CheckName::IssuerKey);
+    let v = verify(
+        Presentation::with_anchor(&backdated, &proofs[0]),
+        &request(),
+        &view,
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
+    assert!(failure(&v, CheckName::Anchor).contains("not in the batch"));
+    failure(&v, CheckName::IssuerKey);
+}
+
+#[test]
+fn an_anchor_proof_for_another_credential_entry_size_or_issuer_fails() {
+    let mut w = world_with_status(0);
+    let a = presentation(NOW - 3 * DAY);
+    let b = presentation(NOW - 3 * DAY + 1);
+    let proofs = w.anchor(issuer().signing_key(), NOW - 3 * DAY, &[&a, &b]);
+    // Another accredited issuer anchors a batch holding `a` too.
+    let other = key(0x66);
+    w.write(
+        &authority(),
+        NOW - 4 * DAY,
+        Action::Accredit {
+            issuer: id(&other),
+            name: "Other College".into(),
+            kinds: vec!["transcript".into()],
+        },
+    );
+    let theirs = w.anchor(&other, NOW - 3 * DAY, &[&a]);
+    let view = w.view(NOW - 60, 2);
+    let anchored = |text: &str, proof: &AnchorProof| {
+        verify(
+            Presentation::with_anchor(text, proof),
+            &request(),
+            &view,
+            &policy(2),
+            NOW,
+        )
+        .unwrap()
+    };
+    assert!(anchored(&a, &proofs[0]).is_valid());
+    assert!(anchored(&b, &proofs[1]).is_valid());
+
+    // The other credential's proof.
+    let why = only_failure(&anchored(&a, &proofs[1]), CheckName::Anchor);
+    assert!(why.contains("not in the batch"), "{why}");
+    // Another entry: not an anchor, or beyond the view.
+    for entry in [1, 10_000] {
+        let moved = AnchorProof::new(entry, 0, 2, proofs[0].path().to_vec()).unwrap();
+        let why = only_failure(&anchored(&a, &moved), CheckName::Anchor);
+        assert!(why.contains("is not an anchor this view knows"), "{why}");
+    }
+    // Another batch size with a path of the same shape.
+    let resized = AnchorProof::new(proofs[0].entry_index(), 0, 3, {
+        let mut path = proofs[0].path().to_vec();
+        path.push(Hash([0; 32]));
+        path
+    })
+    .unwrap();
+    let why = only_failure(&anchored(&a, &resized), CheckName::Anchor);
+    assert!(why.contains("batch of 3"), "{why}");
+    // A flipped hash.
+    let mut path = proofs[0].path().to_vec();
+    path[0].0[0] ^= 1;
+    let flipped = AnchorProof::new(proofs[0].entry_index(), 0, 2, path).unwrap();
+    only_failure(&anchored(&a, &flipped), CheckName::Anchor);
+    // Another issuer's anchor over the same credential.
+    let why = only_failure(&anchored(&a, &theirs[0]), CheckName::Anchor);
+    assert!(why.contains("written by"), "{why}");
+    // A failed proof leaves the issuance time at iat.
+    assert_eq!(anchored(&a, &theirs[0]).issued_at, Some(NOW - 3 * DAY));
+    // The proof from outside, as JSON.
+    let parsed = AnchorProof::from_json(&proofs[1].to_json()).unwrap();
+    assert!(anchored(&b, &parsed).is_valid());
 }
