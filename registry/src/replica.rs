@@ -6,10 +6,11 @@
 //! accepts, with every entry up to it checked, or changes nothing: entries
 //! staged during a failed sync are removed again.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use vouch_core::chain::{verify_signatures, AuthorCache, ChainState, Entry, RuleError};
+use vouch_core::chain::{verify_signatures, Action, AuthorCache, ChainState, Entry, RuleError};
 use vouch_core::log::{self, Block, CheckpointError, Hash, MemoryHashes, SignedBlock, TrustPolicy};
 
 use crate::api::MAX_RANGE;
@@ -206,6 +207,30 @@ pub struct Timings {
     pub store: std::time::Duration,
 }
 
+/// The replica's sled tree of anchor entries: log index → height of the
+/// block that first sealed it (both big-endian `u64`).
+const ANCHORS_TREE: &str = "anchors";
+/// Meta key: entries below this index have been scanned into
+/// [`ANCHORS_TREE`] (big-endian `u64`).
+const ANCHORS_SCANNED: &str = "anchors-scanned";
+
+/// The anchor entries up to the head, each with the block that first
+/// sealed it, kept in memory for [`Replica::view`].
+#[derive(Debug, Default)]
+struct Anchors {
+    /// Anchor entries by log index.
+    entries: BTreeMap<u64, Entry>,
+    /// The blocks that sealed them, by height.
+    blocks: BTreeMap<u64, Block>,
+}
+
+impl Anchors {
+    fn insert(&mut self, index: u64, entry: Entry, sealed_by: Block) {
+        self.blocks.insert(sealed_by.height, sealed_by);
+        self.entries.insert(index, entry);
+    }
+}
+
 /// A replica.
 pub struct Replica {
     store: Store,
@@ -213,6 +238,7 @@ pub struct Replica {
     state: ChainState,
     size: u64,
     head: Option<SignedBlock>,
+    anchors: Anchors,
     timings: Timings,
 }
 
@@ -252,12 +278,14 @@ impl Replica {
             store.put_state(&state)?;
             store.flush()?;
         }
+        let anchors = load_anchors(&store, head.as_ref())?;
         Ok(Self {
             store,
             policy,
             state,
             size,
             head,
+            anchors,
             timings: Timings::default(),
         })
     }
@@ -273,14 +301,22 @@ impl Replica {
     }
 
     /// What this replica knows as of its head, for
-    /// [`vouch_core::verify::verify`]. Status lists are decoded here, once
-    /// per view; anchors are not recorded yet (no check reads them).
+    /// [`vouch_core::verify::verify`]: the state, and every anchor entry
+    /// with the block that first sealed it (so an anchor proof can bound
+    /// when a credential was issued). Status lists are decoded in the view,
+    /// each at its first lookup.
     ///
     /// # Errors
     /// [`ReplicaError::NotSynced`] before the first sync.
     pub fn view(&self) -> Result<vouch_core::view::ChainView, ReplicaError> {
         let head = self.head.clone().ok_or(ReplicaError::NotSynced)?;
-        Ok(vouch_core::view::ChainView::new(&self.state, head)?)
+        let mut view = vouch_core::view::ChainView::new(&self.state, head)?;
+        let blocks: Vec<Block> = self.anchors.blocks.values().cloned().collect();
+        view.add_anchors(
+            self.anchors.entries.iter().map(|(&index, e)| (index, e)),
+            &blocks,
+        );
+        Ok(view)
     }
 
     /// The local store (for proofs and audits).
@@ -516,6 +552,7 @@ impl Replica {
             tokio::spawn(async move { (start, end, client.entries(start, end).await) })
         };
         let mut next = (at < want.size).then(|| fetch(at));
+        let mut new_anchors = Vec::new();
         while let Some(task) = next.take() {
             let t = std::time::Instant::now();
             let (start, end, lines) = task
@@ -534,7 +571,7 @@ impl Replica {
             if received < want.size {
                 next = Some(fetch(received));
             }
-            self.ingest(start, &lines)?;
+            self.ingest(start, &lines, &mut new_anchors)?;
             at = received;
             while let Some(b) = blocks.get(next_block).filter(|b| b.size <= at) {
                 self.check_root(b)?;
@@ -544,6 +581,7 @@ impl Replica {
         for b in &blocks[next_block..] {
             self.check_root(b)?;
         }
+        let sealed = self.index_anchors(new_anchors, &blocks, want.size)?;
         let blocks: Vec<(u64, &str)> = blocks
             .iter()
             .zip(&notes)
@@ -551,7 +589,38 @@ impl Replica {
             .collect();
         self.save_head(target, &blocks)?;
         self.size = want.size;
+        for (index, entry, block) in sealed {
+            self.anchors.insert(index, entry, block);
+        }
         Ok(())
+    }
+
+    /// Pairs each new anchor entry with the first of `blocks` (the blocks
+    /// this sync fetched, by height) that seals it, and records them in the
+    /// store's anchor index, with every entry below `size` scanned. Written
+    /// before the head: a crash in between leaves index keys at or beyond
+    /// the old head, which [`Replica::open`] removes.
+    fn index_anchors(
+        &self,
+        anchors: Vec<(u64, Entry)>,
+        blocks: &[Block],
+        size: u64,
+    ) -> Result<Vec<(u64, Entry, Block)>, ReplicaError> {
+        let tree = self.store.open_tree(ANCHORS_TREE)?;
+        // Keys from a sync that failed after writing them.
+        remove_from(&tree, self.size)?;
+        let mut sealed = Vec::with_capacity(anchors.len());
+        for (index, entry) in anchors {
+            let at = blocks.partition_point(|b| b.size <= index);
+            let block = blocks.get(at).cloned().ok_or_else(|| {
+                StoreError::Corrupt(format!("no fetched block seals anchor entry {index}"))
+            })?;
+            tree.insert(index.to_be_bytes(), &block.height.to_be_bytes())
+                .map_err(StoreError::from)?;
+            sealed.push((index, entry, block));
+        }
+        self.store.set_meta(ANCHORS_SCANNED, &size.to_be_bytes())?;
+        Ok(sealed)
     }
 
     /// Checks that the stored tree at the block's size has the block's root.
@@ -567,8 +636,14 @@ impl Replica {
     }
 
     /// Parses, verifies and applies entries starting at `start`; stages them
-    /// in the store (not yet counted as verified).
-    fn ingest(&mut self, start: u64, lines: &[Vec<u8>]) -> Result<(), ReplicaError> {
+    /// in the store (not yet counted as verified). Anchor entries among them
+    /// are added to `anchors`.
+    fn ingest(
+        &mut self,
+        start: u64,
+        lines: &[Vec<u8>],
+        anchors: &mut Vec<(u64, Entry)>,
+    ) -> Result<(), ReplicaError> {
         let t = std::time::Instant::now();
         let entries = parse_and_verify(lines).map_err(|(i, reason)| ReplicaError::BadEntry {
             index: start + i as u64,
@@ -583,6 +658,13 @@ impl Replica {
             })?;
         }
         self.timings.apply += t.elapsed();
+        anchors.extend(
+            entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| matches!(e.action(), Action::Anchor { .. }))
+                .map(|(i, e)| (start + i as u64, e.clone())),
+        );
         let t = std::time::Instant::now();
         self.store.append(&entries, false)?;
         self.timings.store += t.elapsed();
@@ -697,6 +779,117 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(lines: &[B]) -> Result<Vec<Entry>, (u
         }
         Ok(all)
     })
+}
+
+/// Removes the anchor index keys at or beyond `size`.
+fn remove_from(tree: &sled::Tree, size: u64) -> Result<(), ReplicaError> {
+    for item in tree.range(size.to_be_bytes()..) {
+        let (key, _) = item.map_err(StoreError::from)?;
+        tree.remove(key).map_err(StoreError::from)?;
+    }
+    Ok(())
+}
+
+fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not 8 bytes")))
+}
+
+/// A stored block (its note was verified before it was stored).
+fn stored_block(store: &Store, height: u64) -> Result<Block, ReplicaError> {
+    let note = store
+        .block(height)?
+        .ok_or_else(|| StoreError::Corrupt(format!("block {height} is missing")))?;
+    Ok(Block::from_note_unverified(note.as_bytes())?)
+}
+
+/// The first block up to `head` whose tree holds entry `index` (which is
+/// below the head's size), by binary search over the stored blocks.
+fn sealing_block(store: &Store, head: &Block, index: u64) -> Result<Block, ReplicaError> {
+    // Invariant: block `hi` seals the entry; blocks below `lo` do not.
+    let (mut lo, mut hi) = (0, head.height);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if stored_block(store, mid)?.size > index {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    if hi == head.height {
+        Ok(head.clone())
+    } else {
+        stored_block(store, hi)
+    }
+}
+
+/// The anchor entries up to `head` with the blocks that sealed them, from
+/// the store's anchor index; entries the index has not scanned yet (a
+/// replica from before the index, or a crash between a sync's index write
+/// and its head) are scanned now and added to it.
+fn load_anchors(store: &Store, head: Option<&SignedBlock>) -> Result<Anchors, ReplicaError> {
+    let mut anchors = Anchors::default();
+    let Some(head) = head.map(|h| &h.block) else {
+        return Ok(anchors);
+    };
+    let size = head.size;
+    let tree = store.open_tree(ANCHORS_TREE)?;
+    remove_from(&tree, size)?;
+    for item in tree.iter() {
+        let (key, value) = item.map_err(StoreError::from)?;
+        let index = be_u64(&key, "an anchor index key")?;
+        let height = be_u64(&value, "an anchor's block height")?;
+        let bytes = store
+            .entry_bytes(index)?
+            .ok_or_else(|| StoreError::Corrupt(format!("anchor entry {index} is missing")))?;
+        let entry = Entry::parse(&bytes).map_err(|e| ReplicaError::BadEntry {
+            index,
+            reason: e.to_string(),
+        })?;
+        anchors.insert(index, entry, stored_block(store, height)?);
+    }
+    let scanned = match store.meta(ANCHORS_SCANNED)? {
+        Some(v) => be_u64(&v, "the anchor scan mark")?.min(size),
+        None => 0,
+    };
+    if scanned < size {
+        let mut cache = AuthorCache::default();
+        let mut sealing: Option<Block> = None;
+        let mut at = scanned;
+        while at < size {
+            let end = at.saturating_add(MAX_RANGE).min(size);
+            let lines = store.entries(at, end)?;
+            if lines.len() as u64 != end - at {
+                return Err(StoreError::Corrupt(format!("entries {at}..{end} are missing")).into());
+            }
+            for (i, line) in lines.iter().enumerate() {
+                let index = at + i as u64;
+                let entry =
+                    Entry::parse_with(line, &mut cache).map_err(|e| ReplicaError::BadEntry {
+                        index,
+                        reason: e.to_string(),
+                    })?;
+                if !matches!(entry.action(), Action::Anchor { .. }) {
+                    continue;
+                }
+                // Entries come in order: the block that sealed the previous
+                // anchor seals this one too when its tree holds it.
+                let block = match sealing.take().filter(|b| b.size > index) {
+                    Some(b) => b,
+                    None => sealing_block(store, head, index)?,
+                };
+                tree.insert(index.to_be_bytes(), &block.height.to_be_bytes())
+                    .map_err(StoreError::from)?;
+                anchors.insert(index, entry, block.clone());
+                sealing = Some(block);
+            }
+            at = end;
+        }
+        store.set_meta(ANCHORS_SCANNED, &size.to_be_bytes())?;
+        store.flush()?;
+    }
+    Ok(anchors)
 }
 
 /// The state after the first `size` stored entries, replayed from genesis.

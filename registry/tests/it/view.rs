@@ -5,13 +5,16 @@ use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use vouch_core::anchor::{self, AnchorProof};
+use vouch_core::chain::{Action, Entry};
 use vouch_core::jws::PublicKey;
+use vouch_core::log::{prove_record, record_hash, Block, MemoryHashes};
 use vouch_core::path::ClaimPath;
 use vouch_core::sample;
 use vouch_core::status_list::StatusRef;
 use vouch_core::template::Templates;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey};
-use vouch_core::verify::{verify, Policy, Request};
+use vouch_core::verify::{verify, Policy, Presentation, Request};
 use vouch_core::view::Status;
 use vouch_core::{CheckName, Outcome};
 use vouch_registry::client::NodeClient;
@@ -98,4 +101,142 @@ async fn a_replica_view_verifies_credentials_and_their_status() {
         Some(Outcome::Fail(why)) if why.starts_with("revoked")
     ));
     assert_eq!(did(&uni), revoked.issuer.unwrap().did);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_view_holds_each_anchor_with_the_block_that_sealed_it() {
+    let root = TempDir::new("view-anchors");
+    let node_dir = root.path().join("node");
+    let authority = init_node(&node_dir, vec![], 0);
+    let node = Arc::new(Node::open(&node_dir).unwrap());
+    let uni = key(2);
+    let clock = now();
+    node.submit(
+        accredit(&authority, 1, &uni, &["transcript"]).as_bytes(),
+        clock,
+    )
+    .unwrap();
+    node.seal(clock).unwrap().unwrap();
+
+    // Two credentials, anchored as one batch and sealed in the next block.
+    let holder = key(9);
+    let request = Request {
+        aud: "https://hr.example".into(),
+        nonce: Some("n-1".into()),
+        claims: vec![ClaimPath::parse("/student_name").unwrap()],
+    };
+    let present = |idx: u64| {
+        let req = CredentialRequest {
+            vct: sample::TRANSCRIPT_VCT.into(),
+            iat: clock,
+            exp: None,
+            holder: PublicKey::Ed25519(holder.verifying_key()),
+            status: Some(StatusRef {
+                idx,
+                uri: uni_list(),
+            }),
+            claims: sample::transcript_claims(1),
+            concealment: sample::transcript_concealment(),
+        };
+        vc::issue(
+            req,
+            &IssuerKey::new(uni.clone()),
+            &mut StdRng::seed_from_u64(idx),
+        )
+        .unwrap()
+        .present(&[ClaimPath::parse("/student_name").unwrap()])
+        .unwrap()
+        .bind(&holder, &request.aud, "n-1", clock)
+        .serialize()
+    };
+    let creds = [present(6), present(7)];
+    let mut tree = MemoryHashes::new();
+    for c in &creds {
+        tree.append(record_hash(anchor::leaf(c).as_bytes()))
+            .unwrap();
+    }
+    let entry = Entry::sign(
+        &uni,
+        0,
+        clock,
+        Action::Anchor {
+            list: uni_list(),
+            root: hex::encode(tree.root().unwrap().0),
+            count: 2,
+            first: 6,
+            last: 7,
+        },
+    );
+    let anchor_index = node.submit(entry.as_bytes(), clock).unwrap().index;
+    node.submit(status(&uni, 1, 1, &uni_list(), &[]).as_bytes(), clock)
+        .unwrap();
+    let sealed =
+        Block::from_note_unverified(node.seal(clock + 1).unwrap().unwrap().as_bytes()).unwrap();
+    // A later block, sealing a later entry.
+    node.submit(status(&uni, 2, 2, &uni_list(), &[5]).as_bytes(), clock)
+        .unwrap();
+    node.seal(clock + 2).unwrap().unwrap();
+
+    let trust = Trust {
+        node_vkey: node.vkey(),
+        witnesses: vec![],
+        need: 0,
+    };
+    let replica_dir = root.path().join("replica");
+    let mut replica = Replica::open(&replica_dir, trust.policy().unwrap()).unwrap();
+    let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+    replica.sync_at(&client, clock + 10).await.unwrap();
+    let view = replica.view().unwrap();
+    assert_eq!(view.anchors().len(), 1);
+    let record = view.anchor(anchor_index).unwrap().clone();
+    assert_eq!(
+        (record.sealed_height, record.sealed_time, record.count),
+        (sealed.height, sealed.time, 2)
+    );
+    assert!(record.sealed_height < view.height());
+
+    let policy = Policy::new(trust.policy().unwrap(), Templates::builtin().unwrap());
+    let proof = AnchorProof::new(anchor_index, 1, 2, prove_record(2, 1, &tree).unwrap()).unwrap();
+    let v = verify(
+        Presentation::with_anchor(&creds[1], &proof),
+        &request,
+        &view,
+        &policy,
+        clock + 10,
+    )
+    .unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    assert_eq!(v.check(CheckName::Anchor), Some(&Outcome::Pass));
+    assert_eq!(v.issued_at, Some(sealed.time));
+    // The proof does not fit the batch's other credential.
+    let v = verify(
+        Presentation::with_anchor(&creds[0], &proof),
+        &request,
+        &view,
+        &policy,
+        clock + 10,
+    )
+    .unwrap();
+    assert!(matches!(v.check(CheckName::Anchor), Some(Outcome::Fail(_))));
+
+    // Reopened, the replica still knows the anchor and its block.
+    drop(replica);
+    let replica = Replica::open(&replica_dir, trust.policy().unwrap()).unwrap();
+    assert_eq!(replica.view().unwrap().anchor(anchor_index), Some(&record));
+    // A replica whose anchor index is missing (made before there was one)
+    // rebuilds it from its entries and blocks when it opens.
+    replica
+        .store()
+        .open_tree("anchors")
+        .unwrap()
+        .clear()
+        .unwrap();
+    replica
+        .store()
+        .set_meta("anchors-scanned", &0u64.to_be_bytes())
+        .unwrap();
+    replica.store().flush().unwrap();
+    drop(replica);
+    let replica = Replica::open(&replica_dir, trust.policy().unwrap()).unwrap();
+    assert_eq!(replica.view().unwrap().anchors(), [record]);
 }
