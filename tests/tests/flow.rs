@@ -2,7 +2,9 @@
 //! embedded registry and revokes one; holders present three courses bound to
 //! a verifier's nonce, through the QR envelope; the verifier checks each
 //! presentation offline with `verify::verify` against a view of its own
-//! replica of the chain (accreditation, key, status, freshness included).
+//! replica of the chain (accreditation, key, status, freshness included),
+//! with the anchor proof from the issuer's manifest proving when each
+//! credential was issued.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -11,9 +13,9 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use rand::SeedableRng as _;
 use vouch_core::template::Templates;
-use vouch_core::verify::{verify, Policy, Request};
+use vouch_core::verify::{verify, Policy, Presentation, Request};
 use vouch_core::view::Status;
-use vouch_core::{envelope, CheckName, ClaimPath, DidKey, Outcome, SdJwt};
+use vouch_core::{envelope, AnchorProof, CheckName, ClaimPath, DidKey, Outcome, SdJwt};
 use vouch_issuer::issuer::{self, Issuer, Quiet};
 use vouch_issuer::keystore::Cost;
 use vouch_issuer::template;
@@ -55,7 +57,7 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
     let (rows, errors) = vouch_issuer::input::parse(csv.as_bytes(), &template).unwrap();
     assert!(errors.is_empty());
     let out = root.join("credentials");
-    let (uri, revoked_idx) = {
+    let (uri, revoked_idx, anchored) = {
         let iss = Issuer::open(&dir, "pw").unwrap();
         let id = issuer::batch_id(&template, csv.as_bytes(), false);
         let report = iss
@@ -79,8 +81,22 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
             issuer::status_of_credential(&std::fs::read_to_string(second).unwrap(), iss.did())
                 .unwrap();
         iss.set_status(&uri, idx, 1).await.unwrap();
-        (uri, idx)
+        (uri, idx, (report.anchor_index, report.block_height))
     };
+    // Each credential's anchor proof, by file name, from the manifest.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let proofs: std::collections::HashMap<String, AnchorProof> = manifest["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["file"].as_str().unwrap().to_owned(),
+                serde_json::from_value(c["anchor_proof"].clone()).unwrap(),
+            )
+        })
+        .collect();
 
     // The verifier's replica of the (now served) registry.
     let node = Arc::new(Node::open(&dir.join("registry")).unwrap());
@@ -108,7 +124,14 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
     };
     let nonce = request.nonce.clone().unwrap();
     let view = replica.view().unwrap();
+    let record = view.anchor(anchored.0).unwrap().clone();
+    assert_eq!(
+        record.sealed_height, anchored.1,
+        "the block the issuer saw seal it"
+    );
     let policy = Policy::new(trust.policy().unwrap(), Templates::builtin().unwrap());
+    let mut anchors_required = policy.clone();
+    anchors_required.require_anchor = true;
     let mut files: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -160,6 +183,29 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
             assert_eq!(v.status, Some(Status::Valid));
             assert!(v.is_valid(), "holder {i}: {:#?}", v.verdict.checks);
         }
+
+        // With the anchor proof from the manifest: the issuance time is the
+        // time of the block that sealed the batch.
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let proof = &proofs[name];
+        let v = verify(
+            Presentation::with_anchor(&qr, proof),
+            &request,
+            &view,
+            &anchors_required,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            v.check(CheckName::Anchor),
+            Some(&Outcome::Pass),
+            "holder {i}"
+        );
+        assert_eq!(v.issued_at, Some(record.sealed_time));
+        assert_eq!(v.is_valid(), !revoked);
+        // Without it, that policy refuses the presentation.
+        let v = verify(&qr, &request, &view, &anchors_required, now()).unwrap();
+        assert!(matches!(v.check(CheckName::Anchor), Some(Outcome::Fail(_))));
 
         // Another holder's key cannot present this credential.
         let stolen = credential
