@@ -5,7 +5,8 @@
 //! carries), the accreditation authorities, the issuers with their names,
 //! kinds, periods and key rotations, the status lists (each token decoded
 //! at its first lookup and kept, so every later lookup is a bit read), and
-//! the anchors.
+//! the anchors, each with the block that first sealed it (what an
+//! [`crate::AnchorProof`] is checked against).
 //! Sans-IO: a replica makes one from its [`ChainState`] and head block;
 //! tests make one from entries they applied themselves.
 
