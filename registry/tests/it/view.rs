@@ -22,7 +22,7 @@ use vouch_registry::node::Node;
 use vouch_registry::now;
 use vouch_registry::replica::{Replica, ReplicaError, Trust};
 
-use crate::common::{accredit, did, init_node, key, serve, status, uni_list, TempDir};
+use crate::common::{accredit, anchor, did, init_node, key, serve, status, uni_list, TempDir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_view_verifies_credentials_and_their_status() {
@@ -239,4 +239,71 @@ async fn a_replica_view_holds_each_anchor_with_the_block_that_sealed_it() {
     drop(replica);
     let replica = Replica::open(&replica_dir, trust.policy().unwrap()).unwrap();
     assert_eq!(replica.view().unwrap().anchors(), [record]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_at_any_write_of_a_sync_leaves_the_anchors_of_the_head() {
+    let root = TempDir::new("view-anchor-crash");
+    let node_dir = root.path().join("node");
+    let authority = init_node(&node_dir, vec![], 0);
+    let node = Arc::new(Node::open(&node_dir).unwrap());
+    let uni = key(2);
+    node.submit(
+        accredit(&authority, 1, &uni, &["transcript"]).as_bytes(),
+        now(),
+    )
+    .unwrap();
+    for n in 0..3 {
+        node.submit(anchor(&uni, n, n).as_bytes(), now()).unwrap();
+    }
+    node.seal(now()).unwrap().unwrap();
+    let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+    let policy = Trust {
+        node_vkey: node.vkey(),
+        witnesses: vec![],
+        need: 0,
+    }
+    .policy()
+    .unwrap();
+    let mut dirs = Vec::new();
+    for n in 0..6u64 {
+        let dir = root.path().join(format!("replica-{n}"));
+        Replica::open(&dir, policy.clone())
+            .unwrap()
+            .sync(&client)
+            .await
+            .unwrap();
+        dirs.push(dir);
+    }
+    for n in 3..6 {
+        node.submit(anchor(&uni, n, n).as_bytes(), now()).unwrap();
+    }
+    node.seal(now()).unwrap().unwrap();
+
+    // Each anchor with the block that first sealed it: the first three by
+    // block 1, the next three by block 2.
+    let check = |replica: &Replica| {
+        let view = replica.view().unwrap();
+        let size = view.block().size;
+        let indexes: Vec<u64> = view.anchors().iter().map(|a| a.index).collect();
+        let expected: Vec<u64> = (2..8).filter(|&i| i < size).collect();
+        assert_eq!(indexes, expected, "head of {size} entries");
+        for a in view.anchors() {
+            assert_eq!(a.sealed_height, if a.index < 5 { 1 } else { 2 }, "{a:?}");
+        }
+    };
+    for (n, dir) in dirs.iter().enumerate() {
+        {
+            let mut replica = Replica::open(dir, policy.clone()).unwrap();
+            replica.store().crash_after_writes(n as u64);
+            let _ = replica.sync(&client).await;
+        }
+        let mut replica = Replica::open(dir, policy.clone()).unwrap();
+        check(&replica);
+        replica.sync(&client).await.unwrap();
+        check(&replica);
+        assert_eq!(replica.view().unwrap().anchors().len(), 6);
+        drop(replica);
+        check(&Replica::open(dir, policy.clone()).unwrap());
+    }
 }
