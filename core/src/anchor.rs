@@ -21,6 +21,9 @@ use crate::log::{self, Hash, ProofError};
 /// The longest audit path an anchor proof may carry: one hash per level of
 /// a batch of up to 2^64 credentials.
 pub const MAX_PATH_HASHES: usize = 64;
+/// Longest JSON form [`AnchorProof::from_json`] reads: a full path of
+/// [`MAX_PATH_HASHES`] hashes is about 3.2 KB.
+pub const MAX_PROOF_JSON_BYTES: usize = 8 << 10;
 
 /// Why an anchor proof is refused or does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,6 +188,13 @@ impl AnchorProof {
     /// [`AnchorError`] when it is not that JSON, or its fields are out of
     /// bounds or inconsistent.
     pub fn from_json(text: &str) -> Result<Self, AnchorError> {
+        // Refused before parsing: serde would build the whole path first.
+        if text.len() > MAX_PROOF_JSON_BYTES {
+            return Err(AnchorError::Malformed(format!(
+                "{} bytes of JSON, more than the {MAX_PROOF_JSON_BYTES}-byte limit",
+                text.len()
+            )));
+        }
         serde_json::from_str::<Wire>(text)
             .map_err(|e| AnchorError::Malformed(e.to_string()))?
             .try_into()
@@ -404,9 +414,20 @@ mod tests {
             AnchorProof::from_json(&json.to_string()),
             Err(AnchorError::PathTooLong(65))
         );
-        // The largest batch: a path of exactly 64 hashes is accepted.
+        // The largest batch: a path of exactly 64 hashes is accepted, and
+        // its JSON is within the byte limit.
         let full: Vec<Hash> = vec![Hash([2; 32]); 64];
-        AnchorProof::new(0, 0, u64::MAX, full).unwrap();
+        let proof = AnchorProof::new(0, 0, u64::MAX, full).unwrap();
+        assert_eq!(AnchorProof::from_json(&proof.to_json()), Ok(proof));
+        // A megabyte of path strings is refused before serde builds them.
+        let huge = format!(
+            r#"{{"entry_index":1,"leaf_index":0,"batch_size":2,"path":[{}"x"]}}"#,
+            "\"x\",".repeat(200_000)
+        );
+        assert!(matches!(
+            AnchorProof::from_json(&huge),
+            Err(AnchorError::Malformed(m)) if m.contains("limit")
+        ));
         for bad in [
             r#"{"entry_index":1,"leaf_index":0,"batch_size":2,"path":["AAAA"]}"#,
             r#"{"entry_index":1,"leaf_index":0,"batch_size":2,"path":[7]}"#,

@@ -7,6 +7,7 @@
 //! documents (canonical forms, state unchanged on refusal).
 
 use ed25519_dalek::SigningKey;
+use vouch_core::anchor::{self, AnchorProof};
 use vouch_core::chain::{self, AuthorCache, ChainState, Entry};
 use vouch_core::did::{DidKey, DocumentForm};
 use vouch_core::envelope;
@@ -290,4 +291,39 @@ pub fn did_key(data: &[u8]) {
     if let Ok(did) = DidKey::parse_verification_method(text) {
         assert_eq!(DidKey::parse(did.as_str()).as_ref(), Ok(&did));
     }
+}
+
+/// An anchor proof as a wallet or a manifest carries it
+/// (`AnchorProof::from_json`): a parsed proof serialises back to JSON that
+/// parses to the same proof, its path has the RFC 9162 length for its leaf
+/// and size, and checking it against a leaf and a root never panics.
+pub fn anchor_proof(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    let Ok(proof) = AnchorProof::from_json(text) else {
+        return;
+    };
+    assert!(
+        proof.leaf_index() < proof.batch_size(),
+        "leaf outside the batch"
+    );
+    assert!(proof.path().len() <= anchor::MAX_PATH_HASHES);
+    let again = AnchorProof::from_json(&proof.to_json());
+    assert_eq!(
+        again.as_ref(),
+        Ok(&proof),
+        "anchor proof JSON round trip differs"
+    );
+    let again = AnchorProof::new(
+        proof.entry_index(),
+        proof.leaf_index(),
+        proof.batch_size(),
+        proof.path().to_vec(),
+    );
+    assert_eq!(
+        again.as_ref(),
+        Ok(&proof),
+        "AnchorProof::new refuses a parsed proof"
+    );
+    let root = log::Hash([7; 32]);
+    let _ = proof.verify(anchor::leaf(text).as_bytes(), root);
 }

@@ -62,7 +62,7 @@ fn replay_from(dirs: &[&str], target: &str, check: Check, required: bool) {
 #[test]
 #[ignore = "open bugs found by fuzzing; run with --ignored"]
 fn fuzz_cases_open() {
-    let targets: [(&str, Check); 7] = [
+    let targets: [(&str, Check); 8] = [
         ("sd_jwt_compact", checks::sd_jwt_compact),
         ("sd_jwt_kb", checks::sd_jwt_kb),
         ("envelope", checks::envelope),
@@ -70,6 +70,7 @@ fn fuzz_cases_open() {
         ("checkpoint", checks::checkpoint),
         ("status_list", checks::status_list),
         ("did_key", checks::did_key),
+        ("anchor_proof", checks::anchor_proof),
     ];
     for (target, check) in targets {
         replay_from(&["artifacts-open"], target, check, false);
@@ -109,6 +110,11 @@ fn fuzz_cases_status_list() {
 #[test]
 fn fuzz_cases_did_key() {
     replay("did_key", checks::did_key);
+}
+
+#[test]
+fn fuzz_cases_anchor_proof() {
+    replay("anchor_proof", checks::anchor_proof);
 }
 
 /// The generated seeds are worth fuzzing from: Vouch's own presentations in
