@@ -110,6 +110,9 @@ pub struct Policy {
     pub require_nonce: bool,
     /// Whether a presentation without an anchor proof fails.
     pub require_anchor: bool,
+    /// Whether a credential that names no status list fails: such a
+    /// credential can never be revoked or suspended.
+    pub require_status: bool,
     /// Clock skew tolerated, in seconds.
     pub leeway: u64,
 }
@@ -117,8 +120,8 @@ pub struct Policy {
 impl Policy {
     /// A policy trusting `trust`, knowing `templates`, accepting every kind
     /// and the chain's own authorities, with a replica at most an hour old,
-    /// presentations at most five minutes old, a nonce required, anchor
-    /// proofs not required, and 60 s of clock leeway.
+    /// presentations at most five minutes old, a nonce required, a status
+    /// list required, anchor proofs not required, and 60 s of clock leeway.
     pub fn new(trust: TrustPolicy, templates: Templates) -> Policy {
         Policy {
             trust,
@@ -129,6 +132,7 @@ impl Policy {
             max_presentation_age: 300,
             require_nonce: true,
             require_anchor: false,
+            require_status: true,
             leeway: 60,
         }
     }
@@ -327,7 +331,7 @@ pub fn verify<'a>(
             };
             verdict.push(CheckName::Accreditation, accreditation);
             verdict.push(CheckName::IssuerKey, key_in_use(view, &iss, issued));
-            let (outcome, read) = check_status(view, &verdict, &iss, now);
+            let (outcome, read) = check_status(view, policy, &verdict, &iss, now);
             status = read;
             verdict.push(CheckName::Status, outcome);
         }
@@ -702,15 +706,18 @@ fn key_in_use(view: &ChainView, iss: &str, issued: Issued<'_>) -> Outcome {
 
 fn check_status(
     view: &ChainView,
+    policy: &Policy,
     verdict: &Verdict,
     iss: &str,
     now: i64,
 ) -> (Outcome, Option<Status>) {
     let Some(sref) = &verdict.status else {
-        return (
-            Outcome::NotChecked("the credential names no status list".into()),
-            None,
-        );
+        let outcome = if policy.require_status {
+            Outcome::Fail("no status list: cannot be revoked".into())
+        } else {
+            Outcome::NotChecked("the credential names no status list".into())
+        };
+        return (outcome, None);
     };
     let at = format!(
         "list {} index {} as of height {}, time {}",

@@ -239,7 +239,19 @@ fn request() -> Request {
 
 /// The sample transcript from `signer`, issued at `iat`, on `signer`'s list.
 fn presentation_from(signer: &SigningKey, iat: i64) -> String {
-    let req = CredentialRequest {
+    presentation_with(signer, iat, |_| {}, AUD, NONCE)
+}
+
+/// The sample transcript from `signer`, issued at `iat`, on `signer`'s
+/// list, changed by `edit`, bound to `aud` and `nonce`.
+fn presentation_with(
+    signer: &SigningKey,
+    iat: i64,
+    edit: impl FnOnce(&mut CredentialRequest),
+    aud: &str,
+    nonce: &str,
+) -> String {
+    let mut req = CredentialRequest {
         vct: sample::TRANSCRIPT_VCT.into(),
         iat,
         exp: Some(NOW + 365 * DAY),
@@ -251,11 +263,12 @@ fn presentation_from(signer: &SigningKey, iat: i64) -> String {
         claims: sample::transcript_claims(7),
         concealment: sample::transcript_concealment(),
     };
+    edit(&mut req);
     vc::issue(req, &IssuerKey::new(signer.clone()), &mut rng(9))
         .unwrap()
         .present(&paths(&["/student_name", "/courses/0", "/courses/4"]))
         .unwrap()
-        .bind(&holder(), AUD, NONCE, NOW)
+        .bind(&holder(), aud, nonce, NOW)
         .serialize()
 }
 
@@ -928,4 +941,32 @@ fn an_anchor_proof_for_another_credential_entry_size_or_issuer_fails() {
     // The proof from outside, as JSON.
     let parsed = AnchorProof::from_json(&proofs[1].to_json()).unwrap();
     assert!(anchored(&b, &parsed).is_valid());
+}
+
+#[test]
+fn a_credential_without_a_status_list_fails_unless_the_policy_allows_it() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let text = presentation_with(
+        issuer().signing_key(),
+        NOW - DAY,
+        |r| r.status = None,
+        AUD,
+        NONCE,
+    );
+    let v = verify(&text, &request(), &view, &policy(2), NOW).unwrap();
+    assert_eq!(
+        only_failure(&v, CheckName::Status),
+        "no status list: cannot be revoked"
+    );
+    assert_eq!(v.status, None);
+
+    let mut p = policy(2);
+    p.require_status = false;
+    let v = verify(&text, &request(), &view, &p, NOW).unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    assert!(matches!(
+        v.check(CheckName::Status),
+        Some(Outcome::NotChecked(_))
+    ));
 }
