@@ -449,7 +449,13 @@ fn requested(text: &str, verdict: &Verdict, request: &Request) -> Outcome {
         .claims
         .iter()
         .filter(|p| !disclosed(&sd_jwt, &paths, p))
-        .map(ClaimPath::to_string)
+        .map(|p| {
+            if p.segments().is_empty() {
+                "(the empty path)".to_owned()
+            } else {
+                p.to_string()
+            }
+        })
         .collect();
     if missing.is_empty() {
         Outcome::Pass
@@ -461,7 +467,8 @@ fn requested(text: &str, verdict: &Verdict, request: &Request) -> Outcome {
 /// Whether the claim at `wanted` (indexes as issued) is in the
 /// presentation: below the deepest disclosure at or above it (or the
 /// issuer-signed payload, when there is none), every step is a plain
-/// member or array element, not a digest.
+/// member or array element, not a digest. The empty path (the root) is
+/// never disclosed.
 fn disclosed(sd_jwt: &SdJwt, paths: &[ClaimPath], wanted: &ClaimPath) -> bool {
     let deepest = paths
         .iter()
@@ -474,8 +481,10 @@ fn disclosed(sd_jwt: &SdJwt, paths: &[ClaimPath], wanted: &ClaimPath) -> bool {
             None => return false,
         },
         None => {
+            // The root (an empty path) is never disclosed: asking for it
+            // must not pass for whatever the presentation holds.
             let Some((Segment::Key(first), rest)) = wanted.segments().split_first() else {
-                return wanted.segments().is_empty();
+                return false;
             };
             match plain_member(sd_jwt.payload(), first) {
                 Some(v) => (v, rest),

@@ -16,7 +16,7 @@ use vouch_core::template::Templates;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey};
 use vouch_core::verify::{verify, Policy, Presentation, Request, Verification};
 use vouch_core::view::{ChainView, Status};
-use vouch_core::{envelope, CheckName, Outcome};
+use vouch_core::{envelope, CheckName, ClaimPath, Outcome};
 
 use crate::common::{holder, issuer, paths, rng, AUD, NONCE, NOW};
 
@@ -969,4 +969,18 @@ fn a_credential_without_a_status_list_fails_unless_the_policy_allows_it() {
         v.check(CheckName::Status),
         Some(Outcome::NotChecked(_))
     ));
+}
+
+#[test]
+fn an_empty_requested_path_is_never_disclosed() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let text = presentation(NOW - DAY);
+    let mut r = request();
+    r.claims = vec![ClaimPath::from_segments(Vec::new())];
+    let v = verify(&text, &r, &view, &policy(2), NOW).unwrap();
+    assert_eq!(
+        only_failure(&v, CheckName::RequestedClaims),
+        "not disclosed: (the empty path)"
+    );
 }
