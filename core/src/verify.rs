@@ -77,10 +77,13 @@ impl<'a> From<&'a String> for Presentation<'a> {
 /// What the verifier asked the holder for.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    /// Expected KB-JWT `aud`: who the presentation is for.
+    /// Expected KB-JWT `aud`: who the presentation is for. Empty: the
+    /// audience check fails.
     pub aud: String,
-    /// Expected KB-JWT `nonce`; `None` when none was issued (then the check
-    /// is not performed, or fails if the [`Policy`] requires a nonce).
+    /// Expected KB-JWT `nonce`; `None` (or empty) when none was issued
+    /// (then the check is not performed, or fails if the [`Policy`]
+    /// requires a nonce). [`verify`] does not track nonces: refusing a
+    /// nonce seen before is the caller's job.
     pub nonce: Option<String>,
     /// Claims the verifier wants disclosed, as paths with array indexes as
     /// issued (the paths a wallet presents): `/student_name`, `/courses`
@@ -241,6 +244,15 @@ impl Verification {
 /// proof; a `&str` converts into one without) for `request`, against
 /// `view`, under `policy`, at `now` (Unix seconds).
 ///
+/// An empty [`Request::nonce`] counts as none (so it fails when the policy
+/// requires a nonce), and an empty [`Request::aud`] fails the audience
+/// check.
+///
+/// Replay: `verify` is stateless, so it cannot tell whether a nonce was
+/// already used. Issuing each nonce once and refusing a second
+/// presentation with it is the caller's job (the verifier service), as is
+/// choosing an unguessable nonce.
+///
 /// # Errors
 /// [`VerifyError`] when the input cannot be checked at all: a bad envelope,
 /// a malformed SD-JWT, no usable issuer key. Every other problem is a
@@ -263,18 +275,28 @@ pub fn verify<'a>(
     } else {
         input
     };
+    // An empty nonce is no nonce: a presentation bound to "" must not pass
+    // a request that "issued" "".
+    let nonce = request.nonce.as_deref().filter(|n| !n.is_empty());
     let options = VerifyOptions {
         now,
         leeway: policy.leeway,
         issuer_key: None,
         key_binding: KeyBinding::Required {
             aud: request.aud.clone(),
-            nonce: request.nonce.clone().unwrap_or_default(),
+            nonce: nonce.unwrap_or_default().to_owned(),
             max_age: policy.max_presentation_age,
         },
     };
     let mut verdict = crate::vc::verify_with(text, &options)?;
-    if request.nonce.is_none() {
+    if request.aud.is_empty() {
+        replace(
+            &mut verdict,
+            CheckName::Audience,
+            Outcome::Fail("the request names no audience (its aud is empty)".into()),
+        );
+    }
+    if nonce.is_none() {
         let outcome = if policy.require_nonce {
             Outcome::Fail("the policy requires a nonce, and the request has none".into())
         } else {

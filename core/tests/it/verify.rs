@@ -984,3 +984,28 @@ fn an_empty_requested_path_is_never_disclosed() {
         "not disclosed: (the empty path)"
     );
 }
+
+#[test]
+fn an_empty_nonce_counts_as_none_and_an_empty_audience_fails() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let text = presentation_with(issuer().signing_key(), NOW - DAY, |_| {}, "", "");
+    let r = Request {
+        aud: String::new(),
+        nonce: Some(String::new()),
+        claims: paths(&["/student_name"]),
+    };
+    let v = verify(&text, &r, &view, &policy(2), NOW).unwrap();
+    assert!(!v.is_valid());
+    assert!(failure(&v, CheckName::Nonce).contains("requires a nonce"));
+    assert!(failure(&v, CheckName::Audience).contains("aud is empty"));
+
+    let mut p = policy(2);
+    p.require_nonce = false;
+    let v = verify(&text, &r, &view, &p, NOW).unwrap();
+    assert!(matches!(
+        v.check(CheckName::Nonce),
+        Some(Outcome::NotChecked(_))
+    ));
+    assert!(only_failure(&v, CheckName::Audience).contains("aud is empty"));
+}
