@@ -146,7 +146,10 @@ impl Policy {
 pub struct IssuerInfo {
     /// Its did:key (`iss`).
     pub did: String,
-    /// Its accredited name, when the chain knows the key.
+    /// Its accredited name: set only when the [`CheckName::Accreditation`]
+    /// check passed (the chain knows the key and it was accredited for the
+    /// credential's kind at issuance); `None` otherwise, so a page never
+    /// shows an accredited name beside a failed accreditation.
     pub name: Option<String>,
 }
 
@@ -197,7 +200,7 @@ pub struct Verification {
     /// Every check, in order. Its `claims` are the raw processed claims,
     /// internal fields included.
     pub verdict: Verdict,
-    /// The issuer, with its accredited name.
+    /// The issuer, with its accredited name when accreditation passed.
     pub issuer: Option<IssuerInfo>,
     /// The template of the credential's `vct`, if known.
     pub template: Option<TemplateInfo>,
@@ -393,9 +396,15 @@ pub fn verify<'a>(
             PublicKey::Ed25519(k) => Some(DidKey::from_public_key(&k).as_str().to_owned()),
             _ => None,
         });
+    // The name is the chain's word for an accredited issuer: shown only
+    // when the accreditation check passed, never next to a failed one.
+    let accredited = verdict.check(CheckName::Accreditation) == Some(&Outcome::Pass);
     let issuer = verdict.issuer.as_ref().map(|did| IssuerInfo {
         did: did.clone(),
-        name: view.issuer(did).map(|i| i.name.clone()),
+        name: view
+            .issuer(did)
+            .filter(|_| accredited)
+            .map(|i| i.name.clone()),
     });
     Ok(Verification {
         issuer,

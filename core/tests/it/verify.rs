@@ -424,6 +424,11 @@ fn an_issuer_not_accredited_for_the_kind_fails_accreditation() {
         why.contains("not accredited for \"transcript\"") && why.contains("employment"),
         "{why}"
     );
+    // The chain knows the issuer's name, but a page must not show it
+    // beside a failed accreditation.
+    let issuer_info = v.issuer.clone().unwrap();
+    assert_eq!(issuer_info.did, issuer().did().as_str());
+    assert_eq!(issuer_info.name, None);
 }
 
 #[test]
