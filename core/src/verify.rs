@@ -31,7 +31,7 @@ use crate::jws::PublicKey;
 use crate::log::TrustPolicy;
 use crate::path::{ClaimPath, Segment};
 use crate::sd_jwt::{KeyBinding, SdJwt, VerifyOptions};
-use crate::template::{FieldType, Template, Templates};
+use crate::template::{Field, FieldType, Template, Templates};
 use crate::vc::RESERVED_CLAIMS;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
 use crate::view::{AnchorRecord, ChainView, Status};
@@ -204,9 +204,16 @@ pub struct Verification {
     pub issuer: Option<IssuerInfo>,
     /// The template of the credential's `vct`, if known.
     pub template: Option<TemplateInfo>,
-    /// The disclosed subject claims, labelled, in template order (claims
-    /// the template does not list come last).
+    /// The disclosed subject claims the template lists, labelled, in
+    /// template order. When no template is known (`template` is `None`),
+    /// every subject claim, labelled with its own name.
     pub claims: Vec<DisclosedClaim>,
+    /// When a template is known: the disclosed subject claims it does not
+    /// list, labelled with their own names, as they come. They are the
+    /// issuer's word but not part of the kind of credential the template
+    /// describes: a page shows them apart and flagged, never under the
+    /// template's title.
+    pub unlisted_claims: Vec<DisclosedClaim>,
     /// The holder's key (`cnf.jwk`) as did:key, when it is Ed25519.
     pub holder: Option<String>,
     /// The SD-JWT's internal fields (`iss`, `vct`, `iat`, `exp`, `cnf`,
@@ -236,9 +243,15 @@ impl Verification {
         self.verdict.check(name)
     }
 
-    /// The disclosed claim named `name`.
+    /// The disclosed claim named `name`, among those the template lists.
     pub fn claim(&self, name: &str) -> Option<&DisclosedClaim> {
         self.claims.iter().find(|c| c.name == name)
+    }
+
+    /// The disclosed claim named `name`, among those the template does not
+    /// list.
+    pub fn unlisted_claim(&self, name: &str) -> Option<&DisclosedClaim> {
+        self.unlisted_claims.iter().find(|c| c.name == name)
     }
 }
 
@@ -387,7 +400,11 @@ pub fn verify<'a>(
     verdict.push(CheckName::Cosignatures, outcome);
     verdict.push(CheckName::Anchor, anchor_outcome);
 
-    let (claims, internal) = split_claims(&verdict.claims, template);
+    let Split {
+        listed: claims,
+        unlisted: unlisted_claims,
+        internal,
+    } = split_claims(&verdict.claims, template);
     let holder = internal
         .get("cnf")
         .and_then(|c| c.get("jwk"))
@@ -414,6 +431,7 @@ pub fn verify<'a>(
             title: t.title.clone(),
         }),
         claims,
+        unlisted_claims,
         holder,
         internal,
         issued_at: anchored.as_ref().map(|a| a.sealed_time).or(iat),
@@ -844,56 +862,75 @@ fn cosignatures(view: &ChainView, trust: &TrustPolicy) -> (Outcome, Vec<String>)
     (outcome, signed.cosigned_by)
 }
 
-/// Splits the processed claims into labelled subject claims and the
-/// SD-JWT's internal fields.
-fn split_claims(
-    claims: &Map<String, Value>,
-    template: Option<&Template>,
-) -> (Vec<DisclosedClaim>, Map<String, Value>) {
+/// The processed claims, split for display.
+struct Split {
+    /// Subject claims the template lists, labelled, in template order
+    /// (every subject claim when there is no template).
+    listed: Vec<DisclosedClaim>,
+    /// Subject claims the template does not list, as they come.
+    unlisted: Vec<DisclosedClaim>,
+    /// The SD-JWT's internal fields.
+    internal: Map<String, Value>,
+}
+
+/// Splits the processed claims into the subject claims the template lists
+/// (labelled), those it does not list, and the SD-JWT's internal fields.
+fn split_claims(claims: &Map<String, Value>, template: Option<&Template>) -> Split {
     let mut internal = Map::new();
-    let mut subject: Vec<(&String, &Value)> = Vec::new();
+    let mut listed: Vec<(usize, DisclosedClaim)> = Vec::new();
+    let mut unlisted = Vec::new();
     for (name, value) in claims {
         if RESERVED_CLAIMS.contains(&name.as_str()) {
             internal.insert(name.clone(), value.clone());
-        } else {
-            subject.push((name, value));
+            continue;
+        }
+        let field =
+            template.and_then(|t| t.fields.iter().enumerate().find(|(_, f)| f.claim == *name));
+        let bare = || DisclosedClaim {
+            name: name.clone(),
+            label: name.clone(),
+            value: value.clone(),
+            items: Vec::new(),
+        };
+        match (template, field) {
+            (_, Some((position, f))) => listed.push((position, labelled(name, value, f))),
+            // No template, no title to show them under: all are plain.
+            (None, None) => listed.push((usize::MAX, bare())),
+            (Some(_), None) => unlisted.push(bare()),
         }
     }
-    // Template order first, then the rest as they come.
-    let position = |name: &str| {
-        template
-            .and_then(|t| t.fields.iter().position(|f| f.claim == name))
-            .unwrap_or(usize::MAX)
-    };
-    subject.sort_by_key(|(name, _)| position(name));
-    let shown = subject
-        .into_iter()
-        .map(|(name, value)| {
-            let field = template.and_then(|t| t.field(name));
-            let items = match (field, value) {
-                (Some(f), Value::Array(items)) if f.kind == FieldType::List => items
-                    .iter()
-                    .filter_map(Value::as_object)
-                    .map(|item| {
-                        item.iter()
-                            .map(|(k, v)| DisclosedClaim {
-                                name: k.clone(),
-                                label: f.item(k).map_or_else(|| k.clone(), |i| i.label.clone()),
-                                value: v.clone(),
-                                items: Vec::new(),
-                            })
-                            .collect()
+    // Template order.
+    listed.sort_by_key(|(position, _)| *position);
+    Split {
+        listed: listed.into_iter().map(|(_, c)| c).collect(),
+        unlisted,
+        internal,
+    }
+}
+
+/// The claim `name` with its template field `field`'s labels.
+fn labelled(name: &str, value: &Value, field: &Field) -> DisclosedClaim {
+    let items = match value {
+        Value::Array(items) if field.kind == FieldType::List => items
+            .iter()
+            .filter_map(Value::as_object)
+            .map(|item| {
+                item.iter()
+                    .map(|(k, v)| DisclosedClaim {
+                        name: k.clone(),
+                        label: field.item(k).map_or_else(|| k.clone(), |i| i.label.clone()),
+                        value: v.clone(),
+                        items: Vec::new(),
                     })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            DisclosedClaim {
-                name: name.clone(),
-                label: field.map_or_else(|| name.clone(), |f| f.label.clone()),
-                value: value.clone(),
-                items,
-            }
-        })
-        .collect();
-    (shown, internal)
+                    .collect()
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    DisclosedClaim {
+        name: name.to_owned(),
+        label: field.label.clone(),
+        value: value.clone(),
+        items,
+    }
 }

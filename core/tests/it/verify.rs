@@ -1014,3 +1014,39 @@ fn an_empty_nonce_counts_as_none_and_an_empty_audience_fails() {
     ));
     assert!(only_failure(&v, CheckName::Audience).contains("aud is empty"));
 }
+
+#[test]
+fn claims_the_template_does_not_list_are_kept_apart() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let text = presentation_with(
+        issuer().signing_key(),
+        NOW - DAY,
+        |r| {
+            r.claims
+                .insert("honorary_doctorate".into(), serde_json::json!("yes"));
+        },
+        AUD,
+        NONCE,
+    );
+    let v = verify(&text, &request(), &view, &policy(2), NOW).unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    assert!(
+        v.claim("honorary_doctorate").is_none(),
+        "not among the template's claims"
+    );
+    let extra = v.unlisted_claim("honorary_doctorate").unwrap();
+    assert_eq!(
+        (extra.label.as_str(), &extra.value),
+        ("honorary_doctorate", &serde_json::json!("yes"))
+    );
+    assert_eq!(v.unlisted_claims.len(), 1);
+    assert_eq!(v.claim("student_name").unwrap().label, "Student name");
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["unlisted_claims"][0]["name"], "honorary_doctorate");
+    assert!(json["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["name"] != "honorary_doctorate"));
+}
