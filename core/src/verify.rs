@@ -34,7 +34,7 @@ use crate::sd_jwt::{KeyBinding, SdJwt, VerifyOptions};
 use crate::template::{Field, FieldType, Template, Templates};
 use crate::vc::RESERVED_CLAIMS;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
-use crate::view::{AnchorRecord, ChainView, Status};
+use crate::view::{shown_uri, AnchorRecord, ChainView, Status};
 
 /// What the holder presents: the credential (a compact SD-JWT+KB
 /// presentation, or a `VCH1:` envelope of one) and, optionally, the proof
@@ -652,7 +652,8 @@ fn check_anchor<'v>(
     if let Some(sref) = verdict.status.as_ref().filter(|s| s.uri != record.list) {
         return Err(format!(
             "the credential's status list {} is not the list {} of anchor entry {index}",
-            sref.uri, record.list
+            shown_uri(&sref.uri),
+            shown_uri(&record.list)
         ));
     }
     Ok(record)
@@ -779,7 +780,7 @@ fn check_status(
     };
     let at = format!(
         "list {} index {} as of height {}, time {}",
-        sref.uri,
+        shown_uri(&sref.uri),
         sref.idx,
         view.height(),
         view.time()

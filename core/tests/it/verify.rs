@@ -15,7 +15,7 @@ use vouch_core::status_list::{StatusList, StatusListClaims, StatusRef};
 use vouch_core::template::Templates;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey};
 use vouch_core::verify::{verify, Policy, Presentation, Request, Verification};
-use vouch_core::view::{ChainView, Status};
+use vouch_core::view::{ChainView, Status, StatusError};
 use vouch_core::{envelope, CheckName, ClaimPath, Outcome};
 
 use crate::common::{holder, issuer, paths, rng, AUD, NONCE, NOW};
@@ -1049,4 +1049,43 @@ fn claims_the_template_does_not_list_are_kept_apart() {
         .unwrap()
         .iter()
         .all(|c| c["name"] != "honorary_doctorate"));
+}
+
+#[test]
+fn a_status_list_uri_is_quoted_and_cut_in_messages() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let uri = format!(
+        "https://evil.example/\n<b>ok</b>\u{202e}{}",
+        "a".repeat(5000)
+    );
+    let text = presentation_with(
+        issuer().signing_key(),
+        NOW - DAY,
+        |r| {
+            r.status = Some(StatusRef {
+                idx: IDX,
+                uri: uri.clone(),
+            })
+        },
+        AUD,
+        NONCE,
+    );
+    let v = verify(&text, &request(), &view, &policy(2), NOW).unwrap();
+    let why = only_failure(&v, CheckName::Status);
+    assert!(why.contains("\"https://evil.example/\\n<b>"), "{why}");
+    assert!(!why.contains('\n') && !why.contains('\u{202e}'), "{why}");
+    assert!(why.len() < 400, "{} bytes: {why}", why.len());
+
+    let e = StatusError::Index {
+        list: uri.clone(),
+        idx: 9,
+        len: 8,
+    }
+    .to_string();
+    assert!(
+        e.starts_with("status list \"https://evil.example/\\n"),
+        "{e}"
+    );
+    assert!(!e.contains('\n') && e.len() < 400, "{e}");
 }
