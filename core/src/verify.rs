@@ -480,19 +480,27 @@ fn requested(text: &str, verdict: &Verdict, request: &Request) -> Outcome {
     if request.claims.is_empty() {
         return Outcome::NotChecked("the request names no claims".into());
     }
+    // Claims were asked for: whatever keeps the check from running fails
+    // it (fail closed), since they cannot be shown to be disclosed.
     if verdict.check(CheckName::Disclosures) != Some(&Outcome::Pass) {
-        return Outcome::NotChecked("the disclosures were not processed".into());
+        return Outcome::Fail(
+            "the claims asked for cannot be checked: the disclosures did not process".into(),
+        );
     }
     // Parsed and revealed again for the paths as issued, which the
     // verdict's processed claims (arrays closed up) no longer show. Both
     // succeeded once already, within the SD-JWT size bounds.
     let sd_jwt = match SdJwt::parse(text) {
         Ok(sd_jwt) => sd_jwt,
-        Err(e) => return Outcome::NotChecked(e.to_string()),
+        Err(e) => return Outcome::Fail(format!("the claims asked for cannot be checked: {e}")),
     };
     let paths = match sd_jwt.reveal() {
         Ok(revealed) => revealed.paths,
-        Err(e) => return Outcome::NotChecked(format!("disclosures: {e}")),
+        Err(e) => {
+            return Outcome::Fail(format!(
+                "the claims asked for cannot be checked: disclosures: {e}"
+            ))
+        }
     };
     let missing: Vec<String> = request
         .claims

@@ -1089,3 +1089,23 @@ fn a_status_list_uri_is_quoted_and_cut_in_messages() {
     );
     assert!(!e.contains('\n') && e.len() < 400, "{e}");
 }
+
+#[test]
+fn requested_claims_that_cannot_be_checked_fail() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let text = presentation(NOW - DAY);
+    // A well-formed disclosure the issuer never made: the disclosures do
+    // not process, so whether the claims asked for are there is unknown.
+    let stray = vouch_core::b64::encode(br#"["c2FsdHNhbHRzYWx0","gpa","4.0"]"#);
+    let mut parts: Vec<&str> = text.split('~').collect();
+    parts.insert(1, &stray);
+    let forged = parts.join("~");
+    let v = verify(&forged, &request(), &view, &policy(2), NOW).unwrap();
+    failure(&v, CheckName::Disclosures);
+    assert!(
+        failure(&v, CheckName::RequestedClaims).contains("cannot be checked"),
+        "{:#?}",
+        v.verdict.checks
+    );
+}
