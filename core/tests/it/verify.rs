@@ -1109,3 +1109,30 @@ fn requested_claims_that_cannot_be_checked_fail() {
         v.verdict.checks
     );
 }
+
+#[test]
+fn templates_built_from_values_are_checked() {
+    let good = Templates::builtin()
+        .unwrap()
+        .iter()
+        .next()
+        .cloned()
+        .unwrap();
+    assert!(Templates::new(vec![good.clone()]).is_ok());
+
+    // A field claiming a reserved claim would label the issuer's `status`
+    // (or `iss`, …) as a subject claim.
+    let mut reserved = good.clone();
+    reserved.fields[0].claim = "status".into();
+    let e = Templates::new(vec![reserved]).unwrap_err();
+    assert!(e.why.contains("reserved"), "{e}");
+
+    let mut no_vct = good.clone();
+    no_vct.vct = String::new();
+    let e = Templates::new(vec![no_vct]).unwrap_err();
+    assert!(e.why.contains("vct is empty"), "{e}");
+
+    let mut no_fields = good;
+    no_fields.fields.clear();
+    assert!(Templates::new(vec![no_fields]).is_err());
+}
