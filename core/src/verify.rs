@@ -11,6 +11,11 @@
 //! view is fresh enough and cosigned by enough witnesses, and the anchor.
 //! Every check is filled in, or says `NotChecked` and why.
 //!
+//! Status index: when the view holds anchors of the credential's status
+//! list, an index outside every anchored batch's range (`first..=last`)
+//! fails the status check (no anchored batch holds such a credential);
+//! when it holds none, the anchor check's `NotChecked` says so.
+//!
 //! Issuance time: `iat` is the issuer's own word, so a withdrawn issuer, or
 //! whoever holds a rotated-out key, could backdate a credential. When the
 //! [`Presentation`] carries an [`AnchorProof`] that holds against the view's
@@ -31,6 +36,7 @@ use crate::jws::PublicKey;
 use crate::log::TrustPolicy;
 use crate::path::{ClaimPath, Segment};
 use crate::sd_jwt::{KeyBinding, SdJwt, VerifyOptions};
+use crate::status_list::StatusRef;
 use crate::template::{Field, FieldType, Template, Templates};
 use crate::vc::RESERVED_CLAIMS;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
@@ -338,7 +344,7 @@ pub fn verify<'a>(
     let gate = gate(&verdict);
     let mut status = None;
     let mut anchored = None;
-    let anchor_outcome;
+    let mut anchor_outcome;
     match (&gate, verdict.issuer.clone()) {
         (None, Some(iss)) => {
             anchor_outcome = match presentation.anchor {
@@ -369,8 +375,22 @@ pub fn verify<'a>(
             };
             verdict.push(CheckName::Accreditation, accreditation);
             verdict.push(CheckName::IssuerKey, key_in_use(view, &iss, issued));
-            let (outcome, read) = check_status(view, policy, &verdict, &iss, now);
+            let (mut outcome, read) = check_status(view, policy, &verdict, &iss, now);
             status = read;
+            match verdict.status.as_ref().map(|sref| in_batch(view, sref)) {
+                Some(InBatch::Outside(why)) => {
+                    outcome = match outcome {
+                        Outcome::Fail(first) => Outcome::Fail(format!("{first}; {why}")),
+                        _ => Outcome::Fail(why),
+                    };
+                }
+                Some(InBatch::NoAnchors(why)) => {
+                    if let Outcome::NotChecked(first) = anchor_outcome {
+                        anchor_outcome = Outcome::NotChecked(format!("{first}; {why}"));
+                    }
+                }
+                Some(InBatch::Inside) | None => {}
+            }
             verdict.push(CheckName::Status, outcome);
         }
         (gate, _) => {
@@ -624,7 +644,8 @@ impl Issued<'_> {
 /// Checks `proof` against the view's record of the anchor entry it names:
 /// an anchor by the credential's issuer (a key of its rotation history),
 /// of a batch of the proof's size, whose root the credential's
-/// issuer-signed JWT leads to, on the credential's status list.
+/// issuer-signed JWT leads to, on the credential's status list, whose
+/// status index range holds the credential's index.
 fn check_anchor<'v>(
     view: &'v ChainView,
     verdict: &Verdict,
@@ -662,6 +683,17 @@ fn check_anchor<'v>(
             "the credential's status list {} is not the list {} of anchor entry {index}",
             shown_uri(&sref.uri),
             shown_uri(&record.list)
+        ));
+    }
+    if let Some(sref) = verdict
+        .status
+        .as_ref()
+        .filter(|s| !(record.first..=record.last).contains(&s.idx))
+    {
+        return Err(format!(
+            "the credential's status index {} is outside the batch of anchor entry {index} \
+             (indexes {}..={})",
+            sref.idx, record.first, record.last
         ));
     }
     Ok(record)
@@ -811,6 +843,58 @@ fn check_status(
             None,
         ),
     }
+}
+
+/// Whether a credential's status index lies in an anchored batch of its
+/// list.
+enum InBatch {
+    /// In the range of some anchor of the list the view holds.
+    Inside,
+    /// The view holds anchors of the list, and the index is in none of
+    /// their ranges: no anchored batch holds such a credential.
+    Outside(String),
+    /// The view holds no anchor of the list, so the index cannot be tied
+    /// to an anchored batch.
+    NoAnchors(String),
+}
+
+/// Most anchored ranges a message lists.
+const MAX_SHOWN_RANGES: usize = 5;
+
+fn in_batch(view: &ChainView, sref: &StatusRef) -> InBatch {
+    let mut ranges = Vec::new();
+    let mut total = 0usize;
+    for record in view.anchors_of(&sref.uri) {
+        if (record.first..=record.last).contains(&sref.idx) {
+            return InBatch::Inside;
+        }
+        total += 1;
+        if ranges.len() < MAX_SHOWN_RANGES {
+            ranges.push(format!(
+                "{}..={} (entry {})",
+                record.first, record.last, record.index
+            ));
+        }
+    }
+    let list = shown_uri(&sref.uri);
+    if total == 0 {
+        return InBatch::NoAnchors(format!(
+            "the view holds no anchor of list {list}, so index {} is tied to no anchored batch",
+            sref.idx
+        ));
+    }
+    let more = if total > ranges.len() {
+        format!(" and {} more", total - ranges.len())
+    } else {
+        String::new()
+    };
+    InBatch::Outside(format!(
+        "index {} of list {list} is in no anchored batch: the list's {total} anchor(s) as of \
+         height {} use indexes {}{more}",
+        sref.idx,
+        view.height(),
+        ranges.join(", ")
+    ))
 }
 
 fn freshness(view: &ChainView, policy: &Policy, now: i64) -> Outcome {

@@ -157,6 +157,10 @@ pub struct AnchorRecord {
     pub root: String,
     /// Credentials in the batch.
     pub count: u64,
+    /// Lowest status index the batch's credentials use.
+    pub first: u64,
+    /// Highest status index the batch's credentials use.
+    pub last: u64,
     /// Height of the first block that seals the entry.
     pub sealed_height: u64,
     /// That block's time (Unix seconds, the node's clock): the batch was
@@ -294,7 +298,11 @@ impl ChainView {
                 continue;
             }
             let Action::Anchor {
-                list, root, count, ..
+                list,
+                root,
+                count,
+                first,
+                last,
             } = entry.action()
             else {
                 continue;
@@ -308,6 +316,8 @@ impl ChainView {
                 list: list.clone(),
                 root: root.clone(),
                 count: *count,
+                first: *first,
+                last: *last,
                 sealed_height: sealed_by.height,
                 sealed_time: sealed_by.time,
             };
@@ -396,6 +406,11 @@ impl ChainView {
             .binary_search_by_key(&index, |a| a.index)
             .ok()
             .and_then(|at| self.anchors.get(at))
+    }
+
+    /// The anchors recorded for status list `uri`, by log index.
+    pub fn anchors_of<'a>(&'a self, uri: &'a str) -> impl Iterator<Item = &'a AnchorRecord> {
+        self.anchors.iter().filter(move |a| a.list == uri)
     }
 
     /// The accreditation period of `issuer` covering `kind` at `at`, if any.

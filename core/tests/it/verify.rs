@@ -189,6 +189,16 @@ impl World {
     /// The view at a block sealed at `time`, cosigned by the first
     /// `cosigners` witnesses.
     fn view(&self, time: i64, cosigners: usize) -> ChainView {
+        let mut view = self.view_without_anchors(time, cosigners);
+        view.add_anchors(
+            self.entries.iter().enumerate().map(|(i, e)| (i as u64, e)),
+            &self.blocks,
+        );
+        view
+    }
+
+    /// As [`World::view`], but the replica recorded no anchors.
+    fn view_without_anchors(&self, time: i64, cosigners: usize) -> ChainView {
         let block = Block {
             origin: ORIGIN.into(),
             height: 7,
@@ -203,12 +213,7 @@ impl World {
         }
         // What a replica does with a block it fetched.
         let signed = trust(0).verify(note.as_bytes()).unwrap();
-        let mut view = ChainView::new(&self.state, signed).unwrap();
-        view.add_anchors(
-            self.entries.iter().enumerate().map(|(i, e)| (i as u64, e)),
-            &self.blocks,
-        );
-        view
+        ChainView::new(&self.state, signed).unwrap()
     }
 }
 
@@ -1135,4 +1140,84 @@ fn templates_built_from_values_are_checked() {
     let mut no_fields = good;
     no_fields.fields.clear();
     assert!(Templates::new(vec![no_fields]).is_err());
+}
+
+#[test]
+fn a_status_index_outside_every_anchored_batch_fails() {
+    // The list's one anchor covers index IDX only.
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let outside = presentation_with(
+        issuer().signing_key(),
+        NOW - DAY,
+        |r| {
+            r.status = Some(StatusRef {
+                idx: IDX + 10,
+                uri: list_uri(issuer().signing_key()),
+            })
+        },
+        AUD,
+        NONCE,
+    );
+    let v = verify(&outside, &request(), &view, &policy(2), NOW).unwrap();
+    assert_eq!(v.status, Some(Status::Valid), "the bit reads valid");
+    let why = only_failure(&v, CheckName::Status);
+    assert!(
+        why.contains(&format!("index {} of list", IDX + 10))
+            && why.contains(&format!("{IDX}..={IDX}")),
+        "{why}"
+    );
+
+    // Inside the anchored range: passes, as before.
+    let v = verify(&presentation(NOW - DAY), &request(), &view, &policy(2), NOW).unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+
+    // A view without the list's anchors cannot tie the index to a batch,
+    // and says so.
+    let bare = w.view_without_anchors(NOW - 60, 2);
+    let v = verify(&outside, &request(), &bare, &policy(2), NOW).unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    match v.check(CheckName::Anchor) {
+        Some(Outcome::NotChecked(why)) => {
+            assert!(why.contains("holds no anchor of list"), "{why}")
+        }
+        other => panic!("anchor: {other:?}"),
+    }
+}
+
+#[test]
+fn an_anchor_proof_whose_batch_range_misses_the_status_index_fails() {
+    let mut w = World::new(&["transcript"]);
+    let k = issuer().signing_key().clone();
+    let issued = NOW - 3 * DAY;
+    // The batch claims index IDX, but the credential points at IDX + 40.
+    let text = presentation_with(
+        &k,
+        issued,
+        |r| {
+            r.status = Some(StatusRef {
+                idx: IDX + 40,
+                uri: list_uri(&k),
+            })
+        },
+        AUD,
+        NONCE,
+    );
+    let proofs = w.anchor(&k, issued, &[&text]);
+    w.publish(&k, NOW - DAY, 1, &[]);
+    let view = w.view(NOW - 60, 2);
+    let v = verify(
+        Presentation::with_anchor(&text, &proofs[0]),
+        &request(),
+        &view,
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
+    assert!(
+        failure(&v, CheckName::Anchor).contains("outside the batch of anchor entry"),
+        "{:#?}",
+        v.verdict.checks
+    );
+    assert_eq!(v.anchor, None);
 }
