@@ -289,10 +289,16 @@ impl Templates {
     /// A set of templates.
     ///
     /// # Errors
-    /// [`TemplateError`] when two templates share a name or a `vct` (a
-    /// `vct` must map to one kind).
+    /// [`TemplateError`] when a template is not valid (what
+    /// [`Template::from_json`] checks: the fields of a built value are
+    /// public, so they are checked again here), or when two templates share
+    /// a name or a `vct` (a `vct` must map to one kind).
     pub fn new(templates: Vec<Template>) -> Result<Templates, TemplateError> {
         for (i, t) in templates.iter().enumerate() {
+            t.check().map_err(|why| TemplateError {
+                name: t.name.clone(),
+                why,
+            })?;
             if let Some(other) = templates[..i]
                 .iter()
                 .find(|o| o.name == t.name || o.vct == t.vct)

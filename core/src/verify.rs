@@ -11,6 +11,11 @@
 //! view is fresh enough and cosigned by enough witnesses, and the anchor.
 //! Every check is filled in, or says `NotChecked` and why.
 //!
+//! Status index: when the view holds anchors of the credential's status
+//! list, an index outside every anchored batch's range (`first..=last`)
+//! fails the status check (no anchored batch holds such a credential);
+//! when it holds none, the anchor check's `NotChecked` says so.
+//!
 //! Issuance time: `iat` is the issuer's own word, so a withdrawn issuer, or
 //! whoever holds a rotated-out key, could backdate a credential. When the
 //! [`Presentation`] carries an [`AnchorProof`] that holds against the view's
@@ -31,10 +36,11 @@ use crate::jws::PublicKey;
 use crate::log::TrustPolicy;
 use crate::path::{ClaimPath, Segment};
 use crate::sd_jwt::{KeyBinding, SdJwt, VerifyOptions};
-use crate::template::{FieldType, Template, Templates};
+use crate::status_list::StatusRef;
+use crate::template::{Field, FieldType, Template, Templates};
 use crate::vc::RESERVED_CLAIMS;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
-use crate::view::{AnchorRecord, ChainView, Status};
+use crate::view::{shown_uri, AnchorRecord, ChainView, Status};
 
 /// What the holder presents: the credential (a compact SD-JWT+KB
 /// presentation, or a `VCH1:` envelope of one) and, optionally, the proof
@@ -77,10 +83,13 @@ impl<'a> From<&'a String> for Presentation<'a> {
 /// What the verifier asked the holder for.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    /// Expected KB-JWT `aud`: who the presentation is for.
+    /// Expected KB-JWT `aud`: who the presentation is for. Empty: the
+    /// audience check fails.
     pub aud: String,
-    /// Expected KB-JWT `nonce`; `None` when none was issued (then the check
-    /// is not performed, or fails if the [`Policy`] requires a nonce).
+    /// Expected KB-JWT `nonce`; `None` (or empty) when none was issued
+    /// (then the check is not performed, or fails if the [`Policy`]
+    /// requires a nonce). [`verify`] does not track nonces: refusing a
+    /// nonce seen before is the caller's job.
     pub nonce: Option<String>,
     /// Claims the verifier wants disclosed, as paths with array indexes as
     /// issued (the paths a wallet presents): `/student_name`, `/courses`
@@ -110,6 +119,9 @@ pub struct Policy {
     pub require_nonce: bool,
     /// Whether a presentation without an anchor proof fails.
     pub require_anchor: bool,
+    /// Whether a credential that names no status list fails: such a
+    /// credential can never be revoked or suspended.
+    pub require_status: bool,
     /// Clock skew tolerated, in seconds.
     pub leeway: u64,
 }
@@ -117,8 +129,8 @@ pub struct Policy {
 impl Policy {
     /// A policy trusting `trust`, knowing `templates`, accepting every kind
     /// and the chain's own authorities, with a replica at most an hour old,
-    /// presentations at most five minutes old, a nonce required, anchor
-    /// proofs not required, and 60 s of clock leeway.
+    /// presentations at most five minutes old, a nonce required, a status
+    /// list required, anchor proofs not required, and 60 s of clock leeway.
     pub fn new(trust: TrustPolicy, templates: Templates) -> Policy {
         Policy {
             trust,
@@ -129,6 +141,7 @@ impl Policy {
             max_presentation_age: 300,
             require_nonce: true,
             require_anchor: false,
+            require_status: true,
             leeway: 60,
         }
     }
@@ -139,7 +152,10 @@ impl Policy {
 pub struct IssuerInfo {
     /// Its did:key (`iss`).
     pub did: String,
-    /// Its accredited name, when the chain knows the key.
+    /// Its accredited name: set only when the [`CheckName::Accreditation`]
+    /// check passed (the chain knows the key and it was accredited for the
+    /// credential's kind at issuance); `None` otherwise, so a page never
+    /// shows an accredited name beside a failed accreditation.
     pub name: Option<String>,
 }
 
@@ -190,13 +206,20 @@ pub struct Verification {
     /// Every check, in order. Its `claims` are the raw processed claims,
     /// internal fields included.
     pub verdict: Verdict,
-    /// The issuer, with its accredited name.
+    /// The issuer, with its accredited name when accreditation passed.
     pub issuer: Option<IssuerInfo>,
     /// The template of the credential's `vct`, if known.
     pub template: Option<TemplateInfo>,
-    /// The disclosed subject claims, labelled, in template order (claims
-    /// the template does not list come last).
+    /// The disclosed subject claims the template lists, labelled, in
+    /// template order. When no template is known (`template` is `None`),
+    /// every subject claim, labelled with its own name.
     pub claims: Vec<DisclosedClaim>,
+    /// When a template is known: the disclosed subject claims it does not
+    /// list, labelled with their own names, as they come. They are the
+    /// issuer's word but not part of the kind of credential the template
+    /// describes: a page shows them apart and flagged, never under the
+    /// template's title.
+    pub unlisted_claims: Vec<DisclosedClaim>,
     /// The holder's key (`cnf.jwk`) as did:key, when it is Ed25519.
     pub holder: Option<String>,
     /// The SD-JWT's internal fields (`iss`, `vct`, `iat`, `exp`, `cnf`,
@@ -226,9 +249,15 @@ impl Verification {
         self.verdict.check(name)
     }
 
-    /// The disclosed claim named `name`.
+    /// The disclosed claim named `name`, among those the template lists.
     pub fn claim(&self, name: &str) -> Option<&DisclosedClaim> {
         self.claims.iter().find(|c| c.name == name)
+    }
+
+    /// The disclosed claim named `name`, among those the template does not
+    /// list.
+    pub fn unlisted_claim(&self, name: &str) -> Option<&DisclosedClaim> {
+        self.unlisted_claims.iter().find(|c| c.name == name)
     }
 }
 
@@ -236,6 +265,15 @@ impl Verification {
 /// presentation, or a `VCH1:` envelope of one, optionally with its anchor
 /// proof; a `&str` converts into one without) for `request`, against
 /// `view`, under `policy`, at `now` (Unix seconds).
+///
+/// An empty [`Request::nonce`] counts as none (so it fails when the policy
+/// requires a nonce), and an empty [`Request::aud`] fails the audience
+/// check.
+///
+/// Replay: `verify` is stateless, so it cannot tell whether a nonce was
+/// already used. Issuing each nonce once and refusing a second
+/// presentation with it is the caller's job (the verifier service), as is
+/// choosing an unguessable nonce.
 ///
 /// # Errors
 /// [`VerifyError`] when the input cannot be checked at all: a bad envelope,
@@ -259,18 +297,28 @@ pub fn verify<'a>(
     } else {
         input
     };
+    // An empty nonce is no nonce: a presentation bound to "" must not pass
+    // a request that "issued" "".
+    let nonce = request.nonce.as_deref().filter(|n| !n.is_empty());
     let options = VerifyOptions {
         now,
         leeway: policy.leeway,
         issuer_key: None,
         key_binding: KeyBinding::Required {
             aud: request.aud.clone(),
-            nonce: request.nonce.clone().unwrap_or_default(),
+            nonce: nonce.unwrap_or_default().to_owned(),
             max_age: policy.max_presentation_age,
         },
     };
     let mut verdict = crate::vc::verify_with(text, &options)?;
-    if request.nonce.is_none() {
+    if request.aud.is_empty() {
+        replace(
+            &mut verdict,
+            CheckName::Audience,
+            Outcome::Fail("the request names no audience (its aud is empty)".into()),
+        );
+    }
+    if nonce.is_none() {
         let outcome = if policy.require_nonce {
             Outcome::Fail("the policy requires a nonce, and the request has none".into())
         } else {
@@ -296,7 +344,7 @@ pub fn verify<'a>(
     let gate = gate(&verdict);
     let mut status = None;
     let mut anchored = None;
-    let anchor_outcome;
+    let mut anchor_outcome;
     match (&gate, verdict.issuer.clone()) {
         (None, Some(iss)) => {
             anchor_outcome = match presentation.anchor {
@@ -327,8 +375,22 @@ pub fn verify<'a>(
             };
             verdict.push(CheckName::Accreditation, accreditation);
             verdict.push(CheckName::IssuerKey, key_in_use(view, &iss, issued));
-            let (outcome, read) = check_status(view, &verdict, &iss, now);
+            let (mut outcome, read) = check_status(view, policy, &verdict, &iss, now);
             status = read;
+            match verdict.status.as_ref().map(|sref| in_batch(view, sref)) {
+                Some(InBatch::Outside(why)) => {
+                    outcome = match outcome {
+                        Outcome::Fail(first) => Outcome::Fail(format!("{first}; {why}")),
+                        _ => Outcome::Fail(why),
+                    };
+                }
+                Some(InBatch::NoAnchors(why)) => {
+                    if let Outcome::NotChecked(first) = anchor_outcome {
+                        anchor_outcome = Outcome::NotChecked(format!("{first}; {why}"));
+                    }
+                }
+                Some(InBatch::Inside) | None => {}
+            }
             verdict.push(CheckName::Status, outcome);
         }
         (gate, _) => {
@@ -358,7 +420,11 @@ pub fn verify<'a>(
     verdict.push(CheckName::Cosignatures, outcome);
     verdict.push(CheckName::Anchor, anchor_outcome);
 
-    let (claims, internal) = split_claims(&verdict.claims, template);
+    let Split {
+        listed: claims,
+        unlisted: unlisted_claims,
+        internal,
+    } = split_claims(&verdict.claims, template);
     let holder = internal
         .get("cnf")
         .and_then(|c| c.get("jwk"))
@@ -367,9 +433,15 @@ pub fn verify<'a>(
             PublicKey::Ed25519(k) => Some(DidKey::from_public_key(&k).as_str().to_owned()),
             _ => None,
         });
+    // The name is the chain's word for an accredited issuer: shown only
+    // when the accreditation check passed, never next to a failed one.
+    let accredited = verdict.check(CheckName::Accreditation) == Some(&Outcome::Pass);
     let issuer = verdict.issuer.as_ref().map(|did| IssuerInfo {
         did: did.clone(),
-        name: view.issuer(did).map(|i| i.name.clone()),
+        name: view
+            .issuer(did)
+            .filter(|_| accredited)
+            .map(|i| i.name.clone()),
     });
     Ok(Verification {
         issuer,
@@ -379,6 +451,7 @@ pub fn verify<'a>(
             title: t.title.clone(),
         }),
         claims,
+        unlisted_claims,
         holder,
         internal,
         issued_at: anchored.as_ref().map(|a| a.sealed_time).or(iat),
@@ -427,25 +500,39 @@ fn requested(text: &str, verdict: &Verdict, request: &Request) -> Outcome {
     if request.claims.is_empty() {
         return Outcome::NotChecked("the request names no claims".into());
     }
+    // Claims were asked for: whatever keeps the check from running fails
+    // it (fail closed), since they cannot be shown to be disclosed.
     if verdict.check(CheckName::Disclosures) != Some(&Outcome::Pass) {
-        return Outcome::NotChecked("the disclosures were not processed".into());
+        return Outcome::Fail(
+            "the claims asked for cannot be checked: the disclosures did not process".into(),
+        );
     }
     // Parsed and revealed again for the paths as issued, which the
     // verdict's processed claims (arrays closed up) no longer show. Both
     // succeeded once already, within the SD-JWT size bounds.
     let sd_jwt = match SdJwt::parse(text) {
         Ok(sd_jwt) => sd_jwt,
-        Err(e) => return Outcome::NotChecked(e.to_string()),
+        Err(e) => return Outcome::Fail(format!("the claims asked for cannot be checked: {e}")),
     };
     let paths = match sd_jwt.reveal() {
         Ok(revealed) => revealed.paths,
-        Err(e) => return Outcome::NotChecked(format!("disclosures: {e}")),
+        Err(e) => {
+            return Outcome::Fail(format!(
+                "the claims asked for cannot be checked: disclosures: {e}"
+            ))
+        }
     };
     let missing: Vec<String> = request
         .claims
         .iter()
         .filter(|p| !disclosed(&sd_jwt, &paths, p))
-        .map(ClaimPath::to_string)
+        .map(|p| {
+            if p.segments().is_empty() {
+                "(the empty path)".to_owned()
+            } else {
+                p.to_string()
+            }
+        })
         .collect();
     if missing.is_empty() {
         Outcome::Pass
@@ -457,7 +544,8 @@ fn requested(text: &str, verdict: &Verdict, request: &Request) -> Outcome {
 /// Whether the claim at `wanted` (indexes as issued) is in the
 /// presentation: below the deepest disclosure at or above it (or the
 /// issuer-signed payload, when there is none), every step is a plain
-/// member or array element, not a digest.
+/// member or array element, not a digest. The empty path (the root) is
+/// never disclosed.
 fn disclosed(sd_jwt: &SdJwt, paths: &[ClaimPath], wanted: &ClaimPath) -> bool {
     let deepest = paths
         .iter()
@@ -470,8 +558,10 @@ fn disclosed(sd_jwt: &SdJwt, paths: &[ClaimPath], wanted: &ClaimPath) -> bool {
             None => return false,
         },
         None => {
+            // The root (an empty path) is never disclosed: asking for it
+            // must not pass for whatever the presentation holds.
             let Some((Segment::Key(first), rest)) = wanted.segments().split_first() else {
-                return wanted.segments().is_empty();
+                return false;
             };
             match plain_member(sd_jwt.payload(), first) {
                 Some(v) => (v, rest),
@@ -554,7 +644,8 @@ impl Issued<'_> {
 /// Checks `proof` against the view's record of the anchor entry it names:
 /// an anchor by the credential's issuer (a key of its rotation history),
 /// of a batch of the proof's size, whose root the credential's
-/// issuer-signed JWT leads to, on the credential's status list.
+/// issuer-signed JWT leads to, on the credential's status list, whose
+/// status index range holds the credential's index.
 fn check_anchor<'v>(
     view: &'v ChainView,
     verdict: &Verdict,
@@ -590,7 +681,19 @@ fn check_anchor<'v>(
     if let Some(sref) = verdict.status.as_ref().filter(|s| s.uri != record.list) {
         return Err(format!(
             "the credential's status list {} is not the list {} of anchor entry {index}",
-            sref.uri, record.list
+            shown_uri(&sref.uri),
+            shown_uri(&record.list)
+        ));
+    }
+    if let Some(sref) = verdict
+        .status
+        .as_ref()
+        .filter(|s| !(record.first..=record.last).contains(&s.idx))
+    {
+        return Err(format!(
+            "the credential's status index {} is outside the batch of anchor entry {index} \
+             (indexes {}..={})",
+            sref.idx, record.first, record.last
         ));
     }
     Ok(record)
@@ -702,19 +805,22 @@ fn key_in_use(view: &ChainView, iss: &str, issued: Issued<'_>) -> Outcome {
 
 fn check_status(
     view: &ChainView,
+    policy: &Policy,
     verdict: &Verdict,
     iss: &str,
     now: i64,
 ) -> (Outcome, Option<Status>) {
     let Some(sref) = &verdict.status else {
-        return (
-            Outcome::NotChecked("the credential names no status list".into()),
-            None,
-        );
+        let outcome = if policy.require_status {
+            Outcome::Fail("no status list: cannot be revoked".into())
+        } else {
+            Outcome::NotChecked("the credential names no status list".into())
+        };
+        return (outcome, None);
     };
     let at = format!(
         "list {} index {} as of height {}, time {}",
-        sref.uri,
+        shown_uri(&sref.uri),
         sref.idx,
         view.height(),
         view.time()
@@ -737,6 +843,58 @@ fn check_status(
             None,
         ),
     }
+}
+
+/// Whether a credential's status index lies in an anchored batch of its
+/// list.
+enum InBatch {
+    /// In the range of some anchor of the list the view holds.
+    Inside,
+    /// The view holds anchors of the list, and the index is in none of
+    /// their ranges: no anchored batch holds such a credential.
+    Outside(String),
+    /// The view holds no anchor of the list, so the index cannot be tied
+    /// to an anchored batch.
+    NoAnchors(String),
+}
+
+/// Most anchored ranges a message lists.
+const MAX_SHOWN_RANGES: usize = 5;
+
+fn in_batch(view: &ChainView, sref: &StatusRef) -> InBatch {
+    let mut ranges = Vec::new();
+    let mut total = 0usize;
+    for record in view.anchors_of(&sref.uri) {
+        if (record.first..=record.last).contains(&sref.idx) {
+            return InBatch::Inside;
+        }
+        total += 1;
+        if ranges.len() < MAX_SHOWN_RANGES {
+            ranges.push(format!(
+                "{}..={} (entry {})",
+                record.first, record.last, record.index
+            ));
+        }
+    }
+    let list = shown_uri(&sref.uri);
+    if total == 0 {
+        return InBatch::NoAnchors(format!(
+            "the view holds no anchor of list {list}, so index {} is tied to no anchored batch",
+            sref.idx
+        ));
+    }
+    let more = if total > ranges.len() {
+        format!(" and {} more", total - ranges.len())
+    } else {
+        String::new()
+    };
+    InBatch::Outside(format!(
+        "index {} of list {list} is in no anchored batch: the list's {total} anchor(s) as of \
+         height {} use indexes {}{more}",
+        sref.idx,
+        view.height(),
+        ranges.join(", ")
+    ))
 }
 
 fn freshness(view: &ChainView, policy: &Policy, now: i64) -> Outcome {
@@ -797,56 +955,75 @@ fn cosignatures(view: &ChainView, trust: &TrustPolicy) -> (Outcome, Vec<String>)
     (outcome, signed.cosigned_by)
 }
 
-/// Splits the processed claims into labelled subject claims and the
-/// SD-JWT's internal fields.
-fn split_claims(
-    claims: &Map<String, Value>,
-    template: Option<&Template>,
-) -> (Vec<DisclosedClaim>, Map<String, Value>) {
+/// The processed claims, split for display.
+struct Split {
+    /// Subject claims the template lists, labelled, in template order
+    /// (every subject claim when there is no template).
+    listed: Vec<DisclosedClaim>,
+    /// Subject claims the template does not list, as they come.
+    unlisted: Vec<DisclosedClaim>,
+    /// The SD-JWT's internal fields.
+    internal: Map<String, Value>,
+}
+
+/// Splits the processed claims into the subject claims the template lists
+/// (labelled), those it does not list, and the SD-JWT's internal fields.
+fn split_claims(claims: &Map<String, Value>, template: Option<&Template>) -> Split {
     let mut internal = Map::new();
-    let mut subject: Vec<(&String, &Value)> = Vec::new();
+    let mut listed: Vec<(usize, DisclosedClaim)> = Vec::new();
+    let mut unlisted = Vec::new();
     for (name, value) in claims {
         if RESERVED_CLAIMS.contains(&name.as_str()) {
             internal.insert(name.clone(), value.clone());
-        } else {
-            subject.push((name, value));
+            continue;
+        }
+        let field =
+            template.and_then(|t| t.fields.iter().enumerate().find(|(_, f)| f.claim == *name));
+        let bare = || DisclosedClaim {
+            name: name.clone(),
+            label: name.clone(),
+            value: value.clone(),
+            items: Vec::new(),
+        };
+        match (template, field) {
+            (_, Some((position, f))) => listed.push((position, labelled(name, value, f))),
+            // No template, no title to show them under: all are plain.
+            (None, None) => listed.push((usize::MAX, bare())),
+            (Some(_), None) => unlisted.push(bare()),
         }
     }
-    // Template order first, then the rest as they come.
-    let position = |name: &str| {
-        template
-            .and_then(|t| t.fields.iter().position(|f| f.claim == name))
-            .unwrap_or(usize::MAX)
-    };
-    subject.sort_by_key(|(name, _)| position(name));
-    let shown = subject
-        .into_iter()
-        .map(|(name, value)| {
-            let field = template.and_then(|t| t.field(name));
-            let items = match (field, value) {
-                (Some(f), Value::Array(items)) if f.kind == FieldType::List => items
-                    .iter()
-                    .filter_map(Value::as_object)
-                    .map(|item| {
-                        item.iter()
-                            .map(|(k, v)| DisclosedClaim {
-                                name: k.clone(),
-                                label: f.item(k).map_or_else(|| k.clone(), |i| i.label.clone()),
-                                value: v.clone(),
-                                items: Vec::new(),
-                            })
-                            .collect()
+    // Template order.
+    listed.sort_by_key(|(position, _)| *position);
+    Split {
+        listed: listed.into_iter().map(|(_, c)| c).collect(),
+        unlisted,
+        internal,
+    }
+}
+
+/// The claim `name` with its template field `field`'s labels.
+fn labelled(name: &str, value: &Value, field: &Field) -> DisclosedClaim {
+    let items = match value {
+        Value::Array(items) if field.kind == FieldType::List => items
+            .iter()
+            .filter_map(Value::as_object)
+            .map(|item| {
+                item.iter()
+                    .map(|(k, v)| DisclosedClaim {
+                        name: k.clone(),
+                        label: field.item(k).map_or_else(|| k.clone(), |i| i.label.clone()),
+                        value: v.clone(),
+                        items: Vec::new(),
                     })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            DisclosedClaim {
-                name: name.clone(),
-                label: field.map_or_else(|| name.clone(), |f| f.label.clone()),
-                value: value.clone(),
-                items,
-            }
-        })
-        .collect();
-    (shown, internal)
+                    .collect()
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    DisclosedClaim {
+        name: name.to_owned(),
+        label: field.label.clone(),
+        value: value.clone(),
+        items,
+    }
 }

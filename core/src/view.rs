@@ -45,12 +45,30 @@ impl Status {
     }
 }
 
-/// Why a status could not be read.
+/// Most characters of a status list URI a message shows.
+pub const MAX_SHOWN_URI: usize = 200;
+
+/// A status list URI as messages show it: the credential's issuer chose it,
+/// so it is quoted and escaped (`{:?}`: no raw newlines or control
+/// characters reach a log line or a page) and cut after
+/// [`MAX_SHOWN_URI`] characters.
+pub fn shown_uri(uri: &str) -> String {
+    match uri.char_indices().nth(MAX_SHOWN_URI) {
+        Some((at, _)) => format!("{:?}… ({} bytes in all)", &uri[..at], uri.len()),
+        None => format!("{uri:?}"),
+    }
+}
+
+/// Why a status could not be read. Messages show the list URI with
+/// [`shown_uri`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StatusError {
     /// The list belongs to another issuer than the credential's.
-    #[error("status list {list} belongs to {owner}, not to the credential's issuer {iss}")]
+    #[error(
+        "status list {} belongs to {owner}, not to the credential's issuer {iss}",
+        shown_uri(.list)
+    )]
     ListIssuer {
         /// The list URI.
         list: String,
@@ -60,7 +78,7 @@ pub enum StatusError {
         iss: String,
     },
     /// The list's current token has expired.
-    #[error("status list {list}: its token expired at {exp} (now {now})")]
+    #[error("status list {}: its token expired at {exp} (now {now})", shown_uri(.list))]
     TokenExpired {
         /// The list URI.
         list: String,
@@ -70,7 +88,7 @@ pub enum StatusError {
         now: i64,
     },
     /// The index is beyond the list.
-    #[error("status list {list} has {len} entries; index {idx} is beyond it")]
+    #[error("status list {} has {len} entries; index {idx} is beyond it", shown_uri(.list))]
     Index {
         /// The list URI.
         list: String,
@@ -81,7 +99,7 @@ pub enum StatusError {
     },
     /// The list's token did not decode (the chain checked it when it was
     /// applied, so this means a corrupted state).
-    #[error("status list {list}: token does not decode: {why}")]
+    #[error("status list {}: token does not decode: {why}", shown_uri(.list))]
     Token {
         /// The list URI.
         list: String,
@@ -139,6 +157,10 @@ pub struct AnchorRecord {
     pub root: String,
     /// Credentials in the batch.
     pub count: u64,
+    /// Lowest status index the batch's credentials use.
+    pub first: u64,
+    /// Highest status index the batch's credentials use.
+    pub last: u64,
     /// Height of the first block that seals the entry.
     pub sealed_height: u64,
     /// That block's time (Unix seconds, the node's clock): the batch was
@@ -276,7 +298,11 @@ impl ChainView {
                 continue;
             }
             let Action::Anchor {
-                list, root, count, ..
+                list,
+                root,
+                count,
+                first,
+                last,
             } = entry.action()
             else {
                 continue;
@@ -290,6 +316,8 @@ impl ChainView {
                 list: list.clone(),
                 root: root.clone(),
                 count: *count,
+                first: *first,
+                last: *last,
                 sealed_height: sealed_by.height,
                 sealed_time: sealed_by.time,
             };
@@ -378,6 +406,11 @@ impl ChainView {
             .binary_search_by_key(&index, |a| a.index)
             .ok()
             .and_then(|at| self.anchors.get(at))
+    }
+
+    /// The anchors recorded for status list `uri`, by log index.
+    pub fn anchors_of<'a>(&'a self, uri: &'a str) -> impl Iterator<Item = &'a AnchorRecord> {
+        self.anchors.iter().filter(move |a| a.list == uri)
     }
 
     /// The accreditation period of `issuer` covering `kind` at `at`, if any.

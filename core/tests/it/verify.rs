@@ -15,8 +15,8 @@ use vouch_core::status_list::{StatusList, StatusListClaims, StatusRef};
 use vouch_core::template::Templates;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey};
 use vouch_core::verify::{verify, Policy, Presentation, Request, Verification};
-use vouch_core::view::{ChainView, Status};
-use vouch_core::{envelope, CheckName, Outcome};
+use vouch_core::view::{ChainView, Status, StatusError};
+use vouch_core::{envelope, CheckName, ClaimPath, Outcome};
 
 use crate::common::{holder, issuer, paths, rng, AUD, NONCE, NOW};
 
@@ -189,6 +189,16 @@ impl World {
     /// The view at a block sealed at `time`, cosigned by the first
     /// `cosigners` witnesses.
     fn view(&self, time: i64, cosigners: usize) -> ChainView {
+        let mut view = self.view_without_anchors(time, cosigners);
+        view.add_anchors(
+            self.entries.iter().enumerate().map(|(i, e)| (i as u64, e)),
+            &self.blocks,
+        );
+        view
+    }
+
+    /// As [`World::view`], but the replica recorded no anchors.
+    fn view_without_anchors(&self, time: i64, cosigners: usize) -> ChainView {
         let block = Block {
             origin: ORIGIN.into(),
             height: 7,
@@ -203,12 +213,7 @@ impl World {
         }
         // What a replica does with a block it fetched.
         let signed = trust(0).verify(note.as_bytes()).unwrap();
-        let mut view = ChainView::new(&self.state, signed).unwrap();
-        view.add_anchors(
-            self.entries.iter().enumerate().map(|(i, e)| (i as u64, e)),
-            &self.blocks,
-        );
-        view
+        ChainView::new(&self.state, signed).unwrap()
     }
 }
 
@@ -239,7 +244,19 @@ fn request() -> Request {
 
 /// The sample transcript from `signer`, issued at `iat`, on `signer`'s list.
 fn presentation_from(signer: &SigningKey, iat: i64) -> String {
-    let req = CredentialRequest {
+    presentation_with(signer, iat, |_| {}, AUD, NONCE)
+}
+
+/// The sample transcript from `signer`, issued at `iat`, on `signer`'s
+/// list, changed by `edit`, bound to `aud` and `nonce`.
+fn presentation_with(
+    signer: &SigningKey,
+    iat: i64,
+    edit: impl FnOnce(&mut CredentialRequest),
+    aud: &str,
+    nonce: &str,
+) -> String {
+    let mut req = CredentialRequest {
         vct: sample::TRANSCRIPT_VCT.into(),
         iat,
         exp: Some(NOW + 365 * DAY),
@@ -251,11 +268,12 @@ fn presentation_from(signer: &SigningKey, iat: i64) -> String {
         claims: sample::transcript_claims(7),
         concealment: sample::transcript_concealment(),
     };
+    edit(&mut req);
     vc::issue(req, &IssuerKey::new(signer.clone()), &mut rng(9))
         .unwrap()
         .present(&paths(&["/student_name", "/courses/0", "/courses/4"]))
         .unwrap()
-        .bind(&holder(), AUD, NONCE, NOW)
+        .bind(&holder(), aud, nonce, NOW)
         .serialize()
 }
 
@@ -411,6 +429,11 @@ fn an_issuer_not_accredited_for_the_kind_fails_accreditation() {
         why.contains("not accredited for \"transcript\"") && why.contains("employment"),
         "{why}"
     );
+    // The chain knows the issuer's name, but a page must not show it
+    // beside a failed accreditation.
+    let issuer_info = v.issuer.clone().unwrap();
+    assert_eq!(issuer_info.did, issuer().did().as_str());
+    assert_eq!(issuer_info.name, None);
 }
 
 #[test]
@@ -928,4 +951,273 @@ fn an_anchor_proof_for_another_credential_entry_size_or_issuer_fails() {
     // The proof from outside, as JSON.
     let parsed = AnchorProof::from_json(&proofs[1].to_json()).unwrap();
     assert!(anchored(&b, &parsed).is_valid());
+}
+
+#[test]
+fn a_credential_without_a_status_list_fails_unless_the_policy_allows_it() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let text = presentation_with(
+        issuer().signing_key(),
+        NOW - DAY,
+        |r| r.status = None,
+        AUD,
+        NONCE,
+    );
+    let v = verify(&text, &request(), &view, &policy(2), NOW).unwrap();
+    assert_eq!(
+        only_failure(&v, CheckName::Status),
+        "no status list: cannot be revoked"
+    );
+    assert_eq!(v.status, None);
+
+    let mut p = policy(2);
+    p.require_status = false;
+    let v = verify(&text, &request(), &view, &p, NOW).unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    assert!(matches!(
+        v.check(CheckName::Status),
+        Some(Outcome::NotChecked(_))
+    ));
+}
+
+#[test]
+fn an_empty_requested_path_is_never_disclosed() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let text = presentation(NOW - DAY);
+    let mut r = request();
+    r.claims = vec![ClaimPath::from_segments(Vec::new())];
+    let v = verify(&text, &r, &view, &policy(2), NOW).unwrap();
+    assert_eq!(
+        only_failure(&v, CheckName::RequestedClaims),
+        "not disclosed: (the empty path)"
+    );
+}
+
+#[test]
+fn an_empty_nonce_counts_as_none_and_an_empty_audience_fails() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let text = presentation_with(issuer().signing_key(), NOW - DAY, |_| {}, "", "");
+    let r = Request {
+        aud: String::new(),
+        nonce: Some(String::new()),
+        claims: paths(&["/student_name"]),
+    };
+    let v = verify(&text, &r, &view, &policy(2), NOW).unwrap();
+    assert!(!v.is_valid());
+    assert!(failure(&v, CheckName::Nonce).contains("requires a nonce"));
+    assert!(failure(&v, CheckName::Audience).contains("aud is empty"));
+
+    let mut p = policy(2);
+    p.require_nonce = false;
+    let v = verify(&text, &r, &view, &p, NOW).unwrap();
+    assert!(matches!(
+        v.check(CheckName::Nonce),
+        Some(Outcome::NotChecked(_))
+    ));
+    assert!(only_failure(&v, CheckName::Audience).contains("aud is empty"));
+}
+
+#[test]
+fn claims_the_template_does_not_list_are_kept_apart() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let text = presentation_with(
+        issuer().signing_key(),
+        NOW - DAY,
+        |r| {
+            r.claims
+                .insert("honorary_doctorate".into(), serde_json::json!("yes"));
+        },
+        AUD,
+        NONCE,
+    );
+    let v = verify(&text, &request(), &view, &policy(2), NOW).unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    assert!(
+        v.claim("honorary_doctorate").is_none(),
+        "not among the template's claims"
+    );
+    let extra = v.unlisted_claim("honorary_doctorate").unwrap();
+    assert_eq!(
+        (extra.label.as_str(), &extra.value),
+        ("honorary_doctorate", &serde_json::json!("yes"))
+    );
+    assert_eq!(v.unlisted_claims.len(), 1);
+    assert_eq!(v.claim("student_name").unwrap().label, "Student name");
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["unlisted_claims"][0]["name"], "honorary_doctorate");
+    assert!(json["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["name"] != "honorary_doctorate"));
+}
+
+#[test]
+fn a_status_list_uri_is_quoted_and_cut_in_messages() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let uri = format!(
+        "https://evil.example/\n<b>ok</b>\u{202e}{}",
+        "a".repeat(5000)
+    );
+    let text = presentation_with(
+        issuer().signing_key(),
+        NOW - DAY,
+        |r| {
+            r.status = Some(StatusRef {
+                idx: IDX,
+                uri: uri.clone(),
+            })
+        },
+        AUD,
+        NONCE,
+    );
+    let v = verify(&text, &request(), &view, &policy(2), NOW).unwrap();
+    let why = only_failure(&v, CheckName::Status);
+    assert!(why.contains("\"https://evil.example/\\n<b>"), "{why}");
+    assert!(!why.contains('\n') && !why.contains('\u{202e}'), "{why}");
+    assert!(why.len() < 400, "{} bytes: {why}", why.len());
+
+    let e = StatusError::Index {
+        list: uri.clone(),
+        idx: 9,
+        len: 8,
+    }
+    .to_string();
+    assert!(
+        e.starts_with("status list \"https://evil.example/\\n"),
+        "{e}"
+    );
+    assert!(!e.contains('\n') && e.len() < 400, "{e}");
+}
+
+#[test]
+fn requested_claims_that_cannot_be_checked_fail() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let text = presentation(NOW - DAY);
+    // A well-formed disclosure the issuer never made: the disclosures do
+    // not process, so whether the claims asked for are there is unknown.
+    let stray = vouch_core::b64::encode(br#"["c2FsdHNhbHRzYWx0","gpa","4.0"]"#);
+    let mut parts: Vec<&str> = text.split('~').collect();
+    parts.insert(1, &stray);
+    let forged = parts.join("~");
+    let v = verify(&forged, &request(), &view, &policy(2), NOW).unwrap();
+    failure(&v, CheckName::Disclosures);
+    assert!(
+        failure(&v, CheckName::RequestedClaims).contains("cannot be checked"),
+        "{:#?}",
+        v.verdict.checks
+    );
+}
+
+#[test]
+fn templates_built_from_values_are_checked() {
+    let good = Templates::builtin()
+        .unwrap()
+        .iter()
+        .next()
+        .cloned()
+        .unwrap();
+    assert!(Templates::new(vec![good.clone()]).is_ok());
+
+    // A field claiming a reserved claim would label the issuer's `status`
+    // (or `iss`, …) as a subject claim.
+    let mut reserved = good.clone();
+    reserved.fields[0].claim = "status".into();
+    let e = Templates::new(vec![reserved]).unwrap_err();
+    assert!(e.why.contains("reserved"), "{e}");
+
+    let mut no_vct = good.clone();
+    no_vct.vct = String::new();
+    let e = Templates::new(vec![no_vct]).unwrap_err();
+    assert!(e.why.contains("vct is empty"), "{e}");
+
+    let mut no_fields = good;
+    no_fields.fields.clear();
+    assert!(Templates::new(vec![no_fields]).is_err());
+}
+
+#[test]
+fn a_status_index_outside_every_anchored_batch_fails() {
+    // The list's one anchor covers index IDX only.
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let outside = presentation_with(
+        issuer().signing_key(),
+        NOW - DAY,
+        |r| {
+            r.status = Some(StatusRef {
+                idx: IDX + 10,
+                uri: list_uri(issuer().signing_key()),
+            })
+        },
+        AUD,
+        NONCE,
+    );
+    let v = verify(&outside, &request(), &view, &policy(2), NOW).unwrap();
+    assert_eq!(v.status, Some(Status::Valid), "the bit reads valid");
+    let why = only_failure(&v, CheckName::Status);
+    assert!(
+        why.contains(&format!("index {} of list", IDX + 10))
+            && why.contains(&format!("{IDX}..={IDX}")),
+        "{why}"
+    );
+
+    // Inside the anchored range: passes, as before.
+    let v = verify(&presentation(NOW - DAY), &request(), &view, &policy(2), NOW).unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+
+    // A view without the list's anchors cannot tie the index to a batch,
+    // and says so.
+    let bare = w.view_without_anchors(NOW - 60, 2);
+    let v = verify(&outside, &request(), &bare, &policy(2), NOW).unwrap();
+    assert!(v.is_valid(), "{:#?}", v.verdict.checks);
+    match v.check(CheckName::Anchor) {
+        Some(Outcome::NotChecked(why)) => {
+            assert!(why.contains("holds no anchor of list"), "{why}")
+        }
+        other => panic!("anchor: {other:?}"),
+    }
+}
+
+#[test]
+fn an_anchor_proof_whose_batch_range_misses_the_status_index_fails() {
+    let mut w = World::new(&["transcript"]);
+    let k = issuer().signing_key().clone();
+    let issued = NOW - 3 * DAY;
+    // The batch claims index IDX, but the credential points at IDX + 40.
+    let text = presentation_with(
+        &k,
+        issued,
+        |r| {
+            r.status = Some(StatusRef {
+                idx: IDX + 40,
+                uri: list_uri(&k),
+            })
+        },
+        AUD,
+        NONCE,
+    );
+    let proofs = w.anchor(&k, issued, &[&text]);
+    w.publish(&k, NOW - DAY, 1, &[]);
+    let view = w.view(NOW - 60, 2);
+    let v = verify(
+        Presentation::with_anchor(&text, &proofs[0]),
+        &request(),
+        &view,
+        &policy(2),
+        NOW,
+    )
+    .unwrap();
+    assert!(
+        failure(&v, CheckName::Anchor).contains("outside the batch of anchor entry"),
+        "{:#?}",
+        v.verdict.checks
+    );
+    assert_eq!(v.anchor, None);
 }
