@@ -15,6 +15,7 @@ use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 use vouch_registry::api;
 use vouch_registry::node::{Node, NodeConfig};
+use vouch_registry::relay::RelayLimits;
 
 async fn call(app: &Router, request: Request<Body>) -> (StatusCode, Vec<u8>) {
     let response = app
@@ -108,7 +109,7 @@ pub async fn relay_case(app: &Router, data: &[u8]) {
 struct Relay {
     runtime: tokio::runtime::Runtime,
     app: Router,
-    node: std::sync::Arc<Node>,
+    relay: std::sync::Arc<vouch_registry::relay::Relay>,
 }
 
 /// A node made once per process in a fresh temporary directory.
@@ -126,21 +127,35 @@ fn relay_node() -> &'static Relay {
         Node::init(&dir, config, vouch_registry::now(), &mut rng)
             .expect("a fresh node initialises");
         let node = std::sync::Arc::new(Node::open(&dir).expect("a fresh node opens"));
-        let app = api::app(node.clone()).expect("the API router builds");
+        // The relay in its own store, as `serve` runs it, without the
+        // per-client upload limit: every input comes from one client, and a
+        // 429 after the 60th would hide the parsing under test.
+        let limits = RelayLimits {
+            puts_per_window: u32::MAX,
+            ..RelayLimits::default()
+        };
+        let relay = std::sync::Arc::new(
+            vouch_registry::relay::Relay::open(&dir.join("relay"), limits)
+                .expect("a fresh relay opens"),
+        );
+        let app = api::app_with(node, relay.clone());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a current-thread runtime builds");
-        Relay { runtime, app, node }
+        Relay {
+            runtime,
+            app,
+            relay,
+        }
     })
 }
 
 /// The fuzz entry: [`relay_case`] against a node kept for the whole run; the
-/// relay tree is emptied after each input so memory stays bounded.
+/// relay is emptied after each input (every item counts as expired at the
+/// end of time) so its quota and memory stay bounded.
 pub fn relay(data: &[u8]) {
-    let relay = relay_node();
-    relay.runtime.block_on(relay_case(&relay.app, data));
-    if let Ok(tree) = relay.node.store().open_tree("relay") {
-        let _ = tree.clear();
-    }
+    let node = relay_node();
+    node.runtime.block_on(relay_case(&node.app, data));
+    let _ = node.relay.sweep(i64::MAX);
 }
