@@ -771,6 +771,28 @@ enum StatusRight {
     RevokeOnly,
 }
 
+/// The first key of `did`'s rotation history in `issuers` (itself if it
+/// never rotated from another).
+fn first_key<'a>(issuers: &'a BTreeMap<String, Issuer>, did: &'a str) -> &'a str {
+    let mut at = did;
+    // Rotation only ever moves to an unused key, so the history has no
+    // cycle; the bound is a second guard.
+    for _ in 0..=issuers.len() {
+        match issuers.get(at).and_then(|i| i.rotated_from.as_deref()) {
+            Some(prev) => at = prev,
+            None => break,
+        }
+    }
+    at
+}
+
+/// Whether `a` and `b` are the same issuer in `issuers`: equal, or keys of
+/// one rotation history. Shared by [`ChainState`] and
+/// [`crate::view::ChainView`].
+pub(crate) fn same_issuer(issuers: &BTreeMap<String, Issuer>, a: &str, b: &str) -> bool {
+    a == b || first_key(issuers, a) == first_key(issuers, b)
+}
+
 impl ChainState {
     /// An empty chain.
     pub fn new() -> Self {
@@ -907,25 +929,10 @@ impl ChainState {
         })
     }
 
-    /// The first key of `did`'s rotation history (itself if it never
-    /// rotated from another).
-    fn first_key<'a>(&'a self, did: &'a str) -> &'a str {
-        let mut at = did;
-        // Rotation only ever moves to an unused key, so the history has no
-        // cycle; the bound is a second guard.
-        for _ in 0..=self.issuers.len() {
-            match self.issuers.get(at).and_then(|i| i.rotated_from.as_deref()) {
-                Some(prev) => at = prev,
-                None => break,
-            }
-        }
-        at
-    }
-
     /// Whether `a` and `b` are the same issuer: equal, or keys of one
     /// rotation history.
     pub fn same_issuer(&self, a: &str, b: &str) -> bool {
-        a == b || self.first_key(a) == self.first_key(b)
+        same_issuer(&self.issuers, a, b)
     }
 
     /// Checks a period-ending entry at `time` against the current period.

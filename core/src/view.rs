@@ -420,24 +420,10 @@ impl ChainView {
         })
     }
 
-    /// The first key of `did`'s rotation history.
-    fn first_key<'a>(&'a self, did: &'a str) -> &'a str {
-        let mut at = did;
-        // Rotation only moves to unused keys, so there is no cycle; the
-        // bound is a second guard.
-        for _ in 0..=self.issuers.len() {
-            match self.issuers.get(at).and_then(|i| i.rotated_from.as_deref()) {
-                Some(prev) => at = prev,
-                None => break,
-            }
-        }
-        at
-    }
-
     /// Whether `a` and `b` are keys of one issuer (equal, or of one
     /// rotation history).
     pub fn same_issuer(&self, a: &str, b: &str) -> bool {
-        a == b || self.first_key(a) == self.first_key(b)
+        crate::chain::same_issuer(&self.issuers, a, b)
     }
 
     /// The status of index `idx` of list `uri` for a credential issued by
