@@ -894,6 +894,17 @@ fn load_anchors(store: &Store, head: Option<&SignedBlock>) -> Result<Anchors, Re
 
 /// The state after the first `size` stored entries, replayed from genesis.
 fn replay(store: &Store, size: u64) -> Result<ChainState, ReplicaError> {
+    replay_each(store, size, |_| Ok(()))
+}
+
+/// Replays the first `size` stored entries from genesis, each checked
+/// (signature, rules) and then handed to `each`; returns the state after
+/// them. Used by [`replay`] and [`audit`].
+fn replay_each(
+    store: &Store,
+    size: u64,
+    mut each: impl FnMut(&Entry) -> Result<(), ReplicaError>,
+) -> Result<ChainState, ReplicaError> {
     let mut state = ChainState::new();
     let mut at = 0;
     while at < size {
@@ -911,6 +922,7 @@ fn replay(store: &Store, size: u64) -> Result<ChainState, ReplicaError> {
                 index: at + i as u64,
                 reason: err.to_string(),
             })?;
+            each(e)?;
         }
         at = end;
     }
@@ -941,29 +953,12 @@ pub struct AuditReport {
 /// [`ReplicaError`] at the first thing that does not verify.
 pub fn audit(store: &Store, policy: &TrustPolicy) -> Result<AuditReport, ReplicaError> {
     let size = store.size()?;
-    let mut state = ChainState::new();
     let mut tree = MemoryHashes::new();
-    let mut at = 0;
-    while at < size {
-        let end = (at + MAX_RANGE).min(size);
-        let lines = store.entries(at, end)?;
-        if lines.len() as u64 != end - at {
-            return Err(StoreError::Corrupt(format!("entries {at}..{end} are missing")).into());
-        }
-        let entries = parse_and_verify(&lines).map_err(|(i, reason)| ReplicaError::BadEntry {
-            index: at + i as u64,
-            reason,
-        })?;
-        for (i, e) in entries.iter().enumerate() {
-            state.apply(e).map_err(|err| ReplicaError::BadEntry {
-                index: at + i as u64,
-                reason: err.to_string(),
-            })?;
-            tree.append(e.leaf_hash())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        }
-        at = end;
-    }
+    let state = replay_each(store, size, |e| {
+        tree.append(e.leaf_hash())
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        Ok(())
+    })?;
     let mut count = 0;
     for item in store.stored_hashes() {
         let (i, h) = item?;
