@@ -7,13 +7,16 @@
 #[allow(dead_code)]
 mod checks;
 
-use std::path::{Path, PathBuf};
+#[path = "../../../fuzz/src/cases.rs"]
+mod cases;
+
+use std::path::PathBuf;
 
 /// A fuzz target's check.
 type Check = fn(&[u8]);
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+    cases::fuzz_dir(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Every file of the target's corpus and kept artifacts, through `check`.
@@ -23,24 +26,7 @@ fn replay(target: &str, check: Check) {
 }
 
 fn replay_from(dirs: &[&str], target: &str, check: Check, required: bool) {
-    let mut files = Vec::new();
-    for dir in dirs {
-        let dir = fuzz_dir().join(dir).join(target);
-        let Ok(listing) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for item in listing {
-            let path = item.unwrap().path();
-            let hidden = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if path.is_file() && !hidden {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
+    let files = cases::case_files(&fuzz_dir(), dirs, target);
     assert!(
         !required || !files.is_empty(),
         "no corpus for fuzz target {target} under {}",

@@ -6,28 +6,13 @@
 #[path = "../../../fuzz/src/issuer_checks.rs"]
 mod checks;
 
-use std::path::Path;
+#[path = "../../../fuzz/src/cases.rs"]
+mod cases;
 
 #[test]
 fn fuzz_cases_csv_row() {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut files = Vec::new();
-    for dir in ["corpus/csv_row", "artifacts-kept/csv_row"] {
-        let Ok(listing) = std::fs::read_dir(fuzz.join(dir)) else {
-            continue;
-        };
-        for item in listing {
-            let path = item.unwrap().path();
-            let hidden = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if path.is_file() && !hidden {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
+    let fuzz = cases::fuzz_dir(env!("CARGO_MANIFEST_DIR"));
+    let files = cases::case_files(&fuzz, &["corpus", "artifacts-kept"], "csv_row");
     assert!(
         !files.is_empty(),
         "no csv_row corpus under {}",

@@ -7,7 +7,9 @@
 #[allow(dead_code)]
 mod checks;
 
-use std::path::Path;
+#[path = "../../../fuzz/src/cases.rs"]
+mod cases;
+
 use std::sync::Arc;
 
 use vouch_registry::api;
@@ -20,24 +22,8 @@ async fn fuzz_cases_relay() {
     let dir = TempDir::new("fuzz-relay");
     init_node(dir.path(), vec![], 0);
     let app = api::app(Arc::new(Node::open(dir.path()).unwrap())).unwrap();
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut files = Vec::new();
-    for sub in ["corpus/relay", "artifacts-kept/relay"] {
-        let Ok(listing) = std::fs::read_dir(fuzz.join(sub)) else {
-            continue;
-        };
-        for item in listing {
-            let path = item.unwrap().path();
-            let hidden = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if path.is_file() && !hidden {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
+    let fuzz = cases::fuzz_dir(env!("CARGO_MANIFEST_DIR"));
+    let files = cases::case_files(&fuzz, &["corpus", "artifacts-kept"], "relay");
     assert!(
         !files.is_empty(),
         "no relay corpus under {}",
