@@ -1,0 +1,255 @@
+//! The issuer's status lists: index allocation, Status List Tokens, and
+//! revocation.
+
+use rand::{Rng as _, SeedableRng as _};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use vouch_core::chain::{Action, ListUri};
+use vouch_core::jws::PublicKey;
+use vouch_core::status_list::{StatusList, StatusListClaims};
+use vouch_core::DidKey;
+use vouch_registry::now;
+
+use super::{state_err, Issuer, IssuerError};
+
+/// Entries per status list (2 bits each: valid, revoked, suspended).
+pub const LIST_SIZE: u64 = 1 << 20;
+/// A list is closed for new credentials when this share of it is used, so
+/// random positions stay cheap to find and the crowd stays large.
+pub const LIST_FILL: u64 = LIST_SIZE / 2;
+
+/// A status list the issuer owns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct ListMeta {
+    pub(super) id: String,
+    pub(super) uri: String,
+    pub(super) used: u64,
+}
+
+impl Issuer {
+    /// Status list `id`'s current values (all valid if never set).
+    pub(super) fn statuses(&self, id: &str) -> Result<StatusList, IssuerError> {
+        match self.db.get(format!("status/{id}")).map_err(state_err)? {
+            Some(bytes) => StatusList::from_bytes(2, bytes.to_vec()).map_err(state_err),
+            None => StatusList::new(2, LIST_SIZE).map_err(state_err),
+        }
+    }
+
+    /// Chooses `n` unused random indexes in an open list; saves them.
+    pub(super) fn allocate(&self, n: usize) -> Result<(ListMeta, Vec<u64>), IssuerError> {
+        let n = n as u64;
+        if n > LIST_FILL {
+            return Err(IssuerError::Other(format!(
+                "a batch may hold at most {LIST_FILL} credentials"
+            )));
+        }
+        let mut number = 1u32;
+        let list = loop {
+            // The list's name inside this issuer's namespace on the chain.
+            let id = number.to_string();
+            let meta = match self.get_json::<ListMeta>(&format!("list/{id}"))? {
+                Some(meta) => meta,
+                None => {
+                    let uri = ListUri::format(&self.config.status_base, &self.config.did, &id);
+                    ListUri::parse(&uri).map_err(|e| {
+                        IssuerError::Other(format!(
+                            "status base {:?} in issuer.json: {e}",
+                            self.config.status_base
+                        ))
+                    })?;
+                    ListMeta { uri, id, used: 0 }
+                }
+            };
+            if meta.used + n <= LIST_FILL {
+                break meta;
+            }
+            number += 1;
+        };
+        let used_key = format!("used/{}", list.id);
+        let mut used = match self.db.get(&used_key).map_err(state_err)? {
+            Some(v) => v.to_vec(),
+            None => vec![0u8; (LIST_SIZE / 8) as usize],
+        };
+        let mut rng = rand::rngs::StdRng::from_entropy();
+        let mut out = Vec::with_capacity(n as usize);
+        while (out.len() as u64) < n {
+            let idx = rng.gen_range(0..LIST_SIZE);
+            let (byte, bit) = ((idx / 8) as usize, idx % 8);
+            if used[byte] & (1 << bit) == 0 {
+                used[byte] |= 1 << bit;
+                out.push(idx);
+            }
+        }
+        let meta = ListMeta {
+            used: list.used + n,
+            ..list
+        };
+        self.db.insert(&used_key, used).map_err(state_err)?;
+        self.put_json(&format!("list/{}", meta.id), &meta)?;
+        Ok((meta, out))
+    }
+
+    /// Publishes the first Status List Token of a list, if none is on the
+    /// chain yet.
+    pub(super) async fn publish_if_new(&self, list: &ListMeta) -> Result<(), IssuerError> {
+        let state = self.registry.state().await?;
+        let published = state
+            .lists
+            .get(&list.uri)
+            .is_some_and(|r| r.token.is_some());
+        if !published {
+            let statuses = self.statuses(&list.id)?;
+            self.publish(list, &statuses, 1).await?;
+        }
+        Ok(())
+    }
+
+    async fn publish(
+        &self,
+        list: &ListMeta,
+        statuses: &StatusList,
+        sequence: u64,
+    ) -> Result<u64, IssuerError> {
+        let token = StatusListClaims {
+            sub: list.uri.clone(),
+            iss: Some(self.config.did.clone()),
+            iat: now(),
+            exp: None,
+            ttl: Some(300),
+            list: statuses.clone(),
+        }
+        .sign(
+            &self.key.did().verification_method(),
+            self.key.signing_key(),
+        );
+        let entry = self
+            .sign_entry(Action::Status {
+                list: list.uri.clone(),
+                sequence,
+                token: token.as_str().to_owned(),
+            })
+            .await?;
+        Ok(self.registry.submit(entry.as_bytes()).await?.index)
+    }
+
+    /// Sets the status of `idx` in the list `uri` (1 revoked, 2 suspended,
+    /// 0 valid again after a suspension), publishes the new token and waits
+    /// for it to be sealed. Returns the entry index.
+    ///
+    /// # Errors
+    /// [`IssuerError::Other`] for an unknown list or index, or a revoked
+    /// credential being reinstated.
+    pub async fn set_status(&self, uri: &str, idx: u64, value: u8) -> Result<u64, IssuerError> {
+        let id = ListUri::parse(uri)
+            .map_err(|e| IssuerError::Other(e.to_string()))?
+            .name;
+        let list: ListMeta = self
+            .get_json(&format!("list/{id}"))?
+            .filter(|l: &ListMeta| l.uri == uri)
+            .ok_or_else(|| {
+                IssuerError::Other(format!("{uri} is not one of this issuer's status lists"))
+            })?;
+        let used = self
+            .db
+            .get(format!("used/{id}"))
+            .map_err(state_err)?
+            .is_some_and(|u| {
+                u.get((idx / 8) as usize)
+                    .is_some_and(|b| b & (1 << (idx % 8)) != 0)
+            });
+        if !used {
+            return Err(IssuerError::Other(format!(
+                "status index {idx} of {id} was never given to a credential"
+            )));
+        }
+        let mut statuses = self.statuses(id)?;
+        let current = statuses.get(idx).map_err(state_err)?;
+        if current == 1 && value != 1 {
+            return Err(IssuerError::Other(format!(
+                "status index {idx} is revoked; revocation is final"
+            )));
+        }
+        let state = self.registry.state().await?;
+        let on_chain = state
+            .status_of(&self.config.did, uri, idx, now())
+            .ok()
+            .flatten();
+        if current == value && on_chain == Some(value) {
+            return Err(IssuerError::Other(format!(
+                "status index {idx} already has that status ({})",
+                ["valid", "revoked", "suspended"]
+                    .get(usize::from(value))
+                    .unwrap_or(&"?")
+            )));
+        }
+        // Saved before publishing: if publishing fails, the change is not
+        // lost, and running the command again publishes it.
+        statuses.set(idx, value).map_err(state_err)?;
+        self.db
+            .insert(format!("status/{id}"), statuses.as_bytes())
+            .map_err(state_err)?;
+        self.flush()?;
+        let sequence = state.lists.get(uri).map_or(0, |r| r.sequence) + 1;
+        let index = self.publish(&list, &statuses, sequence).await?;
+        self.registry.sealed(index).await?;
+        Ok(index)
+    }
+
+    /// The status list URIs this issuer owns.
+    ///
+    /// # Errors
+    /// [`IssuerError::State`].
+    pub fn lists(&self) -> Result<Vec<String>, IssuerError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix("list/") {
+            let (_, v) = item.map_err(state_err)?;
+            let meta: ListMeta = serde_json::from_slice(&v).map_err(state_err)?;
+            out.push(meta.uri);
+        }
+        Ok(out)
+    }
+}
+
+/// The status reference inside a credential file, read only after the
+/// issuer-signed JWT verifies under `issuer`'s own key (the did:key), so an
+/// edited file cannot point a revocation at someone else's credential.
+///
+/// # Errors
+/// [`IssuerError::Other`] when it is not an SD-JWT VC signed by this issuer
+/// with a status.
+pub fn status_of_credential(text: &str, issuer: &str) -> Result<(String, u64), IssuerError> {
+    let key = DidKey::parse(issuer)
+        .map_err(|e| IssuerError::Other(format!("this issuer's DID {issuer}: {e}")))?;
+    let sd = vouch_core::SdJwt::parse(text.trim())
+        .map_err(|e| IssuerError::Other(format!("not an SD-JWT credential: {e}")))?;
+    sd.jwt()
+        .verify(&PublicKey::Ed25519(*key.verifying_key()))
+        .map_err(|e| {
+            IssuerError::Other(format!(
+                "the credential's signature does not verify under this issuer's key \
+                 ({issuer}): the file was altered or another issuer signed it ({e}); \
+                 nothing was changed"
+            ))
+        })?;
+    let payload = sd.payload();
+    if payload.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err(IssuerError::Other(format!(
+            "the credential was issued by {}, not by this issuer ({issuer})",
+            payload
+                .get("iss")
+                .and_then(Value::as_str)
+                .unwrap_or("nobody")
+        )));
+    }
+    let sl = &payload
+        .get("status")
+        .and_then(|s| s.get("status_list"))
+        .cloned()
+        .unwrap_or_default();
+    match (sl["uri"].as_str(), sl["idx"].as_u64()) {
+        (Some(uri), Some(idx)) => Ok((uri.to_owned(), idx)),
+        _ => Err(IssuerError::Other(
+            "the credential has no status list entry".into(),
+        )),
+    }
+}
