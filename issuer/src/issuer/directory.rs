@@ -11,7 +11,7 @@ use vouch_core::DidKey;
 use vouch_registry::node::{Node, NodeConfig};
 use vouch_registry::now;
 
-use super::{io, state_err, IssuerError};
+use super::{io, IssuerError};
 use crate::keystore::{self, Cost};
 use crate::registry::{Registry, RegistryError};
 
@@ -53,13 +53,12 @@ pub fn init(
 ) -> Result<InitReport, IssuerError> {
     let config_path = dir.join("issuer.json");
     if config_path.exists() {
-        return Err(IssuerError::Other(format!(
-            "{} already holds an issuer",
-            dir.display()
-        )));
+        return Err(IssuerError::AlreadyExists {
+            dir: dir.to_owned(),
+        });
     }
     if name.trim().is_empty() {
-        return Err(IssuerError::Other("--name is empty".into()));
+        return Err(IssuerError::EmptyName);
     }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut rng = rand::rngs::OsRng;
@@ -90,8 +89,13 @@ pub fn init(
                 witnesses: Vec::new(),
                 need: 0,
             };
-            let report = Node::init(&dir.join("registry"), config, now(), &mut rng)
-                .map_err(|e| IssuerError::Other(format!("embedded registry: {e}")))?;
+            let registry_dir = dir.join("registry");
+            let report = Node::init(&registry_dir, config, now(), &mut rng).map_err(|source| {
+                IssuerError::EmbeddedRegistry {
+                    dir: registry_dir.clone(),
+                    source,
+                }
+            })?;
             (
                 "http://127.0.0.1:7400".to_owned(),
                 Some(report.authority),
@@ -105,7 +109,10 @@ pub fn init(
         registry: registry.map(str::to_owned),
         status_base,
     };
-    let json = serde_json::to_vec_pretty(&config).map_err(state_err)?;
+    let json = serde_json::to_vec_pretty(&config).map_err(|source| IssuerError::Config {
+        path: config_path.clone(),
+        source,
+    })?;
     std::fs::write(&config_path, json).map_err(io(&config_path))?;
     Ok(InitReport {
         did: did.as_str().to_owned(),
@@ -132,15 +139,20 @@ impl Issuer {
     pub fn open(dir: &Path, passphrase: &str) -> Result<Self, IssuerError> {
         let config_path = dir.join("issuer.json");
         let text = std::fs::read(&config_path).map_err(io(&config_path))?;
-        let config: IssuerConfig = serde_json::from_slice(&text)
-            .map_err(|e| IssuerError::Other(format!("{}: {e}", config_path.display())))?;
+        let config: IssuerConfig =
+            serde_json::from_slice(&text).map_err(|source| IssuerError::Config {
+                path: config_path.clone(),
+                source,
+            })?;
         let key = keystore::open(&dir.join("issuer.keystore"), passphrase)?;
-        if DidKey::from_public_key(&key.verifying_key()).as_str() != config.did {
-            return Err(IssuerError::Other(
-                "issuer.json names another DID than the keystore holds".into(),
-            ));
+        let holds = DidKey::from_public_key(&key.verifying_key());
+        if holds.as_str() != config.did {
+            return Err(IssuerError::KeyMismatch {
+                config: config.did,
+                keystore: holds.as_str().to_owned(),
+            });
         }
-        let db = sled::open(dir.join("state")).map_err(state_err)?;
+        let db = sled::open(dir.join("state"))?;
         let registry = match &config.registry {
             Some(url) => Registry::Remote(
                 vouch_registry::client::NodeClient::new(url).map_err(RegistryError::from)?,
@@ -176,25 +188,27 @@ impl Issuer {
         &self.dir
     }
 
+    /// The state record `key`, if there is one.
     pub(super) fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         key: &str,
     ) -> Result<Option<T>, IssuerError> {
         self.db
-            .get(key)
-            .map_err(state_err)?
-            .map(|v| serde_json::from_slice(&v).map_err(state_err))
+            .get(key)?
+            .map(|v| serde_json::from_slice(&v).map_err(record(key)))
             .transpose()
     }
 
+    /// Saves state record `key` (durable after [`Issuer::flush`]).
     pub(super) fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), IssuerError> {
-        let bytes = serde_json::to_vec(value).map_err(state_err)?;
-        self.db.insert(key, bytes).map_err(state_err)?;
+        let bytes = serde_json::to_vec(value).map_err(record(key))?;
+        self.db.insert(key, bytes)?;
         Ok(())
     }
 
+    /// Makes every saved record durable.
     pub(super) fn flush(&self) -> Result<(), IssuerError> {
-        self.db.flush().map_err(state_err)?;
+        self.db.flush()?;
         Ok(())
     }
 
@@ -204,5 +218,13 @@ impl Issuer {
             .registry
             .sign_next(self.key.signing_key(), action)
             .await?)
+    }
+}
+
+/// The error of state record `key` that does not (de)serialise.
+fn record(key: &str) -> impl FnOnce(serde_json::Error) -> IssuerError + '_ {
+    move |source| IssuerError::StateRecord {
+        key: key.to_owned(),
+        source,
     }
 }

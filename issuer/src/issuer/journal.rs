@@ -48,9 +48,21 @@ impl Issuer {
     /// A batch from the journal.
     ///
     /// # Errors
-    /// [`IssuerError::State`].
+    /// [`IssuerError::State`] or [`IssuerError::StateRecord`].
     pub fn batch(&self, id: &str) -> Result<Option<Batch>, IssuerError> {
         self.get_json(&format!("batch/{id}"))
+    }
+
+    /// Records `batch` in the journal, durably, before the step its stage
+    /// names takes effect.
+    pub(super) fn save_batch(&self, batch: &Batch) -> Result<(), IssuerError> {
+        self.put_json(&format!("batch/{}", batch.id), batch)?;
+        self.flush()
+    }
+
+    /// The batch archive of batch `id`: `D/batches/<id>.sd-jwt`.
+    pub(super) fn archive_path(&self, id: &str) -> PathBuf {
+        self.dir.join("batches").join(format!("{id}.sd-jwt"))
     }
 }
 
@@ -105,11 +117,11 @@ pub(super) fn read_pending(path: &Path, n: usize) -> Result<Vec<String>, IssuerE
     let text = std::fs::read_to_string(path).map_err(io(path))?;
     let creds: Vec<String> = text.lines().map(str::to_owned).collect();
     if creds.len() != n {
-        return Err(IssuerError::State(format!(
-            "the batch archive {} holds {} credentials, not {n}",
-            path.display(),
-            creds.len()
-        )));
+        return Err(IssuerError::ArchiveCount {
+            path: path.to_owned(),
+            found: creds.len(),
+            want: n,
+        });
     }
     Ok(creds)
 }

@@ -5,18 +5,73 @@ use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use vouch_core::chain::{Action, ListUri};
-use vouch_core::jws::PublicKey;
-use vouch_core::status_list::{StatusList, StatusListClaims};
+use vouch_core::did::DidError;
+use vouch_core::jws::{PublicKey, SignatureError};
+use vouch_core::sd_jwt::SdJwtError;
+use vouch_core::status_list::{StatusList, StatusListClaims, StatusListError};
 use vouch_core::DidKey;
 use vouch_registry::now;
 
-use super::{state_err, Issuer, IssuerError};
+use super::{Issuer, IssuerError};
 
 /// Entries per status list (2 bits each: valid, revoked, suspended).
 pub const LIST_SIZE: u64 = 1 << 20;
 /// A list is closed for new credentials when this share of it is used, so
 /// random positions stay cheap to find and the crowd stays large.
 pub const LIST_FILL: u64 = LIST_SIZE / 2;
+
+// Every batch fits one manifest.
+const _: () = assert!(LIST_FILL as usize <= vouch_core::manifest::MAX_CREDENTIALS);
+
+/// Why a credential file names no status this issuer can change.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// The issuer's own DID is not a did:key.
+    #[error("this issuer's DID {did}: {source}")]
+    IssuerDid {
+        /// The DID.
+        did: String,
+        /// Cause.
+        source: DidError,
+    },
+    /// Not an SD-JWT.
+    #[error("not an SD-JWT credential: {source}")]
+    NotSdJwt {
+        /// Cause.
+        source: SdJwtError,
+    },
+    /// The issuer-signed JWT does not verify under this issuer's key.
+    #[error(
+        "the credential's signature does not verify under this issuer's key ({issuer}): the \
+         file was altered or another issuer signed it ({source}); nothing was changed"
+    )]
+    Signature {
+        /// This issuer's DID.
+        issuer: String,
+        /// Cause.
+        source: SignatureError,
+    },
+    /// Signed by this issuer's key, but naming another `iss`.
+    #[error("the credential was issued by {found}, not by this issuer ({issuer})")]
+    OtherIssuer {
+        /// The credential's `iss` (`nobody` when it has none).
+        found: String,
+        /// This issuer's DID.
+        issuer: String,
+    },
+    /// No `status.status_list` with a `uri` and an `idx`.
+    #[error("the credential has no status list entry (status.status_list with uri and idx)")]
+    NoStatus,
+}
+
+/// The error of status list `list` that cannot be read or changed.
+fn list_err(list: &str) -> impl FnOnce(StatusListError) -> IssuerError + '_ {
+    move |source| IssuerError::StatusList {
+        list: list.to_owned(),
+        source,
+    }
+}
 
 /// A status list the issuer owns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,9 +84,9 @@ pub(super) struct ListMeta {
 impl Issuer {
     /// Status list `id`'s current values (all valid if never set).
     pub(super) fn statuses(&self, id: &str) -> Result<StatusList, IssuerError> {
-        match self.db.get(format!("status/{id}")).map_err(state_err)? {
-            Some(bytes) => StatusList::from_bytes(2, bytes.to_vec()).map_err(state_err),
-            None => StatusList::new(2, LIST_SIZE).map_err(state_err),
+        match self.db.get(format!("status/{id}"))? {
+            Some(bytes) => StatusList::from_bytes(2, bytes.to_vec()).map_err(list_err(id)),
+            None => StatusList::new(2, LIST_SIZE).map_err(list_err(id)),
         }
     }
 
@@ -39,9 +94,7 @@ impl Issuer {
     pub(super) fn allocate(&self, n: usize) -> Result<(ListMeta, Vec<u64>), IssuerError> {
         let n = n as u64;
         if n > LIST_FILL {
-            return Err(IssuerError::Other(format!(
-                "a batch may hold at most {LIST_FILL} credentials"
-            )));
+            return Err(IssuerError::BatchTooLarge { count: n });
         }
         let mut number = 1u32;
         let list = loop {
@@ -51,11 +104,9 @@ impl Issuer {
                 Some(meta) => meta,
                 None => {
                     let uri = ListUri::format(&self.config.status_base, &self.config.did, &id);
-                    ListUri::parse(&uri).map_err(|e| {
-                        IssuerError::Other(format!(
-                            "status base {:?} in issuer.json: {e}",
-                            self.config.status_base
-                        ))
+                    ListUri::parse(&uri).map_err(|source| IssuerError::StatusBase {
+                        base: self.config.status_base.clone(),
+                        source,
                     })?;
                     ListMeta { uri, id, used: 0 }
                 }
@@ -66,7 +117,7 @@ impl Issuer {
             number += 1;
         };
         let used_key = format!("used/{}", list.id);
-        let mut used = match self.db.get(&used_key).map_err(state_err)? {
+        let mut used = match self.db.get(&used_key)? {
             Some(v) => v.to_vec(),
             None => vec![0u8; (LIST_SIZE / 8) as usize],
         };
@@ -84,7 +135,7 @@ impl Issuer {
             used: list.used + n,
             ..list
         };
-        self.db.insert(&used_key, used).map_err(state_err)?;
+        self.db.insert(&used_key, used)?;
         self.put_json(&format!("list/{}", meta.id), &meta)?;
         Ok((meta, out))
     }
@@ -104,6 +155,8 @@ impl Issuer {
         Ok(())
     }
 
+    /// Signs `statuses` as list `list`'s Status List Token and submits it
+    /// as the list's `sequence`th publication. Returns the entry index.
     async fn publish(
         &self,
         list: &ListMeta,
@@ -137,37 +190,38 @@ impl Issuer {
     /// for it to be sealed. Returns the entry index.
     ///
     /// # Errors
-    /// [`IssuerError::Other`] for an unknown list or index, or a revoked
-    /// credential being reinstated.
+    /// [`IssuerError::ListUri`], [`IssuerError::UnknownList`] or
+    /// [`IssuerError::UnusedIndex`] for a list or index this issuer did not
+    /// give out, [`IssuerError::RevocationFinal`] for a revoked credential,
+    /// [`IssuerError::SameStatus`] when nothing would change; the state
+    /// store's and the registry's errors.
     pub async fn set_status(&self, uri: &str, idx: u64, value: u8) -> Result<u64, IssuerError> {
         let id = ListUri::parse(uri)
-            .map_err(|e| IssuerError::Other(e.to_string()))?
+            .map_err(|source| IssuerError::ListUri {
+                uri: uri.to_owned(),
+                source,
+            })?
             .name;
         let list: ListMeta = self
             .get_json(&format!("list/{id}"))?
             .filter(|l: &ListMeta| l.uri == uri)
-            .ok_or_else(|| {
-                IssuerError::Other(format!("{uri} is not one of this issuer's status lists"))
+            .ok_or_else(|| IssuerError::UnknownList {
+                uri: uri.to_owned(),
             })?;
-        let used = self
-            .db
-            .get(format!("used/{id}"))
-            .map_err(state_err)?
-            .is_some_and(|u| {
-                u.get((idx / 8) as usize)
-                    .is_some_and(|b| b & (1 << (idx % 8)) != 0)
-            });
+        let used = self.db.get(format!("used/{id}"))?.is_some_and(|u| {
+            u.get((idx / 8) as usize)
+                .is_some_and(|b| b & (1 << (idx % 8)) != 0)
+        });
         if !used {
-            return Err(IssuerError::Other(format!(
-                "status index {idx} of {id} was never given to a credential"
-            )));
+            return Err(IssuerError::UnusedIndex {
+                idx,
+                list: id.to_owned(),
+            });
         }
         let mut statuses = self.statuses(id)?;
-        let current = statuses.get(idx).map_err(state_err)?;
+        let current = statuses.get(idx).map_err(list_err(id))?;
         if current == 1 && value != 1 {
-            return Err(IssuerError::Other(format!(
-                "status index {idx} is revoked; revocation is final"
-            )));
+            return Err(IssuerError::RevocationFinal { idx });
         }
         let state = self.registry.state().await?;
         let on_chain = state
@@ -175,19 +229,18 @@ impl Issuer {
             .ok()
             .flatten();
         if current == value && on_chain == Some(value) {
-            return Err(IssuerError::Other(format!(
-                "status index {idx} already has that status ({})",
-                ["valid", "revoked", "suspended"]
+            return Err(IssuerError::SameStatus {
+                idx,
+                status: ["valid", "revoked", "suspended"]
                     .get(usize::from(value))
-                    .unwrap_or(&"?")
-            )));
+                    .unwrap_or(&"?"),
+            });
         }
         // Saved before publishing: if publishing fails, the change is not
         // lost, and running the command again publishes it.
-        statuses.set(idx, value).map_err(state_err)?;
+        statuses.set(idx, value).map_err(list_err(id))?;
         self.db
-            .insert(format!("status/{id}"), statuses.as_bytes())
-            .map_err(state_err)?;
+            .insert(format!("status/{id}"), statuses.as_bytes())?;
         self.flush()?;
         let sequence = state.lists.get(uri).map_or(0, |r| r.sequence) + 1;
         let index = self.publish(&list, &statuses, sequence).await?;
@@ -198,12 +251,16 @@ impl Issuer {
     /// The status list URIs this issuer owns.
     ///
     /// # Errors
-    /// [`IssuerError::State`].
+    /// [`IssuerError::State`] or [`IssuerError::StateRecord`].
     pub fn lists(&self) -> Result<Vec<String>, IssuerError> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix("list/") {
-            let (_, v) = item.map_err(state_err)?;
-            let meta: ListMeta = serde_json::from_slice(&v).map_err(state_err)?;
+            let (key, v) = item?;
+            let meta: ListMeta =
+                serde_json::from_slice(&v).map_err(|source| IssuerError::StateRecord {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    source,
+                })?;
             out.push(meta.uri);
         }
         Ok(out)
@@ -215,31 +272,33 @@ impl Issuer {
 /// edited file cannot point a revocation at someone else's credential.
 ///
 /// # Errors
-/// [`IssuerError::Other`] when it is not an SD-JWT VC signed by this issuer
+/// [`CredentialError`] when it is not an SD-JWT VC signed by this issuer
 /// with a status.
-pub fn status_of_credential(text: &str, issuer: &str) -> Result<(String, u64), IssuerError> {
-    let key = DidKey::parse(issuer)
-        .map_err(|e| IssuerError::Other(format!("this issuer's DID {issuer}: {e}")))?;
+pub fn status_of_credential(text: &str, issuer: &str) -> Result<(String, u64), CredentialError> {
+    let key = DidKey::parse(issuer).map_err(|source| CredentialError::IssuerDid {
+        did: issuer.to_owned(),
+        source,
+    })?;
     let sd = vouch_core::SdJwt::parse(text.trim())
-        .map_err(|e| IssuerError::Other(format!("not an SD-JWT credential: {e}")))?;
+        .map_err(|source| CredentialError::NotSdJwt { source })?;
     sd.jwt()
         .verify(&PublicKey::Ed25519(*key.verifying_key()))
-        .map_err(|e| {
-            IssuerError::Other(format!(
-                "the credential's signature does not verify under this issuer's key \
-                 ({issuer}): the file was altered or another issuer signed it ({e}); \
-                 nothing was changed"
-            ))
+        .map_err(|source| CredentialError::Signature {
+            issuer: issuer.to_owned(),
+            source,
         })?;
     let payload = sd.payload();
     if payload.get("iss").and_then(Value::as_str) != Some(issuer) {
-        return Err(IssuerError::Other(format!(
-            "the credential was issued by {}, not by this issuer ({issuer})",
-            payload
+        return Err(CredentialError::OtherIssuer {
+            found: payload
                 .get("iss")
                 .and_then(Value::as_str)
                 .unwrap_or("nobody")
-        )));
+                .chars()
+                .take(200)
+                .collect(),
+            issuer: issuer.to_owned(),
+        });
     }
     let sl = &payload
         .get("status")
@@ -248,8 +307,6 @@ pub fn status_of_credential(text: &str, issuer: &str) -> Result<(String, u64), I
         .unwrap_or_default();
     match (sl["uri"].as_str(), sl["idx"].as_u64()) {
         (Some(uri), Some(idx)) => Ok((uri.to_owned(), idx)),
-        _ => Err(IssuerError::Other(
-            "the credential has no status list entry".into(),
-        )),
+        _ => Err(CredentialError::NoStatus),
     }
 }
