@@ -322,6 +322,49 @@ mod tests {
         );
         assert!(shown[1].starts_with("row 3, column holder:"), "{shown:?}");
         assert!(shown[2].starts_with("row 4: has 2 cells"), "{shown:?}");
+        // Each problem is typed, and names the value and the rule.
+        assert_eq!(
+            shown[0],
+            "row 2, column start: \"2020-13-01\" is not a date (expected YYYY-MM-DD)"
+        );
+        assert!(matches!(
+            errors[0].problem,
+            RowProblem::Cell(CellError::NotDate { .. })
+        ));
+        assert!(matches!(errors[1].problem, RowProblem::Holder(_)));
+        assert!(
+            shown[1].ends_with("(give the DID from `vouch-wallet receive`)"),
+            "{shown:?}"
+        );
+        assert_eq!(shown[2], "row 4: has 2 cells; the header has 7");
+    }
+
+    #[test]
+    fn an_unreadable_record_is_a_row_error() {
+        let t = crate::template::find("employment").unwrap();
+        let csv = format!(
+            "holder,employer,employee,title,department,start,end\n\
+             {HOLDER},ACME,Ada,Engineer,R&D,2020-01-01,\n\
+             {HOLDER},AC\u{ff}ME,Bob,Engineer,,2020-01-01,\n"
+        );
+        let mut bytes = csv.into_bytes();
+        // Not UTF-8 in row 2.
+        let at = bytes
+            .windows(2)
+            .position(|w| w == "\u{ff}".as_bytes())
+            .unwrap();
+        bytes.splice(at..at + 2, [0xff]);
+        let (rows, errors) = parse(&bytes, &t).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(errors.len(), 1);
+        assert!(matches!(errors[0].problem, RowProblem::Unreadable(_)));
+        assert!(
+            errors[0]
+                .to_string()
+                .starts_with("row 2: not readable as CSV:"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]
@@ -343,6 +386,12 @@ mod tests {
             parse(b"holder,employer,employee,title,start\n", &t),
             Err(CsvError::NoRows)
         ));
+        let e = parse(b"holder,employer\n", &t).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "missing column(s) employee, title, start (template employment has: holder, \
+             employer, employee, title, department, start, end)"
+        );
         assert!(parse(b"", &t).is_err());
         assert!(parse(&[0xff, 0xfe, 0x00], &t).is_err());
     }

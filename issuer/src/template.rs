@@ -469,6 +469,111 @@ mod tests {
         assert!(!row(&[("gpa", "")]).unwrap().contains_key("gpa"));
     }
 
+    /// A transcript row with the cells in `over` replaced.
+    fn transcript_row(over: &[(&str, &str)]) -> Result<Map<String, Value>, ColumnError> {
+        let t = find("transcript").unwrap();
+        let mut cells: Vec<(String, String)> = [
+            ("institution", "Uni"),
+            ("student_name", "Ada"),
+            ("student_id", "S1"),
+            ("programme", "CS"),
+            ("degree", "BSc"),
+            ("award_date", "2025-07-15"),
+            ("gpa", "3.60"),
+            ("courses", "CS101|Programming|6|A|2024-S1"),
+        ]
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+        for (k, v) in over {
+            cells.retain(|(a, _)| a != k);
+            cells.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        t.claims(|c| cells.iter().find(|(a, _)| a == c).map(|(_, b)| b.clone()))
+    }
+
+    #[test]
+    fn every_cell_error_names_the_column_the_value_and_the_rule() {
+        let long = "x".repeat(100);
+        let shown = format!("{:?}", "x".repeat(60));
+        for (column, cell, want) in [
+            (
+                "gpa",
+                "4.5",
+                "column gpa: 4.5 is out of range (0–4)".to_owned(),
+            ),
+            (
+                "gpa",
+                "abc",
+                "column gpa: \"abc\" is not a decimal number".into(),
+            ),
+            (
+                "award_date",
+                "2025-02-30",
+                "column award_date: \"2025-02-30\" is not a date (expected YYYY-MM-DD)".into(),
+            ),
+            (
+                "award_date",
+                &long,
+                format!("column award_date: {shown} is not a date (expected YYYY-MM-DD)"),
+            ),
+            (
+                "student_id",
+                "S012345678901234567890123456789012",
+                "column student_id: is longer than 32 characters".into(),
+            ),
+            (
+                "student_name",
+                "A\u{7}da",
+                "column student_name: contains control characters".into(),
+            ),
+            (
+                "student_name",
+                "",
+                "column student_name: is empty but required".into(),
+            ),
+            (
+                "courses",
+                "CS101|Programming|x|A|2024-S1",
+                "column courses: item 1 field credits: \"x\" is not a whole number".into(),
+            ),
+            (
+                "courses",
+                "CS101|Programming|6|A|2024-S1; CS102|Logic|61|B|2024-S1",
+                "column courses: item 2 field credits: 61 is out of range (0–60)".into(),
+            ),
+            (
+                "courses",
+                "CS101|Programming|6|A++|2024-S1",
+                "column courses: item 1 field grade: \"A++\" is not one of A, B, C, D, E, F, P"
+                    .into(),
+            ),
+            (
+                "courses",
+                "CS101|6|A",
+                "column courses: item 1 has 3 fields; expected 5 (code|title|credits|grade|term)"
+                    .into(),
+            ),
+        ] {
+            let e = transcript_row(&[(column, cell)]).unwrap_err();
+            assert_eq!(e.column, column);
+            assert_eq!(e.to_string(), want);
+        }
+        // The cause of a list item's field is kept as the source.
+        let e = transcript_row(&[("courses", "CS101|Programming|6|Z|2024-S1")]).unwrap_err();
+        let CellError::ItemField {
+            item,
+            field,
+            source,
+        } = &e.source
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!((*item, field.as_str()), (1, "grade"));
+        assert!(matches!(**source, CellError::NotOneOf { .. }));
+        assert!(std::error::Error::source(&e.source).is_some());
+    }
+
     #[test]
     fn bad_templates_are_refused() {
         for (bad, why) in [
