@@ -228,3 +228,56 @@ fn record(key: &str) -> impl FnOnce(serde_json::Error) -> IssuerError + '_ {
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn init_and_open_refuse_with_reasons() {
+        let dir = std::env::temp_dir().join(format!("vouch-issuer-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = init(&dir, "  ", None, "pw", Cost::TEST).unwrap_err();
+        assert_eq!(e.to_string(), "the issuer name (--name) is empty");
+        let report = init(&dir, "Uni", None, "pw", Cost::TEST).unwrap();
+        let e = init(&dir, "Uni", None, "pw", Cost::TEST).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{} already holds an issuer", dir.display())
+        );
+        let path = dir.join("issuer.json");
+        let good = std::fs::read_to_string(&path).unwrap();
+
+        // An edited issuer.json: not a configuration, or another issuer's.
+        std::fs::write(&path, r#"{"name": 1}"#).unwrap();
+        let e = Issuer::open(&dir, "pw").err().unwrap();
+        assert!(matches!(e, IssuerError::Config { .. }));
+        assert!(
+            e.to_string().starts_with(&format!(
+                "{}: not an issuer configuration: invalid type",
+                path.display()
+            )),
+            "{e}"
+        );
+        assert!(e.to_string().contains("line 1 column"), "{e}");
+        let other = DidKey::from_public_key(&SigningKey::from_bytes(&[4; 32]).verifying_key());
+        let mut edited: serde_json::Value = serde_json::from_str(&good).unwrap();
+        edited["did"] = other.as_str().into();
+        std::fs::write(&path, edited.to_string()).unwrap();
+        let e = Issuer::open(&dir, "pw").err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "issuer.json names {other}, but the keystore holds the key of {}",
+                report.did
+            )
+        );
+
+        std::fs::write(&path, good).unwrap();
+        let iss = Issuer::open(&dir, "pw").unwrap();
+        assert_eq!(iss.did(), report.did);
+        drop(iss);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

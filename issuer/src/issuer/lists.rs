@@ -310,3 +310,102 @@ pub fn status_of_credential(text: &str, issuer: &str) -> Result<(String, u64), C
         _ => Err(CredentialError::NoStatus),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use ed25519_dalek::SigningKey;
+    use serde_json::Map;
+    use vouch_core::status_list::StatusRef;
+    use vouch_core::vc::{self, CredentialRequest, IssuerKey};
+
+    use super::*;
+    use crate::keystore::Cost;
+
+    fn credential(key: &IssuerKey, status: Option<StatusRef>) -> String {
+        let holder = SigningKey::from_bytes(&[2; 32]);
+        let mut claims = Map::new();
+        claims.insert("name".into(), "Ada".into());
+        let request = CredentialRequest {
+            vct: "https://vouch.example/vct/test".into(),
+            iat: 1_780_000_000,
+            exp: None,
+            holder: PublicKey::Ed25519(holder.verifying_key()),
+            status,
+            claims,
+            concealment: Default::default(),
+        };
+        vc::issue(request, key, &mut rand::rngs::StdRng::seed_from_u64(1))
+            .unwrap()
+            .serialize()
+    }
+
+    #[test]
+    fn a_credential_file_names_its_status_only_when_this_issuer_signed_it() {
+        let key = IssuerKey::new(SigningKey::from_bytes(&[1; 32]));
+        let did = key.did().as_str().to_owned();
+        let status = StatusRef {
+            idx: 7,
+            uri: "https://reg.example/v1/status/x~1".into(),
+        };
+        let text = credential(&key, Some(status.clone()));
+        assert_eq!(
+            status_of_credential(&text, &did).unwrap(),
+            (status.uri.clone(), 7)
+        );
+        let other = IssuerKey::new(SigningKey::from_bytes(&[3; 32]));
+        let e = status_of_credential(&credential(&other, Some(status)), &did).unwrap_err();
+        assert!(matches!(e, CredentialError::Signature { .. }));
+        assert!(
+            e.to_string().starts_with(&format!(
+                "the credential's signature does not verify under this issuer's key ({did}): \
+                 the file was altered or another issuer signed it ("
+            )),
+            "{e}"
+        );
+        assert!(e.to_string().ends_with("); nothing was changed"), "{e}");
+        let e = status_of_credential(&credential(&key, None), &did).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the credential has no status list entry (status.status_list with uri and idx)"
+        );
+        let e = status_of_credential("hello", &did).unwrap_err();
+        assert!(matches!(e, CredentialError::NotSdJwt { .. }));
+        assert!(
+            e.to_string().starts_with("not an SD-JWT credential: "),
+            "{e}"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        let e = status_of_credential(&text, "did:web:x").unwrap_err();
+        assert!(
+            e.to_string().starts_with("this issuer's DID did:web:x: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn set_status_refuses_a_list_it_does_not_own() {
+        let dir = std::env::temp_dir().join(format!("vouch-issuer-lists-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        super::super::init(&dir, "Uni", None, "pw", Cost::TEST).unwrap();
+        let iss = Issuer::open(&dir, "pw").unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = runtime
+            .block_on(iss.set_status("not a list", 1, 1))
+            .unwrap_err();
+        assert!(matches!(e, IssuerError::ListUri { .. }));
+        assert!(e.to_string().starts_with("not a list: "), "{e}");
+        let uri = ListUri::format(&iss.config().status_base, iss.did(), "9");
+        let e = runtime.block_on(iss.set_status(&uri, 1, 1)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{uri} is not one of this issuer's status lists")
+        );
+        assert!(iss.lists().unwrap().is_empty());
+        drop(iss);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -324,3 +324,45 @@ pub fn check_manifest(out: &Path, all: bool) -> Result<usize, ManifestCheckError
     manifest.check_anchor()?;
     Ok(take)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_missing_or_broken_manifest_names_the_file() {
+        let dir = std::env::temp_dir().join(format!("vouch-issuer-out-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(MANIFEST);
+        let e = check_manifest(&dir, true).unwrap_err();
+        assert!(matches!(e, ManifestCheckError::Io { .. }));
+        assert!(
+            e.to_string().starts_with(&format!("{}: ", path.display())),
+            "{e}"
+        );
+        std::fs::write(&path, r#"{"issuer": 1}"#).unwrap();
+        let e = check_manifest(&dir, true).unwrap_err();
+        assert!(matches!(
+            e,
+            ManifestCheckError::Manifest {
+                source: ManifestError::Json { .. },
+                ..
+            }
+        ));
+        assert!(
+            e.to_string().starts_with(&format!(
+                "{}: manifest: not the manifest JSON: invalid type",
+                path.display()
+            )),
+            "{e}"
+        );
+        assert!(e.to_string().contains("line 1 column"), "{e}");
+        assert!(matches!(
+            read_manifest(&path),
+            Err(IssuerError::Manifest { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
