@@ -90,9 +90,10 @@ pub(super) struct Anchored {
 }
 
 impl Issuer {
-    /// Issues a batch: rows already validated against `template`. Each
-    /// phase below is recorded in the journal before it takes effect, so a
-    /// rerun with the same arguments resumes where this one stopped.
+    /// Issues a batch: rows already validated against `template`. Its
+    /// phases (`start`, `sign`, `anchor`, `write_output`) are each recorded
+    /// in the journal before they take effect, so a rerun with the same
+    /// arguments resumes where this one stopped.
     ///
     /// # Errors
     /// [`IssuerError`]; the journal says how far it got and a rerun resumes.
@@ -157,11 +158,11 @@ impl Issuer {
     /// indexes and records it as `allocated`.
     fn start(&self, run: &Run<'_>) -> Result<Start, IssuerError> {
         let numbers: Vec<usize> = run.rows.iter().map(|r| r.number).collect();
-        let batch = match self.batch(run.batch_id)? {
+        match self.batch(run.batch_id)? {
             Some(b) if b.stage == Stage::Done => {
                 let path = b.out.join(super::output::MANIFEST);
                 let manifest = read_manifest(&path)?;
-                return Ok(Start::Done(BatchReport {
+                Ok(Start::Done(BatchReport {
                     id: b.id,
                     issued: b.rows.len(),
                     out: b.out,
@@ -170,22 +171,23 @@ impl Issuer {
                     block_height: manifest.anchor().block_height,
                     already_done: true,
                     resumed: false,
-                }));
+                }))
             }
-            Some(b) if b.out != run.out => {
-                return Err(IssuerError::OtherOut {
-                    batch: run.batch_id.to_owned(),
-                    out: b.out,
-                });
-            }
-            Some(b) => Start::Carry(b, true),
+            Some(b) if b.out != run.out => Err(IssuerError::OtherOut {
+                batch: run.batch_id.to_owned(),
+                out: b.out,
+            }),
+            Some(b) if b.rows != numbers => Err(IssuerError::OtherRows {
+                batch: run.batch_id.to_owned(),
+            }),
+            Some(b) => Ok(Start::Carry(b, true)),
             None => {
                 let (list, indexes) = self.allocate(run.rows.len())?;
                 let b = Batch {
                     id: run.batch_id.to_owned(),
                     template: run.template.name.clone(),
                     out: run.out.to_owned(),
-                    rows: numbers.clone(),
+                    rows: numbers,
                     list: list.id,
                     indexes,
                     stage: Stage::Allocated,
@@ -193,17 +195,9 @@ impl Issuer {
                     root: None,
                 };
                 self.save_batch(&b)?;
-                Start::Carry(b, false)
-            }
-        };
-        if let Start::Carry(b, _) = &batch {
-            if b.rows != numbers {
-                return Err(IssuerError::OtherRows {
-                    batch: run.batch_id.to_owned(),
-                });
+                Ok(Start::Carry(b, false))
             }
         }
-        Ok(batch)
     }
 
     /// Phase 2: signs every row, writes the batch archive, signs the anchor

@@ -25,7 +25,7 @@ pub struct IssuerConfig {
     /// Remote registry URL; none: the embedded one in `D/registry`.
     pub registry: Option<String>,
     /// Base URL status list URIs are built on
-    /// (`{base}/v1/status/{issuer did}~{name}`, see [`ListUri`]).
+    /// (`{base}/v1/status/{issuer did}~{name}`, see [`vouch_core::chain::ListUri`]).
     pub status_base: String,
 }
 

@@ -13,8 +13,8 @@
 //!    credential's issuer-signed JWT (up to its first `~`), which every
 //!    presentation of it carries.
 //! 3. `done`: anchored and sealed; one file per credential written into
-//!    `OUT/`, then `manifest.json` with each credential's
-//!    [`AnchorProof`].
+//!    `OUT/`, then `manifest.json`, a [`vouch_core::manifest::Manifest`]
+//!    with each credential's [`vouch_core::AnchorProof`].
 //!
 //! The archive stays: it is the issuer's record of what it issued.
 //!
@@ -22,6 +22,17 @@
 //! and input: `done` reports where the credentials are; `allocated` signs
 //! again with the same indexes; `signed` submits the saved entry unless the
 //! registry already has it, then finishes.
+//!
+//! The parts, each re-exported here:
+//! - `directory`: `issuer.json`, the keystore, the state store, the
+//!   registry handle; [`init`] and [`Issuer::open`].
+//! - `journal`: [`Batch`] and its [`Stage`], the batch archive,
+//!   [`batch_id`].
+//! - `lists`: status lists: index allocation, Status List Tokens,
+//!   [`Issuer::set_status`], [`status_of_credential`].
+//! - `batch`: [`Issuer::issue`] as its phases (start, sign, anchor, write).
+//! - `output`: the credential files, QR codes and manifest;
+//!   [`check_manifest`].
 
 mod batch;
 mod directory;

@@ -12,7 +12,7 @@ use vouch_core::manifest::{
 };
 use vouch_core::sd_jwt::{self, KeyBinding, SdJwtError, VerifyOptions};
 use vouch_core::status_list::StatusRef;
-use vouch_core::{AnchorProof, CheckName, DidKey, SdJwt, VerifyError};
+use vouch_core::{AnchorProof, CheckName, SdJwt, VerifyError};
 use vouch_registry::now;
 
 use super::batch::{Anchored, Run};
@@ -157,15 +157,8 @@ impl Issuer {
             });
         }
         let path = out.join(MANIFEST);
-        let issuer = DidKey::parse(&self.config.did).map_err(|source| IssuerError::Manifest {
-            path: path.clone(),
-            source: ManifestError::Issuer {
-                did: self.config.did.clone(),
-                source,
-            },
-        })?;
         let info = BatchInfo {
-            issuer,
+            issuer: self.key.did().clone(),
             issuer_name: self.config.name.clone(),
             template: run.template.name.clone(),
             vct: run.template.vct.clone(),
