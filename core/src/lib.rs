@@ -25,6 +25,7 @@ pub mod did;
 pub mod envelope;
 pub mod jws;
 pub mod log;
+pub mod manifest;
 pub mod path;
 pub mod sample;
 pub mod sd_jwt;

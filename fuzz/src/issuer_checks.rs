@@ -35,8 +35,8 @@ pub fn csv_row(data: &[u8]) {
     let (rows, errors) = match input::parse(csv, template) {
         Ok(parsed) => parsed,
         Err(why) => {
-            assert_ne!(
-                why, "checking the rows failed unexpectedly",
+            assert!(
+                !matches!(why, input::CsvError::Panicked),
                 "row checking panicked"
             );
             return;

@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use serde_json::{Map, Value};
+use vouch_core::did::DidError;
 use vouch_core::DidKey;
 
-use crate::template::{CsvField, CsvTemplate, Template, HOLDER_COLUMN};
+use crate::template::{CellError, ColumnError, CsvField, CsvTemplate, Template, HOLDER_COLUMN};
 
 /// One valid row.
 #[derive(Debug, Clone)]
@@ -19,24 +20,89 @@ pub struct Row {
     pub claims: Map<String, Value>,
 }
 
-/// One invalid row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One invalid row: `row 17, column grade: …`.
+#[derive(Debug)]
 pub struct RowError {
     /// 1-based data row.
     pub number: usize,
     /// The column at fault, if one is.
     pub column: Option<String>,
     /// What is wrong.
-    pub message: String,
+    pub problem: RowProblem,
+}
+
+/// What is wrong with a row.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RowProblem {
+    /// The CSV reader could not read the record.
+    #[error("not readable as CSV: {0}")]
+    Unreadable(#[source] csv::Error),
+    /// Another number of cells than the header.
+    #[error("has {cells} cells; the header has {header}")]
+    Cells {
+        /// Cells in the row.
+        cells: usize,
+        /// Cells in the header.
+        header: usize,
+    },
+    /// The holder cell is not a did:key.
+    #[error("{0} (give the DID from `vouch-wallet receive`)")]
+    Holder(#[source] DidError),
+    /// A cell does not fit its field.
+    #[error(transparent)]
+    Cell(#[from] CellError),
 }
 
 impl std::fmt::Display for RowError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.column {
-            Some(c) => write!(f, "row {}, column {c}: {}", self.number, self.message),
-            None => write!(f, "row {}: {}", self.number, self.message),
+            Some(c) => write!(f, "row {}, column {c}: {}", self.number, self.problem),
+            None => write!(f, "row {}: {}", self.number, self.problem),
         }
     }
+}
+
+/// Why a CSV as a whole does not fit a template.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CsvError {
+    /// The header cannot be read.
+    #[error("header: {source}")]
+    Header {
+        /// Cause.
+        source: csv::Error,
+    },
+    /// Required columns are missing.
+    #[error(
+        "missing column(s) {} (template {template} has: {})",
+        missing.join(", "),
+        columns.join(", ")
+    )]
+    MissingColumns {
+        /// The missing columns.
+        missing: Vec<String>,
+        /// The template's name.
+        template: String,
+        /// The template's columns.
+        columns: Vec<String>,
+    },
+    /// A column the template does not have.
+    #[error("unknown column {column:?} (template {template} has: {})", columns.join(", "))]
+    UnknownColumn {
+        /// The column.
+        column: String,
+        /// The template's name.
+        template: String,
+        /// The template's columns.
+        columns: Vec<String>,
+    },
+    /// A header and no data rows.
+    #[error("no rows")]
+    NoRows,
+    /// A row-checking thread panicked (a bug, not bad input).
+    #[error("checking the rows failed unexpectedly")]
+    Panicked,
 }
 
 /// Why the file as a whole cannot be read.
@@ -52,12 +118,12 @@ pub enum InputError {
         source: std::io::Error,
     },
     /// Not CSV, or a header problem.
-    #[error("{path}: {why}")]
+    #[error("{path}: {source}")]
     Format {
         /// The file.
         path: String,
         /// What is wrong.
-        why: String,
+        source: CsvError,
     },
 }
 
@@ -72,14 +138,15 @@ pub fn read(path: &Path, template: &Template) -> Result<(Vec<Row>, Vec<RowError>
         path: name.clone(),
         source,
     })?;
-    parse(&bytes, template).map_err(|why| InputError::Format { path: name, why })
+    parse(&bytes, template).map_err(|source| InputError::Format { path: name, source })
 }
 
 /// As [`read`], from bytes.
 ///
 /// # Errors
-/// A message when the header does not fit the template.
-pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowError>), String> {
+/// [`CsvError`] when the header does not fit the template, or there are no
+/// rows.
+pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowError>), CsvError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -87,12 +154,12 @@ pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowErro
         .from_reader(bytes);
     let headers: Vec<String> = reader
         .headers()
-        .map_err(|e| format!("header: {e}"))?
+        .map_err(|source| CsvError::Header { source })?
         .iter()
         .map(str::to_owned)
         .collect();
     let wanted = template.columns();
-    let missing: Vec<&String> = wanted
+    let missing: Vec<String> = wanted
         .iter()
         .filter(|c| {
             !headers.contains(c)
@@ -102,25 +169,21 @@ pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowErro
                         .iter()
                         .any(|f| f.column() == c.as_str() && f.required))
         })
+        .cloned()
         .collect();
     if !missing.is_empty() {
-        return Err(format!(
-            "missing column(s) {} (template {} has: {})",
-            missing
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            template.name,
-            wanted.join(", ")
-        ));
+        return Err(CsvError::MissingColumns {
+            missing,
+            template: template.name.clone(),
+            columns: wanted,
+        });
     }
     if let Some(extra) = headers.iter().find(|h| !wanted.contains(h)) {
-        return Err(format!(
-            "unknown column {extra:?} (template {} has: {})",
-            template.name,
-            wanted.join(", ")
-        ));
+        return Err(CsvError::UnknownColumn {
+            column: extra.chars().take(60).collect(),
+            template: template.name.clone(),
+            columns: wanted,
+        });
     }
     // Read the records in order, then check them on all cores.
     let mut records = Vec::new();
@@ -131,7 +194,7 @@ pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowErro
             Err(e) => errors.push(RowError {
                 number: i + 1,
                 column: None,
-                message: format!("not readable as CSV: {e}"),
+                problem: RowProblem::Unreadable(e),
             }),
         }
     }
@@ -150,7 +213,7 @@ pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowErro
             .map(|h| h.join())
             .collect::<Result<_, _>>()
     })
-    .map_err(|_| "checking the rows failed unexpectedly".to_owned())?;
+    .map_err(|_| CsvError::Panicked)?;
     let mut rows = Vec::with_capacity(records.len());
     for result in checked.into_iter().flatten() {
         match result {
@@ -160,7 +223,7 @@ pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowErro
     }
     errors.sort_by_key(|e| e.number);
     if rows.is_empty() && errors.is_empty() {
-        return Err("no rows".into());
+        return Err(CsvError::NoRows);
     }
     Ok((rows, errors))
 }
@@ -181,11 +244,10 @@ fn check_rows(
             out.push(Err(RowError {
                 number,
                 column: None,
-                message: format!(
-                    "has {} cells; the header has {}",
-                    record.len(),
-                    headers.len()
-                ),
+                problem: RowProblem::Cells {
+                    cells: record.len(),
+                    header: headers.len(),
+                },
             }));
             continue;
         }
@@ -209,7 +271,7 @@ fn check_rows(
                 out.push(Err(RowError {
                     number,
                     column: Some(HOLDER_COLUMN.into()),
-                    message: format!("{e} (give the DID from `vouch-wallet receive`)"),
+                    problem: RowProblem::Holder(e),
                 }));
                 continue;
             }
@@ -222,10 +284,10 @@ fn check_rows(
                     holder,
                     claims,
                 })
-                .map_err(|(column, message)| RowError {
+                .map_err(|ColumnError { column, source }| RowError {
                     number,
                     column: Some(column),
-                    message,
+                    problem: RowProblem::Cell(source),
                 }),
         );
     }
@@ -260,12 +322,55 @@ mod tests {
         );
         assert!(shown[1].starts_with("row 3, column holder:"), "{shown:?}");
         assert!(shown[2].starts_with("row 4: has 2 cells"), "{shown:?}");
+        // Each problem is typed, and names the value and the rule.
+        assert_eq!(
+            shown[0],
+            "row 2, column start: \"2020-13-01\" is not a date (expected YYYY-MM-DD)"
+        );
+        assert!(matches!(
+            errors[0].problem,
+            RowProblem::Cell(CellError::NotDate { .. })
+        ));
+        assert!(matches!(errors[1].problem, RowProblem::Holder(_)));
+        assert!(
+            shown[1].ends_with("(give the DID from `vouch-wallet receive`)"),
+            "{shown:?}"
+        );
+        assert_eq!(shown[2], "row 4: has 2 cells; the header has 7");
+    }
+
+    #[test]
+    fn an_unreadable_record_is_a_row_error() {
+        let t = crate::template::find("employment").unwrap();
+        let csv = format!(
+            "holder,employer,employee,title,department,start,end\n\
+             {HOLDER},ACME,Ada,Engineer,R&D,2020-01-01,\n\
+             {HOLDER},AC\u{ff}ME,Bob,Engineer,,2020-01-01,\n"
+        );
+        let mut bytes = csv.into_bytes();
+        // Not UTF-8 in row 2.
+        let at = bytes
+            .windows(2)
+            .position(|w| w == "\u{ff}".as_bytes())
+            .unwrap();
+        bytes.splice(at..at + 2, [0xff]);
+        let (rows, errors) = parse(&bytes, &t).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(errors.len(), 1);
+        assert!(matches!(errors[0].problem, RowProblem::Unreadable(_)));
+        assert!(
+            errors[0]
+                .to_string()
+                .starts_with("row 2: not readable as CSV:"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]
     fn header_problems() {
         let t = crate::template::find("employment").unwrap();
-        let e = parse(b"holder,employer\n", &t).unwrap_err();
+        let e = parse(b"holder,employer\n", &t).unwrap_err().to_string();
         assert!(
             e.contains("missing column(s) employee, title, start"),
             "{e}"
@@ -274,11 +379,19 @@ mod tests {
             b"holder,employer,employee,title,start,salary\nx,x,x,x,x,x\n",
             &t,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("unknown column \"salary\""), "{e}");
-        assert!(parse(b"holder,employer,employee,title,start\n", &t)
-            .unwrap_err()
-            .contains("no rows"));
+        assert!(matches!(
+            parse(b"holder,employer,employee,title,start\n", &t),
+            Err(CsvError::NoRows)
+        ));
+        let e = parse(b"holder,employer\n", &t).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "missing column(s) employee, title, start (template employment has: holder, \
+             employer, employee, title, department, start, end)"
+        );
         assert!(parse(b"", &t).is_err());
         assert!(parse(&[0xff, 0xfe, 0x00], &t).is_err());
     }

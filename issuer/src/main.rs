@@ -239,8 +239,8 @@ async fn issue(args: cli::IssueArgs) -> anyhow::Result<()> {
     let template = template::find(&template)?;
     let bytes =
         std::fs::read(input_path).with_context(|| format!("reading {}", input_path.display()))?;
-    let (rows, errors) = input::parse(&bytes, &template)
-        .map_err(|why| anyhow::anyhow!("{}: {why}", input_path.display()))?;
+    let (rows, errors) =
+        input::parse(&bytes, &template).with_context(|| input_path.display().to_string())?;
     let name = input_path.display();
     if !errors.is_empty() && !skip_invalid {
         for e in &errors {
@@ -263,8 +263,7 @@ async fn issue(args: cli::IssueArgs) -> anyhow::Result<()> {
     let id = issuer::batch_id(&template, &bytes, skip_invalid);
     let bars = Bars(Mutex::new(None));
     let report = iss.issue(&template, &id, &rows, out, qr, &bars).await?;
-    let checked = issuer::check_manifest(&report.out, false)
-        .map_err(|e| anyhow::anyhow!("self-check failed: {e}"))?;
+    let checked = issuer::check_manifest(&report.out, false).context("self-check failed")?;
     if json {
         println!(
             "{}",

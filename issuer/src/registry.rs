@@ -2,16 +2,17 @@
 //! `D/registry` (a node in this process, whose genesis authority accredits
 //! this issuer), or a remote registry over HTTP.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use vouch_core::chain::{Action, ChainState, Entry};
-use vouch_core::log::{Block, Hash};
+use vouch_core::log::{Block, CheckpointError, Hash};
 use vouch_registry::client::{ClientError, NodeClient};
 use vouch_registry::node::{Node, NodeError, Receipt, SubmitError};
 use vouch_registry::now;
+use vouch_registry::store::StoreError;
 
 /// Why the registry could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +27,57 @@ pub enum RegistryError {
     /// The remote registry failed or refused.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// Something else.
-    #[error("{0}")]
-    Other(String),
+    /// The embedded registry's authority key file.
+    #[error("{path}: the embedded registry's authority key: {source}")]
+    AuthorityKey {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The embedded node's store failed.
+    #[error("embedded registry store: {0}")]
+    Store(#[from] StoreError),
+    /// The task submitting to the embedded node did not finish.
+    #[error("the embedded registry's submit task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The registry's checkpoint is not one.
+    #[error("the registry's checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// No block covers the entry in time.
+    #[error("no block covers entry {index} after {seconds} s")]
+    NotSealed {
+        /// The entry index.
+        index: u64,
+        /// How long it waited.
+        seconds: u64,
+    },
+    /// The embedded node cannot prove an entry's inclusion.
+    #[error("the embedded registry cannot prove entry {index} in a tree of {size}: {reason}")]
+    Inclusion {
+        /// The entry index.
+        index: u64,
+        /// The tree size.
+        size: u64,
+        /// The node's reason (it gives text, not a typed error).
+        reason: String,
+    },
+    /// A remote registry has not accredited the issuer for the kind.
+    #[error(
+        "{issuer} is not accredited for {kind:?} on {registry}; ask the accreditation authority \
+         to run: vouch-registry accredit --registry {registry} --authority-key KEY --issuer \
+         {issuer} --name {name:?} --kind {kind}"
+    )]
+    NotAccredited {
+        /// The issuer's DID.
+        issuer: String,
+        /// Its name.
+        name: String,
+        /// The kind it lacks.
+        kind: String,
+        /// The registry URL.
+        registry: String,
+    },
 }
 
 /// A registry handle.
@@ -51,9 +100,9 @@ impl Registry {
     /// [`RegistryError`] when it cannot be opened.
     pub fn embedded(dir: &Path) -> Result<Self, RegistryError> {
         let node = Node::open(dir)?;
-        let authority = vouch_registry::keys::read(&dir.join("authority.key")).map_err(|e| {
-            RegistryError::Other(format!("{}: {e}", dir.join("authority.key").display()))
-        })?;
+        let path = dir.join("authority.key");
+        let authority = vouch_registry::keys::read(&path)
+            .map_err(|source| RegistryError::AuthorityKey { path, source })?;
         Ok(Registry::Embedded {
             node: Arc::new(node),
             authority,
@@ -108,8 +157,7 @@ impl Registry {
                 let node = node.clone();
                 let bytes = entry.to_vec();
                 tokio::task::spawn_blocking(move || node.submit(&bytes, now()))
-                    .await
-                    .map_err(|e| RegistryError::Other(e.to_string()))?
+                    .await?
                     .map_err(Into::into)
             }
             Registry::Remote(c) => Ok(c.submit(entry).await?),
@@ -122,9 +170,7 @@ impl Registry {
     /// [`RegistryError`].
     pub async fn index_of(&self, leaf: &Hash) -> Result<Option<u64>, RegistryError> {
         match self {
-            Registry::Embedded { node, .. } => node
-                .index_of(leaf)
-                .map_err(|e| RegistryError::Other(e.to_string())),
+            Registry::Embedded { node, .. } => Ok(node.index_of(leaf)?),
             Registry::Remote(c) => Ok(c.index_of(leaf).await?),
         }
     }
@@ -133,9 +179,11 @@ impl Registry {
     /// Returns that block and its signed note.
     ///
     /// # Errors
-    /// [`RegistryError`], or after 60 s without such a block.
+    /// [`RegistryError`]; [`RegistryError::NotSealed`] after 60 s without
+    /// such a block.
     pub async fn sealed(&self, index: u64) -> Result<(Block, String), RegistryError> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        const WAIT: Duration = Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + WAIT;
         loop {
             let note = match self {
                 Registry::Embedded { node, .. } => {
@@ -146,15 +194,15 @@ impl Registry {
             };
             // The issuer reads its own anchor back from the node it wrote
             // to; the inclusion proof it then checks is against this root.
-            let block = Block::from_note_unverified(note.as_bytes())
-                .map_err(|e| RegistryError::Other(e.to_string()))?;
+            let block = Block::from_note_unverified(note.as_bytes())?;
             if block.size > index {
                 return Ok((block, note));
             }
             if std::time::Instant::now() > deadline {
-                return Err(RegistryError::Other(format!(
-                    "no block covers entry {index} after 60 s"
-                )));
+                return Err(RegistryError::NotSealed {
+                    index,
+                    seconds: WAIT.as_secs(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -167,7 +215,12 @@ impl Registry {
     pub async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, RegistryError> {
         match self {
             Registry::Embedded { node, .. } => {
-                node.inclusion(index, size).map_err(RegistryError::Other)
+                node.inclusion(index, size)
+                    .map_err(|reason| RegistryError::Inclusion {
+                        index,
+                        size,
+                        reason,
+                    })
             }
             Registry::Remote(c) => Ok(c.inclusion(index, size).await?),
         }
@@ -177,7 +230,8 @@ impl Registry {
     /// authority accredits it; a remote registry must have done so already.
     ///
     /// # Errors
-    /// [`RegistryError::Other`] telling what to ask the authority for.
+    /// [`RegistryError::NotAccredited`] telling what to ask the authority
+    /// for.
     pub async fn ensure_accredited(
         &self,
         issuer: &str,
@@ -210,12 +264,12 @@ impl Registry {
                 self.submit(entry.as_bytes()).await?;
                 Ok(())
             }
-            Registry::Remote(c) => Err(RegistryError::Other(format!(
-                "{issuer} is not accredited for {kind:?} on {}; ask the accreditation authority to run: \
-                 vouch-registry accredit --registry {} --authority-key KEY --issuer {issuer} --name {name:?} --kind {kind}",
-                c.base(),
-                c.base()
-            ))),
+            Registry::Remote(c) => Err(RegistryError::NotAccredited {
+                issuer: issuer.to_owned(),
+                name: name.to_owned(),
+                kind: kind.to_owned(),
+                registry: c.base().to_owned(),
+            }),
         }
     }
 }

@@ -93,6 +93,96 @@ pub fn parse(text: &str, origin: &str) -> Result<Template, TemplateError> {
     Ok(t)
 }
 
+/// Why a CSV cell does not fit its field. The message completes
+/// "row 17, column grade: …".
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CellError {
+    /// A required cell is empty.
+    #[error("is empty but required")]
+    Empty,
+    /// Text longer than the field allows.
+    #[error("is longer than {max} characters")]
+    TooLong {
+        /// The field's bound.
+        max: usize,
+    },
+    /// Text with control characters.
+    #[error("contains control characters")]
+    Control,
+    /// Not a `YYYY-MM-DD` date.
+    #[error("{cell:?} is not a date (expected YYYY-MM-DD)")]
+    NotDate {
+        /// The cell (its first 60 characters).
+        cell: String,
+    },
+    /// Not a whole number.
+    #[error("{cell:?} is not a whole number")]
+    NotInteger {
+        /// The cell (its first 60 characters).
+        cell: String,
+    },
+    /// Not a decimal number.
+    #[error("{cell:?} is not a decimal number")]
+    NotDecimal {
+        /// The cell (its first 60 characters).
+        cell: String,
+    },
+    /// A number outside the field's bounds.
+    #[error("{cell} is out of range ({}–{})", bound(*min), bound(*max))]
+    OutOfRange {
+        /// The cell.
+        cell: String,
+        /// The lowest value allowed.
+        min: Option<f64>,
+        /// The highest value allowed.
+        max: Option<f64>,
+    },
+    /// Not one of an enum field's values.
+    #[error("{cell:?} is not one of {}", values.join(", "))]
+    NotOneOf {
+        /// The cell (its first 60 characters).
+        cell: String,
+        /// The values allowed.
+        values: Vec<String>,
+    },
+    /// A list item with another number of `|`-separated fields.
+    #[error("item {item} has {got} fields; expected {} ({})", want.len(), want.join("|"))]
+    ItemFields {
+        /// The item (1-based).
+        item: usize,
+        /// Fields found.
+        got: usize,
+        /// The item's fields.
+        want: Vec<String>,
+    },
+    /// A list item's field that does not fit.
+    #[error("item {item} field {field}: {source}")]
+    ItemField {
+        /// The item (1-based).
+        item: usize,
+        /// The field's claim name.
+        field: String,
+        /// Why.
+        source: Box<CellError>,
+    },
+}
+
+/// A bound of [`CellError::OutOfRange`], empty when there is none.
+fn bound(b: Option<f64>) -> String {
+    b.map_or_else(String::new, |b| b.to_string())
+}
+
+/// A cell that does not fit its column.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("column {column}: {source}")]
+pub struct ColumnError {
+    /// The column.
+    pub column: String,
+    /// Why.
+    pub source: CellError,
+}
+
 /// A template as CSV fills it.
 pub trait CsvTemplate {
     /// The CSV columns, `holder` first.
@@ -101,11 +191,11 @@ pub trait CsvTemplate {
     /// The claims of one row; cells are looked up by column name.
     ///
     /// # Errors
-    /// `(column, message)` of the first bad cell.
+    /// [`ColumnError`] of the first bad cell.
     fn claims(
         &self,
         cell: impl Fn(&str) -> Option<String>,
-    ) -> Result<Map<String, Value>, (String, String)>;
+    ) -> Result<Map<String, Value>, ColumnError>;
 }
 
 impl CsvTemplate for Template {
@@ -118,11 +208,15 @@ impl CsvTemplate for Template {
     fn claims(
         &self,
         cell: impl Fn(&str) -> Option<String>,
-    ) -> Result<Map<String, Value>, (String, String)> {
+    ) -> Result<Map<String, Value>, ColumnError> {
         let mut claims = Map::new();
         for f in &self.fields {
             let raw = cell(f.column()).unwrap_or_default();
-            if let Some(v) = cell_value(f, &raw).map_err(|e| (f.column().to_owned(), e))? {
+            let value = cell_value(f, &raw).map_err(|source| ColumnError {
+                column: f.column().to_owned(),
+                source,
+            })?;
+            if let Some(v) = value {
                 claims.insert(f.claim.clone(), v);
             }
         }
@@ -180,40 +274,37 @@ impl CsvField for Field {
 }
 
 /// Parses and checks one cell. `Ok(None)` for an empty optional cell.
-fn cell_value(field: &Field, cell: &str) -> Result<Option<Value>, String> {
+fn cell_value(field: &Field, cell: &str) -> Result<Option<Value>, CellError> {
     let cell = cell.trim();
     if cell.is_empty() {
         return if field.required {
-            Err("is empty but required".into())
+            Err(CellError::Empty)
         } else {
             Ok(None)
         };
     }
-    let show = |c: &str| format!("{:?}", c.chars().take(60).collect::<String>());
+    let show = |c: &str| c.chars().take(60).collect::<String>();
     let value = match field.kind {
         FieldType::String => {
             let max = field.max_len.unwrap_or(DEFAULT_MAX_LEN);
             if cell.chars().count() > max {
-                return Err(format!("is longer than {max} characters"));
+                return Err(CellError::TooLong { max });
             }
             if cell.chars().any(char::is_control) {
-                return Err("contains control characters".into());
+                return Err(CellError::Control);
             }
             Value::from(cell)
         }
         FieldType::Date => {
             if !is_date(cell) {
-                return Err(format!(
-                    "{} is not a date (expected YYYY-MM-DD)",
-                    show(cell)
-                ));
+                return Err(CellError::NotDate { cell: show(cell) });
             }
             Value::from(cell)
         }
         FieldType::Integer => {
             let n: i64 = cell
                 .parse()
-                .map_err(|_| format!("{} is not a whole number", show(cell)))?;
+                .map_err(|_| CellError::NotInteger { cell: show(cell) })?;
             range(field, n as f64, cell)?;
             Value::from(n)
         }
@@ -226,7 +317,7 @@ fn cell_value(field: &Field, cell: &str) -> Result<Option<Value>, String> {
                 .parse()
                 .ok()
                 .filter(|n: &f64| ok && n.is_finite())
-                .ok_or_else(|| format!("{} is not a decimal number", show(cell)))?;
+                .ok_or_else(|| CellError::NotDecimal { cell: show(cell) })?;
             range(field, n, cell)?;
             serde_json::from_str::<Value>(cell.trim_start_matches('+'))
                 .ok()
@@ -235,11 +326,10 @@ fn cell_value(field: &Field, cell: &str) -> Result<Option<Value>, String> {
         }
         FieldType::Enum => {
             if !field.values.iter().any(|v| v == cell) {
-                return Err(format!(
-                    "{} is not one of {}",
-                    show(cell),
-                    field.values.join(", ")
-                ));
+                return Err(CellError::NotOneOf {
+                    cell: show(cell),
+                    values: field.values.clone(),
+                });
             }
             Value::from(cell)
         }
@@ -248,24 +338,20 @@ fn cell_value(field: &Field, cell: &str) -> Result<Option<Value>, String> {
             for (i, raw) in cell.split(';').enumerate() {
                 let parts: Vec<&str> = raw.split('|').collect();
                 if parts.len() != field.items.len() {
-                    return Err(format!(
-                        "item {} has {} fields; expected {} ({})",
-                        i + 1,
-                        parts.len(),
-                        field.items.len(),
-                        field
-                            .items
-                            .iter()
-                            .map(|f| f.claim.as_str())
-                            .collect::<Vec<_>>()
-                            .join("|")
-                    ));
+                    return Err(CellError::ItemFields {
+                        item: i + 1,
+                        got: parts.len(),
+                        want: field.items.iter().map(|f| f.claim.clone()).collect(),
+                    });
                 }
                 let mut item = Map::new();
                 for (f, part) in field.items.iter().zip(parts) {
-                    if let Some(v) = cell_value(f, part)
-                        .map_err(|e| format!("item {} field {}: {e}", i + 1, f.claim))?
-                    {
+                    let value = cell_value(f, part).map_err(|source| CellError::ItemField {
+                        item: i + 1,
+                        field: f.claim.clone(),
+                        source: Box::new(source),
+                    })?;
+                    if let Some(v) = value {
                         item.insert(f.claim.clone(), v);
                     }
                 }
@@ -277,13 +363,14 @@ fn cell_value(field: &Field, cell: &str) -> Result<Option<Value>, String> {
     Ok(Some(value))
 }
 
-fn range(field: &Field, n: f64, cell: &str) -> Result<(), String> {
+/// Checks `n` (the cell `cell`) against the field's bounds.
+fn range(field: &Field, n: f64, cell: &str) -> Result<(), CellError> {
     if field.min.is_some_and(|m| n < m) || field.max.is_some_and(|m| n > m) {
-        return Err(format!(
-            "{cell} is out of range ({}–{})",
-            field.min.map_or("".into(), |m| m.to_string()),
-            field.max.map_or("".into(), |m| m.to_string())
-        ));
+        return Err(CellError::OutOfRange {
+            cell: cell.chars().take(60).collect(),
+            min: field.min,
+            max: field.max,
+        });
     }
     Ok(())
 }
@@ -363,7 +450,10 @@ mod tests {
         assert_eq!(ok["courses"][1]["credits"], 5);
         assert_eq!(ok["gpa"].to_string(), "3.60");
         assert_eq!(t.concealment(&ok).paths.len(), 6 + 2);
-        let err = |over| row(over).unwrap_err();
+        let err = |over| {
+            let e: ColumnError = row(over).unwrap_err();
+            (e.column, e.source.to_string())
+        };
         assert_eq!(err(&[("award_date", "2025-02-30")]).0, "award_date");
         assert!(err(&[("gpa", "4.5")]).1.contains("out of range"));
         assert!(err(&[("gpa", "abc")]).1.contains("not a decimal"));
@@ -377,6 +467,111 @@ mod tests {
         assert!(err(&[("courses", "CS101|6|A")]).1.contains("3 fields"));
         // Optional: an empty GPA is left out.
         assert!(!row(&[("gpa", "")]).unwrap().contains_key("gpa"));
+    }
+
+    /// A transcript row with the cells in `over` replaced.
+    fn transcript_row(over: &[(&str, &str)]) -> Result<Map<String, Value>, ColumnError> {
+        let t = find("transcript").unwrap();
+        let mut cells: Vec<(String, String)> = [
+            ("institution", "Uni"),
+            ("student_name", "Ada"),
+            ("student_id", "S1"),
+            ("programme", "CS"),
+            ("degree", "BSc"),
+            ("award_date", "2025-07-15"),
+            ("gpa", "3.60"),
+            ("courses", "CS101|Programming|6|A|2024-S1"),
+        ]
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+        for (k, v) in over {
+            cells.retain(|(a, _)| a != k);
+            cells.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        t.claims(|c| cells.iter().find(|(a, _)| a == c).map(|(_, b)| b.clone()))
+    }
+
+    #[test]
+    fn every_cell_error_names_the_column_the_value_and_the_rule() {
+        let long = "x".repeat(100);
+        let shown = format!("{:?}", "x".repeat(60));
+        for (column, cell, want) in [
+            (
+                "gpa",
+                "4.5",
+                "column gpa: 4.5 is out of range (0–4)".to_owned(),
+            ),
+            (
+                "gpa",
+                "abc",
+                "column gpa: \"abc\" is not a decimal number".into(),
+            ),
+            (
+                "award_date",
+                "2025-02-30",
+                "column award_date: \"2025-02-30\" is not a date (expected YYYY-MM-DD)".into(),
+            ),
+            (
+                "award_date",
+                &long,
+                format!("column award_date: {shown} is not a date (expected YYYY-MM-DD)"),
+            ),
+            (
+                "student_id",
+                "S012345678901234567890123456789012",
+                "column student_id: is longer than 32 characters".into(),
+            ),
+            (
+                "student_name",
+                "A\u{7}da",
+                "column student_name: contains control characters".into(),
+            ),
+            (
+                "student_name",
+                "",
+                "column student_name: is empty but required".into(),
+            ),
+            (
+                "courses",
+                "CS101|Programming|x|A|2024-S1",
+                "column courses: item 1 field credits: \"x\" is not a whole number".into(),
+            ),
+            (
+                "courses",
+                "CS101|Programming|6|A|2024-S1; CS102|Logic|61|B|2024-S1",
+                "column courses: item 2 field credits: 61 is out of range (0–60)".into(),
+            ),
+            (
+                "courses",
+                "CS101|Programming|6|A++|2024-S1",
+                "column courses: item 1 field grade: \"A++\" is not one of A, B, C, D, E, F, P"
+                    .into(),
+            ),
+            (
+                "courses",
+                "CS101|6|A",
+                "column courses: item 1 has 3 fields; expected 5 (code|title|credits|grade|term)"
+                    .into(),
+            ),
+        ] {
+            let e = transcript_row(&[(column, cell)]).unwrap_err();
+            assert_eq!(e.column, column);
+            assert_eq!(e.to_string(), want);
+        }
+        // The cause of a list item's field is kept as the source.
+        let e = transcript_row(&[("courses", "CS101|Programming|6|Z|2024-S1")]).unwrap_err();
+        let CellError::ItemField {
+            item,
+            field,
+            source,
+        } = &e.source
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!((*item, field.as_str()), (1, "grade"));
+        assert!(matches!(**source, CellError::NotOneOf { .. }));
+        assert!(std::error::Error::source(&e.source).is_some());
     }
 
     #[test]

@@ -219,13 +219,17 @@ fn a_valid_batch_verifies_and_is_anchored() {
     swapped["credentials"][0]["anchor_proof"] = swapped["credentials"][1]["anchor_proof"].clone();
     swapped["credentials"][1]["anchor_proof"] = first;
     std::fs::write(&path, serde_json::to_vec(&swapped).unwrap()).unwrap();
-    let err = vouch_issuer::issuer::check_manifest(&out, true).unwrap_err();
+    let err = vouch_issuer::issuer::check_manifest(&out, true)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("leaf 1 of 5, not entry"), "{err}");
     let mut moved = m.clone();
     moved["credentials"][2]["anchor_proof"]["path"][0] =
         moved["credentials"][3]["anchor_proof"]["path"][0].clone();
     std::fs::write(&path, serde_json::to_vec(&moved).unwrap()).unwrap();
-    let err = vouch_issuer::issuer::check_manifest(&out, true).unwrap_err();
+    let err = vouch_issuer::issuer::check_manifest(&out, true)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not in the batch root"), "{err}");
     std::fs::write(&path, good).unwrap();
     assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), 5);

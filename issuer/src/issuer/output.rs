@@ -1,0 +1,361 @@
+//! What a batch leaves in `OUT/`: one file per credential (and its QR code),
+//! and `manifest.json` ([`Manifest`]); and the check of a finished batch.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize as _;
+use serde_json::Value;
+use vouch_core::envelope::{self, EnvelopeError};
+use vouch_core::log::MemoryHashes;
+use vouch_core::manifest::{
+    BatchInfo, CheckError, Manifest, ManifestEntry, ManifestError, SealedAnchor, MAX_MANIFEST_BYTES,
+};
+use vouch_core::sd_jwt::{self, KeyBinding, SdJwtError, VerifyOptions};
+use vouch_core::status_list::StatusRef;
+use vouch_core::{AnchorProof, CheckName, SdJwt, VerifyError};
+use vouch_registry::now;
+
+use super::batch::{Anchored, Run};
+use super::journal::Batch;
+use super::lists::ListMeta;
+use super::{io, Issuer, IssuerError};
+
+pub use vouch_core::manifest::credential_id;
+
+/// The manifest's file name in the output directory.
+pub const MANIFEST: &str = "manifest.json";
+
+/// Why a finished batch does not check.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestCheckError {
+    /// The manifest or a credential file cannot be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The manifest is refused.
+    #[error("{}: {source}", path.display())]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// Cause.
+        source: ManifestError,
+    },
+    /// A credential file is not an SD-JWT.
+    #[error("{}: not an SD-JWT credential: {source}", path.display())]
+    NotSdJwt {
+        /// The credential file.
+        path: PathBuf,
+        /// Cause.
+        source: SdJwtError,
+    },
+    /// A credential could not be verified at all.
+    #[error("{}: {source}", path.display())]
+    Unverifiable {
+        /// The credential file.
+        path: PathBuf,
+        /// Cause.
+        source: VerifyError,
+    },
+    /// A credential fails a check.
+    #[error("{}: does not verify: {check:?} failed: {why}", path.display())]
+    Invalid {
+        /// The credential file.
+        path: PathBuf,
+        /// The failed check.
+        check: CheckName,
+        /// Why it failed.
+        why: String,
+    },
+    /// A credential of another issuer than the manifest's.
+    #[error("{}: issued by {found}, not by the manifest's issuer {issuer}", path.display())]
+    OtherIssuer {
+        /// The credential file.
+        path: PathBuf,
+        /// Its `iss`.
+        found: String,
+        /// The manifest's issuer.
+        issuer: String,
+    },
+    /// A credential whose status reference is not the one the manifest
+    /// lists.
+    #[error("{}: its status reference is not the one the manifest lists", path.display())]
+    Status {
+        /// The credential file.
+        path: PathBuf,
+    },
+    /// An anchor proof or the anchor entry does not check.
+    #[error(transparent)]
+    Check(#[from] CheckError),
+}
+
+/// The PNG file name beside a credential file.
+pub(super) fn qr_name(name: &str) -> String {
+    format!("{}.png", name.trim_end_matches(".sd-jwt"))
+}
+
+/// A credential as a `VCH1:` QR code PNG (error correction M), for handing
+/// it over to a wallet's camera.
+///
+/// # Errors
+/// [`EnvelopeError`], e.g. when it does not fit one QR code.
+pub fn qr_png(credential: &str) -> Result<Vec<u8>, EnvelopeError> {
+    let env = envelope::encode(credential)?;
+    let code = envelope::qr_code(&env, qrcode::EcLevel::M)?;
+    envelope::png(&code, 4, 4)
+}
+
+impl Issuer {
+    /// Phase 4: the files into place, then the manifest. The batch archive
+    /// is on disk already, so these need no sync of their own: a rerun
+    /// rewrites them. Returns the manifest's path.
+    pub(super) fn write_output(
+        &self,
+        run: &Run<'_>,
+        batch: &Batch,
+        list: &ListMeta,
+        credentials: &[String],
+        tree: &MemoryHashes,
+        anchored: &Anchored,
+    ) -> Result<PathBuf, IssuerError> {
+        let out = run.out;
+        std::fs::create_dir_all(out).map_err(io(out))?;
+        run.progress.start("writing", run.rows.len() as u64);
+        let names: Vec<String> = run
+            .rows
+            .iter()
+            .zip(credentials)
+            .map(|(row, cred)| format!("{:06}-{}.sd-jwt", row.number, credential_id(cred)))
+            .collect();
+        write_files(run, &names, credentials)?;
+        let mut entries = Vec::with_capacity(run.rows.len());
+        for (i, ((row, name), cred)) in run.rows.iter().zip(&names).zip(credentials).enumerate() {
+            let leaf = i as u64;
+            let path = vouch_core::log::prove_record(tree.size(), leaf, tree)?;
+            let anchor_proof =
+                AnchorProof::new(anchored.index, leaf, tree.size(), path).map_err(|source| {
+                    IssuerError::AnchorProof {
+                        row: row.number,
+                        source,
+                    }
+                })?;
+            entries.push(ManifestEntry {
+                row: row.number as u64,
+                holder: row.holder.clone(),
+                credential_id: credential_id(cred),
+                file: name.clone(),
+                status: StatusRef {
+                    idx: batch.indexes[i],
+                    uri: list.uri.clone(),
+                },
+                qr: run.qr.then(|| qr_name(name)),
+                anchor_proof,
+            });
+        }
+        let path = out.join(MANIFEST);
+        let info = BatchInfo {
+            issuer: self.key.did().clone(),
+            issuer_name: self.config.name.clone(),
+            template: run.template.name.clone(),
+            vct: run.template.vct.clone(),
+            batch: batch.id.clone(),
+        };
+        let anchor = SealedAnchor {
+            entry: anchored.entry.clone(),
+            entry_index: anchored.index,
+            block_height: anchored.block.height,
+            tree_size: anchored.block.size,
+            tree_root: anchored.block.root,
+            inclusion_proof: anchored.proof.clone(),
+        };
+        let manifest = Manifest::new(info, tree.root()?, anchor, entries).map_err(|source| {
+            IssuerError::Manifest {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        let tmp = out.join(".manifest.json.tmp");
+        std::fs::write(&tmp, manifest.to_json()).map_err(io(&tmp))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        run.progress.finish();
+        Ok(path)
+    }
+}
+
+/// Writes one file per credential (and its QR code with `--qr`), on
+/// several threads (creating files is mostly waiting on the file system).
+fn write_files(run: &Run<'_>, names: &[String], creds: &[String]) -> Result<(), IssuerError> {
+    const THREADS: usize = 2;
+    let per = names.len().div_ceil(THREADS).max(1);
+    let (out, qr, progress) = (run.out, run.qr, run.progress);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .chunks(per)
+            .zip(creds.chunks(per))
+            .zip(run.rows.chunks(per))
+            .map(|((names, creds), rows)| {
+                s.spawn(move || {
+                    for ((name, cred), row) in names.iter().zip(creds).zip(rows) {
+                        let to = out.join(name);
+                        std::fs::write(&to, cred).map_err(io(&to))?;
+                        if qr {
+                            let image = qr_png(cred).map_err(|source| IssuerError::Qr {
+                                row: row.number,
+                                source,
+                            })?;
+                            let to = out.join(qr_name(name));
+                            std::fs::write(&to, image).map_err(io(&to))?;
+                        }
+                        progress.step();
+                    }
+                    Ok::<(), IssuerError>(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| IssuerError::Panicked { work: "writer" })??;
+        }
+        Ok(())
+    })
+}
+
+/// Reads a manifest's text, at most [`MAX_MANIFEST_BYTES`] and one byte
+/// (so [`Manifest::from_json`] refuses a longer one without reading it all).
+fn manifest_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_MANIFEST_BYTES as u64 + 1)
+        .read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// Reads the manifest of a finished batch.
+pub(super) fn read_manifest(path: &Path) -> Result<Manifest, IssuerError> {
+    let text = manifest_text(path).map_err(io(path))?;
+    Manifest::from_json(&text).map_err(|source| IssuerError::Manifest {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Checks a finished batch in `out`: its manifest parses (each anchor
+/// proof names the batch's anchor entry, its own place in the batch and the
+/// batch size); each credential (or, unless `all`, the first) verifies as
+/// the manifest issuer's, with the status the manifest lists, and its
+/// anchor proof leads from its issuer-signed JWT to the batch root; and the
+/// anchor entry is signed by the issuer and in the sealed tree. Used by
+/// tests, and by `issue` as its one-line check. Returns how many
+/// credentials were checked.
+///
+/// # Errors
+/// [`ManifestCheckError`] naming the file, and the credential, that does
+/// not check.
+pub fn check_manifest(out: &Path, all: bool) -> Result<usize, ManifestCheckError> {
+    let path = out.join(MANIFEST);
+    let text = manifest_text(&path).map_err(|source| ManifestCheckError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let manifest = Manifest::from_json(&text)
+        .map_err(|source| ManifestCheckError::Manifest { path, source })?;
+    let issuer = manifest.batch().issuer.as_str();
+    let options = VerifyOptions::new(now(), KeyBinding::Optional);
+    let take = if all { manifest.entries().len() } else { 1 };
+    for entry in manifest.entries().iter().take(take) {
+        let path = out.join(&entry.file);
+        let text = std::fs::read_to_string(&path).map_err(|source| ManifestCheckError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let sd = SdJwt::parse(&text).map_err(|source| ManifestCheckError::NotSdJwt {
+            path: path.clone(),
+            source,
+        })?;
+        let verdict = sd_jwt::verify_parsed(&sd, &options).map_err(|source| {
+            ManifestCheckError::Unverifiable {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        if let Some(failed) = verdict.first_failure() {
+            return Err(ManifestCheckError::Invalid {
+                path,
+                check: failed.name,
+                why: match &failed.outcome {
+                    vouch_core::Outcome::Fail(why) => why.clone(),
+                    other => format!("{other:?}"),
+                },
+            });
+        }
+        let payload = sd.payload();
+        let iss = payload.get("iss").and_then(Value::as_str);
+        if iss != Some(issuer) {
+            return Err(ManifestCheckError::OtherIssuer {
+                path,
+                found: iss.unwrap_or("nobody").chars().take(200).collect(),
+                issuer: issuer.to_owned(),
+            });
+        }
+        let status = payload
+            .get("status")
+            .and_then(|s| s.get("status_list"))
+            .and_then(|s| StatusRef::deserialize(s).ok());
+        if status.as_ref() != Some(&entry.status) {
+            return Err(ManifestCheckError::Status { path });
+        }
+        manifest.check_entry(entry, &text)?;
+    }
+    manifest.check_anchor()?;
+    Ok(take)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_missing_or_broken_manifest_names_the_file() {
+        let dir = std::env::temp_dir().join(format!("vouch-issuer-out-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(MANIFEST);
+        let e = check_manifest(&dir, true).unwrap_err();
+        assert!(matches!(e, ManifestCheckError::Io { .. }));
+        assert!(
+            e.to_string().starts_with(&format!("{}: ", path.display())),
+            "{e}"
+        );
+        std::fs::write(&path, r#"{"issuer": 1}"#).unwrap();
+        let e = check_manifest(&dir, true).unwrap_err();
+        assert!(matches!(
+            e,
+            ManifestCheckError::Manifest {
+                source: ManifestError::Json { .. },
+                ..
+            }
+        ));
+        assert!(
+            e.to_string().starts_with(&format!(
+                "{}: manifest: not the manifest JSON: invalid type",
+                path.display()
+            )),
+            "{e}"
+        );
+        assert!(e.to_string().contains("line 1 column"), "{e}");
+        assert!(matches!(
+            read_manifest(&path),
+            Err(IssuerError::Manifest { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
