@@ -7,6 +7,7 @@
 //! - [`vc`]: the SD-JWT VC profile (`typ: dc+sd-jwt`).
 //! - [`status_list`]: Token Status List and the Status List Token.
 //! - [`envelope`]: the `VCH1:` QR envelope.
+//! - [`qr`]: QR codes (alphanumeric mode) and PNG images of them.
 //! - [`verdict`]: `Result<Verdict, VerifyError>`.
 //! - [`log`]: RFC 9162 Merkle log maths, blocks as C2SP checkpoints,
 //!   witness cosignatures.
@@ -26,6 +27,7 @@ pub mod envelope;
 pub mod jws;
 pub mod log;
 pub mod path;
+pub mod qr;
 pub mod sample;
 pub mod sd_jwt;
 pub mod status_list;

@@ -945,8 +945,8 @@ fn qr_name(name: &str) -> String {
 pub fn qr_png(credential: &str) -> Result<Vec<u8>, String> {
     use vouch_core::envelope;
     let env = envelope::encode(credential).map_err(|e| e.to_string())?;
-    let code = envelope::qr_code(&env, qrcode::EcLevel::M).map_err(|e| e.to_string())?;
-    envelope::png(&code, 4, 4).map_err(|e| e.to_string())
+    let code = vouch_core::qr::qr_code(&env, qrcode::EcLevel::M).map_err(|e| e.to_string())?;
+    vouch_core::qr::png(&code, 4, 4).map_err(|e| e.to_string())
 }
 
 /// Writes the batch archive (one credential per line) and syncs it.

@@ -19,12 +19,10 @@
 mod base45;
 mod dictionary;
 mod pack;
-mod qr;
 mod unpack;
 
 pub use dictionary::DICTIONARY;
 pub use pack::{stats, structure_text, EnvelopeStats};
-pub use qr::{png, qr_code, MAX_PNG_SIDE};
 
 use base45::{base45_decode, base45_encode};
 use dictionary::{deflate, inflate};
@@ -62,9 +60,6 @@ pub enum EnvelopeError {
     /// The input to encode has a part that is not canonical base64url.
     #[error("part {0} of the presentation is not canonical base64url")]
     NotBase64(usize),
-    /// Too long for any QR code.
-    #[error("envelope of {0} characters does not fit a QR code at this error correction level")]
-    TooLong(usize),
     /// The envelope, its inflated structure or the presentation it decodes
     /// to is over its size limit; refused before the work is done.
     #[error("{what} is larger than the limit of {max} bytes")]
@@ -82,20 +77,6 @@ pub enum EnvelopeError {
         what: &'static str,
         /// The limit.
         max: usize,
-    },
-    /// A PNG of this scale and quiet zone would be wider than
-    /// [`MAX_PNG_SIDE`] pixels.
-    #[error(
-        "a QR code of {modules} modules with a quiet zone of {quiet} at scale {scale} \
-         is wider than {MAX_PNG_SIDE} pixels"
-    )]
-    ImageTooLarge {
-        /// Modules across the code.
-        modules: usize,
-        /// Quiet-zone modules on each side.
-        quiet: u32,
-        /// Pixels per module.
-        scale: u32,
     },
 }
 

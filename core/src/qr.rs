@@ -1,10 +1,15 @@
-//! QR codes for envelopes, and PNG images of them.
+//! QR codes: a text (a `VCH1:` envelope, a relay link) as a QR code in
+//! alphanumeric mode at the smallest version that fits, and a QR code as a
+//! PNG image. Kept apart from [`crate::envelope`], which only turns a
+//! presentation into text and back.
 
 use flate2::Compression;
 use qrcode::bits::Bits;
-use qrcode::{EcLevel, QrCode, Version};
+pub use qrcode::{EcLevel, QrCode, Version};
 
-use super::EnvelopeError;
+/// The most alphanumeric characters any QR code holds (version 40, EC
+/// level L).
+pub const MAX_ALPHANUMERIC_CHARS: usize = 4296;
 
 /// Widest (and tallest) PNG [`png`] draws, in pixels: a version-40 code
 /// (177 modules) with a 4-module quiet zone at 22 pixels per module fits.
@@ -12,20 +17,54 @@ use super::EnvelopeError;
 /// caller's `scale` and `quiet` can make it allocate (about 16 MiB).
 pub const MAX_PNG_SIDE: u32 = 4096;
 
-/// A QR code holding the envelope in alphanumeric mode, at the smallest
-/// version that fits.
+/// Why a QR code or its image could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QrError {
+    /// Too long for any QR code at this error correction level, or holding
+    /// characters outside the alphanumeric set.
+    #[error(
+        "text of {len} characters does not fit an alphanumeric QR code at error correction level {ec:?}"
+    )]
+    TooLong {
+        /// Characters in the text.
+        len: usize,
+        /// The error correction level asked for.
+        ec: EcLevel,
+    },
+    /// A PNG of this scale and quiet zone would be wider than
+    /// [`MAX_PNG_SIDE`] pixels.
+    #[error(
+        "a QR code of {modules} modules with a quiet zone of {quiet} at scale {scale} \
+         is wider than {MAX_PNG_SIDE} pixels"
+    )]
+    ImageTooLarge {
+        /// Modules across the code.
+        modules: usize,
+        /// Quiet-zone modules on each side.
+        quiet: u32,
+        /// Pixels per module.
+        scale: u32,
+    },
+}
+
+/// A QR code holding `text` (an envelope) in alphanumeric mode, at the
+/// smallest version that fits.
 ///
 /// # Errors
-/// [`EnvelopeError::TooLong`] beyond version 40, or for characters outside
-/// the alphanumeric set.
-pub fn qr_code(envelope: &str, ec: EcLevel) -> Result<QrCode, EnvelopeError> {
-    // The most alphanumeric characters any QR code holds (version 40-L).
-    if envelope.len() > 4296 {
-        return Err(EnvelopeError::TooLong(envelope.len()));
+/// [`QrError::TooLong`] beyond version 40, or for characters outside the
+/// alphanumeric set.
+pub fn qr_code(text: &str, ec: EcLevel) -> Result<QrCode, QrError> {
+    let too_long = || QrError::TooLong {
+        len: text.len(),
+        ec,
+    };
+    if text.len() > MAX_ALPHANUMERIC_CHARS {
+        return Err(too_long());
     }
     for v in 1..=40 {
         let mut bits = Bits::new(Version::Normal(v));
-        if bits.push_alphanumeric_data(envelope.as_bytes()).is_err()
+        if bits.push_alphanumeric_data(text.as_bytes()).is_err()
             || bits.push_terminator(ec).is_err()
         {
             continue;
@@ -34,18 +73,26 @@ pub fn qr_code(envelope: &str, ec: EcLevel) -> Result<QrCode, EnvelopeError> {
             return Ok(code);
         }
     }
-    Err(EnvelopeError::TooLong(envelope.len()))
+    Err(too_long())
+}
+
+/// The version (1 to 40; 1 to 4 for a Micro QR code) of `code`: how many
+/// modules it has across, as the QR specification counts them.
+pub fn version(code: &QrCode) -> i16 {
+    match code.version() {
+        Version::Normal(v) | Version::Micro(v) => v,
+    }
 }
 
 /// A QR code as a PNG image: 8-bit greyscale, `scale` pixels per module (0
 /// counts as 1), a quiet zone of `quiet` modules on each side.
 ///
 /// # Errors
-/// [`EnvelopeError::ImageTooLarge`] when the image would be wider than
+/// [`QrError::ImageTooLarge`] when the image would be wider than
 /// [`MAX_PNG_SIDE`] pixels; checked before anything is allocated.
-pub fn png(code: &QrCode, scale: u32, quiet: u32) -> Result<Vec<u8>, EnvelopeError> {
+pub fn png(code: &QrCode, scale: u32, quiet: u32) -> Result<Vec<u8>, QrError> {
     use std::io::Write as _;
-    let too_large = || EnvelopeError::ImageTooLarge {
+    let too_large = || QrError::ImageTooLarge {
         modules: code.width(),
         quiet,
         scale,
@@ -94,7 +141,7 @@ pub fn png(code: &QrCode, scale: u32, quiet: u32) -> Result<Vec<u8>, EnvelopeErr
 }
 
 #[cfg(test)]
-mod png_tests {
+mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
