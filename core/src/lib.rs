@@ -15,6 +15,8 @@
 //! - [`view`]: [`view::ChainView`], what a replica knows as of a block.
 //! - [`template`]: credential templates as data (`vct` → kind, labels).
 //! - [`verify`]: verification in one call, against a chain view and a policy.
+//! - `sample` (cargo feature `sample`, off by default): the sample
+//!   transcript the examples, tests and benchmarks use.
 //!
 //! Sans-IO: no files, no network, no clock, no global RNG. Time comes in as
 //! Unix seconds, randomness as an RNG argument.
@@ -28,6 +30,7 @@ pub mod jws;
 pub mod log;
 pub mod path;
 pub mod qr;
+#[cfg(any(test, feature = "sample"))]
 pub mod sample;
 pub mod sd_jwt;
 pub mod status_list;
