@@ -6,6 +6,8 @@
 //! - [`sd_jwt`]: RFC 9901 SD-JWT — conceal, present, KB-JWT, verify.
 //! - [`vc`]: the SD-JWT VC profile (`typ: dc+sd-jwt`).
 //! - [`status_list`]: Token Status List and the Status List Token.
+//! - [`presentation`]: a presentation with its optional anchor proof, and
+//!   the forms it travels in (compact, `VCH1:` envelope, file).
 //! - [`envelope`]: the `VCH1:` QR envelope.
 //! - [`qr`]: QR codes (alphanumeric mode) and PNG images of them.
 //! - [`verdict`]: `Result<Verdict, VerifyError>`.
@@ -29,6 +31,7 @@ pub mod envelope;
 pub mod jws;
 pub mod log;
 pub mod path;
+pub mod presentation;
 pub mod qr;
 #[cfg(any(test, feature = "sample"))]
 pub mod sample;

@@ -42,19 +42,23 @@ use crate::vc::RESERVED_CLAIMS;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
 use crate::view::{shown_uri, AnchorRecord, ChainView, Status};
 
-/// What the holder presents: the credential (a compact SD-JWT+KB
-/// presentation, or a `VCH1:` envelope of one) and, optionally, the proof
-/// that it was anchored on the chain.
+/// What the holder presents: the credential in any form
+/// [`crate::presentation::Presentation::read`] reads (a compact SD-JWT+KB
+/// presentation, a `VCH1:` envelope of one, or the presentation file form;
+/// the last two may carry an anchor proof) and, optionally, an anchor proof
+/// given apart from it.
 ///
 /// The anchor proof belongs to the presentation, not to the verifier's
 /// [`Request`] or [`Policy`]: the holder got it from the issuer with the
 /// credential and shows it along. A plain `&str` or `&String` converts into
-/// a presentation without one, so `verify(&text, …)` reads as before.
+/// a presentation without a separate proof, so `verify(&text, …)` reads as
+/// before, and uses the proof the text carries, if any. A proof given with
+/// [`Presentation::with_anchor`] is used instead of a carried one.
 #[derive(Debug, Clone, Copy)]
 pub struct Presentation<'a> {
-    /// The presentation text.
+    /// The presentation text, in any form.
     pub text: &'a str,
-    /// The anchor proof, if the holder shows one.
+    /// An anchor proof given apart from the text, if any.
     pub anchor: Option<&'a AnchorProof>,
 }
 
@@ -77,6 +81,15 @@ impl<'a> From<&'a str> for Presentation<'a> {
 impl<'a> From<&'a String> for Presentation<'a> {
     fn from(text: &'a String) -> Self {
         Self::from(text.as_str())
+    }
+}
+
+impl<'a> From<&'a crate::presentation::Presentation> for Presentation<'a> {
+    fn from(p: &'a crate::presentation::Presentation) -> Self {
+        Self {
+            text: &p.sd_jwt,
+            anchor: p.anchor_proof.as_ref(),
+        }
     }
 }
 
@@ -262,9 +275,11 @@ impl Verification {
 }
 
 /// Verifies `input` (a [`Presentation`]: a compact SD-JWT+KB
-/// presentation, or a `VCH1:` envelope of one, optionally with its anchor
-/// proof; a `&str` converts into one without) for `request`, against
-/// `view`, under `policy`, at `now` (Unix seconds).
+/// presentation, a `VCH1:` envelope of one with or without an anchor part,
+/// or the presentation file form, optionally with an anchor proof given
+/// apart; a `&str` converts into one) for `request`, against `view`, under
+/// `policy`, at `now` (Unix seconds). The anchor proof checked is the one
+/// given apart, else the one the input carries.
 ///
 /// An empty [`Request::nonce`] counts as none (so it fails when the policy
 /// requires a nonce), and an empty [`Request::aud`] fails the audience
@@ -276,8 +291,9 @@ impl Verification {
 /// choosing an unguessable nonce.
 ///
 /// # Errors
-/// [`VerifyError`] when the input cannot be checked at all: a bad envelope,
-/// a malformed SD-JWT, no usable issuer key. Every other problem is a
+/// [`VerifyError`] when the input cannot be checked at all: a bad envelope
+/// (its anchor part included) or presentation file, a malformed SD-JWT, no
+/// usable issuer key. Every other problem is a
 /// failed check in the [`Verification`].
 pub fn verify<'a>(
     input: impl Into<Presentation<'a>>,
@@ -287,16 +303,9 @@ pub fn verify<'a>(
     now: i64,
 ) -> Result<Verification, VerifyError> {
     let presentation = input.into();
-    let input = presentation
-        .text
-        .trim_matches(|c: char| c.is_ascii_whitespace());
-    let decoded;
-    let text = if input.starts_with(crate::envelope::PREFIX) {
-        decoded = crate::envelope::decode(input)?;
-        decoded.as_str()
-    } else {
-        input
-    };
+    let read = crate::presentation::Presentation::read(presentation.text)?;
+    let text = read.sd_jwt.as_str();
+    let anchor_proof = presentation.anchor.or(read.anchor_proof.as_ref());
     // An empty nonce is no nonce: a presentation bound to "" must not pass
     // a request that "issued" "".
     let nonce = request.nonce.as_deref().filter(|n| !n.is_empty());
@@ -347,7 +356,7 @@ pub fn verify<'a>(
     let mut anchor_outcome;
     match (&gate, verdict.issuer.clone()) {
         (None, Some(iss)) => {
-            anchor_outcome = match presentation.anchor {
+            anchor_outcome = match anchor_proof {
                 Some(proof) => match check_anchor(view, &verdict, &iss, text, proof) {
                     Ok(record) => {
                         anchored = Some(record.clone());
@@ -395,7 +404,7 @@ pub fn verify<'a>(
         }
         (gate, _) => {
             let why = gate.clone().unwrap_or_else(|| "no iss".into());
-            anchor_outcome = if presentation.anchor.is_none() && policy.require_anchor {
+            anchor_outcome = if anchor_proof.is_none() && policy.require_anchor {
                 Outcome::Fail(
                     "the policy requires an anchor proof, and the presentation carries none".into(),
                 )

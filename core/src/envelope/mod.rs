@@ -15,12 +15,24 @@
 //!    vocabulary Vouch credentials use ([`DICTIONARY`]);
 //! 4. encodes in base45 (RFC 9285), whose alphabet is the QR alphanumeric set,
 //!    so the QR code is encoded in alphanumeric mode.
+//!
+//! Envelope body (before base45): varint(deflated length), the deflated
+//! structure stream, the binary stream. An envelope that carries an anchor
+//! proof ([`encode_presentation`]) puts its anchor part first:
+//! `0x00`, varint(part length), the part (the proof's entry index, leaf
+//! index and batch size as LEB128 varints, then its audit path, 32 bytes a
+//! hash), then the body as above. A deflated length is never 0, so
+//! envelopes without an anchor part read as before, and a part longer than
+//! [`MAX_ANCHOR_PART`] is refused by its length, before anything else is
+//! decoded.
 
+mod anchor_part;
 mod base45;
 mod dictionary;
 mod pack;
 mod unpack;
 
+pub use anchor_part::MAX_ANCHOR_PART;
 pub use dictionary::DICTIONARY;
 pub use pack::{stats, structure_text, EnvelopeStats};
 
@@ -28,6 +40,9 @@ use base45::{base45_decode, base45_encode};
 use dictionary::{deflate, inflate};
 use pack::pack;
 use unpack::{unpack, Reader};
+
+use crate::anchor::{AnchorError, AnchorProof};
+use crate::presentation::Presentation;
 
 /// The envelope prefix (format version 1).
 pub const PREFIX: &str = "VCH1:";
@@ -78,6 +93,22 @@ pub enum EnvelopeError {
         /// The limit.
         max: usize,
     },
+    /// The anchor part is declared longer than [`MAX_ANCHOR_PART`]; refused
+    /// before it or anything after it is decoded.
+    #[error("envelope anchor part of {len} bytes is larger than the limit of {max} bytes")]
+    AnchorTooLarge {
+        /// The declared length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The anchor part is truncated, or its varints or audit path are
+    /// malformed.
+    #[error("envelope anchor part is malformed: {0}")]
+    AnchorPart(&'static str),
+    /// The anchor part's fields do not make an anchor proof.
+    #[error("envelope anchor part: {0}")]
+    Anchor(#[source] AnchorError),
 }
 
 /// Encodes a compact SD-JWT (or any `~`/`.`-joined base64url text) as an
@@ -89,9 +120,25 @@ pub enum EnvelopeError {
 /// [`EnvelopeError::TooManyParts`] beyond 512 `~` parts or 8 `.` segments in
 /// a part, which [`decode`] would refuse.
 pub fn encode(presentation: &str) -> Result<String, EnvelopeError> {
+    encode_parts(presentation, None)
+}
+
+/// Encodes a presentation and, when it has one, its anchor proof (in the
+/// anchor part, see the module documentation) as an envelope.
+///
+/// # Errors
+/// As [`encode`], for [`Presentation::sd_jwt`].
+pub fn encode_presentation(presentation: &Presentation) -> Result<String, EnvelopeError> {
+    encode_parts(&presentation.sd_jwt, presentation.anchor_proof.as_ref())
+}
+
+fn encode_parts(presentation: &str, anchor: Option<&AnchorProof>) -> Result<String, EnvelopeError> {
     let (structure, binary) = pack(presentation)?;
     let compressed = deflate(&structure)?;
     let mut body = Vec::with_capacity(compressed.len() + binary.len() + 4);
+    if let Some(proof) = anchor {
+        anchor_part::write(proof, &mut body);
+    }
     push_varint(&mut body, compressed.len());
     body.extend_from_slice(&compressed);
     body.extend_from_slice(&binary);
@@ -109,15 +156,32 @@ pub fn encode(presentation: &str) -> Result<String, EnvelopeError> {
 /// structure and refused beyond [`MAX_DECODED`] before anything is rendered
 /// or hashed; each part is then hashed at most once.
 ///
+/// An anchor part, if the envelope has one, is checked as
+/// [`decode_presentation`] checks it, and left out of the result: use
+/// [`decode_presentation`] to keep it.
+///
 /// # Errors
 /// [`EnvelopeError`] naming what is wrong.
 pub fn decode(envelope: &str) -> Result<String, EnvelopeError> {
-    decode_counting(envelope).map(|(text, _)| text)
+    decode_presentation(envelope).map(|p| p.sd_jwt)
 }
 
-/// As [`decode`], also returning how many bytes were hashed (for the test
-/// that holds decoding to linear work).
-fn decode_counting(envelope: &str) -> Result<(String, usize), EnvelopeError> {
+/// Decodes an envelope back to the exact presentation string and the
+/// anchor proof its anchor part carries, if any. Costs and bounds as
+/// [`decode`]; the anchor part is at most [`MAX_ANCHOR_PART`] bytes,
+/// checked by its declared length before it is read.
+///
+/// # Errors
+/// [`EnvelopeError`] naming what is wrong; for the anchor part,
+/// [`EnvelopeError::AnchorTooLarge`], [`EnvelopeError::AnchorPart`] or
+/// [`EnvelopeError::Anchor`].
+pub fn decode_presentation(envelope: &str) -> Result<Presentation, EnvelopeError> {
+    decode_counting(envelope).map(|(p, _)| p)
+}
+
+/// As [`decode_presentation`], also returning how many bytes were hashed
+/// (for the test that holds decoding to linear work).
+fn decode_counting(envelope: &str) -> Result<(Presentation, usize), EnvelopeError> {
     if envelope.len() > MAX_ENVELOPE_CHARS {
         return Err(EnvelopeError::TooLarge {
             what: "envelope",
@@ -130,10 +194,23 @@ fn decode_counting(envelope: &str) -> Result<(String, usize), EnvelopeError> {
         bytes: &body,
         pos: 0,
     };
+    let anchor_proof = if body.first() == Some(&anchor_part::ANCHOR_TAG) {
+        r.pos = 1;
+        Some(anchor_part::read(&mut r)?)
+    } else {
+        None
+    };
     let len = r.varint()?;
     let compressed = r.take(len)?;
     let structure = inflate(compressed)?;
-    unpack(&structure, body.get(r.pos..).unwrap_or_default())
+    let (sd_jwt, hashed) = unpack(&structure, body.get(r.pos..).unwrap_or_default())?;
+    Ok((
+        Presentation {
+            sd_jwt,
+            anchor_proof,
+        },
+        hashed,
+    ))
 }
 
 fn push_varint(out: &mut Vec<u8>, v: usize) {
@@ -267,7 +344,8 @@ mod tests {
         s.extend_from_slice(&kb);
         let mut binary = vec![1u8, 2, 3];
         binary.extend([9u8; 32]);
-        let (text, hashed) = decode_counting(&craft(&s, &binary)).unwrap();
+        let (decoded, hashed) = decode_counting(&craft(&s, &binary)).unwrap();
+        let text = decoded.sd_jwt;
         let parts: Vec<&str> = text.split('~').collect();
         assert_eq!(parts.len(), 3);
         let disclosure = parts[1].len();
