@@ -30,7 +30,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::anchor::{self, AnchorProof};
+use crate::anchor::{self, AnchorError, AnchorProof};
 use crate::did::DidKey;
 use crate::jws::PublicKey;
 use crate::log::TrustPolicy;
@@ -362,7 +362,7 @@ pub fn verify<'a>(
                         anchored = Some(record.clone());
                         Outcome::Pass
                     }
-                    Err(why) => Outcome::Fail(why),
+                    Err(why) => Outcome::Fail(why.to_string()),
                 },
                 None if policy.require_anchor => Outcome::Fail(
                     "the policy requires an anchor proof, and the presentation carries none".into(),
@@ -484,10 +484,10 @@ fn replace(verdict: &mut Verdict, name: CheckName, outcome: Outcome) {
     }
 }
 
-fn into_outcome(result: Result<(), String>) -> Outcome {
+fn into_outcome<E: std::fmt::Display>(result: Result<(), E>) -> Outcome {
     match result {
         Ok(()) => Outcome::Pass,
-        Err(why) => Outcome::Fail(why),
+        Err(why) => Outcome::Fail(why.to_string()),
     }
 }
 
@@ -602,20 +602,36 @@ fn plain_member<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Va
     object.get(name)
 }
 
+/// Why the credential's kind fails the [`CheckName::Kind`] check.
+#[derive(Debug, thiserror::Error)]
+enum KindError {
+    /// No known template has the credential's `vct`.
+    #[error("vct {vct:?} is not a kind this verifier knows")]
+    Unknown { vct: String },
+    /// The template's kind is not among the policy's accepted kinds.
+    #[error("kind {kind:?} (vct {vct:?}) is not accepted here; accepted: {}", .accepted.join(", "))]
+    NotAccepted {
+        kind: String,
+        vct: String,
+        accepted: Vec<String>,
+    },
+}
+
 fn check_kind<'t>(
     verdict: &Verdict,
     template: Option<&'t Template>,
     policy: &Policy,
-) -> Result<&'t Template, String> {
+) -> Result<&'t Template, KindError> {
     let vct = verdict.vct.as_deref().unwrap_or_default();
-    let template =
-        template.ok_or_else(|| format!("vct {vct:?} is not a kind this verifier knows"))?;
+    let template = template.ok_or_else(|| KindError::Unknown {
+        vct: vct.to_owned(),
+    })?;
     if !policy.accepted_kinds.is_empty() && !policy.accepted_kinds.contains(&template.kind) {
-        return Err(format!(
-            "kind {:?} (vct {vct:?}) is not accepted here; accepted: {}",
-            template.kind,
-            policy.accepted_kinds.join(", ")
-        ));
+        return Err(KindError::NotAccepted {
+            kind: template.kind.clone(),
+            vct: vct.to_owned(),
+            accepted: policy.accepted_kinds.clone(),
+        });
     }
     Ok(template)
 }
@@ -655,55 +671,108 @@ impl Issued<'_> {
 /// of a batch of the proof's size, whose root the credential's
 /// issuer-signed JWT leads to, on the credential's status list, whose
 /// status index range holds the credential's index.
+/// Why an anchor proof fails the [`CheckName::Anchor`] check.
+#[derive(Debug, thiserror::Error)]
+enum AnchorCheckError {
+    /// The proof names an entry that is not an anchor in the view.
+    #[error("chain entry {index} is not an anchor this view knows (as of height {height})")]
+    Unknown { index: u64, height: u64 },
+    /// The anchor is another issuer's.
+    #[error("anchor entry {index} was written by {author}, not by the credential's issuer {iss}")]
+    OtherIssuer {
+        index: u64,
+        author: String,
+        iss: String,
+    },
+    /// The proof's batch size is not the anchor's count.
+    #[error(
+        "the proof is for a batch of {proof} credentials; anchor entry {index} anchors {anchored}"
+    )]
+    BatchSize {
+        index: u64,
+        proof: u64,
+        anchored: u64,
+    },
+    /// The anchor entry's root is not 64 hex digits.
+    #[error("anchor entry {index} has no valid batch root")]
+    Root { index: u64 },
+    /// The audit path does not lead from the credential to the root.
+    #[error("{source}: the credential is not in the batch of anchor entry {index}")]
+    NotInBatch {
+        index: u64,
+        #[source]
+        source: AnchorError,
+    },
+    /// The credential names another status list than the anchor.
+    #[error(
+        "the credential's status list {list} is not the list {anchored} of anchor entry {index}"
+    )]
+    OtherList {
+        index: u64,
+        list: String,
+        anchored: String,
+    },
+    /// The credential's status index is outside the anchored range.
+    #[error(
+        "the credential's status index {idx} is outside the batch of anchor entry {index} \
+         (indexes {first}..={last})"
+    )]
+    OutsideRange {
+        index: u64,
+        idx: u64,
+        first: u64,
+        last: u64,
+    },
+}
+
 fn check_anchor<'v>(
     view: &'v ChainView,
     verdict: &Verdict,
     iss: &str,
     text: &str,
     proof: &AnchorProof,
-) -> Result<&'v AnchorRecord, String> {
+) -> Result<&'v AnchorRecord, AnchorCheckError> {
     let index = proof.entry_index();
-    let record = view.anchor(index).ok_or_else(|| {
-        format!(
-            "chain entry {index} is not an anchor this view knows (as of height {})",
-            view.height()
-        )
+    let record = view.anchor(index).ok_or(AnchorCheckError::Unknown {
+        index,
+        height: view.height(),
     })?;
     if !view.same_issuer(&record.issuer, iss) {
-        return Err(format!(
-            "anchor entry {index} was written by {}, not by the credential's issuer {iss}",
-            record.issuer
-        ));
+        return Err(AnchorCheckError::OtherIssuer {
+            index,
+            author: record.issuer.clone(),
+            iss: iss.to_owned(),
+        });
     }
     if proof.batch_size() != record.count {
-        return Err(format!(
-            "the proof is for a batch of {} credentials; anchor entry {index} anchors {}",
-            proof.batch_size(),
-            record.count
-        ));
+        return Err(AnchorCheckError::BatchSize {
+            index,
+            proof: proof.batch_size(),
+            anchored: record.count,
+        });
     }
-    let root = anchor::root_from_hex(&record.root)
-        .ok_or_else(|| format!("anchor entry {index} has no valid batch root"))?;
+    let root = anchor::root_from_hex(&record.root).ok_or(AnchorCheckError::Root { index })?;
     proof
         .verify(anchor::leaf(text).as_bytes(), root)
-        .map_err(|e| format!("{e}: the credential is not in the batch of anchor entry {index}"))?;
+        .map_err(|source| AnchorCheckError::NotInBatch { index, source })?;
     if let Some(sref) = verdict.status.as_ref().filter(|s| s.uri != record.list) {
-        return Err(format!(
-            "the credential's status list {} is not the list {} of anchor entry {index}",
-            shown_uri(&sref.uri),
-            shown_uri(&record.list)
-        ));
+        return Err(AnchorCheckError::OtherList {
+            index,
+            list: shown_uri(&sref.uri),
+            anchored: shown_uri(&record.list),
+        });
     }
     if let Some(sref) = verdict
         .status
         .as_ref()
         .filter(|s| !(record.first..=record.last).contains(&s.idx))
     {
-        return Err(format!(
-            "the credential's status index {} is outside the batch of anchor entry {index} \
-             (indexes {}..={})",
-            sref.idx, record.first, record.last
-        ));
+        return Err(AnchorCheckError::OutsideRange {
+            index,
+            idx: sref.idx,
+            first: record.first,
+            last: record.last,
+        });
     }
     Ok(record)
 }

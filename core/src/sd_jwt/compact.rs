@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::jws::{parse_json_object, Jws, JwsError};
 
-use super::disclosure::{claims_nesting, Disclosure};
+use super::disclosure::{claims_nesting, Disclosure, DisclosureError};
 use super::{MAX_DEPTH, MAX_DISCLOSURES, MAX_SD_JWT_BYTES, SD_ALG, SHA_256};
 
 /// Why a string is not a well-formed SD-JWT.
@@ -34,7 +34,8 @@ pub enum SdJwtError {
         /// Position among the disclosures (0-based).
         index: usize,
         /// What is wrong.
-        reason: String,
+        #[source]
+        reason: DisclosureError,
     },
     /// The KB-JWT (last component) is not a compact JWS.
     #[error("KB-JWT: {0}")]
@@ -89,7 +90,8 @@ impl SdJwt {
             return Err(SdJwtError::TooManyDisclosures(count));
         }
         let jwt = Jws::parse(jwt).map_err(SdJwtError::Jwt)?;
-        let payload = parse_json_object(jwt.payload()).map_err(SdJwtError::Payload)?;
+        let payload =
+            parse_json_object(jwt.payload()).map_err(|e| SdJwtError::Payload(e.to_string()))?;
         if claims_nesting(&payload) > MAX_DEPTH {
             return Err(SdJwtError::PayloadTooDeep);
         }
@@ -148,7 +150,7 @@ impl SdJwt {
             });
         }
         let bad = |what: &str| SdJwtError::Payload(format!("JSON serialization: {what}"));
-        let root = parse_json_object(json.as_bytes()).map_err(|e| bad(&e))?;
+        let root = parse_json_object(json.as_bytes()).map_err(|e| bad(&e.to_string()))?;
         let payload = root
             .get("payload")
             .and_then(Value::as_str)

@@ -3,12 +3,41 @@
 use rand_core::{CryptoRng, RngCore};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use ssi::claims::sd_jwt::{DecodedDisclosure, DisclosureDescription};
+use ssi::claims::sd_jwt::{DecodeError, DecodedDisclosure, DisclosureDescription};
 
-use crate::b64;
-use crate::jws::check_unique_members;
+use crate::b64::{self, Base64Error};
+use crate::jws::{check_unique_members, DuplicateMember};
 
 use super::MAX_DEPTH;
+
+/// Why a string is not an encoded disclosure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DisclosureError {
+    /// Not base64url of a JSON array of a salt string and a claim (name
+    /// string and value) or of a salt string and an array element.
+    #[error(
+        "not base64url of a JSON array [salt, name, value] or [salt, value] with string salt and name"
+    )]
+    Shape,
+    /// Base64url of text that is not JSON.
+    #[error("not JSON (line {line}, column {column})")]
+    Json {
+        /// Line of the error (1-based).
+        line: usize,
+        /// Column of the error (1-based).
+        column: usize,
+    },
+    /// Not canonical unpadded base64url.
+    #[error("{0}")]
+    Base64(#[from] Base64Error),
+    /// An object in it repeats a member name.
+    #[error("{0}")]
+    DuplicateMember(#[from] DuplicateMember),
+    /// Its value nests deeper than [`MAX_DEPTH`].
+    #[error("its value nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
 
 /// A disclosure: a salted claim (`[salt, name, value]`) or array element
 /// (`[salt, value]`), with its digest.
@@ -51,23 +80,29 @@ impl Disclosure {
     /// Parses an encoded disclosure.
     ///
     /// # Errors
-    /// A reason when it is not canonical base64url of a JSON array of a salt
-    /// string and a claim (name string and value) or an array element, when
-    /// an object in it repeats a member name, or when its value nests deeper
-    /// than [`MAX_DEPTH`].
-    pub fn parse(encoded: &str) -> Result<Self, String> {
+    /// [`DisclosureError`] when it is not canonical base64url of a JSON
+    /// array of a salt string and a claim (name string and value) or an
+    /// array element, when an object in it repeats a member name, or when
+    /// its value nests deeper than [`MAX_DEPTH`].
+    pub fn parse(encoded: &str) -> Result<Self, DisclosureError> {
         // ssi decodes with the strict unpadded base64url engine.
         // serde_json (inside ssi) refuses more than 128 levels, so what is
         // built here stays shallow enough to walk and drop; the tighter
         // bound is checked before anything walks it.
-        let decoded = DecodedDisclosure::new(encoded).map_err(|e| e.to_string())?;
+        let decoded = DecodedDisclosure::new(encoded).map_err(|e| match e {
+            DecodeError::JsonDeserialization(e) => DisclosureError::Json {
+                line: e.line(),
+                column: e.column(),
+            },
+            _ => DisclosureError::Shape,
+        })?;
         // ssi has accepted the text as base64url of JSON; refuse what
         // serde_json silently resolved (last member name wins).
-        let json = b64::decode(encoded).map_err(|e| e.to_string())?;
-        check_unique_members(&json).map_err(|e| e.to_string())?;
+        let json = b64::decode(encoded)?;
+        check_unique_members(&json)?;
         let disclosure = Self::from_decoded(decoded);
         if nesting(&disclosure.value) > MAX_DEPTH {
-            return Err(format!("its value nests deeper than {MAX_DEPTH} levels"));
+            return Err(DisclosureError::TooDeep);
         }
         Ok(disclosure)
     }

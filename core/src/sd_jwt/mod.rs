@@ -16,7 +16,7 @@ mod verify;
 
 pub use compact::{SdJwt, SdJwtError};
 pub use conceal::{conceal, ConcealError, Concealment};
-pub use disclosure::{digest, Disclosure};
+pub use disclosure::{digest, Disclosure, DisclosureError};
 pub use reveal::{PresentError, RevealError, Revealed};
 pub use verify::{verify, verify_parsed, KeyBinding, VerifyOptions};
 

@@ -198,13 +198,27 @@ fn check_signatures(
     (issuer_ok, kb_ok)
 }
 
-fn time_claim(payload: &Map<String, Value>, name: &str) -> Result<Option<i64>, String> {
+/// Why the times fail the [`CheckName::Validity`] check.
+#[derive(Debug, thiserror::Error)]
+enum TimeError {
+    /// A time claim that is not an integer.
+    #[error("{0} is not an integer NumericDate")]
+    NotNumericDate(&'static str),
+    /// `exp` has passed.
+    #[error("expired at {exp} (now {now})")]
+    Expired { exp: i64, now: i64 },
+    /// `nbf` has not come.
+    #[error("not valid before {nbf} (now {now})")]
+    NotYetValid { nbf: i64, now: i64 },
+    /// `iat` is in the future.
+    #[error("issued in the future at {iat} (now {now})")]
+    Future { iat: i64, now: i64 },
+}
+
+fn time_claim(payload: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, TimeError> {
     match payload.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| format!("{name} is not an integer NumericDate")),
+        Some(v) => v.as_i64().map(Some).ok_or(TimeError::NotNumericDate(name)),
     }
 }
 
@@ -249,12 +263,12 @@ fn check_times(
     let result = (|| {
         if let Some(exp) = time_claim(payload, "exp")? {
             if now.saturating_sub(leeway) >= exp {
-                return Err(format!("expired at {exp} (now {now})"));
+                return Err(TimeError::Expired { exp, now });
             }
         }
         if let Some(nbf) = time_claim(payload, "nbf")? {
             if now.saturating_add(leeway) < nbf {
-                return Err(format!("not valid before {nbf} (now {now})"));
+                return Err(TimeError::NotYetValid { nbf, now });
             }
         }
         let iat = match time_claim(payload, "iat")? {
@@ -263,7 +277,7 @@ fn check_times(
         };
         if let Some(iat) = iat {
             if now.saturating_add(leeway) < iat {
-                return Err(format!("issued in the future at {iat} (now {now})"));
+                return Err(TimeError::Future { iat, now });
             }
             return Ok(None);
         }
@@ -287,8 +301,33 @@ fn check_times(
     match result {
         Ok(None) => Outcome::Pass,
         Ok(Some(why)) => Outcome::NotChecked(why.into()),
-        Err(e) => Outcome::Fail(e),
+        Err(e) => Outcome::Fail(e.to_string()),
     }
+}
+
+/// Why the KB-JWT fails the [`CheckName::HolderBinding`] check.
+#[derive(Debug, thiserror::Error)]
+enum BindingError {
+    #[error("credential has no cnf.jwk holder key")]
+    NoHolderKey,
+    #[error("cnf.jwk: {0}")]
+    HolderKey(#[source] crate::jws::JwkError),
+    #[error("KB-JWT typ is {0:?}, expected kb+jwt")]
+    Typ(Option<String>),
+    #[error("KB-JWT signature does not verify with cnf.jwk")]
+    Signature,
+    #[error("KB-JWT payload: {0}")]
+    Payload(#[source] crate::jws::JsonObjectError),
+    #[error("KB-JWT has no sd_hash")]
+    NoSdHash,
+    #[error("KB-JWT sd_hash does not match this presentation")]
+    SdHash,
+    #[error("KB-JWT has no integer iat")]
+    NoIat,
+    #[error("KB-JWT issued in the future at {iat} (now {now})")]
+    Future { iat: i64, now: i64 },
+    #[error("KB-JWT too old: iat {iat}, now {now}")]
+    TooOld { iat: i64, now: i64 },
 }
 
 fn check_kb(
@@ -316,49 +355,47 @@ fn check_kb(
     let binding = (|| {
         // The signature itself was checked with the holder key up front.
         match holder_key {
-            None => return Err("credential has no cnf.jwk holder key".to_owned()),
-            Some(Err(e)) => return Err(format!("cnf.jwk: {e}")),
+            None => return Err(BindingError::NoHolderKey),
+            Some(Err(e)) => return Err(BindingError::HolderKey(e.clone())),
             Some(Ok(_)) => {}
         }
         if kb.header_str("typ") != Some(KB_JWT_TYP) {
-            return Err(format!(
-                "KB-JWT typ is {:?}, expected kb+jwt",
-                kb.header_str("typ")
-            ));
+            return Err(BindingError::Typ(kb.header_str("typ").map(str::to_owned)));
         }
         if kb_sig_ok != Some(true) {
-            return Err("KB-JWT signature does not verify with cnf.jwk".into());
+            return Err(BindingError::Signature);
         }
-        let payload =
-            parse_json_object(kb.payload()).map_err(|e| format!("KB-JWT payload: {e}"))?;
+        let payload = parse_json_object(kb.payload()).map_err(BindingError::Payload)?;
         let sd_hash = payload
             .get("sd_hash")
             .and_then(Value::as_str)
-            .ok_or("KB-JWT has no sd_hash")?;
+            .ok_or(BindingError::NoSdHash)?;
         if sd_hash != digest(sd_jwt.without_kb().as_bytes()) {
-            return Err("KB-JWT sd_hash does not match this presentation".into());
+            return Err(BindingError::SdHash);
         }
         let iat = payload
             .get("iat")
             .and_then(Value::as_i64)
-            .ok_or("KB-JWT has no integer iat")?;
+            .ok_or(BindingError::NoIat)?;
+        let now = options.now;
         let leeway = i64::try_from(options.leeway).unwrap_or(i64::MAX);
-        if iat > options.now.saturating_add(leeway) {
-            return Err(format!(
-                "KB-JWT issued in the future at {iat} (now {})",
-                options.now
-            ));
+        if iat > now.saturating_add(leeway) {
+            return Err(BindingError::Future { iat, now });
         }
         if let KeyBinding::Required { max_age, .. } = &options.key_binding {
             let max_age = i64::try_from(*max_age).unwrap_or(i64::MAX);
-            if iat < options.now.saturating_sub(max_age).saturating_sub(leeway) {
-                return Err(format!("KB-JWT too old: iat {iat}, now {}", options.now));
+            if iat < now.saturating_sub(max_age).saturating_sub(leeway) {
+                return Err(BindingError::TooOld { iat, now });
             }
         }
         Ok(payload)
     })();
     match (binding, &options.key_binding) {
-        (Err(e), _) => (Outcome::Fail(e), aud_nonce_fail(), aud_nonce_fail()),
+        (Err(e), _) => (
+            Outcome::Fail(e.to_string()),
+            aud_nonce_fail(),
+            aud_nonce_fail(),
+        ),
         (Ok(_), KeyBinding::Optional) => (Outcome::Pass, not_checked(), not_checked()),
         (Ok(payload), KeyBinding::Required { aud, nonce, .. }) => {
             let aud_ok = match payload.get("aud") {
