@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 use vouch_core::jws::{self, JsonObjectError, Jws, JwsError, MAX_JWS_BYTES};
-use vouch_core::sd_jwt::{self, Disclosure, KeyBinding, SdJwt, SdJwtError};
+use vouch_core::sd_jwt::{self, Disclosure, DisclosureError, KeyBinding, SdJwt, SdJwtError};
 use vouch_core::vc;
 use vouch_core::{b64, CheckName, Outcome, Verdict, VerifyError};
 
@@ -93,6 +93,10 @@ fn fail_duplicate_member_in_disclosure() {
                 .map_err(|e| e.to_string()),
             name,
         );
+        assert!(matches!(
+            Disclosure::parse(&encoded),
+            Err(DisclosureError::DuplicateMember(_))
+        ));
         let payload = format!(
             r#"{{"iss":"{iss}","_sd":["{}"],"_sd_alg":"sha-256"}}"#,
             sd_jwt::digest(encoded.as_bytes())
