@@ -243,7 +243,7 @@ pub enum EntryError {
 }
 
 /// A parsed entry. Its signature is checked by [`Entry::verify_signature`]
-/// or [`verify_signatures`], not by parsing.
+/// or [`verify_signatures`](super::verify_signatures), not by parsing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub(super) author: DidKey,

@@ -194,7 +194,7 @@ pub struct EnvelopeStats {
 /// Measures how a presentation packs.
 ///
 /// # Errors
-/// As [`encode`].
+/// As [`encode`](super::encode).
 pub fn stats(presentation: &str) -> Result<EnvelopeStats, EnvelopeError> {
     let (structure, binary) = pack(presentation)?;
     Ok(EnvelopeStats {
@@ -207,7 +207,7 @@ pub fn stats(presentation: &str) -> Result<EnvelopeStats, EnvelopeError> {
 /// The structure stream with markers shown as `<XX>` (for tuning the dictionary).
 ///
 /// # Errors
-/// As [`encode`].
+/// As [`encode`](super::encode).
 pub fn structure_text(presentation: &str) -> Result<String, EnvelopeError> {
     let (structure, _) = pack(presentation)?;
     Ok(structure
