@@ -12,13 +12,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use ed25519_dalek::{Signer as _, SigningKey};
-use qrcode::{EcLevel, Version};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vouch_core::jws::PublicKey;
 use vouch_core::status_list::StatusRef;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey, PresentationRequest};
-use vouch_core::{envelope, sample, ClaimPath, SdJwt};
+use vouch_core::{envelope, qr, sample, ClaimPath, SdJwt};
 
 const NOW: i64 = 1_780_000_000;
 const AUD: &str = "https://hr.example.com";
@@ -203,10 +202,8 @@ fn summary() {
 
     let env = envelope::encode(&f.presentation).expect("envelope");
     let stats = envelope::stats(&f.presentation).expect("stats");
-    let code = envelope::qr_code(&env, EcLevel::M).expect("qr");
-    let version = match code.version() {
-        Version::Normal(v) | Version::Micro(v) => v,
-    };
+    let code = qr::qr_code(&env, qr::EcLevel::M).expect("qr");
+    let version = qr::version(&code);
     println!();
     println!(
         "== vouch-core summary ({} byte signing input) ==",
@@ -232,6 +229,23 @@ fn summary() {
         env.len(),
         stats.deflated,
         stats.binary
+    );
+    // With the anchor proof of leaf 0 in a batch of 1000 credentials: a
+    // 10-hash audit path (random-looking hashes, as real ones are).
+    let path = (0u8..10)
+        .map(|i| vouch_core::log::record_hash(&[i]))
+        .collect();
+    let proof = vouch_core::AnchorProof::new(42, 0, 1000, path).expect("proof");
+    let anchored = envelope::encode_presentation(&vouch_core::presentation::Presentation {
+        sd_jwt: f.presentation.clone(),
+        anchor_proof: Some(proof),
+    })
+    .expect("envelope");
+    let code = qr::qr_code(&anchored, qr::EcLevel::M).expect("qr");
+    println!(
+        "with an anchor proof (batch of 1000, 10 hashes) -> envelope {} chars -> QR version {} at EC level M",
+        anchored.len(),
+        qr::version(&code)
     );
 }
 

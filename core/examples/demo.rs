@@ -11,7 +11,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use qrcode::render::unicode::Dense1x2;
-use qrcode::EcLevel;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use vouch_core::jws::PublicKey;
@@ -75,7 +74,7 @@ fn main() {
         .bind(&graduate, &hr.aud, &hr.nonce, now)
         .serialize();
     let qr_text = envelope::encode(&presentation).expect("envelope");
-    let code = envelope::qr_code(&qr_text, EcLevel::M).expect("qr");
+    let code = vouch_core::qr::qr_code(&qr_text, vouch_core::qr::EcLevel::M).expect("qr");
     println!(
         "present 3 courses: {} chars -> envelope {} chars -> QR {:?}, EC level M",
         presentation.len(),

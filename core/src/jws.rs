@@ -30,7 +30,7 @@ pub enum JwsError {
     },
     /// The header is not a JSON object.
     #[error("JWS header is not a JSON object: {0}")]
-    Header(String),
+    Header(#[source] JsonObjectError),
     /// The header names no `alg` or one we do not verify.
     #[error("unsupported JWS alg {0:?} (EdDSA and ES256 are supported)")]
     Alg(String),
@@ -313,14 +313,50 @@ fn check_object(members: &mut [(usize, Cow<'_, [u8]>)]) -> Result<(), DuplicateM
     }
 }
 
+/// Why JSON text is not an object with unique member names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonObjectError {
+    /// Not JSON, or JSON but not an object.
+    #[error("{}", json_problem(*.category, *.line, *.column))]
+    Json {
+        /// What serde_json found: a syntax error, the end of the text, or
+        /// valid JSON of another type (`Data`).
+        category: serde_json::error::Category,
+        /// Line of the error (1-based).
+        line: usize,
+        /// Column of the error (1-based).
+        column: usize,
+    },
+    /// An object in it repeats a member name.
+    #[error("{0}")]
+    DuplicateMember(#[from] DuplicateMember),
+}
+
+fn json_problem(category: serde_json::error::Category, line: usize, column: usize) -> String {
+    use serde_json::error::Category;
+    let what = match category {
+        Category::Data => "JSON, but not an object",
+        Category::Eof => "JSON that ends too early",
+        Category::Syntax | Category::Io => "not JSON",
+    };
+    format!("{what} (line {line}, column {column})")
+}
+
 /// Parses outside JSON text that must be an object, refusing repeated member
 /// names anywhere in it ([`check_unique_members`]).
 ///
 /// # Errors
-/// A message saying why it is not JSON, not an object, or repeats a name.
-pub fn parse_json_object(json: &[u8]) -> Result<Map<String, Value>, String> {
-    let object: Map<String, Value> = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-    check_unique_members(json).map_err(|e| e.to_string())?;
+/// [`JsonObjectError`] saying why it is not JSON, not an object, or
+/// repeats a name.
+pub fn parse_json_object(json: &[u8]) -> Result<Map<String, Value>, JsonObjectError> {
+    let object: Map<String, Value> =
+        serde_json::from_slice(json).map_err(|e| JsonObjectError::Json {
+            category: e.classify(),
+            line: e.line(),
+            column: e.column(),
+        })?;
+    check_unique_members(json)?;
     Ok(object)
 }
 

@@ -6,7 +6,10 @@
 //! - [`sd_jwt`]: RFC 9901 SD-JWT — conceal, present, KB-JWT, verify.
 //! - [`vc`]: the SD-JWT VC profile (`typ: dc+sd-jwt`).
 //! - [`status_list`]: Token Status List and the Status List Token.
+//! - [`presentation`]: a presentation with its optional anchor proof, and
+//!   the forms it travels in (compact, `VCH1:` envelope, file).
 //! - [`envelope`]: the `VCH1:` QR envelope.
+//! - [`qr`]: QR codes (alphanumeric mode) and PNG images of them.
 //! - [`verdict`]: `Result<Verdict, VerifyError>`.
 //! - [`log`]: RFC 9162 Merkle log maths, blocks as C2SP checkpoints,
 //!   witness cosignatures.
@@ -14,6 +17,8 @@
 //! - [`view`]: [`view::ChainView`], what a replica knows as of a block.
 //! - [`template`]: credential templates as data (`vct` → kind, labels).
 //! - [`verify`]: verification in one call, against a chain view and a policy.
+//! - `sample` (cargo feature `sample`, off by default): the sample
+//!   transcript the examples, tests and benchmarks use.
 //!
 //! Sans-IO: no files, no network, no clock, no global RNG. Time comes in as
 //! Unix seconds, randomness as an RNG argument.
@@ -27,6 +32,9 @@ pub mod jws;
 pub mod log;
 pub mod manifest;
 pub mod path;
+pub mod presentation;
+pub mod qr;
+#[cfg(any(test, feature = "sample"))]
 pub mod sample;
 pub mod sd_jwt;
 pub mod status_list;

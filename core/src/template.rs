@@ -171,29 +171,29 @@ impl Template {
         })?;
         t.check().map_err(|why| TemplateError {
             name: t.name.clone(),
-            why,
+            why: why.to_string(),
         })?;
         Ok(t)
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Invalid> {
         if !is_token(&self.name) || !is_token(&self.kind) {
-            return Err("name and kind must be letters, digits, '-' and '_'".into());
+            return Err(Invalid::NameOrKind);
         }
         if self.vct.is_empty() {
-            return Err("vct is empty".into());
+            return Err(Invalid::EmptyVct);
         }
         if self.fields.is_empty() {
-            return Err("no fields".into());
+            return Err(Invalid::NoFields);
         }
         let mut claims = HashSet::new();
         for f in &self.fields {
             check_field(f)?;
             if RESERVED_CLAIMS.contains(&f.claim.as_str()) {
-                return Err(format!("claim {:?} is reserved by SD-JWT VC", f.claim));
+                return Err(Invalid::Reserved(f.claim.clone()));
             }
             if !claims.insert(f.claim.as_str()) {
-                return Err(format!("claim {:?} appears twice", f.claim));
+                return Err(Invalid::Repeated(f.claim.clone()));
             }
         }
         Ok(())
@@ -236,34 +236,58 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn check_field(f: &Field) -> Result<(), String> {
+/// What [`Template::check`] finds wrong; the text of
+/// [`TemplateError::why`].
+#[derive(Debug, thiserror::Error)]
+enum Invalid {
+    #[error("name and kind must be letters, digits, '-' and '_'")]
+    NameOrKind,
+    #[error("vct is empty")]
+    EmptyVct,
+    #[error("no fields")]
+    NoFields,
+    #[error("claim {0:?} is reserved by SD-JWT VC")]
+    Reserved(String),
+    #[error("claim {0:?} appears twice")]
+    Repeated(String),
+    #[error("field {0:?}: bad claim name")]
+    ClaimName(String),
+    #[error("field {0}: an enum needs values")]
+    EnumWithoutValues(String),
+    #[error("field {0}: a list needs items")]
+    ListWithoutItems(String),
+    #[error("field {0}: lists cannot nest")]
+    NestedList(String),
+    #[error("field {list}: item field {item:?} appears twice")]
+    RepeatedItem { list: String, item: String },
+    #[error("field {0}: only lists have items")]
+    ItemsOutsideList(String),
+}
+
+fn check_field(f: &Field) -> Result<(), Invalid> {
     if f.claim.is_empty() || f.claim.contains(['|', ';']) {
-        return Err(format!("field {:?}: bad claim name", f.claim));
+        return Err(Invalid::ClaimName(f.claim.clone()));
     }
     match f.kind {
-        FieldType::Enum if f.values.is_empty() => {
-            Err(format!("field {}: an enum needs values", f.claim))
-        }
-        FieldType::List if f.items.is_empty() => {
-            Err(format!("field {}: a list needs items", f.claim))
-        }
+        FieldType::Enum if f.values.is_empty() => Err(Invalid::EnumWithoutValues(f.claim.clone())),
+        FieldType::List if f.items.is_empty() => Err(Invalid::ListWithoutItems(f.claim.clone())),
         FieldType::List => {
             let mut claims = HashSet::new();
             for i in &f.items {
                 if i.kind == FieldType::List {
-                    return Err(format!("field {}: lists cannot nest", f.claim));
+                    return Err(Invalid::NestedList(f.claim.clone()));
                 }
                 check_field(i)?;
                 if !claims.insert(i.claim.as_str()) {
-                    return Err(format!(
-                        "field {}: item field {:?} appears twice",
-                        f.claim, i.claim
-                    ));
+                    return Err(Invalid::RepeatedItem {
+                        list: f.claim.clone(),
+                        item: i.claim.clone(),
+                    });
                 }
             }
             Ok(())
         }
-        _ if !f.items.is_empty() => Err(format!("field {}: only lists have items", f.claim)),
+        _ if !f.items.is_empty() => Err(Invalid::ItemsOutsideList(f.claim.clone())),
         _ => Ok(()),
     }
 }
@@ -297,7 +321,7 @@ impl Templates {
         for (i, t) in templates.iter().enumerate() {
             t.check().map_err(|why| TemplateError {
                 name: t.name.clone(),
-                why,
+                why: why.to_string(),
             })?;
             if let Some(other) = templates[..i]
                 .iter()

@@ -177,6 +177,21 @@ pub fn verify_presentation(
     verify_with(text, &options)
 }
 
+/// Why a credential fails the [`CheckName::Format`] check.
+#[derive(Debug, thiserror::Error)]
+enum FormatError {
+    #[error("typ is {0:?}, expected {SD_JWT_VC_TYP:?}")]
+    Typ(Option<String>),
+    #[error("no vct string")]
+    NoVct,
+    #[error("no cnf (holder key)")]
+    NoCnf,
+    #[error("status without status_list")]
+    NoStatusList,
+    #[error("status.status_list: {0}")]
+    StatusList(#[source] serde_json::Error),
+}
+
 /// As [`verify_presentation`], with full control over the options.
 ///
 /// # Errors
@@ -188,29 +203,27 @@ pub fn verify_with(text: &str, options: &VerifyOptions) -> Result<Verdict, Verif
     let format = (|| {
         match sd_jwt.jwt().header_str("typ") {
             Some(SD_JWT_VC_TYP | LEGACY_TYP) => {}
-            other => return Err(format!("typ is {other:?}, expected {SD_JWT_VC_TYP:?}")),
+            other => return Err(FormatError::Typ(other.map(str::to_owned))),
         }
         let vct = payload
             .get("vct")
             .and_then(Value::as_str)
-            .ok_or("no vct string")?;
+            .ok_or(FormatError::NoVct)?;
         verdict.vct = Some(vct.to_owned());
         if !payload.contains_key("cnf") {
-            return Err("no cnf (holder key)".into());
+            return Err(FormatError::NoCnf);
         }
         if let Some(status) = payload.get("status") {
-            let list = status
-                .get("status_list")
-                .ok_or("status without status_list")?;
-            let status: StatusRef = serde_json::from_value(list.clone())
-                .map_err(|e| format!("status.status_list: {e}"))?;
+            let list = status.get("status_list").ok_or(FormatError::NoStatusList)?;
+            let status: StatusRef =
+                serde_json::from_value(list.clone()).map_err(FormatError::StatusList)?;
             verdict.status = Some(status);
         }
         Ok(())
     })();
     let outcome = match format {
         Ok(()) => Outcome::Pass,
-        Err(e) => Outcome::Fail(e),
+        Err(e) => Outcome::Fail(e.to_string()),
     };
     verdict.checks.insert(
         1,

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::envelope::EnvelopeError;
+use crate::presentation::{FileError, ReadError};
 use crate::sd_jwt::SdJwtError;
 use crate::status_list::StatusRef;
 
@@ -137,4 +138,16 @@ pub enum VerifyError {
     /// A `VCH1:` envelope that does not decode.
     #[error("bad QR envelope: {0}")]
     Envelope(#[from] EnvelopeError),
+    /// A presentation file ([`crate::presentation`]) that does not parse.
+    #[error("bad presentation file: {0}")]
+    PresentationFile(#[from] FileError),
+}
+
+impl From<ReadError> for VerifyError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Envelope(e) => VerifyError::Envelope(e),
+            ReadError::File(e) => VerifyError::PresentationFile(e),
+        }
+    }
 }

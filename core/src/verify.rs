@@ -30,7 +30,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::anchor::{self, AnchorProof};
+use crate::anchor::{self, AnchorError, AnchorProof};
 use crate::did::DidKey;
 use crate::jws::PublicKey;
 use crate::log::TrustPolicy;
@@ -42,19 +42,23 @@ use crate::vc::RESERVED_CLAIMS;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
 use crate::view::{shown_uri, AnchorRecord, ChainView, Status};
 
-/// What the holder presents: the credential (a compact SD-JWT+KB
-/// presentation, or a `VCH1:` envelope of one) and, optionally, the proof
-/// that it was anchored on the chain.
+/// What the holder presents: the credential in any form
+/// [`crate::presentation::Presentation::read`] reads (a compact SD-JWT+KB
+/// presentation, a `VCH1:` envelope of one, or the presentation file form;
+/// the last two may carry an anchor proof) and, optionally, an anchor proof
+/// given apart from it.
 ///
 /// The anchor proof belongs to the presentation, not to the verifier's
 /// [`Request`] or [`Policy`]: the holder got it from the issuer with the
 /// credential and shows it along. A plain `&str` or `&String` converts into
-/// a presentation without one, so `verify(&text, …)` reads as before.
+/// a presentation without a separate proof, so `verify(&text, …)` reads as
+/// before, and uses the proof the text carries, if any. A proof given with
+/// [`Presentation::with_anchor`] is used instead of a carried one.
 #[derive(Debug, Clone, Copy)]
 pub struct Presentation<'a> {
-    /// The presentation text.
+    /// The presentation text, in any form.
     pub text: &'a str,
-    /// The anchor proof, if the holder shows one.
+    /// An anchor proof given apart from the text, if any.
     pub anchor: Option<&'a AnchorProof>,
 }
 
@@ -77,6 +81,15 @@ impl<'a> From<&'a str> for Presentation<'a> {
 impl<'a> From<&'a String> for Presentation<'a> {
     fn from(text: &'a String) -> Self {
         Self::from(text.as_str())
+    }
+}
+
+impl<'a> From<&'a crate::presentation::Presentation> for Presentation<'a> {
+    fn from(p: &'a crate::presentation::Presentation) -> Self {
+        Self {
+            text: &p.sd_jwt,
+            anchor: p.anchor_proof.as_ref(),
+        }
     }
 }
 
@@ -262,9 +275,11 @@ impl Verification {
 }
 
 /// Verifies `input` (a [`Presentation`]: a compact SD-JWT+KB
-/// presentation, or a `VCH1:` envelope of one, optionally with its anchor
-/// proof; a `&str` converts into one without) for `request`, against
-/// `view`, under `policy`, at `now` (Unix seconds).
+/// presentation, a `VCH1:` envelope of one with or without an anchor part,
+/// or the presentation file form, optionally with an anchor proof given
+/// apart; a `&str` converts into one) for `request`, against `view`, under
+/// `policy`, at `now` (Unix seconds). The anchor proof checked is the one
+/// given apart, else the one the input carries.
 ///
 /// An empty [`Request::nonce`] counts as none (so it fails when the policy
 /// requires a nonce), and an empty [`Request::aud`] fails the audience
@@ -276,8 +291,9 @@ impl Verification {
 /// choosing an unguessable nonce.
 ///
 /// # Errors
-/// [`VerifyError`] when the input cannot be checked at all: a bad envelope,
-/// a malformed SD-JWT, no usable issuer key. Every other problem is a
+/// [`VerifyError`] when the input cannot be checked at all: a bad envelope
+/// (its anchor part included) or presentation file, a malformed SD-JWT, no
+/// usable issuer key. Every other problem is a
 /// failed check in the [`Verification`].
 pub fn verify<'a>(
     input: impl Into<Presentation<'a>>,
@@ -287,16 +303,9 @@ pub fn verify<'a>(
     now: i64,
 ) -> Result<Verification, VerifyError> {
     let presentation = input.into();
-    let input = presentation
-        .text
-        .trim_matches(|c: char| c.is_ascii_whitespace());
-    let decoded;
-    let text = if input.starts_with(crate::envelope::PREFIX) {
-        decoded = crate::envelope::decode(input)?;
-        decoded.as_str()
-    } else {
-        input
-    };
+    let read = crate::presentation::Presentation::read(presentation.text)?;
+    let text = read.sd_jwt.as_str();
+    let anchor_proof = presentation.anchor.or(read.anchor_proof.as_ref());
     // An empty nonce is no nonce: a presentation bound to "" must not pass
     // a request that "issued" "".
     let nonce = request.nonce.as_deref().filter(|n| !n.is_empty());
@@ -347,13 +356,13 @@ pub fn verify<'a>(
     let mut anchor_outcome;
     match (&gate, verdict.issuer.clone()) {
         (None, Some(iss)) => {
-            anchor_outcome = match presentation.anchor {
+            anchor_outcome = match anchor_proof {
                 Some(proof) => match check_anchor(view, &verdict, &iss, text, proof) {
                     Ok(record) => {
                         anchored = Some(record.clone());
                         Outcome::Pass
                     }
-                    Err(why) => Outcome::Fail(why),
+                    Err(why) => Outcome::Fail(why.to_string()),
                 },
                 None if policy.require_anchor => Outcome::Fail(
                     "the policy requires an anchor proof, and the presentation carries none".into(),
@@ -395,7 +404,7 @@ pub fn verify<'a>(
         }
         (gate, _) => {
             let why = gate.clone().unwrap_or_else(|| "no iss".into());
-            anchor_outcome = if presentation.anchor.is_none() && policy.require_anchor {
+            anchor_outcome = if anchor_proof.is_none() && policy.require_anchor {
                 Outcome::Fail(
                     "the policy requires an anchor proof, and the presentation carries none".into(),
                 )
@@ -475,10 +484,10 @@ fn replace(verdict: &mut Verdict, name: CheckName, outcome: Outcome) {
     }
 }
 
-fn into_outcome(result: Result<(), String>) -> Outcome {
+fn into_outcome<E: std::fmt::Display>(result: Result<(), E>) -> Outcome {
     match result {
         Ok(()) => Outcome::Pass,
-        Err(why) => Outcome::Fail(why),
+        Err(why) => Outcome::Fail(why.to_string()),
     }
 }
 
@@ -593,20 +602,36 @@ fn plain_member<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Va
     object.get(name)
 }
 
+/// Why the credential's kind fails the [`CheckName::Kind`] check.
+#[derive(Debug, thiserror::Error)]
+enum KindError {
+    /// No known template has the credential's `vct`.
+    #[error("vct {vct:?} is not a kind this verifier knows")]
+    Unknown { vct: String },
+    /// The template's kind is not among the policy's accepted kinds.
+    #[error("kind {kind:?} (vct {vct:?}) is not accepted here; accepted: {}", .accepted.join(", "))]
+    NotAccepted {
+        kind: String,
+        vct: String,
+        accepted: Vec<String>,
+    },
+}
+
 fn check_kind<'t>(
     verdict: &Verdict,
     template: Option<&'t Template>,
     policy: &Policy,
-) -> Result<&'t Template, String> {
+) -> Result<&'t Template, KindError> {
     let vct = verdict.vct.as_deref().unwrap_or_default();
-    let template =
-        template.ok_or_else(|| format!("vct {vct:?} is not a kind this verifier knows"))?;
+    let template = template.ok_or_else(|| KindError::Unknown {
+        vct: vct.to_owned(),
+    })?;
     if !policy.accepted_kinds.is_empty() && !policy.accepted_kinds.contains(&template.kind) {
-        return Err(format!(
-            "kind {:?} (vct {vct:?}) is not accepted here; accepted: {}",
-            template.kind,
-            policy.accepted_kinds.join(", ")
-        ));
+        return Err(KindError::NotAccepted {
+            kind: template.kind.clone(),
+            vct: vct.to_owned(),
+            accepted: policy.accepted_kinds.clone(),
+        });
     }
     Ok(template)
 }
@@ -646,55 +671,108 @@ impl Issued<'_> {
 /// of a batch of the proof's size, whose root the credential's
 /// issuer-signed JWT leads to, on the credential's status list, whose
 /// status index range holds the credential's index.
+/// Why an anchor proof fails the [`CheckName::Anchor`] check.
+#[derive(Debug, thiserror::Error)]
+enum AnchorCheckError {
+    /// The proof names an entry that is not an anchor in the view.
+    #[error("chain entry {index} is not an anchor this view knows (as of height {height})")]
+    Unknown { index: u64, height: u64 },
+    /// The anchor is another issuer's.
+    #[error("anchor entry {index} was written by {author}, not by the credential's issuer {iss}")]
+    OtherIssuer {
+        index: u64,
+        author: String,
+        iss: String,
+    },
+    /// The proof's batch size is not the anchor's count.
+    #[error(
+        "the proof is for a batch of {proof} credentials; anchor entry {index} anchors {anchored}"
+    )]
+    BatchSize {
+        index: u64,
+        proof: u64,
+        anchored: u64,
+    },
+    /// The anchor entry's root is not 64 hex digits.
+    #[error("anchor entry {index} has no valid batch root")]
+    Root { index: u64 },
+    /// The audit path does not lead from the credential to the root.
+    #[error("{source}: the credential is not in the batch of anchor entry {index}")]
+    NotInBatch {
+        index: u64,
+        #[source]
+        source: AnchorError,
+    },
+    /// The credential names another status list than the anchor.
+    #[error(
+        "the credential's status list {list} is not the list {anchored} of anchor entry {index}"
+    )]
+    OtherList {
+        index: u64,
+        list: String,
+        anchored: String,
+    },
+    /// The credential's status index is outside the anchored range.
+    #[error(
+        "the credential's status index {idx} is outside the batch of anchor entry {index} \
+         (indexes {first}..={last})"
+    )]
+    OutsideRange {
+        index: u64,
+        idx: u64,
+        first: u64,
+        last: u64,
+    },
+}
+
 fn check_anchor<'v>(
     view: &'v ChainView,
     verdict: &Verdict,
     iss: &str,
     text: &str,
     proof: &AnchorProof,
-) -> Result<&'v AnchorRecord, String> {
+) -> Result<&'v AnchorRecord, AnchorCheckError> {
     let index = proof.entry_index();
-    let record = view.anchor(index).ok_or_else(|| {
-        format!(
-            "chain entry {index} is not an anchor this view knows (as of height {})",
-            view.height()
-        )
+    let record = view.anchor(index).ok_or(AnchorCheckError::Unknown {
+        index,
+        height: view.height(),
     })?;
     if !view.same_issuer(&record.issuer, iss) {
-        return Err(format!(
-            "anchor entry {index} was written by {}, not by the credential's issuer {iss}",
-            record.issuer
-        ));
+        return Err(AnchorCheckError::OtherIssuer {
+            index,
+            author: record.issuer.clone(),
+            iss: iss.to_owned(),
+        });
     }
     if proof.batch_size() != record.count {
-        return Err(format!(
-            "the proof is for a batch of {} credentials; anchor entry {index} anchors {}",
-            proof.batch_size(),
-            record.count
-        ));
+        return Err(AnchorCheckError::BatchSize {
+            index,
+            proof: proof.batch_size(),
+            anchored: record.count,
+        });
     }
-    let root = anchor::root_from_hex(&record.root)
-        .ok_or_else(|| format!("anchor entry {index} has no valid batch root"))?;
+    let root = anchor::root_from_hex(&record.root).ok_or(AnchorCheckError::Root { index })?;
     proof
         .verify(anchor::leaf(text).as_bytes(), root)
-        .map_err(|e| format!("{e}: the credential is not in the batch of anchor entry {index}"))?;
+        .map_err(|source| AnchorCheckError::NotInBatch { index, source })?;
     if let Some(sref) = verdict.status.as_ref().filter(|s| s.uri != record.list) {
-        return Err(format!(
-            "the credential's status list {} is not the list {} of anchor entry {index}",
-            shown_uri(&sref.uri),
-            shown_uri(&record.list)
-        ));
+        return Err(AnchorCheckError::OtherList {
+            index,
+            list: shown_uri(&sref.uri),
+            anchored: shown_uri(&record.list),
+        });
     }
     if let Some(sref) = verdict
         .status
         .as_ref()
         .filter(|s| !(record.first..=record.last).contains(&s.idx))
     {
-        return Err(format!(
-            "the credential's status index {} is outside the batch of anchor entry {index} \
-             (indexes {}..={})",
-            sref.idx, record.first, record.last
-        ));
+        return Err(AnchorCheckError::OutsideRange {
+            index,
+            idx: sref.idx,
+            first: record.first,
+            last: record.last,
+        });
     }
     Ok(record)
 }

@@ -14,8 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use crate::chain::{Action, ChainState, Entry, Issuer, Period};
+use crate::jws::{Jws, JwsError};
 use crate::log::{Block, SignedBlock};
-use crate::status_list::{status, StatusList, StatusListClaims};
+use crate::status_list::{status, StatusList, StatusListClaims, StatusTokenError};
 
 /// A credential's status, read from its status list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -104,8 +105,21 @@ pub enum StatusError {
         /// The list URI.
         list: String,
         /// Why.
-        why: String,
+        #[source]
+        why: TokenDecodeError,
     },
+}
+
+/// Why a status list token on the chain did not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenDecodeError {
+    /// Not a compact JWS.
+    #[error("{0}")]
+    Jws(#[from] JwsError),
+    /// A JWS, but not a Status List Token.
+    #[error("{0}")]
+    Claims(#[from] StatusTokenError),
 }
 
 /// Why a view cannot be made.
@@ -184,20 +198,19 @@ struct ListView {
     /// Decoding lazily keeps a view of many large lists cheap to make: a
     /// list inflates to at most [`crate::status_list::MAX_LIST_BYTES`], and
     /// only the lists verifications read are inflated, each once.
-    decoded: OnceLock<Result<DecodedList, String>>,
+    decoded: OnceLock<Result<DecodedList, TokenDecodeError>>,
 }
 
 impl ListView {
-    fn decoded(&self) -> Option<&Result<DecodedList, String>> {
+    fn decoded(&self) -> Option<&Result<DecodedList, TokenDecodeError>> {
         let text = self.token.as_deref()?;
         Some(self.decoded.get_or_init(|| {
-            crate::jws::Jws::parse(text)
-                .map_err(|e| e.to_string())
-                .and_then(|jws| StatusListClaims::parse_unverified(&jws).map_err(|e| e.to_string()))
-                .map(|claims| DecodedList {
-                    exp: claims.exp,
-                    list: claims.list,
-                })
+            let jws = Jws::parse(text)?;
+            let claims = StatusListClaims::parse_unverified(&jws)?;
+            Ok(DecodedList {
+                exp: claims.exp,
+                list: claims.list,
+            })
         }))
     }
 }

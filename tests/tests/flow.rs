@@ -148,7 +148,7 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
             .serialize();
         // Through the QR envelope and back, byte for byte.
         let qr = envelope::encode(&presentation).unwrap();
-        assert!(envelope::qr_code(&qr, qrcode::EcLevel::M).is_ok());
+        assert!(vouch_core::qr::qr_code(&qr, qrcode::EcLevel::M).is_ok());
         let received = envelope::decode(&qr).unwrap();
         assert_eq!(received, presentation);
 

@@ -3,8 +3,9 @@
 
 use serde_json::{json, Map, Value};
 use vouch_core::b64;
-use vouch_core::envelope::{self, EnvelopeError, MAX_PNG_SIDE};
+use vouch_core::envelope::{self, EnvelopeError};
 use vouch_core::jws::PublicKey;
+use vouch_core::qr::{self, QrError, MAX_PNG_SIDE};
 use vouch_core::sd_jwt::{ConcealError, Concealment, SdJwt, MAX_SD_JWT_BYTES};
 use vouch_core::vc::{self, CredentialRequest, IssueError};
 
@@ -64,7 +65,7 @@ fn an_sd_jwt_just_under_the_limit_issues_and_parses() {
 
 #[test]
 fn fail_png_too_large_or_overflowing_is_refused() {
-    let code = envelope::qr_code("VCH1:HELLO", qrcode::EcLevel::M).unwrap();
+    let code = qr::qr_code("VCH1:HELLO", qr::EcLevel::M).unwrap();
     for (scale, quiet) in [
         (u32::MAX, u32::MAX),
         (1, u32::MAX / 2 + 1),
@@ -74,15 +75,15 @@ fn fail_png_too_large_or_overflowing_is_refused() {
     ] {
         assert!(
             matches!(
-                envelope::png(&code, scale, quiet),
-                Err(EnvelopeError::ImageTooLarge { .. })
+                qr::png(&code, scale, quiet),
+                Err(QrError::ImageTooLarge { .. })
             ),
             "scale {scale}, quiet {quiet}"
         );
     }
     let side = code.width() as u32 + 8;
-    assert!(envelope::png(&code, MAX_PNG_SIDE / side, 4).is_ok());
-    assert!(envelope::png(&code, 0, 0).is_ok());
+    assert!(qr::png(&code, MAX_PNG_SIDE / side, 4).is_ok());
+    assert!(qr::png(&code, 0, 0).is_ok());
 }
 
 #[test]
@@ -111,8 +112,8 @@ fn fail_envelope_stats_and_structure_refuse_what_encode_refuses() {
     too_large(envelope::stats(&big).map(drop));
     too_large(envelope::structure_text(&big).map(drop));
     assert!(matches!(
-        envelope::qr_code(&"A".repeat(1 << 20), qrcode::EcLevel::L),
-        Err(EnvelopeError::TooLong(_))
+        qr::qr_code(&"A".repeat(1 << 20), qr::EcLevel::L),
+        Err(QrError::TooLong { .. })
     ));
 }
 

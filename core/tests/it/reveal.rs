@@ -112,7 +112,7 @@ fn fail_reported_deep_disclosure_chain_is_refused_on_a_2_mib_stack() {
     // Each disclosure alone nests deeper than MAX_DEPTH: refused while parsing.
     match result {
         Err(VerifyError::Malformed(SdJwtError::Disclosure { reason, .. })) => {
-            assert!(reason.contains("deeper"), "{reason}");
+            assert!(reason.to_string().contains("deeper"), "{reason}");
         }
         other => panic!("expected a malformed disclosure, got {other:?}"),
     }

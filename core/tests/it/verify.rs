@@ -1221,3 +1221,252 @@ fn an_anchor_proof_whose_batch_range_misses_the_status_index_fails() {
     );
     assert_eq!(v.anchor, None);
 }
+
+/// A withdrawn issuer's credential anchored before the withdrawal: valid only
+/// with its anchor proof.
+fn withdrawn_after_anchoring() -> (String, AnchorProof, ChainView) {
+    let mut w = world_with_status(0);
+    let issued = NOW - 3 * DAY;
+    let text = presentation(issued);
+    let other = presentation_from(issuer().signing_key(), issued - 1);
+    let proofs = w.anchor(issuer().signing_key(), issued, &[&other, &text]);
+    w.write(
+        &authority(),
+        NOW - 2 * DAY,
+        Action::Withdraw {
+            issuer: issuer().did().as_str().to_owned(),
+            reason: "closed".into(),
+        },
+    );
+    (text, proofs[1].clone(), w.view(NOW - 60, 2))
+}
+
+#[test]
+fn an_envelope_or_file_carrying_the_anchor_proof_verifies_with_the_anchor_checked() {
+    let (text, proof, view) = withdrawn_after_anchoring();
+    let mut p = policy(2);
+    p.require_anchor = true;
+    let carried = vouch_core::presentation::Presentation {
+        sd_jwt: text.clone(),
+        anchor_proof: Some(proof.clone()),
+    };
+    let apart = verify(
+        Presentation::with_anchor(&text, &proof),
+        &request(),
+        &view,
+        &p,
+        NOW,
+    )
+    .unwrap();
+    assert!(apart.is_valid(), "{:#?}", apart.verdict.checks);
+
+    let qr = envelope::encode_presentation(&carried).unwrap();
+    assert_eq!(envelope::decode_presentation(&qr).unwrap(), carried);
+    assert_eq!(envelope::decode(&qr).unwrap(), text);
+    let file = carried.to_file_json();
+    for input in [&qr, &file] {
+        let v = verify(input, &request(), &view, &p, NOW).unwrap();
+        assert_eq!(v, apart, "{input}");
+        assert_eq!(v.check(CheckName::Anchor), Some(&Outcome::Pass));
+        assert_eq!(v.check(CheckName::Accreditation), Some(&Outcome::Pass));
+        assert_eq!(v.issued_at, Some(NOW - 3 * DAY + 10));
+    }
+    // The owned value converts, too.
+    assert_eq!(verify(&carried, &request(), &view, &p, NOW).unwrap(), apart);
+
+    // Without a proof, in each form: the withdrawn issuer fails, and the
+    // policy's requirement says why.
+    let bare = vouch_core::presentation::Presentation::new(text.clone());
+    for input in [
+        text.clone(),
+        envelope::encode(&text).unwrap(),
+        envelope::encode_presentation(&bare).unwrap(),
+        bare.to_file_json(),
+    ] {
+        let v = verify(&input, &request(), &view, &p, NOW).unwrap();
+        assert!(
+            failure(&v, CheckName::Anchor).contains("requires an anchor proof"),
+            "{:#?}",
+            v.verdict.checks
+        );
+        failure(&v, CheckName::Accreditation);
+        assert_eq!(v.issued_at, Some(NOW - 3 * DAY));
+    }
+
+    // A proof given apart wins over a carried one: a wrong one given apart
+    // fails even though the envelope carries the right one.
+    let wrong = AnchorProof::new(proof.entry_index(), 0, 2, proof.path().to_vec()).unwrap();
+    let v = verify(
+        Presentation::with_anchor(&qr, &wrong),
+        &request(),
+        &view,
+        &p,
+        NOW,
+    )
+    .unwrap();
+    assert!(failure(&v, CheckName::Anchor).contains("not in the batch"));
+}
+
+#[test]
+fn fail_a_truncated_garbage_or_oversize_anchor_part_is_refused() {
+    use vouch_core::envelope::{EnvelopeError, MAX_ANCHOR_PART};
+    let (text, proof, view) = withdrawn_after_anchoring();
+    let plain = envelope::encode(&text).unwrap();
+    let carried = envelope::encode_presentation(&vouch_core::presentation::Presentation {
+        sd_jwt: text.clone(),
+        anchor_proof: Some(proof),
+    })
+    .unwrap();
+    assert!(carried.len() > plain.len());
+    let body = |env: &str| base45_decode(&env[envelope::PREFIX.len()..]);
+    let plain_body = body(&plain);
+    let carried_body = body(&carried);
+    // The anchor part is the carried body's prefix before the plain body.
+    let split = carried_body.len() - plain_body.len();
+    assert_eq!(carried_body[split..], plain_body[..]);
+    let anchor = &carried_body[..split];
+    assert_eq!(anchor[0], 0);
+    let (part_len, head) = if anchor[1] & 0x80 == 0 {
+        (usize::from(anchor[1]), 2)
+    } else {
+        (
+            usize::from(anchor[1] & 0x7f) | usize::from(anchor[2]) << 7,
+            3,
+        )
+    };
+    let part = &anchor[head..];
+    assert_eq!(part.len(), part_len);
+    let with_part = |declared: usize, part: &[u8]| {
+        let mut b = vec![0u8];
+        push_varint(&mut b, declared);
+        b.extend_from_slice(part);
+        b.extend_from_slice(&plain_body);
+        format!("{}{}", envelope::PREFIX, base45_encode(&b))
+    };
+    let refused = |env: &str| {
+        let err = verify(env, &request(), &view, &policy(2), NOW).unwrap_err();
+        match err {
+            vouch_core::VerifyError::Envelope(e) => e,
+            other => panic!("{other:?}"),
+        }
+    };
+    // Rebuilt as it was, it verifies.
+    assert!(verify(
+        &with_part(part.len(), part),
+        &request(),
+        &view,
+        &policy(2),
+        NOW
+    )
+    .unwrap()
+    .is_valid());
+    // Truncated: the part declared longer than it is reads into the
+    // presentation and is refused as it stands; every shorter part is
+    // refused by its fields.
+    for end in 0..part.len() {
+        let e = refused(&with_part(end, &part[..end]));
+        assert!(
+            matches!(e, EnvelopeError::AnchorPart(_) | EnvelopeError::Anchor(_)),
+            "cut at {end}: {e:?}"
+        );
+        assert!(e.to_string().contains("anchor part"), "{e}");
+    }
+    // A whole envelope cut inside its anchor part.
+    let cut = {
+        let mut b = carried_body[..head + part_len / 2].to_vec();
+        b[0] = 0;
+        format!("{}{}", envelope::PREFIX, base45_encode(&b))
+    };
+    assert_eq!(refused(&cut), EnvelopeError::AnchorPart("truncated"));
+    // Garbage of the right length.
+    let garbage = vec![0xA5u8; part.len()];
+    let e = refused(&with_part(garbage.len(), &garbage));
+    assert!(
+        matches!(e, EnvelopeError::AnchorPart(_) | EnvelopeError::Anchor(_)),
+        "{e:?}"
+    );
+    // Oversize: refused by the declared length alone, before the part or
+    // the presentation (here: deflate garbage) is decoded.
+    let mut b = vec![0u8];
+    push_varint(&mut b, MAX_ANCHOR_PART + 1);
+    b.extend_from_slice(&[0xFF; 64]);
+    let e = refused(&format!("{}{}", envelope::PREFIX, base45_encode(&b)));
+    assert_eq!(
+        e,
+        EnvelopeError::AnchorTooLarge {
+            len: MAX_ANCHOR_PART + 1,
+            max: MAX_ANCHOR_PART
+        }
+    );
+    assert!(e.to_string().contains("anchor part"), "{e}");
+    // And a part of exactly the limit is read (and refused by its fields).
+    let e = refused(&with_part(MAX_ANCHOR_PART, &vec![0xFF; MAX_ANCHOR_PART]));
+    assert!(matches!(e, EnvelopeError::AnchorPart(_)), "{e:?}");
+}
+
+#[test]
+fn fail_a_broken_presentation_file_is_an_error() {
+    let (text, proof, view) = withdrawn_after_anchoring();
+    let file = vouch_core::presentation::Presentation {
+        sd_jwt: text,
+        anchor_proof: Some(proof),
+    }
+    .to_file_json();
+    for broken in [
+        file[..file.len() / 2].to_owned(),
+        file.replace("\"batch_size\":2", "\"batch_size\":0"),
+        file.replace("vouch-presentation/v1", "vouch-presentation/v9"),
+        "{}".to_owned(),
+    ] {
+        let err = verify(&broken, &request(), &view, &policy(2), NOW).unwrap_err();
+        assert!(
+            matches!(err, vouch_core::VerifyError::PresentationFile(_)),
+            "{broken}: {err:?}"
+        );
+    }
+}
+
+/// Base45 (RFC 9285), written out here so the tests build envelopes
+/// independently of the crate's encoder.
+fn base45_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 45] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+    let mut out = String::new();
+    for pair in bytes.chunks(2) {
+        let (mut n, digits) = match *pair {
+            [a, b] => (usize::from(a) * 256 + usize::from(b), 3),
+            [a] => (usize::from(a), 2),
+            _ => unreachable!(),
+        };
+        for _ in 0..digits {
+            out.push(char::from(ALPHABET[n % 45]));
+            n /= 45;
+        }
+    }
+    out
+}
+
+fn base45_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8; 45] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+    let value = |c: u8| ALPHABET.iter().position(|&a| a == c).unwrap();
+    let mut out = Vec::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .rev()
+            .fold(0usize, |acc, &c| acc * 45 + value(c));
+        if chunk.len() == 3 {
+            out.extend_from_slice(&[(n / 256) as u8, (n % 256) as u8]);
+        } else {
+            out.push(n as u8);
+        }
+    }
+    out
+}
+
+fn push_varint(out: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}

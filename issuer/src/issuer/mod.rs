@@ -44,7 +44,6 @@ use std::path::{Path, PathBuf};
 
 use vouch_core::anchor::AnchorError;
 use vouch_core::chain::{EntryError, RuleError};
-use vouch_core::envelope::EnvelopeError;
 use vouch_core::log::{ProofError, TreeError};
 use vouch_core::manifest::ManifestError;
 use vouch_core::status_list::StatusListError;
@@ -58,7 +57,7 @@ pub use batch::{BatchReport, Progress, Quiet};
 pub use directory::{init, InitReport, Issuer, IssuerConfig};
 pub use journal::{batch_id, Batch, Stage};
 pub use lists::{status_of_credential, CredentialError, LIST_FILL, LIST_SIZE};
-pub use output::{check_manifest, credential_id, qr_png, ManifestCheckError, MANIFEST};
+pub use output::{check_manifest, credential_id, qr_png, ManifestCheckError, QrPngError, MANIFEST};
 
 /// Why an issuer operation (init, open, issue, set a status) failed.
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +191,7 @@ pub enum IssuerError {
         /// The row.
         row: usize,
         /// Cause.
-        source: EnvelopeError,
+        source: output::QrPngError,
     },
     /// The batch archive holds another number of credentials.
     #[error("the batch archive {} holds {found} credentials, not {want}", path.display())]

@@ -98,15 +98,27 @@ pub(super) fn qr_name(name: &str) -> String {
     format!("{}.png", name.trim_end_matches(".sd-jwt"))
 }
 
+/// Why a credential could not be drawn as a QR code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QrPngError {
+    /// The `VCH1:` envelope could not be made.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// The envelope does not fit one QR code, or the image is too large.
+    #[error(transparent)]
+    Qr(#[from] vouch_core::qr::QrError),
+}
+
 /// A credential as a `VCH1:` QR code PNG (error correction M), for handing
 /// it over to a wallet's camera.
 ///
 /// # Errors
-/// [`EnvelopeError`], e.g. when it does not fit one QR code.
-pub fn qr_png(credential: &str) -> Result<Vec<u8>, EnvelopeError> {
+/// [`QrPngError`], e.g. when it does not fit one QR code.
+pub fn qr_png(credential: &str) -> Result<Vec<u8>, QrPngError> {
     let env = envelope::encode(credential)?;
-    let code = envelope::qr_code(&env, qrcode::EcLevel::M)?;
-    envelope::png(&code, 4, 4)
+    let code = vouch_core::qr::qr_code(&env, vouch_core::qr::EcLevel::M)?;
+    Ok(vouch_core::qr::png(&code, 4, 4)?)
 }
 
 impl Issuer {

@@ -1,0 +1,272 @@
+//! The SD-JWT type: its compact and JSON serialisations and its parts.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use crate::jws::{parse_json_object, Jws, JwsError};
+
+use super::disclosure::{claims_nesting, Disclosure, DisclosureError};
+use super::{MAX_DEPTH, MAX_DISCLOSURES, MAX_SD_JWT_BYTES, SD_ALG, SHA_256};
+
+/// Why a string is not a well-formed SD-JWT.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SdJwtError {
+    /// No `~` at all.
+    #[error("an SD-JWT has the form <jwt>~<disclosure>~…~[<kb-jwt>]; no '~' found")]
+    NoTilde,
+    /// An empty component between two `~`.
+    #[error("empty disclosure at position {0}")]
+    EmptyDisclosure(usize),
+    /// The issuer-signed JWT.
+    #[error("issuer-signed JWT: {0}")]
+    Jwt(JwsError),
+    /// The issuer-signed JWT payload is not a JSON object.
+    #[error("issuer-signed JWT payload is not a JSON object: {0}")]
+    Payload(String),
+    /// An unsupported `_sd_alg`.
+    #[error("unsupported _sd_alg {0:?} (only sha-256)")]
+    SdAlg(String),
+    /// A disclosure that is not base64url of `[salt, name, value]` or `[salt, value]`.
+    #[error("disclosure {index} is malformed: {reason}")]
+    Disclosure {
+        /// Position among the disclosures (0-based).
+        index: usize,
+        /// What is wrong.
+        #[source]
+        reason: DisclosureError,
+    },
+    /// The KB-JWT (last component) is not a compact JWS.
+    #[error("KB-JWT: {0}")]
+    KbJwt(JwsError),
+    /// The same disclosure twice.
+    #[error("disclosure {0} appears twice")]
+    DuplicateDisclosure(usize),
+    /// Longer than [`MAX_SD_JWT_BYTES`].
+    #[error("SD-JWT of {len} bytes is longer than the {max}-byte limit")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// More than [`MAX_DISCLOSURES`] disclosures.
+    #[error("SD-JWT has {0} disclosures, more than the limit of {MAX_DISCLOSURES}")]
+    TooManyDisclosures(usize),
+    /// The payload nests deeper than [`MAX_DEPTH`].
+    #[error("issuer-signed JWT payload nests deeper than {MAX_DEPTH} levels")]
+    PayloadTooDeep,
+}
+
+/// A parsed SD-JWT: issuer-signed JWT, disclosures, optional KB-JWT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SdJwt {
+    pub(super) jwt: Jws,
+    pub(super) payload: Map<String, Value>,
+    pub(super) disclosures: Vec<Disclosure>,
+    pub(super) kb: Option<Jws>,
+}
+
+impl SdJwt {
+    /// Parses the compact serialisation `<jwt>~<d1>~…~<dn>~[<kb-jwt>]`.
+    ///
+    /// # Errors
+    /// [`SdJwtError`] naming the part that is malformed.
+    /// Bounded before any work: at most [`MAX_SD_JWT_BYTES`], at most
+    /// [`MAX_DISCLOSURES`] disclosures, no JSON nesting deeper than
+    /// [`MAX_DEPTH`].
+    pub fn parse(text: &str) -> Result<Self, SdJwtError> {
+        if text.len() > MAX_SD_JWT_BYTES {
+            return Err(SdJwtError::TooLarge {
+                len: text.len(),
+                max: MAX_SD_JWT_BYTES,
+            });
+        }
+        let (jwt, rest) = text.split_once('~').ok_or(SdJwtError::NoTilde)?;
+        // Every '~' after the JWT ends one disclosure.
+        let count = rest.bytes().filter(|&b| b == b'~').count();
+        if count > MAX_DISCLOSURES {
+            return Err(SdJwtError::TooManyDisclosures(count));
+        }
+        let jwt = Jws::parse(jwt).map_err(SdJwtError::Jwt)?;
+        let payload =
+            parse_json_object(jwt.payload()).map_err(|e| SdJwtError::Payload(e.to_string()))?;
+        if claims_nesting(&payload) > MAX_DEPTH {
+            return Err(SdJwtError::PayloadTooDeep);
+        }
+        match payload.get(SD_ALG) {
+            None => {}
+            Some(Value::String(alg)) if alg == SHA_256 => {}
+            Some(other) => return Err(SdJwtError::SdAlg(other.to_string())),
+        }
+        let mut parts: Vec<&str> = rest.split('~').collect();
+        // `rest` ends with the KB-JWT, or is empty after the last '~'.
+        let last = parts.pop().unwrap_or_default();
+        let kb = if last.is_empty() {
+            None
+        } else {
+            Some(Jws::parse(last).map_err(SdJwtError::KbJwt)?)
+        };
+        let mut disclosures = Vec::with_capacity(parts.len());
+        let mut seen = HashSet::with_capacity(parts.len());
+        for (index, part) in parts.into_iter().enumerate() {
+            if part.is_empty() {
+                return Err(SdJwtError::EmptyDisclosure(index));
+            }
+            if !seen.insert(part) {
+                return Err(SdJwtError::DuplicateDisclosure(index));
+            }
+            disclosures.push(
+                Disclosure::parse(part)
+                    .map_err(|reason| SdJwtError::Disclosure { index, reason })?,
+            );
+        }
+        Ok(Self {
+            jwt,
+            payload,
+            disclosures,
+            kb,
+        })
+    }
+
+    /// Reads the JWS JSON Serialization of an SD-JWT (RFC 9901 §8): flattened
+    /// (`protected`, `payload`, `signature`) or general (`signatures[0]`), with
+    /// `disclosures` and `kb_jwt` in the unprotected `header` or, as the
+    /// reference implementation writes them, at the top level. Returns the
+    /// equivalent compact SD-JWT, over which `sd_hash` is computed.
+    ///
+    /// # Errors
+    /// [`SdJwtError::Payload`] when the JSON does not have that shape (also:
+    /// a repeated member name, `disclosures` or `kb_jwt` both in `header`
+    /// and at the top level, a field with a character that base64url, or
+    /// for `kb_jwt` a compact JWS, does not have), or any error of
+    /// [`SdJwt::parse`] for its parts.
+    pub fn from_json_serialization(json: &str) -> Result<Self, SdJwtError> {
+        if json.len() > MAX_SD_JWT_BYTES {
+            return Err(SdJwtError::TooLarge {
+                len: json.len(),
+                max: MAX_SD_JWT_BYTES,
+            });
+        }
+        let bad = |what: &str| SdJwtError::Payload(format!("JSON serialization: {what}"));
+        let root = parse_json_object(json.as_bytes()).map_err(|e| bad(&e.to_string()))?;
+        let payload = root
+            .get("payload")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("no payload"))?;
+        let signer = match root.get("signatures") {
+            Some(Value::Array(sigs)) => sigs
+                .first()
+                .and_then(Value::as_object)
+                .ok_or_else(|| bad("empty signatures"))?,
+            Some(_) => return Err(bad("signatures is not an array")),
+            None => &root,
+        };
+        let protected = signer
+            .get("protected")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("no protected header"))?;
+        let signature = signer
+            .get("signature")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("no signature"))?;
+        let header = match signer.get("header") {
+            None => None,
+            Some(Value::Object(header)) => Some(header),
+            Some(_) => return Err(bad("header is not an object")),
+        };
+        // In the unprotected header or at the top level, not both: two lists
+        // of disclosures would leave the choice to the parser.
+        let field = |name: &str| match (header.and_then(|h| h.get(name)), root.get(name)) {
+            (Some(_), Some(_)) => Err(bad(&format!("{name} both in header and at the top level"))),
+            (in_header, at_top) => Ok(in_header.or(at_top)),
+        };
+        // Each field becomes one component of the compact form: a '~' (or a
+        // '.' where the compact form has none) inside one would split it
+        // into several, so the compact text would say something else.
+        let component = |name: &str, value: &str, dots: bool| {
+            if value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (dots && b == b'.'))
+            {
+                Ok(())
+            } else {
+                Err(bad(&format!("{name} has a character outside base64url")))
+            }
+        };
+        component("protected", protected, false)?;
+        component("payload", payload, false)?;
+        component("signature", signature, false)?;
+        let mut text = format!("{protected}.{payload}.{signature}~");
+        if let Some(disclosures) = field("disclosures")? {
+            for d in disclosures
+                .as_array()
+                .ok_or_else(|| bad("disclosures is not an array"))?
+            {
+                let d = d
+                    .as_str()
+                    .ok_or_else(|| bad("a disclosure is not a string"))?;
+                component("a disclosure", d, false)?;
+                text.push_str(d);
+                text.push('~');
+            }
+        }
+        if let Some(kb) = field("kb_jwt")? {
+            let kb = kb.as_str().ok_or_else(|| bad("kb_jwt is not a string"))?;
+            component("kb_jwt", kb, true)?;
+            text.push_str(kb);
+        }
+        Self::parse(&text)
+    }
+
+    /// The compact serialisation; exactly the parsed text for a parsed SD-JWT.
+    pub fn serialize(&self) -> String {
+        let mut out = self.without_kb();
+        if let Some(kb) = &self.kb {
+            out.push_str(kb.as_str());
+        }
+        out
+    }
+
+    /// Length of `<jwt>~<d1>~…~<dn>~`.
+    pub(super) fn compact_len(&self) -> usize {
+        self.jwt.as_str().len()
+            + self
+                .disclosures
+                .iter()
+                .map(|d| d.encoded.len() + 1)
+                .sum::<usize>()
+            + 1
+    }
+
+    /// `<jwt>~<d1>~…~<dn>~`, the string `sd_hash` covers.
+    pub fn without_kb(&self) -> String {
+        let len = self.compact_len();
+        let mut out = String::with_capacity(len + 300);
+        out.push_str(self.jwt.as_str());
+        out.push('~');
+        for d in &self.disclosures {
+            out.push_str(&d.encoded);
+            out.push('~');
+        }
+        out
+    }
+
+    /// The issuer-signed JWT.
+    pub fn jwt(&self) -> &Jws {
+        &self.jwt
+    }
+    /// The issuer-signed payload, digests and all.
+    pub fn payload(&self) -> &Map<String, Value> {
+        &self.payload
+    }
+    /// The disclosures, in order.
+    pub fn disclosures(&self) -> &[Disclosure] {
+        &self.disclosures
+    }
+    /// The KB-JWT, if any.
+    pub fn kb_jwt(&self) -> Option<&Jws> {
+        self.kb.as_ref()
+    }
+}

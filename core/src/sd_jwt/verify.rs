@@ -1,0 +1,419 @@
+//! Verifying an SD-JWT presentation: signatures, disclosures, times, KB-JWT.
+
+use ed25519_dalek::Signature;
+use serde_json::{Map, Value};
+
+use crate::jws::{parse_json_object, Alg, Jws, PublicKey};
+use crate::path::ClaimPath;
+use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
+
+use super::compact::SdJwt;
+use super::disclosure::digest;
+use super::{KB_JWT_TYP, SD};
+
+/// What a verifier expects of the KB-JWT.
+#[derive(Debug, Clone)]
+pub enum KeyBinding {
+    /// A KB-JWT must be present, for this audience and nonce, issued no more
+    /// than `max_age` seconds ago.
+    Required {
+        /// Expected `aud`.
+        aud: String,
+        /// Expected `nonce`.
+        nonce: String,
+        /// How old the KB-JWT may be, in seconds.
+        max_age: u64,
+    },
+    /// No KB-JWT is expected (a plain SD-JWT); one present is still checked
+    /// for signature and `sd_hash`, but not `aud`/`nonce`.
+    Optional,
+}
+
+/// How to verify an SD-JWT.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Current time, Unix seconds (injected clock).
+    pub now: i64,
+    /// Clock skew tolerated, seconds.
+    pub leeway: u64,
+    /// The issuer key; `None` resolves the `kid` as a did:key verification
+    /// method, which must belong to `iss`.
+    pub issuer_key: Option<PublicKey>,
+    /// KB-JWT expectations.
+    pub key_binding: KeyBinding,
+}
+
+impl VerifyOptions {
+    /// Defaults: 60 s leeway, issuer key from the did:key `kid`.
+    pub fn new(now: i64, key_binding: KeyBinding) -> Self {
+        Self {
+            now,
+            leeway: 60,
+            issuer_key: None,
+            key_binding,
+        }
+    }
+}
+
+/// Parses and verifies a compact SD-JWT presentation.
+///
+/// # Errors
+/// [`VerifyError`] when it is malformed or the issuer key cannot be found;
+/// every other problem is a failed check in the [`Verdict`].
+pub fn verify(text: &str, options: &VerifyOptions) -> Result<Verdict, VerifyError> {
+    let sd_jwt = SdJwt::parse(text)?;
+    verify_parsed(&sd_jwt, options)
+}
+
+/// As [`verify`], on an already parsed SD-JWT.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict, VerifyError> {
+    let issuer = sd_jwt
+        .payload
+        .get("iss")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let issuer_key = match &options.issuer_key {
+        Some(key) => key.clone(),
+        None => PublicKey::Ed25519(*issuer_did_key(sd_jwt, issuer.as_deref())?.verifying_key()),
+    };
+    let mut verdict = Verdict {
+        checks: Vec::with_capacity(8),
+        claims: Map::new(),
+        issuer,
+        vct: None,
+        status: None,
+    };
+
+    // Holder key and KB-JWT, parsed up front so both signatures can be
+    // checked in one batch.
+    let holder_key = sd_jwt
+        .payload
+        .get("cnf")
+        .and_then(|c| c.get("jwk"))
+        .map(PublicKey::from_jwk);
+    let kb = sd_jwt.kb.as_ref();
+
+    // Signatures.
+    let (issuer_ok, kb_sig_ok) = check_signatures(
+        sd_jwt,
+        &issuer_key,
+        holder_key.as_ref().and_then(|k| k.as_ref().ok()),
+    );
+    verdict.push(
+        CheckName::IssuerSignature,
+        if issuer_ok {
+            Outcome::Pass
+        } else {
+            Outcome::Fail("issuer signature does not verify".into())
+        },
+    );
+
+    // Disclosures, only under a valid issuer signature: the walk over
+    // attacker-chosen disclosures is bounded, but need not run at all for a
+    // forgery.
+    let mut top_level = TopLevel::NotProcessed;
+    if issuer_ok {
+        match sd_jwt.reveal() {
+            Ok(revealed) => {
+                top_level = if withholds_top_level_claims(&sd_jwt.payload, &revealed.paths) {
+                    TopLevel::Withheld
+                } else {
+                    TopLevel::AllDisclosed
+                };
+                verdict.claims = revealed.claims;
+                verdict.push(CheckName::Disclosures, Outcome::Pass);
+            }
+            Err(e) => verdict.push(CheckName::Disclosures, Outcome::Fail(e.to_string())),
+        }
+    } else {
+        verdict.push(
+            CheckName::Disclosures,
+            Outcome::NotChecked("the issuer signature does not verify".into()),
+        );
+    }
+
+    // Validity period.
+    verdict.push(
+        CheckName::Validity,
+        check_times(&sd_jwt.payload, &verdict.claims, top_level, options),
+    );
+
+    // Holder binding.
+    let (binding, aud, nonce) = check_kb(sd_jwt, kb, holder_key.as_ref(), kb_sig_ok, options);
+    verdict.push(CheckName::HolderBinding, binding);
+    verdict.push(CheckName::Audience, aud);
+    verdict.push(CheckName::Nonce, nonce);
+    Ok(verdict)
+}
+
+fn issuer_did_key(sd_jwt: &SdJwt, iss: Option<&str>) -> Result<crate::did::DidKey, VerifyError> {
+    let kid = sd_jwt
+        .jwt
+        .header_str("kid")
+        .ok_or_else(|| VerifyError::IssuerKey("no kid in the JWT header".into()))?;
+    let did = crate::did::DidKey::parse_verification_method(kid)
+        .or_else(|_| crate::did::DidKey::parse(kid))
+        .map_err(|e| VerifyError::IssuerKey(format!("kid {kid:?}: {e}")))?;
+    if iss != Some(did.as_str()) {
+        return Err(VerifyError::IssuerKey(format!(
+            "kid {kid:?} does not belong to iss {iss:?}"
+        )));
+    }
+    Ok(did)
+}
+
+/// Checks the issuer signature and, when there is a KB-JWT and a usable
+/// holder key, the KB-JWT signature; two Ed25519 signatures go in one batch.
+fn check_signatures(
+    sd_jwt: &SdJwt,
+    issuer: &PublicKey,
+    holder: Option<&PublicKey>,
+) -> (bool, Option<bool>) {
+    let kb = sd_jwt.kb.as_ref();
+    if let (PublicKey::Ed25519(ik), Some(PublicKey::Ed25519(hk)), Some(kb)) = (issuer, holder, kb) {
+        if sd_jwt.jwt.alg() == Alg::EdDSA
+            && kb.alg() == Alg::EdDSA
+            && !ik.is_weak()
+            && !hk.is_weak()
+        {
+            if let (Ok(s1), Ok(s2)) = (
+                Signature::from_slice(sd_jwt.jwt.signature()),
+                Signature::from_slice(kb.signature()),
+            ) {
+                let messages: [&[u8]; 2] = [sd_jwt.jwt.signing_input(), kb.signing_input()];
+                if ed25519_dalek::verify_batch(&messages, &[s1, s2], &[*ik, *hk]).is_ok() {
+                    return (true, Some(true));
+                }
+            }
+        }
+    }
+    let issuer_ok = sd_jwt.jwt.verify(issuer).is_ok();
+    let kb_ok = match (kb, holder) {
+        (Some(kb), Some(holder)) => Some(kb.verify(holder).is_ok()),
+        _ => None,
+    };
+    (issuer_ok, kb_ok)
+}
+
+/// Why the times fail the [`CheckName::Validity`] check.
+#[derive(Debug, thiserror::Error)]
+enum TimeError {
+    /// A time claim that is not an integer.
+    #[error("{0} is not an integer NumericDate")]
+    NotNumericDate(&'static str),
+    /// `exp` has passed.
+    #[error("expired at {exp} (now {now})")]
+    Expired { exp: i64, now: i64 },
+    /// `nbf` has not come.
+    #[error("not valid before {nbf} (now {now})")]
+    NotYetValid { nbf: i64, now: i64 },
+    /// `iat` is in the future.
+    #[error("issued in the future at {iat} (now {now})")]
+    Future { iat: i64, now: i64 },
+}
+
+fn time_claim(payload: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, TimeError> {
+    match payload.get(name) {
+        None => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or(TimeError::NotNumericDate(name)),
+    }
+}
+
+/// What is known about the top-level claims a presentation withholds.
+#[derive(Clone, Copy)]
+enum TopLevel {
+    /// The disclosures were not processed (bad signature or disclosures).
+    NotProcessed,
+    /// Every top-level digest has its disclosure here: nothing is withheld.
+    AllDisclosed,
+    /// Some top-level digest has no disclosure here: a withheld claim or a
+    /// decoy, which nobody but the issuer can tell apart.
+    Withheld,
+}
+
+/// Whether some digest in the payload's top-level `_sd` has no disclosure
+/// in this presentation. Each digest is referenced at most once (checked by
+/// the reveal), so counting the disclosures that landed at the top suffices.
+fn withholds_top_level_claims(payload: &Map<String, Value>, paths: &[ClaimPath]) -> bool {
+    let digests = payload
+        .get(SD)
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let disclosed = paths.iter().filter(|p| p.segments().len() == 1).count();
+    disclosed < digests
+}
+
+/// `exp` and `nbf` are never selectively disclosable ([`NOT_DISCLOSABLE`]),
+/// so they are read from the issuer-signed payload. `iat` may be (RFC 9901
+/// §4.1, SD-JWT VC §3.2.2): it is checked from the payload, else from a
+/// disclosure; when neither has it and a top-level claim is withheld, it may
+/// be the withheld one, and the check says so (`NotChecked`) instead of
+/// passing. A credential with no top-level `_sd` and no `iat` has none.
+fn check_times(
+    payload: &Map<String, Value>,
+    disclosed: &Map<String, Value>,
+    top_level: TopLevel,
+    options: &VerifyOptions,
+) -> Outcome {
+    let leeway = i64::try_from(options.leeway).unwrap_or(i64::MAX);
+    let now = options.now;
+    let result = (|| {
+        if let Some(exp) = time_claim(payload, "exp")? {
+            if now.saturating_sub(leeway) >= exp {
+                return Err(TimeError::Expired { exp, now });
+            }
+        }
+        if let Some(nbf) = time_claim(payload, "nbf")? {
+            if now.saturating_add(leeway) < nbf {
+                return Err(TimeError::NotYetValid { nbf, now });
+            }
+        }
+        let iat = match time_claim(payload, "iat")? {
+            Some(iat) => Some(iat),
+            None => time_claim(disclosed, "iat")?,
+        };
+        if let Some(iat) = iat {
+            if now.saturating_add(leeway) < iat {
+                return Err(TimeError::Future { iat, now });
+            }
+            return Ok(None);
+        }
+        let withheld = payload
+            .get(SD)
+            .and_then(Value::as_array)
+            .is_some_and(|digests| !digests.is_empty());
+        Ok(match (withheld, top_level) {
+            (false, _) | (true, TopLevel::AllDisclosed) => None,
+            (true, TopLevel::Withheld) => Some(
+                "exp and nbf pass; iat is not in the issuer-signed payload and not \
+                 disclosed, and may be among the withheld claims, so whether the \
+                 credential was issued in the future was not checked",
+            ),
+            (true, TopLevel::NotProcessed) => Some(
+                "exp and nbf pass; iat is not in the issuer-signed payload and the \
+                 disclosures were not processed, so iat was not checked",
+            ),
+        })
+    })();
+    match result {
+        Ok(None) => Outcome::Pass,
+        Ok(Some(why)) => Outcome::NotChecked(why.into()),
+        Err(e) => Outcome::Fail(e.to_string()),
+    }
+}
+
+/// Why the KB-JWT fails the [`CheckName::HolderBinding`] check.
+#[derive(Debug, thiserror::Error)]
+enum BindingError {
+    #[error("credential has no cnf.jwk holder key")]
+    NoHolderKey,
+    #[error("cnf.jwk: {0}")]
+    HolderKey(#[source] crate::jws::JwkError),
+    #[error("KB-JWT typ is {0:?}, expected kb+jwt")]
+    Typ(Option<String>),
+    #[error("KB-JWT signature does not verify with cnf.jwk")]
+    Signature,
+    #[error("KB-JWT payload: {0}")]
+    Payload(#[source] crate::jws::JsonObjectError),
+    #[error("KB-JWT has no sd_hash")]
+    NoSdHash,
+    #[error("KB-JWT sd_hash does not match this presentation")]
+    SdHash,
+    #[error("KB-JWT has no integer iat")]
+    NoIat,
+    #[error("KB-JWT issued in the future at {iat} (now {now})")]
+    Future { iat: i64, now: i64 },
+    #[error("KB-JWT too old: iat {iat}, now {now}")]
+    TooOld { iat: i64, now: i64 },
+}
+
+fn check_kb(
+    sd_jwt: &SdJwt,
+    kb: Option<&Jws>,
+    holder_key: Option<&Result<PublicKey, crate::jws::JwkError>>,
+    kb_sig_ok: Option<bool>,
+    options: &VerifyOptions,
+) -> (Outcome, Outcome, Outcome) {
+    let required = matches!(options.key_binding, KeyBinding::Required { .. });
+    let not_checked = || Outcome::NotChecked("no key binding expected".into());
+    let Some(kb) = kb else {
+        return if required {
+            let skipped = || Outcome::NotChecked("no KB-JWT".into());
+            (Outcome::Fail("no KB-JWT".into()), skipped(), skipped())
+        } else {
+            (
+                Outcome::NotChecked("no KB-JWT".into()),
+                not_checked(),
+                not_checked(),
+            )
+        };
+    };
+    let aud_nonce_fail = || Outcome::NotChecked("the KB-JWT is not valid".into());
+    let binding = (|| {
+        // The signature itself was checked with the holder key up front.
+        match holder_key {
+            None => return Err(BindingError::NoHolderKey),
+            Some(Err(e)) => return Err(BindingError::HolderKey(e.clone())),
+            Some(Ok(_)) => {}
+        }
+        if kb.header_str("typ") != Some(KB_JWT_TYP) {
+            return Err(BindingError::Typ(kb.header_str("typ").map(str::to_owned)));
+        }
+        if kb_sig_ok != Some(true) {
+            return Err(BindingError::Signature);
+        }
+        let payload = parse_json_object(kb.payload()).map_err(BindingError::Payload)?;
+        let sd_hash = payload
+            .get("sd_hash")
+            .and_then(Value::as_str)
+            .ok_or(BindingError::NoSdHash)?;
+        if sd_hash != digest(sd_jwt.without_kb().as_bytes()) {
+            return Err(BindingError::SdHash);
+        }
+        let iat = payload
+            .get("iat")
+            .and_then(Value::as_i64)
+            .ok_or(BindingError::NoIat)?;
+        let now = options.now;
+        let leeway = i64::try_from(options.leeway).unwrap_or(i64::MAX);
+        if iat > now.saturating_add(leeway) {
+            return Err(BindingError::Future { iat, now });
+        }
+        if let KeyBinding::Required { max_age, .. } = &options.key_binding {
+            let max_age = i64::try_from(*max_age).unwrap_or(i64::MAX);
+            if iat < now.saturating_sub(max_age).saturating_sub(leeway) {
+                return Err(BindingError::TooOld { iat, now });
+            }
+        }
+        Ok(payload)
+    })();
+    match (binding, &options.key_binding) {
+        (Err(e), _) => (
+            Outcome::Fail(e.to_string()),
+            aud_nonce_fail(),
+            aud_nonce_fail(),
+        ),
+        (Ok(_), KeyBinding::Optional) => (Outcome::Pass, not_checked(), not_checked()),
+        (Ok(payload), KeyBinding::Required { aud, nonce, .. }) => {
+            let aud_ok = match payload.get("aud") {
+                Some(Value::String(a)) if a == aud => Outcome::Pass,
+                other => Outcome::Fail(format!("KB-JWT aud is {}, expected {aud:?}", show(other))),
+            };
+            let nonce_ok = match payload.get("nonce") {
+                Some(Value::String(n)) if n == nonce => Outcome::Pass,
+                other => Outcome::Fail(format!(
+                    "KB-JWT nonce is {}, expected {nonce:?}",
+                    show(other)
+                )),
+            };
+            (Outcome::Pass, aud_ok, nonce_ok)
+        }
+    }
+}
+
+fn show(value: Option<&Value>) -> String {
+    value.map_or_else(|| "missing".to_owned(), Value::to_string)
+}
