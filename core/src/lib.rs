@@ -14,6 +14,7 @@
 //! - [`view`]: [`view::ChainView`], what a replica knows as of a block.
 //! - [`template`]: credential templates as data (`vct` → kind, labels).
 //! - [`verify`]: verification in one call, against a chain view and a policy.
+//! - [`seal`]: secrets at rest (Argon2id passphrase keys, XChaCha20-Poly1305).
 //!
 //! Sans-IO: no files, no network, no clock, no global RNG. Time comes in as
 //! Unix seconds, randomness as an RNG argument.
@@ -28,6 +29,7 @@ pub mod log;
 pub mod path;
 pub mod sample;
 pub mod sd_jwt;
+pub mod seal;
 pub mod status_list;
 pub mod template;
 pub mod vc;

@@ -1,0 +1,7 @@
+//! vouch-wallet integration tests: one binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+mod flow;
+mod keys;
