@@ -6,11 +6,13 @@
 //!   (`m/7652'/0'/n'`).
 //! - [`credential`]: what the wallet reads from a credential: facts,
 //!   claims with labels, the names `--disclose` takes.
+//! - [`share`]: a presentation as a QR code (PNG, SVG, terminal).
 //! - [`wallet`]: [`Wallet`]: create, restore, receive, import, list, show,
 //!   present, activity, change passphrase.
 
 pub mod credential;
 pub mod keys;
+pub mod share;
 pub mod store;
 pub mod wallet;
 

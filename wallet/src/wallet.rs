@@ -132,6 +132,8 @@ pub struct Presentation {
     pub disclosed: Vec<String>,
     /// The claims withheld (friendly names), for the holder's preview.
     pub withheld: Vec<String>,
+    /// The activity line [`Wallet::record`] writes.
+    pub activity: Activity,
 }
 
 struct Held {
@@ -451,11 +453,12 @@ impl Wallet {
     /// A presentation of credential `id` disclosing exactly `names`
     /// (friendly names or JSON Pointers; claims the issuer did not make
     /// selective are always shown), bound by the credential's holder key to
-    /// the verifier's `aud` and `nonce` at time `now`. Recorded in the activity log.
+    /// the verifier's `aud` and `nonce` at time `now`, and recorded in the
+    /// activity log. [`Wallet::prepare`] and [`Wallet::record`] do the two
+    /// halves, for a caller that must deliver it before it counts as shared.
     ///
     /// # Errors
-    /// [`WalletError::NoSuchCredential`], [`WalletError::Disclose`]; nothing
-    /// is recorded then.
+    /// As [`Wallet::prepare`]; nothing is recorded then.
     pub fn present(
         &mut self,
         id: &str,
@@ -463,6 +466,23 @@ impl Wallet {
         binding: &Binding,
         now: i64,
         rng: &mut impl CryptoRngCore,
+    ) -> Result<Presentation, WalletError> {
+        let p = self.prepare(id, names, binding, now)?;
+        self.record(&p, rng)?;
+        Ok(p)
+    }
+
+    /// Makes the presentation [`Wallet::present`] describes without
+    /// recording it.
+    ///
+    /// # Errors
+    /// [`WalletError::NoSuchCredential`], [`WalletError::Disclose`].
+    pub fn prepare(
+        &self,
+        id: &str,
+        names: &[String],
+        binding: &Binding,
+        now: i64,
     ) -> Result<Presentation, WalletError> {
         let held = self.one(id)?;
         let paths: Vec<ClaimPath> = credential::resolve(&held.facts, names)?;
@@ -485,23 +505,39 @@ impl Wallet {
             .map(|d| credential::friendly_name(&held.facts.claims, d))
             .collect();
         let template = credential::template_of(&self.templates, &held.facts);
-        let activity = Activity {
-            at: now,
-            credential: id.to_owned(),
-            title: credential::title(&held.facts, template),
-            audience: binding.aud.clone(),
-            disclosed: disclosed.clone(),
-            channel: binding.channel.clone(),
-        };
-        let number = self.store.next_number()?;
-        self.store
-            .put(Table::Activity, &number.to_be_bytes(), &activity, rng)?;
         Ok(Presentation {
             text,
             anchor: held.stored.anchor,
-            disclosed,
+            disclosed: disclosed.clone(),
             withheld,
+            activity: Activity {
+                at: now,
+                credential: id.to_owned(),
+                title: credential::title(&held.facts, template),
+                audience: binding.aud.clone(),
+                disclosed,
+                channel: binding.channel.clone(),
+            },
         })
+    }
+
+    /// Records a presentation as shared, in the activity log.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn record(
+        &mut self,
+        presentation: &Presentation,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), WalletError> {
+        let number = self.store.next_number()?;
+        self.store.put(
+            Table::Activity,
+            &number.to_be_bytes(),
+            &presentation.activity,
+            rng,
+        )?;
+        Ok(())
     }
 
     /// The activity log, oldest first.
