@@ -17,6 +17,7 @@
 //! - [`view`]: [`view::ChainView`], what a replica knows as of a block.
 //! - [`template`]: credential templates as data (`vct` → kind, labels).
 //! - [`verify`]: verification in one call, against a chain view and a policy.
+//! - [`seal`]: secrets at rest (Argon2id passphrase keys, XChaCha20-Poly1305).
 //! - `sample` (cargo feature `sample`, off by default): the sample
 //!   transcript the examples, tests and benchmarks use.
 //!
@@ -37,6 +38,7 @@ pub mod qr;
 #[cfg(any(test, feature = "sample"))]
 pub mod sample;
 pub mod sd_jwt;
+pub mod seal;
 pub mod status_list;
 pub mod template;
 pub mod vc;

@@ -1,0 +1,142 @@
+//! Command-line arguments of `vouch-wallet`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Keep verifiable credentials under your own keys and share only the
+/// claims you choose.
+#[derive(Debug, Parser)]
+#[command(name = "vouch-wallet", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the wallet is and how to open it.
+#[derive(Debug, clap::Args)]
+pub struct Open {
+    /// Wallet directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Read the wallet passphrase from this file (first line). Otherwise
+    /// VOUCH_PASSPHRASE, otherwise a prompt.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a wallet; prints its recovery phrase once.
+    Init {
+        /// Where and how.
+        #[command(flatten)]
+        open: Open,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a wallet into an empty directory from its recovery phrase
+    /// (read from --phrase-file, VOUCH_PHRASE, or a prompt); then import the
+    /// issuers' files again.
+    Restore {
+        /// Where and how.
+        #[command(flatten)]
+        open: Open,
+        /// Read the recovery phrase from this file.
+        #[arg(long)]
+        phrase_file: Option<PathBuf>,
+    },
+    /// A fresh holder DID to give an issuer.
+    Receive {
+        /// Where and how.
+        #[command(flatten)]
+        open: Open,
+        /// Also write it as a QR code PNG here.
+        #[arg(long)]
+        qr: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import credentials (SD-JWT VC files, or directories of them); each
+    /// is checked and bound to one of this wallet's keys.
+    Import {
+        /// Where and how.
+        #[command(flatten)]
+        open: Open,
+        /// Files or directories (`.sd-jwt` files are read from a directory).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the credentials held.
+    List {
+        /// Where and how.
+        #[command(flatten)]
+        open: Open,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One credential: every claim, and the names --disclose takes.
+    Show {
+        /// Where and how.
+        #[command(flatten)]
+        open: Open,
+        /// The credential's id (from `list`).
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Present a credential, disclosing only the claims named.
+    Present {
+        /// Where and how.
+        #[command(flatten)]
+        open: Open,
+        /// The credential's id (from `list`).
+        id: String,
+        /// Claims to disclose, comma-separated: `degree,courses[CS101]`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        disclose: Vec<String>,
+        /// The verifier's audience.
+        #[arg(long)]
+        aud: String,
+        /// The verifier's nonce.
+        #[arg(long)]
+        nonce: String,
+        /// Write the QR code here (`.png` or `.svg`).
+        #[arg(long)]
+        qr: Option<PathBuf>,
+        /// Write the presentation (compact SD-JWT+KB) to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also draw the QR code in the terminal.
+        #[arg(long)]
+        terminal: bool,
+    },
+    /// What was shared, when, with whom.
+    Activity {
+        /// Where and how.
+        #[command(flatten)]
+        open: Open,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change the passphrase (read the new one from --new-passphrase-file,
+    /// VOUCH_NEW_PASSPHRASE, or a prompt).
+    Passwd {
+        /// Where and how.
+        #[command(flatten)]
+        open: Open,
+        /// Read the new passphrase from this file.
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,296 @@
+//! A credential as the wallet holds it: the issuer's SD-JWT VC with every
+//! disclosure, the index of the holder key it is bound to, and the anchor
+//! proof when the issuer's manifest gave one. What the holder sees of it
+//! (title, claims with labels, the paths `--disclose` takes) is computed
+//! from the credential and the templates, never stored apart from it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use vouch_core::path::Segment;
+use vouch_core::sd_jwt::{KeyBinding, VerifyOptions};
+use vouch_core::status_list::StatusRef;
+use vouch_core::template::{Template, Templates};
+use vouch_core::{AnchorProof, CheckName, ClaimPath, DidKey, Outcome, SdJwt};
+
+/// The record stored per credential (sealed in the store).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredCredential {
+    /// The SD-JWT as issued (`<jwt>~<disclosure>~…~`), every disclosure kept.
+    pub sd_jwt: String,
+    /// Index of the holder key (`m/7652'/0'/index'`) its `cnf` names.
+    pub key_index: u32,
+    /// The credential's place in its anchored batch, from the issuer's
+    /// manifest.
+    pub anchor: Option<AnchorProof>,
+    /// When it was imported, Unix seconds.
+    pub imported_at: i64,
+}
+
+/// Why a credential was refused on import.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// Not an SD-JWT at all.
+    #[error("not an SD-JWT credential: {0}")]
+    Parse(#[source] vouch_core::sd_jwt::SdJwtError),
+    /// A presentation (it carries a KB-JWT): the wallet keeps credentials
+    /// as issued.
+    #[error("this is a presentation (it has a key-binding JWT), not a credential as issued")]
+    Presentation,
+    /// The issuer's signature or the SD-JWT's structure does not check.
+    #[error("the credential does not verify: {0}")]
+    Invalid(String),
+    /// It could not be checked at all (no did:key issuer, bad header).
+    #[error("the credential cannot be checked: {0}")]
+    Unverifiable(#[source] vouch_core::VerifyError),
+    /// A required claim is missing or has the wrong type.
+    #[error("the credential has no {0}")]
+    Missing(&'static str),
+}
+
+/// What the wallet reads from a credential it holds.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// The issuer DID (`iss`).
+    pub issuer: String,
+    /// `vct`.
+    pub vct: String,
+    /// The holder DID the credential is bound to (`cnf.jwk`).
+    pub holder: DidKey,
+    /// `iat`, when the issuer wrote one.
+    pub issued_at: Option<i64>,
+    /// `exp`, when the issuer wrote one.
+    pub expires_at: Option<i64>,
+    /// `status.status_list`, when present.
+    pub status: Option<StatusRef>,
+    /// Every claim with every disclosure applied.
+    pub claims: Map<String, Value>,
+    /// The paths of the claims the holder may withhold, as issued.
+    pub disclosable: Vec<ClaimPath>,
+}
+
+/// Checks a credential as issued and reads its facts: the issuer's signature
+/// and every SD-JWT rule, the SD-JWT VC profile (`vct`, `cnf`), no KB-JWT.
+/// Status, accreditation and the anchor are the chain's business and are
+/// shown, not required, by the wallet.
+///
+/// # Errors
+/// [`CredentialError`] naming what is wrong.
+pub fn read(text: &str, now: i64) -> Result<(SdJwt, Facts), CredentialError> {
+    let sd_jwt = SdJwt::parse(text.trim()).map_err(CredentialError::Parse)?;
+    if sd_jwt.kb_jwt().is_some() {
+        return Err(CredentialError::Presentation);
+    }
+    let verdict = vouch_core::vc::verify_with(
+        &sd_jwt.serialize(),
+        &VerifyOptions::new(now, KeyBinding::Optional),
+    )
+    .map_err(CredentialError::Unverifiable)?;
+    // Validity (exp in the past) is shown as "expired", not refused: the
+    // holder still owns the record. Every other check must pass.
+    let failed: Vec<String> = verdict
+        .checks
+        .iter()
+        .filter(|c| c.name != CheckName::Validity)
+        .filter_map(|c| match &c.outcome {
+            Outcome::Fail(why) => Some(format!("{:?}: {why}", c.name)),
+            _ => None,
+        })
+        .collect();
+    if !failed.is_empty() {
+        return Err(CredentialError::Invalid(failed.join("; ")));
+    }
+    let payload = sd_jwt.payload();
+    let text_claim = |name: &'static str| {
+        payload
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(CredentialError::Missing(name))
+    };
+    let issuer = text_claim("iss")?;
+    let vct = text_claim("vct")?;
+    let holder =
+        holder_did(payload).ok_or(CredentialError::Missing("cnf.jwk Ed25519 holder key"))?;
+    let revealed = sd_jwt
+        .reveal()
+        .map_err(|e| CredentialError::Invalid(e.to_string()))?;
+    let facts = Facts {
+        issuer,
+        vct,
+        holder,
+        issued_at: payload.get("iat").and_then(Value::as_i64),
+        expires_at: payload.get("exp").and_then(Value::as_i64),
+        status: verdict.status.clone(),
+        claims: revealed.claims,
+        disclosable: revealed.paths,
+    };
+    Ok((sd_jwt, facts))
+}
+
+/// The did:key of the `cnf.jwk` Ed25519 key.
+fn holder_did(payload: &Map<String, Value>) -> Option<DidKey> {
+    let jwk = payload.get("cnf")?.get("jwk")?;
+    if jwk.get("kty")?.as_str()? != "OKP" || jwk.get("crv")?.as_str()? != "Ed25519" {
+        return None;
+    }
+    let x = vouch_core::b64::decode(jwk.get("x")?.as_str()?).ok()?;
+    let bytes: [u8; 32] = x.as_slice().try_into().ok()?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok()?;
+    Some(DidKey::from_public_key(&key))
+}
+
+/// A claim the holder may show or withhold, as `show` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClaimLine {
+    /// The name `--disclose` takes: `degree`, `courses[CS101]`,
+    /// `address.city`.
+    pub name: String,
+    /// The JSON Pointer of the claim as issued.
+    pub pointer: String,
+    /// The template's label, else the claim name.
+    pub label: String,
+    /// The value.
+    pub value: Value,
+    /// Whether the holder may withhold it (else it is always shown).
+    pub selective: bool,
+}
+
+/// The friendly name of `path`: keys joined by `.`, an array element by the
+/// first string field of the item (a course's code) or its index:
+/// `courses[CS101]`, `tags[2]`.
+pub fn friendly_name(claims: &Map<String, Value>, path: &ClaimPath) -> String {
+    let mut out = String::new();
+    let mut current: Option<&Value> = None;
+    for segment in path.segments() {
+        match segment {
+            Segment::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+                current = match current {
+                    None => claims.get(k),
+                    Some(v) => v.get(k),
+                };
+            }
+            Segment::Index(i) => {
+                let item = current.and_then(|v| v.get(*i));
+                match item.and_then(item_key) {
+                    Some(key) => out.push_str(&format!("[{key}]")),
+                    None => out.push_str(&format!("[{i}]")),
+                }
+                current = item;
+            }
+        }
+    }
+    out
+}
+
+/// The first string member of an object item (a course's code).
+fn item_key(item: &Value) -> Option<&str> {
+    item.as_object()?.values().find_map(Value::as_str)
+}
+
+/// Every claim of the credential as `show` lists it: the top-level claims
+/// and each array element, with labels from `template`. Internal SD-JWT
+/// fields (`iss`, `iat`, `cnf`, `vct`, `status`, …) are left out.
+pub fn claim_lines(facts: &Facts, template: Option<&Template>) -> Vec<ClaimLine> {
+    let mut lines = Vec::new();
+    for (name, value) in &facts.claims {
+        if INTERNAL.contains(&name.as_str()) {
+            continue;
+        }
+        let field = template.and_then(|t| t.field(name));
+        let label = field.map_or_else(|| name.clone(), |f| f.label.clone());
+        let path = ClaimPath::from_segments(vec![Segment::Key(name.clone())]);
+        lines.push(ClaimLine {
+            name: name.clone(),
+            pointer: path.to_string(),
+            label: label.clone(),
+            value: value.clone(),
+            selective: facts.disclosable.contains(&path),
+        });
+        if let Value::Array(items) = value {
+            for (i, item) in items.iter().enumerate() {
+                let item_path = path.child(Segment::Index(i));
+                lines.push(ClaimLine {
+                    name: friendly_name(&facts.claims, &item_path),
+                    pointer: item_path.to_string(),
+                    label: label.clone(),
+                    value: item.clone(),
+                    selective: facts.disclosable.contains(&item_path),
+                });
+            }
+        }
+    }
+    lines
+}
+
+/// Claims the SD-JWT and SD-JWT VC formats use for themselves.
+pub const INTERNAL: &[&str] = &[
+    "iss", "iat", "nbf", "exp", "cnf", "vct", "status", "sub", "jti", "_sd_alg",
+];
+
+/// Why a `--disclose` name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscloseError {
+    /// No claim by that name; `show` lists the names.
+    #[error("no claim {0:?} in this credential (`vouch-wallet show ID` lists them)")]
+    NoSuchClaim(String),
+    /// An internal field, which the holder cannot choose.
+    #[error("{0:?} is not a claim the holder chooses")]
+    Internal(String),
+}
+
+/// Resolves `--disclose` names (friendly names or JSON Pointers) to claim
+/// paths.
+///
+/// # Errors
+/// [`DiscloseError`] for the first name that names no claim.
+pub fn resolve(facts: &Facts, names: &[String]) -> Result<Vec<ClaimPath>, DiscloseError> {
+    let lines = claim_lines(facts, None);
+    names
+        .iter()
+        .map(|name| {
+            let name = name.trim();
+            if INTERNAL.contains(&name.trim_start_matches('/')) {
+                return Err(DiscloseError::Internal(name.to_owned()));
+            }
+            lines
+                .iter()
+                .find(|l| l.name == name || l.pointer == name)
+                .and_then(|l| ClaimPath::parse(&l.pointer).ok())
+                .ok_or_else(|| DiscloseError::NoSuchClaim(name.to_owned()))
+        })
+        .collect()
+}
+
+/// The holder-facing title: "<degree> <programme> — <institution>" style,
+/// from the first present of the template's naming claims, else the
+/// template's title, else the `vct`.
+pub fn title(facts: &Facts, template: Option<&Template>) -> String {
+    let text = |name: &str| facts.claims.get(name).and_then(Value::as_str);
+    let what = match (text("degree"), text("programme")) {
+        (Some(d), Some(p)) => Some(format!("{d} {p}")),
+        _ => ["title", "cover_type"]
+            .iter()
+            .find_map(|n| text(n).map(str::to_owned)),
+    };
+    let base = what.or_else(|| template.map(|t| t.title.clone()));
+    let from = ["institution", "employer", "insurer"]
+        .iter()
+        .find_map(|n| text(n));
+    match (base, from) {
+        (Some(b), Some(f)) => format!("{b} — {f}"),
+        (Some(b), None) => b,
+        (None, Some(f)) => f.to_owned(),
+        (None, None) => facts.vct.clone(),
+    }
+}
+
+/// The template for the credential's `vct`, if one is known.
+pub fn template_of<'t>(templates: &'t Templates, facts: &Facts) -> Option<&'t Template> {
+    templates.by_vct(&facts.vct)
+}

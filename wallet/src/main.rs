@@ -1,0 +1,331 @@
+//! `vouch-wallet`: the wallet on the command line.
+
+mod cli;
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use clap::Parser as _;
+use rand::rngs::OsRng;
+use serde_json::json;
+use vouch_core::seal::Cost;
+use vouch_wallet::keys::RecoveryPhrase;
+use vouch_wallet::share::QrShare;
+use vouch_wallet::{Binding, Wallet};
+
+use cli::{Cli, Command, Open};
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli.command) {
+        eprintln!("vouch-wallet: {}", vouch_registry::report(&e));
+        std::process::exit(1);
+    }
+}
+
+/// A secret from a file (first line), an environment variable, or a prompt.
+fn secret(file: Option<&Path>, var: &str, prompt: &str, confirm: bool) -> anyhow::Result<String> {
+    if let Some(file) = file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        return Ok(text.lines().next().unwrap_or_default().to_owned());
+    }
+    if let Ok(v) = std::env::var(var) {
+        return Ok(v);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no {prompt}: give it in a file or {var}, or run in a terminal");
+    }
+    let first = rpassword::prompt_password(format!("{prompt}: "))?;
+    if confirm && rpassword::prompt_password("Again: ")? != first {
+        bail!("the two entries differ");
+    }
+    Ok(first)
+}
+
+fn passphrase(open: &Open, confirm: bool) -> anyhow::Result<String> {
+    secret(
+        open.passphrase_file.as_deref(),
+        "VOUCH_PASSPHRASE",
+        "Wallet passphrase",
+        confirm,
+    )
+}
+
+fn open_wallet(open: &Open) -> anyhow::Result<Wallet> {
+    let pass = passphrase(open, false)?;
+    Ok(Wallet::open(&open.dir, &pass)?)
+}
+
+fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn date(t: Option<i64>) -> String {
+    t.map_or_else(|| "—".into(), |t| format!("{t} (Unix)"))
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    let now = vouch_registry::now();
+    let mut rng = OsRng;
+    match command {
+        Command::Init { open, json } => {
+            let pass = passphrase(&open, true)?;
+            let (_, phrase) = Wallet::create(&open.dir, &pass, Cost::DEFAULT, &mut rng)?;
+            if json {
+                print_json(&json!({ "dir": open.dir, "recovery_phrase": phrase.words() }))?;
+            } else {
+                println!("Wallet created in {}.", open.dir.display());
+                println!();
+                println!("Recovery phrase (write it down now; it is not shown again):");
+                for (i, chunk) in phrase.words().chunks(6).enumerate() {
+                    let numbered: Vec<String> = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(j, w)| format!("{:>2}. {w:<9}", i * 6 + j + 1))
+                        .collect();
+                    println!("  {}", numbered.join(" "));
+                }
+            }
+        }
+        Command::Restore { open, phrase_file } => {
+            let line = secret(
+                phrase_file.as_deref(),
+                "VOUCH_PHRASE",
+                "Recovery phrase",
+                false,
+            )?;
+            let phrase = RecoveryPhrase::parse(&line)?;
+            let pass = passphrase(&open, true)?;
+            Wallet::restore(&open.dir, &pass, Cost::DEFAULT, &phrase, &mut rng)?;
+            println!(
+                "Wallet restored in {}; import the issuers' credential files again to bring back each credential.",
+                open.dir.display()
+            );
+        }
+        Command::Receive { open, qr, json } => {
+            let mut wallet = open_wallet(&open)?;
+            let did = wallet.receive(now, &mut rng)?;
+            if let Some(path) = &qr {
+                let code =
+                    qrcode::QrCode::with_error_correction_level(did.as_str(), qrcode::EcLevel::M)
+                        .context("encoding the DID as a QR code")?;
+                let png = vouch_core::qr::png(&code, 8, 4)?;
+                write_new(path, &png)?;
+            }
+            if json {
+                print_json(&json!({ "did": did.as_str(), "qr": qr }))?;
+            } else {
+                println!("{}", did.as_str());
+            }
+        }
+        Command::Import { open, files, json } => {
+            let mut wallet = open_wallet(&open)?;
+            let mut results = Vec::new();
+            let mut refused = 0;
+            for file in expand(&files)? {
+                let outcome = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))
+                    .and_then(|text| Ok(wallet.import(&text, None, now, &mut rng)?));
+                match outcome {
+                    Ok(id) => {
+                        if !json {
+                            println!("imported {} as {id}", file.display());
+                        }
+                        results.push(json!({ "file": file, "id": id }));
+                    }
+                    Err(e) => {
+                        refused += 1;
+                        let why = vouch_registry::report(&e);
+                        if !json {
+                            eprintln!("refused {}: {why}", file.display());
+                        }
+                        results.push(json!({ "file": file, "error": why }));
+                    }
+                }
+            }
+            if json {
+                print_json(&json!(results))?;
+            }
+            if refused > 0 {
+                bail!("{refused} of {} files refused", results.len());
+            }
+        }
+        Command::List { open, json } => {
+            let wallet = open_wallet(&open)?;
+            let list = wallet.list(now)?;
+            if json {
+                print_json(&serde_json::to_value(&list)?)?;
+            } else if list.is_empty() {
+                println!("No credentials yet: `vouch-wallet receive` gives a DID for an issuer, `vouch-wallet import` takes the file.");
+            } else {
+                for c in &list {
+                    let state = if c.expired { "expired" } else { "held" };
+                    println!(
+                        "{}  {}  [{}] issued {} by {}  ({state})",
+                        c.id,
+                        c.title,
+                        c.kind.as_deref().unwrap_or(&c.vct),
+                        date(c.issued_at),
+                        c.issuer
+                    );
+                }
+            }
+        }
+        Command::Show { open, id, json } => {
+            let wallet = open_wallet(&open)?;
+            let (summary, lines, facts) = wallet.show(&id, now)?;
+            if json {
+                print_json(&json!({
+                    "summary": summary,
+                    "holder": facts.holder.as_str(),
+                    "status": facts.status.as_ref().map(|s| json!({"idx": s.idx, "uri": s.uri})),
+                    "claims": lines,
+                }))?;
+            } else {
+                println!("{}", summary.title);
+                println!("  issuer  {}", summary.issuer);
+                println!(
+                    "  kind    {}",
+                    summary.kind.as_deref().unwrap_or(&summary.vct)
+                );
+                println!(
+                    "  issued  {}   expires {}",
+                    date(summary.issued_at),
+                    date(summary.expires_at)
+                );
+                println!("  holder  {}", facts.holder.as_str());
+                println!();
+                println!("  {:<22} {:<18} value", "--disclose name", "label");
+                for l in &lines {
+                    let mark = if l.selective { "" } else { "  (always shown)" };
+                    println!("  {:<22} {:<18} {}{mark}", l.name, l.label, l.value);
+                }
+            }
+        }
+        Command::Present {
+            open,
+            id,
+            disclose,
+            aud,
+            nonce,
+            qr,
+            out,
+            terminal,
+        } => {
+            let mut wallet = open_wallet(&open)?;
+            let channel = match (&qr, &out) {
+                (Some(_), _) => "qr",
+                (None, Some(_)) => "file",
+                (None, None) => "text",
+            };
+            // Render before recording: a presentation that cannot be shown
+            // is not logged as shared.
+            let binding = Binding {
+                aud,
+                nonce,
+                channel: channel.into(),
+            };
+            let p = wallet.prepare(&id, &disclose, &binding, now)?;
+            if qr.is_some() || terminal {
+                let share = QrShare::new(&p.text)?;
+                if let Some(path) = &qr {
+                    let bytes = if path.extension().is_some_and(|e| e == "svg") {
+                        share.svg().into_bytes()
+                    } else {
+                        share.png()?
+                    };
+                    write_new(path, &bytes)?;
+                    eprintln!(
+                        "QR code version {} ({} modules, {} characters) written to {}",
+                        share.version(),
+                        share.width(),
+                        share.envelope.len(),
+                        path.display()
+                    );
+                }
+                if terminal {
+                    println!("{}", share.terminal());
+                }
+            }
+            if let Some(path) = &out {
+                write_new(path, p.text.as_bytes())?;
+                eprintln!("presentation written to {}", path.display());
+            }
+            if qr.is_none() && out.is_none() && !terminal {
+                println!("{}", p.text);
+            }
+            wallet.record(&p, &mut rng)?;
+            eprintln!("disclosed: {}", p.disclosed.join(", "));
+            eprintln!("withheld:  {}", p.withheld.join(", "));
+        }
+        Command::Activity { open, json } => {
+            let wallet = open_wallet(&open)?;
+            let log = wallet.activity()?;
+            if json {
+                print_json(&serde_json::to_value(&log)?)?;
+            } else if log.is_empty() {
+                println!("Nothing shared yet.");
+            } else {
+                for a in &log {
+                    println!(
+                        "{}  {} to {} by {}: {}",
+                        a.at,
+                        a.title,
+                        a.audience,
+                        a.channel,
+                        a.disclosed.join(", ")
+                    );
+                }
+            }
+        }
+        Command::Passwd {
+            open,
+            new_passphrase_file,
+        } => {
+            let wallet = open_wallet(&open)?;
+            let new = secret(
+                new_passphrase_file.as_deref(),
+                "VOUCH_NEW_PASSPHRASE",
+                "New passphrase",
+                true,
+            )?;
+            wallet.change_passphrase(&new, Cost::DEFAULT, &mut rng)?;
+            println!("Passphrase changed.");
+        }
+    }
+    Ok(())
+}
+
+/// Files, with each directory replaced by its `.sd-jwt` files (sorted).
+fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut inner: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "sd-jwt"))
+                .collect();
+            inner.sort();
+            out.extend(inner);
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a new file; refuses to overwrite.
+fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}

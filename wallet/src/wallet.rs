@@ -1,0 +1,575 @@
+//! The wallet: create or restore, hand out holder keys, import credentials,
+//! list and show them, make presentations, keep an activity log.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Serialize};
+use vouch_core::seal::Cost;
+use vouch_core::template::Templates;
+use vouch_core::{AnchorProof, ClaimPath, DidKey};
+use zeroize::Zeroizing;
+
+use crate::credential::{self, CredentialError, DiscloseError, Facts, StoredCredential};
+use crate::keys::{self, KeyError, RecoveryPhrase};
+use crate::store::{Store, StoreError, Table, Write};
+
+/// How many derivation indices past the highest known one an import
+/// searches for its holder key (after a restore from the phrase, the keys
+/// handed out before are not known yet).
+pub const KEY_SEARCH_GAP: u32 = 1000;
+
+/// Why a wallet operation failed. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WalletError {
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The recovery phrase or a key path.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A credential refused on import.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    /// The credential is bound to a key this wallet does not hold.
+    #[error("the credential is bound to {0}, which is not one of this wallet's keys (give the issuer a DID from `vouch-wallet receive`)")]
+    NotOurKey(String),
+    /// The credential is already in the wallet.
+    #[error("this credential is already in the wallet as {0}")]
+    Duplicate(String),
+    /// No credential with that id.
+    #[error("no credential {0} in this wallet (`vouch-wallet list` shows the ids)")]
+    NoSuchCredential(String),
+    /// A `--disclose` name.
+    #[error(transparent)]
+    Disclose(#[from] DiscloseError),
+    /// Presenting failed in the SD-JWT layer.
+    #[error("cannot present: {0}")]
+    Present(#[from] vouch_core::sd_jwt::PresentError),
+    /// The anchor proof given with a credential is not one.
+    #[error("anchor proof: {0}")]
+    Anchor(#[from] vouch_core::anchor::AnchorError),
+    /// Restore needs an empty wallet directory.
+    #[error("restore needs an empty wallet directory; {0} already holds one")]
+    NotEmpty(String),
+    /// The phrase record in the store is damaged.
+    #[error("the stored recovery phrase does not parse")]
+    PhraseRecord,
+    /// The built-in templates (compiled in) do not load.
+    #[error(transparent)]
+    Templates(#[from] vouch_core::template::TemplateError),
+}
+
+/// Whom a presentation is for: the verifier's `aud` and its `nonce`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The verifier's audience.
+    pub aud: String,
+    /// The verifier's single-use nonce.
+    pub nonce: String,
+    /// How it leaves the wallet: `text`, `file`, `qr`, `relay`.
+    pub channel: String,
+}
+
+/// A holder key handed out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KeyRecord {
+    did: String,
+    created: i64,
+}
+
+/// One line of the activity log: what was shared, when, with whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    /// When, Unix seconds.
+    pub at: i64,
+    /// The credential's id.
+    pub credential: String,
+    /// Its title when shared.
+    pub title: String,
+    /// The verifier's audience (`aud`).
+    pub audience: String,
+    /// The claims disclosed (friendly names).
+    pub disclosed: Vec<String>,
+    /// How it left the wallet: `text`, `file`, `qr`.
+    pub channel: String,
+}
+
+/// A credential as `list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The wallet's id for it.
+    pub id: String,
+    /// A holder-facing title.
+    pub title: String,
+    /// The issuer DID.
+    pub issuer: String,
+    /// The template name (`transcript`, …) when the `vct` is known.
+    pub kind: Option<String>,
+    /// `vct`.
+    pub vct: String,
+    /// `iat`.
+    pub issued_at: Option<i64>,
+    /// `exp`.
+    pub expires_at: Option<i64>,
+    /// Whether `exp` has passed.
+    pub expired: bool,
+    /// Whether an anchor proof is held.
+    pub anchored: bool,
+}
+
+/// A presentation made by [`Wallet::present`].
+#[derive(Debug, Clone)]
+pub struct Presentation {
+    /// The compact SD-JWT+KB.
+    pub text: String,
+    /// The anchor proof, to send along when the form allows.
+    pub anchor: Option<AnchorProof>,
+    /// The friendly names of the claims disclosed.
+    pub disclosed: Vec<String>,
+    /// The claims withheld (friendly names), for the holder's preview.
+    pub withheld: Vec<String>,
+    /// The activity line [`Wallet::record`] writes.
+    pub activity: Activity,
+}
+
+struct Held {
+    stored: StoredCredential,
+    facts: Facts,
+}
+
+/// An open wallet.
+pub struct Wallet {
+    store: Store,
+    seed: Zeroizing<[u8; 64]>,
+    templates: Templates,
+    /// Holder DID → key index, for the keys handed out.
+    keys: HashMap<String, u32>,
+    next_key: u32,
+}
+
+impl std::fmt::Debug for Wallet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wallet")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Wallet {
+    /// Creates a wallet in `dir` with a fresh recovery phrase, which the
+    /// caller shows once.
+    ///
+    /// # Errors
+    /// [`StoreError::Exists`] and the store's other errors.
+    pub fn create(
+        dir: &Path,
+        passphrase: &str,
+        cost: Cost,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(Wallet, RecoveryPhrase), WalletError> {
+        let phrase = RecoveryPhrase::generate(rng);
+        let wallet = Self::create_with(dir, passphrase, cost, &phrase, rng)?;
+        Ok((wallet, phrase))
+    }
+
+    /// Restores a wallet from its recovery phrase into an empty `dir`: the
+    /// keys come back; re-importing the issuers' files brings back the
+    /// credentials.
+    ///
+    /// # Errors
+    /// [`WalletError::NotEmpty`] when `dir` holds a wallet.
+    pub fn restore(
+        dir: &Path,
+        passphrase: &str,
+        cost: Cost,
+        phrase: &RecoveryPhrase,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Wallet, WalletError> {
+        if Store::exists(dir) {
+            return Err(WalletError::NotEmpty(dir.display().to_string()));
+        }
+        Self::create_with(dir, passphrase, cost, phrase, rng)
+    }
+
+    fn create_with(
+        dir: &Path,
+        passphrase: &str,
+        cost: Cost,
+        phrase: &RecoveryPhrase,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Wallet, WalletError> {
+        let store = Store::create(dir, passphrase, cost, rng)?;
+        store.put(Table::Secrets, b"phrase", &*phrase.to_line(), rng)?;
+        Self::from_store(store)
+    }
+
+    /// Opens the wallet in `dir`.
+    ///
+    /// # Errors
+    /// [`StoreError::WrongPassphrase`], [`StoreError::NoWallet`], …
+    pub fn open(dir: &Path, passphrase: &str) -> Result<Wallet, WalletError> {
+        Self::from_store(Store::open(dir, passphrase)?)
+    }
+
+    fn from_store(store: Store) -> Result<Wallet, WalletError> {
+        let line: Zeroizing<String> = Zeroizing::new(
+            store
+                .get(Table::Secrets, b"phrase")?
+                .ok_or(WalletError::PhraseRecord)?,
+        );
+        let phrase = RecoveryPhrase::parse(&line).map_err(|_| WalletError::PhraseRecord)?;
+        let mut keys = HashMap::new();
+        let mut next_key = 0;
+        for (id, record) in store.all::<KeyRecord>(Table::Keys)? {
+            let index = index_of(&id)?;
+            keys.insert(record.did, index);
+            next_key = next_key.max(index.saturating_add(1));
+        }
+        Ok(Wallet {
+            store,
+            seed: phrase.seed(),
+            templates: Templates::builtin()?,
+            keys,
+            next_key,
+        })
+    }
+
+    /// The recovery phrase (for a settings view that shows it again after
+    /// the passphrase).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn recovery_phrase(&self) -> Result<RecoveryPhrase, WalletError> {
+        let line: Zeroizing<String> = Zeroizing::new(
+            self.store
+                .get(Table::Secrets, b"phrase")?
+                .ok_or(WalletError::PhraseRecord)?,
+        );
+        RecoveryPhrase::parse(&line).map_err(|_| WalletError::PhraseRecord)
+    }
+
+    /// The store (for settings).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A fresh holder DID to give an issuer: the next derived key, recorded
+    /// so a credential bound to it is accepted on import.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn receive(
+        &mut self,
+        now: i64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<DidKey, WalletError> {
+        let index = self.next_key;
+        let key = keys::holder_key(self.seed.as_ref(), index)?;
+        let did = DidKey::from_public_key(&key.verifying_key());
+        self.remember_key(index, &did, now, rng)?;
+        Ok(did)
+    }
+
+    fn remember_key(
+        &mut self,
+        index: u32,
+        did: &DidKey,
+        now: i64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), WalletError> {
+        let record = KeyRecord {
+            did: did.as_str().to_owned(),
+            created: now,
+        };
+        self.store
+            .put(Table::Keys, &index.to_be_bytes(), &record, rng)?;
+        self.keys.insert(record.did, index);
+        self.next_key = self.next_key.max(index.saturating_add(1));
+        Ok(())
+    }
+
+    /// The key index holding `did`: a key handed out, else (after a
+    /// restore) one found by deriving up to [`KEY_SEARCH_GAP`] past the
+    /// highest known index.
+    fn key_index(&self, did: &DidKey) -> Result<Option<u32>, WalletError> {
+        if let Some(&i) = self.keys.get(did.as_str()) {
+            return Ok(Some(i));
+        }
+        for index in 0..self.next_key.saturating_add(KEY_SEARCH_GAP) {
+            let key = keys::holder_key(self.seed.as_ref(), index)?;
+            if DidKey::from_public_key(&key.verifying_key()) == *did {
+                return Ok(Some(index));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Imports a credential as issued (and its anchor proof, when the
+    /// issuer's manifest gave one): it must verify under its issuer's key,
+    /// be bound to one of this wallet's keys and not be held already.
+    /// Returns the new id.
+    ///
+    /// # Errors
+    /// [`WalletError::Credential`], [`WalletError::NotOurKey`],
+    /// [`WalletError::Duplicate`]; nothing is stored then.
+    pub fn import(
+        &mut self,
+        text: &str,
+        anchor: Option<AnchorProof>,
+        now: i64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<String, WalletError> {
+        let (sd_jwt, facts) = credential::read(text, now)?;
+        let jwt = sd_jwt.jwt().as_str().to_owned();
+        for (id, held) in self.held()? {
+            if held.stored.sd_jwt.split('~').next() == Some(jwt.as_str()) {
+                return Err(WalletError::Duplicate(id));
+            }
+        }
+        let key_index = self
+            .key_index(&facts.holder)?
+            .ok_or_else(|| WalletError::NotOurKey(facts.holder.as_str().to_owned()))?;
+        let mut raw = [0u8; 4];
+        let id = loop {
+            rng.fill_bytes(&mut raw);
+            let id = hex::encode(raw);
+            if self
+                .store
+                .get::<StoredCredential>(Table::Credentials, id.as_bytes())?
+                .is_none()
+            {
+                break id;
+            }
+        };
+        let stored = StoredCredential {
+            sd_jwt: sd_jwt.serialize(),
+            key_index,
+            anchor,
+            imported_at: now,
+        };
+        let mut writes = vec![Write::Put(
+            Table::Credentials,
+            id.as_bytes(),
+            crate::store::to_json(&stored)?,
+        )];
+        let index_bytes = key_index.to_be_bytes();
+        if !self.keys.contains_key(facts.holder.as_str()) {
+            let record = KeyRecord {
+                did: facts.holder.as_str().to_owned(),
+                created: now,
+            };
+            writes.push(Write::Put(
+                Table::Keys,
+                &index_bytes,
+                crate::store::to_json(&record)?,
+            ));
+        }
+        self.store.write(&writes, rng)?;
+        self.keys
+            .insert(facts.holder.as_str().to_owned(), key_index);
+        self.next_key = self.next_key.max(key_index.saturating_add(1));
+        Ok(id)
+    }
+
+    fn held(&self) -> Result<Vec<(String, Held)>, WalletError> {
+        let mut out = Vec::new();
+        for (id, stored) in self.store.all::<StoredCredential>(Table::Credentials)? {
+            let id = String::from_utf8_lossy(&id).into_owned();
+            // Stored credentials were checked on import; reading them back
+            // re-parses only (time is not re-judged here: expiry is shown).
+            let (_, facts) = credential::read(&stored.sd_jwt, stored.imported_at)?;
+            out.push((id, Held { stored, facts }));
+        }
+        Ok(out)
+    }
+
+    fn one(&self, id: &str) -> Result<Held, WalletError> {
+        let stored: StoredCredential = self
+            .store
+            .get(Table::Credentials, id.as_bytes())?
+            .ok_or_else(|| WalletError::NoSuchCredential(id.to_owned()))?;
+        let (_, facts) = credential::read(&stored.sd_jwt, stored.imported_at)?;
+        Ok(Held { stored, facts })
+    }
+
+    /// Every credential held, oldest import first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn list(&self, now: i64) -> Result<Vec<Summary>, WalletError> {
+        let mut out: Vec<(i64, Summary)> = self
+            .held()?
+            .into_iter()
+            .map(|(id, h)| (h.stored.imported_at, self.summary(id, &h, now)))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        Ok(out.into_iter().map(|(_, s)| s).collect())
+    }
+
+    fn summary(&self, id: String, held: &Held, now: i64) -> Summary {
+        let template = credential::template_of(&self.templates, &held.facts);
+        Summary {
+            id,
+            title: credential::title(&held.facts, template),
+            issuer: held.facts.issuer.clone(),
+            kind: template.map(|t| t.name.clone()),
+            vct: held.facts.vct.clone(),
+            issued_at: held.facts.issued_at,
+            expires_at: held.facts.expires_at,
+            expired: held.facts.expires_at.is_some_and(|exp| exp < now),
+            anchored: held.stored.anchor.is_some(),
+        }
+    }
+
+    /// One credential: its summary, its claims with labels and the names
+    /// `--disclose` takes, and its facts (status reference, holder DID).
+    ///
+    /// # Errors
+    /// [`WalletError::NoSuchCredential`].
+    pub fn show(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<(Summary, Vec<credential::ClaimLine>, Facts), WalletError> {
+        let held = self.one(id)?;
+        let template = credential::template_of(&self.templates, &held.facts);
+        let lines = credential::claim_lines(&held.facts, template);
+        Ok((self.summary(id.to_owned(), &held, now), lines, held.facts))
+    }
+
+    /// The stored record of a credential (the SD-JWT as issued and its
+    /// anchor proof), for export.
+    ///
+    /// # Errors
+    /// [`WalletError::NoSuchCredential`].
+    pub fn credential(&self, id: &str) -> Result<StoredCredential, WalletError> {
+        Ok(self.one(id)?.stored)
+    }
+
+    /// A presentation of credential `id` disclosing exactly `names`
+    /// (friendly names or JSON Pointers; claims the issuer did not make
+    /// selective are always shown), bound by the credential's holder key to
+    /// the verifier's `aud` and `nonce` at time `now`, and recorded in the
+    /// activity log. [`Wallet::prepare`] and [`Wallet::record`] do the two
+    /// halves, for a caller that must deliver it before it counts as shared.
+    ///
+    /// # Errors
+    /// As [`Wallet::prepare`]; nothing is recorded then.
+    pub fn present(
+        &mut self,
+        id: &str,
+        names: &[String],
+        binding: &Binding,
+        now: i64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Presentation, WalletError> {
+        let p = self.prepare(id, names, binding, now)?;
+        self.record(&p, rng)?;
+        Ok(p)
+    }
+
+    /// Makes the presentation [`Wallet::present`] describes without
+    /// recording it.
+    ///
+    /// # Errors
+    /// [`WalletError::NoSuchCredential`], [`WalletError::Disclose`].
+    pub fn prepare(
+        &self,
+        id: &str,
+        names: &[String],
+        binding: &Binding,
+        now: i64,
+    ) -> Result<Presentation, WalletError> {
+        let held = self.one(id)?;
+        let paths: Vec<ClaimPath> = credential::resolve(&held.facts, names)?;
+        let sd_jwt =
+            vouch_core::SdJwt::parse(&held.stored.sd_jwt).map_err(CredentialError::Parse)?;
+        let key: SigningKey = keys::holder_key(self.seed.as_ref(), held.stored.key_index)?;
+        let text = sd_jwt
+            .present(&paths)?
+            .bind(&key, &binding.aud, &binding.nonce, now)
+            .serialize();
+        let disclosed: Vec<String> = paths
+            .iter()
+            .map(|p| credential::friendly_name(&held.facts.claims, p))
+            .collect();
+        let withheld = held
+            .facts
+            .disclosable
+            .iter()
+            .filter(|d| !paths.iter().any(|p| p.is_prefix_of(d) || d.is_prefix_of(p)))
+            .map(|d| credential::friendly_name(&held.facts.claims, d))
+            .collect();
+        let template = credential::template_of(&self.templates, &held.facts);
+        Ok(Presentation {
+            text,
+            anchor: held.stored.anchor,
+            disclosed: disclosed.clone(),
+            withheld,
+            activity: Activity {
+                at: now,
+                credential: id.to_owned(),
+                title: credential::title(&held.facts, template),
+                audience: binding.aud.clone(),
+                disclosed,
+                channel: binding.channel.clone(),
+            },
+        })
+    }
+
+    /// Records a presentation as shared, in the activity log.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn record(
+        &mut self,
+        presentation: &Presentation,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), WalletError> {
+        let number = self.store.next_number()?;
+        self.store.put(
+            Table::Activity,
+            &number.to_be_bytes(),
+            &presentation.activity,
+            rng,
+        )?;
+        Ok(())
+    }
+
+    /// The activity log, oldest first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn activity(&self) -> Result<Vec<Activity>, WalletError> {
+        Ok(self
+            .store
+            .all::<Activity>(Table::Activity)?
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect())
+    }
+
+    /// Changes the passphrase (re-wraps the data key only).
+    ///
+    /// # Errors
+    /// Store errors; the old passphrase still works then.
+    pub fn change_passphrase(
+        &self,
+        passphrase: &str,
+        cost: Cost,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), WalletError> {
+        Ok(self.store.change_passphrase(passphrase, cost, rng)?)
+    }
+}
+
+fn index_of(id: &[u8]) -> Result<u32, WalletError> {
+    let bytes: [u8; 4] = id
+        .try_into()
+        .map_err(|_| StoreError::Damaged("a key record id is not 4 bytes".into()))?;
+    Ok(u32::from_be_bytes(bytes))
+}

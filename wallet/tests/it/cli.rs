@@ -1,0 +1,259 @@
+//! The `vouch-wallet` binary: help, the happy path from init to a QR code,
+//! and its error paths (each a one-line reason and a non-zero exit).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use vouch_core::vc::{self, PresentationRequest};
+use vouch_core::DidKey;
+
+use crate::common::transcript;
+
+const PASS: &str = "correct horse battery";
+
+fn wallet(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vouch-wallet"))
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .env("VOUCH_PASSPHRASE", PASS)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn failed(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("vouch-wallet: "),
+        "one-line reason last: {err}"
+    );
+    err
+}
+
+#[test]
+fn help_names_every_command() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vouch-wallet"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    for cmd in [
+        "init", "restore", "receive", "import", "list", "show", "present", "activity", "passwd",
+    ] {
+        assert!(text.contains(cmd), "{cmd} in {text}");
+    }
+}
+
+#[test]
+fn init_receive_import_present_as_qr_and_file() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("w");
+    let init: serde_json::Value =
+        serde_json::from_str(&ok(&wallet(&dir, &["init", "--json"]))).unwrap();
+    assert_eq!(init["recovery_phrase"].as_array().unwrap().len(), 24);
+    failed(&wallet(&dir, &["init"]));
+
+    let did = ok(&wallet(&dir, &["receive"])).trim().to_owned();
+    let did = DidKey::parse(&did).unwrap();
+    let good = root.path().join("ada.sd-jwt");
+    std::fs::write(
+        &good,
+        transcript(&did, "Ada Lovelace", vouch_registry::now() - 60, 9),
+    )
+    .unwrap();
+    let junk = root.path().join("junk.sd-jwt");
+    std::fs::write(&junk, "not a credential").unwrap();
+
+    // One good file and one bad: the good one is imported, the bad one is
+    // named with its reason, and the exit says not everything went in.
+    let out = wallet(
+        &dir,
+        &["import", good.to_str().unwrap(), junk.to_str().unwrap()],
+    );
+    let err = failed(&out);
+    assert!(err.contains("1 of 2 files refused"), "{err}");
+    let stderr_all = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr_all.contains("refused") && stderr_all.contains("junk.sd-jwt"),
+        "{stderr_all}"
+    );
+
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&wallet(&dir, &["list", "--json"]))).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list[0]["title"], "BSc Computer Science — State University");
+    let show = ok(&wallet(&dir, &["show", &id]));
+    assert!(show.contains("courses[CS103]"), "{show}");
+
+    let png = root.path().join("share.png");
+    let file = root.path().join("share.txt");
+    let out = wallet(
+        &dir,
+        &[
+            "present",
+            &id,
+            "--disclose",
+            "degree,courses[CS101],courses[CS102],courses[CS103]",
+            "--aud",
+            "https://hr.example",
+            "--nonce",
+            "nonce-77",
+            "--qr",
+            png.to_str().unwrap(),
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("QR code version"), "{err}");
+    assert!(std::fs::read(&png)
+        .unwrap()
+        .starts_with(b"\x89PNG\r\n\x1a\n"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let request = PresentationRequest {
+        aud: "https://hr.example".into(),
+        nonce: "nonce-77".into(),
+        max_age: 300,
+    };
+    let verdict = vc::verify_presentation(&text, &request, vouch_registry::now()).unwrap();
+    assert!(verdict.is_valid(), "{:?}", verdict.first_failure());
+    // Never overwrites an output.
+    failed(&wallet(
+        &dir,
+        &[
+            "present",
+            &id,
+            "--disclose",
+            "degree",
+            "--aud",
+            "a",
+            "--nonce",
+            "n",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    ));
+
+    let activity = ok(&wallet(&dir, &["activity"]));
+    assert!(activity.contains("https://hr.example"), "{activity}");
+    assert_eq!(
+        activity.lines().count(),
+        1,
+        "the refused presentation is not recorded: {activity}"
+    );
+}
+
+#[test]
+fn fail_wrong_passphrase_unknown_id_and_bad_disclosure() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("w");
+    ok(&wallet(&dir, &["init"]));
+    let out = Command::new(env!("CARGO_BIN_EXE_vouch-wallet"))
+        .args(["list", "--dir"])
+        .arg(&dir)
+        .env("VOUCH_PASSPHRASE", "wrong")
+        .output()
+        .unwrap();
+    let err = failed(&out);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    let err = failed(&wallet(&root.path().join("none"), &["list"]));
+    assert!(err.contains("no wallet"), "{err}");
+    let err = failed(&wallet(&dir, &["show", "deadbeef"]));
+    assert!(err.contains("no credential deadbeef"), "{err}");
+    let err = failed(&wallet(
+        &dir,
+        &[
+            "present",
+            "deadbeef",
+            "--disclose",
+            "x",
+            "--aud",
+            "a",
+            "--nonce",
+            "n",
+        ],
+    ));
+    assert!(err.contains("no credential"), "{err}");
+}
+
+#[test]
+fn passwd_then_restore_from_phrase() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("w");
+    let init: serde_json::Value =
+        serde_json::from_str(&ok(&wallet(&dir, &["init", "--json"]))).unwrap();
+    let words: Vec<&str> = init["recovery_phrase"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    let new_pass = root.path().join("new-pass");
+    std::fs::write(&new_pass, "another passphrase\n").unwrap();
+    ok(&wallet(
+        &dir,
+        &[
+            "passwd",
+            "--new-passphrase-file",
+            new_pass.to_str().unwrap(),
+        ],
+    ));
+    failed(&wallet(&dir, &["list"]));
+    let out = Command::new(env!("CARGO_BIN_EXE_vouch-wallet"))
+        .args([
+            "list",
+            "--passphrase-file",
+            new_pass.to_str().unwrap(),
+            "--dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    ok(&out);
+
+    let did = ok(&wallet(
+        &dir,
+        &["receive", "--passphrase-file", new_pass.to_str().unwrap()],
+    ));
+    let did = DidKey::parse(did.trim()).unwrap();
+    let file = root.path().join("c.sd-jwt");
+    std::fs::write(&file, transcript(&did, "Ada", vouch_registry::now(), 10)).unwrap();
+
+    let restored = root.path().join("r");
+    let phrase_file = root.path().join("phrase");
+    std::fs::write(&phrase_file, words.join(" ")).unwrap();
+    ok(&wallet(
+        &restored,
+        &["restore", "--phrase-file", phrase_file.to_str().unwrap()],
+    ));
+    let out = ok(&wallet(
+        &restored,
+        &["import", root.path().to_str().unwrap()],
+    ));
+    assert!(out.contains("imported"), "{out}");
+    std::fs::write(&phrase_file, words[..23].join(" ")).unwrap();
+    let err = failed(&wallet(
+        &root.path().join("r2"),
+        &["restore", "--phrase-file", phrase_file.to_str().unwrap()],
+    ));
+    assert!(err.contains("recovery phrase"), "{err}");
+}

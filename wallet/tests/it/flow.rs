@@ -1,0 +1,312 @@
+//! The wallet library end to end: create, receive a DID, import a
+//! transcript bound to it, list, show, present three of twelve courses,
+//! verify; and every refusal, each changing nothing.
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use vouch_core::seal::Cost;
+use vouch_core::vc::{self, PresentationRequest};
+use vouch_core::SdJwt;
+use vouch_wallet::keys::RecoveryPhrase;
+use vouch_wallet::store::StoreError;
+use vouch_wallet::{Binding, Wallet, WalletError};
+
+use crate::common::{course_title, transcript};
+
+const NOW: i64 = 1_780_000_000;
+
+fn binding() -> Binding {
+    Binding {
+        aud: "https://verifier.example".into(),
+        nonce: "n-0123456789".into(),
+        channel: "text".into(),
+    }
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn import_list_show_and_present_three_of_twelve_courses() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(1);
+    let (mut wallet, phrase) = Wallet::create(dir.path(), "pw", Cost::TEST, &mut rng).unwrap();
+    assert_eq!(phrase.words().len(), 24);
+    let did = wallet.receive(NOW, &mut rng).unwrap();
+    let id = wallet
+        .import(
+            &transcript(&did, "Ada Lovelace", NOW - 100, 1),
+            None,
+            NOW,
+            &mut rng,
+        )
+        .unwrap();
+
+    let list = wallet.list(NOW).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].id, id);
+    assert_eq!(list[0].title, "BSc Computer Science — State University");
+    assert_eq!(list[0].kind.as_deref(), Some("transcript"));
+    assert!(!list[0].expired);
+
+    let (_, lines, facts) = wallet.show(&id, NOW).unwrap();
+    assert_eq!(facts.holder, did);
+    let shown: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+    for name in [
+        "degree",
+        "gpa",
+        "courses",
+        "courses[CS100]",
+        "courses[CS111]",
+    ] {
+        assert!(shown.contains(&name), "{name} in {shown:?}");
+    }
+    assert!(
+        !shown.contains(&"cnf") && !shown.contains(&"iss"),
+        "internal fields are not claims"
+    );
+    let degree = lines.iter().find(|l| l.name == "degree").unwrap();
+    assert_eq!(degree.label, "Degree");
+
+    let chosen = names(&["degree", "courses[CS101]", "courses[CS104]", "/courses/7"]);
+    let p = wallet
+        .present(&id, &chosen, &binding(), NOW, &mut rng)
+        .unwrap();
+    assert_eq!(
+        p.disclosed,
+        names(&[
+            "degree",
+            "courses[CS101]",
+            "courses[CS104]",
+            "courses[CS107]"
+        ])
+    );
+    assert!(p.withheld.contains(&"courses[CS100]".to_owned()));
+    assert!(p.withheld.contains(&"student_name".to_owned()) || !p.withheld.is_empty());
+
+    let request = PresentationRequest {
+        aud: binding().aud,
+        nonce: binding().nonce,
+        max_age: 300,
+    };
+    let verdict = vc::verify_presentation(&p.text, &request, NOW + 5).unwrap();
+    assert!(verdict.is_valid(), "{:?}", verdict.first_failure());
+    let revealed = SdJwt::parse(&p.text).unwrap().reveal().unwrap();
+    assert_eq!(revealed.claims["courses"].as_array().unwrap().len(), 3);
+    // The nine other courses are nowhere in the presentation: not their
+    // titles, not their codes, in any disclosure.
+    let decoded: String = SdJwt::parse(&p.text)
+        .unwrap()
+        .disclosures()
+        .iter()
+        .map(|d| d.value().to_string())
+        .collect();
+    for i in (0..12).filter(|i| ![1, 4, 7].contains(i)) {
+        assert!(!decoded.contains(&course_title(i)), "course {i} leaked");
+        assert!(
+            !decoded.contains(&format!("CS{}", 100 + i)),
+            "course {i} leaked"
+        );
+    }
+    // Recorded in the activity log.
+    let activity = wallet.activity().unwrap();
+    assert_eq!(activity.len(), 1);
+    assert_eq!(activity[0].audience, "https://verifier.example");
+    assert_eq!(activity[0].disclosed.len(), 4);
+}
+
+#[test]
+fn fail_every_refused_import_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(2);
+    let (mut wallet, _) = Wallet::create(dir.path(), "pw", Cost::TEST, &mut rng).unwrap();
+    let ours = wallet.receive(NOW, &mut rng).unwrap();
+    let good = transcript(&ours, "Ada", NOW, 2);
+    let id = wallet.import(&good, None, NOW, &mut rng).unwrap();
+
+    // Bound to a key the wallet never handed out (nor could derive).
+    let stranger = vouch_core::DidKey::from_public_key(
+        &ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key(),
+    );
+    let err = wallet
+        .import(&transcript(&stranger, "Eve", NOW, 3), None, NOW, &mut rng)
+        .unwrap_err();
+    assert!(
+        matches!(err, WalletError::NotOurKey(ref d) if d == stranger.as_str()),
+        "{err}"
+    );
+    // The same credential twice.
+    let err = wallet.import(&good, None, NOW, &mut rng).unwrap_err();
+    assert!(
+        matches!(err, WalletError::Duplicate(ref d) if *d == id),
+        "{err}"
+    );
+    // A presentation instead of a credential.
+    let p = wallet
+        .present(&id, &names(&["degree"]), &binding(), NOW, &mut rng)
+        .unwrap();
+    assert!(matches!(
+        wallet.import(&p.text, None, NOW, &mut rng),
+        Err(WalletError::Credential(
+            vouch_wallet::credential::CredentialError::Presentation
+        ))
+    ));
+    // A changed signature, garbage, nothing.
+    let (jwt, rest) = good.split_once('~').unwrap();
+    let mut sig = jwt.rsplit_once('.').unwrap().1.to_owned();
+    sig.replace_range(0..1, if sig.starts_with('A') { "B" } else { "A" });
+    let forged = format!("{}.{sig}~{rest}", jwt.rsplit_once('.').unwrap().0);
+    assert!(matches!(
+        wallet.import(&forged, None, NOW, &mut rng),
+        Err(WalletError::Credential(
+            vouch_wallet::credential::CredentialError::Invalid(_)
+        ))
+    ));
+    for junk in ["", "~~~", "not a credential", "a.b.c~"] {
+        assert!(
+            wallet.import(junk, None, NOW, &mut rng).is_err(),
+            "{junk:?}"
+        );
+    }
+    assert_eq!(wallet.list(NOW).unwrap().len(), 1);
+    // Presenting what is not there.
+    assert!(matches!(
+        wallet.present("ffffffff", &names(&["degree"]), &binding(), NOW, &mut rng),
+        Err(WalletError::NoSuchCredential(_))
+    ));
+    assert!(matches!(
+        wallet.present(&id, &names(&["courses[CS999]"]), &binding(), NOW, &mut rng),
+        Err(WalletError::Disclose(_))
+    ));
+    assert!(matches!(
+        wallet.present(&id, &names(&["cnf"]), &binding(), NOW, &mut rng),
+        Err(WalletError::Disclose(_))
+    ));
+    assert_eq!(
+        wallet.activity().unwrap().len(),
+        1,
+        "only the one presentation made"
+    );
+}
+
+#[test]
+fn fail_wrong_passphrase_then_passphrase_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(3);
+    {
+        let (mut wallet, _) = Wallet::create(dir.path(), "first", Cost::TEST, &mut rng).unwrap();
+        let did = wallet.receive(NOW, &mut rng).unwrap();
+        wallet
+            .import(&transcript(&did, "Ada", NOW, 4), None, NOW, &mut rng)
+            .unwrap();
+    }
+    let err = Wallet::open(dir.path(), "wrong").unwrap_err();
+    assert!(
+        matches!(err, WalletError::Store(StoreError::WrongPassphrase)),
+        "{err}"
+    );
+    let wallet = Wallet::open(dir.path(), "first").unwrap();
+    wallet
+        .change_passphrase("second", Cost::TEST, &mut rng)
+        .unwrap();
+    drop(wallet);
+    assert!(Wallet::open(dir.path(), "first").is_err());
+    let wallet = Wallet::open(dir.path(), "second").unwrap();
+    assert_eq!(wallet.list(NOW).unwrap().len(), 1);
+    assert!(matches!(
+        Wallet::create(dir.path(), "x", Cost::TEST, &mut rng),
+        Err(WalletError::Store(StoreError::Exists(_)))
+    ));
+}
+
+#[test]
+fn phrase_restore_recovers_the_keys_so_reimport_works() {
+    let original = tempfile::tempdir().unwrap();
+    let restored = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(4);
+    let (mut wallet, phrase) = Wallet::create(original.path(), "pw", Cost::TEST, &mut rng).unwrap();
+    let dids: Vec<_> = (0..3)
+        .map(|_| wallet.receive(NOW, &mut rng).unwrap())
+        .collect();
+    assert_ne!(dids[0], dids[1], "one fresh key per credential");
+    let issued = transcript(&dids[2], "Ada", NOW, 5);
+    drop(wallet);
+
+    let typed = RecoveryPhrase::parse(&phrase.to_line()).unwrap();
+    let mut back =
+        Wallet::restore(restored.path(), "new pw", Cost::TEST, &typed, &mut rng).unwrap();
+    let id = back.import(&issued, None, NOW, &mut rng).unwrap();
+    let p = back
+        .present(&id, &names(&["degree"]), &binding(), NOW, &mut rng)
+        .unwrap();
+    let request = PresentationRequest {
+        aud: binding().aud,
+        nonce: binding().nonce,
+        max_age: 300,
+    };
+    assert!(vc::verify_presentation(&p.text, &request, NOW)
+        .unwrap()
+        .is_valid());
+    // The next DID handed out after the restore is not one already used.
+    let next = back.receive(NOW, &mut rng).unwrap();
+    assert!(!dids.contains(&next));
+    assert!(matches!(
+        Wallet::restore(restored.path(), "pw", Cost::TEST, &typed, &mut rng),
+        Err(WalletError::NotEmpty(_))
+    ));
+}
+
+#[test]
+fn no_plaintext_claim_key_or_did_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let (mut wallet, phrase) = Wallet::create(dir.path(), "pw", Cost::TEST, &mut rng).unwrap();
+    let did = wallet.receive(NOW, &mut rng).unwrap();
+    let text = transcript(&did, "Grace Hopper", NOW, 6);
+    let id = wallet.import(&text, None, NOW, &mut rng).unwrap();
+    wallet
+        .present(
+            &id,
+            &names(&["degree", "courses[CS100]"]),
+            &binding(),
+            NOW,
+            &mut rng,
+        )
+        .unwrap();
+    drop(wallet);
+    let issuer = crate::common::issuer();
+    let needles: Vec<String> = vec![
+        "Grace Hopper".into(),
+        "State University".into(),
+        course_title(3),
+        did.as_str().to_owned(),
+        did.method_specific_id().to_owned(),
+        issuer.did().as_str().to_owned(),
+        issuer.did().method_specific_id().to_owned(),
+        text.split('~').next().unwrap()[..40].to_owned(),
+        phrase.words()[..3].join(" "),
+        "verifier.example".into(),
+    ];
+    let mut files = 0;
+    let mut stack = vec![dir.path().to_owned()];
+    while let Some(p) = stack.pop() {
+        for entry in std::fs::read_dir(&p).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            for needle in &needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{needle:?} in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(files > 0);
+}

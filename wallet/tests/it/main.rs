@@ -1,0 +1,8 @@
+//! vouch-wallet integration tests: one binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod cli;
+mod common;
+mod flow;
+mod keys;
