@@ -48,6 +48,8 @@ use crate::status_list::StatusRef;
 /// Longest JSON [`Manifest::from_json`] reads. A manifest of
 /// [`MAX_CREDENTIALS`] credentials takes about 1 KB per credential.
 pub const MAX_MANIFEST_BYTES: usize = 1 << 30;
+/// The manifest's file name in an issuer's output directory.
+pub const FILE_NAME: &str = "manifest.json";
 /// Most credentials one manifest lists (the issuer's largest batch).
 pub const MAX_CREDENTIALS: usize = 1 << 19;
 /// Longest credential or QR code file name.

@@ -38,16 +38,34 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Restore a wallet into an empty directory from its recovery phrase
-    /// (read from --phrase-file, VOUCH_PHRASE, or a prompt); then import the
-    /// issuers' files again.
+    /// Restore a wallet into an empty directory: from a backup file
+    /// (`--from`; its passphrase becomes the wallet's), or from the
+    /// recovery phrase (`--phrase`; read from --phrase-file, VOUCH_PHRASE,
+    /// or a prompt), then import the issuers' files again.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["from", "phrase"])))]
     Restore {
         /// Where and how.
         #[command(flatten)]
         open: Open,
-        /// Read the recovery phrase from this file.
+        /// A backup file made by `vouch-wallet backup`.
         #[arg(long)]
+        from: Option<PathBuf>,
+        /// Restore from the recovery phrase.
+        #[arg(long)]
+        phrase: bool,
+        /// Read the recovery phrase from this file.
+        #[arg(long, requires = "phrase")]
         phrase_file: Option<PathBuf>,
+    },
+    /// Write the whole wallet to one file, encrypted (age) under the
+    /// wallet's passphrase.
+    Backup {
+        /// Where and how.
+        #[command(flatten)]
+        open: Open,
+        /// The backup file (must not exist).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// A fresh holder DID to give an issuer.
     Receive {
@@ -70,6 +88,10 @@ pub enum Command {
         /// Files or directories (`.sd-jwt` files are read from a directory).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The issuer's batch manifest, for each credential's anchor proof.
+        /// Without it, a `manifest.json` beside a file is used when present.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

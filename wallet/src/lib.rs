@@ -1,5 +1,6 @@
 //! vouch-wallet: the holder's side of Vouch.
 //!
+//! - [`backup`]: the whole wallet as one age file under a passphrase.
 //! - [`store`]: the encrypted record store (sled; XChaCha20-Poly1305 under
 //!   a data key wrapped by Argon2id of the passphrase).
 //! - [`keys`]: the BIP-39 recovery phrase and SLIP-0010 holder keys
@@ -10,6 +11,7 @@
 //! - [`wallet`]: [`Wallet`]: create, restore, receive, import, list, show,
 //!   present, activity, change passphrase.
 
+pub mod backup;
 pub mod credential;
 pub mod keys;
 pub mod share;

@@ -90,19 +90,49 @@ fn run(command: Command) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Restore { open, phrase_file } => {
-            let line = secret(
-                phrase_file.as_deref(),
-                "VOUCH_PHRASE",
-                "Recovery phrase",
-                false,
-            )?;
-            let phrase = RecoveryPhrase::parse(&line)?;
-            let pass = passphrase(&open, true)?;
-            Wallet::restore(&open.dir, &pass, Cost::DEFAULT, &phrase, &mut rng)?;
+        Command::Restore {
+            open,
+            from,
+            phrase: _,
+            phrase_file,
+        } => {
+            if let Some(file) = from {
+                let bytes =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                let pass = passphrase(&open, false)?;
+                let wallet =
+                    Wallet::restore_backup(&open.dir, &bytes, &pass, Cost::DEFAULT, &mut rng)?;
+                println!(
+                    "Wallet restored in {} from {}: {} credentials.",
+                    open.dir.display(),
+                    file.display(),
+                    wallet.list(now)?.len()
+                );
+            } else {
+                let line = secret(
+                    phrase_file.as_deref(),
+                    "VOUCH_PHRASE",
+                    "Recovery phrase",
+                    false,
+                )?;
+                let phrase = RecoveryPhrase::parse(&line)?;
+                let pass = passphrase(&open, true)?;
+                Wallet::restore(&open.dir, &pass, Cost::DEFAULT, &phrase, &mut rng)?;
+                println!(
+                    "Wallet restored in {}; import the issuers' credential files again to bring back each credential.",
+                    open.dir.display()
+                );
+            }
+        }
+        Command::Backup { open, out } => {
+            let pass = passphrase(&open, false)?;
+            let wallet = Wallet::open(&open.dir, &pass)?;
+            let bytes = wallet.backup(&pass)?;
+            write_new(&out, &bytes)?;
             println!(
-                "Wallet restored in {}; import the issuers' credential files again to bring back each credential.",
-                open.dir.display()
+                "Backup of {} credentials written to {} (encrypted under the wallet passphrase).",
+                wallet.list(now)?.len(),
+                out.display()
             );
         }
         Command::Receive { open, qr, json } => {
@@ -121,20 +151,44 @@ fn run(command: Command) -> anyhow::Result<()> {
                 println!("{}", did.as_str());
             }
         }
-        Command::Import { open, files, json } => {
+        Command::Import {
+            open,
+            files,
+            manifest,
+            json,
+        } => {
             let mut wallet = open_wallet(&open)?;
             let mut results = Vec::new();
             let mut refused = 0;
+            let mut manifests = Manifests::default();
             for file in expand(&files)? {
-                let outcome = std::fs::read_to_string(&file)
-                    .with_context(|| format!("reading {}", file.display()))
-                    .and_then(|text| Ok(wallet.import(&text, None, now, &mut rng)?));
-                match outcome {
-                    Ok(id) => {
-                        if !json {
-                            println!("imported {} as {id}", file.display());
+                let outcome = read_bounded(&file, MAX_CREDENTIAL_FILE).and_then(|text| {
+                    let beside = file
+                        .parent()
+                        .map(|d| d.join(vouch_core::manifest::FILE_NAME));
+                    let source = manifest.clone().or(beside.filter(|m| m.is_file()));
+                    match source {
+                        Some(m) => {
+                            let manifest = manifests.get(&m)?;
+                            Ok((
+                                wallet.import_with_manifest(&text, manifest, now, &mut rng)?,
+                                true,
+                            ))
                         }
-                        results.push(json!({ "file": file, "id": id }));
+                        None => Ok((wallet.import(&text, None, now, &mut rng)?, false)),
+                    }
+                });
+                match outcome {
+                    Ok((id, anchored)) => {
+                        if !json {
+                            let proof = if anchored {
+                                "with its anchor proof"
+                            } else {
+                                "without an anchor proof (no manifest)"
+                            };
+                            println!("imported {} as {id}, {proof}", file.display());
+                        }
+                        results.push(json!({ "file": file, "id": id, "anchored": anchored }));
                     }
                     Err(e) => {
                         refused += 1;
@@ -297,6 +351,43 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Largest credential file read (core refuses SD-JWTs above 1 MiB).
+const MAX_CREDENTIAL_FILE: u64 = 1 << 20;
+/// Largest manifest read (about 1.2 kB per credential: 50,000 credentials).
+const MAX_MANIFEST_FILE: u64 = 64 << 20;
+
+/// Reads a text file of at most `max` bytes.
+fn read_bounded(path: &Path, max: u64) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut text = String::new();
+    file.take(max + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading {} (not UTF-8 text?)", path.display()))?;
+    if text.len() as u64 > max {
+        bail!("{} is larger than {max} bytes", path.display());
+    }
+    Ok(text)
+}
+
+/// Manifests read so far, by path.
+#[derive(Default)]
+struct Manifests(std::collections::HashMap<PathBuf, vouch_core::manifest::Manifest>);
+
+impl Manifests {
+    fn get(&mut self, path: &Path) -> anyhow::Result<&vouch_core::manifest::Manifest> {
+        if !self.0.contains_key(path) {
+            let text = read_bounded(path, MAX_MANIFEST_FILE)?;
+            let parsed = vouch_core::manifest::Manifest::from_json(&text)
+                .with_context(|| format!("manifest {}", path.display()))?;
+            self.0.insert(path.to_owned(), parsed);
+        }
+        self.0
+            .get(path)
+            .ok_or_else(|| anyhow::anyhow!("manifest {} vanished", path.display()))
+    }
 }
 
 /// Files, with each directory replaced by its `.sd-jwt` files (sorted).

@@ -37,6 +37,25 @@ pub enum Table {
 }
 
 impl Table {
+    /// Every table.
+    pub const ALL: [Table; 5] = [
+        Table::Credentials,
+        Table::Keys,
+        Table::Activity,
+        Table::Settings,
+        Table::Secrets,
+    ];
+
+    /// The table's letter.
+    pub fn letter(self) -> char {
+        char::from(self.tag())
+    }
+
+    /// The table of a letter.
+    pub fn from_letter(letter: char) -> Option<Table> {
+        Self::ALL.into_iter().find(|t| t.letter() == letter)
+    }
+
     fn tag(self) -> u8 {
         match self {
             Table::Credentials => b'c',
@@ -300,12 +319,23 @@ impl Store {
             .collect()
     }
 
-    /// A fresh number, unique in this store (for activity records).
+    /// The next sequence number of `table`, whose ids are big-endian
+    /// `u64`s: one past the last (0 when empty).
     ///
     /// # Errors
-    /// Database errors.
-    pub fn next_number(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()?)
+    /// Database errors; [`StoreError::Damaged`] for an id that is not 8
+    /// bytes.
+    pub fn next_number(&self, table: Table) -> Result<u64, StoreError> {
+        match self.records.scan_prefix([table.tag()]).next_back() {
+            None => Ok(0),
+            Some(item) => {
+                let (key, _) = item?;
+                let id: [u8; 8] = key[1..]
+                    .try_into()
+                    .map_err(|_| StoreError::Damaged("a sequence id is not 8 bytes".into()))?;
+                Ok(u64::from_be_bytes(id).saturating_add(1))
+            }
+        }
     }
 
     fn unseal<T: DeserializeOwned>(

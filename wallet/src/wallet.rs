@@ -58,6 +58,18 @@ pub enum WalletError {
     /// The phrase record in the store is damaged.
     #[error("the stored recovery phrase does not parse")]
     PhraseRecord,
+    /// The issuer's manifest does not list this credential.
+    #[error("the manifest does not list this credential")]
+    NotInManifest,
+    /// The issuer's manifest lists it, but its proofs do not check.
+    #[error("the manifest's anchor proof does not check: {0}")]
+    Manifest(#[from] vouch_core::manifest::CheckError),
+    /// A backup could not be written or read.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
+    /// A backup names a table this version does not know.
+    #[error("the backup holds a record of unknown kind {0:?}")]
+    BackupRecord(char),
     /// The built-in templates (compiled in) do not load.
     #[error(transparent)]
     Templates(#[from] vouch_core::template::TemplateError),
@@ -375,6 +387,32 @@ impl Wallet {
         Ok(id)
     }
 
+    /// As [`Wallet::import`], taking the anchor proof from the issuer's
+    /// batch manifest: the manifest must list the credential, its proof
+    /// must lead from the credential to the batch root, and the anchor
+    /// entry must be signed by the issuer and included in the tree the
+    /// manifest names. (Whether that tree is the chain's, a replica says
+    /// when the proof is verified.)
+    ///
+    /// # Errors
+    /// [`WalletError::NotInManifest`], [`WalletError::Manifest`], and those
+    /// of [`Wallet::import`]; nothing is stored then.
+    pub fn import_with_manifest(
+        &mut self,
+        text: &str,
+        manifest: &vouch_core::manifest::Manifest,
+        now: i64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<String, WalletError> {
+        let text = text.trim();
+        let entry = manifest
+            .entry_for_credential(text)
+            .ok_or(WalletError::NotInManifest)?;
+        manifest.check_entry(entry, text)?;
+        manifest.check_anchor()?;
+        self.import(text, Some(entry.anchor_proof.clone()), now, rng)
+    }
+
     fn held(&self) -> Result<Vec<(String, Held)>, WalletError> {
         let mut out = Vec::new();
         for (id, stored) in self.store.all::<StoredCredential>(Table::Credentials)? {
@@ -530,7 +568,7 @@ impl Wallet {
         presentation: &Presentation,
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), WalletError> {
-        let number = self.store.next_number()?;
+        let number = self.store.next_number(Table::Activity)?;
         self.store.put(
             Table::Activity,
             &number.to_be_bytes(),
@@ -551,6 +589,81 @@ impl Wallet {
             .into_iter()
             .map(|(_, a)| a)
             .collect())
+    }
+
+    /// The whole wallet as one age file encrypted under `passphrase`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn backup(&self, passphrase: &str) -> Result<Vec<u8>, WalletError> {
+        let mut records = Vec::new();
+        for table in Table::ALL {
+            if table == Table::Secrets {
+                continue;
+            }
+            for (id, value) in self.store.all::<serde_json::Value>(table)? {
+                records.push(crate::backup::RecordCopy {
+                    table: table.letter(),
+                    id: hex::encode(id),
+                    value,
+                });
+            }
+        }
+        let snapshot = crate::backup::Snapshot {
+            format: crate::backup::FORMAT.into(),
+            phrase: self.recovery_phrase()?.to_line().to_string(),
+            records,
+        };
+        Ok(crate::backup::seal(&snapshot, passphrase)?)
+    }
+
+    /// Restores a backup made by [`Wallet::backup`] into an empty `dir`;
+    /// the backup's passphrase becomes the wallet's.
+    ///
+    /// # Errors
+    /// [`WalletError::NotEmpty`], [`WalletError::Backup`] (wrong passphrase,
+    /// not a backup, damaged); nothing is created then.
+    pub fn restore_backup(
+        dir: &Path,
+        bytes: &[u8],
+        passphrase: &str,
+        cost: Cost,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Wallet, WalletError> {
+        if Store::exists(dir) {
+            return Err(WalletError::NotEmpty(dir.display().to_string()));
+        }
+        let snapshot = crate::backup::open(bytes, passphrase)?;
+        let phrase = RecoveryPhrase::parse(&snapshot.phrase)?;
+        let mut parsed = Vec::with_capacity(snapshot.records.len());
+        for r in &snapshot.records {
+            let table = Table::from_letter(r.table)
+                .filter(|t| *t != Table::Secrets)
+                .ok_or(WalletError::BackupRecord(r.table))?;
+            let id = hex::decode(&r.id).map_err(|_| WalletError::BackupRecord(r.table))?;
+            parsed.push((table, id, crate::store::to_json(&r.value)?));
+        }
+        // Every record is checked against its type before anything is
+        // written, so a damaged backup creates no wallet.
+        for (table, _, json) in &parsed {
+            let ok = match table {
+                Table::Credentials => serde_json::from_slice::<StoredCredential>(json).is_ok(),
+                Table::Keys => serde_json::from_slice::<KeyRecord>(json).is_ok(),
+                Table::Activity => serde_json::from_slice::<Activity>(json).is_ok(),
+                Table::Settings | Table::Secrets => true,
+            };
+            if !ok {
+                return Err(WalletError::BackupRecord(table.letter()));
+            }
+        }
+        let wallet = Self::create_with(dir, passphrase, cost, &phrase, rng)?;
+        let writes: Vec<Write<'_>> = parsed
+            .iter()
+            .map(|(t, id, json)| Write::Put(*t, id, json.clone()))
+            .collect();
+        wallet.store.write(&writes, rng)?;
+        drop(wallet);
+        Self::open(dir, passphrase)
     }
 
     /// Changes the passphrase (re-wraps the data key only).

@@ -23,7 +23,7 @@ use super::{io, Issuer, IssuerError};
 pub use vouch_core::manifest::credential_id;
 
 /// The manifest's file name in the output directory.
-pub const MANIFEST: &str = "manifest.json";
+pub const MANIFEST: &str = vouch_core::manifest::FILE_NAME;
 
 /// Why a finished batch does not check.
 #[derive(Debug, thiserror::Error)]

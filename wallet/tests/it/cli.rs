@@ -56,7 +56,8 @@ fn help_names_every_command() {
         .unwrap();
     let text = ok(&out);
     for cmd in [
-        "init", "restore", "receive", "import", "list", "show", "present", "activity", "passwd",
+        "init", "restore", "backup", "receive", "import", "list", "show", "present", "activity",
+        "passwd",
     ] {
         assert!(text.contains(cmd), "{cmd} in {text}");
     }
@@ -243,17 +244,45 @@ fn passwd_then_restore_from_phrase() {
     std::fs::write(&phrase_file, words.join(" ")).unwrap();
     ok(&wallet(
         &restored,
-        &["restore", "--phrase-file", phrase_file.to_str().unwrap()],
+        &[
+            "restore",
+            "--phrase",
+            "--phrase-file",
+            phrase_file.to_str().unwrap(),
+        ],
     ));
     let out = ok(&wallet(
         &restored,
         &["import", root.path().to_str().unwrap()],
     ));
     assert!(out.contains("imported"), "{out}");
+    // A backup restores the credential too, under the backup's passphrase.
+    let backup = root.path().join("wallet.age");
+    ok(&wallet(
+        &restored,
+        &["backup", "--out", backup.to_str().unwrap()],
+    ));
+    failed(&wallet(
+        &restored,
+        &["backup", "--out", backup.to_str().unwrap()],
+    ));
+    let from_backup = root.path().join("b");
+    let out = ok(&wallet(
+        &from_backup,
+        &["restore", "--from", backup.to_str().unwrap()],
+    ));
+    assert!(out.contains("1 credentials"), "{out}");
+    let list = ok(&wallet(&from_backup, &["list"]));
+    assert!(list.contains("BSc Computer Science"), "{list}");
     std::fs::write(&phrase_file, words[..23].join(" ")).unwrap();
     let err = failed(&wallet(
         &root.path().join("r2"),
-        &["restore", "--phrase-file", phrase_file.to_str().unwrap()],
+        &[
+            "restore",
+            "--phrase",
+            "--phrase-file",
+            phrase_file.to_str().unwrap(),
+        ],
     ));
     assert!(err.contains("recovery phrase"), "{err}");
 }

@@ -310,3 +310,77 @@ fn no_plaintext_claim_key_or_did_on_disk() {
     }
     assert!(files > 0);
 }
+
+#[test]
+fn backup_restores_an_identical_wallet() {
+    let original = tempfile::tempdir().unwrap();
+    let restored = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(6);
+    let (mut wallet, _) = Wallet::create(original.path(), "pw", Cost::TEST, &mut rng).unwrap();
+    let did = wallet.receive(NOW, &mut rng).unwrap();
+    let id = wallet
+        .import(&transcript(&did, "Ada", NOW, 7), None, NOW, &mut rng)
+        .unwrap();
+    wallet
+        .present(&id, &names(&["degree"]), &binding(), NOW, &mut rng)
+        .unwrap();
+    let bytes = wallet.backup("backup pass").unwrap();
+    assert!(bytes.starts_with(b"age-encryption.org/v1\n"));
+    assert!(!bytes.windows(3).any(|w| w == b"Ada"));
+
+    let err =
+        Wallet::restore_backup(restored.path(), &bytes, "wrong", Cost::TEST, &mut rng).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WalletError::Backup(vouch_wallet::backup::BackupError::WrongPassphrase)
+        ),
+        "{err}"
+    );
+    assert!(
+        !restored.path().join("store").exists(),
+        "a refused restore creates nothing"
+    );
+    for broken in [&bytes[..bytes.len() / 2], b"not age at all".as_slice(), &[]] {
+        assert!(Wallet::restore_backup(
+            restored.path(),
+            broken,
+            "backup pass",
+            Cost::TEST,
+            &mut rng
+        )
+        .is_err());
+        assert!(!restored.path().join("store").exists());
+    }
+
+    let mut back =
+        Wallet::restore_backup(restored.path(), &bytes, "backup pass", Cost::TEST, &mut rng)
+            .unwrap();
+    let a = wallet.list(NOW).unwrap();
+    let b = back.list(NOW).unwrap();
+    assert_eq!(
+        a.iter().map(|s| (&s.id, &s.title)).collect::<Vec<_>>(),
+        b.iter().map(|s| (&s.id, &s.title)).collect::<Vec<_>>()
+    );
+    assert_eq!(back.activity().unwrap(), wallet.activity().unwrap());
+    let p = back
+        .present(&id, &names(&["courses[CS105]"]), &binding(), NOW, &mut rng)
+        .unwrap();
+    let request = PresentationRequest {
+        aud: binding().aud,
+        nonce: binding().nonce,
+        max_age: 300,
+    };
+    assert!(vc::verify_presentation(&p.text, &request, NOW)
+        .unwrap()
+        .is_valid());
+    assert_eq!(
+        back.activity().unwrap().len(),
+        2,
+        "new activity appends after the restored"
+    );
+    // The restored wallet hands out a key not handed out before.
+    assert_ne!(back.receive(NOW, &mut rng).unwrap(), did);
+    drop(back);
+    assert!(Wallet::open(restored.path(), "backup pass").is_ok());
+}
