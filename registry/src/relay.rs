@@ -59,10 +59,10 @@ pub struct RelayLimits {
 impl Default for RelayLimits {
     fn default() -> Self {
         Self {
-            max_item_bytes: crate::api::MAX_RELAY_BYTES,
+            max_item_bytes: crate::wire::MAX_RELAY_BYTES,
             max_total_bytes: 256 << 20,
             max_disk_bytes: 1 << 30,
-            max_ttl: crate::api::MAX_RELAY_TTL,
+            max_ttl: crate::wire::MAX_RELAY_TTL,
             puts_per_window: 60,
             window: Duration::from_secs(60),
             max_clients: 10_000,

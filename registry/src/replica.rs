@@ -8,14 +8,18 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use serde::{Deserialize, Serialize};
-use vouch_core::chain::{verify_signatures, Action, AuthorCache, ChainState, Entry, RuleError};
+use vouch_core::chain::{
+    verify_signatures, Action, AuthorCache, ChainState, Entry, EntryError, RuleError,
+};
 use vouch_core::log::{self, Block, CheckpointError, Hash, MemoryHashes, SignedBlock, TrustPolicy};
+use vouch_core::view::ChainView;
 
-use crate::api::MAX_RANGE;
-use crate::client::{ClientError, NodeClient};
+use crate::client::ClientError;
+use crate::source::{ChainSource, SourceError};
 use crate::store::{Store, StoreError};
+use crate::wire::{MAX_BLOCKS, MAX_RANGE};
 
 /// How far ahead of the replica's clock a block's time may be, in seconds.
 /// The node stamps blocks with its own clock when it seals them, so an
@@ -23,71 +27,7 @@ use crate::store::{Store, StoreError};
 /// node vouch now for a state it claims to hold later.
 pub const BLOCK_CLOCK_SKEW: i64 = 600;
 
-/// What a replica trusts (`trust.json`): the node's key, the witnesses' keys,
-/// how many cosignatures a block needs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Trust {
-    /// The node's verifier key (`origin+id+key`).
-    pub node_vkey: String,
-    /// Witness verifier keys (cosignature/v1).
-    pub witnesses: Vec<String>,
-    /// Cosignatures needed (k of n).
-    pub need: usize,
-}
-
-impl Trust {
-    /// The policy these keys describe. A weak quorum (witnesses named but
-    /// `need` at most half of them) is refused: see [`TrustPolicy::new`].
-    ///
-    /// # Errors
-    /// [`CheckpointError`] when a key does not parse, `need` exceeds the
-    /// witnesses, a witness is listed twice, or the quorum is weak.
-    pub fn policy(&self) -> Result<TrustPolicy, CheckpointError> {
-        self.policy_with(false)
-    }
-
-    /// The policy these keys describe; with `force_weak_quorum`, a weak
-    /// quorum is allowed.
-    ///
-    /// # Errors
-    /// As [`Trust::policy`], except for the weak quorum when forced.
-    pub fn policy_with(&self, force_weak_quorum: bool) -> Result<TrustPolicy, CheckpointError> {
-        let (origin, _, node) = log::parse_vkey(&self.node_vkey)?;
-        let witnesses: Vec<_> = self
-            .witnesses
-            .iter()
-            .map(|v| log::parse_vkey(v).map(|(name, _, key)| (name, key)))
-            .collect::<Result<_, _>>()?;
-        Ok(TrustPolicy::new(
-            (origin, node),
-            witnesses,
-            self.need,
-            force_weak_quorum,
-        )?)
-    }
-}
-
-/// A replica's `trust.json`: its [`Trust`], and whether a weak quorum was
-/// explicitly forced when it was configured.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TrustFile {
-    /// The keys and quorum.
-    #[serde(flatten)]
-    pub trust: Trust,
-    /// A weak quorum was allowed on purpose (`--force-weak-quorum`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub force_weak_quorum: bool,
-}
-
-impl TrustFile {
-    /// The policy this file describes.
-    ///
-    /// # Errors
-    /// As [`Trust::policy_with`].
-    pub fn policy(&self) -> Result<TrustPolicy, CheckpointError> {
-        self.trust.policy_with(self.force_weak_quorum)
-    }
-}
+pub use crate::trust::{Trust, TrustFile};
 
 /// Why a sync or audit failed. A failed sync changes nothing.
 #[derive(Debug, thiserror::Error)]
@@ -96,9 +36,9 @@ pub enum ReplicaError {
     /// Local storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The node could not be asked.
+    /// The source could not be asked, or refused.
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Source(#[from] SourceError),
     /// A checkpoint is unsigned, under-cosigned or malformed.
     #[error("checkpoint refused: {0}")]
     Checkpoint(#[from] CheckpointError),
@@ -119,13 +59,34 @@ pub enum ReplicaError {
         theirs: String,
     },
     /// An entry does not parse, verify or follow the rules.
-    #[error("entry {index} refused: {reason}")]
+    #[error("entry {index} refused: {source}")]
     BadEntry {
         /// Its index.
         index: u64,
         /// Why.
-        reason: String,
+        #[source]
+        source: EntryRefused,
     },
+    /// The source served no entries, or more than asked for, for a range
+    /// below the block it offered.
+    #[error("asked the node for entries {start}..{end}, got {got}")]
+    ShortRange {
+        /// First entry asked for.
+        start: u64,
+        /// One past the last.
+        end: u64,
+        /// Entries received.
+        got: u64,
+    },
+    /// The source did not serve a block below the one it offered.
+    #[error("the node did not serve block {height}")]
+    MissingBlock {
+        /// Its height.
+        height: u64,
+    },
+    /// Checking a range of entries on a blocking thread failed.
+    #[error("entry check task: {0}")]
+    Task(#[source] tokio::task::JoinError),
     /// The entries served do not hash to the signed root.
     #[error("entries 0..{size} do not hash to the root of the signed block {height} (tampered in transit or by the node)")]
     Mismatch {
@@ -137,6 +98,10 @@ pub enum ReplicaError {
     /// Nothing verified yet.
     #[error("replica has not synced yet")]
     NotSynced,
+    /// A sync was stopped half-way (its future dropped); the next sync
+    /// repairs the replica first.
+    #[error("a sync of this replica was interrupted; sync again")]
+    Interrupted,
     /// The state and the head block disagree (cannot happen after a
     /// successful open or sync; a guard for [`Replica::view`]).
     #[error("cannot make a chain view: {0}")]
@@ -164,6 +129,27 @@ pub enum ReplicaError {
         /// Why.
         reason: String,
     },
+}
+
+impl From<ClientError> for ReplicaError {
+    fn from(e: ClientError) -> Self {
+        ReplicaError::Source(e.into())
+    }
+}
+
+/// Why an entry was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryRefused {
+    /// It does not parse, or its signature does not verify.
+    #[error(transparent)]
+    Entry(#[from] EntryError),
+    /// It breaks a chain rule.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// The thread checking its signature panicked.
+    #[error("signature check panicked")]
+    Panicked,
 }
 
 /// A value and the chain position it is valid as of.
@@ -231,6 +217,34 @@ impl Anchors {
     }
 }
 
+/// A replica's latest [`ChainView`], readable from any thread (a verifier
+/// service's requests) while the replica syncs. Each successful sync swaps
+/// in a new snapshot; a reader keeps the snapshot it took, whole and
+/// unchanged, for as long as it holds it. Cloning shares the same slot.
+#[derive(Debug, Clone, Default)]
+pub struct SharedView {
+    current: Arc<RwLock<Option<Arc<ChainView>>>>,
+}
+
+impl SharedView {
+    /// The latest view, or `None` before the replica's first sync.
+    pub fn current(&self) -> Option<Arc<ChainView>> {
+        // A writer only ever swaps an `Arc`: a poisoned lock still holds a
+        // whole value.
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn replace(&self, view: ChainView) {
+        *self
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(view));
+    }
+}
+
 /// A replica.
 pub struct Replica {
     store: Store,
@@ -240,6 +254,12 @@ pub struct Replica {
     head: Option<SignedBlock>,
     anchors: Anchors,
     timings: Timings,
+    /// Where each successful sync publishes its view, once asked for.
+    shared: Option<SharedView>,
+    /// A sync was stopped half-way (its future dropped): the state and the
+    /// store may hold staged entries beyond the head until the next sync
+    /// puts them back.
+    interrupted: bool,
 }
 
 impl Replica {
@@ -287,7 +307,40 @@ impl Replica {
             head,
             anchors,
             timings: Timings::default(),
+            shared: None,
+            interrupted: false,
         })
+    }
+
+    /// A handle on this replica's latest view, for readers on other threads
+    /// while it syncs; it holds the current view now (when the replica has
+    /// synced) and each later successful sync replaces it.
+    ///
+    /// # Errors
+    /// [`ReplicaError::View`] when the current view cannot be made (see
+    /// [`Replica::view`]).
+    pub fn shared_view(&mut self) -> Result<SharedView, ReplicaError> {
+        if let Some(shared) = &self.shared {
+            return Ok(shared.clone());
+        }
+        let shared = SharedView::default();
+        if self.head.is_some() {
+            shared.replace(self.view()?);
+        }
+        self.shared = Some(shared.clone());
+        Ok(shared)
+    }
+
+    /// Replaces the shared view (if any) with the view of the new head.
+    fn publish(&self) {
+        if let Some(shared) = &self.shared {
+            match self.view() {
+                Ok(view) => shared.replace(view),
+                // The state and head were saved together, so this is a bug;
+                // readers keep the previous view.
+                Err(e) => tracing::error!("cannot publish the replica's new view: {e}"),
+            }
+        }
     }
 
     /// The latest verified block.
@@ -308,9 +361,12 @@ impl Replica {
     ///
     /// # Errors
     /// [`ReplicaError::NotSynced`] before the first sync.
-    pub fn view(&self) -> Result<vouch_core::view::ChainView, ReplicaError> {
+    pub fn view(&self) -> Result<ChainView, ReplicaError> {
+        if self.interrupted {
+            return Err(ReplicaError::Interrupted);
+        }
         let head = self.head.clone().ok_or(ReplicaError::NotSynced)?;
-        let mut view = vouch_core::view::ChainView::new(&self.state, head)?;
+        let mut view = ChainView::new(&self.state, head)?;
         let blocks: Vec<Block> = self.anchors.blocks.values().cloned().collect();
         view.add_anchors(
             self.anchors.entries.iter().map(|(&index, e)| (index, e)),
@@ -370,9 +426,9 @@ impl Replica {
         self.as_of(value)
     }
 
-    /// The newest block the node has that this policy accepts.
-    async fn target(&self, client: &NodeClient) -> Result<SignedBlock, ReplicaError> {
-        let note = client.checkpoint().await?;
+    /// The newest block the source has that this policy accepts.
+    async fn target(&self, source: &impl ChainSource) -> Result<SignedBlock, ReplicaError> {
+        let note = source.checkpoint().await?;
         match self.policy.verify(note.as_bytes()) {
             Ok(b) => Ok(b),
             Err(CheckpointError::Cosignatures { got, need }) => {
@@ -385,7 +441,7 @@ impl Replica {
                     .height;
                 let floor = self.head.as_ref().map_or(0, |h| h.block.height);
                 for height in (floor..latest).rev().take(64) {
-                    let note = client.block(height).await?;
+                    let note = source.block(height).await?;
                     if let Ok(b) = self.policy.verify(note.as_bytes()) {
                         return Ok(b);
                     }
@@ -396,13 +452,15 @@ impl Replica {
         }
     }
 
-    /// Syncs to the newest block the policy accepts, checking everything,
-    /// with the system clock as the replica's clock (see [`Replica::sync_at`]).
+    /// Syncs from `source` (a [`crate::client::NodeClient`], an in-process
+    /// [`crate::node::Node`]) to the newest block the policy accepts,
+    /// checking everything, with the system clock as the replica's clock
+    /// (see [`Replica::sync_at`]).
     ///
     /// # Errors
     /// [`ReplicaError`]; the replica is unchanged.
-    pub async fn sync(&mut self, client: &NodeClient) -> Result<SyncReport, ReplicaError> {
-        self.sync_at(client, crate::now()).await
+    pub async fn sync(&mut self, source: &impl ChainSource) -> Result<SyncReport, ReplicaError> {
+        self.sync_at(source, crate::now()).await
     }
 
     /// Syncs to the newest block the policy accepts, checking everything,
@@ -414,10 +472,10 @@ impl Replica {
     /// future); the replica is unchanged.
     pub async fn sync_at(
         &mut self,
-        client: &NodeClient,
+        source: &impl ChainSource,
         now: i64,
     ) -> Result<SyncReport, ReplicaError> {
-        self.sync_checked(client, now, |_, _| Ok(())).await
+        self.sync_checked(source, now, |_, _| Ok(())).await
     }
 
     /// Syncs like [`Replica::sync_at`], but first lets `check` refuse the
@@ -429,11 +487,14 @@ impl Replica {
     /// unchanged.
     pub async fn sync_checked(
         &mut self,
-        client: &NodeClient,
+        source: &impl ChainSource,
         now: i64,
         check: impl FnOnce(Option<&Block>, &Block) -> Result<(), ReplicaError>,
     ) -> Result<SyncReport, ReplicaError> {
-        let target = self.target(client).await?;
+        if self.interrupted {
+            self.rollback()?;
+        }
+        let target = self.target(source).await?;
         check(self.head.as_ref().map(|h| &h.block), &target.block)?;
         // The blocks before the target are no later than it (`check_link`),
         // so checking the target's time covers them all.
@@ -448,14 +509,20 @@ impl Replica {
         }
         let from = self.size;
         self.timings = Timings::default();
-        match self.advance(client, &target).await {
-            Ok(()) => Ok(SyncReport {
-                from,
-                to: self.size,
-                height: target.block.height,
-                cosigned_by: target.cosigned_by,
-                timings: self.timings,
-            }),
+        self.interrupted = true;
+        let advanced = self.advance(source, &target).await;
+        match advanced {
+            Ok(()) => {
+                self.interrupted = false;
+                self.publish();
+                Ok(SyncReport {
+                    from,
+                    to: self.size,
+                    height: target.block.height,
+                    cosigned_by: target.cosigned_by,
+                    timings: self.timings,
+                })
+            }
             Err(e) => {
                 self.rollback()?;
                 Err(e)
@@ -466,12 +533,13 @@ impl Replica {
     fn rollback(&mut self) -> Result<(), ReplicaError> {
         self.store.truncate(self.size)?;
         self.state = self.store.state()?.unwrap_or_default();
+        self.interrupted = false;
         Ok(())
     }
 
     async fn advance(
         &mut self,
-        client: &NodeClient,
+        source: &impl ChainSource,
         target: &SignedBlock,
     ) -> Result<(), ReplicaError> {
         let want = &target.block;
@@ -485,7 +553,7 @@ impl Replica {
             if want.height == head.block.height {
                 if want.hash() != head.block.hash() {
                     return Err(self
-                        .fork(client, "two different blocks at the same height")
+                        .fork(source, "two different blocks at the same height")
                         .await);
                 }
                 self.save_head(target, &[(want.height, &target.note)])?;
@@ -493,16 +561,16 @@ impl Replica {
             }
             // Cheap early check: the node must prove its new tree extends ours.
             let ours = self.store.root(self.size)?;
-            let proof = client.consistency(self.size, want.size).await;
+            let proof = source.consistency(self.size, want.size).await;
             let consistent = match proof {
                 Ok(p) => log::verify_consistency(&p, self.size, ours, want.size, want.root).is_ok(),
-                Err(ClientError::Api { .. }) => false,
+                Err(e) if e.is_refusal() => false,
                 Err(e) => return Err(e.into()),
             };
             if !consistent {
                 return Err(self
                     .fork(
-                        client,
+                        source,
                         &format!(
                             "the node's block {} does not extend our verified tree of {} entries",
                             want.height, self.size
@@ -524,12 +592,12 @@ impl Replica {
                 (want.clone(), target.note.clone())
             } else {
                 if fetched.is_empty() {
-                    let end = (height + crate::api::MAX_BLOCKS).min(want.height);
-                    fetched.extend(client.blocks(height, end).await?);
+                    let end = (height + MAX_BLOCKS).min(want.height);
+                    fetched.extend(source.blocks(height, end).await?);
                 }
-                let note = fetched.pop_front().ok_or_else(|| {
-                    ClientError::Reply(format!("the node did not serve block {height}"))
-                })?;
+                let note = fetched
+                    .pop_front()
+                    .ok_or(ReplicaError::MissingBlock { height })?;
                 (
                     self.policy.with_need(0).verify(note.as_bytes())?.block,
                     note,
@@ -541,39 +609,45 @@ impl Replica {
             notes.push(note);
         }
         // The entries, in ranges; the next range downloads while this one is
-        // checked. A node may serve fewer entries than asked for (its byte
-        // cap per reply, the client's per call): the next range then starts
-        // after the last entry received.
-        let mut at = self.size;
+        // checked (on a blocking thread). A node may serve fewer entries than
+        // asked for (its byte cap per reply, the client's per call): the
+        // next range then starts after the last entry received.
         let mut next_block = 0;
-        let fetch = |start: u64| {
-            let end = start.saturating_add(MAX_RANGE).min(want.size);
-            let client = client.clone();
-            tokio::spawn(async move { (start, end, client.entries(start, end).await) })
-        };
-        let mut next = (at < want.size).then(|| fetch(at));
         let mut new_anchors = Vec::new();
-        while let Some(task) = next.take() {
+        let range = |start: u64| (start, start.saturating_add(MAX_RANGE).min(want.size));
+        let mut pending = if self.size < want.size {
+            let (start, end) = range(self.size);
             let t = std::time::Instant::now();
-            let (start, end, lines) = task
-                .await
-                .map_err(|e| ClientError::Reply(format!("download task: {e}")))?;
-            let lines = lines?;
+            let lines = source.entries(start, end).await?;
             self.timings.fetch += t.elapsed();
+            Some((start, end, lines))
+        } else {
+            None
+        };
+        while let Some((start, end, lines)) = pending.take() {
             let got = lines.len() as u64;
             if got == 0 || got > end - start {
-                return Err(ClientError::Reply(format!(
-                    "asked for entries {start}..{end}, got {got}"
-                ))
-                .into());
+                return Err(ReplicaError::ShortRange { start, end, got });
             }
             let received = start + got;
-            if received < want.size {
-                next = Some(fetch(received));
+            let t = std::time::Instant::now();
+            let checking = self.ingest(start, lines);
+            let (checked, next) = if received < want.size {
+                let (next_start, next_end) = range(received);
+                let (checked, next) =
+                    tokio::join!(checking, source.entries(next_start, next_end));
+                (checked, Some((next_start, next_end, next)))
+            } else {
+                (checking.await, None)
+            };
+            let (anchors, spent) = checked?;
+            // Waiting for the node beyond the time spent checking.
+            self.timings.fetch += t.elapsed().saturating_sub(spent);
+            new_anchors.extend(anchors);
+            if let Some((next_start, next_end, next)) = next {
+                pending = Some((next_start, next_end, next?));
             }
-            self.ingest(start, &lines, &mut new_anchors)?;
-            at = received;
-            while let Some(b) = blocks.get(next_block).filter(|b| b.size <= at) {
+            while let Some(b) = blocks.get(next_block).filter(|b| b.size <= received) {
                 self.check_root(b)?;
                 next_block += 1;
             }
@@ -635,40 +709,36 @@ impl Replica {
         }
     }
 
-    /// Parses, verifies and applies entries starting at `start`; stages them
-    /// in the store (not yet counted as verified). Anchor entries among them
-    /// are added to `anchors`.
+    /// Parses, verifies and applies entries starting at `start` on a
+    /// blocking thread (the state moves there and back); stages them in the
+    /// store (not yet counted as verified). Returns the anchor entries among
+    /// them and the time it took.
     fn ingest(
         &mut self,
         start: u64,
-        lines: &[Vec<u8>],
-        anchors: &mut Vec<(u64, Entry)>,
-    ) -> Result<(), ReplicaError> {
-        let t = std::time::Instant::now();
-        let entries = parse_and_verify(lines).map_err(|(i, reason)| ReplicaError::BadEntry {
-            index: start + i as u64,
-            reason,
-        })?;
-        self.timings.verify += t.elapsed();
-        let t = std::time::Instant::now();
-        for (i, e) in entries.iter().enumerate() {
-            self.state.apply(e).map_err(|err| ReplicaError::BadEntry {
-                index: start + i as u64,
-                reason: err.to_string(),
-            })?;
+        lines: Vec<Vec<u8>>,
+    ) -> impl std::future::Future<
+        Output = Result<(Vec<(u64, Entry)>, std::time::Duration), ReplicaError>,
+    > + Send
+           + '_ {
+        let mut state = std::mem::take(&mut self.state);
+        let store = self.store.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut timings = Timings::default();
+            let result = check_and_stage(&mut state, &store, start, &lines, &mut timings);
+            (state, result, timings)
+        });
+        async move {
+            let (state, result, timings) = task.await.map_err(ReplicaError::Task)?;
+            // On a panic the state stays empty; the failed sync's rollback
+            // reads it back from the store.
+            self.state = state;
+            self.timings.verify += timings.verify;
+            self.timings.apply += timings.apply;
+            self.timings.store += timings.store;
+            let spent = timings.verify + timings.apply + timings.store;
+            result.map(|anchors| (anchors, spent))
         }
-        self.timings.apply += t.elapsed();
-        anchors.extend(
-            entries
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| matches!(e.action(), Action::Anchor { .. }))
-                .map(|(i, e)| (start + i as u64, e.clone())),
-        );
-        let t = std::time::Instant::now();
-        self.store.append(&entries, false)?;
-        self.timings.store += t.elapsed();
-        Ok(())
     }
 
     /// Makes `head` the verified head: its state, its note and the notes
@@ -687,12 +757,12 @@ impl Replica {
 
     /// Builds a fork error, locating the first entry where the node's log
     /// and ours differ.
-    async fn fork(&self, client: &NodeClient, detail: &str) -> ReplicaError {
+    async fn fork(&self, source: &impl ChainSource, detail: &str) -> ReplicaError {
         tracing::error!("fork detected: {detail}");
         let mut at = 0;
         while at < self.size {
             let end = (at + MAX_RANGE).min(self.size);
-            let Ok(theirs) = client.entries(at, end).await else {
+            let Ok(theirs) = source.entries(at, end).await else {
                 break;
             };
             let Ok(ours) = self.store.entries(at, end) else {
@@ -721,6 +791,41 @@ impl Replica {
     }
 }
 
+/// Parses, verifies and applies entries starting at `start` to `state`;
+/// stages them in `store`. Returns the anchor entries among them.
+fn check_and_stage(
+    state: &mut ChainState,
+    store: &Store,
+    start: u64,
+    lines: &[Vec<u8>],
+    timings: &mut Timings,
+) -> Result<Vec<(u64, Entry)>, ReplicaError> {
+    let t = std::time::Instant::now();
+    let entries = parse_and_verify(lines).map_err(|(i, source)| ReplicaError::BadEntry {
+        index: start + i as u64,
+        source,
+    })?;
+    timings.verify += t.elapsed();
+    let t = std::time::Instant::now();
+    for (i, e) in entries.iter().enumerate() {
+        state.apply(e).map_err(|err| ReplicaError::BadEntry {
+            index: start + i as u64,
+            source: err.into(),
+        })?;
+    }
+    timings.apply += t.elapsed();
+    let anchors = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e.action(), Action::Anchor { .. }))
+        .map(|(i, e)| (start + i as u64, e.clone()))
+        .collect();
+    let t = std::time::Instant::now();
+    store.append(&entries, false)?;
+    timings.store += t.elapsed();
+    Ok(anchors)
+}
+
 /// Checks that `block` follows `prev` (or is a genesis block).
 fn check_link(prev: Option<&Block>, block: &Block) -> Result<(), ReplicaError> {
     let ok = match prev {
@@ -744,7 +849,9 @@ fn check_link(prev: Option<&Block>, block: &Block) -> Result<(), ReplicaError> {
 
 /// Parses entries and batch-verifies their signatures on all cores, in
 /// chunks. Errors carry the position in `lines`.
-fn parse_and_verify<B: AsRef<[u8]> + Sync>(lines: &[B]) -> Result<Vec<Entry>, (usize, String)> {
+fn parse_and_verify<B: AsRef<[u8]> + Sync>(
+    lines: &[B],
+) -> Result<Vec<Entry>, (usize, EntryRefused)> {
     const CHUNK: usize = 512;
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let per = lines.len().div_ceil(threads).max(CHUNK);
@@ -759,12 +866,12 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(lines: &[B]) -> Result<Vec<Entry>, (u
                     for (i, line) in part.iter().enumerate() {
                         out.push(
                             Entry::parse_with(line.as_ref(), &mut authors)
-                                .map_err(|e| (n * per + i, e.to_string()))?,
+                                .map_err(|e| (n * per + i, e.into()))?,
                         );
                     }
                     for (c, chunk) in out.chunks(CHUNK).enumerate() {
                         verify_signatures(chunk)
-                            .map_err(|(i, e)| (n * per + c * CHUNK + i, e.to_string()))?;
+                            .map_err(|(i, e)| (n * per + c * CHUNK + i, e.into()))?;
                     }
                     Ok(out)
                 })
@@ -774,7 +881,7 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(lines: &[B]) -> Result<Vec<Entry>, (u
         for h in handles {
             all.extend(
                 h.join()
-                    .map_err(|_| (0, "signature check panicked".to_owned()))??,
+                    .map_err(|_| (0, EntryRefused::Panicked))??,
             );
         }
         Ok(all)
@@ -845,7 +952,7 @@ fn load_anchors(store: &Store, head: Option<&SignedBlock>) -> Result<Anchors, Re
             .ok_or_else(|| StoreError::Corrupt(format!("anchor entry {index} is missing")))?;
         let entry = Entry::parse(&bytes).map_err(|e| ReplicaError::BadEntry {
             index,
-            reason: e.to_string(),
+            source: e.into(),
         })?;
         anchors.insert(index, entry, stored_block(store, height)?);
     }
@@ -868,7 +975,7 @@ fn load_anchors(store: &Store, head: Option<&SignedBlock>) -> Result<Anchors, Re
                 let entry =
                     Entry::parse_with(line, &mut cache).map_err(|e| ReplicaError::BadEntry {
                         index,
-                        reason: e.to_string(),
+                        source: e.into(),
                     })?;
                 if !matches!(entry.action(), Action::Anchor { .. }) {
                     continue;
@@ -913,14 +1020,14 @@ fn replay_each(
         if lines.len() as u64 != end - at {
             return Err(StoreError::Corrupt(format!("entries {at}..{end} are missing")).into());
         }
-        let entries = parse_and_verify(&lines).map_err(|(i, reason)| ReplicaError::BadEntry {
+        let entries = parse_and_verify(&lines).map_err(|(i, source)| ReplicaError::BadEntry {
             index: at + i as u64,
-            reason,
+            source,
         })?;
         for (i, e) in entries.iter().enumerate() {
             state.apply(e).map_err(|err| ReplicaError::BadEntry {
                 index: at + i as u64,
-                reason: err.to_string(),
+                source: err.into(),
             })?;
             each(e)?;
         }
