@@ -119,17 +119,23 @@ impl TestServer {
         NodeClient::new(&self.url).expect("an HTTP client for a loopback URL")
     }
 
-    /// Stops accepting, lets requests in flight finish and, for a node,
-    /// seals the entries left, as the binary does on Ctrl-C.
+    /// Tells the server to stop accepting, let requests in flight finish
+    /// and, for a node, seal the entries left, as the binary does on
+    /// Ctrl-C; [`TestServer::stop`] waits for it.
+    pub fn shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            // The server may have stopped already; then there is no one to tell.
+            let _ = tx.send(());
+        }
+    }
+
+    /// [`TestServer::shutdown`], then waits until the server has stopped.
     ///
     /// # Errors
     /// What the server returned; a server task that panicked is reported
     /// as [`ServeError::Io`].
     pub async fn stop(mut self) -> Result<(), ServeError> {
-        if let Some(tx) = self.shutdown.take() {
-            // The server may have stopped already; then there is no one to tell.
-            let _ = tx.send(());
-        }
+        self.shutdown();
         match self.task.take() {
             Some(task) => task
                 .await

@@ -15,5 +15,6 @@ mod limits;
 mod network;
 mod relay;
 mod replica_crash;
+mod source;
 mod view;
 mod witness_checks;
