@@ -166,9 +166,9 @@ impl Registry {
     /// [`RegistryError`].
     pub async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, RegistryError> {
         match self {
-            Registry::Embedded { node, .. } => {
-                node.inclusion(index, size).map_err(|e| RegistryError::Other(e.to_string()))
-            }
+            Registry::Embedded { node, .. } => node
+                .inclusion(index, size)
+                .map_err(|e| RegistryError::Other(e.to_string())),
             Registry::Remote(c) => Ok(c.inclusion(index, size).await?),
         }
     }

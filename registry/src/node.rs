@@ -277,9 +277,7 @@ impl Node {
             },
         );
         let mut state = ChainState::new();
-        state
-            .apply(&genesis)
-            .map_err(NodeError::Genesis)?;
+        state.apply(&genesis).map_err(NodeError::Genesis)?;
         let store = Store::open(&dir.join("db"))?;
         store.append(std::slice::from_ref(&genesis), false)?;
         let head = Block {
@@ -324,9 +322,7 @@ impl Node {
         let store = Store::open(&dir.join("db"))?;
         let size = store.size()?;
         let state = rebuild_state(&store, size)?;
-        let (height, note) = store
-            .last_block()?
-            .ok_or(NodeError::NoBlocks)?;
+        let (height, note) = store.last_block()?.ok_or(NodeError::NoBlocks)?;
         let head = policy.with_need(0).verify(note.as_bytes())?.block;
         if head.height != height || head.size > size || store.root(head.size)? != head.root {
             return Err(NodeError::HeadMismatch {
@@ -625,7 +621,8 @@ fn rebuild_state(store: &Store, size: u64) -> Result<ChainState, NodeError> {
         let end = (at + 4096).min(size);
         for (i, bytes) in store.entries(at, end)?.iter().enumerate() {
             let index = at + i as u64;
-            let bad = |source: crate::replica::EntryRefused| NodeError::BadStoredEntry { index, source };
+            let bad =
+                |source: crate::replica::EntryRefused| NodeError::BadStoredEntry { index, source };
             let entry = Entry::parse(bytes).map_err(|e| bad(e.into()))?;
             state.apply(&entry).map_err(|e| bad(e.into()))?;
         }

@@ -238,10 +238,7 @@ impl SharedView {
     }
 
     fn replace(&self, view: ChainView) {
-        *self
-            .current
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(view));
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(view));
     }
 }
 
@@ -634,8 +631,7 @@ impl Replica {
             let checking = self.ingest(start, lines);
             let (checked, next) = if received < want.size {
                 let (next_start, next_end) = range(received);
-                let (checked, next) =
-                    tokio::join!(checking, source.entries(next_start, next_end));
+                let (checked, next) = tokio::join!(checking, source.entries(next_start, next_end));
                 (checked, Some((next_start, next_end, next)))
             } else {
                 (checking.await, None)
@@ -879,10 +875,7 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(
             .collect();
         let mut all = Vec::with_capacity(lines.len());
         for h in handles {
-            all.extend(
-                h.join()
-                    .map_err(|_| (0, EntryRefused::Panicked))??,
-            );
+            all.extend(h.join().map_err(|_| (0, EntryRefused::Panicked))??);
         }
         Ok(all)
     })

@@ -211,8 +211,7 @@ where
         legacy.clear().map_err(StoreError::from)?;
     }
     let relay = Arc::new(
-        Relay::open(&node.dir().join("relay"), options.relay.clone())
-            .map_err(ServeError::Relay)?,
+        Relay::open(&node.dir().join("relay"), options.relay.clone()).map_err(ServeError::Relay)?,
     );
     let app = crate::api::app_with_limits(node.clone(), relay.clone(), options.writes.clone());
     let ticker = options

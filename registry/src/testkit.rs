@@ -249,11 +249,7 @@ impl LoopbackNode {
     /// # Errors
     /// [`TestkitError`] when a directory cannot be set up or the port
     /// cannot be bound.
-    pub async fn start(
-        dir: &Path,
-        witnesses: &[&str],
-        need: usize,
-    ) -> Result<Self, TestkitError> {
+    pub async fn start(dir: &Path, witnesses: &[&str], need: usize) -> Result<Self, TestkitError> {
         let mut ws = Vec::with_capacity(witnesses.len());
         for (i, name) in witnesses.iter().enumerate() {
             ws.push(Witness::open(

@@ -36,11 +36,8 @@ fn node_with_block(dir: &std::path::Path) -> Arc<Node> {
 
 /// Block 2 revokes index 13.
 fn revoke_13(node: &Node) {
-    node.submit(
-        status(&key(2), 4, 2, &uni_list(), &[13]).as_bytes(),
-        now(),
-    )
-    .unwrap();
+    node.submit(status(&key(2), 4, 2, &uni_list(), &[13]).as_bytes(), now())
+        .unwrap();
     node.seal(now()).unwrap().unwrap();
 }
 
