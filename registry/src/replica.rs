@@ -18,7 +18,7 @@ use vouch_core::view::ChainView;
 
 use crate::client::ClientError;
 use crate::source::{ChainSource, SourceError};
-use crate::store::{Store, StoreError};
+use crate::store::{Missing, Store, StoreError};
 use crate::wire::{MAX_BLOCKS, MAX_RANGE};
 
 /// How far ahead of the replica's clock a block's time may be, in seconds.
@@ -94,6 +94,20 @@ pub enum ReplicaError {
         size: u64,
         /// Block height.
         height: u64,
+    },
+    /// A stored tree hash is not the hash of the entries (or beyond them).
+    #[error("corrupt store: stored tree hash {index} is not the replayed one")]
+    StoredHash {
+        /// Its stored-hash index.
+        index: u64,
+    },
+    /// The store holds another number of tree hashes than its entries make.
+    #[error("corrupt store: {stored} tree hashes stored, {expected} expected")]
+    StoredHashCount {
+        /// Hashes stored.
+        stored: u64,
+        /// Hashes the entries make.
+        expected: u64,
     },
     /// Nothing verified yet.
     #[error("replica has not synced yet")]
@@ -683,7 +697,7 @@ impl Replica {
         for (index, entry) in anchors {
             let at = blocks.partition_point(|b| b.size <= index);
             let block = blocks.get(at).cloned().ok_or_else(|| {
-                StoreError::Corrupt(format!("no fetched block seals anchor entry {index}"))
+                StoreError::Missing(Missing::SealingBlock(index))
             })?;
             tree.insert(index.to_be_bytes(), &block.height.to_be_bytes())
                 .map_err(StoreError::from)?;
@@ -890,17 +904,17 @@ fn remove_from(tree: &sled::Tree, size: u64) -> Result<(), ReplicaError> {
     Ok(())
 }
 
-fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
+fn be_u64(bytes: &[u8], what: &'static str) -> Result<u64, StoreError> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_be_bytes)
-        .map_err(|_| StoreError::Corrupt(format!("{what} is not 8 bytes")))
+        .map_err(|_| StoreError::Malformed { what })
 }
 
 /// A stored block (its note was verified before it was stored).
 fn stored_block(store: &Store, height: u64) -> Result<Block, ReplicaError> {
     let note = store
         .block(height)?
-        .ok_or_else(|| StoreError::Corrupt(format!("block {height} is missing")))?;
+        .ok_or(StoreError::Missing(Missing::Block(height)))?;
     Ok(Block::from_note_unverified(note.as_bytes())?)
 }
 
@@ -938,11 +952,11 @@ fn load_anchors(store: &Store, head: Option<&SignedBlock>) -> Result<Anchors, Re
     remove_from(&tree, size)?;
     for item in tree.iter() {
         let (key, value) = item.map_err(StoreError::from)?;
-        let index = be_u64(&key, "an anchor index key")?;
-        let height = be_u64(&value, "an anchor's block height")?;
+        let index = be_u64(&key, "an anchor index key is not 8 bytes")?;
+        let height = be_u64(&value, "an anchor's block height is not 8 bytes")?;
         let bytes = store
             .entry_bytes(index)?
-            .ok_or_else(|| StoreError::Corrupt(format!("anchor entry {index} is missing")))?;
+            .ok_or(StoreError::Missing(Missing::Entry(index)))?;
         let entry = Entry::parse(&bytes).map_err(|e| ReplicaError::BadEntry {
             index,
             source: e.into(),
@@ -950,7 +964,7 @@ fn load_anchors(store: &Store, head: Option<&SignedBlock>) -> Result<Anchors, Re
         anchors.insert(index, entry, stored_block(store, height)?);
     }
     let scanned = match store.meta(ANCHORS_SCANNED)? {
-        Some(v) => be_u64(&v, "the anchor scan mark")?.min(size),
+        Some(v) => be_u64(&v, "the anchor scan mark is not 8 bytes")?.min(size),
         None => 0,
     };
     if scanned < size {
@@ -961,7 +975,7 @@ fn load_anchors(store: &Store, head: Option<&SignedBlock>) -> Result<Anchors, Re
             let end = at.saturating_add(MAX_RANGE).min(size);
             let lines = store.entries(at, end)?;
             if lines.len() as u64 != end - at {
-                return Err(StoreError::Corrupt(format!("entries {at}..{end} are missing")).into());
+                return Err(StoreError::Missing(Missing::Entries { start: at, end }).into());
             }
             for (i, line) in lines.iter().enumerate() {
                 let index = at + i as u64;
@@ -1011,7 +1025,7 @@ fn replay_each(
         let end = (at + MAX_RANGE).min(size);
         let lines = store.entries(at, end)?;
         if lines.len() as u64 != end - at {
-            return Err(StoreError::Corrupt(format!("entries {at}..{end} are missing")).into());
+            return Err(StoreError::Missing(Missing::Entries { start: at, end }).into());
         }
         let entries = parse_and_verify(&lines).map_err(|(i, source)| ReplicaError::BadEntry {
             index: at + i as u64,
@@ -1056,25 +1070,27 @@ pub fn audit(store: &Store, policy: &TrustPolicy) -> Result<AuditReport, Replica
     let mut tree = MemoryHashes::new();
     let state = replay_each(store, size, |e| {
         tree.append(e.leaf_hash())
-            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+            .map_err(|source| StoreError::Tree {
+                what: "replayed tree",
+                source,
+            })?;
         Ok(())
     })?;
     let mut count = 0;
     for item in store.stored_hashes() {
         let (i, h) = item?;
         let mine = log::HashReader::read_hashes(&tree, &[i])
-            .map_err(|_| StoreError::Corrupt(format!("stored hash {i} is beyond the tree")))?;
+            .map_err(|_| ReplicaError::StoredHash { index: i })?;
         if mine[0] != h {
-            return Err(StoreError::Corrupt(format!("stored tree hash {i} is wrong")).into());
+            return Err(ReplicaError::StoredHash { index: i });
         }
         count += 1;
     }
     if count != log::stored_hash_count(size) {
-        return Err(StoreError::Corrupt(format!(
-            "{count} tree hashes stored, {} expected",
-            log::stored_hash_count(size)
-        ))
-        .into());
+        return Err(ReplicaError::StoredHashCount {
+            stored: count,
+            expected: log::stored_hash_count(size),
+        });
     }
     let relaxed = policy.with_need(0);
     let mut prev: Option<Block> = None;
