@@ -43,20 +43,26 @@ pub enum ReplicaError {
     #[error("checkpoint refused: {0}")]
     Checkpoint(#[from] CheckpointError),
     /// The node's log is not an extension of the one this replica verified.
-    #[error("FORK: {detail}{}", .index.map(|i| format!("; the logs diverge at entry {i}")).unwrap_or_default())]
+    #[error("FORK: {seen}{}{}", if *.no_longer_served { "; the node no longer serves our entries" } else { "" }, .index.map(|i| format!("; the logs diverge at entry {i}")).unwrap_or_default())]
     Fork {
         /// First entry that differs, when found.
         index: Option<u64>,
         /// What was seen.
-        detail: String,
+        seen: ForkSeen,
+        /// The node serves fewer entries than this replica verified.
+        no_longer_served: bool,
     },
     /// The node offers an older checkpoint than one already verified.
-    #[error("ROLLBACK: the node's checkpoint ({theirs}) is older than the verified one ({ours})")]
+    #[error("ROLLBACK: the node's checkpoint (block {theirs_height} of {theirs_size} entries) is older than the verified one (block {ours_height} of {ours_size} entries)")]
     Rollback {
-        /// Verified here.
-        ours: String,
-        /// Offered.
-        theirs: String,
+        /// Height verified here.
+        ours_height: u64,
+        /// Entries verified here.
+        ours_size: u64,
+        /// Height offered.
+        theirs_height: u64,
+        /// Entries offered.
+        theirs_size: u64,
     },
     /// An entry does not parse, verify or follow the rules.
     #[error("entry {index} refused: {source}")]
@@ -134,14 +140,42 @@ pub enum ReplicaError {
         #[source]
         source: RuleError,
     },
-    /// A block that verifies but that the caller's own check refused (a
-    /// witness refusing a block time, for one).
+    /// A block that verifies but whose time this replica refuses (or the
+    /// caller's own check does: a witness refusing a block time).
     #[error("block {height} refused: {reason}")]
     BadBlock {
         /// Its height.
         height: u64,
         /// Why.
-        reason: String,
+        #[source]
+        reason: BlockRefusal,
+    },
+}
+
+/// Why a block that verifies is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlockRefusal {
+    /// It is dated more than [`BLOCK_CLOCK_SKEW`] ahead of the reader's
+    /// clock.
+    #[error(
+        "its time {time} is more than {BLOCK_CLOCK_SKEW} s ahead of this replica's clock ({now})"
+    )]
+    FromTheFuture {
+        /// The block's time.
+        time: i64,
+        /// The reader's clock.
+        now: i64,
+    },
+    /// It is dated before a block already seen.
+    #[error("its time {time} goes back before block {seen_height} ({seen_time})")]
+    TimeGoesBack {
+        /// The block's time.
+        time: i64,
+        /// The height of the block seen.
+        seen_height: u64,
+        /// Its time.
+        seen_time: i64,
     },
 }
 
@@ -149,6 +183,32 @@ impl From<ClientError> for ReplicaError {
     fn from(e: ClientError) -> Self {
         ReplicaError::Source(e.into())
     }
+}
+
+/// What showed that a node's log is not the one a replica verified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForkSeen {
+    /// Another block at a height already verified.
+    #[error("two different blocks at the same height ({height})")]
+    SameHeight {
+        /// The height.
+        height: u64,
+    },
+    /// A newer block whose tree does not extend the verified one.
+    #[error("the node's block {height} does not extend our verified tree of {size} entries")]
+    NotExtending {
+        /// The newer block's height.
+        height: u64,
+        /// Entries verified here.
+        size: u64,
+    },
+    /// A block that does not link to the one before it.
+    #[error("block {height} does not follow the block before it")]
+    BrokenLink {
+        /// Its height.
+        height: u64,
+    },
 }
 
 /// Why an entry was refused.
@@ -512,10 +572,10 @@ impl Replica {
         if target.block.time > now.saturating_add(BLOCK_CLOCK_SKEW) {
             return Err(ReplicaError::BadBlock {
                 height: target.block.height,
-                reason: format!(
-                    "its time {} is more than {BLOCK_CLOCK_SKEW} s ahead of this replica's clock ({now})",
-                    target.block.time
-                ),
+                reason: BlockRefusal::FromTheFuture {
+                    time: target.block.time,
+                    now,
+                },
             });
         }
         let from = self.size;
@@ -557,15 +617,18 @@ impl Replica {
         if let Some(head) = &self.head {
             if want.height < head.block.height || want.size < head.block.size {
                 return Err(ReplicaError::Rollback {
-                    ours: format!("block {} of {} entries", head.block.height, head.block.size),
-                    theirs: format!("block {} of {} entries", want.height, want.size),
+                    ours_height: head.block.height,
+                    ours_size: head.block.size,
+                    theirs_height: want.height,
+                    theirs_size: want.size,
                 });
             }
             if want.height == head.block.height {
                 if want.hash() != head.block.hash() {
-                    return Err(self
-                        .fork(source, "two different blocks at the same height")
-                        .await);
+                    let seen = ForkSeen::SameHeight {
+                        height: want.height,
+                    };
+                    return Err(self.fork(source, seen).await);
                 }
                 self.save_head(target, &[(want.height, &target.note)])?;
                 return Ok(());
@@ -579,15 +642,11 @@ impl Replica {
                 Err(e) => return Err(e.into()),
             };
             if !consistent {
-                return Err(self
-                    .fork(
-                        source,
-                        &format!(
-                            "the node's block {} does not extend our verified tree of {} entries",
-                            want.height, self.size
-                        ),
-                    )
-                    .await);
+                let seen = ForkSeen::NotExtending {
+                    height: want.height,
+                    size: self.size,
+                };
+                return Err(self.fork(source, seen).await);
             }
         }
         // The blocks in between, each signed by the node and chained.
@@ -696,9 +755,10 @@ impl Replica {
         let mut sealed = Vec::with_capacity(anchors.len());
         for (index, entry) in anchors {
             let at = blocks.partition_point(|b| b.size <= index);
-            let block = blocks.get(at).cloned().ok_or_else(|| {
-                StoreError::Missing(Missing::SealingBlock(index))
-            })?;
+            let block = blocks
+                .get(at)
+                .cloned()
+                .ok_or_else(|| StoreError::Missing(Missing::SealingBlock(index)))?;
             tree.insert(index.to_be_bytes(), &block.height.to_be_bytes())
                 .map_err(StoreError::from)?;
             sealed.push((index, entry, block));
@@ -767,8 +827,8 @@ impl Replica {
 
     /// Builds a fork error, locating the first entry where the node's log
     /// and ours differ.
-    async fn fork(&self, source: &impl ChainSource, detail: &str) -> ReplicaError {
-        tracing::error!("fork detected: {detail}");
+    async fn fork(&self, source: &impl ChainSource, seen: ForkSeen) -> ReplicaError {
+        tracing::error!("fork detected: {seen}");
         let mut at = 0;
         while at < self.size {
             let end = (at + MAX_RANGE).min(self.size);
@@ -782,21 +842,24 @@ impl Replica {
                 if a.as_ref() != b.as_slice() {
                     return ReplicaError::Fork {
                         index: Some(at + i as u64),
-                        detail: detail.to_owned(),
+                        seen,
+                        no_longer_served: false,
                     };
                 }
             }
             if theirs.len() < ours.len() {
                 return ReplicaError::Fork {
                     index: Some(at + theirs.len() as u64),
-                    detail: format!("{detail}; the node no longer serves our entries"),
+                    seen,
+                    no_longer_served: true,
                 };
             }
             at = end;
         }
         ReplicaError::Fork {
             index: None,
-            detail: detail.to_owned(),
+            seen,
+            no_longer_served: false,
         }
     }
 }
@@ -852,7 +915,10 @@ fn check_link(prev: Option<&Block>, block: &Block) -> Result<(), ReplicaError> {
     } else {
         Err(ReplicaError::Fork {
             index: None,
-            detail: format!("block {} does not follow the block before it", block.height),
+            seen: ForkSeen::BrokenLink {
+                height: block.height,
+            },
+            no_longer_served: false,
         })
     }
 }

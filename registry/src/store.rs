@@ -170,11 +170,9 @@ impl Store {
                         dir: dir.to_owned(),
                     }
                 }
-                sled::Error::Io(ref io) if io.to_string().contains("lock") => {
-                    StoreError::Locked {
-                        dir: dir.to_owned(),
-                    }
-                }
+                sled::Error::Io(ref io) if io.to_string().contains("lock") => StoreError::Locked {
+                    dir: dir.to_owned(),
+                },
                 other => StoreError::Sled(other),
             })
     }
@@ -237,10 +235,12 @@ impl Store {
             store: self,
             pending,
         };
-        let hashes = log::stored_hashes_for_record_hash(index, leaf, &reader)
-            .map_err(|source| StoreError::Tree {
-                what: "tree hashes",
-                source,
+        let hashes =
+            log::stored_hashes_for_record_hash(index, leaf, &reader).map_err(|source| {
+                StoreError::Tree {
+                    what: "tree hashes",
+                    source,
+                }
             })?;
         let first = log::stored_hash_index(0, index);
         let mut record = Vec::with_capacity(1 + 32 * hashes.len() + entry.as_bytes().len());
@@ -411,9 +411,7 @@ impl Store {
     pub fn state(&self) -> Result<Option<ChainState>, StoreError> {
         self.tree
             .get(meta("state"))?
-            .map(|v| {
-                serde_json::from_slice(&v).map_err(StoreError::State)
-            })
+            .map(|v| serde_json::from_slice(&v).map_err(StoreError::State))
             .transpose()
     }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use vouch_core::log::{self, Block, CheckpointError, PolicyError, TrustPolicy};
 
 use crate::keys;
-use crate::replica::{Replica, ReplicaError};
+use crate::replica::{BlockRefusal, Replica, ReplicaError};
 use crate::source::CosignTarget;
 
 /// How far ahead of the witness's clock a block's time may be, in seconds
@@ -335,18 +335,16 @@ impl Witness {
 /// (the replica refuses one more than [`BLOCK_CLOCK_SKEW`] ahead of the
 /// witness's clock).
 fn check_block_time(seen: Option<&Block>, next: &Block) -> Result<(), ReplicaError> {
-    let refuse = |reason: String| {
-        Err(ReplicaError::BadBlock {
-            height: next.height,
-            reason,
-        })
-    };
     if let Some(seen) = seen {
         if next.time < seen.time {
-            return refuse(format!(
-                "its time {} goes back before block {} ({})",
-                next.time, seen.height, seen.time
-            ));
+            return Err(ReplicaError::BadBlock {
+                height: next.height,
+                reason: BlockRefusal::TimeGoesBack {
+                    time: next.time,
+                    seen_height: seen.height,
+                    seen_time: seen.time,
+                },
+            });
         }
     }
     Ok(())

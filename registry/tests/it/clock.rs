@@ -60,9 +60,9 @@ async fn entry_times_that_overflow_the_skew_check_are_refused() {
     assert_eq!(node.size(), 2);
 }
 
-fn refused_block(err: &ReplicaError) -> (u64, &str) {
+fn refused_block(err: &ReplicaError) -> (u64, String) {
     match err {
-        ReplicaError::BadBlock { height, reason } => (*height, reason),
+        ReplicaError::BadBlock { height, reason } => (*height, reason.to_string()),
         other => panic!("expected a refused block, got {other}"),
     }
 }

@@ -182,7 +182,16 @@ async fn a_reader_keeps_a_whole_view_while_a_sync_moves_on() {
         }
     });
     revoke_13(&node);
-    replica.sync(&*node).await.unwrap();
+    // The sync runs as a task of its own, as in a verifier service.
+    let syncing = tokio::spawn({
+        let node = node.clone();
+        async move {
+            let report = replica.sync(&node).await;
+            (replica, report)
+        }
+    });
+    let (mut replica, report) = syncing.await.unwrap();
+    assert_eq!(report.unwrap().height, 2);
     let new = shared.current().unwrap();
     assert_eq!(new.height(), 2);
     assert_eq!(

@@ -35,9 +35,9 @@ fn node_for(dir: &Path, w: &Witness) -> Node {
     node
 }
 
-fn refused_block(err: &WitnessError) -> &str {
+fn refused_block(err: &WitnessError) -> String {
     match err {
-        WitnessError::Refused(ReplicaError::BadBlock { reason, .. }) => reason,
+        WitnessError::Refused(ReplicaError::BadBlock { reason, .. }) => reason.to_string(),
         other => panic!("expected a refused block, got {other}"),
     }
 }
