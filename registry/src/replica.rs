@@ -331,7 +331,13 @@ pub struct Replica {
     /// store may hold staged entries beyond the head until the next sync
     /// puts them back.
     interrupted: bool,
+    /// The range being checked on a blocking thread, while it runs.
+    checking: Option<tokio::task::JoinHandle<Checked>>,
 }
+
+/// What checking a range on a blocking thread gives back: the state (moved
+/// there and back), the anchors found or the refusal, the time spent.
+type Checked = (ChainState, Result<Vec<(u64, Entry)>, ReplicaError>, Timings);
 
 impl Replica {
     /// Opens (creating) a replica whose data lives in `dir`.
@@ -380,6 +386,7 @@ impl Replica {
             timings: Timings::default(),
             shared: None,
             interrupted: false,
+            checking: None,
         })
     }
 
@@ -431,7 +438,9 @@ impl Replica {
     /// each at its first lookup.
     ///
     /// # Errors
-    /// [`ReplicaError::NotSynced`] before the first sync.
+    /// [`ReplicaError::NotSynced`] before the first sync,
+    /// [`ReplicaError::Interrupted`] after a sync whose future was dropped
+    /// (until the next sync).
     pub fn view(&self) -> Result<ChainView, ReplicaError> {
         if self.interrupted {
             return Err(ReplicaError::Interrupted);
@@ -452,6 +461,9 @@ impl Replica {
     }
 
     fn as_of<T>(&self, value: T) -> Result<AsOf<T>, ReplicaError> {
+        if self.interrupted {
+            return Err(ReplicaError::Interrupted);
+        }
         let head = self.head.as_ref().ok_or(ReplicaError::NotSynced)?;
         Ok(AsOf {
             value,
@@ -563,6 +575,10 @@ impl Replica {
         check: impl FnOnce(Option<&Block>, &Block) -> Result<(), ReplicaError>,
     ) -> Result<SyncReport, ReplicaError> {
         if self.interrupted {
+            // A dropped sync's range check may still be writing: let it end.
+            if let Some(task) = self.checking.take() {
+                let _ = task.await;
+            }
             self.rollback()?;
         }
         let target = self.target(source).await?;
@@ -793,13 +809,20 @@ impl Replica {
            + '_ {
         let mut state = std::mem::take(&mut self.state);
         let store = self.store.clone();
-        let task = tokio::task::spawn_blocking(move || {
+        self.checking = Some(tokio::task::spawn_blocking(move || {
             let mut timings = Timings::default();
             let result = check_and_stage(&mut state, &store, start, &lines, &mut timings);
             (state, result, timings)
-        });
+        }));
         async move {
-            let (state, result, timings) = task.await.map_err(ReplicaError::Task)?;
+            // Kept in `self` until it ends, so that a sync dropped meanwhile
+            // can wait for it before putting the store back.
+            let joined = match self.checking.as_mut() {
+                Some(task) => task.await,
+                None => return Err(ReplicaError::Interrupted),
+            };
+            self.checking = None;
+            let (state, result, timings) = joined.map_err(ReplicaError::Task)?;
             // On a panic the state stays empty; the failed sync's rollback
             // reads it back from the store.
             self.state = state;

@@ -5,12 +5,15 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use vouch_core::log::Hash;
 use vouch_core::view::Status;
 use vouch_registry::node::Node;
 use vouch_registry::now;
 use vouch_registry::replica::{Replica, ReplicaError, Trust};
 use vouch_registry::testkit::LoopbackNode;
 use vouch_registry::trust::{self, FirstSync, NodePin};
+use vouch_registry::wire::NodeInfo;
+use vouch_registry::{ChainSource, SourceError};
 
 use crate::common::*;
 
@@ -220,4 +223,77 @@ async fn a_reader_keeps_a_whole_view_while_a_sync_moves_on() {
         &replica.shared_view().unwrap().current().unwrap(),
         &new
     ));
+}
+
+/// A source that serves at most two entries per call and, once `stall` is
+/// set, never answers a later entries call: a node that hangs mid-sync.
+struct Stalling {
+    node: Arc<Node>,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+impl ChainSource for Stalling {
+    async fn info(&self) -> Result<NodeInfo, SourceError> {
+        self.node.info().await
+    }
+
+    async fn checkpoint(&self) -> Result<String, SourceError> {
+        ChainSource::checkpoint(&*self.node).await
+    }
+
+    async fn block(&self, height: u64) -> Result<String, SourceError> {
+        ChainSource::block(&*self.node, height).await
+    }
+
+    async fn blocks(&self, start: u64, end: u64) -> Result<Vec<String>, SourceError> {
+        self.node.blocks(start, end).await
+    }
+
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, SourceError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
+            std::future::pending::<()>().await;
+        }
+        ChainSource::entries(&*self.node, start, end.min(start + 2)).await
+    }
+
+    async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, SourceError> {
+        ChainSource::consistency(&*self.node, old, new).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_dropped_half_way_is_repaired_by_the_next() {
+    let root = tempdir("source-dropped");
+    let node = node_with_block(&root.path().join("node"));
+    let mut replica =
+        Replica::open(&root.path().join("replica"), trust(&node).policy().unwrap()).unwrap();
+    let stalling = Stalling {
+        node: node.clone(),
+        calls: Default::default(),
+    };
+    // The first two entries are being checked while the next call hangs;
+    // the caller gives up and drops the sync.
+    let gave_up = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        replica.sync(&stalling),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the stalled sync finished");
+    assert!(replica.head().is_none());
+    assert!(matches!(replica.view(), Err(ReplicaError::Interrupted)));
+    assert!(matches!(
+        replica.accredited(&did(&key(2)), "transcript", now()),
+        Err(ReplicaError::Interrupted)
+    ));
+    // The next sync puts the staged entries back first, then syncs whole.
+    let report = replica.sync(&*node).await.unwrap();
+    assert_eq!((report.from, report.to), (0, 6));
+    assert!(
+        replica
+            .accredited(&did(&key(2)), "transcript", now())
+            .unwrap()
+            .value
+    );
+    assert_eq!(replica.view().unwrap().height(), 1);
+    vouch_registry::replica::audit(replica.store(), &trust(&node).policy().unwrap()).unwrap();
 }
