@@ -1,4 +1,4 @@
-//! An HTTP client for a node's API (see [`crate::api`]).
+//! An HTTP client for a node's API (the `api` module, with the `server` feature).
 //!
 //! Every reply is read with a byte cap chosen for its endpoint (a
 //! `Content-Length` over the cap is refused before reading; otherwise the

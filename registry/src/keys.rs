@@ -26,7 +26,7 @@ pub fn write(path: &Path, key: &SigningKey) -> io::Result<()> {
     file.sync_all()
 }
 
-/// Reads a key file written by [`write`].
+/// Reads a key file written by [`write()`].
 ///
 /// # Errors
 /// I/O errors; `InvalidData` when it is not 64 hex digits.

@@ -16,14 +16,14 @@
 //! - [`witness`]: check each new checkpoint and cosign it.
 //!
 //! With the `server` feature (on by default):
-//! - [`api`]: the node's HTTP API (axum).
-//! - [`serve()`]: a node's API on a listener, sealing blocks, until shutdown;
-//!   [`serve_router`]: any router with a header-read timeout and a
+//! - `api`: the node's HTTP API (axum).
+//! - `serve()`: a node's API on a listener, sealing blocks, until shutdown;
+//!   `serve_router`: any router with a header-read timeout and a
 //!   connection cap.
-//! - [`relay`]: the relay's own store, with a quota, a rate limit and expiry.
-//! - [`rate`]: the per-client rate limit of the relay and the write routes.
+//! - `relay`: the relay's own store, with a quota, a rate limit and expiry.
+//! - `rate`: the per-client rate limit of the relay and the write routes.
 //!
-//! With the `testkit` feature (for tests and benches): [`testkit`], a node
+//! With the `testkit` feature (for tests and benches): `testkit`, a node
 //! (and witnesses) served on loopback that stops when dropped.
 
 #[cfg(feature = "server")]

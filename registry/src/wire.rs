@@ -1,4 +1,4 @@
-//! What goes over HTTP between a node ([`crate::api`], behind the `server`
+//! What goes over HTTP between a node (`api`, behind the `server`
 //! feature) and its clients ([`crate::client`]): the protocol's limits and
 //! one typed value per JSON body, serialised by the server and parsed by
 //! the client from the same definition.
