@@ -91,8 +91,11 @@ fn main() {
     } else {
         200
     };
-    let root = std::env::temp_dir().join(format!("vouch-issue-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let tmp = tempfile::Builder::new()
+        .prefix("vouch-issue-bench-")
+        .tempdir()
+        .unwrap();
+    let root = tmp.path();
     let dir = root.join("issuer");
     issuer::init(&dir, "Bench University", None, "bench", Cost::TEST).unwrap();
     let input_path = root.join("transcripts.csv");
@@ -152,5 +155,4 @@ fn main() {
         100.0 * rate / (raw * cores),
         100.0 * rate / raw
     );
-    let _ = std::fs::remove_dir_all(&root);
 }

@@ -59,8 +59,9 @@ pub enum RegistryError {
         index: u64,
         /// The tree size.
         size: u64,
-        /// The node's reason (it gives text, not a typed error).
-        reason: String,
+        /// The node's reason.
+        #[source]
+        reason: vouch_registry::node::ProofRequestError,
     },
     /// A remote registry has not accredited the issuer for the kind.
     #[error(

@@ -8,7 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,22 +16,23 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vouch_core::chain::{Action, Entry};
 use vouch_core::DidKey;
-use vouch_registry::client::NodeClient;
 use vouch_registry::node::{Node, NodeConfig};
 use vouch_registry::replica::{Replica, Trust};
-use vouch_registry::{api, keys, now};
+use vouch_registry::{keys, now, testkit};
 
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A directory removed when dropped; the node or replica goes in `node`.
+struct Dir {
+    _root: tempfile::TempDir,
+    path: std::path::PathBuf,
 }
 
 fn dir(name: &str) -> Dir {
-    let p = std::env::temp_dir().join(format!("vouch-bench-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    Dir(p)
+    let root = tempfile::Builder::new()
+        .prefix(&format!("vouch-bench-{name}-"))
+        .tempdir()
+        .unwrap();
+    let path = root.path().join("node");
+    Dir { _root: root, path }
 }
 
 fn new_node(path: &std::path::Path) -> (Node, SigningKey, SigningKey) {
@@ -101,7 +101,7 @@ fn anchors(issuer: &SigningKey, n: u64) -> Vec<Entry> {
 
 fn per_entry_flush(count: u64) {
     let d = dir("flush");
-    let (node, _, issuer) = new_node(&d.0);
+    let (node, _, issuer) = new_node(&d.path);
     let entries = anchors(&issuer, count);
     let start = Instant::now();
     for e in &entries {
@@ -117,7 +117,7 @@ fn per_entry_flush(count: u64) {
 fn run(n: u64, rt: &tokio::runtime::Runtime) {
     println!("== {n} entries ==");
     let d = dir(&format!("node{n}"));
-    let (node, _, issuer) = new_node(&d.0);
+    let (node, _, issuer) = new_node(&d.path);
     let t = Instant::now();
     let entries = anchors(&issuer, n - 2);
     println!(
@@ -148,7 +148,7 @@ fn run(n: u64, rt: &tokio::runtime::Runtime) {
     drop(node);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let t = Instant::now();
-    let node = Node::open(&d.0).unwrap();
+    let node = Node::open(&d.path).unwrap();
     println!(
         "reopen (state snapshot + head check): {:.3} s",
         t.elapsed().as_secs_f64()
@@ -157,17 +157,14 @@ fn run(n: u64, rt: &tokio::runtime::Runtime) {
     let node = Arc::new(node);
     let r = dir(&format!("replica{n}"));
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = api::app(node.clone()).unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let client = NodeClient::new(&url).unwrap();
+        let server = testkit::serve_node(node.clone()).await.unwrap();
+        let client = server.client();
         let trust = Trust {
             node_vkey: vkey,
             witnesses: vec![],
             need: 0,
         };
-        let mut replica = Replica::open(&r.0, trust.policy().unwrap()).unwrap();
+        let mut replica = Replica::open(&r.path, trust.policy().unwrap()).unwrap();
         let start = Instant::now();
         let report = replica.sync(&client).await.unwrap();
         let secs = start.elapsed().as_secs_f64();

@@ -34,35 +34,25 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
-use serde::Deserialize;
-use serde_json::json;
 use vouch_core::chain::MAX_ENTRY_BYTES;
 use vouch_core::log::Hash;
 
-use crate::node::{Node, SubmitError};
+use crate::node::{Node, ProofRequestError, SubmitError};
 use crate::rate::{RateError, RateLimit};
 use crate::relay::{Relay, RelayError, RelayLimits};
+use crate::wire::{
+    self, ApiErrorBody, ConsistencyQuery, Cosigned, EntryIndex, InclusionQuery, NextSeq, Proof,
+    Range, RelayQuery, RelayStored, Sealed,
+};
+pub use crate::wire::{
+    MAX_BLOCKS, MAX_BLOCKS_BYTES, MAX_DID_CHARS, MAX_RANGE, MAX_RANGE_BYTES, MAX_RELAY_BYTES,
+    MAX_RELAY_TTL,
+};
 
-/// Most blocks one range request returns.
-pub const MAX_BLOCKS: u64 = 1_000;
-/// Most entries one range request returns.
-pub const MAX_RANGE: u64 = 10_000;
-/// Most bytes of entries one range request returns (a single entry larger
-/// than this, up to [`MAX_ENTRY_BYTES`], is still served alone).
-pub const MAX_RANGE_BYTES: usize = 16 << 20;
-/// Most bytes of notes (as JSON) one `GET /v1/blocks` returns (a single
-/// larger note is still served alone).
-pub const MAX_BLOCKS_BYTES: usize = 16 << 20;
-/// Longest author DID accepted in a path.
-pub const MAX_DID_CHARS: usize = 512;
 /// Longest a request may take, body included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Entries read from the store at a time while filling a range.
 const ENTRY_CHUNK: u64 = 16;
-/// Largest relay blob.
-pub const MAX_RELAY_BYTES: usize = 64 << 10;
-/// Longest a relay blob is kept, seconds.
-pub const MAX_RELAY_TTL: u64 = 24 * 3600;
 
 /// The per-client rate limit on the write routes (`POST /v1/entries`,
 /// `POST /v1/seal` and `POST /v1/blocks/{h}/cosignature` count together):
@@ -128,7 +118,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            Json(json!({ "error": self.code, "detail": self.detail })),
+            Json(ApiErrorBody {
+                error: self.code.to_owned(),
+                detail: self.detail,
+            }),
         )
             .into_response()
     }
@@ -293,15 +286,8 @@ async fn json_errors(req: Request, next: Next) -> Response {
     ApiError::new(status, code, detail).into_response()
 }
 
-async fn info(State(s): State<AppState>) -> Json<serde_json::Value> {
-    let c = s.node.config();
-    Json(json!({
-        "origin": c.origin,
-        "node_vkey": s.node.vkey(),
-        "witnesses": c.witnesses,
-        "need": c.need,
-        "size": s.node.size(),
-    }))
+async fn info(State(s): State<AppState>) -> Json<wire::NodeInfo> {
+    Json(s.node.info())
 }
 
 /// The client's IP address, when the server passed it on.
@@ -322,23 +308,15 @@ async fn submit(
     Ok((StatusCode::CREATED, Json(receipt)).into_response())
 }
 
-#[derive(Deserialize)]
-struct Range {
-    start: u64,
-    end: u64,
-}
-
-impl Range {
-    /// Refuses a descending range or one longer than `max`.
-    fn check(&self, max: u64, what: &str) -> ApiResult<()> {
-        if self.end < self.start || self.end - self.start > max {
-            return Err(ApiError::bad(
-                "bad_range",
-                format!("start..end must be ascending and span at most {max} {what}"),
-            ));
-        }
-        Ok(())
+/// Refuses a descending range or one longer than `max`.
+fn check_range(r: Range, max: u64, what: &str) -> ApiResult<()> {
+    if r.end < r.start || r.end - r.start > max {
+        return Err(ApiError::bad(
+            "bad_range",
+            format!("start..end must be ascending and span at most {max} {what}"),
+        ));
     }
+    Ok(())
 }
 
 /// Entries `[start, end)` one per line, stopping before the body would pass
@@ -367,7 +345,7 @@ fn entry_lines(node: &Node, start: u64, end: u64) -> Result<Vec<u8>, crate::stor
 }
 
 async fn entries(State(s): State<AppState>, Query(r): Query<Range>) -> ApiResult<Response> {
-    r.check(MAX_RANGE, "entries")?;
+    check_range(r, MAX_RANGE, "entries")?;
     let node = s.node.clone();
     let body = tokio::task::spawn_blocking(move || entry_lines(&node, r.start, r.end))
         .await
@@ -387,7 +365,7 @@ fn parse_hash(hex_text: &str) -> ApiResult<Hash> {
 async fn by_hash(State(s): State<AppState>, Path(hash): Path<String>) -> ApiResult<Response> {
     let leaf = parse_hash(&hash)?;
     match s.node.index_of(&leaf).map_err(ApiError::internal)? {
-        Some(index) => Ok(Json(json!({ "index": index })).into_response()),
+        Some(index) => Ok(Json(EntryIndex { index }).into_response()),
         None => Err(ApiError::not_found("no entry with that leaf hash")),
     }
 }
@@ -408,7 +386,7 @@ async fn block(State(s): State<AppState>, Path(height): Path<u64>) -> ApiResult<
 }
 
 async fn blocks(State(s): State<AppState>, Query(r): Query<Range>) -> ApiResult<Response> {
-    r.check(MAX_BLOCKS, "blocks")?;
+    check_range(r, MAX_BLOCKS, "blocks")?;
     // A JSON list built note by note, so its size is known as it grows.
     let mut body = b"[".to_vec();
     for height in r.start..r.end {
@@ -441,7 +419,7 @@ async fn cosign(
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::bad("bad_cosignature", e))?;
-    Ok(Json(json!({ "cosigned_by": by })).into_response())
+    Ok(Json(Cosigned { cosigned_by: by }).into_response())
 }
 
 async fn seal(
@@ -454,48 +432,36 @@ async fn seal(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    Ok(
-        Json(json!({ "sealed": sealed.is_some(), "checkpoint": s.node.checkpoint() }))
-            .into_response(),
-    )
+    Ok(Json(Sealed {
+        sealed: sealed.is_some(),
+        checkpoint: s.node.checkpoint(),
+    })
+    .into_response())
 }
 
-fn proof_json(proof: &[Hash]) -> Json<serde_json::Value> {
-    Json(json!({ "proof": vouch_core::log::hashes_to_base64(proof) }))
-}
-
-#[derive(Deserialize)]
-struct InclusionQuery {
-    index: u64,
-    size: u64,
+impl From<ProofRequestError> for ApiError {
+    fn from(e: ProofRequestError) -> Self {
+        match e {
+            ProofRequestError::Tree(e) => Self::internal(e),
+            e => Self::bad("bad_range", e),
+        }
+    }
 }
 
 async fn inclusion(
     State(s): State<AppState>,
     Query(q): Query<InclusionQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let proof = s
-        .node
-        .inclusion(q.index, q.size)
-        .map_err(|e| ApiError::bad("bad_range", e))?;
-    Ok(proof_json(&proof))
-}
-
-#[derive(Deserialize)]
-struct ConsistencyQuery {
-    old: u64,
-    new: u64,
+) -> ApiResult<Json<Proof>> {
+    let proof = s.node.inclusion(q.index, q.size)?;
+    Ok(Json(Proof { proof }))
 }
 
 async fn consistency(
     State(s): State<AppState>,
     Query(q): Query<ConsistencyQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let proof = s
-        .node
-        .consistency(q.old, q.new)
-        .map_err(|e| ApiError::bad("bad_range", e))?;
-    Ok(proof_json(&proof))
+) -> ApiResult<Json<Proof>> {
+    let proof = s.node.consistency(q.old, q.new)?;
+    Ok(Json(Proof { proof }))
 }
 
 /// The derived state as JSON, serialised again only when the chain's size
@@ -523,10 +489,7 @@ async fn chain_state(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-async fn author(
-    State(s): State<AppState>,
-    Path(did): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+async fn author(State(s): State<AppState>, Path(did): Path<String>) -> ApiResult<Json<NextSeq>> {
     if did.len() > MAX_DID_CHARS || !did.starts_with("did:") {
         return Err(ApiError::bad(
             "bad_did",
@@ -536,7 +499,10 @@ async fn author(
     let next = s
         .node
         .with_state(|st| st.authors.get(&did).map_or(0, |(seq, _)| seq + 1));
-    Ok(Json(json!({ "author": did, "next_seq": next })))
+    Ok(Json(NextSeq {
+        author: did,
+        next_seq: next,
+    }))
 }
 
 async fn status_token(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
@@ -551,12 +517,6 @@ async fn status_token(State(s): State<AppState>, Path(id): Path<String>) -> ApiR
     }
 }
 
-#[derive(Deserialize)]
-struct RelayQuery {
-    ttl: Option<u64>,
-    once: Option<bool>,
-}
-
 async fn relay_put(
     State(s): State<AppState>,
     client: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -564,7 +524,7 @@ async fn relay_put(
     body: Bytes,
 ) -> ApiResult<Response> {
     let ip = client_ip(client);
-    let ttl = q.ttl.unwrap_or(600);
+    let ttl = q.ttl.unwrap_or(wire::DEFAULT_RELAY_TTL);
     let once = q.once.unwrap_or(true);
     let relay = s.relay.clone();
     let (id, expires) =
@@ -574,7 +534,10 @@ async fn relay_put(
     s.relay.flush().await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": hex::encode(id), "expires": expires })),
+        Json(RelayStored {
+            id: hex::encode(id),
+            expires,
+        }),
     )
         .into_response())
 }

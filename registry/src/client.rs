@@ -1,4 +1,4 @@
-//! An HTTP client for a node's API (see [`crate::api`]).
+//! An HTTP client for a node's API (the `api` module, with the `server` feature).
 //!
 //! Every reply is read with a byte cap chosen for its endpoint (a
 //! `Content-Length` over the cap is refused before reading; otherwise the
@@ -8,12 +8,11 @@
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use vouch_core::chain::ChainState;
 use vouch_core::log::Hash;
 
-use crate::api::{MAX_BLOCKS_BYTES, MAX_RANGE_BYTES};
-use crate::node::Receipt;
+use crate::wire::{self, ApiErrorBody, MAX_BLOCKS_BYTES, MAX_RANGE_BYTES};
+pub use crate::wire::{NodeInfo, Receipt, RelayStored};
 
 /// Cap on a signed note (`/v1/checkpoint`, `/v1/blocks/{h}`): a block line
 /// set and up to 100 signature lines fit many times over.
@@ -34,6 +33,9 @@ pub const MAX_ENTRIES_REPLY: usize = if MAX_RANGE_BYTES > vouch_core::chain::MAX
 pub const MAX_ENTRIES_CALL: usize = 64 << 20;
 /// Cap on `/v1/state` (unverified derived state).
 pub const MAX_STATE_REPLY: usize = 64 << 20;
+/// Cap on a Status List Token (`/v1/status/{id}`): a compressed list of a
+/// million 2-bit statuses is far smaller.
+pub const MAX_STATUS_REPLY: usize = 4 << 20;
 /// Cap on an error reply's body (only its start is shown).
 pub const MAX_ERROR_REPLY: usize = 64 << 10;
 
@@ -59,9 +61,34 @@ pub enum ClientError {
         /// Explanation.
         detail: String,
     },
-    /// The node's reply is not what the API promises.
-    #[error("registry reply: {0}")]
-    Reply(String),
+    /// The reply is not the JSON the API promises for this endpoint.
+    #[error("registry {url}: the reply is not what the API promises: {source}")]
+    Json {
+        /// The URL.
+        url: String,
+        /// What did not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A text reply (a signed note, a token) is not UTF-8.
+    #[error("registry {url}: the reply is not UTF-8 text")]
+    NotText {
+        /// The URL.
+        url: String,
+        /// The cause.
+        #[source]
+        source: std::string::FromUtf8Error,
+    },
+    /// More entries came back than were asked for.
+    #[error("registry {url}: asked for {asked} entries, got {got}")]
+    TooMany {
+        /// The URL.
+        url: String,
+        /// Entries asked for.
+        asked: u64,
+        /// Entries received.
+        got: u64,
+    },
     /// The reply is larger than this endpoint's cap; it was not read whole.
     #[error("registry {url}: reply is larger than the {limit}-byte cap for this endpoint{}", declared.map(|n| format!(" (it declares {n} bytes)")).unwrap_or_default())]
     TooLarge {
@@ -103,27 +130,6 @@ async fn read_capped(
     Ok(body)
 }
 
-#[derive(Deserialize)]
-struct ApiErrorBody {
-    error: String,
-    detail: String,
-}
-
-/// What `GET /v1/info` says about a node.
-#[derive(Debug, Clone, Deserialize)]
-pub struct NodeInfo {
-    /// Log origin.
-    pub origin: String,
-    /// Node verifier key.
-    pub node_vkey: String,
-    /// Witness verifier keys.
-    pub witnesses: Vec<String>,
-    /// Cosignatures the node's policy needs.
-    pub need: usize,
-    /// Entries in the log.
-    pub size: u64,
-}
-
 /// A client for one node.
 #[derive(Debug, Clone)]
 pub struct NodeClient {
@@ -131,10 +137,18 @@ pub struct NodeClient {
     http: reqwest::Client,
 }
 
-fn hashes(v: &serde_json::Value) -> Result<Vec<Hash>, ClientError> {
-    v.get("proof")
-        .and_then(vouch_core::log::hashes_from_json)
-        .ok_or_else(|| ClientError::Reply("proof is not a list of base64 hashes".into()))
+fn json<T: DeserializeOwned>(body: &[u8], url: &str) -> Result<T, ClientError> {
+    serde_json::from_slice(body).map_err(|source| ClientError::Json {
+        url: url.to_owned(),
+        source,
+    })
+}
+
+fn text(body: Vec<u8>, url: &str) -> Result<String, ClientError> {
+    String::from_utf8(body).map_err(|source| ClientError::NotText {
+        url: url.to_owned(),
+        source,
+    })
 }
 
 impl NodeClient {
@@ -160,6 +174,10 @@ impl NodeClient {
     /// The node's base URL.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
     async fn send(
@@ -200,10 +218,9 @@ impl NodeClient {
         })
     }
 
-    async fn get_bytes(&self, path: &str, limit: usize) -> Result<Vec<u8>, ClientError> {
-        let url = format!("{}{path}", self.base);
-        let resp = self.send(self.http.get(&url), &url).await?;
-        read_capped(resp, limit, &url).await
+    async fn get_bytes(&self, url: &str, limit: usize) -> Result<Vec<u8>, ClientError> {
+        let resp = self.send(self.http.get(url), url).await?;
+        read_capped(resp, limit, url).await
     }
 
     async fn get_json<T: DeserializeOwned>(
@@ -211,8 +228,22 @@ impl NodeClient {
         path: &str,
         limit: usize,
     ) -> Result<T, ClientError> {
-        let body = self.get_bytes(path, limit).await?;
-        serde_json::from_slice(&body).map_err(|e| ClientError::Reply(format!("{path}: {e}")))
+        let url = self.url(path);
+        json(&self.get_bytes(&url, limit).await?, &url)
+    }
+
+    async fn get_text(&self, path: &str, limit: usize) -> Result<String, ClientError> {
+        let url = self.url(path);
+        text(self.get_bytes(&url, limit).await?, &url)
+    }
+
+    async fn send_json<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<T, ClientError> {
+        let resp = self.send(req, url).await?;
+        json(&read_capped(resp, MAX_SMALL_REPLY, url).await?, url)
     }
 
     async fn post_json<T: DeserializeOwned>(
@@ -220,10 +251,8 @@ impl NodeClient {
         path: &str,
         body: Vec<u8>,
     ) -> Result<T, ClientError> {
-        let url = format!("{}{path}", self.base);
-        let resp = self.send(self.http.post(&url).body(body), &url).await?;
-        let bytes = read_capped(resp, MAX_SMALL_REPLY, &url).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Reply(format!("{path}: {e}")))
+        let url = self.url(path);
+        self.send_json(self.http.post(&url).body(body), &url).await
     }
 
     /// `GET /v1/info`.
@@ -242,17 +271,32 @@ impl NodeClient {
         self.post_json("/v1/entries", entry.to_vec()).await
     }
 
+    /// Signs `action` as `key`'s did:key with the next sequence number the
+    /// node expects of it, and submits it.
+    ///
+    /// # Errors
+    /// [`ClientError`]; [`ClientError::Api`] with the node's reason when
+    /// refused.
+    pub async fn sign_and_submit(
+        &self,
+        key: &ed25519_dalek::SigningKey,
+        action: vouch_core::chain::Action,
+    ) -> Result<Receipt, ClientError> {
+        let did = vouch_core::DidKey::from_public_key(&key.verifying_key());
+        let seq = self.next_seq(did.as_str()).await?;
+        let entry = vouch_core::chain::Entry::sign(key, seq, crate::now(), action);
+        self.submit(entry.as_bytes()).await
+    }
+
     /// The next sequence number of `author`.
     ///
     /// # Errors
     /// [`ClientError`].
     pub async fn next_seq(&self, author: &str) -> Result<u64, ClientError> {
-        let v: serde_json::Value = self
+        let reply: wire::NextSeq = self
             .get_json(&format!("/v1/authors/{author}"), MAX_SMALL_REPLY)
             .await?;
-        v.get("next_seq")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| ClientError::Reply("no next_seq".into()))
+        Ok(reply.next_seq)
     }
 
     /// The latest signed checkpoint note.
@@ -260,8 +304,7 @@ impl NodeClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn checkpoint(&self) -> Result<String, ClientError> {
-        let b = self.get_bytes("/v1/checkpoint", MAX_NOTE_REPLY).await?;
-        String::from_utf8(b).map_err(|_| ClientError::Reply("checkpoint is not UTF-8".into()))
+        self.get_text("/v1/checkpoint", MAX_NOTE_REPLY).await
     }
 
     /// Block `height`'s signed note.
@@ -269,19 +312,17 @@ impl NodeClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn block(&self, height: u64) -> Result<String, ClientError> {
-        let b = self
-            .get_bytes(&format!("/v1/blocks/{height}"), MAX_NOTE_REPLY)
-            .await?;
-        String::from_utf8(b).map_err(|_| ClientError::Reply("block is not UTF-8".into()))
+        self.get_text(&format!("/v1/blocks/{height}"), MAX_NOTE_REPLY)
+            .await
     }
 
     /// The signed notes of blocks `[start, end)` (at most
-    /// [`crate::api::MAX_BLOCKS`] per call; fewer at the head).
+    /// [`wire::MAX_BLOCKS`] per call; fewer at the head).
     ///
     /// # Errors
     /// [`ClientError`].
     pub async fn blocks(&self, start: u64, end: u64) -> Result<Vec<String>, ClientError> {
-        self.get_json(
+        self.get_json::<wire::BlockNotes>(
             &format!("/v1/blocks?start={start}&end={end}"),
             MAX_BLOCKS_REPLY,
         )
@@ -293,14 +334,13 @@ impl NodeClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn cosign(&self, height: u64, note: &str) -> Result<Vec<String>, ClientError> {
-        let v: serde_json::Value = self
+        let reply: wire::Cosigned = self
             .post_json(
                 &format!("/v1/blocks/{height}/cosignature"),
                 note.as_bytes().to_vec(),
             )
             .await?;
-        serde_json::from_value(v.get("cosigned_by").cloned().unwrap_or_default())
-            .map_err(|e| ClientError::Reply(e.to_string()))
+        Ok(reply.cosigned_by)
     }
 
     /// Asks the node to seal a block now; returns the latest checkpoint.
@@ -308,46 +348,39 @@ impl NodeClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn seal(&self) -> Result<String, ClientError> {
-        let v: serde_json::Value = self.post_json("/v1/seal", Vec::new()).await?;
-        v.get("checkpoint")
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| ClientError::Reply("no checkpoint".into()))
+        let reply: wire::Sealed = self.post_json("/v1/seal", Vec::new()).await?;
+        Ok(reply.checkpoint)
     }
 
     /// Entries `[start, end)` as canonical bytes (at most
-    /// [`crate::api::MAX_RANGE`] per call). The node caps each reply in
+    /// [`wire::MAX_RANGE`] per call). The node caps each reply in
     /// bytes, so this asks again from where a short reply stopped, until the
     /// range is complete, the node has no more, or [`MAX_ENTRIES_CALL`]
     /// bytes are gathered: fewer entries than asked for come back then.
     ///
     /// # Errors
     /// [`ClientError`]; [`ClientError::TooLarge`] when one reply passes
-    /// [`MAX_ENTRIES_REPLY`].
+    /// [`MAX_ENTRIES_REPLY`], [`ClientError::TooMany`] when it holds more
+    /// entries than asked for.
     pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, ClientError> {
         let mut out: Vec<Vec<u8>> = Vec::new();
         let mut gathered = 0usize;
         let mut at = start;
         while at < end && gathered < MAX_ENTRIES_CALL {
-            let body = self
-                .get_bytes(
-                    &format!("/v1/entries?start={at}&end={end}"),
-                    MAX_ENTRIES_REPLY,
-                )
-                .await?;
+            let url = self.url(&format!("/v1/entries?start={at}&end={end}"));
+            let body = self.get_bytes(&url, MAX_ENTRIES_REPLY).await?;
             gathered += body.len();
-            let mut lines: Vec<Vec<u8>> = body.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
-            if lines.last().is_some_and(Vec::is_empty) {
-                lines.pop();
-            }
+            let lines = wire::parse_entry_lines(&body);
             let got = lines.len() as u64;
             if got == 0 {
                 break;
             }
             if got > end - at {
-                return Err(ClientError::Reply(format!(
-                    "asked for entries {at}..{end}, got {got}"
-                )));
+                return Err(ClientError::TooMany {
+                    url,
+                    asked: end - at,
+                    got,
+                });
             }
             out.extend(lines);
             at += got;
@@ -360,13 +393,13 @@ impl NodeClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, ClientError> {
-        let v = self
+        let reply: wire::Proof = self
             .get_json(
                 &format!("/v1/proof/inclusion?index={index}&size={size}"),
                 MAX_SMALL_REPLY,
             )
             .await?;
-        hashes(&v)
+        Ok(reply.proof)
     }
 
     /// Consistency proof between two tree sizes.
@@ -374,13 +407,13 @@ impl NodeClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, ClientError> {
-        let v = self
+        let reply: wire::Proof = self
             .get_json(
                 &format!("/v1/proof/consistency?old={old}&new={new}"),
                 MAX_SMALL_REPLY,
             )
             .await?;
-        hashes(&v)
+        Ok(reply.proof)
     }
 
     /// The index of an entry by leaf hash, if the log has it.
@@ -389,13 +422,13 @@ impl NodeClient {
     /// [`ClientError`] other than "not found".
     pub async fn index_of(&self, leaf: &Hash) -> Result<Option<u64>, ClientError> {
         match self
-            .get_json::<serde_json::Value>(
+            .get_json::<wire::EntryIndex>(
                 &format!("/v1/entries/by-hash/{}", hex::encode(leaf.0)),
                 MAX_SMALL_REPLY,
             )
             .await
         {
-            Ok(v) => Ok(v.get("index").and_then(serde_json::Value::as_u64)),
+            Ok(reply) => Ok(Some(reply.index)),
             Err(ClientError::Api { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -407,5 +440,45 @@ impl NodeClient {
     /// [`ClientError`].
     pub async fn state(&self) -> Result<ChainState, ClientError> {
         self.get_json("/v1/state", MAX_STATE_REPLY).await
+    }
+
+    /// The current Status List Token (a JWT) of the list with id
+    /// `did~name`, as the node serves it at its list URI. Unverified: a
+    /// replica reads statuses from the tokens it checked itself.
+    ///
+    /// # Errors
+    /// [`ClientError`]; [`ClientError::Api`] with status 404 when the node
+    /// has no such list.
+    pub async fn status_token(&self, id: &str) -> Result<String, ClientError> {
+        self.get_text(&format!("/v1/status/{id}"), MAX_STATUS_REPLY)
+            .await
+    }
+
+    /// Leaves `blob` (an encrypted presentation, at most
+    /// [`wire::MAX_RELAY_BYTES`]) at the node's relay for `ttl` seconds;
+    /// with `once`, the first fetch removes it.
+    ///
+    /// # Errors
+    /// [`ClientError`]; [`ClientError::Api`] when the relay refuses it (too
+    /// large, full, rate limited).
+    pub async fn relay_put(
+        &self,
+        blob: &[u8],
+        ttl: u64,
+        once: bool,
+    ) -> Result<RelayStored, ClientError> {
+        let url = self.url(&format!("/v1/relay?ttl={ttl}&once={once}"));
+        self.send_json(self.http.put(&url).body(blob.to_vec()), &url)
+            .await
+    }
+
+    /// Fetches relay item `id` (32 hex digits).
+    ///
+    /// # Errors
+    /// [`ClientError`]; [`ClientError::Api`] with status 404 when it expired
+    /// or was fetched already.
+    pub async fn relay_get(&self, id: &str) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(&format!("/v1/relay/{id}"));
+        self.get_bytes(&url, wire::MAX_RELAY_BYTES).await
     }
 }

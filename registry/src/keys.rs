@@ -26,7 +26,7 @@ pub fn write(path: &Path, key: &SigningKey) -> io::Result<()> {
     file.sync_all()
 }
 
-/// Reads a key file written by [`write`].
+/// Reads a key file written by [`write()`].
 ///
 /// # Errors
 /// I/O errors; `InvalidData` when it is not 64 hex digits.
@@ -51,10 +51,8 @@ mod tests {
 
     #[test]
     fn round_trip_and_refusals() {
-        let dir = std::env::temp_dir().join(format!("vouch-keys-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("k.key");
-        let _ = std::fs::remove_file(&path);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.key");
         let key = SigningKey::from_bytes(&[9; 32]);
         write(&path, &key).unwrap();
         assert_eq!(read(&path).unwrap().to_bytes(), key.to_bytes());
@@ -64,6 +62,5 @@ mod tests {
         );
         std::fs::write(&path, "zz\n").unwrap();
         assert_eq!(read(&path).unwrap_err().kind(), io::ErrorKind::InvalidData);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

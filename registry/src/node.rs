@@ -14,11 +14,12 @@ use serde::{Deserialize, Serialize};
 use vouch_core::chain::{
     verify_signatures, Action, AuthorCache, ChainState, Entry, EntryError, RuleError,
 };
-use vouch_core::log::{self, Block, CheckpointError, Hash, SignedBlock, TrustPolicy};
+use vouch_core::log::{self, Block, CheckpointError, Hash, SignedBlock, TreeError, TrustPolicy};
 use vouch_core::DidKey;
 
 use crate::keys;
 use crate::store::{Store, StoreError};
+pub use crate::wire::Receipt;
 
 /// How far an entry's time may be from the node's clock, in seconds.
 pub const CLOCK_SKEW: i64 = 600;
@@ -101,12 +102,53 @@ pub enum NodeError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The directory is not a node, or already is one.
-    #[error("{0}")]
-    Setup(String),
-    /// The stored chain does not verify.
-    #[error("stored chain does not verify: {0}")]
-    Corrupt(String),
+    /// `init` was asked to create a node where one exists.
+    #[error("{} already holds a node (config.json exists)", dir.display())]
+    Exists {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// `config.json` does not parse.
+    #[error("{}: {source}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The genesis entry breaks a rule (an origin or authority the chain
+    /// refuses).
+    #[error("genesis: {0}")]
+    Genesis(#[source] RuleError),
+    /// A cosignature was posted for a block the node does not have.
+    #[error("no block {height}")]
+    NoBlock {
+        /// The height asked for.
+        height: u64,
+    },
+    /// A stored entry does not parse or breaks a rule.
+    #[error("stored chain does not verify: entry {index}: {source}")]
+    BadStoredEntry {
+        /// Its index.
+        index: u64,
+        /// Why.
+        #[source]
+        source: crate::replica::EntryRefused,
+    },
+    /// The store holds no block.
+    #[error("stored chain does not verify: no blocks")]
+    NoBlocks,
+    /// The last block does not match the stored tree.
+    #[error("stored chain does not verify: block {height} (size {block_size}) does not match the stored tree of {size} entries")]
+    HeadMismatch {
+        /// The block's height.
+        height: u64,
+        /// The block's tree size.
+        block_size: u64,
+        /// Entries stored.
+        size: u64,
+    },
     /// A checkpoint could not be made or checked.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -135,13 +177,33 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
-/// What the node returns for an accepted entry.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Receipt {
-    /// Its index in the log.
-    pub index: u64,
-    /// Its RFC 9162 leaf hash, hex.
-    pub leaf_hash: String,
+/// Why the node cannot give a proof.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProofRequestError {
+    /// The leaf or the tree size is beyond the log.
+    #[error("no leaf {index} in a tree of {size} (log has {log})")]
+    NoLeaf {
+        /// The leaf asked for.
+        index: u64,
+        /// The tree size asked for.
+        size: u64,
+        /// Entries in the log.
+        log: u64,
+    },
+    /// The sizes are not `0 < old <= new <= log`.
+    #[error("no consistency proof from {old} to {new} (log has {log})")]
+    NoRange {
+        /// The older size asked for.
+        old: u64,
+        /// The newer size asked for.
+        new: u64,
+        /// Entries in the log.
+        log: u64,
+    },
+    /// The stored tree could not give the hashes.
+    #[error("proof: {0}")]
+    Tree(#[source] TreeError),
 }
 
 struct Inner {
@@ -188,7 +250,7 @@ impl Node {
     /// block 0.
     ///
     /// # Errors
-    /// [`NodeError::Setup`] when `dir` already holds a node.
+    /// [`NodeError::Exists`] when `dir` already holds a node.
     pub fn init(
         dir: &Path,
         config: NodeConfig,
@@ -196,10 +258,9 @@ impl Node {
         rng: &mut impl CryptoRngCore,
     ) -> Result<InitReport, NodeError> {
         if config_path(dir).exists() {
-            return Err(NodeError::Setup(format!(
-                "{} already holds a node (config.json exists)",
-                dir.display()
-            )));
+            return Err(NodeError::Exists {
+                dir: dir.to_owned(),
+            });
         }
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let node_key = SigningKey::generate(rng);
@@ -216,9 +277,7 @@ impl Node {
             },
         );
         let mut state = ChainState::new();
-        state
-            .apply(&genesis)
-            .map_err(|e| NodeError::Setup(format!("genesis: {e}")))?;
+        state.apply(&genesis).map_err(NodeError::Genesis)?;
         let store = Store::open(&dir.join("db"))?;
         store.append(std::slice::from_ref(&genesis), false)?;
         let head = Block {
@@ -252,23 +311,25 @@ impl Node {
     pub fn open(dir: &Path) -> Result<Self, NodeError> {
         let path = config_path(dir);
         let text = std::fs::read(&path).map_err(io(&path))?;
-        let config: NodeConfig = serde_json::from_slice(&text)
-            .map_err(|e| NodeError::Setup(format!("{}: {e}", path.display())))?;
+        let config: NodeConfig =
+            serde_json::from_slice(&text).map_err(|source| NodeError::Config {
+                path: path.clone(),
+                source,
+            })?;
         let key_path = dir.join("node.key");
         let key = keys::read(&key_path).map_err(io(&key_path))?;
         let policy = config.policy(&key.verifying_key())?;
         let store = Store::open(&dir.join("db"))?;
         let size = store.size()?;
         let state = rebuild_state(&store, size)?;
-        let (height, note) = store
-            .last_block()?
-            .ok_or_else(|| NodeError::Corrupt("no blocks".into()))?;
+        let (height, note) = store.last_block()?.ok_or(NodeError::NoBlocks)?;
         let head = policy.with_need(0).verify(note.as_bytes())?.block;
         if head.height != height || head.size > size || store.root(head.size)? != head.root {
-            return Err(NodeError::Corrupt(format!(
-                "block {height} (size {}) does not match the stored tree of {size} entries",
-                head.size
-            )));
+            return Err(NodeError::HeadMismatch {
+                height,
+                block_size: head.size,
+                size,
+            });
         }
         Ok(Self {
             dir: dir.to_owned(),
@@ -311,6 +372,18 @@ impl Node {
     /// The node's checkpoint verifier key.
     pub fn vkey(&self) -> String {
         log::node_vkey(&self.config.origin, &self.key.verifying_key())
+    }
+
+    /// What `GET /v1/info` says: origin, key, witnesses, cosignatures
+    /// needed, size.
+    pub fn info(&self) -> crate::wire::NodeInfo {
+        crate::wire::NodeInfo {
+            origin: self.config.origin.clone(),
+            node_vkey: self.vkey(),
+            witnesses: self.config.witnesses.clone(),
+            need: self.config.need,
+            size: self.size(),
+        }
     }
 
     /// Checks and appends one entry; returns once it is on disk.
@@ -455,7 +528,7 @@ impl Node {
         let stored = self
             .store
             .block(height)?
-            .ok_or_else(|| NodeError::Setup(format!("no block {height}")))?;
+            .ok_or(NodeError::NoBlock { height })?;
         let Some(merged) = self.policy.merge_cosignatures(&stored, note)? else {
             // Every witness in the note has cosigned already: nothing to write.
             return Ok(self
@@ -489,29 +562,25 @@ impl Node {
     /// Inclusion proof of leaf `index` in the tree of `size`.
     ///
     /// # Errors
-    /// A message when the request is out of range.
-    pub fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, String> {
-        if index >= size || size > self.size() {
-            return Err(format!(
-                "no leaf {index} in a tree of {size} (log has {})",
-                self.size()
-            ));
+    /// [`ProofRequestError::NoLeaf`] when the request is out of range.
+    pub fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, ProofRequestError> {
+        let log = self.size();
+        if index >= size || size > log {
+            return Err(ProofRequestError::NoLeaf { index, size, log });
         }
-        log::prove_record(size, index, &self.store).map_err(|e| e.to_string())
+        log::prove_record(size, index, &self.store).map_err(ProofRequestError::Tree)
     }
 
     /// Consistency proof from the tree of `old` to that of `new`.
     ///
     /// # Errors
-    /// A message when the request is out of range.
-    pub fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, String> {
-        if old == 0 || old > new || new > self.size() {
-            return Err(format!(
-                "no consistency proof from {old} to {new} (log has {})",
-                self.size()
-            ));
+    /// [`ProofRequestError::NoRange`] when the request is out of range.
+    pub fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, ProofRequestError> {
+        let log = self.size();
+        if old == 0 || old > new || new > log {
+            return Err(ProofRequestError::NoRange { old, new, log });
         }
-        log::prove_tree(new, old, &self.store).map_err(|e| e.to_string())
+        log::prove_tree(new, old, &self.store).map_err(ProofRequestError::Tree)
     }
 
     /// The index of the entry with this leaf hash.
@@ -552,11 +621,10 @@ fn rebuild_state(store: &Store, size: u64) -> Result<ChainState, NodeError> {
         let end = (at + 4096).min(size);
         for (i, bytes) in store.entries(at, end)?.iter().enumerate() {
             let index = at + i as u64;
-            let entry = Entry::parse(bytes)
-                .map_err(|e| NodeError::Corrupt(format!("entry {index}: {e}")))?;
-            state
-                .apply(&entry)
-                .map_err(|e| NodeError::Corrupt(format!("entry {index}: {e}")))?;
+            let bad =
+                |source: crate::replica::EntryRefused| NodeError::BadStoredEntry { index, source };
+            let entry = Entry::parse(bytes).map_err(|e| bad(e.into()))?;
+            state.apply(&entry).map_err(|e| bad(e.into()))?;
         }
         at = end;
     }

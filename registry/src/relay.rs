@@ -59,10 +59,10 @@ pub struct RelayLimits {
 impl Default for RelayLimits {
     fn default() -> Self {
         Self {
-            max_item_bytes: crate::api::MAX_RELAY_BYTES,
+            max_item_bytes: crate::wire::MAX_RELAY_BYTES,
             max_total_bytes: 256 << 20,
             max_disk_bytes: 1 << 30,
-            max_ttl: crate::api::MAX_RELAY_TTL,
+            max_ttl: crate::wire::MAX_RELAY_TTL,
             puts_per_window: 60,
             window: Duration::from_secs(60),
             max_clients: 10_000,
@@ -372,15 +372,10 @@ mod tests {
 
     use super::*;
 
-    fn temp(name: &str) -> std::path::PathBuf {
-        let p = std::env::temp_dir().join(format!("vouch-relay-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        p
-    }
-
     #[test]
     fn sweep_frees_the_quota_and_reopening_recounts_it() {
-        let dir = temp("sweep");
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("relay");
         let limits = RelayLimits {
             max_total_bytes: 3 * (ITEM_OVERHEAD + 9 + 100),
             ..RelayLimits::default()
@@ -416,7 +411,5 @@ mod tests {
         assert_eq!(relay.sweep(5000).unwrap(), 1);
         assert_eq!(relay.used(), 0);
         assert!(relay.is_empty());
-        drop(relay);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -8,14 +8,18 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use serde::{Deserialize, Serialize};
-use vouch_core::chain::{verify_signatures, Action, AuthorCache, ChainState, Entry, RuleError};
+use vouch_core::chain::{
+    verify_signatures, Action, AuthorCache, ChainState, Entry, EntryError, RuleError,
+};
 use vouch_core::log::{self, Block, CheckpointError, Hash, MemoryHashes, SignedBlock, TrustPolicy};
+use vouch_core::view::ChainView;
 
-use crate::api::MAX_RANGE;
-use crate::client::{ClientError, NodeClient};
-use crate::store::{Store, StoreError};
+use crate::client::ClientError;
+use crate::source::{ChainSource, SourceError};
+use crate::store::{Missing, Store, StoreError};
+use crate::wire::{MAX_BLOCKS, MAX_RANGE};
 
 /// How far ahead of the replica's clock a block's time may be, in seconds.
 /// The node stamps blocks with its own clock when it seals them, so an
@@ -23,71 +27,7 @@ use crate::store::{Store, StoreError};
 /// node vouch now for a state it claims to hold later.
 pub const BLOCK_CLOCK_SKEW: i64 = 600;
 
-/// What a replica trusts (`trust.json`): the node's key, the witnesses' keys,
-/// how many cosignatures a block needs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Trust {
-    /// The node's verifier key (`origin+id+key`).
-    pub node_vkey: String,
-    /// Witness verifier keys (cosignature/v1).
-    pub witnesses: Vec<String>,
-    /// Cosignatures needed (k of n).
-    pub need: usize,
-}
-
-impl Trust {
-    /// The policy these keys describe. A weak quorum (witnesses named but
-    /// `need` at most half of them) is refused: see [`TrustPolicy::new`].
-    ///
-    /// # Errors
-    /// [`CheckpointError`] when a key does not parse, `need` exceeds the
-    /// witnesses, a witness is listed twice, or the quorum is weak.
-    pub fn policy(&self) -> Result<TrustPolicy, CheckpointError> {
-        self.policy_with(false)
-    }
-
-    /// The policy these keys describe; with `force_weak_quorum`, a weak
-    /// quorum is allowed.
-    ///
-    /// # Errors
-    /// As [`Trust::policy`], except for the weak quorum when forced.
-    pub fn policy_with(&self, force_weak_quorum: bool) -> Result<TrustPolicy, CheckpointError> {
-        let (origin, _, node) = log::parse_vkey(&self.node_vkey)?;
-        let witnesses: Vec<_> = self
-            .witnesses
-            .iter()
-            .map(|v| log::parse_vkey(v).map(|(name, _, key)| (name, key)))
-            .collect::<Result<_, _>>()?;
-        Ok(TrustPolicy::new(
-            (origin, node),
-            witnesses,
-            self.need,
-            force_weak_quorum,
-        )?)
-    }
-}
-
-/// A replica's `trust.json`: its [`Trust`], and whether a weak quorum was
-/// explicitly forced when it was configured.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TrustFile {
-    /// The keys and quorum.
-    #[serde(flatten)]
-    pub trust: Trust,
-    /// A weak quorum was allowed on purpose (`--force-weak-quorum`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub force_weak_quorum: bool,
-}
-
-impl TrustFile {
-    /// The policy this file describes.
-    ///
-    /// # Errors
-    /// As [`Trust::policy_with`].
-    pub fn policy(&self) -> Result<TrustPolicy, CheckpointError> {
-        self.trust.policy_with(self.force_weak_quorum)
-    }
-}
+pub use crate::trust::{Trust, TrustFile};
 
 /// Why a sync or audit failed. A failed sync changes nothing.
 #[derive(Debug, thiserror::Error)]
@@ -96,36 +36,63 @@ pub enum ReplicaError {
     /// Local storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The node could not be asked.
+    /// The source could not be asked, or refused.
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Source(#[from] SourceError),
     /// A checkpoint is unsigned, under-cosigned or malformed.
     #[error("checkpoint refused: {0}")]
     Checkpoint(#[from] CheckpointError),
     /// The node's log is not an extension of the one this replica verified.
-    #[error("FORK: {detail}{}", .index.map(|i| format!("; the logs diverge at entry {i}")).unwrap_or_default())]
+    #[error("FORK: {seen}{}{}", if *.no_longer_served { "; the node no longer serves our entries" } else { "" }, .index.map(|i| format!("; the logs diverge at entry {i}")).unwrap_or_default())]
     Fork {
         /// First entry that differs, when found.
         index: Option<u64>,
         /// What was seen.
-        detail: String,
+        seen: ForkSeen,
+        /// The node serves fewer entries than this replica verified.
+        no_longer_served: bool,
     },
     /// The node offers an older checkpoint than one already verified.
-    #[error("ROLLBACK: the node's checkpoint ({theirs}) is older than the verified one ({ours})")]
+    #[error("ROLLBACK: the node's checkpoint (block {theirs_height} of {theirs_size} entries) is older than the verified one (block {ours_height} of {ours_size} entries)")]
     Rollback {
-        /// Verified here.
-        ours: String,
-        /// Offered.
-        theirs: String,
+        /// Height verified here.
+        ours_height: u64,
+        /// Entries verified here.
+        ours_size: u64,
+        /// Height offered.
+        theirs_height: u64,
+        /// Entries offered.
+        theirs_size: u64,
     },
     /// An entry does not parse, verify or follow the rules.
-    #[error("entry {index} refused: {reason}")]
+    #[error("entry {index} refused: {source}")]
     BadEntry {
         /// Its index.
         index: u64,
         /// Why.
-        reason: String,
+        #[source]
+        source: EntryRefused,
     },
+    /// The source served no entries, or more than asked for, for a range
+    /// below the block it offered.
+    #[error("asked the node for entries {start}..{end}, got {got}")]
+    ShortRange {
+        /// First entry asked for.
+        start: u64,
+        /// One past the last.
+        end: u64,
+        /// Entries received.
+        got: u64,
+    },
+    /// The source did not serve a block below the one it offered.
+    #[error("the node did not serve block {height}")]
+    MissingBlock {
+        /// Its height.
+        height: u64,
+    },
+    /// Checking a range of entries on a blocking thread failed.
+    #[error("entry check task: {0}")]
+    Task(#[source] tokio::task::JoinError),
     /// The entries served do not hash to the signed root.
     #[error("entries 0..{size} do not hash to the root of the signed block {height} (tampered in transit or by the node)")]
     Mismatch {
@@ -134,9 +101,27 @@ pub enum ReplicaError {
         /// Block height.
         height: u64,
     },
+    /// A stored tree hash is not the hash of the entries (or beyond them).
+    #[error("corrupt store: stored tree hash {index} is not the replayed one")]
+    StoredHash {
+        /// Its stored-hash index.
+        index: u64,
+    },
+    /// The store holds another number of tree hashes than its entries make.
+    #[error("corrupt store: {stored} tree hashes stored, {expected} expected")]
+    StoredHashCount {
+        /// Hashes stored.
+        stored: u64,
+        /// Hashes the entries make.
+        expected: u64,
+    },
     /// Nothing verified yet.
     #[error("replica has not synced yet")]
     NotSynced,
+    /// A sync was stopped half-way (its future dropped); the next sync
+    /// repairs the replica first.
+    #[error("a sync of this replica was interrupted; sync again")]
+    Interrupted,
     /// The state and the head block disagree (cannot happen after a
     /// successful open or sync; a guard for [`Replica::view`]).
     #[error("cannot make a chain view: {0}")]
@@ -155,15 +140,90 @@ pub enum ReplicaError {
         #[source]
         source: RuleError,
     },
-    /// A block that verifies but that the caller's own check refused (a
-    /// witness refusing a block time, for one).
+    /// A block that verifies but whose time this replica refuses (or the
+    /// caller's own check does: a witness refusing a block time).
     #[error("block {height} refused: {reason}")]
     BadBlock {
         /// Its height.
         height: u64,
         /// Why.
-        reason: String,
+        #[source]
+        reason: BlockRefusal,
     },
+}
+
+/// Why a block that verifies is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlockRefusal {
+    /// It is dated more than [`BLOCK_CLOCK_SKEW`] ahead of the reader's
+    /// clock.
+    #[error(
+        "its time {time} is more than {BLOCK_CLOCK_SKEW} s ahead of this replica's clock ({now})"
+    )]
+    FromTheFuture {
+        /// The block's time.
+        time: i64,
+        /// The reader's clock.
+        now: i64,
+    },
+    /// It is dated before a block already seen.
+    #[error("its time {time} goes back before block {seen_height} ({seen_time})")]
+    TimeGoesBack {
+        /// The block's time.
+        time: i64,
+        /// The height of the block seen.
+        seen_height: u64,
+        /// Its time.
+        seen_time: i64,
+    },
+}
+
+impl From<ClientError> for ReplicaError {
+    fn from(e: ClientError) -> Self {
+        ReplicaError::Source(e.into())
+    }
+}
+
+/// What showed that a node's log is not the one a replica verified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForkSeen {
+    /// Another block at a height already verified.
+    #[error("two different blocks at the same height ({height})")]
+    SameHeight {
+        /// The height.
+        height: u64,
+    },
+    /// A newer block whose tree does not extend the verified one.
+    #[error("the node's block {height} does not extend our verified tree of {size} entries")]
+    NotExtending {
+        /// The newer block's height.
+        height: u64,
+        /// Entries verified here.
+        size: u64,
+    },
+    /// A block that does not link to the one before it.
+    #[error("block {height} does not follow the block before it")]
+    BrokenLink {
+        /// Its height.
+        height: u64,
+    },
+}
+
+/// Why an entry was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryRefused {
+    /// It does not parse, or its signature does not verify.
+    #[error(transparent)]
+    Entry(#[from] EntryError),
+    /// It breaks a chain rule.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// The thread checking its signature panicked.
+    #[error("signature check panicked")]
+    Panicked,
 }
 
 /// A value and the chain position it is valid as of.
@@ -231,6 +291,31 @@ impl Anchors {
     }
 }
 
+/// A replica's latest [`ChainView`], readable from any thread (a verifier
+/// service's requests) while the replica syncs. Each successful sync swaps
+/// in a new snapshot; a reader keeps the snapshot it took, whole and
+/// unchanged, for as long as it holds it. Cloning shares the same slot.
+#[derive(Debug, Clone, Default)]
+pub struct SharedView {
+    current: Arc<RwLock<Option<Arc<ChainView>>>>,
+}
+
+impl SharedView {
+    /// The latest view, or `None` before the replica's first sync.
+    pub fn current(&self) -> Option<Arc<ChainView>> {
+        // A writer only ever swaps an `Arc`: a poisoned lock still holds a
+        // whole value.
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn replace(&self, view: ChainView) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(view));
+    }
+}
+
 /// A replica.
 pub struct Replica {
     store: Store,
@@ -240,7 +325,19 @@ pub struct Replica {
     head: Option<SignedBlock>,
     anchors: Anchors,
     timings: Timings,
+    /// Where each successful sync publishes its view, once asked for.
+    shared: Option<SharedView>,
+    /// A sync was stopped half-way (its future dropped): the state and the
+    /// store may hold staged entries beyond the head until the next sync
+    /// puts them back.
+    interrupted: bool,
+    /// The range being checked on a blocking thread, while it runs.
+    checking: Option<tokio::task::JoinHandle<Checked>>,
 }
+
+/// What checking a range on a blocking thread gives back: the state (moved
+/// there and back), the anchors found or the refusal, the time spent.
+type Checked = (ChainState, Result<Vec<(u64, Entry)>, ReplicaError>, Timings);
 
 impl Replica {
     /// Opens (creating) a replica whose data lives in `dir`.
@@ -287,7 +384,41 @@ impl Replica {
             head,
             anchors,
             timings: Timings::default(),
+            shared: None,
+            interrupted: false,
+            checking: None,
         })
+    }
+
+    /// A handle on this replica's latest view, for readers on other threads
+    /// while it syncs; it holds the current view now (when the replica has
+    /// synced) and each later successful sync replaces it.
+    ///
+    /// # Errors
+    /// [`ReplicaError::View`] when the current view cannot be made (see
+    /// [`Replica::view`]).
+    pub fn shared_view(&mut self) -> Result<SharedView, ReplicaError> {
+        if let Some(shared) = &self.shared {
+            return Ok(shared.clone());
+        }
+        let shared = SharedView::default();
+        if self.head.is_some() {
+            shared.replace(self.view()?);
+        }
+        self.shared = Some(shared.clone());
+        Ok(shared)
+    }
+
+    /// Replaces the shared view (if any) with the view of the new head.
+    fn publish(&self) {
+        if let Some(shared) = &self.shared {
+            match self.view() {
+                Ok(view) => shared.replace(view),
+                // The state and head were saved together, so this is a bug;
+                // readers keep the previous view.
+                Err(e) => tracing::error!("cannot publish the replica's new view: {e}"),
+            }
+        }
     }
 
     /// The latest verified block.
@@ -307,10 +438,15 @@ impl Replica {
     /// each at its first lookup.
     ///
     /// # Errors
-    /// [`ReplicaError::NotSynced`] before the first sync.
-    pub fn view(&self) -> Result<vouch_core::view::ChainView, ReplicaError> {
+    /// [`ReplicaError::NotSynced`] before the first sync,
+    /// [`ReplicaError::Interrupted`] after a sync whose future was dropped
+    /// (until the next sync).
+    pub fn view(&self) -> Result<ChainView, ReplicaError> {
+        if self.interrupted {
+            return Err(ReplicaError::Interrupted);
+        }
         let head = self.head.clone().ok_or(ReplicaError::NotSynced)?;
-        let mut view = vouch_core::view::ChainView::new(&self.state, head)?;
+        let mut view = ChainView::new(&self.state, head)?;
         let blocks: Vec<Block> = self.anchors.blocks.values().cloned().collect();
         view.add_anchors(
             self.anchors.entries.iter().map(|(&index, e)| (index, e)),
@@ -325,6 +461,9 @@ impl Replica {
     }
 
     fn as_of<T>(&self, value: T) -> Result<AsOf<T>, ReplicaError> {
+        if self.interrupted {
+            return Err(ReplicaError::Interrupted);
+        }
         let head = self.head.as_ref().ok_or(ReplicaError::NotSynced)?;
         Ok(AsOf {
             value,
@@ -370,9 +509,9 @@ impl Replica {
         self.as_of(value)
     }
 
-    /// The newest block the node has that this policy accepts.
-    async fn target(&self, client: &NodeClient) -> Result<SignedBlock, ReplicaError> {
-        let note = client.checkpoint().await?;
+    /// The newest block the source has that this policy accepts.
+    async fn target(&self, source: &impl ChainSource) -> Result<SignedBlock, ReplicaError> {
+        let note = source.checkpoint().await?;
         match self.policy.verify(note.as_bytes()) {
             Ok(b) => Ok(b),
             Err(CheckpointError::Cosignatures { got, need }) => {
@@ -385,7 +524,7 @@ impl Replica {
                     .height;
                 let floor = self.head.as_ref().map_or(0, |h| h.block.height);
                 for height in (floor..latest).rev().take(64) {
-                    let note = client.block(height).await?;
+                    let note = source.block(height).await?;
                     if let Ok(b) = self.policy.verify(note.as_bytes()) {
                         return Ok(b);
                     }
@@ -396,13 +535,15 @@ impl Replica {
         }
     }
 
-    /// Syncs to the newest block the policy accepts, checking everything,
-    /// with the system clock as the replica's clock (see [`Replica::sync_at`]).
+    /// Syncs from `source` (a [`crate::client::NodeClient`], an in-process
+    /// [`crate::node::Node`]) to the newest block the policy accepts,
+    /// checking everything, with the system clock as the replica's clock
+    /// (see [`Replica::sync_at`]).
     ///
     /// # Errors
     /// [`ReplicaError`]; the replica is unchanged.
-    pub async fn sync(&mut self, client: &NodeClient) -> Result<SyncReport, ReplicaError> {
-        self.sync_at(client, crate::now()).await
+    pub async fn sync(&mut self, source: &impl ChainSource) -> Result<SyncReport, ReplicaError> {
+        self.sync_at(source, crate::now()).await
     }
 
     /// Syncs to the newest block the policy accepts, checking everything,
@@ -414,10 +555,10 @@ impl Replica {
     /// future); the replica is unchanged.
     pub async fn sync_at(
         &mut self,
-        client: &NodeClient,
+        source: &impl ChainSource,
         now: i64,
     ) -> Result<SyncReport, ReplicaError> {
-        self.sync_checked(client, now, |_, _| Ok(())).await
+        self.sync_checked(source, now, |_, _| Ok(())).await
     }
 
     /// Syncs like [`Replica::sync_at`], but first lets `check` refuse the
@@ -429,33 +570,46 @@ impl Replica {
     /// unchanged.
     pub async fn sync_checked(
         &mut self,
-        client: &NodeClient,
+        source: &impl ChainSource,
         now: i64,
         check: impl FnOnce(Option<&Block>, &Block) -> Result<(), ReplicaError>,
     ) -> Result<SyncReport, ReplicaError> {
-        let target = self.target(client).await?;
+        if self.interrupted {
+            // A dropped sync's range check may still be writing: let it end.
+            if let Some(task) = self.checking.take() {
+                let _ = task.await;
+            }
+            self.rollback()?;
+        }
+        let target = self.target(source).await?;
         check(self.head.as_ref().map(|h| &h.block), &target.block)?;
         // The blocks before the target are no later than it (`check_link`),
         // so checking the target's time covers them all.
         if target.block.time > now.saturating_add(BLOCK_CLOCK_SKEW) {
             return Err(ReplicaError::BadBlock {
                 height: target.block.height,
-                reason: format!(
-                    "its time {} is more than {BLOCK_CLOCK_SKEW} s ahead of this replica's clock ({now})",
-                    target.block.time
-                ),
+                reason: BlockRefusal::FromTheFuture {
+                    time: target.block.time,
+                    now,
+                },
             });
         }
         let from = self.size;
         self.timings = Timings::default();
-        match self.advance(client, &target).await {
-            Ok(()) => Ok(SyncReport {
-                from,
-                to: self.size,
-                height: target.block.height,
-                cosigned_by: target.cosigned_by,
-                timings: self.timings,
-            }),
+        self.interrupted = true;
+        let advanced = self.advance(source, &target).await;
+        match advanced {
+            Ok(()) => {
+                self.interrupted = false;
+                self.publish();
+                Ok(SyncReport {
+                    from,
+                    to: self.size,
+                    height: target.block.height,
+                    cosigned_by: target.cosigned_by,
+                    timings: self.timings,
+                })
+            }
             Err(e) => {
                 self.rollback()?;
                 Err(e)
@@ -466,49 +620,49 @@ impl Replica {
     fn rollback(&mut self) -> Result<(), ReplicaError> {
         self.store.truncate(self.size)?;
         self.state = self.store.state()?.unwrap_or_default();
+        self.interrupted = false;
         Ok(())
     }
 
     async fn advance(
         &mut self,
-        client: &NodeClient,
+        source: &impl ChainSource,
         target: &SignedBlock,
     ) -> Result<(), ReplicaError> {
         let want = &target.block;
         if let Some(head) = &self.head {
             if want.height < head.block.height || want.size < head.block.size {
                 return Err(ReplicaError::Rollback {
-                    ours: format!("block {} of {} entries", head.block.height, head.block.size),
-                    theirs: format!("block {} of {} entries", want.height, want.size),
+                    ours_height: head.block.height,
+                    ours_size: head.block.size,
+                    theirs_height: want.height,
+                    theirs_size: want.size,
                 });
             }
             if want.height == head.block.height {
                 if want.hash() != head.block.hash() {
-                    return Err(self
-                        .fork(client, "two different blocks at the same height")
-                        .await);
+                    let seen = ForkSeen::SameHeight {
+                        height: want.height,
+                    };
+                    return Err(self.fork(source, seen).await);
                 }
                 self.save_head(target, &[(want.height, &target.note)])?;
                 return Ok(());
             }
             // Cheap early check: the node must prove its new tree extends ours.
             let ours = self.store.root(self.size)?;
-            let proof = client.consistency(self.size, want.size).await;
+            let proof = source.consistency(self.size, want.size).await;
             let consistent = match proof {
                 Ok(p) => log::verify_consistency(&p, self.size, ours, want.size, want.root).is_ok(),
-                Err(ClientError::Api { .. }) => false,
+                Err(e) if e.is_refusal() => false,
                 Err(e) => return Err(e.into()),
             };
             if !consistent {
-                return Err(self
-                    .fork(
-                        client,
-                        &format!(
-                            "the node's block {} does not extend our verified tree of {} entries",
-                            want.height, self.size
-                        ),
-                    )
-                    .await);
+                let seen = ForkSeen::NotExtending {
+                    height: want.height,
+                    size: self.size,
+                };
+                return Err(self.fork(source, seen).await);
             }
         }
         // The blocks in between, each signed by the node and chained.
@@ -524,12 +678,12 @@ impl Replica {
                 (want.clone(), target.note.clone())
             } else {
                 if fetched.is_empty() {
-                    let end = (height + crate::api::MAX_BLOCKS).min(want.height);
-                    fetched.extend(client.blocks(height, end).await?);
+                    let end = (height + MAX_BLOCKS).min(want.height);
+                    fetched.extend(source.blocks(height, end).await?);
                 }
-                let note = fetched.pop_front().ok_or_else(|| {
-                    ClientError::Reply(format!("the node did not serve block {height}"))
-                })?;
+                let note = fetched
+                    .pop_front()
+                    .ok_or(ReplicaError::MissingBlock { height })?;
                 (
                     self.policy.with_need(0).verify(note.as_bytes())?.block,
                     note,
@@ -541,39 +695,44 @@ impl Replica {
             notes.push(note);
         }
         // The entries, in ranges; the next range downloads while this one is
-        // checked. A node may serve fewer entries than asked for (its byte
-        // cap per reply, the client's per call): the next range then starts
-        // after the last entry received.
-        let mut at = self.size;
+        // checked (on a blocking thread). A node may serve fewer entries than
+        // asked for (its byte cap per reply, the client's per call): the
+        // next range then starts after the last entry received.
         let mut next_block = 0;
-        let fetch = |start: u64| {
-            let end = start.saturating_add(MAX_RANGE).min(want.size);
-            let client = client.clone();
-            tokio::spawn(async move { (start, end, client.entries(start, end).await) })
-        };
-        let mut next = (at < want.size).then(|| fetch(at));
         let mut new_anchors = Vec::new();
-        while let Some(task) = next.take() {
+        let range = |start: u64| (start, start.saturating_add(MAX_RANGE).min(want.size));
+        let mut pending = if self.size < want.size {
+            let (start, end) = range(self.size);
             let t = std::time::Instant::now();
-            let (start, end, lines) = task
-                .await
-                .map_err(|e| ClientError::Reply(format!("download task: {e}")))?;
-            let lines = lines?;
+            let lines = source.entries(start, end).await?;
             self.timings.fetch += t.elapsed();
+            Some((start, end, lines))
+        } else {
+            None
+        };
+        while let Some((start, end, lines)) = pending.take() {
             let got = lines.len() as u64;
             if got == 0 || got > end - start {
-                return Err(ClientError::Reply(format!(
-                    "asked for entries {start}..{end}, got {got}"
-                ))
-                .into());
+                return Err(ReplicaError::ShortRange { start, end, got });
             }
             let received = start + got;
-            if received < want.size {
-                next = Some(fetch(received));
+            let t = std::time::Instant::now();
+            let checking = self.ingest(start, lines);
+            let (checked, next) = if received < want.size {
+                let (next_start, next_end) = range(received);
+                let (checked, next) = tokio::join!(checking, source.entries(next_start, next_end));
+                (checked, Some((next_start, next_end, next)))
+            } else {
+                (checking.await, None)
+            };
+            let (anchors, spent) = checked?;
+            // Waiting for the node beyond the time spent checking.
+            self.timings.fetch += t.elapsed().saturating_sub(spent);
+            new_anchors.extend(anchors);
+            if let Some((next_start, next_end, next)) = next {
+                pending = Some((next_start, next_end, next?));
             }
-            self.ingest(start, &lines, &mut new_anchors)?;
-            at = received;
-            while let Some(b) = blocks.get(next_block).filter(|b| b.size <= at) {
+            while let Some(b) = blocks.get(next_block).filter(|b| b.size <= received) {
                 self.check_root(b)?;
                 next_block += 1;
             }
@@ -612,9 +771,10 @@ impl Replica {
         let mut sealed = Vec::with_capacity(anchors.len());
         for (index, entry) in anchors {
             let at = blocks.partition_point(|b| b.size <= index);
-            let block = blocks.get(at).cloned().ok_or_else(|| {
-                StoreError::Corrupt(format!("no fetched block seals anchor entry {index}"))
-            })?;
+            let block = blocks
+                .get(at)
+                .cloned()
+                .ok_or_else(|| StoreError::Missing(Missing::SealingBlock(index)))?;
             tree.insert(index.to_be_bytes(), &block.height.to_be_bytes())
                 .map_err(StoreError::from)?;
             sealed.push((index, entry, block));
@@ -635,40 +795,43 @@ impl Replica {
         }
     }
 
-    /// Parses, verifies and applies entries starting at `start`; stages them
-    /// in the store (not yet counted as verified). Anchor entries among them
-    /// are added to `anchors`.
+    /// Parses, verifies and applies entries starting at `start` on a
+    /// blocking thread (the state moves there and back); stages them in the
+    /// store (not yet counted as verified). Returns the anchor entries among
+    /// them and the time it took.
     fn ingest(
         &mut self,
         start: u64,
-        lines: &[Vec<u8>],
-        anchors: &mut Vec<(u64, Entry)>,
-    ) -> Result<(), ReplicaError> {
-        let t = std::time::Instant::now();
-        let entries = parse_and_verify(lines).map_err(|(i, reason)| ReplicaError::BadEntry {
-            index: start + i as u64,
-            reason,
-        })?;
-        self.timings.verify += t.elapsed();
-        let t = std::time::Instant::now();
-        for (i, e) in entries.iter().enumerate() {
-            self.state.apply(e).map_err(|err| ReplicaError::BadEntry {
-                index: start + i as u64,
-                reason: err.to_string(),
-            })?;
+        lines: Vec<Vec<u8>>,
+    ) -> impl std::future::Future<
+        Output = Result<(Vec<(u64, Entry)>, std::time::Duration), ReplicaError>,
+    > + Send
+           + '_ {
+        let mut state = std::mem::take(&mut self.state);
+        let store = self.store.clone();
+        self.checking = Some(tokio::task::spawn_blocking(move || {
+            let mut timings = Timings::default();
+            let result = check_and_stage(&mut state, &store, start, &lines, &mut timings);
+            (state, result, timings)
+        }));
+        async move {
+            // Kept in `self` until it ends, so that a sync dropped meanwhile
+            // can wait for it before putting the store back.
+            let joined = match self.checking.as_mut() {
+                Some(task) => task.await,
+                None => return Err(ReplicaError::Interrupted),
+            };
+            self.checking = None;
+            let (state, result, timings) = joined.map_err(ReplicaError::Task)?;
+            // On a panic the state stays empty; the failed sync's rollback
+            // reads it back from the store.
+            self.state = state;
+            self.timings.verify += timings.verify;
+            self.timings.apply += timings.apply;
+            self.timings.store += timings.store;
+            let spent = timings.verify + timings.apply + timings.store;
+            result.map(|anchors| (anchors, spent))
         }
-        self.timings.apply += t.elapsed();
-        anchors.extend(
-            entries
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| matches!(e.action(), Action::Anchor { .. }))
-                .map(|(i, e)| (start + i as u64, e.clone())),
-        );
-        let t = std::time::Instant::now();
-        self.store.append(&entries, false)?;
-        self.timings.store += t.elapsed();
-        Ok(())
     }
 
     /// Makes `head` the verified head: its state, its note and the notes
@@ -687,12 +850,12 @@ impl Replica {
 
     /// Builds a fork error, locating the first entry where the node's log
     /// and ours differ.
-    async fn fork(&self, client: &NodeClient, detail: &str) -> ReplicaError {
-        tracing::error!("fork detected: {detail}");
+    async fn fork(&self, source: &impl ChainSource, seen: ForkSeen) -> ReplicaError {
+        tracing::error!("fork detected: {seen}");
         let mut at = 0;
         while at < self.size {
             let end = (at + MAX_RANGE).min(self.size);
-            let Ok(theirs) = client.entries(at, end).await else {
+            let Ok(theirs) = source.entries(at, end).await else {
                 break;
             };
             let Ok(ours) = self.store.entries(at, end) else {
@@ -702,23 +865,61 @@ impl Replica {
                 if a.as_ref() != b.as_slice() {
                     return ReplicaError::Fork {
                         index: Some(at + i as u64),
-                        detail: detail.to_owned(),
+                        seen,
+                        no_longer_served: false,
                     };
                 }
             }
             if theirs.len() < ours.len() {
                 return ReplicaError::Fork {
                     index: Some(at + theirs.len() as u64),
-                    detail: format!("{detail}; the node no longer serves our entries"),
+                    seen,
+                    no_longer_served: true,
                 };
             }
             at = end;
         }
         ReplicaError::Fork {
             index: None,
-            detail: detail.to_owned(),
+            seen,
+            no_longer_served: false,
         }
     }
+}
+
+/// Parses, verifies and applies entries starting at `start` to `state`;
+/// stages them in `store`. Returns the anchor entries among them.
+fn check_and_stage(
+    state: &mut ChainState,
+    store: &Store,
+    start: u64,
+    lines: &[Vec<u8>],
+    timings: &mut Timings,
+) -> Result<Vec<(u64, Entry)>, ReplicaError> {
+    let t = std::time::Instant::now();
+    let entries = parse_and_verify(lines).map_err(|(i, source)| ReplicaError::BadEntry {
+        index: start + i as u64,
+        source,
+    })?;
+    timings.verify += t.elapsed();
+    let t = std::time::Instant::now();
+    for (i, e) in entries.iter().enumerate() {
+        state.apply(e).map_err(|err| ReplicaError::BadEntry {
+            index: start + i as u64,
+            source: err.into(),
+        })?;
+    }
+    timings.apply += t.elapsed();
+    let anchors = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e.action(), Action::Anchor { .. }))
+        .map(|(i, e)| (start + i as u64, e.clone()))
+        .collect();
+    let t = std::time::Instant::now();
+    store.append(&entries, false)?;
+    timings.store += t.elapsed();
+    Ok(anchors)
 }
 
 /// Checks that `block` follows `prev` (or is a genesis block).
@@ -737,14 +938,19 @@ fn check_link(prev: Option<&Block>, block: &Block) -> Result<(), ReplicaError> {
     } else {
         Err(ReplicaError::Fork {
             index: None,
-            detail: format!("block {} does not follow the block before it", block.height),
+            seen: ForkSeen::BrokenLink {
+                height: block.height,
+            },
+            no_longer_served: false,
         })
     }
 }
 
 /// Parses entries and batch-verifies their signatures on all cores, in
 /// chunks. Errors carry the position in `lines`.
-fn parse_and_verify<B: AsRef<[u8]> + Sync>(lines: &[B]) -> Result<Vec<Entry>, (usize, String)> {
+fn parse_and_verify<B: AsRef<[u8]> + Sync>(
+    lines: &[B],
+) -> Result<Vec<Entry>, (usize, EntryRefused)> {
     const CHUNK: usize = 512;
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let per = lines.len().div_ceil(threads).max(CHUNK);
@@ -759,12 +965,12 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(lines: &[B]) -> Result<Vec<Entry>, (u
                     for (i, line) in part.iter().enumerate() {
                         out.push(
                             Entry::parse_with(line.as_ref(), &mut authors)
-                                .map_err(|e| (n * per + i, e.to_string()))?,
+                                .map_err(|e| (n * per + i, e.into()))?,
                         );
                     }
                     for (c, chunk) in out.chunks(CHUNK).enumerate() {
                         verify_signatures(chunk)
-                            .map_err(|(i, e)| (n * per + c * CHUNK + i, e.to_string()))?;
+                            .map_err(|(i, e)| (n * per + c * CHUNK + i, e.into()))?;
                     }
                     Ok(out)
                 })
@@ -772,10 +978,7 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(lines: &[B]) -> Result<Vec<Entry>, (u
             .collect();
         let mut all = Vec::with_capacity(lines.len());
         for h in handles {
-            all.extend(
-                h.join()
-                    .map_err(|_| (0, "signature check panicked".to_owned()))??,
-            );
+            all.extend(h.join().map_err(|_| (0, EntryRefused::Panicked))??);
         }
         Ok(all)
     })
@@ -790,17 +993,17 @@ fn remove_from(tree: &sled::Tree, size: u64) -> Result<(), ReplicaError> {
     Ok(())
 }
 
-fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
+fn be_u64(bytes: &[u8], what: &'static str) -> Result<u64, StoreError> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_be_bytes)
-        .map_err(|_| StoreError::Corrupt(format!("{what} is not 8 bytes")))
+        .map_err(|_| StoreError::Malformed { what })
 }
 
 /// A stored block (its note was verified before it was stored).
 fn stored_block(store: &Store, height: u64) -> Result<Block, ReplicaError> {
     let note = store
         .block(height)?
-        .ok_or_else(|| StoreError::Corrupt(format!("block {height} is missing")))?;
+        .ok_or(StoreError::Missing(Missing::Block(height)))?;
     Ok(Block::from_note_unverified(note.as_bytes())?)
 }
 
@@ -838,19 +1041,19 @@ fn load_anchors(store: &Store, head: Option<&SignedBlock>) -> Result<Anchors, Re
     remove_from(&tree, size)?;
     for item in tree.iter() {
         let (key, value) = item.map_err(StoreError::from)?;
-        let index = be_u64(&key, "an anchor index key")?;
-        let height = be_u64(&value, "an anchor's block height")?;
+        let index = be_u64(&key, "an anchor index key is not 8 bytes")?;
+        let height = be_u64(&value, "an anchor's block height is not 8 bytes")?;
         let bytes = store
             .entry_bytes(index)?
-            .ok_or_else(|| StoreError::Corrupt(format!("anchor entry {index} is missing")))?;
+            .ok_or(StoreError::Missing(Missing::Entry(index)))?;
         let entry = Entry::parse(&bytes).map_err(|e| ReplicaError::BadEntry {
             index,
-            reason: e.to_string(),
+            source: e.into(),
         })?;
         anchors.insert(index, entry, stored_block(store, height)?);
     }
     let scanned = match store.meta(ANCHORS_SCANNED)? {
-        Some(v) => be_u64(&v, "the anchor scan mark")?.min(size),
+        Some(v) => be_u64(&v, "the anchor scan mark is not 8 bytes")?.min(size),
         None => 0,
     };
     if scanned < size {
@@ -861,14 +1064,14 @@ fn load_anchors(store: &Store, head: Option<&SignedBlock>) -> Result<Anchors, Re
             let end = at.saturating_add(MAX_RANGE).min(size);
             let lines = store.entries(at, end)?;
             if lines.len() as u64 != end - at {
-                return Err(StoreError::Corrupt(format!("entries {at}..{end} are missing")).into());
+                return Err(StoreError::Missing(Missing::Entries { start: at, end }).into());
             }
             for (i, line) in lines.iter().enumerate() {
                 let index = at + i as u64;
                 let entry =
                     Entry::parse_with(line, &mut cache).map_err(|e| ReplicaError::BadEntry {
                         index,
-                        reason: e.to_string(),
+                        source: e.into(),
                     })?;
                 if !matches!(entry.action(), Action::Anchor { .. }) {
                     continue;
@@ -911,16 +1114,16 @@ fn replay_each(
         let end = (at + MAX_RANGE).min(size);
         let lines = store.entries(at, end)?;
         if lines.len() as u64 != end - at {
-            return Err(StoreError::Corrupt(format!("entries {at}..{end} are missing")).into());
+            return Err(StoreError::Missing(Missing::Entries { start: at, end }).into());
         }
-        let entries = parse_and_verify(&lines).map_err(|(i, reason)| ReplicaError::BadEntry {
+        let entries = parse_and_verify(&lines).map_err(|(i, source)| ReplicaError::BadEntry {
             index: at + i as u64,
-            reason,
+            source,
         })?;
         for (i, e) in entries.iter().enumerate() {
             state.apply(e).map_err(|err| ReplicaError::BadEntry {
                 index: at + i as u64,
-                reason: err.to_string(),
+                source: err.into(),
             })?;
             each(e)?;
         }
@@ -956,25 +1159,27 @@ pub fn audit(store: &Store, policy: &TrustPolicy) -> Result<AuditReport, Replica
     let mut tree = MemoryHashes::new();
     let state = replay_each(store, size, |e| {
         tree.append(e.leaf_hash())
-            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+            .map_err(|source| StoreError::Tree {
+                what: "replayed tree",
+                source,
+            })?;
         Ok(())
     })?;
     let mut count = 0;
     for item in store.stored_hashes() {
         let (i, h) = item?;
         let mine = log::HashReader::read_hashes(&tree, &[i])
-            .map_err(|_| StoreError::Corrupt(format!("stored hash {i} is beyond the tree")))?;
+            .map_err(|_| ReplicaError::StoredHash { index: i })?;
         if mine[0] != h {
-            return Err(StoreError::Corrupt(format!("stored tree hash {i} is wrong")).into());
+            return Err(ReplicaError::StoredHash { index: i });
         }
         count += 1;
     }
     if count != log::stored_hash_count(size) {
-        return Err(StoreError::Corrupt(format!(
-            "{count} tree hashes stored, {} expected",
-            log::stored_hash_count(size)
-        ))
-        .into());
+        return Err(ReplicaError::StoredHashCount {
+            stored: count,
+            expected: log::stored_hash_count(size),
+        });
     }
     let relaxed = policy.with_need(0);
     let mut prev: Option<Block> = None;

@@ -1,9 +1,10 @@
-//! Serving a router on a TCP listener with the limits a public service
-//! needs against hostile clients.
+//! Serving a node's API ([`serve`]: the API, its relay, a block every few
+//! seconds, a clean stop), and any router ([`serve_router`]), on a TCP
+//! listener with the limits a public service needs against hostile clients.
 //!
 //! `axum::serve` sets no timer, so hyper's header-read timeout never fires
 //! and a client trickling its headers keeps a connection (and a task) open
-//! forever, and it accepts without limit. [`serve`] drives each connection
+//! forever, and it accepts without limit. [`serve_router`] drives each connection
 //! with hyper's HTTP/1 server directly: a header-read timeout (which also
 //! closes idle kept-alive connections), a cap on open connections (beyond
 //! it, new connections wait in the kernel's backlog until one closes), a
@@ -25,7 +26,12 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
-/// Connection limits for [`serve`].
+use crate::api::WriteLimits;
+use crate::node::{Node, NodeError};
+use crate::relay::{Relay, RelayError, RelayLimits};
+use crate::store::StoreError;
+
+/// Connection limits for [`serve_router`] (and [`serve`]).
 #[derive(Debug, Clone)]
 pub struct ServeLimits {
     /// Longest a client may take to send a request's headers (each request
@@ -62,7 +68,7 @@ impl Default for ServeLimits {
 /// # Errors
 /// Only when `limits.max_connections` is 0; accept errors (e.g. out of file
 /// descriptors) are logged and retried after a pause.
-pub async fn serve<F>(
+pub async fn serve_router<F>(
     listener: TcpListener,
     router: Router,
     limits: ServeLimits,
@@ -133,4 +139,119 @@ where
         }
     }
     Ok(())
+}
+
+/// How [`serve`] runs a node.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Connection limits.
+    pub limits: ServeLimits,
+    /// Seal a block this often when there are new entries (and sweep the
+    /// relay's expired items); `None`: only when asked (`POST /v1/seal`).
+    pub block_interval: Option<Duration>,
+    /// The relay's bounds (its store is `<node dir>/relay`).
+    pub relay: RelayLimits,
+    /// The per-client limit on the write routes.
+    pub writes: WriteLimits,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            limits: ServeLimits::default(),
+            block_interval: Some(Duration::from_secs(5)),
+            relay: RelayLimits::default(),
+            writes: WriteLimits::default(),
+        }
+    }
+}
+
+/// Why [`serve`] could not serve, or could not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The relay's store could not be opened.
+    #[error("opening the relay store: {0}")]
+    Relay(#[source] RelayError),
+    /// The node's store failed (clearing old relay items, the last flush).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The last seal at shutdown failed.
+    #[error("sealing the last block: {0}")]
+    Seal(#[source] NodeError),
+    /// The limits are unusable (`max_connections` of 0).
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves `node`'s API (with its relay in `<node dir>/relay`) on `listener`
+/// under `options` until `shutdown` completes; meanwhile seals a block
+/// every [`ServeOptions::block_interval`] when there are new entries. At
+/// shutdown it seals the entries left and flushes the store.
+///
+/// # Errors
+/// [`ServeError`] when the relay cannot be opened, the limits are unusable,
+/// or the last seal or flush fails.
+pub async fn serve<F>(
+    node: Arc<Node>,
+    listener: TcpListener,
+    options: ServeOptions,
+    shutdown: F,
+) -> Result<(), ServeError>
+where
+    F: Future<Output = ()> + Send,
+{
+    // Relay items used to live in the chain's own `Db`; drop any left there.
+    let legacy = node.store().open_tree("relay")?;
+    if !legacy.is_empty() {
+        tracing::info!(
+            "removing {} relay items from the chain's store",
+            legacy.len()
+        );
+        legacy.clear().map_err(StoreError::from)?;
+    }
+    let relay = Arc::new(
+        Relay::open(&node.dir().join("relay"), options.relay.clone()).map_err(ServeError::Relay)?,
+    );
+    let app = crate::api::app_with_limits(node.clone(), relay.clone(), options.writes.clone());
+    let ticker = options
+        .block_interval
+        .map(|every| tokio::spawn(seal_every(node.clone(), relay, every)));
+    let served = serve_router(listener, app, options.limits, shutdown).await;
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    served?;
+    let n = node.clone();
+    match tokio::task::spawn_blocking(move || n.seal(crate::now())).await {
+        Ok(sealed) => {
+            sealed.map_err(ServeError::Seal)?;
+        }
+        Err(e) => tracing::error!("last seal task: {e}"),
+    }
+    node.store().flush()?;
+    Ok(())
+}
+
+/// Seals a block every `every` when there are new entries, and sweeps the
+/// relay's expired items, until aborted.
+async fn seal_every(node: Arc<Node>, relay: Arc<Relay>, every: Duration) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+    loop {
+        tick.tick().await;
+        let n = node.clone();
+        match tokio::task::spawn_blocking(move || n.seal(crate::now())).await {
+            Ok(Ok(Some(_))) => tracing::info!("sealed block {}", node.head().height),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::error!("sealing failed: {e}"),
+            Err(e) => tracing::error!("sealer task: {e}"),
+        }
+        let r = relay.clone();
+        match tokio::task::spawn_blocking(move || r.sweep(crate::now())).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::debug!("relay: {n} expired items removed"),
+            Ok(Err(e)) => tracing::error!("relay sweep: {e}"),
+            Err(e) => tracing::error!("relay sweep task: {e}"),
+        }
+    }
 }

@@ -28,14 +28,75 @@ pub enum StoreError {
     #[error("storage: {0}")]
     Sled(#[from] sled::Error),
     /// Another process holds the database.
-    #[error("{0} is in use by another process (is the node running?)")]
-    Locked(String),
-    /// Stored bytes do not decode.
-    #[error("corrupt store: {0}")]
-    Corrupt(String),
+    #[error("{} is in use by another process (is the node running?)", dir.display())]
+    Locked {
+        /// The store's directory.
+        dir: std::path::PathBuf,
+    },
+    /// A stored record is not the shape the store writes.
+    #[error("corrupt store: {what}")]
+    Malformed {
+        /// Which record, and how.
+        what: &'static str,
+    },
+    /// Something the store must hold is not there.
+    #[error("corrupt store: {0} is missing")]
+    Missing(Missing),
+    /// The stored tree hashes cannot give what was asked.
+    #[error("corrupt store: {what}: {source}")]
+    Tree {
+        /// What was being computed.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: TreeError,
+    },
+    /// The state snapshot does not encode or decode.
+    #[error("corrupt store: state snapshot: {0}")]
+    State(#[source] serde_json::Error),
+    /// A stored block note is not UTF-8.
+    #[error("corrupt store: block {height} is not UTF-8")]
+    NotText {
+        /// The block's height.
+        height: u64,
+        /// Why.
+        #[source]
+        source: std::string::FromUtf8Error,
+    },
     /// A simulated crash ([`Store::crash_after_writes`]) stopped the write.
     #[error("storage: simulated crash (fault injection)")]
     Crashed,
+}
+
+/// What a store was found to be missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Missing {
+    /// A block's note.
+    Block(u64),
+    /// An entry.
+    Entry(u64),
+    /// Some of the entries `[start, end)`.
+    Entries {
+        /// First.
+        start: u64,
+        /// One past the last.
+        end: u64,
+    },
+    /// The block that seals an anchor entry (among the blocks a sync
+    /// fetched).
+    SealingBlock(u64),
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::Block(h) => write!(f, "block {h}"),
+            Missing::Entry(i) => write!(f, "entry {i}"),
+            Missing::Entries { start, end } => write!(f, "some of entries {start}..{end}"),
+            Missing::SealingBlock(i) => write!(f, "the block that seals anchor entry {i}"),
+        }
+    }
 }
 
 /// The chain store.
@@ -65,7 +126,9 @@ fn meta(name: &str) -> Vec<u8> {
 fn be_u64(bytes: &[u8]) -> Result<u64, StoreError> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_be_bytes)
-        .map_err(|_| StoreError::Corrupt("integer is not 8 bytes".into()))
+        .map_err(|_| StoreError::Malformed {
+            what: "a stored integer is not 8 bytes",
+        })
 }
 
 impl Store {
@@ -80,7 +143,7 @@ impl Store {
         let mut attempts = 0;
         let db = loop {
             match Self::open_once(dir) {
-                Err(StoreError::Locked(_)) if attempts < 50 => {
+                Err(StoreError::Locked { .. }) if attempts < 50 => {
                     attempts += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -103,11 +166,13 @@ impl Store {
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    StoreError::Locked(dir.display().to_string())
+                    StoreError::Locked {
+                        dir: dir.to_owned(),
+                    }
                 }
-                sled::Error::Io(ref io) if io.to_string().contains("lock") => {
-                    StoreError::Locked(dir.display().to_string())
-                }
+                sled::Error::Io(ref io) if io.to_string().contains("lock") => StoreError::Locked {
+                    dir: dir.to_owned(),
+                },
                 other => StoreError::Sled(other),
             })
     }
@@ -170,8 +235,13 @@ impl Store {
             store: self,
             pending,
         };
-        let hashes = log::stored_hashes_for_record_hash(index, leaf, &reader)
-            .map_err(|e| StoreError::Corrupt(format!("tree hashes: {e}")))?;
+        let hashes =
+            log::stored_hashes_for_record_hash(index, leaf, &reader).map_err(|source| {
+                StoreError::Tree {
+                    what: "tree hashes",
+                    source,
+                }
+            })?;
         let first = log::stored_hash_index(0, index);
         let mut record = Vec::with_capacity(1 + 32 * hashes.len() + entry.as_bytes().len());
         record.push(u8::try_from(hashes.len()).unwrap_or(u8::MAX));
@@ -277,7 +347,7 @@ impl Store {
             .get(key(b'b', height))?
             .map(|v| {
                 String::from_utf8(v.to_vec())
-                    .map_err(|_| StoreError::Corrupt(format!("block {height} is not UTF-8")))
+                    .map_err(|source| StoreError::NotText { height, source })
             })
             .transpose()
     }
@@ -297,7 +367,7 @@ impl Store {
         let (k, v) = item?;
         let height = be_u64(&k[1..])?;
         let note = String::from_utf8(v.to_vec())
-            .map_err(|_| StoreError::Corrupt(format!("block {height} is not UTF-8")))?;
+            .map_err(|source| StoreError::NotText { height, source })?;
         Ok(Some((height, note)))
     }
 
@@ -306,7 +376,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on I/O.
     pub fn put_state(&self, state: &ChainState) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = serde_json::to_vec(state).map_err(StoreError::State)?;
         self.write_allowed()?;
         self.tree.insert(meta("state"), json)?;
         Ok(())
@@ -324,7 +394,7 @@ impl Store {
         head: &[u8],
         blocks: &[(u64, &str)],
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = serde_json::to_vec(state).map_err(StoreError::State)?;
         let mut batch = sled::Batch::default();
         for (height, note) in blocks {
             batch.insert(&key(b'b', *height), note.as_bytes());
@@ -341,10 +411,7 @@ impl Store {
     pub fn state(&self) -> Result<Option<ChainState>, StoreError> {
         self.tree
             .get(meta("state"))?
-            .map(|v| {
-                serde_json::from_slice(&v)
-                    .map_err(|e| StoreError::Corrupt(format!("state snapshot: {e}")))
-            })
+            .map(|v| serde_json::from_slice(&v).map_err(StoreError::State))
             .transpose()
     }
 
@@ -423,7 +490,10 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when hashes are missing.
     pub fn root(&self, size: u64) -> Result<Hash, StoreError> {
-        log::tree_hash(size, self).map_err(|e| StoreError::Corrupt(format!("tree: {e}")))
+        log::tree_hash(size, self).map_err(|source| StoreError::Tree {
+            what: "tree root",
+            source,
+        })
     }
 
     /// Bytes the database uses on disk.
@@ -447,7 +517,9 @@ impl Store {
 fn entry_of(record: &[u8]) -> Result<std::ops::Range<usize>, StoreError> {
     let start = 1 + 32 * usize::from(*record.first().unwrap_or(&0));
     if record.is_empty() || start > record.len() {
-        return Err(StoreError::Corrupt("entry record is truncated".into()));
+        return Err(StoreError::Malformed {
+            what: "an entry record is truncated",
+        });
     }
     Ok(start..record.len())
 }

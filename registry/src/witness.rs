@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
-use vouch_core::log::{self, Block, TrustPolicy};
+use vouch_core::log::{self, Block, CheckpointError, PolicyError, TrustPolicy};
 
-use crate::client::NodeClient;
 use crate::keys;
-use crate::replica::{Replica, ReplicaError};
+use crate::replica::{BlockRefusal, Replica, ReplicaError};
+use crate::source::CosignTarget;
 
 /// How far ahead of the witness's clock a block's time may be, in seconds
 /// (every replica refuses such a block, and a witness is a replica).
@@ -60,9 +60,73 @@ pub enum WitnessError {
     /// The check failed: nothing was cosigned.
     #[error("REFUSING TO COSIGN: {0}")]
     Refused(#[from] ReplicaError),
-    /// Setup.
-    #[error("{0}")]
-    Setup(String),
+    /// `witness.json` does not parse.
+    #[error("{}: {source}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A witness's name is part of its key; it cannot change.
+    #[error("this witness is named {name:?}; its name cannot change (asked for {asked:?})")]
+    Renamed {
+        /// Its name.
+        name: String,
+        /// The name asked for.
+        asked: String,
+    },
+    /// The node key given to pin does not parse.
+    #[error("--node-key: {0}")]
+    BadNodeKey(#[source] CheckpointError),
+    /// Another node key is pinned already.
+    #[error("this witness follows node key {pinned}, not {given}")]
+    PinnedElsewhere {
+        /// The pinned key.
+        pinned: String,
+        /// The key given.
+        given: String,
+    },
+    /// The registry shows another key than the pinned one.
+    #[error("REFUSING: the registry's node key changed from {pinned} to {shown}")]
+    KeyChanged {
+        /// The pinned key.
+        pinned: String,
+        /// The key the registry shows.
+        shown: String,
+    },
+    /// No node key is pinned, and trust on first use was not asked for.
+    #[error(
+        "REFUSING: no node key is pinned; the registry shows {shown}. Pin the key you were \
+         given with --node-key, or pass --trust-on-first-use to accept the first key a \
+         registry shows"
+    )]
+    Unpinned {
+        /// The key the registry shows.
+        shown: String,
+    },
+    /// The node key shown does not make a policy.
+    #[error("node key {key}: {source}")]
+    NodeKey {
+        /// The key.
+        key: String,
+        /// Why.
+        #[source]
+        source: PolicyOrKey,
+    },
+}
+
+/// Why a node key makes no trust policy.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyOrKey {
+    /// The key does not parse.
+    #[error(transparent)]
+    Key(#[from] CheckpointError),
+    /// The policy refuses it.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WitnessError + '_ {
@@ -94,8 +158,10 @@ impl Witness {
         let config_path = dir.join("witness.json");
         let config = if config_path.exists() {
             let text = std::fs::read(&config_path).map_err(io(&config_path))?;
-            serde_json::from_slice(&text)
-                .map_err(|e| WitnessError::Setup(format!("{}: {e}", config_path.display())))?
+            serde_json::from_slice(&text).map_err(|source| WitnessError::Config {
+                path: config_path.clone(),
+                source,
+            })?
         } else {
             let c = WitnessConfig {
                 name: name.unwrap_or("witness").to_owned(),
@@ -106,10 +172,10 @@ impl Witness {
         };
         if let Some(n) = name {
             if n != config.name {
-                return Err(WitnessError::Setup(format!(
-                    "this witness is named {:?}; its name cannot change",
-                    config.name
-                )));
+                return Err(WitnessError::Renamed {
+                    name: config.name,
+                    asked: n.to_owned(),
+                });
             }
         }
         Ok(Self {
@@ -132,14 +198,15 @@ impl Witness {
     /// already, checks that it is the same.
     ///
     /// # Errors
-    /// [`WitnessError::Setup`] when the key does not parse or differs from
-    /// the pinned one.
+    /// [`WitnessError::BadNodeKey`] when the key does not parse,
+    /// [`WitnessError::PinnedElsewhere`] when it differs from the pinned one.
     pub fn pin_node(&mut self, node_vkey: &str) -> Result<(), WitnessError> {
-        log::parse_vkey(node_vkey).map_err(|e| WitnessError::Setup(format!("--node-key: {e}")))?;
+        log::parse_vkey(node_vkey).map_err(WitnessError::BadNodeKey)?;
         match &self.config.node_vkey {
-            Some(known) if known != node_vkey => Err(WitnessError::Setup(format!(
-                "this witness follows node key {known}, not {node_vkey}"
-            ))),
+            Some(known) if known != node_vkey => Err(WitnessError::PinnedElsewhere {
+                pinned: known.clone(),
+                given: node_vkey.to_owned(),
+            }),
             Some(_) => Ok(()),
             None => {
                 self.config.node_vkey = Some(node_vkey.to_owned());
@@ -163,14 +230,16 @@ impl Witness {
     /// no key pinned, trust on first use must have been asked for.
     ///
     /// # Errors
-    /// [`WitnessError::Setup`] when the node key differs from the pinned
-    /// one, or none is pinned and trust on first use was not asked for.
+    /// [`WitnessError::KeyChanged`] when the node key differs from the pinned
+    /// one, [`WitnessError::Unpinned`] when none is pinned and trust on first
+    /// use was not asked for.
     pub fn follow(&mut self, node_vkey: &str) -> Result<(), WitnessError> {
         match &self.config.node_vkey {
             Some(known) if known != node_vkey => {
-                return Err(WitnessError::Setup(format!(
-                    "REFUSING: the registry's node key changed from {known} to {node_vkey}"
-                )))
+                return Err(WitnessError::KeyChanged {
+                    pinned: known.clone(),
+                    shown: node_vkey.to_owned(),
+                })
             }
             Some(_) => {}
             None if self.trust_on_first_use => {
@@ -179,21 +248,27 @@ impl Witness {
                 save(&self.dir.join("witness.json"), &self.config)?;
             }
             None => {
-                return Err(WitnessError::Setup(format!(
-                    "REFUSING: no node key is pinned; the registry shows {node_vkey}. Pin the \
-                     key you were given with --node-key, or pass --trust-on-first-use to \
-                     accept the first key a registry shows"
-                )))
+                return Err(WitnessError::Unpinned {
+                    shown: node_vkey.to_owned(),
+                })
             }
         }
         if self.replica.is_none() {
-            let (origin, _, node) =
-                log::parse_vkey(node_vkey).map_err(|e| WitnessError::Setup(e.to_string()))?;
+            let bad = |source: PolicyOrKey| WitnessError::NodeKey {
+                key: node_vkey.to_owned(),
+                source,
+            };
+            let (origin, _, node) = log::parse_vkey(node_vkey).map_err(|e| bad(e.into()))?;
             let policy = TrustPolicy::new((origin, node), Vec::new(), 0, false)
-                .map_err(|e| WitnessError::Setup(e.to_string()))?;
+                .map_err(|e| bad(e.into()))?;
             self.replica = Some(Replica::open(&self.dir.join("db"), policy)?);
         }
         Ok(())
+    }
+
+    /// The replica this witness keeps, once it follows a node.
+    pub fn replica(&self) -> Option<&Replica> {
+        self.replica.as_ref()
     }
 
     /// One round: check the node's newest checkpoint and cosign it. Returns
@@ -205,9 +280,9 @@ impl Witness {
     /// cosigned.
     pub async fn round(
         &mut self,
-        client: &NodeClient,
+        node: &impl CosignTarget,
     ) -> Result<Option<(u64, Vec<String>)>, WitnessError> {
-        self.round_at(client, crate::now()).await
+        self.round_at(node, crate::now()).await
     }
 
     /// [`Witness::round`] with the witness's clock reading `now` (Unix
@@ -217,15 +292,16 @@ impl Witness {
     /// As [`Witness::round`].
     pub async fn round_at(
         &mut self,
-        client: &NodeClient,
+        node: &impl CosignTarget,
         now: i64,
     ) -> Result<Option<(u64, Vec<String>)>, WitnessError> {
-        let info = client.info().await.map_err(ReplicaError::from)?;
+        let info = node.info().await.map_err(ReplicaError::from)?;
         self.follow(&info.node_vkey)?;
         let Some(replica) = self.replica.as_mut() else {
-            return Err(WitnessError::Setup("no replica".into()));
+            // `follow` opened it.
+            return Ok(None);
         };
-        replica.sync_checked(client, now, check_block_time).await?;
+        replica.sync_checked(node, now, check_block_time).await?;
         let Some(head) = replica.head() else {
             return Ok(None);
         };
@@ -242,7 +318,7 @@ impl Witness {
         let time = u64::try_from(now).unwrap_or(0);
         let note =
             log::cosign(&head.note, &self.name, &self.key, time).map_err(ReplicaError::from)?;
-        let by = client
+        let by = node
             .cosign(height, &note)
             .await
             .map_err(ReplicaError::from)?;
@@ -259,18 +335,16 @@ impl Witness {
 /// (the replica refuses one more than [`BLOCK_CLOCK_SKEW`] ahead of the
 /// witness's clock).
 fn check_block_time(seen: Option<&Block>, next: &Block) -> Result<(), ReplicaError> {
-    let refuse = |reason: String| {
-        Err(ReplicaError::BadBlock {
-            height: next.height,
-            reason,
-        })
-    };
     if let Some(seen) = seen {
         if next.time < seen.time {
-            return refuse(format!(
-                "its time {} goes back before block {} ({})",
-                next.time, seen.height, seen.time
-            ));
+            return Err(ReplicaError::BadBlock {
+                height: next.height,
+                reason: BlockRefusal::TimeGoesBack {
+                    time: next.time,
+                    seen_height: seen.height,
+                    seen_time: seen.time,
+                },
+            });
         }
     }
     Ok(())

@@ -19,15 +19,17 @@ use vouch_core::{envelope, AnchorProof, CheckName, ClaimPath, DidKey, Outcome, S
 use vouch_issuer::issuer::{self, Issuer, Quiet};
 use vouch_issuer::keystore::Cost;
 use vouch_issuer::template;
-use vouch_registry::client::NodeClient;
 use vouch_registry::node::Node;
 use vouch_registry::now;
 use vouch_registry::replica::{Replica, Trust};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_present_verify_with_revocation_from_a_replica() {
-    let root = std::env::temp_dir().join(format!("vouch-e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let tmp = tempfile::Builder::new()
+        .prefix("vouch-e2e-")
+        .tempdir()
+        .unwrap();
+    let root = tmp.path();
     let dir = root.join("university");
     issuer::init(&dir, "University of Example", None, "pw", Cost::TEST).unwrap();
 
@@ -100,10 +102,9 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
 
     // The verifier's replica of the (now served) registry.
     let node = Arc::new(Node::open(&dir.join("registry")).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = vouch_registry::api::app(node.clone()).unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = vouch_registry::testkit::serve_node(node.clone())
+        .await
+        .unwrap();
     let trust = Trust {
         node_vkey: node.vkey(),
         witnesses: vec![],
@@ -111,7 +112,7 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
     };
     let mut replica =
         Replica::open(&root.join("verifier-replica"), trust.policy().unwrap()).unwrap();
-    replica.sync(&NodeClient::new(&url).unwrap()).await.unwrap();
+    replica.sync(&server.client()).await.unwrap();
 
     let disclose: Vec<ClaimPath> = ["/courses/0", "/courses/4", "/courses/7"]
         .iter()
@@ -220,5 +221,4 @@ async fn issue_present_verify_with_revocation_from_a_replica() {
         ));
     }
     drop(replica);
-    let _ = std::fs::remove_dir_all(&root);
 }

@@ -7,26 +7,19 @@ use ed25519_dalek::SigningKey;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::Value;
 use vouch_core::DidKey;
-use vouch_registry::client::NodeClient;
 use vouch_registry::node::Node;
 use vouch_registry::replica::{Replica, Trust};
+use vouch_registry::testkit;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vouch-issuer");
 const PASS: &str = "test passphrase";
 
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("vouch-iss-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A temporary directory named after the test, removed when dropped.
+fn tempdir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("vouch-iss-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn cmd(args: &[&str]) -> Command {
@@ -140,13 +133,13 @@ fn help_and_templates() {
 
 #[test]
 fn a_valid_batch_verifies_and_is_anchored() {
-    let root = TempDir::new("valid");
-    let dir = init(&root.0);
+    let root = tempdir("valid");
+    let dir = init(root.path());
     let keystore = std::fs::read_to_string(dir.join("issuer.keystore")).unwrap();
     assert!(keystore.contains("argon2id") && keystore.contains("xchacha20poly1305"));
-    let csv = root.0.join("t.csv");
+    let csv = root.path().join("t.csv");
     transcripts(&csv, 5, None);
-    let out = root.0.join("out");
+    let out = root.path().join("out");
     let text = ok(&[
         "issue",
         "--dir",
@@ -256,11 +249,11 @@ fn a_valid_batch_verifies_and_is_anchored() {
 
 #[test]
 fn one_bad_row_issues_nothing_unless_skipped() {
-    let root = TempDir::new("bad");
-    let dir = init(&root.0);
-    let csv = root.0.join("t.csv");
+    let root = tempdir("bad");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
     transcripts(&csv, 4, Some(3));
-    let out = root.0.join("out");
+    let out = root.path().join("out");
     let args = [
         "issue",
         "--dir",
@@ -308,11 +301,11 @@ fn one_bad_row_issues_nothing_unless_skipped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_sees_the_revocation() {
-    let root = TempDir::new("revoke");
-    let dir = init(&root.0);
-    let csv = root.0.join("t.csv");
+    let root = tempdir("revoke");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
     transcripts(&csv, 4, None);
-    let out = root.0.join("out");
+    let out = root.path().join("out");
     ok(&[
         "issue",
         "--dir",
@@ -352,17 +345,14 @@ async fn a_replica_sees_the_revocation() {
 
     // Serve the embedded registry; a replica syncs and reads the statuses.
     let node = Arc::new(Node::open(&dir.join("registry")).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = vouch_registry::api::app(node.clone()).unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = testkit::serve_node(node.clone()).await.unwrap();
     let trust = Trust {
         node_vkey: node.vkey(),
         witnesses: vec![],
         need: 0,
     };
-    let mut replica = Replica::open(&root.0.join("replica"), trust.policy().unwrap()).unwrap();
-    replica.sync(&NodeClient::new(&url).unwrap()).await.unwrap();
+    let mut replica = Replica::open(&root.path().join("replica"), trust.policy().unwrap()).unwrap();
+    replica.sync(&server.client()).await.unwrap();
     let issuer = m["issuer"].as_str().unwrap();
     assert!(
         replica
@@ -402,12 +392,12 @@ async fn a_replica_sees_the_revocation() {
 
 #[test]
 fn kill_9_mid_batch_then_rerun_issues_each_row_once() {
-    let root = TempDir::new("kill");
-    let dir = init(&root.0);
-    let csv = root.0.join("t.csv");
+    let root = tempdir("kill");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
     let n = 1500;
     transcripts(&csv, n, None);
-    let out = root.0.join("out");
+    let out = root.path().join("out");
     let args = [
         "issue",
         "--dir",
@@ -473,28 +463,14 @@ fn kill_9_mid_batch_then_rerun_issues_each_row_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_registry_must_accredit_first() {
-    let root = TempDir::new("remote");
-    let node_dir = root.0.join("node");
-    let config = vouch_registry::node::NodeConfig {
-        origin: "remote.example/registry".into(),
-        witnesses: vec![],
-        need: 0,
-    };
-    Node::init(
-        &node_dir,
-        config,
-        vouch_registry::now(),
-        &mut rand::rngs::OsRng,
-    )
-    .unwrap();
-    let authority = vouch_registry::keys::read(&node_dir.join("authority.key")).unwrap();
+    let root = tempdir("remote");
+    let node_dir = root.path().join("node");
+    let authority = testkit::init_node(&node_dir, vec![], 0).unwrap();
     let node = Arc::new(Node::open(&node_dir).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = vouch_registry::api::app(node.clone()).unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = testkit::serve_node(node.clone()).await.unwrap();
+    let url = server.url().to_owned();
 
-    let dir = root.0.join("hr");
+    let dir = root.path().join("hr");
     let text = ok(&[
         "init",
         "--dir",
@@ -509,7 +485,7 @@ async fn a_remote_registry_must_accredit_first() {
         "{text}"
     );
     let did = vouch_issuer::keystore::did_of(&dir.join("issuer.keystore")).unwrap();
-    let out = root.0.join("out");
+    let out = root.path().join("out");
     let args: Vec<String> = [
         "issue",
         "--dir",
@@ -537,7 +513,7 @@ async fn a_remote_registry_must_accredit_first() {
         "{err}"
     );
 
-    let client = NodeClient::new(&url).unwrap();
+    let client = server.client();
     let accredit = vouch_core::chain::Entry::sign(
         &authority,
         1,
@@ -566,11 +542,11 @@ async fn a_remote_registry_must_accredit_first() {
 
 #[test]
 fn a_stale_saved_anchor_is_signed_again_on_resume() {
-    let root = TempDir::new("stale");
-    let dir = init(&root.0);
-    let csv = root.0.join("t.csv");
+    let root = tempdir("stale");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
     transcripts(&csv, 3, None);
-    let out = root.0.join("out");
+    let out = root.path().join("out");
     let args = [
         "issue",
         "--dir",
@@ -635,11 +611,11 @@ fn a_stale_saved_anchor_is_signed_again_on_resume() {
 
 #[test]
 fn revoke_refuses_a_credential_file_with_an_edited_index() {
-    let root = TempDir::new("forged");
-    let dir = init(&root.0);
-    let csv = root.0.join("t.csv");
+    let root = tempdir("forged");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
     transcripts(&csv, 2, None);
-    let out = root.0.join("out");
+    let out = root.path().join("out");
     ok(&[
         "issue",
         "--dir",
@@ -672,7 +648,7 @@ fn revoke_refuses_a_credential_file_with_an_edited_index() {
         vouch_core::b64::encode(edited.as_bytes()),
         parts[2]
     );
-    let file = root.0.join("forged.sd-jwt");
+    let file = root.path().join("forged.sd-jwt");
     std::fs::write(&file, forged).unwrap();
     let size = Node::open(&dir.join("registry")).unwrap().size();
 
@@ -708,8 +684,8 @@ fn revoke_refuses_a_credential_file_with_an_edited_index() {
 
 #[test]
 fn an_edited_keystore_cost_is_refused_before_deriving() {
-    let root = TempDir::new("cost");
-    let dir = init(&root.0);
+    let root = tempdir("cost");
+    let dir = init(root.path());
     let path = dir.join("issuer.keystore");
     let text = std::fs::read_to_string(&path).unwrap();
     let file: Value = serde_json::from_str(&text).unwrap();

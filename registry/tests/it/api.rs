@@ -64,7 +64,7 @@ async fn refused(
 
 #[tokio::test]
 async fn bad_entries_are_refused_and_nothing_is_stored() {
-    let dir = TempDir::new("api");
+    let dir = tempdir("api");
     let authority = init_node(dir.path(), vec![], 0);
     let node = Arc::new(Node::open(dir.path()).unwrap());
     let app = api::app(node.clone()).unwrap();
@@ -292,7 +292,7 @@ async fn bad_entries_are_refused_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn relay_keeps_a_blob_once_or_until_expiry() {
-    let dir = TempDir::new("relay");
+    let dir = tempdir("relay");
     init_node(dir.path(), vec![], 0);
     let node = Arc::new(Node::open(dir.path()).unwrap());
     let app = api::app(node).unwrap();
@@ -360,7 +360,7 @@ fn post_from(ip: &str, path: &str, body: Vec<u8>) -> Request<Body> {
 
 #[tokio::test]
 async fn writes_are_rate_limited_per_client() {
-    let dir = TempDir::new("write-rate");
+    let dir = tempdir("write-rate");
     let authority = init_node(dir.path(), vec![], 0);
     let node = Arc::new(Node::open(dir.path()).unwrap());
     let relay = Arc::new(Relay::open(&dir.path().join("relay"), RelayLimits::default()).unwrap());
@@ -433,7 +433,7 @@ async fn writes_are_rate_limited_per_client() {
 
 #[tokio::test]
 async fn the_state_json_follows_the_chain_size() {
-    let dir = TempDir::new("state-json");
+    let dir = tempdir("state-json");
     let authority = init_node(dir.path(), vec![], 0);
     let node = Arc::new(Node::open(dir.path()).unwrap());
     let app = api::app(node.clone()).unwrap();

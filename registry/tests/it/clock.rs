@@ -10,7 +10,6 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 use vouch_core::chain::{Action, Entry};
-use vouch_registry::client::NodeClient;
 use vouch_registry::node::Node;
 use vouch_registry::now;
 use vouch_registry::replica::{Replica, ReplicaError, Trust, BLOCK_CLOCK_SKEW};
@@ -19,7 +18,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn entry_times_that_overflow_the_skew_check_are_refused() {
-    let dir = TempDir::new("clock");
+    let dir = tempdir("clock");
     let authority = init_node(dir.path(), vec![], 0);
     let node = Arc::new(Node::open(dir.path()).unwrap());
     let app = vouch_registry::api::app(node.clone()).unwrap();
@@ -61,16 +60,16 @@ async fn entry_times_that_overflow_the_skew_check_are_refused() {
     assert_eq!(node.size(), 2);
 }
 
-fn refused_block(err: &ReplicaError) -> (u64, &str) {
+fn refused_block(err: &ReplicaError) -> (u64, String) {
     match err {
-        ReplicaError::BadBlock { height, reason } => (*height, reason),
+        ReplicaError::BadBlock { height, reason } => (*height, reason.to_string()),
         other => panic!("expected a refused block, got {other}"),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_refuses_a_block_from_the_future_and_applies_nothing() {
-    let root = TempDir::new("replica-future");
+    let root = tempdir("replica-future");
     let node_dir = root.path().join("node");
     let authority = init_node(&node_dir, vec![], 0);
     let node = Arc::new(Node::open(&node_dir).unwrap());
@@ -81,7 +80,8 @@ async fn a_replica_refuses_a_block_from_the_future_and_applies_nothing() {
     )
     .unwrap();
     node.seal(clock).unwrap().unwrap();
-    let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+    let server = serve(node.clone()).await;
+    let client = server.client();
     let trust = Trust {
         node_vkey: node.vkey(),
         witnesses: vec![],

@@ -1,37 +1,22 @@
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use vouch_core::chain::{Action, Entry, ListUri};
 use vouch_core::status_list::{StatusList, StatusListClaims};
 use vouch_core::DidKey;
-use vouch_registry::node::{Node, NodeConfig};
-use vouch_registry::{api, keys, now};
+use vouch_registry::node::Node;
+use vouch_registry::{now, testkit};
 
-/// A directory removed when dropped.
-pub struct TempDir(PathBuf);
+pub use tempfile::TempDir;
+pub use vouch_registry::testkit::TestServer;
 
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("vouch-reg-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A temporary directory named after the test, removed when dropped.
+pub fn tempdir(name: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("vouch-reg-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 pub fn key(seed: u8) -> SigningKey {
@@ -46,24 +31,12 @@ pub fn did(k: &SigningKey) -> String {
 
 /// Initialises a node in `dir` that accepts these witnesses.
 pub fn init_node(dir: &Path, witnesses: Vec<String>, need: usize) -> SigningKey {
-    let config = NodeConfig {
-        origin: "test.example/registry".into(),
-        witnesses,
-        need,
-    };
-    Node::init(dir, config, now(), &mut StdRng::seed_from_u64(7)).unwrap();
-    keys::read(&dir.join("authority.key")).unwrap()
+    testkit::init_node(dir, witnesses, need).unwrap()
 }
 
-/// Serves `node` on a free loopback port; the server stops with the runtime.
-pub async fn serve(node: Arc<Node>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let app = api::app(node).unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    format!("http://{addr}")
+/// Serves `node` on a free loopback port until the server is dropped.
+pub async fn serve(node: Arc<Node>) -> TestServer {
+    testkit::serve_node(node).await.unwrap()
 }
 
 pub fn accredit(authority: &SigningKey, seq: u64, issuer: &SigningKey, kinds: &[&str]) -> Entry {
@@ -129,22 +102,8 @@ pub fn status(issuer: &SigningKey, seq: u64, sequence: u64, list: &str, revoked:
 }
 
 /// Serves `router` on a free loopback port through the library's
-/// [`vouch_registry::serve()`] under `limits`, until `shutdown` completes;
-/// returns the base URL and the server task.
-pub async fn serve_router_until(
-    router: axum::Router,
-    limits: vouch_registry::ServeLimits,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let task = tokio::spawn(vouch_registry::serve(listener, router, limits, shutdown));
-    (format!("http://{addr}"), task)
-}
-
-/// [`serve_router_until`] that runs until the runtime stops.
-pub async fn serve_router(router: axum::Router, limits: vouch_registry::ServeLimits) -> String {
-    serve_router_until(router, limits, std::future::pending())
-        .await
-        .0
+/// [`vouch_registry::serve_router`] under `limits`, until the server is
+/// dropped or stopped.
+pub async fn serve_router(router: axum::Router, limits: vouch_registry::ServeLimits) -> TestServer {
+    testkit::serve_router(router, limits).await.unwrap()
 }

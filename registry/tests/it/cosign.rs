@@ -13,7 +13,6 @@ use ed25519_dalek::SigningKey;
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 use vouch_core::log;
-use vouch_registry::client::NodeClient;
 use vouch_registry::node::Node;
 use vouch_registry::now;
 use vouch_registry::replica::{Replica, Trust};
@@ -78,7 +77,7 @@ async fn post_cosignature(app: &axum::Router, height: u64, note: String) -> (Sta
 
 #[tokio::test]
 async fn junk_signature_lines_never_stop_a_real_cosignature() {
-    let dir = TempDir::new("cosign-junk");
+    let dir = tempdir("cosign-junk");
     let w = witnesses();
     let vkeys: Vec<String> = w.iter().map(|(_, _, v)| v.clone()).collect();
     let node = Arc::new(node_with_block(dir.path(), vkeys, 2));
@@ -146,7 +145,7 @@ async fn junk_signature_lines_never_stop_a_real_cosignature() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_junk_line_under_a_trusted_witness_name_does_not_stop_a_replica() {
-    let root = TempDir::new("cosign-replica");
+    let root = tempdir("cosign-replica");
     let dir = root.path().join("node");
     let w = witnesses();
     let vkeys: Vec<String> = w.iter().map(|(_, _, v)| v.clone()).collect();
@@ -190,7 +189,8 @@ async fn a_junk_line_under_a_trusted_witness_name_does_not_stop_a_replica() {
     }
     let node = Arc::new(Node::open(&dir).unwrap());
     assert_eq!(node.checkpoint(), forged);
-    let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+    let server = serve(node.clone()).await;
+    let client = server.client();
     let trust = Trust {
         node_vkey: node.vkey(),
         witnesses: vkeys,

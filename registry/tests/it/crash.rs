@@ -2,7 +2,6 @@
 //! acknowledged entry is lost, and `vouch-registry verify` accepts the chain
 //! after every restart.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -16,16 +15,8 @@ use crate::common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vouch-registry");
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(dir: &Path) -> (Child, NodeClient) {
-    let port = free_port();
+    let port = vouch_registry::testkit::free_port().unwrap();
     let child = Command::new(BIN)
         .args(["serve", "--dir"])
         .arg(dir)
@@ -64,7 +55,7 @@ fn verify(dir: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_entry() {
-    let root = TempDir::new("crash");
+    let root = tempdir("crash");
     let dir = root.path().join("node");
     let out = Command::new(BIN)
         .args(["init", "--dir"])

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vouch_core::chain::{Action, Entry};
-use vouch_registry::client::NodeClient;
 use vouch_registry::node::Node;
 use vouch_registry::now;
 use vouch_registry::replica::{Replica, ReplicaError, Trust};
@@ -50,7 +49,7 @@ fn other_anchor(issuer: &ed25519_dalek::SigningKey, seq: u64) -> Entry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rewritten_log_is_refused_where_it_diverges() {
-    let root = TempDir::new("fork");
+    let root = tempdir("fork");
     let mut witness = Witness::open(
         &root.path().join("w"),
         Some("w"),
@@ -89,8 +88,10 @@ async fn a_rewritten_log_is_refused_where_it_diverges() {
         "both histories are signed by the same node key"
     );
     witness.pin_node(&a.vkey()).unwrap();
-    let a_client = NodeClient::new(&serve(a.clone()).await).unwrap();
-    let b_client = NodeClient::new(&serve(b.clone()).await).unwrap();
+    let a_server = serve(a.clone()).await;
+    let a_client = a_server.client();
+    let b_server = serve(b.clone()).await;
+    let b_client = b_server.client();
 
     // The witness follows history A and cosigns it.
     witness.round(&a_client).await.unwrap().unwrap();

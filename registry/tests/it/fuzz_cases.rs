@@ -15,11 +15,11 @@ use std::sync::Arc;
 use vouch_registry::api;
 use vouch_registry::node::Node;
 
-use crate::common::{init_node, TempDir};
+use crate::common::{init_node, tempdir};
 
 #[tokio::test]
 async fn fuzz_cases_relay() {
-    let dir = TempDir::new("fuzz-relay");
+    let dir = tempdir("fuzz-relay");
     init_node(dir.path(), vec![], 0);
     let app = api::app(Arc::new(Node::open(dir.path()).unwrap())).unwrap();
     let fuzz = cases::fuzz_dir(env!("CARGO_MANIFEST_DIR"));

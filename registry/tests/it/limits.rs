@@ -39,14 +39,15 @@ async fn request(url: &str, path: &str) -> String {
 
 #[tokio::test]
 async fn a_client_trickling_its_headers_is_disconnected() {
-    let dir = TempDir::new("loris");
+    let dir = tempdir("loris");
     init_node(dir.path(), vec![], 0);
     let node = Arc::new(Node::open(dir.path()).unwrap());
     let limits = ServeLimits {
         header_read_timeout: Duration::from_millis(300),
         ..ServeLimits::default()
     };
-    let url = serve_router(api::app(node).unwrap(), limits).await;
+    let server = serve_router(api::app(node).unwrap(), limits).await;
+    let url = server.url().to_owned();
 
     let stream = TcpStream::connect(addr_of(&url)).await.unwrap();
     let (mut rd, mut wr) = stream.into_split();
@@ -83,14 +84,15 @@ async fn a_client_trickling_its_headers_is_disconnected() {
 
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed() {
-    let dir = TempDir::new("idle");
+    let dir = tempdir("idle");
     init_node(dir.path(), vec![], 0);
     let node = Arc::new(Node::open(dir.path()).unwrap());
     let limits = ServeLimits {
         header_read_timeout: Duration::from_millis(300),
         ..ServeLimits::default()
     };
-    let url = serve_router(api::app(node).unwrap(), limits).await;
+    let server = serve_router(api::app(node).unwrap(), limits).await;
+    let url = server.url().to_owned();
     let mut s = TcpStream::connect(addr_of(&url)).await.unwrap();
     s.write_all(b"GET /v1/info HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -153,7 +155,8 @@ async fn connections_beyond_the_cap_are_not_served_concurrently() {
         max_connections: 1,
         ..ServeLimits::default()
     };
-    let url = serve_router(hold.router(), limits).await;
+    let server = serve_router(hold.router(), limits).await;
+    let url = server.url().to_owned();
     let clients: Vec<_> = (0..3)
         .map(|_| {
             let url = url.clone();
@@ -182,7 +185,8 @@ async fn a_connection_is_closed_when_it_reaches_its_age_limit() {
         max_connection_age: Duration::from_millis(300),
         ..ServeLimits::default()
     };
-    let url = serve_router(hold.router(), limits).await;
+    let server = serve_router(hold.router(), limits).await;
+    let url = server.url().to_owned();
     // The handler never finishes; only the age limit ends the connection.
     let reply = tokio::time::timeout(Duration::from_secs(60), request(&url, "/hold")).await;
     assert_eq!(reply.expect("the connection outlived its age limit"), "");
@@ -191,20 +195,17 @@ async fn a_connection_is_closed_when_it_reaches_its_age_limit() {
 #[tokio::test]
 async fn shutdown_lets_a_request_in_flight_finish() {
     let hold = Hold::new();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (url, server) = serve_router_until(hold.router(), ServeLimits::default(), async {
-        let _ = stopped.await;
-    })
-    .await;
+    let mut server = serve_router(hold.router(), ServeLimits::default()).await;
+    let url = server.url().to_owned();
     let client = tokio::spawn({
         let url = url.clone();
         async move { request(&url, "/hold").await }
     });
     hold.entered.notified().await;
-    stop.send(()).unwrap();
+    server.shutdown();
     hold.release.add_permits(1);
     assert!(client.await.unwrap().starts_with("HTTP/1.1 200"));
-    server.await.unwrap().unwrap();
+    server.stop().await.unwrap();
     assert!(TcpStream::connect(addr_of(&url)).await.is_err());
 }
 
@@ -240,7 +241,8 @@ async fn the_client_refuses_oversized_replies_without_reading_them() {
             "/v1/state",
             get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, endless(400)) }),
         );
-    let url = serve_router(fake, ServeLimits::default()).await;
+    let server = serve_router(fake, ServeLimits::default()).await;
+    let url = server.url().to_owned();
     let client = NodeClient::new(&url).unwrap();
 
     match client.checkpoint().await {
@@ -280,7 +282,7 @@ async fn the_client_refuses_oversized_replies_without_reading_them() {
 
 #[tokio::test]
 async fn entry_ranges_are_capped_in_bytes_and_the_client_asks_again() {
-    let dir = TempDir::new("range-bytes");
+    let dir = tempdir("range-bytes");
     let authority = init_node(dir.path(), vec![], 0);
     let node = Arc::new(Node::open(dir.path()).unwrap());
     // 20 entries of ~900 KB each: 18 MB, more than one range may carry.
@@ -318,12 +320,12 @@ async fn entry_ranges_are_capped_in_bytes_and_the_client_asks_again() {
     assert!((1..21).contains(&lines), "{lines} entries in one reply");
 
     // The client completes the range over several requests.
-    let url = serve_router(
+    let server = serve_router(
         api::app_with(node.clone(), relay_for(&dir)),
         ServeLimits::default(),
     )
     .await;
-    let got = NodeClient::new(&url).unwrap().entries(0, 21).await.unwrap();
+    let got = server.client().entries(0, 21).await.unwrap();
     assert_eq!(got.len(), 21);
     assert_eq!(got[20], node.entries(20, 21).unwrap()[0].to_vec());
 }
@@ -341,7 +343,7 @@ fn relay_for(dir: &TempDir) -> Arc<vouch_registry::relay::Relay> {
 
 #[tokio::test]
 async fn malformed_paths_and_queries_get_json_4xx() {
-    let dir = TempDir::new("hostile");
+    let dir = tempdir("hostile");
     init_node(dir.path(), vec![], 0);
     let node = Arc::new(Node::open(dir.path()).unwrap());
     let app = api::app(node.clone()).unwrap();

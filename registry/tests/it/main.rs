@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod api;
+mod client;
 mod clock;
 mod common;
 mod cosign;
@@ -15,5 +16,6 @@ mod limits;
 mod network;
 mod relay;
 mod replica_crash;
+mod source;
 mod view;
 mod witness_checks;

@@ -35,7 +35,7 @@ fn policy(node: &Node, witnesses: &[&Witness], need: usize) -> TrustPolicy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_two_witnesses_and_replicas() {
-    let root = TempDir::new("net");
+    let root = tempdir("net");
     let mut w1 = Witness::open(
         &root.path().join("w1"),
         Some("w1"),
@@ -51,7 +51,8 @@ async fn node_two_witnesses_and_replicas() {
     let node_dir = root.path().join("node");
     let authority = init_node(&node_dir, vec![w1.vkey(), w2.vkey()], 2);
     let node = Arc::new(Node::open(&node_dir).unwrap());
-    let url = serve(node.clone()).await;
+    let server = serve(node.clone()).await;
+    let url = server.url().to_owned();
     let client = NodeClient::new(&url).unwrap();
     w1.pin_node(&node.vkey()).unwrap();
     w2.pin_node(&node.vkey()).unwrap();
@@ -212,11 +213,12 @@ async fn tamper(State(p): State<Proxy>, req: Request) -> (axum::http::StatusCode
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_entry_in_transit_is_refused() {
-    let root = TempDir::new("tamper");
+    let root = tempdir("tamper");
     let node_dir = root.path().join("node");
     let authority = init_node(&node_dir, vec![], 0);
     let node = Arc::new(Node::open(&node_dir).unwrap());
-    let url = serve(node.clone()).await;
+    let server = serve(node.clone()).await;
+    let url = server.url().to_owned();
     let client = NodeClient::new(&url).unwrap();
     let uni = key(2);
     client
@@ -233,9 +235,8 @@ async fn a_tampered_entry_in_transit_is_refused() {
         http: reqwest::Client::new(),
     };
     let app = axum::Router::new().fallback(any(tamper)).with_state(proxy);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let proxy_server = serve_router(app, vouch_registry::ServeLimits::default()).await;
+    let proxy_url = proxy_server.url().to_owned();
 
     let trust = vouch_registry::replica::Trust {
         node_vkey: node.vkey(),
@@ -249,8 +250,9 @@ async fn a_tampered_entry_in_transit_is_refused() {
         .await
         .unwrap_err();
     match &err {
-        ReplicaError::BadEntry { index, reason } => {
+        ReplicaError::BadEntry { index, source } => {
             assert_eq!(*index, 2);
+            let reason = source.to_string();
             assert!(reason.contains("signature"), "{reason}");
         }
         other => panic!("expected a refused entry, got {other}"),
@@ -293,7 +295,7 @@ async fn short_entries(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_carries_on_after_a_short_entry_range() {
-    let root = TempDir::new("short-ranges");
+    let root = tempdir("short-ranges");
     let node_dir = root.path().join("node");
     let authority = init_node(&node_dir, vec![], 0);
     let node = Arc::new(Node::open(&node_dir).unwrap());
@@ -329,7 +331,8 @@ async fn a_replica_carries_on_after_a_short_entry_range() {
 
     // A node that serves nothing at all is refused, and nothing changes.
     let (router, _) = short(true);
-    let url = serve_router(router, vouch_registry::ServeLimits::default()).await;
+    let server = serve_router(router, vouch_registry::ServeLimits::default()).await;
+    let url = server.url().to_owned();
     let mut replica = Replica::open(&root.path().join("replica"), trust.policy().unwrap()).unwrap();
     let err = replica
         .sync(&NodeClient::new(&url).unwrap())
@@ -341,7 +344,8 @@ async fn a_replica_carries_on_after_a_short_entry_range() {
 
     // Three entries at a time: the replica asks again from where it got to.
     let (router, calls) = short(false);
-    let url = serve_router(router, vouch_registry::ServeLimits::default()).await;
+    let server = serve_router(router, vouch_registry::ServeLimits::default()).await;
+    let url = server.url().to_owned();
     let report = replica.sync(&NodeClient::new(&url).unwrap()).await.unwrap();
     assert_eq!(report.to, node.size());
     assert!(
@@ -358,7 +362,7 @@ async fn refused_status_reads_say_why() {
     use vouch_core::status_list::{StatusList, StatusListClaims};
     use vouch_core::DidKey;
 
-    let root = TempDir::new("status-read");
+    let root = tempdir("status-read");
     let node_dir = root.path().join("node");
     let authority = init_node(&node_dir, vec![], 0);
     let node = Arc::new(Node::open(&node_dir).unwrap());
@@ -398,7 +402,8 @@ async fn refused_status_reads_say_why() {
     );
     node.submit(entry.as_bytes(), clock).unwrap();
     node.seal(clock).unwrap().unwrap();
-    let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+    let server = serve(node.clone()).await;
+    let client = server.client();
     let trust = vouch_registry::replica::Trust {
         node_vkey: node.vkey(),
         witnesses: vec![],

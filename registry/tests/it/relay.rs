@@ -42,7 +42,7 @@ fn put_from(from: &str, path: &str, body: Vec<u8>) -> Request<Body> {
 
 /// A node with its API over a relay with `limits`.
 fn setup(name: &str, limits: RelayLimits) -> (TempDir, Arc<Node>, Arc<Relay>, axum::Router) {
-    let dir = TempDir::new(name);
+    let dir = tempdir(name);
     init_node(dir.path(), vec![], 0);
     let node = Arc::new(Node::open(dir.path()).unwrap());
     let relay = Arc::new(Relay::open(&dir.path().join("relay"), limits).unwrap());

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use vouch_registry::client::NodeClient;
 use vouch_registry::node::Node;
 use vouch_registry::now;
 use vouch_registry::replica::{Replica, Trust};
@@ -12,7 +11,7 @@ use crate::common::*;
 
 /// A served node with block 1 (accredit + 3 anchors) and block 2 (3 more
 /// anchors and a status list revoking index 13).
-async fn node_with_two_blocks(dir: &std::path::Path) -> (Arc<Node>, NodeClient) {
+async fn node_with_two_blocks(dir: &std::path::Path) -> (Arc<Node>, TestServer) {
     let authority = init_node(dir, vec![], 0);
     let node = Arc::new(Node::open(dir).unwrap());
     let uni = key(2);
@@ -25,8 +24,8 @@ async fn node_with_two_blocks(dir: &std::path::Path) -> (Arc<Node>, NodeClient) 
         node.submit(anchor(&uni, n, n).as_bytes(), now()).unwrap();
     }
     node.seal(now()).unwrap().unwrap();
-    let client = NodeClient::new(&serve(node.clone()).await).unwrap();
-    (node, client)
+    let server = serve(node.clone()).await;
+    (node, server)
 }
 
 fn extend(node: &Node) {
@@ -49,8 +48,9 @@ fn trust(node: &Node) -> Trust {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_any_write_of_a_sync_leaves_a_replica_that_syncs_on() {
-    let root = TempDir::new("replica-crash");
-    let (node, client) = node_with_two_blocks(&root.path().join("node")).await;
+    let root = tempdir("replica-crash");
+    let (node, server) = node_with_two_blocks(&root.path().join("node")).await;
+    let client = server.client();
     let policy = trust(&node).policy().unwrap();
     // Replicas at block 1, one per crash point.
     let mut dirs = Vec::new();
@@ -96,8 +96,9 @@ async fn a_crash_at_any_write_of_a_sync_leaves_a_replica_that_syncs_on() {
 async fn a_replica_whose_state_is_ahead_of_its_head_recovers() {
     // What a crash between the two separate writes of older versions left:
     // the state snapshot (and entries) of the new head, the old head note.
-    let root = TempDir::new("replica-half");
-    let (node, client) = node_with_two_blocks(&root.path().join("node")).await;
+    let root = tempdir("replica-half");
+    let (node, server) = node_with_two_blocks(&root.path().join("node")).await;
+    let client = server.client();
     let policy = trust(&node).policy().unwrap();
     let dir = root.path().join("replica");
     let old_head = {

@@ -17,16 +17,15 @@ use vouch_core::vc::{self, CredentialRequest, IssuerKey};
 use vouch_core::verify::{verify, Policy, Presentation, Request};
 use vouch_core::view::Status;
 use vouch_core::{CheckName, Outcome};
-use vouch_registry::client::NodeClient;
 use vouch_registry::node::Node;
 use vouch_registry::now;
 use vouch_registry::replica::{Replica, ReplicaError, Trust};
 
-use crate::common::{accredit, anchor, did, init_node, key, serve, status, uni_list, TempDir};
+use crate::common::{accredit, anchor, did, init_node, key, serve, status, tempdir, uni_list};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_view_verifies_credentials_and_their_status() {
-    let root = TempDir::new("view");
+    let root = tempdir("view");
     let node_dir = root.path().join("node");
     let authority = init_node(&node_dir, vec![], 0);
     let node = Arc::new(Node::open(&node_dir).unwrap());
@@ -48,7 +47,8 @@ async fn a_replica_view_verifies_credentials_and_their_status() {
     };
     let mut replica = Replica::open(&root.path().join("replica"), trust.policy().unwrap()).unwrap();
     assert!(matches!(replica.view(), Err(ReplicaError::NotSynced)));
-    let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+    let server = serve(node.clone()).await;
+    let client = server.client();
     replica.sync_at(&client, clock).await.unwrap();
     let view = replica.view().unwrap();
     assert_eq!(view.block(), &replica.head().unwrap().block);
@@ -105,7 +105,7 @@ async fn a_replica_view_verifies_credentials_and_their_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_view_holds_each_anchor_with_the_block_that_sealed_it() {
-    let root = TempDir::new("view-anchors");
+    let root = tempdir("view-anchors");
     let node_dir = root.path().join("node");
     let authority = init_node(&node_dir, vec![], 0);
     let node = Arc::new(Node::open(&node_dir).unwrap());
@@ -184,7 +184,8 @@ async fn a_replica_view_holds_each_anchor_with_the_block_that_sealed_it() {
     };
     let replica_dir = root.path().join("replica");
     let mut replica = Replica::open(&replica_dir, trust.policy().unwrap()).unwrap();
-    let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+    let server = serve(node.clone()).await;
+    let client = server.client();
     replica.sync_at(&client, clock + 10).await.unwrap();
     let view = replica.view().unwrap();
     assert_eq!(view.anchors().len(), 1);
@@ -243,7 +244,7 @@ async fn a_replica_view_holds_each_anchor_with_the_block_that_sealed_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_any_write_of_a_sync_leaves_the_anchors_of_the_head() {
-    let root = TempDir::new("view-anchor-crash");
+    let root = tempdir("view-anchor-crash");
     let node_dir = root.path().join("node");
     let authority = init_node(&node_dir, vec![], 0);
     let node = Arc::new(Node::open(&node_dir).unwrap());
@@ -257,7 +258,8 @@ async fn a_crash_at_any_write_of_a_sync_leaves_the_anchors_of_the_head() {
         node.submit(anchor(&uni, n, n).as_bytes(), now()).unwrap();
     }
     node.seal(now()).unwrap().unwrap();
-    let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+    let server = serve(node.clone()).await;
+    let client = server.client();
     let policy = Trust {
         node_vkey: node.vkey(),
         witnesses: vec![],

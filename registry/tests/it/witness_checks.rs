@@ -9,7 +9,6 @@ use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vouch_core::log::{self, Block};
-use vouch_registry::client::NodeClient;
 use vouch_registry::node::Node;
 use vouch_registry::replica::ReplicaError;
 use vouch_registry::witness::{Witness, WitnessError, BLOCK_CLOCK_SKEW};
@@ -36,21 +35,22 @@ fn node_for(dir: &Path, w: &Witness) -> Node {
     node
 }
 
-fn refused_block(err: &WitnessError) -> &str {
+fn refused_block(err: &WitnessError) -> String {
     match err {
-        WitnessError::Refused(ReplicaError::BadBlock { reason, .. }) => reason,
+        WitnessError::Refused(ReplicaError::BadBlock { reason, .. }) => reason.to_string(),
         other => panic!("expected a refused block, got {other}"),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_witness_refuses_a_block_from_the_future() {
-    let root = TempDir::new("witness-future");
+    let root = tempdir("witness-future");
     let mut w = witness(&root.path().join("w"));
     let node = Arc::new(node_for(&root.path().join("node"), &w));
     let clock = now();
     node.seal(clock + BLOCK_CLOCK_SKEW + 60).unwrap().unwrap();
-    let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+    let server = serve(node.clone()).await;
+    let client = server.client();
     w.pin_node(&node.vkey()).unwrap();
 
     let err = w.round_at(&client, clock).await.unwrap_err();
@@ -68,7 +68,7 @@ async fn a_witness_refuses_a_block_from_the_future() {
 
 #[test]
 fn a_witness_refuses_a_block_whose_time_goes_back() {
-    let root = TempDir::new("witness-back");
+    let root = tempdir("witness-back");
     let dir = root.path().join("node");
     let mut w = witness(&root.path().join("w"));
     let first = {
@@ -83,7 +83,8 @@ fn a_witness_refuses_a_block_whose_time_goes_back() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
             let node = Arc::new(Node::open(&dir).unwrap());
-            let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+            let server = serve(node.clone()).await;
+            let client = server.client();
             w.pin_node(&node.vkey()).unwrap();
             w.round(&client).await.unwrap().unwrap();
         });
@@ -111,7 +112,8 @@ fn a_witness_refuses_a_block_whose_time_goes_back() {
     runtime.block_on(async {
         let node = Arc::new(Node::open(&dir).unwrap());
         assert_eq!(node.head().height, 2);
-        let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+        let server = serve(node.clone()).await;
+        let client = server.client();
         let err = w.round(&client).await.unwrap_err();
         assert!(refused_block(&err).contains("goes back"), "{err}");
         let stored = node.block(2).unwrap().unwrap();
@@ -121,11 +123,12 @@ fn a_witness_refuses_a_block_whose_time_goes_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_witness_follows_only_a_pinned_node_key_or_explicit_first_use() {
-    let root = TempDir::new("witness-pin");
+    let root = tempdir("witness-pin");
     let mut w = witness(&root.path().join("w"));
     let node = Arc::new(node_for(&root.path().join("node"), &w));
     node.seal(now()).unwrap().unwrap();
-    let client = NodeClient::new(&serve(node.clone()).await).unwrap();
+    let server = serve(node.clone()).await;
+    let client = server.client();
 
     let err = w.round(&client).await.unwrap_err();
     assert!(err.to_string().contains("--node-key"), "{err}");
@@ -154,13 +157,14 @@ fn text(out: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_witness_command_needs_a_node_key_or_trust_on_first_use() {
-    let root = TempDir::new("witness-cli");
+    let root = tempdir("witness-cli");
     let wdir = root.path().join("w");
     let w = witness(&wdir);
     let node = Arc::new(node_for(&root.path().join("node"), &w));
     drop(w);
     node.seal(now()).unwrap().unwrap();
-    let url = serve(node.clone()).await;
+    let server = serve(node.clone()).await;
+    let url = server.url().to_owned();
     let wdir_s = wdir.to_str().unwrap().to_owned();
     let vkey = node.vkey();
     let other = log::node_vkey("test.example/registry", &key(9).verifying_key());
@@ -194,11 +198,12 @@ async fn the_witness_command_needs_a_node_key_or_trust_on_first_use() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_verify_command_needs_a_node_key_or_trust_on_first_use() {
-    let root = TempDir::new("verify-cli");
+    let root = tempdir("verify-cli");
     let w = witness(&root.path().join("w"));
     let node = Arc::new(node_for(&root.path().join("node"), &w));
     node.seal(now()).unwrap().unwrap();
-    let url = serve(node.clone()).await;
+    let server = serve(node.clone()).await;
+    let url = server.url().to_owned();
     let vkey = node.vkey();
     let other = log::node_vkey("test.example/registry", &key(9).verifying_key());
     let dir = |name: &str| root.path().join(name).to_str().unwrap().to_owned();
@@ -259,7 +264,7 @@ async fn the_verify_command_needs_a_node_key_or_trust_on_first_use() {
 
 #[test]
 fn init_refuses_a_weak_quorum_unless_forced() {
-    let root = TempDir::new("quorum-cli");
+    let root = tempdir("quorum-cli");
     let w: Vec<String> = (1..=4u8)
         .map(|i| log::witness_vkey(&format!("w{i}"), &key(20 + i).verifying_key()))
         .collect();

@@ -1,0 +1,299 @@
+//! `ChainSource`: a replica syncs from the in-process `Node` exactly as from
+//! its HTTP API, a witness cosigns in-process, and a replica's shared view
+//! stays whole for a reader while a sync moves it on.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use vouch_core::log::Hash;
+use vouch_core::view::Status;
+use vouch_registry::node::Node;
+use vouch_registry::now;
+use vouch_registry::replica::{Replica, ReplicaError, Trust};
+use vouch_registry::testkit::LoopbackNode;
+use vouch_registry::trust::{self, FirstSync, NodePin};
+use vouch_registry::wire::NodeInfo;
+use vouch_registry::{ChainSource, SourceError};
+
+use crate::common::*;
+
+/// A node with block 1: an accredited issuer, three anchors, and a status
+/// list where nothing is revoked yet.
+fn node_with_block(dir: &std::path::Path) -> Arc<Node> {
+    let authority = init_node(dir, vec![], 0);
+    let node = Arc::new(Node::open(dir).unwrap());
+    let uni = key(2);
+    node.submit(
+        accredit(&authority, 1, &uni, &["transcript"]).as_bytes(),
+        now(),
+    )
+    .unwrap();
+    for n in 0..3 {
+        node.submit(anchor(&uni, n, n).as_bytes(), now()).unwrap();
+    }
+    node.submit(status(&uni, 3, 1, &uni_list(), &[]).as_bytes(), now())
+        .unwrap();
+    node.seal(now()).unwrap().unwrap();
+    node
+}
+
+/// Block 2 revokes index 13.
+fn revoke_13(node: &Node) {
+    node.submit(status(&key(2), 4, 2, &uni_list(), &[13]).as_bytes(), now())
+        .unwrap();
+    node.seal(now()).unwrap().unwrap();
+}
+
+fn trust(node: &Node) -> Trust {
+    Trust {
+        node_vkey: node.vkey(),
+        witnesses: vec![],
+        need: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_syncs_from_an_in_process_node_as_from_its_api() {
+    let root = tempdir("source-node");
+    let node = node_with_block(&root.path().join("node"));
+    let policy = trust(&node).policy().unwrap();
+
+    // No socket: the node itself is the source.
+    let mut direct = Replica::open(&root.path().join("direct"), policy.clone()).unwrap();
+    let report = direct.sync(&*node).await.unwrap();
+    assert_eq!((report.from, report.to, report.height), (0, 6, 1));
+    // Over HTTP, to the same head and state.
+    let server = serve(node.clone()).await;
+    let mut remote = Replica::open(&root.path().join("remote"), policy.clone()).unwrap();
+    remote.sync(&server.client()).await.unwrap();
+    assert_eq!(direct.head().unwrap().note, remote.head().unwrap().note);
+    assert_eq!(direct.state(), remote.state());
+
+    // On from block 1, through an `Arc<Node>` this time.
+    revoke_13(&node);
+    let report = direct.sync(&node).await.unwrap();
+    assert_eq!((report.from, report.to, report.height), (6, 7, 2));
+    assert_eq!(
+        direct
+            .status(&did(&key(2)), &uni_list(), 13, now())
+            .unwrap()
+            .value,
+        Some(1)
+    );
+    vouch_registry::replica::audit(direct.store(), &policy).unwrap();
+
+    // Another node (the same test key) that is behind is refused, and
+    // nothing changes.
+    let other = node_with_block(&root.path().join("other"));
+    let err = direct.sync(&*other).await.unwrap_err();
+    assert!(matches!(err, ReplicaError::Rollback { .. }), "{err}");
+    assert_eq!(direct.head().unwrap().block.size, 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn witnesses_cosign_in_process_and_on_loopback() {
+    let root = tempdir("source-witness");
+    let mut net = LoopbackNode::start(root.path(), &["w1", "w2"], 2)
+        .await
+        .unwrap();
+    let client = net.client();
+    client
+        .sign_and_submit(
+            &net.authority,
+            vouch_core::chain::Action::Accredit {
+                issuer: did(&key(2)),
+                name: "Test University".into(),
+                kinds: vec!["transcript".into()],
+            },
+        )
+        .await
+        .unwrap();
+    client.seal().await.unwrap();
+    // One witness reads and cosigns the node directly, the other over HTTP.
+    let node = net.node.clone();
+    let (h1, by1) = net.witnesses[0].round(&*node).await.unwrap().unwrap();
+    assert_eq!((h1, by1), (1, vec!["w1".to_string()]));
+    let (h2, by2) = net.witnesses[1].round(&client).await.unwrap().unwrap();
+    assert_eq!((h2, by2), (1, vec!["w1".to_string(), "w2".to_string()]));
+
+    // A first `verify --registry` of a new directory, through the library.
+    let dir = root.path().join("replica");
+    let first = FirstSync {
+        pin: NodePin::Key(node.vkey()),
+        witnesses: net.witnesses.iter().map(|w| w.vkey()).collect(),
+        need: 2,
+        force_weak_quorum: false,
+    };
+    let check = trust::sync_dir(&dir, &client, first.clone()).await.unwrap();
+    let synced = check.synced.unwrap();
+    assert_eq!((synced.to, synced.height), (2, 1));
+    assert_eq!(check.audit.cosigned_blocks, 1);
+    assert!(dir.join(trust::TRUST_FILE).exists());
+    // Offline, the same directory audits the same.
+    assert_eq!(trust::audit_dir(&dir).unwrap().audit, check.audit);
+
+    // A first sync that fails leaves no trust.json behind.
+    let bad = root.path().join("bad");
+    let wrong = FirstSync {
+        pin: NodePin::Key(net.witnesses[0].vkey()),
+        ..first
+    };
+    assert!(trust::sync_dir(&bad, &client, wrong).await.is_err());
+    assert!(!bad.join(trust::TRUST_FILE).exists());
+    net.server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_keeps_a_whole_view_while_a_sync_moves_on() {
+    let root = tempdir("source-shared");
+    let node = node_with_block(&root.path().join("node"));
+    let mut replica =
+        Replica::open(&root.path().join("replica"), trust(&node).policy().unwrap()).unwrap();
+    let shared = replica.shared_view().unwrap();
+    assert!(shared.current().is_none(), "nothing synced yet");
+    replica.sync(&*node).await.unwrap();
+    let old = shared.current().unwrap();
+    assert_eq!(old.height(), 1);
+    let issuer = did(&key(2));
+    let list = uni_list();
+
+    // A reader on another thread checks every snapshot it takes: at block 1
+    // index 13 is valid, at block 2 revoked; never anything in between.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = std::thread::spawn({
+        let shared = shared.clone();
+        let stop = stop.clone();
+        let (issuer, list) = (issuer.clone(), list.clone());
+        move || {
+            let mut seen = [0u32; 2];
+            while !stop.load(Ordering::SeqCst) {
+                let view = shared.current().unwrap();
+                let status = view.status(&issuer, &list, 13, now()).unwrap();
+                match (view.height(), view.block().size) {
+                    (1, 6) => {
+                        assert_eq!(status, Status::Valid);
+                        seen[0] += 1;
+                    }
+                    (2, 7) => {
+                        assert_eq!(status, Status::Revoked);
+                        seen[1] += 1;
+                    }
+                    other => panic!("a view of block {other:?}"),
+                }
+            }
+            seen
+        }
+    });
+    revoke_13(&node);
+    // The sync runs as a task of its own, as in a verifier service.
+    let syncing = tokio::spawn({
+        let node = node.clone();
+        async move {
+            let report = replica.sync(&node).await;
+            (replica, report)
+        }
+    });
+    let (mut replica, report) = syncing.await.unwrap();
+    assert_eq!(report.unwrap().height, 2);
+    let new = shared.current().unwrap();
+    assert_eq!(new.height(), 2);
+    assert_eq!(
+        new.status(&issuer, &list, 13, now()).unwrap(),
+        Status::Revoked
+    );
+    // Give the reader time to see the new view too, then stop it.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    stop.store(true, Ordering::SeqCst);
+    let seen = reader.join().unwrap();
+    assert!(seen[1] > 0, "the reader never saw block 2: {seen:?}");
+
+    // The snapshot taken before the sync is unchanged.
+    assert_eq!(old.height(), 1);
+    assert_eq!(old.block().size, 6);
+    assert_eq!(
+        old.status(&issuer, &list, 13, now()).unwrap(),
+        Status::Valid
+    );
+    // A failed sync does not replace the shared view.
+    let other = node_with_block(&root.path().join("other"));
+    assert!(replica.sync(&*other).await.is_err());
+    assert_eq!(shared.current().unwrap().height(), 2);
+    // A second handle shares the same slot.
+    assert!(Arc::ptr_eq(
+        &replica.shared_view().unwrap().current().unwrap(),
+        &new
+    ));
+}
+
+/// A source that serves at most two entries per call and, once `stall` is
+/// set, never answers a later entries call: a node that hangs mid-sync.
+struct Stalling {
+    node: Arc<Node>,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+impl ChainSource for Stalling {
+    async fn info(&self) -> Result<NodeInfo, SourceError> {
+        self.node.info().await
+    }
+
+    async fn checkpoint(&self) -> Result<String, SourceError> {
+        ChainSource::checkpoint(&*self.node).await
+    }
+
+    async fn block(&self, height: u64) -> Result<String, SourceError> {
+        ChainSource::block(&*self.node, height).await
+    }
+
+    async fn blocks(&self, start: u64, end: u64) -> Result<Vec<String>, SourceError> {
+        self.node.blocks(start, end).await
+    }
+
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, SourceError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
+            std::future::pending::<()>().await;
+        }
+        ChainSource::entries(&*self.node, start, end.min(start + 2)).await
+    }
+
+    async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, SourceError> {
+        ChainSource::consistency(&*self.node, old, new).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_dropped_half_way_is_repaired_by_the_next() {
+    let root = tempdir("source-dropped");
+    let node = node_with_block(&root.path().join("node"));
+    let mut replica =
+        Replica::open(&root.path().join("replica"), trust(&node).policy().unwrap()).unwrap();
+    let stalling = Stalling {
+        node: node.clone(),
+        calls: Default::default(),
+    };
+    // The first two entries are being checked while the next call hangs;
+    // the caller gives up and drops the sync.
+    let gave_up = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        replica.sync(&stalling),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the stalled sync finished");
+    assert!(replica.head().is_none());
+    assert!(matches!(replica.view(), Err(ReplicaError::Interrupted)));
+    assert!(matches!(
+        replica.accredited(&did(&key(2)), "transcript", now()),
+        Err(ReplicaError::Interrupted)
+    ));
+    // The next sync puts the staged entries back first, then syncs whole.
+    let report = replica.sync(&*node).await.unwrap();
+    assert_eq!((report.from, report.to), (0, 6));
+    assert!(
+        replica
+            .accredited(&did(&key(2)), "transcript", now())
+            .unwrap()
+            .value
+    );
+    assert_eq!(replica.view().unwrap().height(), 1);
+    vouch_registry::replica::audit(replica.store(), &trust(&node).policy().unwrap()).unwrap();
+}
