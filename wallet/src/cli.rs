@@ -26,6 +26,25 @@ pub struct Open {
     pub passphrase_file: Option<PathBuf>,
 }
 
+/// The cost of the KDF that protects a new wallet's passphrase.
+#[derive(Debug, clap::Args)]
+pub struct Kdf {
+    /// Memory the passphrase KDF (Argon2id, 3 passes) uses, MiB: more is
+    /// slower to guess; lower it only on small devices.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub kdf_memory_mib: u32,
+}
+
+impl Kdf {
+    /// As a [`vouch_core::seal::Cost`].
+    pub fn cost(&self) -> vouch_core::seal::Cost {
+        vouch_core::seal::Cost {
+            m_kib: self.kdf_memory_mib * 1024,
+            ..vouch_core::seal::Cost::DEFAULT
+        }
+    }
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -34,6 +53,9 @@ pub enum Command {
         /// Where and how.
         #[command(flatten)]
         open: Open,
+        /// The passphrase KDF's cost.
+        #[command(flatten)]
+        kdf: Kdf,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -56,6 +78,9 @@ pub enum Command {
         /// Read the recovery phrase from this file.
         #[arg(long, requires = "phrase")]
         phrase_file: Option<PathBuf>,
+        /// The passphrase KDF's cost.
+        #[command(flatten)]
+        kdf: Kdf,
     },
     /// Write the whole wallet to one file, encrypted (age) under the
     /// wallet's passphrase.

@@ -9,7 +9,6 @@ use anyhow::{bail, Context as _};
 use clap::Parser as _;
 use rand::rngs::OsRng;
 use serde_json::json;
-use vouch_core::seal::Cost;
 use vouch_wallet::keys::RecoveryPhrase;
 use vouch_wallet::share::QrShare;
 use vouch_wallet::{Binding, Wallet};
@@ -71,9 +70,9 @@ fn run(command: Command) -> anyhow::Result<()> {
     let now = vouch_registry::now();
     let mut rng = OsRng;
     match command {
-        Command::Init { open, json } => {
+        Command::Init { open, kdf, json } => {
             let pass = passphrase(&open, true)?;
-            let (_, phrase) = Wallet::create(&open.dir, &pass, Cost::DEFAULT, &mut rng)?;
+            let (_, phrase) = Wallet::create(&open.dir, &pass, kdf.cost(), &mut rng)?;
             if json {
                 print_json(&json!({ "dir": open.dir, "recovery_phrase": phrase.words() }))?;
             } else {
@@ -95,13 +94,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             from,
             phrase: _,
             phrase_file,
+            kdf,
         } => {
             if let Some(file) = from {
                 let bytes =
                     std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
                 let pass = passphrase(&open, false)?;
                 let wallet =
-                    Wallet::restore_backup(&open.dir, &bytes, &pass, Cost::DEFAULT, &mut rng)?;
+                    Wallet::restore_backup(&open.dir, &bytes, &pass, kdf.cost(), &mut rng)?;
                 println!(
                     "Wallet restored in {} from {}: {} credentials.",
                     open.dir.display(),
@@ -117,7 +117,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 )?;
                 let phrase = RecoveryPhrase::parse(&line)?;
                 let pass = passphrase(&open, true)?;
-                Wallet::restore(&open.dir, &pass, Cost::DEFAULT, &phrase, &mut rng)?;
+                Wallet::restore(&open.dir, &pass, kdf.cost(), &phrase, &mut rng)?;
                 println!(
                     "Wallet restored in {}; import the issuers' credential files again to bring back each credential.",
                     open.dir.display()
@@ -346,7 +346,8 @@ fn run(command: Command) -> anyhow::Result<()> {
                 "New passphrase",
                 true,
             )?;
-            wallet.change_passphrase(&new, Cost::DEFAULT, &mut rng)?;
+            let cost = wallet.store().cost()?;
+            wallet.change_passphrase(&new, cost, &mut rng)?;
             println!("Passphrase changed.");
         }
     }

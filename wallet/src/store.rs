@@ -222,6 +222,21 @@ impl Store {
         })
     }
 
+    /// The KDF cost the passphrase is wrapped under now.
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] when the header does not parse.
+    pub fn cost(&self) -> Result<Cost, StoreError> {
+        let header = self
+            .db
+            .open_tree("meta")?
+            .get(b"kdf")?
+            .ok_or_else(|| StoreError::Damaged("no KDF header".into()))?;
+        let parsed: KdfHeader = serde_json::from_slice(&header)
+            .map_err(|e| StoreError::Damaged(format!("KDF header: {e}")))?;
+        Ok(parsed.cost)
+    }
+
     /// The wallet's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
