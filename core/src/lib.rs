@@ -26,6 +26,7 @@ pub mod envelope;
 pub mod jws;
 pub mod log;
 pub mod path;
+pub mod presentation_request;
 pub mod sample;
 pub mod sd_jwt;
 pub mod status_list;
