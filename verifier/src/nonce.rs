@@ -120,10 +120,12 @@ impl NonceBook {
                 NonceState::Open(request)
             });
         }
-        Ok(match self.used.get(nonce.as_bytes())?.and_then(|v| read(&v)) {
-            Some(request) => NonceState::Used(request),
-            None => NonceState::Unknown,
-        })
+        Ok(
+            match self.used.get(nonce.as_bytes())?.and_then(|v| read(&v)) {
+                Some(request) => NonceState::Used(request),
+                None => NonceState::Unknown,
+            },
+        )
     }
 
     /// Marks `nonce` used, at most once: the state it was in. Only an
@@ -192,10 +194,22 @@ mod tests {
     fn a_nonce_is_redeemed_once() {
         let (b, dir) = book("once", 10);
         let r = b.issue("hr", Vec::new(), 60, 1000).unwrap();
-        assert_eq!(b.state(r.nonce(), 1001).unwrap(), NonceState::Open(r.clone()));
-        assert_eq!(b.redeem(r.nonce(), 1001).unwrap(), NonceState::Open(r.clone()));
-        assert_eq!(b.redeem(r.nonce(), 1002).unwrap(), NonceState::Used(r.clone()));
-        assert_eq!(b.state("nope-nope-nope-nope", 1002).unwrap(), NonceState::Unknown);
+        assert_eq!(
+            b.state(r.nonce(), 1001).unwrap(),
+            NonceState::Open(r.clone())
+        );
+        assert_eq!(
+            b.redeem(r.nonce(), 1001).unwrap(),
+            NonceState::Open(r.clone())
+        );
+        assert_eq!(
+            b.redeem(r.nonce(), 1002).unwrap(),
+            NonceState::Used(r.clone())
+        );
+        assert_eq!(
+            b.state("nope-nope-nope-nope", 1002).unwrap(),
+            NonceState::Unknown
+        );
         drop(b);
         // Durable.
         let b = NonceBook::open(&dir, 10).unwrap();
@@ -207,7 +221,10 @@ mod tests {
     fn an_expired_request_is_refused_and_swept() {
         let (b, dir) = book("expiry", 10);
         let r = b.issue("hr", Vec::new(), 60, 1000).unwrap();
-        assert_eq!(b.state(r.nonce(), 1060).unwrap(), NonceState::Expired(r.clone()));
+        assert_eq!(
+            b.state(r.nonce(), 1060).unwrap(),
+            NonceState::Expired(r.clone())
+        );
         assert_eq!(b.sweep(1060).unwrap(), 1);
         assert_eq!(b.redeem(r.nonce(), 1061).unwrap(), NonceState::Unknown);
         let _ = std::fs::remove_dir_all(dir);

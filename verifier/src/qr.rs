@@ -196,7 +196,10 @@ mod tests {
             Err(QrError::Decode(_))
         ));
         // A header with no image data after it.
-        assert!(matches!(decode(&png_header(10, 10)), Err(QrError::Decode(_))));
+        assert!(matches!(
+            decode(&png_header(10, 10)),
+            Err(QrError::Decode(_))
+        ));
         let big = vec![0u8; MAX_IMAGE_BYTES + 1];
         assert!(matches!(decode(&big), Err(QrError::FileTooLarge { .. })));
     }

@@ -133,9 +133,7 @@ impl RelayLink {
         if url.query().is_some() {
             return Err(RelayError::Link("the link has a query"));
         }
-        let fragment = url
-            .fragment()
-            .ok_or(RelayError::Link("no #key fragment"))?;
+        let fragment = url.fragment().ok_or(RelayError::Link("no #key fragment"))?;
         let key = b64::decode_array::<32>(fragment)
             .map_err(|_| RelayError::Link("the #key is not 32 bytes of base64url"))?;
         let path = url.path();
@@ -310,7 +308,10 @@ mod tests {
         assert_eq!(l.key, key);
         assert!(!format!("{l:?}").contains(&b64::encode(key)));
         let l = RelayLink::parse(&link("http://127.0.0.1:7400", ID, &key)).unwrap();
-        assert_eq!(l.fetch_url(), format!("http://127.0.0.1:7400/v1/relay/{ID}"));
+        assert_eq!(
+            l.fetch_url(),
+            format!("http://127.0.0.1:7400/v1/relay/{ID}")
+        );
     }
 
     #[test]
@@ -329,7 +330,10 @@ mod tests {
             format!("https://reg.example/p/{}z#{k}", &ID[..31]),
             "https://".into(),
             "not a url".into(),
-            format!("https://reg.example/p/{ID}#{k}{}", "a".repeat(MAX_LINK_CHARS)),
+            format!(
+                "https://reg.example/p/{ID}#{k}{}",
+                "a".repeat(MAX_LINK_CHARS)
+            ),
         ] {
             assert!(RelayLink::parse(&bad).is_err(), "{bad}");
         }
@@ -346,7 +350,10 @@ mod tests {
     fn fail_wrong_key_tamper_and_other_headers() {
         let key = [9u8; 32];
         let jwe = seal("VCH1:ABC", &key).unwrap();
-        assert!(matches!(open(&jwe, &[8u8; 32]), Err(RelayError::Decrypt(_))));
+        assert!(matches!(
+            open(&jwe, &[8u8; 32]),
+            Err(RelayError::Decrypt(_))
+        ));
         // Flip a character of the ciphertext.
         let mut parts: Vec<String> = jwe.split('.').map(str::to_owned).collect();
         let c = parts[3].clone();

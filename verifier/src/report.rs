@@ -26,7 +26,11 @@ pub fn render(checked: &Checked) -> String {
                 let _ = writeln!(out, "Issuer: {name} (accredited; {})", i.did);
             }
             None => {
-                let _ = writeln!(out, "Issuer: {} (NOT accredited for this credential)", i.did);
+                let _ = writeln!(
+                    out,
+                    "Issuer: {} (NOT accredited for this credential)",
+                    i.did
+                );
             }
         },
         None => {
@@ -54,10 +58,7 @@ pub fn render(checked: &Checked) -> String {
         if v.as_of.cosigned_by.is_empty() {
             String::new()
         } else {
-            format!(
-                ", cosigned by {} witness(es)",
-                v.as_of.cosigned_by.len()
-            )
+            format!(", cosigned by {} witness(es)", v.as_of.cosigned_by.len())
         }
     );
     let _ = writeln!(out, "Checks:");

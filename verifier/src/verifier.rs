@@ -71,7 +71,9 @@ pub enum VerifierError {
     #[error(transparent)]
     Nonces(#[from] NonceError),
     /// An audience given that is not the one of the request with the nonce.
-    #[error("--aud {given:?} is not the audience {issued:?} of the request that issued this nonce")]
+    #[error(
+        "--aud {given:?} is not the audience {issued:?} of the request that issued this nonce"
+    )]
     Audience {
         /// Given.
         given: String,
@@ -413,13 +415,8 @@ impl Verifier {
                 claims: Vec::new(),
             },
         };
-        let mut verification = verify(
-            presented.presentation(),
-            &request,
-            &view,
-            &self.policy,
-            now,
-        )?;
+        let mut verification =
+            verify(presented.presentation(), &request, &view, &self.policy, now)?;
         if let Some(nonce) = &ask.nonce {
             let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)
                 && verification.check(CheckName::HolderBinding) == Some(&Outcome::Pass);

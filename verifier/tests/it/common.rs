@@ -145,9 +145,14 @@ impl Fixture {
     /// A verifier in `<root>/<name>` trusting the node, synced.
     pub async fn verifier(&self, name: &str) -> Verifier {
         let dir = self.root.path().join(name);
-        Verifier::init(&dir, &self.url, NodePin::Key(self.node_vkey.clone()), Some(AUD.into()))
-            .await
-            .unwrap();
+        Verifier::init(
+            &dir,
+            &self.url,
+            NodePin::Key(self.node_vkey.clone()),
+            Some(AUD.into()),
+        )
+        .await
+        .unwrap();
         let mut v = Verifier::open(&dir, None).unwrap();
         v.sync(None).await.unwrap();
         v

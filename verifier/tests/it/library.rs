@@ -137,7 +137,11 @@ async fn replayed_expired_unknown_and_wrong_nonces_are_refused() {
     let text = f.present(0, old.aud(), old.nonce());
     let c = check(&v, Input::from_text(&text).unwrap(), &ask(&old)).await;
     assert_eq!(c.headline, Headline::NotValid);
-    assert!(c.reason.as_deref().unwrap().contains("expired"), "{:?}", c.reason);
+    assert!(
+        c.reason.as_deref().unwrap().contains("expired"),
+        "{:?}",
+        c.reason
+    );
 
     // A nonce this verifier never issued.
     let text = f.present(0, AUD, "made-up-nonce-0123456789");
@@ -146,7 +150,11 @@ async fn replayed_expired_unknown_and_wrong_nonces_are_refused() {
         nonce: Some("made-up-nonce-0123456789".into()),
     };
     let c = check(&v, Input::from_text(&text).unwrap(), &unknown).await;
-    assert!(c.reason.as_deref().unwrap().contains("not issued"), "{:?}", c.reason);
+    assert!(
+        c.reason.as_deref().unwrap().contains("not issued"),
+        "{:?}",
+        c.reason
+    );
 
     // Bound to another nonce: refused, and the request stays open.
     let r = request(&v);
@@ -198,7 +206,11 @@ async fn revoked_and_tampered() {
     let (head, sig) = jwt.rsplit_once('.').unwrap();
     let flipped = if sig.starts_with('A') { 'B' } else { 'A' };
     let tampered = format!("{head}.{flipped}{}~{rest}", &sig[1..]);
-    let presented = Input::from_text(&tampered).unwrap().resolve().await.unwrap();
+    let presented = Input::from_text(&tampered)
+        .unwrap()
+        .resolve()
+        .await
+        .unwrap();
     match v.check(&presented, &ask(&r), vouch_verifier::now()) {
         Ok(c) => assert_ne!(c.headline, Headline::Valid),
         Err(e) => assert!(matches!(e, VerifierError::Verify(_)), "{e}"),
@@ -210,7 +222,11 @@ async fn revoked_and_tampered() {
     // A truncated envelope cannot be checked.
     let r = request(&v);
     let env = envelope::encode(&f.present(0, r.aud(), r.nonce())).unwrap();
-    let cut = Input::from_text(&env[..env.len() / 2]).unwrap().resolve().await.unwrap();
+    let cut = Input::from_text(&env[..env.len() / 2])
+        .unwrap()
+        .resolve()
+        .await
+        .unwrap();
     assert!(matches!(
         v.check(&cut, &ask(&r), vouch_verifier::now()),
         Err(VerifierError::Verify(_))
@@ -227,7 +243,10 @@ async fn hostile_inputs_are_refused() {
     ));
     let mut bomb = b"\x89PNG\r\n\x1a\n".to_vec();
     for (kind, data) in [
-        (&b"IHDR"[..], &[0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60, 8, 0, 0, 0, 0][..]),
+        (
+            &b"IHDR"[..],
+            &[0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60, 8, 0, 0, 0, 0][..],
+        ),
         (b"IDAT", &[0x78, 0x9c, 0, 0][..]),
         (b"IEND", &[][..]),
     ] {
@@ -236,7 +255,11 @@ async fn hostile_inputs_are_refused() {
         bomb.extend_from_slice(data);
         bomb.extend_from_slice(&crc(kind, data).to_be_bytes());
     }
-    let err = Input::from_bytes(bomb).unwrap().resolve().await.unwrap_err();
+    let err = Input::from_bytes(bomb)
+        .unwrap()
+        .resolve()
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, InputError::Qr(QrError::TooLarge { width: 60_000, .. })),
         "{err}"
@@ -255,14 +278,22 @@ async fn hostile_inputs_are_refused() {
     );
     let url = serve(big).await;
     let link = relay::link(&url, "00112233445566778899aabbccddeeff", &[1; 32]);
-    let err = Input::from_text(&link).unwrap().resolve().await.unwrap_err();
+    let err = Input::from_text(&link)
+        .unwrap()
+        .resolve()
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, InputError::Relay(RelayError::TooLarge)),
         "{err}"
     );
     let f = Fixture::new("hostile").await;
     let link = relay::link(&f.url, "00112233445566778899aabbccddeeff", &[1; 32]);
-    let err = Input::from_text(&link).unwrap().resolve().await.unwrap_err();
+    let err = Input::from_text(&link)
+        .unwrap()
+        .resolve()
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, InputError::Relay(RelayError::Gone { .. })),
         "{err}"
@@ -271,13 +302,21 @@ async fn hostile_inputs_are_refused() {
     let good = upload(&f.url, "VCH1:ABC").await;
     let (base, _) = good.split_once('#').unwrap();
     let wrong = format!("{base}#{}", vouch_core::b64::encode([2u8; 32]));
-    let err = Input::from_text(&wrong).unwrap().resolve().await.unwrap_err();
+    let err = Input::from_text(&wrong)
+        .unwrap()
+        .resolve()
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, InputError::Relay(RelayError::Decrypt(_))),
         "{err}"
     );
     let nested = upload(&f.url, &good).await;
-    let err = Input::from_text(&nested).unwrap().resolve().await.unwrap_err();
+    let err = Input::from_text(&nested)
+        .unwrap()
+        .resolve()
+        .await
+        .unwrap_err();
     assert!(matches!(err, InputError::Nested(_)), "{err}");
 
     // Oversized text, and an unsynced verifier.
@@ -295,7 +334,11 @@ async fn hostile_inputs_are_refused() {
     .await
     .unwrap();
     let v = Verifier::open(&dir, None).unwrap();
-    let presented = Input::from_text("VCH1:ABC").unwrap().resolve().await.unwrap();
+    let presented = Input::from_text("VCH1:ABC")
+        .unwrap()
+        .resolve()
+        .await
+        .unwrap();
     assert!(matches!(
         v.check(&presented, &Ask::default(), vouch_verifier::now()),
         Err(VerifierError::NotSynced)
@@ -307,7 +350,11 @@ fn crc(kind: &[u8], data: &[u8]) -> u32 {
     for &b in kind.iter().chain(data) {
         c ^= u32::from(b);
         for _ in 0..8 {
-            c = if c & 1 == 1 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
         }
     }
     !c
