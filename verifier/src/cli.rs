@@ -29,6 +29,29 @@ pub enum Command {
     /// VCH1: text, a relay link, an SD-JWT presentation or a presentation
     /// file.
     Verify(VerifyArgs),
+    /// Serve the HTTP API and the web page (camera scan) at /; sync the
+    /// replica in the background.
+    Serve(ServeArgs),
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The verifier's directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The registry to sync from (default: the one `init` was given).
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Address to listen on, e.g. 127.0.0.1:7500.
+    #[arg(long)]
+    pub listen: std::net::SocketAddr,
+    /// Seconds between background syncs.
+    #[arg(long, default_value_t = 30)]
+    pub sync_interval: u64,
+    /// Policy file (default: <dir>/policy.toml, else the defaults).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
 }
 
 /// `init`.

@@ -10,6 +10,7 @@
 //! - [`nonce`]: presentation requests issued, nonces single-use.
 //! - [`verifier`]: a verifier's directory, sync, requests, the check.
 //! - [`report`]: a checked presentation as text.
+//! - [`service`]: the HTTP API and the web page (axum).
 //!
 //! Presentation requests themselves (`VCHR1:` text) live in
 //! [`vouch_core::presentation_request`], since the wallet reads them too.
@@ -20,11 +21,14 @@ pub mod policy;
 pub mod qr;
 pub mod relay;
 pub mod report;
+pub mod service;
 pub mod verifier;
 
 pub use input::{Input, InputError, Presented, Source};
 pub use policy::{PolicyError, PolicyFile};
-pub use verifier::{Ask, Checked, Headline, NodePin, Verifier, VerifierConfig, VerifierError};
+pub use verifier::{
+    Ask, Checked, Checker, Headline, NodePin, Verifier, VerifierConfig, VerifierError,
+};
 
 /// Unix seconds now.
 pub fn now() -> i64 {

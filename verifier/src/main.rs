@@ -8,9 +8,9 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use vouch_core::envelope;
 use vouch_core::ClaimPath;
-use vouch_verifier::{report, Ask, Input, NodePin, PolicyFile, Verifier};
+use vouch_verifier::{report, service, Ask, Input, NodePin, PolicyFile, Verifier};
 
-use crate::cli::{Cli, Command, InitArgs, RequestArgs, VerifyArgs};
+use crate::cli::{Cli, Command, InitArgs, RequestArgs, ServeArgs, VerifyArgs};
 
 /// Exit code: the presentation is not valid.
 const INVALID: u8 = 1;
@@ -24,6 +24,7 @@ async fn main() -> ExitCode {
         Command::Init(args) => init(args).await,
         Command::Request(args) => request(args),
         Command::Verify(args) => verify(args).await,
+        Command::Serve(args) => serve(args).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -147,4 +148,67 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
         print!("{}", report::render(&checked));
     }
     Ok(if checked.is_valid() { 0 } else { INVALID })
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let verifier = Verifier::open(&args.dir, policy(args.policy.as_deref())?)?;
+    let registry = args
+        .registry
+        .or_else(|| verifier.config().registry.clone())
+        .context("no registry to sync from: pass --registry URL")?;
+    let view = verifier.view().ok();
+    let (checker, replica) = verifier.into_parts();
+    let state = service::AppState::new(checker, view);
+    let sync = tokio::spawn(service::sync_loop(
+        state.clone(),
+        replica,
+        registry,
+        std::time::Duration::from_secs(args.sync_interval.max(1)),
+    ));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!("verifier on http://{}", listener.local_addr()?);
+    vouch_registry::serve(
+        listener,
+        service::app(state),
+        vouch_registry::ServeLimits::default(),
+        shutdown(),
+    )
+    .await?;
+    sync.abort();
+    tracing::info!("stopped");
+    Ok(0)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown() {
+    let ctrl_c = async {
+        // If the handler cannot be installed, wait for SIGTERM alone.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use vouch_core::presentation_request::PresentationRequest;
 use vouch_core::verify::{verify, Policy, Request, Verification};
-use vouch_core::view::Status;
+use vouch_core::view::{ChainView, Status};
 use vouch_core::{CheckName, ClaimPath, Outcome, VerifyError};
 use vouch_registry::client::{ClientError, NodeClient};
 use vouch_registry::replica::{Replica, ReplicaError, SyncReport};
@@ -202,24 +202,31 @@ pub fn check_label(name: CheckName) -> &'static str {
     }
 }
 
-/// A verifier: its configuration, policy, replica and nonce book.
+/// A verifier: its [`Checker`] and its replica.
 pub struct Verifier {
     dir: PathBuf,
-    config: VerifierConfig,
-    policy_file: PolicyFile,
-    policy: Policy,
+    checker: Checker,
     replica: Replica,
-    nonces: NonceBook,
 }
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
             .field("dir", &self.dir)
-            .field("config", &self.config)
-            .field("policy_file", &self.policy_file)
+            .field("checker", &self.checker)
             .finish_non_exhaustive()
     }
+}
+
+/// What checks presentations, apart from the replica: configuration,
+/// policy, nonce book. It checks against any [`ChainView`] it is given, so
+/// a service can check against a snapshot while the replica syncs.
+#[derive(Debug)]
+pub struct Checker {
+    config: VerifierConfig,
+    policy_file: PolicyFile,
+    policy: Policy,
+    nonces: NonceBook,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VerifierError + '_ {
@@ -308,11 +315,13 @@ impl Verifier {
         let nonces = NonceBook::open(&dir.join("nonces"), policy_file.max_open_requests)?;
         Ok(Self {
             dir: dir.to_owned(),
-            config,
-            policy_file,
-            policy,
+            checker: Checker {
+                config,
+                policy_file,
+                policy,
+                nonces,
+            },
             replica,
-            nonces,
         })
     }
 
@@ -321,6 +330,93 @@ impl Verifier {
         &self.dir
     }
 
+    /// The checker: configuration, policy, nonce book.
+    pub fn checker(&self) -> &Checker {
+        &self.checker
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.checker.config
+    }
+
+    /// The policy file in force.
+    pub fn policy_file(&self) -> &PolicyFile {
+        &self.checker.policy_file
+    }
+
+    /// The replica.
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// The checker and the replica apart: a service checks with the one
+    /// while it syncs the other.
+    pub fn into_parts(self) -> (Checker, Replica) {
+        (self.checker, self.replica)
+    }
+
+    /// The replica's view as of its head.
+    ///
+    /// # Errors
+    /// [`VerifierError::NotSynced`] before the first sync; storage.
+    pub fn view(&self) -> Result<ChainView, VerifierError> {
+        view_of(&self.replica)
+    }
+
+    /// Syncs the replica from `registry` (default: the configured one).
+    ///
+    /// # Errors
+    /// [`VerifierError::NoRegistry`], the client, the sync (which changes
+    /// nothing when it fails).
+    pub async fn sync(&mut self, registry: Option<&str>) -> Result<SyncReport, VerifierError> {
+        let url = registry
+            .or(self.checker.config.registry.as_deref())
+            .ok_or(VerifierError::NoRegistry)?;
+        let client = NodeClient::new(url)?;
+        Ok(self.replica.sync(&client).await?)
+    }
+
+    /// Issues a presentation request for `claims`, open for the policy's
+    /// `request_ttl` from `now`.
+    ///
+    /// # Errors
+    /// [`VerifierError::Nonces`]: the quota of open requests, storage.
+    pub fn request(
+        &self,
+        claims: Vec<ClaimPath>,
+        now: i64,
+    ) -> Result<PresentationRequest, VerifierError> {
+        self.checker.request(claims, now)
+    }
+
+    /// Checks `presented` against the replica's view: see [`Checker::check`].
+    ///
+    /// # Errors
+    /// [`VerifierError::NotSynced`], and those of [`Checker::check`].
+    pub fn check(
+        &self,
+        presented: &Presented,
+        ask: &Ask,
+        now: i64,
+    ) -> Result<Checked, VerifierError> {
+        self.checker.check(&self.view()?, presented, ask, now)
+    }
+}
+
+/// The view of `replica` as of its head.
+///
+/// # Errors
+/// [`VerifierError::NotSynced`] before the first sync; storage.
+pub fn view_of(replica: &Replica) -> Result<ChainView, VerifierError> {
+    match replica.view() {
+        Ok(view) => Ok(view),
+        Err(ReplicaError::NotSynced) => Err(VerifierError::NotSynced),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Checker {
     /// The configuration.
     pub fn config(&self) -> &VerifierConfig {
         &self.config
@@ -331,27 +427,9 @@ impl Verifier {
         &self.policy_file
     }
 
-    /// The replica.
-    pub fn replica(&self) -> &Replica {
-        &self.replica
-    }
-
     /// The nonce book.
     pub fn nonces(&self) -> &NonceBook {
         &self.nonces
-    }
-
-    /// Syncs the replica from `registry` (default: the configured one).
-    ///
-    /// # Errors
-    /// [`VerifierError::NoRegistry`], the client, the sync (which changes
-    /// nothing when it fails).
-    pub async fn sync(&mut self, registry: Option<&str>) -> Result<SyncReport, VerifierError> {
-        let url = registry
-            .or(self.config.registry.as_deref())
-            .ok_or(VerifierError::NoRegistry)?;
-        let client = NodeClient::new(url)?;
-        Ok(self.replica.sync(&client).await?)
     }
 
     /// Issues a presentation request for `claims`, open for the policy's
@@ -369,28 +447,23 @@ impl Verifier {
             .issue(&self.config.aud, claims, self.policy_file.request_ttl, now)?)
     }
 
-    /// Checks `presented` against the replica's view under the policy, for
-    /// `ask`, at `now`; with a nonce, redeems it (once) when the
-    /// presentation answers it.
+    /// Checks `presented` against `view` under the policy, for `ask`, at
+    /// `now`; with a nonce, redeems it (once) when the presentation answers
+    /// it.
     ///
     /// A nonce this verifier did not issue, one already answered (a
     /// replay) or one whose request expired fails the nonce check.
     ///
     /// # Errors
-    /// [`VerifierError::NotSynced`], [`VerifierError::Audience`],
-    /// [`VerifierError::Verify`] when the presentation cannot be checked,
-    /// storage.
+    /// [`VerifierError::Audience`], [`VerifierError::Verify`] when the
+    /// presentation cannot be checked, storage.
     pub fn check(
         &self,
+        view: &ChainView,
         presented: &Presented,
         ask: &Ask,
         now: i64,
     ) -> Result<Checked, VerifierError> {
-        let view = match self.replica.view() {
-            Ok(view) => view,
-            Err(ReplicaError::NotSynced) => return Err(VerifierError::NotSynced),
-            Err(e) => return Err(e.into()),
-        };
         let state = match &ask.nonce {
             Some(nonce) => Some(self.nonces.state(nonce, now)?),
             None => None,
