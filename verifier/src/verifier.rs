@@ -489,7 +489,7 @@ impl Checker {
             },
         };
         let mut verification =
-            verify(presented.presentation(), &request, &view, &self.policy, now)?;
+            verify(presented.presentation(), &request, view, &self.policy, now)?;
         if let Some(nonce) = &ask.nonce {
             let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)
                 && verification.check(CheckName::HolderBinding) == Some(&Outcome::Pass);
