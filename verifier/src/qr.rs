@@ -7,8 +7,10 @@
 
 use std::io::Cursor;
 
-use image::{ImageFormat, ImageReader, Limits};
 use rxing::BarcodeFormat;
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
 
 /// Largest image file read, in bytes.
 pub const MAX_IMAGE_BYTES: usize = 16 << 20;
@@ -16,11 +18,21 @@ pub const MAX_IMAGE_BYTES: usize = 16 << 20;
 pub const MAX_IMAGE_SIDE: u32 = 8192;
 /// Most pixels decoded (16 megapixels: a phone photo).
 pub const MAX_IMAGE_PIXELS: u64 = 16 << 20;
-/// Most bytes the image decoder may allocate at once.
-pub const MAX_DECODER_ALLOC: u64 = 160 << 20;
+/// Most bytes the PNG decoder may allocate (16 Mpx of 8-bit RGBA, plus
+/// its working buffers).
+pub const MAX_DECODER_ALLOC: usize = 80 << 20;
 /// Longest text a QR code can hold (version 40-L, alphanumeric mode); a
 /// longer decoded text is refused.
 pub const MAX_QR_TEXT: usize = 4296;
+
+/// An image format this module reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// PNG.
+    Png,
+    /// JPEG.
+    Jpeg,
+}
 
 /// Why no QR text came out of an image.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +58,12 @@ pub enum QrError {
         /// Height, pixels.
         height: u32,
     },
-    /// The image does not decode.
-    #[error("image does not decode: {0}")]
-    Decode(#[source] image::ImageError),
+    /// The PNG does not decode.
+    #[error("PNG image does not decode: {0}")]
+    Png(#[source] png::DecodingError),
+    /// The JPEG does not decode.
+    #[error("JPEG image does not decode: {0}")]
+    Jpeg(#[source] zune_jpeg::errors::DecodeErrors),
     /// No QR code was found in the image.
     #[error("no QR code found in the image")]
     NoCode,
@@ -68,31 +83,12 @@ pub fn decode(bytes: &[u8]) -> Result<String, QrError> {
     if bytes.len() > MAX_IMAGE_BYTES {
         return Err(QrError::FileTooLarge { len: bytes.len() });
     }
-    let format = image_format(bytes).ok_or(QrError::Format)?;
-    let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
-        .into_dimensions()
-        .map_err(QrError::Decode)?;
-    if width > MAX_IMAGE_SIDE
-        || height > MAX_IMAGE_SIDE
-        || u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS
-    {
-        return Err(QrError::TooLarge { width, height });
-    }
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_IMAGE_SIDE);
-    limits.max_image_height = Some(MAX_IMAGE_SIDE);
-    limits.max_alloc = Some(MAX_DECODER_ALLOC);
-    reader.limits(limits);
-    let luma = reader.decode().map_err(QrError::Decode)?.into_luma8();
-    let (width, height) = luma.dimensions();
-    let found = rxing::helpers::detect_in_luma(
-        luma.into_raw(),
-        width,
-        height,
-        Some(BarcodeFormat::QR_CODE),
-    )
-    .map_err(|_| QrError::NoCode)?;
+    let (luma, width, height) = match image_format(bytes).ok_or(QrError::Format)? {
+        ImageFormat::Png => png_luma(bytes)?,
+        ImageFormat::Jpeg => jpeg_luma(bytes)?,
+    };
+    let found = rxing::helpers::detect_in_luma(luma, width, height, Some(BarcodeFormat::QR_CODE))
+        .map_err(|_| QrError::NoCode)?;
     let text = found.getText();
     if text.len() > MAX_QR_TEXT {
         return Err(QrError::TextTooLong(text.len()));
@@ -109,6 +105,84 @@ pub fn image_format(bytes: &[u8]) -> Option<ImageFormat> {
     } else {
         None
     }
+}
+
+fn check_size(width: u32, height: u32) -> Result<(), QrError> {
+    if width == 0
+        || height == 0
+        || width > MAX_IMAGE_SIDE
+        || height > MAX_IMAGE_SIDE
+        || u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS
+    {
+        return Err(QrError::TooLarge { width, height });
+    }
+    Ok(())
+}
+
+/// Greyscale of a pixel (ITU-R BT.601 weights), composited over white by
+/// its alpha.
+fn grey(r: u8, g: u8, b: u8, a: u8) -> u8 {
+    let l = (u32::from(r) * 299 + u32::from(g) * 587 + u32::from(b) * 114) / 1000;
+    let a = u32::from(a);
+    // l ≤ 255, so l·a + 255·(255 − a) ≤ 255·255, and the quotient ≤ 255.
+    u8::try_from((l * a + 255 * (255 - a)) / 255).unwrap_or(u8::MAX)
+}
+
+fn png_luma(bytes: &[u8]) -> Result<(Vec<u8>, u32, u32), QrError> {
+    let mut decoder = png::Decoder::new_with_limits(
+        Cursor::new(bytes),
+        png::Limits {
+            bytes: MAX_DECODER_ALLOC,
+        },
+    );
+    // Palettes expanded, 16 bits cut to 8: one byte per channel.
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let header = decoder.read_header_info().map_err(QrError::Png)?;
+    let (width, height) = (header.width, header.height);
+    check_size(width, height)?;
+    let mut reader = decoder.read_info().map_err(QrError::Png)?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or(QrError::TooLarge { width, height })?;
+    let mut buf = vec![0; size];
+    let frame = reader.next_frame(&mut buf).map_err(QrError::Png)?;
+    let channels = frame.color_type.samples();
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let mut luma = Vec::with_capacity(w * h);
+    for row in buf.chunks(frame.line_size).take(h) {
+        for px in row.chunks_exact(channels).take(w) {
+            luma.push(match *px {
+                [l] => l,
+                [l, a] => grey(l, l, l, a),
+                [r, g, b] => grey(r, g, b, 255),
+                [r, g, b, a] => grey(r, g, b, a),
+                _ => u8::MAX,
+            });
+        }
+    }
+    if luma.len() != w * h {
+        return Err(QrError::TooLarge { width, height });
+    }
+    Ok((luma, frame.width, frame.height))
+}
+
+fn jpeg_luma(bytes: &[u8]) -> Result<(Vec<u8>, u32, u32), QrError> {
+    let side = MAX_IMAGE_SIDE as usize;
+    let options = DecoderOptions::default()
+        .set_max_width(side)
+        .set_max_height(side)
+        .jpeg_set_out_colorspace(ColorSpace::Luma);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder.decode_headers().map_err(QrError::Jpeg)?;
+    let info = decoder.info().ok_or(QrError::Format)?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    check_size(width, height)?;
+    let luma = decoder.decode().map_err(QrError::Jpeg)?;
+    if luma.len() != (width as usize) * (height as usize) {
+        // Not one byte per pixel: not the greyscale asked for.
+        return Err(QrError::Format);
+    }
+    Ok((luma, width, height))
 }
 
 #[cfg(test)]
@@ -189,28 +263,83 @@ mod tests {
         assert!(matches!(decode(b"GIF89a...."), Err(QrError::Format)));
         assert!(matches!(
             decode(b"\x89PNG\r\n\x1a\ngarbage garbage"),
-            Err(QrError::Decode(_))
+            Err(QrError::Png(_))
         ));
         assert!(matches!(
             decode(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]),
-            Err(QrError::Decode(_))
+            Err(QrError::Jpeg(_))
         ));
         // A header with no image data after it.
-        assert!(matches!(
-            decode(&png_header(10, 10)),
-            Err(QrError::Decode(_))
-        ));
+        assert!(matches!(decode(&png_header(10, 10)), Err(QrError::Png(_))));
         let big = vec![0u8; MAX_IMAGE_BYTES + 1];
         assert!(matches!(decode(&big), Err(QrError::FileTooLarge { .. })));
     }
 
     #[test]
     fn fail_image_without_a_code() {
-        let blank = image::GrayImage::from_pixel(64, 64, image::Luma([255]));
+        let blank = grey_png(64, 64, &[255; 64 * 64]);
+        assert!(matches!(decode(&blank), Err(QrError::NoCode)));
+    }
+
+    fn grey_png(width: u32, height: u32, pixels: &[u8]) -> Vec<u8> {
+        encode_png(width, height, png::ColorType::Grayscale, pixels)
+    }
+
+    fn encode_png(width: u32, height: u32, color: png::ColorType, pixels: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        blank
-            .write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(color);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(pixels).unwrap();
+        writer.finish().unwrap();
+        out
+    }
+
+    /// The greyscale pixels of a QR code drawn by core.
+    fn qr_pixels(text: &str) -> (Vec<u8>, u32, u32) {
+        let code = envelope::qr_code(text, qrcode::EcLevel::M).unwrap();
+        png_luma(&envelope::png(&code, 4, 4).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn decodes_rgba_png_and_jpeg() {
+        let text = "VCH1:RGBA AND JPEG 42";
+        let (luma, w, h) = qr_pixels(text);
+        // RGBA, half of the background transparent (composited over white).
+        let rgba: Vec<u8> = luma
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &l)| [l, l, l, if l == 255 && i % 2 == 0 { 0 } else { 255 }])
+            .collect();
+        let png = encode_png(w, h, png::ColorType::Rgba, &rgba);
+        assert_eq!(decode(&png).unwrap(), text);
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 85)
+            .encode(
+                &luma,
+                u16::try_from(w).unwrap(),
+                u16::try_from(h).unwrap(),
+                jpeg_encoder::ColorType::Luma,
+            )
             .unwrap();
-        assert!(matches!(decode(&out), Err(QrError::NoCode)));
+        assert_eq!(image_format(&jpeg), Some(ImageFormat::Jpeg));
+        assert_eq!(decode(&jpeg).unwrap(), text);
+    }
+
+    #[test]
+    fn fail_jpeg_bomb_is_refused_from_its_header() {
+        // A JPEG claiming 65000×65000 (within JPEG's u16 limit).
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 85)
+            .encode(&[0; 64], 8, 8, jpeg_encoder::ColorType::Luma)
+            .unwrap();
+        // Patch the SOF0 frame header's height and width.
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0xFD, 0xE8, 0xFD, 0xE8]);
+        assert!(matches!(
+            decode(&jpeg),
+            Err(QrError::TooLarge { .. } | QrError::Jpeg(_))
+        ));
     }
 }

@@ -488,8 +488,7 @@ impl Checker {
                 claims: Vec::new(),
             },
         };
-        let mut verification =
-            verify(presented.presentation(), &request, view, &self.policy, now)?;
+        let mut verification = verify(presented.presentation(), &request, view, &self.policy, now)?;
         if let Some(nonce) = &ask.nonce {
             let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)
                 && verification.check(CheckName::HolderBinding) == Some(&Outcome::Pass);

@@ -239,7 +239,7 @@ async fn hostile_inputs_are_refused() {
     let garbage = Input::from_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRjunk".to_vec()).unwrap();
     assert!(matches!(
         garbage.resolve().await,
-        Err(InputError::Qr(QrError::Decode(_)))
+        Err(InputError::Qr(QrError::Png(_)))
     ));
     let mut bomb = b"\x89PNG\r\n\x1a\n".to_vec();
     for (kind, data) in [
