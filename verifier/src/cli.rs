@@ -119,8 +119,9 @@ pub struct VerifyArgs {
     /// The audience expected (default: the request's, else this verifier's).
     #[arg(long)]
     pub aud: Option<String>,
-    /// The nonce of the request this verifier issued (`request`).
-    #[arg(long)]
+    /// The nonce of the request this verifier issued (`request`). A nonce
+    /// may start with `-` (it is base64url).
+    #[arg(long, allow_hyphen_values = true)]
     pub nonce: Option<String>,
     /// Policy file (default: <dir>/policy.toml, else the defaults).
     #[arg(long)]

@@ -95,6 +95,22 @@ async fn init_request_verify_with_exit_codes() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("synced to block"), "{}", out.stdout);
 
+    // A nonce may start with '-' (base64url): --nonce still takes it.
+    let out = run(
+        &[
+            "verify",
+            "--dir",
+            s(&dir),
+            "--nonce",
+            "-AAAAAAAAAAAAAAAAAAAAAAA",
+            "-",
+        ],
+        Some("garbage"),
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("not a presentation"), "{}", out.stderr);
+
     // A request, also as a QR code that decodes to the same text.
     let png = f.root.path().join("request.png");
     let r = request(&dir, Some(&png)).await;

@@ -15,7 +15,7 @@ use vouch_core::{AnchorProof, ClaimPath, DidKey, SdJwt};
 use vouch_issuer::issuer::{self, Issuer, Quiet};
 use vouch_issuer::keystore::Cost;
 use vouch_registry::node::Node;
-use vouch_verifier::{NodePin, Verifier};
+use vouch_verifier::{NodePin, PolicyFile, Verifier};
 
 /// A directory removed when dropped.
 pub struct TempDir(PathBuf);
@@ -63,7 +63,7 @@ pub struct Fixture {
     /// The registry's base URL.
     pub url: String,
     pub node_vkey: String,
-    /// Holder keys: 0's credential is valid, 1's is revoked.
+    /// Holder keys: 0's credential is valid, 1's revoked, 2's suspended.
     pub holders: Vec<SigningKey>,
     /// The credentials, by holder.
     pub credentials: Vec<SdJwt>,
@@ -76,7 +76,7 @@ impl Fixture {
         let root = TempDir::new(name);
         let dir = root.path().join("university");
         issuer::init(&dir, "University of Example", None, "pw", Cost::TEST).unwrap();
-        let holders: Vec<SigningKey> = (0..2u8)
+        let holders: Vec<SigningKey> = (0..3u8)
             .map(|i| SigningKey::from_bytes(&[40 + i; 32]))
             .collect();
         let mut csv = String::from(
@@ -103,10 +103,13 @@ impl Fixture {
                 .issue(&template, &id, &rows, &out, false, &Quiet)
                 .await
                 .unwrap();
-            assert_eq!(report.issued, 2);
-            let second = std::fs::read_to_string(file_of(&out, "000002-")).unwrap();
-            let (uri, idx) = issuer::status_of_credential(&second, iss.did()).unwrap();
-            iss.set_status(&uri, idx, 1).await.unwrap();
+            assert_eq!(report.issued, 3);
+            // The second revoked (1), the third suspended (2).
+            for (prefix, value) in [("000002-", 1), ("000003-", 2)] {
+                let text = std::fs::read_to_string(file_of(&out, prefix)).unwrap();
+                let (uri, idx) = issuer::status_of_credential(&text, iss.did()).unwrap();
+                iss.set_status(&uri, idx, value).await.unwrap();
+            }
         }
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
@@ -123,7 +126,7 @@ impl Fixture {
             .collect();
         let mut credentials = Vec::new();
         let mut proofs = Vec::new();
-        for prefix in ["000001-", "000002-"] {
+        for prefix in ["000001-", "000002-", "000003-"] {
             let path = file_of(&out, prefix);
             let name = path.file_name().unwrap().to_str().unwrap().to_owned();
             credentials.push(SdJwt::parse(&std::fs::read_to_string(&path).unwrap()).unwrap());
@@ -144,6 +147,11 @@ impl Fixture {
 
     /// A verifier in `<root>/<name>` trusting the node, synced.
     pub async fn verifier(&self, name: &str) -> Verifier {
+        self.verifier_with(name, None).await
+    }
+
+    /// A verifier in `<root>/<name>` under `policy`, synced.
+    pub async fn verifier_with(&self, name: &str, policy: Option<PolicyFile>) -> Verifier {
         let dir = self.root.path().join(name);
         Verifier::init(
             &dir,
@@ -153,20 +161,57 @@ impl Fixture {
         )
         .await
         .unwrap();
-        let mut v = Verifier::open(&dir, None).unwrap();
+        let mut v = Verifier::open(&dir, policy).unwrap();
         v.sync(None).await.unwrap();
         v
     }
 
+    /// A transcript for holder `i` from an issuer this registry never
+    /// heard of (its own embedded registry).
+    pub async fn stranger_credential(&self, i: usize) -> SdJwt {
+        let dir = self.root.path().join("stranger");
+        issuer::init(&dir, "Diploma Mill", None, "pw", Cost::TEST).unwrap();
+        let csv = format!(
+            "holder,institution,student_name,student_id,programme,degree,award_date,gpa,courses\n\
+             {},Diploma Mill,Student,S1,Anything,PhD,2025-07-15,4.00,\"X1|Course|6|A|2025-S1\"\n",
+            DidKey::from_public_key(&self.holders[i].verifying_key()).as_str()
+        );
+        let template = vouch_issuer::template::find("transcript").unwrap();
+        let (rows, _) = vouch_issuer::input::parse(csv.as_bytes(), &template).unwrap();
+        let out = dir.join("out");
+        let iss = Issuer::open(&dir, "pw").unwrap();
+        let id = issuer::batch_id(&template, csv.as_bytes(), false);
+        iss.issue(&template, &id, &rows, &out, false, &Quiet)
+            .await
+            .unwrap();
+        SdJwt::parse(&std::fs::read_to_string(file_of(&out, "000001-")).unwrap()).unwrap()
+    }
+
     /// Holder `i`'s presentation of three courses for `aud` and `nonce`.
     pub fn present(&self, i: usize, aud: &str, nonce: &str) -> String {
+        self.present_credential(&self.credentials[i], i, aud, nonce)
+    }
+
+    /// Holder `i`'s presentation of `credential`: the courses it has among
+    /// the first six, three of them.
+    pub fn present_credential(
+        &self,
+        credential: &SdJwt,
+        i: usize,
+        aud: &str,
+        nonce: &str,
+    ) -> String {
         let disclose: Vec<ClaimPath> = ["/courses/0", "/courses/2", "/courses/5"]
             .iter()
             .map(|p| ClaimPath::parse(p).unwrap())
             .collect();
-        self.credentials[i]
-            .present(&disclose)
-            .unwrap()
+        let disclose = match credential.present(&disclose) {
+            Ok(p) => p,
+            Err(_) => credential
+                .present(&[ClaimPath::parse("/courses/0").unwrap()])
+                .unwrap(),
+        };
+        disclose
             .bind(&self.holders[i], aud, nonce, vouch_verifier::now())
             .serialize()
     }

@@ -359,3 +359,97 @@ fn crc(kind: &[u8], data: &[u8]) -> u32 {
     }
     !c
 }
+
+/// Each way a presentation fails gets the right verdict and reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_failure_has_its_verdict_and_reason() {
+    let f = Fixture::new("failures").await;
+    let now = vouch_verifier::now();
+    let fails =
+        |c: &vouch_verifier::Checked, name: CheckName, word: &str| match c.verification.check(name)
+        {
+            Some(Outcome::Fail(why)) => assert!(why.contains(word), "{name:?}: {why}"),
+            other => panic!("{name:?}: {other:?}, reason {:?}", c.reason),
+        };
+
+    // Suspended.
+    let v = f.verifier("hr").await;
+    let r = request(&v);
+    let text = f.present(2, r.aud(), r.nonce());
+    let c = check(&v, Input::from_text(&text).unwrap(), &ask(&r)).await;
+    assert_eq!(c.headline, Headline::NotValid);
+    fails(&c, CheckName::Status, "suspended");
+
+    // A stale replica: the same view, an hour and more later.
+    let r = request(&v);
+    let text = f.present(0, r.aud(), r.nonce());
+    let presented = Input::from_text(&text).unwrap().resolve().await.unwrap();
+    let later = now + i64::try_from(v.policy_file().max_replica_age).unwrap() + 120;
+    let c = v.check(&presented, &ask(&r), later).unwrap();
+    fails(&c, CheckName::Freshness, "stale");
+
+    // An issuer the chain never accredited.
+    let stranger = f.stranger_credential(0).await;
+    let r = request(&v);
+    let text = f.present_credential(&stranger, 0, r.aud(), r.nonce());
+    let c = check(&v, Input::from_text(&text).unwrap(), &ask(&r)).await;
+    assert_eq!(c.headline, Headline::NotValid);
+    fails(&c, CheckName::Accreditation, "not an issuer on the chain");
+    assert!(c.verification.issuer.as_ref().unwrap().name.is_none());
+    drop(v);
+
+    // A kind this verifier does not accept.
+    let policy = vouch_verifier::PolicyFile {
+        accepted_kinds: vec!["employment".into()],
+        ..Default::default()
+    };
+    let v = f.verifier_with("employers-only", Some(policy)).await;
+    let r = request(&v);
+    let text = f.present(0, r.aud(), r.nonce());
+    let c = check(&v, Input::from_text(&text).unwrap(), &ask(&r)).await;
+    fails(&c, CheckName::Kind, "not accepted");
+    drop(v);
+
+    // Too few witness cosignatures: the policy needs one the block lacks.
+    let witness = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
+    let policy = vouch_verifier::PolicyFile {
+        witnesses: vec![vouch_core::log::witness_vkey(
+            "witness.example",
+            &witness.verifying_key(),
+        )],
+        need: 1,
+        ..Default::default()
+    };
+    let dir = f.root.path().join("witnessed");
+    Verifier::init(
+        &dir,
+        &f.url,
+        vouch_verifier::NodePin::Key(f.node_vkey.clone()),
+        Some(AUD.into()),
+    )
+    .await
+    .unwrap();
+    let mut v = Verifier::open(&dir, Some(policy)).unwrap();
+    // The replica itself refuses to move to an under-cosigned block.
+    assert!(v.sync(None).await.is_err());
+    assert!(matches!(v.view(), Err(VerifierError::NotSynced)));
+    drop(v);
+    // A replica synced without witnesses, checked under a policy that
+    // needs one: the cosignature check fails.
+    let v = f.verifier("later-witnessed").await;
+    let dir = v.dir().to_owned();
+    drop(v);
+    let policy = vouch_verifier::PolicyFile {
+        witnesses: vec![vouch_core::log::witness_vkey(
+            "witness.example",
+            &witness.verifying_key(),
+        )],
+        need: 1,
+        ..Default::default()
+    };
+    let v = Verifier::open(&dir, Some(policy)).unwrap();
+    let r = request(&v);
+    let text = f.present(0, r.aud(), r.nonce());
+    let c = check(&v, Input::from_text(&text).unwrap(), &ask(&r)).await;
+    fails(&c, CheckName::Cosignatures, "1 needed");
+}
