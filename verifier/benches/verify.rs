@@ -51,6 +51,55 @@ fn benches(c: &mut Criterion) {
     g.bench_function("decode_qr_png", |b| {
         b.iter(|| vouch_verifier::qr::decode(&png).unwrap());
     });
+
+    // Over HTTP on loopback: the real router behind the registry's server
+    // loop, 16 requests in flight from a client in this process.
+    let (checker, _replica) = v.into_parts();
+    let state = vouch_verifier::service::AppState::new(checker, Some(view));
+    let url = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(vouch_registry::serve(
+            listener,
+            vouch_verifier::service::app(state),
+            vouch_registry::ServeLimits::default(),
+            std::future::pending(),
+        ));
+        format!("http://{addr}/api/verify")
+    });
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({ "input": text }).to_string();
+    g.bench_function("http_verify_16_in_flight", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+                let start = std::time::Instant::now();
+                let workers: Vec<_> = (0..16)
+                    .map(|_| {
+                        let (http, url, body, next) =
+                            (http.clone(), url.clone(), body.clone(), next.clone());
+                        tokio::spawn(async move {
+                            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < iters {
+                                let r = http
+                                    .post(&url)
+                                    .header("content-type", "application/json")
+                                    .body(body.clone())
+                                    .send()
+                                    .await
+                                    .unwrap();
+                                assert!(r.status().is_success());
+                                r.bytes().await.unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                for w in workers {
+                    w.await.unwrap();
+                }
+                start.elapsed()
+            })
+        });
+    });
     g.finish();
 }
 
