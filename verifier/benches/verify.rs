@@ -100,6 +100,24 @@ fn benches(c: &mut Criterion) {
             })
         });
     });
+    // One camera frame posted to /api/scan, to its verdict (one at a time;
+    // criterion's median is the p50).
+    let scan_url = url.replace("/api/verify", "/api/scan");
+    g.bench_function("http_scan_frame_to_verdict", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let r = http
+                    .post(&scan_url)
+                    .header("content-type", "image/png")
+                    .body(png.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success());
+                r.bytes().await.unwrap()
+            })
+        });
+    });
     g.finish();
 }
 

@@ -278,8 +278,12 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Bounds each request by [`REQUEST_TIMEOUT`] and logs it (method, path
+/// without the query, which may hold a nonce, status, time).
 async fn timeout(req: Request, next: Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let start = std::time::Instant::now();
+    let resp = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -290,7 +294,15 @@ async fn timeout(req: Request, next: Next) -> Response {
             ),
         )
         .into_response(),
-    }
+    };
+    tracing::debug!(
+        %method,
+        path,
+        status = resp.status().as_u16(),
+        ms = start.elapsed().as_millis(),
+        "request"
+    );
+    resp
 }
 
 async fn openapi() -> Response {
