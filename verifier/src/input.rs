@@ -25,7 +25,7 @@ use vouch_core::verify::Presentation;
 use vouch_core::AnchorProof;
 
 use crate::qr::{self, QrError};
-use crate::relay::{RelayError, RelayLink};
+use crate::relay::{RelayError, RelayHosts, RelayLink};
 
 /// Largest input read from a file or standard input, in bytes (an image).
 pub const MAX_INPUT_BYTES: usize = qr::MAX_IMAGE_BYTES;
@@ -253,13 +253,24 @@ impl Input {
         Self::from_bytes(bytes)
     }
 
+    /// Turns the input into a presentation, following a relay link to any
+    /// host: see [`Input::resolve_with`].
+    ///
+    /// # Errors
+    /// As [`Input::resolve_with`].
+    pub async fn resolve(self) -> Result<Presented, InputError> {
+        self.resolve_with(&RelayHosts::any()).await
+    }
+
     /// Turns the input into a presentation: decodes an image's QR code,
-    /// fetches and decrypts a relay item (once: the relay serves it once).
+    /// fetches and decrypts a relay item (once: the relay serves it once)
+    /// when its link is on one of `relays`.
     ///
     /// # Errors
     /// [`InputError`]: no QR code, a QR code or relay item holding none of
-    /// the accepted forms, a relay failure.
-    pub async fn resolve(self) -> Result<Presented, InputError> {
+    /// the accepted forms, a relay link to a host not in `relays`, a relay
+    /// failure.
+    pub async fn resolve_with(self, relays: &RelayHosts) -> Result<Presented, InputError> {
         match self {
             Self::Image(bytes) => {
                 let text = qr::decode(&bytes)?;
@@ -270,14 +281,14 @@ impl Input {
                         source: Source::QrEnvelope,
                     }),
                     Self::Relay(link) => {
-                        let mut p = from_relay(&link).await?;
+                        let mut p = from_relay(&link, relays).await?;
                         p.source = Source::QrRelay;
                         Ok(p)
                     }
                     other => other.into_presented(),
                 }
             }
-            Self::Relay(link) => from_relay(&link).await,
+            Self::Relay(link) => from_relay(&link, relays).await,
             other => other.into_presented(),
         }
     }
@@ -299,7 +310,8 @@ impl Input {
     }
 }
 
-async fn from_relay(link: &RelayLink) -> Result<Presented, InputError> {
+async fn from_relay(link: &RelayLink, relays: &RelayHosts) -> Result<Presented, InputError> {
+    relays.check(link)?;
     let plain = link.fetch().await?;
     let inner = Input::from_text(&plain)?;
     let mut p = inner.into_presented()?;

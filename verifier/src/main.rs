@@ -136,7 +136,9 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
         (None, Some(path)) => Input::read_file(path)?,
         (None, None) => Input::read_stdin()?,
     };
-    let presented = input.resolve().await?;
+    let presented = input
+        .resolve_with(&verifier.checker().relay_hosts())
+        .await?;
     let ask = Ask {
         aud: args.aud,
         nonce: args.nonce,

@@ -92,6 +92,9 @@ pub struct PolicyFile {
     pub request_ttl: u64,
     /// Most requests open at once.
     pub max_open_requests: usize,
+    /// Hosts (`host[:port]`) whose relay links are followed; empty: only
+    /// the registry this verifier syncs from.
+    pub relay_hosts: Vec<String>,
 }
 
 impl Default for PolicyFile {
@@ -110,6 +113,7 @@ impl Default for PolicyFile {
             leeway: 60,
             request_ttl: 600,
             max_open_requests: 10_000,
+            relay_hosts: Vec::new(),
         }
     }
 }

@@ -74,6 +74,66 @@ pub enum RelayError {
     /// The plaintext is not UTF-8.
     #[error("relay item content is not UTF-8 text")]
     NotText,
+    /// A link to a relay this verifier does not follow.
+    #[error("relay links to {host} are not followed here (policy relay_hosts)")]
+    HostNotAllowed {
+        /// The link's host and port.
+        host: String,
+    },
+}
+
+/// The relays whose links a verifier follows: any, or those on listed
+/// hosts (host and port, the scheme's default port when none is given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayHosts(Option<Vec<(String, u16)>>);
+
+fn host_port(url: &Url) -> Option<(String, u16)> {
+    Some((
+        url.host_str()?.to_ascii_lowercase(),
+        url.port_or_known_default()?,
+    ))
+}
+
+impl RelayHosts {
+    /// Every relay.
+    pub fn any() -> Self {
+        Self(None)
+    }
+
+    /// Only relays on the hosts of `urls` (`https://host[:port]`, or a bare
+    /// `host[:port]`, read as https); entries that do not parse are left
+    /// out, so an empty or unusable list follows no link.
+    pub fn only<'a>(urls: impl IntoIterator<Item = &'a str>) -> Self {
+        let hosts = urls
+            .into_iter()
+            .filter_map(|u| {
+                let full = if u.contains("://") {
+                    u.to_owned()
+                } else {
+                    format!("https://{u}")
+                };
+                Url::parse(&full).ok().as_ref().and_then(host_port)
+            })
+            .collect();
+        Self(Some(hosts))
+    }
+
+    /// Whether `link` is on one of the hosts.
+    ///
+    /// # Errors
+    /// [`RelayError::HostNotAllowed`] when it is not.
+    pub fn check(&self, link: &RelayLink) -> Result<(), RelayError> {
+        let Some(hosts) = &self.0 else {
+            return Ok(());
+        };
+        let here = host_port(&link.base);
+        if here.as_ref().is_some_and(|h| hosts.contains(h)) {
+            return Ok(());
+        }
+        Err(RelayError::HostNotAllowed {
+            host: here.map_or_else(|| "?".to_owned(), |(h, p)| format!("{h}:{p}")),
+        })
+    }
 }
 
 /// A parsed relay link. Its key is kept out of `Debug`.
@@ -337,6 +397,26 @@ mod tests {
         ] {
             assert!(RelayLink::parse(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn relay_hosts_follow_only_listed_hosts() {
+        let key = [7u8; 32];
+        let at = |base: &str| RelayLink::parse(&link(base, ID, &key)).unwrap();
+        let only = RelayHosts::only(["https://reg.example", "127.0.0.1:7400", "::bad::"]);
+        assert!(only.check(&at("https://reg.example/vouch")).is_ok());
+        assert!(only.check(&at("https://REG.example:443")).is_ok());
+        assert!(only.check(&at("http://127.0.0.1:7400")).is_ok());
+        assert!(matches!(
+            only.check(&at("https://evil.example")),
+            Err(RelayError::HostNotAllowed { .. })
+        ));
+        assert!(only.check(&at("https://reg.example:8443")).is_err());
+        assert!(only.check(&at("http://127.0.0.1:7401")).is_err());
+        assert!(RelayHosts::only([])
+            .check(&at("https://reg.example"))
+            .is_err());
+        assert!(RelayHosts::any().check(&at("https://evil.example")).is_ok());
     }
 
     #[test]

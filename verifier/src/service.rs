@@ -226,6 +226,9 @@ impl From<InputError> for ApiError {
             InputError::Relay(RelayError::Fetch { .. } | RelayError::Status { .. }) => {
                 Self::new(StatusCode::BAD_GATEWAY, "relay_unreachable", e)
             }
+            InputError::Relay(RelayError::HostNotAllowed { .. }) => {
+                Self::new(unprocessable, "relay_not_followed", e)
+            }
             InputError::Relay(_) => Self::new(unprocessable, "bad_relay_link", e),
             _ => Self::new(unprocessable, "bad_input", e),
         }
@@ -451,7 +454,7 @@ async fn run(s: AppState, input: Input, ask: Ask) -> Result<Json<Checked>, ApiEr
         .ok_or_else(|| ApiError::from(VerifierError::NotSynced))?;
     let handle = tokio::runtime::Handle::current();
     let checked = tokio::task::spawn_blocking(move || -> Result<Checked, ApiError> {
-        let presented = handle.block_on(input.resolve())?;
+        let presented = handle.block_on(input.resolve_with(&s.checker().relay_hosts()))?;
         Ok(s.checker().check(&view, &presented, &ask, crate::now())?)
     })
     .await

@@ -18,6 +18,7 @@ use vouch_registry::replica::{Replica, ReplicaError, SyncReport};
 use crate::input::{Presented, Source};
 use crate::nonce::{NonceBook, NonceError, NonceState};
 use crate::policy::{PolicyError, PolicyFile};
+use crate::relay::RelayHosts;
 
 /// The configuration file in a verifier's directory.
 pub const CONFIG_FILE: &str = "verifier.json";
@@ -430,6 +431,16 @@ impl Checker {
     /// The nonce book.
     pub fn nonces(&self) -> &NonceBook {
         &self.nonces
+    }
+
+    /// The relays whose links are followed: the policy's `relay_hosts`, or
+    /// when it lists none, the registry this verifier syncs from.
+    pub fn relay_hosts(&self) -> RelayHosts {
+        if self.policy_file.relay_hosts.is_empty() {
+            RelayHosts::only(self.config.registry.as_deref())
+        } else {
+            RelayHosts::only(self.policy_file.relay_hosts.iter().map(String::as_str))
+        }
     }
 
     /// Issues a presentation request for `claims`, open for the policy's

@@ -104,7 +104,27 @@ async fn valid_from_every_form() {
     // A relay link to the registry's relay, fetched once.
     let r = request(&v);
     let link = upload(&f.url, &f.present(0, r.aud(), r.nonce())).await;
-    let c = check(&v, Input::from_text(&link).unwrap(), &ask(&r)).await;
+    // The verifier follows links to its own registry only (by default).
+    let elsewhere = link.replace(&f.url, &f.url.replace("127.0.0.1", "localhost"));
+    let refused = Input::from_text(&elsewhere)
+        .unwrap()
+        .resolve_with(&v.checker().relay_hosts())
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(InputError::Relay(RelayError::HostNotAllowed { .. }))
+        ),
+        "{refused:?}"
+    );
+    let presented = Input::from_text(&link)
+        .unwrap()
+        .resolve_with(&v.checker().relay_hosts())
+        .await
+        .unwrap();
+    let c = v
+        .check(&presented, &ask(&r), vouch_verifier::now())
+        .unwrap();
     assert_eq!(c.headline, Headline::Valid, "{:?}", c.reason);
     assert_eq!(c.source, Source::Relay);
     // The relay served it once.
