@@ -26,6 +26,7 @@
 
 pub mod anchor;
 pub mod b64;
+mod base45;
 pub mod chain;
 pub mod did;
 pub mod envelope;
@@ -34,6 +35,7 @@ pub mod log;
 pub mod manifest;
 pub mod path;
 pub mod presentation;
+pub mod presentation_request;
 pub mod qr;
 #[cfg(any(test, feature = "sample"))]
 pub mod sample;

@@ -1,1 +1,36 @@
-//! vouch-verifier: see the workspace README; filled by its own issue.
+//! vouch-verifier: checks presentations the way HR, an admissions office
+//! or a claims desk needs, offline against its own replica of the chain.
+//!
+//! - [`input`]: what a verifier is handed (QR image, `VCH1:` text, relay
+//!   link, SD-JWT, presentation file), parsed and bounded at the edge.
+//! - [`qr`]: QR codes in PNG/JPEG images (rxing), image bombs refused.
+//! - [`relay`]: relay links, fetched once and decrypted (JWE `dir` +
+//!   `A256GCM`).
+//! - [`policy`]: the policy file (TOML).
+//! - [`nonce`]: presentation requests issued, nonces single-use.
+//! - [`verifier`]: a verifier's directory, sync, requests, the check.
+//! - [`report`]: a checked presentation as text.
+//! - [`service`]: the HTTP API and the web page (axum).
+//!
+//! Presentation requests themselves (`VCHR1:` text) live in
+//! [`vouch_core::presentation_request`], since the wallet reads them too.
+
+pub mod input;
+pub mod nonce;
+pub mod policy;
+pub mod qr;
+pub mod relay;
+pub mod report;
+pub mod service;
+pub mod verifier;
+
+pub use input::{Input, InputError, Presented, Source};
+pub use policy::{PolicyError, PolicyFile};
+pub use verifier::{
+    Ask, Checked, Checker, Headline, NodePin, Verifier, VerifierConfig, VerifierError,
+};
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    vouch_registry::now()
+}

@@ -27,7 +27,6 @@
 //! decoded.
 
 mod anchor_part;
-mod base45;
 mod dictionary;
 mod pack;
 mod unpack;
@@ -36,7 +35,6 @@ pub use anchor_part::MAX_ANCHOR_PART;
 pub use dictionary::DICTIONARY;
 pub use pack::{stats, structure_text, EnvelopeStats};
 
-use base45::{base45_decode, base45_encode};
 use dictionary::{deflate, inflate};
 use pack::pack;
 use unpack::{unpack, Reader};
@@ -144,7 +142,7 @@ fn encode_parts(presentation: &str, anchor: Option<&AnchorProof>) -> Result<Stri
     body.extend_from_slice(&binary);
     let mut out = String::with_capacity(PREFIX.len() + body.len() * 3 / 2 + 2);
     out.push_str(PREFIX);
-    base45_encode(&body, &mut out);
+    crate::base45::encode(&body, &mut out);
     Ok(out)
 }
 
@@ -189,7 +187,7 @@ fn decode_counting(envelope: &str) -> Result<(Presentation, usize), EnvelopeErro
         });
     }
     let body = envelope.strip_prefix(PREFIX).ok_or(EnvelopeError::Prefix)?;
-    let body = base45_decode(body)?;
+    let body = crate::base45::decode(body).map_err(EnvelopeError::Base45)?;
     let mut r = Reader {
         bytes: &body,
         pos: 0,
@@ -282,7 +280,7 @@ mod tests {
         body.extend_from_slice(&compressed);
         body.extend_from_slice(binary);
         let mut out = PREFIX.to_owned();
-        base45_encode(&body, &mut out);
+        crate::base45::encode(&body, &mut out);
         out
     }
 

@@ -1,0 +1,142 @@
+//! The command line (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Vouch verifier: check a presented credential offline against this
+/// verifier's replica of the revocation chain.
+///
+/// `verify` exits 0 when the presentation is valid, 1 when it is not
+/// (the reason printed), 2 when it could not be checked.
+#[derive(Debug, Parser)]
+#[command(name = "vouch-verifier", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up a verifier in --dir for a registry: trust its node key.
+    Init(InitArgs),
+    /// Issue a presentation request (a fresh single-use nonce) and print its
+    /// text for the holder's wallet.
+    Request(RequestArgs),
+    /// Check a presentation: a QR image, a file or standard input holding
+    /// VCH1: text, a relay link, an SD-JWT presentation or a presentation
+    /// file.
+    Verify(VerifyArgs),
+    /// Serve the HTTP API and the web page (camera scan) at /; sync the
+    /// replica in the background.
+    Serve(ServeArgs),
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The verifier's directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The registry to sync from (default: the one `init` was given).
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Address to listen on, e.g. 127.0.0.1:7500.
+    #[arg(long)]
+    pub listen: std::net::SocketAddr,
+    /// Seconds between background syncs.
+    #[arg(long, default_value_t = 30)]
+    pub sync_interval: u64,
+    /// Policy file (default: <dir>/policy.toml, else the defaults).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The verifier's directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The registry's URL.
+    #[arg(long)]
+    pub registry: String,
+    /// The node key `vouch-registry init` printed.
+    #[arg(long, conflicts_with = "trust_on_first_use")]
+    pub node_key: Option<String>,
+    /// Trust whatever node key the registry shows now.
+    #[arg(long)]
+    pub trust_on_first_use: bool,
+    /// This verifier's audience (default: a fresh urn:vouch:verifier:…).
+    #[arg(long)]
+    pub aud: Option<String>,
+}
+
+/// `request`.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The verifier's directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// A claim the holder is asked to disclose (a path: /courses,
+    /// /student_name); repeat or separate with commas.
+    #[arg(long = "claim", value_delimiter = ',')]
+    pub claims: Vec<String>,
+    /// Also write the request as a QR code PNG here.
+    #[arg(long, value_name = "OUT.png")]
+    pub qr: Option<PathBuf>,
+    /// Policy file (default: <dir>/policy.toml, else the defaults).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["qr", "input", "stdin"]))]
+pub struct VerifyArgs {
+    /// The verifier's directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Sync the replica from this registry first (without it, the replica
+    /// as last synced is used and its age reported).
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// A PNG or JPEG image of the QR code.
+    #[arg(long, value_name = "IMAGE")]
+    pub qr: Option<PathBuf>,
+    /// A file: VCH1: text, a relay link, an SD-JWT presentation, a
+    /// presentation file, or an image.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// `-`: read the input from standard input.
+    #[arg(value_name = "-", value_parser = dash)]
+    pub stdin: Option<bool>,
+    /// The audience expected (default: the request's, else this verifier's).
+    #[arg(long)]
+    pub aud: Option<String>,
+    /// The nonce of the request this verifier issued (`request`). A nonce
+    /// may start with `-` (it is base64url).
+    #[arg(long, allow_hyphen_values = true)]
+    pub nonce: Option<String>,
+    /// Policy file (default: <dir>/policy.toml, else the defaults).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Print JSON (the full verification).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn dash(s: &str) -> Result<bool, String> {
+    if s == "-" {
+        Ok(true)
+    } else {
+        Err(format!(
+            "unexpected argument {s:?}: give the input with --qr IMAGE, --input FILE or - (standard input)"
+        ))
+    }
+}

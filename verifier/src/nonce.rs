@@ -1,0 +1,250 @@
+//! The nonce book: every presentation request this verifier issued, so a
+//! nonce is accepted once, and only before its request expires.
+//!
+//! Two sled trees in the verifier's own `Db` (`<dir>/nonces`):
+//! `open` (nonce → request text) for requests not yet answered, and `used`
+//! (nonce → request text) for those answered, kept until they expire so a
+//! replay is refused as a replay. [`NonceBook::redeem`] moves a nonce from
+//! `open` to `used` with sled's `remove`, which returns the entry to exactly
+//! one caller: two presentations racing with one nonce cannot both pass.
+//! Open requests have a quota; expired entries are swept.
+
+use std::path::Path;
+
+use rand::rngs::OsRng;
+use vouch_core::presentation_request::{fresh_nonce, PresentationRequest, RequestError};
+use vouch_core::ClaimPath;
+
+/// Why the book refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NonceError {
+    /// The quota of open requests is used up (after sweeping expired ones).
+    #[error("{open} presentation requests are open, the most this verifier keeps; try again when some expire")]
+    Full {
+        /// Requests open.
+        open: usize,
+    },
+    /// The request could not be made (a bad audience or too many claims).
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// Storage failed.
+    #[error("nonce storage: {0}")]
+    Storage(#[from] sled::Error),
+}
+
+/// What the book says about a nonce a presentation answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NonceState {
+    /// Issued here, open, not expired: the request it belongs to.
+    Open(PresentationRequest),
+    /// Issued here and already answered: a replay.
+    Used(PresentationRequest),
+    /// Issued here, expired unanswered.
+    Expired(PresentationRequest),
+    /// Never issued here (or long expired and swept).
+    Unknown,
+}
+
+/// The book.
+#[derive(Debug)]
+pub struct NonceBook {
+    db: sled::Db,
+    open: sled::Tree,
+    used: sled::Tree,
+    max_open: usize,
+}
+
+fn read(value: &[u8]) -> Option<PresentationRequest> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|t| PresentationRequest::parse(t).ok())
+}
+
+impl NonceBook {
+    /// Opens (creating) the book in `dir`, keeping at most `max_open` open
+    /// requests.
+    ///
+    /// # Errors
+    /// [`NonceError::Storage`].
+    pub fn open(dir: &Path, max_open: usize) -> Result<Self, NonceError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(4 << 20)
+            .open()?;
+        Ok(Self {
+            open: db.open_tree("open")?,
+            used: db.open_tree("used")?,
+            db,
+            max_open,
+        })
+    }
+
+    /// Issues a request from `aud` for `claims`, open for `ttl` seconds from
+    /// `now`, with a fresh nonce, and records it.
+    ///
+    /// # Errors
+    /// [`NonceError::Full`] when `max_open` requests are open after the
+    /// expired ones are swept; [`NonceError::Request`]; storage.
+    pub fn issue(
+        &self,
+        aud: &str,
+        claims: Vec<ClaimPath>,
+        ttl: u64,
+        now: i64,
+    ) -> Result<PresentationRequest, NonceError> {
+        if self.open.len() >= self.max_open {
+            self.sweep(now)?;
+            let open = self.open.len();
+            if open >= self.max_open {
+                return Err(NonceError::Full { open });
+            }
+        }
+        let expires = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+        let request = PresentationRequest::new(aud, fresh_nonce(&mut OsRng), expires, claims)?;
+        self.open
+            .insert(request.nonce().as_bytes(), request.to_text().as_bytes())?;
+        self.db.flush()?;
+        Ok(request)
+    }
+
+    /// What the book knows about `nonce` at `now`, changing nothing.
+    ///
+    /// # Errors
+    /// Storage.
+    pub fn state(&self, nonce: &str, now: i64) -> Result<NonceState, NonceError> {
+        if let Some(request) = self.open.get(nonce.as_bytes())?.and_then(|v| read(&v)) {
+            return Ok(if request.is_expired(now) {
+                NonceState::Expired(request)
+            } else {
+                NonceState::Open(request)
+            });
+        }
+        Ok(
+            match self.used.get(nonce.as_bytes())?.and_then(|v| read(&v)) {
+                Some(request) => NonceState::Used(request),
+                None => NonceState::Unknown,
+            },
+        )
+    }
+
+    /// Marks `nonce` used, at most once: the state it was in. Only an
+    /// [`NonceState::Open`] answer means this caller redeemed it.
+    ///
+    /// # Errors
+    /// Storage.
+    pub fn redeem(&self, nonce: &str, now: i64) -> Result<NonceState, NonceError> {
+        let Some(value) = self.open.remove(nonce.as_bytes())? else {
+            return self.state(nonce, now);
+        };
+        let Some(request) = read(&value) else {
+            return Ok(NonceState::Unknown);
+        };
+        self.used.insert(nonce.as_bytes(), value)?;
+        self.db.flush()?;
+        Ok(if request.is_expired(now) {
+            NonceState::Expired(request)
+        } else {
+            NonceState::Open(request)
+        })
+    }
+
+    /// Requests open now (expired ones included until swept).
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Removes every entry expired at `now`; returns how many.
+    ///
+    /// # Errors
+    /// Storage.
+    pub fn sweep(&self, now: i64) -> Result<usize, NonceError> {
+        let mut removed = 0;
+        for tree in [&self.open, &self.used] {
+            let expired: Vec<sled::IVec> = tree
+                .iter()
+                .filter_map(Result::ok)
+                .filter(|(_, v)| read(v).is_none_or(|r| r.is_expired(now)))
+                .map(|(k, _)| k)
+                .collect();
+            for key in expired {
+                if tree.remove(key)?.is_some() {
+                    removed += 1;
+                }
+            }
+        }
+        self.db.flush()?;
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn book(name: &str, max: usize) -> (NonceBook, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("vouch-nonces-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        (NonceBook::open(&dir, max).unwrap(), dir)
+    }
+
+    #[test]
+    fn a_nonce_is_redeemed_once() {
+        let (b, dir) = book("once", 10);
+        let r = b.issue("hr", Vec::new(), 60, 1000).unwrap();
+        assert_eq!(
+            b.state(r.nonce(), 1001).unwrap(),
+            NonceState::Open(r.clone())
+        );
+        assert_eq!(
+            b.redeem(r.nonce(), 1001).unwrap(),
+            NonceState::Open(r.clone())
+        );
+        assert_eq!(
+            b.redeem(r.nonce(), 1002).unwrap(),
+            NonceState::Used(r.clone())
+        );
+        assert_eq!(
+            b.state("nope-nope-nope-nope", 1002).unwrap(),
+            NonceState::Unknown
+        );
+        drop(b);
+        // Durable.
+        let b = NonceBook::open(&dir, 10).unwrap();
+        assert_eq!(b.state(r.nonce(), 1003).unwrap(), NonceState::Used(r));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_expired_request_is_refused_and_swept() {
+        let (b, dir) = book("expiry", 10);
+        let r = b.issue("hr", Vec::new(), 60, 1000).unwrap();
+        assert_eq!(
+            b.state(r.nonce(), 1060).unwrap(),
+            NonceState::Expired(r.clone())
+        );
+        assert_eq!(b.sweep(1060).unwrap(), 1);
+        assert_eq!(b.redeem(r.nonce(), 1061).unwrap(), NonceState::Unknown);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn fail_over_quota() {
+        let (b, dir) = book("quota", 2);
+        b.issue("hr", Vec::new(), 60, 1000).unwrap();
+        b.issue("hr", Vec::new(), 60, 1000).unwrap();
+        assert!(matches!(
+            b.issue("hr", Vec::new(), 60, 1000),
+            Err(NonceError::Full { open: 2 })
+        ));
+        // Once they expire, the sweep frees room.
+        assert!(b.issue("hr", Vec::new(), 60, 1100).is_ok());
+        assert!(matches!(
+            b.issue("", Vec::new(), 60, 1100),
+            Err(NonceError::Request(_))
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

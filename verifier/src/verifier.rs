@@ -1,0 +1,548 @@
+//! A verifier's directory and the one call that checks a presentation.
+//!
+//! `<dir>/verifier.json` names the registry, the node key this verifier
+//! trusts and its own audience (`aud`); `<dir>/replica` is its replica of
+//! the chain; `<dir>/nonces` its [`NonceBook`]; `<dir>/policy.toml`, when
+//! present, its [`PolicyFile`].
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use vouch_core::presentation_request::PresentationRequest;
+use vouch_core::verify::{verify, Policy, Request, Verification};
+use vouch_core::view::{ChainView, Status};
+use vouch_core::{CheckName, ClaimPath, Outcome, VerifyError};
+use vouch_registry::client::{ClientError, NodeClient};
+use vouch_registry::replica::{Replica, ReplicaError, SyncReport};
+
+use crate::input::{Presented, Source};
+use crate::nonce::{NonceBook, NonceError, NonceState};
+use crate::policy::{PolicyError, PolicyFile};
+use crate::relay::RelayHosts;
+
+/// The configuration file in a verifier's directory.
+pub const CONFIG_FILE: &str = "verifier.json";
+/// The policy file read from a verifier's directory when no other is given.
+pub const POLICY_FILE: &str = "policy.toml";
+
+/// Why a verifier could not be set up, or a presentation not checked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifierError {
+    /// `init` on a directory that already holds a verifier.
+    #[error("{0} already holds a verifier (verifier.json); use another --dir")]
+    Exists(String),
+    /// No verifier in the directory.
+    #[error("{0} holds no verifier (no verifier.json): run `vouch-verifier init` first")]
+    Missing(String),
+    /// A file in the directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `verifier.json` is not a verifier configuration.
+    #[error("{path}: {source}")]
+    Config {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No registry to sync from.
+    #[error("no registry to sync from: pass --registry URL")]
+    NoRegistry,
+    /// The registry could not be asked.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The replica failed (storage, or a sync that did not verify).
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+    /// The replica has never been synced.
+    #[error("the replica has not been synced yet: pass --registry URL to sync it")]
+    NotSynced,
+    /// The policy file.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The nonce book.
+    #[error(transparent)]
+    Nonces(#[from] NonceError),
+    /// An audience given that is not the one of the request with the nonce.
+    #[error(
+        "--aud {given:?} is not the audience {issued:?} of the request that issued this nonce"
+    )]
+    Audience {
+        /// Given.
+        given: String,
+        /// The request's.
+        issued: String,
+    },
+    /// The presentation could not be checked at all.
+    #[error("the presentation cannot be checked: {0}")]
+    Verify(#[from] VerifyError),
+}
+
+/// What `verifier.json` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierConfig {
+    /// This verifier's audience: the `aud` its requests name.
+    pub aud: String,
+    /// The registry node's verifier key, trusted for every block.
+    pub node_vkey: String,
+    /// The registry synced from when none is given.
+    pub registry: Option<String>,
+}
+
+/// How `init` learns the node key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodePin {
+    /// The key `vouch-registry init` printed, given out of band.
+    Key(String),
+    /// Whatever key the registry shows now (trust on first use).
+    FirstUse,
+}
+
+/// What the verifier was asked to check the presentation against.
+#[derive(Debug, Clone, Default)]
+pub struct Ask {
+    /// The audience; default: the one of the request with `nonce`, else
+    /// this verifier's.
+    pub aud: Option<String>,
+    /// The nonce of a request this verifier issued.
+    pub nonce: Option<String>,
+}
+
+/// The headline a page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Headline {
+    /// Every check passed.
+    Valid,
+    /// The credential is revoked (whatever else failed).
+    Revoked,
+    /// Some other check failed.
+    NotValid,
+}
+
+impl std::fmt::Display for Headline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Headline::Valid => "VALID",
+            Headline::Revoked => "REVOKED",
+            Headline::NotValid => "NOT VALID",
+        })
+    }
+}
+
+/// A checked presentation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checked {
+    /// VALID, REVOKED or NOT VALID.
+    pub headline: Headline,
+    /// The first failure, in one sentence; `None` when valid.
+    pub reason: Option<String>,
+    /// Where the presentation came from.
+    pub source: Source,
+    /// Every check, the issuer, the claims, the chain position.
+    pub verification: Verification,
+}
+
+impl Checked {
+    fn new(verification: Verification, source: Source) -> Self {
+        let headline = if verification.is_valid() {
+            Headline::Valid
+        } else if verification.status == Some(Status::Revoked) {
+            Headline::Revoked
+        } else {
+            Headline::NotValid
+        };
+        let reason = verification
+            .verdict
+            .first_failure()
+            .map(|c| match &c.outcome {
+                Outcome::Fail(why) => format!("{}: {why}", check_label(c.name)),
+                _ => check_label(c.name).to_owned(),
+            });
+        Self {
+            headline,
+            reason,
+            source,
+            verification,
+        }
+    }
+
+    /// True when every check passed.
+    pub fn is_valid(&self) -> bool {
+        self.headline == Headline::Valid
+    }
+}
+
+/// A check's name as a person reads it.
+pub fn check_label(name: CheckName) -> &'static str {
+    match name {
+        CheckName::IssuerSignature => "issuer signature",
+        CheckName::Disclosures => "disclosures",
+        CheckName::Format => "credential format",
+        CheckName::Validity => "validity period",
+        CheckName::HolderBinding => "holder binding",
+        CheckName::Audience => "audience",
+        CheckName::Nonce => "nonce",
+        CheckName::RequestedClaims => "requested claims",
+        CheckName::Kind => "kind of credential",
+        CheckName::Accreditation => "issuer accreditation",
+        CheckName::IssuerKey => "issuer key",
+        CheckName::Status => "revocation status",
+        CheckName::Freshness => "replica freshness",
+        CheckName::Cosignatures => "witness cosignatures",
+        CheckName::Anchor => "anchor proof",
+    }
+}
+
+/// A verifier: its [`Checker`] and its replica.
+pub struct Verifier {
+    dir: PathBuf,
+    checker: Checker,
+    replica: Replica,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("dir", &self.dir)
+            .field("checker", &self.checker)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What checks presentations, apart from the replica: configuration,
+/// policy, nonce book. It checks against any [`ChainView`] it is given, so
+/// a service can check against a snapshot while the replica syncs.
+#[derive(Debug)]
+pub struct Checker {
+    config: VerifierConfig,
+    policy_file: PolicyFile,
+    policy: Policy,
+    nonces: NonceBook,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VerifierError + '_ {
+    move |source| VerifierError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl Verifier {
+    /// Sets up a verifier in `dir` for the registry at `registry`, trusting
+    /// the node key `pin` gives, with audience `aud` (default: a fresh
+    /// `urn:vouch:verifier:<random>`). Nothing is synced yet.
+    ///
+    /// # Errors
+    /// [`VerifierError::Exists`]; the registry (for [`NodePin::FirstUse`]);
+    /// a node key or audience that does not parse; storage.
+    pub async fn init(
+        dir: &Path,
+        registry: &str,
+        pin: NodePin,
+        aud: Option<String>,
+    ) -> Result<VerifierConfig, VerifierError> {
+        let path = dir.join(CONFIG_FILE);
+        if path.exists() {
+            return Err(VerifierError::Exists(dir.display().to_string()));
+        }
+        let client = NodeClient::new(registry)?;
+        let node_vkey = match pin {
+            NodePin::Key(k) => k,
+            NodePin::FirstUse => client.info().await?.node_vkey,
+        };
+        // The key must make a trust policy (with no witnesses yet).
+        PolicyFile::default().trust(&node_vkey)?;
+        let aud = match aud {
+            Some(aud) => aud,
+            None => {
+                let mut bytes = [0u8; 8];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+                format!(
+                    "urn:vouch:verifier:{}",
+                    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                )
+            }
+        };
+        // The audience must fit a request.
+        PresentationRequest::new(aud.clone(), "A".repeat(16), 1, Vec::new())
+            .map_err(NonceError::from)?;
+        let config = VerifierConfig {
+            aud,
+            node_vkey,
+            registry: Some(client.base().to_owned()),
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let json = serde_json::to_vec_pretty(&config).map_err(|source| VerifierError::Config {
+            path: path.display().to_string(),
+            source,
+        })?;
+        std::fs::write(&path, json).map_err(io(&path))?;
+        Ok(config)
+    }
+
+    /// Opens the verifier in `dir` under `policy` (default: `<dir>/policy.toml`
+    /// when present, else [`PolicyFile::default`]).
+    ///
+    /// # Errors
+    /// [`VerifierError::Missing`], a bad `verifier.json` or policy, storage.
+    pub fn open(dir: &Path, policy: Option<PolicyFile>) -> Result<Self, VerifierError> {
+        let path = dir.join(CONFIG_FILE);
+        if !path.exists() {
+            return Err(VerifierError::Missing(dir.display().to_string()));
+        }
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let config: VerifierConfig =
+            serde_json::from_slice(&bytes).map_err(|source| VerifierError::Config {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let policy_file = match policy {
+            Some(p) => p,
+            None if dir.join(POLICY_FILE).exists() => PolicyFile::read(&dir.join(POLICY_FILE))?,
+            None => PolicyFile::default(),
+        };
+        let policy = policy_file.policy(&config.node_vkey)?;
+        let replica = Replica::open(&dir.join("replica"), policy.trust.clone())?;
+        let nonces = NonceBook::open(&dir.join("nonces"), policy_file.max_open_requests)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            checker: Checker {
+                config,
+                policy_file,
+                policy,
+                nonces,
+            },
+            replica,
+        })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The checker: configuration, policy, nonce book.
+    pub fn checker(&self) -> &Checker {
+        &self.checker
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.checker.config
+    }
+
+    /// The policy file in force.
+    pub fn policy_file(&self) -> &PolicyFile {
+        &self.checker.policy_file
+    }
+
+    /// The replica.
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// The checker and the replica apart: a service checks with the one
+    /// while it syncs the other.
+    pub fn into_parts(self) -> (Checker, Replica) {
+        (self.checker, self.replica)
+    }
+
+    /// The replica's view as of its head.
+    ///
+    /// # Errors
+    /// [`VerifierError::NotSynced`] before the first sync; storage.
+    pub fn view(&self) -> Result<ChainView, VerifierError> {
+        view_of(&self.replica)
+    }
+
+    /// Syncs the replica from `registry` (default: the configured one).
+    ///
+    /// # Errors
+    /// [`VerifierError::NoRegistry`], the client, the sync (which changes
+    /// nothing when it fails).
+    pub async fn sync(&mut self, registry: Option<&str>) -> Result<SyncReport, VerifierError> {
+        let url = registry
+            .or(self.checker.config.registry.as_deref())
+            .ok_or(VerifierError::NoRegistry)?;
+        let client = NodeClient::new(url)?;
+        Ok(self.replica.sync(&client).await?)
+    }
+
+    /// Issues a presentation request for `claims`, open for the policy's
+    /// `request_ttl` from `now`.
+    ///
+    /// # Errors
+    /// [`VerifierError::Nonces`]: the quota of open requests, storage.
+    pub fn request(
+        &self,
+        claims: Vec<ClaimPath>,
+        now: i64,
+    ) -> Result<PresentationRequest, VerifierError> {
+        self.checker.request(claims, now)
+    }
+
+    /// Checks `presented` against the replica's view: see [`Checker::check`].
+    ///
+    /// # Errors
+    /// [`VerifierError::NotSynced`], and those of [`Checker::check`].
+    pub fn check(
+        &self,
+        presented: &Presented,
+        ask: &Ask,
+        now: i64,
+    ) -> Result<Checked, VerifierError> {
+        self.checker.check(&self.view()?, presented, ask, now)
+    }
+}
+
+/// The view of `replica` as of its head.
+///
+/// # Errors
+/// [`VerifierError::NotSynced`] before the first sync; storage.
+pub fn view_of(replica: &Replica) -> Result<ChainView, VerifierError> {
+    match replica.view() {
+        Ok(view) => Ok(view),
+        Err(ReplicaError::NotSynced) => Err(VerifierError::NotSynced),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Checker {
+    /// The configuration.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.config
+    }
+
+    /// The policy file in force.
+    pub fn policy_file(&self) -> &PolicyFile {
+        &self.policy_file
+    }
+
+    /// The nonce book.
+    pub fn nonces(&self) -> &NonceBook {
+        &self.nonces
+    }
+
+    /// The relays whose links are followed: the policy's `relay_hosts`, or
+    /// when it lists none, the registry this verifier syncs from.
+    pub fn relay_hosts(&self) -> RelayHosts {
+        if self.policy_file.relay_hosts.is_empty() {
+            RelayHosts::only(self.config.registry.as_deref())
+        } else {
+            RelayHosts::only(self.policy_file.relay_hosts.iter().map(String::as_str))
+        }
+    }
+
+    /// Issues a presentation request for `claims`, open for the policy's
+    /// `request_ttl` from `now`.
+    ///
+    /// # Errors
+    /// [`VerifierError::Nonces`]: the quota of open requests, storage.
+    pub fn request(
+        &self,
+        claims: Vec<ClaimPath>,
+        now: i64,
+    ) -> Result<PresentationRequest, VerifierError> {
+        Ok(self
+            .nonces
+            .issue(&self.config.aud, claims, self.policy_file.request_ttl, now)?)
+    }
+
+    /// Checks `presented` against `view` under the policy, for `ask`, at
+    /// `now`; with a nonce, redeems it (once) when the presentation answers
+    /// it.
+    ///
+    /// A nonce this verifier did not issue, one already answered (a
+    /// replay) or one whose request expired fails the nonce check.
+    ///
+    /// # Errors
+    /// [`VerifierError::Audience`], [`VerifierError::Verify`] when the
+    /// presentation cannot be checked, storage.
+    pub fn check(
+        &self,
+        view: &ChainView,
+        presented: &Presented,
+        ask: &Ask,
+        now: i64,
+    ) -> Result<Checked, VerifierError> {
+        let state = match &ask.nonce {
+            Some(nonce) => Some(self.nonces.state(nonce, now)?),
+            None => None,
+        };
+        let issued = match &state {
+            Some(NonceState::Open(r) | NonceState::Used(r) | NonceState::Expired(r)) => Some(r),
+            _ => None,
+        };
+        let request = match issued {
+            Some(r) => {
+                if let Some(given) = ask.aud.as_ref().filter(|a| *a != r.aud()) {
+                    return Err(VerifierError::Audience {
+                        given: given.clone(),
+                        issued: r.aud().to_owned(),
+                    });
+                }
+                r.to_request()
+            }
+            None => Request {
+                aud: ask.aud.clone().unwrap_or_else(|| self.config.aud.clone()),
+                nonce: ask.nonce.clone(),
+                claims: Vec::new(),
+            },
+        };
+        let mut verification = verify(presented.presentation(), &request, view, &self.policy, now)?;
+        if let Some(nonce) = &ask.nonce {
+            let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)
+                && verification.check(CheckName::HolderBinding) == Some(&Outcome::Pass);
+            let failure = match state {
+                Some(NonceState::Unknown) | None => Some(format!(
+                    "nonce {nonce} was not issued by this verifier (or expired long ago)"
+                )),
+                Some(_) if answered => match self.nonces.redeem(nonce, now)? {
+                    NonceState::Open(_) => None,
+                    NonceState::Used(_) => Some(
+                        "replayed: this request was already answered by a presentation, \
+                         and each request is accepted once"
+                            .to_owned(),
+                    ),
+                    NonceState::Expired(r) => Some(format!(
+                        "the request expired {} s ago (at {})",
+                        now - r.expires(),
+                        r.expires()
+                    )),
+                    NonceState::Unknown => Some(format!(
+                        "nonce {nonce} was not issued by this verifier (or expired long ago)"
+                    )),
+                },
+                // The presentation does not answer this nonce: the nonce
+                // check already says so, and the nonce stays open.
+                Some(_) => None,
+            };
+            if let Some(why) = failure {
+                set(&mut verification, CheckName::Nonce, Outcome::Fail(why));
+            }
+        }
+        Ok(Checked::new(verification, presented.source))
+    }
+}
+
+fn set(verification: &mut Verification, name: CheckName, outcome: Outcome) {
+    match verification
+        .verdict
+        .checks
+        .iter_mut()
+        .find(|c| c.name == name)
+    {
+        Some(check) => check.outcome = outcome,
+        None => verification.verdict.push(name, outcome),
+    }
+}

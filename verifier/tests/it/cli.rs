@@ -1,0 +1,224 @@
+//! The `vouch-verifier` binary: --help, init, request, verify with every
+//! exit code (0 valid, 1 not valid, 2 could not check).
+
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt as _;
+use vouch_core::envelope;
+use vouch_core::presentation_request::PresentationRequest;
+
+use crate::common::{Fixture, TempDir, AUD};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn run(args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vouch-verifier"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(pipe);
+    let out = child.wait_with_output().await.unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_for_every_command() {
+    let top = run(&["--help"], None).await;
+    assert_eq!(top.code, 0);
+    for cmd in ["init", "request", "verify"] {
+        assert!(top.stdout.contains(cmd), "{}", top.stdout);
+        let help = run(&[cmd, "--help"], None).await;
+        assert_eq!(help.code, 0, "{cmd}: {}", help.stderr);
+        assert!(help.stdout.contains("--dir"), "{cmd}: {}", help.stdout);
+    }
+    assert!(top.stdout.contains("exits 0"), "{}", top.stdout);
+    // No input given: a usage error, exit 2.
+    let none = run(&["verify", "--dir", "/nonexistent"], None).await;
+    assert_eq!(none.code, 2);
+}
+
+/// Asks the verifier in `dir` for a request through the CLI.
+async fn request(dir: &Path, qr: Option<&Path>) -> PresentationRequest {
+    let mut args = vec!["request", "--dir", s(dir)];
+    if let Some(qr) = qr {
+        args.extend(["--qr", s(qr)]);
+    }
+    let out = run(&args, None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    PresentationRequest::parse(out.stdout.trim()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_request_verify_with_exit_codes() {
+    let f = Fixture::new("cli").await;
+    let dir = f.root.path().join("hr");
+
+    // init needs a node key, or trust on first use.
+    let out = run(&["init", "--dir", s(&dir), "--registry", &f.url], None).await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--node-key"), "{}", out.stderr);
+    let out = run(
+        &[
+            "init",
+            "--dir",
+            s(&dir),
+            "--registry",
+            &f.url,
+            "--node-key",
+            &f.node_vkey,
+            "--aud",
+            AUD,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("synced to block"), "{}", out.stdout);
+
+    // A nonce may start with '-' (base64url): --nonce still takes it.
+    let out = run(
+        &[
+            "verify",
+            "--dir",
+            s(&dir),
+            "--nonce",
+            "-AAAAAAAAAAAAAAAAAAAAAAA",
+            "-",
+        ],
+        Some("garbage"),
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("not a presentation"), "{}", out.stderr);
+
+    // A request, also as a QR code that decodes to the same text.
+    let png = f.root.path().join("request.png");
+    let r = request(&dir, Some(&png)).await;
+    assert_eq!(r.aud(), AUD);
+    let scanned = vouch_verifier::qr::decode(&std::fs::read(&png).unwrap()).unwrap();
+    assert_eq!(PresentationRequest::parse(&scanned).unwrap(), r);
+
+    // Valid from a file: exit 0, the verdict readable.
+    let file = f.root.path().join("p.txt");
+    std::fs::write(&file, f.present(0, r.aud(), r.nonce())).unwrap();
+    let args = [
+        "verify",
+        "--dir",
+        s(&dir),
+        "--input",
+        s(&file),
+        "--nonce",
+        r.nonce(),
+    ];
+    let out = run(&args, None).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.starts_with("VALID\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("University of Example"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Checked against chain block"),
+        "{}",
+        out.stdout
+    );
+    // Replayed: exit 1, the reason in one sentence.
+    let out = run(&args, None).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with("NOT VALID\nReason: nonce: replayed"),
+        "{}",
+        out.stdout
+    );
+
+    // A QR image, syncing first.
+    let r = request(&dir, None).await;
+    let text = envelope::encode(&f.present(0, r.aud(), r.nonce())).unwrap();
+    let code = vouch_core::qr::qr_code(&text, vouch_core::qr::EcLevel::M).unwrap();
+    let img = f.root.path().join("p.png");
+    std::fs::write(&img, vouch_core::qr::png(&code, 3, 4).unwrap()).unwrap();
+    let out = run(
+        &[
+            "verify",
+            "--dir",
+            s(&dir),
+            "--registry",
+            &f.url,
+            "--qr",
+            s(&img),
+            "--nonce",
+            r.nonce(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    // Standard input, JSON out; the revoked credential: exit 1.
+    let r = request(&dir, None).await;
+    let out = run(
+        &[
+            "verify",
+            "--dir",
+            s(&dir),
+            "-",
+            "--nonce",
+            r.nonce(),
+            "--json",
+        ],
+        Some(&f.present(1, r.aud(), r.nonce())),
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["headline"], "revoked");
+
+    // Could not check: exit 2, one line on stderr.
+    std::fs::write(&file, "garbage that is no presentation").unwrap();
+    let out = run(&["verify", "--dir", s(&dir), "--input", s(&file)], None).await;
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .starts_with("error: the input is not a presentation"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    let out = run(&["verify", "--dir", s(&dir), "--qr", s(&file)], None).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let empty = TempDir::new("cli-empty");
+    let out = run(&["verify", "--dir", s(empty.path()), "-"], Some("VCH1:ABC")).await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("vouch-verifier init"), "{}", out.stderr);
+    // A policy file with a typo.
+    let policy = f.root.path().join("policy.toml");
+    std::fs::write(&policy, "max_replica_agee = 5\n").unwrap();
+    let out = run(
+        &["verify", "--dir", s(&dir), "--policy", s(&policy), "-"],
+        Some("VCH1:ABC"),
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("max_replica_agee"), "{}", out.stderr);
+}

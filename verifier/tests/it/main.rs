@@ -1,0 +1,9 @@
+//! vouch-verifier integration tests: one binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod cli;
+mod common;
+mod library;
+mod page;
+mod service;

@@ -1,0 +1,260 @@
+//! The HTTP service through its router (`tower::ServiceExt::oneshot`), and
+//! the real binary serving on loopback.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use tower::ServiceExt as _;
+use vouch_core::envelope;
+use vouch_verifier::service::{self, AppState};
+
+use crate::common::Fixture;
+
+async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+fn post(path: &str, content_type: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", content_type)
+        .body(body.into())
+        .unwrap()
+}
+
+async fn new_request(app: &axum::Router) -> serde_json::Value {
+    let (status, r) = call(app, post("/api/requests", "application/json", "")).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_verdicts_errors_and_hostile_bodies() {
+    let f = Fixture::new("service").await;
+    let v = f.verifier("hr").await;
+    let view = v.view().unwrap();
+    let (checker, _replica) = v.into_parts();
+    let app = service::app(AppState::new(checker, Some(view)));
+
+    // Health and the static documents.
+    let (status, h) = call(
+        &app,
+        Request::get("/api/health").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(h["replica"]["height"].as_u64().unwrap() > 0, "{h}");
+    let (status, doc) = call(
+        &app,
+        Request::get("/api/openapi.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let page = app
+        .clone()
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+
+    // A request, answered in JSON: valid; the same again: replayed.
+    let r = new_request(&app).await;
+    assert!(r["request"].as_str().unwrap().starts_with("VCHR1:"));
+    assert!(r["qr_png"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/png;base64,"));
+    let nonce = r["nonce"].as_str().unwrap();
+    let text = f.present(0, r["aud"].as_str().unwrap(), nonce);
+    let body = serde_json::json!({ "input": text, "nonce": nonce }).to_string();
+    let (status, c) = call(&app, post("/api/verify", "application/json", body.clone())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(c["headline"], "valid", "{c}");
+    let (status, c) = call(&app, post("/api/verify", "application/json", body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(c["headline"], "not-valid");
+    assert!(c["reason"].as_str().unwrap().contains("replayed"), "{c}");
+
+    // Hostile inputs, each a clear 4xx.
+    let bomb = {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend_from_slice(&[0, 0, 0, 13]);
+        png.extend_from_slice(b"IHDR");
+        png.extend_from_slice(&[0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60, 8, 0, 0, 0, 0]);
+        png
+    };
+    let cases: Vec<(Request<Body>, StatusCode)> = vec![
+        (
+            post("/api/verify", "text/plain", "garbage"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            post("/api/verify", "text/plain", "VCH1:ABCDEF"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            post("/api/verify", "application/json", "{\"input\":"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            post("/api/verify", "text/plain", "https://evil.example/login"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            post(
+                "/api/verify",
+                "application/octet-stream",
+                vec![0u8; 50 << 20],
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            post("/api/scan", "image/png", bomb.clone()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            post("/api/scan", "text/plain", "VCH1:ABC"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            post("/api/scan", "image/png", b"\x89PNG\r\n\x1a\nnope".to_vec()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            post("/api/verify?bogus=1", "text/plain", "VCH1:A"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            post("/api/requests", "application/json", "{\"claims\":[\"//\"]}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Request::get("/api/nothing").body(Body::empty()).unwrap(),
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (req, want) in cases {
+        let what = req.uri().to_string();
+        let (status, e) = call(&app, req).await;
+        assert_eq!(status, want, "{what}: {e}");
+        assert!(
+            e["error"].is_string() && e["detail"].is_string(),
+            "{what}: {e}"
+        );
+    }
+
+    // Still serving: a camera frame (PNG) holding the VCH1: code.
+    let r = new_request(&app).await;
+    let nonce = r["nonce"].as_str().unwrap();
+    let qr = envelope::encode(&f.present(0, r["aud"].as_str().unwrap(), nonce)).unwrap();
+    let png = vouch_core::qr::png(
+        &vouch_core::qr::qr_code(&qr, vouch_core::qr::EcLevel::M).unwrap(),
+        3,
+        4,
+    )
+    .unwrap();
+    let (status, c) = call(
+        &app,
+        post(&format!("/api/scan?nonce={nonce}"), "image/png", png),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["headline"], "valid", "{c}");
+    assert_eq!(c["source"], "qr-envelope");
+    // A frame without a code: no_code, so the page sends the next frame.
+    let mut frame = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut frame, 64, 64);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[255; 64 * 64]).unwrap();
+        writer.finish().unwrap();
+    }
+    let (status, e) = call(&app, post("/api/scan", "image/png", frame)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["error"], "no_code");
+    // The revoked credential, as text with the nonce in the query.
+    let r = new_request(&app).await;
+    let nonce = r["nonce"].as_str().unwrap();
+    let text = f.present(1, r["aud"].as_str().unwrap(), nonce);
+    let (status, c) = call(
+        &app,
+        post(&format!("/api/verify?nonce={nonce}"), "text/plain", text),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(c["headline"], "revoked", "{c}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_syncs_and_stops_on_sigterm() {
+    let f = Fixture::new("serve").await;
+    let v = f.verifier("hr").await;
+    let dir = v.dir().to_owned();
+    drop(v);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vouch-verifier"))
+        .args(["serve", "--dir", dir.to_str().unwrap(), "--listen", &listen])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://{listen}");
+    let http = reqwest::Client::new();
+    let mut health = serde_json::Value::Null;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{base}/api/health")).send().await {
+            health = r.json().await.unwrap();
+            if health["last_sync"]["ok"] == true {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(health["last_sync"]["ok"], true, "{health}");
+    let r: serde_json::Value = http
+        .post(format!("{base}/api/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let nonce = r["nonce"].as_str().unwrap();
+    let text = f.present(0, r["aud"].as_str().unwrap(), nonce);
+    let c: serde_json::Value = http
+        .post(format!("{base}/api/verify"))
+        .json(&serde_json::json!({ "input": text, "nonce": nonce }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["headline"], "valid", "{c}");
+    // SIGTERM: a clean stop, exit 0.
+    let pid = child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
