@@ -4,7 +4,8 @@
 # are already present. Needs root or sudo when something is missing.
 set -euo pipefail
 
-packages=(build-essential pkg-config libssl-dev libfontconfig-dev)
+# chromium: the verifier web page is tested in headless Chromium.
+packages=(build-essential pkg-config libssl-dev libfontconfig-dev chromium)
 
 missing=()
 for p in "${packages[@]}"; do
