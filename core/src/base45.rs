@@ -31,7 +31,8 @@ pub(crate) fn decode(text: &str) -> Result<Vec<u8>, usize> {
         .map(|(i, c)| BASE45.iter().position(|&a| a == c).ok_or(i))
         .collect::<Result<_, _>>()?;
     if digits.len() % 3 == 1 {
-        return Err(digits.len());
+        // The dangling last character.
+        return Err(digits.len() - 1);
     }
     let mut out = Vec::with_capacity(digits.len() * 2 / 3);
     for (i, chunk) in digits.chunks(3).enumerate() {

@@ -148,19 +148,25 @@ pub enum Command {
         open: Open,
         /// The credential's id (from `list`).
         id: String,
-        /// Claims to disclose, comma-separated: `degree,courses[CS101]`.
-        #[arg(long, value_delimiter = ',', required = true)]
+        /// Claims to disclose, comma-separated: `degree,courses[CS101]`
+        /// (`show` lists the names). Without it, the claims the request
+        /// asks for.
+        #[arg(long, value_delimiter = ',')]
         disclose: Vec<String>,
-        /// The verifier's audience.
-        #[arg(long)]
-        aud: String,
-        /// The verifier's nonce.
-        #[arg(long)]
-        nonce: String,
+        /// The verifier's presentation request (`VCHR1:…` text, or `@FILE`).
+        #[arg(long, conflicts_with_all = ["aud", "nonce"])]
+        request: Option<String>,
+        /// The verifier's audience (without --request).
+        #[arg(long, requires = "nonce", required_unless_present = "request")]
+        aud: Option<String>,
+        /// The verifier's nonce (without --request).
+        #[arg(long, requires = "aud", allow_hyphen_values = true)]
+        nonce: Option<String>,
         /// Write the QR code here (`.png` or `.svg`).
         #[arg(long)]
         qr: Option<PathBuf>,
-        /// Write the presentation (compact SD-JWT+KB) to this file.
+        /// Write the presentation to this file (JSON, with the anchor proof
+        /// when the wallet holds one).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Also draw the QR code in the terminal.

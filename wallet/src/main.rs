@@ -9,6 +9,7 @@ use anyhow::{bail, Context as _};
 use clap::Parser as _;
 use rand::rngs::OsRng;
 use serde_json::json;
+use vouch_core::presentation_request::PresentationRequest;
 use vouch_wallet::keys::RecoveryPhrase;
 use vouch_wallet::share::QrShare;
 use vouch_wallet::{Binding, Wallet};
@@ -263,6 +264,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             open,
             id,
             disclose,
+            request,
             aud,
             nonce,
             qr,
@@ -275,14 +277,40 @@ fn run(command: Command) -> anyhow::Result<()> {
                 (None, Some(_)) => "file",
                 (None, None) => "text",
             };
-            // Render before recording: a presentation that cannot be shown
-            // is not logged as shared.
+            let (aud, nonce, mut names) = match request {
+                Some(text) => {
+                    let text = match text.strip_prefix('@') {
+                        Some(file) => read_bounded(Path::new(file), 8192)?,
+                        None => text,
+                    };
+                    let request = PresentationRequest::parse(text.trim())?;
+                    if request.is_expired(now) {
+                        bail!("the verifier's request expired; ask for a new one");
+                    }
+                    let asked: Vec<String> =
+                        request.claims().iter().map(ToString::to_string).collect();
+                    (request.aud().to_owned(), request.nonce().to_owned(), asked)
+                }
+                None => (
+                    aud.unwrap_or_default(),
+                    nonce.unwrap_or_default(),
+                    Vec::new(),
+                ),
+            };
+            if !disclose.is_empty() {
+                names = disclose;
+            }
+            if names.is_empty() {
+                bail!("name the claims to disclose with --disclose (`vouch-wallet show {id}` lists them)");
+            }
             let binding = Binding {
                 aud,
                 nonce,
                 channel: channel.into(),
             };
-            let p = wallet.prepare(&id, &disclose, &binding, now)?;
+            // Made, then delivered, then recorded: a presentation that
+            // cannot be delivered is not logged as shared.
+            let p = wallet.prepare(&id, &names, &binding, now)?;
             if qr.is_some() || terminal {
                 let share = QrShare::new(&p.text)?;
                 if let Some(path) = &qr {
@@ -305,8 +333,17 @@ fn run(command: Command) -> anyhow::Result<()> {
                 }
             }
             if let Some(path) = &out {
-                write_new(path, p.text.as_bytes())?;
-                eprintln!("presentation written to {}", path.display());
+                let file = vouch_core::presentation::Presentation {
+                    sd_jwt: p.text.clone(),
+                    anchor_proof: p.anchor.clone(),
+                };
+                write_new(path, file.to_file_json().as_bytes())?;
+                let proof = if p.anchor.is_some() {
+                    ", with its anchor proof"
+                } else {
+                    ""
+                };
+                eprintln!("presentation written to {}{proof}", path.display());
             }
             if qr.is_none() && out.is_none() && !terminal {
                 println!("{}", p.text);

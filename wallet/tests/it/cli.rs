@@ -292,3 +292,87 @@ fn passwd_then_restore_from_phrase() {
     ));
     assert!(err.contains("recovery phrase"), "{err}");
 }
+
+#[test]
+fn present_answers_a_verifiers_request_and_writes_the_file_form() {
+    use vouch_core::presentation_request::PresentationRequest;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("w");
+    ok(&wallet(&dir, &["init"]));
+    let did = DidKey::parse(ok(&wallet(&dir, &["receive"])).trim()).unwrap();
+    let file = root.path().join("c.sd-jwt");
+    std::fs::write(
+        &file,
+        transcript(&did, "Ada", vouch_registry::now() - 60, 11),
+    )
+    .unwrap();
+    ok(&wallet(&dir, &["import", file.to_str().unwrap()]));
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&wallet(&dir, &["list", "--json"]))).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+
+    let now = vouch_registry::now();
+    let wanted = vec![
+        vouch_core::ClaimPath::parse("/degree").unwrap(),
+        vouch_core::ClaimPath::parse("/courses/2").unwrap(),
+    ];
+    let request = PresentationRequest::new(
+        "https://hr.example",
+        "-starts-with-a-dash-0123",
+        now + 300,
+        wanted,
+    )
+    .unwrap();
+    let out = root.path().join("p.json");
+    ok(&wallet(
+        &dir,
+        &[
+            "present",
+            &id,
+            "--request",
+            &request.to_text(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let file = vouch_core::presentation::Presentation::from_file_json(&text).unwrap();
+    assert!(file.anchor_proof.is_none(), "imported without a manifest");
+    let verdict = vc::verify_presentation(
+        &file.sd_jwt,
+        &vc::PresentationRequest {
+            aud: request.aud().into(),
+            nonce: request.nonce().into(),
+            max_age: 300,
+        },
+        now,
+    )
+    .unwrap();
+    assert!(verdict.is_valid(), "{:?}", verdict.first_failure());
+    let claims = vouch_core::SdJwt::parse(&file.sd_jwt)
+        .unwrap()
+        .reveal()
+        .unwrap()
+        .claims;
+    assert!(claims.contains_key("degree"));
+    assert_eq!(claims["courses"].as_array().unwrap().len(), 1);
+    assert!(!claims.contains_key("gpa"), "only what was asked");
+
+    // An expired request, and one that is not a request.
+    let old = PresentationRequest::new("https://hr.example", "0123456789abcdefgh", now - 1, vec![])
+        .unwrap();
+    let err = failed(&wallet(
+        &dir,
+        &[
+            "present",
+            &id,
+            "--disclose",
+            "degree",
+            "--request",
+            &old.to_text(),
+        ],
+    ));
+    assert!(err.contains("expired"), "{err}");
+    let err = failed(&wallet(&dir, &["present", &id, "--request", "VCHR1:%%%"]));
+    assert!(err.contains("request"), "{err}");
+}
