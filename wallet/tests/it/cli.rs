@@ -141,6 +141,9 @@ fn init_receive_import_present_as_qr_and_file() {
         nonce: "nonce-77".into(),
         max_age: 300,
     };
+    let text = vouch_core::presentation::Presentation::from_file_json(&text)
+        .unwrap()
+        .sd_jwt;
     let verdict = vc::verify_presentation(&text, &request, vouch_registry::now()).unwrap();
     assert!(verdict.is_valid(), "{:?}", verdict.first_failure());
     // Never overwrites an output.
