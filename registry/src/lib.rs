@@ -21,6 +21,8 @@
 //!   `serve_router`: any router with a header-read timeout and a
 //!   connection cap.
 //! - `relay`: the relay's own store, with a quota, a rate limit and expiry.
+//! - [`relay_link`]: relay links `https://…/p/<id>#<key>`: the JWE a
+//!   wallet seals and uploads, a verifier fetches once and opens.
 //! - `rate`: the per-client rate limit of the relay and the write routes.
 //!
 //! With the `testkit` feature (for tests and benches): `testkit`, a node
@@ -35,6 +37,7 @@ pub mod node;
 pub mod rate;
 #[cfg(feature = "server")]
 pub mod relay;
+pub mod relay_link;
 pub mod replica;
 #[cfg(feature = "server")]
 pub mod serve;

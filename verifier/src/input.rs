@@ -20,7 +20,7 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use serde::Deserialize;
+use vouch_core::presentation::Presentation as FilePresentation;
 use vouch_core::verify::Presentation;
 use vouch_core::AnchorProof;
 
@@ -73,8 +73,8 @@ pub enum InputError {
     #[error(transparent)]
     Qr(#[from] QrError),
     /// A presentation file whose JSON is not the presentation file form.
-    #[error("presentation file: {0}")]
-    File(#[source] serde_json::Error),
+    #[error(transparent)]
+    File(vouch_core::presentation::FileError),
     /// A file or standard input that could not be read.
     #[error("reading {what}: {source}")]
     Io {
@@ -86,17 +86,6 @@ pub enum InputError {
     },
 }
 
-/// A presentation file's JSON form.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PresentationFile {
-    /// The presentation: compact SD-JWT+KB or `VCH1:` text.
-    pub presentation: String,
-    /// The credential's anchor proof, from the issuer's manifest.
-    #[serde(default)]
-    pub anchor_proof: Option<AnchorProof>,
-}
-
 /// An input, classified and bounded, not yet resolved.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -105,8 +94,8 @@ pub enum Input {
     Envelope(String),
     /// A compact SD-JWT+KB presentation.
     SdJwt(String),
-    /// A presentation file's JSON form.
-    File(PresentationFile),
+    /// A presentation file's JSON form (`vouch-presentation/v1`).
+    File(FilePresentation),
     /// A relay link.
     Relay(RelayLink),
     /// A PNG or JPEG image, to be scanned for a QR code.
@@ -217,7 +206,7 @@ impl Input {
             return Ok(Self::Relay(RelayLink::parse(text)?));
         }
         if text.starts_with('{') {
-            let file: PresentationFile = serde_json::from_str(text).map_err(InputError::File)?;
+            let file = FilePresentation::from_file_json(text).map_err(InputError::File)?;
             return Ok(Self::File(file));
         }
         if is_sd_jwt(text) {
@@ -298,7 +287,7 @@ impl Input {
         let (text, anchor, source) = match self {
             Self::Envelope(text) => (text, None, Source::Envelope),
             Self::SdJwt(text) => (text, None, Source::SdJwt),
-            Self::File(file) => (file.presentation, file.anchor_proof, Source::File),
+            Self::File(file) => (file.sd_jwt, file.anchor_proof, Source::File),
             Self::Relay(_) => return Err(InputError::Nested("a relay link")),
             Self::Image(_) => return Err(InputError::Nested("an image")),
         };
@@ -345,8 +334,8 @@ mod tests {
             Input::SdJwt(_)
         ));
         assert!(matches!(
-            Input::from_text(r#"{"presentation":"VCH1:AB"}"#).unwrap(),
-            Input::File(f) if f.presentation == "VCH1:AB" && f.anchor_proof.is_none()
+            Input::from_text(r#"{"format":"vouch-presentation/v1","presentation":"eyJh.eyJi.c2ln~"}"#).unwrap(),
+            Input::File(f) if f.sd_jwt == "eyJh.eyJi.c2ln~" && f.anchor_proof.is_none()
         ));
         let link = crate::relay::link(
             "https://reg.example",
@@ -372,7 +361,7 @@ mod tests {
             Err(InputError::Relay(_))
         ));
         assert!(matches!(
-            Input::from_text(r#"{"presentation":"x","extra":1}"#),
+            Input::from_text(r#"{"format":"vouch-presentation/v1","presentation":"x","extra":1}"#),
             Err(InputError::File(_))
         ));
         assert!(matches!(

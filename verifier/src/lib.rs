@@ -5,7 +5,7 @@
 //!   link, SD-JWT, presentation file), parsed and bounded at the edge.
 //! - [`qr`]: QR codes in PNG/JPEG images (rxing), image bombs refused.
 //! - [`relay`]: relay links, fetched once and decrypted (JWE `dir` +
-//!   `A256GCM`).
+//!   `A256GCM`): `vouch_registry::relay_link`, shared with the wallet.
 //! - [`policy`]: the policy file (TOML).
 //! - [`nonce`]: presentation requests issued, nonces single-use.
 //! - [`verifier`]: a verifier's directory, sync, requests, the check.
@@ -19,10 +19,11 @@ pub mod input;
 pub mod nonce;
 pub mod policy;
 pub mod qr;
-pub mod relay;
 pub mod report;
 pub mod service;
 pub mod verifier;
+
+pub use vouch_registry::relay_link as relay;
 
 pub use input::{Input, InputError, Presented, Source};
 pub use policy::{PolicyError, PolicyFile};

@@ -172,6 +172,10 @@ pub enum Command {
         /// Also draw the QR code in the terminal.
         #[arg(long)]
         terminal: bool,
+        /// The registry whose relay takes a presentation too large for one
+        /// QR code (remembered; default: the one set before).
+        #[arg(long)]
+        registry: Option<String>,
     },
     /// What was shared, when, with whom.
     Activity {

@@ -11,7 +11,7 @@ use rand::rngs::OsRng;
 use serde_json::json;
 use vouch_core::presentation_request::PresentationRequest;
 use vouch_wallet::keys::RecoveryPhrase;
-use vouch_wallet::share::QrShare;
+use vouch_wallet::share::{self, QrShare, ShareError};
 use vouch_wallet::{Binding, Wallet};
 
 use cli::{Cli, Command, Open};
@@ -270,8 +270,12 @@ fn run(command: Command) -> anyhow::Result<()> {
             qr,
             out,
             terminal,
+            registry,
         } => {
             let mut wallet = open_wallet(&open)?;
+            if let Some(url) = &registry {
+                wallet.set_registry(url, &mut rng)?;
+            }
             let channel = match (&qr, &out) {
                 (Some(_), _) => "qr",
                 (None, Some(_)) => "file",
@@ -310,9 +314,32 @@ fn run(command: Command) -> anyhow::Result<()> {
             };
             // Made, then delivered, then recorded: a presentation that
             // cannot be delivered is not logged as shared.
-            let p = wallet.prepare(&id, &names, &binding, now)?;
+            let mut p = wallet.prepare(&id, &names, &binding, now)?;
+            let file = vouch_core::presentation::Presentation {
+                sd_jwt: p.text.clone(),
+                anchor_proof: p.anchor.clone(),
+            };
             if qr.is_some() || terminal {
-                let share = QrShare::new(&p.text)?;
+                let share = match QrShare::new(&p.text) {
+                    Ok(share) => share,
+                    Err(ShareError::TooDense { version, .. }) => {
+                        let Some(url) = wallet.registry()? else {
+                            bail!("the presentation needs QR version {version}, too dense to scan; give --registry URL to send it through the registry's encrypted relay, or write it to a file with --out");
+                        };
+                        let client = vouch_registry::client::NodeClient::new(&url)?;
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()?;
+                        let share = runtime.block_on(share::relay(&client, &file, &mut rng))?;
+                        eprintln!(
+                            "too large for one QR code (version {version}): sent encrypted through the relay of {url}; the code holds the link and the key (the relay never sees the key; it serves the item once, for {} minutes)",
+                            share::RELAY_TTL / 60
+                        );
+                        p.activity.channel = "relay".into();
+                        share
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 if let Some(path) = &qr {
                     let bytes = if path.extension().is_some_and(|e| e == "svg") {
                         share.svg().into_bytes()
@@ -324,7 +351,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                         "QR code version {} ({} modules, {} characters) written to {}",
                         share.version(),
                         share.width(),
-                        share.envelope.len(),
+                        share.text.len(),
                         path.display()
                     );
                 }
@@ -333,10 +360,6 @@ fn run(command: Command) -> anyhow::Result<()> {
                 }
             }
             if let Some(path) = &out {
-                let file = vouch_core::presentation::Presentation {
-                    sd_jwt: p.text.clone(),
-                    anchor_proof: p.anchor.clone(),
-                };
                 write_new(path, file.to_file_json().as_bytes())?;
                 let proof = if p.anchor.is_some() {
                     ", with its anchor proof"

@@ -1,7 +1,9 @@
 //! How a presentation leaves the wallet as a QR code: the `VCH1:` envelope
 //! in alphanumeric mode at error correction M, as a PNG, an SVG or terminal
-//! text. Codes above [`MAX_QR_VERSION`] are refused here: too dense to scan
-//! from a phone screen; such presentations go by file or the relay.
+//! text. A code above [`MAX_QR_VERSION`] is too dense to scan from a phone
+//! screen: such a presentation goes to the registry's relay instead,
+//! encrypted under a fresh key ([`relay`]), and the code holds the link,
+//! whose fragment is the key.
 
 use vouch_core::envelope::{self, EnvelopeError};
 use vouch_core::qr::{self, EcLevel, QrCode, QrError};
@@ -31,8 +33,8 @@ pub enum ShareError {
 
 /// A presentation as a QR code.
 pub struct QrShare {
-    /// The `VCH1:` text in the code.
-    pub envelope: String,
+    /// The text in the code: the `VCH1:` envelope, or a relay link.
+    pub text: String,
     code: QrCode,
 }
 
@@ -42,7 +44,7 @@ impl std::fmt::Debug for QrShare {
             f,
             "QrShare(version {}, {} chars)",
             self.version(),
-            self.envelope.len()
+            self.text.len()
         )
     }
 }
@@ -67,8 +69,26 @@ impl QrShare {
         if version > MAX_QR_VERSION {
             return Err(too_dense(version));
         }
+        Ok(QrShare { text, code })
+    }
+
+    /// A relay link as a QR code (byte mode, level M).
+    ///
+    /// # Errors
+    /// [`ShareError::TooDense`] for a link too long for version 25 (a
+    /// relay link is about 110 characters).
+    pub fn link(link: &str) -> Result<QrShare, ShareError> {
+        let too_dense = || ShareError::TooDense {
+            version: 41,
+            chars: link.len(),
+        };
+        let code = QrCode::with_error_correction_level(link.as_bytes(), EcLevel::M)
+            .map_err(|_| too_dense())?;
+        if qr::version(&code) > MAX_QR_VERSION {
+            return Err(too_dense());
+        }
         Ok(QrShare {
-            envelope: text,
+            text: link.to_owned(),
             code,
         })
     }
@@ -107,4 +127,43 @@ impl QrShare {
             .light_color(qrcode::render::unicode::Dense1x2::Dark)
             .build()
     }
+}
+
+/// Relay items live this long, in seconds (the verifier fetches once).
+pub const RELAY_TTL: u64 = 15 * 60;
+
+/// Why a presentation could not go through the relay.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayShareError {
+    /// Sealing the JWE.
+    #[error(transparent)]
+    Seal(#[from] vouch_registry::relay_link::RelayError),
+    /// The upload.
+    #[error("uploading to the relay: {0}")]
+    Upload(#[from] vouch_registry::client::ClientError),
+    /// The link's QR code.
+    #[error(transparent)]
+    Share(#[from] ShareError),
+}
+
+/// Seals `presentation` (its file form, anchor proof included) under a
+/// fresh key as a JWE (`dir` + `A256GCM`), uploads it to the relay of
+/// `client`'s registry, served once and kept [`RELAY_TTL`] seconds, and
+/// returns the link (the key in its fragment, which the relay never sees)
+/// as a QR code.
+///
+/// # Errors
+/// [`RelayShareError`]; nothing is uploaded when sealing fails.
+pub async fn relay(
+    client: &vouch_registry::client::NodeClient,
+    presentation: &vouch_core::presentation::Presentation,
+    rng: &mut impl rand_core::CryptoRngCore,
+) -> Result<QrShare, RelayShareError> {
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(key.as_mut());
+    let jwe = vouch_registry::relay_link::seal(&presentation.to_file_json(), &key)?;
+    let stored = client.relay_put(jwe.as_bytes(), RELAY_TTL, true).await?;
+    let link = vouch_registry::relay_link::link(client.base(), &stored.id, &key);
+    Ok(QrShare::link(&link)?)
 }

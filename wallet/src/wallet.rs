@@ -591,6 +591,24 @@ impl Wallet {
             .collect())
     }
 
+    /// The registry this wallet syncs from and uploads to the relay of,
+    /// when one is set.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn registry(&self) -> Result<Option<String>, WalletError> {
+        Ok(self.store.get(Table::Settings, b"registry")?)
+    }
+
+    /// Sets the registry URL.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn set_registry(&self, url: &str, rng: &mut impl CryptoRngCore) -> Result<(), WalletError> {
+        self.store.put(Table::Settings, b"registry", &url, rng)?;
+        Ok(())
+    }
+
     /// The whole wallet as one age file encrypted under `passphrase`.
     ///
     /// # Errors

@@ -77,11 +77,12 @@ async fn valid_from_every_form() {
     // A presentation file with the anchor proof.
     let r = request(&v);
     let file = f.root.path().join("presentation.json");
-    let json = serde_json::json!({
-        "presentation": f.present(0, r.aud(), r.nonce()),
-        "anchor_proof": f.proofs[0],
-    });
-    std::fs::write(&file, json.to_string()).unwrap();
+    let json = vouch_core::presentation::Presentation {
+        sd_jwt: f.present(0, r.aud(), r.nonce()),
+        anchor_proof: Some(f.proofs[0].clone()),
+    }
+    .to_file_json();
+    std::fs::write(&file, json).unwrap();
     let c = check(&v, Input::read_file(&file).unwrap(), &ask(&r)).await;
     assert_eq!(c.headline, Headline::Valid, "{:?}", c.reason);
     assert_eq!(c.source, Source::File);

@@ -37,9 +37,13 @@ pub fn issuer() -> IssuerKey {
 
 /// A transcript for `holder`, issued at `iat`.
 pub fn transcript(holder: &DidKey, student: &str, iat: i64, seed: u64) -> String {
+    transcript_of(holder, transcript_claims(student), iat, seed)
+}
+
+/// A transcript with these claims.
+pub fn transcript_of(holder: &DidKey, claims: Map<String, Value>, iat: i64, seed: u64) -> String {
     let templates = Templates::builtin().unwrap();
     let template = templates.by_name("transcript").unwrap();
-    let claims = transcript_claims(student);
     let request = CredentialRequest {
         vct: template.vct.clone(),
         iat,

@@ -384,3 +384,73 @@ fn backup_restores_an_identical_wallet() {
     drop(back);
     assert!(Wallet::open(restored.path(), "backup pass").is_ok());
 }
+
+/// Every claim of a 12-course transcript does not fit QR version 25: it
+/// goes through the registry's relay, encrypted, and the code holds the
+/// link; fetched once and opened with the link's key it verifies, and the
+/// relay never had the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presentation_too_dense_for_a_qr_code_goes_through_the_relay() {
+    use vouch_registry::relay_link::RelayLink;
+    use vouch_wallet::share::{self, QrShare, ShareError};
+
+    let root = tempfile::tempdir().unwrap();
+    let node = vouch_registry::testkit::LoopbackNode::start(root.path(), &[], 0)
+        .await
+        .unwrap();
+    let mut rng = StdRng::seed_from_u64(8);
+    let (mut wallet, _) =
+        Wallet::create(&root.path().join("w"), "pw", Cost::TEST, &mut rng).unwrap();
+    let did = wallet.receive(NOW, &mut rng).unwrap();
+    // Long course titles that do not compress: the envelope deflates
+    // repeated text well and packs base64url tokens as raw bytes.
+    let mut claims = crate::common::transcript_claims("Ada");
+    for c in claims["courses"].as_array_mut().unwrap() {
+        let title: String = (0..90)
+            .map(|_| {
+                char::from(b"abcdefghijklmnopqrstuvwxyz .,;"[rand::Rng::gen_range(&mut rng, 0..30)])
+            })
+            .collect();
+        c["title"] = title.into();
+    }
+    let text = crate::common::transcript_of(&did, claims, NOW, 12);
+    let id = wallet.import(&text, None, NOW, &mut rng).unwrap();
+    let all: Vec<String> = wallet
+        .show(&id, NOW)
+        .unwrap()
+        .1
+        .iter()
+        .filter(|l| l.selective)
+        .map(|l| l.name.clone())
+        .collect();
+    let p = wallet.prepare(&id, &all, &binding(), NOW).unwrap();
+    assert!(matches!(
+        QrShare::new(&p.text),
+        Err(ShareError::TooDense { version, .. }) if version > 25
+    ));
+    let file = vouch_core::presentation::Presentation {
+        sd_jwt: p.text.clone(),
+        anchor_proof: None,
+    };
+    let share = share::relay(&node.client(), &file, &mut rng).await.unwrap();
+    assert!(share.version() <= 25);
+    let link = RelayLink::parse(&share.text).unwrap();
+    let key_part = share.text.split_once('#').unwrap().1;
+    assert!(
+        !link.fetch_url().contains(key_part),
+        "the key never goes to the relay"
+    );
+    let plain = link.fetch().await.unwrap();
+    let back = vouch_core::presentation::Presentation::from_file_json(&plain).unwrap();
+    assert_eq!(back.sd_jwt, p.text);
+    let request = PresentationRequest {
+        aud: binding().aud,
+        nonce: binding().nonce,
+        max_age: 300,
+    };
+    assert!(vc::verify_presentation(&back.sd_jwt, &request, NOW)
+        .unwrap()
+        .is_valid());
+    // Served once.
+    assert!(link.fetch().await.is_err());
+}
