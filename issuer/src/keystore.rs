@@ -5,81 +5,18 @@
 
 use std::path::Path;
 
-use argon2::{Algorithm, Argon2, Params, Version};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::SigningKey;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
+use vouch_core::seal::{Key, SealError};
 use vouch_core::DidKey;
 use zeroize::Zeroizing;
 
-/// Argon2id cost: memory in KiB, passes, lanes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cost {
-    /// Memory, KiB.
-    pub m_kib: u32,
-    /// Passes.
-    pub t: u32,
-    /// Lanes.
-    pub p: u32,
-}
-
-impl Cost {
-    /// The default: 64 MiB, 3 passes, 1 lane (about half a second here).
-    pub const DEFAULT: Cost = Cost {
-        m_kib: 64 * 1024,
-        t: 3,
-        p: 1,
-    };
-    /// A cheap cost for tests only.
-    pub const TEST: Cost = Cost {
-        m_kib: 256,
-        t: 1,
-        p: 1,
-    };
-    /// The cheapest cost a keystore may name (each field at its minimum).
-    pub const MIN: Cost = Cost {
-        m_kib: 256,
-        t: 1,
-        p: 1,
-    };
-    /// The dearest cost a keystore may name: 1 GiB, 10 passes, 8 lanes.
-    /// The cost is read before the file is authenticated, so an edited file
-    /// must not be able to make opening hang or run out of memory.
-    pub const MAX: Cost = Cost {
-        m_kib: 1 << 20,
-        t: 10,
-        p: 8,
-    };
-
-    /// Checks each field against [`Cost::MIN`] and [`Cost::MAX`].
-    ///
-    /// # Errors
-    /// [`KeystoreError::Cost`] naming the first field out of bounds.
-    pub fn check(&self) -> Result<(), KeystoreError> {
-        for (field, value, min, max) in [
-            ("m_kib", self.m_kib, Self::MIN.m_kib, Self::MAX.m_kib),
-            ("t", self.t, Self::MIN.t, Self::MAX.t),
-            ("p", self.p, Self::MIN.p, Self::MAX.p),
-        ] {
-            if !(min..=max).contains(&value) {
-                return Err(KeystoreError::Cost {
-                    field,
-                    value,
-                    min,
-                    max,
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Salt lengths accepted, in bytes (we write 16).
-const SALT_BYTES: std::ops::RangeInclusive<usize> = 8..=64;
+/// Argon2id cost: memory in KiB, passes, lanes (the one `vouch_core::seal`
+/// bounds).
+pub use vouch_core::seal::Cost;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct File {
@@ -124,15 +61,29 @@ pub enum KeystoreError {
     },
 }
 
-fn derive(passphrase: &str, salt: &[u8], cost: Cost) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
-    let params = Params::new(cost.m_kib, cost.t, cost.p, Some(32))
-        .map_err(|e| KeystoreError::Malformed(format!("argon2 parameters: {e}")))?;
-    let mut out = Zeroizing::new([0u8; 32]);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(passphrase.as_bytes(), salt, out.as_mut())
-        .map_err(|e| KeystoreError::Malformed(format!("argon2: {e}")))?;
-    Ok(out)
+impl From<SealError> for KeystoreError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::WrongKey => KeystoreError::WrongPassphrase,
+            SealError::EmptyPassphrase => KeystoreError::EmptyPassphrase,
+            SealError::Cost {
+                field,
+                value,
+                min,
+                max,
+            } => KeystoreError::Cost {
+                field,
+                value,
+                min,
+                max,
+            },
+            other => KeystoreError::Malformed(other.to_string()),
+        }
+    }
 }
+
+/// Bytes of the XChaCha20-Poly1305 nonce at the front of a sealed box.
+const NONCE: usize = 24;
 
 fn aad(did: &str, cost: Cost) -> Vec<u8> {
     format!(
@@ -153,27 +104,12 @@ pub fn create(
     cost: Cost,
     rng: &mut impl CryptoRngCore,
 ) -> Result<(), KeystoreError> {
-    if passphrase.is_empty() {
-        return Err(KeystoreError::EmptyPassphrase);
-    }
-    cost.check()?;
     let did = DidKey::from_public_key(&key.verifying_key());
-    let mut salt = [0u8; 16];
-    rng.fill_bytes(&mut salt);
-    let mut nonce = [0u8; 24];
-    rng.fill_bytes(&mut nonce);
-    let k = derive(passphrase, &salt, cost)?;
-    let cipher = XChaCha20Poly1305::new(k.as_ref().into());
+    let salt = vouch_core::seal::new_salt(rng);
+    let k = Key::derive(passphrase, &salt, cost)?;
     let seed = Zeroizing::new(key.to_bytes());
-    let ciphertext = cipher
-        .encrypt(
-            &XNonce::from(nonce),
-            Payload {
-                msg: seed.as_ref(),
-                aad: &aad(did.as_str(), cost),
-            },
-        )
-        .map_err(|_| KeystoreError::Malformed("encryption failed".into()))?;
+    let sealed = k.seal(&aad(did.as_str(), cost), seed.as_ref(), rng);
+    let (nonce, ciphertext) = sealed.split_at(NONCE);
     let file = File {
         version: 1,
         did: did.as_str().to_owned(),
@@ -230,31 +166,13 @@ pub fn open(path: &Path, passphrase: &str) -> Result<SigningKey, KeystoreError> 
     };
     file.cost.check()?;
     let salt = b64("salt", &file.salt)?;
-    if !SALT_BYTES.contains(&salt.len()) {
-        return Err(KeystoreError::Malformed(format!(
-            "salt is {} bytes, not {}..={}",
-            salt.len(),
-            SALT_BYTES.start(),
-            SALT_BYTES.end()
-        )));
+    let nonce = b64("nonce", &file.nonce)?;
+    if nonce.len() != NONCE {
+        return Err(KeystoreError::Malformed("nonce is not 24 bytes".into()));
     }
-    let nonce: [u8; 24] = b64("nonce", &file.nonce)?
-        .try_into()
-        .map_err(|_| KeystoreError::Malformed("nonce is not 24 bytes".into()))?;
-    let ciphertext = b64("ciphertext", &file.ciphertext)?;
-    let k = derive(passphrase, &salt, file.cost)?;
-    let cipher = XChaCha20Poly1305::new(k.as_ref().into());
-    let seed = Zeroizing::new(
-        cipher
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: &ciphertext,
-                    aad: &aad(&file.did, file.cost),
-                },
-            )
-            .map_err(|_| KeystoreError::WrongPassphrase)?,
-    );
+    let sealed = [nonce, b64("ciphertext", &file.ciphertext)?].concat();
+    let k = Key::derive(passphrase, &salt, file.cost)?;
+    let seed = k.open(&aad(&file.did, file.cost), &sealed)?;
     let seed: [u8; 32] = seed
         .as_slice()
         .try_into()

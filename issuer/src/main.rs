@@ -2,7 +2,6 @@
 
 mod cli;
 
-use std::io::IsTerminal as _;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context as _};
@@ -17,13 +16,7 @@ use vouch_issuer::template::{self, CsvField};
 use cli::{Cli, Command, Passphrase};
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    vouch_registry::cli_support::init_tracing("warn");
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -38,23 +31,13 @@ fn main() {
     }
 }
 
-fn passphrase(p: &Passphrase, confirm: bool) -> anyhow::Result<String> {
-    if let Some(file) = &p.passphrase_file {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        return Ok(text.lines().next().unwrap_or_default().to_owned());
-    }
-    if let Ok(v) = std::env::var("VOUCH_PASSPHRASE") {
-        return Ok(v);
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!("no passphrase: give --passphrase-file or VOUCH_PASSPHRASE, or run in a terminal");
-    }
-    let first = rpassword::prompt_password("Keystore passphrase: ")?;
-    if confirm && rpassword::prompt_password("Again: ")? != first {
-        bail!("the passphrases differ");
-    }
-    Ok(first)
+fn passphrase(p: &Passphrase, confirm: bool) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    Ok(vouch_registry::cli_support::secret(
+        p.passphrase_file.as_deref(),
+        "VOUCH_PASSPHRASE",
+        "keystore passphrase",
+        confirm,
+    )?)
 }
 
 /// indicatif bars on stderr, hidden when stderr is not a terminal.

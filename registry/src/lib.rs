@@ -30,6 +30,8 @@
 
 #[cfg(feature = "server")]
 pub mod api;
+#[cfg(feature = "cli")]
+pub mod cli_support;
 pub mod client;
 pub mod keys;
 pub mod node;

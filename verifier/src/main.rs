@@ -152,13 +152,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    vouch_registry::cli_support::init_tracing("info");
     let verifier = Verifier::open(&args.dir, policy(args.policy.as_deref())?)?;
     let registry = args
         .registry

@@ -2,7 +2,6 @@
 
 mod cli;
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -25,30 +24,22 @@ fn main() {
 }
 
 /// A secret from a file (first line), an environment variable, or a prompt.
-fn secret(file: Option<&Path>, var: &str, prompt: &str, confirm: bool) -> anyhow::Result<String> {
-    if let Some(file) = file {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        return Ok(text.lines().next().unwrap_or_default().to_owned());
-    }
-    if let Ok(v) = std::env::var(var) {
-        return Ok(v);
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!("no {prompt}: give it in a file or {var}, or run in a terminal");
-    }
-    let first = rpassword::prompt_password(format!("{prompt}: "))?;
-    if confirm && rpassword::prompt_password("Again: ")? != first {
-        bail!("the two entries differ");
-    }
-    Ok(first)
+fn secret(
+    file: Option<&Path>,
+    var: &str,
+    what: &str,
+    confirm: bool,
+) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    Ok(vouch_registry::cli_support::secret(
+        file, var, what, confirm,
+    )?)
 }
 
-fn passphrase(open: &Open, confirm: bool) -> anyhow::Result<String> {
+fn passphrase(open: &Open, confirm: bool) -> anyhow::Result<zeroize::Zeroizing<String>> {
     secret(
         open.passphrase_file.as_deref(),
         "VOUCH_PASSPHRASE",
-        "Wallet passphrase",
+        "wallet passphrase",
         confirm,
     )
 }
@@ -403,7 +394,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let new = secret(
                 new_passphrase_file.as_deref(),
                 "VOUCH_NEW_PASSPHRASE",
-                "New passphrase",
+                "new passphrase",
                 true,
             )?;
             let cost = wallet.store().cost()?;
