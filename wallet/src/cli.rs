@@ -177,6 +177,32 @@ pub enum Command {
         #[arg(long)]
         registry: Option<String>,
     },
+    /// Sync the wallet's replica of the chain (statuses, issuer names) from
+    /// a registry; the URL is remembered.
+    Sync {
+        /// Where and how.
+        #[command(flatten)]
+        open: Open,
+        /// The registry (default: the one set before).
+        #[arg(long)]
+        registry: Option<String>,
+        /// The node's key (`vouch-registry init` printed it), pinned at the
+        /// first sync.
+        #[arg(long, conflicts_with = "trust_on_first_use")]
+        node_key: Option<String>,
+        /// Trust whatever node key the registry shows at the first sync.
+        #[arg(long)]
+        trust_on_first_use: bool,
+        /// A witness key whose cosignature a block needs (repeat).
+        #[arg(long)]
+        witness: Vec<String>,
+        /// How many of the witnesses must cosign.
+        #[arg(long, default_value_t = 0)]
+        need: usize,
+        /// Allow a quorum of half the witnesses or fewer.
+        #[arg(long)]
+        force_weak_quorum: bool,
+    },
     /// What was shared, when, with whom.
     Activity {
         /// Where and how.

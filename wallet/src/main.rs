@@ -9,6 +9,7 @@ use clap::Parser as _;
 use rand::rngs::OsRng;
 use serde_json::json;
 use vouch_core::presentation_request::PresentationRequest;
+use vouch_registry::trust::{FirstSync, NodePin};
 use vouch_wallet::keys::RecoveryPhrase;
 use vouch_wallet::share::{self, QrShare, ShareError};
 use vouch_wallet::{Binding, Wallet};
@@ -201,28 +202,30 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::List { open, json } => {
             let wallet = open_wallet(&open)?;
-            let list = wallet.list(now)?;
+            let view = replica_view(&open.dir);
+            let list = wallet.list_as_of(view.as_ref(), now)?;
             if json {
                 print_json(&serde_json::to_value(&list)?)?;
             } else if list.is_empty() {
                 println!("No credentials yet: `vouch-wallet receive` gives a DID for an issuer, `vouch-wallet import` takes the file.");
             } else {
                 for c in &list {
-                    let state = if c.expired { "expired" } else { "held" };
                     println!(
-                        "{}  {}  [{}] issued {} by {}  ({state})",
+                        "{}  {}  [{}] issued {} by {}  ({})",
                         c.id,
                         c.title,
                         c.kind.as_deref().unwrap_or(&c.vct),
                         date(c.issued_at),
-                        c.issuer
+                        c.issuer_name.as_deref().unwrap_or(&c.issuer),
+                        standing(c)
                     );
                 }
             }
         }
         Command::Show { open, id, json } => {
             let wallet = open_wallet(&open)?;
-            let (summary, lines, facts) = wallet.show(&id, now)?;
+            let view = replica_view(&open.dir);
+            let (summary, lines, facts) = wallet.show_as_of(&id, view.as_ref(), now)?;
             if json {
                 print_json(&json!({
                     "summary": summary,
@@ -232,7 +235,11 @@ fn run(command: Command) -> anyhow::Result<()> {
                 }))?;
             } else {
                 println!("{}", summary.title);
-                println!("  issuer  {}", summary.issuer);
+                println!("  status  {}", standing(&summary));
+                match &summary.issuer_name {
+                    Some(name) => println!("  issuer  {name} ({})", summary.issuer),
+                    None => println!("  issuer  {}", summary.issuer),
+                }
                 println!(
                     "  kind    {}",
                     summary.kind.as_deref().unwrap_or(&summary.vct)
@@ -366,6 +373,60 @@ fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("disclosed: {}", p.disclosed.join(", "));
             eprintln!("withheld:  {}", p.withheld.join(", "));
         }
+        Command::Sync {
+            open,
+            registry,
+            node_key,
+            trust_on_first_use,
+            witness,
+            need,
+            force_weak_quorum,
+        } => {
+            let wallet = open_wallet(&open)?;
+            if let Some(url) = &registry {
+                wallet.set_registry(url, &mut rng)?;
+            }
+            let Some(url) = wallet.registry()? else {
+                bail!("no registry yet: give --registry URL");
+            };
+            let pin = match (node_key, trust_on_first_use) {
+                (Some(k), _) => NodePin::Key(k),
+                (None, true) => NodePin::FirstUse,
+                (None, false) => NodePin::Pinned,
+            };
+            let first = FirstSync {
+                pin,
+                witnesses: witness,
+                need,
+                force_weak_quorum,
+            };
+            let client = vouch_registry::client::NodeClient::new(&url)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let dir = open.dir.join(REPLICA);
+            let check = runtime
+                .block_on(vouch_registry::trust::sync_dir(&dir, &client, first))
+                .map_err(|e| match e {
+                    vouch_registry::trust::TrustError::NoNodeKey { .. } => anyhow::anyhow!(
+                        "the first sync needs the node's key: give --node-key KEY, or --trust-on-first-use"
+                    ),
+                    other => other.into(),
+                })?;
+            if let Some(key) = &check.trusted_on_first_use {
+                eprintln!("trusted the node key {key} on first use");
+            }
+            let view = replica_view(&open.dir);
+            match view {
+                Some(v) => println!(
+                    "Synced from {url}: block {} ({} s old), {} entries checked.",
+                    v.height(),
+                    v.age(now),
+                    check.audit.entries
+                ),
+                None => println!("Synced from {url}."),
+            }
+        }
         Command::Activity { open, json } => {
             let wallet = open_wallet(&open)?;
             let log = wallet.activity()?;
@@ -403,6 +464,52 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The wallet's replica of the chain, under its directory.
+const REPLICA: &str = "replica";
+
+/// The view of the wallet's replica, when it has synced; a replica that
+/// cannot be read is reported and left out (statuses show as unknown).
+fn replica_view(dir: &Path) -> Option<vouch_core::view::ChainView> {
+    let dir = dir.join(REPLICA);
+    let read = || -> anyhow::Result<Option<vouch_core::view::ChainView>> {
+        let Some(p) = vouch_registry::trust::policy_of(&dir)? else {
+            return Ok(None);
+        };
+        let replica = vouch_registry::replica::Replica::open(&p.db, p.policy)?;
+        if replica.head().is_none() {
+            return Ok(None);
+        }
+        Ok(Some(replica.view()?))
+    };
+    match read() {
+        Ok(view) => view,
+        Err(e) => {
+            eprintln!(
+                "warning: the wallet's chain replica cannot be read ({}); statuses are unknown",
+                vouch_registry::report(&e)
+            );
+            None
+        }
+    }
+}
+
+/// A credential's standing in words, with the block it was read at.
+fn standing(s: &vouch_wallet::wallet::Summary) -> String {
+    use vouch_wallet::wallet::Standing;
+    let word = match s.standing {
+        Standing::Valid => "valid",
+        Standing::Revoked => "REVOKED",
+        Standing::Suspended => "suspended",
+        Standing::Expired => "expired",
+        Standing::Unknown => "status unknown",
+    };
+    match s.as_of {
+        Some(a) => format!("{word} as of block {}, {} min old", a.height, a.age / 60),
+        None if s.standing == Standing::Expired => word.into(),
+        None => format!("{word}: run `vouch-wallet sync`"),
+    }
 }
 
 /// Largest credential file read (core refuses SD-JWTs above 1 MiB).

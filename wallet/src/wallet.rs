@@ -9,6 +9,7 @@ use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use vouch_core::seal::Cost;
 use vouch_core::template::Templates;
+use vouch_core::view::{ChainView, Status};
 use vouch_core::{AnchorProof, ClaimPath, DidKey};
 use zeroize::Zeroizing;
 
@@ -110,6 +111,34 @@ pub struct Activity {
     pub channel: String,
 }
 
+/// A credential's standing, as the wallet can tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Standing {
+    /// Not revoked or suspended as of the replica's block, and not expired.
+    Valid,
+    /// Revoked on the chain (final).
+    Revoked,
+    /// Suspended on the chain.
+    Suspended,
+    /// Its `exp` has passed.
+    Expired,
+    /// No replica, no status list on it yet, or a status the chain does
+    /// not settle.
+    Unknown,
+}
+
+/// As of which block a standing was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AsOf {
+    /// Block height.
+    pub height: u64,
+    /// Block time, Unix seconds.
+    pub time: i64,
+    /// Seconds between the block and the moment of reading.
+    pub age: i64,
+}
+
 /// A credential as `list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -131,6 +160,12 @@ pub struct Summary {
     pub expired: bool,
     /// Whether an anchor proof is held.
     pub anchored: bool,
+    /// The issuer's accredited name, from the replica.
+    pub issuer_name: Option<String>,
+    /// Valid, revoked, suspended, expired or unknown.
+    pub standing: Standing,
+    /// The replica block the standing was read at (none without one).
+    pub as_of: Option<AsOf>,
 }
 
 /// A presentation made by [`Wallet::present`].
@@ -439,17 +474,42 @@ impl Wallet {
     /// # Errors
     /// Store errors.
     pub fn list(&self, now: i64) -> Result<Vec<Summary>, WalletError> {
+        self.list_as_of(None, now)
+    }
+
+    /// As [`Wallet::list`], each credential's standing read from `view` (a
+    /// replica's, see `vouch_registry::replica::Replica::view`).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn list_as_of(
+        &self,
+        view: Option<&ChainView>,
+        now: i64,
+    ) -> Result<Vec<Summary>, WalletError> {
         let mut out: Vec<(i64, Summary)> = self
             .held()?
             .into_iter()
-            .map(|(id, h)| (h.stored.imported_at, self.summary(id, &h, now)))
+            .map(|(id, h)| (h.stored.imported_at, self.summary(id, &h, view, now)))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
         Ok(out.into_iter().map(|(_, s)| s).collect())
     }
 
-    fn summary(&self, id: String, held: &Held, now: i64) -> Summary {
+    fn summary(&self, id: String, held: &Held, view: Option<&ChainView>, now: i64) -> Summary {
         let template = credential::template_of(&self.templates, &held.facts);
+        let expired = held.facts.expires_at.is_some_and(|exp| exp < now);
+        let on_chain = view.and_then(|v| {
+            let s = held.facts.status.as_ref()?;
+            v.status(&held.facts.issuer, &s.uri, s.idx, now).ok()
+        });
+        let standing = match on_chain {
+            Some(Status::Revoked) => Standing::Revoked,
+            Some(Status::Suspended) => Standing::Suspended,
+            _ if expired => Standing::Expired,
+            Some(Status::Valid) => Standing::Valid,
+            _ => Standing::Unknown,
+        };
         Summary {
             id,
             title: credential::title(&held.facts, template),
@@ -458,8 +518,17 @@ impl Wallet {
             vct: held.facts.vct.clone(),
             issued_at: held.facts.issued_at,
             expires_at: held.facts.expires_at,
-            expired: held.facts.expires_at.is_some_and(|exp| exp < now),
+            expired,
             anchored: held.stored.anchor.is_some(),
+            issuer_name: view
+                .and_then(|v| v.issuer(&held.facts.issuer))
+                .map(|i| i.name.clone()),
+            standing,
+            as_of: view.map(|v| AsOf {
+                height: v.height(),
+                time: v.time(),
+                age: v.age(now),
+            }),
         }
     }
 
@@ -473,10 +542,27 @@ impl Wallet {
         id: &str,
         now: i64,
     ) -> Result<(Summary, Vec<credential::ClaimLine>, Facts), WalletError> {
+        self.show_as_of(id, None, now)
+    }
+
+    /// As [`Wallet::show`], the standing read from `view`.
+    ///
+    /// # Errors
+    /// [`WalletError::NoSuchCredential`].
+    pub fn show_as_of(
+        &self,
+        id: &str,
+        view: Option<&ChainView>,
+        now: i64,
+    ) -> Result<(Summary, Vec<credential::ClaimLine>, Facts), WalletError> {
         let held = self.one(id)?;
         let template = credential::template_of(&self.templates, &held.facts);
         let lines = credential::claim_lines(&held.facts, template);
-        Ok((self.summary(id.to_owned(), &held, now), lines, held.facts))
+        Ok((
+            self.summary(id.to_owned(), &held, view, now),
+            lines,
+            held.facts,
+        ))
     }
 
     /// The stored record of a credential (the SD-JWT as issued and its
