@@ -698,8 +698,9 @@ fn wire_share(window: &AppWindow, app: &App) {
                 sa.set_will_see(strings(&shared.will_see));
                 sa.set_hidden(strings(&shared.hidden));
                 match &shared.qr {
-                    Some((_, png)) => match crate::image::from_png(png) {
+                    Some((qr, png)) => match crate::image::from_png(png) {
                         Ok(image) => {
+                            sa.set_qr_side(qr_side(qr.width()));
                             sa.set_qr(image);
                             sa.set_has_qr(true);
                         }
@@ -766,6 +767,15 @@ fn wire_share(window: &AppWindow, app: &App) {
             None => show_credentials(&window, &a),
         }
     });
+}
+
+/// The QR code's side on screen: a whole number of pixels per module
+/// (with the 4-module quiet zone on each side), about 500 pixels.
+pub fn qr_side(modules: usize) -> f32 {
+    let total = modules + 8;
+    let per_module = (520 / total).max(2);
+    // A few hundred pixels at most: exact in f32.
+    (total * per_module) as f32
 }
 
 fn report_save(sa: &ShareAdapter<'_>, saved: Result<PathBuf, String>) {
