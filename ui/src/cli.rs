@@ -14,9 +14,9 @@ pub struct Cli {
     pub dir: Option<PathBuf>,
     /// For screenshots and demos: unlock the wallet in --dir with the
     /// passphrase in VOUCH_PASSPHRASE and open this view (for `share`, the
-    /// first credential with its first three courses ticked for
-    /// https://verifier.example, nonce `demo-nonce`: a real presentation,
-    /// logged in the wallet's activity).
+    /// first credential with the three courses of shortest label ticked,
+    /// for https://verifier.example, nonce `demo-nonce`: a real
+    /// presentation, logged in the wallet's activity).
     #[arg(long, value_enum, hide = true)]
     pub demo_view: Option<DemoView>,
 }

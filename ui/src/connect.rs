@@ -21,7 +21,9 @@ use crate::controller::detail::Detail;
 use crate::controller::onboarding::{self, Quiz};
 use crate::controller::settings::{self, AutoLock};
 use crate::controller::share::{self, ShareForm, Shared};
-use crate::controller::{activity, plain, receive, session, session::Session, session::SessionError};
+use crate::controller::{
+    activity, plain, receive, session, session::Session, session::SessionError,
+};
 use crate::ui::{
     AboutAdapter, ActivityAdapter, AppWindow, CredentialsAdapter, DetailAdapter, NavAdapter,
     OnboardingAdapter, Page, ReceiveAdapter, SettingsAdapter, ShareAdapter, UnlockAdapter,
@@ -112,14 +114,17 @@ impl App {
     /// a successful unlock does; `vouch-app --demo-view` uses it after
     /// opening the wallet itself).
     pub fn adopt(&self, window: &AppWindow, wallet: Wallet) {
-        let minutes = settings::auto_lock_minutes(&wallet).unwrap_or(settings::DEFAULT_AUTO_LOCK_MINUTES);
+        let minutes =
+            settings::auto_lock_minutes(&wallet).unwrap_or(settings::DEFAULT_AUTO_LOCK_MINUTES);
         self.session().set_open(wallet);
         {
             let mut view = self.view();
             view.auto_lock.set_minutes(minutes);
             view.auto_lock.touch(Instant::now());
         }
-        window.global::<SettingsAdapter>().set_auto_lock_minutes(to_i32(minutes));
+        window
+            .global::<SettingsAdapter>()
+            .set_auto_lock_minutes(to_i32(minutes));
         show_credentials(window, self);
     }
 }
@@ -189,7 +194,9 @@ pub fn connect(window: &AppWindow, app: App) -> Connection {
         let s = app.session();
         (s.exists(), s.dir().display().to_string())
     };
-    window.global::<OnboardingAdapter>().set_dir(dir.clone().into());
+    window
+        .global::<OnboardingAdapter>()
+        .set_dir(dir.clone().into());
     window.global::<UnlockAdapter>().set_dir(dir.clone().into());
     window.global::<SettingsAdapter>().set_dir(dir.into());
     window
@@ -215,11 +222,20 @@ pub fn connect(window: &AppWindow, app: App) -> Connection {
         let Some(window) = weak.upgrade() else { return };
         // A worker holding the session (a passphrase change) is no time to
         // lock; the next tick looks again.
-        let open = app.inner.session.try_lock().map(|s| s.is_open()).unwrap_or(false);
+        let open = app
+            .inner
+            .session
+            .try_lock()
+            .map(|s| s.is_open())
+            .unwrap_or(false);
         let due = app.view().auto_lock.due(Instant::now());
         if open && due {
             let minutes = app.view().auto_lock.minutes();
-            lock_now(&window, &app, &format!("Locked after {minutes} minutes without use."));
+            lock_now(
+                &window,
+                &app,
+                &format!("Locked after {minutes} minutes without use."),
+            );
         }
     });
     Connection { _auto_lock: timer }
@@ -235,13 +251,19 @@ fn lock_now(window: &AppWindow, app: &App, reason: &str) {
         view.form = None;
         view.shared = None;
     }
-    window.global::<CredentialsAdapter>().set_cards(model(Vec::new()));
+    window
+        .global::<CredentialsAdapter>()
+        .set_cards(model(Vec::new()));
     window.global::<ShareAdapter>().set_has_qr(false);
     window.global::<ShareAdapter>().set_text("".into());
     window.global::<ReceiveAdapter>().set_did("".into());
     window.global::<ReceiveAdapter>().set_has_qr(false);
-    window.global::<DetailAdapter>().set_claims(model(Vec::new()));
-    window.global::<DetailAdapter>().set_course_rows(model(Vec::new()));
+    window
+        .global::<DetailAdapter>()
+        .set_claims(model(Vec::new()));
+    window
+        .global::<DetailAdapter>()
+        .set_course_rows(model(Vec::new()));
     let unlock = window.global::<UnlockAdapter>();
     unlock.set_passphrase("".into());
     unlock.set_error(reason.into());
@@ -323,7 +345,10 @@ fn wire_onboarding(window: &AppWindow, app: &App) {
     ob.on_create(move || {
         let Some(window) = weak.upgrade() else { return };
         let ob = window.global::<OnboardingAdapter>();
-        let (pass, again) = (ob.get_passphrase().to_string(), ob.get_confirm().to_string());
+        let (pass, again) = (
+            ob.get_passphrase().to_string(),
+            ob.get_confirm().to_string(),
+        );
         if let Err(e) = onboarding::check_new(&pass, &again) {
             ob.set_error(e.to_string().into());
             return;
@@ -344,7 +369,8 @@ fn wire_onboarding(window: &AppWindow, app: &App) {
                     Ok((wallet, phrase)) => {
                         a.session().set_open(wallet);
                         a.view().auto_lock.touch(Instant::now());
-                        let words: Vec<String> = phrase.words().iter().map(|w| (*w).to_owned()).collect();
+                        let words: Vec<String> =
+                            phrase.words().iter().map(|w| (*w).to_owned()).collect();
                         a.view().phrase = Some(phrase);
                         ob.set_passphrase("".into());
                         ob.set_confirm("".into());
@@ -363,7 +389,11 @@ fn wire_onboarding(window: &AppWindow, app: &App) {
         let ob = window.global::<OnboardingAdapter>();
         let words = ob.get_phrase_words().row_count();
         let quiz = Quiz::pick(words, &mut OsRng);
-        let positions: Vec<i32> = quiz.positions.iter().map(|&p| i32::try_from(p).unwrap_or(0)).collect();
+        let positions: Vec<i32> = quiz
+            .positions
+            .iter()
+            .map(|&p| i32::try_from(p).unwrap_or(0))
+            .collect();
         a.view().quiz = Some(quiz);
         ob.set_quiz_positions(model(positions));
         ob.set_answer_1("".into());
@@ -381,9 +411,10 @@ fn wire_onboarding(window: &AppWindow, app: &App) {
         let checked = {
             let view = a.view();
             match (&view.quiz, &view.phrase) {
-                (Some(quiz), Some(phrase)) => {
-                    quiz.check(phrase, [&answers[0], &answers[1], &answers[2]].map(|s| s.as_str()))
-                }
+                (Some(quiz), Some(phrase)) => quiz.check(
+                    phrase,
+                    [&answers[0], &answers[1], &answers[2]].map(|s| s.as_str()),
+                ),
                 _ => return,
             }
         };
@@ -406,7 +437,10 @@ fn wire_onboarding(window: &AppWindow, app: &App) {
         let Some(window) = weak.upgrade() else { return };
         let ob = window.global::<OnboardingAdapter>();
         let phrase = ob.get_restore_phrase().to_string();
-        let (pass, again) = (ob.get_passphrase().to_string(), ob.get_confirm().to_string());
+        let (pass, again) = (
+            ob.get_passphrase().to_string(),
+            ob.get_confirm().to_string(),
+        );
         let (dir, cost) = {
             let s = a.session();
             (s.dir().to_owned(), s.cost())
@@ -613,7 +647,9 @@ fn wire_detail(window: &AppWindow, app: &App) {
     da.on_share(move || {
         let Some(window) = weak.upgrade() else { return };
         a.touch();
-        let Some(id) = a.view().detail.clone() else { return };
+        let Some(id) = a.view().detail.clone() else {
+            return;
+        };
         let form = {
             let session = a.session();
             session
@@ -681,7 +717,9 @@ fn wire_share(window: &AppWindow, app: &App) {
                 return;
             }
         };
-        let Some(form) = a.view().form.clone() else { return };
+        let Some(form) = a.view().form.clone() else {
+            return;
+        };
         let made = {
             let mut session = a.session();
             match session.wallet_mut() {
@@ -739,7 +777,9 @@ fn wire_share(window: &AppWindow, app: &App) {
             let mut view = a.view();
             let mut session = a.session();
             match (view.shared.as_mut(), session.wallet_mut()) {
-                (Some(shared), Ok(w)) => share::save_text(w, shared, &path, &mut OsRng).map_err(|e| plain(&e)),
+                (Some(shared), Ok(w)) => {
+                    share::save_text(w, shared, &path, &mut OsRng).map_err(|e| plain(&e))
+                }
                 (None, _) => Err("make the presentation first".to_owned()),
                 (_, Err(e)) => Err(plain(&e)),
             }
@@ -770,10 +810,10 @@ fn wire_share(window: &AppWindow, app: &App) {
 }
 
 /// The QR code's side on screen: a whole number of pixels per module
-/// (with the 4-module quiet zone on each side), about 500 pixels.
+/// (with the 4-module quiet zone on each side), about 400 pixels.
 pub fn qr_side(modules: usize) -> f32 {
     let total = modules + 8;
-    let per_module = (520 / total).max(2);
+    let per_module = (420 / total).max(3);
     // A few hundred pixels at most: exact in f32.
     (total * per_module) as f32
 }
@@ -901,7 +941,9 @@ fn show_activity(window: &AppWindow, app: &App) {
         }
         Err(SessionError::Locked) => lock_now(window, app, ""),
         Err(e) => {
-            window.global::<ActivityAdapter>().set_rows(model(Vec::new()));
+            window
+                .global::<ActivityAdapter>()
+                .set_rows(model(Vec::new()));
             window.global::<UnlockAdapter>().set_error(plain(&e).into());
             window.global::<NavAdapter>().set_page(Page::Activity);
         }

@@ -63,13 +63,15 @@ fn demo(window: &AppWindow, app: &App, view: DemoView) -> anyhow::Result<()> {
             window.global::<DetailAdapter>().invoke_share();
             let share = window.global::<ShareAdapter>();
             let choices = share.get_choices();
-            let courses: Vec<usize> = (0..slint::Model::row_count(&choices))
-                .filter(|&i| {
-                    slint::Model::row_data(&choices, i)
-                        .is_some_and(|c| c.name.starts_with("courses["))
-                })
-                .take(3)
+            // Three courses; the shortest labels keep the code within the
+            // QR versions a phone scans (see vouch_wallet::share).
+            let mut courses: Vec<(usize, usize)> = (0..slint::Model::row_count(&choices))
+                .filter_map(|i| slint::Model::row_data(&choices, i).map(|c| (i, c)))
+                .filter(|(_, c)| c.name.starts_with("courses["))
+                .map(|(i, c)| (c.label.chars().count(), i))
                 .collect();
+            courses.sort_unstable();
+            let courses: Vec<usize> = courses.into_iter().take(3).map(|(_, i)| i).collect();
             for i in courses {
                 share.invoke_toggle(i32::try_from(i)?, true);
                 if let Some(mut c) = slint::Model::row_data(&choices, i) {
@@ -87,7 +89,9 @@ fn demo(window: &AppWindow, app: &App, view: DemoView) -> anyhow::Result<()> {
         }
         DemoView::Receive => {
             nav.invoke_navigate(Page::Receive);
-            window.global::<vouch_ui::ui::ReceiveAdapter>().invoke_new_did();
+            window
+                .global::<vouch_ui::ui::ReceiveAdapter>()
+                .invoke_new_did();
         }
         DemoView::Activity => nav.invoke_navigate(Page::Activity),
         DemoView::Settings => nav.invoke_navigate(Page::Settings),

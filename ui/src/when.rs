@@ -10,7 +10,12 @@ pub fn date(t: i64) -> String {
 /// `2025-07-15 09:30 UTC` for a Unix time in seconds.
 pub fn date_time(t: i64) -> String {
     let secs = t.rem_euclid(86_400);
-    format!("{} {:02}:{:02} UTC", date(t), secs / 3600, (secs % 3600) / 60)
+    format!(
+        "{} {:02}:{:02} UTC",
+        date(t),
+        secs / 3600,
+        (secs % 3600) / 60
+    )
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard

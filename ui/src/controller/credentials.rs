@@ -132,9 +132,19 @@ mod tests {
     #[test]
     fn search_and_kind_filter() {
         let cards: Vec<Card> = [
-            summary("a", "BSc Computer Science — State University", Some("transcript"), false),
+            summary(
+                "a",
+                "BSc Computer Science — State University",
+                Some("transcript"),
+                false,
+            ),
             summary("b", "Engineer — Acme", Some("employment"), false),
-            summary("c", "MSc Physics — State University", Some("transcript"), false),
+            summary(
+                "c",
+                "MSc Physics — State University",
+                Some("transcript"),
+                false,
+            ),
         ]
         .iter()
         .map(Card::from_summary)
@@ -144,7 +154,10 @@ mod tests {
         assert_eq!(ids(filter(&cards, "state", ALL_KINDS)), ["a", "c"]);
         assert_eq!(ids(filter(&cards, "STATE physics", ALL_KINDS)), ["c"]);
         assert_eq!(ids(filter(&cards, "", "employment")), ["b"]);
-        assert_eq!(ids(filter(&cards, "state", "employment")), Vec::<String>::new());
+        assert_eq!(
+            ids(filter(&cards, "state", "employment")),
+            Vec::<String>::new()
+        );
         assert_eq!(kinds(&cards), [ALL_KINDS, "employment", "transcript"]);
     }
 }

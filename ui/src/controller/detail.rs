@@ -53,7 +53,7 @@ pub struct Detail {
 }
 
 /// Fields shown first in a table, in this order; others follow sorted.
-const FIRST_COLUMNS: &[&str] = &["code", "title", "name", "credits", "grade", "term"];
+pub const FIRST_COLUMNS: &[&str] = &["code", "title", "name", "credits", "grade", "term"];
 
 impl Detail {
     /// The detail of what `Wallet::show` and `Wallet::credential` return.
@@ -105,6 +105,16 @@ impl Detail {
     }
 }
 
+/// Where a record field goes: [`FIRST_COLUMNS`] in order, then the others
+/// by name.
+pub fn column_rank(field: &str) -> (usize, String) {
+    let first = FIRST_COLUMNS
+        .iter()
+        .position(|f| *f == field)
+        .unwrap_or(FIRST_COLUMNS.len());
+    (first, field.to_owned())
+}
+
 /// Whether a value is a non-empty list of objects.
 fn is_record_list(value: &Value) -> bool {
     value
@@ -126,15 +136,7 @@ fn table_of(line: &ClaimLine) -> Table {
             }
         }
     }
-    columns.sort_by_key(|c| {
-        (
-            FIRST_COLUMNS
-                .iter()
-                .position(|f| f == c)
-                .unwrap_or(FIRST_COLUMNS.len()),
-            c.clone(),
-        )
-    });
+    columns.sort_by_key(|c| column_rank(c));
     let rows = items
         .iter()
         .map(|item| {

@@ -160,7 +160,9 @@ mod tests {
         assert_eq!(strength("abc").score, 0);
         assert!(strength("abc").hint.contains("Too short"));
         assert_eq!(strength("aaaaaaaaaaaaaaaaaaaaaaa").score, 1);
-        assert!(strength("aaaaaaaaaaaaaaaaaaaaaaa").hint.contains("repetitive"));
+        assert!(strength("aaaaaaaaaaaaaaaaaaaaaaa")
+            .hint
+            .contains("repetitive"));
         assert!(strength("correct horse battery staple").score >= 3);
         assert_eq!(strength("correct horse battery staple").hint, "Strong.");
         assert!(strength("Tr0ub4dor&3x").score > strength("troubadorx").score);

@@ -192,7 +192,9 @@ mod tests {
         // Bound to someone else's key.
         let e = import(&mut wallet, &credential_text(), NOW, &mut rng).unwrap_err();
         assert!(matches!(e, ImportError::Wallet(WalletError::NotOurKey(_))));
-        assert!(e.to_string().starts_with("refused: the credential is bound to"));
+        assert!(e
+            .to_string()
+            .starts_with("refused: the credential is bound to"));
         assert!(wallet.list(NOW).unwrap().is_empty());
     }
 }

@@ -192,7 +192,10 @@ mod tests {
             unlock(&dir, "wrong passphrase"),
             Err(SessionError::WrongPassphrase)
         ));
-        assert!(matches!(unlock(&dir, ""), Err(SessionError::EmptyPassphrase)));
+        assert!(matches!(
+            unlock(&dir, ""),
+            Err(SessionError::EmptyPassphrase)
+        ));
         session.set_open(unlock(&dir, "long enough").unwrap());
         assert!(session.wallet().is_ok());
     }
@@ -214,11 +217,25 @@ mod tests {
         let mistyped = line.replacen(phrase.words()[3], "notaword", 1);
         let dir = tmp.path().join("b");
         assert!(matches!(
-            restore(&dir, &mistyped, "long enough", "long enough", Cost::TEST, &mut rng),
+            restore(
+                &dir,
+                &mistyped,
+                "long enough",
+                "long enough",
+                Cost::TEST,
+                &mut rng
+            ),
             Err(SessionError::Phrase(_))
         ));
-        let mut back =
-            restore(&dir, &line, "long enough", "long enough", Cost::TEST, &mut rng).unwrap();
+        let mut back = restore(
+            &dir,
+            &line,
+            "long enough",
+            "long enough",
+            Cost::TEST,
+            &mut rng,
+        )
+        .unwrap();
         assert_eq!(back.receive(0, &mut rng).unwrap(), did);
     }
 }

