@@ -510,6 +510,7 @@ fn show_credentials(window: &AppWindow, app: &App) {
         Ok(list) => {
             let cards: Vec<Card> = list.iter().map(Card::from_summary).collect();
             let ca = window.global::<CredentialsAdapter>();
+            ca.set_error("".into());
             ca.set_total(i32::try_from(cards.len()).unwrap_or(i32::MAX));
             ca.set_kinds(strings(&credentials::kinds(&cards)));
             app.view().cards = cards;
@@ -521,8 +522,8 @@ fn show_credentials(window: &AppWindow, app: &App) {
             // The list could not be read: say so where the list would be.
             let ca = window.global::<CredentialsAdapter>();
             ca.set_total(0);
-            ca.set_search("".into());
-            window.global::<UnlockAdapter>().set_error(plain(&e).into());
+            ca.set_cards(model(Vec::new()));
+            ca.set_error(format!("The credentials could not be read: {}", plain(&e)).into());
             window.global::<NavAdapter>().set_page(Page::Credentials);
         }
     }
@@ -936,15 +937,16 @@ fn show_activity(window: &AppWindow, app: &App) {
                     disclosed: r.disclosed.into(),
                 })
                 .collect();
-            window.global::<ActivityAdapter>().set_rows(model(rows));
+            let aa = window.global::<ActivityAdapter>();
+            aa.set_error("".into());
+            aa.set_rows(model(rows));
             window.global::<NavAdapter>().set_page(Page::Activity);
         }
         Err(SessionError::Locked) => lock_now(window, app, ""),
         Err(e) => {
-            window
-                .global::<ActivityAdapter>()
-                .set_rows(model(Vec::new()));
-            window.global::<UnlockAdapter>().set_error(plain(&e).into());
+            let aa = window.global::<ActivityAdapter>();
+            aa.set_rows(model(Vec::new()));
+            aa.set_error(format!("The activity log could not be read: {}", plain(&e)).into());
             window.global::<NavAdapter>().set_page(Page::Activity);
         }
     }
