@@ -220,6 +220,10 @@ pub fn connect(window: &AppWindow, app: App) -> Connection {
     let weak = window.as_weak();
     timer.start(slint::TimerMode::Repeated, AUTO_LOCK_CHECK, move || {
         let Some(window) = weak.upgrade() else { return };
+        // Not while the recovery phrase is being written down and checked.
+        if window.global::<NavAdapter>().get_page() == Page::Onboarding {
+            return;
+        }
         // A worker holding the session (a passphrase change) is no time to
         // lock; the next tick looks again.
         let open = app
@@ -250,7 +254,12 @@ fn lock_now(window: &AppWindow, app: &App, reason: &str) {
         view.detail = None;
         view.form = None;
         view.shared = None;
+        view.phrase = None;
+        view.quiz = None;
     }
+    window
+        .global::<OnboardingAdapter>()
+        .set_phrase_words(model(Vec::new()));
     window
         .global::<CredentialsAdapter>()
         .set_cards(model(Vec::new()));
