@@ -202,7 +202,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::List { open, json } => {
             let wallet = open_wallet(&open)?;
-            let view = replica_view(&open.dir);
+            let view = replica_view(&wallet);
             let list = wallet.list_as_of(view.as_ref(), now)?;
             if json {
                 print_json(&serde_json::to_value(&list)?)?;
@@ -224,7 +224,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Show { open, id, json } => {
             let wallet = open_wallet(&open)?;
-            let view = replica_view(&open.dir);
+            let view = replica_view(&wallet);
             let (summary, lines, facts) = wallet.show_as_of(&id, view.as_ref(), now)?;
             if json {
                 print_json(&json!({
@@ -404,7 +404,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let dir = open.dir.join(REPLICA);
+            let dir = wallet.replica_dir();
             let check = runtime
                 .block_on(vouch_registry::trust::sync_dir(&dir, &client, first))
                 .map_err(|e| match e {
@@ -416,7 +416,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             if let Some(key) = &check.trusted_on_first_use {
                 eprintln!("trusted the node key {key} on first use");
             }
-            let view = replica_view(&open.dir);
+            let view = replica_view(&wallet);
             match view {
                 Some(v) => println!(
                     "Synced from {url}: block {} ({} s old), {} entries checked.",
@@ -466,30 +466,13 @@ fn run(command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The wallet's replica of the chain, under its directory.
-const REPLICA: &str = "replica";
-
 /// The view of the wallet's replica, when it has synced; a replica that
 /// cannot be read is reported and left out (statuses show as unknown).
-fn replica_view(dir: &Path) -> Option<vouch_core::view::ChainView> {
-    let dir = dir.join(REPLICA);
-    let read = || -> anyhow::Result<Option<vouch_core::view::ChainView>> {
-        let Some(p) = vouch_registry::trust::policy_of(&dir)? else {
-            return Ok(None);
-        };
-        let replica = vouch_registry::replica::Replica::open(&p.db, p.policy)?;
-        if replica.head().is_none() {
-            return Ok(None);
-        }
-        Ok(Some(replica.view()?))
-    };
-    match read() {
+fn replica_view(wallet: &Wallet) -> Option<vouch_core::view::ChainView> {
+    match wallet.chain_view() {
         Ok(view) => view,
         Err(e) => {
-            eprintln!(
-                "warning: the wallet's chain replica cannot be read ({}); statuses are unknown",
-                vouch_registry::report(&e)
-            );
+            eprintln!("warning: {e}; statuses are unknown");
             None
         }
     }

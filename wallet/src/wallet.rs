@@ -71,6 +71,12 @@ pub enum WalletError {
     /// A backup names a table this version does not know.
     #[error("the backup holds a record of unknown kind {0:?}")]
     BackupRecord(char),
+    /// The wallet's chain replica cannot be read.
+    #[error("the wallet's chain replica: {0}")]
+    Replica(#[from] vouch_registry::replica::ReplicaError),
+    /// The wallet's replica directory's trust settings cannot be read.
+    #[error("the wallet's chain replica: {0}")]
+    Trust(#[from] vouch_registry::trust::TrustError),
     /// The built-in templates (compiled in) do not load.
     #[error(transparent)]
     Templates(#[from] vouch_core::template::TemplateError),
@@ -86,6 +92,9 @@ pub struct Binding {
     /// How it leaves the wallet: `text`, `file`, `qr`, `relay`.
     pub channel: String,
 }
+
+/// The wallet's chain replica, under its directory.
+pub const REPLICA: &str = "replica";
 
 /// A holder key handed out.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -693,6 +702,29 @@ impl Wallet {
     pub fn set_registry(&self, url: &str, rng: &mut impl CryptoRngCore) -> Result<(), WalletError> {
         self.store.put(Table::Settings, b"registry", &url, rng)?;
         Ok(())
+    }
+
+    /// The directory of the wallet's chain replica (`<dir>/replica`),
+    /// which `vouch_registry::trust::sync_dir` syncs.
+    pub fn replica_dir(&self) -> std::path::PathBuf {
+        self.store.dir().join(REPLICA)
+    }
+
+    /// What the wallet's replica knows, as of its last synced block; `None`
+    /// before the first sync.
+    ///
+    /// # Errors
+    /// [`WalletError::Replica`] when the replica cannot be read.
+    pub fn chain_view(&self) -> Result<Option<ChainView>, WalletError> {
+        let dir = self.replica_dir();
+        let Some(p) = vouch_registry::trust::policy_of(&dir)? else {
+            return Ok(None);
+        };
+        let replica = vouch_registry::replica::Replica::open(&p.db, p.policy)?;
+        if replica.head().is_none() {
+            return Ok(None);
+        }
+        Ok(Some(replica.view()?))
     }
 
     /// The whole wallet as one age file encrypted under `passphrase`.

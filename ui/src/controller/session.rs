@@ -1,0 +1,241 @@
+//! The wallet session: locked or open, and the long operations that open
+//! one (each runs the passphrase KDF, so the wiring runs them off the UI
+//! thread).
+
+use std::path::{Path, PathBuf};
+
+use rand_core::CryptoRngCore;
+use vouch_core::seal::Cost;
+use vouch_wallet::keys::{KeyError, RecoveryPhrase};
+use vouch_wallet::store::{Store, StoreError};
+use vouch_wallet::{Wallet, WalletError};
+
+use super::onboarding::{self, PassphraseError};
+
+/// Why opening, creating or using the wallet failed, in words the views
+/// show as they are.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The wallet is locked (auto-lock ran, or the Lock button).
+    #[error("the wallet is locked; unlock it first")]
+    Locked,
+    /// Nothing typed in the passphrase field.
+    #[error("type your passphrase")]
+    EmptyPassphrase,
+    /// The passphrase does not open the wallet.
+    #[error("that passphrase does not open this wallet; check caps lock and try again")]
+    WrongPassphrase,
+    /// A new passphrase was refused.
+    #[error(transparent)]
+    NewPassphrase(#[from] PassphraseError),
+    /// The recovery phrase typed for a restore.
+    #[error("that is not a valid recovery phrase (a word is misspelt, missing, or not from the BIP-39 list)")]
+    Phrase(#[source] KeyError),
+    /// Any other wallet error.
+    #[error(transparent)]
+    Wallet(WalletError),
+}
+
+impl From<WalletError> for SessionError {
+    fn from(e: WalletError) -> Self {
+        match e {
+            WalletError::Store(StoreError::WrongPassphrase) => SessionError::WrongPassphrase,
+            other => SessionError::Wallet(other),
+        }
+    }
+}
+
+/// The wallet directory and, when unlocked, the open wallet.
+#[derive(Debug)]
+pub struct Session {
+    dir: PathBuf,
+    cost: Cost,
+    wallet: Option<Wallet>,
+}
+
+impl Session {
+    /// A locked session over the wallet in `dir`; new passphrases are
+    /// stretched at `cost` ([`Cost::DEFAULT`] for real use).
+    pub fn new(dir: PathBuf, cost: Cost) -> Session {
+        Session {
+            dir,
+            cost,
+            wallet: None,
+        }
+    }
+
+    /// The wallet directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The KDF cost for new passphrases.
+    pub fn cost(&self) -> Cost {
+        self.cost
+    }
+
+    /// Whether `dir` holds a wallet yet (else the first-run view).
+    pub fn exists(&self) -> bool {
+        Store::exists(&self.dir)
+    }
+
+    /// Whether the wallet is unlocked.
+    pub fn is_open(&self) -> bool {
+        self.wallet.is_some()
+    }
+
+    /// Keeps `wallet` as the open wallet.
+    pub fn set_open(&mut self, wallet: Wallet) {
+        self.wallet = Some(wallet);
+    }
+
+    /// Locks: the open wallet (and its keys) is dropped.
+    pub fn lock(&mut self) {
+        self.wallet = None;
+    }
+
+    /// Takes the open wallet out (locking the session).
+    pub fn take(&mut self) -> Option<Wallet> {
+        self.wallet.take()
+    }
+
+    /// The open wallet.
+    ///
+    /// # Errors
+    /// [`SessionError::Locked`].
+    pub fn wallet(&self) -> Result<&Wallet, SessionError> {
+        self.wallet.as_ref().ok_or(SessionError::Locked)
+    }
+
+    /// The open wallet, to change.
+    ///
+    /// # Errors
+    /// [`SessionError::Locked`].
+    pub fn wallet_mut(&mut self) -> Result<&mut Wallet, SessionError> {
+        self.wallet.as_mut().ok_or(SessionError::Locked)
+    }
+}
+
+/// Creates a wallet in `dir` under a new passphrase typed twice. Slow: the
+/// KDF runs.
+///
+/// # Errors
+/// [`SessionError::NewPassphrase`]; wallet errors (a wallet already there).
+pub fn create(
+    dir: &Path,
+    passphrase: &str,
+    again: &str,
+    cost: Cost,
+    rng: &mut impl CryptoRngCore,
+) -> Result<(Wallet, RecoveryPhrase), SessionError> {
+    onboarding::check_new(passphrase, again)?;
+    Ok(Wallet::create(dir, passphrase, cost, rng)?)
+}
+
+/// Restores a wallet into an empty `dir` from a typed recovery phrase. Slow.
+///
+/// # Errors
+/// [`SessionError::Phrase`], [`SessionError::NewPassphrase`]; wallet errors
+/// (the directory holds a wallet).
+pub fn restore(
+    dir: &Path,
+    phrase: &str,
+    passphrase: &str,
+    again: &str,
+    cost: Cost,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Wallet, SessionError> {
+    let phrase = RecoveryPhrase::parse(phrase).map_err(SessionError::Phrase)?;
+    onboarding::check_new(passphrase, again)?;
+    Ok(Wallet::restore(dir, passphrase, cost, &phrase, rng)?)
+}
+
+/// Opens the wallet in `dir`. Slow.
+///
+/// # Errors
+/// [`SessionError::EmptyPassphrase`], [`SessionError::WrongPassphrase`];
+/// wallet errors.
+pub fn unlock(dir: &Path, passphrase: &str) -> Result<Wallet, SessionError> {
+    if passphrase.is_empty() {
+        return Err(SessionError::EmptyPassphrase);
+    }
+    Ok(Wallet::open(dir, passphrase)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn create_lock_and_unlock_with_the_right_passphrase_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("w");
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut session = Session::new(dir.clone(), Cost::TEST);
+        assert!(!session.exists());
+        assert!(matches!(
+            create(&dir, "long enough", "long enougH", Cost::TEST, &mut rng),
+            Err(SessionError::NewPassphrase(PassphraseError::Differ))
+        ));
+        let (wallet, phrase) =
+            create(&dir, "long enough", "long enough", Cost::TEST, &mut rng).unwrap();
+        assert_eq!(phrase.words().len(), 24);
+        session.set_open(wallet);
+        assert!(session.exists() && session.is_open());
+        session.lock();
+        assert!(matches!(session.wallet(), Err(SessionError::Locked)));
+        assert!(matches!(
+            unlock(&dir, "wrong passphrase"),
+            Err(SessionError::WrongPassphrase)
+        ));
+        assert!(matches!(
+            unlock(&dir, ""),
+            Err(SessionError::EmptyPassphrase)
+        ));
+        session.set_open(unlock(&dir, "long enough").unwrap());
+        assert!(session.wallet().is_ok());
+    }
+
+    #[test]
+    fn fail_restore_from_a_mistyped_phrase_then_restore_the_same_keys() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rng = StdRng::seed_from_u64(2);
+        let (mut first, phrase) = create(
+            &tmp.path().join("a"),
+            "long enough",
+            "long enough",
+            Cost::TEST,
+            &mut rng,
+        )
+        .unwrap();
+        let did = first.receive(0, &mut rng).unwrap();
+        let line = phrase.to_line();
+        let mistyped = line.replacen(phrase.words()[3], "notaword", 1);
+        let dir = tmp.path().join("b");
+        assert!(matches!(
+            restore(
+                &dir,
+                &mistyped,
+                "long enough",
+                "long enough",
+                Cost::TEST,
+                &mut rng
+            ),
+            Err(SessionError::Phrase(_))
+        ));
+        let mut back = restore(
+            &dir,
+            &line,
+            "long enough",
+            "long enough",
+            Cost::TEST,
+            &mut rng,
+        )
+        .unwrap();
+        assert_eq!(back.receive(0, &mut rng).unwrap(), did);
+    }
+}

@@ -1,0 +1,8 @@
+//! vouch-app's views driven headless through Slint's testing backend:
+//! elements are found by their accessible labels (build.rs compiles the
+//! views with debug info for that).
+
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod flow;
