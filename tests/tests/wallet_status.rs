@@ -121,6 +121,38 @@ async fn wallet_imports_with_anchor_proofs_and_reads_standing_from_its_replica()
     );
     assert_eq!(standing(&ids[0]).as_of.unwrap().height, view.height());
 
+    // Three of twelve courses as the wallet's QR code: the PNG decodes
+    // (rxing, through the verifier's image reader) back to the envelope and
+    // the presentation, which verifies against the replica's view.
+    let qr_binding = Binding {
+        aud: "https://hr.example".into(),
+        nonce: "n-wallet-qr-0001".into(),
+        channel: "qr".into(),
+    };
+    let three: Vec<String> = ["courses[CS001]", "courses[CS004]", "courses[CS007]"]
+        .map(String::from)
+        .to_vec();
+    let shown = wallet.prepare(&ids[0], &three, &qr_binding, now()).unwrap();
+    let share = vouch_wallet::share::QrShare::new(&shown.text).unwrap();
+    let scanned = vouch_verifier::qr::decode(&share.png().unwrap()).unwrap();
+    assert_eq!(scanned, share.text);
+    assert_eq!(vouch_core::envelope::decode(&scanned).unwrap(), shown.text);
+    let qr_request = Request {
+        aud: qr_binding.aud.clone(),
+        nonce: Some(qr_binding.nonce.clone()),
+        claims: vec![ClaimPath::parse("/courses").unwrap()],
+    };
+    let qr_policy = Policy::new(p.policy.clone(), Templates::builtin().unwrap());
+    let v = verify(scanned.as_str(), &qr_request, &view, &qr_policy, now()).unwrap();
+    assert!(v.is_valid(), "{:?}", v.verdict.first_failure());
+    assert_eq!(v.claim("courses").unwrap().items.len(), 3);
+    for hidden in ["Course 0", "Course 2", "Course 11"] {
+        assert!(
+            !format!("{:?}", v.claim("courses")).contains(hidden),
+            "{hidden}"
+        );
+    }
+
     // The wallet's presentation carries its anchor proof; verify requires
     // and checks it.
     let binding = Binding {

@@ -100,6 +100,22 @@ pub fn read(text: &str, now: i64) -> Result<(SdJwt, Facts), CredentialError> {
     if !failed.is_empty() {
         return Err(CredentialError::Invalid(failed.join("; ")));
     }
+    let facts = facts_of(&sd_jwt)?;
+    Ok((sd_jwt, facts))
+}
+
+/// Reads the facts of a credential the wallet stored: it was checked in
+/// full on import and its record is authenticated (sealed with its table
+/// and id), so only parsing and revealing are repeated here.
+///
+/// # Errors
+/// [`CredentialError`] when the stored text no longer parses.
+pub fn read_stored(text: &str) -> Result<Facts, CredentialError> {
+    let sd_jwt = SdJwt::parse(text).map_err(CredentialError::Parse)?;
+    facts_of(&sd_jwt)
+}
+
+fn facts_of(sd_jwt: &SdJwt) -> Result<Facts, CredentialError> {
     let payload = sd_jwt.payload();
     let text_claim = |name: &'static str| {
         payload
@@ -112,20 +128,26 @@ pub fn read(text: &str, now: i64) -> Result<(SdJwt, Facts), CredentialError> {
     let vct = text_claim("vct")?;
     let holder =
         holder_did(payload).ok_or(CredentialError::Missing("cnf.jwk Ed25519 holder key"))?;
+    let status = match payload.get("status").and_then(|s| s.get("status_list")) {
+        None => None,
+        Some(list) => Some(
+            serde_json::from_value::<StatusRef>(list.clone())
+                .map_err(|_| CredentialError::Missing("a well-formed status.status_list"))?,
+        ),
+    };
     let revealed = sd_jwt
         .reveal()
         .map_err(|e| CredentialError::Invalid(e.to_string()))?;
-    let facts = Facts {
+    Ok(Facts {
         issuer,
         vct,
         holder,
         issued_at: payload.get("iat").and_then(Value::as_i64),
         expires_at: payload.get("exp").and_then(Value::as_i64),
-        status: verdict.status.clone(),
+        status,
         claims: revealed.claims,
         disclosable: revealed.paths,
-    };
-    Ok((sd_jwt, facts))
+    })
 }
 
 /// The did:key of the `cnf.jwk` Ed25519 key.

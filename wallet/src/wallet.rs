@@ -205,6 +205,7 @@ pub struct Wallet {
     /// Holder DID → key index, for the keys handed out.
     keys: HashMap<String, u32>,
     next_key: u32,
+    held_ids: Option<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Wallet {
@@ -291,6 +292,7 @@ impl Wallet {
             templates: Templates::builtin()?,
             keys,
             next_key,
+            held_ids: None,
         })
     }
 
@@ -381,10 +383,9 @@ impl Wallet {
     ) -> Result<String, WalletError> {
         let (sd_jwt, facts) = credential::read(text, now)?;
         let jwt = sd_jwt.jwt().as_str().to_owned();
-        for (id, held) in self.held()? {
-            if held.stored.sd_jwt.split('~').next() == Some(jwt.as_str()) {
-                return Err(WalletError::Duplicate(id));
-            }
+        let credential_id = vouch_core::manifest::credential_id(&jwt);
+        if let Some(id) = self.held_ids()?.get(&credential_id) {
+            return Err(WalletError::Duplicate(id.clone()));
         }
         let key_index = self
             .key_index(&facts.holder)?
@@ -457,13 +458,30 @@ impl Wallet {
         self.import(text, Some(entry.anchor_proof.clone()), now, rng)
     }
 
+    /// Credential id ([`vouch_core::manifest::credential_id`]) → wallet id
+    /// of every credential held, read once per open wallet and kept up to
+    /// date by [`Wallet::import`].
+    fn held_ids(&mut self) -> Result<&HashMap<String, String>, WalletError> {
+        if self.held_ids.is_none() {
+            let mut ids = HashMap::new();
+            for (id, stored) in self.store.all::<StoredCredential>(Table::Credentials)? {
+                ids.insert(
+                    vouch_core::manifest::credential_id(&stored.sd_jwt),
+                    String::from_utf8_lossy(&id).into_owned(),
+                );
+            }
+            self.held_ids = Some(ids);
+        }
+        Ok(self.held_ids.get_or_insert_with(HashMap::new))
+    }
+
     fn held(&self) -> Result<Vec<(String, Held)>, WalletError> {
         let mut out = Vec::new();
         for (id, stored) in self.store.all::<StoredCredential>(Table::Credentials)? {
             let id = String::from_utf8_lossy(&id).into_owned();
             // Stored credentials were checked on import; reading them back
             // re-parses only (time is not re-judged here: expiry is shown).
-            let (_, facts) = credential::read(&stored.sd_jwt, stored.imported_at)?;
+            let facts = credential::read_stored(&stored.sd_jwt)?;
             out.push((id, Held { stored, facts }));
         }
         Ok(out)
@@ -474,7 +492,7 @@ impl Wallet {
             .store
             .get(Table::Credentials, id.as_bytes())?
             .ok_or_else(|| WalletError::NoSuchCredential(id.to_owned()))?;
-        let (_, facts) = credential::read(&stored.sd_jwt, stored.imported_at)?;
+        let facts = credential::read_stored(&stored.sd_jwt)?;
         Ok(Held { stored, facts })
     }
 

@@ -379,3 +379,84 @@ fn present_answers_a_verifiers_request_and_writes_the_file_form() {
     let err = failed(&wallet(&dir, &["present", &id, "--request", "VCHR1:%%%"]));
     assert!(err.contains("request"), "{err}");
 }
+
+/// `kill -9` of `vouch-wallet import` half-way through a directory: every
+/// credential stored before (and every one it acknowledged) is still there
+/// and whole, and the wallet opens.
+#[test]
+fn kill_9_during_import_loses_nothing_stored() {
+    use std::io::BufRead as _;
+    use vouch_wallet::Wallet;
+
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("w");
+    ok(&wallet(&dir, &["init"]));
+    let files = root.path().join("incoming");
+    std::fs::create_dir(&files).unwrap();
+    let first;
+    {
+        let mut w = Wallet::open(&dir, PASS).unwrap();
+        let mut rng = rand::rngs::OsRng;
+        let did = w.receive(vouch_registry::now(), &mut rng).unwrap();
+        first = w
+            .import(
+                &transcript(&did, "Kept", vouch_registry::now(), 30),
+                None,
+                vouch_registry::now(),
+                &mut rng,
+            )
+            .unwrap();
+        for i in 0..400u64 {
+            let did = w.receive(vouch_registry::now(), &mut rng).unwrap();
+            let text = transcript(&did, &format!("S{i}"), vouch_registry::now(), 100 + i);
+            std::fs::write(files.join(format!("{i:04}.sd-jwt")), text).unwrap();
+        }
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vouch-wallet"))
+        .args(["import", "--dir"])
+        .arg(&dir)
+        .arg(&files)
+        .env("VOUCH_PASSPHRASE", PASS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acknowledged = Vec::new();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    while acknowledged.len() < 20 {
+        let line = lines
+            .next()
+            .expect("import prints a line per file")
+            .unwrap();
+        let id = line
+            .split(" as ")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_owned();
+        acknowledged.push(id);
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let w = Wallet::open(&dir, PASS).unwrap();
+    let list = w.list(vouch_registry::now()).unwrap();
+    let held: Vec<&str> = list.iter().map(|s| s.id.as_str()).collect();
+    assert!(
+        held.contains(&first.as_str()),
+        "the credential stored before survives"
+    );
+    for id in &acknowledged {
+        assert!(held.contains(&id.as_str()), "acknowledged {id} survives");
+    }
+    assert!(
+        list.len() < 401,
+        "killed before the end ({} held)",
+        list.len()
+    );
+    for s in &list {
+        w.show(&s.id, vouch_registry::now()).unwrap();
+    }
+}
