@@ -426,6 +426,9 @@ impl Wallet {
             ));
         }
         self.store.write(&writes, rng)?;
+        if let Some(ids) = self.held_ids.as_mut() {
+            ids.insert(credential_id, id.clone());
+        }
         self.keys
             .insert(facts.holder.as_str().to_owned(), key_index);
         self.next_key = self.next_key.max(key_index.saturating_add(1));
