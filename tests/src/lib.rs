@@ -360,7 +360,11 @@ mod tests {
     fn target(root: &Path) -> PathBuf {
         let t = root.join("target");
         std::fs::create_dir_all(&t).unwrap();
-        std::fs::write(t.join("CACHEDIR.TAG"), "Signature: 8a477f597d28d172789f06886806bc55").unwrap();
+        std::fs::write(
+            t.join("CACHEDIR.TAG"),
+            "Signature: 8a477f597d28d172789f06886806bc55",
+        )
+        .unwrap();
         t
     }
 
@@ -454,6 +458,7 @@ mod tests {
         // Reaped: the pid no longer names our child.
         let alive = Command::new("kill")
             .args(["-0", &pid.to_string()])
+            .stderr(std::process::Stdio::null())
             .status()
             .unwrap();
         assert!(!alive.success());
