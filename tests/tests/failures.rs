@@ -205,7 +205,7 @@ fn a_verifier_cut_off_from_its_registry_verifies_until_its_policy_bound() {
     }
 
     // Past the bound, the same presentation is refused as stale.
-    let until = last.time + bound as i64 + 2;
+    let until = last.time + bound + 2;
     let now = vouch_registry::now();
     if until > now {
         std::thread::sleep(Duration::from_secs((until - now) as u64));
