@@ -366,3 +366,35 @@ fn each_template_issues_presents_and_verifies() {
         assert!(report.contains(shown), "{report}");
     }
 }
+
+#[test]
+fn demo_holders_prints_distinct_did_keys_and_refuses_bad_counts() {
+    let bin = env!("CARGO_BIN_EXE_vouch-demo-holders");
+    let out = std::process::Command::new(bin).arg("5").output().unwrap();
+    assert!(out.status.success());
+    let dids: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(dids.len(), 5);
+    for d in &dids {
+        vouch_core::DidKey::parse(d).unwrap();
+    }
+    let distinct: std::collections::HashSet<&String> = dids.iter().collect();
+    assert_eq!(distinct.len(), 5);
+    let zero = std::process::Command::new(bin).arg("0").output().unwrap();
+    assert!(zero.status.success() && zero.stdout.is_empty());
+    for bad in [
+        vec![],
+        vec!["-1"],
+        vec!["ten"],
+        vec!["1000001"],
+        vec!["2", "3"],
+    ] {
+        let out = std::process::Command::new(bin).args(&bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(out.stdout.is_empty(), "{bad:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage: vouch-demo-holders N"));
+    }
+}
