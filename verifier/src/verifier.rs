@@ -161,13 +161,21 @@ impl Checked {
         } else {
             Headline::NotValid
         };
-        let reason = verification
-            .verdict
-            .first_failure()
-            .map(|c| match &c.outcome {
-                Outcome::Fail(why) => format!("{}: {why}", check_label(c.name)),
-                _ => check_label(c.name).to_owned(),
-            });
+        // Under REVOKED the reason is the revocation, whatever else failed
+        // first (a replayed nonce, say); otherwise the first failure.
+        let failure = match headline {
+            Headline::Revoked => verification
+                .verdict
+                .checks
+                .iter()
+                .find(|c| c.name == CheckName::Status && matches!(c.outcome, Outcome::Fail(_)))
+                .or_else(|| verification.verdict.first_failure()),
+            _ => verification.verdict.first_failure(),
+        };
+        let reason = failure.map(|c| match &c.outcome {
+            Outcome::Fail(why) => format!("{}: {why}", check_label(c.name)),
+            _ => check_label(c.name).to_owned(),
+        });
         Self {
             headline,
             reason,

@@ -8,6 +8,7 @@
 //! - [`credential`]: what the wallet reads from a credential: facts,
 //!   claims with labels, the names `--disclose` takes.
 //! - [`share`]: a presentation as a QR code (PNG, SVG, terminal).
+//! - [`when`]: Unix seconds as dates (UTC).
 //! - [`wallet`]: [`Wallet`]: create, restore, receive, import, list, show,
 //!   present, activity, change passphrase.
 
@@ -17,5 +18,6 @@ pub mod keys;
 pub mod share;
 pub mod store;
 pub mod wallet;
+pub mod when;
 
 pub use wallet::{Binding, Wallet, WalletError};

@@ -56,7 +56,7 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
 }
 
 fn date(t: Option<i64>) -> String {
-    t.map_or_else(|| "—".into(), |t| format!("{t} (Unix)"))
+    t.map_or_else(|| "—".into(), vouch_wallet::when::date)
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
@@ -438,7 +438,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 for a in &log {
                     println!(
                         "{}  {} to {} by {}: {}",
-                        a.at,
+                        vouch_wallet::when::date_time(a.at),
                         a.title,
                         a.audience,
                         a.channel,

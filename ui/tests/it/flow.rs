@@ -209,10 +209,11 @@ fn create_lock_refuse_wrong_passphrase_unlock_import_and_share_three_courses() {
     type_in(&window, "Credential file path", file.to_str().unwrap());
     click(&window, "Import file");
     wait_until(&window, "the import", |w| {
-        !w.global::<vouch_ui::ui::ReceiveAdapter>()
-            .get_notice()
-            .is_empty()
+        let ra = w.global::<vouch_ui::ui::ReceiveAdapter>();
+        !ra.get_notice().is_empty() || !ra.get_error().is_empty()
     });
+    let refused = window.global::<vouch_ui::ui::ReceiveAdapter>().get_error();
+    assert!(refused.is_empty(), "the import was refused: {refused}");
     let notice = window.global::<vouch_ui::ui::ReceiveAdapter>().get_notice();
     assert_eq!(notice, "Imported: BSc Computer Science — State University.");
 

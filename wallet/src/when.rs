@@ -1,4 +1,4 @@
-//! Unix seconds as the dates and times the views show (UTC; the wallet
+//! Unix seconds as the dates and times the wallet shows (UTC; the wallet
 //! stores Unix seconds).
 
 /// `2025-07-15` for a Unix time in seconds.
