@@ -19,7 +19,7 @@ use vouch_core::seal::Cost;
 use vouch_core::template::Templates;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey};
 use vouch_core::DidKey;
-use vouch_wallet::credential::StoredCredential;
+use vouch_wallet::credential::{read_stored, Listing, StoredCredential};
 use vouch_wallet::share::QrShare;
 use vouch_wallet::store::{to_json, Table, Write};
 use vouch_wallet::{Binding, Wallet};
@@ -140,14 +140,20 @@ fn bench(c: &mut Criterion) {
     // 10,000 credentials, written in one batch (import's checks are not
     // what this measures).
     let key_index = 0;
+    let templates = Templates::builtin().unwrap();
     let t = Instant::now();
     let mut records = Vec::with_capacity(CREDENTIALS);
     for i in 0..CREDENTIALS {
+        let sd_jwt = issue("transcript", transcript_claims(i), &did, &mut rng);
+        // The record as an import writes it, listing included.
+        let facts = read_stored(&sd_jwt).unwrap();
+        let listing = Listing::of(&facts, templates.by_vct(&facts.vct));
         let stored = StoredCredential {
-            sd_jwt: issue("transcript", transcript_claims(i), &did, &mut rng),
+            sd_jwt,
             key_index,
             anchor: None,
             imported_at: NOW,
+            listing: Some(listing),
         };
         records.push((format!("{i:08x}"), to_json(&stored).unwrap()));
     }

@@ -24,6 +24,42 @@ pub struct StoredCredential {
     pub anchor: Option<AnchorProof>,
     /// When it was imported, Unix seconds.
     pub imported_at: i64,
+    /// What `list` shows, read from the credential once at import so a
+    /// list does not re-parse every SD-JWT. A record without it (written
+    /// before it existed) is read from the SD-JWT.
+    #[serde(default)]
+    pub listing: Option<Listing>,
+}
+
+/// The facts a list shows of a credential, kept beside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listing {
+    /// The issuer DID.
+    pub issuer: String,
+    /// `vct`.
+    pub vct: String,
+    /// `iat`.
+    pub issued_at: Option<i64>,
+    /// `exp`.
+    pub expires_at: Option<i64>,
+    /// `status.status_list`.
+    pub status: Option<StatusRef>,
+    /// The holder-facing title ([`title`]).
+    pub title: String,
+}
+
+impl Listing {
+    /// The listing of a credential with these facts.
+    pub fn of(facts: &Facts, template: Option<&Template>) -> Listing {
+        Listing {
+            issuer: facts.issuer.clone(),
+            vct: facts.vct.clone(),
+            issued_at: facts.issued_at,
+            expires_at: facts.expires_at,
+            status: facts.status.clone(),
+            title: title(facts, template),
+        }
+    }
 }
 
 /// Why a credential was refused on import.

@@ -387,7 +387,8 @@ pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     let path = dir.join("store");
     // A store this process just closed stays locked until sled's background
-    // flusher exits: wait briefly for that, not for another process.
+    // flusher exits (longer on a busy machine): wait up to 5 s for that, not
+    // for another process.
     let mut attempts = 0;
     loop {
         match sled::Config::new().path(&path).open() {
@@ -396,7 +397,7 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
                 if io.kind() == std::io::ErrorKind::WouldBlock
                     || io.to_string().contains("lock") =>
             {
-                if attempts >= 50 {
+                if attempts >= 250 {
                     return Err(StoreError::Locked(dir.to_owned()));
                 }
                 attempts += 1;

@@ -402,11 +402,14 @@ impl Wallet {
                 break id;
             }
         };
+        let listing =
+            credential::Listing::of(&facts, credential::template_of(&self.templates, &facts));
         let stored = StoredCredential {
             sd_jwt: sd_jwt.serialize(),
             key_index,
             anchor,
             imported_at: now,
+            listing: Some(listing),
         };
         let mut writes = vec![Write::Put(
             Table::Credentials,
@@ -478,18 +481,6 @@ impl Wallet {
         Ok(self.held_ids.get_or_insert_with(HashMap::new))
     }
 
-    fn held(&self) -> Result<Vec<(String, Held)>, WalletError> {
-        let mut out = Vec::new();
-        for (id, stored) in self.store.all::<StoredCredential>(Table::Credentials)? {
-            let id = String::from_utf8_lossy(&id).into_owned();
-            // Stored credentials were checked on import; reading them back
-            // re-parses only (time is not re-judged here: expiry is shown).
-            let facts = credential::read_stored(&stored.sd_jwt)?;
-            out.push((id, Held { stored, facts }));
-        }
-        Ok(out)
-    }
-
     fn one(&self, id: &str) -> Result<Held, WalletError> {
         let stored: StoredCredential = self
             .store
@@ -517,21 +508,39 @@ impl Wallet {
         view: Option<&ChainView>,
         now: i64,
     ) -> Result<Vec<Summary>, WalletError> {
-        let mut out: Vec<(i64, Summary)> = self
-            .held()?
-            .into_iter()
-            .map(|(id, h)| (h.stored.imported_at, self.summary(id, &h, view, now)))
-            .collect();
+        let mut out: Vec<(i64, Summary)> = Vec::new();
+        for (id, stored) in self.store.all::<StoredCredential>(Table::Credentials)? {
+            let id = String::from_utf8_lossy(&id).into_owned();
+            let listing = match &stored.listing {
+                Some(listing) => listing.clone(),
+                None => {
+                    let facts = credential::read_stored(&stored.sd_jwt)?;
+                    credential::Listing::of(
+                        &facts,
+                        credential::template_of(&self.templates, &facts),
+                    )
+                }
+            };
+            let summary = self.summary(id, &listing, stored.anchor.is_some(), view, now);
+            out.push((stored.imported_at, summary));
+        }
         out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
         Ok(out.into_iter().map(|(_, s)| s).collect())
     }
 
-    fn summary(&self, id: String, held: &Held, view: Option<&ChainView>, now: i64) -> Summary {
-        let template = credential::template_of(&self.templates, &held.facts);
-        let expired = held.facts.expires_at.is_some_and(|exp| exp < now);
+    fn summary(
+        &self,
+        id: String,
+        listing: &credential::Listing,
+        anchored: bool,
+        view: Option<&ChainView>,
+        now: i64,
+    ) -> Summary {
+        let template = self.templates.by_vct(&listing.vct);
+        let expired = listing.expires_at.is_some_and(|exp| exp < now);
         let on_chain = view.and_then(|v| {
-            let s = held.facts.status.as_ref()?;
-            v.status(&held.facts.issuer, &s.uri, s.idx, now).ok()
+            let s = listing.status.as_ref()?;
+            v.status(&listing.issuer, &s.uri, s.idx, now).ok()
         });
         let standing = match on_chain {
             Some(Status::Revoked) => Standing::Revoked,
@@ -542,16 +551,16 @@ impl Wallet {
         };
         Summary {
             id,
-            title: credential::title(&held.facts, template),
-            issuer: held.facts.issuer.clone(),
+            title: listing.title.clone(),
+            issuer: listing.issuer.clone(),
             kind: template.map(|t| t.name.clone()),
-            vct: held.facts.vct.clone(),
-            issued_at: held.facts.issued_at,
-            expires_at: held.facts.expires_at,
+            vct: listing.vct.clone(),
+            issued_at: listing.issued_at,
+            expires_at: listing.expires_at,
             expired,
-            anchored: held.stored.anchor.is_some(),
+            anchored,
             issuer_name: view
-                .and_then(|v| v.issuer(&held.facts.issuer))
+                .and_then(|v| v.issuer(&listing.issuer))
                 .map(|i| i.name.clone()),
             standing,
             as_of: view.map(|v| AsOf {
@@ -588,8 +597,10 @@ impl Wallet {
         let held = self.one(id)?;
         let template = credential::template_of(&self.templates, &held.facts);
         let lines = credential::claim_lines(&held.facts, template);
+        let listing = credential::Listing::of(&held.facts, template);
+        let anchored = held.stored.anchor.is_some();
         Ok((
-            self.summary(id.to_owned(), &held, view, now),
+            self.summary(id.to_owned(), &listing, anchored, view, now),
             lines,
             held.facts,
         ))
