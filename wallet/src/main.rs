@@ -310,6 +310,12 @@ fn run(command: Command) -> anyhow::Result<()> {
                 nonce,
                 channel: channel.into(),
             };
+            // Outputs are checked before anything is made or uploaded.
+            for path in [&qr, &out].into_iter().flatten() {
+                if path.exists() {
+                    bail!("{} exists already; name a new file", path.display());
+                }
+            }
             // Made, then delivered, then recorded: a presentation that
             // cannot be delivered is not logged as shared.
             let mut p = wallet.prepare(&id, &names, &binding, now)?;
