@@ -59,6 +59,9 @@ pub enum WalletError {
     /// The phrase record in the store is damaged.
     #[error("the stored recovery phrase does not parse")]
     PhraseRecord,
+    /// A `VCH1:` envelope that does not decode.
+    #[error("not a readable VCH1: envelope: {0}")]
+    Envelope(#[from] vouch_core::envelope::EnvelopeError),
     /// The issuer's manifest does not list this credential.
     #[error("the manifest does not list this credential")]
     NotInManifest,
@@ -366,8 +369,9 @@ impl Wallet {
         Ok(None)
     }
 
-    /// Imports a credential as issued (and its anchor proof, when the
-    /// issuer's manifest gave one): it must verify under its issuer's key,
+    /// Imports a credential as issued, as its SD-JWT text or as the
+    /// `VCH1:` text of an issuer's QR code (and its anchor proof, when the
+    /// issuer's manifest gave one or the envelope carries it): it must verify under its issuer's key,
     /// be bound to one of this wallet's keys and not be held already.
     /// Returns the new id.
     ///
@@ -381,7 +385,16 @@ impl Wallet {
         now: i64,
         rng: &mut impl CryptoRngCore,
     ) -> Result<String, WalletError> {
-        let (sd_jwt, facts) = credential::read(text, now)?;
+        // A `VCH1:` envelope (the text of an issuer's QR code) carries the
+        // credential, and maybe its anchor proof.
+        let text = text.trim();
+        let (text, anchor) = if text.starts_with(vouch_core::envelope::PREFIX) {
+            let p = vouch_core::envelope::decode_presentation(text)?;
+            (std::borrow::Cow::Owned(p.sd_jwt), anchor.or(p.anchor_proof))
+        } else {
+            (std::borrow::Cow::Borrowed(text), anchor)
+        };
+        let (sd_jwt, facts) = credential::read(&text, now)?;
         let jwt = sd_jwt.jwt().as_str().to_owned();
         let credential_id = vouch_core::manifest::credential_id(&jwt);
         if let Some(id) = self.held_ids()?.get(&credential_id) {

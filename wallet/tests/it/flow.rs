@@ -454,3 +454,29 @@ async fn a_presentation_too_dense_for_a_qr_code_goes_through_the_relay() {
     // Served once.
     assert!(link.fetch().await.is_err());
 }
+
+#[test]
+fn a_credential_imports_from_the_vch1_text_of_an_issuers_qr_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(9);
+    let (mut wallet, _) = Wallet::create(dir.path(), "pw", Cost::TEST, &mut rng).unwrap();
+    let did = wallet.receive(NOW, &mut rng).unwrap();
+    let text = transcript(&did, "Ada", NOW, 13);
+    let envelope = vouch_core::envelope::encode(&text).unwrap();
+    let id = wallet
+        .import(&format!("{envelope}\n"), None, NOW, &mut rng)
+        .unwrap();
+    assert_eq!(wallet.credential(&id).unwrap().sd_jwt, text);
+    // The same credential as SD-JWT text is a duplicate; a broken
+    // envelope is refused with its reason and stores nothing.
+    assert!(matches!(
+        wallet.import(&text, None, NOW, &mut rng),
+        Err(WalletError::Duplicate(_))
+    ));
+    let broken = &envelope[..envelope.len() - 7];
+    assert!(matches!(
+        wallet.import(broken, None, NOW, &mut rng),
+        Err(WalletError::Envelope(_))
+    ));
+    assert_eq!(wallet.list(NOW).unwrap().len(), 1);
+}
