@@ -18,6 +18,8 @@
 //! - [`template`]: credential templates as data (`vct` → kind, labels).
 //! - [`verify`]: verification in one call, against a chain view and a policy.
 //! - [`seal`]: secrets at rest (Argon2id passphrase keys, XChaCha20-Poly1305).
+//! - `scan` (cargo feature `scan`): QR codes read from PNG/JPEG images
+//!   (rxing), with size limits before any pixel is decoded.
 //! - `sample` (cargo feature `sample`, off by default): the sample
 //!   transcript the examples, tests and benchmarks use.
 //!
@@ -39,6 +41,8 @@ pub mod presentation_request;
 pub mod qr;
 #[cfg(any(test, feature = "sample"))]
 pub mod sample;
+#[cfg(feature = "scan")]
+pub mod scan;
 pub mod sd_jwt;
 pub mod seal;
 pub mod status_list;

@@ -18,11 +18,11 @@
 pub mod input;
 pub mod nonce;
 pub mod policy;
-pub mod qr;
 pub mod report;
 pub mod service;
 pub mod verifier;
 
+pub use vouch_core::scan as qr;
 pub use vouch_registry::relay_link as relay;
 
 pub use input::{Input, InputError, Presented, Source};

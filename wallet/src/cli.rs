@@ -110,7 +110,8 @@ pub enum Command {
         /// Where and how.
         #[command(flatten)]
         open: Open,
-        /// Files or directories (`.sd-jwt` files are read from a directory).
+        /// Files or directories (`.sd-jwt` files are read from a directory):
+        /// SD-JWT or `VCH1:` text, or a PNG/JPEG image of an issuer's QR code.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The issuer's batch manifest, for each credential's anchor proof.

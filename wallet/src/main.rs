@@ -155,7 +155,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let mut refused = 0;
             let mut manifests = Manifests::default();
             for file in expand(&files)? {
-                let outcome = read_bounded(&file, MAX_CREDENTIAL_FILE).and_then(|text| {
+                let outcome = read_credential(&file).and_then(|text| {
                     let beside = file
                         .parent()
                         .map(|d| d.join(vouch_core::manifest::FILE_NAME));
@@ -505,6 +505,31 @@ fn standing(s: &vouch_wallet::wallet::Summary) -> String {
 const MAX_CREDENTIAL_FILE: u64 = 1 << 20;
 /// Largest manifest read (about 1.2 kB per credential: 50,000 credentials).
 const MAX_MANIFEST_FILE: u64 = 64 << 20;
+
+/// A credential file's text: an SD-JWT or `VCH1:` text file (at most
+/// 1 MiB), or a PNG/JPEG image of an issuer's QR code (at most the
+/// scanner's limit), decoded to the text it holds.
+fn read_credential(path: &Path) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let max = vouch_core::scan::MAX_IMAGE_BYTES as u64;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if vouch_core::scan::image_format(&bytes).is_some() {
+        return vouch_core::scan::decode(&bytes)
+            .with_context(|| format!("reading the QR code in {}", path.display()));
+    }
+    if bytes.len() as u64 > MAX_CREDENTIAL_FILE {
+        bail!(
+            "{} is larger than {MAX_CREDENTIAL_FILE} bytes",
+            path.display()
+        );
+    }
+    String::from_utf8(bytes)
+        .with_context(|| format!("{} is neither text nor a PNG/JPEG image", path.display()))
+}
 
 /// Reads a text file of at most `max` bytes.
 fn read_bounded(path: &Path, max: u64) -> anyhow::Result<String> {

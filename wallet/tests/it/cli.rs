@@ -460,3 +460,38 @@ fn kill_9_during_import_loses_nothing_stored() {
         w.show(&s.id, vouch_registry::now()).unwrap();
     }
 }
+
+#[test]
+fn import_reads_an_issuers_qr_code_image_and_refuses_a_broken_one() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("w");
+    ok(&wallet(&dir, &["init"]));
+    let did = DidKey::parse(ok(&wallet(&dir, &["receive"])).trim()).unwrap();
+    let text = transcript(&did, "Ada", vouch_registry::now() - 60, 31);
+    let envelope = vouch_core::envelope::encode(&text).unwrap();
+    let code = vouch_core::qr::qr_code(&envelope, vouch_core::qr::EcLevel::M).unwrap();
+    let image = root.path().join("credential.png");
+    std::fs::write(&image, vouch_core::qr::png(&code, 4, 4).unwrap()).unwrap();
+    let broken = root.path().join("broken.png");
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+
+    let out = wallet(
+        &dir,
+        &["import", image.to_str().unwrap(), broken.to_str().unwrap()],
+    );
+    let err = failed(&out);
+    assert!(err.contains("1 of 2 files refused"), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("imported") && stdout.contains("credential.png"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken.png") && stderr.contains("QR code"),
+        "{stderr}"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&wallet(&dir, &["list", "--json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}

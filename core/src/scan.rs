@@ -194,8 +194,8 @@ mod tests {
     #[test]
     fn decodes_a_png_drawn_by_core() {
         let text = "VCH1:HELLO WORLD 0123456789";
-        let code = vouch_core::qr::qr_code(text, vouch_core::qr::EcLevel::M).unwrap();
-        let png = vouch_core::qr::png(&code, 4, 4).unwrap();
+        let code = crate::qr::qr_code(text, crate::qr::EcLevel::M).unwrap();
+        let png = crate::qr::png(&code, 4, 4).unwrap();
         assert_eq!(decode(&png).unwrap(), text);
     }
 
@@ -297,8 +297,8 @@ mod tests {
 
     /// The greyscale pixels of a QR code drawn by core.
     fn qr_pixels(text: &str) -> (Vec<u8>, u32, u32) {
-        let code = vouch_core::qr::qr_code(text, vouch_core::qr::EcLevel::M).unwrap();
-        png_luma(&vouch_core::qr::png(&code, 4, 4).unwrap()).unwrap()
+        let code = crate::qr::qr_code(text, crate::qr::EcLevel::M).unwrap();
+        png_luma(&crate::qr::png(&code, 4, 4).unwrap()).unwrap()
     }
 
     #[test]
