@@ -108,7 +108,7 @@ async fn wallet_imports_with_anchor_proofs_and_reads_standing_from_its_replica()
     let p = vouch_registry::trust::policy_of(&replica_dir)
         .unwrap()
         .unwrap();
-    let replica = vouch_registry::replica::Replica::open(&p.db, p.policy.clone()).unwrap();
+    let mut replica = vouch_registry::replica::Replica::open(&p.db, p.policy.clone()).unwrap();
     let view = replica.view().unwrap();
 
     let list = wallet.list_as_of(Some(&view), now()).unwrap();
@@ -203,5 +203,28 @@ async fn wallet_imports_with_anchor_proofs_and_reads_standing_from_its_replica()
     policy.require_anchor = true;
     let v = verify(&file, &request, &view, &policy, now()).unwrap();
     assert!(v.is_valid(), "{:?}", v.verdict.first_failure());
+
+    // Accredited and not rotated: a QR code need not carry the proof. Once
+    // the authority withdraws the issuer, it must (the wallet then puts it
+    // in the envelope, or sends the presentation through the relay).
+    let issuer = standing(&ids[0]).issuer;
+    assert!(!vouch_wallet::share::needs_anchor(&view, &issuer));
+    let authority =
+        vouch_registry::keys::read(&dir.join("registry").join("authority.key")).unwrap();
+    let client = server.client();
+    client
+        .sign_and_submit(
+            &authority,
+            vouch_core::chain::Action::Withdraw {
+                issuer: issuer.clone(),
+                reason: "closed (test)".into(),
+            },
+        )
+        .await
+        .unwrap();
+    client.seal().await.unwrap();
+    replica.sync(&client).await.unwrap();
+    let after = replica.view().unwrap();
+    assert!(vouch_wallet::share::needs_anchor(&after, &issuer));
     drop(server);
 }

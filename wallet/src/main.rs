@@ -324,7 +324,18 @@ fn run(command: Command) -> anyhow::Result<()> {
                 anchor_proof: p.anchor.clone(),
             };
             if qr.is_some() || terminal {
-                let share = match QrShare::new(&p.text) {
+                // A rotated-out key or a withdrawn issuer: the anchor proof
+                // must travel with it (in the envelope, or the relay item).
+                let issuer = wallet.show(&id, now)?.2.issuer;
+                let needs_anchor = p.anchor.is_some()
+                    && replica_view(&wallet).is_some_and(|v| share::needs_anchor(&v, &issuer));
+                let attempt = if needs_anchor {
+                    eprintln!("the issuer's key was rotated or its accreditation ended: the anchor proof goes with the presentation");
+                    QrShare::with_anchor(&file)
+                } else {
+                    QrShare::new(&p.text)
+                };
+                let share = match attempt {
                     Ok(share) => share,
                     Err(ShareError::TooDense { version, .. }) => {
                         let Some(url) = wallet.registry()? else {

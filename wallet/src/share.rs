@@ -55,7 +55,10 @@ impl QrShare {
     /// # Errors
     /// [`ShareError::TooDense`] above [`MAX_QR_VERSION`]; envelope errors.
     pub fn new(presentation: &str) -> Result<QrShare, ShareError> {
-        let text = envelope::encode(presentation)?;
+        Self::code(envelope::encode(presentation)?)
+    }
+
+    fn code(text: String) -> Result<QrShare, ShareError> {
         let too_dense = |version| ShareError::TooDense {
             version,
             chars: text.len(),
@@ -70,6 +73,19 @@ impl QrShare {
             return Err(too_dense(version));
         }
         Ok(QrShare { text, code })
+    }
+
+    /// A presentation with its anchor proof in the envelope, in the
+    /// smallest QR code at level M.
+    ///
+    /// # Errors
+    /// As [`QrShare::new`]; a proof adds about 500 characters, so this is
+    /// often [`ShareError::TooDense`].
+    pub fn with_anchor(
+        presentation: &vouch_core::presentation::Presentation,
+    ) -> Result<QrShare, ShareError> {
+        let text = envelope::encode_presentation(presentation)?;
+        Self::code(text)
     }
 
     /// A relay link as a QR code (byte mode, level M).
@@ -166,4 +182,15 @@ pub async fn relay(
     let stored = client.relay_put(jwe.as_bytes(), RELAY_TTL, true).await?;
     let link = vouch_registry::relay_link::link(client.base(), &stored.id, &key);
     Ok(QrShare::link(&link)?)
+}
+
+/// Whether a verifier needs the anchor proof to accept a credential of
+/// `issuer`, as `view` tells: the issuer's key was rotated out, or its
+/// accreditation has ended. `iat` alone is the issuer's word then, so the
+/// proof of when the batch was sealed must travel with the presentation.
+pub fn needs_anchor(view: &vouch_core::view::ChainView, issuer: &str) -> bool {
+    view.rotation(issuer).is_some()
+        || view
+            .issuer(issuer)
+            .is_none_or(|i| i.periods.last().is_none_or(|p| p.until.is_some()))
 }
