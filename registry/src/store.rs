@@ -137,19 +137,12 @@ impl Store {
     /// # Errors
     /// [`StoreError::Locked`] when another process has it open.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        // A store this process just closed stays locked until sled's
-        // background flusher exits; wait briefly for that, not for another
-        // process.
-        let mut attempts = 0;
-        let db = loop {
-            match Self::open_once(dir) {
-                Err(StoreError::Locked { .. }) if attempts < 50 => {
-                    attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                other => break other?,
-            }
-        };
+        let db = open_sled(dir, 256 << 20).map_err(|e| match e {
+            OpenError::Locked => StoreError::Locked {
+                dir: dir.to_owned(),
+            },
+            OpenError::Sled(e) => StoreError::Sled(e),
+        })?;
         let tree = db.open_tree("chain")?;
         Ok(Self {
             db,
@@ -157,24 +150,6 @@ impl Store {
             leaf_index: true,
             writes_left: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
         })
-    }
-
-    fn open_once(dir: &Path) -> Result<sled::Db, StoreError> {
-        sled::Config::new()
-            .path(dir)
-            .cache_capacity(256 << 20)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    StoreError::Locked {
-                        dir: dir.to_owned(),
-                    }
-                }
-                sled::Error::Io(ref io) if io.to_string().contains("lock") => StoreError::Locked {
-                    dir: dir.to_owned(),
-                },
-                other => StoreError::Sled(other),
-            })
     }
 
     /// Fault injection for crash tests: after `n` more writes (each insert
@@ -575,5 +550,50 @@ impl HashReader for Pending<'_> {
                 }
             })
             .collect()
+    }
+}
+
+/// Why a sled database could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Another process holds it (still, after waiting for this one's own
+    /// just-closed handle to let go).
+    #[error("the database is open in another process")]
+    Locked,
+    /// Any other sled failure.
+    #[error(transparent)]
+    Sled(#[from] sled::Error),
+}
+
+/// Opens (creating) the sled database at `path` with `cache_bytes` of
+/// cache. A database this process just closed stays locked until sled's
+/// background flusher exits, longer on a busy machine: wait up to 5 s for
+/// that, not for another process. Used by every store of the workspace
+/// (chain, wallet, nonce book).
+///
+/// # Errors
+/// [`OpenError::Locked`] when it stays locked; [`OpenError::Sled`].
+pub fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
+    let mut attempts = 0;
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(io))
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+            {
+                if attempts >= 250 {
+                    return Err(OpenError::Locked);
+                }
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }

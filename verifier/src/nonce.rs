@@ -28,6 +28,15 @@ pub enum NonceError {
     /// The request could not be made (a bad audience or too many claims).
     #[error(transparent)]
     Request(#[from] RequestError),
+    /// Another process holds the nonce book (a `vouch-verifier serve` on
+    /// the same directory, say).
+    #[error("the nonce book in {dir} is in use: {why} (is `vouch-verifier serve` running on this directory?)")]
+    Locked {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// Why.
+        why: String,
+    },
     /// Storage failed.
     #[error("nonce storage: {0}")]
     Storage(#[from] sled::Error),
@@ -68,10 +77,13 @@ impl NonceBook {
     /// # Errors
     /// [`NonceError::Storage`].
     pub fn open(dir: &Path, max_open: usize) -> Result<Self, NonceError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(4 << 20)
-            .open()?;
+        let db = vouch_registry::store::open_sled(dir, 4 << 20).map_err(|e| match e {
+            vouch_registry::store::OpenError::Sled(e) => NonceError::from(e),
+            other => NonceError::Locked {
+                dir: dir.to_owned(),
+                why: other.to_string(),
+            },
+        })?;
         Ok(Self {
             open: db.open_tree("open")?,
             used: db.open_tree("used")?,

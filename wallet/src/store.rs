@@ -385,27 +385,12 @@ pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
-    let path = dir.join("store");
-    // A store this process just closed stays locked until sled's background
-    // flusher exits (longer on a busy machine): wait up to 5 s for that, not
-    // for another process.
-    let mut attempts = 0;
-    loop {
-        match sled::Config::new().path(&path).open() {
-            Ok(db) => return Ok(db),
-            Err(sled::Error::Io(io))
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("lock") =>
-            {
-                if attempts >= 250 {
-                    return Err(StoreError::Locked(dir.to_owned()));
-                }
-                attempts += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    use vouch_registry::store::{open_sled, OpenError};
+    open_sled(&dir.join("store"), 64 << 20).map_err(|e| match e {
+        OpenError::Locked => StoreError::Locked(dir.to_owned()),
+        OpenError::Sled(e) => StoreError::Sled(e),
+        other => StoreError::Damaged(other.to_string()),
+    })
 }
 
 /// A record of the `meta` tree: its name and bytes.
