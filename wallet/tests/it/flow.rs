@@ -23,6 +23,15 @@ fn binding() -> Binding {
     }
 }
 
+/// What the verifier of [`binding`] expects of the KB-JWT.
+fn request() -> PresentationRequest {
+    PresentationRequest {
+        aud: binding().aud,
+        nonce: binding().nonce,
+        max_age: 300,
+    }
+}
+
 fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -85,11 +94,7 @@ fn import_list_show_and_present_three_of_twelve_courses() {
     assert!(p.withheld.contains(&"courses[CS100]".to_owned()));
     assert!(p.withheld.contains(&"student_name".to_owned()) || !p.withheld.is_empty());
 
-    let request = PresentationRequest {
-        aud: binding().aud,
-        nonce: binding().nonce,
-        max_age: 300,
-    };
+    let request = request();
     let verdict = vc::verify_presentation(&p.text, &request, NOW + 5).unwrap();
     assert!(verdict.is_valid(), "{:?}", verdict.first_failure());
     let revealed = SdJwt::parse(&p.text).unwrap().reveal().unwrap();
@@ -240,11 +245,7 @@ fn phrase_restore_recovers_the_keys_so_reimport_works() {
     let p = back
         .present(&id, &names(&["degree"]), &binding(), NOW, &mut rng)
         .unwrap();
-    let request = PresentationRequest {
-        aud: binding().aud,
-        nonce: binding().nonce,
-        max_age: 300,
-    };
+    let request = request();
     assert!(vc::verify_presentation(&p.text, &request, NOW)
         .unwrap()
         .is_valid());
@@ -366,11 +367,7 @@ fn backup_restores_an_identical_wallet() {
     let p = back
         .present(&id, &names(&["courses[CS105]"]), &binding(), NOW, &mut rng)
         .unwrap();
-    let request = PresentationRequest {
-        aud: binding().aud,
-        nonce: binding().nonce,
-        max_age: 300,
-    };
+    let request = request();
     assert!(vc::verify_presentation(&p.text, &request, NOW)
         .unwrap()
         .is_valid());
@@ -443,11 +440,7 @@ async fn a_presentation_too_dense_for_a_qr_code_goes_through_the_relay() {
     let plain = link.fetch().await.unwrap();
     let back = vouch_core::presentation::Presentation::from_file_json(&plain).unwrap();
     assert_eq!(back.sd_jwt, p.text);
-    let request = PresentationRequest {
-        aud: binding().aud,
-        nonce: binding().nonce,
-        max_age: 300,
-    };
+    let request = request();
     assert!(vc::verify_presentation(&back.sd_jwt, &request, NOW)
         .unwrap()
         .is_valid());
