@@ -9,6 +9,7 @@ use clap::Parser as _;
 use rand::rngs::OsRng;
 use serde_json::json;
 use vouch_core::presentation_request::PresentationRequest;
+use vouch_registry::cli_support::secret;
 use vouch_registry::trust::{FirstSync, NodePin};
 use vouch_wallet::keys::RecoveryPhrase;
 use vouch_wallet::share::{self, QrShare, ShareError};
@@ -24,25 +25,13 @@ fn main() {
     }
 }
 
-/// A secret from a file (first line), an environment variable, or a prompt.
-fn secret(
-    file: Option<&Path>,
-    var: &str,
-    what: &str,
-    confirm: bool,
-) -> anyhow::Result<zeroize::Zeroizing<String>> {
-    Ok(vouch_registry::cli_support::secret(
-        file, var, what, confirm,
-    )?)
-}
-
 fn passphrase(open: &Open, confirm: bool) -> anyhow::Result<zeroize::Zeroizing<String>> {
-    secret(
+    Ok(secret(
         open.passphrase_file.as_deref(),
         "VOUCH_PASSPHRASE",
         "wallet passphrase",
         confirm,
-    )
+    )?)
 }
 
 fn open_wallet(open: &Open) -> anyhow::Result<Wallet> {
