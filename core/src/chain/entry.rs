@@ -416,17 +416,8 @@ fn signing_input(author: &str, seq: u64, time: i64, action: &Action) -> Vec<u8> 
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::chain::test_keys::{id, key};
     use crate::chain::verify_signatures;
-
-    fn key(b: u8) -> SigningKey {
-        SigningKey::from_bytes(&[b; 32])
-    }
-
-    fn id(k: &SigningKey) -> String {
-        DidKey::from_public_key(&k.verifying_key())
-            .as_str()
-            .to_owned()
-    }
 
     #[test]
     fn entries_round_trip_and_only_canonical_bytes_parse() {

@@ -24,3 +24,23 @@ pub use entry::{
 };
 pub(crate) use state::same_issuer;
 pub use state::{ChainState, Issuer, ListRecord, Period, RuleError};
+
+/// Keys and DIDs for the chain's unit tests.
+#[cfg(test)]
+mod test_keys {
+    use ed25519_dalek::SigningKey;
+
+    use crate::DidKey;
+
+    /// The key whose 32 bytes are all `b`.
+    pub(super) fn key(b: u8) -> SigningKey {
+        SigningKey::from_bytes(&[b; 32])
+    }
+
+    /// The did:key of `k`.
+    pub(super) fn id(k: &SigningKey) -> String {
+        DidKey::from_public_key(&k.verifying_key())
+            .as_str()
+            .to_owned()
+    }
+}

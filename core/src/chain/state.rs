@@ -857,17 +857,8 @@ fn set_indexes(list: &StatusList) -> impl Iterator<Item = u64> + '_ {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::chain::test_keys::{id, key};
     use ed25519_dalek::SigningKey;
-
-    fn key(b: u8) -> SigningKey {
-        SigningKey::from_bytes(&[b; 32])
-    }
-
-    fn id(k: &SigningKey) -> String {
-        DidKey::from_public_key(&k.verifying_key())
-            .as_str()
-            .to_owned()
-    }
 
     #[test]
     fn rules() {
