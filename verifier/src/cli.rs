@@ -119,8 +119,10 @@ pub struct VerifyArgs {
     /// The audience expected (default: the request's, else this verifier's).
     #[arg(long)]
     pub aud: Option<String>,
-    /// The nonce of the request this verifier issued (`request`). A nonce
-    /// may start with `-` (it is base64url).
+    /// The nonce expected, for a request made elsewhere. Not needed for a
+    /// request this verifier issued (`request`): the nonce the
+    /// presentation answers is found in its nonce book. A nonce may start
+    /// with `-` (it is base64url).
     #[arg(long, allow_hyphen_values = true)]
     pub nonce: Option<String>,
     /// Policy file (default: <dir>/policy.toml, else the defaults).

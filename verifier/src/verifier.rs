@@ -113,7 +113,9 @@ pub struct Ask {
     /// The audience; default: the one of the request with `nonce`, else
     /// this verifier's.
     pub aud: Option<String>,
-    /// The nonce of a request this verifier issued.
+    /// The nonce expected (a request made elsewhere, or named
+    /// explicitly); `None`: the one the presentation answers, looked up in
+    /// this verifier's nonce book (see [`Checker::check`]).
     pub nonce: Option<String>,
 }
 
@@ -467,10 +469,13 @@ impl Checker {
     }
 
     /// Checks `presented` against `view` under the policy, for `ask`, at
-    /// `now`; with a nonce, redeems it (once) when the presentation answers
-    /// it.
+    /// `now`; redeems the nonce it answers (once) when it passes.
     ///
-    /// A nonce this verifier did not issue, one already answered (a
+    /// The nonce is `ask.nonce` when given (a request made elsewhere, or
+    /// named explicitly); otherwise the one the presentation's KB-JWT
+    /// carries, when this verifier's nonce book holds it: a verifier that
+    /// issued the request knows its nonce. A nonce this verifier did not
+    /// issue (when the policy requires one), one already answered (a
     /// replay) or one whose request expired fails the nonce check.
     ///
     /// # Errors
@@ -483,9 +488,9 @@ impl Checker {
         ask: &Ask,
         now: i64,
     ) -> Result<Checked, VerifierError> {
-        let state = match &ask.nonce {
-            Some(nonce) => Some(self.nonces.state(nonce, now)?),
-            None => None,
+        let (nonce, state) = match &ask.nonce {
+            Some(nonce) => (Some(nonce.clone()), Some(self.nonces.state(nonce, now)?)),
+            None => self.answered_nonce(presented, now)?,
         };
         let issued = match &state {
             Some(NonceState::Open(r) | NonceState::Used(r) | NonceState::Expired(r)) => Some(r),
@@ -503,12 +508,12 @@ impl Checker {
             }
             None => Request {
                 aud: ask.aud.clone().unwrap_or_else(|| self.config.aud.clone()),
-                nonce: ask.nonce.clone(),
+                nonce: nonce.clone(),
                 claims: Vec::new(),
             },
         };
         let mut verification = verify(presented.presentation(), &request, view, &self.policy, now)?;
-        if let Some(nonce) = &ask.nonce {
+        if let Some(nonce) = &nonce {
             let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)
                 && verification.check(CheckName::HolderBinding) == Some(&Outcome::Pass);
             let failure = match state {
@@ -540,6 +545,25 @@ impl Checker {
             }
         }
         Ok(Checked::new(verification, presented.source))
+    }
+
+    /// With no nonce asked for: the nonce `presented` carries and what the
+    /// book says of it, when the book knows it, or when the policy requires
+    /// a nonce (then an unknown one is refused as not issued here); else
+    /// none, and the nonce is not checked against the book.
+    fn answered_nonce(
+        &self,
+        presented: &Presented,
+        now: i64,
+    ) -> Result<(Option<String>, Option<NonceState>), VerifierError> {
+        let Some(nonce) = presented.kb_nonce() else {
+            return Ok((None, None));
+        };
+        let state = self.nonces.state(&nonce, now)?;
+        if state == NonceState::Unknown && !self.policy_file.require_nonce {
+            return Ok((None, None));
+        }
+        Ok((Some(nonce), Some(state)))
     }
 }
 

@@ -222,3 +222,56 @@ async fn init_request_verify_with_exit_codes() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("max_replica_agee"), "{}", out.stderr);
 }
+
+/// `verify` on standard input, no --nonce.
+async fn verify_stdin(dir: &Path, text: &str) -> Run {
+    run(&["verify", "--dir", s(dir), "-"], Some(text)).await
+}
+
+/// A request this verifier issued needs no --nonce: `verify` finds the
+/// presentation's nonce in the nonce book, accepts it once, and refuses
+/// it replayed, expired or never issued here, each with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_the_nonce_of_its_own_request() {
+    let f = Fixture::new("cli-nonce").await;
+    let v = f.verifier("hr").await;
+    let dir = v.dir().to_owned();
+    // A request that expired unanswered.
+    let ttl = i64::try_from(v.policy_file().request_ttl).unwrap();
+    let old = v
+        .request(Vec::new(), vouch_verifier::now() - ttl - 5)
+        .unwrap();
+    drop(v);
+
+    let r = request(&dir, None).await;
+    let text = f.present(0, r.aud(), r.nonce());
+    let out = verify_stdin(&dir, &text).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.starts_with("VALID\n"), "{}", out.stdout);
+    let out = verify_stdin(&dir, &text).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with("NOT VALID\nReason: nonce: replayed"),
+        "{}",
+        out.stdout
+    );
+
+    let out = verify_stdin(&dir, &f.present(0, old.aud(), old.nonce())).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("NOT VALID\nReason: nonce: the request expired"),
+        "{}",
+        out.stdout
+    );
+
+    let out = verify_stdin(&dir, &f.present(0, AUD, "never-issued-here-0123456789")).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with(
+            "NOT VALID\nReason: nonce: nonce never-issued-here-0123456789 was not issued"
+        ),
+        "{}",
+        out.stdout
+    );
+}
