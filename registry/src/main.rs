@@ -229,7 +229,8 @@ async fn serve(
     let url = format!("http://{}", listener.local_addr()?);
     tracing::info!("serving {} on {url}", node.config().origin);
     if let Some(path) = addr_file {
-        std::fs::write(path, &url).with_context(|| format!("writing {}", path.display()))?;
+        vouch_registry::cli_support::write_addr_file(path, &url)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let options = ServeOptions {
         block_interval: Some(Duration::from_secs(block_interval.max(1))),

@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:7500.
     #[arg(long)]
     pub listen: std::net::SocketAddr,
+    /// Write the URL the service listens on to this file once it is up
+    /// (useful with port 0).
+    #[arg(long)]
+    pub addr_file: Option<PathBuf>,
     /// Seconds between background syncs.
     #[arg(long, default_value_t = 30)]
     pub sync_interval: u64,

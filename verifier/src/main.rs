@@ -170,7 +170,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!("verifier on http://{}", listener.local_addr()?);
+    let url = format!("http://{}", listener.local_addr()?);
+    tracing::info!("verifier on {url}");
+    if let Some(path) = &args.addr_file {
+        vouch_registry::cli_support::write_addr_file(path, &url)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     vouch_registry::serve_router(
         listener,
         service::app(state),
