@@ -19,6 +19,7 @@ use crate::input::{Presented, Source};
 use crate::nonce::{NonceBook, NonceError, NonceState};
 use crate::policy::{PolicyError, PolicyFile};
 use crate::relay::RelayHosts;
+use crate::service_lock::{ServiceLock, ServiceLockError};
 
 /// The configuration file in a verifier's directory.
 pub const CONFIG_FILE: &str = "verifier.json";
@@ -84,6 +85,10 @@ pub enum VerifierError {
     /// The presentation could not be checked at all.
     #[error("the presentation cannot be checked: {0}")]
     Verify(#[from] VerifyError),
+    /// A `vouch-verifier serve` runs on the directory (or its lock file
+    /// could not be used).
+    #[error(transparent)]
+    Service(#[from] ServiceLockError),
 }
 
 /// What `verifier.json` holds.
@@ -304,8 +309,34 @@ impl Verifier {
     /// when present, else [`PolicyFile::default`]).
     ///
     /// # Errors
-    /// [`VerifierError::Missing`], a bad `verifier.json` or policy, storage.
+    /// [`VerifierError::Service`] at once when a `vouch-verifier serve`
+    /// runs on `dir` (it holds the stores); [`VerifierError::Missing`], a
+    /// bad `verifier.json` or policy, storage.
     pub fn open(dir: &Path, policy: Option<PolicyFile>) -> Result<Self, VerifierError> {
+        ServiceLock::check_free(dir)?;
+        Self::open_stores(dir, policy)
+    }
+
+    /// Opens the verifier in `dir` for a service: takes the directory's
+    /// [`ServiceLock`] first (which the service keeps while it runs, and
+    /// [`ServiceLock::publish`]es its URL in), then opens it as
+    /// [`Verifier::open`] does.
+    ///
+    /// # Errors
+    /// [`VerifierError::Service`] when another service runs on `dir`, and
+    /// those of [`Verifier::open`].
+    pub fn open_for_service(
+        dir: &Path,
+        policy: Option<PolicyFile>,
+    ) -> Result<(Self, ServiceLock), VerifierError> {
+        if !dir.join(CONFIG_FILE).exists() {
+            return Err(VerifierError::Missing(dir.display().to_string()));
+        }
+        let lock = ServiceLock::acquire(dir)?;
+        Ok((Self::open_stores(dir, policy)?, lock))
+    }
+
+    fn open_stores(dir: &Path, policy: Option<PolicyFile>) -> Result<Self, VerifierError> {
         let path = dir.join(CONFIG_FILE);
         if !path.exists() {
             return Err(VerifierError::Missing(dir.display().to_string()));

@@ -275,3 +275,64 @@ async fn verify_finds_the_nonce_of_its_own_request() {
         out.stdout
     );
 }
+
+/// Waits for the URL a server writes to `path` (`--addr-file`).
+async fn addr_file(path: &Path) -> String {
+    for _ in 0..400 {
+        if let Ok(url) = std::fs::read_to_string(path) {
+            return url;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{} was not written", path.display());
+}
+
+/// While `vouch-verifier serve` runs on a directory, the CLI there (and a
+/// second service) fails at once with one line naming the service and
+/// what to do; once the service is gone, even killed, the CLI works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_names_a_service_running_on_its_directory() {
+    let f = Fixture::new("cli-served").await;
+    let v = f.verifier("hr").await;
+    let dir = v.dir().to_owned();
+    drop(v);
+    let url_file = f.root.path().join("hr.url");
+    let mut service = tokio::process::Command::new(env!("CARGO_BIN_EXE_vouch-verifier"))
+        .args(["serve", "--dir", s(&dir), "--listen", "127.0.0.1:0"])
+        .args(["--addr-file", s(&url_file)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = addr_file(&url_file).await;
+
+    let busy = format!("in use by a running `vouch-verifier serve` at {url}");
+    let serve_again = ["serve", "--dir", s(&dir), "--listen", "127.0.0.1:0"];
+    for args in [
+        &["verify", "--dir", s(&dir), "-"][..],
+        &["request", "--dir", s(&dir)][..],
+        &serve_again[..],
+    ] {
+        let out = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            run(args, Some("VCH1:ABC")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(&busy), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("POST {url}/api/verify")),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+
+    // Killed, not stopped: its lock went with it.
+    service.kill().await.unwrap();
+    let r = request(&dir, None).await;
+    let out = verify_stdin(&dir, &f.present(0, r.aud(), r.nonce())).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
