@@ -517,3 +517,33 @@ async fn each_failure_has_its_verdict_and_reason() {
     let c = check(&v, Input::from_text(&text).unwrap(), &ask(&r)).await;
     fails(&c, CheckName::Cosignatures, "1 needed");
 }
+
+/// The text report: a list the holder disclosed nothing of reads "none
+/// disclosed" (never "[]"), and the replica's age is in its largest unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_says_none_disclosed_and_the_age_in_its_unit() {
+    let f = Fixture::new("report").await;
+    let v = f.verifier("hr").await;
+    let r = request(&v);
+    let name = vouch_core::ClaimPath::parse("/student_name").unwrap();
+    let text = f.credentials[0]
+        .present(&[name])
+        .unwrap()
+        .bind(&f.holders[0], r.aud(), r.nonce(), vouch_verifier::now())
+        .serialize();
+    let c = check(&v, Input::from_text(&text).unwrap(), &ask(&r)).await;
+    assert_eq!(c.headline, Headline::Valid, "{:?}", c.reason);
+    let report = vouch_verifier::report::render(&c);
+    assert!(report.contains("  Courses: none disclosed\n"), "{report}");
+    assert!(!report.contains("[]"), "{report}");
+    assert!(report.contains("  Student name: Student 0\n"), "{report}");
+    let age = vouch_verifier::report::age_text(c.verification.as_of.age);
+    assert!(
+        report.contains(&format!(
+            "Checked against chain block {}, {age} old.",
+            c.verification.as_of.height
+        )),
+        "{report}"
+    );
+    assert!(!report.contains("minute"), "{report}");
+}
