@@ -336,3 +336,35 @@ async fn the_cli_names_a_service_running_on_its_directory() {
     let out = verify_stdin(&dir, &f.present(0, r.aud(), r.nonce())).await;
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 }
+
+/// An expired credential (its validity ended when it was issued; the
+/// policy tolerates no clock skew): NOT VALID, exit 1, the reason saying
+/// so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_credential_is_not_valid() {
+    let f = Fixture::new("cli-expired").await;
+    let v = f.verifier("hr").await;
+    let dir = v.dir().to_owned();
+    drop(v);
+    let policy = f.root.path().join("no-skew.toml");
+    std::fs::write(&policy, "leeway = 0\n").unwrap();
+    let r = request(&dir, None).await;
+    let text = f.present_credential(&f.expired, 0, r.aud(), r.nonce());
+    let out = run(
+        &["verify", "--dir", s(&dir), "--policy", s(&policy), "-"],
+        Some(&text),
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("NOT VALID\nReason: validity period: expired at"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("FAIL  validity period: expired at"),
+        "{}",
+        out.stdout
+    );
+}
