@@ -79,7 +79,11 @@ impl Default for WriteLimits {
     }
 }
 
-/// An API error: status, code, detail.
+/// An API error, the one every Vouch service answers with: a status and
+/// `{"error": code, "detail": text}`. A server error (5xx) is logged with
+/// its detail; an internal one (500) keeps its detail in the log and tells
+/// the client only that it happened. The verifier's service adds its own
+/// conversions (`From` its error types) on top.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -88,7 +92,9 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, detail: impl ToString) -> Self {
+    /// An error with `status`, machine-readable `code` and `detail` for
+    /// the client (kept in the log instead for a 500).
+    pub fn new(status: StatusCode, code: &'static str, detail: impl ToString) -> Self {
         Self {
             status,
             code,
@@ -96,31 +102,57 @@ impl ApiError {
         }
     }
 
-    fn bad(code: &'static str, detail: impl ToString) -> Self {
+    /// `400 Bad Request` with `code`.
+    pub fn bad(code: &'static str, detail: impl ToString) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
-    fn not_found(detail: impl ToString) -> Self {
+    /// `404 Not Found`, code `not_found`.
+    pub fn not_found(detail: impl ToString) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", detail)
     }
 
-    fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!("internal error: {detail}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; see the node's log",
-        )
+    /// `500 Internal Server Error`, code `internal`: `detail` goes to the
+    /// log only.
+    pub fn internal(detail: impl ToString) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The code.
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 }
 
+/// What a 500 tells the client; the detail is in the server's log.
+pub const INTERNAL_DETAIL: &str = "internal error; see the server's log";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let detail = if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(code = self.code, "internal error: {}", self.detail);
+            INTERNAL_DETAIL.to_owned()
+        } else {
+            if self.status.is_server_error() {
+                tracing::warn!(
+                    status = self.status.as_u16(),
+                    code = self.code,
+                    "{}",
+                    self.detail
+                );
+            }
+            self.detail
+        };
         (
             self.status,
             Json(ApiErrorBody {
                 error: self.code.to_owned(),
-                detail: self.detail,
+                detail,
             }),
         )
             .into_response()

@@ -53,6 +53,12 @@ pub enum Command {
         /// Seal a block this often (seconds) when there are new entries.
         #[arg(long, default_value_t = 5)]
         block_interval: u64,
+        /// Seal a heartbeat block (no new entries, a new time) when the
+        /// last block is this many seconds old, so replicas of a quiet
+        /// chain stay fresh (a verifier refuses a replica older than its
+        /// policy's max_replica_age, an hour by default); 0: never.
+        #[arg(long, value_name = "SECS", default_value_t = vouch_registry::serve::DEFAULT_HEARTBEAT.as_secs())]
+        heartbeat: u64,
         /// Write the URL the node listens on to this file once it is up
         /// (useful with port 0).
         #[arg(long)]

@@ -57,8 +57,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             dir,
             listen,
             block_interval,
+            heartbeat,
             addr_file,
-        } => serve(&dir, listen, block_interval, addr_file.as_deref()).await,
+        } => {
+            serve(
+                &dir,
+                listen,
+                block_interval,
+                heartbeat,
+                addr_file.as_deref(),
+            )
+            .await
+        }
         Command::Status { registry, json } => {
             let client = NodeClient::new(&registry)?;
             let info = client.info().await?;
@@ -219,6 +229,7 @@ async fn serve(
     dir: &Path,
     listen: std::net::SocketAddr,
     block_interval: u64,
+    heartbeat: u64,
     addr_file: Option<&Path>,
 ) -> anyhow::Result<()> {
     let node =
@@ -229,10 +240,12 @@ async fn serve(
     let url = format!("http://{}", listener.local_addr()?);
     tracing::info!("serving {} on {url}", node.config().origin);
     if let Some(path) = addr_file {
-        std::fs::write(path, &url).with_context(|| format!("writing {}", path.display()))?;
+        vouch_registry::cli_support::write_addr_file(path, &url)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let options = ServeOptions {
         block_interval: Some(Duration::from_secs(block_interval.max(1))),
+        heartbeat: (heartbeat > 0).then(|| Duration::from_secs(heartbeat)),
         ..ServeOptions::default()
     };
     vouch_registry::serve(node, listener, options, async {

@@ -475,6 +475,31 @@ impl Node {
         if inner.size == inner.head.size {
             return Ok(None);
         }
+        self.seal_locked(&mut inner, now).map(Some)
+    }
+
+    /// Seals a block when the last one is `every` seconds old or older at
+    /// `now`, even with no new entries: a heartbeat, with the same tree
+    /// size and root, a new time, linked to the last block. On a quiet
+    /// chain it keeps readers' replicas fresh (their policy bounds the age
+    /// of the block they check against) once witnesses cosign it. Entries
+    /// waiting are sealed in it too. Returns the new block's note, or
+    /// `None` when the last block is younger (a clock behind the last
+    /// block's time included: block times never go back).
+    ///
+    /// # Errors
+    /// [`NodeError`] when storage fails.
+    pub fn heartbeat(&self, now: i64, every: u64) -> Result<Option<String>, NodeError> {
+        let mut inner = self.lock();
+        let every = i64::try_from(every).unwrap_or(i64::MAX);
+        if now < inner.head.time.saturating_add(every) {
+            return Ok(None);
+        }
+        self.seal_locked(&mut inner, now).map(Some)
+    }
+
+    /// Signs and stores the next block over the entries so far.
+    fn seal_locked(&self, inner: &mut Inner, now: i64) -> Result<String, NodeError> {
         let block = Block {
             origin: self.config.origin.clone(),
             height: inner.head.height + 1,
@@ -484,11 +509,14 @@ impl Node {
             root: self.store.root(inner.size)?,
         };
         let note = log::sign_block(&block, &self.key)?;
-        self.store.put_state(&inner.state)?;
+        // A heartbeat changes no state: no snapshot to write.
+        if block.size != inner.head.size {
+            self.store.put_state(&inner.state)?;
+        }
         self.store.put_block(block.height, &note, true)?;
         inner.head = block;
         inner.head_note = note.clone();
-        Ok(Some(note))
+        Ok(note)
     }
 
     /// The latest block's signed note.

@@ -141,6 +141,11 @@ where
     Ok(())
 }
 
+/// How old the last block may grow before [`serve`] seals a heartbeat, by
+/// default: well inside a verifier's default bound on its replica's age
+/// (an hour), with room for witnesses to cosign and replicas to sync.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(60);
+
 /// How [`serve`] runs a node.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -149,6 +154,11 @@ pub struct ServeOptions {
     /// Seal a block this often when there are new entries (and sweep the
     /// relay's expired items); `None`: only when asked (`POST /v1/seal`).
     pub block_interval: Option<Duration>,
+    /// Seal a heartbeat block (no new entries, a new time) when the last
+    /// block is this old, so replicas of a quiet chain stay fresh
+    /// ([`Node::heartbeat`]); checked every `block_interval`, so `None`
+    /// there means no heartbeats either. `None`: never.
+    pub heartbeat: Option<Duration>,
     /// The relay's bounds (its store is `<node dir>/relay`).
     pub relay: RelayLimits,
     /// The per-client limit on the write routes.
@@ -160,6 +170,7 @@ impl Default for ServeOptions {
         Self {
             limits: ServeLimits::default(),
             block_interval: Some(Duration::from_secs(5)),
+            heartbeat: Some(DEFAULT_HEARTBEAT),
             relay: RelayLimits::default(),
             writes: WriteLimits::default(),
         }
@@ -186,7 +197,8 @@ pub enum ServeError {
 
 /// Serves `node`'s API (with its relay in `<node dir>/relay`) on `listener`
 /// under `options` until `shutdown` completes; meanwhile seals a block
-/// every [`ServeOptions::block_interval`] when there are new entries. At
+/// every [`ServeOptions::block_interval`] when there are new entries, and a
+/// heartbeat block when none was sealed for [`ServeOptions::heartbeat`]. At
 /// shutdown it seals the entries left and flushes the store.
 ///
 /// # Errors
@@ -216,7 +228,7 @@ where
     let app = crate::api::app_with_limits(node.clone(), relay.clone(), options.writes.clone());
     let ticker = options
         .block_interval
-        .map(|every| tokio::spawn(seal_every(node.clone(), relay, every)));
+        .map(|every| tokio::spawn(seal_every(node.clone(), relay, every, options.heartbeat)));
     let served = serve_router(listener, app, options.limits, shutdown).await;
     if let Some(t) = ticker {
         t.abort();
@@ -233,15 +245,33 @@ where
     Ok(())
 }
 
-/// Seals a block every `every` when there are new entries, and sweeps the
-/// relay's expired items, until aborted.
-async fn seal_every(node: Arc<Node>, relay: Arc<Relay>, every: Duration) {
+/// Seals a block every `every` when there are new entries, or a heartbeat
+/// when the last block is `heartbeat` old, and sweeps the relay's expired
+/// items, until aborted.
+async fn seal_every(
+    node: Arc<Node>,
+    relay: Arc<Relay>,
+    every: Duration,
+    heartbeat: Option<Duration>,
+) {
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
     loop {
         tick.tick().await;
         let n = node.clone();
-        match tokio::task::spawn_blocking(move || n.seal(crate::now())).await {
-            Ok(Ok(Some(_))) => tracing::info!("sealed block {}", node.head().height),
+        let sealed = tokio::task::spawn_blocking(move || {
+            let now = crate::now();
+            match n.seal(now) {
+                Ok(None) => match heartbeat {
+                    Some(h) => n
+                        .heartbeat(now, h.as_secs().max(1))
+                        .map(|b| b.map(|_| "heartbeat ")),
+                    None => Ok(None),
+                },
+                sealed => sealed.map(|b| b.map(|_| "")),
+            }
+        });
+        match sealed.await {
+            Ok(Ok(Some(kind))) => tracing::info!("sealed {kind}block {}", node.head().height),
             Ok(Ok(None)) => {}
             Ok(Err(e)) => tracing::error!("sealing failed: {e}"),
             Err(e) => tracing::error!("sealer task: {e}"),

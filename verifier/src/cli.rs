@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:7500.
     #[arg(long)]
     pub listen: std::net::SocketAddr,
+    /// Write the URL the service listens on to this file once it is up
+    /// (useful with port 0).
+    #[arg(long)]
+    pub addr_file: Option<PathBuf>,
     /// Seconds between background syncs.
     #[arg(long, default_value_t = 30)]
     pub sync_interval: u64,
@@ -119,8 +123,10 @@ pub struct VerifyArgs {
     /// The audience expected (default: the request's, else this verifier's).
     #[arg(long)]
     pub aud: Option<String>,
-    /// The nonce of the request this verifier issued (`request`). A nonce
-    /// may start with `-` (it is base64url).
+    /// The nonce expected, for a request made elsewhere. Not needed for a
+    /// request this verifier issued (`request`): the nonce the
+    /// presentation answers is found in its nonce book. A nonce may start
+    /// with `-` (it is base64url).
     #[arg(long, allow_hyphen_values = true)]
     pub nonce: Option<String>,
     /// Policy file (default: <dir>/policy.toml, else the defaults).

@@ -139,6 +139,24 @@ impl Presented {
             None => Presentation::from(self.text.as_str()),
         }
     }
+
+    /// The nonce its key-binding JWT carries, when the presentation reads
+    /// that far; `None` for no KB-JWT, no nonce, an empty one or input
+    /// that does not parse (whose checks then say why). Nothing is
+    /// verified here: [`vouch_core::verify::verify`] checks the KB-JWT.
+    pub fn kb_nonce(&self) -> Option<String> {
+        let read = FilePresentation::read(&self.text).ok()?;
+        // The KB-JWT is what follows the last `~`; only it is parsed.
+        let (_, kb) = read.sd_jwt.rsplit_once('~')?;
+        let kb = vouch_core::jws::Jws::parse(kb).ok()?;
+        let claims: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(kb.payload()).ok()?;
+        claims
+            .get("nonce")?
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+    }
 }
 
 fn is_sd_jwt(text: &str) -> bool {

@@ -11,6 +11,8 @@
 //! - [`verifier`]: a verifier's directory, sync, requests, the check.
 //! - [`report`]: a checked presentation as text.
 //! - [`service`]: the HTTP API and the web page (axum).
+//! - [`service_lock`]: a running service's claim on its directory, so a
+//!   CLI there fails at once, naming it.
 //!
 //! Presentation requests themselves (`VCHR1:` text) live in
 //! [`vouch_core::presentation_request`], since the wallet reads them too.
@@ -20,6 +22,7 @@ pub mod nonce;
 pub mod policy;
 pub mod report;
 pub mod service;
+pub mod service_lock;
 pub mod verifier;
 
 pub use vouch_core::scan as qr;

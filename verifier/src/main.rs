@@ -153,7 +153,9 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     vouch_registry::cli_support::init_tracing("info");
-    let verifier = Verifier::open(&args.dir, policy(args.policy.as_deref())?)?;
+    // The lock is dropped last, once the stores are closed.
+    let (verifier, mut lock) =
+        Verifier::open_for_service(&args.dir, policy(args.policy.as_deref())?)?;
     let registry = args
         .registry
         .or_else(|| verifier.config().registry.clone())
@@ -170,7 +172,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!("verifier on http://{}", listener.local_addr()?);
+    let url = format!("http://{}", listener.local_addr()?);
+    tracing::info!("verifier on {url}");
+    lock.publish(&url)?;
+    if let Some(path) = &args.addr_file {
+        vouch_registry::cli_support::write_addr_file(path, &url)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     vouch_registry::serve_router(
         listener,
         service::app(state),

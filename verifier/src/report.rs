@@ -49,12 +49,11 @@ pub fn render(checked: &Checked) -> String {
             write_claim(&mut out, claim);
         }
     }
-    let minutes = v.as_of.age.max(0) / 60;
     let _ = writeln!(
         out,
-        "Checked against chain block {}, {minutes} minute{} old{}.",
+        "Checked against chain block {}, {} old{}.",
         v.as_of.height,
-        if minutes == 1 { "" } else { "s" },
+        age_text(v.as_of.age),
         if v.as_of.cosigned_by.is_empty() {
             String::new()
         } else {
@@ -73,6 +72,25 @@ pub fn render(checked: &Checked) -> String {
     out
 }
 
+/// An age in seconds in its largest sensible unit: "42 s", "3 min",
+/// "2 h 5 min", "4 days" (rounded down; a negative age, a clock behind the
+/// block's, reads as 0 s).
+pub fn age_text(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => match (s % 3600) / 60 {
+            0 => format!("{} h", s / 3600),
+            m => format!("{} h {m} min", s / 3600),
+        },
+        _ => match s / 86_400 {
+            1 => "1 day".to_owned(),
+            d => format!("{d} days"),
+        },
+    }
+}
+
 fn scalar(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
@@ -83,7 +101,12 @@ fn scalar(value: &Value) -> String {
 
 fn write_claim(out: &mut String, claim: &DisclosedClaim) {
     if claim.items.is_empty() {
-        let _ = writeln!(out, "  {}: {}", claim.label, scalar(&claim.value));
+        let value = match &claim.value {
+            // A list whose every item the holder withheld.
+            Value::Array(items) if items.is_empty() => "none disclosed".to_owned(),
+            other => scalar(other),
+        };
+        let _ = writeln!(out, "  {}: {value}", claim.label);
         return;
     }
     let _ = writeln!(out, "  {}:", claim.label);
@@ -95,5 +118,31 @@ fn write_claim(out: &mut String, claim: &DisclosedClaim) {
     for item in &claim.items {
         let cells: Vec<String> = item.iter().map(|c| scalar(&c.value)).collect();
         let _ = writeln!(out, "    {}", cells.join(" | "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::age_text;
+
+    #[test]
+    fn ages_read_in_their_largest_unit() {
+        for (seconds, text) in [
+            (-5, "0 s"),
+            (0, "0 s"),
+            (42, "42 s"),
+            (59, "59 s"),
+            (60, "1 min"),
+            (199, "3 min"),
+            (3599, "59 min"),
+            (3600, "1 h"),
+            (7500, "2 h 5 min"),
+            (86_399, "23 h 59 min"),
+            (86_400, "1 day"),
+            (4 * 86_400 + 7000, "4 days"),
+            (i64::MAX, "106751991167300 days"),
+        ] {
+            assert_eq!(age_text(seconds), text, "{seconds} s");
+        }
     }
 }

@@ -172,42 +172,10 @@ pub async fn sync_loop(
     }
 }
 
-/// An API error: a status and `{"error": code, "detail": text}`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    detail: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, detail: impl ToString) -> Self {
-        Self {
-            status,
-            code,
-            detail: detail.to_string(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!("{}: {}", self.code, self.detail);
-        }
-        let detail = if self.status == StatusCode::INTERNAL_SERVER_ERROR {
-            // Internal detail stays in the log.
-            "internal error".to_owned()
-        } else {
-            self.detail
-        };
-        (
-            self.status,
-            Json(json!({ "error": self.code, "detail": detail })),
-        )
-            .into_response()
-    }
-}
+/// The API's error: the registry's [`vouch_registry::api::ApiError`]
+/// (`{"error": code, "detail": text}`; a server error logged, an internal
+/// one's detail kept in the log), with the verifier's conversions below.
+pub use vouch_registry::api::ApiError;
 
 impl From<InputError> for ApiError {
     fn from(e: InputError) -> Self {
@@ -248,7 +216,7 @@ impl From<VerifierError> for ApiError {
             VerifierError::Nonces(crate::nonce::NonceError::Request(_)) => {
                 Self::new(StatusCode::BAD_REQUEST, "bad_request", e)
             }
-            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+            _ => Self::internal(e),
         }
     }
 }
@@ -274,7 +242,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/requests", post(new_request))
         .route("/api/verify", post(verify))
         .route("/api/scan", post(scan))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(timeout))
         .with_state(state)
@@ -342,20 +310,19 @@ async fn new_request(
     let asked: NewRequest = if raw.iter().all(u8::is_ascii_whitespace) {
         NewRequest::default()
     } else {
-        serde_json::from_slice(&raw)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", e))?
+        serde_json::from_slice(&raw).map_err(|e| ApiError::bad("bad_json", e))?
     };
     let claims = asked
         .claims
         .iter()
         .map(|c| ClaimPath::parse(c))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_claim", e))?;
+        .map_err(|e| ApiError::bad("bad_claim", e))?;
     let request = s.checker().request(claims, crate::now())?;
     let text = request.to_text();
     let png = vouch_core::qr::qr_code(&text, vouch_core::qr::EcLevel::M)
         .and_then(|code| vouch_core::qr::png(&code, 6, 4))
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
+        .map_err(ApiError::internal)?;
     Ok(Json(json!({
         "request": text,
         "aud": request.aud(),
@@ -402,11 +369,10 @@ async fn verify(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Checked>, ApiError> {
     let raw = body(raw)?;
-    let Query(query) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::bad("bad_query", e.body_text()))?;
     let (input, ask) = if is_json(&headers) {
-        let b: VerifyBody = serde_json::from_slice(&raw)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", e))?;
+        let b: VerifyBody =
+            serde_json::from_slice(&raw).map_err(|e| ApiError::bad("bad_json", e))?;
         let ask = Ask {
             aud: b.aud.or(query.aud),
             nonce: b.nonce.or(query.nonce),
@@ -428,8 +394,7 @@ async fn scan(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Checked>, ApiError> {
     let raw = body(raw)?;
-    let Query(query) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::bad("bad_query", e.body_text()))?;
     let input = Input::from_bytes(raw.to_vec())?;
     if !matches!(input, Input::Image(_)) {
         return Err(ApiError::new(
@@ -457,6 +422,6 @@ async fn run(s: AppState, input: Input, ask: Ask) -> Result<Json<Checked>, ApiEr
         Ok(s.checker().check(&view, &presented, &ask, crate::now())?)
     })
     .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))??;
+    .map_err(ApiError::internal)??;
     Ok(Json(checked))
 }

@@ -19,6 +19,7 @@ use crate::input::{Presented, Source};
 use crate::nonce::{NonceBook, NonceError, NonceState};
 use crate::policy::{PolicyError, PolicyFile};
 use crate::relay::RelayHosts;
+use crate::service_lock::{ServiceLock, ServiceLockError};
 
 /// The configuration file in a verifier's directory.
 pub const CONFIG_FILE: &str = "verifier.json";
@@ -84,6 +85,10 @@ pub enum VerifierError {
     /// The presentation could not be checked at all.
     #[error("the presentation cannot be checked: {0}")]
     Verify(#[from] VerifyError),
+    /// A `vouch-verifier serve` runs on the directory (or its lock file
+    /// could not be used).
+    #[error(transparent)]
+    Service(#[from] ServiceLockError),
 }
 
 /// What `verifier.json` holds.
@@ -113,7 +118,9 @@ pub struct Ask {
     /// The audience; default: the one of the request with `nonce`, else
     /// this verifier's.
     pub aud: Option<String>,
-    /// The nonce of a request this verifier issued.
+    /// The nonce expected (a request made elsewhere, or named
+    /// explicitly); `None`: the one the presentation answers, looked up in
+    /// this verifier's nonce book (see [`Checker::check`]).
     pub nonce: Option<String>,
 }
 
@@ -302,8 +309,34 @@ impl Verifier {
     /// when present, else [`PolicyFile::default`]).
     ///
     /// # Errors
-    /// [`VerifierError::Missing`], a bad `verifier.json` or policy, storage.
+    /// [`VerifierError::Service`] at once when a `vouch-verifier serve`
+    /// runs on `dir` (it holds the stores); [`VerifierError::Missing`], a
+    /// bad `verifier.json` or policy, storage.
     pub fn open(dir: &Path, policy: Option<PolicyFile>) -> Result<Self, VerifierError> {
+        ServiceLock::check_free(dir)?;
+        Self::open_stores(dir, policy)
+    }
+
+    /// Opens the verifier in `dir` for a service: takes the directory's
+    /// [`ServiceLock`] first (which the service keeps while it runs, and
+    /// [`ServiceLock::publish`]es its URL in), then opens it as
+    /// [`Verifier::open`] does.
+    ///
+    /// # Errors
+    /// [`VerifierError::Service`] when another service runs on `dir`, and
+    /// those of [`Verifier::open`].
+    pub fn open_for_service(
+        dir: &Path,
+        policy: Option<PolicyFile>,
+    ) -> Result<(Self, ServiceLock), VerifierError> {
+        if !dir.join(CONFIG_FILE).exists() {
+            return Err(VerifierError::Missing(dir.display().to_string()));
+        }
+        let lock = ServiceLock::acquire(dir)?;
+        Ok((Self::open_stores(dir, policy)?, lock))
+    }
+
+    fn open_stores(dir: &Path, policy: Option<PolicyFile>) -> Result<Self, VerifierError> {
         let path = dir.join(CONFIG_FILE);
         if !path.exists() {
             return Err(VerifierError::Missing(dir.display().to_string()));
@@ -467,10 +500,13 @@ impl Checker {
     }
 
     /// Checks `presented` against `view` under the policy, for `ask`, at
-    /// `now`; with a nonce, redeems it (once) when the presentation answers
-    /// it.
+    /// `now`; redeems the nonce it answers (once) when it passes.
     ///
-    /// A nonce this verifier did not issue, one already answered (a
+    /// The nonce is `ask.nonce` when given (a request made elsewhere, or
+    /// named explicitly); otherwise the one the presentation's KB-JWT
+    /// carries, when this verifier's nonce book holds it: a verifier that
+    /// issued the request knows its nonce. A nonce this verifier did not
+    /// issue (when the policy requires one), one already answered (a
     /// replay) or one whose request expired fails the nonce check.
     ///
     /// # Errors
@@ -483,9 +519,9 @@ impl Checker {
         ask: &Ask,
         now: i64,
     ) -> Result<Checked, VerifierError> {
-        let state = match &ask.nonce {
-            Some(nonce) => Some(self.nonces.state(nonce, now)?),
-            None => None,
+        let (nonce, state) = match &ask.nonce {
+            Some(nonce) => (Some(nonce.clone()), Some(self.nonces.state(nonce, now)?)),
+            None => self.answered_nonce(presented, now)?,
         };
         let issued = match &state {
             Some(NonceState::Open(r) | NonceState::Used(r) | NonceState::Expired(r)) => Some(r),
@@ -503,12 +539,12 @@ impl Checker {
             }
             None => Request {
                 aud: ask.aud.clone().unwrap_or_else(|| self.config.aud.clone()),
-                nonce: ask.nonce.clone(),
+                nonce: nonce.clone(),
                 claims: Vec::new(),
             },
         };
         let mut verification = verify(presented.presentation(), &request, view, &self.policy, now)?;
-        if let Some(nonce) = &ask.nonce {
+        if let Some(nonce) = &nonce {
             let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)
                 && verification.check(CheckName::HolderBinding) == Some(&Outcome::Pass);
             let failure = match state {
@@ -540,6 +576,25 @@ impl Checker {
             }
         }
         Ok(Checked::new(verification, presented.source))
+    }
+
+    /// With no nonce asked for: the nonce `presented` carries and what the
+    /// book says of it, when the book knows it, or when the policy requires
+    /// a nonce (then an unknown one is refused as not issued here); else
+    /// none, and the nonce is not checked against the book.
+    fn answered_nonce(
+        &self,
+        presented: &Presented,
+        now: i64,
+    ) -> Result<(Option<String>, Option<NonceState>), VerifierError> {
+        let Some(nonce) = presented.kb_nonce() else {
+            return Ok((None, None));
+        };
+        let state = self.nonces.state(&nonce, now)?;
+        if state == NonceState::Unknown && !self.policy_file.require_nonce {
+            return Ok((None, None));
+        }
+        Ok((Some(nonce), Some(state)))
     }
 }
 

@@ -12,6 +12,7 @@ mod cosign;
 mod crash;
 mod fork;
 mod fuzz_cases;
+mod heartbeat;
 mod limits;
 mod network;
 mod relay;

@@ -222,3 +222,149 @@ async fn init_request_verify_with_exit_codes() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("max_replica_agee"), "{}", out.stderr);
 }
+
+/// `verify` on standard input, no --nonce.
+async fn verify_stdin(dir: &Path, text: &str) -> Run {
+    run(&["verify", "--dir", s(dir), "-"], Some(text)).await
+}
+
+/// A request this verifier issued needs no --nonce: `verify` finds the
+/// presentation's nonce in the nonce book, accepts it once, and refuses
+/// it replayed, expired or never issued here, each with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_the_nonce_of_its_own_request() {
+    let f = Fixture::new("cli-nonce").await;
+    let v = f.verifier("hr").await;
+    let dir = v.dir().to_owned();
+    // A request that expired unanswered.
+    let ttl = i64::try_from(v.policy_file().request_ttl).unwrap();
+    let old = v
+        .request(Vec::new(), vouch_verifier::now() - ttl - 5)
+        .unwrap();
+    drop(v);
+
+    let r = request(&dir, None).await;
+    let text = f.present(0, r.aud(), r.nonce());
+    let out = verify_stdin(&dir, &text).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.starts_with("VALID\n"), "{}", out.stdout);
+    let out = verify_stdin(&dir, &text).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with("NOT VALID\nReason: nonce: replayed"),
+        "{}",
+        out.stdout
+    );
+
+    let out = verify_stdin(&dir, &f.present(0, old.aud(), old.nonce())).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("NOT VALID\nReason: nonce: the request expired"),
+        "{}",
+        out.stdout
+    );
+
+    let out = verify_stdin(&dir, &f.present(0, AUD, "never-issued-here-0123456789")).await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with(
+            "NOT VALID\nReason: nonce: nonce never-issued-here-0123456789 was not issued"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Waits for the URL a server writes to `path` (`--addr-file`).
+async fn addr_file(path: &Path) -> String {
+    for _ in 0..400 {
+        if let Ok(url) = std::fs::read_to_string(path) {
+            return url;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{} was not written", path.display());
+}
+
+/// While `vouch-verifier serve` runs on a directory, the CLI there (and a
+/// second service) fails at once with one line naming the service and
+/// what to do; once the service is gone, even killed, the CLI works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_names_a_service_running_on_its_directory() {
+    let f = Fixture::new("cli-served").await;
+    let v = f.verifier("hr").await;
+    let dir = v.dir().to_owned();
+    drop(v);
+    let url_file = f.root.path().join("hr.url");
+    let mut service = tokio::process::Command::new(env!("CARGO_BIN_EXE_vouch-verifier"))
+        .args(["serve", "--dir", s(&dir), "--listen", "127.0.0.1:0"])
+        .args(["--addr-file", s(&url_file)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = addr_file(&url_file).await;
+
+    let busy = format!("in use by a running `vouch-verifier serve` at {url}");
+    let serve_again = ["serve", "--dir", s(&dir), "--listen", "127.0.0.1:0"];
+    for args in [
+        &["verify", "--dir", s(&dir), "-"][..],
+        &["request", "--dir", s(&dir)][..],
+        &serve_again[..],
+    ] {
+        let out = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            run(args, Some("VCH1:ABC")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(&busy), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("POST {url}/api/verify")),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+
+    // Killed, not stopped: its lock went with it.
+    service.kill().await.unwrap();
+    let r = request(&dir, None).await;
+    let out = verify_stdin(&dir, &f.present(0, r.aud(), r.nonce())).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
+
+/// An expired credential (its validity ended when it was issued; the
+/// policy tolerates no clock skew): NOT VALID, exit 1, the reason saying
+/// so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_credential_is_not_valid() {
+    let f = Fixture::new("cli-expired").await;
+    let v = f.verifier("hr").await;
+    let dir = v.dir().to_owned();
+    drop(v);
+    let policy = f.root.path().join("no-skew.toml");
+    std::fs::write(&policy, "leeway = 0\n").unwrap();
+    let r = request(&dir, None).await;
+    let text = f.present_credential(&f.expired, 0, r.aud(), r.nonce());
+    let out = run(
+        &["verify", "--dir", s(&dir), "--policy", s(&policy), "-"],
+        Some(&text),
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("NOT VALID\nReason: validity period: expired at"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("FAIL  validity period: expired at"),
+        "{}",
+        out.stdout
+    );
+}

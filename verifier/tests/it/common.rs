@@ -69,6 +69,9 @@ pub struct Fixture {
     pub credentials: Vec<SdJwt>,
     /// Their anchor proofs, by holder.
     pub proofs: Vec<AnchorProof>,
+    /// Holder 0's transcript whose validity ended when it was issued
+    /// (`exp` = `iat`): expired under a policy with `leeway = 0`.
+    pub expired: SdJwt,
 }
 
 impl Fixture {
@@ -110,7 +113,30 @@ impl Fixture {
                 let (uri, idx) = issuer::status_of_credential(&text, iss.did()).unwrap();
                 iss.set_status(&uri, idx, value).await.unwrap();
             }
+            // One more for holder 0, valid for 0 days: it expires the
+            // second it is issued, for a verifier that tolerates no clock
+            // skew (`leeway = 0`).
+            let mut brief = template.clone();
+            brief.valid_days = Some(0);
+            let one = csv.lines().take(2).collect::<Vec<_>>().join("\n") + "\n";
+            let (rows, errors) = vouch_issuer::input::parse(one.as_bytes(), &brief).unwrap();
+            assert!(errors.is_empty());
+            let id = issuer::batch_id(&brief, one.as_bytes(), false);
+            iss.issue(
+                &brief,
+                &id,
+                &rows,
+                &root.path().join("brief"),
+                false,
+                &Quiet,
+            )
+            .await
+            .unwrap();
         }
+        let expired = SdJwt::parse(
+            &std::fs::read_to_string(file_of(&root.path().join("brief"), "000001-")).unwrap(),
+        )
+        .unwrap();
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
         let by_file: HashMap<String, AnchorProof> = manifest["credentials"]
@@ -142,6 +168,7 @@ impl Fixture {
             holders,
             credentials,
             proofs,
+            expired,
         }
     }
 

@@ -209,6 +209,49 @@ async fn replayed_expired_unknown_and_wrong_nonces_are_refused() {
     ));
 }
 
+/// A verifier that issued the request knows its nonce: with none asked
+/// for, the presentation's nonce is found in the book, with the request's
+/// claims, and spent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nonce_book_answers_without_an_asked_nonce() {
+    let f = Fixture::new("book").await;
+    let v = f.verifier("hr").await;
+    let none = Ask::default();
+
+    let r = request(&v);
+    let text = f.present(0, r.aud(), r.nonce());
+    let c = check(&v, Input::from_text(&text).unwrap(), &none).await;
+    assert_eq!(c.headline, Headline::Valid, "{:?}", c.reason);
+    assert_eq!(c.verification.check(CheckName::Nonce), Some(&Outcome::Pass));
+    let c = check(&v, Input::from_text(&text).unwrap(), &none).await;
+    let reason = c.reason.unwrap();
+    assert!(reason.starts_with("nonce: replayed"), "{reason}");
+
+    // The request's claims come with its nonce: one asking for the
+    // student's name, answered without it, fails that check.
+    let name = vouch_core::ClaimPath::parse("/student_name").unwrap();
+    let r = v.request(vec![name], vouch_verifier::now()).unwrap();
+    let text = f.present(0, r.aud(), r.nonce());
+    let c = check(&v, Input::from_text(&text).unwrap(), &none).await;
+    assert!(
+        matches!(
+            c.verification.check(CheckName::RequestedClaims),
+            Some(Outcome::Fail(_))
+        ),
+        "{:?}",
+        c.verification.verdict
+    );
+
+    // A nonce the book never saw: not issued here.
+    let text = f.present(0, AUD, "never-issued-here-0123456789");
+    let c = check(&v, Input::from_text(&text).unwrap(), &none).await;
+    let reason = c.reason.unwrap();
+    assert!(
+        reason.contains("never-issued-here-0123456789 was not issued"),
+        "{reason}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_and_tampered() {
     let f = Fixture::new("revoked").await;
@@ -473,4 +516,34 @@ async fn each_failure_has_its_verdict_and_reason() {
     let text = f.present(0, r.aud(), r.nonce());
     let c = check(&v, Input::from_text(&text).unwrap(), &ask(&r)).await;
     fails(&c, CheckName::Cosignatures, "1 needed");
+}
+
+/// The text report: a list the holder disclosed nothing of reads "none
+/// disclosed" (never "[]"), and the replica's age is in its largest unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_says_none_disclosed_and_the_age_in_its_unit() {
+    let f = Fixture::new("report").await;
+    let v = f.verifier("hr").await;
+    let r = request(&v);
+    let name = vouch_core::ClaimPath::parse("/student_name").unwrap();
+    let text = f.credentials[0]
+        .present(&[name])
+        .unwrap()
+        .bind(&f.holders[0], r.aud(), r.nonce(), vouch_verifier::now())
+        .serialize();
+    let c = check(&v, Input::from_text(&text).unwrap(), &ask(&r)).await;
+    assert_eq!(c.headline, Headline::Valid, "{:?}", c.reason);
+    let report = vouch_verifier::report::render(&c);
+    assert!(report.contains("  Courses: none disclosed\n"), "{report}");
+    assert!(!report.contains("[]"), "{report}");
+    assert!(report.contains("  Student name: Student 0\n"), "{report}");
+    let age = vouch_verifier::report::age_text(c.verification.as_of.age);
+    assert!(
+        report.contains(&format!(
+            "Checked against chain block {}, {age} old.",
+            c.verification.as_of.height
+        )),
+        "{report}"
+    );
+    assert!(!report.contains("minute"), "{report}");
 }

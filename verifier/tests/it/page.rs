@@ -250,6 +250,17 @@ async fn page_scans_a_fake_camera_and_shows_the_verdict() {
         "{shown}"
     );
     assert!(shown.contains("Checked against chain block"), "{shown}");
+    // The replica's age in its largest unit ("42 s", "3 min", …).
+    let as_of = shown
+        .lines()
+        .find(|l| l.starts_with("Checked against chain block"))
+        .unwrap();
+    assert!(
+        [" s old.", " min old.", " h old.", " day old.", " days old."]
+            .iter()
+            .any(|end| as_of.ends_with(end)),
+        "{as_of}"
+    );
     assert!(
         shown.contains("CS005"),
         "the disclosed courses, as a table: {shown}"

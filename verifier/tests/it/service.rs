@@ -199,19 +199,35 @@ async fn the_binary_serves_syncs_and_stops_on_sigterm() {
     let v = f.verifier("hr").await;
     let dir = v.dir().to_owned();
     drop(v);
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let listen = format!("127.0.0.1:{port}");
+    // Port 0: the address comes back in --addr-file; the log goes to a
+    // file, which must hold no colour codes.
+    let addr_file = f.root.path().join("verifier.url");
+    let log = f.root.path().join("verifier.log");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vouch-verifier"))
-        .args(["serve", "--dir", dir.to_str().unwrap(), "--listen", &listen])
+        .args([
+            "serve",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--addr-file")
+        .arg(&addr_file)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let base = format!("http://{listen}");
+    let mut base = String::new();
+    for _ in 0..200 {
+        if let Ok(url) = std::fs::read_to_string(&addr_file) {
+            base = url;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(base.starts_with("http://127.0.0.1:"), "{base:?}");
+    assert!(!base.ends_with(":0"), "{base}");
     let http = reqwest::Client::new();
     let mut health = serde_json::Value::Null;
     for _ in 0..100 {
@@ -257,4 +273,40 @@ async fn the_binary_serves_syncs_and_stops_on_sigterm() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status:?}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains(&format!("verifier on {base}")), "{log}");
+    assert!(!log.contains('\x1b'), "colour codes in a log file: {log:?}");
+}
+
+/// An expired credential through the API (its validity ended when it was
+/// issued; the policy tolerates no clock skew): a `not-valid` verdict with
+/// the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_credential_is_not_valid() {
+    let f = Fixture::new("service-expired").await;
+    let policy = vouch_verifier::PolicyFile {
+        leeway: 0,
+        ..Default::default()
+    };
+    let v = f.verifier_with("hr", Some(policy)).await;
+    let view = v.view().unwrap();
+    let (checker, _replica) = v.into_parts();
+    let app = service::app(AppState::new(checker, Some(view)));
+    let r = new_request(&app).await;
+    let text = f.present_credential(
+        &f.expired,
+        0,
+        r["aud"].as_str().unwrap(),
+        r["nonce"].as_str().unwrap(),
+    );
+    let (status, c) = call(&app, post("/api/verify", "text/plain", text)).await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["headline"], "not-valid", "{c}");
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("validity period: expired at"),
+        "{c}"
+    );
 }
