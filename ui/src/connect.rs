@@ -331,6 +331,14 @@ fn wire_onboarding(window: &AppWindow, app: &App) {
         }
     });
     let weak = window.as_weak();
+    ob.on_start_restore_backup(move || {
+        if let Some(w) = weak.upgrade() {
+            let ob = w.global::<OnboardingAdapter>();
+            ob.set_error("".into());
+            ob.set_step(5);
+        }
+    });
+    let weak = window.as_weak();
     ob.on_back(move || {
         if let Some(w) = weak.upgrade() {
             let ob = w.global::<OnboardingAdapter>();
@@ -475,6 +483,42 @@ fn wire_onboarding(window: &AppWindow, app: &App) {
             },
         );
     });
+    let (weak, a) = (window.as_weak(), app.clone());
+    ob.on_restore_backup(move || {
+        if let Some(window) = weak.upgrade() {
+            restore_backup_off_thread(&window, &a);
+        }
+    });
+}
+
+/// Restores from a backup file on a worker thread (scrypt, then the KDF).
+fn restore_backup_off_thread(window: &AppWindow, app: &App) {
+    let ob = window.global::<OnboardingAdapter>();
+    let path = ob.get_backup_path().to_string();
+    let pass = ob.get_backup_passphrase().to_string();
+    let (dir, cost) = {
+        let s = app.session();
+        (s.dir().to_owned(), s.cost())
+    };
+    ob.set_error("".into());
+    let a = app.clone();
+    off_thread(
+        window,
+        "Restoring the backup…",
+        move || session::restore_backup(&dir, &path, &pass, cost, &mut OsRng),
+        move |window, result| {
+            let ob = window.global::<OnboardingAdapter>();
+            ob.set_backup_passphrase("".into());
+            match result {
+                Ok(wallet) => {
+                    ob.set_backup_path("".into());
+                    ob.set_step(0);
+                    a.adopt(&window, wallet);
+                }
+                Err(e) => ob.set_error(plain(&e).into()),
+            }
+        },
+    );
 }
 
 fn wire_unlock(window: &AppWindow, app: &App) {

@@ -6,3 +6,5 @@
 
 mod cli;
 mod flow;
+mod restore;
+mod views;
