@@ -22,7 +22,7 @@ use crate::controller::onboarding::{self, Quiz};
 use crate::controller::settings::{self, AutoLock};
 use crate::controller::share::{self, ShareForm, Shared};
 use crate::controller::{
-    activity, plain, receive, session, session::Session, session::SessionError,
+    activity, plain, receive, session, session::Session, session::SessionError, sync,
 };
 use crate::ui::{
     AboutAdapter, ActivityAdapter, AppWindow, CredentialsAdapter, DetailAdapter, NavAdapter,
@@ -298,7 +298,13 @@ fn wire_nav(window: &AppWindow, app: &App) {
                 let s = window.global::<SettingsAdapter>();
                 s.set_error("".into());
                 s.set_notice("".into());
+                s.set_sync_error("".into());
+                s.set_sync_notice("".into());
                 s.set_auto_lock_minutes(to_i32(a.view().auto_lock.minutes()));
+                if let Ok(w) = a.session().wallet() {
+                    s.set_registry(w.registry().ok().flatten().unwrap_or_default().into());
+                    s.set_last_sync(sync::last_sync(w).into());
+                }
                 window.global::<NavAdapter>().set_page(page);
             }
             other => window.global::<NavAdapter>().set_page(other),
@@ -1033,6 +1039,12 @@ fn wire_settings(window: &AppWindow, app: &App) {
         }
     });
     let (weak, a) = (window.as_weak(), app.clone());
+    sa.on_sync_now(move || {
+        if let Some(window) = weak.upgrade() {
+            sync_off_thread(&window, &a);
+        }
+    });
+    let (weak, a) = (window.as_weak(), app.clone());
     sa.on_change_passphrase(move || {
         let Some(window) = weak.upgrade() else { return };
         a.touch();
@@ -1073,4 +1085,55 @@ fn wire_settings(window: &AppWindow, app: &App) {
             },
         );
     });
+}
+
+/// "Sync now": the replica syncs on a worker thread (network, every entry
+/// checked) without holding the wallet; the URL is kept once it succeeded.
+fn sync_off_thread(window: &AppWindow, app: &App) {
+    app.touch();
+    let sa = window.global::<SettingsAdapter>();
+    sa.set_sync_error("".into());
+    sa.set_sync_notice("".into());
+    let target = {
+        let session = app.session();
+        session.wallet().map_err(|e| plain(&e)).and_then(|w| {
+            sync::target(w, &sa.get_registry(), &sa.get_node_key()).map_err(|e| plain(&e))
+        })
+    };
+    let target = match target {
+        Ok(t) => t,
+        Err(e) => {
+            sa.set_sync_error(e.into());
+            return;
+        }
+    };
+    let what = format!(
+        "Syncing from {}: fetching the chain and checking every entry and block…",
+        target.url
+    );
+    let a = app.clone();
+    off_thread(
+        window,
+        &what,
+        move || sync::run(&target).map(|check| (target, check)),
+        move |window, result| {
+            let sa = window.global::<SettingsAdapter>();
+            let finished = result.map_err(|e| plain(&e)).and_then(|(target, check)| {
+                let session = a.session();
+                let wallet = session.wallet().map_err(|e| plain(&e))?;
+                let synced =
+                    sync::finish(wallet, &target, &check, &mut OsRng).map_err(|e| plain(&e))?;
+                Ok((synced, sync::last_sync(wallet)))
+            });
+            match finished {
+                Ok((synced, last)) => {
+                    sa.set_registry(synced.url.clone().into());
+                    sa.set_node_key("".into());
+                    sa.set_last_sync(last.into());
+                    sa.set_sync_notice(synced.summary().into());
+                }
+                Err(e) => sa.set_sync_error(e.into()),
+            }
+        },
+    );
 }

@@ -12,6 +12,7 @@ pub mod receive;
 pub mod session;
 pub mod settings;
 pub mod share;
+pub mod sync;
 
 #[cfg(test)]
 pub(crate) mod tests_support;

@@ -7,4 +7,5 @@
 mod cli;
 mod flow;
 mod restore;
+mod sync;
 mod views;

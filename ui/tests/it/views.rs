@@ -25,6 +25,7 @@ fn the_app_headless() {
     i_slint_backend_testing::init_integration_test_with_system_time();
     crate::flow::create_lock_refuse_wrong_passphrase_unlock_import_and_share_three_courses();
     crate::restore::restore_from_a_backup_file();
+    crate::sync::settings_sync_now_against_real_registries();
 }
 
 pub const PASS: &str = "correct horse battery staple";
