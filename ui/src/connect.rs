@@ -794,30 +794,15 @@ fn wire_share(window: &AppWindow, app: &App) {
             Ok(shared) => {
                 sa.set_error("".into());
                 sa.set_nonce(binding.nonce.clone().into());
-                sa.set_qr_info(shared.qr_info().into());
                 sa.set_text(shared.presentation.text.clone().into());
                 sa.set_will_see(strings(&shared.will_see));
                 sa.set_hidden(strings(&shared.hidden));
-                match &shared.qr {
-                    Some((qr, png)) => match crate::image::from_png(png) {
-                        Ok(image) => {
-                            sa.set_qr_side(qr_side(qr.width()));
-                            sa.set_qr(image);
-                            sa.set_has_qr(true);
-                        }
-                        Err(e) => {
-                            sa.set_has_qr(false);
-                            sa.set_error(plain(&e).into());
-                        }
-                    },
-                    None => {
-                        // Too dense for a QR code: the text and the file
-                        // still work; the info line says why.
-                        sa.set_has_qr(false);
-                        sa.set_error(shared.qr_info().into());
-                    }
-                }
+                let job = shared.relay.clone();
+                show_qr(&sa, &shared);
                 a.view().shared = Some(shared);
+                if let Some(job) = job {
+                    relay_off_thread(&window, &a, job);
+                }
             }
             Err(e) => sa.set_error(e.into()),
         }
@@ -870,6 +855,77 @@ fn wire_share(window: &AppWindow, app: &App) {
             None => show_credentials(&window, &a),
         }
     });
+}
+
+/// Shows the QR code of `shared` (or why there is none) on the share view.
+fn show_qr(sa: &ShareAdapter<'_>, shared: &Shared) {
+    sa.set_qr_info(shared.qr_info().into());
+    match &shared.qr {
+        Some((qr, png)) => match crate::image::from_png(png) {
+            Ok(image) => {
+                sa.set_qr_side(qr_side(qr.width()));
+                sa.set_qr(image);
+                sa.set_has_qr(true);
+            }
+            Err(e) => {
+                sa.set_has_qr(false);
+                sa.set_error(plain(&e).into());
+            }
+        },
+        None => {
+            sa.set_has_qr(false);
+            if shared.relay.is_none() {
+                // Too dense and no registry: the text and the file still
+                // work; the info line says why there is no code.
+                sa.set_error(shared.qr_info().into());
+            }
+        }
+    }
+}
+
+/// Sends the presentation through the relay on a worker thread (spinner
+/// on), then shows the link's QR code and where it went.
+fn relay_off_thread(window: &AppWindow, app: &App, job: share::RelayJob) {
+    let host = share::host_of(&job.url);
+    let sa = window.global::<ShareAdapter>();
+    sa.set_notice(
+        format!(
+            "Too large for one QR code (version {}): sending it through the encrypted relay at {host}…",
+            job.version
+        )
+        .into(),
+    );
+    let a = app.clone();
+    let started = off_thread(
+        window,
+        &format!("Sending through the encrypted relay at {host}…"),
+        move || share::upload(&job, now(), &mut OsRng),
+        move |window, result| {
+            let sa = window.global::<ShareAdapter>();
+            sa.set_notice("".into());
+            let mut view = a.view();
+            // Locked or left meanwhile: nothing to show it in (the item
+            // expires unfetched).
+            let Some(shared) = view.shared.as_mut() else {
+                return;
+            };
+            let finished = result.and_then(|relayed| {
+                let mut session = a.session();
+                let wallet = session
+                    .wallet_mut()
+                    .map_err(|_| share::ShareError::Locked)?;
+                share::finish_relay(wallet, shared, relayed, &mut OsRng)
+            });
+            match finished {
+                Ok(()) => show_qr(&sa, shared),
+                Err(e) => sa.set_error(plain(&e).into()),
+            }
+        },
+    );
+    if !started {
+        sa.set_notice("".into());
+        sa.set_error("other work is running; press Make QR code again in a moment".into());
+    }
 }
 
 /// The QR code's side on screen: a whole number of pixels per module

@@ -6,6 +6,7 @@
 
 mod cli;
 mod flow;
+mod relay;
 mod restore;
 mod sync;
 mod views;

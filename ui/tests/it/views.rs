@@ -26,9 +26,26 @@ fn the_app_headless() {
     crate::flow::create_lock_refuse_wrong_passphrase_unlock_import_and_share_three_courses();
     crate::restore::restore_from_a_backup_file();
     crate::sync::settings_sync_now_against_real_registries();
+    crate::relay::too_dense_for_a_qr_code_goes_through_the_relay();
 }
 
 pub const PASS: &str = "correct horse battery staple";
+
+/// What the share view shows as its QR code, as PNG bytes (for
+/// `vouch_core::scan::decode`).
+pub fn shown_qr_png(window: &AppWindow) -> Vec<u8> {
+    let image = window.global::<vouch_ui::ui::ShareAdapter>().get_qr();
+    let pixels = image.to_rgba8().unwrap();
+    let mut png = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png, pixels.width(), pixels.height());
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(pixels.as_bytes()).unwrap();
+    }
+    png
+}
 
 /// Runs the event loop until `done` holds and no work is running (worker
 /// results come back through the loop), failing after 60 s. The loop is
@@ -84,11 +101,27 @@ pub fn page(window: &AppWindow) -> Page {
 
 /// A 12-course transcript (CS100 … CS111) for `holder`.
 pub fn transcript(holder: &DidKey, iat: i64) -> String {
+    transcript_titled(holder, iat, |i| format!("Hidden Topic {i}"))
+}
+
+/// Course titles of 90 letters that deflate does not shrink much: every
+/// claim of a transcript with them is too dense for one QR code.
+pub fn incompressible_title(i: usize) -> String {
+    let mut rng = StdRng::seed_from_u64(1000 + i as u64);
+    (0..90)
+        .map(|_| {
+            char::from(b"abcdefghijklmnopqrstuvwxyz .,;"[rand::Rng::gen_range(&mut rng, 0..30)])
+        })
+        .collect()
+}
+
+/// A 12-course transcript for `holder`, course `i` titled `title(i)`.
+pub fn transcript_titled(holder: &DidKey, iat: i64, title: impl Fn(usize) -> String) -> String {
     let templates = Templates::builtin().unwrap();
     let template = templates.by_name("transcript").unwrap();
     let courses: Vec<Value> = (0..12)
         .map(|i| {
-            json!({"code": format!("CS{}", 100 + i), "title": format!("Hidden Topic {i}"),
+            json!({"code": format!("CS{}", 100 + i), "title": title(i),
                    "credits": 6, "grade": "A", "term": "2025-S1"})
         })
         .collect();
