@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::OsRng;
 use slint::{ComponentHandle, Model, ModelRc, SharedString, StandardListViewItem, VecModel};
+use vouch_core::presentation_request::PresentationRequest;
 use vouch_core::seal::Cost;
 use vouch_wallet::keys::RecoveryPhrase;
 use vouch_wallet::Wallet;
@@ -22,7 +23,7 @@ use crate::controller::onboarding::{self, Quiz};
 use crate::controller::settings::{self, AutoLock};
 use crate::controller::share::{self, ShareForm, Shared};
 use crate::controller::{
-    activity, plain, receive, session, session::Session, session::SessionError, sync,
+    activity, plain, receive, request, session, session::Session, session::SessionError, sync,
 };
 use crate::ui::{
     AboutAdapter, ActivityAdapter, AppWindow, CredentialsAdapter, DetailAdapter, NavAdapter,
@@ -62,6 +63,8 @@ struct ViewState {
     detail: Option<String>,
     form: Option<ShareForm>,
     shared: Option<Shared>,
+    /// The verifier's request the share form answers, when one was read.
+    request: Option<PresentationRequest>,
     auto_lock: AutoLock,
 }
 
@@ -84,6 +87,7 @@ impl App {
                     detail: None,
                     form: None,
                     shared: None,
+                    request: None,
                     auto_lock: AutoLock::new(settings::DEFAULT_AUTO_LOCK_MINUTES, Instant::now()),
                 }),
             }),
@@ -254,6 +258,7 @@ fn lock_now(window: &AppWindow, app: &App, reason: &str) {
         view.detail = None;
         view.form = None;
         view.shared = None;
+        view.request = None;
         view.phrase = None;
         view.quiz = None;
     }
@@ -732,9 +737,14 @@ fn wire_detail(window: &AppWindow, app: &App) {
                 sa.set_notice("".into());
                 sa.set_will_see(model(Vec::new()));
                 sa.set_hidden(model(Vec::new()));
+                sa.set_has_request(false);
+                sa.set_request_input("".into());
+                sa.set_request_summary("".into());
+                sa.set_request_error("".into());
                 let mut view = a.view();
                 view.form = Some(form);
                 view.shared = None;
+                view.request = None;
                 drop(view);
                 window.global::<NavAdapter>().set_page(Page::Share);
             }
@@ -773,6 +783,17 @@ fn wire_share(window: &AppWindow, app: &App) {
         a.touch();
         let sa = window.global::<ShareAdapter>();
         sa.set_notice("".into());
+        // Bound to the verifier's request when one was read (its audience
+        // and nonce fill the fields, read-only), if it has not expired.
+        let asked = a.view().request.clone();
+        if let Some(r) = &asked {
+            if let Err(e) = request::check_fresh(r, now()) {
+                sa.set_error(plain(&e).into());
+                return;
+            }
+            sa.set_aud(r.aud().into());
+            sa.set_nonce(r.nonce().into());
+        }
         let binding = match share::binding(&sa.get_aud(), &sa.get_nonce(), "qr", &mut OsRng) {
             Ok(b) => b,
             Err(e) => {
@@ -806,6 +827,22 @@ fn wire_share(window: &AppWindow, app: &App) {
             }
             Err(e) => sa.set_error(e.into()),
         }
+    });
+    let (weak, a) = (window.as_weak(), app.clone());
+    sa.on_read_request(move || {
+        let Some(window) = weak.upgrade() else { return };
+        let input = window.global::<ShareAdapter>().get_request_input();
+        take_request(&window, &a, request::read(&input, now()));
+    });
+    let (weak, a) = (window.as_weak(), app.clone());
+    sa.on_clear_request(move || {
+        let Some(window) = weak.upgrade() else { return };
+        a.touch();
+        a.view().request = None;
+        let sa = window.global::<ShareAdapter>();
+        sa.set_has_request(false);
+        sa.set_request_summary("".into());
+        sa.set_request_error("".into());
     });
     let (weak, a) = (window.as_weak(), app.clone());
     sa.on_copied(move || {
@@ -855,6 +892,42 @@ fn wire_share(window: &AppWindow, app: &App) {
             None => show_credentials(&window, &a),
         }
     });
+}
+
+/// Takes a verifier's request read from text or an image: its audience and
+/// nonce fill the form, the claims it asks for are ticked; a refusal shows
+/// inline and changes nothing.
+fn take_request(
+    window: &AppWindow,
+    app: &App,
+    read: Result<PresentationRequest, request::RequestError>,
+) {
+    app.touch();
+    let sa = window.global::<ShareAdapter>();
+    let request = match read {
+        Ok(r) => r,
+        Err(e) => {
+            sa.set_request_error(plain(&e).into());
+            return;
+        }
+    };
+    let mut view = app.view();
+    let Some(form) = view.form.as_mut() else {
+        return;
+    };
+    let asked = request::apply(form, &request);
+    sa.set_choices(choices(form));
+    view.request = Some(request.clone());
+    view.shared = None;
+    drop(view);
+    sa.set_request_error("".into());
+    sa.set_error("".into());
+    sa.set_request_input("".into());
+    sa.set_aud(request.aud().into());
+    sa.set_nonce(request.nonce().into());
+    sa.set_request_summary(asked.summary().into());
+    sa.set_has_request(true);
+    sa.set_has_qr(false);
 }
 
 /// Shows the QR code of `shared` (or why there is none) on the share view.

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod detail;
 pub mod onboarding;
 pub mod receive;
+pub mod request;
 pub mod session;
 pub mod settings;
 pub mod share;

@@ -72,6 +72,9 @@ pub enum ShareError {
 pub struct Choice {
     /// The name the wallet takes (`degree`, `courses[CS101]`).
     pub name: String,
+    /// The claim's JSON Pointer as issued (`/courses/1`), what a verifier's
+    /// request names.
+    pub pointer: String,
     /// What the holder reads: `Degree: BSc`, `Courses: CS101 Topic 1 (A)`.
     pub label: String,
     /// Ticked.
@@ -89,6 +92,9 @@ pub struct ShareForm {
     pub choices: Vec<Choice>,
     /// The claims the issuer made always visible (`Label: value`).
     pub always_shown: Vec<String>,
+    /// The JSON Pointers and labels of the claims always visible (lists
+    /// included).
+    pub shown: Vec<(String, String)>,
 }
 
 impl ShareForm {
@@ -98,10 +104,12 @@ impl ShareForm {
     pub fn new(summary: &Summary, lines: &[ClaimLine]) -> ShareForm {
         let mut choices = Vec::new();
         let mut always_shown = Vec::new();
+        let mut shown = Vec::new();
         for line in lines {
             let is_item = line.pointer.matches('/').count() > 1;
             let is_list = line.value.is_array();
             if !line.selective {
+                shown.push((line.pointer.clone(), line.label.clone()));
                 if !is_item && !is_list {
                     always_shown.push(format!("{}: {}", line.label, text(&line.value)));
                 }
@@ -117,6 +125,7 @@ impl ShareForm {
             };
             choices.push(Choice {
                 name: line.name.clone(),
+                pointer: line.pointer.clone(),
                 label: format!("{}: {value}", line.label),
                 checked: false,
             });
@@ -126,6 +135,7 @@ impl ShareForm {
             title: summary.title.clone(),
             choices,
             always_shown,
+            shown,
         }
     }
 

@@ -7,6 +7,7 @@
 mod cli;
 mod flow;
 mod relay;
+mod request;
 mod restore;
 mod sync;
 mod views;

@@ -27,6 +27,7 @@ fn the_app_headless() {
     crate::restore::restore_from_a_backup_file();
     crate::sync::settings_sync_now_against_real_registries();
     crate::relay::too_dense_for_a_qr_code_goes_through_the_relay();
+    crate::request::a_verifiers_request_read_from_text_or_its_qr_image();
 }
 
 pub const PASS: &str = "correct horse battery staple";
