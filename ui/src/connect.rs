@@ -65,6 +65,8 @@ struct ViewState {
     shared: Option<Shared>,
     /// The verifier's request the share form answers, when one was read.
     request: Option<PresentationRequest>,
+    /// Files dropped on the window, waiting for their import.
+    dropped: Vec<PathBuf>,
     auto_lock: AutoLock,
 }
 
@@ -88,6 +90,7 @@ impl App {
                     form: None,
                     shared: None,
                     request: None,
+                    dropped: Vec::new(),
                     auto_lock: AutoLock::new(settings::DEFAULT_AUTO_LOCK_MINUTES, Instant::now()),
                 }),
             }),
@@ -220,6 +223,8 @@ pub fn connect(window: &AppWindow, app: App) -> Connection {
     wire_receive(window, &app);
     wire_settings(window, &app);
 
+    watch_dropped_files(window);
+
     let timer = slint::Timer::default();
     let weak = window.as_weak();
     timer.start(slint::TimerMode::Repeated, AUTO_LOCK_CHECK, move || {
@@ -259,6 +264,7 @@ fn lock_now(window: &AppWindow, app: &App, reason: &str) {
         view.form = None;
         view.shared = None;
         view.request = None;
+        view.dropped.clear();
         view.phrase = None;
         view.quiz = None;
     }
@@ -1023,6 +1029,152 @@ fn report_save(sa: &ShareAdapter<'_>, saved: Result<PathBuf, String>) {
     }
 }
 
+/// Files dropped on the window are imported. Slint 1.18's winit backend
+/// turns no dropped file into a view event, so the raw winit event is
+/// watched ([`i_slint_backend_winit::WinitWindowAccessor`]); it forwards to
+/// `ReceiveAdapter.file-dropped`, which the headless tests drive. A window
+/// not backed by winit (the testing backend) delivers no drops.
+fn watch_dropped_files(window: &AppWindow) {
+    use i_slint_backend_winit::winit::event::WindowEvent;
+    use i_slint_backend_winit::{EventResult, WinitWindowAccessor as _};
+    let weak = window.as_weak();
+    window
+        .window()
+        .on_winit_window_event(move |_, event| match event {
+            WindowEvent::DroppedFile(path) => {
+                if let Some(window) = weak.upgrade() {
+                    window
+                        .global::<ReceiveAdapter>()
+                        .invoke_file_dropped(path.to_string_lossy().as_ref().into());
+                }
+                EventResult::PreventDefault
+            }
+            _ => EventResult::Propagate,
+        });
+}
+
+/// A file dropped on the window: while the wallet is open, the receive
+/// view opens and the file is imported (dropped files queue while an
+/// import runs); while locked it is ignored, with a word on the unlock or
+/// first-run view.
+fn file_dropped(window: &AppWindow, app: &App, path: PathBuf) {
+    let page = window.global::<NavAdapter>().get_page();
+    // The wallet is open on every page but these two (and the session may
+    // be busy with an import on a worker: not waited for here).
+    if matches!(page, Page::Onboarding | Page::Unlock) {
+        let why = "Unlock the wallet first, then drop the credential file again.";
+        window.global::<UnlockAdapter>().set_error(why.into());
+        return;
+    }
+    app.touch();
+    let fresh = !window.global::<NavAdapter>().get_busy() && app.view().dropped.is_empty();
+    if fresh || page != Page::Receive {
+        let ra = window.global::<ReceiveAdapter>();
+        ra.set_error("".into());
+        ra.set_notice("".into());
+    }
+    window.global::<NavAdapter>().set_page(Page::Receive);
+    app.view().dropped.push(path);
+    import_dropped(window, app);
+}
+
+/// Imports the files dropped so far on a worker thread, then looks for
+/// more; the notice and the error list each file.
+fn import_dropped(window: &AppWindow, app: &App) {
+    if window.global::<NavAdapter>().get_busy() {
+        // Other work runs: look again shortly.
+        let (weak, a) = (window.as_weak(), app.clone());
+        slint::Timer::single_shot(Duration::from_millis(300), move || {
+            if let Some(window) = weak.upgrade() {
+                import_dropped(&window, &a);
+            }
+        });
+        return;
+    }
+    let paths = std::mem::take(&mut app.view().dropped);
+    if paths.is_empty() {
+        return;
+    }
+    let ra = window.global::<ReceiveAdapter>();
+    ra.set_path(
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+            .into(),
+    );
+    let (worker, a) = (app.clone(), app.clone());
+    off_thread(
+        window,
+        "Importing the dropped files…",
+        move || {
+            paths
+                .iter()
+                .map(|path| {
+                    let shown = path.display().to_string();
+                    let imported = receive::read_file(&path.to_string_lossy())
+                        .map_err(|e| plain(&e))
+                        .and_then(|text| {
+                            let mut session = worker.session();
+                            let wallet = session.wallet_mut().map_err(|e| plain(&e))?;
+                            let id = receive::import(wallet, &text, now(), &mut OsRng)
+                                .map_err(|e| plain(&e))?;
+                            Ok(wallet
+                                .show(&id, now())
+                                .map(|(s, _, _)| s.title)
+                                .unwrap_or(id))
+                        });
+                    (shown, imported)
+                })
+                .collect::<Vec<_>>()
+        },
+        move |window, results| {
+            let ra = window.global::<ReceiveAdapter>();
+            let imported: Vec<String> = results
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok().map(|t| format!("Imported: {t}.")))
+                .collect();
+            let refused: Vec<String> = results
+                .iter()
+                .filter_map(|(path, r)| r.as_ref().err().map(|e| format!("{path}: {e}")))
+                .collect();
+            // Added to what earlier files of the same drop said.
+            let join = |before: slint::SharedString, more: Vec<String>, sep: &str| {
+                let mut all: Vec<String> = Vec::new();
+                if !before.is_empty() {
+                    all.push(before.to_string());
+                }
+                all.extend(more);
+                all.join(sep)
+            };
+            ra.set_path("".into());
+            ra.set_notice(join(ra.get_notice(), imported.clone(), " ").into());
+            ra.set_error(join(ra.get_error(), refused, "\n").into());
+            if !imported.is_empty() {
+                refresh_cards(&window, &a);
+            }
+            import_dropped(&window, &a);
+        },
+    );
+}
+
+/// Reloads the cards (after an import) without leaving the current view.
+fn refresh_cards(window: &AppWindow, app: &App) {
+    let listed = app.session().wallet().and_then(|w| {
+        let view = w.chain_view().ok().flatten();
+        Ok(w.list_as_of(view.as_ref(), now())?)
+    });
+    if let Ok(list) = listed {
+        let cards: Vec<Card> = list.iter().map(Card::from_summary).collect();
+        let ca = window.global::<CredentialsAdapter>();
+        ca.set_total(i32::try_from(cards.len()).unwrap_or(i32::MAX));
+        ca.set_kinds(strings(&credentials::kinds(&cards)));
+        app.view().cards = cards;
+        apply_filter(window, app);
+    }
+}
+
 fn wire_receive(window: &AppWindow, app: &App) {
     let ra = window.global::<ReceiveAdapter>();
     let (weak, a) = (window.as_weak(), app.clone());
@@ -1056,6 +1208,12 @@ fn wire_receive(window: &AppWindow, app: &App) {
         let Some(window) = weak.upgrade() else { return };
         let path = window.global::<ReceiveAdapter>().get_path().to_string();
         import_off_thread(&window, &a, move || receive::read_file(&path));
+    });
+    let (weak, a) = (window.as_weak(), app.clone());
+    ra.on_file_dropped(move |path| {
+        if let Some(window) = weak.upgrade() {
+            file_dropped(&window, &a, PathBuf::from(path.as_str()));
+        }
     });
     let (weak, a) = (window.as_weak(), app.clone());
     ra.on_import_text(move || {
@@ -1098,15 +1256,7 @@ fn import_off_thread(
                     ra.set_pasted("".into());
                     ra.set_notice(format!("Imported: {title}.").into());
                     // Keep the list current for when the user goes back.
-                    let listed = a.session().wallet().and_then(|w| Ok(w.list(now())?));
-                    if let Ok(list) = listed {
-                        let cards: Vec<Card> = list.iter().map(Card::from_summary).collect();
-                        let ca = window.global::<CredentialsAdapter>();
-                        ca.set_total(i32::try_from(cards.len()).unwrap_or(i32::MAX));
-                        ca.set_kinds(strings(&credentials::kinds(&cards)));
-                        a.view().cards = cards;
-                        apply_filter(&window, &a);
-                    }
+                    refresh_cards(&window, &a);
                 }
                 Err(e) => ra.set_error(e.into()),
             }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod drop;
 mod flow;
 mod relay;
 mod request;
