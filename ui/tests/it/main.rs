@@ -12,3 +12,4 @@ mod request;
 mod restore;
 mod sync;
 mod views;
+mod xvfb;
