@@ -19,6 +19,11 @@ pub struct Cli {
     /// presentation, logged in the wallet's activity).
     #[arg(long, value_enum, hide = true)]
     pub demo_view: Option<DemoView>,
+    /// With `--demo-view share`: answer this verifier's request (`VCHR1:`
+    /// text from `vouch-verifier request`) instead of the fixed audience
+    /// and nonce, read through the share view's "Read request".
+    #[arg(long, hide = true, requires = "demo_view")]
+    pub demo_request: Option<String>,
 }
 
 /// The views `--demo-view` opens.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::OsRng;
 use slint::{ComponentHandle, Model, ModelRc, SharedString, StandardListViewItem, VecModel};
+use vouch_core::presentation_request::PresentationRequest;
 use vouch_core::seal::Cost;
 use vouch_wallet::keys::RecoveryPhrase;
 use vouch_wallet::Wallet;
@@ -22,7 +23,7 @@ use crate::controller::onboarding::{self, Quiz};
 use crate::controller::settings::{self, AutoLock};
 use crate::controller::share::{self, ShareForm, Shared};
 use crate::controller::{
-    activity, plain, receive, session, session::Session, session::SessionError,
+    activity, plain, receive, request, session, session::Session, session::SessionError, sync,
 };
 use crate::ui::{
     AboutAdapter, ActivityAdapter, AppWindow, CredentialsAdapter, DetailAdapter, NavAdapter,
@@ -62,6 +63,10 @@ struct ViewState {
     detail: Option<String>,
     form: Option<ShareForm>,
     shared: Option<Shared>,
+    /// The verifier's request the share form answers, when one was read.
+    request: Option<PresentationRequest>,
+    /// Files dropped on the window, waiting for their import.
+    dropped: Vec<PathBuf>,
     auto_lock: AutoLock,
 }
 
@@ -84,6 +89,8 @@ impl App {
                     detail: None,
                     form: None,
                     shared: None,
+                    request: None,
+                    dropped: Vec::new(),
                     auto_lock: AutoLock::new(settings::DEFAULT_AUTO_LOCK_MINUTES, Instant::now()),
                 }),
             }),
@@ -216,6 +223,8 @@ pub fn connect(window: &AppWindow, app: App) -> Connection {
     wire_receive(window, &app);
     wire_settings(window, &app);
 
+    watch_dropped_files(window);
+
     let timer = slint::Timer::default();
     let weak = window.as_weak();
     timer.start(slint::TimerMode::Repeated, AUTO_LOCK_CHECK, move || {
@@ -254,6 +263,8 @@ fn lock_now(window: &AppWindow, app: &App, reason: &str) {
         view.detail = None;
         view.form = None;
         view.shared = None;
+        view.request = None;
+        view.dropped.clear();
         view.phrase = None;
         view.quiz = None;
     }
@@ -298,7 +309,13 @@ fn wire_nav(window: &AppWindow, app: &App) {
                 let s = window.global::<SettingsAdapter>();
                 s.set_error("".into());
                 s.set_notice("".into());
+                s.set_sync_error("".into());
+                s.set_sync_notice("".into());
                 s.set_auto_lock_minutes(to_i32(a.view().auto_lock.minutes()));
+                if let Ok(w) = a.session().wallet() {
+                    s.set_registry(w.registry().ok().flatten().unwrap_or_default().into());
+                    s.set_last_sync(sync::last_sync(w).into());
+                }
                 window.global::<NavAdapter>().set_page(page);
             }
             other => window.global::<NavAdapter>().set_page(other),
@@ -328,6 +345,14 @@ fn wire_onboarding(window: &AppWindow, app: &App) {
             let ob = w.global::<OnboardingAdapter>();
             ob.set_error("".into());
             ob.set_step(4);
+        }
+    });
+    let weak = window.as_weak();
+    ob.on_start_restore_backup(move || {
+        if let Some(w) = weak.upgrade() {
+            let ob = w.global::<OnboardingAdapter>();
+            ob.set_error("".into());
+            ob.set_step(5);
         }
     });
     let weak = window.as_weak();
@@ -475,6 +500,42 @@ fn wire_onboarding(window: &AppWindow, app: &App) {
             },
         );
     });
+    let (weak, a) = (window.as_weak(), app.clone());
+    ob.on_restore_backup(move || {
+        if let Some(window) = weak.upgrade() {
+            restore_backup_off_thread(&window, &a);
+        }
+    });
+}
+
+/// Restores from a backup file on a worker thread (scrypt, then the KDF).
+fn restore_backup_off_thread(window: &AppWindow, app: &App) {
+    let ob = window.global::<OnboardingAdapter>();
+    let path = ob.get_backup_path().to_string();
+    let pass = ob.get_backup_passphrase().to_string();
+    let (dir, cost) = {
+        let s = app.session();
+        (s.dir().to_owned(), s.cost())
+    };
+    ob.set_error("".into());
+    let a = app.clone();
+    off_thread(
+        window,
+        "Restoring the backup…",
+        move || session::restore_backup(&dir, &path, &pass, cost, &mut OsRng),
+        move |window, result| {
+            let ob = window.global::<OnboardingAdapter>();
+            ob.set_backup_passphrase("".into());
+            match result {
+                Ok(wallet) => {
+                    ob.set_backup_path("".into());
+                    ob.set_step(0);
+                    a.adopt(&window, wallet);
+                }
+                Err(e) => ob.set_error(plain(&e).into()),
+            }
+        },
+    );
 }
 
 fn wire_unlock(window: &AppWindow, app: &App) {
@@ -682,9 +743,14 @@ fn wire_detail(window: &AppWindow, app: &App) {
                 sa.set_notice("".into());
                 sa.set_will_see(model(Vec::new()));
                 sa.set_hidden(model(Vec::new()));
+                sa.set_has_request(false);
+                sa.set_request_input("".into());
+                sa.set_request_summary("".into());
+                sa.set_request_error("".into());
                 let mut view = a.view();
                 view.form = Some(form);
                 view.shared = None;
+                view.request = None;
                 drop(view);
                 window.global::<NavAdapter>().set_page(Page::Share);
             }
@@ -723,6 +789,17 @@ fn wire_share(window: &AppWindow, app: &App) {
         a.touch();
         let sa = window.global::<ShareAdapter>();
         sa.set_notice("".into());
+        // Bound to the verifier's request when one was read (its audience
+        // and nonce fill the fields, read-only), if it has not expired.
+        let asked = a.view().request.clone();
+        if let Some(r) = &asked {
+            if let Err(e) = request::check_fresh(r, now()) {
+                sa.set_error(plain(&e).into());
+                return;
+            }
+            sa.set_aud(r.aud().into());
+            sa.set_nonce(r.nonce().into());
+        }
         let binding = match share::binding(&sa.get_aud(), &sa.get_nonce(), "qr", &mut OsRng) {
             Ok(b) => b,
             Err(e) => {
@@ -744,33 +821,34 @@ fn wire_share(window: &AppWindow, app: &App) {
             Ok(shared) => {
                 sa.set_error("".into());
                 sa.set_nonce(binding.nonce.clone().into());
-                sa.set_qr_info(shared.qr_info().into());
                 sa.set_text(shared.presentation.text.clone().into());
                 sa.set_will_see(strings(&shared.will_see));
                 sa.set_hidden(strings(&shared.hidden));
-                match &shared.qr {
-                    Some((qr, png)) => match crate::image::from_png(png) {
-                        Ok(image) => {
-                            sa.set_qr_side(qr_side(qr.width()));
-                            sa.set_qr(image);
-                            sa.set_has_qr(true);
-                        }
-                        Err(e) => {
-                            sa.set_has_qr(false);
-                            sa.set_error(plain(&e).into());
-                        }
-                    },
-                    None => {
-                        // Too dense for a QR code: the text and the file
-                        // still work; the info line says why.
-                        sa.set_has_qr(false);
-                        sa.set_error(shared.qr_info().into());
-                    }
-                }
+                let job = shared.relay.clone();
+                show_qr(&sa, &shared);
                 a.view().shared = Some(shared);
+                if let Some(job) = job {
+                    relay_off_thread(&window, &a, job);
+                }
             }
             Err(e) => sa.set_error(e.into()),
         }
+    });
+    let (weak, a) = (window.as_weak(), app.clone());
+    sa.on_read_request(move || {
+        let Some(window) = weak.upgrade() else { return };
+        let input = window.global::<ShareAdapter>().get_request_input();
+        take_request(&window, &a, request::read(&input, now()));
+    });
+    let (weak, a) = (window.as_weak(), app.clone());
+    sa.on_clear_request(move || {
+        let Some(window) = weak.upgrade() else { return };
+        a.touch();
+        a.view().request = None;
+        let sa = window.global::<ShareAdapter>();
+        sa.set_has_request(false);
+        sa.set_request_summary("".into());
+        sa.set_request_error("".into());
     });
     let (weak, a) = (window.as_weak(), app.clone());
     sa.on_copied(move || {
@@ -822,6 +900,113 @@ fn wire_share(window: &AppWindow, app: &App) {
     });
 }
 
+/// Takes a verifier's request read from text or an image: its audience and
+/// nonce fill the form, the claims it asks for are ticked; a refusal shows
+/// inline and changes nothing.
+fn take_request(
+    window: &AppWindow,
+    app: &App,
+    read: Result<PresentationRequest, request::RequestError>,
+) {
+    app.touch();
+    let sa = window.global::<ShareAdapter>();
+    let request = match read {
+        Ok(r) => r,
+        Err(e) => {
+            sa.set_request_error(plain(&e).into());
+            return;
+        }
+    };
+    let mut view = app.view();
+    let Some(form) = view.form.as_mut() else {
+        return;
+    };
+    let asked = request::apply(form, &request);
+    sa.set_choices(choices(form));
+    view.request = Some(request.clone());
+    view.shared = None;
+    drop(view);
+    sa.set_request_error("".into());
+    sa.set_error("".into());
+    sa.set_request_input("".into());
+    sa.set_aud(request.aud().into());
+    sa.set_nonce(request.nonce().into());
+    sa.set_request_summary(asked.summary().into());
+    sa.set_has_request(true);
+    sa.set_has_qr(false);
+}
+
+/// Shows the QR code of `shared` (or why there is none) on the share view.
+fn show_qr(sa: &ShareAdapter<'_>, shared: &Shared) {
+    sa.set_qr_info(shared.qr_info().into());
+    match &shared.qr {
+        Some((qr, png)) => match crate::image::from_png(png) {
+            Ok(image) => {
+                sa.set_qr_side(qr_side(qr.width()));
+                sa.set_qr(image);
+                sa.set_has_qr(true);
+            }
+            Err(e) => {
+                sa.set_has_qr(false);
+                sa.set_error(plain(&e).into());
+            }
+        },
+        None => {
+            sa.set_has_qr(false);
+            if shared.relay.is_none() {
+                // Too dense and no registry: the text and the file still
+                // work; the info line says why there is no code.
+                sa.set_error(shared.qr_info().into());
+            }
+        }
+    }
+}
+
+/// Sends the presentation through the relay on a worker thread (spinner
+/// on), then shows the link's QR code and where it went.
+fn relay_off_thread(window: &AppWindow, app: &App, job: share::RelayJob) {
+    let host = share::host_of(&job.url);
+    let sa = window.global::<ShareAdapter>();
+    sa.set_notice(
+        format!(
+            "Too large for one QR code (version {}): sending it through the encrypted relay at {host}…",
+            job.version
+        )
+        .into(),
+    );
+    let a = app.clone();
+    let started = off_thread(
+        window,
+        &format!("Sending through the encrypted relay at {host}…"),
+        move || share::upload(&job, now(), &mut OsRng),
+        move |window, result| {
+            let sa = window.global::<ShareAdapter>();
+            sa.set_notice("".into());
+            let mut view = a.view();
+            // Locked or left meanwhile: nothing to show it in (the item
+            // expires unfetched).
+            let Some(shared) = view.shared.as_mut() else {
+                return;
+            };
+            let finished = result.and_then(|relayed| {
+                let mut session = a.session();
+                let wallet = session
+                    .wallet_mut()
+                    .map_err(|_| share::ShareError::Locked)?;
+                share::finish_relay(wallet, shared, relayed, &mut OsRng)
+            });
+            match finished {
+                Ok(()) => show_qr(&sa, shared),
+                Err(e) => sa.set_error(plain(&e).into()),
+            }
+        },
+    );
+    if !started {
+        sa.set_notice("".into());
+        sa.set_error("other work is running; press Make QR code again in a moment".into());
+    }
+}
+
 /// The QR code's side on screen: a whole number of pixels per module
 /// (with the 4-module quiet zone on each side), about 400 pixels.
 pub fn qr_side(modules: usize) -> f32 {
@@ -841,6 +1026,152 @@ fn report_save(sa: &ShareAdapter<'_>, saved: Result<PathBuf, String>) {
             sa.set_notice("".into());
             sa.set_error(e.into());
         }
+    }
+}
+
+/// Files dropped on the window are imported. Slint 1.18's winit backend
+/// turns no dropped file into a view event, so the raw winit event is
+/// watched ([`i_slint_backend_winit::WinitWindowAccessor`]); it forwards to
+/// `ReceiveAdapter.file-dropped`, which the headless tests drive. A window
+/// not backed by winit (the testing backend) delivers no drops.
+fn watch_dropped_files(window: &AppWindow) {
+    use i_slint_backend_winit::winit::event::WindowEvent;
+    use i_slint_backend_winit::{EventResult, WinitWindowAccessor as _};
+    let weak = window.as_weak();
+    window
+        .window()
+        .on_winit_window_event(move |_, event| match event {
+            WindowEvent::DroppedFile(path) => {
+                if let Some(window) = weak.upgrade() {
+                    window
+                        .global::<ReceiveAdapter>()
+                        .invoke_file_dropped(path.to_string_lossy().as_ref().into());
+                }
+                EventResult::PreventDefault
+            }
+            _ => EventResult::Propagate,
+        });
+}
+
+/// A file dropped on the window: while the wallet is open, the receive
+/// view opens and the file is imported (dropped files queue while an
+/// import runs); while locked it is ignored, with a word on the unlock or
+/// first-run view.
+fn file_dropped(window: &AppWindow, app: &App, path: PathBuf) {
+    let page = window.global::<NavAdapter>().get_page();
+    // The wallet is open on every page but these two (and the session may
+    // be busy with an import on a worker: not waited for here).
+    if matches!(page, Page::Onboarding | Page::Unlock) {
+        let why = "Unlock the wallet first, then drop the credential file again.";
+        window.global::<UnlockAdapter>().set_error(why.into());
+        return;
+    }
+    app.touch();
+    let fresh = !window.global::<NavAdapter>().get_busy() && app.view().dropped.is_empty();
+    if fresh || page != Page::Receive {
+        let ra = window.global::<ReceiveAdapter>();
+        ra.set_error("".into());
+        ra.set_notice("".into());
+    }
+    window.global::<NavAdapter>().set_page(Page::Receive);
+    app.view().dropped.push(path);
+    import_dropped(window, app);
+}
+
+/// Imports the files dropped so far on a worker thread, then looks for
+/// more; the notice and the error list each file.
+fn import_dropped(window: &AppWindow, app: &App) {
+    if window.global::<NavAdapter>().get_busy() {
+        // Other work runs: look again shortly.
+        let (weak, a) = (window.as_weak(), app.clone());
+        slint::Timer::single_shot(Duration::from_millis(300), move || {
+            if let Some(window) = weak.upgrade() {
+                import_dropped(&window, &a);
+            }
+        });
+        return;
+    }
+    let paths = std::mem::take(&mut app.view().dropped);
+    if paths.is_empty() {
+        return;
+    }
+    let ra = window.global::<ReceiveAdapter>();
+    ra.set_path(
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+            .into(),
+    );
+    let (worker, a) = (app.clone(), app.clone());
+    off_thread(
+        window,
+        "Importing the dropped files…",
+        move || {
+            paths
+                .iter()
+                .map(|path| {
+                    let shown = path.display().to_string();
+                    let imported = receive::read_file(&path.to_string_lossy())
+                        .map_err(|e| plain(&e))
+                        .and_then(|text| {
+                            let mut session = worker.session();
+                            let wallet = session.wallet_mut().map_err(|e| plain(&e))?;
+                            let id = receive::import(wallet, &text, now(), &mut OsRng)
+                                .map_err(|e| plain(&e))?;
+                            Ok(wallet
+                                .show(&id, now())
+                                .map(|(s, _, _)| s.title)
+                                .unwrap_or(id))
+                        });
+                    (shown, imported)
+                })
+                .collect::<Vec<_>>()
+        },
+        move |window, results| {
+            let ra = window.global::<ReceiveAdapter>();
+            let imported: Vec<String> = results
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok().map(|t| format!("Imported: {t}.")))
+                .collect();
+            let refused: Vec<String> = results
+                .iter()
+                .filter_map(|(path, r)| r.as_ref().err().map(|e| format!("{path}: {e}")))
+                .collect();
+            // Added to what earlier files of the same drop said.
+            let join = |before: slint::SharedString, more: Vec<String>, sep: &str| {
+                let mut all: Vec<String> = Vec::new();
+                if !before.is_empty() {
+                    all.push(before.to_string());
+                }
+                all.extend(more);
+                all.join(sep)
+            };
+            ra.set_path("".into());
+            ra.set_notice(join(ra.get_notice(), imported.clone(), " ").into());
+            ra.set_error(join(ra.get_error(), refused, "\n").into());
+            if !imported.is_empty() {
+                refresh_cards(&window, &a);
+            }
+            import_dropped(&window, &a);
+        },
+    );
+}
+
+/// Reloads the cards (after an import) without leaving the current view.
+fn refresh_cards(window: &AppWindow, app: &App) {
+    let listed = app.session().wallet().and_then(|w| {
+        let view = w.chain_view().ok().flatten();
+        Ok(w.list_as_of(view.as_ref(), now())?)
+    });
+    if let Ok(list) = listed {
+        let cards: Vec<Card> = list.iter().map(Card::from_summary).collect();
+        let ca = window.global::<CredentialsAdapter>();
+        ca.set_total(i32::try_from(cards.len()).unwrap_or(i32::MAX));
+        ca.set_kinds(strings(&credentials::kinds(&cards)));
+        app.view().cards = cards;
+        apply_filter(window, app);
     }
 }
 
@@ -877,6 +1208,12 @@ fn wire_receive(window: &AppWindow, app: &App) {
         let Some(window) = weak.upgrade() else { return };
         let path = window.global::<ReceiveAdapter>().get_path().to_string();
         import_off_thread(&window, &a, move || receive::read_file(&path));
+    });
+    let (weak, a) = (window.as_weak(), app.clone());
+    ra.on_file_dropped(move |path| {
+        if let Some(window) = weak.upgrade() {
+            file_dropped(&window, &a, PathBuf::from(path.as_str()));
+        }
     });
     let (weak, a) = (window.as_weak(), app.clone());
     ra.on_import_text(move || {
@@ -919,15 +1256,7 @@ fn import_off_thread(
                     ra.set_pasted("".into());
                     ra.set_notice(format!("Imported: {title}.").into());
                     // Keep the list current for when the user goes back.
-                    let listed = a.session().wallet().and_then(|w| Ok(w.list(now())?));
-                    if let Ok(list) = listed {
-                        let cards: Vec<Card> = list.iter().map(Card::from_summary).collect();
-                        let ca = window.global::<CredentialsAdapter>();
-                        ca.set_total(i32::try_from(cards.len()).unwrap_or(i32::MAX));
-                        ca.set_kinds(strings(&credentials::kinds(&cards)));
-                        a.view().cards = cards;
-                        apply_filter(&window, &a);
-                    }
+                    refresh_cards(&window, &a);
                 }
                 Err(e) => ra.set_error(e.into()),
             }
@@ -989,6 +1318,12 @@ fn wire_settings(window: &AppWindow, app: &App) {
         }
     });
     let (weak, a) = (window.as_weak(), app.clone());
+    sa.on_sync_now(move || {
+        if let Some(window) = weak.upgrade() {
+            sync_off_thread(&window, &a);
+        }
+    });
+    let (weak, a) = (window.as_weak(), app.clone());
     sa.on_change_passphrase(move || {
         let Some(window) = weak.upgrade() else { return };
         a.touch();
@@ -1029,4 +1364,55 @@ fn wire_settings(window: &AppWindow, app: &App) {
             },
         );
     });
+}
+
+/// "Sync now": the replica syncs on a worker thread (network, every entry
+/// checked) without holding the wallet; the URL is kept once it succeeded.
+fn sync_off_thread(window: &AppWindow, app: &App) {
+    app.touch();
+    let sa = window.global::<SettingsAdapter>();
+    sa.set_sync_error("".into());
+    sa.set_sync_notice("".into());
+    let target = {
+        let session = app.session();
+        session.wallet().map_err(|e| plain(&e)).and_then(|w| {
+            sync::target(w, &sa.get_registry(), &sa.get_node_key()).map_err(|e| plain(&e))
+        })
+    };
+    let target = match target {
+        Ok(t) => t,
+        Err(e) => {
+            sa.set_sync_error(e.into());
+            return;
+        }
+    };
+    let what = format!(
+        "Syncing from {}: fetching the chain and checking every entry and block…",
+        target.url
+    );
+    let a = app.clone();
+    off_thread(
+        window,
+        &what,
+        move || sync::run(&target).map(|check| (target, check)),
+        move |window, result| {
+            let sa = window.global::<SettingsAdapter>();
+            let finished = result.map_err(|e| plain(&e)).and_then(|(target, check)| {
+                let session = a.session();
+                let wallet = session.wallet().map_err(|e| plain(&e))?;
+                let synced =
+                    sync::finish(wallet, &target, &check, &mut OsRng).map_err(|e| plain(&e))?;
+                Ok((synced, sync::last_sync(wallet)))
+            });
+            match finished {
+                Ok((synced, last)) => {
+                    sa.set_registry(synced.url.clone().into());
+                    sa.set_node_key("".into());
+                    sa.set_last_sync(last.into());
+                    sa.set_sync_notice(synced.summary().into());
+                }
+                Err(e) => sa.set_sync_error(e.into()),
+            }
+        },
+    );
 }

@@ -5,8 +5,8 @@
 //! - [`controller`]: what each view does, over [`vouch_wallet::Wallet`],
 //!   with no window: tested on their own.
 //! - [`connect()`]: wires a window's adapters to the controllers; long work
-//!   (the passphrase KDF, import) runs on a worker thread and comes back
-//!   with `upgrade_in_event_loop`.
+//!   (the passphrase KDF, import, the registry sync, the relay upload) runs
+//!   on a worker thread and comes back with `upgrade_in_event_loop`.
 //! - [`image`]: PNG bytes (the wallet's QR codes) as a `slint::Image`.
 //! - [`when`]: Unix seconds as the dates the views show.
 //!

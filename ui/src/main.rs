@@ -34,15 +34,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     });
     let _connection = connect(&window, app.clone());
     if let Some(view) = cli.demo_view {
-        demo(&window, &app, view)?;
+        demo(&window, &app, view, cli.demo_request.as_deref())?;
     }
     window.run().context("running the window")?;
     Ok(())
 }
 
 /// Opens the wallet with VOUCH_PASSPHRASE and drives the views to `view`
-/// through the same callbacks a click runs.
-fn demo(window: &AppWindow, app: &App, view: DemoView) -> anyhow::Result<()> {
+/// through the same callbacks a click runs (for `share`, answering
+/// `request` when given).
+fn demo(
+    window: &AppWindow,
+    app: &App,
+    view: DemoView,
+    request: Option<&str>,
+) -> anyhow::Result<()> {
     let pass = std::env::var("VOUCH_PASSPHRASE")
         .context("--demo-view needs the wallet's passphrase in VOUCH_PASSPHRASE")?;
     let dir = app.session().dir().to_owned();
@@ -62,9 +68,18 @@ fn demo(window: &AppWindow, app: &App, view: DemoView) -> anyhow::Result<()> {
             window.global::<CredentialsAdapter>().invoke_open(first()?);
             window.global::<DetailAdapter>().invoke_share();
             let share = window.global::<ShareAdapter>();
+            if let Some(text) = request {
+                share.set_request_input(text.into());
+                share.invoke_read_request();
+                let error = share.get_request_error();
+                if !error.is_empty() {
+                    anyhow::bail!("--demo-request: {error}");
+                }
+            }
             let choices = share.get_choices();
-            // Three courses; the shortest labels keep the code within the
-            // QR versions a phone scans (see vouch_wallet::share).
+            // Three courses, of the shortest labels: the smallest code (a
+            // code above QR version 25 goes through the relay of the
+            // wallet's registry, or is refused without one).
             let mut courses: Vec<(usize, usize)> = (0..slint::Model::row_count(&choices))
                 .filter_map(|i| slint::Model::row_data(&choices, i).map(|c| (i, c)))
                 .filter(|(_, c)| c.name.starts_with("courses["))
@@ -79,8 +94,10 @@ fn demo(window: &AppWindow, app: &App, view: DemoView) -> anyhow::Result<()> {
                     slint::Model::set_row_data(&choices, i, c);
                 }
             }
-            share.set_aud("https://verifier.example".into());
-            share.set_nonce("demo-nonce".into());
+            if request.is_none() {
+                share.set_aud("https://verifier.example".into());
+                share.set_nonce("demo-nonce".into());
+            }
             share.invoke_make();
             let error = share.get_error();
             if !error.is_empty() {

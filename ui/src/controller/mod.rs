@@ -9,9 +9,11 @@ pub mod credentials;
 pub mod detail;
 pub mod onboarding;
 pub mod receive;
+pub mod request;
 pub mod session;
 pub mod settings;
 pub mod share;
+pub mod sync;
 
 #[cfg(test)]
 pub(crate) mod tests_support;

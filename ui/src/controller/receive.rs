@@ -1,6 +1,8 @@
 //! Receive: a fresh holder DID (text and QR code) for an issuer, and the
-//! import of what the issuer sends, from a file or pasted text.
+//! import of what the issuer sends: a file (its path typed, or dropped on
+//! the window), the image of the issuer's QR code, or pasted text.
 
+use std::io::Read as _;
 use std::path::Path;
 
 use rand_core::CryptoRngCore;
@@ -35,8 +37,17 @@ pub enum ImportError {
         len: u64,
     },
     /// Not text.
-    #[error("{0} is not a text file (a credential is an .sd-jwt text file)")]
+    #[error("{0} is neither a text file (a credential is an .sd-jwt text file) nor a PNG or JPEG image of a QR code")]
     NotText(String),
+    /// An image without a readable QR code.
+    #[error("no QR code could be read from the image {path}")]
+    Scan {
+        /// The path as typed.
+        path: String,
+        /// Why.
+        #[source]
+        source: vouch_core::scan::QrError,
+    },
     /// `VCH1:` text that does not decode.
     #[error("the VCH1: text does not decode: {0}")]
     Envelope(#[from] vouch_core::envelope::EnvelopeError),
@@ -77,12 +88,14 @@ pub enum DidError {
     Png(#[from] vouch_core::qr::QrError),
 }
 
-/// The text of a credential file at `path` (as typed), read with a size
-/// cap.
+/// The text of a credential file at `path` (as typed): an SD-JWT or
+/// `VCH1:` text file of at most [`MAX_FILE`] bytes, or a PNG or JPEG image
+/// of an issuer's QR code (at most the scanner's
+/// [`vouch_core::scan::MAX_IMAGE_BYTES`]), decoded to the text it holds.
 ///
 /// # Errors
 /// [`ImportError::Empty`], [`ImportError::Read`], [`ImportError::TooLarge`],
-/// [`ImportError::NotText`].
+/// [`ImportError::NotText`], [`ImportError::Scan`].
 pub fn read_file(path: &str) -> Result<String, ImportError> {
     let typed = path.trim();
     if typed.is_empty() {
@@ -92,15 +105,26 @@ pub fn read_file(path: &str) -> Result<String, ImportError> {
         path: typed.to_owned(),
         source,
     };
-    let p = Path::new(typed);
-    let len = std::fs::metadata(p).map_err(read)?.len();
+    let max_image = vouch_core::scan::MAX_IMAGE_BYTES as u64;
+    let mut bytes = Vec::new();
+    std::fs::File::open(Path::new(typed))
+        .map_err(read)?
+        .take(max_image.max(MAX_FILE) + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read)?;
+    if vouch_core::scan::image_format(&bytes).is_some() {
+        return vouch_core::scan::decode(&bytes).map_err(|source| ImportError::Scan {
+            path: typed.to_owned(),
+            source,
+        });
+    }
+    let len = bytes.len() as u64;
     if len > MAX_FILE {
         return Err(ImportError::TooLarge {
             path: typed.to_owned(),
             len,
         });
     }
-    let bytes = std::fs::read(p).map_err(read)?;
     String::from_utf8(bytes).map_err(|_| ImportError::NotText(typed.to_owned()))
 }
 
@@ -150,6 +174,13 @@ mod tests {
         let parsed = vouch_core::DidKey::parse(&did).unwrap();
         std::fs::write(&file, transcript(&parsed)).unwrap();
         let text = read_file(&format!("  {}\n", file.display())).unwrap();
+        // The same credential as the image of its VCH1: QR code reads the same.
+        let envelope = vouch_core::envelope::encode(&text).unwrap();
+        let code = qr::qr_code(&envelope, EcLevel::M).unwrap();
+        let image = tmp.path().join("t.png");
+        std::fs::write(&image, qr::png(&code, 4, 4).unwrap()).unwrap();
+        let scanned = read_file(&image.display().to_string()).unwrap();
+        assert_eq!(vouch_core::envelope::decode(&scanned).unwrap(), text);
         let id = import(&mut wallet, &text, NOW, &mut rng).unwrap();
         assert_eq!(wallet.list(NOW).unwrap()[0].id, id);
         assert!(matches!(
@@ -180,6 +211,23 @@ mod tests {
         assert!(matches!(
             read_file(&big.display().to_string()),
             Err(ImportError::TooLarge { .. })
+        ));
+        let image = tmp.path().join("no-code.png");
+        let blank = vec![255u8; 40 * 40];
+        let mut png_bytes = Vec::new();
+        {
+            let mut encoder = png::Encoder::new(&mut png_bytes, 40, 40);
+            encoder.set_color(png::ColorType::Grayscale);
+            encoder
+                .write_header()
+                .unwrap()
+                .write_image_data(&blank)
+                .unwrap();
+        }
+        std::fs::write(&image, &png_bytes).unwrap();
+        assert!(matches!(
+            read_file(&image.display().to_string()),
+            Err(ImportError::Scan { .. })
         ));
         assert!(matches!(
             import(&mut wallet, "not a credential", NOW, &mut rng),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rand_core::CryptoRngCore;
 use vouch_core::seal::Cost;
+use vouch_wallet::backup::MAX_BACKUP_BYTES;
 use vouch_wallet::keys::{KeyError, RecoveryPhrase};
 use vouch_wallet::store::{Store, StoreError};
 use vouch_wallet::{Wallet, WalletError};
@@ -32,6 +33,18 @@ pub enum SessionError {
     /// The recovery phrase typed for a restore.
     #[error("that is not a valid recovery phrase (a word is misspelt, missing, or not from the BIP-39 list)")]
     Phrase(#[source] KeyError),
+    /// No backup file named for a restore.
+    #[error("type the path of the backup file (made by Settings or `vouch-wallet backup`)")]
+    NoBackupFile,
+    /// The backup file could not be read.
+    #[error("cannot read the backup file {path}: {source}")]
+    BackupFile {
+        /// The path as typed.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Any other wallet error.
     #[error(transparent)]
     Wallet(WalletError),
@@ -151,6 +164,49 @@ pub fn restore(
     Ok(Wallet::restore(dir, passphrase, cost, &phrase, rng)?)
 }
 
+/// Restores a wallet into an empty `dir` from a backup file at `path` (as
+/// typed) made by [`Wallet::backup`]; the backup's passphrase becomes the
+/// wallet's. Slow: scrypt opens the backup, then the KDF runs.
+///
+/// # Errors
+/// [`SessionError::NoBackupFile`], [`SessionError::EmptyPassphrase`],
+/// [`SessionError::BackupFile`]; wallet errors: not a backup, the wrong
+/// passphrase, a damaged backup, a wallet already in `dir`. Nothing is
+/// created then.
+pub fn restore_backup(
+    dir: &Path,
+    path: &str,
+    passphrase: &str,
+    cost: Cost,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Wallet, SessionError> {
+    let typed = path.trim();
+    if typed.is_empty() {
+        return Err(SessionError::NoBackupFile);
+    }
+    if passphrase.is_empty() {
+        return Err(SessionError::EmptyPassphrase);
+    }
+    let bytes = read_capped(Path::new(typed), MAX_BACKUP_BYTES).map_err(|source| {
+        SessionError::BackupFile {
+            path: typed.to_owned(),
+            source,
+        }
+    })?;
+    Ok(Wallet::restore_backup(dir, &bytes, passphrase, cost, rng)?)
+}
+
+/// At most `max` + 1 bytes of the file at `path`: one byte over is enough
+/// for the reader to refuse it as too large without reading it all.
+fn read_capped(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Opens the wallet in `dir`. Slow.
 ///
 /// # Errors
@@ -237,5 +293,47 @@ mod tests {
         )
         .unwrap();
         assert_eq!(back.receive(0, &mut rng).unwrap(), did);
+    }
+
+    #[test]
+    fn fail_restore_from_a_wrong_file_or_passphrase_then_restore_the_backup() {
+        let (tmp, wallet, id) = crate::controller::tests_support::wallet_with_transcript();
+        let mut rng = StdRng::seed_from_u64(3);
+        let file = tmp.path().join("wallet.backup");
+        std::fs::write(&file, wallet.backup("backup passphrase").unwrap()).unwrap();
+        let not_a_backup = tmp.path().join("notes.txt");
+        std::fs::write(&not_a_backup, "shopping list").unwrap();
+        let dir = tmp.path().join("restored");
+        let path = file.display().to_string();
+        let other = not_a_backup.display().to_string();
+        let refused = [
+            ("  ", "backup passphrase", "type the path"),
+            (path.as_str(), "", "type your passphrase"),
+            (
+                "/no/such/backup",
+                "backup passphrase",
+                "cannot read the backup file",
+            ),
+            (other.as_str(), "backup passphrase", "not a wallet backup"),
+            (
+                path.as_str(),
+                "not the passphrase",
+                "wrong backup passphrase",
+            ),
+        ];
+        for (path, pass, why) in refused {
+            let e = restore_backup(&dir, path, pass, Cost::TEST, &mut rng).unwrap_err();
+            assert!(e.to_string().contains(why), "{why:?} in {e}");
+            assert!(!dir.exists(), "nothing created after: {e}");
+        }
+        let typed = format!(" {path}\n");
+        let back = restore_backup(&dir, &typed, "backup passphrase", Cost::TEST, &mut rng).unwrap();
+        let ids: Vec<String> = back.list(0).unwrap().into_iter().map(|s| s.id).collect();
+        assert_eq!(ids, [id]);
+        drop(back);
+        assert!(unlock(&dir, "backup passphrase").is_ok());
+        // A second restore into the same directory is refused.
+        let e = restore_backup(&dir, &path, "backup passphrase", Cost::TEST, &mut rng).unwrap_err();
+        assert!(e.to_string().contains("already holds one"), "{e}");
     }
 }

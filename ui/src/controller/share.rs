@@ -1,17 +1,26 @@
 //! Share: tick the claims to disclose (each course on its own), say for
 //! whom (`aud`, `nonce`), then a presentation as a QR code, text, a file or
 //! a PNG, with a preview of what the verifier sees and what stays hidden.
+//!
+//! The QR code follows `vouch-wallet present --qr`: the `VCH1:` envelope
+//! (with the anchor proof when the wallet's replica says a verifier needs
+//! it: [`vouch_wallet::share::needs_anchor`]); when that is denser than
+//! QR version 25, the presentation goes encrypted through the relay of the
+//! registry the wallet syncs from ([`vouch_wallet::share::relay`], run off
+//! the UI thread by [`upload`]) and the code holds the link; with no
+//! registry, the holder is told why there is no code and offered the file.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use rand_core::CryptoRngCore;
 use vouch_wallet::credential::ClaimLine;
-use vouch_wallet::share::{QrShare, ShareError as QrError};
+use vouch_wallet::share::{self as qr_share, QrShare, RelayShareError, ShareError as QrError};
 use vouch_wallet::wallet::{Presentation, Summary};
 use vouch_wallet::{Binding, Wallet, WalletError};
 
 use super::detail::{self, text};
+use crate::when;
 
 /// Why a presentation could not be made or saved.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +50,21 @@ pub enum ShareError {
     /// The PNG could not be drawn.
     #[error(transparent)]
     Qr(#[from] QrError),
+    /// The upload through the relay failed.
+    #[error("could not send it through the encrypted relay at {host}; save it as a file instead")]
+    Relay {
+        /// The registry's host.
+        host: String,
+        /// Why.
+        #[source]
+        source: RelayShareError,
+    },
+    /// The wallet locked while the presentation was on its way.
+    #[error("the wallet locked meanwhile; unlock it and make the presentation again")]
+    Locked,
+    /// The runtime the upload runs on could not start.
+    #[error("cannot start the network runtime: {0}")]
+    Runtime(#[source] std::io::Error),
 }
 
 /// A claim the holder may tick.
@@ -48,6 +72,9 @@ pub enum ShareError {
 pub struct Choice {
     /// The name the wallet takes (`degree`, `courses[CS101]`).
     pub name: String,
+    /// The claim's JSON Pointer as issued (`/courses/1`), what a verifier's
+    /// request names.
+    pub pointer: String,
     /// What the holder reads: `Degree: BSc`, `Courses: CS101 Topic 1 (A)`.
     pub label: String,
     /// Ticked.
@@ -65,6 +92,9 @@ pub struct ShareForm {
     pub choices: Vec<Choice>,
     /// The claims the issuer made always visible (`Label: value`).
     pub always_shown: Vec<String>,
+    /// The JSON Pointers and labels of the claims always visible (lists
+    /// included).
+    pub shown: Vec<(String, String)>,
 }
 
 impl ShareForm {
@@ -74,10 +104,12 @@ impl ShareForm {
     pub fn new(summary: &Summary, lines: &[ClaimLine]) -> ShareForm {
         let mut choices = Vec::new();
         let mut always_shown = Vec::new();
+        let mut shown = Vec::new();
         for line in lines {
             let is_item = line.pointer.matches('/').count() > 1;
             let is_list = line.value.is_array();
             if !line.selective {
+                shown.push((line.pointer.clone(), line.label.clone()));
                 if !is_item && !is_list {
                     always_shown.push(format!("{}: {}", line.label, text(&line.value)));
                 }
@@ -93,6 +125,7 @@ impl ShareForm {
             };
             choices.push(Choice {
                 name: line.name.clone(),
+                pointer: line.pointer.clone(),
                 label: format!("{}: {value}", line.label),
                 checked: false,
             });
@@ -102,6 +135,7 @@ impl ShareForm {
             title: summary.title.clone(),
             choices,
             always_shown,
+            shown,
         }
     }
 
@@ -184,15 +218,45 @@ pub fn binding(
     })
 }
 
+/// A presentation that goes through the relay: what [`upload`] sends.
+#[derive(Debug, Clone)]
+pub struct RelayJob {
+    /// The registry whose relay carries it (the one the wallet syncs from).
+    pub url: String,
+    /// The presentation in its file form (anchor proof included).
+    pub file: vouch_core::presentation::Presentation,
+    /// The QR version the envelope would have needed.
+    pub version: i16,
+}
+
+/// A presentation uploaded to the relay.
+#[derive(Debug)]
+pub struct Relayed {
+    /// The link's QR code.
+    pub qr: QrShare,
+    /// Its PNG.
+    pub png: Vec<u8>,
+    /// The relay's host, as the holder reads it.
+    pub host: String,
+    /// Until when the verifier can fetch it (once), Unix seconds.
+    pub expires: i64,
+}
+
 /// A presentation made on the share view.
 #[derive(Debug)]
 pub struct Shared {
     /// The presentation (text, anchor, disclosed, withheld).
     pub presentation: Presentation,
-    /// Its QR code and PNG, when it fits one a phone can scan.
+    /// Its QR code and PNG, when it fits one a phone can scan (or, once
+    /// uploaded, the relay link's).
     pub qr: Option<(QrShare, Vec<u8>)>,
-    /// Why there is no QR code (too dense): say it, offer the file.
+    /// Why there is no QR code (too dense, no registry): say it, offer the
+    /// file.
     pub qr_refused: Option<String>,
+    /// Too dense for a QR code, to go through the relay ([`upload`]).
+    pub relay: Option<RelayJob>,
+    /// Where it went through the relay, and until when it can be fetched.
+    pub relayed: Option<(String, i64)>,
     /// Whether the activity log has it.
     pub recorded: bool,
     /// What the verifier will see (labels).
@@ -202,8 +266,17 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// `QR version 17 (85 × 85 modules), 1,021 characters`.
+    /// `QR version 17 (85 × 85 modules), 1,021 characters, for …`; for a
+    /// relay link, where it went and until when the verifier can fetch it.
     pub fn qr_info(&self) -> String {
+        if let (Some((share, _)), Some((host, expires))) = (&self.qr, &self.relayed) {
+            return format!(
+                "Sent through the encrypted relay at {host}; the verifier can fetch it once before {}. The QR code (version {}) holds the link and the key; the relay never sees the key. For {}.",
+                when::date_time(*expires),
+                share.version(),
+                self.presentation.activity.audience
+            );
+        }
         match &self.qr {
             Some((share, _)) => format!(
                 "QR version {} ({} × {} modules), {} characters, for {}",
@@ -224,8 +297,9 @@ impl Shared {
 ///
 /// # Errors
 /// [`ShareError::NothingTicked`]; wallet errors. A presentation too dense
-/// for a QR code is no error: [`Shared::qr_refused`] says why, and it can
-/// still be saved as a file.
+/// for a QR code is no error: with a registry set, [`Shared::relay`] says
+/// what [`upload`] sends; without one, [`Shared::qr_refused`] says why, and
+/// it can still be saved as a file.
 pub fn make(
     wallet: &mut Wallet,
     form: &ShareForm,
@@ -238,14 +312,38 @@ pub fn make(
         return Err(ShareError::NothingTicked);
     }
     let presentation = wallet.prepare(&form.id, &names, binding, now)?;
-    let (qr, qr_refused) = match QrShare::new(&presentation.text) {
+    let file = vouch_core::presentation::Presentation {
+        sd_jwt: presentation.text.clone(),
+        anchor_proof: presentation.anchor.clone(),
+    };
+    // A rotated-out key or an ended accreditation: the anchor proof must
+    // travel with it (a replica that cannot be read is as none).
+    let needs_anchor = presentation.anchor.is_some() && {
+        let issuer = wallet.show(&form.id, now)?.2.issuer;
+        let view = wallet.chain_view().ok().flatten();
+        view.is_some_and(|v| qr_share::needs_anchor(&v, &issuer))
+    };
+    let attempt = if needs_anchor {
+        QrShare::with_anchor(&file)
+    } else {
+        QrShare::new(&presentation.text)
+    };
+    let (mut qr, mut qr_refused, mut relay) = (None, None, None);
+    match attempt {
         Ok(share) => {
             let png = share.png()?;
-            (Some((share, png)), None)
+            qr = Some((share, png));
         }
-        Err(e @ QrError::TooDense { .. }) => (None, Some(e.to_string())),
+        Err(QrError::TooDense { version, .. }) => match wallet.registry()? {
+            Some(url) => relay = Some(RelayJob { url, file, version }),
+            None => {
+                qr_refused = Some(format!(
+                    "This selection needs QR version {version}, too dense for a phone to scan, and no registry is set to send it through the encrypted relay (Settings, Registry). Untick some claims, or save it as a file."
+                ));
+            }
+        },
         Err(e) => return Err(e.into()),
-    };
+    }
     let recorded = qr.is_some();
     if recorded {
         wallet.record(&presentation, rng)?;
@@ -264,10 +362,79 @@ pub fn make(
         presentation,
         qr,
         qr_refused,
+        relay,
+        relayed: None,
         recorded,
         will_see,
         hidden,
     })
+}
+
+/// The host of a registry URL, as the holder reads it:
+/// `https://registry.example:8443/x` → `registry.example:8443`.
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or(rest)
+        .to_owned()
+}
+
+/// Seals the presentation under a fresh key, uploads it to the relay
+/// (served once, for [`vouch_wallet::share::RELAY_TTL`] seconds) and draws
+/// the link's QR code. Blocking (network): run it off the UI thread.
+///
+/// # Errors
+/// [`ShareError::Relay`]: the relay could not be reached or refused it.
+pub fn upload(
+    job: &RelayJob,
+    now: i64,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Relayed, ShareError> {
+    let host = host_of(&job.url);
+    let relay_error = |source| ShareError::Relay {
+        host: host.clone(),
+        source,
+    };
+    let client = vouch_registry::client::NodeClient::new(&job.url)
+        .map_err(|e| relay_error(RelayShareError::Upload(e)))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ShareError::Runtime)?;
+    let qr = runtime
+        .block_on(qr_share::relay(&client, &job.file, rng))
+        .map_err(relay_error)?;
+    let png = qr.png()?;
+    let ttl = i64::try_from(qr_share::RELAY_TTL).unwrap_or(i64::MAX);
+    Ok(Relayed {
+        qr,
+        png,
+        host,
+        expires: now.saturating_add(ttl),
+    })
+}
+
+/// Takes the relay link's code as the presentation's QR code and records it
+/// as shared through the relay.
+///
+/// # Errors
+/// Store errors.
+pub fn finish_relay(
+    wallet: &mut Wallet,
+    shared: &mut Shared,
+    relayed: Relayed,
+    rng: &mut impl CryptoRngCore,
+) -> Result<(), ShareError> {
+    shared.relay = None;
+    shared.qr = Some((relayed.qr, relayed.png));
+    shared.relayed = Some((relayed.host, relayed.expires));
+    if !shared.recorded {
+        shared.presentation.activity.channel = "relay".to_owned();
+        wallet.record(&shared.presentation, rng)?;
+        shared.recorded = true;
+    }
+    Ok(())
 }
 
 /// Saves the presentation at `path` (a new file): the compact text, or the
@@ -424,5 +591,48 @@ mod tests {
             Err(ShareError::NothingTicked)
         ));
         assert!(wallet.activity().unwrap().is_empty());
+    }
+
+    #[test]
+    fn fail_too_dense_without_a_registry_says_why_and_offers_the_file() {
+        use crate::controller::tests_support::{
+            incompressible_title, transcript_titled, wallet_holding,
+        };
+        let (tmp, mut wallet, id) =
+            wallet_holding(|did| transcript_titled(did, incompressible_title));
+        let mut rng = StdRng::seed_from_u64(5);
+        let (summary, lines, _) = wallet.show(&id, NOW).unwrap();
+        let mut form = ShareForm::new(&summary, &lines);
+        for i in 0..form.choices.len() {
+            form.toggle(i, true);
+        }
+        let b = binding("https://verifier.example", "n-2", "qr", &mut rng).unwrap();
+        let mut shared = make(&mut wallet, &form, &b, NOW, &mut rng).unwrap();
+        assert!(shared.qr.is_none() && shared.relay.is_none());
+        let why = shared.qr_info();
+        assert!(why.starts_with("This selection needs QR version "), "{why}");
+        assert!(why.contains("no registry is set"), "{why}");
+        assert!(why.contains("save it as a file"), "{why}");
+        assert!(wallet.activity().unwrap().is_empty(), "not shared yet");
+        let path = tmp.path().join("p.json");
+        save_text(&mut wallet, &mut shared, path.to_str().unwrap(), &mut rng).unwrap();
+        assert_eq!(wallet.activity().unwrap()[0].channel, "file");
+
+        // With a registry set, it is a job for the relay instead.
+        wallet
+            .set_registry("https://registry.example", &mut rng)
+            .unwrap();
+        let shared = make(&mut wallet, &form, &b, NOW, &mut rng).unwrap();
+        let job = shared.relay.as_ref().unwrap();
+        assert_eq!(job.url, "https://registry.example");
+        assert!(job.version > vouch_wallet::share::MAX_QR_VERSION);
+        assert!(shared.qr.is_none() && shared.qr_refused.is_none());
+    }
+
+    #[test]
+    fn hosts_of_registry_urls() {
+        assert_eq!(host_of("https://registry.example"), "registry.example");
+        assert_eq!(host_of("http://127.0.0.1:7400/base/"), "127.0.0.1:7400");
+        assert_eq!(host_of("registry.example"), "registry.example");
     }
 }

@@ -5,7 +5,7 @@
 
 use ed25519_dalek::SigningKey;
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{RngCore as _, SeedableRng};
 use serde_json::{json, Value};
 use vouch_core::jws::PublicKey;
 use vouch_core::seal::Cost;
@@ -19,12 +19,26 @@ pub const NOW: i64 = 1_780_000_000;
 
 /// A 12-course transcript for `holder` (CS100 … CS111).
 pub fn transcript(holder: &DidKey) -> String {
+    transcript_titled(holder, |i| format!("Topic {i}"))
+}
+
+/// Course titles of 90 letters that deflate does not shrink much: every
+/// claim of a transcript with them is too dense for one QR code.
+pub fn incompressible_title(i: usize) -> String {
+    let mut rng = StdRng::seed_from_u64(1000 + i as u64);
+    (0..90)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz .,;"[(rng.next_u32() % 30) as usize]))
+        .collect()
+}
+
+/// A 12-course transcript for `holder`, course `i` titled `title(i)`.
+pub fn transcript_titled(holder: &DidKey, title: impl Fn(usize) -> String) -> String {
     let templates = Templates::builtin().unwrap();
     let template = templates.by_name("transcript").unwrap();
     let courses: Vec<Value> = (0..12)
         .map(|i| {
             let grade = ["A", "B", "C"][i % 3];
-            json!({"code": format!("CS{}", 100 + i), "title": format!("Topic {i}"),
+            json!({"code": format!("CS{}", 100 + i), "title": title(i),
                    "credits": 6, "grade": grade, "term": "2025-S1"})
         })
         .collect();
@@ -60,13 +74,16 @@ pub fn credential_text() -> String {
 /// A wallet (in a temporary directory, kept alive by the first value)
 /// holding one transcript; its id.
 pub fn wallet_with_transcript() -> (tempfile::TempDir, Wallet, String) {
+    wallet_holding(transcript)
+}
+
+/// A wallet holding the transcript `issue` makes for its first DID; its id.
+pub fn wallet_holding(issue: impl Fn(&DidKey) -> String) -> (tempfile::TempDir, Wallet, String) {
     let tmp = tempfile::tempdir().unwrap();
     let mut rng = StdRng::seed_from_u64(9);
     let (mut wallet, _) =
         Wallet::create(&tmp.path().join("w"), "long enough", Cost::TEST, &mut rng).unwrap();
     let did = wallet.receive(NOW, &mut rng).unwrap();
-    let id = wallet
-        .import(&transcript(&did), None, NOW, &mut rng)
-        .unwrap();
+    let id = wallet.import(&issue(&did), None, NOW, &mut rng).unwrap();
     (tmp, wallet, id)
 }

@@ -2,111 +2,20 @@
 //! (an error, still locked), unlock, receive a DID, import a transcript
 //! issued to it, open it, share three of its twelve courses, and check the
 //! presentation with `vouch_core::vc::verify_presentation`.
-//!
-//! Slint's testing backend with an event loop can be set up once per
-//! process, so the flow is one test.
 
-use std::cell::Cell;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
-
-use ed25519_dalek::SigningKey;
 use i_slint_backend_testing::ElementHandle;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use serde_json::{json, Value};
 use slint::{ComponentHandle, Model};
-use vouch_core::jws::PublicKey;
 use vouch_core::seal::Cost;
-use vouch_core::template::Templates;
-use vouch_core::vc::{self, CredentialRequest, IssuerKey, PresentationRequest};
+use vouch_core::vc::{self, PresentationRequest};
 use vouch_core::{DidKey, SdJwt};
 use vouch_ui::ui::{AppWindow, NavAdapter, OnboardingAdapter, Page, ShareAdapter, UnlockAdapter};
 use vouch_ui::{connect, App, Options};
 
-const PASS: &str = "correct horse battery staple";
+use crate::views::{click, one, page, transcript, type_in, wait_until, PASS};
 
-/// Runs the event loop until `done` holds (worker results come back
-/// through it), failing after 60 s.
-fn wait_until(window: &AppWindow, what: &str, done: impl Fn(&AppWindow) -> bool + 'static) {
-    let weak = window.as_weak();
-    let timed_out = Rc::new(Cell::new(false));
-    let flag = timed_out.clone();
-    let start = Instant::now();
-    let timer = slint::Timer::default();
-    timer.start(
-        slint::TimerMode::Repeated,
-        Duration::from_millis(10),
-        move || {
-            let Some(w) = weak.upgrade() else { return };
-            let busy = w.global::<NavAdapter>().get_busy();
-            if !busy && done(&w) {
-                slint::quit_event_loop().unwrap();
-            } else if start.elapsed() > Duration::from_secs(60) {
-                flag.set(true);
-                slint::quit_event_loop().unwrap();
-            }
-        },
-    );
-    slint::run_event_loop().unwrap();
-    assert!(!timed_out.get(), "timed out waiting for {what}");
-}
-
-fn one(window: &AppWindow, label: &str) -> ElementHandle {
-    let found: Vec<ElementHandle> =
-        ElementHandle::find_by_accessible_label(window, label).collect();
-    assert!(!found.is_empty(), "no element labelled {label:?}");
-    found.into_iter().next().unwrap()
-}
-
-fn click(window: &AppWindow, label: &str) {
-    one(window, label).invoke_accessible_default_action();
-}
-
-fn type_in(window: &AppWindow, label: &str, text: &str) {
-    one(window, label).set_accessible_value(text);
-}
-
-fn page(window: &AppWindow) -> Page {
-    window.global::<NavAdapter>().get_page()
-}
-
-/// A 12-course transcript (CS100 … CS111) for `holder`.
-fn transcript(holder: &DidKey, iat: i64) -> String {
-    let templates = Templates::builtin().unwrap();
-    let template = templates.by_name("transcript").unwrap();
-    let courses: Vec<Value> = (0..12)
-        .map(|i| {
-            json!({"code": format!("CS{}", 100 + i), "title": format!("Hidden Topic {i}"),
-                   "credits": 6, "grade": "A", "term": "2025-S1"})
-        })
-        .collect();
-    let claims = json!({
-        "institution": "State University", "student_name": "Ada Lovelace",
-        "student_id": "S00042", "programme": "Computer Science", "degree": "BSc",
-        "award_date": "2025-07-15", "gpa": 3.4, "courses": courses,
-    })
-    .as_object()
-    .unwrap()
-    .clone();
-    let request = CredentialRequest {
-        vct: template.vct.clone(),
-        iat,
-        exp: None,
-        holder: PublicKey::Ed25519(*holder.verifying_key()),
-        status: None,
-        concealment: template.concealment(&claims),
-        claims,
-    };
-    let issuer = IssuerKey::new(SigningKey::from_bytes(&[42; 32]));
-    vc::issue(request, &issuer, &mut StdRng::seed_from_u64(1))
-        .unwrap()
-        .serialize()
-}
-
-#[test]
-fn create_lock_refuse_wrong_passphrase_unlock_import_and_share_three_courses() {
-    i_slint_backend_testing::init_integration_test_with_system_time();
+/// Create, lock, a wrong passphrase refused, unlock, import, share three
+/// courses (run by [`crate::views::the_app_headless`]).
+pub fn create_lock_refuse_wrong_passphrase_unlock_import_and_share_three_courses() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("wallet");
     let window = AppWindow::new().unwrap();

@@ -5,4 +5,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod drop;
 mod flow;
+mod relay;
+mod request;
+mod restore;
+mod sync;
+mod views;
+mod xvfb;
