@@ -80,3 +80,76 @@ pub fn transcript_concealment() -> Concealment {
         max_decoys: 0,
     }
 }
+
+/// The key of the sample issuer the tests of the wallet and the app use.
+pub fn issuer_key() -> crate::vc::IssuerKey {
+    crate::vc::IssuerKey::new(ed25519_dalek::SigningKey::from_bytes(&[42; 32]))
+}
+
+/// A 12-course transcript's claims in the shape of the built-in
+/// `transcript` template: courses `CS100` … `CS111`, course `i` titled
+/// `title(i)` and graded A, B, C in turn.
+pub fn template_transcript_claims(
+    student: &str,
+    student_id: &str,
+    title: impl Fn(usize) -> String,
+) -> Map<String, Value> {
+    let courses: Vec<Value> = (0..12)
+        .map(|i| {
+            json!({"code": format!("CS{}", 100 + i), "title": title(i),
+                   "credits": 6, "grade": (["A", "B", "C"][i % 3]), "term": "2025-S1"})
+        })
+        .collect();
+    let mut claims = Map::new();
+    for (name, value) in [
+        ("institution", json!("State University")),
+        ("student_name", json!(student)),
+        ("student_id", json!(student_id)),
+        ("programme", json!("Computer Science")),
+        ("degree", json!("BSc")),
+        ("award_date", json!("2025-07-15")),
+        ("gpa", json!(3.4)),
+        ("courses", Value::Array(courses)),
+    ] {
+        claims.insert(name.to_owned(), value);
+    }
+    claims
+}
+
+/// Course titles of 90 letters, different for each `i`, that deflate does
+/// not shrink much: every claim of a transcript with them is too dense for
+/// one QR code.
+pub fn incompressible_title(i: usize) -> String {
+    use sha2::{Digest as _, Sha256};
+    const LETTERS: &[u8; 30] = b"abcdefghijklmnopqrstuvwxyz .,;";
+    (0..3u8)
+        .flat_map(|block| Sha256::digest([&(i as u64).to_le_bytes()[..], &[block]].concat()))
+        .take(90)
+        .map(|b| char::from(LETTERS[usize::from(b) % LETTERS.len()]))
+        .collect()
+}
+
+/// Issues `claims` as a credential of `template` (with its concealment) to
+/// `holder` at `iat`, signed by [`issuer_key`]; the SD-JWT text.
+///
+/// # Errors
+/// [`IssueError`](crate::vc::IssueError) when the claims do not fit the
+/// template's concealment.
+pub fn issue_as(
+    template: &crate::template::Template,
+    claims: Map<String, Value>,
+    holder: &crate::DidKey,
+    iat: i64,
+    rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+) -> Result<String, crate::vc::IssueError> {
+    let request = crate::vc::CredentialRequest {
+        vct: template.vct.clone(),
+        iat,
+        exp: None,
+        holder: crate::jws::PublicKey::Ed25519(*holder.verifying_key()),
+        status: None,
+        concealment: template.concealment(&claims),
+        claims,
+    };
+    Ok(crate::vc::issue(request, &issuer_key(), rng)?.serialize())
+}

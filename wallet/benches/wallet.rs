@@ -10,14 +10,12 @@
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ed25519_dalek::SigningKey;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::{json, Map, Value};
-use vouch_core::jws::PublicKey;
+use vouch_core::sample;
 use vouch_core::seal::Cost;
 use vouch_core::template::Templates;
-use vouch_core::vc::{self, CredentialRequest, IssuerKey};
 use vouch_core::DidKey;
 use vouch_wallet::credential::{read_stored, Listing, StoredCredential};
 use vouch_wallet::share::QrShare;
@@ -45,17 +43,7 @@ fn transcript_claims(i: usize) -> Map<String, Value> {
 fn issue(template: &str, claims: Map<String, Value>, holder: &DidKey, rng: &mut StdRng) -> String {
     let templates = Templates::builtin().unwrap();
     let t = templates.by_name(template).unwrap();
-    let request = CredentialRequest {
-        vct: t.vct.clone(),
-        iat: NOW,
-        exp: None,
-        holder: PublicKey::Ed25519(*holder.verifying_key()),
-        status: None,
-        concealment: t.concealment(&claims),
-        claims,
-    };
-    let issuer = IssuerKey::new(SigningKey::from_bytes(&[42; 32]));
-    vc::issue(request, &issuer, rng).unwrap().serialize()
+    sample::issue_as(t, claims, holder, NOW, rng).unwrap()
 }
 
 fn bench(c: &mut Criterion) {

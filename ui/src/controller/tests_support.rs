@@ -5,12 +5,10 @@
 
 use ed25519_dalek::SigningKey;
 use rand::rngs::StdRng;
-use rand::{RngCore as _, SeedableRng};
-use serde_json::{json, Value};
-use vouch_core::jws::PublicKey;
+use rand::SeedableRng;
+use vouch_core::sample;
 use vouch_core::seal::Cost;
 use vouch_core::template::Templates;
-use vouch_core::vc::{self, CredentialRequest, IssuerKey};
 use vouch_core::DidKey;
 use vouch_wallet::Wallet;
 
@@ -22,47 +20,21 @@ pub fn transcript(holder: &DidKey) -> String {
     transcript_titled(holder, |i| format!("Topic {i}"))
 }
 
-/// Course titles of 90 letters that deflate does not shrink much: every
-/// claim of a transcript with them is too dense for one QR code.
-pub fn incompressible_title(i: usize) -> String {
-    let mut rng = StdRng::seed_from_u64(1000 + i as u64);
-    (0..90)
-        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz .,;"[(rng.next_u32() % 30) as usize]))
-        .collect()
-}
+pub use vouch_core::sample::incompressible_title;
 
 /// A 12-course transcript for `holder`, course `i` titled `title(i)`.
 pub fn transcript_titled(holder: &DidKey, title: impl Fn(usize) -> String) -> String {
     let templates = Templates::builtin().unwrap();
     let template = templates.by_name("transcript").unwrap();
-    let courses: Vec<Value> = (0..12)
-        .map(|i| {
-            let grade = ["A", "B", "C"][i % 3];
-            json!({"code": format!("CS{}", 100 + i), "title": title(i),
-                   "credits": 6, "grade": grade, "term": "2025-S1"})
-        })
-        .collect();
-    let claims = json!({
-        "institution": "State University", "student_name": "Ada Lovelace",
-        "student_id": "S00042", "programme": "Computer Science", "degree": "BSc",
-        "award_date": "2025-07-15", "gpa": 3.4, "courses": courses,
-    })
-    .as_object()
-    .unwrap()
-    .clone();
-    let request = CredentialRequest {
-        vct: template.vct.clone(),
-        iat: NOW - 1000,
-        exp: None,
-        holder: PublicKey::Ed25519(*holder.verifying_key()),
-        status: None,
-        concealment: template.concealment(&claims),
+    let claims = sample::template_transcript_claims("Ada Lovelace", "S00042", title);
+    sample::issue_as(
+        template,
         claims,
-    };
-    let issuer = IssuerKey::new(SigningKey::from_bytes(&[42; 32]));
-    vc::issue(request, &issuer, &mut StdRng::seed_from_u64(7))
-        .unwrap()
-        .serialize()
+        holder,
+        NOW - 1000,
+        &mut StdRng::seed_from_u64(7),
+    )
+    .unwrap()
 }
 
 /// A credential as issued, for tests that need any SD-JWT text.

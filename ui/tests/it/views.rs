@@ -7,15 +7,12 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
 use i_slint_backend_testing::ElementHandle;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use serde_json::{json, Value};
 use slint::ComponentHandle;
-use vouch_core::jws::PublicKey;
+use vouch_core::sample;
 use vouch_core::template::Templates;
-use vouch_core::vc::{self, CredentialRequest, IssuerKey};
 use vouch_core::DidKey;
 use vouch_ui::ui::{AppWindow, NavAdapter, Page};
 
@@ -106,46 +103,12 @@ pub fn transcript(holder: &DidKey, iat: i64) -> String {
     transcript_titled(holder, iat, |i| format!("Hidden Topic {i}"))
 }
 
-/// Course titles of 90 letters that deflate does not shrink much: every
-/// claim of a transcript with them is too dense for one QR code.
-pub fn incompressible_title(i: usize) -> String {
-    let mut rng = StdRng::seed_from_u64(1000 + i as u64);
-    (0..90)
-        .map(|_| {
-            char::from(b"abcdefghijklmnopqrstuvwxyz .,;"[rand::Rng::gen_range(&mut rng, 0..30)])
-        })
-        .collect()
-}
+pub use vouch_core::sample::incompressible_title;
 
 /// A 12-course transcript for `holder`, course `i` titled `title(i)`.
 pub fn transcript_titled(holder: &DidKey, iat: i64, title: impl Fn(usize) -> String) -> String {
     let templates = Templates::builtin().unwrap();
     let template = templates.by_name("transcript").unwrap();
-    let courses: Vec<Value> = (0..12)
-        .map(|i| {
-            json!({"code": format!("CS{}", 100 + i), "title": title(i),
-                   "credits": 6, "grade": "A", "term": "2025-S1"})
-        })
-        .collect();
-    let claims = json!({
-        "institution": "State University", "student_name": "Ada Lovelace",
-        "student_id": "S00042", "programme": "Computer Science", "degree": "BSc",
-        "award_date": "2025-07-15", "gpa": 3.4, "courses": courses,
-    })
-    .as_object()
-    .unwrap()
-    .clone();
-    let request = CredentialRequest {
-        vct: template.vct.clone(),
-        iat,
-        exp: None,
-        holder: PublicKey::Ed25519(*holder.verifying_key()),
-        status: None,
-        concealment: template.concealment(&claims),
-        claims,
-    };
-    let issuer = IssuerKey::new(SigningKey::from_bytes(&[42; 32]));
-    vc::issue(request, &issuer, &mut StdRng::seed_from_u64(1))
-        .unwrap()
-        .serialize()
+    let claims = sample::template_transcript_claims("Ada Lovelace", "S00042", title);
+    sample::issue_as(template, claims, holder, iat, &mut StdRng::seed_from_u64(1)).unwrap()
 }
