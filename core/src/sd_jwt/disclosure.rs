@@ -61,9 +61,10 @@ impl Disclosure {
         rng.fill_bytes(&mut salt);
         let salt = b64::encode(salt);
         // Serialising strings and a JSON value into a Vec cannot fail.
-        let json = match &name {
-            Some(name) => serde_json::to_vec(&(&salt, name, &value)),
-            None => serde_json::to_vec(&(&salt, &value)),
+        let mut json = Vec::with_capacity(256);
+        match &name {
+            Some(name) => serde_json::to_writer(&mut json, &(&salt, name, &value)),
+            None => serde_json::to_writer(&mut json, &(&salt, &value)),
         }
         .unwrap_or_default();
         let encoded = b64::encode(json);
