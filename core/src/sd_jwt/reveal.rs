@@ -9,7 +9,7 @@ use crate::jws::Jws;
 use crate::path::{ClaimPath, Segment};
 
 use super::compact::SdJwt;
-use super::disclosure::{digest, Disclosure};
+use super::disclosure::Disclosure;
 use super::{ELLIPSIS, KB_JWT_TYP, MAX_DEPTH, NOT_DISCLOSABLE, SD, SD_ALG};
 
 /// Processed claims and where each disclosure landed.
@@ -313,7 +313,7 @@ impl SdJwt {
     /// Adds (or replaces) a KB-JWT signed by the holder key over this
     /// presentation, for `aud` and `nonce`, at time `iat`.
     pub fn bind(mut self, holder: &SigningKey, aud: &str, nonce: &str, iat: i64) -> SdJwt {
-        let sd_hash = digest(self.without_kb().as_bytes());
+        let sd_hash = self.sd_hash();
         let payload =
             serde_json::json!({ "nonce": nonce, "aud": aud, "iat": iat, "sd_hash": sd_hash });
         let bytes = serde_json::to_vec(&payload).unwrap_or_default();

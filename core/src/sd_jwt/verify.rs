@@ -1,14 +1,17 @@
 //! Verifying an SD-JWT presentation: signatures, disclosures, times, KB-JWT.
 
+use std::borrow::Cow;
+use std::sync::{Mutex, PoisonError};
+
 use ed25519_dalek::Signature;
 use serde_json::{Map, Value};
 
-use crate::jws::{parse_json_object, Alg, Jws, PublicKey};
+use crate::did::{DidError, DidKey};
+use crate::jws::{check_unique_members, parse_json_object, Alg, JsonObjectError, Jws, PublicKey};
 use crate::path::ClaimPath;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
 
 use super::compact::SdJwt;
-use super::disclosure::digest;
 use super::{KB_JWT_TYP, SD};
 
 /// What a verifier expects of the KB-JWT.
@@ -149,14 +152,46 @@ pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict,
     Ok(verdict)
 }
 
-fn issuer_did_key(sd_jwt: &SdJwt, iss: Option<&str>) -> Result<crate::did::DidKey, VerifyError> {
+/// Most issuer keys [`issuer_did_key`] keeps.
+const KNOWN_ISSUERS: usize = 64;
+
+/// Issuer keys already read from a `kid`, newest last. A verifier meets the
+/// same few issuers over and over, and reading a did:key (base58, then the
+/// point decompressed) is about 4% of verifying a presentation.
+/// The cache only saves work: an entry is exactly what parsing its `kid`
+/// gives, and only successful reads are kept.
+static ISSUER_KEYS: Mutex<Vec<(String, DidKey)>> = Mutex::new(Vec::new());
+
+/// The did:key of `kid` (a verification method, or a bare did:key).
+fn read_kid(kid: &str) -> Result<DidKey, DidError> {
+    // A panic elsewhere while holding the lock leaves the list whole
+    // (pushes and removes do not panic halfway), so a poisoned lock is
+    // used as it is.
+    let known = |keys: &Vec<(String, DidKey)>| {
+        keys.iter()
+            .find(|(k, _)| k == kid)
+            .map(|(_, did)| did.clone())
+    };
+    if let Some(did) = known(&ISSUER_KEYS.lock().unwrap_or_else(PoisonError::into_inner)) {
+        return Ok(did);
+    }
+    let did = DidKey::parse_verification_method(kid).or_else(|_| DidKey::parse(kid))?;
+    let mut keys = ISSUER_KEYS.lock().unwrap_or_else(PoisonError::into_inner);
+    if known(&keys).is_none() {
+        if keys.len() >= KNOWN_ISSUERS {
+            keys.remove(0);
+        }
+        keys.push((kid.to_owned(), did.clone()));
+    }
+    Ok(did)
+}
+
+fn issuer_did_key(sd_jwt: &SdJwt, iss: Option<&str>) -> Result<DidKey, VerifyError> {
     let kid = sd_jwt
         .jwt
         .header_str("kid")
         .ok_or_else(|| VerifyError::IssuerKey("no kid in the JWT header".into()))?;
-    let did = crate::did::DidKey::parse_verification_method(kid)
-        .or_else(|_| crate::did::DidKey::parse(kid))
-        .map_err(|e| VerifyError::IssuerKey(format!("kid {kid:?}: {e}")))?;
+    let did = read_kid(kid).map_err(|e| VerifyError::IssuerKey(format!("kid {kid:?}: {e}")))?;
     if iss != Some(did.as_str()) {
         return Err(VerifyError::IssuerKey(format!(
             "kid {kid:?} does not belong to iss {iss:?}"
@@ -365,18 +400,12 @@ fn check_kb(
         if kb_sig_ok != Some(true) {
             return Err(BindingError::Signature);
         }
-        let payload = parse_json_object(kb.payload()).map_err(BindingError::Payload)?;
-        let sd_hash = payload
-            .get("sd_hash")
-            .and_then(Value::as_str)
-            .ok_or(BindingError::NoSdHash)?;
-        if sd_hash != digest(sd_jwt.without_kb().as_bytes()) {
+        let payload = KbPayload::parse(kb.payload()).map_err(BindingError::Payload)?;
+        let sd_hash = payload.string("sd_hash").ok_or(BindingError::NoSdHash)?;
+        if sd_hash != sd_jwt.sd_hash() {
             return Err(BindingError::SdHash);
         }
-        let iat = payload
-            .get("iat")
-            .and_then(Value::as_i64)
-            .ok_or(BindingError::NoIat)?;
+        let iat = payload.iat().ok_or(BindingError::NoIat)?;
         let now = options.now;
         let leeway = i64::try_from(options.leeway).unwrap_or(i64::MAX);
         if iat > now.saturating_add(leeway) {
@@ -398,15 +427,18 @@ fn check_kb(
         ),
         (Ok(_), KeyBinding::Optional) => (Outcome::Pass, not_checked(), not_checked()),
         (Ok(payload), KeyBinding::Required { aud, nonce, .. }) => {
-            let aud_ok = match payload.get("aud") {
-                Some(Value::String(a)) if a == aud => Outcome::Pass,
-                other => Outcome::Fail(format!("KB-JWT aud is {}, expected {aud:?}", show(other))),
+            let aud_ok = match payload.string("aud") {
+                Some(a) if a == aud => Outcome::Pass,
+                _ => Outcome::Fail(format!(
+                    "KB-JWT aud is {}, expected {aud:?}",
+                    payload.show("aud")
+                )),
             };
-            let nonce_ok = match payload.get("nonce") {
-                Some(Value::String(n)) if n == nonce => Outcome::Pass,
-                other => Outcome::Fail(format!(
+            let nonce_ok = match payload.string("nonce") {
+                Some(n) if n == nonce => Outcome::Pass,
+                _ => Outcome::Fail(format!(
                     "KB-JWT nonce is {}, expected {nonce:?}",
-                    show(other)
+                    payload.show("nonce")
                 )),
             };
             (Outcome::Pass, aud_ok, nonce_ok)
@@ -414,6 +446,79 @@ fn check_kb(
     }
 }
 
-fn show(value: Option<&Value>) -> String {
-    value.map_or_else(|| "missing".to_owned(), Value::to_string)
+/// A KB-JWT payload as the checks read it.
+enum KbPayload<'a> {
+    /// The usual payload, its four claims read straight into their types:
+    /// no map, no copies, no number text.
+    Typed(KbClaims<'a>),
+    /// Anything else, as JSON values.
+    Object(Map<String, Value>),
+}
+
+/// The claims of a KB-JWT (RFC 9901 §4.3), when each has its type.
+#[derive(serde::Deserialize)]
+struct KbClaims<'a> {
+    #[serde(borrow)]
+    nonce: Cow<'a, str>,
+    #[serde(borrow)]
+    aud: Cow<'a, str>,
+    iat: i64,
+    #[serde(borrow)]
+    sd_hash: Cow<'a, str>,
+}
+
+impl<'a> KbPayload<'a> {
+    /// Reads the payload; accepts and refuses exactly what
+    /// [`parse_json_object`] does, and reads the same values.
+    ///
+    /// The typed read takes an object with the four claims of their types
+    /// (an `iat` only from an integer literal in range, which is what
+    /// `as_i64` reads too) and member names checked unique; every other
+    /// payload, bad ones included, goes the general way, so its values and
+    /// its errors are those of [`parse_json_object`].
+    fn parse(json: &'a [u8]) -> Result<Self, JsonObjectError> {
+        // serde reads a struct from an array as well; a payload is an object.
+        let object = json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if object {
+            if let Ok(claims) = serde_json::from_slice::<KbClaims<'a>>(json) {
+                if check_unique_members(json).is_ok() {
+                    return Ok(Self::Typed(claims));
+                }
+            }
+        }
+        parse_json_object(json).map(Self::Object)
+    }
+
+    /// A string claim.
+    fn string(&self, name: &str) -> Option<&str> {
+        match self {
+            Self::Typed(c) => match name {
+                "nonce" => Some(&c.nonce),
+                "aud" => Some(&c.aud),
+                "sd_hash" => Some(&c.sd_hash),
+                _ => None,
+            },
+            Self::Object(map) => map.get(name).and_then(Value::as_str),
+        }
+    }
+
+    /// `iat`, when it is an integer.
+    fn iat(&self) -> Option<i64> {
+        match self {
+            Self::Typed(c) => Some(c.iat),
+            Self::Object(map) => map.get("iat").and_then(Value::as_i64),
+        }
+    }
+
+    /// A claim as JSON text, or `missing`.
+    fn show(&self, name: &str) -> String {
+        match self {
+            Self::Typed(_) => self
+                .string(name)
+                .map_or_else(|| "missing".to_owned(), |s| Value::from(s).to_string()),
+            Self::Object(map) => map
+                .get(name)
+                .map_or_else(|| "missing".to_owned(), Value::to_string),
+        }
+    }
 }
