@@ -18,6 +18,16 @@ pub fn encode(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Appends the unpadded base64url of `bytes` to `out`.
+pub fn encode_to(bytes: impl AsRef<[u8]>, out: &mut String) {
+    URL_SAFE_NO_PAD.encode_string(bytes, out);
+}
+
+/// Length of the unpadded base64url of `len` bytes.
+pub fn encoded_len(len: usize) -> usize {
+    len / 3 * 4 + [0, 2, 3][len % 3]
+}
+
 /// Decodes canonical unpadded base64url.
 ///
 /// # Errors
@@ -62,6 +72,18 @@ mod tests {
         assert!(decode("Q").is_err(), "impossible length");
         assert!(decode("a+b/").is_err(), "standard alphabet");
         assert!(decode("ab c").is_err(), "whitespace");
+    }
+
+    #[test]
+    fn encoded_len_and_encode_to() {
+        let mut out = String::from("x.");
+        for len in 0..70 {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            assert_eq!(encoded_len(len), encode(&bytes).len());
+            out.truncate(2);
+            encode_to(&bytes, &mut out);
+            assert_eq!(out, format!("x.{}", encode(&bytes)));
+        }
     }
 
     #[test]

@@ -128,6 +128,16 @@ impl Jws {
         kid: Option<&str>,
         key: &SigningKey,
     ) -> Self {
+        Self::sign_eddsa_owned(payload.to_vec(), typ, kid, key)
+    }
+
+    /// As [`Jws::sign_eddsa`], keeping `payload` without a copy.
+    pub(crate) fn sign_eddsa_owned(
+        payload: Vec<u8>,
+        typ: Option<&str>,
+        kid: Option<&str>,
+        key: &SigningKey,
+    ) -> Self {
         let mut header = Map::new();
         header.insert("alg".into(), Value::from("EdDSA"));
         if let Some(typ) = typ {
@@ -137,18 +147,21 @@ impl Jws {
             header.insert("kid".into(), Value::from(kid));
         }
         // Serialising a map of strings cannot fail.
-        let header_json = Value::Object(header.clone()).to_string();
-        let mut text = b64::encode(header_json);
+        let header_json = serde_json::to_vec(&header).unwrap_or_default();
+        let mut text = String::with_capacity(
+            b64::encoded_len(header_json.len()) + b64::encoded_len(payload.len()) + 2 + 86,
+        );
+        b64::encode_to(&header_json, &mut text);
         text.push('.');
-        text.push_str(&b64::encode(payload));
+        b64::encode_to(&payload, &mut text);
         let signature = key.sign(text.as_bytes()).to_bytes().to_vec();
         text.push('.');
-        text.push_str(&b64::encode(&signature));
+        b64::encode_to(&signature, &mut text);
         Self {
             text,
             alg: Alg::EdDSA,
             header,
-            payload: payload.to_vec(),
+            payload,
             signature,
         }
     }

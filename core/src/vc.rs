@@ -4,6 +4,7 @@
 
 use ed25519_dalek::SigningKey;
 use rand_core::{CryptoRng, RngCore};
+use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 use crate::did::DidKey;
@@ -197,6 +198,15 @@ enum FormatError {
 /// # Errors
 /// As [`verify_presentation`].
 pub fn verify_with(text: &str, options: &VerifyOptions) -> Result<Verdict, VerifyError> {
+    verify_parsed(text, options).map(|(_, verdict)| verdict)
+}
+
+/// As [`verify_with`], also returning the parsed SD-JWT, so a caller with
+/// more checks to make parses it once.
+pub(crate) fn verify_parsed(
+    text: &str,
+    options: &VerifyOptions,
+) -> Result<(SdJwt, Verdict), VerifyError> {
     let sd_jwt = SdJwt::parse(text)?;
     let mut verdict = sd_jwt::verify_parsed(&sd_jwt, options)?;
     let payload = sd_jwt.payload();
@@ -216,7 +226,7 @@ pub fn verify_with(text: &str, options: &VerifyOptions) -> Result<Verdict, Verif
         if let Some(status) = payload.get("status") {
             let list = status.get("status_list").ok_or(FormatError::NoStatusList)?;
             let status: StatusRef =
-                serde_json::from_value(list.clone()).map_err(FormatError::StatusList)?;
+                StatusRef::deserialize(list).map_err(FormatError::StatusList)?;
             verdict.status = Some(status);
         }
         Ok(())
@@ -232,7 +242,7 @@ pub fn verify_with(text: &str, options: &VerifyOptions) -> Result<Verdict, Verif
             outcome,
         },
     );
-    Ok(verdict)
+    Ok((sd_jwt, verdict))
 }
 
 /// Parses `--disclose` paths.

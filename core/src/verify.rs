@@ -319,7 +319,7 @@ pub fn verify<'a>(
             max_age: policy.max_presentation_age,
         },
     };
-    let mut verdict = crate::vc::verify_with(text, &options)?;
+    let (sd_jwt, mut verdict) = crate::vc::verify_parsed(text, &options)?;
     if request.aud.is_empty() {
         replace(
             &mut verdict,
@@ -345,7 +345,7 @@ pub fn verify<'a>(
     // Claims asked for.
     verdict.push(
         CheckName::RequestedClaims,
-        requested(text, &verdict, request),
+        requested(&sd_jwt, &verdict, request),
     );
 
     // Kind, accreditation, key, status: only for a credential whose
@@ -505,7 +505,7 @@ fn gate(verdict: &Verdict) -> Option<String> {
     }
 }
 
-fn requested(text: &str, verdict: &Verdict, request: &Request) -> Outcome {
+fn requested(sd_jwt: &SdJwt, verdict: &Verdict, request: &Request) -> Outcome {
     if request.claims.is_empty() {
         return Outcome::NotChecked("the request names no claims".into());
     }
@@ -516,13 +516,9 @@ fn requested(text: &str, verdict: &Verdict, request: &Request) -> Outcome {
             "the claims asked for cannot be checked: the disclosures did not process".into(),
         );
     }
-    // Parsed and revealed again for the paths as issued, which the
-    // verdict's processed claims (arrays closed up) no longer show. Both
-    // succeeded once already, within the SD-JWT size bounds.
-    let sd_jwt = match SdJwt::parse(text) {
-        Ok(sd_jwt) => sd_jwt,
-        Err(e) => return Outcome::Fail(format!("the claims asked for cannot be checked: {e}")),
-    };
+    // Revealed again for the paths as issued, which the verdict's
+    // processed claims (arrays closed up) no longer show. It succeeded once
+    // already, within the SD-JWT size bounds.
     let paths = match sd_jwt.reveal() {
         Ok(revealed) => revealed.paths,
         Err(e) => {
@@ -534,7 +530,7 @@ fn requested(text: &str, verdict: &Verdict, request: &Request) -> Outcome {
     let missing: Vec<String> = request
         .claims
         .iter()
-        .filter(|p| !disclosed(&sd_jwt, &paths, p))
+        .filter(|p| !disclosed(sd_jwt, &paths, p))
         .map(|p| {
             if p.segments().is_empty() {
                 "(the empty path)".to_owned()

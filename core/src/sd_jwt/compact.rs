@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
 
+use crate::b64;
 use crate::jws::{parse_json_object, Jws, JwsError};
 
 use super::disclosure::{claims_nesting, Disclosure, DisclosureError};
@@ -251,6 +253,19 @@ impl SdJwt {
             out.push('~');
         }
         out
+    }
+
+    /// base64url(SHA-256(`<jwt>~<d1>~…~<dn>~`)): the `sd_hash` of a KB-JWT
+    /// over this SD-JWT, hashed part by part without building the string.
+    pub(super) fn sd_hash(&self) -> String {
+        let mut hash = Sha256::new();
+        hash.update(self.jwt.as_str());
+        hash.update(b"~");
+        for d in &self.disclosures {
+            hash.update(&d.encoded);
+            hash.update(b"~");
+        }
+        b64::encode(hash.finalize())
     }
 
     /// The issuer-signed JWT.

@@ -1,6 +1,7 @@
 //! Concealing claims behind digests, and issuing an SD-JWT.
 
-use std::collections::{BTreeSet, HashSet};
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
 
 use ed25519_dalek::SigningKey;
 use rand_core::{CryptoRng, RngCore};
@@ -93,70 +94,137 @@ pub fn conceal(
             Some(_) => {}
         }
     }
-    let ancestors = targets
-        .iter()
-        .flat_map(|t| {
-            (0..t.segments().len()).map(|n| ClaimPath::from_segments(t.segments()[..n].to_vec()))
-        })
-        .collect();
+    // Sorted (a BTreeSet): the first target that names no claim is
+    // reported whatever order the paths came in, and the targets beneath
+    // any claim are one run of the list.
+    let targets: Vec<&ClaimPath> = targets.into_iter().collect();
     let mut concealer = Concealer {
-        targets,
-        ancestors,
-        found: BTreeSet::new(),
+        found: vec![false; targets.len()],
         max_decoys: spec.max_decoys,
-        disclosures: Vec::new(),
+        disclosures: Vec::with_capacity(targets.len()),
     };
-    let mut payload = concealer.object(claims, &ClaimPath::root(), rng)?;
-    if let Some(missing) = concealer
-        .targets
-        .iter()
-        .find(|t| !concealer.found.contains(**t))
-    {
-        return Err(ConcealError::NotFound((*missing).clone()));
+    let all = Targets {
+        run: &targets,
+        start: 0,
+        depth: 0,
+    };
+    let mut payload = concealer.object(claims, all, rng)?;
+    if let Some(missing) = concealer.found.iter().position(|found| !found) {
+        return Err(ConcealError::NotFound(targets[missing].clone()));
     }
     payload.insert(SD_ALG.into(), Value::from(SHA_256));
     Ok((payload, concealer.disclosures))
 }
 
-struct Concealer<'a> {
-    targets: BTreeSet<&'a ClaimPath>,
-    /// Strict ancestors of the targets: where the walk must descend.
-    ancestors: HashSet<ClaimPath>,
-    found: BTreeSet<ClaimPath>,
+/// One step down the claims: an object member or an array element.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// How `segment` sorts against `step`, as [`Segment`]'s `Ord` does (keys
+/// before indexes).
+fn order(segment: &Segment, step: Step<'_>) -> Ordering {
+    match (segment, step) {
+        (Segment::Key(key), Step::Key(name)) => key.as_str().cmp(name),
+        (Segment::Key(_), Step::Index(_)) => Ordering::Less,
+        (Segment::Index(_), Step::Key(_)) => Ordering::Greater,
+        (Segment::Index(i), Step::Index(j)) => i.cmp(&j),
+    }
+}
+
+/// The targets at or beneath one claim `depth` segments down: sorted paths
+/// that share a prefix are contiguous, so they are one run of the sorted
+/// list, and a child's run is found by two binary searches. The walk never
+/// builds a path for a claim it passes.
+#[derive(Clone, Copy)]
+struct Targets<'t, 'p> {
+    run: &'t [&'p ClaimPath],
+    /// Position of `run` in the whole list (for [`Concealer::found`]).
+    start: usize,
+    depth: usize,
+}
+
+impl<'t, 'p> Targets<'t, 'p> {
+    /// The position of the target that is this claim itself, if any: it
+    /// sorts before the targets beneath it.
+    fn here(&self) -> Option<usize> {
+        match self.run.first() {
+            Some(t) if t.segments().len() == self.depth => Some(self.start),
+            _ => None,
+        }
+    }
+
+    /// The targets strictly beneath, each longer than `depth`.
+    fn beneath(&self) -> &'t [&'p ClaimPath] {
+        let skip = usize::from(self.here().is_some());
+        &self.run[skip..]
+    }
+
+    /// Whether some target lies beneath an array element here.
+    fn has_indexes(&self) -> bool {
+        self.beneath()
+            .last()
+            .is_some_and(|t| matches!(t.segments()[self.depth], Segment::Index(_)))
+    }
+
+    /// The targets at or beneath the child `step`, if any.
+    fn child(&self, step: Step<'_>) -> Option<Targets<'t, 'p>> {
+        let beneath = self.beneath();
+        let skipped = self.run.len() - beneath.len();
+        let d = self.depth;
+        let lo = beneath.partition_point(|t| order(&t.segments()[d], step) == Ordering::Less);
+        let len =
+            beneath[lo..].partition_point(|t| order(&t.segments()[d], step) == Ordering::Equal);
+        (len > 0).then(|| Targets {
+            run: &beneath[lo..lo + len],
+            start: self.start + skipped + lo,
+            depth: d + 1,
+        })
+    }
+}
+
+struct Concealer {
+    /// Which targets the walk has met, by position.
+    found: Vec<bool>,
     max_decoys: u8,
     disclosures: Vec<Disclosure>,
 }
 
-impl Concealer<'_> {
+impl Concealer {
+    /// Conceals the targets beneath `value`; only called where there are
+    /// some.
     fn value(
         &mut self,
         value: Value,
-        path: &ClaimPath,
+        targets: Targets<'_, '_>,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Value, ConcealError> {
-        // Only descend where some target lies beneath.
-        if !self.ancestors.contains(path) {
-            return Ok(value);
-        }
         Ok(match value {
-            Value::Object(map) => Value::Object(self.object(map, path, rng)?),
-            Value::Array(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.into_iter().enumerate() {
-                    let child = path.child(Segment::Index(i));
-                    let item = self.value(item, &child, rng)?;
-                    if self.targets.contains(&child) {
-                        self.found.insert(child);
-                        let d = Disclosure::new(None, item, rng);
-                        let mut obj = Map::new();
-                        obj.insert(ELLIPSIS.into(), Value::from(d.digest.clone()));
-                        self.disclosures.push(d);
-                        out.push(Value::Object(obj));
-                    } else {
-                        out.push(item);
+            Value::Object(map) => Value::Object(self.object(map, targets, rng)?),
+            Value::Array(mut items) if targets.has_indexes() => {
+                for (i, slot) in items.iter_mut().enumerate() {
+                    let Some(child) = targets.child(Step::Index(i)) else {
+                        continue;
+                    };
+                    let mut item = std::mem::take(slot);
+                    if !child.beneath().is_empty() {
+                        item = self.value(item, child, rng)?;
                     }
+                    *slot = match child.here() {
+                        Some(target) => {
+                            self.found[target] = true;
+                            let d = Disclosure::new(None, item, rng);
+                            let mut obj = Map::new();
+                            obj.insert(ELLIPSIS.into(), Value::from(d.digest.clone()));
+                            self.disclosures.push(d);
+                            Value::Object(obj)
+                        }
+                        None => item,
+                    };
                 }
-                Value::Array(out)
+                Value::Array(items)
             }
             other => other,
         })
@@ -165,7 +233,7 @@ impl Concealer<'_> {
     fn object(
         &mut self,
         map: Map<String, Value>,
-        path: &ClaimPath,
+        targets: Targets<'_, '_>,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Map<String, Value>, ConcealError> {
         let mut out = Map::new();
@@ -174,15 +242,25 @@ impl Concealer<'_> {
             if key == SD || key == ELLIPSIS || key == SD_ALG {
                 return Err(ConcealError::ReservedName(key));
             }
-            let child = path.child(Segment::Key(key.clone()));
-            let value = self.value(value, &child, rng)?;
-            if self.targets.contains(&child) {
-                self.found.insert(child);
-                let d = Disclosure::new(Some(key), value, rng);
-                digests.push(d.digest.clone());
-                self.disclosures.push(d);
-            } else {
+            let Some(child) = targets.child(Step::Key(&key)) else {
                 out.insert(key, value);
+                continue;
+            };
+            let value = if child.beneath().is_empty() {
+                value
+            } else {
+                self.value(value, child, rng)?
+            };
+            match child.here() {
+                Some(target) => {
+                    self.found[target] = true;
+                    let d = Disclosure::new(Some(key), value, rng);
+                    digests.push(d.digest.clone());
+                    self.disclosures.push(d);
+                }
+                None => {
+                    out.insert(key, value);
+                }
             }
         }
         if !digests.is_empty() {
@@ -222,9 +300,11 @@ impl SdJwt {
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Self, ConcealError> {
         let (payload, disclosures) = conceal(claims, spec, rng)?;
-        // A map of JSON values always serialises.
-        let bytes = serde_json::to_vec(&payload).unwrap_or_default();
-        let jwt = Jws::sign_eddsa(&bytes, Some(typ), Some(kid), key);
+        // A map of JSON values always serialises. The digests (43
+        // characters each, quoted) are most of it.
+        let mut bytes = Vec::with_capacity(1024 + 48 * disclosures.len());
+        serde_json::to_writer(&mut bytes, &payload).unwrap_or_default();
+        let jwt = Jws::sign_eddsa_owned(bytes, Some(typ), Some(kid), key);
         let issued = Self {
             jwt,
             payload,
@@ -239,5 +319,100 @@ impl SdJwt {
             });
         }
         Ok(issued)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+    use serde_json::json;
+
+    fn claims(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("an object literal"),
+        }
+    }
+
+    fn spec(paths: &[&str]) -> Concealment {
+        Concealment {
+            paths: paths.iter().map(|p| ClaimPath::parse(p).unwrap()).collect(),
+            max_decoys: 0,
+        }
+    }
+
+    fn run(value: Value, paths: &[&str]) -> Result<(Value, Vec<Disclosure>), ConcealError> {
+        conceal(claims(value), &spec(paths), &mut StdRng::seed_from_u64(3))
+            .map(|(payload, disclosures)| (Value::Object(payload), disclosures))
+    }
+
+    #[test]
+    fn walk_follows_the_targets_in_any_order() {
+        let value = json!({
+            "a": {"b": 1, "c": [10, {"d": 2}, 30]},
+            "e": [1, 2],
+            "f": "plain",
+        });
+        let paths = ["/a/c/1/d", "/a", "/e/1", "/a/c/0", "/a/b", "/a/c/1"];
+        let (payload, disclosures) = run(value.clone(), &paths).unwrap();
+        // Inner disclosures first, in walk order.
+        let names: Vec<Option<&str>> = disclosures.iter().map(Disclosure::name).collect();
+        assert_eq!(
+            names,
+            [Some("b"), None, Some("d"), None, Some("a"), None],
+            "{disclosures:?}"
+        );
+        assert_eq!(payload["f"], "plain");
+        assert_eq!(payload["e"][0], 1);
+        assert!(payload["e"][1][ELLIPSIS].is_string());
+        assert_eq!(payload[SD].as_array().unwrap().len(), 1);
+        assert!(payload.get("a").is_none());
+        // Repeated and reordered paths conceal the same, with the same salts.
+        let mut reordered = paths.to_vec();
+        reordered.reverse();
+        reordered.push("/a/b");
+        let again = run(value, &reordered).unwrap();
+        assert_eq!(again.0, payload);
+        assert_eq!(again.1, disclosures);
+    }
+
+    #[test]
+    fn fail_paths_that_name_no_claim() {
+        let value = json!({"o": {"0": 1}, "l": [{"k": 1}], "s": 5});
+        for (path, others) in [
+            // An index into an object, a key into an array, below a scalar,
+            // past the end of an array.
+            ("/o/0", vec!["/s"]),
+            ("/l/k", vec![]),
+            ("/s/x", vec!["/o"]),
+            ("/l/1", vec!["/l/0/k"]),
+        ] {
+            let mut paths = others.clone();
+            paths.push(path);
+            assert_eq!(
+                run(value.clone(), &paths).unwrap_err(),
+                ConcealError::NotFound(ClaimPath::parse(path).unwrap()),
+                "{path}"
+            );
+        }
+        // The first missing in path order is named, whatever the order given.
+        assert_eq!(
+            run(value, &["/z", "/b", "/s"]).unwrap_err(),
+            ConcealError::NotFound(ClaimPath::parse("/b").unwrap())
+        );
+    }
+
+    #[test]
+    fn fail_reserved_names_where_the_walk_goes() {
+        let value = json!({"a": {"_sd": [], "b": 1}, "c": {"...": 1}});
+        assert_eq!(
+            run(value.clone(), &["/a/b"]).unwrap_err(),
+            ConcealError::ReservedName("_sd".into())
+        );
+        // An object the walk does not enter is left as it is.
+        let (payload, _) = run(value, &["/c"]).unwrap();
+        assert_eq!(payload["a"]["_sd"], json!([]));
     }
 }

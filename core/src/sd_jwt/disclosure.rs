@@ -3,7 +3,6 @@
 use rand_core::{CryptoRng, RngCore};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use ssi::claims::sd_jwt::{DecodeError, DecodedDisclosure, DisclosureDescription};
 
 use crate::b64::{self, Base64Error};
 use crate::jws::{check_unique_members, DuplicateMember};
@@ -61,9 +60,10 @@ impl Disclosure {
         rng.fill_bytes(&mut salt);
         let salt = b64::encode(salt);
         // Serialising strings and a JSON value into a Vec cannot fail.
-        let json = match &name {
-            Some(name) => serde_json::to_vec(&(&salt, name, &value)),
-            None => serde_json::to_vec(&(&salt, &value)),
+        let mut json = Vec::with_capacity(256);
+        match &name {
+            Some(name) => serde_json::to_writer(&mut json, &(&salt, name, &value)),
+            None => serde_json::to_writer(&mut json, &(&salt, &value)),
         }
         .unwrap_or_default();
         let encoded = b64::encode(json);
@@ -85,42 +85,41 @@ impl Disclosure {
     /// array element, when an object in it repeats a member name, or when
     /// its value nests deeper than [`MAX_DEPTH`].
     pub fn parse(encoded: &str) -> Result<Self, DisclosureError> {
-        // ssi decodes with the strict unpadded base64url engine.
-        // serde_json (inside ssi) refuses more than 128 levels, so what is
-        // built here stays shallow enough to walk and drop; the tighter
-        // bound is checked before anything walks it.
-        let decoded = DecodedDisclosure::new(encoded).map_err(|e| match e {
-            DecodeError::JsonDeserialization(e) => DisclosureError::Json {
-                line: e.line(),
-                column: e.column(),
-            },
-            _ => DisclosureError::Shape,
+        // Decoded once, parsed once into the value that is kept: what ssi's
+        // `DecodedDisclosure::new` accepts (strict unpadded base64url, a
+        // JSON array of two or three elements, string salt and name), with
+        // its errors, without its second copy of the value.
+        // serde_json refuses more than 128 levels, so what is built here
+        // stays shallow enough to walk and drop; the tighter bound is
+        // checked before anything walks it.
+        let json = b64::decode(encoded).map_err(|_| DisclosureError::Shape)?;
+        let array: Value = serde_json::from_slice(&json).map_err(|e| DisclosureError::Json {
+            line: e.line(),
+            column: e.column(),
         })?;
-        // ssi has accepted the text as base64url of JSON; refuse what
-        // serde_json silently resolved (last member name wins).
-        let json = b64::decode(encoded)?;
+        let Value::Array(items) = array else {
+            return Err(DisclosureError::Shape);
+        };
+        let mut items = items.into_iter();
+        let (salt, name, value) = match (items.next(), items.next(), items.next(), items.next()) {
+            (Some(Value::String(salt)), Some(Value::String(name)), Some(value), None) => {
+                (salt, Some(name), value)
+            }
+            (Some(Value::String(salt)), Some(value), None, None) => (salt, None, value),
+            _ => return Err(DisclosureError::Shape),
+        };
+        // Refuse what serde_json silently resolved (last member name wins).
         check_unique_members(&json)?;
-        let disclosure = Self::from_decoded(decoded);
-        if nesting(&disclosure.value) > MAX_DEPTH {
+        if nesting(&value) > MAX_DEPTH {
             return Err(DisclosureError::TooDeep);
         }
-        Ok(disclosure)
-    }
-
-    fn from_decoded(decoded: DecodedDisclosure<'_>) -> Self {
-        let encoded = decoded.encoded.as_str().to_owned();
-        let digest = digest(encoded.as_bytes());
-        let (name, value) = match decoded.desc {
-            DisclosureDescription::ObjectEntry { key, value } => (Some(key), value),
-            DisclosureDescription::ArrayItem(value) => (None, value),
-        };
-        Self {
-            encoded,
-            digest,
-            salt: decoded.salt,
+        Ok(Self {
+            encoded: encoded.to_owned(),
+            digest: digest(encoded.as_bytes()),
+            salt,
             name,
             value,
-        }
+        })
     }
 
     /// The base64url text as it travels.
@@ -179,7 +178,7 @@ pub(super) fn claims_nesting(claims: &Map<String, Value>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ssi::claims::sd_jwt::DisclosureBuf;
+    use ssi::claims::sd_jwt::{DecodedDisclosure, DisclosureBuf, DisclosureDescription};
 
     #[test]
     fn disclosure_encoding_matches_ssi() {
@@ -201,5 +200,55 @@ mod tests {
             DisclosureBuf::encode_from_parts(ours.salt(), &desc).to_string()
         );
         assert_eq!(Disclosure::parse(ours.as_str()).unwrap(), ours);
+    }
+
+    #[test]
+    fn parse_agrees_with_ssi() {
+        let cases = [
+            r#"["s", "name", {"a": [1, 2.5, -0, 1e400, "ü\u00e9"]}]"#,
+            r#"["s", ["x"]]"#,
+            r#"  ["s","n",null]  "#,
+            // Broken: not an array, too short, too long, salt or name not a
+            // string, not JSON, trailing text, cut short.
+            r#"{"s": 1}"#,
+            r#"["s"]"#,
+            r#"["s", "n", 1, 2]"#,
+            r#"[1, "n", 1]"#,
+            r#"["s", 2, 1]"#,
+            r#"[1, 2"#,
+            r#"["s", "n", 1] x"#,
+            "not json",
+            "",
+        ];
+        for case in cases {
+            let encoded = b64::encode(case);
+            let ours = Disclosure::parse(&encoded);
+            match DecodedDisclosure::new(&encoded) {
+                Ok(theirs) => {
+                    let ours = ours.unwrap_or_else(|e| panic!("{case}: {e}"));
+                    assert_eq!(ours.salt(), theirs.salt, "{case}");
+                    let (name, value) = match theirs.desc {
+                        DisclosureDescription::ObjectEntry { key, value } => (Some(key), value),
+                        DisclosureDescription::ArrayItem(value) => (None, value),
+                    };
+                    assert_eq!(ours.name(), name.as_deref(), "{case}");
+                    assert_eq!(ours.value(), &value, "{case}");
+                }
+                Err(ssi::claims::sd_jwt::DecodeError::JsonDeserialization(e)) => assert_eq!(
+                    ours.unwrap_err(),
+                    DisclosureError::Json {
+                        line: e.line(),
+                        column: e.column()
+                    },
+                    "{case}"
+                ),
+                Err(_) => assert_eq!(ours.unwrap_err(), DisclosureError::Shape, "{case}"),
+            }
+        }
+        // Not base64url at all, and non-canonical trailing bits.
+        for bad in ["a+b/", "QR", "WyJzIiwxXQ=="] {
+            assert!(DecodedDisclosure::new(bad).is_err());
+            assert_eq!(Disclosure::parse(bad).unwrap_err(), DisclosureError::Shape);
+        }
     }
 }

@@ -2,8 +2,9 @@
 //! disclosures, nested and with decoys; presentation by claim path; KB-JWT;
 //! strict verification.
 //!
-//! Disclosures are encoded and decoded with ssi's SD-JWT primitives
-//! (`DecodedDisclosure`, `SdAlg`); the tree walks, the presentation selection
+//! Disclosures are encoded and decoded here, in one pass each, exactly as
+//! ssi's SD-JWT primitives (`DisclosureBuf`, `DecodedDisclosure`) do: unit
+//! tests hold the two together. The tree walks, the presentation selection
 //! and every check ssi leaves to the caller (each digest referenced at most
 //! once, reserved names, KB-JWT signature, `aud`, `nonce`, `sd_hash`, holder
 //! key, times) are here.

@@ -1,6 +1,6 @@
 //! Revealing the disclosed claims, and making a presentation.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use ed25519_dalek::SigningKey;
 use serde_json::{Map, Value};
@@ -9,7 +9,7 @@ use crate::jws::Jws;
 use crate::path::{ClaimPath, Segment};
 
 use super::compact::SdJwt;
-use super::disclosure::{digest, Disclosure};
+use super::disclosure::Disclosure;
 use super::{ELLIPSIS, KB_JWT_TYP, MAX_DEPTH, NOT_DISCLOSABLE, SD, SD_ALG};
 
 /// Processed claims and where each disclosure landed.
@@ -91,13 +91,25 @@ pub enum PresentError {
 }
 
 struct Revealer<'a> {
-    by_digest: HashMap<&'a str, usize>,
+    /// The disclosures' digests with their positions, sorted by digest.
+    by_digest: Vec<(&'a str, usize)>,
     paths: Vec<Option<ClaimPath>>,
-    seen: HashSet<&'a str>,
+    /// Every digest met so far: a set when checking as the walk goes, else
+    /// a list checked for repeats once the walk is done.
+    seen: Seen<'a>,
     disclosures: &'a [Disclosure],
     /// Where the walk is: borrowed keys, so descending allocates nothing; a
     /// `ClaimPath` is built only for a disclosure or an error.
     stack: Vec<Step<'a>>,
+}
+
+/// The digests a walk has met.
+enum Seen<'a> {
+    /// Checked for repeats as they come: the first repeat in walk order is
+    /// the error.
+    Set(HashSet<&'a str>),
+    /// Collected, to be sorted and checked once at the end.
+    List(Vec<&'a str>),
 }
 
 #[derive(Clone, Copy)]
@@ -145,10 +157,28 @@ impl<'a> Revealer<'a> {
     }
 
     fn see(&mut self, digest: &'a str) -> Result<Option<usize>, RevealError> {
-        if !self.seen.insert(digest) {
-            return Err(RevealError::DuplicateDigest(digest.to_owned()));
+        match &mut self.seen {
+            Seen::Set(set) => {
+                if !set.insert(digest) {
+                    return Err(RevealError::DuplicateDigest(digest.to_owned()));
+                }
+            }
+            Seen::List(list) => list.push(digest),
         }
-        Ok(self.by_digest.get(digest).copied())
+        let index = self
+            .by_digest
+            .binary_search_by(|(d, _)| (*d).cmp(digest))
+            .ok()
+            .map(|at| self.by_digest[at].1);
+        // A disclosure met twice is a repeated digest: stop here rather
+        // than reveal it again (each disclosure is walked at most once, so
+        // the walk stays as bounded as the checked one).
+        if let (Seen::List(_), Some(i)) = (&self.seen, index) {
+            if self.paths[i].is_some() {
+                return Err(RevealError::DuplicateDigest(digest.to_owned()));
+            }
+        }
+        Ok(index)
     }
 
     fn object(
@@ -258,15 +288,39 @@ impl SdJwt {
     /// of the wrong kind, a name is reserved or collides, a claim in
     /// [`NOT_DISCLOSABLE`] is disclosed, or the claims nest too deep.
     pub fn reveal(&self) -> Result<Revealed, RevealError> {
+        // The walk first collects the digests it meets and checks them for
+        // repeats once, by sorting, instead of hashing each. When that walk
+        // fails, or a digest repeats, the walk is made again checking as it
+        // goes, so the error is the one met first in walk order.
+        if let Ok((revealed, mut digests)) = self.walk(false) {
+            digests.sort_unstable();
+            if digests.windows(2).all(|pair| pair[0] != pair[1]) {
+                return Ok(revealed);
+            }
+        }
+        self.walk(true).map(|(revealed, _)| revealed)
+    }
+
+    /// Processes the payload; with `check_as_going`, refuses a repeated
+    /// digest where the walk meets it, else returns every digest met.
+    fn walk(&self, check_as_going: bool) -> Result<(Revealed, Vec<&str>), RevealError> {
+        let mut by_digest: Vec<(&str, usize)> = self
+            .disclosures
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.digest.as_str(), i))
+            .collect();
+        // Distinct: SdJwt::parse refuses a repeated disclosure, and
+        // distinct disclosures have distinct SHA-256 digests.
+        by_digest.sort_unstable();
         let mut r = Revealer {
-            by_digest: self
-                .disclosures
-                .iter()
-                .enumerate()
-                .map(|(i, d)| (d.digest.as_str(), i))
-                .collect(),
+            by_digest,
             paths: vec![None; self.disclosures.len()],
-            seen: HashSet::new(),
+            seen: if check_as_going {
+                Seen::Set(HashSet::new())
+            } else {
+                Seen::List(Vec::with_capacity(32))
+            },
             disclosures: &self.disclosures,
             stack: Vec::with_capacity(8),
         };
@@ -275,7 +329,11 @@ impl SdJwt {
         for (i, path) in r.paths.into_iter().enumerate() {
             paths.push(path.ok_or(RevealError::Unreferenced(i))?);
         }
-        Ok(Revealed { claims, paths })
+        let digests = match r.seen {
+            Seen::List(list) => list,
+            Seen::Set(_) => Vec::new(),
+        };
+        Ok((Revealed { claims, paths }, digests))
     }
 
     /// A presentation disclosing exactly the claims at `paths` (with their
@@ -313,7 +371,7 @@ impl SdJwt {
     /// Adds (or replaces) a KB-JWT signed by the holder key over this
     /// presentation, for `aud` and `nonce`, at time `iat`.
     pub fn bind(mut self, holder: &SigningKey, aud: &str, nonce: &str, iat: i64) -> SdJwt {
-        let sd_hash = digest(self.without_kb().as_bytes());
+        let sd_hash = self.sd_hash();
         let payload =
             serde_json::json!({ "nonce": nonce, "aud": aud, "iat": iat, "sd_hash": sd_hash });
         let bytes = serde_json::to_vec(&payload).unwrap_or_default();
@@ -346,4 +404,75 @@ fn claim_exists(claims: &Map<String, Value>, path: &ClaimPath) -> bool {
         };
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+    use serde_json::json;
+
+    fn sd_jwt(payload: Value, disclosures: Vec<Disclosure>) -> SdJwt {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let Value::Object(payload) = payload else {
+            unreachable!("an object literal")
+        };
+        SdJwt {
+            jwt: Jws::sign_eddsa(b"{}", None, None, &key),
+            payload,
+            disclosures,
+            kb: None,
+        }
+    }
+
+    #[test]
+    fn fail_repeated_digest_is_the_first_error_in_walk_order() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let d = Disclosure::new(Some("x".into()), json!(1), &mut rng);
+        // The repeat (under "a") comes before the reserved name (under
+        // "b"): the repeat is the error, as when checking as the walk goes.
+        let text = sd_jwt(
+            json!({"a": {"_sd": [d.digest(), d.digest()]}, "b": {"_sd_alg": "x"}}),
+            vec![d.clone()],
+        );
+        assert_eq!(
+            text.reveal().unwrap_err(),
+            RevealError::DuplicateDigest(d.digest().to_owned())
+        );
+        // The other way round, the reserved name.
+        let text = sd_jwt(
+            json!({"a": {"_sd_alg": "x"}, "b": {"_sd": [d.digest(), d.digest()]}}),
+            vec![d.clone()],
+        );
+        assert!(matches!(
+            text.reveal().unwrap_err(),
+            RevealError::Reserved { .. }
+        ));
+        // A repeated digest of no disclosure (a decoy listed twice).
+        let decoy = super::super::disclosure::digest(b"decoy");
+        let text = sd_jwt(json!({"_sd": [d.digest(), decoy, decoy]}), vec![d]);
+        assert_eq!(
+            text.reveal().unwrap_err(),
+            RevealError::DuplicateDigest(decoy)
+        );
+    }
+
+    #[test]
+    fn fail_disclosure_referenced_from_two_places_is_walked_once() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let inner = Disclosure::new(None, json!("leaf"), &mut rng);
+        let item = json!({ "...": inner.digest() });
+        // Each outer element lists the inner disclosure twice; were it
+        // revealed each time it is met, n levels would cost 2^n.
+        let outer = Disclosure::new(None, json!([item, item]), &mut rng);
+        let text = sd_jwt(
+            json!({"list": [{"...": outer.digest()}]}),
+            vec![outer, inner.clone()],
+        );
+        assert_eq!(
+            text.reveal().unwrap_err(),
+            RevealError::DuplicateDigest(inner.digest().to_owned())
+        );
+    }
 }

@@ -1,14 +1,22 @@
 //! Verifying an SD-JWT presentation: signatures, disclosures, times, KB-JWT.
 
-use ed25519_dalek::Signature;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
-use crate::jws::{parse_json_object, Alg, Jws, PublicKey};
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, VartimeEdwardsPrecomputation};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity as _, VartimePrecomputedMultiscalarMul as _};
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha512};
+
+use crate::did::{DidError, DidKey};
+use crate::jws::{check_unique_members, parse_json_object, Alg, JsonObjectError, Jws, PublicKey};
 use crate::path::ClaimPath;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
 
 use super::compact::SdJwt;
-use super::disclosure::digest;
 use super::{KB_JWT_TYP, SD};
 
 /// What a verifier expects of the KB-JWT.
@@ -149,14 +157,46 @@ pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict,
     Ok(verdict)
 }
 
-fn issuer_did_key(sd_jwt: &SdJwt, iss: Option<&str>) -> Result<crate::did::DidKey, VerifyError> {
+/// Most issuer keys [`issuer_did_key`] keeps.
+const KNOWN_ISSUERS: usize = 64;
+
+/// Issuer keys already read from a `kid`, newest last. A verifier meets the
+/// same few issuers over and over, and reading a did:key (base58, then the
+/// point decompressed) is about 4% of verifying a presentation.
+/// The cache only saves work: an entry is exactly what parsing its `kid`
+/// gives, and only successful reads are kept.
+static ISSUER_KEYS: Mutex<Vec<(String, DidKey)>> = Mutex::new(Vec::new());
+
+/// The did:key of `kid` (a verification method, or a bare did:key).
+fn read_kid(kid: &str) -> Result<DidKey, DidError> {
+    // A panic elsewhere while holding the lock leaves the list whole
+    // (pushes and removes do not panic halfway), so a poisoned lock is
+    // used as it is.
+    let known = |keys: &Vec<(String, DidKey)>| {
+        keys.iter()
+            .find(|(k, _)| k == kid)
+            .map(|(_, did)| did.clone())
+    };
+    if let Some(did) = known(&ISSUER_KEYS.lock().unwrap_or_else(PoisonError::into_inner)) {
+        return Ok(did);
+    }
+    let did = DidKey::parse_verification_method(kid).or_else(|_| DidKey::parse(kid))?;
+    let mut keys = ISSUER_KEYS.lock().unwrap_or_else(PoisonError::into_inner);
+    if known(&keys).is_none() {
+        if keys.len() >= KNOWN_ISSUERS {
+            keys.remove(0);
+        }
+        keys.push((kid.to_owned(), did.clone()));
+    }
+    Ok(did)
+}
+
+fn issuer_did_key(sd_jwt: &SdJwt, iss: Option<&str>) -> Result<DidKey, VerifyError> {
     let kid = sd_jwt
         .jwt
         .header_str("kid")
         .ok_or_else(|| VerifyError::IssuerKey("no kid in the JWT header".into()))?;
-    let did = crate::did::DidKey::parse_verification_method(kid)
-        .or_else(|_| crate::did::DidKey::parse(kid))
-        .map_err(|e| VerifyError::IssuerKey(format!("kid {kid:?}: {e}")))?;
+    let did = read_kid(kid).map_err(|e| VerifyError::IssuerKey(format!("kid {kid:?}: {e}")))?;
     if iss != Some(did.as_str()) {
         return Err(VerifyError::IssuerKey(format!(
             "kid {kid:?} does not belong to iss {iss:?}"
@@ -183,8 +223,10 @@ fn check_signatures(
                 Signature::from_slice(sd_jwt.jwt.signature()),
                 Signature::from_slice(kb.signature()),
             ) {
-                let messages: [&[u8]; 2] = [sd_jwt.jwt.signing_input(), kb.signing_input()];
-                if ed25519_dalek::verify_batch(&messages, &[s1, s2], &[*ik, *hk]).is_ok() {
+                if batch_verifies(&[
+                    (sd_jwt.jwt.signing_input(), &s1, ik),
+                    (kb.signing_input(), &s2, hk),
+                ]) {
                     return (true, Some(true));
                 }
             }
@@ -196,6 +238,79 @@ fn check_signatures(
         _ => None,
     };
     (issuer_ok, kb_ok)
+}
+
+/// Whether every Ed25519 signature verifies, checked as one equation:
+/// `[−Σ zᵢsᵢ]B + Σ [zᵢ]Rᵢ + Σ [zᵢkᵢ]Aᵢ = 0`, with `kᵢ = SHA-512(Rᵢ‖Aᵢ‖Mᵢ)`.
+///
+/// The equation of `ed25519_dalek::verify_batch` (non-canonical `s` and `R`
+/// that do not decompress refused the same way), with two costs cut: the
+/// 128-bit weights `zᵢ` come from one SHA-512 over every `Rᵢ`, `Aᵢ`, `sᵢ`
+/// and `kᵢ` (which commits to `Mᵢ`) instead of a merlin transcript, and the
+/// multiples of `B` are precomputed once per process. Weights derived from
+/// a hash of all the inputs cannot be chosen to make forgeries cancel out.
+/// `false` means at least one signature may be bad: the caller checks each
+/// on its own.
+fn batch_verifies(items: &[(&[u8], &Signature, &VerifyingKey)]) -> bool {
+    static BASEPOINT: OnceLock<VartimeEdwardsPrecomputation> = OnceLock::new();
+    let basepoint =
+        BASEPOINT.get_or_init(|| VartimeEdwardsPrecomputation::new([ED25519_BASEPOINT_POINT]));
+    let mut points = Vec::with_capacity(2 * items.len());
+    let mut s = Vec::with_capacity(items.len());
+    let mut k = Vec::with_capacity(items.len());
+    let mut seed = Sha512::new();
+    seed.update(b"vouch-sd-jwt-batch/v1");
+    for (message, signature, key) in items {
+        let Some(r) = CompressedEdwardsY(*signature.r_bytes()).decompress() else {
+            return false;
+        };
+        let Some(si) = Option::<Scalar>::from(Scalar::from_canonical_bytes(*signature.s_bytes()))
+        else {
+            return false;
+        };
+        let ki = Scalar::from_hash(
+            Sha512::new()
+                .chain_update(signature.r_bytes())
+                .chain_update(key.as_bytes())
+                .chain_update(message),
+        );
+        seed.update(signature.r_bytes());
+        seed.update(key.as_bytes());
+        seed.update(signature.s_bytes());
+        seed.update(ki.as_bytes());
+        points.push(r);
+        s.push(si);
+        k.push(ki);
+    }
+    points.extend(items.iter().map(|(_, _, key)| key.to_edwards()));
+    let seed: [u8; 64] = seed.finalize().into();
+    // Four 128-bit weights per 64 bytes: the seed, then SHA-512(seed‖c).
+    let mut weights = Vec::with_capacity(items.len());
+    for chunk in 0..items.len().div_ceil(4) {
+        let bytes: [u8; 64] = if chunk == 0 {
+            seed
+        } else {
+            Sha512::new()
+                .chain_update(seed)
+                .chain_update((chunk as u64).to_le_bytes())
+                .finalize()
+                .into()
+        };
+        for quarter in bytes.chunks_exact(16) {
+            let mut z = [0u8; 16];
+            z.copy_from_slice(quarter);
+            weights.push(Scalar::from(u128::from_le_bytes(z)));
+        }
+    }
+    weights.truncate(items.len());
+    let b: Scalar = weights.iter().zip(&s).map(|(z, s)| z * s).sum();
+    let a_weights = weights.iter().zip(&k).map(|(z, k)| z * k);
+    let sum = basepoint.vartime_mixed_multiscalar_mul(
+        [-b],
+        weights.iter().copied().chain(a_weights),
+        &points,
+    );
+    sum.is_identity()
 }
 
 /// Why the times fail the [`CheckName::Validity`] check.
@@ -365,18 +480,12 @@ fn check_kb(
         if kb_sig_ok != Some(true) {
             return Err(BindingError::Signature);
         }
-        let payload = parse_json_object(kb.payload()).map_err(BindingError::Payload)?;
-        let sd_hash = payload
-            .get("sd_hash")
-            .and_then(Value::as_str)
-            .ok_or(BindingError::NoSdHash)?;
-        if sd_hash != digest(sd_jwt.without_kb().as_bytes()) {
+        let payload = KbPayload::parse(kb.payload()).map_err(BindingError::Payload)?;
+        let sd_hash = payload.string("sd_hash").ok_or(BindingError::NoSdHash)?;
+        if sd_hash != sd_jwt.sd_hash() {
             return Err(BindingError::SdHash);
         }
-        let iat = payload
-            .get("iat")
-            .and_then(Value::as_i64)
-            .ok_or(BindingError::NoIat)?;
+        let iat = payload.iat().ok_or(BindingError::NoIat)?;
         let now = options.now;
         let leeway = i64::try_from(options.leeway).unwrap_or(i64::MAX);
         if iat > now.saturating_add(leeway) {
@@ -398,15 +507,18 @@ fn check_kb(
         ),
         (Ok(_), KeyBinding::Optional) => (Outcome::Pass, not_checked(), not_checked()),
         (Ok(payload), KeyBinding::Required { aud, nonce, .. }) => {
-            let aud_ok = match payload.get("aud") {
-                Some(Value::String(a)) if a == aud => Outcome::Pass,
-                other => Outcome::Fail(format!("KB-JWT aud is {}, expected {aud:?}", show(other))),
+            let aud_ok = match payload.string("aud") {
+                Some(a) if a == aud => Outcome::Pass,
+                _ => Outcome::Fail(format!(
+                    "KB-JWT aud is {}, expected {aud:?}",
+                    payload.show("aud")
+                )),
             };
-            let nonce_ok = match payload.get("nonce") {
-                Some(Value::String(n)) if n == nonce => Outcome::Pass,
-                other => Outcome::Fail(format!(
+            let nonce_ok = match payload.string("nonce") {
+                Some(n) if n == nonce => Outcome::Pass,
+                _ => Outcome::Fail(format!(
                     "KB-JWT nonce is {}, expected {nonce:?}",
-                    show(other)
+                    payload.show("nonce")
                 )),
             };
             (Outcome::Pass, aud_ok, nonce_ok)
@@ -414,6 +526,79 @@ fn check_kb(
     }
 }
 
-fn show(value: Option<&Value>) -> String {
-    value.map_or_else(|| "missing".to_owned(), Value::to_string)
+/// A KB-JWT payload as the checks read it.
+enum KbPayload<'a> {
+    /// The usual payload, its four claims read straight into their types:
+    /// no map, no copies, no number text.
+    Typed(KbClaims<'a>),
+    /// Anything else, as JSON values.
+    Object(Map<String, Value>),
+}
+
+/// The claims of a KB-JWT (RFC 9901 §4.3), when each has its type.
+#[derive(serde::Deserialize)]
+struct KbClaims<'a> {
+    #[serde(borrow)]
+    nonce: Cow<'a, str>,
+    #[serde(borrow)]
+    aud: Cow<'a, str>,
+    iat: i64,
+    #[serde(borrow)]
+    sd_hash: Cow<'a, str>,
+}
+
+impl<'a> KbPayload<'a> {
+    /// Reads the payload; accepts and refuses exactly what
+    /// [`parse_json_object`] does, and reads the same values.
+    ///
+    /// The typed read takes an object with the four claims of their types
+    /// (an `iat` only from an integer literal in range, which is what
+    /// `as_i64` reads too) and member names checked unique; every other
+    /// payload, bad ones included, goes the general way, so its values and
+    /// its errors are those of [`parse_json_object`].
+    fn parse(json: &'a [u8]) -> Result<Self, JsonObjectError> {
+        // serde reads a struct from an array as well; a payload is an object.
+        let object = json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if object {
+            if let Ok(claims) = serde_json::from_slice::<KbClaims<'a>>(json) {
+                if check_unique_members(json).is_ok() {
+                    return Ok(Self::Typed(claims));
+                }
+            }
+        }
+        parse_json_object(json).map(Self::Object)
+    }
+
+    /// A string claim.
+    fn string(&self, name: &str) -> Option<&str> {
+        match self {
+            Self::Typed(c) => match name {
+                "nonce" => Some(&c.nonce),
+                "aud" => Some(&c.aud),
+                "sd_hash" => Some(&c.sd_hash),
+                _ => None,
+            },
+            Self::Object(map) => map.get(name).and_then(Value::as_str),
+        }
+    }
+
+    /// `iat`, when it is an integer.
+    fn iat(&self) -> Option<i64> {
+        match self {
+            Self::Typed(c) => Some(c.iat),
+            Self::Object(map) => map.get("iat").and_then(Value::as_i64),
+        }
+    }
+
+    /// A claim as JSON text, or `missing`.
+    fn show(&self, name: &str) -> String {
+        match self {
+            Self::Typed(_) => self
+                .string(name)
+                .map_or_else(|| "missing".to_owned(), |s| Value::from(s).to_string()),
+            Self::Object(map) => map
+                .get(name)
+                .map_or_else(|| "missing".to_owned(), Value::to_string),
+        }
+    }
 }

@@ -1,0 +1,139 @@
+//! Runs one credential operation N times on the benchmark's fixture (the
+//! 12-course transcript of `benches/credential.rs`), for instruction counts
+//! under callgrind, where wall-clock benchmarks on a shared machine drift.
+//!
+//! ```text
+//! cargo build --release -p vouch-core --example credential_ops
+//! valgrind --tool=callgrind --toggle-collect='credential_ops::measured*' \
+//!     --callgrind-out-file=/tmp/cg.issue target/release/examples/credential_ops issue 200
+//! ```
+//!
+//! Only the `measured_*` functions are counted (the setup and the untimed
+//! parts of the bench are not), so instructions per operation = the run's
+//! `Ir` / N. Operations: `issue` (the request is cloned outside the count,
+//! as the bench builds it untimed; the credential is dropped inside),
+//! `present` (3 courses + KB-JWT), `verify` (that presentation), `sign`
+//! (raw ed25519-dalek over the issuer JWT's signing input), `verify-raw`
+//! (raw `verify_strict` of the same).
+
+#![allow(clippy::expect_used, missing_docs)]
+
+use std::hint::black_box;
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use vouch_core::jws::PublicKey;
+use vouch_core::status_list::StatusRef;
+use vouch_core::vc::{self, CredentialRequest, IssuerKey, PresentationRequest};
+use vouch_core::{sample, ClaimPath, SdJwt};
+
+const NOW: i64 = 1_780_000_000;
+const AUD: &str = "https://hr.example.com";
+const NONCE: &str = "n-0S6_WzA2Mj";
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let op = args.next().unwrap_or_default();
+    let n: u64 = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("usage: credential_ops issue|present|verify|sign|verify-raw N");
+
+    // The fixture of benches/credential.rs.
+    let issuer = IssuerKey::new(SigningKey::from_bytes(&[0x11; 32]));
+    let holder = SigningKey::from_bytes(&[0x22; 32]);
+    let request = CredentialRequest {
+        vct: sample::TRANSCRIPT_VCT.into(),
+        iat: NOW - 86_400,
+        exp: Some(NOW + 365 * 86_400),
+        holder: PublicKey::Ed25519(holder.verifying_key()),
+        status: Some(StatusRef {
+            idx: 4711,
+            uri: "https://registry.example/status/1".into(),
+        }),
+        claims: sample::transcript_claims(7),
+        concealment: sample::transcript_concealment(),
+    };
+    let credential =
+        vc::issue(request.clone(), &issuer, &mut StdRng::seed_from_u64(1)).expect("issue");
+    let disclose: Vec<ClaimPath> = ["/courses/0", "/courses/4", "/courses/7"]
+        .iter()
+        .map(|p| ClaimPath::parse(p).expect("path"))
+        .collect();
+    let presentation = credential
+        .present(&disclose)
+        .expect("present")
+        .bind(&holder, AUD, NONCE, NOW)
+        .serialize();
+    let verify_request = PresentationRequest {
+        aud: AUD.into(),
+        nonce: NONCE.into(),
+        max_age: 300,
+    };
+    let message = credential.jwt().signing_input().to_vec();
+    let signature = issuer.signing_key().sign(&message);
+    let key = issuer.signing_key().verifying_key();
+    let mut rng = StdRng::seed_from_u64(2);
+
+    match op.as_str() {
+        "issue" => {
+            let requests: Vec<CredentialRequest> = (0..n).map(|_| request.clone()).collect();
+            for request in requests {
+                measured_issue(request, &issuer, &mut rng);
+            }
+        }
+        "present" => {
+            for _ in 0..n {
+                black_box(measured_present(&credential, &disclose, &holder));
+            }
+        }
+        "verify" => {
+            for _ in 0..n {
+                assert!(measured_verify(&presentation, &verify_request));
+            }
+        }
+        "sign" => {
+            for _ in 0..n {
+                measured_sign(issuer.signing_key(), &message);
+            }
+        }
+        "verify-raw" => {
+            for _ in 0..n {
+                assert!(measured_verify_raw(&key, &message, &signature));
+            }
+        }
+        other => panic!("unknown operation {other:?}"),
+    }
+}
+
+#[inline(never)]
+fn measured_issue(request: CredentialRequest, issuer: &IssuerKey, rng: &mut StdRng) {
+    black_box(vc::issue(request, issuer, rng).expect("issue"));
+}
+
+#[inline(never)]
+fn measured_present(credential: &SdJwt, disclose: &[ClaimPath], holder: &SigningKey) -> String {
+    credential
+        .present(disclose)
+        .expect("present")
+        .bind(holder, AUD, NONCE, NOW)
+        .serialize()
+}
+
+#[inline(never)]
+fn measured_verify(presentation: &str, request: &PresentationRequest) -> bool {
+    vc::verify_presentation(black_box(presentation), request, NOW)
+        .expect("verify")
+        .is_valid()
+}
+
+#[inline(never)]
+fn measured_sign(key: &SigningKey, message: &[u8]) {
+    black_box(key.sign(black_box(message)));
+}
+
+#[inline(never)]
+fn measured_verify_raw(key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
+    key.verify_strict(black_box(message), signature).is_ok()
+}
