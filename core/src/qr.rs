@@ -62,6 +62,11 @@ pub fn qr_code(text: &str, ec: EcLevel) -> Result<QrCode, QrError> {
     if text.len() > MAX_ALPHANUMERIC_CHARS {
         return Err(too_long());
     }
+    // qrcode's alphanumeric encoder maps every other byte to '0' without a
+    // word: a lower-case link would come out as a different text.
+    if !text.bytes().all(is_alphanumeric) {
+        return Err(too_long());
+    }
     for v in 1..=40 {
         let mut bits = Bits::new(Version::Normal(v));
         if bits.push_alphanumeric_data(text.as_bytes()).is_err()
@@ -74,6 +79,12 @@ pub fn qr_code(text: &str, ec: EcLevel) -> Result<QrCode, QrError> {
         }
     }
     Err(too_long())
+}
+
+/// Whether `b` is in the QR alphanumeric set: `0-9 A-Z`, space and
+/// `$%*+-./:`.
+fn is_alphanumeric(b: u8) -> bool {
+    b.is_ascii_digit() || b.is_ascii_uppercase() || b" $%*+-./:".contains(&b)
 }
 
 /// The version (1 to 40; 1 to 4 for a Micro QR code) of `code`: how many
@@ -144,6 +155,25 @@ pub fn png(code: &QrCode, scale: u32, quiet: u32) -> Result<Vec<u8>, QrError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn fail_text_outside_the_alphanumeric_set_is_refused() {
+        // A relay link (lower case, `#`, `_`) once came out of the code as
+        // "0000://…": refused now, as the documentation says.
+        for text in [
+            "http://127.0.0.1:7400/p/abcdef0123456789abcdef0123456789#WlpaWlo",
+            "VCH1:ok",
+            "VCH1:A_B",
+            "VCH1:A#B",
+        ] {
+            assert!(
+                matches!(qr_code(text, EcLevel::M), Err(QrError::TooLong { .. })),
+                "{text}"
+            );
+        }
+        // The whole alphanumeric set is accepted.
+        assert!(qr_code("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:", EcLevel::M).is_ok());
+    }
 
     #[test]
     fn png_of_a_qr_code() {

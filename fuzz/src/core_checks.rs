@@ -13,6 +13,9 @@ use vouch_core::did::{DidKey, DocumentForm};
 use vouch_core::envelope;
 use vouch_core::jws::{Jws, PublicKey};
 use vouch_core::log::{self, Block, TrustPolicy};
+use vouch_core::manifest::Manifest;
+use vouch_core::presentation::Presentation;
+use vouch_core::presentation_request::{self, PresentationRequest as VerifierRequest};
 use vouch_core::sd_jwt::{self, KeyBinding, SdJwt, VerifyOptions};
 use vouch_core::status_list::{EncodedStatusList, StatusList, StatusListClaims};
 use vouch_core::vc::{self, PresentationRequest};
@@ -326,4 +329,117 @@ pub fn anchor_proof(data: &[u8]) {
     );
     let root = log::Hash([7; 32]);
     let _ = proof.verify(anchor::leaf(text).as_bytes(), root);
+}
+
+/// A verifier's presentation request as a wallet reads it
+/// (`presentation_request::PresentationRequest::parse`, `VCHR1:` text): a
+/// parsed request is within the bounds `new` enforces, and its text form
+/// parses back to the same request (or, when re-encoding made it longer
+/// than `MAX_REQUEST_CHARS`, is refused as too long: never misread).
+pub fn presentation_request(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    let Ok(request) = VerifierRequest::parse(text) else {
+        return;
+    };
+    assert!(!request.aud().is_empty());
+    assert!(request.aud().chars().count() <= presentation_request::MAX_AUD_CHARS);
+    assert!(
+        (presentation_request::MIN_NONCE_CHARS..=presentation_request::MAX_NONCE_CHARS)
+            .contains(&request.nonce().len())
+    );
+    assert!(request.expires() > 0);
+    assert!(request.claims().len() <= presentation_request::MAX_CLAIMS);
+    let again = request.to_text();
+    assert!(again.starts_with(presentation_request::PREFIX));
+    match VerifierRequest::parse(&again) {
+        Ok(back) => assert_eq!(back, request, "request parse -> text -> parse differs"),
+        // The text form of a request read from at most MAX_REQUEST_CHARS
+        // can be longer only if the JSON it was read from was not compact.
+        Err(presentation_request::RequestError::TooLong { .. }) => {}
+        Err(e) => panic!("the text of a parsed request does not parse: {e}"),
+    }
+    let _ = request.is_expired(NOW);
+    let _ = request.to_request();
+}
+
+/// An issuer's batch manifest as a wallet imports it (`Manifest::from_json`):
+/// a parsed manifest serialises to JSON that parses to the same manifest;
+/// looking entries up by file and credential, and checking the anchor
+/// entry's inclusion, never panic.
+pub fn manifest(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    let Ok(manifest) = Manifest::from_json(text) else {
+        return;
+    };
+    let json = manifest.to_json();
+    assert_eq!(
+        Manifest::from_json(&json).as_ref().ok(),
+        Some(&manifest),
+        "manifest JSON round trip differs"
+    );
+    for entry in manifest.entries() {
+        assert_eq!(
+            manifest.entry_by_file(&entry.file).map(|e| &e.file),
+            Some(&entry.file),
+            "a listed file is not found by its name"
+        );
+        let _ = manifest.check_entry(entry, text);
+    }
+    let _ = manifest.entry_for_credential(text);
+    let _ = manifest.check_anchor();
+    let _ = manifest.batch_root();
+}
+
+/// The QR envelope with its anchor part (`envelope::decode_presentation`):
+/// what decodes stays within `MAX_DECODED`; its anchor proof, if any, is in
+/// bounds; encoding it again (`encode_presentation`) decodes back to the
+/// same presentation and proof.
+pub fn envelope_anchor(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    let Ok(presentation) = envelope::decode_presentation(text) else {
+        return;
+    };
+    assert!(presentation.sd_jwt.len() <= envelope::MAX_DECODED);
+    if let Some(proof) = &presentation.anchor_proof {
+        assert!(proof.leaf_index() < proof.batch_size());
+        assert!(proof.path().len() <= anchor::MAX_PATH_HASHES);
+    }
+    if let Ok(again) = envelope::encode_presentation(&presentation) {
+        assert_eq!(
+            envelope::decode_presentation(&again).as_ref(),
+            Ok(&presentation),
+            "envelope decode_presentation -> encode -> decode differs"
+        );
+    }
+}
+
+/// The presentation file form (`Presentation::from_file_json`, and
+/// `Presentation::read`, which takes any of the forms): a parsed file is
+/// compact SD-JWT text with an anchor proof in bounds, and writes back to
+/// JSON that parses to the same presentation; `read` of a file form agrees
+/// with `from_file_json`.
+pub fn presentation_file(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    let read = Presentation::read(text);
+    let Ok(file) = Presentation::from_file_json(text) else {
+        return;
+    };
+    assert!(!file.sd_jwt.is_empty());
+    assert!(file
+        .sd_jwt
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')));
+    if let Some(proof) = &file.anchor_proof {
+        assert!(proof.leaf_index() < proof.batch_size());
+        assert!(proof.path().len() <= anchor::MAX_PATH_HASHES);
+    }
+    let json = file.to_file_json();
+    assert_eq!(
+        Presentation::from_file_json(&json).as_ref(),
+        Ok(&file),
+        "presentation file JSON round trip differs"
+    );
+    if text.trim_matches(|c: char| c.is_ascii_whitespace()) == text {
+        assert_eq!(read.as_ref(), Ok(&file), "read and from_file_json disagree");
+    }
 }

@@ -5,6 +5,9 @@
 //!
 //! Input: `query \n id \n blob`. The query and the blob go to one upload; the
 //! id (`-`: the id the upload returned) to one fetch.
+//!
+//! Also the relay link a QR code holds (`relay_link::RelayLink::parse`):
+//! [`relay_link`].
 
 use std::sync::OnceLock;
 
@@ -16,6 +19,7 @@ use tower::ServiceExt as _;
 use vouch_registry::api;
 use vouch_registry::node::{Node, NodeConfig};
 use vouch_registry::relay::RelayLimits;
+use vouch_registry::relay_link::{self, RelayError, RelayHosts, RelayLink};
 
 async fn call(app: &Router, request: Request<Body>) -> (StatusCode, Vec<u8>) {
     let response = app
@@ -158,4 +162,57 @@ pub fn relay(data: &[u8]) {
     let node = relay_node();
     node.runtime.block_on(relay_case(&node.app, data));
     let _ = node.relay.sweep(i64::MAX);
+}
+
+/// A relay link as a wallet's QR code carries it
+/// (`RelayLink::parse`, `https://…/p/<id>#<key>`): a parsed link has a
+/// 32-hex-digit lowercase id and fetches from `<base>/v1/relay/<id>`; the
+/// link `relay_link::link` writes for that base and id parses back to the
+/// same fetch URL (or, when the URL's normal form made it longer than
+/// `MAX_LINK_CHARS`, is refused as too long); the host allow-list built
+/// from that base lets it through.
+pub fn relay_link(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(link) = RelayLink::parse(text) else {
+        return;
+    };
+    let id = link.id();
+    assert_eq!(id.len(), 32, "relay id {id:?}");
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "relay id {id:?} is not lowercase hex"
+    );
+    let fetch = link.fetch_url();
+    let tail = format!("/v1/relay/{id}");
+    let base = fetch
+        .strip_suffix(&tail)
+        .unwrap_or_else(|| panic!("fetch URL {fetch:?} does not end in {tail:?}"));
+    let again = relay_link::link(base, id, &[7; 32]);
+    // The limit is on the text given; the URL parser's normal form (control
+    // characters percent-encoded, three bytes each) can be longer, and a
+    // link written from it is then refused as too long, never misread.
+    if again.len() > relay_link::MAX_LINK_CHARS {
+        assert!(
+            matches!(RelayLink::parse(&again), Err(RelayError::Link(_))),
+            "an over-long link was not refused as such"
+        );
+        return;
+    }
+    let back = RelayLink::parse(&again)
+        .unwrap_or_else(|e| panic!("the link {again:?} written for {text:?} does not parse: {e}"));
+    assert_eq!(back.id(), id, "relay link round trip changed the id");
+    assert_eq!(
+        back.fetch_url(),
+        fetch,
+        "relay link round trip changed the fetch URL"
+    );
+    assert!(RelayHosts::any().check(&link).is_ok());
+    assert!(
+        RelayHosts::only([base]).check(&link).is_ok(),
+        "a link is refused by the allow-list of its own base {base:?}"
+    );
+    let _ = RelayHosts::only([text]).check(&link);
 }

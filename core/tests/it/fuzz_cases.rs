@@ -48,7 +48,7 @@ fn replay_from(dirs: &[&str], target: &str, check: Check, required: bool) {
 #[test]
 #[ignore = "open bugs found by fuzzing; run with --ignored"]
 fn fuzz_cases_open() {
-    let targets: [(&str, Check); 8] = [
+    let targets: [(&str, Check); 12] = [
         ("sd_jwt_compact", checks::sd_jwt_compact),
         ("sd_jwt_kb", checks::sd_jwt_kb),
         ("envelope", checks::envelope),
@@ -57,6 +57,10 @@ fn fuzz_cases_open() {
         ("status_list", checks::status_list),
         ("did_key", checks::did_key),
         ("anchor_proof", checks::anchor_proof),
+        ("presentation_request", checks::presentation_request),
+        ("manifest", checks::manifest),
+        ("envelope_anchor", checks::envelope_anchor),
+        ("presentation_file", checks::presentation_file),
     ];
     for (target, check) in targets {
         replay_from(&["artifacts-open"], target, check, false);
@@ -101,6 +105,26 @@ fn fuzz_cases_did_key() {
 #[test]
 fn fuzz_cases_anchor_proof() {
     replay("anchor_proof", checks::anchor_proof);
+}
+
+#[test]
+fn fuzz_cases_presentation_request() {
+    replay("presentation_request", checks::presentation_request);
+}
+
+#[test]
+fn fuzz_cases_manifest() {
+    replay("manifest", checks::manifest);
+}
+
+#[test]
+fn fuzz_cases_envelope_anchor() {
+    replay("envelope_anchor", checks::envelope_anchor);
+}
+
+#[test]
+fn fuzz_cases_presentation_file() {
+    replay("presentation_file", checks::presentation_file);
 }
 
 /// The generated seeds are worth fuzzing from: Vouch's own presentations in

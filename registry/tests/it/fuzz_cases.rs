@@ -1,7 +1,8 @@
-//! Replays the relay fuzz corpus and the saved crash cases
-//! (fuzz/corpus/relay/, fuzz/artifacts-kept/relay/) through the check the
-//! fuzz target runs (fuzz/src/relay.rs, included here: one upload and fetch
-//! through the real router), in the normal `cargo test`.
+//! Replays the relay fuzz corpora and the saved crash cases
+//! (fuzz/corpus/{relay,relay_link}/, fuzz/artifacts-kept/…) through the
+//! checks the fuzz targets run (fuzz/src/relay.rs, included here: one
+//! upload and fetch through the real router; relay links), in the normal
+//! `cargo test`.
 
 #[path = "../../../fuzz/src/relay.rs"]
 #[allow(dead_code)]
@@ -35,4 +36,23 @@ async fn fuzz_cases_relay() {
         eprintln!("relay fuzz case {}", path.display());
         checks::relay_case(&app, &data).await;
     }
+}
+
+#[test]
+fn fuzz_cases_relay_link() {
+    let fuzz = cases::fuzz_dir(env!("CARGO_MANIFEST_DIR"));
+    let files = cases::case_files(&fuzz, &["corpus", "artifacts-kept"], "relay_link");
+    assert!(
+        !files.is_empty(),
+        "no relay_link corpus under {}",
+        fuzz.display()
+    );
+    let mut failed = Vec::new();
+    for path in files {
+        let data = std::fs::read(&path).unwrap();
+        if std::panic::catch_unwind(|| checks::relay_link(&data)).is_err() {
+            failed.push(path.display().to_string());
+        }
+    }
+    assert!(failed.is_empty(), "fuzz cases that panicked: {failed:#?}");
 }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod common;
+mod fuzz_cases;
 mod library;
 mod page;
 mod service;
