@@ -366,6 +366,28 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on I/O or when earlier tree hashes cannot be read.
     pub fn append(&self, entries: &[Entry], flush: bool) -> Result<u64, StoreError> {
+        let leaves: Vec<Hash> = entries.iter().map(Entry::leaf_hash).collect();
+        self.append_hashed(entries, &leaves, flush)
+    }
+
+    /// As [`Store::append`], with the entries' leaf hashes already computed
+    /// (`leaves[i]` must be `entries[i].leaf_hash()`; a replica hashes them
+    /// on all cores while it parses).
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O or when earlier tree hashes cannot be read;
+    /// [`StoreError::Malformed`] when the two slices differ in length.
+    pub fn append_hashed(
+        &self,
+        entries: &[Entry],
+        leaves: &[Hash],
+        flush: bool,
+    ) -> Result<u64, StoreError> {
+        if leaves.len() != entries.len() {
+            return Err(StoreError::Malformed {
+                what: "an append's leaf hashes do not match its entries",
+            });
+        }
         let size = self.size()?;
         let tiled = self.load_tiled()?;
         let new_size = size + entries.len() as u64;
@@ -380,8 +402,7 @@ impl Store {
         };
         let mut starts = Vec::with_capacity(entries.len() + 1);
         let mut batch = sled::Batch::default();
-        for (n, e) in (size..).zip(entries) {
-            let leaf = e.leaf_hash();
+        for (n, &leaf) in (size..).zip(leaves) {
             let hashes =
                 log::stored_hashes_for_record_hash(n, leaf, &pending).map_err(|source| {
                     StoreError::Tree {
