@@ -329,8 +329,7 @@ impl Store {
     }
 
     fn set_tiled(&self, tiled: u64) {
-        self.tiled
-            .store(tiled, std::sync::atomic::Ordering::SeqCst);
+        self.tiled.store(tiled, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn cached_tiled(&self) -> u64 {
@@ -505,7 +504,12 @@ impl Store {
         self.entries_once(start, end, tiled)
     }
 
-    fn entries_once(&self, start: u64, end: u64, tiled: u64) -> Result<Vec<sled::IVec>, StoreError> {
+    fn entries_once(
+        &self,
+        start: u64,
+        end: u64,
+        tiled: u64,
+    ) -> Result<Vec<sled::IVec>, StoreError> {
         let mut out = Vec::with_capacity(usize::try_from(end.saturating_sub(start)).unwrap_or(0));
         if start < tiled.min(end) {
             let last = tiled.min(end);
@@ -547,7 +551,10 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on I/O.
     pub fn index_of(&self, leaf: &Hash) -> Result<Option<u64>, StoreError> {
-        self.tree.get(leaf_key(leaf))?.map(|v| be_u64(&v)).transpose()
+        self.tree
+            .get(leaf_key(leaf))?
+            .map(|v| be_u64(&v))
+            .transpose()
     }
 
     /// Stores the signed note of block `height`.
@@ -691,7 +698,13 @@ impl Store {
                 let bytes = &r[tile.entry(slot)?];
                 if n < size {
                     let hashes = tile.hashes_of_slot(n)?;
-                    batch.insert(&key(b'e', n), single_record(&Staged { bytes, hashes: &hashes }));
+                    batch.insert(
+                        &key(b'e', n),
+                        single_record(&Staged {
+                            bytes,
+                            hashes: &hashes,
+                        }),
+                    );
                 } else if self.leaf_index {
                     batch.remove(leaf_key(&log::record_hash(bytes)));
                 }
@@ -725,15 +738,12 @@ impl Store {
                 let hashes: Vec<Hash> = hashes_of(&r)?.collect();
                 Ok((first, hashes))
             });
-        tiles.chain(singles).flat_map(
-            |group: Result<(u64, Vec<Hash>), StoreError>| match group {
-                Ok((first, hashes)) => (first..)
-                    .zip(hashes)
-                    .map(Ok)
-                    .collect::<Vec<_>>(),
+        tiles
+            .chain(singles)
+            .flat_map(|group: Result<(u64, Vec<Hash>), StoreError>| match group {
+                Ok((first, hashes)) => (first..).zip(hashes).map(Ok).collect::<Vec<_>>(),
                 Err(e) => vec![Err(e)],
-            },
-        )
+            })
     }
 
     /// Waits until everything written is on disk.
@@ -815,7 +825,11 @@ fn tile_record<'a>(hashes: &[Hash], entries: impl ExactSizeIterator<Item = &'a [
     let mut record = Vec::with_capacity(3 + 32 * hashes.len() + 4 * entries.len() + total);
     record.push(TILE_FORMAT);
     // A tile completes at most 2·256 + 64 hashes: fits a u16.
-    record.extend_from_slice(&u16::try_from(hashes.len()).unwrap_or(u16::MAX).to_be_bytes());
+    record.extend_from_slice(
+        &u16::try_from(hashes.len())
+            .unwrap_or(u16::MAX)
+            .to_be_bytes(),
+    );
     for h in hashes {
         record.extend_from_slice(&h.0);
     }

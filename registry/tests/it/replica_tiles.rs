@@ -93,10 +93,12 @@ async fn a_sync_that_dies_after_folding_a_tile_is_undone_and_redone() {
     );
     let report = audit(replica.store(), &policy).unwrap();
     assert_eq!((report.entries, report.blocks), (700, 3));
-    assert!(replica
-        .accredited(&did(&uni), "transcript", now())
-        .unwrap()
-        .value);
+    assert!(
+        replica
+            .accredited(&did(&uni), "transcript", now())
+            .unwrap()
+            .value
+    );
     drop(replica);
     // Reopened, the replica holds the same head and syncs on.
     let mut replica = Replica::open(&dir, policy.clone()).unwrap();
