@@ -1051,18 +1051,71 @@ fn load_anchors(store: &Store, head: Option<&SignedBlock>) -> Result<Anchors, Re
     let size = head.size;
     let tree = store.open_tree(ANCHORS_TREE)?;
     remove_from(&tree, size)?;
+    // The indexed anchors' bytes, then parsed on all cores; each sealing
+    // block read once.
+    // Entries are read in ranges (a tile record is read once per range,
+    // not once per entry).
+    const WINDOW: u64 = 4096;
+    let mut window: (u64, Vec<sled::IVec>) = (0, Vec::new());
+    let mut indexed = Vec::new();
     for item in tree.iter() {
         let (key, value) = item.map_err(StoreError::from)?;
         let index = be_u64(&key, "an anchor index key is not 8 bytes")?;
         let height = be_u64(&value, "an anchor's block height is not 8 bytes")?;
-        let bytes = store
-            .entry_bytes(index)?
+        if index < window.0 || index - window.0 >= window.1.len() as u64 {
+            window = (
+                index,
+                store.entries(index, index.saturating_add(WINDOW).min(size))?,
+            );
+        }
+        let bytes = usize::try_from(index - window.0)
+            .ok()
+            .and_then(|i| window.1.get(i))
+            .cloned()
             .ok_or(StoreError::Missing(Missing::Entry(index)))?;
-        let entry = Entry::parse(&bytes).map_err(|e| ReplicaError::BadEntry {
-            index,
-            source: e.into(),
-        })?;
-        anchors.insert(index, entry, stored_block(store, height)?);
+        if let std::collections::btree_map::Entry::Vacant(slot) = anchors.blocks.entry(height) {
+            slot.insert(stored_block(store, height)?);
+        }
+        indexed.push((index, height, bytes));
+    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per = indexed.len().div_ceil(threads).max(1);
+    let parsed: Vec<Result<Vec<(u64, Entry)>, ReplicaError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = indexed
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut cache = AuthorCache::default();
+                    part.iter()
+                        .map(|(index, _, bytes)| {
+                            Entry::parse_with(bytes, &mut cache)
+                                .map(|e| (*index, e))
+                                .map_err(|e| ReplicaError::BadEntry {
+                                    index: *index,
+                                    source: e.into(),
+                                })
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(ReplicaError::BadEntry {
+                        index: 0,
+                        source: EntryRefused::Panicked,
+                    })
+                })
+            })
+            .collect()
+    });
+    drop(indexed);
+    for part in parsed {
+        for (index, entry) in part? {
+            anchors.entries.insert(index, entry);
+        }
     }
     let scanned = match store.meta(ANCHORS_SCANNED)? {
         Some(v) => be_u64(&v, "the anchor scan mark is not 8 bytes")?.min(size),
