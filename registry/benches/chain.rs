@@ -1,6 +1,7 @@
 //! Chain throughput: append with flush (one entry per flush, and group
 //! commit), replica sync over loopback HTTP with every signature, rule, block
-//! and root checked, reopen time, disk bytes per entry.
+//! and root checked, reopen time (node and replica), disk bytes per entry,
+//! resident memory (peak).
 //!
 //! `cargo bench -p vouch-registry --bench chain` (sizes from
 //! `VOUCH_CHAIN_BENCH_SIZES`, default `100000,1000000`). Without `--bench`
@@ -138,6 +139,7 @@ fn run(n: u64, rt: &tokio::runtime::Runtime) {
         entries.len() as f64 / secs
     );
     drop(entries);
+    println!("memory after append: {}", memory());
     let vkey = node.vkey();
     let disk = node.store().disk_bytes().unwrap();
     println!(
@@ -178,7 +180,31 @@ fn run(n: u64, rt: &tokio::runtime::Runtime) {
             "replica disk: {:.0} bytes/entry",
             replica.store().disk_bytes().unwrap() as f64 / n as f64
         );
+        println!("memory after sync: {}", memory());
+        drop(replica);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let t = Instant::now();
+        let replica = Replica::open(&r.path, trust.policy().unwrap()).unwrap();
+        println!(
+            "replica reopen (head check, state snapshot, anchor index): {:.3} s",
+            t.elapsed().as_secs_f64()
+        );
+        assert_eq!(replica.head().unwrap().block.size, n);
     });
+}
+
+/// This process's resident memory now and at its peak (Linux).
+fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or_else(|| "?".into(), |kb| format!("{} MB", kb / 1024))
+    };
+    format!("RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 fn main() {

@@ -330,7 +330,7 @@ impl ChainState {
                 count,
                 first,
                 last,
-            } => self.anchor(author, list, root, *count, *first, *last)?,
+            } => self.anchor(&entry.author, list, root, *count, *first, *last)?,
             Action::Status {
                 list,
                 sequence,
@@ -503,8 +503,9 @@ impl ChainState {
     /// Checks that `author` may write to list `list`: the URI is well
     /// formed and names the author (or a key of its rotation history), its
     /// id is not taken under another URI, and no other issuer owns it.
-    fn list_for(&self, author: &str, list: &str) -> Result<String, RuleError> {
-        let uri = ListUri::parse(list)?;
+    fn list_for(&self, author_key: &DidKey, list: &str) -> Result<String, RuleError> {
+        let author = author_key.as_str();
+        let uri = ListUri::parse_known(list, Some(author_key))?;
         let namespace = |why: String| RuleError::ListNamespace {
             list: list.to_owned(),
             author: author.to_owned(),
@@ -542,15 +543,16 @@ impl ChainState {
 
     fn anchor(
         &mut self,
-        author: &str,
+        author_key: &DidKey,
         list: &str,
         root: &str,
         count: u64,
         first: u64,
         last: u64,
     ) -> Result<(), RuleError> {
+        let author = author_key.as_str();
         self.writer(author)?;
-        let id = self.list_for(author, list)?;
+        let id = self.list_for(author_key, list)?;
         if root.len() != 64 || !root.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(RuleError::Field(
                 "anchor root must be 64 lowercase hex digits".into(),
@@ -578,7 +580,7 @@ impl ChainState {
     ) -> Result<(), RuleError> {
         let author = entry.author.as_str();
         let right = self.status_writer(author)?;
-        let id = self.list_for(author, list)?;
+        let id = self.list_for(&entry.author, list)?;
         let previous = self.lists.get(list);
         if right == StatusRight::RevokeOnly && previous.is_none() {
             return Err(RuleError::Withdrawn(author.to_owned()));

@@ -17,6 +17,7 @@ mod limits;
 mod network;
 mod relay;
 mod replica_crash;
+mod replica_tiles;
 mod source;
 mod view;
 mod witness_checks;
