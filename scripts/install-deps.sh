@@ -8,8 +8,9 @@ packages=(build-essential pkg-config libssl-dev libfontconfig-dev)
 # vouch-app at run time (winit loads the X11 libraries when it starts) and a
 # font for its text.
 packages+=(libx11-6 libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0 fonts-dejavu-core)
-# scripts/app-screenshots: a virtual X server, xwd/xwininfo/xdpyinfo, convert.
-packages+=(xvfb x11-apps x11-utils imagemagick)
+# scripts/app-screenshots and the Xvfb test: a virtual X server (xvfb-run needs
+# xauth, only a Recommends of xvfb), xwd/xwininfo/xdpyinfo, convert.
+packages+=(xvfb xauth x11-apps x11-utils imagemagick)
 # The verifier web page is tested in headless Chromium.
 packages+=(chromium)
 
