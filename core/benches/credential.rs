@@ -14,61 +14,15 @@ use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use ed25519_dalek::{Signer as _, SigningKey};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use vouch_core::jws::PublicKey;
-use vouch_core::status_list::StatusRef;
-use vouch_core::vc::{self, CredentialRequest, IssuerKey, PresentationRequest};
+use vouch_core::vc::{self, CredentialRequest};
 use vouch_core::{envelope, qr, sample, ClaimPath, SdJwt};
 
-const NOW: i64 = 1_780_000_000;
-const AUD: &str = "https://hr.example.com";
-const NONCE: &str = "n-0S6_WzA2Mj";
+const NOW: i64 = sample::BENCH_NOW;
+const AUD: &str = sample::BENCH_AUD;
+const NONCE: &str = sample::BENCH_NONCE;
 
-struct Fixture {
-    issuer: IssuerKey,
-    holder: SigningKey,
-    request: CredentialRequest,
-    credential: SdJwt,
-    disclose: Vec<ClaimPath>,
-    presentation: String,
-    verify_request: PresentationRequest,
-}
-
-fn fixture() -> Fixture {
-    let issuer = IssuerKey::new(SigningKey::from_bytes(&[0x11; 32]));
-    let holder = SigningKey::from_bytes(&[0x22; 32]);
-    let request = CredentialRequest {
-        vct: sample::TRANSCRIPT_VCT.into(),
-        iat: NOW - 86_400,
-        exp: Some(NOW + 365 * 86_400),
-        holder: PublicKey::Ed25519(holder.verifying_key()),
-        status: Some(StatusRef {
-            idx: 4711,
-            uri: "https://registry.example/status/1".into(),
-        }),
-        claims: sample::transcript_claims(7),
-        concealment: sample::transcript_concealment(),
-    };
-    let credential =
-        vc::issue(request.clone(), &issuer, &mut StdRng::seed_from_u64(1)).expect("issue");
-    let disclose: Vec<ClaimPath> = ["/courses/0", "/courses/4", "/courses/7"]
-        .iter()
-        .map(|p| ClaimPath::parse(p).expect("path"))
-        .collect();
-    let presentation = present(&credential, &disclose, &holder);
-    let verify_request = PresentationRequest {
-        aud: AUD.into(),
-        nonce: NONCE.into(),
-        max_age: 300,
-    };
-    Fixture {
-        issuer,
-        holder,
-        request,
-        credential,
-        disclose,
-        presentation,
-        verify_request,
-    }
+fn fixture() -> sample::BenchFixture {
+    sample::bench_fixture(&mut StdRng::seed_from_u64(1))
 }
 
 fn present(credential: &SdJwt, disclose: &[ClaimPath], holder: &SigningKey) -> String {
@@ -149,7 +103,12 @@ fn paired(mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64) {
 
 /// Issuance and raw signing, interleaved; the requests (parsed rows) are
 /// built untimed.
-fn paired_issue(f: &Fixture, rng: &mut StdRng, sk: &SigningKey, message: &[u8]) -> (f64, f64) {
+fn paired_issue(
+    f: &sample::BenchFixture,
+    rng: &mut StdRng,
+    sk: &SigningKey,
+    message: &[u8],
+) -> (f64, f64) {
     let (mut ti, mut ts) = (Duration::ZERO, Duration::ZERO);
     let mut n = 0u64;
     let start = Instant::now();

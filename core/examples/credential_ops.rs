@@ -23,14 +23,12 @@ use std::hint::black_box;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use vouch_core::jws::PublicKey;
-use vouch_core::status_list::StatusRef;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey, PresentationRequest};
 use vouch_core::{sample, ClaimPath, SdJwt};
 
-const NOW: i64 = 1_780_000_000;
-const AUD: &str = "https://hr.example.com";
-const NONCE: &str = "n-0S6_WzA2Mj";
+const NOW: i64 = sample::BENCH_NOW;
+const AUD: &str = sample::BENCH_AUD;
+const NONCE: &str = sample::BENCH_NONCE;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -40,37 +38,15 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .expect("usage: credential_ops issue|present|verify|sign|verify-raw N");
 
-    // The fixture of benches/credential.rs.
-    let issuer = IssuerKey::new(SigningKey::from_bytes(&[0x11; 32]));
-    let holder = SigningKey::from_bytes(&[0x22; 32]);
-    let request = CredentialRequest {
-        vct: sample::TRANSCRIPT_VCT.into(),
-        iat: NOW - 86_400,
-        exp: Some(NOW + 365 * 86_400),
-        holder: PublicKey::Ed25519(holder.verifying_key()),
-        status: Some(StatusRef {
-            idx: 4711,
-            uri: "https://registry.example/status/1".into(),
-        }),
-        claims: sample::transcript_claims(7),
-        concealment: sample::transcript_concealment(),
-    };
-    let credential =
-        vc::issue(request.clone(), &issuer, &mut StdRng::seed_from_u64(1)).expect("issue");
-    let disclose: Vec<ClaimPath> = ["/courses/0", "/courses/4", "/courses/7"]
-        .iter()
-        .map(|p| ClaimPath::parse(p).expect("path"))
-        .collect();
-    let presentation = credential
-        .present(&disclose)
-        .expect("present")
-        .bind(&holder, AUD, NONCE, NOW)
-        .serialize();
-    let verify_request = PresentationRequest {
-        aud: AUD.into(),
-        nonce: NONCE.into(),
-        max_age: 300,
-    };
+    let sample::BenchFixture {
+        issuer,
+        holder,
+        request,
+        credential,
+        disclose,
+        presentation,
+        verify_request,
+    } = sample::bench_fixture(&mut StdRng::seed_from_u64(1));
     let message = credential.jwt().signing_input().to_vec();
     let signature = issuer.signing_key().sign(&message);
     let key = issuer.signing_key().verifying_key();

@@ -153,3 +153,81 @@ pub fn issue_as(
     };
     Ok(crate::vc::issue(request, &issuer_key(), rng)?.serialize())
 }
+
+/// `now` of the credential benchmark's fixture.
+pub const BENCH_NOW: i64 = 1_780_000_000;
+/// Audience of the credential benchmark's presentation.
+pub const BENCH_AUD: &str = "https://hr.example.com";
+/// Nonce of the credential benchmark's presentation.
+pub const BENCH_NONCE: &str = "n-0S6_WzA2Mj";
+
+/// The credential benchmark's fixture (`benches/credential.rs`, and the
+/// `credential_ops` example that counts its instructions): the transcript of
+/// student 7 issued with a status reference, 3 of its courses presented
+/// with a KB-JWT, and the request that presentation answers.
+#[derive(Debug)]
+pub struct BenchFixture {
+    /// The issuer.
+    pub issuer: crate::vc::IssuerKey,
+    /// The holder's key.
+    pub holder: ed25519_dalek::SigningKey,
+    /// What is issued.
+    pub request: crate::vc::CredentialRequest,
+    /// The issued credential.
+    pub credential: crate::SdJwt,
+    /// The three courses disclosed.
+    pub disclose: Vec<ClaimPath>,
+    /// The presentation of those, bound to [`BENCH_AUD`] and [`BENCH_NONCE`].
+    pub presentation: String,
+    /// The request it answers.
+    pub verify_request: crate::vc::PresentationRequest,
+}
+
+/// Builds [`BenchFixture`], issuing with `rng` (the same every time for
+/// the same seeded `rng`).
+///
+/// # Panics
+/// Never: its inputs are constants that issue and present (the
+/// benchmark's own checks would fail first).
+#[allow(clippy::expect_used)]
+pub fn bench_fixture(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) -> BenchFixture {
+    let issuer = crate::vc::IssuerKey::new(ed25519_dalek::SigningKey::from_bytes(&[0x11; 32]));
+    let holder = ed25519_dalek::SigningKey::from_bytes(&[0x22; 32]);
+    let request = crate::vc::CredentialRequest {
+        vct: TRANSCRIPT_VCT.into(),
+        iat: BENCH_NOW - 86_400,
+        exp: Some(BENCH_NOW + 365 * 86_400),
+        holder: crate::jws::PublicKey::Ed25519(holder.verifying_key()),
+        status: Some(crate::status_list::StatusRef {
+            idx: 4711,
+            uri: "https://registry.example/status/1".into(),
+        }),
+        claims: transcript_claims(7),
+        concealment: transcript_concealment(),
+    };
+    let credential =
+        crate::vc::issue(request.clone(), &issuer, rng).expect("the sample transcript issues");
+    let disclose: Vec<ClaimPath> = ["/courses/0", "/courses/4", "/courses/7"]
+        .iter()
+        .map(|p| ClaimPath::parse(p).expect("a constant path"))
+        .collect();
+    let presentation = credential
+        .present(&disclose)
+        .expect("three of its courses present")
+        .bind(&holder, BENCH_AUD, BENCH_NONCE, BENCH_NOW)
+        .serialize();
+    let verify_request = crate::vc::PresentationRequest {
+        aud: BENCH_AUD.into(),
+        nonce: BENCH_NONCE.into(),
+        max_age: 300,
+    };
+    BenchFixture {
+        issuer,
+        holder,
+        request,
+        credential,
+        disclose,
+        presentation,
+        verify_request,
+    }
+}
