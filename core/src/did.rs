@@ -9,9 +9,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+use did_method_key::DIDKey;
 use ed25519_dalek::VerifyingKey;
-use ssi::dids::{resolution, DIDKey, DIDMethodResolver};
-use ssi::jwk::JWK;
+use ssi_dids_core::{resolution, DIDMethodResolver};
+use ssi_jwk::JWK;
 
 const PREFIX: &str = "did:key:";
 /// Multicodec code of an Ed25519 public key.

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde_json::{Map, Value};
-use ssi::jwk::{Algorithm as SsiAlgorithm, Params, JWK};
+use ssi_jwk::{Algorithm as SsiAlgorithm, Params, JWK};
 
 use crate::b64;
 
@@ -473,7 +473,7 @@ impl PublicKey {
                     .map_err(|_| SignatureError::Invalid)
             }
             (PublicKey::P256(jwk), Alg::ES256) => {
-                ssi::claims::jws::verify_bytes(SsiAlgorithm::ES256, input, jwk, signature)
+                ssi_jws::verify_bytes(SsiAlgorithm::ES256, input, jwk, signature)
                     .map_err(|_| SignatureError::Invalid)
             }
             (PublicKey::Ed25519(_), alg) => Err(SignatureError::KeyMismatch {

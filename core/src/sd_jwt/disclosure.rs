@@ -178,7 +178,7 @@ pub(super) fn claims_nesting(claims: &Map<String, Value>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ssi::claims::sd_jwt::{DecodedDisclosure, DisclosureBuf, DisclosureDescription};
+    use ssi_sd_jwt::{DecodedDisclosure, DisclosureBuf, DisclosureDescription};
 
     #[test]
     fn disclosure_encoding_matches_ssi() {
@@ -234,7 +234,7 @@ mod tests {
                     assert_eq!(ours.name(), name.as_deref(), "{case}");
                     assert_eq!(ours.value(), &value, "{case}");
                 }
-                Err(ssi::claims::sd_jwt::DecodeError::JsonDeserialization(e)) => assert_eq!(
+                Err(ssi_sd_jwt::DecodeError::JsonDeserialization(e)) => assert_eq!(
                     ours.unwrap_err(),
                     DisclosureError::Json {
                         line: e.line(),

@@ -115,3 +115,29 @@ async fn replies_that_break_the_api_are_refused_with_the_url() {
     }
     assert!(replica.head().is_none());
 }
+
+/// `https://` registries and relays are reached over TLS (the system's
+/// OpenSSL through reqwest's `native-tls`), not refused as an unknown
+/// scheme: the listener's first byte from the client is a TLS handshake
+/// record (0x16). It answers nothing, so the call fails as an HTTP error.
+#[tokio::test]
+async fn an_https_url_is_spoken_to_in_tls() {
+    use std::io::Read as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let first_byte = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).unwrap();
+        byte[0]
+    });
+    let client =
+        vouch_registry::client::NodeClient::new(&format!("https://127.0.0.1:{port}")).unwrap();
+    let err = client.info().await.unwrap_err();
+    assert!(matches!(err, ClientError::Http { .. }), "{err}");
+    assert_eq!(
+        first_byte.join().unwrap(),
+        0x16,
+        "not a TLS handshake record"
+    );
+}
