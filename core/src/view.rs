@@ -564,7 +564,9 @@ const ROW_BYTES: usize = 7 * 8 + 32 + 2 * 4;
 #[non_exhaustive]
 pub enum AnchorsError {
     /// Anchors are recorded in log order, each index once.
-    #[error("anchor of entry {index} recorded after entry {last}: anchors are recorded in log order")]
+    #[error(
+        "anchor of entry {index} recorded after entry {last}: anchors are recorded in log order"
+    )]
     OutOfOrder {
         /// The index offered.
         index: u64,
@@ -697,7 +699,14 @@ impl Chunk {
         }
         out.extend_from_slice(&n(self.rows.len()));
         for r in &self.rows {
-            for v in [r.index, r.time as u64, r.count, r.first, r.last, r.sealed_height] {
+            for v in [
+                r.index,
+                r.time as u64,
+                r.count,
+                r.first,
+                r.last,
+                r.sealed_height,
+            ] {
                 out.extend_from_slice(&v.to_be_bytes());
             }
             out.extend_from_slice(&r.sealed_time.to_be_bytes());
@@ -805,7 +814,13 @@ fn root_bytes(root: &str) -> Option<[u8; 32]> {
     if root.len() != 64 || !root.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
-    let digit = |b: u8| if b.is_ascii_digit() { b - b'0' } else { b - b'a' + 10 };
+    let digit = |b: u8| {
+        if b.is_ascii_digit() {
+            b - b'0'
+        } else {
+            b - b'a' + 10
+        }
+    };
     let mut out = [0u8; 32];
     for (o, pair) in out.iter_mut().zip(root.as_bytes().chunks_exact(2)) {
         *o = digit(pair[0]) << 4 | digit(pair[1]);
@@ -1079,7 +1094,11 @@ mod tests {
         let mut a = Anchors::default();
         let mut records = Vec::new();
         for index in (1..n).step_by(2) {
-            let list = if index % 3 == 0 { "https://a/l/1" } else { "https://a/l/2" };
+            let list = if index % 3 == 0 {
+                "https://a/l/1"
+            } else {
+                "https://a/l/2"
+            };
             let e = anchor(1 + (index % 5 == 0) as u8, index, list);
             let b = block(index / 1000, index + 1);
             assert!(a.push(index, &e, &b).unwrap());
@@ -1118,7 +1137,10 @@ mod tests {
             assert_eq!(a.get(r.index), Some(r));
             assert_eq!(a.get(r.index + 1), None, "not an anchor");
         }
-        let of_1: Vec<_> = records.iter().filter(|r| r.list == "https://a/l/1").collect();
+        let of_1: Vec<_> = records
+            .iter()
+            .filter(|r| r.list == "https://a/l/1")
+            .collect();
         assert_eq!(a.of_list("https://a/l/1").collect::<Vec<_>>(), of_1);
         assert_eq!(a.of_list("https://a/l/3").count(), 0);
         let chunks = a.encoded_from(0);
@@ -1158,11 +1180,17 @@ mod tests {
         assert_eq!(a.get(51).unwrap().index, 51, "records made again");
         assert_eq!(
             a.push(51, &e, &block(0, 52)),
-            Err(AnchorsError::OutOfOrder { index: 51, last: 51 })
+            Err(AnchorsError::OutOfOrder {
+                index: 51,
+                last: 51
+            })
         );
         assert_eq!(
             a.push(20, &e, &block(0, 52)),
-            Err(AnchorsError::OutOfOrder { index: 20, last: 51 })
+            Err(AnchorsError::OutOfOrder {
+                index: 20,
+                last: 51
+            })
         );
         let mut bad = a.get(51).unwrap().clone();
         bad.index = 60;

@@ -486,7 +486,9 @@ mod canonical {
             self.lit(b"\"")?;
             let rest = self.bytes.get(self.at..)?;
             // The common case: no escape before the closing quote.
-            let end = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            let end = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
             if rest[end] == b'"' {
                 let s = std::str::from_utf8(&rest[..end]).ok()?.to_owned();
                 self.at += end + 1;
@@ -903,7 +905,10 @@ mod tests {
             text.replace("\"seq\":0", "\"seq\":-0"),
             text.replace("\"time\":0", "\"time\":-0"),
             text.replace("\"first\":0", "\"first\":0.0"),
-            text.replace("\"count\":18446744073709551615", "\"count\":18446744073709551616"),
+            text.replace(
+                "\"count\":18446744073709551615",
+                "\"count\":18446744073709551616",
+            ),
             text.replace("\"list\":\"https:", "\"list\":\"https\\u003a"),
             text.replace("\"list\":\"https:", "\"list\":\"https\\/"),
             text.replace("\"list\":\"https:", "\"list\":\"\\u000ahttps:"),

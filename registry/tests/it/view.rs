@@ -245,7 +245,10 @@ async fn a_replica_view_holds_each_anchor_with_the_block_that_sealed_it() {
     store.flush().unwrap();
     drop(replica);
     let replica = Replica::open(&replica_dir, trust.policy().unwrap()).unwrap();
-    assert_eq!(replica.view().unwrap().anchors(), [record.clone()]);
+    assert_eq!(
+        replica.view().unwrap().anchors(),
+        std::slice::from_ref(&record)
+    );
     assert_eq!(
         replica.store().anchor_cover().unwrap(),
         Some(AnchorCover { size, count: 1 })
@@ -268,10 +271,14 @@ async fn a_replica_view_holds_each_anchor_with_the_block_that_sealed_it() {
         a.encoded_from(0)
     };
     let cover = |size, count| AnchorCover { size, count };
-    let damages: Vec<(Vec<(u64, Vec<u8>)>, AnchorCover)> = vec![
+    type Chunks = Vec<(u64, Vec<u8>)>;
+    let damages: Vec<(Chunks, AnchorCover)> = vec![
         (vec![(key0, b"not a chunk".to_vec())], cover(size, 1)),
         (vec![(key0, flipped)], cover(size, 1)),
-        (vec![(key0, bytes0[..bytes0.len() - 1].to_vec())], cover(size, 1)),
+        (
+            vec![(key0, bytes0[..bytes0.len() - 1].to_vec())],
+            cover(size, 1),
+        ),
         (vec![(key0 + 1, bytes0.clone())], cover(size, 1)),
         (
             vec![(key0, bytes0.clone()), (key0 + 1, bytes0.clone())],
@@ -294,7 +301,7 @@ async fn a_replica_view_holds_each_anchor_with_the_block_that_sealed_it() {
         let replica = Replica::open(&replica_dir, trust.policy().unwrap()).unwrap();
         assert_eq!(
             replica.view().unwrap().anchors(),
-            [record.clone()],
+            std::slice::from_ref(&record),
             "damage {n}"
         );
         assert_eq!(replica.store().anchor_chunks().unwrap(), good, "damage {n}");
