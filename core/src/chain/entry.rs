@@ -724,6 +724,10 @@ mod tests {
         let parsed = ListUri::parse_known(&uri, Some(&author)).unwrap();
         assert_eq!(parsed, ListUri::parse(&uri).unwrap());
         assert_eq!(parsed.issuer, author.as_str());
+        // The id is the URI's last segment, borrowed.
+        assert_eq!(parsed.id_in(&uri), Some(parsed.id().as_str()));
+        assert_eq!(parsed.id_in("https://r.example/v1/status/x~1"), None);
+        assert_eq!(parsed.id_in("1"), None);
         // An issuer that is not the known DID is still decoded, and a
         // broken one refused.
         let broken = ListUri::format("https://r.example", "did:key:z6MkBROKEN", "1");
