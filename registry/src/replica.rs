@@ -6,7 +6,6 @@
 //! accepts, with every entry up to it checked, or changes nothing: entries
 //! staged during a failed sync are removed again.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -14,11 +13,11 @@ use vouch_core::chain::{
     verify_signatures, Action, AuthorCache, ChainState, Entry, EntryError, RuleError,
 };
 use vouch_core::log::{self, Block, CheckpointError, Hash, MemoryHashes, SignedBlock, TrustPolicy};
-use vouch_core::view::ChainView;
+use vouch_core::view::{Anchors, ChainView};
 
 use crate::client::ClientError;
 use crate::source::{ChainSource, SourceError};
-use crate::store::{Missing, Store, StoreError};
+use crate::store::{AnchorCover, Missing, Store, StoreError};
 use crate::wire::{MAX_BLOCKS, MAX_RANGE};
 
 /// How far ahead of the replica's clock a block's time may be, in seconds.
@@ -126,6 +125,9 @@ pub enum ReplicaError {
     /// successful open or sync; a guard for [`Replica::view`]).
     #[error("cannot make a chain view: {0}")]
     View(#[from] vouch_core::view::ViewError),
+    /// Anchor records could not be made or read back.
+    #[error("anchor records: {0}")]
+    Anchors(#[from] vouch_core::view::AnchorsError),
     /// A status read the chain's state refuses: the list does not belong to
     /// the credential's issuer ([`RuleError::ListIssuer`]), its token has
     /// expired ([`RuleError::TokenExpired`]), or the index is beyond the
@@ -267,29 +269,11 @@ pub struct Timings {
     pub store: std::time::Duration,
 }
 
-/// The replica's sled tree of anchor entries: log index → height of the
-/// block that first sealed it (both big-endian `u64`).
-const ANCHORS_TREE: &str = "anchors";
-/// Meta key: entries below this index have been scanned into
-/// [`ANCHORS_TREE`] (big-endian `u64`).
-const ANCHORS_SCANNED: &str = "anchors-scanned";
-
-/// The anchor entries up to the head, each with the block that first
-/// sealed it, kept in memory for [`Replica::view`].
-#[derive(Debug, Default)]
-struct Anchors {
-    /// Anchor entries by log index.
-    entries: BTreeMap<u64, Entry>,
-    /// The blocks that sealed them, by height.
-    blocks: BTreeMap<u64, Block>,
-}
-
-impl Anchors {
-    fn insert(&mut self, index: u64, entry: Entry, sealed_by: Block) {
-        self.blocks.insert(sealed_by.height, sealed_by);
-        self.entries.insert(index, entry);
-    }
-}
+/// The sled tree of anchor entries of replicas before anchor records
+/// (log index → sealing block height), removed when such a replica opens.
+const OLD_ANCHORS_TREE: &str = "anchors";
+/// Its meta key (entries below it were indexed).
+const OLD_ANCHORS_SCANNED: &str = "anchors-scanned";
 
 /// A replica's latest [`ChainView`], readable from any thread (a verifier
 /// service's requests) while the replica syncs. Each successful sync swaps
@@ -323,6 +307,7 @@ pub struct Replica {
     state: ChainState,
     size: u64,
     head: Option<SignedBlock>,
+    /// The anchor records up to the head, with the blocks that sealed them.
     anchors: Anchors,
     timings: Timings,
     /// Where each successful sync publishes its view, once asked for.
@@ -336,8 +321,9 @@ pub struct Replica {
 }
 
 /// What checking a range on a blocking thread gives back: the state (moved
-/// there and back), the anchors found or the refusal, the time spent.
-type Checked = (ChainState, Result<Vec<(u64, Entry)>, ReplicaError>, Timings);
+/// there and back), the anchor records with the range's or the refusal,
+/// the time spent.
+type Checked = (ChainState, Result<Anchors, ReplicaError>, Timings);
 
 impl Replica {
     /// Opens (creating) a replica whose data lives in `dir`.
@@ -375,7 +361,7 @@ impl Replica {
             store.put_state(&state)?;
             store.flush()?;
         }
-        let anchors = load_anchors(&store, head.as_ref())?;
+        let anchors = load_anchors(&store, dir, head.as_ref())?;
         Ok(Self {
             store,
             policy,
@@ -446,13 +432,7 @@ impl Replica {
             return Err(ReplicaError::Interrupted);
         }
         let head = self.head.clone().ok_or(ReplicaError::NotSynced)?;
-        let mut view = ChainView::new(&self.state, head)?;
-        let blocks: Vec<Block> = self.anchors.blocks.values().cloned().collect();
-        view.add_anchors(
-            self.anchors.entries.iter().map(|(&index, e)| (index, e)),
-            &blocks,
-        );
-        Ok(view)
+        Ok(ChainView::new(&self.state, head)?.with_anchors(self.anchors.clone())?)
     }
 
     /// The local store (for proofs and audits).
@@ -646,7 +626,8 @@ impl Replica {
                     };
                     return Err(self.fork(source, seen).await);
                 }
-                self.save_head(target, &[(want.height, &target.note)])?;
+                let count = self.anchors.len() as u64;
+                self.save_head(target, &[(want.height, &target.note)], &[], count)?;
                 return Ok(());
             }
             // Cheap early check: the node must prove its new tree extends ours.
@@ -699,7 +680,10 @@ impl Replica {
         // asked for (its byte cap per reply, the client's per call): the
         // next range then starts after the last entry received.
         let mut next_block = 0;
-        let mut new_anchors = Vec::new();
+        // The anchor records after this sync: the current ones shared,
+        // the new ones recorded as their ranges are checked.
+        let mut anchors = Some(self.anchors.clone());
+        let sealing: Arc<[Block]> = blocks.clone().into();
         let range = |start: u64| (start, start.saturating_add(MAX_RANGE).min(want.size));
         let mut pending = if self.size < want.size {
             let (start, end) = range(self.size);
@@ -717,7 +701,8 @@ impl Replica {
             }
             let received = start + got;
             let t = std::time::Instant::now();
-            let checking = self.ingest(start, lines);
+            let recorded = anchors.take().unwrap_or_default();
+            let checking = self.ingest(start, lines, recorded, sealing.clone());
             let (checked, next) = if received < want.size {
                 let (next_start, next_end) = range(received);
                 let (checked, next) = tokio::join!(checking, source.entries(next_start, next_end));
@@ -725,10 +710,10 @@ impl Replica {
             } else {
                 (checking.await, None)
             };
-            let (anchors, spent) = checked?;
+            let (recorded, spent) = checked?;
+            anchors = Some(recorded);
             // Waiting for the node beyond the time spent checking.
             self.timings.fetch += t.elapsed().saturating_sub(spent);
-            new_anchors.extend(anchors);
             if let Some((next_start, next_end, next)) = next {
                 pending = Some((next_start, next_end, next?));
             }
@@ -740,48 +725,17 @@ impl Replica {
         for b in &blocks[next_block..] {
             self.check_root(b)?;
         }
-        let sealed = self.index_anchors(new_anchors, &blocks, want.size)?;
+        let anchors = anchors.unwrap_or_else(|| self.anchors.clone());
+        let chunks = anchors.encoded_from(self.size);
         let blocks: Vec<(u64, &str)> = blocks
             .iter()
             .zip(&notes)
             .map(|(b, note)| (b.height, note.as_str()))
             .collect();
-        self.save_head(target, &blocks)?;
+        self.save_head(target, &blocks, &chunks, anchors.len() as u64)?;
         self.size = want.size;
-        for (index, entry, block) in sealed {
-            self.anchors.insert(index, entry, block);
-        }
+        self.anchors = anchors;
         Ok(())
-    }
-
-    /// Pairs each new anchor entry with the first of `blocks` (the blocks
-    /// this sync fetched, by height) that seals it, and records them in the
-    /// store's anchor index, with every entry below `size` scanned. Written
-    /// before the head: a crash in between leaves index keys at or beyond
-    /// the old head, which [`Replica::open`] removes.
-    fn index_anchors(
-        &self,
-        anchors: Vec<(u64, Entry)>,
-        blocks: &[Block],
-        size: u64,
-    ) -> Result<Vec<(u64, Entry, Block)>, ReplicaError> {
-        let tree = self.store.open_tree(ANCHORS_TREE)?;
-        // Keys from a sync that failed after writing them.
-        remove_from(&tree, self.size)?;
-        let mut sealed = Vec::with_capacity(anchors.len());
-        let mut batch = sled::Batch::default();
-        for (index, entry) in anchors {
-            let at = blocks.partition_point(|b| b.size <= index);
-            let block = blocks
-                .get(at)
-                .cloned()
-                .ok_or_else(|| StoreError::Missing(Missing::SealingBlock(index)))?;
-            batch.insert(&index.to_be_bytes(), &block.height.to_be_bytes());
-            sealed.push((index, entry, block));
-        }
-        tree.apply_batch(batch).map_err(StoreError::from)?;
-        self.store.set_meta(ANCHORS_SCANNED, &size.to_be_bytes())?;
-        Ok(sealed)
     }
 
     /// Checks that the stored tree at the block's size has the block's root.
@@ -798,21 +752,32 @@ impl Replica {
 
     /// Parses, verifies and applies entries starting at `start` on a
     /// blocking thread (the state moves there and back); stages them in the
-    /// store (not yet counted as verified). Returns the anchor entries among
-    /// them and the time it took.
+    /// store (not yet counted as verified) and records the anchors among
+    /// them in `anchors`, each with the first of `sealing` (the blocks of
+    /// this sync) that seals it. Returns `anchors` and the time it took.
     fn ingest(
         &mut self,
         start: u64,
         lines: Vec<Vec<u8>>,
-    ) -> impl std::future::Future<
-        Output = Result<(Vec<(u64, Entry)>, std::time::Duration), ReplicaError>,
-    > + Send
+        mut anchors: Anchors,
+        sealing: Arc<[Block]>,
+    ) -> impl std::future::Future<Output = Result<(Anchors, std::time::Duration), ReplicaError>>
+           + Send
            + '_ {
         let mut state = std::mem::take(&mut self.state);
         let store = self.store.clone();
         self.checking = Some(tokio::task::spawn_blocking(move || {
             let mut timings = Timings::default();
-            let result = check_and_stage(&mut state, &store, start, &lines, &mut timings);
+            let result = check_and_stage(
+                &mut state,
+                &mut anchors,
+                &sealing,
+                &store,
+                start,
+                &lines,
+                &mut timings,
+            )
+            .map(|()| anchors);
             (state, result, timings)
         }));
         async move {
@@ -835,16 +800,25 @@ impl Replica {
         }
     }
 
-    /// Makes `head` the verified head: its state, its note and the notes
-    /// of `blocks` land in one atomic, flushed write, so a crash leaves the
-    /// replica at the old head or the new one, never between.
+    /// Makes `head` the verified head: its state, its note, the notes of
+    /// `blocks` and the anchor record chunks that changed (of `anchors`
+    /// records in all) land in one
+    /// atomic, flushed write, so a crash leaves the replica at the old head
+    /// or the new one, never between.
     fn save_head(
         &mut self,
         head: &SignedBlock,
         blocks: &[(u64, &str)],
+        anchor_chunks: &[(u64, Vec<u8>)],
+        anchors: u64,
     ) -> Result<(), ReplicaError> {
-        self.store
-            .put_head(&self.state, head.note.as_bytes(), blocks)?;
+        self.store.put_head(
+            &self.state,
+            head.note.as_bytes(),
+            blocks,
+            anchor_chunks,
+            anchors,
+        )?;
         self.head = Some(head.clone());
         Ok(())
     }
@@ -889,14 +863,17 @@ impl Replica {
 }
 
 /// Parses, verifies and applies entries starting at `start` to `state`;
-/// stages them in `store`. Returns the anchor entries among them.
+/// stages them in `store`; records the anchor entries among them in
+/// `anchors`, each with the first of `sealing` whose tree holds it.
 fn check_and_stage(
     state: &mut ChainState,
+    anchors: &mut Anchors,
+    sealing: &[Block],
     store: &Store,
     start: u64,
     lines: &[Vec<u8>],
     timings: &mut Timings,
-) -> Result<Vec<(u64, Entry)>, ReplicaError> {
+) -> Result<(), ReplicaError> {
     let t = std::time::Instant::now();
     let (entries, leaves): (Vec<Entry>, Vec<Hash>) = parse_and_verify(lines)
         .map_err(|(i, source)| ReplicaError::BadEntry {
@@ -913,17 +890,21 @@ fn check_and_stage(
             source: err.into(),
         })?;
     }
+    for (index, e) in (start..).zip(&entries) {
+        if !matches!(e.action(), Action::Anchor { .. }) {
+            continue;
+        }
+        let at = sealing.partition_point(|b| b.size <= index);
+        let block = sealing
+            .get(at)
+            .ok_or(StoreError::Missing(Missing::SealingBlock(index)))?;
+        anchors.push(index, e, block)?;
+    }
     timings.apply += t.elapsed();
-    let anchors = entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| matches!(e.action(), Action::Anchor { .. }))
-        .map(|(i, e)| (start + i as u64, e.clone()))
-        .collect();
     let t = std::time::Instant::now();
     store.append_hashed(&entries, &leaves, false)?;
     timings.store += t.elapsed();
-    Ok(anchors)
+    Ok(())
 }
 
 /// Checks that `block` follows `prev` (or is a genesis block).
@@ -996,21 +977,6 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(
     })
 }
 
-/// Removes the anchor index keys at or beyond `size`.
-fn remove_from(tree: &sled::Tree, size: u64) -> Result<(), ReplicaError> {
-    for item in tree.range(size.to_be_bytes()..) {
-        let (key, _) = item.map_err(StoreError::from)?;
-        tree.remove(key).map_err(StoreError::from)?;
-    }
-    Ok(())
-}
-
-fn be_u64(bytes: &[u8], what: &'static str) -> Result<u64, StoreError> {
-    <[u8; 8]>::try_from(bytes)
-        .map(u64::from_be_bytes)
-        .map_err(|_| StoreError::Malformed { what })
-}
-
 /// A stored block (its note was verified before it was stored).
 fn stored_block(store: &Store, height: u64) -> Result<Block, ReplicaError> {
     let note = store
@@ -1039,125 +1005,151 @@ fn sealing_block(store: &Store, head: &Block, index: u64) -> Result<Block, Repli
     }
 }
 
-/// The anchor entries up to `head` with the blocks that sealed them, from
-/// the store's anchor index; entries the index has not scanned yet (a
-/// replica from before the index, or a crash between a sync's index write
-/// and its head) are scanned now and added to it.
-fn load_anchors(store: &Store, head: Option<&SignedBlock>) -> Result<Anchors, ReplicaError> {
-    let mut anchors = Anchors::default();
+/// The anchor records up to `head`, from the store's anchor chunks. A
+/// store without them (written before anchor records) or whose chunks do
+/// not decode, do not cover the head's entries exactly or do not fit its
+/// block (damaged) gets them rebuilt from its entries and blocks, logged,
+/// and stored for the next open.
+fn load_anchors(
+    store: &Store,
+    dir: &Path,
+    head: Option<&SignedBlock>,
+) -> Result<Anchors, ReplicaError> {
     let Some(head) = head.map(|h| &h.block) else {
-        return Ok(anchors);
+        return Ok(Anchors::default());
     };
     let size = head.size;
-    let tree = store.open_tree(ANCHORS_TREE)?;
-    remove_from(&tree, size)?;
-    // The indexed anchors' bytes, then parsed on all cores; each sealing
-    // block read once.
-    // Entries are read in ranges (a tile record is read once per range,
-    // not once per entry).
-    const WINDOW: u64 = 4096;
-    let mut window: (u64, Vec<sled::IVec>) = (0, Vec::new());
-    let mut indexed = Vec::new();
-    for item in tree.iter() {
-        let (key, value) = item.map_err(StoreError::from)?;
-        let index = be_u64(&key, "an anchor index key is not 8 bytes")?;
-        let height = be_u64(&value, "an anchor's block height is not 8 bytes")?;
-        if index < window.0 || index - window.0 >= window.1.len() as u64 {
-            window = (
-                index,
-                store.entries(index, index.saturating_add(WINDOW).min(size))?,
-            );
+    let cover = match store.anchor_cover() {
+        Ok(cover) => cover,
+        Err(e @ StoreError::Malformed { .. }) => {
+            tracing::warn!("{}: {e}: rebuilding the anchor records", dir.display());
+            None
         }
-        let bytes = usize::try_from(index - window.0)
-            .ok()
-            .and_then(|i| window.1.get(i))
-            .cloned()
-            .ok_or(StoreError::Missing(Missing::Entry(index)))?;
-        if let std::collections::btree_map::Entry::Vacant(slot) = anchors.blocks.entry(height) {
-            slot.insert(stored_block(store, height)?);
+        Err(e) => return Err(e.into()),
+    };
+    match cover {
+        Some(cover) if cover.size == size => {
+            let chunks = store.anchor_chunks()?;
+            let decoded = Anchors::decode(chunks.iter().map(|(k, v)| (*k, v.as_ref())));
+            match decoded {
+                Ok(anchors) if anchors.len() as u64 != cover.count => tracing::warn!(
+                    "{}: {} anchor records stored, {} expected (damaged): rebuilding them from the entries",
+                    dir.display(),
+                    anchors.len(),
+                    cover.count
+                ),
+                Ok(anchors) => match anchors.first_outside(head) {
+                    None => return Ok(anchors),
+                    Some(index) => tracing::warn!(
+                        "{}: the stored anchor record of entry {index} is beyond the head (damaged): rebuilding the anchor records from the entries",
+                        dir.display()
+                    ),
+                },
+                Err(e) => tracing::warn!(
+                    "{}: the stored {e} (damaged): rebuilding the anchor records from the entries",
+                    dir.display()
+                ),
+            }
         }
-        indexed.push((index, height, bytes));
+        Some(cover) => tracing::warn!(
+            "{}: the stored anchor records cover {} entries, the head {size}: rebuilding them from the entries",
+            dir.display(),
+            cover.size
+        ),
+        None => tracing::info!(
+            "{}: building anchor records from the {size} entries (a replica from before them)",
+            dir.display()
+        ),
     }
+    let anchors = scan_anchors(store, head)?;
+    store.replace_anchor_chunks(
+        &anchors.encoded_from(0),
+        AnchorCover {
+            size,
+            count: anchors.len() as u64,
+        },
+    )?;
+    if store.meta(OLD_ANCHORS_SCANNED)?.is_some() {
+        store.drop_tree(OLD_ANCHORS_TREE)?;
+        store.remove_meta(OLD_ANCHORS_SCANNED)?;
+        store.flush()?;
+    }
+    tracing::info!(
+        "{}: {} anchor records built and stored",
+        dir.display(),
+        anchors.len()
+    );
+    Ok(anchors)
+}
+
+/// The anchor records of the first `head.size` stored entries (parsed on
+/// all cores; their signatures were checked when they were synced), each
+/// with the first stored block that seals it.
+fn scan_anchors(store: &Store, head: &Block) -> Result<Anchors, ReplicaError> {
+    let size = head.size;
+    let mut anchors = Anchors::default();
+    let mut sealing: Option<Block> = None;
+    let mut at = 0;
+    while at < size {
+        let end = at.saturating_add(MAX_RANGE).min(size);
+        let lines = store.entries(at, end)?;
+        if lines.len() as u64 != end - at {
+            return Err(StoreError::Missing(Missing::Entries { start: at, end }).into());
+        }
+        let entries = parse_all(&lines).map_err(|(i, e)| ReplicaError::BadEntry {
+            index: at + i as u64,
+            source: e.into(),
+        })?;
+        for (index, entry) in (at..).zip(&entries) {
+            if !matches!(entry.action(), Action::Anchor { .. }) {
+                continue;
+            }
+            // Entries come in order: the block that sealed the previous
+            // anchor seals this one too when its tree holds it.
+            let block = match sealing.take().filter(|b| b.size > index) {
+                Some(b) => b,
+                None => sealing_block(store, head, index)?,
+            };
+            anchors.push(index, entry, &block)?;
+            sealing = Some(block);
+        }
+        at = end;
+    }
+    Ok(anchors)
+}
+
+/// Parses entries on all cores (no signature check). Errors carry the
+/// position in `lines`.
+fn parse_all<B: AsRef<[u8]> + Sync>(lines: &[B]) -> Result<Vec<Entry>, (usize, EntryError)> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let per = indexed.len().div_ceil(threads).max(1);
-    let parsed: Vec<Result<Vec<(u64, Entry)>, ReplicaError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = indexed
+    let per = lines.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
             .chunks(per)
-            .map(|part| {
+            .enumerate()
+            .map(|(n, part)| {
                 scope.spawn(move || {
-                    let mut cache = AuthorCache::default();
+                    let mut authors = AuthorCache::default();
                     part.iter()
-                        .map(|(index, _, bytes)| {
-                            Entry::parse_with(bytes, &mut cache)
-                                .map(|e| (*index, e))
-                                .map_err(|e| ReplicaError::BadEntry {
-                                    index: *index,
-                                    source: e.into(),
-                                })
+                        .enumerate()
+                        .map(|(i, line)| {
+                            Entry::parse_with(line.as_ref(), &mut authors)
+                                .map_err(|e| (n * per + i, e))
                         })
-                        .collect()
+                        .collect::<Result<Vec<_>, _>>()
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(ReplicaError::BadEntry {
-                        index: 0,
-                        source: EntryRefused::Panicked,
-                    })
-                })
-            })
-            .collect()
-    });
-    drop(indexed);
-    for part in parsed {
-        for (index, entry) in part? {
-            anchors.entries.insert(index, entry);
-        }
-    }
-    let scanned = match store.meta(ANCHORS_SCANNED)? {
-        Some(v) => be_u64(&v, "the anchor scan mark is not 8 bytes")?.min(size),
-        None => 0,
-    };
-    if scanned < size {
-        let mut cache = AuthorCache::default();
-        let mut sealing: Option<Block> = None;
-        let mut at = scanned;
-        while at < size {
-            let end = at.saturating_add(MAX_RANGE).min(size);
-            let lines = store.entries(at, end)?;
-            if lines.len() as u64 != end - at {
-                return Err(StoreError::Missing(Missing::Entries { start: at, end }).into());
+        let mut all = Vec::with_capacity(lines.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => all.extend(part?),
+                // A parser that panicked: the entries cannot be read.
+                Err(_) => return Err((0, EntryError::Malformed("parser panicked".into()))),
             }
-            for (i, line) in lines.iter().enumerate() {
-                let index = at + i as u64;
-                let entry =
-                    Entry::parse_with(line, &mut cache).map_err(|e| ReplicaError::BadEntry {
-                        index,
-                        source: e.into(),
-                    })?;
-                if !matches!(entry.action(), Action::Anchor { .. }) {
-                    continue;
-                }
-                // Entries come in order: the block that sealed the previous
-                // anchor seals this one too when its tree holds it.
-                let block = match sealing.take().filter(|b| b.size > index) {
-                    Some(b) => b,
-                    None => sealing_block(store, head, index)?,
-                };
-                tree.insert(index.to_be_bytes(), &block.height.to_be_bytes())
-                    .map_err(StoreError::from)?;
-                anchors.insert(index, entry, block.clone());
-                sealing = Some(block);
-            }
-            at = end;
         }
-        store.set_meta(ANCHORS_SCANNED, &size.to_be_bytes())?;
-        store.flush()?;
-    }
-    Ok(anchors)
+        Ok(all)
+    })
 }
 
 /// The state after the first `size` stored entries, replayed from genesis.

@@ -8,7 +8,8 @@
 //! | `e` + index (u64 BE) | an entry of the partial tile at the end: the tree hashes it completed, then its bytes |
 //! | `l` + leaf hash | index (u64 BE); nodes only, for look-up by hash |
 //! | `b` + height (u64 BE) | signed checkpoint note |
-//! | `m` + name | metadata: `size`, `tiled`, `format`, `state` (JSON), `head`, … |
+//! | `a` + index (u64 BE) | replicas: a chunk of anchor records from this entry on ([`vouch_core::view::Anchors::encoded_from`]) |
+//! | `m` + name | metadata: `size`, `tiled`, `format`, `state` (JSON), `head`, `anchors` (entries the anchor chunks cover), … |
 //!
 //! Entries are stored as C2SP tlog-tiles stores them: 256 to a record. The
 //! entries `0..tiled` (`tiled` a multiple of 256) sit in tile records, the
@@ -130,6 +131,48 @@ pub const TILE_FORMAT: u8 = 1;
 const FORMAT: &[u8] = b"tiles/1";
 /// Tiles folded per atomic batch when converting an old store.
 const MIGRATE_TILES_PER_BATCH: u64 = 64;
+/// sled's page cache for a chain store.
+const CACHE_BYTES: u64 = 256 << 20;
+/// sled's log segment size for a new chain store. sled writes a page
+/// larger than a quarter segment as a separate blob file and counts it in
+/// its cache as the few bytes of the pointer to it, so such pages are
+/// never evicted. A leaf page holds up to 17 values; with 256-entry tiles
+/// (about 112 KB of anchors) every leaf is such a page at sled's default
+/// 512 KiB segments, and the whole store stayed in memory. At 8 MiB
+/// (pages up to 2 MiB inline) leaves of tiles are counted and evicted.
+const SEGMENT_BYTES: usize = 8 << 20;
+
+/// What a replica's stored anchor record chunks hold: the records of the
+/// anchor entries among the first `size` entries, `count` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnchorCover {
+    /// Entries covered.
+    pub size: u64,
+    /// Anchor records stored.
+    pub count: u64,
+}
+
+impl AnchorCover {
+    fn to_bytes(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.size.to_be_bytes());
+        out[8..].copy_from_slice(&self.count.to_be_bytes());
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
+        let malformed = StoreError::Malformed {
+            what: "the anchor records' cover is not 16 bytes",
+        };
+        if bytes.len() != 16 {
+            return Err(malformed);
+        }
+        Ok(Self {
+            size: be_u64(&bytes[..8])?,
+            count: be_u64(&bytes[8..])?,
+        })
+    }
+}
 
 /// The chain store.
 #[derive(Clone)]
@@ -196,7 +239,18 @@ impl Store {
     /// [`StoreError::Locked`] when another process has it open;
     /// [`StoreError::Format`] for a layout this version does not know.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = open_sled(dir, 256 << 20).map_err(|e| match e {
+        let opened = match open_sled_segments(dir, CACHE_BYTES, Some(SEGMENT_BYTES)) {
+            Err(OpenError::Sled(sled::Error::Unsupported(why))) if why.contains("io buffer") => {
+                tracing::info!(
+                    "{}: a chain store made with sled's default log segments: its tile pages stay in memory (stores made since keep them in {} MiB segments, within the cache)",
+                    dir.display(),
+                    SEGMENT_BYTES >> 20
+                );
+                open_sled_segments(dir, CACHE_BYTES, None)
+            }
+            other => other,
+        };
+        let db = opened.map_err(|e| match e {
             OpenError::Locked => StoreError::Locked {
                 dir: dir.to_owned(),
             },
@@ -615,8 +669,10 @@ impl Store {
     }
 
     /// Saves a replica's verified head in one atomic, flushed write: the
-    /// state snapshot after it, its note (`head`), and the notes of the
-    /// blocks up to it. A crash leaves either all of them or none.
+    /// state snapshot after it, its note (`head`), the notes of the blocks
+    /// up to it, and the anchor record chunks that changed (each replacing
+    /// the one stored under its key), marked as holding `anchors` records
+    /// for the state's entries. A crash leaves either all of them or none.
     ///
     /// # Errors
     /// [`StoreError`] on I/O; then nothing was written.
@@ -625,15 +681,95 @@ impl Store {
         state: &ChainState,
         head: &[u8],
         blocks: &[(u64, &str)],
+        anchor_chunks: &[(u64, Vec<u8>)],
+        anchors: u64,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_vec(state).map_err(StoreError::State)?;
         let mut batch = sled::Batch::default();
         for (height, note) in blocks {
             batch.insert(&key(b'b', *height), note.as_bytes());
         }
+        for (first, chunk) in anchor_chunks {
+            batch.insert(&key(b'a', *first), chunk.as_slice());
+        }
+        let cover = AnchorCover {
+            size: state.size,
+            count: anchors,
+        };
+        batch.insert(meta("anchors"), &cover.to_bytes());
         batch.insert(meta("state"), json);
         batch.insert(meta("head"), head);
         self.commit(batch, true)
+    }
+
+    /// What a replica's stored anchor chunks cover (`None`: none stored,
+    /// a store from before anchor records).
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O; [`StoreError::Malformed`] for a value that is
+    /// not 16 bytes.
+    pub fn anchor_cover(&self) -> Result<Option<AnchorCover>, StoreError> {
+        self.tree
+            .get(meta("anchors"))?
+            .map(|v| AnchorCover::from_bytes(&v))
+            .transpose()
+    }
+
+    /// The stored anchor record chunks, by key (the index of each chunk's
+    /// first anchor).
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O or a malformed key.
+    pub fn anchor_chunks(&self) -> Result<Vec<(u64, sled::IVec)>, StoreError> {
+        self.tree
+            .range(key(b'a', 0)..=key(b'a', u64::MAX))
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((be_u64(&k[1..])?, v))
+            })
+            .collect()
+    }
+
+    /// Replaces every stored anchor record chunk by `chunks`, which cover
+    /// as `cover` says, in one atomic, flushed write.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O; then nothing was written.
+    pub fn replace_anchor_chunks(
+        &self,
+        chunks: &[(u64, Vec<u8>)],
+        cover: AnchorCover,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for item in self.tree.range(key(b'a', 0)..=key(b'a', u64::MAX)) {
+            let (k, _) = item?;
+            batch.remove(k);
+        }
+        for (first, chunk) in chunks {
+            batch.insert(&key(b'a', *first), chunk.as_slice());
+        }
+        batch.insert(meta("anchors"), &cover.to_bytes());
+        self.commit(batch, true)
+    }
+
+    /// Removes a named metadata value.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn remove_meta(&self, name: &str) -> Result<(), StoreError> {
+        self.write_allowed()?;
+        self.tree.remove(meta(name))?;
+        Ok(())
+    }
+
+    /// Removes a separate tree (see [`Store::open_tree`]) and its data.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O.
+    pub fn drop_tree(&self, name: &str) -> Result<(), StoreError> {
+        self.write_allowed()?;
+        self.db.drop_tree(name)?;
+        Ok(())
     }
 
     /// The last state snapshot, if any.
@@ -1010,13 +1146,25 @@ pub enum OpenError {
 /// # Errors
 /// [`OpenError::Locked`] when it stays locked; [`OpenError::Sled`].
 pub fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
+    open_sled_segments(path, cache_bytes, None)
+}
+
+/// As [`open_sled`], with sled's log segments of `segment_bytes` (a power
+/// of two up to 16 MiB) for a new database; `None`: sled's default
+/// (512 KiB). sled keeps the size a database was made with: opening one
+/// with another fails.
+fn open_sled_segments(
+    path: &Path,
+    cache_bytes: u64,
+    segment_bytes: Option<usize>,
+) -> Result<sled::Db, OpenError> {
     let mut attempts = 0;
     loop {
-        match sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .open()
-        {
+        let mut config = sled::Config::new().path(path).cache_capacity(cache_bytes);
+        if let Some(bytes) = segment_bytes {
+            config = config.segment_size(bytes);
+        }
+        match config.open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(io))
                 if io.kind() == std::io::ErrorKind::WouldBlock

@@ -71,11 +71,14 @@ fn batch_equation_holds(entries: &[Entry]) -> bool {
                 authors.len() - 1
             }
         };
+        let [context, unsigned, close] = e.signing_input_parts();
         let k = Scalar::from_hash(
             Sha512::new()
                 .chain_update(r_bytes)
                 .chain_update(a_bytes)
-                .chain_update(&e.signing_input),
+                .chain_update(context)
+                .chain_update(unsigned)
+                .chain_update(close),
         );
         seed.update(r_bytes);
         seed.update(s_bytes);

@@ -121,6 +121,18 @@ impl<'a> ListUri<'a> {
     pub fn id(&self) -> String {
         format!("{}{LIST_NAME_SEPARATOR}{}", self.issuer, self.name)
     }
+
+    /// The list's id ([`ListUri::id`]) as a slice of `uri`, the URI this
+    /// was parsed from (the id is its last path segment), without
+    /// allocating; `None` when `uri` does not end with it.
+    pub fn id_in<'u>(&self, uri: &'u str) -> Option<&'u str> {
+        let len = self.issuer.len() + LIST_NAME_SEPARATOR.len_utf8() + self.name.len();
+        let id = uri.get(uri.len().checked_sub(len)?..)?;
+        let issuer = id
+            .strip_suffix(self.name)?
+            .strip_suffix(LIST_NAME_SEPARATOR)?;
+        (issuer == self.issuer).then_some(id)
+    }
 }
 
 /// What an entry does.
@@ -214,6 +226,9 @@ impl Action {
     }
 }
 
+/// What canonical bytes end with after the signature's base64url.
+const SIG_TAIL: &str = r#","sig":""}"#;
+
 #[derive(Serialize, Deserialize)]
 struct Wire {
     author: String,
@@ -264,7 +279,9 @@ pub struct Entry {
     pub(super) time: i64,
     pub(super) action: Action,
     pub(super) signature: Signature,
-    pub(super) signing_input: Vec<u8>,
+    /// Length of the bytes before `,"sig":`: with [`ENTRY_CONTEXT`] before
+    /// and `}` after, they are the signing input.
+    signed: usize,
     bytes: Vec<u8>,
 }
 
@@ -283,13 +300,16 @@ impl Entry {
         };
         // A struct of strings and integers always serialises.
         let bytes = serde_json::to_vec(&wire).unwrap_or_default();
+        // The bytes end with `,"sig":"…"}` (base64url needs no escapes);
+        // before it they are the unsigned JSON the signing input holds.
+        let signed = bytes.len().saturating_sub(wire.sig.len() + SIG_TAIL.len());
         Self {
             author,
             seq,
             time,
             action: wire.action,
             signature,
-            signing_input,
+            signed,
             bytes,
         }
     }
@@ -311,11 +331,29 @@ impl Entry {
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(bytes.len()));
         }
-        let wire: Wire =
-            serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
-        if serde_json::to_vec(&wire).ok().as_deref() != Some(bytes) {
-            return Err(EntryError::NotCanonical);
-        }
+        let (wire, signed) = match canonical::parse(bytes) {
+            Some(parsed) => {
+                debug_assert_eq!(
+                    serde_json::to_vec(&parsed.0).ok().as_deref(),
+                    Some(bytes),
+                    "the canonical reader accepted bytes serde_json does not write"
+                );
+                parsed
+            }
+            None => {
+                // Not read as canonical: serde_json says what is wrong, or
+                // (should the reader ever miss a canonical spelling) reads
+                // it and checks it the slow way, by writing it again.
+                let wire: Wire = serde_json::from_slice(bytes)
+                    .map_err(|e| EntryError::Malformed(e.to_string()))?;
+                if serde_json::to_vec(&wire).ok().as_deref() != Some(bytes) {
+                    return Err(EntryError::NotCanonical);
+                }
+                // The canonical bytes end with `,"sig":"…"}`.
+                let signed = bytes.len() - wire.sig.len() - SIG_TAIL.len();
+                (wire, signed)
+            }
+        };
         let author = match authors.0.get(&wire.author) {
             Some(did) => did.clone(),
             None => {
@@ -329,22 +367,25 @@ impl Entry {
         };
         let sig = crate::b64::decode(&wire.sig).map_err(|_| EntryError::SignatureEncoding)?;
         let signature = Signature::from_slice(&sig).map_err(|_| EntryError::SignatureEncoding)?;
-        // The canonical bytes end with `,"sig":"…"}`; without it they are the
-        // unsigned JSON the signature covers.
-        let cut = bytes.len() - wire.sig.len() - r#","sig":""}"#.len();
-        let mut signing_input = Vec::with_capacity(ENTRY_CONTEXT.len() + cut + 1);
-        signing_input.extend_from_slice(ENTRY_CONTEXT);
-        signing_input.extend_from_slice(&bytes[..cut]);
-        signing_input.push(b'}');
         Ok(Self {
             author,
             seq: wire.seq,
             time: wire.time,
             action: wire.action,
             signature,
-            signing_input,
+            signed,
             bytes: bytes.to_vec(),
         })
+    }
+
+    /// The signing input in its three parts: [`ENTRY_CONTEXT`], the
+    /// canonical bytes before `,"sig":`, and `}`.
+    pub(super) fn signing_input_parts(&self) -> [&[u8]; 3] {
+        [
+            ENTRY_CONTEXT,
+            self.bytes.get(..self.signed).unwrap_or_default(),
+            b"}",
+        ]
     }
 
     /// Checks the author's signature.
@@ -352,9 +393,10 @@ impl Entry {
     /// # Errors
     /// [`EntryError::BadSignature`].
     pub fn verify_signature(&self) -> Result<(), EntryError> {
+        let message = self.signing_input_parts().concat();
         self.author
             .verifying_key()
-            .verify_strict(&self.signing_input, &self.signature)
+            .verify_strict(&message, &self.signature)
             .map_err(|_| EntryError::BadSignature(self.author.as_str().to_owned()))
     }
 
@@ -386,6 +428,248 @@ impl Entry {
     /// RFC 9162 leaf hash of [`Entry::as_bytes`].
     pub fn leaf_hash(&self) -> Hash {
         record_hash(&self.bytes)
+    }
+}
+
+/// Reads the one spelling `serde_json` writes for an entry, straight from
+/// the bytes, instead of parsing them and writing them again to compare.
+/// It is *sound*: what it accepts is exactly what `serde_json::to_vec`
+/// writes for the value it returns (debug builds check this on every
+/// entry). It need not be complete: bytes it does not read go the slow
+/// way, which names the error.
+mod canonical {
+    use super::{Action, Wire};
+
+    /// The entry and the length of its bytes before `,"sig":`; `None`
+    /// when the bytes are not read as canonical.
+    pub(super) fn parse(bytes: &[u8]) -> Option<(Wire, usize)> {
+        let mut r = Reader { bytes, at: 0 };
+        r.lit(b"{\"author\":")?;
+        let author = r.string()?;
+        r.lit(b",\"seq\":")?;
+        let seq = r.u64()?;
+        r.lit(b",\"time\":")?;
+        let time = r.i64()?;
+        r.lit(b",\"action\":{\"type\":")?;
+        let action = r.action()?;
+        let signed = r.at;
+        r.lit(b",\"sig\":")?;
+        let sig = r.string()?;
+        r.lit(b"}")?;
+        (r.at == bytes.len()).then_some((
+            Wire {
+                author,
+                seq,
+                time,
+                action,
+                sig,
+            },
+            signed,
+        ))
+    }
+
+    struct Reader<'a> {
+        bytes: &'a [u8],
+        at: usize,
+    }
+
+    impl Reader<'_> {
+        fn lit(&mut self, expected: &[u8]) -> Option<()> {
+            let end = self.at.checked_add(expected.len())?;
+            (self.bytes.get(self.at..end)? == expected).then(|| self.at = end)
+        }
+
+        /// A JSON string as `serde_json` writes it: `"` and `\\` escaped,
+        /// control characters as `\b \t \n \f \r` or `\u00xx` (lower-case
+        /// hex), nothing else escaped, valid UTF-8.
+        fn string(&mut self) -> Option<String> {
+            self.lit(b"\"")?;
+            let rest = self.bytes.get(self.at..)?;
+            // The common case: no escape before the closing quote.
+            let end = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            if rest[end] == b'"' {
+                let s = std::str::from_utf8(&rest[..end]).ok()?.to_owned();
+                self.at += end + 1;
+                return Some(s);
+            }
+            let mut out = Vec::with_capacity(end + 16);
+            let mut i = 0;
+            loop {
+                let b = *rest.get(i)?;
+                i += 1;
+                match b {
+                    b'"' => break,
+                    b'\\' => {
+                        let e = *rest.get(i)?;
+                        i += 1;
+                        out.push(match e {
+                            b'"' => b'"',
+                            b'\\' => b'\\',
+                            b'b' => 0x08,
+                            b't' => 0x09,
+                            b'n' => 0x0a,
+                            b'f' => 0x0c,
+                            b'r' => 0x0d,
+                            b'u' => {
+                                let hex = rest.get(i..i + 4)?;
+                                i += 4;
+                                let v = match hex {
+                                    [b'0', b'0', hi @ b'0'..=b'1', lo] => {
+                                        (hi - b'0') << 4 | hex_digit(*lo)?
+                                    }
+                                    _ => return None,
+                                };
+                                // These have a short escape, which serde_json uses.
+                                if matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                                    return None;
+                                }
+                                v
+                            }
+                            _ => return None,
+                        });
+                    }
+                    0x00..=0x1f => return None,
+                    _ => out.push(b),
+                }
+            }
+            self.at += i;
+            String::from_utf8(out).ok()
+        }
+
+        /// An unsigned integer in its shortest decimal spelling.
+        fn u64(&mut self) -> Option<u64> {
+            let rest = self.bytes.get(self.at..)?;
+            let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            let digits = &rest[..len];
+            if len == 0 || (len > 1 && digits[0] == b'0') {
+                return None;
+            }
+            let mut v: u64 = 0;
+            for &d in digits {
+                v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            }
+            self.at += len;
+            Some(v)
+        }
+
+        /// A signed integer: `-` before a non-zero magnitude, or none.
+        fn i64(&mut self) -> Option<i64> {
+            if self.lit(b"-").is_some() {
+                let magnitude = self.u64()?;
+                if magnitude == 0 {
+                    return None;
+                }
+                0i64.checked_sub_unsigned(magnitude)
+            } else {
+                i64::try_from(self.u64()?).ok()
+            }
+        }
+
+        /// `[]` or `["…","…"]`.
+        fn strings(&mut self) -> Option<Vec<String>> {
+            self.lit(b"[")?;
+            let mut out = Vec::new();
+            if self.lit(b"]").is_some() {
+                return Some(out);
+            }
+            loop {
+                out.push(self.string()?);
+                if self.lit(b"]").is_some() {
+                    return Some(out);
+                }
+                self.lit(b",")?;
+            }
+        }
+
+        /// The action after `{"type":`, up to and with its closing `}`;
+        /// fields in the order they are declared.
+        fn action(&mut self) -> Option<Action> {
+            let kind = self.string()?;
+            let action = match kind.as_str() {
+                "genesis" => {
+                    self.lit(b",\"origin\":")?;
+                    let origin = self.string()?;
+                    self.lit(b",\"authorities\":")?;
+                    let authorities = self.strings()?;
+                    Action::Genesis {
+                        origin,
+                        authorities,
+                    }
+                }
+                "accredit" => {
+                    self.lit(b",\"issuer\":")?;
+                    let issuer = self.string()?;
+                    self.lit(b",\"name\":")?;
+                    let name = self.string()?;
+                    self.lit(b",\"kinds\":")?;
+                    let kinds = self.strings()?;
+                    Action::Accredit {
+                        issuer,
+                        name,
+                        kinds,
+                    }
+                }
+                "withdraw" => {
+                    self.lit(b",\"issuer\":")?;
+                    let issuer = self.string()?;
+                    self.lit(b",\"reason\":")?;
+                    let reason = self.string()?;
+                    Action::Withdraw { issuer, reason }
+                }
+                "anchor" => {
+                    self.lit(b",\"list\":")?;
+                    let list = self.string()?;
+                    self.lit(b",\"root\":")?;
+                    let root = self.string()?;
+                    self.lit(b",\"count\":")?;
+                    let count = self.u64()?;
+                    self.lit(b",\"first\":")?;
+                    let first = self.u64()?;
+                    self.lit(b",\"last\":")?;
+                    let last = self.u64()?;
+                    Action::Anchor {
+                        list,
+                        root,
+                        count,
+                        first,
+                        last,
+                    }
+                }
+                "status" => {
+                    self.lit(b",\"list\":")?;
+                    let list = self.string()?;
+                    self.lit(b",\"sequence\":")?;
+                    let sequence = self.u64()?;
+                    self.lit(b",\"token\":")?;
+                    let token = self.string()?;
+                    Action::Status {
+                        list,
+                        sequence,
+                        token,
+                    }
+                }
+                "rotate-key" => {
+                    self.lit(b",\"new_key\":")?;
+                    let new_key = self.string()?;
+                    self.lit(b",\"proof\":")?;
+                    let proof = self.string()?;
+                    Action::RotateKey { new_key, proof }
+                }
+                _ => return None,
+            };
+            self.lit(b"}")?;
+            Some(action)
+        }
+    }
+
+    fn hex_digit(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        }
     }
 }
 
@@ -440,6 +724,10 @@ mod tests {
         let parsed = ListUri::parse_known(&uri, Some(&author)).unwrap();
         assert_eq!(parsed, ListUri::parse(&uri).unwrap());
         assert_eq!(parsed.issuer, author.as_str());
+        // The id is the URI's last segment, borrowed.
+        assert_eq!(parsed.id_in(&uri), Some(parsed.id().as_str()));
+        assert_eq!(parsed.id_in("https://r.example/v1/status/x~1"), None);
+        assert_eq!(parsed.id_in("1"), None);
         // An issuer that is not the known DID is still decoded, and a
         // broken one refused.
         let broken = ListUri::format("https://r.example", "did:key:z6MkBROKEN", "1");
@@ -526,6 +814,115 @@ mod tests {
             Entry::parse(b"\xff"),
             Err(EntryError::Malformed(_))
         ));
+    }
+
+    /// Entries of every action, with strings that need escapes.
+    fn entries_of_every_kind() -> Vec<Entry> {
+        let k = key(9);
+        let odd = "q\"uo\\te \u{1}\u{8}\t\n\u{c}\r\u{1f}\u{7f} / é 😀";
+        let actions = vec![
+            Action::Genesis {
+                origin: "reg.example".into(),
+                authorities: vec![id(&k), odd.into()],
+            },
+            Action::Genesis {
+                origin: String::new(),
+                authorities: vec![],
+            },
+            Action::Accredit {
+                issuer: id(&k),
+                name: odd.into(),
+                kinds: vec!["transcript".into(), "x".into()],
+            },
+            Action::Withdraw {
+                issuer: id(&k),
+                reason: odd.into(),
+            },
+            Action::Anchor {
+                list: "https://r.example/v1/status/a~1".into(),
+                root: "ab".repeat(32),
+                count: u64::MAX,
+                first: 0,
+                last: 10,
+            },
+            Action::Status {
+                list: odd.into(),
+                sequence: 7,
+                token: "e.y.j".into(),
+            },
+            Action::rotate_key("reg", &id(&k), &key(10), 3),
+        ];
+        let times = [0, -1, 1, i64::MIN, i64::MAX, 1_795_000_000];
+        actions
+            .into_iter()
+            .zip(times.iter().cycle())
+            .enumerate()
+            .map(|(seq, (a, &t))| Entry::sign(&k, [0, u64::MAX][seq % 2], t, a))
+            .collect()
+    }
+
+    #[test]
+    fn the_canonical_reader_reads_what_serde_json_writes_and_nothing_else() {
+        for e in entries_of_every_kind() {
+            let bytes = e.as_bytes();
+            let (wire, signed) = canonical::parse(bytes).expect("canonical bytes read");
+            assert_eq!(serde_json::to_vec(&wire).unwrap(), bytes);
+            assert_eq!(&bytes[signed..signed + 7], b",\"sig\":");
+            assert_eq!(Entry::parse(bytes).unwrap(), e);
+            e.verify_signature().unwrap();
+            // Every changed byte: what the reader accepts, serde_json
+            // reads as the same entry and writes back byte for byte.
+            for i in 0..bytes.len() {
+                for flip in [0x01u8, 0x02, 0x08, 0x20, 0x40, 0x80] {
+                    let mut m = bytes.to_vec();
+                    m[i] ^= flip;
+                    if let Some((w, _)) = canonical::parse(&m) {
+                        assert_eq!(serde_json::to_vec(&w).unwrap(), m, "byte {i} ^ {flip:#x}");
+                    }
+                    let slow = serde_json::from_slice::<Wire>(&m)
+                        .ok()
+                        .filter(|w| serde_json::to_vec(w).ok().as_deref() == Some(&m[..]));
+                    assert_eq!(
+                        slow.is_some(),
+                        canonical::parse(&m).is_some(),
+                        "byte {i} ^ {flip:#x}: the reader and serde_json disagree"
+                    );
+                }
+            }
+        }
+        // Spellings serde_json does not write.
+        let e = Entry::sign(
+            &key(9),
+            0,
+            0,
+            Action::Anchor {
+                list: "https://r.example/v1/status/a~1".into(),
+                root: "ab".repeat(32),
+                count: u64::MAX,
+                first: 0,
+                last: 10,
+            },
+        );
+        let text = String::from_utf8(e.as_bytes().to_vec()).unwrap();
+        for bad in [
+            text.replace("\"seq\":0", "\"seq\":00"),
+            text.replace("\"seq\":0", "\"seq\":-0"),
+            text.replace("\"time\":0", "\"time\":-0"),
+            text.replace("\"first\":0", "\"first\":0.0"),
+            text.replace(
+                "\"count\":18446744073709551615",
+                "\"count\":18446744073709551616",
+            ),
+            text.replace("\"list\":\"https:", "\"list\":\"https\\u003a"),
+            text.replace("\"list\":\"https:", "\"list\":\"https\\/"),
+            text.replace("\"list\":\"https:", "\"list\":\"\\u000ahttps:"),
+            text.replace("\"list\":\"https:", "\"list\":\"\\u001Fhttps:"),
+            text.replace("}", "} "),
+        ] {
+            assert_ne!(bad, text);
+            assert!(canonical::parse(bad.as_bytes()).is_none(), "{bad}");
+            assert!(Entry::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]

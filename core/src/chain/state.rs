@@ -338,8 +338,13 @@ impl ChainState {
             } => self.status(entry, list, *sequence, token)?,
             Action::RotateKey { new_key, proof } => self.rotate(entry, new_key, proof)?,
         }
-        self.authors
-            .insert(author.to_owned(), (entry.seq, entry.time));
+        match self.authors.get_mut(author) {
+            Some(last) => *last = (entry.seq, entry.time),
+            None => {
+                self.authors
+                    .insert(author.to_owned(), (entry.seq, entry.time));
+            }
+        }
         self.size = self.size.saturating_add(1);
         Ok(())
     }
@@ -503,7 +508,7 @@ impl ChainState {
     /// Checks that `author` may write to list `list`: the URI is well
     /// formed and names the author (or a key of its rotation history), its
     /// id is not taken under another URI, and no other issuer owns it.
-    fn list_for(&self, author_key: &DidKey, list: &str) -> Result<String, RuleError> {
+    fn list_for<'l>(&self, author_key: &DidKey, list: &'l str) -> Result<&'l str, RuleError> {
         let author = author_key.as_str();
         let uri = ListUri::parse_known(list, Some(author_key))?;
         let namespace = |why: String| RuleError::ListNamespace {
@@ -517,8 +522,11 @@ impl ChainState {
                 uri.issuer
             )));
         }
-        let id = uri.id();
-        if let Some(other) = self.list_ids.get(&id).filter(|u| *u != list) {
+        let id = uri.id_in(list).ok_or_else(|| RuleError::ListUri {
+            uri: list.chars().take(super::MAX_LIST_URI).collect(),
+            why: "its id is not its last path segment".into(),
+        })?;
+        if let Some(other) = self.list_ids.get(id).filter(|u| *u != list) {
             return Err(namespace(format!("list {id} is already at {other}")));
         }
         match self.lists.get(list) {
@@ -530,8 +538,10 @@ impl ChainState {
         }
     }
 
-    fn claim_list(&mut self, author: &str, list: &str, id: String) -> &mut ListRecord {
-        self.list_ids.entry(id).or_insert_with(|| list.to_owned());
+    fn claim_list(&mut self, author: &str, list: &str, id: &str) -> &mut ListRecord {
+        if !self.list_ids.contains_key(id) {
+            self.list_ids.insert(id.to_owned(), list.to_owned());
+        }
         self.lists.entry(list.to_owned()).or_insert(ListRecord {
             owner: author.to_owned(),
             sequence: 0,
@@ -563,7 +573,11 @@ impl ChainState {
                 "anchor of {count} credentials cannot use status indexes {first}..={last}"
             )));
         }
-        self.claim_list(author, list, id);
+        // Most anchors go to a list already claimed: looking that up
+        // allocates nothing.
+        if !self.lists.contains_key(list) || !self.list_ids.contains_key(id) {
+            self.claim_list(author, list, id);
+        }
         if let Some(issuer) = self.issuers.get_mut(author) {
             issuer.anchors = issuer.anchors.saturating_add(1);
             issuer.credentials = issuer.credentials.saturating_add(count);

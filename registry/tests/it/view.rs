@@ -20,6 +20,7 @@ use vouch_core::{CheckName, Outcome};
 use vouch_registry::node::Node;
 use vouch_registry::now;
 use vouch_registry::replica::{Replica, ReplicaError, Trust};
+use vouch_registry::store::AnchorCover;
 
 use crate::common::{accredit, anchor, did, init_node, key, serve, status, tempdir, uni_list};
 
@@ -224,22 +225,87 @@ async fn a_replica_view_holds_each_anchor_with_the_block_that_sealed_it() {
     drop(replica);
     let replica = Replica::open(&replica_dir, trust.policy().unwrap()).unwrap();
     assert_eq!(replica.view().unwrap().anchor(anchor_index), Some(&record));
-    // A replica whose anchor index is missing (made before there was one)
-    // rebuilds it from its entries and blocks when it opens.
-    replica
-        .store()
+    // A replica whose anchor records are missing (made before there were
+    // any: no records, an index tree of the older layout) rebuilds them
+    // from its entries and blocks when it opens, and drops the old tree.
+    let store = replica.store();
+    let size = store.size().unwrap();
+    store
+        .replace_anchor_chunks(&[], AnchorCover { size, count: 0 })
+        .unwrap();
+    store.remove_meta("anchors").unwrap();
+    store
         .open_tree("anchors")
         .unwrap()
-        .clear()
+        .insert(anchor_index.to_be_bytes(), &0u64.to_be_bytes())
         .unwrap();
-    replica
-        .store()
-        .set_meta("anchors-scanned", &0u64.to_be_bytes())
+    store
+        .set_meta("anchors-scanned", &size.to_be_bytes())
         .unwrap();
-    replica.store().flush().unwrap();
+    store.flush().unwrap();
     drop(replica);
     let replica = Replica::open(&replica_dir, trust.policy().unwrap()).unwrap();
-    assert_eq!(replica.view().unwrap().anchors(), [record]);
+    assert_eq!(
+        replica.view().unwrap().anchors(),
+        std::slice::from_ref(&record)
+    );
+    assert_eq!(
+        replica.store().anchor_cover().unwrap(),
+        Some(AnchorCover { size, count: 1 })
+    );
+    assert!(replica.store().meta("anchors-scanned").unwrap().is_none());
+    assert!(replica.store().anchor_chunks().unwrap().len() == 1);
+
+    // Damaged anchor records never give a wrong view: each is rebuilt from
+    // the entries when the replica opens.
+    let good = replica.store().anchor_chunks().unwrap();
+    let (key0, bytes0) = (good[0].0, good[0].1.to_vec());
+    let mut flipped = bytes0.clone();
+    flipped[10] ^= 0x01;
+    let beyond = {
+        // Well formed, but the record of an entry beyond the head.
+        let mut a = vouch_core::view::Anchors::default();
+        let mut r = record.clone();
+        r.index = size + 5;
+        a.push_record(&r).unwrap();
+        a.encoded_from(0)
+    };
+    let cover = |size, count| AnchorCover { size, count };
+    type Chunks = Vec<(u64, Vec<u8>)>;
+    let damages: Vec<(Chunks, AnchorCover)> = vec![
+        (vec![(key0, b"not a chunk".to_vec())], cover(size, 1)),
+        (vec![(key0, flipped)], cover(size, 1)),
+        (
+            vec![(key0, bytes0[..bytes0.len() - 1].to_vec())],
+            cover(size, 1),
+        ),
+        (vec![(key0 + 1, bytes0.clone())], cover(size, 1)),
+        (
+            vec![(key0, bytes0.clone()), (key0 + 1, bytes0.clone())],
+            cover(size, 2),
+        ),
+        (vec![], cover(size, 1)),
+        (vec![(key0, bytes0.clone())], cover(size, 2)),
+        (vec![(key0, bytes0.clone())], cover(size - 1, 1)),
+        (beyond, cover(size, 1)),
+    ];
+    drop(replica);
+    for (n, (chunks, covered)) in damages.into_iter().enumerate() {
+        {
+            let replica = Replica::open(&replica_dir, trust.policy().unwrap()).unwrap();
+            replica
+                .store()
+                .replace_anchor_chunks(&chunks, covered)
+                .unwrap();
+        }
+        let replica = Replica::open(&replica_dir, trust.policy().unwrap()).unwrap();
+        assert_eq!(
+            replica.view().unwrap().anchors(),
+            std::slice::from_ref(&record),
+            "damage {n}"
+        );
+        assert_eq!(replica.store().anchor_chunks().unwrap(), good, "damage {n}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
