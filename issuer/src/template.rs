@@ -196,6 +196,17 @@ pub trait CsvTemplate {
         &self,
         cell: impl Fn(&str) -> Option<String>,
     ) -> Result<Map<String, Value>, ColumnError>;
+
+    /// As [`CsvTemplate::claims`], with cells looked up by the field's
+    /// position in the template's `fields` (no lookup by name, no copy of
+    /// the cell).
+    ///
+    /// # Errors
+    /// [`ColumnError`] of the first bad cell.
+    fn claims_at<'c>(
+        &self,
+        cell: impl Fn(usize) -> Option<&'c str>,
+    ) -> Result<Map<String, Value>, ColumnError>;
 }
 
 impl CsvTemplate for Template {
@@ -209,10 +220,18 @@ impl CsvTemplate for Template {
         &self,
         cell: impl Fn(&str) -> Option<String>,
     ) -> Result<Map<String, Value>, ColumnError> {
+        let cells: Vec<Option<String>> = self.fields.iter().map(|f| cell(f.column())).collect();
+        self.claims_at(|i| cells.get(i).and_then(Option::as_deref))
+    }
+
+    fn claims_at<'c>(
+        &self,
+        cell: impl Fn(usize) -> Option<&'c str>,
+    ) -> Result<Map<String, Value>, ColumnError> {
         let mut claims = Map::new();
-        for f in &self.fields {
-            let raw = cell(f.column()).unwrap_or_default();
-            let value = cell_value(f, &raw).map_err(|source| ColumnError {
+        for (i, f) in self.fields.iter().enumerate() {
+            let raw = cell(i).unwrap_or_default();
+            let value = cell_value(f, raw).map_err(|source| ColumnError {
                 column: f.column().to_owned(),
                 source,
             })?;
