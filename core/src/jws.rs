@@ -184,7 +184,11 @@ impl Jws {
         header.push_str("{\"alg\":\"EdDSA\"");
         let typ = typ.map(|t| ("typ", t));
         let kid = kid.map(|k| ("kid", k));
-        let (one, two) = if map_sorts_keys() { (kid, typ) } else { (typ, kid) };
+        let (one, two) = if map_sorts_keys() {
+            (kid, typ)
+        } else {
+            (typ, kid)
+        };
         for (name, value) in [one, two].into_iter().flatten() {
             header.push_str(",\"");
             header.push_str(name);

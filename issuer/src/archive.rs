@@ -174,7 +174,12 @@ pub struct Lines {
 
 impl std::fmt::Debug for Lines {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "archive::Lines({}, line {})", self.path.display(), self.line)
+        write!(
+            f,
+            "archive::Lines({}, line {})",
+            self.path.display(),
+            self.line
+        )
     }
 }
 

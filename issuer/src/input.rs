@@ -258,7 +258,11 @@ impl<'a> CsvRows<'a> {
             });
         }
         let position = |name: &str| headers.iter().position(|h| h == name);
-        let columns = template.fields.iter().map(|f| position(f.column())).collect();
+        let columns = template
+            .fields
+            .iter()
+            .map(|f| position(f.column()))
+            .collect();
         // Present: a missing holder column was refused above.
         let holder = position(HOLDER_COLUMN).unwrap_or_default();
         Ok(Self {

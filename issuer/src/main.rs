@@ -248,8 +248,8 @@ async fn issue(args: cli::IssueArgs) -> anyhow::Result<()> {
     let pass = passphrase(&p, false)?;
     let iss = Issuer::open(dir, &pass)?;
     let id = issuer::batch_id(&template, &bytes, skip_invalid);
-    let csv = input::CsvRows::new(&bytes, &template)
-        .with_context(|| input_path.display().to_string())?;
+    let csv =
+        input::CsvRows::new(&bytes, &template).with_context(|| input_path.display().to_string())?;
     let options = issuer::OutputOptions {
         out,
         qr,

@@ -319,8 +319,10 @@ mod tests {
             serde_json::json!([true, false, 0, -1, 2.5, 1e300, u64::MAX, i64::MIN]),
             serde_json::json!({"b": 1, "a": [{}, [], ""], "c": {"d": {"e": null}}}),
             serde_json::json!({ controls.clone(): controls }),
-            serde_json::from_str::<Value>(r#"{"n": [-0, 1e400, 3.60, 0.1e-7, 12345678901234567890123]}"#)
-                .unwrap(),
+            serde_json::from_str::<Value>(
+                r#"{"n": [-0, 1e400, 3.60, 0.1e-7, 12345678901234567890123]}"#,
+            )
+            .unwrap(),
         ];
         for v in values {
             let mut ours = String::new();

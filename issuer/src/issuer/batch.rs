@@ -193,8 +193,14 @@ impl Issuer {
             qr,
             format: OutputFormat::Files,
         };
-        self.issue_batch(template, batch_id, BatchRows::Rows(rows), &options, progress)
-            .await
+        self.issue_batch(
+            template,
+            batch_id,
+            BatchRows::Rows(rows),
+            &options,
+            progress,
+        )
+        .await
     }
 
     /// Issues a batch from `rows` (checked rows, or a CSV read on the fly)
@@ -373,9 +379,8 @@ impl Issuer {
         let mut ledger = Ledger::default();
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let abort = AtomicBool::new(false);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Result<Vec<Signed>, IssuerError>)>(
-            2 * threads,
-        );
+        let (tx, rx) =
+            std::sync::mpsc::sync_channel::<(u64, Result<Vec<Signed>, IssuerError>)>(2 * threads);
         let mut result: Result<(), IssuerError> = Ok(());
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
@@ -453,7 +458,9 @@ impl Issuer {
         let mut ledger = Ledger::default();
         for line in pending_lines(&path)? {
             let line = line?;
-            ledger.leaves.push(record_hash(anchor::leaf(&line).as_bytes()));
+            ledger
+                .leaves
+                .push(record_hash(anchor::leaf(&line).as_bytes()));
             ledger.ids.push(credential_id(&line));
         }
         if ledger.ids.len() != batch.rows.len() {
@@ -473,7 +480,11 @@ impl Issuer {
                 let mut holders = HashMap::new();
                 let mut out = Vec::with_capacity(valid.len());
                 while let Some((_, work)) = feed.take() {
-                    out.extend(feed.rows(work, &mut holders)?.into_iter().map(|(_, r)| r.holder));
+                    out.extend(
+                        feed.rows(work, &mut holders)?
+                            .into_iter()
+                            .map(|(_, r)| r.holder),
+                    );
                 }
                 out
             }
@@ -611,12 +622,12 @@ impl<'a> Feed<'a> {
                     let Ok(position) = valid.binary_search(&number) else {
                         continue;
                     };
-                    let row = csv
-                        .check(record, holders)
-                        .map_err(|e| IssuerError::InputChanged {
-                            row: number,
-                            source: e.problem,
-                        })?;
+                    let row =
+                        csv.check(record, holders)
+                            .map_err(|e| IssuerError::InputChanged {
+                                row: number,
+                                source: e.problem,
+                            })?;
                     out.push((position, row));
                 }
                 Ok(out)
@@ -646,13 +657,10 @@ impl Signer<'_> {
     ) -> Result<Vec<Signed>, IssuerError> {
         let mut out = Vec::with_capacity(rows.len());
         for (position, row) in rows {
-            let idx = *self
-                .indexes
-                .get(position)
-                .ok_or(IssuerError::RowCount {
-                    found: position + 1,
-                    want: self.indexes.len(),
-                })?;
+            let idx = *self.indexes.get(position).ok_or(IssuerError::RowCount {
+                found: position + 1,
+                want: self.indexes.len(),
+            })?;
             let request = CredentialRequest {
                 vct: self.template.vct.clone(),
                 iat: self.iat,
