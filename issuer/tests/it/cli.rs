@@ -299,6 +299,70 @@ fn one_bad_row_issues_nothing_unless_skipped() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("missing column(s)"));
 }
 
+/// The library path other crates use: rows parsed up front and given to
+/// `Issuer::issue` (`BatchRows::Rows`), as the end-to-end tests do; and
+/// `Issuer::issue_batch` from the CSV (`BatchRows::Csv`, as the CLI)
+/// into a JSON Lines archive gives the same rows and holders.
+#[tokio::test(flavor = "multi_thread")]
+async fn parsed_rows_and_a_streamed_csv_issue_the_same_batch() {
+    use vouch_issuer::issuer::{self, BatchRows, Issuer, OutputFormat, OutputOptions, Quiet};
+    let root = tempdir("rows");
+    let template = vouch_issuer::template::find("transcript").unwrap();
+    let csv = root.path().join("t.csv");
+    transcripts(&csv, 600, None);
+    let bytes = std::fs::read(&csv).unwrap();
+    let mut manifests = Vec::new();
+    for (name, streamed) in [("a", false), ("b", true)] {
+        let dir = root.path().join(name);
+        issuer::init(&dir, "Uni", None, PASS, vouch_issuer::keystore::Cost::TEST).unwrap();
+        let iss = Issuer::open(&dir, PASS).unwrap();
+        let id = issuer::batch_id(&template, &bytes, false);
+        let out = root.path().join(format!("out-{name}"));
+        let report = if streamed {
+            let scan = vouch_issuer::input::scan(&bytes, &template, &Quiet).unwrap();
+            let rows = vouch_issuer::input::CsvRows::new(&bytes, &template).unwrap();
+            let options = OutputOptions {
+                out: out.clone(),
+                qr: false,
+                format: OutputFormat::Jsonl,
+            };
+            let batch = BatchRows::Csv {
+                csv: &rows,
+                valid: &scan.valid,
+            };
+            iss.issue_batch(&template, &id, batch, &options, &Quiet)
+                .await
+                .unwrap()
+        } else {
+            let (rows, errors) = vouch_issuer::input::parse(&bytes, &template).unwrap();
+            assert!(errors.is_empty());
+            iss.issue(&template, &id, &rows, &out, false, &Quiet)
+                .await
+                .unwrap()
+        };
+        assert_eq!(report.issued, 600);
+        assert_eq!(report.archive.is_some(), streamed);
+        assert_eq!(issuer::check_manifest(&out, true).unwrap(), 600);
+        manifests.push(manifest(&out));
+    }
+    let rows_and_holders = |m: &Value| -> Vec<(u64, String)> {
+        m["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["row"].as_u64().unwrap(),
+                    c["holder"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let a = rows_and_holders(&manifests[0]);
+    assert_eq!(a, rows_and_holders(&manifests[1]));
+    assert_eq!(a[599], (600, holder(600)));
+}
+
 #[test]
 fn a_jsonl_batch_is_one_file_that_checks_and_a_broken_one_does_not() {
     let root = tempdir("jsonl");
