@@ -12,6 +12,8 @@
 //! parts of the bench are not), so instructions per operation = the run's
 //! `Ir` / N. Operations: `issue` (the request is cloned outside the count,
 //! as the bench builds it untimed; the credential is dropped inside),
+//! `issue-compact` (the same, to the compact text, as a batch issuer does:
+//! `vc::issue_compact`),
 //! `present` (3 courses + KB-JWT), `verify` (that presentation), `sign`
 //! (raw ed25519-dalek over the issuer JWT's signing input), `verify-raw`
 //! (raw `verify_strict` of the same).
@@ -36,7 +38,7 @@ fn main() {
     let n: u64 = args
         .next()
         .and_then(|n| n.parse().ok())
-        .expect("usage: credential_ops issue|present|verify|sign|verify-raw N");
+        .expect("usage: credential_ops issue|issue-compact|present|verify|sign|verify-raw N");
 
     let sample::BenchFixture {
         issuer,
@@ -57,6 +59,12 @@ fn main() {
             let requests: Vec<CredentialRequest> = (0..n).map(|_| request.clone()).collect();
             for request in requests {
                 measured_issue(request, &issuer, &mut rng);
+            }
+        }
+        "issue-compact" => {
+            let requests: Vec<CredentialRequest> = (0..n).map(|_| request.clone()).collect();
+            for request in requests {
+                measured_issue_compact(request, &issuer, &mut rng);
             }
         }
         "present" => {
@@ -86,6 +94,11 @@ fn main() {
 #[inline(never)]
 fn measured_issue(request: CredentialRequest, issuer: &IssuerKey, rng: &mut StdRng) {
     black_box(vc::issue(request, issuer, rng).expect("issue"));
+}
+
+#[inline(never)]
+fn measured_issue_compact(request: CredentialRequest, issuer: &IssuerKey, rng: &mut StdRng) {
+    black_box(vc::issue_compact(request, issuer, rng).expect("issue"));
 }
 
 #[inline(never)]

@@ -166,6 +166,48 @@ impl Jws {
         }
     }
 
+    /// As [`Jws::sign_eddsa`], returning only the compact serialisation,
+    /// with room for `extra` more bytes after it (an SD-JWT's
+    /// disclosures): the header is written as text, not built as a map,
+    /// and the signature covers the text's own prefix, so nothing is
+    /// copied. The same text as `sign_eddsa(..).as_str()`.
+    pub(crate) fn sign_eddsa_compact(
+        payload: &[u8],
+        typ: Option<&str>,
+        kid: Option<&str>,
+        key: &SigningKey,
+        extra: usize,
+    ) -> String {
+        use crate::sd_jwt::{map_sorts_keys, write_json_str};
+        // The members in the order `sign_eddsa`'s header map keeps them.
+        let mut header = String::with_capacity(64 + kid.map_or(0, str::len));
+        header.push_str("{\"alg\":\"EdDSA\"");
+        let typ = typ.map(|t| ("typ", t));
+        let kid = kid.map(|k| ("kid", k));
+        let (one, two) = if map_sorts_keys() {
+            (kid, typ)
+        } else {
+            (typ, kid)
+        };
+        for (name, value) in [one, two].into_iter().flatten() {
+            header.push_str(",\"");
+            header.push_str(name);
+            header.push_str("\":");
+            write_json_str(value, &mut header);
+        }
+        header.push('}');
+        let mut text = String::with_capacity(
+            b64::encoded_len(header.len()) + b64::encoded_len(payload.len()) + 2 + 86 + extra,
+        );
+        b64::encode_to(header.as_bytes(), &mut text);
+        text.push('.');
+        b64::encode_to(payload, &mut text);
+        let signature = key.sign(text.as_bytes()).to_bytes();
+        text.push('.');
+        b64::encode_to(signature, &mut text);
+        text
+    }
+
     /// The exact compact serialisation.
     pub fn as_str(&self) -> &str {
         &self.text

@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 use crate::did::DidKey;
 use crate::jws::PublicKey;
 use crate::path::{ClaimPath, Segment};
-use crate::sd_jwt::{self, ConcealError, Concealment, KeyBinding, SdJwt, VerifyOptions};
+use crate::sd_jwt::{
+    self, write_json, write_json_str, ConcealError, Concealment, KeyBinding, SdJwt, VerifyOptions,
+};
 use crate::status_list::StatusRef;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
 
@@ -145,6 +147,83 @@ pub fn issue(
     )?)
 }
 
+/// As [`issue`], returning the compact serialisation
+/// `<issuer JWT>~<disclosure>~…~`: what a batch issuer writes out.
+///
+/// # Errors
+/// As [`issue`].
+pub fn issue_compact(
+    request: CredentialRequest,
+    issuer: &IssuerKey,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<String, IssueError> {
+    use std::fmt::Write as _;
+    // The same checks in the same order as `issue`; the profile's claims
+    // are written as text in the order `issue` inserts them.
+    if let Some(name) = request
+        .claims
+        .keys()
+        .find(|name| RESERVED_CLAIMS.contains(&name.as_str()))
+    {
+        return Err(IssueError::ReservedClaim(name.clone()));
+    }
+    for path in &request.concealment.paths {
+        if let Some(Segment::Key(first)) = path.segments().first() {
+            if RESERVED_CLAIMS.contains(&first.as_str()) {
+                return Err(IssueError::ReservedClaim(first.clone()));
+            }
+        }
+    }
+    let mut iss = String::with_capacity(64);
+    write_json_str(issuer.did.as_str(), &mut iss);
+    let iat = request.iat.to_string();
+    let exp = request.exp.map(|e| e.to_string());
+    let mut vct = String::with_capacity(request.vct.len() + 2);
+    write_json_str(&request.vct, &mut vct);
+    let mut cnf = String::with_capacity(96);
+    cnf.push_str("{\"jwk\":");
+    match &request.holder {
+        PublicKey::Ed25519(key) => {
+            // The members in the order `to_jwk`'s map keeps them.
+            cnf.push_str(if sd_jwt::map_sorts_keys() {
+                "{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\""
+            } else {
+                "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\""
+            });
+            crate::b64::encode_to(key.as_bytes(), &mut cnf);
+            cnf.push_str("\"}");
+        }
+        other => write_json(&other.to_jwk(), &mut cnf),
+    }
+    cnf.push('}');
+    let status = request.status.as_ref().map(|status| {
+        let mut text = String::with_capacity(64 + status.uri.len());
+        let _ = write!(text, "{{\"status_list\":{{\"idx\":{},\"uri\":", status.idx);
+        write_json_str(&status.uri, &mut text);
+        text.push_str("}}");
+        text
+    });
+    let mut head: Vec<(&str, &str)> = vec![("iss", &iss), ("iat", &iat)];
+    if let Some(exp) = &exp {
+        head.push(("exp", exp));
+    }
+    head.push(("vct", &vct));
+    head.push(("cnf", &cnf));
+    if let Some(status) = &status {
+        head.push(("status", status));
+    }
+    let kid = issuer.did.verification_method();
+    Ok(sd_jwt::issue_compact(
+        &head,
+        &request.claims,
+        &request.concealment,
+        SD_JWT_VC_TYP,
+        &kid,
+        &issuer.key,
+        rng,
+    )?)
+}
+
 /// What a verifier expects of a presentation.
 #[derive(Debug, Clone)]
 pub struct PresentationRequest {
@@ -253,4 +332,116 @@ pub fn parse_paths(text: &str) -> Result<Vec<ClaimPath>, crate::path::PathError>
     text.split(',')
         .map(|p| ClaimPath::parse(p.trim()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng as _;
+    use serde_json::json;
+
+    fn paths(paths: &[&str], max_decoys: u8) -> Concealment {
+        Concealment {
+            paths: paths.iter().map(|p| ClaimPath::parse(p).unwrap()).collect(),
+            max_decoys,
+        }
+    }
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("an object literal"),
+        }
+    }
+
+    /// `issue_compact` against `issue(..).serialize()` on the same random
+    /// numbers: the same text, or the same error.
+    fn same(request: &CredentialRequest) {
+        let issuer = crate::sample::issuer_key();
+        for seed in 0..3 {
+            let value = issue(request.clone(), &issuer, &mut StdRng::seed_from_u64(seed))
+                .map(|c| c.serialize());
+            let text = issue_compact(request.clone(), &issuer, &mut StdRng::seed_from_u64(seed));
+            assert_eq!(text, value, "{request:?}");
+        }
+    }
+
+    #[test]
+    fn compact_issuance_is_the_serialised_sd_jwt() {
+        let fixture = crate::sample::bench_fixture(&mut StdRng::seed_from_u64(1));
+        let mut request = fixture.request;
+        same(&request);
+        // Decoys, no expiry, no status.
+        request.concealment.max_decoys = 5;
+        request.exp = None;
+        request.status = None;
+        same(&request);
+        // Nested objects and arrays, escapes, concealed containers with
+        // concealed members, a P-256 holder.
+        request.claims = object(json!({
+            "name": "A \"quoted\"\n\u{1}name ü",
+            "address": {"street": "Main", "geo": [1.5, -2, {"x": [true, null]}]},
+            "tags": ["a", ["b", "c"], {"d": 2.5e-3}],
+            "empty": {},
+        }));
+        request.concealment = paths(
+            &[
+                "/address",
+                "/address/street",
+                "/address/geo/2",
+                "/address/geo/2/x/1",
+                "/tags/1",
+                "/tags/1/0",
+                "/tags/2/d",
+                "/name",
+            ],
+            3,
+        );
+        same(&request);
+        // RFC 7515 A.3's P-256 key.
+        request.holder = PublicKey::from_jwk(&json!({
+            "kty": "EC", "crv": "P-256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRjmX0gk2vi4fENalaC3bv5lYOJ1TVKkB1L2Pd4",
+        }))
+        .unwrap();
+        same(&request);
+        request.concealment = paths(&[], 0);
+        same(&request);
+    }
+
+    #[test]
+    fn fail_compact_issuance_refuses_what_issue_refuses() {
+        let mut request = crate::sample::bench_fixture(&mut StdRng::seed_from_u64(1)).request;
+        let good = request.clone();
+        for (claims, concealed) in [
+            (json!({"a": 1, "exp": 2}), vec!["/a"]),
+            (json!({"a": 1}), vec!["/status"]),
+            (json!({"a": {"_sd": 1}}), vec!["/a/_sd"]),
+            (json!({"a": {"b": {"...": 1}}}), vec!["/a/b/c"]),
+            (json!({"a": [1, 2]}), vec!["/a/2"]),
+            (json!({"a": 1}), vec!["/b", "/a/0"]),
+        ] {
+            request.claims = object(claims);
+            request.concealment = paths(&concealed, 0);
+            let issuer = crate::sample::issuer_key();
+            let want = issue(request.clone(), &issuer, &mut StdRng::seed_from_u64(0))
+                .map(|c| c.serialize());
+            assert!(want.is_err(), "{request:?}");
+            same(&request);
+        }
+        let mut deep = json!(1);
+        for _ in 0..40 {
+            deep = json!([deep]);
+        }
+        request = good;
+        request.claims = object(json!({ "deep": deep }));
+        request.concealment = paths(&["/deep"], 0);
+        same(&request);
+        request.claims = object(json!({ "big": "x".repeat(crate::sd_jwt::MAX_SD_JWT_BYTES) }));
+        request.concealment = paths(&[], 0);
+        same(&request);
+    }
 }

@@ -90,6 +90,15 @@ pub enum Command {
     },
 }
 
+/// `--output-format` of `issue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// One `.sd-jwt` file per credential.
+    Files,
+    /// One JSON Lines file of all of them.
+    Jsonl,
+}
+
 /// Arguments of `issue`.
 #[derive(Debug, clap::Args)]
 pub struct IssueArgs {
@@ -113,6 +122,12 @@ pub struct IssueArgs {
     /// wallet's camera).
     #[arg(long)]
     pub qr: bool,
+    /// How to write the credentials into --out: `files`, one `.sd-jwt`
+    /// file each; or `jsonl`, one JSON Lines file `credentials.jsonl` (a
+    /// line per credential: row, credential_id, file, holder, sd_jwt,
+    /// anchor_proof). Both write manifest.json.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Files)]
+    pub output_format: OutputFormat,
     #[command(flatten)]
     pub passphrase: Passphrase,
     /// Print the result as JSON.

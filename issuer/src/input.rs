@@ -1,7 +1,9 @@
 //! Reading a CSV of credential subjects against a template. Every row is
 //! checked before anything is issued; each problem names the row and column.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use serde_json::{Map, Value};
 use vouch_core::did::DidError;
@@ -141,157 +143,283 @@ pub fn read(path: &Path, template: &Template) -> Result<(Vec<Row>, Vec<RowError>
     parse(&bytes, template).map_err(|source| InputError::Format { path: name, source })
 }
 
-/// As [`read`], from bytes.
+/// As [`read`], from bytes: every row read and checked (on every core), the
+/// valid ones kept with their claims.
 ///
 /// # Errors
 /// [`CsvError`] when the header does not fit the template, or there are no
 /// rows.
 pub fn parse(bytes: &[u8], template: &Template) -> Result<(Vec<Row>, Vec<RowError>), CsvError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(bytes);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|source| CsvError::Header { source })?
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let wanted = template.columns();
-    let missing: Vec<String> = wanted
-        .iter()
-        .filter(|c| {
-            !headers.contains(c)
-                && (c.as_str() == HOLDER_COLUMN
-                    || template
-                        .fields
-                        .iter()
-                        .any(|f| f.column() == c.as_str() && f.required))
-        })
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        return Err(CsvError::MissingColumns {
-            missing,
-            template: template.name.clone(),
-            columns: wanted,
-        });
-    }
-    if let Some(extra) = headers.iter().find(|h| !wanted.contains(h)) {
-        return Err(CsvError::UnknownColumn {
-            column: extra.chars().take(60).collect(),
-            template: template.name.clone(),
-            columns: wanted,
-        });
-    }
-    // Read the records in order, then check them on all cores.
-    let mut records = Vec::new();
-    let mut errors = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        match record {
-            Ok(r) => records.push((i + 1, r)),
-            Err(e) => errors.push(RowError {
-                number: i + 1,
-                column: None,
-                problem: RowProblem::Unreadable(e),
-            }),
-        }
-    }
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let per = records.len().div_ceil(threads).max(256);
-    let checked: Vec<Vec<Result<Row, RowError>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = records
-            .chunks(per)
-            .map(|part| {
-                let headers = &headers;
-                s.spawn(move || check_rows(part, headers, template))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join())
-            .collect::<Result<_, _>>()
-    })
-    .map_err(|_| CsvError::Panicked)?;
-    let mut rows = Vec::with_capacity(records.len());
-    for result in checked.into_iter().flatten() {
-        match result {
-            Ok(row) => rows.push(row),
-            Err(e) => errors.push(e),
-        }
-    }
-    errors.sort_by_key(|e| e.number);
-    if rows.is_empty() && errors.is_empty() {
-        return Err(CsvError::NoRows);
-    }
+    let csv = CsvRows::new(bytes, template)?;
+    let (mut rows, errors) = csv.check_all(true, |row| row, &crate::issuer::Quiet)?;
+    rows.sort_unstable_by_key(|r| r.number);
     Ok((rows, errors))
 }
 
-/// Checks records against the template.
-fn check_rows(
-    records: &[(usize, csv::StringRecord)],
-    headers: &[String],
+/// What [`scan`] found: the numbers of the valid rows, in order, and the
+/// errors of the others.
+#[derive(Debug)]
+pub struct Scan {
+    /// The valid rows' numbers, ascending.
+    pub valid: Vec<usize>,
+    /// The invalid rows, by row number.
+    pub errors: Vec<RowError>,
+}
+
+/// Checks every row of a CSV against `template` on every core, keeping
+/// only which rows are valid: what a batch needs before it issues anything,
+/// without holding every row's claims in memory ([`CsvRows`] reads them
+/// again while signing). `progress` counts lines.
+///
+/// # Errors
+/// [`CsvError`] when the header does not fit the template, or there are no
+/// rows.
+pub fn scan(
+    bytes: &[u8],
     template: &Template,
-) -> Vec<Result<Row, RowError>> {
-    // Decoding a did:key checks the curve point; one holder often has several
-    // credentials, so remember them.
-    let mut holders: std::collections::HashMap<String, DidKey> = std::collections::HashMap::new();
-    let mut out = Vec::with_capacity(records.len());
-    for (number, record) in records {
-        let number = *number;
-        if record.len() != headers.len() {
-            out.push(Err(RowError {
+    progress: &dyn crate::issuer::Progress,
+) -> Result<Scan, CsvError> {
+    let csv = CsvRows::new(bytes, template)?;
+    let (mut valid, errors) = csv.check_all(false, |row| row.number, progress)?;
+    valid.sort_unstable();
+    Ok(Scan { valid, errors })
+}
+
+/// Records read per turn by one thread of [`CsvRows::check_all`] or a
+/// batch's signers.
+pub const CHUNK: usize = 256;
+
+/// One record as read, with its 1-based row number.
+pub type Record = (usize, Result<csv::StringRecord, csv::Error>);
+
+/// A CSV whose header fits a template, read record by record by several
+/// threads in turn ([`CsvRows::next_records`]), each checking its own
+/// records ([`CsvRows::check`]).
+pub struct CsvRows<'a> {
+    template: &'a Template,
+    headers: Vec<String>,
+    /// Each template field's column, by position in `template.fields`.
+    columns: Vec<Option<usize>>,
+    holder: usize,
+    /// Lines in the input: the records, roughly, for progress.
+    lines: usize,
+    reader: Mutex<(csv::Reader<&'a [u8]>, usize)>,
+}
+
+impl std::fmt::Debug for CsvRows<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CsvRows({}, {:?})", self.template.name, self.headers)
+    }
+}
+
+impl<'a> CsvRows<'a> {
+    /// Reads and checks the header.
+    ///
+    /// # Errors
+    /// [`CsvError`] when the header cannot be read, misses a required
+    /// column or has one the template does not.
+    pub fn new(bytes: &'a [u8], template: &'a Template) -> Result<Self, CsvError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .trim(csv::Trim::All)
+            .flexible(true)
+            .from_reader(bytes);
+        let headers: Vec<String> = reader
+            .headers()
+            .map_err(|source| CsvError::Header { source })?
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let wanted = template.columns();
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|c| {
+                !headers.contains(c)
+                    && (c.as_str() == HOLDER_COLUMN
+                        || template
+                            .fields
+                            .iter()
+                            .any(|f| f.column() == c.as_str() && f.required))
+            })
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(CsvError::MissingColumns {
+                missing,
+                template: template.name.clone(),
+                columns: wanted,
+            });
+        }
+        if let Some(extra) = headers.iter().find(|h| !wanted.contains(h)) {
+            return Err(CsvError::UnknownColumn {
+                column: extra.chars().take(60).collect(),
+                template: template.name.clone(),
+                columns: wanted,
+            });
+        }
+        let position = |name: &str| headers.iter().position(|h| h == name);
+        let columns = template
+            .fields
+            .iter()
+            .map(|f| position(f.column()))
+            .collect();
+        // Present: a missing holder column was refused above.
+        let holder = position(HOLDER_COLUMN).unwrap_or_default();
+        Ok(Self {
+            template,
+            columns,
+            holder,
+            headers,
+            lines: bytes.iter().filter(|&&b| b == b'\n').count(),
+            reader: Mutex::new((reader, 0)),
+        })
+    }
+
+    /// The next `n` records (fewer at the end, none after it), each with
+    /// its row number, in file order across all callers.
+    pub fn next_records(&self, n: usize) -> Vec<Record> {
+        // A panic elsewhere cannot leave the reader half-updated: it only
+        // ever advances by whole records.
+        let mut guard = self
+            .reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (reader, read) = &mut *guard;
+        let mut out = Vec::with_capacity(n);
+        let mut record = csv::StringRecord::new();
+        while out.len() < n {
+            *read += 1;
+            match reader.read_record(&mut record) {
+                Ok(true) => out.push((*read, Ok(std::mem::take(&mut record)))),
+                Ok(false) => break,
+                Err(e) => out.push((*read, Err(e))),
+            }
+        }
+        out
+    }
+
+    /// Checks one record against the template. `holders` remembers the
+    /// holder DIDs this thread has decoded (decoding checks the curve
+    /// point; one holder often has several credentials).
+    ///
+    /// # Errors
+    /// [`RowError`] naming the row, and the column when one is at fault.
+    pub fn check(
+        &self,
+        record: Record,
+        holders: &mut HashMap<String, DidKey>,
+    ) -> Result<Row, RowError> {
+        self.check_record(record, holders, true)
+    }
+
+    /// As [`CsvRows::check`]; without `build`, the row's claims are left
+    /// empty and only checked (the same errors, nothing allocated for
+    /// them).
+    fn check_record(
+        &self,
+        (number, record): Record,
+        holders: &mut HashMap<String, DidKey>,
+        build: bool,
+    ) -> Result<Row, RowError> {
+        let record = record.map_err(|e| RowError {
+            number,
+            column: None,
+            problem: RowProblem::Unreadable(e),
+        })?;
+        if record.len() != self.headers.len() {
+            return Err(RowError {
                 number,
                 column: None,
                 problem: RowProblem::Cells {
                     cells: record.len(),
-                    header: headers.len(),
+                    header: self.headers.len(),
                 },
-            }));
-            continue;
+            });
         }
-        let cell = |name: &str| {
-            headers
-                .iter()
-                .position(|h| h == name)
-                .and_then(|i| record.get(i))
-                .map(str::to_owned)
-        };
-        let text = cell(HOLDER_COLUMN).unwrap_or_default();
-        let parsed = match holders.get(&text) {
-            Some(d) => Ok(d.clone()),
-            None => DidKey::parse(&text).inspect(|d| {
-                holders.insert(text.clone(), d.clone());
-            }),
-        };
-        let holder = match parsed {
-            Ok(d) => d,
-            Err(e) => {
-                out.push(Err(RowError {
+        let text = record.get(self.holder).unwrap_or_default();
+        let holder = match holders.get(text) {
+            Some(d) => d.clone(),
+            None => {
+                let d = DidKey::parse(text).map_err(|e| RowError {
                     number,
                     column: Some(HOLDER_COLUMN.into()),
                     problem: RowProblem::Holder(e),
-                }));
-                continue;
+                })?;
+                holders.insert(text.to_owned(), d.clone());
+                d
             }
         };
-        out.push(
-            template
-                .claims(cell)
-                .map(|claims| Row {
-                    number,
-                    holder,
-                    claims,
-                })
-                .map_err(|ColumnError { column, source }| RowError {
-                    number,
-                    column: Some(column),
-                    problem: RowProblem::Cell(source),
-                }),
-        );
+        let cell = |i: usize| self.columns[i].and_then(|c| record.get(c));
+        let claims = if build {
+            self.template.claims_at(cell)
+        } else {
+            self.template.check_at(cell).map(|()| Map::new())
+        };
+        let claims = claims.map_err(|ColumnError { column, source }| RowError {
+            number,
+            column: Some(column),
+            problem: RowProblem::Cell(source),
+        })?;
+        Ok(Row {
+            number,
+            holder,
+            claims,
+        })
     }
-    out
+
+    /// Reads and checks every record on every core; keeps `keep(row)` of
+    /// each valid row, in no particular order, and the errors by row
+    /// number. `progress` counts records against the number of lines.
+    fn check_all<T: Send>(
+        &self,
+        build: bool,
+        keep: impl Fn(Row) -> T + Sync,
+        progress: &dyn crate::issuer::Progress,
+    ) -> Result<(Vec<T>, Vec<RowError>), CsvError> {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        progress.start("checking", self.lines as u64);
+        let keep = &keep;
+        let parts: Vec<(Vec<T>, Vec<RowError>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(move || {
+                        let mut holders = HashMap::new();
+                        let (mut rows, mut errors) = (Vec::new(), Vec::new());
+                        loop {
+                            let records = self.next_records(CHUNK);
+                            if records.is_empty() {
+                                break;
+                            }
+                            for record in records {
+                                match self.check_record(record, &mut holders, build) {
+                                    Ok(row) => rows.push(keep(row)),
+                                    Err(e) => errors.push(e),
+                                }
+                                progress.step();
+                            }
+                        }
+                        (rows, errors)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join())
+                .collect::<Result<_, _>>()
+        })
+        .map_err(|_| CsvError::Panicked)?;
+        progress.finish();
+        let (mut rows, mut errors) = (Vec::new(), Vec::new());
+        for (r, e) in parts {
+            rows.extend(r);
+            errors.extend(e);
+        }
+        errors.sort_by_key(|e| e.number);
+        if rows.is_empty() && errors.is_empty() {
+            return Err(CsvError::NoRows);
+        }
+        Ok((rows, errors))
+    }
 }
 
 #[cfg(test)]
@@ -337,6 +465,11 @@ mod tests {
             "{shown:?}"
         );
         assert_eq!(shown[2], "row 4: has 2 cells; the header has 7");
+        // Checking without building the claims finds the same.
+        let scanned = scan(csv.as_bytes(), &t, &crate::issuer::Quiet).unwrap();
+        assert_eq!(scanned.valid, [1]);
+        let again: Vec<String> = scanned.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(again, shown);
     }
 
     #[test]

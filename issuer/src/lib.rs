@@ -7,7 +7,9 @@
 //! - [`issuer`]: the issuer directory and the batch pipeline (allocate,
 //!   sign, anchor, write), resumable after a crash; revocation.
 //! - [`registry`]: the embedded registry or a remote one.
+//! - [`archive`]: the JSON Lines output of a batch (`--output-format jsonl`).
 
+pub mod archive;
 pub mod input;
 pub mod issuer;
 pub mod keystore;

@@ -215,15 +215,19 @@ async fn issue(args: cli::IssueArgs) -> anyhow::Result<()> {
         out,
         skip_invalid,
         qr,
+        output_format,
         passphrase: p,
         json,
     } = args;
-    let (dir, input_path, out) = (dir.as_path(), input_path.as_path(), out.as_path());
+    let (dir, input_path) = (dir.as_path(), input_path.as_path());
     let template = template::find(&template)?;
     let bytes =
         std::fs::read(input_path).with_context(|| format!("reading {}", input_path.display()))?;
-    let (rows, errors) =
-        input::parse(&bytes, &template).with_context(|| input_path.display().to_string())?;
+    let bars = Bars(Mutex::new(None));
+    // Every row is checked before anything is issued; the rows are read
+    // again, on the fly, while signing.
+    let input::Scan { valid, errors } =
+        input::scan(&bytes, &template, &bars).with_context(|| input_path.display().to_string())?;
     let name = input_path.display();
     if !errors.is_empty() && !skip_invalid {
         for e in &errors {
@@ -232,20 +236,35 @@ async fn issue(args: cli::IssueArgs) -> anyhow::Result<()> {
         bail!(
             "{} of {} rows are invalid; nothing was issued (fix them, or pass --skip-invalid to issue the rest)",
             errors.len(),
-            errors.len() + rows.len()
+            errors.len() + valid.len()
         );
     }
     for e in &errors {
         eprintln!("skipped: {name} {e}");
     }
-    if rows.is_empty() {
+    if valid.is_empty() {
         bail!("no valid rows; nothing was issued");
     }
     let pass = passphrase(&p, false)?;
     let iss = Issuer::open(dir, &pass)?;
     let id = issuer::batch_id(&template, &bytes, skip_invalid);
-    let bars = Bars(Mutex::new(None));
-    let report = iss.issue(&template, &id, &rows, out, qr, &bars).await?;
+    let csv =
+        input::CsvRows::new(&bytes, &template).with_context(|| input_path.display().to_string())?;
+    let options = issuer::OutputOptions {
+        out,
+        qr,
+        format: match output_format {
+            cli::OutputFormat::Files => issuer::OutputFormat::Files,
+            cli::OutputFormat::Jsonl => issuer::OutputFormat::Jsonl,
+        },
+    };
+    let rows = issuer::BatchRows::Csv {
+        csv: &csv,
+        valid: &valid,
+    };
+    let report = iss
+        .issue_batch(&template, &id, rows, &options, &bars)
+        .await?;
     let checked = issuer::check_manifest(&report.out, false).context("self-check failed")?;
     if json {
         println!(
@@ -256,6 +275,7 @@ async fn issue(args: cli::IssueArgs) -> anyhow::Result<()> {
                 "skipped": errors.iter().map(|e| e.number).collect::<Vec<_>>(),
                 "out": report.out,
                 "manifest": report.manifest,
+                "archive": report.archive,
                 "anchor_entry": report.anchor_index,
                 "block_height": report.block_height,
                 "already_done": report.already_done,
@@ -272,10 +292,14 @@ async fn issue(args: cli::IssueArgs) -> anyhow::Result<()> {
         } else if report.resumed {
             println!("resumed interrupted batch {}.", report.id);
         }
+        let into = report
+            .archive
+            .as_ref()
+            .map_or_else(|| report.out.display(), |a| a.display());
         println!(
             "issued {} credentials into {} (manifest {}), anchored as chain entry {} in block {}",
             report.issued,
-            report.out.display(),
+            into,
             report.manifest.display(),
             report.anchor_index,
             report.block_height

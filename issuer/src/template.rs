@@ -196,6 +196,24 @@ pub trait CsvTemplate {
         &self,
         cell: impl Fn(&str) -> Option<String>,
     ) -> Result<Map<String, Value>, ColumnError>;
+
+    /// As [`CsvTemplate::claims`], with cells looked up by the field's
+    /// position in the template's `fields` (no lookup by name, no copy of
+    /// the cell).
+    ///
+    /// # Errors
+    /// [`ColumnError`] of the first bad cell.
+    fn claims_at<'c>(
+        &self,
+        cell: impl Fn(usize) -> Option<&'c str>,
+    ) -> Result<Map<String, Value>, ColumnError>;
+
+    /// Checks the cells as [`CsvTemplate::claims_at`] does, with the same
+    /// errors, without building the claims.
+    ///
+    /// # Errors
+    /// [`ColumnError`] of the first bad cell.
+    fn check_at<'c>(&self, cell: impl Fn(usize) -> Option<&'c str>) -> Result<(), ColumnError>;
 }
 
 impl CsvTemplate for Template {
@@ -209,10 +227,18 @@ impl CsvTemplate for Template {
         &self,
         cell: impl Fn(&str) -> Option<String>,
     ) -> Result<Map<String, Value>, ColumnError> {
+        let cells: Vec<Option<String>> = self.fields.iter().map(|f| cell(f.column())).collect();
+        self.claims_at(|i| cells.get(i).and_then(Option::as_deref))
+    }
+
+    fn claims_at<'c>(
+        &self,
+        cell: impl Fn(usize) -> Option<&'c str>,
+    ) -> Result<Map<String, Value>, ColumnError> {
         let mut claims = Map::new();
-        for f in &self.fields {
-            let raw = cell(f.column()).unwrap_or_default();
-            let value = cell_value(f, &raw).map_err(|source| ColumnError {
+        for (i, f) in self.fields.iter().enumerate() {
+            let raw = cell(i).unwrap_or_default();
+            let value = cell_value(f, raw, true).map_err(|source| ColumnError {
                 column: f.column().to_owned(),
                 source,
             })?;
@@ -221,6 +247,17 @@ impl CsvTemplate for Template {
             }
         }
         Ok(claims)
+    }
+
+    fn check_at<'c>(&self, cell: impl Fn(usize) -> Option<&'c str>) -> Result<(), ColumnError> {
+        for (i, f) in self.fields.iter().enumerate() {
+            let raw = cell(i).unwrap_or_default();
+            cell_value(f, raw, false).map_err(|source| ColumnError {
+                column: f.column().to_owned(),
+                source,
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -274,7 +311,9 @@ impl CsvField for Field {
 }
 
 /// Parses and checks one cell. `Ok(None)` for an empty optional cell.
-fn cell_value(field: &Field, cell: &str) -> Result<Option<Value>, CellError> {
+/// Without `build`, only checks: the value is `null` (nothing allocated),
+/// the errors are the same.
+fn cell_value(field: &Field, cell: &str, build: bool) -> Result<Option<Value>, CellError> {
     let cell = cell.trim();
     if cell.is_empty() {
         return if field.required {
@@ -293,20 +332,24 @@ fn cell_value(field: &Field, cell: &str) -> Result<Option<Value>, CellError> {
             if cell.chars().any(char::is_control) {
                 return Err(CellError::Control);
             }
-            Value::from(cell)
+            text(cell, build)
         }
         FieldType::Date => {
             if !is_date(cell) {
                 return Err(CellError::NotDate { cell: show(cell) });
             }
-            Value::from(cell)
+            text(cell, build)
         }
         FieldType::Integer => {
             let n: i64 = cell
                 .parse()
                 .map_err(|_| CellError::NotInteger { cell: show(cell) })?;
             range(field, n as f64, cell)?;
-            Value::from(n)
+            if build {
+                Value::from(n)
+            } else {
+                Value::Null
+            }
         }
         FieldType::Decimal => {
             let ok = cell
@@ -319,10 +362,14 @@ fn cell_value(field: &Field, cell: &str) -> Result<Option<Value>, CellError> {
                 .filter(|n: &f64| ok && n.is_finite())
                 .ok_or_else(|| CellError::NotDecimal { cell: show(cell) })?;
             range(field, n, cell)?;
-            serde_json::from_str::<Value>(cell.trim_start_matches('+'))
-                .ok()
-                .filter(Value::is_number)
-                .unwrap_or_else(|| Value::from(n))
+            if build {
+                serde_json::from_str::<Value>(cell.trim_start_matches('+'))
+                    .ok()
+                    .filter(Value::is_number)
+                    .unwrap_or_else(|| Value::from(n))
+            } else {
+                Value::Null
+            }
         }
         FieldType::Enum => {
             if !field.values.iter().any(|v| v == cell) {
@@ -331,36 +378,52 @@ fn cell_value(field: &Field, cell: &str) -> Result<Option<Value>, CellError> {
                     values: field.values.clone(),
                 });
             }
-            Value::from(cell)
+            text(cell, build)
         }
         FieldType::List => {
             let mut items = Vec::new();
             for (i, raw) in cell.split(';').enumerate() {
-                let parts: Vec<&str> = raw.split('|').collect();
-                if parts.len() != field.items.len() {
+                let got = raw.split('|').count();
+                if got != field.items.len() {
                     return Err(CellError::ItemFields {
                         item: i + 1,
-                        got: parts.len(),
+                        got,
                         want: field.items.iter().map(|f| f.claim.clone()).collect(),
                     });
                 }
                 let mut item = Map::new();
-                for (f, part) in field.items.iter().zip(parts) {
-                    let value = cell_value(f, part).map_err(|source| CellError::ItemField {
-                        item: i + 1,
-                        field: f.claim.clone(),
-                        source: Box::new(source),
-                    })?;
-                    if let Some(v) = value {
+                for (f, part) in field.items.iter().zip(raw.split('|')) {
+                    let value =
+                        cell_value(f, part, build).map_err(|source| CellError::ItemField {
+                            item: i + 1,
+                            field: f.claim.clone(),
+                            source: Box::new(source),
+                        })?;
+                    if let (true, Some(v)) = (build, value) {
                         item.insert(f.claim.clone(), v);
                     }
                 }
-                items.push(Value::Object(item));
+                if build {
+                    items.push(Value::Object(item));
+                }
             }
-            Value::Array(items)
+            if build {
+                Value::Array(items)
+            } else {
+                Value::Null
+            }
         }
     };
     Ok(Some(value))
+}
+
+/// A text cell's value: the text when building, else `null`.
+fn text(cell: &str, build: bool) -> Value {
+    if build {
+        Value::from(cell)
+    } else {
+        Value::Null
+    }
 }
 
 /// Checks `n` (the cell `cell`) against the field's bounds.

@@ -7,11 +7,15 @@ use ed25519_dalek::SigningKey;
 use rand_core::{CryptoRng, RngCore};
 use serde_json::{Map, Value};
 
+use crate::b64;
 use crate::jws::Jws;
 use crate::path::{ClaimPath, Segment};
 
 use super::compact::SdJwt;
-use super::disclosure::{claims_nesting, digest, Disclosure};
+use super::disclosure::{
+    claims_nesting, digest, digest_bytes, map_sorts_keys, write_json, write_json_str, Disclosure,
+    DIGEST_LEN,
+};
 use super::{
     ELLIPSIS, MAX_DEPTH, MAX_DISCLOSURES, MAX_SD_JWT_BYTES, NOT_DISCLOSABLE, SD, SD_ALG, SHA_256,
 };
@@ -76,6 +80,29 @@ pub fn conceal(
     if claims_nesting(&claims) > MAX_DEPTH {
         return Err(ConcealError::TooDeep);
     }
+    let targets = checked_targets(spec)?;
+    let mut concealer = Concealer {
+        found: vec![false; targets.len()],
+        max_decoys: spec.max_decoys,
+        disclosures: Vec::with_capacity(targets.len()),
+    };
+    let all = Targets {
+        run: &targets,
+        start: 0,
+        depth: 0,
+    };
+    let mut payload = concealer.object(claims, all, rng)?;
+    if let Some(missing) = concealer.found.iter().position(|found| !found) {
+        return Err(ConcealError::NotFound(targets[missing].clone()));
+    }
+    payload.insert(SD_ALG.into(), Value::from(SHA_256));
+    Ok((payload, concealer.disclosures))
+}
+
+/// The targets of `spec`, sorted and without repeats, each checked: not
+/// the root, not a claim in [`NOT_DISCLOSABLE`], not deeper than
+/// [`MAX_DEPTH`], at most [`MAX_DISCLOSURES`] of them.
+fn checked_targets(spec: &Concealment) -> Result<Vec<&ClaimPath>, ConcealError> {
     let targets: BTreeSet<&ClaimPath> = spec.paths.iter().collect();
     if targets.len() > MAX_DISCLOSURES {
         return Err(ConcealError::TooMany(targets.len()));
@@ -97,23 +124,7 @@ pub fn conceal(
     // Sorted (a BTreeSet): the first target that names no claim is
     // reported whatever order the paths came in, and the targets beneath
     // any claim are one run of the list.
-    let targets: Vec<&ClaimPath> = targets.into_iter().collect();
-    let mut concealer = Concealer {
-        found: vec![false; targets.len()],
-        max_decoys: spec.max_decoys,
-        disclosures: Vec::with_capacity(targets.len()),
-    };
-    let all = Targets {
-        run: &targets,
-        start: 0,
-        depth: 0,
-    };
-    let mut payload = concealer.object(claims, all, rng)?;
-    if let Some(missing) = concealer.found.iter().position(|found| !found) {
-        return Err(ConcealError::NotFound(targets[missing].clone()));
-    }
-    payload.insert(SD_ALG.into(), Value::from(SHA_256));
-    Ok((payload, concealer.disclosures))
+    Ok(targets.into_iter().collect())
 }
 
 /// One step down the claims: an object member or an array element.
@@ -281,6 +292,272 @@ impl Concealer {
         }
         Ok(out)
     }
+}
+
+/// Conceals and signs straight into the compact serialisation: the payload
+/// JSON and each disclosure are written as text while the claims are
+/// walked, never built as `serde_json` values. The walk is
+/// [`Concealer`]'s, step for step (the same checks in the same order, the
+/// same random draws), so for the same random numbers the text is
+/// byte for byte [`SdJwt::issue`]'s serialisation (a test holds the two
+/// together).
+struct CompactConcealer {
+    found: Vec<bool>,
+    max_decoys: u8,
+    /// The encoded disclosures so far, each followed by `~`.
+    disclosures: String,
+    /// Spare text buffers for disclosure JSON, reused across disclosures.
+    spare: Vec<String>,
+}
+
+impl CompactConcealer {
+    /// Writes `value` with the targets beneath it concealed; only called
+    /// where there are some.
+    fn value(
+        &mut self,
+        value: &Value,
+        targets: Targets<'_, '_>,
+        out: &mut String,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), ConcealError> {
+        match value {
+            Value::Object(map) => {
+                let members = map.iter().map(|(k, v)| (k.as_str(), v));
+                self.object(&[], members, targets, false, out, rng)?;
+            }
+            Value::Array(items) if targets.has_indexes() => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let Some(child) = targets.child(Step::Index(i)) else {
+                        write_json(item, out);
+                        continue;
+                    };
+                    match child.here() {
+                        Some(target) => {
+                            self.found[target] = true;
+                            let digest = self.disclose(None, item, child, rng)?;
+                            out.push_str("{\"...\":\"");
+                            out.push_str(digest_str(&digest));
+                            out.push_str("\"}");
+                        }
+                        None => self.value(item, child, out, rng)?,
+                    }
+                }
+                out.push(']');
+            }
+            other => write_json(other, out),
+        }
+        Ok(())
+    }
+
+    /// Writes `value` with the targets strictly beneath `child` concealed.
+    fn beneath(
+        &mut self,
+        value: &Value,
+        child: Targets<'_, '_>,
+        out: &mut String,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), ConcealError> {
+        if child.beneath().is_empty() {
+            write_json(value, out);
+            Ok(())
+        } else {
+            self.value(value, child, out, rng)
+        }
+    }
+
+    /// Writes an object: `head` (members already JSON, never walked), then
+    /// `members` with the concealed ones as digests in `_sd`, then (at the
+    /// top, `top`) `_sd_alg`; each member in the order a `serde_json::Map`
+    /// holding them would keep it ([`map_sorts_keys`]). Members are walked
+    /// in their map's order, so random numbers are drawn as
+    /// [`Concealer::object`] draws them.
+    fn object<'v>(
+        &mut self,
+        head: &[(&'v str, &'v str)],
+        members: impl Iterator<Item = (&'v str, &'v Value)>,
+        targets: Targets<'_, '_>,
+        top: bool,
+        out: &mut String,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), ConcealError> {
+        let mut body = String::new();
+        let mut entries: Vec<(&'v str, std::ops::Range<usize>)> = Vec::new();
+        for (key, json) in head {
+            let start = body.len();
+            body.push_str(json);
+            entries.push((key, start..body.len()));
+        }
+        let mut digests: Vec<[u8; DIGEST_LEN]> = Vec::new();
+        for (key, value) in members {
+            if key == SD || key == ELLIPSIS || key == SD_ALG {
+                return Err(ConcealError::ReservedName(key.to_owned()));
+            }
+            let start = body.len();
+            match targets.child(Step::Key(key)) {
+                None => write_json(value, &mut body),
+                Some(child) => match child.here() {
+                    Some(target) => {
+                        self.found[target] = true;
+                        digests.push(self.disclose(Some(key), value, child, rng)?);
+                        continue;
+                    }
+                    None => self.value(value, child, &mut body, rng)?,
+                },
+            }
+            entries.push((key, start..body.len()));
+        }
+        if !digests.is_empty() {
+            if self.max_decoys > 0 {
+                let decoys = rng.next_u32() % (u32::from(self.max_decoys) + 1);
+                for _ in 0..decoys {
+                    let mut noise = [0u8; 32];
+                    rng.fill_bytes(&mut noise);
+                    digests.push(digest_bytes(&noise));
+                }
+            }
+            // Sorted, so the order of digests says nothing about the claims.
+            digests.sort_unstable();
+            let start = body.len();
+            body.push('[');
+            for (i, d) in digests.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                body.push('"');
+                body.push_str(digest_str(d));
+                body.push('"');
+            }
+            body.push(']');
+            entries.push((SD, start..body.len()));
+        }
+        if top {
+            let start = body.len();
+            write_json_str(SHA_256, &mut body);
+            entries.push((SD_ALG, start..body.len()));
+        }
+        if map_sorts_keys() {
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        }
+        out.push('{');
+        for (i, (key, range)) in entries.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_json_str(key, out);
+            out.push(':');
+            out.push_str(&body[range]);
+        }
+        out.push('}');
+        Ok(())
+    }
+
+    /// Makes the disclosure of `value` (its own targets beneath concealed
+    /// first, then its salt drawn, as [`Disclosure::new`] after the inner
+    /// walk) and appends it; returns its digest.
+    fn disclose(
+        &mut self,
+        name: Option<&str>,
+        value: &Value,
+        child: Targets<'_, '_>,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<[u8; DIGEST_LEN], ConcealError> {
+        let mut inner = self.spare.pop().unwrap_or_default();
+        inner.clear();
+        self.beneath(value, child, &mut inner, rng)?;
+        let mut json = self.spare.pop().unwrap_or_default();
+        json.clear();
+        let mut salt = [0u8; 16];
+        rng.fill_bytes(&mut salt);
+        json.push_str("[\"");
+        b64::encode_to(salt, &mut json);
+        json.push_str("\",");
+        if let Some(name) = name {
+            write_json_str(name, &mut json);
+            json.push(',');
+        }
+        json.push_str(&inner);
+        json.push(']');
+        let start = self.disclosures.len();
+        b64::encode_to(json.as_bytes(), &mut self.disclosures);
+        let digest = digest_bytes(&self.disclosures.as_bytes()[start..]);
+        self.disclosures.push('~');
+        self.spare.push(inner);
+        self.spare.push(json);
+        Ok(digest)
+    }
+}
+
+/// A digest's characters (base64url, so ASCII).
+fn digest_str(digest: &[u8; DIGEST_LEN]) -> &str {
+    std::str::from_utf8(digest).unwrap_or_default()
+}
+
+/// Issues an SD-JWT as its compact serialisation `<jwt>~<d1>~…~<dn>~`,
+/// written as text: the payload holds the `head` members (name and JSON
+/// text; not walked, so never concealed), the members of `claims` with
+/// `spec.paths` concealed, `_sd` and `_sd_alg`; signed with EdDSA under
+/// header `typ` and `kid`. For the same random numbers, the text is
+/// [`SdJwt::issue`]'s (with the `head` members inserted first into its
+/// claims) serialised.
+///
+/// # Errors
+/// As [`SdJwt::issue`].
+pub(crate) fn issue_compact(
+    head: &[(&str, &str)],
+    claims: &Map<String, Value>,
+    spec: &Concealment,
+    typ: &str,
+    kid: &str,
+    key: &SigningKey,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<String, ConcealError> {
+    if claims_nesting(claims) > MAX_DEPTH {
+        return Err(ConcealError::TooDeep);
+    }
+    let targets = checked_targets(spec)?;
+    let mut concealer = CompactConcealer {
+        found: vec![false; targets.len()],
+        max_decoys: spec.max_decoys,
+        disclosures: String::with_capacity(256 * targets.len()),
+        spare: Vec::new(),
+    };
+    let all = Targets {
+        run: &targets,
+        start: 0,
+        depth: 0,
+    };
+    let mut payload = String::with_capacity(1024 + 48 * targets.len());
+    concealer.object(
+        head,
+        claims.iter().map(|(k, v)| (k.as_str(), v)),
+        all,
+        true,
+        &mut payload,
+        rng,
+    )?;
+    if let Some(missing) = concealer.found.iter().position(|found| !found) {
+        return Err(ConcealError::NotFound(targets[missing].clone()));
+    }
+    let mut text = Jws::sign_eddsa_compact(
+        payload.as_bytes(),
+        Some(typ),
+        Some(kid),
+        key,
+        concealer.disclosures.len() + 1,
+    );
+    text.push('~');
+    text.push_str(&concealer.disclosures);
+    if text.len() > MAX_SD_JWT_BYTES {
+        return Err(ConcealError::TooLarge {
+            len: text.len(),
+            max: MAX_SD_JWT_BYTES,
+        });
+    }
+    Ok(text)
 }
 
 impl SdJwt {

@@ -59,13 +59,16 @@ impl Disclosure {
         let mut salt = [0u8; 16];
         rng.fill_bytes(&mut salt);
         let salt = b64::encode(salt);
-        // Serialising strings and a JSON value into a Vec cannot fail.
-        let mut json = Vec::with_capacity(256);
-        match &name {
-            Some(name) => serde_json::to_writer(&mut json, &(&salt, name, &value)),
-            None => serde_json::to_writer(&mut json, &(&salt, &value)),
+        let mut json = String::with_capacity(256);
+        json.push('[');
+        write_json_str(&salt, &mut json);
+        json.push(',');
+        if let Some(name) = &name {
+            write_json_str(name, &mut json);
+            json.push(',');
         }
-        .unwrap_or_default();
+        write_json(&value, &mut json);
+        json.push(']');
         let encoded = b64::encode(json);
         let digest = digest(encoded.as_bytes());
         Self {
@@ -149,6 +152,108 @@ pub fn digest(bytes: &[u8]) -> String {
     b64::encode(Sha256::digest(bytes))
 }
 
+/// Length of a digest as it appears in `_sd` or `...`: base64url of 32
+/// bytes.
+pub(super) const DIGEST_LEN: usize = 43;
+
+/// base64url(SHA-256(bytes)) as bytes, without allocating.
+pub(super) fn digest_bytes(bytes: &[u8]) -> [u8; DIGEST_LEN] {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let mut out = [0u8; DIGEST_LEN];
+    // 32 bytes are always exactly 43 characters: the slice fits.
+    let _ = URL_SAFE_NO_PAD.encode_slice(Sha256::digest(bytes), &mut out);
+    out
+}
+
+/// Appends `s` as a JSON string, escaped byte for byte as `serde_json`
+/// writes it (`"` and `\\`, the short escapes `\b \f \n \r \t`, other
+/// control characters as `\u00xx`; everything else as it is), so what is
+/// written here is identical to `serde_json`'s compact serialisation.
+pub(crate) fn write_json_str(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut start = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // `b` is ASCII, so `i` is a character boundary.
+        out.push_str(&s[start..i]);
+        if short.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Whether a `serde_json::Map` keeps its members sorted by key (the
+/// default) rather than in insertion order (its `preserve_order` feature,
+/// which any crate in a build can turn on for all). What is written as
+/// text here must put members in the order a map would, to stay the bytes
+/// `serde_json` writes.
+pub(crate) fn map_sorts_keys() -> bool {
+    static SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SORTED.get_or_init(|| {
+        let mut map = Map::new();
+        map.insert("b".into(), Value::Null);
+        map.insert("a".into(), Value::Null);
+        map.keys().next().is_some_and(|k| k == "a")
+    })
+}
+
+/// Appends `value` as compact JSON, identical to `serde_json::to_string`
+/// (members in the map's order, numbers as `serde_json` prints them).
+pub(crate) fn write_json(value: &Value, out: &mut String) {
+    use std::fmt::Write as _;
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        // Writing into a String cannot fail.
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => write_json_str(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_str(key, out);
+                out.push(':');
+                write_json(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
 /// How many containers nest in `value` (a scalar is 0, `[]` is 1, `[[1]]`
 /// is 2), counted without recursion.
 pub(super) fn nesting(value: &Value) -> usize {
@@ -200,6 +305,37 @@ mod tests {
             DisclosureBuf::encode_from_parts(ours.salt(), &desc).to_string()
         );
         assert_eq!(Disclosure::parse(ours.as_str()).unwrap(), ours);
+    }
+
+    #[test]
+    fn json_writer_is_serde_json() {
+        let mut controls = String::new();
+        for c in 0u8..0x20 {
+            controls.push(char::from(c));
+        }
+        controls.push_str("\u{7f}\"\\/ü€😀");
+        let values = [
+            serde_json::json!(null),
+            serde_json::json!([true, false, 0, -1, 2.5, 1e300, u64::MAX, i64::MIN]),
+            serde_json::json!({"b": 1, "a": [{}, [], ""], "c": {"d": {"e": null}}}),
+            serde_json::json!({ controls.clone(): controls }),
+            serde_json::from_str::<Value>(
+                r#"{"n": [-0, 1e400, 3.60, 0.1e-7, 12345678901234567890123]}"#,
+            )
+            .unwrap(),
+        ];
+        for v in values {
+            let mut ours = String::new();
+            write_json(&v, &mut ours);
+            assert_eq!(ours, serde_json::to_string(&v).unwrap());
+        }
+        let mut s = String::new();
+        write_json_str(&controls, &mut s);
+        assert_eq!(s, serde_json::to_string(&controls).unwrap());
+        assert_eq!(
+            std::str::from_utf8(&digest_bytes(b"abc")).unwrap(),
+            digest(b"abc")
+        );
     }
 
     #[test]

@@ -16,8 +16,10 @@ mod reveal;
 mod verify;
 
 pub use compact::{SdJwt, SdJwtError};
+pub(crate) use conceal::issue_compact;
 pub use conceal::{conceal, ConcealError, Concealment};
 pub use disclosure::{digest, Disclosure, DisclosureError};
+pub(crate) use disclosure::{map_sorts_keys, write_json, write_json_str};
 pub use reveal::{PresentError, RevealError, Revealed};
 pub use verify::{verify, verify_parsed, KeyBinding, VerifyOptions};
 

@@ -1,22 +1,33 @@
 //! A batch: sign every row, anchor the batch's Merkle root on the chain,
-//! then write the files and the manifest.
+//! then write the credentials and the manifest.
+//!
+//! The rows stream through: signer threads (one per core) take the next
+//! chunk of rows (or of CSV records, which they check and read into claims
+//! themselves), sign them, and hand them back in order to the thread that
+//! appends them to the batch archive; only each credential's leaf hash, id
+//! and holder stay in memory. Writing the output reads the archive again.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use rand::SeedableRng as _;
 use vouch_core::anchor;
 use vouch_core::chain::{Action, Entry};
 use vouch_core::jws::PublicKey;
 use vouch_core::log::{self, record_hash, Block, Hash, MemoryHashes};
+use vouch_core::manifest::credential_id;
 use vouch_core::status_list::StatusRef;
 use vouch_core::vc::{self, CredentialRequest};
+use vouch_core::DidKey;
 use vouch_registry::now;
 
-use super::journal::{failpoint, read_pending, write_pending, Batch, Stage};
+use super::journal::{failpoint, pending_lines, Batch, PendingWriter, Stage};
 use super::lists::ListMeta;
 use super::output::{qr_png, read_manifest};
 use super::{Issuer, IssuerError};
-use crate::input::Row;
+use crate::input::{CsvRows, Record, Row, CHUNK};
 use crate::template::Template;
 
 /// What a finished batch produced.
@@ -30,6 +41,9 @@ pub struct BatchReport {
     pub out: PathBuf,
     /// The manifest.
     pub manifest: PathBuf,
+    /// The JSON Lines archive of the credentials, when that was the output
+    /// format ([`crate::archive`]).
+    pub archive: Option<PathBuf>,
     /// The anchor's entry index and block height.
     pub anchor_index: u64,
     /// Block height that seals the anchor.
@@ -59,13 +73,60 @@ impl Progress for Quiet {
     fn finish(&self) {}
 }
 
-/// One call of [`Issuer::issue`]: what it was asked to do.
+/// How a batch's credentials are written into the output directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// One `.sd-jwt` file per credential.
+    #[default]
+    Files,
+    /// One JSON Lines file of all of them ([`crate::archive`]).
+    Jsonl,
+}
+
+/// Where a batch's rows come from.
+#[derive(Debug, Clone, Copy)]
+pub enum BatchRows<'a> {
+    /// Rows read and checked already ([`crate::input::parse`]), in order.
+    Rows(&'a [Row]),
+    /// A CSV read again while signing, one chunk at a time; `valid` holds
+    /// the numbers of the rows to issue, ascending ([`crate::input::scan`]).
+    Csv {
+        /// The CSV, its header checked.
+        csv: &'a CsvRows<'a>,
+        /// The rows to issue.
+        valid: &'a [usize],
+    },
+}
+
+impl BatchRows<'_> {
+    /// The numbers of the rows to issue, in order.
+    fn numbers(&self) -> Vec<usize> {
+        match self {
+            BatchRows::Rows(rows) => rows.iter().map(|r| r.number).collect(),
+            BatchRows::Csv { valid, .. } => valid.to_vec(),
+        }
+    }
+}
+
+/// Where and how a batch writes its output.
+#[derive(Debug, Clone)]
+pub struct OutputOptions {
+    /// The output directory.
+    pub out: PathBuf,
+    /// Also a QR code PNG per credential.
+    pub qr: bool,
+    /// Files or one JSON Lines archive.
+    pub format: OutputFormat,
+}
+
+/// One call of [`Issuer::issue_batch`]: what it was asked to do.
 pub(super) struct Run<'a> {
     pub(super) template: &'a Template,
     pub(super) batch_id: &'a str,
-    pub(super) rows: &'a [Row],
+    pub(super) rows: BatchRows<'a>,
     pub(super) out: &'a Path,
     pub(super) qr: bool,
+    pub(super) format: OutputFormat,
     pub(super) progress: &'a dyn Progress,
 }
 
@@ -89,11 +150,32 @@ pub(super) struct Anchored {
     pub(super) proof: Vec<Hash>,
 }
 
+/// What the batch keeps in memory of each credential, in batch order,
+/// once the batch archive holds the credentials themselves.
+#[derive(Default)]
+pub(super) struct Ledger {
+    /// Merkle leaf hash of each credential's issuer-signed JWT.
+    pub(super) leaves: Vec<Hash>,
+    /// [`credential_id`] of each.
+    pub(super) ids: Vec<String>,
+    /// Each holder.
+    pub(super) holders: Vec<DidKey>,
+}
+
+/// One signed credential on its way to the archive.
+struct Signed {
+    text: String,
+    leaf: Hash,
+    id: String,
+    holder: DidKey,
+}
+
 impl Issuer {
-    /// Issues a batch: rows already validated against `template`. Its
-    /// phases (`start`, `sign`, `anchor`, `write_output`) are each recorded
-    /// in the journal before they take effect, so a rerun with the same
-    /// arguments resumes where this one stopped.
+    /// Issues a batch: rows already validated against `template`, one file
+    /// per credential. Its phases (`start`, `sign`, `anchor`,
+    /// `write_output`) are each recorded in the journal before they take
+    /// effect, so a rerun with the same arguments resumes where this one
+    /// stopped. [`Issuer::issue_batch`] with [`BatchRows::Rows`].
     ///
     /// # Errors
     /// [`IssuerError`]; the journal says how far it got and a rerun resumes.
@@ -106,12 +188,42 @@ impl Issuer {
         qr: bool,
         progress: &dyn Progress,
     ) -> Result<BatchReport, IssuerError> {
+        let options = OutputOptions {
+            out: out.to_owned(),
+            qr,
+            format: OutputFormat::Files,
+        };
+        self.issue_batch(
+            template,
+            batch_id,
+            BatchRows::Rows(rows),
+            &options,
+            progress,
+        )
+        .await
+    }
+
+    /// Issues a batch from `rows` (checked rows, or a CSV read on the fly)
+    /// into `options.out`, as files or one JSON Lines archive; resumable
+    /// as [`Issuer::issue`].
+    ///
+    /// # Errors
+    /// [`IssuerError`]; the journal says how far it got and a rerun resumes.
+    pub async fn issue_batch<'a>(
+        &self,
+        template: &'a Template,
+        batch_id: &'a str,
+        rows: BatchRows<'a>,
+        options: &'a OutputOptions,
+        progress: &'a dyn Progress,
+    ) -> Result<BatchReport, IssuerError> {
         let run = Run {
             template,
             batch_id,
             rows,
-            out,
-            qr,
+            out: &options.out,
+            qr: options.qr,
+            format: options.format,
             progress,
         };
         let (mut batch, resumed) = match self.start(&run)? {
@@ -126,12 +238,12 @@ impl Issuer {
         self.registry
             .ensure_accredited(&self.config.did, &self.config.name, &template.kind)
             .await?;
-        let credentials = if batch.stage == Stage::Allocated {
+        let ledger = if batch.stage == Stage::Allocated {
             self.sign(&run, &mut batch, &list).await?
         } else {
-            read_pending(&self.archive_path(batch_id), rows.len())?
+            self.reread(&run, &batch)?
         };
-        let tree = batch_tree(&credentials)?;
+        let tree = batch_tree(&ledger.leaves)?;
         let root = tree.root()?;
         if batch.root.as_deref() != Some(hex::encode(root.0).as_str()) {
             return Err(IssuerError::ArchiveChanged {
@@ -139,14 +251,16 @@ impl Issuer {
             });
         }
         let anchored = self.anchor(&run, &mut batch, &list).await?;
-        let manifest = self.write_output(&run, &batch, &list, &credentials, &tree, &anchored)?;
+        let (manifest, archive) =
+            self.write_output(&run, &batch, &list, &ledger, &tree, &anchored)?;
         batch.stage = Stage::Done;
         self.save_batch(&batch)?;
         Ok(BatchReport {
             id: batch_id.to_owned(),
-            issued: credentials.len(),
-            out: out.to_owned(),
+            issued: ledger.ids.len(),
+            out: run.out.to_owned(),
             manifest,
+            archive,
             anchor_index: anchored.index,
             block_height: anchored.block.height,
             already_done: false,
@@ -157,14 +271,16 @@ impl Issuer {
     /// Phase 1: finds the batch in the journal, or allocates its status
     /// indexes and records it as `allocated`.
     fn start(&self, run: &Run<'_>) -> Result<Start, IssuerError> {
-        let numbers: Vec<usize> = run.rows.iter().map(|r| r.number).collect();
+        let numbers = run.rows.numbers();
         match self.batch(run.batch_id)? {
             Some(b) if b.stage == Stage::Done => {
                 let path = b.out.join(super::output::MANIFEST);
                 let manifest = read_manifest(&path)?;
+                let archive = b.out.join(crate::archive::FILE_NAME);
                 Ok(Start::Done(BatchReport {
                     id: b.id,
                     issued: b.rows.len(),
+                    archive: archive.is_file().then_some(archive),
                     out: b.out,
                     manifest: path,
                     anchor_index: manifest.anchor().entry_index,
@@ -182,7 +298,7 @@ impl Issuer {
             }),
             Some(b) => Ok(Start::Carry(b, true)),
             None => {
-                let (list, indexes) = self.allocate(run.rows.len())?;
+                let (list, indexes) = self.allocate(numbers.len())?;
                 let b = Batch {
                     id: run.batch_id.to_owned(),
                     template: run.template.name.clone(),
@@ -200,33 +316,24 @@ impl Issuer {
         }
     }
 
-    /// Phase 2: signs every row, writes the batch archive, signs the anchor
-    /// entry over the batch root and records the batch as `signed`. With
-    /// `--qr`, refuses before anything is anchored when a credential does
-    /// not fit one QR code; a rerun without `--qr` resumes this batch with
-    /// the same status indexes.
+    /// Phase 2: signs every row into the batch archive (synced once), signs
+    /// the anchor entry over the batch root and records the batch as
+    /// `signed`. With `--qr`, refuses before anything is anchored when a
+    /// credential does not fit one QR code; a rerun without `--qr` resumes
+    /// this batch with the same status indexes.
     async fn sign(
         &self,
         run: &Run<'_>,
         batch: &mut Batch,
         list: &ListMeta,
-    ) -> Result<Vec<String>, IssuerError> {
-        let creds = self.sign_all(run, batch, list)?;
-        if run.qr {
-            for (row, c) in run.rows.iter().zip(&creds) {
-                qr_png(c).map_err(|source| IssuerError::Qr {
-                    row: row.number,
-                    source,
-                })?;
-            }
-        }
-        write_pending(&self.archive_path(run.batch_id), &creds)?;
-        let root = batch_tree(&creds)?.root()?;
+    ) -> Result<Ledger, IssuerError> {
+        let ledger = self.sign_all(run, batch, list)?;
+        let root = batch_tree(&ledger.leaves)?.root()?;
         let entry = self
             .sign_entry(Action::Anchor {
                 list: list.uri.clone(),
                 root: hex::encode(root.0),
-                count: creds.len() as u64,
+                count: ledger.leaves.len() as u64,
                 first: batch.indexes.iter().copied().min().unwrap_or(0),
                 last: batch.indexes.iter().copied().max().unwrap_or(0),
             })
@@ -236,68 +343,159 @@ impl Issuer {
         batch.stage = Stage::Signed;
         self.save_batch(batch)?;
         failpoint("after-signed");
-        Ok(creds)
+        Ok(ledger)
     }
 
-    /// Signs one credential per row, on every core.
+    /// Signs one credential per row on every core, streaming them in row
+    /// order into the batch archive.
     fn sign_all(
         &self,
         run: &Run<'_>,
         batch: &Batch,
         list: &ListMeta,
-    ) -> Result<Vec<String>, IssuerError> {
-        let (template, rows, progress) = (run.template, run.rows, run.progress);
-        progress.start("signing", rows.len() as u64);
+    ) -> Result<Ledger, IssuerError> {
+        let want = batch.rows.len();
+        run.progress.start("signing", want as u64);
         let iat = now();
-        let exp = template
+        let exp = run
+            .template
             .valid_days
             .map(|d| iat.saturating_add(i64::from(d) * 86_400));
+        let signer = Signer {
+            issuer: self,
+            template: run.template,
+            list,
+            indexes: &batch.indexes,
+            iat,
+            exp,
+            qr: run.qr,
+        };
+        let feed = Feed {
+            rows: run.rows,
+            next: Mutex::new((0, 0)),
+        };
+        let archive = self.archive_path(run.batch_id);
+        let mut writer = PendingWriter::create(&archive)?;
+        let mut ledger = Ledger::default();
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let per = rows.len().div_ceil(threads).max(1);
-        let parts: Vec<std::thread::Result<Result<Vec<String>, IssuerError>>> =
-            std::thread::scope(|s| {
-                let handles: Vec<_> =
-                    rows.chunks(per)
-                        .zip(batch.indexes.chunks(per))
-                        .map(|(part, idx)| {
-                            s.spawn(move || {
-                                let mut rng = rand::rngs::StdRng::from_entropy();
-                                let mut out = Vec::with_capacity(part.len());
-                                for (row, &i) in part.iter().zip(idx) {
-                                    let request = CredentialRequest {
-                                        vct: template.vct.clone(),
-                                        iat,
-                                        exp,
-                                        holder: PublicKey::Ed25519(*row.holder.verifying_key()),
-                                        status: Some(StatusRef {
-                                            idx: i,
-                                            uri: list.uri.clone(),
-                                        }),
-                                        concealment: template.concealment(&row.claims),
-                                        claims: row.claims.clone(),
-                                    };
-                                    let credential = vc::issue(request, &self.key, &mut rng)
-                                        .map_err(|source| IssuerError::Sign {
-                                            row: row.number,
-                                            source,
-                                        })?;
-                                    out.push(credential.serialize());
-                                    progress.step();
-                                }
-                                Ok(out)
-                            })
-                        })
-                        .collect();
-                handles.into_iter().map(|h| h.join()).collect()
+        let abort = AtomicBool::new(false);
+        let (tx, rx) =
+            std::sync::mpsc::sync_channel::<(u64, Result<Vec<Signed>, IssuerError>)>(2 * threads);
+        let mut result: Result<(), IssuerError> = Ok(());
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let tx = tx.clone();
+                    let (feed, signer, abort) = (&feed, &signer, &abort);
+                    s.spawn(move || {
+                        let mut rng = rand::rngs::StdRng::from_entropy();
+                        let mut holders = HashMap::new();
+                        while !abort.load(Ordering::Relaxed) {
+                            let Some((seq, work)) = feed.take() else {
+                                break;
+                            };
+                            let signed = feed
+                                .rows(work, &mut holders)
+                                .and_then(|rows| signer.sign(rows, &mut rng));
+                            let failed = signed.is_err();
+                            if tx.send((seq, signed)).is_err() || failed {
+                                break;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            drop(tx);
+            // Chunks arrive in any order; they are written in row order, so
+            // the first error met is the lowest failing row's.
+            let mut waiting = BTreeMap::new();
+            let mut next = 0u64;
+            for (seq, chunk) in rx {
+                waiting.insert(seq, chunk);
+                while let Some(chunk) = waiting.remove(&next) {
+                    next += 1;
+                    if result.is_err() {
+                        continue;
+                    }
+                    let written = chunk.and_then(|chunk| {
+                        for c in chunk {
+                            writer.push(&c.text)?;
+                            ledger.leaves.push(c.leaf);
+                            ledger.ids.push(c.id);
+                            ledger.holders.push(c.holder);
+                            run.progress.step();
+                        }
+                        Ok(())
+                    });
+                    if let Err(e) = written {
+                        result = Err(e);
+                        abort.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            for h in handles {
+                if h.join().is_err() && result.is_ok() {
+                    result = Err(IssuerError::Panicked { work: "signing" });
+                }
+            }
+        });
+        result?;
+        run.progress.finish();
+        if ledger.ids.len() != want {
+            return Err(IssuerError::RowCount {
+                found: ledger.ids.len(),
+                want,
             });
-        progress.finish();
-        // Parts are in row order, and each stops at its first failure: the
-        // first error is the lowest failing row's.
-        let mut creds = Vec::with_capacity(rows.len());
-        for part in parts {
-            creds.extend(part.map_err(|_| IssuerError::Panicked { work: "signing" })??);
         }
-        Ok(creds)
+        writer.finish()?;
+        Ok(ledger)
+    }
+
+    /// A signed batch resumed: its leaves and ids from the batch archive,
+    /// its holders from the rows.
+    fn reread(&self, run: &Run<'_>, batch: &Batch) -> Result<Ledger, IssuerError> {
+        let path = self.archive_path(run.batch_id);
+        let mut ledger = Ledger::default();
+        for line in pending_lines(&path)? {
+            let line = line?;
+            ledger
+                .leaves
+                .push(record_hash(anchor::leaf(&line).as_bytes()));
+            ledger.ids.push(credential_id(&line));
+        }
+        if ledger.ids.len() != batch.rows.len() {
+            return Err(IssuerError::ArchiveCount {
+                path,
+                found: ledger.ids.len(),
+                want: batch.rows.len(),
+            });
+        }
+        ledger.holders = match run.rows {
+            BatchRows::Rows(rows) => rows.iter().map(|r| r.holder.clone()).collect(),
+            BatchRows::Csv { valid, .. } => {
+                let feed = Feed {
+                    rows: run.rows,
+                    next: Mutex::new((0, 0)),
+                };
+                let mut holders = HashMap::new();
+                let mut out = Vec::with_capacity(valid.len());
+                while let Some((_, work)) = feed.take() {
+                    out.extend(
+                        feed.rows(work, &mut holders)?
+                            .into_iter()
+                            .map(|(_, r)| r.holder),
+                    );
+                }
+                out
+            }
+        };
+        if ledger.holders.len() != ledger.ids.len() {
+            return Err(IssuerError::RowCount {
+                found: ledger.holders.len(),
+                want: ledger.ids.len(),
+            });
+        }
+        Ok(ledger)
     }
 
     /// Phase 3: puts the saved anchor entry on the chain (unless an earlier
@@ -356,13 +554,155 @@ impl Issuer {
     }
 }
 
-/// The RFC 9162 tree over the credentials' issuer-signed JWTs
-/// ([`anchor::leaf`]): what every presentation of a credential carries,
-/// whatever it discloses.
-pub(super) fn batch_tree(credentials: &[String]) -> Result<MemoryHashes, IssuerError> {
+/// Hands out the rows to the signer threads, a chunk at a time, numbered
+/// in row order.
+struct Feed<'a> {
+    rows: BatchRows<'a>,
+    /// The next chunk's number, and (for [`BatchRows::Rows`]) its first row.
+    next: Mutex<(u64, usize)>,
+}
+
+/// A chunk of work: rows, or CSV records still to check.
+enum Work<'a> {
+    /// Rows from position `first` of the batch.
+    Rows { first: usize, rows: &'a [Row] },
+    /// Records as read.
+    Records(Vec<Record>),
+}
+
+impl<'a> Feed<'a> {
+    /// The next chunk and its number; `None` at the end.
+    fn take(&self) -> Option<(u64, Work<'a>)> {
+        // Only ever advanced whole: a panicked holder leaves it consistent.
+        let mut next = self
+            .next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (seq, first) = *next;
+        let work = match self.rows {
+            BatchRows::Rows(rows) => {
+                let chunk = rows.get(first..)?;
+                let chunk = &chunk[..chunk.len().min(CHUNK)];
+                if chunk.is_empty() {
+                    return None;
+                }
+                next.1 += chunk.len();
+                Work::Rows { first, rows: chunk }
+            }
+            BatchRows::Csv { csv, .. } => {
+                // Read under this lock, so chunk numbers follow file order.
+                let records = csv.next_records(CHUNK);
+                if records.is_empty() {
+                    return None;
+                }
+                Work::Records(records)
+            }
+        };
+        next.0 += 1;
+        Some((seq, work))
+    }
+
+    /// The rows of a chunk to issue, each with its position in the batch.
+    fn rows(
+        &self,
+        work: Work<'_>,
+        holders: &mut HashMap<String, DidKey>,
+    ) -> Result<Vec<(usize, Row)>, IssuerError> {
+        match (work, self.rows) {
+            (Work::Rows { first, rows }, _) => Ok(rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (first + i, r.clone()))
+                .collect()),
+            (Work::Records(records), BatchRows::Csv { csv, valid }) => {
+                let mut out = Vec::with_capacity(records.len());
+                for record in records {
+                    let number = record.0;
+                    // Rows left out (invalid, with --skip-invalid) are skipped.
+                    let Ok(position) = valid.binary_search(&number) else {
+                        continue;
+                    };
+                    let row =
+                        csv.check(record, holders)
+                            .map_err(|e| IssuerError::InputChanged {
+                                row: number,
+                                source: e.problem,
+                            })?;
+                    out.push((position, row));
+                }
+                Ok(out)
+            }
+            (Work::Records(_), BatchRows::Rows(_)) => Ok(Vec::new()),
+        }
+    }
+}
+
+/// What every signer thread shares.
+struct Signer<'a> {
+    issuer: &'a Issuer,
+    template: &'a Template,
+    list: &'a ListMeta,
+    indexes: &'a [u64],
+    iat: i64,
+    exp: Option<i64>,
+    qr: bool,
+}
+
+impl Signer<'_> {
+    /// Signs a chunk of rows; stops at the first failure.
+    fn sign(
+        &self,
+        rows: Vec<(usize, Row)>,
+        rng: &mut rand::rngs::StdRng,
+    ) -> Result<Vec<Signed>, IssuerError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for (position, row) in rows {
+            let idx = *self.indexes.get(position).ok_or(IssuerError::RowCount {
+                found: position + 1,
+                want: self.indexes.len(),
+            })?;
+            let request = CredentialRequest {
+                vct: self.template.vct.clone(),
+                iat: self.iat,
+                exp: self.exp,
+                holder: PublicKey::Ed25519(*row.holder.verifying_key()),
+                status: Some(StatusRef {
+                    idx,
+                    uri: self.list.uri.clone(),
+                }),
+                concealment: self.template.concealment(&row.claims),
+                claims: row.claims,
+            };
+            let text = vc::issue_compact(request, &self.issuer.key, rng).map_err(|source| {
+                IssuerError::Sign {
+                    row: row.number,
+                    source,
+                }
+            })?;
+            if self.qr {
+                qr_png(&text).map_err(|source| IssuerError::Qr {
+                    row: row.number,
+                    source,
+                })?;
+            }
+            out.push(Signed {
+                leaf: record_hash(anchor::leaf(&text).as_bytes()),
+                id: credential_id(&text),
+                holder: row.holder,
+                text,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The RFC 9162 tree over the credentials' leaf hashes: each the hash of
+/// a credential's issuer-signed JWT ([`anchor::leaf`]), what every
+/// presentation of it carries, whatever it discloses.
+pub(super) fn batch_tree(leaves: &[Hash]) -> Result<MemoryHashes, IssuerError> {
     let mut tree = MemoryHashes::new();
-    for c in credentials {
-        tree.append(record_hash(anchor::leaf(c).as_bytes()))?;
+    for leaf in leaves {
+        tree.append(*leaf)?;
     }
     Ok(tree)
 }

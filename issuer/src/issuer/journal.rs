@@ -86,24 +86,55 @@ pub fn batch_id(template: &Template, input: &[u8], skip_invalid: bool) -> String
     hex::encode(&h.finalize()[..8])
 }
 
-/// Writes the batch archive (one credential per line) and syncs it.
-pub(super) fn write_pending(path: &Path, creds: &[String]) -> Result<(), IssuerError> {
-    use std::io::Write as _;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+/// The batch archive being written: one credential per line, into a
+/// temporary file that [`PendingWriter::finish`] syncs and renames into
+/// place.
+pub(super) struct PendingWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+impl PendingWriter {
+    /// Starts the archive at `path`.
+    pub(super) fn create(path: &Path) -> Result<Self, IssuerError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let tmp = path.with_extension("tmp");
+        let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        Ok(Self {
+            path: path.to_owned(),
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            tmp,
+        })
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
-    for c in creds {
-        f.write_all(c.as_bytes()).map_err(io(&tmp))?;
-        f.write_all(b"\n").map_err(io(&tmp))?;
+
+    /// Appends one credential.
+    pub(super) fn push(&mut self, credential: &str) -> Result<(), IssuerError> {
+        use std::io::Write as _;
+        self.file
+            .write_all(credential.as_bytes())
+            .and_then(|()| self.file.write_all(b"\n"))
+            .map_err(io(&self.tmp))
     }
-    let f = f.into_inner().map_err(|e| IssuerError::Io {
-        path: tmp.clone(),
-        source: e.into_error(),
-    })?;
-    f.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
+
+    /// Syncs the archive and renames it into place.
+    pub(super) fn finish(self) -> Result<(), IssuerError> {
+        let Self { path, tmp, file } = self;
+        let file = file.into_inner().map_err(|e| IssuerError::Io {
+            path: tmp.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(io(&tmp))?;
+        replace(&tmp, &path)
+    }
+}
+
+/// Renames `tmp` to `path` and syncs the directory, so the rename survives
+/// a crash.
+pub(super) fn replace(tmp: &Path, path: &Path) -> Result<(), IssuerError> {
+    std::fs::rename(tmp, path).map_err(io(path))?;
     if let Some(dir) = path.parent() {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
@@ -112,16 +143,13 @@ pub(super) fn write_pending(path: &Path, creds: &[String]) -> Result<(), IssuerE
     Ok(())
 }
 
-/// Reads the batch archive.
-pub(super) fn read_pending(path: &Path, n: usize) -> Result<Vec<String>, IssuerError> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
-    let creds: Vec<String> = text.lines().map(str::to_owned).collect();
-    if creds.len() != n {
-        return Err(IssuerError::ArchiveCount {
-            path: path.to_owned(),
-            found: creds.len(),
-            want: n,
-        });
-    }
-    Ok(creds)
+/// The credentials of the batch archive, one at a time.
+pub(super) fn pending_lines(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<String, IssuerError>> + '_, IssuerError> {
+    use std::io::BufRead as _;
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    Ok(std::io::BufReader::with_capacity(1 << 20, file)
+        .lines()
+        .map(move |l| l.map_err(io(path))))
 }

@@ -13,8 +13,10 @@
 //!    credential's issuer-signed JWT (up to its first `~`), which every
 //!    presentation of it carries.
 //! 3. `done`: anchored and sealed; one file per credential written into
-//!    `OUT/`, then `manifest.json`, a [`vouch_core::manifest::Manifest`]
-//!    with each credential's [`vouch_core::AnchorProof`].
+//!    `OUT/` (or, with [`OutputFormat::Jsonl`], one JSON Lines file
+//!    `OUT/credentials.jsonl`, [`crate::archive`]), then `manifest.json`, a
+//!    [`vouch_core::manifest::Manifest`] with each credential's
+//!    [`vouch_core::AnchorProof`].
 //!
 //! The archive stays: it is the issuer's record of what it issued.
 //!
@@ -53,7 +55,7 @@ use vouch_registry::node::NodeError;
 use crate::keystore;
 use crate::registry::RegistryError;
 
-pub use batch::{BatchReport, Progress, Quiet};
+pub use batch::{BatchReport, BatchRows, OutputFormat, OutputOptions, Progress, Quiet};
 pub use directory::{init, InitReport, Issuer, IssuerConfig};
 pub use journal::{batch_id, Batch, Stage};
 pub use lists::{status_of_credential, CredentialError, LIST_FILL, LIST_SIZE};
@@ -192,6 +194,24 @@ pub enum IssuerError {
         row: usize,
         /// Cause.
         source: output::QrPngError,
+    },
+    /// Signing produced another number of credentials than the batch has
+    /// rows (the input changed while it was read).
+    #[error("{found} credentials signed for a batch of {want} rows; the input changed")]
+    RowCount {
+        /// Credentials signed.
+        found: usize,
+        /// Rows in the batch.
+        want: usize,
+    },
+    /// A row that was valid when the batch was checked is not when it is
+    /// read again to be signed (the input changed).
+    #[error("row {row} was valid when the batch was checked, but not when read again: {source}")]
+    InputChanged {
+        /// The row.
+        row: usize,
+        /// What is wrong with it now.
+        source: crate::input::RowProblem,
     },
     /// The batch archive holds another number of credentials.
     #[error("the batch archive {} holds {found} credentials, not {want}", path.display())]

@@ -15,8 +15,10 @@ use vouch_core::status_list::StatusRef;
 use vouch_core::{AnchorProof, CheckName, SdJwt, VerifyError};
 use vouch_registry::now;
 
-use super::batch::{Anchored, Run};
-use super::journal::Batch;
+use crate::archive::{self, ArchiveError, ArchiveLineRef};
+
+use super::batch::{Anchored, Ledger, OutputFormat, Run};
+use super::journal::{pending_lines, replace, Batch};
 use super::lists::ListMeta;
 use super::{io, Issuer, IssuerError};
 
@@ -91,6 +93,30 @@ pub enum ManifestCheckError {
     /// An anchor proof or the anchor entry does not check.
     #[error(transparent)]
     Check(#[from] CheckError),
+    /// The JSON Lines archive cannot be read.
+    #[error("{}: {source}", path.display())]
+    Archive {
+        /// The archive.
+        path: PathBuf,
+        /// Cause.
+        source: ArchiveError,
+    },
+    /// The JSON Lines archive ends before the manifest's entries do.
+    #[error("{}: no line for the manifest's {file}", path.display())]
+    ArchiveShort {
+        /// The archive.
+        path: PathBuf,
+        /// The manifest entry's file name.
+        file: String,
+    },
+    /// An archive line that says another thing than its manifest entry.
+    #[error("{}: the line of {file} differs from its manifest entry", path.display())]
+    ArchiveEntry {
+        /// The archive.
+        path: PathBuf,
+        /// The manifest entry's file name.
+        file: String,
+    },
 }
 
 /// The PNG file name beside a credential file.
@@ -122,49 +148,46 @@ pub fn qr_png(credential: &str) -> Result<Vec<u8>, QrPngError> {
 }
 
 impl Issuer {
-    /// Phase 4: the files into place, then the manifest. The batch archive
-    /// is on disk already, so these need no sync of their own: a rerun
-    /// rewrites them. Returns the manifest's path.
+    /// Phase 4: the credentials into place (files, or the JSON Lines
+    /// archive), read again from the batch archive, then the manifest. The
+    /// batch archive is on disk already, so the files need no sync of their
+    /// own: a rerun rewrites them. Returns the manifest's path and the JSON
+    /// Lines archive's, if one was written.
     pub(super) fn write_output(
         &self,
         run: &Run<'_>,
         batch: &Batch,
         list: &ListMeta,
-        credentials: &[String],
+        ledger: &Ledger,
         tree: &MemoryHashes,
         anchored: &Anchored,
-    ) -> Result<PathBuf, IssuerError> {
+    ) -> Result<(PathBuf, Option<PathBuf>), IssuerError> {
         let out = run.out;
         std::fs::create_dir_all(out).map_err(io(out))?;
-        run.progress.start("writing", run.rows.len() as u64);
-        let names: Vec<String> = run
+        run.progress.start("writing", batch.rows.len() as u64);
+        let mut entries = Vec::with_capacity(batch.rows.len());
+        for (i, ((&row, id), holder)) in batch
             .rows
             .iter()
-            .zip(credentials)
-            .map(|(row, cred)| format!("{:06}-{}.sd-jwt", row.number, credential_id(cred)))
-            .collect();
-        write_files(run, &names, credentials)?;
-        let mut entries = Vec::with_capacity(run.rows.len());
-        for (i, ((row, name), cred)) in run.rows.iter().zip(&names).zip(credentials).enumerate() {
+            .zip(&ledger.ids)
+            .zip(&ledger.holders)
+            .enumerate()
+        {
             let leaf = i as u64;
             let path = vouch_core::log::prove_record(tree.size(), leaf, tree)?;
-            let anchor_proof =
-                AnchorProof::new(anchored.index, leaf, tree.size(), path).map_err(|source| {
-                    IssuerError::AnchorProof {
-                        row: row.number,
-                        source,
-                    }
-                })?;
+            let anchor_proof = AnchorProof::new(anchored.index, leaf, tree.size(), path)
+                .map_err(|source| IssuerError::AnchorProof { row, source })?;
+            let file = format!("{row:06}-{id}.sd-jwt");
             entries.push(ManifestEntry {
-                row: row.number as u64,
-                holder: row.holder.clone(),
-                credential_id: credential_id(cred),
-                file: name.clone(),
+                row: row as u64,
+                holder: holder.clone(),
+                credential_id: id.clone(),
+                qr: run.qr.then(|| qr_name(&file)),
+                file,
                 status: StatusRef {
                     idx: batch.indexes[i],
                     uri: list.uri.clone(),
                 },
-                qr: run.qr.then(|| qr_name(name)),
                 anchor_proof,
             });
         }
@@ -190,53 +213,155 @@ impl Issuer {
                 source,
             }
         })?;
+        let pending = self.archive_path(&batch.id);
+        let archive = match run.format {
+            OutputFormat::Files => {
+                write_files(run, &pending, manifest.entries())?;
+                None
+            }
+            OutputFormat::Jsonl => Some(write_jsonl(run, &pending, manifest.entries())?),
+        };
         let tmp = out.join(".manifest.json.tmp");
         std::fs::write(&tmp, manifest.to_json()).map_err(io(&tmp))?;
         std::fs::File::open(&tmp)
             .and_then(|f| f.sync_all())
             .map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        replace(&tmp, &path)?;
         run.progress.finish();
-        Ok(path)
+        Ok((path, archive))
     }
 }
 
-/// Writes one file per credential (and its QR code with `--qr`), on
-/// several threads (creating files is mostly waiting on the file system).
-fn write_files(run: &Run<'_>, names: &[String], creds: &[String]) -> Result<(), IssuerError> {
+/// Writes one file per credential (and its QR code with `--qr`) on two
+/// threads (creating files is mostly waiting on the file system), reading
+/// the credentials from the batch archive as they are written.
+fn write_files(
+    run: &Run<'_>,
+    pending: &Path,
+    entries: &[ManifestEntry],
+) -> Result<(), IssuerError> {
     const THREADS: usize = 2;
-    let per = names.len().div_ceil(THREADS).max(1);
     let (out, qr, progress) = (run.out, run.qr, run.progress);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, String)>(256);
+    let rx = std::sync::Mutex::new(rx);
+    let mut read = 0;
+    let mut result = Ok(());
     std::thread::scope(|s| {
-        let handles: Vec<_> = names
-            .chunks(per)
-            .zip(creds.chunks(per))
-            .zip(run.rows.chunks(per))
-            .map(|((names, creds), rows)| {
-                s.spawn(move || {
-                    for ((name, cred), row) in names.iter().zip(creds).zip(rows) {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let rx = &rx;
+                s.spawn(move || loop {
+                    // Poisoned only if another writer panicked mid-recv.
+                    let next = rx
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .recv();
+                    let Ok((i, cred)) = next else {
+                        return Ok::<(), IssuerError>(());
+                    };
+                    let entry = &entries[i];
+                    let to = out.join(&entry.file);
+                    std::fs::write(&to, &cred).map_err(io(&to))?;
+                    if let (true, Some(name)) = (qr, &entry.qr) {
+                        let image = qr_png(&cred).map_err(|source| IssuerError::Qr {
+                            row: entry.row as usize,
+                            source,
+                        })?;
                         let to = out.join(name);
-                        std::fs::write(&to, cred).map_err(io(&to))?;
-                        if qr {
-                            let image = qr_png(cred).map_err(|source| IssuerError::Qr {
-                                row: row.number,
-                                source,
-                            })?;
-                            let to = out.join(qr_name(name));
-                            std::fs::write(&to, image).map_err(io(&to))?;
-                        }
-                        progress.step();
+                        std::fs::write(&to, image).map_err(io(&to))?;
                     }
-                    Ok::<(), IssuerError>(())
+                    progress.step();
                 })
             })
             .collect();
+        result = (|| {
+            for line in pending_lines(pending)? {
+                let line = line?;
+                if read == entries.len() || tx.send((read, line)).is_err() {
+                    break;
+                }
+                read += 1;
+            }
+            Ok(())
+        })();
+        drop(tx);
         for h in handles {
-            h.join()
-                .map_err(|_| IssuerError::Panicked { work: "writer" })??;
+            let joined = h
+                .join()
+                .map_err(|_| IssuerError::Panicked { work: "writer" })
+                .and_then(|r| r);
+            if result.is_ok() {
+                result = joined;
+            }
         }
-        Ok(())
-    })
+    });
+    result?;
+    if read != entries.len() {
+        return Err(IssuerError::ArchiveCount {
+            path: pending.to_owned(),
+            found: read,
+            want: entries.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes the JSON Lines archive (and the QR codes with `--qr`) from the
+/// batch archive: to a temporary file, synced, then renamed into place.
+fn write_jsonl(
+    run: &Run<'_>,
+    pending: &Path,
+    entries: &[ManifestEntry],
+) -> Result<PathBuf, IssuerError> {
+    use std::io::Write as _;
+    let path = run.out.join(crate::archive::FILE_NAME);
+    let tmp = run.out.join(format!(".{}.tmp", crate::archive::FILE_NAME));
+    let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut read = 0;
+    for line in pending_lines(pending)? {
+        let cred = line?;
+        let Some(entry) = entries.get(read) else {
+            read += 1;
+            break;
+        };
+        read += 1;
+        let record = ArchiveLineRef {
+            row: entry.row,
+            credential_id: &entry.credential_id,
+            file: &entry.file,
+            holder: entry.holder.as_str(),
+            sd_jwt: &cred,
+            anchor_proof: &entry.anchor_proof,
+        };
+        serde_json::to_writer(&mut w, &record)
+            .map_err(std::io::Error::from)
+            .and_then(|()| w.write_all(b"\n"))
+            .map_err(io(&tmp))?;
+        if let (true, Some(name)) = (run.qr, &entry.qr) {
+            let image = qr_png(&cred).map_err(|source| IssuerError::Qr {
+                row: entry.row as usize,
+                source,
+            })?;
+            let to = run.out.join(name);
+            std::fs::write(&to, image).map_err(io(&to))?;
+        }
+        run.progress.step();
+    }
+    if read != entries.len() {
+        return Err(IssuerError::ArchiveCount {
+            path: pending.to_owned(),
+            found: read,
+            want: entries.len(),
+        });
+    }
+    let file = w.into_inner().map_err(|e| IssuerError::Io {
+        path: tmp.clone(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io(&tmp))?;
+    replace(&tmp, &path)?;
+    Ok(path)
 }
 
 /// Reads a manifest's text, at most [`MAX_MANIFEST_BYTES`] and one byte
@@ -282,12 +407,56 @@ pub fn check_manifest(out: &Path, all: bool) -> Result<usize, ManifestCheckError
     let issuer = manifest.batch().issuer.as_str();
     let options = VerifyOptions::new(now(), KeyBinding::Optional);
     let take = if all { manifest.entries().len() } else { 1 };
+    // With the JSON Lines output, line n is entry n; otherwise each entry
+    // names its file.
+    let archive_path = out.join(archive::FILE_NAME);
+    let mut lines = if archive_path.is_file() {
+        Some(
+            archive::read(&archive_path).map_err(|source| ManifestCheckError::Archive {
+                path: archive_path.clone(),
+                source,
+            })?,
+        )
+    } else {
+        None
+    };
     for entry in manifest.entries().iter().take(take) {
-        let path = out.join(&entry.file);
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestCheckError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let (path, text) = match lines.as_mut() {
+            Some(lines) => {
+                let path = archive_path.clone();
+                let line = lines
+                    .next()
+                    .ok_or_else(|| ManifestCheckError::ArchiveShort {
+                        path: path.clone(),
+                        file: entry.file.clone(),
+                    })?
+                    .map_err(|source| ManifestCheckError::Archive {
+                        path: path.clone(),
+                        source,
+                    })?;
+                if line.file != entry.file
+                    || line.credential_id != entry.credential_id
+                    || line.row != entry.row
+                    || line.holder != entry.holder.as_str()
+                    || line.anchor_proof != entry.anchor_proof
+                {
+                    return Err(ManifestCheckError::ArchiveEntry {
+                        path,
+                        file: entry.file.clone(),
+                    });
+                }
+                (path, line.sd_jwt)
+            }
+            None => {
+                let path = out.join(&entry.file);
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| ManifestCheckError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                (path, text)
+            }
+        };
         let sd = SdJwt::parse(&text).map_err(|source| ManifestCheckError::NotSdJwt {
             path: path.clone(),
             source,

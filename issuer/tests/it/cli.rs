@@ -299,6 +299,162 @@ fn one_bad_row_issues_nothing_unless_skipped() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("missing column(s)"));
 }
 
+/// The library path other crates use: rows parsed up front and given to
+/// `Issuer::issue` (`BatchRows::Rows`), as the end-to-end tests do; and
+/// `Issuer::issue_batch` from the CSV (`BatchRows::Csv`, as the CLI)
+/// into a JSON Lines archive gives the same rows and holders.
+#[tokio::test(flavor = "multi_thread")]
+async fn parsed_rows_and_a_streamed_csv_issue_the_same_batch() {
+    use vouch_issuer::issuer::{self, BatchRows, Issuer, OutputFormat, OutputOptions, Quiet};
+    let root = tempdir("rows");
+    let template = vouch_issuer::template::find("transcript").unwrap();
+    let csv = root.path().join("t.csv");
+    transcripts(&csv, 600, None);
+    let bytes = std::fs::read(&csv).unwrap();
+    let mut manifests = Vec::new();
+    for (name, streamed) in [("a", false), ("b", true)] {
+        let dir = root.path().join(name);
+        issuer::init(&dir, "Uni", None, PASS, vouch_issuer::keystore::Cost::TEST).unwrap();
+        let iss = Issuer::open(&dir, PASS).unwrap();
+        let id = issuer::batch_id(&template, &bytes, false);
+        let out = root.path().join(format!("out-{name}"));
+        let report = if streamed {
+            let scan = vouch_issuer::input::scan(&bytes, &template, &Quiet).unwrap();
+            let rows = vouch_issuer::input::CsvRows::new(&bytes, &template).unwrap();
+            let options = OutputOptions {
+                out: out.clone(),
+                qr: false,
+                format: OutputFormat::Jsonl,
+            };
+            let batch = BatchRows::Csv {
+                csv: &rows,
+                valid: &scan.valid,
+            };
+            iss.issue_batch(&template, &id, batch, &options, &Quiet)
+                .await
+                .unwrap()
+        } else {
+            let (rows, errors) = vouch_issuer::input::parse(&bytes, &template).unwrap();
+            assert!(errors.is_empty());
+            iss.issue(&template, &id, &rows, &out, false, &Quiet)
+                .await
+                .unwrap()
+        };
+        assert_eq!(report.issued, 600);
+        assert_eq!(report.archive.is_some(), streamed);
+        assert_eq!(issuer::check_manifest(&out, true).unwrap(), 600);
+        manifests.push(manifest(&out));
+    }
+    let rows_and_holders = |m: &Value| -> Vec<(u64, String)> {
+        m["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["row"].as_u64().unwrap(),
+                    c["holder"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let a = rows_and_holders(&manifests[0]);
+    assert_eq!(a, rows_and_holders(&manifests[1]));
+    assert_eq!(a[599], (600, holder(600)));
+}
+
+#[test]
+fn a_jsonl_batch_is_one_file_that_checks_and_a_broken_one_does_not() {
+    let root = tempdir("jsonl");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
+    transcripts(&csv, 6, Some(4));
+    let out = root.path().join("out");
+    let text = ok(&[
+        "issue",
+        "--dir",
+        s(&dir),
+        "--template",
+        "transcript",
+        "--input",
+        s(&csv),
+        "--out",
+        s(&out),
+        "--output-format",
+        "jsonl",
+        "--skip-invalid",
+        "--json",
+    ]);
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["issued"], 5);
+    assert_eq!(report["skipped"], serde_json::json!([4]));
+    let archive = out.join(vouch_issuer::archive::FILE_NAME);
+    assert_eq!(report["archive"], s(&archive));
+    // Only the archive and the manifest: no credential files, no temporary
+    // files left behind.
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["credentials.jsonl", "manifest.json"]);
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), 5);
+    // Line n is manifest entry n, and each line holds what a holder needs:
+    // the credential, which verifies, and its anchor proof.
+    let m = manifest(&out);
+    let lines: Vec<vouch_issuer::archive::ArchiveLine> = vouch_issuer::archive::read(&archive)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(lines.len(), 5);
+    let root_hash = vouch_core::anchor::root_from_hex(m["batch_root"].as_str().unwrap()).unwrap();
+    for (line, entry) in lines.iter().zip(m["credentials"].as_array().unwrap()) {
+        assert_eq!(line.row, entry["row"].as_u64().unwrap());
+        assert_eq!(line.file, entry["file"].as_str().unwrap());
+        assert_eq!(line.credential_id, entry["credential_id"].as_str().unwrap());
+        assert_eq!(line.holder, entry["holder"].as_str().unwrap());
+        assert_eq!(line.holder, holder(line.row));
+        let sd = vouch_core::SdJwt::parse(&line.sd_jwt).unwrap();
+        let v = vouch_core::sd_jwt::verify_parsed(
+            &sd,
+            &vouch_core::sd_jwt::VerifyOptions::new(
+                vouch_registry::now(),
+                vouch_core::sd_jwt::KeyBinding::Optional,
+            ),
+        )
+        .unwrap();
+        assert!(v.is_valid());
+        line.anchor_proof
+            .verify(vouch_core::anchor::leaf(&line.sd_jwt).as_bytes(), root_hash)
+            .unwrap();
+    }
+    assert_eq!(
+        lines.iter().map(|l| l.row).collect::<Vec<_>>(),
+        [1, 2, 3, 5, 6]
+    );
+    // An archive cut short, or with a line swapped, fails the check and
+    // names the archive.
+    let good = std::fs::read(&archive).unwrap();
+    std::fs::write(&archive, &good[..good.len() - 10]).unwrap();
+    let err = vouch_issuer::issuer::check_manifest(&out, true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!("{}: line 5: cut short", archive.display())),
+        "{err}"
+    );
+    let text = String::from_utf8(good.clone()).unwrap();
+    let mut swapped: Vec<&str> = text.lines().collect();
+    swapped.swap(0, 1);
+    std::fs::write(&archive, swapped.join("\n") + "\n").unwrap();
+    let err = vouch_issuer::issuer::check_manifest(&out, true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("differs from its manifest entry"), "{err}");
+    std::fs::write(&archive, &good).unwrap();
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), 5);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_sees_the_revocation() {
     let root = tempdir("revoke");
