@@ -56,6 +56,14 @@ pub struct ServeArgs {
     /// Policy file (default: <dir>/policy.toml, else the defaults).
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// Most concurrent presentations whose signatures are checked as one
+    /// batch (0 or 1: each alone).
+    #[arg(long, default_value_t = 64)]
+    pub batch_max: usize,
+    /// Longest a batch stays open for more presentations, in microseconds
+    /// (at most 2000).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=2000))]
+    pub batch_window_us: u64,
 }
 
 /// `init`.

@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use vouch_core::presentation_request::PresentationRequest;
-use vouch_core::verify::{verify, Policy, Request, Verification};
+use vouch_core::verify::{prepare, verify, Policy, Request, Verification};
 use vouch_core::view::{ChainView, Status};
 use vouch_core::{CheckName, ClaimPath, Outcome, VerifyError};
 use vouch_registry::client::{ClientError, NodeClient};
 use vouch_registry::replica::{Replica, ReplicaError, SyncReport};
 
+use crate::batch::{BatchConfig, SignatureBatcher};
 use crate::input::{Presented, Source};
 use crate::nonce::{NonceBook, NonceError, NonceState};
 use crate::policy::{PolicyError, PolicyFile};
@@ -237,12 +238,17 @@ impl std::fmt::Debug for Verifier {
 /// What checks presentations, apart from the replica: configuration,
 /// policy, nonce book. It checks against any [`ChainView`] it is given, so
 /// a service can check against a snapshot while the replica syncs.
+///
+/// Threads that call [`Checker::check`] at the same time have their
+/// presentations' signatures checked in batches ([`SignatureBatcher`],
+/// [`BatchConfig::DEFAULT`]; see [`Checker::set_batching`]).
 #[derive(Debug)]
 pub struct Checker {
     config: VerifierConfig,
     policy_file: PolicyFile,
     policy: Policy,
     nonces: NonceBook,
+    batcher: Option<SignatureBatcher>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VerifierError + '_ {
@@ -362,6 +368,7 @@ impl Verifier {
                 policy_file,
                 policy,
                 nonces,
+                batcher: Some(SignatureBatcher::new(BatchConfig::DEFAULT)),
             },
             replica,
         })
@@ -474,6 +481,18 @@ impl Checker {
         &self.nonces
     }
 
+    /// Gathers the signatures of concurrent [`Checker::check`]s into
+    /// batches as `config` says; `None` checks each presentation alone
+    /// ([`vouch_core::verify::verify`]). Verdicts are the same either way.
+    pub fn set_batching(&mut self, config: Option<BatchConfig>) {
+        self.batcher = config.map(SignatureBatcher::new);
+    }
+
+    /// The batcher, when batching is on.
+    pub fn batcher(&self) -> Option<&SignatureBatcher> {
+        self.batcher.as_ref()
+    }
+
     /// The relays whose links are followed: the policy's `relay_hosts`, or
     /// when it lists none, the registry this verifier syncs from.
     pub fn relay_hosts(&self) -> RelayHosts {
@@ -519,6 +538,9 @@ impl Checker {
         ask: &Ask,
         now: i64,
     ) -> Result<Checked, VerifierError> {
+        // Counted as preparing from here, so an open batch may wait for
+        // these signatures.
+        let entry = self.batcher.as_ref().map(SignatureBatcher::enter);
         let (nonce, state) = match &ask.nonce {
             Some(nonce) => (Some(nonce.clone()), Some(self.nonces.state(nonce, now)?)),
             None => self.answered_nonce(presented, now)?,
@@ -543,7 +565,17 @@ impl Checker {
                 claims: Vec::new(),
             },
         };
-        let mut verification = verify(presented.presentation(), &request, view, &self.policy, now)?;
+        let mut verification = match entry {
+            Some(entry) => {
+                let prepared =
+                    prepare(presented.presentation(), &request, view, &self.policy, now)?;
+                if let Some(signatures) = prepared.signatures() {
+                    entry.submit(signatures);
+                }
+                prepared.finish()?
+            }
+            None => verify(presented.presentation(), &request, view, &self.policy, now)?,
+        };
         if let Some(nonce) = &nonce {
             let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)
                 && verification.check(CheckName::HolderBinding) == Some(&Outcome::Pass);
