@@ -409,7 +409,7 @@ async fn a_batch_mixing_tampered_presentations_with_valid_ones_gives_each_its_ow
     }
     // Five valid ones: the batch holds, and each is valid.
     let mut bodies = Vec::new();
-    for i in 0..5 {
+    for _ in 0..5 {
         let r = new_request(&app).await;
         let nonce = r["nonce"].as_str().unwrap();
         let text = f.present(0, r["aud"].as_str().unwrap(), nonce);
