@@ -16,7 +16,7 @@ use vouch_registry::client::{ClientError, NodeClient};
 use vouch_registry::replica::{Replica, ReplicaError, SyncReport};
 
 use crate::batch::{BatchConfig, SignatureBatcher};
-use crate::input::{Presented, Source};
+use crate::input::{Presented, Read, Source};
 use crate::nonce::{NonceBook, NonceError, NonceState};
 use crate::policy::{PolicyError, PolicyFile};
 use crate::relay::RelayHosts;
@@ -541,9 +541,16 @@ impl Checker {
         // Counted as preparing from here, so an open batch may wait for
         // these signatures.
         let entry = self.batcher.as_ref().map(SignatureBatcher::enter);
+        // Read once: an envelope is decoded here, not once for its nonce
+        // and again to verify it. One that does not read goes to
+        // verification as it is, which says why.
+        let read = presented.read();
+        let input = read
+            .as_ref()
+            .map_or_else(|| presented.presentation(), Read::presentation);
         let (nonce, state) = match &ask.nonce {
             Some(nonce) => (Some(nonce.clone()), Some(self.nonces.state(nonce, now)?)),
-            None => self.answered_nonce(presented, now)?,
+            None => self.answered_nonce(read.as_ref().and_then(Read::kb_nonce), now)?,
         };
         let issued = match &state {
             Some(NonceState::Open(r) | NonceState::Used(r) | NonceState::Expired(r)) => Some(r),
@@ -567,14 +574,13 @@ impl Checker {
         };
         let mut verification = match entry {
             Some(entry) => {
-                let prepared =
-                    prepare(presented.presentation(), &request, view, &self.policy, now)?;
+                let prepared = prepare(input, &request, view, &self.policy, now)?;
                 if let Some(signatures) = prepared.signatures() {
                     entry.submit(signatures);
                 }
                 prepared.finish()?
             }
-            None => verify(presented.presentation(), &request, view, &self.policy, now)?,
+            None => verify(input, &request, view, &self.policy, now)?,
         };
         if let Some(nonce) = &nonce {
             let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)
@@ -610,16 +616,17 @@ impl Checker {
         Ok(Checked::new(verification, presented.source))
     }
 
-    /// With no nonce asked for: the nonce `presented` carries and what the
-    /// book says of it, when the book knows it, or when the policy requires
-    /// a nonce (then an unknown one is refused as not issued here); else
-    /// none, and the nonce is not checked against the book.
+    /// With no nonce asked for: the nonce the presentation carries
+    /// (`carried`) and what the book says of it, when the book knows it,
+    /// or when the policy requires a nonce (then an unknown one is refused
+    /// as not issued here); else none, and the nonce is not checked
+    /// against the book.
     fn answered_nonce(
         &self,
-        presented: &Presented,
+        carried: Option<String>,
         now: i64,
     ) -> Result<(Option<String>, Option<NonceState>), VerifierError> {
-        let Some(nonce) = presented.kb_nonce() else {
+        let Some(nonce) = carried else {
             return Ok((None, None));
         };
         let state = self.nonces.state(&nonce, now)?;
