@@ -777,17 +777,28 @@ fn measured_note(trust: &vouch_core::log::TrustPolicy, note: &str, n: usize) {
 }
 
 /// `VOUCH_HTTP_LOAD_CALLGRIND=THREADS,N,BATCH`: `N` checks on each of
-/// `THREADS` threads, batching on (`BATCH` 1) or off (0), and `N` raw
+/// `THREADS` threads, batching off (`BATCH` 0), adaptive (1, the default
+/// configuration) or in batches of exactly `BATCH` (2 or more), and `N` raw
 /// `verify_strict`s, in the `measured_*` functions, for
 /// `valgrind --tool=callgrind --toggle-collect='http_load::measured_*'`.
 fn callgrind_run(chain: &Chain, dir: &Path, rt: &tokio::runtime::Runtime, spec: &str) {
     let spec: Vec<usize> = spec.split(',').map(|x| x.trim().parse().unwrap()).collect();
-    let (threads, n, batch) = (spec[0], spec[1], spec[2] == 1);
+    let (threads, n, batch) = (spec[0], spec[1], spec[2]);
     let mut v = Verifier::open(dir, None).unwrap();
     rt.block_on(v.sync(None)).unwrap();
     let view = v.view().unwrap();
     let (mut checker, _replica) = v.into_parts();
-    checker.set_batching(batch.then_some(BatchConfig::DEFAULT));
+    checker.set_batching(match batch {
+        0 => None,
+        1 => Some(BatchConfig::DEFAULT),
+        // Batches of exactly `batch` (valgrind runs one thread at a time,
+        // so adaptive batches would rarely form).
+        k => Some(BatchConfig {
+            max: k,
+            window: Duration::from_secs(30),
+            adaptive: false,
+        }),
+    });
     let presented: Vec<Presented> = (0..64)
         .map(|i| {
             let text = envelope::encode(&chain.present(i, &format!("library-{i:03}"))).unwrap();
@@ -822,7 +833,11 @@ fn callgrind_run(chain: &Chain, dir: &Path, rt: &tokio::runtime::Runtime, spec: 
     println!(
         "callgrind: {} checks ({threads} thread(s) × {n}, batching {}), {n} raw verify_strict; {:?}",
         threads * n,
-        if batch { "on" } else { "off" },
+        match batch {
+            0 => "off".to_owned(),
+            1 => "adaptive".to_owned(),
+            k => format!("batches of {k}"),
+        },
         checker.batcher().map(|b| b.stats())
     );
 }
