@@ -15,7 +15,8 @@
 //! holds [`BatchConfig::max`] presentations, when it has been open for
 //! [`BatchConfig::window`], or (adaptive, the default) as soon as waiting
 //! longer would leave a core idle: when no other caller is still preparing,
-//! or fewer callers are busy than there are cores. The thread that closes
+//! or fewer callers are busy than there are cores, or the batch holds two
+//! presentations per core (its members idle while one core checks it). The thread that closes
 //! it checks it ([`vouch_core::verify::check_batch`]) and wakes the others.
 //!
 //! There is no worker thread: the callers do the work, so a lone caller
@@ -46,7 +47,8 @@ pub struct BatchConfig {
     /// Longest a batch stays open for more presentations.
     pub window: Duration,
     /// Whether a batch closes as soon as waiting would leave a core idle
-    /// (no other caller preparing, or fewer busy callers than cores). When
+    /// (no other caller preparing, fewer busy callers than cores, or two
+    /// presentations per core gathered already). When
     /// off, a batch waits for [`BatchConfig::max`] presentations or the
     /// whole [`BatchConfig::window`] (for tests that need a given batch).
     pub adaptive: bool,
@@ -54,7 +56,8 @@ pub struct BatchConfig {
 
 impl BatchConfig {
     /// Batches of at most 64 presentations, open at most 2 ms, closed as
-    /// soon as waiting would leave a core idle.
+    /// soon as waiting would leave a core idle (so, adaptive, of at most
+    /// two per core).
     pub const DEFAULT: BatchConfig = BatchConfig {
         max: 64,
         window: Duration::from_millis(2),
@@ -182,14 +185,19 @@ impl SignatureBatcher {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether the first member of an open batch should wait for more.
-    fn worth_waiting(&self, state: &State) -> bool {
+    /// Whether the first member of an open batch of `len` should wait for
+    /// more.
+    fn worth_waiting(&self, state: &State, len: usize) -> bool {
         if !self.config.adaptive {
             return true;
         }
         // Someone will submit, and waiting leaves no core idle: the busy
-        // callers (preparing, or checking a batch) fill them.
-        state.preparing > 0 && state.preparing + state.checking >= self.cores
+        // callers (preparing, or checking a batch) fill them. And the batch
+        // stays small enough (two per core) that its members, idle until
+        // it is checked on one core, leave others to keep the cores busy.
+        state.preparing > 0
+            && state.preparing + state.checking >= self.cores
+            && len < 2 * self.cores
     }
 
     fn submit(&self, signatures: &Signatures) {
@@ -228,7 +236,9 @@ impl SignatureBatcher {
                 break None;
             };
             let waited = open.opened.elapsed();
-            if open.sets.len() >= max || waited >= self.config.window || !self.worth_waiting(&state)
+            if open.sets.len() >= max
+                || waited >= self.config.window
+                || !self.worth_waiting(&state, open.sets.len())
             {
                 break self.close(&mut state);
             }

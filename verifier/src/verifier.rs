@@ -239,9 +239,11 @@ impl std::fmt::Debug for Verifier {
 /// policy, nonce book. It checks against any [`ChainView`] it is given, so
 /// a service can check against a snapshot while the replica syncs.
 ///
-/// Threads that call [`Checker::check`] at the same time have their
-/// presentations' signatures checked in batches ([`SignatureBatcher`],
-/// [`BatchConfig::DEFAULT`]; see [`Checker::set_batching`]).
+/// With [`Checker::set_batching`], threads that call [`Checker::check`]
+/// at the same time have their presentations' signatures checked in
+/// batches ([`SignatureBatcher`]); off by default (see `docs/benchmarks.md`,
+/// "Verify many at once": fewer instructions per check, but over HTTP the
+/// hand-offs between threads cost more than that so far).
 #[derive(Debug)]
 pub struct Checker {
     config: VerifierConfig,
@@ -368,7 +370,7 @@ impl Verifier {
                 policy_file,
                 policy,
                 nonces,
-                batcher: Some(SignatureBatcher::new(BatchConfig::DEFAULT)),
+                batcher: None,
             },
             replica,
         })
@@ -482,7 +484,8 @@ impl Checker {
     }
 
     /// Gathers the signatures of concurrent [`Checker::check`]s into
-    /// batches as `config` says; `None` checks each presentation alone
+    /// batches as `config` says ([`BatchConfig::DEFAULT`] is a sensible
+    /// one); `None` (the default) checks each presentation alone
     /// ([`vouch_core::verify::verify`]). Verdicts are the same either way.
     pub fn set_batching(&mut self, config: Option<BatchConfig>) {
         self.batcher = config.map(SignatureBatcher::new);
