@@ -208,13 +208,19 @@ impl SignatureBatcher {
         if let Some(open) = state.open.as_mut() {
             open.sets.push(signatures.clone());
             let batch = Arc::clone(&open.batch);
-            if open.sets.len() >= max {
+            let len = open.sets.len();
+            if len >= max {
                 let closed = self.close(&mut state);
                 drop(state);
                 self.check(closed);
             } else {
+                // Wake the first member only when it should stop waiting:
+                // each wake-up is a hand-off between threads.
+                let stop = !self.worth_waiting(&state, len);
                 drop(state);
-                self.changed.notify_all();
+                if stop {
+                    self.changed.notify_all();
+                }
             }
             batch.wait();
             return;
