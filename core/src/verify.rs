@@ -27,15 +27,18 @@
 //! rotated out since, fails: only an anchor sealed before that event shows
 //! it was issued before it.
 
+use std::sync::{Mutex, PoisonError};
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::anchor::{self, AnchorError, AnchorProof};
 use crate::did::DidKey;
 use crate::jws::PublicKey;
-use crate::log::TrustPolicy;
+use crate::log::{Block, TrustPolicy};
 use crate::path::{ClaimPath, Segment};
-use crate::sd_jwt::{KeyBinding, SdJwt, VerifyOptions};
+pub use crate::sd_jwt::{check_batch, Signatures};
+use crate::sd_jwt::{Deferral, KeyBinding, SdJwt, VerifyOptions};
 use crate::status_list::StatusRef;
 use crate::template::{Field, FieldType, Template, Templates};
 use crate::vc::RESERVED_CLAIMS;
@@ -302,23 +305,122 @@ pub fn verify<'a>(
     policy: &Policy,
     now: i64,
 ) -> Result<Verification, VerifyError> {
-    let presentation = input.into();
+    run(input.into(), request, view, policy, now, None)
+}
+
+/// A presentation checked but for its two signatures (see [`prepare`]).
+///
+/// Its [`Prepared::signatures`] go into a [`check_batch`] with other
+/// presentations' (or none); [`Prepared::finish`] then gives the
+/// [`Verification`] that [`verify`] gives.
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    /// The verification, made as if the deferred signatures held.
+    verification: Verification,
+    /// The deferred signatures; `None`: checked already.
+    signatures: Option<Signatures>,
+    /// What was verified, to verify it again at once when the deferred
+    /// signatures do not hold.
+    input: Presentation<'a>,
+    request: &'a Request,
+    view: &'a ChainView,
+    policy: &'a Policy,
+    now: i64,
+}
+
+impl Prepared<'_> {
+    /// The issuer and KB-JWT signatures whose check was deferred: to be
+    /// checked with other presentations' in one [`check_batch`]. `None`
+    /// when they were checked already (signatures that cannot go in a
+    /// batch, such as ES256 or an `R` of small order).
+    pub fn signatures(&self) -> Option<&Signatures> {
+        self.signatures.as_ref()
+    }
+
+    /// The verification, exactly as [`verify`] makes it. When a
+    /// [`check_batch`] that held covered the signatures, it is the one
+    /// already made; otherwise the two signatures are checked as one batch
+    /// on their own (the check [`verify`] makes first), and when that does
+    /// not hold either, the presentation is verified again at once, so
+    /// each signature's failure is reported as [`verify`] reports it.
+    ///
+    /// # Errors
+    /// Those of [`verify`] (which [`prepare`] already returned, so none in
+    /// practice).
+    pub fn finish(self) -> Result<Verification, VerifyError> {
+        match &self.signatures {
+            Some(s) if !s.verified() && !s.holds_alone() => run(
+                self.input,
+                self.request,
+                self.view,
+                self.policy,
+                self.now,
+                None,
+            ),
+            _ => Ok(self.verification),
+        }
+    }
+}
+
+/// [`verify`] in two steps, so that the signatures of many presentations
+/// can be checked as one batch: every check but the two Ed25519
+/// signatures (issuer JWT and KB-JWT) is made now, as if they held, and
+/// they are left in the [`Prepared`] for a [`check_batch`]; then
+/// [`Prepared::finish`] gives the verification [`verify`] gives.
+///
+/// A presentation whose signatures cannot go in a batch has them checked
+/// here, and its `Prepared` carries none. A presentation with a bad
+/// signature is verified again by [`Prepared::finish`]: its verdict is
+/// [`verify`]'s, at about twice the work.
+///
+/// # Errors
+/// Those of [`verify`].
+pub fn prepare<'a>(
+    input: impl Into<Presentation<'a>>,
+    request: &'a Request,
+    view: &'a ChainView,
+    policy: &'a Policy,
+    now: i64,
+) -> Result<Prepared<'a>, VerifyError> {
+    let input = input.into();
+    let deferral = Deferral::default();
+    let verification = run(input, request, view, policy, now, Some(deferral.clone()))?;
+    Ok(Prepared {
+        verification,
+        signatures: deferral.taken(),
+        input,
+        request,
+        view,
+        policy,
+        now,
+    })
+}
+
+/// [`verify`], with the signature check deferred into `defer` when given.
+fn run(
+    presentation: Presentation<'_>,
+    request: &Request,
+    view: &ChainView,
+    policy: &Policy,
+    now: i64,
+    defer: Option<Deferral>,
+) -> Result<Verification, VerifyError> {
     let read = crate::presentation::Presentation::read(presentation.text)?;
     let text = read.sd_jwt.as_str();
     let anchor_proof = presentation.anchor.or(read.anchor_proof.as_ref());
     // An empty nonce is no nonce: a presentation bound to "" must not pass
     // a request that "issued" "".
     let nonce = request.nonce.as_deref().filter(|n| !n.is_empty());
-    let options = VerifyOptions {
+    let mut options = VerifyOptions::new(
         now,
-        leeway: policy.leeway,
-        issuer_key: None,
-        key_binding: KeyBinding::Required {
+        KeyBinding::Required {
             aud: request.aud.clone(),
             nonce: nonce.unwrap_or_default().to_owned(),
             max_age: policy.max_presentation_age,
         },
-    };
+    );
+    options.leeway = policy.leeway;
+    options.defer = defer;
     let (sd_jwt, mut verdict) = crate::vc::verify_parsed(text, &options)?;
     if request.aud.is_empty() {
         replace(
@@ -987,7 +1089,70 @@ fn freshness(view: &ChainView, policy: &Policy, now: i64) -> Outcome {
     }
 }
 
+/// Most (view, trust policy) pairs [`cosignatures`] remembers.
+const KNOWN_VIEWS: usize = 8;
+
+/// A view's cosignature check under one trust policy, remembered.
+struct CosignedView {
+    note: String,
+    block: Block,
+    trust: TrustPolicy,
+    outcome: Outcome,
+    cosigned_by: Vec<String>,
+}
+
+/// The cosignature checks of the views verified against last, newest
+/// last. Checking a block's signatures (the node's and each witness's) is
+/// about a third of the curve work of verifying a presentation, and every
+/// presentation checked against one view would repeat it. An entry is
+/// found only for the same signed note, the same block and the same trust
+/// policy (node key, witnesses, need), which is everything the check reads,
+/// so a remembered result is exactly the one checking again gives, and no
+/// result made under one policy is ever used under another.
+static COSIGNED: Mutex<Vec<CosignedView>> = Mutex::new(Vec::new());
+
+fn same_trust(a: &TrustPolicy, b: &TrustPolicy) -> bool {
+    a.origin() == b.origin()
+        && a.node_key() == b.node_key()
+        && a.witnesses() == b.witnesses()
+        && a.need() == b.need()
+}
+
+/// The view's cosignature check under `trust`: [`check_cosignatures`],
+/// made once per view and policy.
 fn cosignatures(view: &ChainView, trust: &TrustPolicy) -> (Outcome, Vec<String>) {
+    let found = |known: &Vec<CosignedView>| {
+        known
+            .iter()
+            .find(|c| {
+                c.note == view.note() && c.block == *view.block() && same_trust(&c.trust, trust)
+            })
+            .map(|c| (c.outcome.clone(), c.cosigned_by.clone()))
+    };
+    // A panic elsewhere while holding the lock leaves the list whole
+    // (pushes and removes do not panic halfway): a poisoned lock is used as
+    // it is.
+    if let Some(known) = found(&COSIGNED.lock().unwrap_or_else(PoisonError::into_inner)) {
+        return known;
+    }
+    let (outcome, cosigned_by) = check_cosignatures(view, trust);
+    let mut known = COSIGNED.lock().unwrap_or_else(PoisonError::into_inner);
+    if found(&known).is_none() {
+        if known.len() >= KNOWN_VIEWS {
+            known.remove(0);
+        }
+        known.push(CosignedView {
+            note: view.note().to_owned(),
+            block: view.block().clone(),
+            trust: trust.clone(),
+            outcome: outcome.clone(),
+            cosigned_by: cosigned_by.clone(),
+        });
+    }
+    (outcome, cosigned_by)
+}
+
+fn check_cosignatures(view: &ChainView, trust: &TrustPolicy) -> (Outcome, Vec<String>) {
     let signed = match trust.with_need(0).verify(view.note().as_bytes()) {
         Ok(signed) => signed,
         Err(e) => {

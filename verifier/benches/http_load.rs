@@ -28,11 +28,20 @@
 //!
 //! Then one wallet QR PNG at a time (as `vouch-wallet present --qr` writes
 //! it: scale 8, quiet zone 4) posted to `/api/scan?nonce=…`: frame to
-//! verdict. Beside them, the library figure: `Checker::check` of one
-//! resolved presentation in this process, on 1 and 2 threads.
+//! verdict. Beside them, the library figures, in this process: raw
+//! `verify_strict` of the issuer JWT, and `Checker::check` of resolved
+//! presentations (64 distinct ones, cycled) with the signatures of
+//! concurrent checks batched (the default) and each checked alone, on 1, 2
+//! and 4 threads, in interleaved rounds; the table gives each one's median
+//! and its ratio to the single-presentation limit (the raw rate on as many
+//! threads ÷ 2: two signatures per presentation).
 //!
 //! Environment: `VOUCH_HTTP_LOAD_SECONDS` (per run, default 10),
-//! `VOUCH_HTTP_LOAD_CONNS` (default `1,4,16,64`), `VOUCH_HTTP_LOAD_POOL`
+//! `VOUCH_HTTP_LOAD_CONNS` (default `1,4,16,64`), `VOUCH_HTTP_LOAD_PARTS`
+//! (default `library,http,scan`), `VOUCH_HTTP_LOAD_BATCH_MAX` (the
+//! service's `--batch-max`; default: the binary's, off), `VOUCH_HTTP_LOAD_ROUNDS`
+//! and `VOUCH_HTTP_LOAD_LIBRARY_SECONDS` (library rounds, default 3, and
+//! seconds per figure per round, default 2), `VOUCH_HTTP_LOAD_POOL`
 //! (presentations prepared per nonce run, default 8000; a run that uses
 //! them up ends early and says so: issuing N requests costs O(N²), since
 //! each issue counts the open requests with a full scan of the nonce book), `VOUCH_HTTP_LOAD_SCANS` (frames,
@@ -40,6 +49,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::hint::black_box;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -49,15 +59,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
+use vouch_core::view::ChainView;
 use vouch_core::{envelope, ClaimPath, DidKey, SdJwt};
 use vouch_issuer::issuer::{self, Issuer, Quiet};
 use vouch_issuer::keystore::Cost;
 use vouch_registry::node::Node;
 use vouch_registry::testkit::{self, TestServer};
-use vouch_verifier::{Ask, Input, NodePin, PolicyFile, Verifier};
+use vouch_verifier::{Ask, BatchConfig, Checker, Input, NodePin, PolicyFile, Presented, Verifier};
 
 const AUD: &str = "https://hr.example.com";
-const HOLDERS: u8 = 4;
+/// Distinct holders (and credentials): a batch of concurrent checks sees
+/// as many distinct holder keys, as a real verifier's would.
+const HOLDERS: u8 = 8;
 const VALID: &[u8] = br#"{"headline":"valid""#;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -213,6 +226,11 @@ impl Service {
             .args(["serve", "--dir"])
             .arg(dir)
             .args(["--listen", &addr.to_string(), "--sync-interval", "3600"])
+            .args(
+                std::env::var("VOUCH_HTTP_LOAD_BATCH_MAX")
+                    .map(|n| vec!["--batch-max".to_owned(), n])
+                    .unwrap_or_default(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log).unwrap())
@@ -587,36 +605,22 @@ fn print_run(policy: &str, r: &Run) {
     }
 }
 
-/// `Checker::check` of one resolved presentation, in this process, on
-/// `threads` threads for `seconds`: checks per second.
-fn library_rate(v: &Verifier, envelope_text: &str, threads: usize, seconds: f64) -> f64 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let presented = rt
-        .block_on(Input::from_text(envelope_text).unwrap().resolve())
-        .unwrap();
-    let view = v.view().unwrap();
-    let ask = Ask::default();
-    let checker = v.checker();
-    assert!(checker
-        .check(&view, &presented, &ask, vouch_verifier::now())
-        .unwrap()
-        .is_valid());
+/// How many times `f(thread, i)` runs per second on `threads` threads in
+/// `seconds`.
+fn rate(threads: usize, seconds: f64, f: impl Fn(usize, usize) + Sync) -> f64 {
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
+    let f = &f;
     let total: usize = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
+            .map(|t| {
+                s.spawn(move || {
                     let mut n = 0;
                     while Instant::now() < deadline {
-                        for _ in 0..16 {
-                            checker
-                                .check(&view, &presented, &ask, vouch_verifier::now())
-                                .unwrap();
+                        for _ in 0..8 {
+                            f(t, n);
+                            n += 1;
                         }
-                        n += 16;
                     }
                     n
                 })
@@ -625,6 +629,239 @@ fn library_rate(v: &Verifier, envelope_text: &str, threads: usize, seconds: f64)
         workers.into_iter().map(|w| w.join().unwrap()).sum()
     });
     total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `Checker::check` of `presented` (thread `t` starting at its own
+/// offset), on `threads` threads for `seconds`: checks per second.
+fn library_rate(
+    checker: &Checker,
+    view: &ChainView,
+    presented: &[Presented],
+    threads: usize,
+    seconds: f64,
+) -> f64 {
+    let ask = Ask::default();
+    rate(threads, seconds, |t, n| {
+        let p = &presented[(t * 17 + n) % presented.len()];
+        let checked = checker.check(view, p, &ask, vouch_verifier::now()).unwrap();
+        assert!(checked.is_valid(), "{:?}", checked.reason);
+    })
+}
+
+/// Medians of the library figures, per thread count.
+struct LibraryRow {
+    threads: usize,
+    raw: f64,
+    alone: f64,
+    batched: f64,
+    /// Presentations per multi-presentation batch, and the share of
+    /// presentations that went in one.
+    batch_size: f64,
+    batched_share: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The library under concurrency: raw `verify_strict`, `Checker::check`
+/// alone and batched, on 1, 2 and 4 threads, in `rounds` interleaved
+/// rounds of `seconds` per figure.
+fn library_table(
+    chain: &Chain,
+    dir: &Path,
+    rt: &tokio::runtime::Runtime,
+    seconds: f64,
+    rounds: usize,
+) -> Vec<LibraryRow> {
+    let mut v = Verifier::open(dir, None).unwrap();
+    rt.block_on(v.sync(None)).unwrap();
+    let view = v.view().unwrap();
+    let (mut checker, _replica) = v.into_parts();
+    let presented: Vec<Presented> = (0..64)
+        .map(|i| {
+            let text = envelope::encode(&chain.present(i, &format!("library-{i:03}"))).unwrap();
+            rt.block_on(Input::from_text(&text).unwrap().resolve())
+                .unwrap()
+        })
+        .collect();
+    // Raw: the issuer JWT of holder 0's credential (its signing input is
+    // what a presentation's issuer signature covers).
+    let jwt = chain.credentials[0].jwt();
+    let (message, signature) = (
+        jwt.signing_input().to_vec(),
+        ed25519_dalek::Signature::from_slice(jwt.signature()).unwrap(),
+    );
+    let iss = chain.credentials[0].payload()["iss"].as_str().unwrap();
+    let key = *DidKey::parse(iss).unwrap().verifying_key();
+    key.verify_strict(&message, &signature).unwrap();
+
+    let threads = [1, 2, 4];
+    let mut raw = vec![Vec::new(); threads.len()];
+    let mut alone = vec![Vec::new(); threads.len()];
+    let mut batched = vec![Vec::new(); threads.len()];
+    let mut stats = vec![(0u64, 0u64, 0u64); threads.len()];
+    for round in 0..rounds {
+        for (k, &t) in threads.iter().enumerate() {
+            raw[k].push(rate(t, seconds, |_, _| {
+                assert!(key.verify_strict(black_box(&message), &signature).is_ok());
+            }));
+            checker.set_batching(None);
+            alone[k].push(library_rate(&checker, &view, &presented, t, seconds));
+            checker.set_batching(Some(BatchConfig::DEFAULT));
+            batched[k].push(library_rate(&checker, &view, &presented, t, seconds));
+            let s = checker.batcher().unwrap().stats();
+            stats[k].0 += s.presentations;
+            stats[k].1 += s.batches;
+            stats[k].2 += s.presentations + s.alone;
+            eprintln!(
+                "  library round {round}, {t} thread(s): raw {:.0}/s, alone {:.0}/s, batched {:.0}/s ({s:?})",
+                raw[k][round], alone[k][round], batched[k][round]
+            );
+        }
+    }
+    threads
+        .iter()
+        .enumerate()
+        .map(|(k, &t)| LibraryRow {
+            threads: t,
+            raw: median(raw[k].clone()),
+            alone: median(alone[k].clone()),
+            batched: median(batched[k].clone()),
+            batch_size: stats[k].0 as f64 / stats[k].1.max(1) as f64,
+            batched_share: stats[k].0 as f64 / stats[k].2.max(1) as f64,
+        })
+        .collect()
+}
+
+/// `n` checks of `presented` on this thread (for instruction counts).
+#[inline(never)]
+fn measured_checks(
+    checker: &Checker,
+    view: &ChainView,
+    presented: &[Presented],
+    t: usize,
+    n: usize,
+) {
+    let ask = Ask::default();
+    for i in 0..n {
+        let p = &presented[(t * 17 + i) % presented.len()];
+        let checked = checker.check(view, p, &ask, vouch_verifier::now()).unwrap();
+        assert!(checked.is_valid(), "{:?}", checked.reason);
+    }
+}
+
+/// `n` raw `verify_strict`s (for instruction counts).
+#[inline(never)]
+fn measured_raw(
+    key: &ed25519_dalek::VerifyingKey,
+    message: &[u8],
+    signature: &ed25519_dalek::Signature,
+    n: usize,
+) {
+    for _ in 0..n {
+        assert!(key.verify_strict(black_box(message), signature).is_ok());
+    }
+}
+
+/// `n` checks of a block's signed note (node signature and cosignatures).
+#[inline(never)]
+fn measured_note(trust: &vouch_core::log::TrustPolicy, note: &str, n: usize) {
+    for _ in 0..n {
+        assert!(trust
+            .with_need(0)
+            .verify(black_box(note.as_bytes()))
+            .is_ok());
+    }
+}
+
+/// `VOUCH_HTTP_LOAD_CALLGRIND=THREADS,N,BATCH`: `N` checks on each of
+/// `THREADS` threads, batching off (`BATCH` 0), adaptive (1, the default
+/// configuration) or in batches of exactly `BATCH` (2 or more), and `N` raw
+/// `verify_strict`s, in the `measured_*` functions, for
+/// `valgrind --tool=callgrind --toggle-collect='http_load::measured_*'`.
+fn callgrind_run(chain: &Chain, dir: &Path, rt: &tokio::runtime::Runtime, spec: &str) {
+    let spec: Vec<usize> = spec.split(',').map(|x| x.trim().parse().unwrap()).collect();
+    let (threads, n, batch) = (spec[0], spec[1], spec[2]);
+    let mut v = Verifier::open(dir, None).unwrap();
+    rt.block_on(v.sync(None)).unwrap();
+    let view = v.view().unwrap();
+    let (mut checker, _replica) = v.into_parts();
+    checker.set_batching(match batch {
+        0 => None,
+        1 => Some(BatchConfig::DEFAULT),
+        // Batches of exactly `batch` (valgrind runs one thread at a time,
+        // so adaptive batches would rarely form).
+        k => Some(BatchConfig {
+            max: k,
+            window: Duration::from_secs(30),
+            adaptive: false,
+        }),
+    });
+    let presented: Vec<Presented> = (0..64)
+        .map(|i| {
+            let text = envelope::encode(&chain.present(i, &format!("library-{i:03}"))).unwrap();
+            rt.block_on(Input::from_text(&text).unwrap().resolve())
+                .unwrap()
+        })
+        .collect();
+    // The view's cosignature check is made once per view: made here,
+    // outside the count, as a running service makes it at its first check.
+    checker
+        .check(&view, &presented[0], &Ask::default(), vouch_verifier::now())
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (checker, view, presented) = (&checker, &view, &presented);
+            s.spawn(move || measured_checks(checker, view, presented, t, n));
+        }
+    });
+    let jwt = chain.credentials[0].jwt();
+    let signature = ed25519_dalek::Signature::from_slice(jwt.signature()).unwrap();
+    let iss = chain.credentials[0].payload()["iss"].as_str().unwrap();
+    let key = *DidKey::parse(iss).unwrap().verifying_key();
+    measured_raw(&key, jwt.signing_input(), &signature, n);
+    // What each check cost before the cosignature check was made once per
+    // view: the block's signed note checked under the trust policy.
+    let trust = checker
+        .policy_file()
+        .policy(&checker.config().node_vkey)
+        .unwrap()
+        .trust;
+    measured_note(&trust, view.note(), n);
+    println!(
+        "callgrind: {} checks ({threads} thread(s) × {n}, batching {}), {n} raw verify_strict; {:?}",
+        threads * n,
+        match batch {
+            0 => "off".to_owned(),
+            1 => "adaptive".to_owned(),
+            k => format!("batches of {k}"),
+        },
+        checker.batcher().map(|b| b.stats())
+    );
+}
+
+fn print_library(rows: &[LibraryRow]) {
+    println!(
+        "| threads | raw verify_strict/s | limit (raw ÷ 2)/s | Checker::check alone/s | × limit | \
+         batched/s | × limit | presentations per batch | share batched |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for r in rows {
+        let limit = r.raw / 2.0;
+        println!(
+            "| {} | {:.0} | {limit:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {:.1} | {:.0}% |",
+            r.threads,
+            r.raw,
+            r.alone,
+            r.alone / limit,
+            r.batched,
+            r.batched / limit,
+            r.batch_size,
+            100.0 * r.batched_share
+        );
+    }
 }
 
 fn main() {
@@ -637,6 +874,11 @@ fn main() {
         .collect();
     let pool: usize = env_or("VOUCH_HTTP_LOAD_POOL", 8_000);
     let scans: usize = env_or("VOUCH_HTTP_LOAD_SCANS", 200);
+    let rounds: usize = env_or("VOUCH_HTTP_LOAD_ROUNDS", 3);
+    let library_seconds: f64 = env_or("VOUCH_HTTP_LOAD_LIBRARY_SECONDS", 2.0);
+    let parts =
+        std::env::var("VOUCH_HTTP_LOAD_PARTS").unwrap_or_else(|_| "library,http,scan".into());
+    let part = |name: &str| parts.split(',').any(|p| p.trim() == name);
 
     let root = TempDir::new();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -660,24 +902,29 @@ fn main() {
     };
     let open_dir = root.0.join("hr-open");
     rt.block_on(verifier_dir(&chain, &open_dir, &open_policy));
-    let (lib1, lib2) = {
-        let mut v = Verifier::open(&open_dir, None).unwrap();
-        rt.block_on(v.sync(None)).unwrap();
-        (
-            library_rate(&v, &sample, 1, 3.0),
-            library_rate(&v, &sample, 2, 3.0),
-        )
+    if let Ok(spec) = std::env::var("VOUCH_HTTP_LOAD_CALLGRIND") {
+        callgrind_run(&chain, &open_dir, &rt, &spec);
+        return;
+    }
+    let library = if part("library") {
+        let rows = library_table(&chain, &open_dir, &rt, library_seconds, rounds);
+        println!(
+            "library (in process; medians of {rounds} interleaved rounds of {library_seconds} s):"
+        );
+        print_library(&rows);
+        rows
+    } else {
+        Vec::new()
     };
-    println!(
-        "library (Checker::check of a resolved presentation, in process): \
-         {lib1:.0}/s on 1 thread, {lib2:.0}/s on 2 threads"
-    );
+    if !part("http") && !part("scan") {
+        return;
+    }
 
     let mut runs: Vec<(&str, Run)> = Vec::new();
     print_header();
 
     // No nonces: a pool of distinct presentations, cycled.
-    {
+    if part("http") {
         let service = Service::start(&open_dir, &root.0.join("hr-open.log"));
         let nonces: Vec<String> = (0..2000)
             .map(|i| format!("load-test-nonce-{i:06}"))
@@ -703,7 +950,7 @@ fn main() {
         ..PolicyFile::default()
     };
     let log = root.0.join("hr-nonces.log");
-    for &c in &conns {
+    for &c in conns.iter().filter(|_| part("http")) {
         // A fresh verifier per run: issuing a request counts the open ones
         // (a full scan of the nonce book), so leftovers would slow the next
         // pool's issuing.
@@ -726,6 +973,20 @@ fn main() {
         print_run("nonces", &r);
         runs.push(("nonces", r));
         service.stop();
+    }
+
+    if !part("scan") {
+        println!();
+        println!("summary:");
+        print_header();
+        for (policy, r) in &runs {
+            print_run(policy, r);
+        }
+        if !library.is_empty() {
+            println!("library:");
+            print_library(&library);
+        }
+        return;
     }
 
     // Scan: one wallet QR PNG at a time, frame to verdict; and requests
@@ -789,7 +1050,8 @@ fn main() {
         );
     }
     println!("POST /api/requests (a request and its QR PNG), 8 connections: {requests_rate:.0}/s");
-    println!(
-        "library (Checker::check, in process): {lib1:.0}/s on 1 thread, {lib2:.0}/s on 2 threads"
-    );
+    if !library.is_empty() {
+        println!("library:");
+        print_library(&library);
+    }
 }

@@ -56,6 +56,14 @@ pub struct ServeArgs {
     /// Policy file (default: <dir>/policy.toml, else the defaults).
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// Most concurrent presentations whose signatures are checked as one
+    /// batch (0 or 1, the default: each alone; 64 is a sensible batch).
+    #[arg(long, default_value_t = 1)]
+    pub batch_max: usize,
+    /// Longest a batch stays open for more presentations, in microseconds
+    /// (at most 2000).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=2000))]
+    pub batch_window_us: u64,
 }
 
 /// `init`.

@@ -146,17 +146,58 @@ impl Presented {
     /// verified here: [`vouch_core::verify::verify`] checks the KB-JWT.
     pub fn kb_nonce(&self) -> Option<String> {
         let read = FilePresentation::read(&self.text).ok()?;
-        // The KB-JWT is what follows the last `~`; only it is parsed.
-        let (_, kb) = read.sd_jwt.rsplit_once('~')?;
-        let kb = vouch_core::jws::Jws::parse(kb).ok()?;
-        let claims: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(kb.payload()).ok()?;
-        claims
-            .get("nonce")?
-            .as_str()
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
+        kb_nonce(&read.sd_jwt)
     }
+
+    /// The presentation read once: the compact SD-JWT+KB form of its text
+    /// (a `VCH1:` envelope decoded, a presentation file opened), with the
+    /// anchor proof given apart or else the one it carries; `None` when
+    /// it does not read (then [`Presented::presentation`] is checked, and
+    /// verification says why).
+    pub(crate) fn read(&self) -> Option<Read> {
+        let read = FilePresentation::read(&self.text).ok()?;
+        Some(Read {
+            anchor: self.anchor.clone().or(read.anchor_proof),
+            sd_jwt: read.sd_jwt,
+        })
+    }
+}
+
+/// A [`Presented`] read once ([`Presented::read`]).
+pub(crate) struct Read {
+    /// The compact SD-JWT+KB presentation.
+    pub(crate) sd_jwt: String,
+    /// The anchor proof checked.
+    pub(crate) anchor: Option<AnchorProof>,
+}
+
+impl Read {
+    /// As [`Presented::presentation`]: the same presentation and proof.
+    pub(crate) fn presentation(&self) -> Presentation<'_> {
+        match &self.anchor {
+            Some(proof) => Presentation::with_anchor(&self.sd_jwt, proof),
+            None => Presentation::from(self.sd_jwt.as_str()),
+        }
+    }
+
+    /// As [`Presented::kb_nonce`].
+    pub(crate) fn kb_nonce(&self) -> Option<String> {
+        kb_nonce(&self.sd_jwt)
+    }
+}
+
+/// The nonce of the KB-JWT of compact presentation `sd_jwt`, unverified.
+fn kb_nonce(sd_jwt: &str) -> Option<String> {
+    // The KB-JWT is what follows the last `~`; only it is parsed.
+    let (_, kb) = sd_jwt.rsplit_once('~')?;
+    let kb = vouch_core::jws::Jws::parse(kb).ok()?;
+    let claims: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(kb.payload()).ok()?;
+    claims
+        .get("nonce")?
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
 }
 
 fn is_sd_jwt(text: &str) -> bool {

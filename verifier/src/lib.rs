@@ -9,6 +9,8 @@
 //! - [`policy`]: the policy file (TOML).
 //! - [`nonce`]: presentation requests issued, nonces single-use.
 //! - [`verifier`]: a verifier's directory, sync, requests, the check.
+//! - [`batch`]: the signatures of concurrent checks, verified as one
+//!   batch.
 //! - [`report`]: a checked presentation as text.
 //! - [`service`]: the HTTP API and the web page (axum).
 //! - [`service_lock`]: a running service's claim on its directory, so a
@@ -17,6 +19,7 @@
 //! Presentation requests themselves (`VCHR1:` text) live in
 //! [`vouch_core::presentation_request`], since the wallet reads them too.
 
+pub mod batch;
 pub mod input;
 pub mod nonce;
 pub mod policy;
@@ -28,6 +31,7 @@ pub mod verifier;
 pub use vouch_core::scan as qr;
 pub use vouch_registry::relay_link as relay;
 
+pub use batch::{BatchConfig, BatchStats, SignatureBatcher};
 pub use input::{Input, InputError, Presented, Source};
 pub use policy::{PolicyError, PolicyFile};
 pub use verifier::{

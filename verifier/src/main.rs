@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use vouch_core::ClaimPath;
-use vouch_verifier::{report, service, Ask, Input, NodePin, PolicyFile, Verifier};
+use vouch_verifier::{report, service, Ask, BatchConfig, Input, NodePin, PolicyFile, Verifier};
 
 use crate::cli::{Cli, Command, InitArgs, RequestArgs, ServeArgs, VerifyArgs};
 
@@ -161,7 +161,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         .or_else(|| verifier.config().registry.clone())
         .context("no registry to sync from: pass --registry URL")?;
     let view = verifier.view().ok();
-    let (checker, replica) = verifier.into_parts();
+    let (mut checker, replica) = verifier.into_parts();
+    checker.set_batching((args.batch_max > 1).then(|| BatchConfig {
+        max: args.batch_max,
+        window: std::time::Duration::from_micros(args.batch_window_us),
+        adaptive: true,
+    }));
     let state = service::AppState::new(checker, view);
     let sync = tokio::spawn(service::sync_loop(
         state.clone(),

@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use vouch_core::presentation_request::PresentationRequest;
-use vouch_core::verify::{verify, Policy, Request, Verification};
+use vouch_core::verify::{prepare, verify, Policy, Request, Verification};
 use vouch_core::view::{ChainView, Status};
 use vouch_core::{CheckName, ClaimPath, Outcome, VerifyError};
 use vouch_registry::client::{ClientError, NodeClient};
 use vouch_registry::replica::{Replica, ReplicaError, SyncReport};
 
-use crate::input::{Presented, Source};
+use crate::batch::{BatchConfig, SignatureBatcher};
+use crate::input::{Presented, Read, Source};
 use crate::nonce::{NonceBook, NonceError, NonceState};
 use crate::policy::{PolicyError, PolicyFile};
 use crate::relay::RelayHosts;
@@ -237,12 +238,19 @@ impl std::fmt::Debug for Verifier {
 /// What checks presentations, apart from the replica: configuration,
 /// policy, nonce book. It checks against any [`ChainView`] it is given, so
 /// a service can check against a snapshot while the replica syncs.
+///
+/// With [`Checker::set_batching`], threads that call [`Checker::check`]
+/// at the same time have their presentations' signatures checked in
+/// batches ([`SignatureBatcher`]); off by default (see `docs/benchmarks.md`,
+/// "Verify many at once": fewer instructions per check, but over HTTP the
+/// hand-offs between threads cost more than that so far).
 #[derive(Debug)]
 pub struct Checker {
     config: VerifierConfig,
     policy_file: PolicyFile,
     policy: Policy,
     nonces: NonceBook,
+    batcher: Option<SignatureBatcher>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VerifierError + '_ {
@@ -362,6 +370,7 @@ impl Verifier {
                 policy_file,
                 policy,
                 nonces,
+                batcher: None,
             },
             replica,
         })
@@ -474,6 +483,19 @@ impl Checker {
         &self.nonces
     }
 
+    /// Gathers the signatures of concurrent [`Checker::check`]s into
+    /// batches as `config` says ([`BatchConfig::DEFAULT`] is a sensible
+    /// one); `None` (the default) checks each presentation alone
+    /// ([`vouch_core::verify::verify`]). Verdicts are the same either way.
+    pub fn set_batching(&mut self, config: Option<BatchConfig>) {
+        self.batcher = config.map(SignatureBatcher::new);
+    }
+
+    /// The batcher, when batching is on.
+    pub fn batcher(&self) -> Option<&SignatureBatcher> {
+        self.batcher.as_ref()
+    }
+
     /// The relays whose links are followed: the policy's `relay_hosts`, or
     /// when it lists none, the registry this verifier syncs from.
     pub fn relay_hosts(&self) -> RelayHosts {
@@ -519,9 +541,19 @@ impl Checker {
         ask: &Ask,
         now: i64,
     ) -> Result<Checked, VerifierError> {
+        // Counted as preparing from here, so an open batch may wait for
+        // these signatures.
+        let entry = self.batcher.as_ref().map(SignatureBatcher::enter);
+        // Read once: an envelope is decoded here, not once for its nonce
+        // and again to verify it. One that does not read goes to
+        // verification as it is, which says why.
+        let read = presented.read();
+        let input = read
+            .as_ref()
+            .map_or_else(|| presented.presentation(), Read::presentation);
         let (nonce, state) = match &ask.nonce {
             Some(nonce) => (Some(nonce.clone()), Some(self.nonces.state(nonce, now)?)),
-            None => self.answered_nonce(presented, now)?,
+            None => self.answered_nonce(read.as_ref().and_then(Read::kb_nonce), now)?,
         };
         let issued = match &state {
             Some(NonceState::Open(r) | NonceState::Used(r) | NonceState::Expired(r)) => Some(r),
@@ -543,7 +575,16 @@ impl Checker {
                 claims: Vec::new(),
             },
         };
-        let mut verification = verify(presented.presentation(), &request, view, &self.policy, now)?;
+        let mut verification = match entry {
+            Some(entry) => {
+                let prepared = prepare(input, &request, view, &self.policy, now)?;
+                if let Some(signatures) = prepared.signatures() {
+                    entry.submit(signatures);
+                }
+                prepared.finish()?
+            }
+            None => verify(input, &request, view, &self.policy, now)?,
+        };
         if let Some(nonce) = &nonce {
             let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)
                 && verification.check(CheckName::HolderBinding) == Some(&Outcome::Pass);
@@ -578,16 +619,17 @@ impl Checker {
         Ok(Checked::new(verification, presented.source))
     }
 
-    /// With no nonce asked for: the nonce `presented` carries and what the
-    /// book says of it, when the book knows it, or when the policy requires
-    /// a nonce (then an unknown one is refused as not issued here); else
-    /// none, and the nonce is not checked against the book.
+    /// With no nonce asked for: the nonce the presentation carries
+    /// (`carried`) and what the book says of it, when the book knows it,
+    /// or when the policy requires a nonce (then an unknown one is refused
+    /// as not issued here); else none, and the nonce is not checked
+    /// against the book.
     fn answered_nonce(
         &self,
-        presented: &Presented,
+        carried: Option<String>,
         now: i64,
     ) -> Result<(Option<String>, Option<NonceState>), VerifierError> {
-        let Some(nonce) = presented.kb_nonce() else {
+        let Some(nonce) = carried else {
             return Ok((None, None));
         };
         let state = self.nonces.state(&nonce, now)?;

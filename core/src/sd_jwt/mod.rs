@@ -21,7 +21,8 @@ pub use conceal::{conceal, ConcealError, Concealment};
 pub use disclosure::{digest, Disclosure, DisclosureError};
 pub(crate) use disclosure::{map_sorts_keys, write_json, write_json_str};
 pub use reveal::{PresentError, RevealError, Revealed};
-pub use verify::{verify, verify_parsed, KeyBinding, VerifyOptions};
+pub(crate) use verify::Deferral;
+pub use verify::{check_batch, verify, verify_parsed, KeyBinding, Signatures, VerifyOptions};
 
 /// `_sd`: the digests of an object's selectively disclosable properties.
 pub const SD: &str = "_sd";

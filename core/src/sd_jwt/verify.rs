@@ -1,10 +1,12 @@
 //! Verifying an SD-JWT presentation: signatures, disclosures, times, KB-JWT.
 
 use std::borrow::Cow;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
-use curve25519_dalek::edwards::{CompressedEdwardsY, VartimeEdwardsPrecomputation};
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint, VartimeEdwardsPrecomputation};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{IsIdentity as _, VartimePrecomputedMultiscalarMul as _};
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -49,6 +51,9 @@ pub struct VerifyOptions {
     pub issuer_key: Option<PublicKey>,
     /// KB-JWT expectations.
     pub key_binding: KeyBinding,
+    /// Where the two Ed25519 signatures go when their check is deferred
+    /// (`crate::verify::prepare`); `None`: checked at once.
+    pub(crate) defer: Option<Deferral>,
 }
 
 impl VerifyOptions {
@@ -59,8 +64,79 @@ impl VerifyOptions {
             leeway: 60,
             issuer_key: None,
             key_binding,
+            defer: None,
         }
     }
+}
+
+/// A deferred signature check: when an SD-JWT's issuer signature and
+/// KB-JWT signature would be checked as one batch, verification takes them
+/// as valid, and leaves them here for the caller, which must check them
+/// before it uses the verdict ([`Signatures::holds_alone`], or a
+/// [`check_batch`] that marks them). Only `crate::verify` makes one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Deferral(Arc<OnceLock<Signatures>>);
+
+impl Deferral {
+    /// The signatures left here, if verification deferred them.
+    pub(crate) fn taken(&self) -> Option<Signatures> {
+        self.0.get().cloned()
+    }
+}
+
+/// The issuer signature and the KB-JWT signature of one presentation,
+/// read and ready to be checked in one batch equation with other
+/// presentations' (see [`check_batch`]).
+///
+/// Made only by verification with a deferred signature check
+/// (`vouch_core::verify::prepare`), for presentations whose two signatures
+/// are Ed25519 with usable keys, an `R` that is a point of large order and
+/// a canonical `s`; any other presentation has its signatures checked at
+/// once. Cloning shares the set, and the mark [`check_batch`] leaves.
+#[derive(Debug, Clone)]
+pub struct Signatures(Arc<SignatureSet>);
+
+#[derive(Debug)]
+struct SignatureSet {
+    terms: [Term; 2],
+    /// Set by a [`check_batch`] that held for a batch holding this set.
+    verified: AtomicBool,
+}
+
+impl Signatures {
+    /// Whether a [`check_batch`] that held covered these signatures.
+    pub fn verified(&self) -> bool {
+        self.0.verified.load(Ordering::Acquire)
+    }
+
+    /// Whether the two signatures hold as one batch on their own: exactly
+    /// the check an undeferred verification makes first (same terms, same
+    /// weights), so its answer is that verification's.
+    pub(crate) fn holds_alone(&self) -> bool {
+        batch_holds(&self.0.terms.iter().collect::<Vec<_>>())
+    }
+}
+
+/// Checks the signatures of every set in `sets` as one Ed25519 batch
+/// equation. When it holds, every set is marked [`Signatures::verified`]
+/// and `true` is returned; when it does not (some signature in some set is
+/// bad), nothing is marked and `false` is returned, and each presentation
+/// is checked alone when it is finished.
+///
+/// The equation is cofactored (as [`batch_holds`] explains), so it holds,
+/// but for a chance of about 2⁻¹²⁵, exactly when every signature in it
+/// satisfies the cofactored Ed25519 equation, which is also exactly when
+/// each set's own two-signature batch holds: a set's verdict does not
+/// depend on what other sets share the batch.
+pub fn check_batch(sets: &[Signatures]) -> bool {
+    let terms: Vec<&Term> = sets.iter().flat_map(|s| s.0.terms.iter()).collect();
+    if terms.is_empty() || !batch_holds(&terms) {
+        return false;
+    }
+    for set in sets {
+        set.0.verified.store(true, Ordering::Release);
+    }
+    true
 }
 
 /// Parses and verifies a compact SD-JWT presentation.
@@ -104,12 +180,24 @@ pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict,
         .map(PublicKey::from_jwk);
     let kb = sd_jwt.kb.as_ref();
 
-    // Signatures.
-    let (issuer_ok, kb_sig_ok) = check_signatures(
-        sd_jwt,
-        &issuer_key,
-        holder_key.as_ref().and_then(|k| k.as_ref().ok()),
-    );
+    // Signatures: checked now, or (deferred) taken as valid and left for
+    // the caller to check.
+    let holder = holder_key.as_ref().and_then(|k| k.as_ref().ok());
+    let deferred = options.defer.as_ref().is_some_and(|slot| {
+        batch_terms(sd_jwt, &issuer_key, holder).is_some_and(|terms| {
+            slot.0
+                .set(Signatures(Arc::new(SignatureSet {
+                    terms,
+                    verified: AtomicBool::new(false),
+                })))
+                .is_ok()
+        })
+    });
+    let (issuer_ok, kb_sig_ok) = if deferred {
+        (true, Some(true))
+    } else {
+        check_signatures(sd_jwt, &issuer_key, holder)
+    };
     verdict.push(
         CheckName::IssuerSignature,
         if issuer_ok {
@@ -212,26 +300,12 @@ fn check_signatures(
     issuer: &PublicKey,
     holder: Option<&PublicKey>,
 ) -> (bool, Option<bool>) {
-    let kb = sd_jwt.kb.as_ref();
-    if let (PublicKey::Ed25519(ik), Some(PublicKey::Ed25519(hk)), Some(kb)) = (issuer, holder, kb) {
-        if sd_jwt.jwt.alg() == Alg::EdDSA
-            && kb.alg() == Alg::EdDSA
-            && !ik.is_weak()
-            && !hk.is_weak()
-        {
-            if let (Ok(s1), Ok(s2)) = (
-                Signature::from_slice(sd_jwt.jwt.signature()),
-                Signature::from_slice(kb.signature()),
-            ) {
-                if batch_verifies(&[
-                    (sd_jwt.jwt.signing_input(), &s1, ik),
-                    (kb.signing_input(), &s2, hk),
-                ]) {
-                    return (true, Some(true));
-                }
-            }
+    if let Some(terms) = batch_terms(sd_jwt, issuer, holder) {
+        if batch_holds(&terms.iter().collect::<Vec<_>>()) {
+            return (true, Some(true));
         }
     }
+    let kb = sd_jwt.kb.as_ref();
     let issuer_ok = sd_jwt.jwt.verify(issuer).is_ok();
     let kb_ok = match (kb, holder) {
         (Some(kb), Some(holder)) => Some(kb.verify(holder).is_ok()),
@@ -240,53 +314,109 @@ fn check_signatures(
     (issuer_ok, kb_ok)
 }
 
-/// Whether every Ed25519 signature verifies, checked as one equation:
-/// `[−Σ zᵢsᵢ]B + Σ [zᵢ]Rᵢ + Σ [zᵢkᵢ]Aᵢ = 0`, with `kᵢ = SHA-512(Rᵢ‖Aᵢ‖Mᵢ)`.
-///
-/// The equation of `ed25519_dalek::verify_batch` (non-canonical `s` and `R`
-/// that do not decompress refused the same way), with two costs cut: the
-/// 128-bit weights `zᵢ` come from one SHA-512 over every `Rᵢ`, `Aᵢ`, `sᵢ`
-/// and `kᵢ` (which commits to `Mᵢ`) instead of a merlin transcript, and the
-/// multiples of `B` are precomputed once per process. Weights derived from
-/// a hash of all the inputs cannot be chosen to make forgeries cancel out.
-/// `false` means at least one signature may be bad: the caller checks each
-/// on its own.
-fn batch_verifies(items: &[(&[u8], &Signature, &VerifyingKey)]) -> bool {
-    static BASEPOINT: OnceLock<VartimeEdwardsPrecomputation> = OnceLock::new();
-    let basepoint =
-        BASEPOINT.get_or_init(|| VartimeEdwardsPrecomputation::new([ED25519_BASEPOINT_POINT]));
-    let mut points = Vec::with_capacity(2 * items.len());
-    let mut s = Vec::with_capacity(items.len());
-    let mut k = Vec::with_capacity(items.len());
-    let mut seed = Sha512::new();
-    seed.update(b"vouch-sd-jwt-batch/v1");
-    for (message, signature, key) in items {
-        let Some(r) = CompressedEdwardsY(*signature.r_bytes()).decompress() else {
-            return false;
-        };
-        let Some(si) = Option::<Scalar>::from(Scalar::from_canonical_bytes(*signature.s_bytes()))
-        else {
-            return false;
-        };
-        let ki = Scalar::from_hash(
+/// The batch terms of the issuer signature and the KB-JWT signature, when
+/// both are EdDSA under Ed25519 keys that are not weak, with an `R` that
+/// decompresses to a point of large order and a canonical `s`; `None`
+/// otherwise (then each is checked on its own with `verify_strict`).
+fn batch_terms(
+    sd_jwt: &SdJwt,
+    issuer: &PublicKey,
+    holder: Option<&PublicKey>,
+) -> Option<[Term; 2]> {
+    let (PublicKey::Ed25519(ik), Some(PublicKey::Ed25519(hk)), Some(kb)) =
+        (issuer, holder, sd_jwt.kb.as_ref())
+    else {
+        return None;
+    };
+    if sd_jwt.jwt.alg() != Alg::EdDSA || kb.alg() != Alg::EdDSA {
+        return None;
+    }
+    Some([
+        Term::new(sd_jwt.jwt.signing_input(), sd_jwt.jwt.signature(), ik)?,
+        Term::new(kb.signing_input(), kb.signature(), hk)?,
+    ])
+}
+
+/// One Ed25519 signature (`R`, `s`) by key `A` on a message, as a batch
+/// equation needs it: `R` decompressed, `s` read, `k = SHA-512(R‖A‖M)`.
+#[derive(Debug)]
+struct Term {
+    r_bytes: [u8; 32],
+    r: EdwardsPoint,
+    s: Scalar,
+    k: Scalar,
+    key: [u8; 32],
+    a: EdwardsPoint,
+}
+
+impl Term {
+    /// The terms of `signature` by `key` on `message`; `None` for a weak
+    /// key, a signature of the wrong length, an `R` that does not
+    /// decompress or is of small order, or a non-canonical `s`: what
+    /// `verify_strict` refuses before its equation.
+    fn new(message: &[u8], signature: &[u8], key: &VerifyingKey) -> Option<Term> {
+        if key.is_weak() {
+            return None;
+        }
+        let signature = Signature::from_slice(signature).ok()?;
+        let r_bytes = *signature.r_bytes();
+        let r = CompressedEdwardsY(r_bytes).decompress()?;
+        if r.is_small_order() {
+            return None;
+        }
+        let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(*signature.s_bytes()))?;
+        let k = Scalar::from_hash(
             Sha512::new()
-                .chain_update(signature.r_bytes())
+                .chain_update(r_bytes)
                 .chain_update(key.as_bytes())
                 .chain_update(message),
         );
-        seed.update(signature.r_bytes());
-        seed.update(key.as_bytes());
-        seed.update(signature.s_bytes());
-        seed.update(ki.as_bytes());
-        points.push(r);
-        s.push(si);
-        k.push(ki);
+        Some(Term {
+            r_bytes,
+            r,
+            s,
+            k,
+            key: key.to_bytes(),
+            a: key.to_edwards(),
+        })
     }
-    points.extend(items.iter().map(|(_, _, key)| key.to_edwards()));
+}
+
+/// Whether every Ed25519 signature verifies, checked as one equation:
+/// `[8]([−Σ zᵢsᵢ]B + Σ [zᵢ]Rᵢ + Σ [zᵢkᵢ]Aᵢ) = 0`, with `kᵢ = SHA-512(Rᵢ‖Aᵢ‖Mᵢ)`.
+///
+/// The equation of `ed25519_dalek::verify_batch`, with three changes. The
+/// 128-bit weights `zᵢ` come from one SHA-512 over every `Rᵢ`, `Aᵢ`, `sᵢ`
+/// and `kᵢ` (which commits to `Mᵢ`) instead of a merlin transcript, and
+/// the multiples of `B` are precomputed once per process: weights derived
+/// from a hash of all the inputs cannot be chosen to make forgeries cancel
+/// out. The terms of one key are merged (`[Σ zᵢkᵢ]A`): a verifier sees the
+/// same few issuers over and over. And the sum is multiplied by the
+/// cofactor, as the chain's entry batches do (`chain::batch`): without it,
+/// a signer could add a small-order component to its `R` that cancels in
+/// some batches and not in others, so whether a batch held would depend on
+/// the weights, that is, on what other signatures share it. With it, the
+/// equation holds (but for a chance of about 2⁻¹²⁵) exactly when each
+/// signature satisfies the cofactored equation on its own, whatever the
+/// batch. `R` of small order and weak keys never get here ([`Term::new`]).
+/// `false` means at least one signature may be bad: the caller checks each
+/// on its own.
+fn batch_holds(terms: &[&Term]) -> bool {
+    static BASEPOINT: OnceLock<VartimeEdwardsPrecomputation> = OnceLock::new();
+    let basepoint =
+        BASEPOINT.get_or_init(|| VartimeEdwardsPrecomputation::new([ED25519_BASEPOINT_POINT]));
+    let mut seed = Sha512::new();
+    seed.update(b"vouch-sd-jwt-batch/v2");
+    for t in terms {
+        seed.update(t.r_bytes);
+        seed.update(t.key);
+        seed.update(t.s.as_bytes());
+        seed.update(t.k.as_bytes());
+    }
     let seed: [u8; 64] = seed.finalize().into();
     // Four 128-bit weights per 64 bytes: the seed, then SHA-512(seed‖c).
-    let mut weights = Vec::with_capacity(items.len());
-    for chunk in 0..items.len().div_ceil(4) {
+    let mut weights = Vec::with_capacity(terms.len());
+    for chunk in 0..terms.len().div_ceil(4) {
         let bytes: [u8; 64] = if chunk == 0 {
             seed
         } else {
@@ -302,15 +432,29 @@ fn batch_verifies(items: &[(&[u8], &Signature, &VerifyingKey)]) -> bool {
             weights.push(Scalar::from(u128::from_le_bytes(z)));
         }
     }
-    weights.truncate(items.len());
-    let b: Scalar = weights.iter().zip(&s).map(|(z, s)| z * s).sum();
-    let a_weights = weights.iter().zip(&k).map(|(z, k)| z * k);
-    let sum = basepoint.vartime_mixed_multiscalar_mul(
-        [-b],
-        weights.iter().copied().chain(a_weights),
-        &points,
-    );
-    sum.is_identity()
+    weights.truncate(terms.len());
+    let mut b = Scalar::ZERO;
+    let mut scalars = Vec::with_capacity(2 * terms.len());
+    let mut points = Vec::with_capacity(2 * terms.len());
+    for (z, t) in weights.iter().zip(terms) {
+        b += z * t.s;
+        scalars.push(*z);
+        points.push(t.r);
+    }
+    // One term per key: [Σ zᵢkᵢ]A.
+    let mut keys: HashMap<[u8; 32], usize> = HashMap::with_capacity(terms.len());
+    for (z, t) in weights.iter().zip(terms) {
+        let slot = *keys.entry(t.key).or_insert_with(|| {
+            scalars.push(Scalar::ZERO);
+            points.push(t.a);
+            points.len() - 1
+        });
+        scalars[slot] += z * t.k;
+    }
+    basepoint
+        .vartime_mixed_multiscalar_mul([-b], scalars, &points)
+        .mul_by_cofactor()
+        .is_identity()
 }
 
 /// Why the times fail the [`CheckName::Validity`] check.
@@ -600,5 +744,126 @@ impl<'a> KbPayload<'a> {
                 .get(name)
                 .map_or_else(|| "missing".to_owned(), Value::to_string),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use ed25519_dalek::{Signer as _, SigningKey};
+
+    use super::*;
+
+    fn signing(b: u8) -> SigningKey {
+        SigningKey::from_bytes(&[b; 32])
+    }
+
+    fn good(key: &SigningKey, message: &[u8]) -> Term {
+        Term::new(message, &key.sign(message).to_bytes(), &key.verifying_key()).unwrap()
+    }
+
+    fn set(a: Term, b: Term) -> Signatures {
+        Signatures(Arc::new(SignatureSet {
+            terms: [a, b],
+            verified: AtomicBool::new(false),
+        }))
+    }
+
+    /// A signature by `key` on `message` whose `R` carries a point of
+    /// order 8: it satisfies the cofactored equation, and `verify_strict`
+    /// refuses it. Only the key's holder can make one.
+    fn torsion_signature(key: &SigningKey, message: &[u8]) -> [u8; 64] {
+        let expanded = Sha512::digest(key.to_bytes());
+        let mut a = [0u8; 32];
+        a.copy_from_slice(&expanded[..32]);
+        a[0] &= 248;
+        a[31] &= 127;
+        a[31] |= 64;
+        let a = Scalar::from_bytes_mod_order(a);
+        let r = Scalar::from_hash(Sha512::new().chain_update(b"r").chain_update(message));
+        let big_r = (EdwardsPoint::mul_base(&r) + EIGHT_TORSION[1]).compress();
+        let k = Scalar::from_hash(
+            Sha512::new()
+                .chain_update(big_r.as_bytes())
+                .chain_update(key.verifying_key().as_bytes())
+                .chain_update(message),
+        );
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(big_r.as_bytes());
+        sig[32..].copy_from_slice((r + k * a).as_bytes());
+        sig
+    }
+
+    #[test]
+    fn a_small_order_component_in_r_is_judged_alike_alone_and_in_any_batch() {
+        let (issuer, holder) = (signing(1), signing(2));
+        let kb = b"kb-jwt signing input";
+        let tweaked = torsion_signature(&holder, kb);
+        assert!(holder
+            .verifying_key()
+            .verify_strict(kb, &Signature::from_bytes(&tweaked))
+            .is_err());
+        let own = || {
+            set(
+                good(&issuer, b"issuer jwt"),
+                Term::new(kb, &tweaked, &holder.verifying_key()).unwrap(),
+            )
+        };
+        let alone = own().holds_alone();
+        // Cofactored: the signature's own check takes it, and so does every
+        // batch it is in, whatever else shares it, and however the weights
+        // fall (a cofactorless equation would take it in some batches and
+        // not in others).
+        assert!(alone);
+        for others in 0..12u8 {
+            let mut sets = vec![own()];
+            for i in 0..others {
+                sets.push(set(good(&issuer, &[i]), good(&signing(10 + i), &[i, 1])));
+            }
+            assert_eq!(check_batch(&sets), alone, "{others} other presentation(s)");
+        }
+    }
+
+    #[test]
+    fn a_bad_signature_fails_every_batch_it_is_in_and_marks_nothing() {
+        let issuer = signing(1);
+        let holder = signing(2);
+        // A real signature on another message.
+        let forged = Term::new(
+            b"what was signed",
+            &holder.sign(b"something else").to_bytes(),
+            &holder.verifying_key(),
+        )
+        .unwrap();
+        let bad = set(good(&issuer, b"jwt"), forged);
+        assert!(!bad.holds_alone());
+        let goods: Vec<Signatures> = (0..5u8)
+            .map(|i| set(good(&issuer, &[i]), good(&signing(20 + i), &[i])))
+            .collect();
+        let mut sets = goods.clone();
+        sets.insert(2, bad.clone());
+        assert!(!check_batch(&sets));
+        assert!(sets.iter().all(|s| !s.verified()));
+        // Each good one still holds alone, and all of them together.
+        assert!(goods.iter().all(Signatures::holds_alone));
+        assert!(check_batch(&goods));
+        assert!(goods.iter().all(Signatures::verified));
+        assert!(!bad.verified());
+        assert!(!check_batch(&[]));
+    }
+
+    #[test]
+    fn an_r_of_small_order_or_a_non_canonical_s_is_not_batched() {
+        let holder = signing(2);
+        let mut sig = holder.sign(b"m").to_bytes();
+        // R = the identity, a point of small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        sig[..32].copy_from_slice(&identity);
+        assert!(Term::new(b"m", &sig, &holder.verifying_key()).is_none());
+        let mut sig = holder.sign(b"m").to_bytes();
+        sig[63] = 0xff;
+        assert!(Term::new(b"m", &sig, &holder.verifying_key()).is_none());
+        assert!(Term::new(b"m", &sig[..63], &holder.verifying_key()).is_none());
     }
 }

@@ -14,7 +14,9 @@ use vouch_core::sample;
 use vouch_core::status_list::{StatusList, StatusListClaims, StatusRef};
 use vouch_core::template::Templates;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey};
-use vouch_core::verify::{verify, Policy, Presentation, Request, Verification};
+use vouch_core::verify::{
+    check_batch, prepare, verify, Policy, Prepared, Presentation, Request, Signatures, Verification,
+};
 use vouch_core::view::{ChainView, Status, StatusError};
 use vouch_core::{envelope, CheckName, ClaimPath, Outcome};
 
@@ -1469,4 +1471,135 @@ fn push_varint(out: &mut Vec<u8>, mut v: usize) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+/// `text` with one character of its `part`-th `~`-separated part's
+/// signature (10 from the end) changed.
+fn broken_signature(text: &str, part: usize) -> String {
+    let mut parts: Vec<String> = text.split('~').map(str::to_owned).collect();
+    let mut jws: Vec<char> = parts[part].chars().collect();
+    let at = jws.len() - 10;
+    jws[at] = if jws[at] == 'A' { 'B' } else { 'A' };
+    parts[part] = jws.into_iter().collect();
+    parts.join("~")
+}
+
+#[test]
+fn presentations_checked_as_one_batch_get_the_verdicts_each_gets_alone() {
+    let w = world_with_status(0);
+    let view = w.view(NOW - 60, 2);
+    let (request, policy) = (request(), policy(2));
+    let good = presentation(NOW - DAY);
+    let last = good.split('~').count() - 1;
+    let texts = [
+        good.clone(),
+        presentation(NOW - 2 * DAY),
+        // The issuer's signature broken; the KB-JWT's; a signature that
+        // holds by a key the chain does not know.
+        broken_signature(&good, 0),
+        broken_signature(&good, last),
+        presentation_from(&key(0x44), NOW - DAY),
+        presentation(NOW - 3 * DAY),
+    ];
+    let alone: Vec<Verification> = texts
+        .iter()
+        .map(|t| verify(t, &request, &view, &policy, NOW).unwrap())
+        .collect();
+    assert!(alone[0].is_valid() && alone[1].is_valid() && alone[5].is_valid());
+    failure(&alone[2], CheckName::IssuerSignature);
+    failure(&alone[3], CheckName::HolderBinding);
+    failure(&alone[4], CheckName::Accreditation);
+
+    // All in one batch: it does not hold, and each is then checked alone.
+    let prepared: Vec<Prepared<'_>> = texts
+        .iter()
+        .map(|t| prepare(t, &request, &view, &policy, NOW).unwrap())
+        .collect();
+    let sets: Vec<Signatures> = prepared
+        .iter()
+        .map(|p| p.signatures().unwrap().clone())
+        .collect();
+    assert!(!check_batch(&sets));
+    assert!(sets.iter().all(|s| !s.verified()));
+    for (i, p) in prepared.into_iter().enumerate() {
+        assert_eq!(p.finish().unwrap(), alone[i], "presentation {i}");
+    }
+
+    // The good ones (and the one by an unknown key, whose signatures
+    // hold) in one batch: it holds, and marks each.
+    let good_ones = [0, 1, 4, 5];
+    let prepared: Vec<Prepared<'_>> = good_ones
+        .iter()
+        .map(|&i| prepare(&texts[i], &request, &view, &policy, NOW).unwrap())
+        .collect();
+    let sets: Vec<Signatures> = prepared
+        .iter()
+        .map(|p| p.signatures().unwrap().clone())
+        .collect();
+    assert!(check_batch(&sets));
+    assert!(sets.iter().all(Signatures::verified));
+    for (p, &i) in prepared.into_iter().zip(&good_ones) {
+        assert_eq!(p.finish().unwrap(), alone[i], "presentation {i}");
+    }
+
+    // Unbatched: finishing checks the two signatures alone.
+    for (i, t) in texts.iter().enumerate() {
+        let p = prepare(t, &request, &view, &policy, NOW).unwrap();
+        assert_eq!(p.finish().unwrap(), alone[i], "presentation {i} alone");
+    }
+    // Input that cannot be checked is refused by prepare as by verify.
+    assert_eq!(
+        prepare("not a presentation", &request, &view, &policy, NOW).unwrap_err(),
+        verify("not a presentation", &request, &view, &policy, NOW).unwrap_err()
+    );
+}
+
+#[test]
+fn the_cosignature_check_is_the_same_when_remembered_for_each_view_and_policy() {
+    let w = world_with_status(0);
+    let text = presentation(NOW - DAY);
+    let other_node =
+        TrustPolicy::new((ORIGIN.into(), key(0x66).verifying_key()), vec![], 0, false).unwrap();
+    let other_node = Policy::new(other_node, Templates::builtin().unwrap());
+    let (two, one) = (w.view(NOW - 60, 2), w.view(NOW - 60, 1));
+    let cases: [(&ChainView, Policy, Option<&str>); 5] = [
+        (&two, policy(2), None),
+        (
+            &two,
+            policy(3),
+            Some("2 valid witness cosignature(s) (w0.example, w1.example); 3 needed"),
+        ),
+        (
+            &one,
+            policy(2),
+            Some("1 valid witness cosignature(s) (w0.example); 2 needed"),
+        ),
+        (
+            &two,
+            other_node,
+            Some("does not verify under this verifier's trust"),
+        ),
+        (&one, policy(1), None),
+    ];
+    // Twice round, interleaved: what one view and policy gave is never
+    // what another gets.
+    let mut first = Vec::new();
+    for round in 0..2 {
+        for (i, (view, policy, fails)) in cases.iter().enumerate() {
+            let v = verify(&text, &request(), view, policy, NOW).unwrap();
+            match fails {
+                None => assert_eq!(v.check(CheckName::Cosignatures), Some(&Outcome::Pass)),
+                Some(why) => assert!(
+                    only_failure(&v, CheckName::Cosignatures).contains(why),
+                    "case {i}: {:?}",
+                    v.check(CheckName::Cosignatures)
+                ),
+            }
+            if round == 0 {
+                first.push(v);
+            } else {
+                assert_eq!(v, first[i], "case {i}");
+            }
+        }
+    }
 }

@@ -310,3 +310,118 @@ async fn an_expired_credential_is_not_valid() {
         "{c}"
     );
 }
+
+/// `text` with one character of its `part`-th `~`-separated part's
+/// signature changed (in `s`, which stays canonical; part 0 is the issuer
+/// JWT, the last the KB-JWT).
+fn broken_signature(text: &str, part: usize) -> String {
+    let mut parts: Vec<String> = text.split('~').map(str::to_owned).collect();
+    let mut jws: Vec<char> = parts[part].chars().collect();
+    let at = jws.len() - 10;
+    jws[at] = if jws[at] == 'A' { 'B' } else { 'A' };
+    parts[part] = jws.into_iter().collect();
+    parts.join("~")
+}
+
+/// Posts every body to `/api/verify` at once.
+async fn verify_all(app: &axum::Router, bodies: &[String]) -> Vec<(StatusCode, serde_json::Value)> {
+    let calls: Vec<_> = bodies
+        .iter()
+        .map(|b| {
+            let (app, b) = (app.clone(), b.clone());
+            tokio::spawn(
+                async move { call(&app, post("/api/verify", "application/json", b)).await },
+            )
+        })
+        .collect();
+    let mut out = Vec::new();
+    for c in calls {
+        out.push(c.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_mixing_tampered_presentations_with_valid_ones_gives_each_its_own_verdict() {
+    use std::time::Duration;
+    use vouch_verifier::{BatchConfig, BatchStats};
+
+    let f = Fixture::new("batch").await;
+    let v = f.verifier("hr").await;
+    let view = v.view().unwrap();
+    let (mut checker, _replica) = v.into_parts();
+    // Batches of exactly five: the first to come waits for the other four.
+    checker.set_batching(Some(BatchConfig {
+        max: 5,
+        window: Duration::from_secs(60),
+        adaptive: false,
+    }));
+    let state = AppState::new(checker, Some(view));
+    let app = service::app(state.clone());
+    let batches = || state.checker().batcher().unwrap().stats();
+
+    let mut bodies = Vec::new();
+    for i in 0..5 {
+        let r = new_request(&app).await;
+        let nonce = r["nonce"].as_str().unwrap();
+        let text = f.present(0, r["aud"].as_str().unwrap(), nonce);
+        let kb = text.split('~').count() - 1;
+        let text = match i {
+            1 => broken_signature(&text, 0),
+            3 => broken_signature(&text, kb),
+            _ => text,
+        };
+        bodies.push(serde_json::json!({ "input": text, "nonce": nonce }).to_string());
+    }
+    let results = verify_all(&app, &bodies).await;
+    // One batch of five, which did not hold: each was then checked alone.
+    assert_eq!(
+        batches(),
+        BatchStats {
+            batches: 1,
+            presentations: 5,
+            failed: 1,
+            alone: 0
+        }
+    );
+    for (i, (status, c)) in results.iter().enumerate() {
+        assert_eq!(*status, StatusCode::OK, "{i}: {c}");
+        match i {
+            1 => {
+                assert_eq!(c["headline"], "not-valid", "{c}");
+                assert!(
+                    c["reason"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("issuer signature"),
+                    "{c}"
+                );
+            }
+            3 => {
+                assert_eq!(c["headline"], "not-valid", "{c}");
+                assert!(
+                    c["reason"].as_str().unwrap().starts_with("holder binding"),
+                    "{c}"
+                );
+            }
+            _ => assert_eq!(c["headline"], "valid", "{i}: {c}"),
+        }
+    }
+    // Five valid ones: the batch holds, and each is valid.
+    let mut bodies = Vec::new();
+    for _ in 0..5 {
+        let r = new_request(&app).await;
+        let nonce = r["nonce"].as_str().unwrap();
+        let text = f.present(0, r["aud"].as_str().unwrap(), nonce);
+        bodies.push(serde_json::json!({ "input": text, "nonce": nonce }).to_string());
+    }
+    for (status, c) in verify_all(&app, &bodies).await {
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(c["headline"], "valid", "{c}");
+    }
+    let stats = batches();
+    assert_eq!(
+        (stats.batches, stats.presentations, stats.failed),
+        (2, 10, 1)
+    );
+}
