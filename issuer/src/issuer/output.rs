@@ -109,6 +109,14 @@ pub enum ManifestCheckError {
         /// The manifest entry's file name.
         file: String,
     },
+    /// The JSON Lines archive has lines after the manifest's last entry.
+    #[error("{}: more lines than the manifest's {entries} entries", path.display())]
+    ArchiveLong {
+        /// The archive.
+        path: PathBuf,
+        /// How many entries the manifest lists.
+        entries: usize,
+    },
     /// An archive line that says another thing than its manifest entry.
     #[error("{}: the line of {file} differs from its manifest entry", path.display())]
     ArchiveEntry {
@@ -494,6 +502,15 @@ pub fn check_manifest(out: &Path, all: bool) -> Result<usize, ManifestCheckError
             return Err(ManifestCheckError::Status { path });
         }
         manifest.check_entry(entry, &text)?;
+    }
+    // Every line was read against an entry: one more is not in the batch.
+    if let Some(lines) = lines.as_mut().filter(|_| all) {
+        if lines.next().is_some() {
+            return Err(ManifestCheckError::ArchiveLong {
+                path: archive_path,
+                entries: manifest.entries().len(),
+            });
+        }
     }
     manifest.check_anchor()?;
     Ok(take)

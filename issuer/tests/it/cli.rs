@@ -451,6 +451,18 @@ fn a_jsonl_batch_is_one_file_that_checks_and_a_broken_one_does_not() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("differs from its manifest entry"), "{err}");
+    // A line more than the manifest lists (here the first, repeated).
+    let mut longer = good.clone();
+    longer.extend_from_slice(text.lines().next().unwrap().as_bytes());
+    longer.push(b'\n');
+    std::fs::write(&archive, &longer).unwrap();
+    let err = vouch_issuer::issuer::check_manifest(&out, true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("more lines than the manifest's 5 entries"),
+        "{err}"
+    );
     std::fs::write(&archive, &good).unwrap();
     assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), 5);
 }
