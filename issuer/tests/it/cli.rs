@@ -87,6 +87,21 @@ fn transcripts(path: &Path, n: usize, bad: Option<usize>) {
     std::fs::write(path, text).unwrap();
 }
 
+/// `text` parsed as an SD-JWT that verifies now (no key binding needed).
+fn verified(text: &str) -> vouch_core::SdJwt {
+    let sd = vouch_core::SdJwt::parse(text).unwrap();
+    let v = vouch_core::sd_jwt::verify_parsed(
+        &sd,
+        &vouch_core::sd_jwt::VerifyOptions::new(
+            vouch_registry::now(),
+            vouch_core::sd_jwt::KeyBinding::Optional,
+        ),
+    )
+    .unwrap();
+    assert!(v.is_valid());
+    sd
+}
+
 fn manifest(out: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
 }
@@ -160,16 +175,7 @@ fn a_valid_batch_verifies_and_is_anchored() {
     let mut indexes = std::collections::HashSet::new();
     for (i, c) in m["credentials"].as_array().unwrap().iter().enumerate() {
         let text = std::fs::read_to_string(out.join(c["file"].as_str().unwrap())).unwrap();
-        let sd = vouch_core::SdJwt::parse(&text).unwrap();
-        let v = vouch_core::sd_jwt::verify_parsed(
-            &sd,
-            &vouch_core::sd_jwt::VerifyOptions::new(
-                vouch_registry::now(),
-                vouch_core::sd_jwt::KeyBinding::Optional,
-            ),
-        )
-        .unwrap();
-        assert!(v.is_valid());
+        let sd = verified(&text);
         assert_eq!(sd.payload()["iss"], issuer);
         assert_eq!(sd.payload()["vct"], "https://vouch.example/vct/transcript");
         // 6 claims and 12 courses are selectively disclosable.
@@ -414,16 +420,7 @@ fn a_jsonl_batch_is_one_file_that_checks_and_a_broken_one_does_not() {
         assert_eq!(line.credential_id, entry["credential_id"].as_str().unwrap());
         assert_eq!(line.holder, entry["holder"].as_str().unwrap());
         assert_eq!(line.holder, holder(line.row));
-        let sd = vouch_core::SdJwt::parse(&line.sd_jwt).unwrap();
-        let v = vouch_core::sd_jwt::verify_parsed(
-            &sd,
-            &vouch_core::sd_jwt::VerifyOptions::new(
-                vouch_registry::now(),
-                vouch_core::sd_jwt::KeyBinding::Optional,
-            ),
-        )
-        .unwrap();
-        assert!(v.is_valid());
+        verified(&line.sd_jwt);
         line.anchor_proof
             .verify(vouch_core::anchor::leaf(&line.sd_jwt).as_bytes(), root_hash)
             .unwrap();
