@@ -61,11 +61,12 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use vouch_core::view::ChainView;
 use vouch_core::{envelope, ClaimPath, DidKey, SdJwt};
-use vouch_issuer::issuer::{self, Issuer, Quiet};
-use vouch_issuer::keystore::Cost;
 use vouch_registry::node::Node;
 use vouch_registry::testkit::{self, TestServer};
 use vouch_verifier::{Ask, BatchConfig, Checker, Input, NodePin, PolicyFile, Presented, Verifier};
+
+#[path = "../tests/support/university.rs"]
+mod university;
 
 const AUD: &str = "https://hr.example.com";
 /// Distinct holders (and credentials): a batch of concurrent checks sees
@@ -110,36 +111,12 @@ struct Chain {
 
 async fn chain(root: &Path) -> Chain {
     let dir = root.join("university");
-    issuer::init(&dir, "University of Example", None, "pw", Cost::TEST).unwrap();
     let holders: Vec<SigningKey> = (0..HOLDERS)
         .map(|i| SigningKey::from_bytes(&[40 + i; 32]))
         .collect();
-    let mut csv = String::from(
-        "holder,institution,student_name,student_id,programme,degree,award_date,gpa,courses\n",
-    );
-    for (i, h) in holders.iter().enumerate() {
-        let courses: Vec<String> = (0..12)
-            .map(|c| format!("CS{c:03}|Course {c}|6|{}|2025-S1", ["A", "B"][(i + c) % 2]))
-            .collect();
-        csv.push_str(&format!(
-            "{},University of Example,Student {i},S{i:05},Computer Science,BSc,2025-07-15,3.40,\"{}\"\n",
-            DidKey::from_public_key(&h.verifying_key()).as_str(),
-            courses.join("; ")
-        ));
-    }
-    let template = vouch_issuer::template::find("transcript").unwrap();
-    let (rows, errors) = vouch_issuer::input::parse(csv.as_bytes(), &template).unwrap();
-    assert!(errors.is_empty(), "{errors:?}");
     let out = root.join("credentials");
-    {
-        let iss = Issuer::open(&dir, "pw").unwrap();
-        let id = issuer::batch_id(&template, csv.as_bytes(), false);
-        let report = iss
-            .issue(&template, &id, &rows, &out, false, &Quiet)
-            .await
-            .unwrap();
-        assert_eq!(report.issued, usize::from(HOLDERS));
-    }
+    // Dropped at once: the node opens the same store.
+    drop(university::issue_transcripts(&dir, &out, &holders, 12).await);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())

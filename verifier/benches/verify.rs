@@ -7,6 +7,8 @@
 #[path = "../tests/it/common.rs"]
 #[allow(dead_code)]
 mod common;
+#[path = "../tests/support/university.rs"]
+mod university;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use vouch_core::envelope;

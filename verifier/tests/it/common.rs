@@ -2,8 +2,10 @@
 //! embedded registry (the second revoked), the registry is served on a free
 //! loopback port, and a verifier is set up against it.
 //!
-//! Kept here until the shared loopback helper (`vouch_registry::testkit`)
-//! lands; then this serving code goes.
+//! The transcripts come from `tests/support/university.rs`, which the
+//! HTTP load bench shares. `serve` below runs a router until the runtime
+//! stops; `vouch_registry::testkit::serve_router` is the stoppable one, and
+//! these tests have not moved to it yet.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,6 +18,8 @@ use vouch_issuer::issuer::{self, Issuer, Quiet};
 use vouch_issuer::keystore::Cost;
 use vouch_registry::node::Node;
 use vouch_verifier::{NodePin, PolicyFile, Verifier};
+
+use crate::university;
 
 /// A directory removed when dropped.
 pub struct TempDir(PathBuf);
@@ -78,35 +82,12 @@ impl Fixture {
     pub async fn new(name: &str) -> Self {
         let root = TempDir::new(name);
         let dir = root.path().join("university");
-        issuer::init(&dir, "University of Example", None, "pw", Cost::TEST).unwrap();
         let holders: Vec<SigningKey> = (0..3u8)
             .map(|i| SigningKey::from_bytes(&[40 + i; 32]))
             .collect();
-        let mut csv = String::from(
-            "holder,institution,student_name,student_id,programme,degree,award_date,gpa,courses\n",
-        );
-        for (i, h) in holders.iter().enumerate() {
-            let courses: Vec<String> = (0..6)
-                .map(|c| format!("CS{c:03}|Course {c}|6|{}|2025-S1", ["A", "B"][(i + c) % 2]))
-                .collect();
-            csv.push_str(&format!(
-                "{},University of Example,Student {i},S{i:05},Computer Science,BSc,2025-07-15,3.40,\"{}\"\n",
-                DidKey::from_public_key(&h.verifying_key()).as_str(),
-                courses.join("; ")
-            ));
-        }
-        let template = vouch_issuer::template::find("transcript").unwrap();
-        let (rows, errors) = vouch_issuer::input::parse(csv.as_bytes(), &template).unwrap();
-        assert!(errors.is_empty());
         let out = root.path().join("credentials");
         {
-            let iss = Issuer::open(&dir, "pw").unwrap();
-            let id = issuer::batch_id(&template, csv.as_bytes(), false);
-            let report = iss
-                .issue(&template, &id, &rows, &out, false, &Quiet)
-                .await
-                .unwrap();
-            assert_eq!(report.issued, 3);
+            let (iss, template, csv) = university::issue_transcripts(&dir, &out, &holders, 6).await;
             // The second revoked (1), the third suspended (2).
             for (prefix, value) in [("000002-", 1), ("000003-", 2)] {
                 let text = std::fs::read_to_string(file_of(&out, prefix)).unwrap();
@@ -116,7 +97,7 @@ impl Fixture {
             // One more for holder 0, valid for 0 days: it expires the
             // second it is issued, for a verifier that tolerates no clock
             // skew (`leeway = 0`).
-            let mut brief = template.clone();
+            let mut brief = template;
             brief.valid_days = Some(0);
             let one = csv.lines().take(2).collect::<Vec<_>>().join("\n") + "\n";
             let (rows, errors) = vouch_issuer::input::parse(one.as_bytes(), &brief).unwrap();

@@ -8,3 +8,5 @@ mod fuzz_cases;
 mod library;
 mod page;
 mod service;
+#[path = "../support/university.rs"]
+mod university;
