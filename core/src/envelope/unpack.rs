@@ -82,7 +82,8 @@ impl Piece<'_> {
 
 enum Segment<'a> {
     Raw(&'a [u8]),
-    Json(Vec<Piece<'a>>),
+    /// Its pieces, a range of the one list all segments share.
+    Json(std::ops::Range<usize>),
 }
 
 /// A 32-byte value seen in the binary stream, and the index of its did:key
@@ -117,7 +118,10 @@ pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize),
         what: "decoded presentation",
         max: MAX_DECODED,
     };
-    let mut seen: Vec<Seen> = Vec::new();
+    // Each fresh 32-byte value takes 32 bytes of the binary stream.
+    let mut seen: Vec<Seen> = Vec::with_capacity(binary.len() / 32);
+    // The pieces of every JSON segment, one list.
+    let mut pieces: Vec<Piece> = Vec::with_capacity(structure.len() / 8 + 8);
     let mut dids: Vec<String> = Vec::new();
     let count = r.varint()?;
     if count == 0 || count > MAX_PARTS {
@@ -159,7 +163,7 @@ pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize),
                 bytes: json,
                 pos: 0,
             };
-            let mut pieces = Vec::new();
+            let first_piece = pieces.len();
             let mut json_len = 0usize;
             while !text.done() {
                 let rest = json.get(text.pos..).unwrap_or_default();
@@ -214,7 +218,7 @@ pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize),
             if total > MAX_DECODED {
                 return Err(too_large());
             }
-            part.push(Segment::Json(pieces));
+            part.push(Segment::Json(first_piece..pieces.len()));
         }
         parts.push(part);
         lens.push(total - part_start);
@@ -226,6 +230,7 @@ pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize),
 
     let mut renderer = Renderer {
         parts: &parts,
+        pieces: &pieces,
         lens: &lens,
         dids: &dids,
         json: Vec::with_capacity(longest_json),
@@ -325,6 +330,7 @@ enum Visit {
 /// referenced part comes first.
 struct Renderer<'a> {
     parts: &'a [Vec<Segment<'a>>],
+    pieces: &'a [Piece<'a>],
     /// Each part's decoded length.
     lens: &'a [usize],
     /// The did:key ids the pieces refer to.
@@ -388,9 +394,9 @@ impl Renderer<'_> {
             }
             match segment {
                 Segment::Raw(bytes) => b64::encode_to(bytes, &mut text),
-                Segment::Json(pieces) => {
+                Segment::Json(range) => {
                     json.clear();
-                    for piece in pieces {
+                    for piece in self.pieces.get(range.clone()).unwrap_or_default() {
                         match piece {
                             Piece::Text(run) => json.extend_from_slice(run),
                             Piece::Quoted32(raw) => quote(&mut json, raw),
