@@ -16,7 +16,8 @@
 //! `vc::issue_compact`),
 //! `present` (3 courses + KB-JWT), `verify` (that presentation), `sign`
 //! (raw ed25519-dalek over the issuer JWT's signing input), `verify-raw`
-//! (raw `verify_strict` of the same).
+//! (raw `verify_strict` of the same), `decode` (`envelope::decode` of that
+//! presentation packed as a `VCH1:` envelope, outside the count).
 
 #![allow(clippy::expect_used, missing_docs)]
 
@@ -26,7 +27,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey, PresentationRequest};
-use vouch_core::{sample, ClaimPath, SdJwt};
+use vouch_core::{envelope, sample, ClaimPath, SdJwt};
 
 const NOW: i64 = sample::BENCH_NOW;
 const AUD: &str = sample::BENCH_AUD;
@@ -35,10 +36,9 @@ const NONCE: &str = sample::BENCH_NONCE;
 fn main() {
     let mut args = std::env::args().skip(1);
     let op = args.next().unwrap_or_default();
-    let n: u64 = args
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("usage: credential_ops issue|issue-compact|present|verify|sign|verify-raw N");
+    let n: u64 = args.next().and_then(|n| n.parse().ok()).expect(
+        "usage: credential_ops issue|issue-compact|present|verify|sign|verify-raw|decode N",
+    );
 
     let sample::BenchFixture {
         issuer,
@@ -87,6 +87,12 @@ fn main() {
                 assert!(measured_verify_raw(&key, &message, &signature));
             }
         }
+        "decode" => {
+            let packed = envelope::encode(&presentation).expect("the presentation packs");
+            for _ in 0..n {
+                assert_eq!(measured_decode(&packed), presentation);
+            }
+        }
         other => panic!("unknown operation {other:?}"),
     }
 }
@@ -115,6 +121,11 @@ fn measured_verify(presentation: &str, request: &PresentationRequest) -> bool {
     vc::verify_presentation(black_box(presentation), request, NOW)
         .expect("verify")
         .is_valid()
+}
+
+#[inline(never)]
+fn measured_decode(packed: &str) -> String {
+    envelope::decode(black_box(packed)).expect("decode")
 }
 
 #[inline(never)]

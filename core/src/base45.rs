@@ -19,43 +19,74 @@ pub(crate) fn encode(bytes: &[u8], out: &mut String) {
     }
 }
 
+/// Marks a byte that is not a base45 character in [`DIGITS`].
+const NOT_BASE45: u8 = 0xFF;
+
+/// The value of each byte as a base45 digit, or [`NOT_BASE45`].
+const DIGITS: [u8; 256] = {
+    let mut table = [NOT_BASE45; 256];
+    let mut i = 0;
+    while i < BASE45.len() {
+        table[BASE45[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// The bytes of base45 `text`.
 ///
 /// # Errors
 /// The position of the first character that is not base45, or of the
 /// group that does not decode.
 pub(crate) fn decode(text: &str) -> Result<Vec<u8>, usize> {
-    let digits: Vec<usize> = text
-        .bytes()
-        .enumerate()
-        .map(|(i, c)| BASE45.iter().position(|&a| a == c).ok_or(i))
-        .collect::<Result<_, _>>()?;
-    if digits.len() % 3 == 1 {
-        // The dangling last character.
-        return Err(digits.len() - 1);
-    }
-    let mut out = Vec::with_capacity(digits.len() * 2 / 3);
-    for (i, chunk) in digits.chunks(3).enumerate() {
-        match *chunk {
-            [c, d, e] => {
-                let n = c + d * 45 + e * 45 * 45;
-                if n > 0xFFFF {
-                    return Err(i * 3);
-                }
-                out.push((n >> 8) as u8);
-                out.push(n as u8);
-            }
-            [c, d] => {
-                let n = c + d * 45;
-                if n > 0xFF {
-                    return Err(i * 3);
-                }
-                out.push(n as u8);
-            }
-            _ => return Err(i * 3),
+    let text = text.as_bytes();
+    let mut out = Vec::with_capacity(text.len() / 3 * 2 + 1);
+    let mut groups = text.chunks_exact(3);
+    for group in &mut groups {
+        let [c, d, e] = [group[0], group[1], group[2]].map(|c| DIGITS[usize::from(c)]);
+        let n = usize::from(c) + usize::from(d) * 45 + usize::from(e) * 45 * 45;
+        // A character outside the alphabet has the top bit set.
+        if (c | d | e) & 0x80 != 0 || n > 0xFFFF {
+            return Err(first_error(text));
         }
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    }
+    match *groups.remainder() {
+        [] => {}
+        [c, d] => {
+            let [c, d] = [c, d].map(|c| DIGITS[usize::from(c)]);
+            let n = usize::from(c) + usize::from(d) * 45;
+            if (c | d) & 0x80 != 0 || n > 0xFF {
+                return Err(first_error(text));
+            }
+            out.push(n as u8);
+        }
+        _ => return Err(first_error(text)),
     }
     Ok(out)
+}
+
+/// Where `text`, which does not decode, first goes wrong: the first
+/// character that is not base45, else a dangling last character, else the
+/// first group out of range.
+fn first_error(text: &[u8]) -> usize {
+    let digit = |c: u8| DIGITS[usize::from(c)];
+    if let Some(i) = text.iter().position(|&c| digit(c) == NOT_BASE45) {
+        return i;
+    }
+    if text.len() % 3 == 1 {
+        return text.len() - 1;
+    }
+    let group_max = |g: &[u8]| if g.len() == 3 { 0xFFFF } else { 0xFF };
+    text.chunks(3)
+        .position(|g| {
+            let n = g
+                .iter()
+                .rev()
+                .fold(0usize, |n, &c| n * 45 + usize::from(digit(c)));
+            n > group_max(g)
+        })
+        .map_or(text.len(), |g| g * 3)
 }
 
 #[cfg(test)]
@@ -77,5 +108,26 @@ mod tests {
         assert!(decode("GGW").is_err(), "65536 + is out of range");
         assert!(decode("ZZZZ").is_err(), "length 1 mod 3");
         assert!(decode("aa").is_err(), "lower case");
+    }
+
+    #[test]
+    fn base45_errors_name_the_first_fault() {
+        // A character outside the alphabet first, wherever it is.
+        assert_eq!(decode("GGW00a"), Err(5));
+        assert_eq!(decode("00a"), Err(2));
+        assert_eq!(decode("0\u{e9}"), Err(1));
+        // Then a dangling last character.
+        assert_eq!(decode("GGW0"), Err(3));
+        // Then the first group out of range, of three or two characters.
+        assert_eq!(decode("000GGW"), Err(3));
+        assert_eq!(decode("GGWGGW"), Err(0));
+        assert_eq!(decode("000:Z"), Err(3));
+        // Everything in range decodes, and round-trips.
+        let bytes: Vec<u8> = (0..=255).collect();
+        let mut s = String::new();
+        encode(&bytes, &mut s);
+        assert_eq!(decode(&s).unwrap(), bytes);
+        assert_eq!(decode("FGW").unwrap(), [0xff, 0xff]);
+        assert_eq!(decode("U5").unwrap(), [0xff]);
     }
 }

@@ -1,5 +1,7 @@
 //! Raw deflate primed with the preset dictionary of format 1.
 
+use std::cell::Cell;
+
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use super::{EnvelopeError, MAX_DECODED};
@@ -38,19 +40,40 @@ pub(super) fn deflate(input: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
     }
 }
 
+thread_local! {
+    /// This thread's raw inflater, reset for each envelope: making a new one
+    /// allocates and clears its window, a twentieth of a whole decode.
+    static INFLATER: Cell<Option<Decompress>> = const { Cell::new(None) };
+}
+
 /// Inflates at most [`MAX_DECODED`] bytes: the output buffer never grows
 /// beyond one byte over the limit, which tells a stream that is too long
 /// from one that just fits.
 pub(super) fn inflate(input: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+    // Taken out of the cell while in use; a fresh one if this thread has
+    // none (first use, or the last use panicked).
+    let mut d = INFLATER.take().map_or_else(
+        || Decompress::new(false),
+        |mut d| {
+            d.reset(false);
+            d
+        },
+    );
+    let result = inflate_with(&mut d, input);
+    INFLATER.set(Some(d));
+    result
+}
+
+fn inflate_with(d: &mut Decompress, input: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
     let too_large = || EnvelopeError::TooLarge {
         what: "inflated structure",
         max: MAX_DECODED,
     };
     let cap = MAX_DECODED + 1;
-    let mut d = Decompress::new(false);
     d.set_dictionary(DICTIONARY)
         .map_err(|e| EnvelopeError::Inflate(e.to_string()))?;
-    let mut out = Vec::with_capacity(input.len().saturating_mul(3).clamp(256, cap));
+    // A structure stream inflates to several times its deflated size.
+    let mut out = Vec::with_capacity(input.len().saturating_mul(8).clamp(1024, cap));
     loop {
         // total_in never exceeds the input given.
         let consumed = usize::try_from(d.total_in()).unwrap_or(usize::MAX);

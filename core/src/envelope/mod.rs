@@ -437,6 +437,101 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_inflate_leaves_the_next_one_whole() {
+        // The inflater is kept per thread and reset for each envelope.
+        let structure = b"{\"alg\":\"EdDSA\",\"typ\":\"kb+jwt\"}".repeat(20);
+        let compressed = deflate(&structure).unwrap();
+        assert_eq!(inflate(&compressed).unwrap(), structure);
+        assert_eq!(
+            inflate(&compressed[..compressed.len() / 2]),
+            Err(EnvelopeError::Inflate("truncated deflate stream".into()))
+        );
+        assert!(matches!(
+            inflate(&[0xff; 16]),
+            Err(EnvelopeError::Inflate(_))
+        ));
+        let bomb = deflate(&vec![b'a'; 1 << 20]).unwrap();
+        assert!(matches!(
+            inflate(&bomb),
+            Err(EnvelopeError::TooLarge { .. })
+        ));
+        assert_eq!(inflate(&compressed).unwrap(), structure);
+        let mut trailing = compressed.clone();
+        trailing.push(0);
+        assert_eq!(
+            inflate(&trailing),
+            Err(EnvelopeError::Inflate(
+                "trailing data after the deflate stream".into()
+            ))
+        );
+        assert_eq!(inflate(&compressed).unwrap(), structure);
+    }
+
+    #[test]
+    fn did_tokens_are_checked_once_each_and_refused_when_not_keys() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]).verifying_key();
+        let not_a_key = (0u8..=255)
+            .map(|b| [b; 32])
+            .find(|raw| ed25519_dalek::VerifyingKey::from_bytes(raw).is_err())
+            .unwrap();
+        let one_part = |text: &[u8]| {
+            let mut s = Vec::new();
+            push_varint(&mut s, 1);
+            push_varint(&mut s, 1);
+            json(&mut s, text, 1);
+            s
+        };
+        // A did:key, the same again, a 32-byte value then that value as a did:key.
+        let text = [
+            &b"[\""[..],
+            &[marker::DID],
+            b"\",\"",
+            &[marker::REPEAT_DID, 0],
+            b"\",",
+            &[marker::B64_32],
+            b",\"",
+            &[marker::REPEAT_DID, 1],
+            b"\"]",
+        ]
+        .concat();
+        let binary = [key.to_bytes(), key.to_bytes()].concat();
+        let decoded = decode(&craft(&one_part(&text), &binary)).unwrap();
+        let id = crate::did::DidKey::from_public_key(&key)
+            .method_specific_id()
+            .to_owned();
+        assert_eq!(
+            String::from_utf8(b64::decode(&decoded).unwrap()).unwrap(),
+            format!(
+                "[\"{id}\",\"{id}\",\"{}\",\"{id}\"]",
+                b64::encode(key.to_bytes())
+            )
+        );
+        // Bytes that are no Ed25519 point, fresh or repeated, and a repeat
+        // of a value never seen.
+        let refused = EnvelopeError::Container("did:key token is not an Ed25519 key");
+        let fresh = [&b"[\""[..], &[marker::DID], b"\"]"].concat();
+        assert_eq!(
+            decode(&craft(&one_part(&fresh), &not_a_key)),
+            Err(refused.clone())
+        );
+        let repeated = [&b"["[..], &[marker::B64_32, marker::REPEAT_DID, 0], b"]"].concat();
+        assert_eq!(
+            decode(&craft(&one_part(&repeated), &not_a_key)),
+            Err(refused)
+        );
+        let unseen = [&b"["[..], &[marker::B64_32, marker::REPEAT_DID, 1], b"]"].concat();
+        assert_eq!(
+            decode(&craft(&one_part(&unseen), &key.to_bytes())),
+            Err(EnvelopeError::Container("bad repeat"))
+        );
+        // A marker byte that is no marker.
+        assert_eq!(
+            decode(&craft(&one_part(b"[\xFF]"), &[])),
+            Err(EnvelopeError::Container("unknown marker"))
+        );
+    }
+
+    #[test]
     fn tokens_survive() {
         let digest = b64::encode([9u8; 32]);
         let salt = b64::encode([7u8; 16]);

@@ -54,22 +54,24 @@ impl<'a> Reader<'a> {
 }
 
 /// A piece of a decoded segment.
-enum Piece {
-    Text(u8),
+enum Piece<'a> {
+    /// A run of JSON text without markers.
+    Text(&'a [u8]),
     Quoted32([u8; 32]),
     Quoted16([u8; 16]),
-    Did(ed25519_dalek::VerifyingKey),
+    /// A did:key id, by its index in the ids rendered so far.
+    Did(usize),
     /// The digest of part k (disclosure k − 1), quoted.
     PartDigest(usize),
     SdHash,
 }
 
-impl Piece {
+impl Piece<'_> {
     /// Bytes the piece takes in the JSON text: known before anything is
     /// rendered or hashed.
     fn rendered_len(&self) -> usize {
         match self {
-            Piece::Text(_) => 1,
+            Piece::Text(run) => run.len(),
             // A quoted 32-byte value: 43 base64url characters and 2 quotes.
             Piece::Quoted32(_) | Piece::PartDigest(_) | Piece::SdHash => 45,
             Piece::Quoted16(_) => 24,
@@ -80,7 +82,15 @@ impl Piece {
 
 enum Segment<'a> {
     Raw(&'a [u8]),
-    Json(Vec<Piece>),
+    /// Its pieces, a range of the one list all segments share.
+    Json(std::ops::Range<usize>),
+}
+
+/// A 32-byte value seen in the binary stream, and the index of its did:key
+/// id once one was rendered from it (each key is checked and rendered once).
+struct Seen {
+    raw: [u8; 32],
+    did: Option<usize>,
 }
 
 /// Length of the unpadded base64url encoding of `n` bytes.
@@ -108,13 +118,21 @@ pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize),
         what: "decoded presentation",
         max: MAX_DECODED,
     };
-    let mut seen: Vec<[u8; 32]> = Vec::new();
+    // Each fresh 32-byte value takes 32 bytes of the binary stream.
+    let mut seen: Vec<Seen> = Vec::with_capacity(binary.len() / 32);
+    // The pieces of every JSON segment, one list.
+    let mut pieces: Vec<Piece> = Vec::with_capacity(structure.len() / 8 + 8);
+    let mut dids: Vec<String> = Vec::new();
     let count = r.varint()?;
     if count == 0 || count > MAX_PARTS {
         return Err(EnvelopeError::Container("bad number of parts"));
     }
     let last = count - 1;
     let mut parts: Vec<Vec<Segment>> = Vec::with_capacity(count);
+    // Each part's decoded length, and the longest JSON text of a segment,
+    // for rendering without reallocating.
+    let mut lens: Vec<usize> = Vec::with_capacity(count);
+    let mut longest_json = 0usize;
     // Parts each part's digest references point at.
     let mut references: Vec<Vec<usize>> = Vec::with_capacity(count);
     // The decoded length: the '~' separators, then each segment.
@@ -124,6 +142,7 @@ pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize),
         if segments == 0 || segments > MAX_SEGMENTS {
             return Err(EnvelopeError::Container("bad number of segments"));
         }
+        let part_start = total;
         total += segments - 1;
         let mut part = Vec::with_capacity(segments);
         let mut refs = Vec::new();
@@ -139,27 +158,43 @@ pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize),
                 part.push(Segment::Raw(raw));
                 continue;
             }
+            let json = r.take(len)?;
             let mut text = Reader {
-                bytes: r.take(len)?,
+                bytes: json,
                 pos: 0,
             };
-            let mut pieces = Vec::with_capacity(len);
+            let first_piece = pieces.len();
             let mut json_len = 0usize;
             while !text.done() {
+                let rest = json.get(text.pos..).unwrap_or_default();
+                let run = rest
+                    .iter()
+                    .position(|&b| b >= marker::FIRST)
+                    .unwrap_or(rest.len());
+                if run > 0 {
+                    text.pos += run;
+                    json_len += run;
+                    pieces.push(Piece::Text(&rest[..run]));
+                    continue;
+                }
                 let piece = match text.byte()? {
                     marker::B64_32 => {
                         let raw: [u8; 32] = bin.array()?;
-                        seen.push(raw);
+                        seen.push(Seen { raw, did: None });
                         Piece::Quoted32(raw)
                     }
                     marker::DID => {
                         let raw: [u8; 32] = bin.array()?;
-                        seen.push(raw);
-                        Piece::Did(ed25519_key(&raw)?)
+                        seen.push(Seen { raw, did: None });
+                        let index = seen.len() - 1;
+                        Piece::Did(did_id(&mut seen, &mut dids, index)?)
                     }
                     marker::B64_16 => Piece::Quoted16(bin.array()?),
                     marker::REPEAT_B64 => Piece::Quoted32(repeat(&seen, text.byte()?)?),
-                    marker::REPEAT_DID => Piece::Did(ed25519_key(&repeat(&seen, text.byte()?)?)?),
+                    marker::REPEAT_DID => {
+                        let index = usize::from(text.byte()?);
+                        Piece::Did(did_id(&mut seen, &mut dids, index)?)
+                    }
                     marker::DISCLOSURE_DIGEST => {
                         let target = usize::from(text.byte()?) + 1;
                         if target >= last || target == i {
@@ -172,21 +207,21 @@ pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize),
                     marker::SD_HASH => {
                         return Err(EnvelopeError::Container("sd_hash outside the KB-JWT"))
                     }
-                    b if b >= marker::FIRST => {
-                        return Err(EnvelopeError::Container("unknown marker"))
-                    }
-                    b => Piece::Text(b),
+                    // Every byte below the first marker was taken in a run.
+                    _ => return Err(EnvelopeError::Container("unknown marker")),
                 };
                 json_len += piece.rendered_len();
                 pieces.push(piece);
             }
+            longest_json = longest_json.max(json_len);
             total += b64_len(json_len);
             if total > MAX_DECODED {
                 return Err(too_large());
             }
-            part.push(Segment::Json(pieces));
+            part.push(Segment::Json(first_piece..pieces.len()));
         }
         parts.push(part);
+        lens.push(total - part_start);
         references.push(refs);
     }
     if !r.done() || !bin.done() {
@@ -195,6 +230,10 @@ pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize),
 
     let mut renderer = Renderer {
         parts: &parts,
+        pieces: &pieces,
+        lens: &lens,
+        dids: &dids,
+        json: Vec::with_capacity(longest_json),
         texts: vec![None; count],
         digests: vec![None; count],
         sd_hash: None,
@@ -248,10 +287,31 @@ pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize),
 }
 
 /// A 32-byte value seen before, by its index.
-fn repeat(seen: &[[u8; 32]], index: u8) -> Result<[u8; 32], EnvelopeError> {
+fn repeat(seen: &[Seen], index: u8) -> Result<[u8; 32], EnvelopeError> {
     seen.get(usize::from(index))
-        .copied()
+        .map(|s| s.raw)
         .ok_or(EnvelopeError::Container("bad repeat"))
+}
+
+/// The index in `dids` of the did:key id of `seen[index]`: the key is
+/// checked to be an Ed25519 point and its id rendered the first time only.
+fn did_id(seen: &mut [Seen], dids: &mut Vec<String>, index: usize) -> Result<usize, EnvelopeError> {
+    let entry = seen
+        .get_mut(index)
+        .ok_or(EnvelopeError::Container("bad repeat"))?;
+    if let Some(id) = entry.did {
+        return Ok(id);
+    }
+    let did = crate::did::DidKey::from_public_key(&ed25519_key(&entry.raw)?);
+    let id = did.method_specific_id();
+    if id.len() != DID_ID_LEN {
+        return Err(EnvelopeError::Container(
+            "did:key id of an unexpected length",
+        ));
+    }
+    dids.push(id.to_owned());
+    entry.did = Some(dids.len() - 1);
+    Ok(dids.len() - 1)
 }
 
 fn ed25519_key(raw: &[u8; 32]) -> Result<ed25519_dalek::VerifyingKey, EnvelopeError> {
@@ -270,6 +330,13 @@ enum Visit {
 /// referenced part comes first.
 struct Renderer<'a> {
     parts: &'a [Vec<Segment<'a>>],
+    pieces: &'a [Piece<'a>],
+    /// Each part's decoded length.
+    lens: &'a [usize],
+    /// The did:key ids the pieces refer to.
+    dids: &'a [String],
+    /// The JSON text of the segment being rendered (reused).
+    json: Vec<u8>,
     texts: Vec<Option<String>>,
     /// SHA-256 of each part's text, computed when first referenced.
     digests: Vec<Option<[u8; 32]>>,
@@ -319,51 +386,57 @@ impl Renderer<'_> {
 
     fn render(&mut self, i: usize) -> Result<(), EnvelopeError> {
         let parts = self.parts;
-        let mut text = String::new();
+        let mut text = String::with_capacity(self.lens.get(i).copied().unwrap_or_default());
+        let mut json = std::mem::take(&mut self.json);
         for (s, segment) in parts[i].iter().enumerate() {
             if s > 0 {
                 text.push('.');
             }
             match segment {
-                Segment::Raw(bytes) => text.push_str(&b64::encode(bytes)),
-                Segment::Json(pieces) => {
-                    let mut bytes = Vec::with_capacity(pieces.len() * 2);
-                    for piece in pieces {
+                Segment::Raw(bytes) => b64::encode_to(bytes, &mut text),
+                Segment::Json(range) => {
+                    json.clear();
+                    for piece in self.pieces.get(range.clone()).unwrap_or_default() {
                         match piece {
-                            Piece::Text(b) => bytes.push(*b),
-                            Piece::Quoted32(raw) => quote(&mut bytes, raw),
-                            Piece::Quoted16(raw) => quote(&mut bytes, raw),
-                            Piece::Did(key) => {
-                                let did = crate::did::DidKey::from_public_key(key);
-                                let id = did.method_specific_id().as_bytes();
-                                if id.len() != DID_ID_LEN {
-                                    return Err(EnvelopeError::Container(
-                                        "did:key id of an unexpected length",
-                                    ));
-                                }
-                                bytes.extend_from_slice(id);
+                            Piece::Text(run) => json.extend_from_slice(run),
+                            Piece::Quoted32(raw) => quote(&mut json, raw),
+                            Piece::Quoted16(raw) => quote(&mut json, raw),
+                            Piece::Did(id) => {
+                                let id = self.dids.get(*id).ok_or(EnvelopeError::Container(
+                                    "reference to an unknown did:key id",
+                                ))?;
+                                json.extend_from_slice(id.as_bytes());
                             }
                             Piece::PartDigest(target) => {
                                 let d = self.digest(*target)?;
-                                quote(&mut bytes, &d);
+                                quote(&mut json, &d);
                             }
                             Piece::SdHash => {
                                 let d = self.sd_hash()?;
-                                quote(&mut bytes, &d);
+                                quote(&mut json, &d);
                             }
                         }
                     }
-                    text.push_str(&b64::encode(bytes));
+                    b64::encode_to(&json, &mut text);
                 }
             }
         }
+        self.json = json;
         self.texts[i] = Some(text);
         Ok(())
     }
 }
 
+/// Appends `"<base64url of raw>"` (at most 32 bytes) to `out`.
 fn quote(out: &mut Vec<u8>, raw: &[u8]) {
+    use base64::Engine as _;
+    let mut buf = [0u8; 43];
     out.push(b'"');
-    out.extend_from_slice(b64::encode(raw).as_bytes());
+    // 43 characters hold the base64url of up to 32 bytes, all `quote` is
+    // given; were it more, the text would come out short and the final
+    // size check would refuse it.
+    if let Ok(n) = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(raw, &mut buf) {
+        out.extend_from_slice(&buf[..n]);
+    }
     out.push(b'"');
 }
