@@ -196,6 +196,27 @@ impl<'t, 'p> Targets<'t, 'p> {
     }
 }
 
+/// Adds a random number (0 to `max`) of decoy digests, each `hash` of 32
+/// random bytes, to `digests`. Both concealers draw through this one
+/// function, so [`issue_compact`] gives exactly the bytes [`conceal`] does
+/// for the same random numbers.
+fn add_decoys<T>(
+    max: u8,
+    rng: &mut (impl RngCore + CryptoRng),
+    digests: &mut Vec<T>,
+    hash: impl Fn(&[u8]) -> T,
+) {
+    if max == 0 {
+        return;
+    }
+    let decoys = rng.next_u32() % (u32::from(max) + 1);
+    for _ in 0..decoys {
+        let mut noise = [0u8; 32];
+        rng.fill_bytes(&mut noise);
+        digests.push(hash(&noise));
+    }
+}
+
 struct Concealer {
     /// Which targets the walk has met, by position.
     found: Vec<bool>,
@@ -275,14 +296,7 @@ impl Concealer {
             }
         }
         if !digests.is_empty() {
-            if self.max_decoys > 0 {
-                let decoys = rng.next_u32() % (u32::from(self.max_decoys) + 1);
-                for _ in 0..decoys {
-                    let mut noise = [0u8; 32];
-                    rng.fill_bytes(&mut noise);
-                    digests.push(digest(&noise));
-                }
-            }
+            add_decoys(self.max_decoys, rng, &mut digests, digest);
             // Sorted, so the order of digests says nothing about the claims.
             digests.sort_unstable();
             out.insert(
@@ -411,14 +425,7 @@ impl CompactConcealer {
             entries.push((key, start..body.len()));
         }
         if !digests.is_empty() {
-            if self.max_decoys > 0 {
-                let decoys = rng.next_u32() % (u32::from(self.max_decoys) + 1);
-                for _ in 0..decoys {
-                    let mut noise = [0u8; 32];
-                    rng.fill_bytes(&mut noise);
-                    digests.push(digest_bytes(&noise));
-                }
-            }
+            add_decoys(self.max_decoys, rng, &mut digests, digest_bytes);
             // Sorted, so the order of digests says nothing about the claims.
             digests.sort_unstable();
             let start = body.len();
