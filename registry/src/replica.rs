@@ -931,6 +931,36 @@ fn check_link(prev: Option<&Block>, block: &Block) -> Result<(), ReplicaError> {
     }
 }
 
+/// Runs `work` over `lines` split into one part per core (each at least
+/// `min` long, so small inputs stay on one thread), giving each part its
+/// offset in `lines`, and joins the results in order. A part whose thread
+/// panicked gives `panicked`.
+fn on_all_cores<B: Sync, T: Send, E: Send>(
+    lines: &[B],
+    min: usize,
+    panicked: impl FnOnce() -> E,
+    work: impl Fn(usize, &[B]) -> Result<Vec<T>, E> + Sync,
+) -> Result<Vec<T>, E> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per = lines.len().div_ceil(threads).max(min).max(1);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .chunks(per)
+            .enumerate()
+            .map(|(n, part)| scope.spawn(move || work(n * per, part)))
+            .collect();
+        let mut all = Vec::with_capacity(lines.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => all.extend(part?),
+                Err(_) => return Err(panicked()),
+            }
+        }
+        Ok(all)
+    })
+}
+
 /// Parses entries, computes their leaf hashes and batch-verifies their
 /// signatures on all cores, in chunks. Errors carry the position in
 /// `lines`.
@@ -942,39 +972,27 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(
     // 4,096; a bad signature then costs up to this many single checks to
     // find.
     const CHUNK: usize = 4096;
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let per = lines.len().div_ceil(threads).max(CHUNK);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = lines
-            .chunks(per)
-            .enumerate()
-            .map(|(n, part)| {
-                scope.spawn(move || {
-                    let mut authors = AuthorCache::default();
-                    let mut out = Vec::with_capacity(part.len());
-                    let mut leaves = Vec::with_capacity(part.len());
-                    for (i, line) in part.iter().enumerate() {
-                        let line = line.as_ref();
-                        out.push(
-                            Entry::parse_with(line, &mut authors)
-                                .map_err(|e| (n * per + i, e.into()))?,
-                        );
-                        leaves.push(log::record_hash(line));
-                    }
-                    for (c, chunk) in out.chunks(CHUNK).enumerate() {
-                        verify_signatures(chunk)
-                            .map_err(|(i, e)| (n * per + c * CHUNK + i, e.into()))?;
-                    }
-                    Ok(out.into_iter().zip(leaves).collect::<Vec<_>>())
-                })
-            })
-            .collect();
-        let mut all = Vec::with_capacity(lines.len());
-        for h in handles {
-            all.extend(h.join().map_err(|_| (0, EntryRefused::Panicked))??);
-        }
-        Ok(all)
-    })
+    on_all_cores(
+        lines,
+        CHUNK,
+        || (0, EntryRefused::Panicked),
+        |offset, part| {
+            let mut authors = AuthorCache::default();
+            let mut out = Vec::with_capacity(part.len());
+            let mut leaves = Vec::with_capacity(part.len());
+            for (i, line) in part.iter().enumerate() {
+                let line = line.as_ref();
+                out.push(
+                    Entry::parse_with(line, &mut authors).map_err(|e| (offset + i, e.into()))?,
+                );
+                leaves.push(log::record_hash(line));
+            }
+            for (c, chunk) in out.chunks(CHUNK).enumerate() {
+                verify_signatures(chunk).map_err(|(i, e)| (offset + c * CHUNK + i, e.into()))?;
+            }
+            Ok(out.into_iter().zip(leaves).collect())
+        },
+    )
 }
 
 /// A stored block (its note was verified before it was stored).
@@ -1121,35 +1139,21 @@ fn scan_anchors(store: &Store, head: &Block) -> Result<Anchors, ReplicaError> {
 /// Parses entries on all cores (no signature check). Errors carry the
 /// position in `lines`.
 fn parse_all<B: AsRef<[u8]> + Sync>(lines: &[B]) -> Result<Vec<Entry>, (usize, EntryError)> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let per = lines.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = lines
-            .chunks(per)
-            .enumerate()
-            .map(|(n, part)| {
-                scope.spawn(move || {
-                    let mut authors = AuthorCache::default();
-                    part.iter()
-                        .enumerate()
-                        .map(|(i, line)| {
-                            Entry::parse_with(line.as_ref(), &mut authors)
-                                .map_err(|e| (n * per + i, e))
-                        })
-                        .collect::<Result<Vec<_>, _>>()
+    on_all_cores(
+        lines,
+        1,
+        // A parser that panicked: the entries cannot be read.
+        || (0, EntryError::Malformed("parser panicked".into())),
+        |offset, part| {
+            let mut authors = AuthorCache::default();
+            part.iter()
+                .enumerate()
+                .map(|(i, line)| {
+                    Entry::parse_with(line.as_ref(), &mut authors).map_err(|e| (offset + i, e))
                 })
-            })
-            .collect();
-        let mut all = Vec::with_capacity(lines.len());
-        for h in handles {
-            match h.join() {
-                Ok(part) => all.extend(part?),
-                // A parser that panicked: the entries cannot be read.
-                Err(_) => return Err((0, EntryError::Malformed("parser panicked".into()))),
-            }
-        }
-        Ok(all)
-    })
+                .collect()
+        },
+    )
 }
 
 /// The state after the first `size` stored entries, replayed from genesis.
