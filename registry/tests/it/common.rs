@@ -11,6 +11,26 @@ use vouch_registry::{now, testkit};
 pub use tempfile::TempDir;
 pub use vouch_registry::testkit::TestServer;
 
+/// The real `vouch-registry` binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_vouch-registry");
+
+/// Runs `vouch-registry COMMAND --dir DIR` to its end; panics with its
+/// output unless it succeeds. Returns its standard output.
+pub fn run_on_dir(command: &str, dir: &Path) -> String {
+    let out = std::process::Command::new(BIN)
+        .args([command, "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "vouch-registry {command} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// A temporary directory named after the test, removed when dropped.
 pub fn tempdir(name: &str) -> TempDir {
     tempfile::Builder::new()

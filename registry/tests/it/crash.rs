@@ -13,8 +13,6 @@ use vouch_registry::client::NodeClient;
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_vouch-registry");
-
 async fn start(dir: &Path) -> (Child, NodeClient) {
     let port = vouch_registry::testkit::free_port().unwrap();
     let child = Command::new(BIN)
@@ -39,34 +37,11 @@ async fn start(dir: &Path) -> (Child, NodeClient) {
     (child, client)
 }
 
-fn verify(dir: &Path) {
-    let out = Command::new(BIN)
-        .args(["verify", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "verify failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_entry() {
     let root = tempdir("crash");
     let dir = root.path().join("node");
-    let out = Command::new(BIN)
-        .args(["init", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_on_dir("init", &dir);
     let authority = vouch_registry::keys::read(&dir.join("authority.key")).unwrap();
     let uni = key(2);
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -116,7 +91,7 @@ async fn kill_9_loses_no_acknowledged_entry() {
         for t in tasks {
             t.await.unwrap();
         }
-        verify(&dir);
+        run_on_dir("verify", &dir);
     }
     let (mut child, client) = start(&dir).await;
     let acked = acked.lock().unwrap().clone();
@@ -131,5 +106,5 @@ async fn kill_9_loses_no_acknowledged_entry() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    verify(&dir);
+    run_on_dir("verify", &dir);
 }

@@ -15,8 +15,6 @@ use vouch_registry::testkit::LoopbackNode;
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_vouch-registry");
-
 /// A node in `dir` with block 1 sealed at `t` over one new entry.
 fn node_sealed_at(dir: &std::path::Path, t: i64) -> Node {
     let authority = init_node(dir, vec![], 0);
@@ -155,16 +153,7 @@ async fn witnesses_cosign_a_heartbeat_and_a_k_of_n_replica_takes_it() {
 async fn the_binary_seals_heartbeats_and_verify_accepts_them() {
     let root = tempdir("heartbeat-bin");
     let dir = root.path().join("node");
-    let out = Command::new(BIN)
-        .args(["init", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_on_dir("init", &dir);
     let url_file = root.path().join("node.url");
     let mut child = Command::new(BIN)
         .args(["serve", "--dir"])
@@ -202,16 +191,6 @@ async fn the_binary_seals_heartbeats_and_verify_accepts_them() {
     assert_eq!(head.size, 1, "a heartbeat added entries");
     child.kill().unwrap();
     child.wait().unwrap();
-    let out = Command::new(BIN)
-        .args(["verify", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "verify failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_on_dir("verify", &dir);
     assert!(stdout.starts_with("OK: 1 entries,"), "{stdout}");
 }

@@ -16,8 +16,6 @@ use vouch_registry::{keys, now};
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_vouch-registry");
-
 fn witness(dir: &Path) -> Witness {
     Witness::open(dir, Some("w"), &mut StdRng::seed_from_u64(5)).unwrap()
 }
