@@ -106,6 +106,7 @@ pub fn issue(
     issuer: &IssuerKey,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<SdJwt, IssueError> {
+    check_reserved(&request)?;
     let mut claims = Map::new();
     claims.insert("iss".into(), Value::from(issuer.did.as_str()));
     claims.insert("iat".into(), Value::from(request.iat));
@@ -123,19 +124,7 @@ pub fn issue(
             serde_json::json!({ "status_list": { "idx": status.idx, "uri": status.uri } }),
         );
     }
-    for (name, value) in request.claims {
-        if RESERVED_CLAIMS.contains(&name.as_str()) {
-            return Err(IssueError::ReservedClaim(name));
-        }
-        claims.insert(name, value);
-    }
-    for path in &request.concealment.paths {
-        if let Some(Segment::Key(first)) = path.segments().first() {
-            if RESERVED_CLAIMS.contains(&first.as_str()) {
-                return Err(IssueError::ReservedClaim(first.clone()));
-            }
-        }
-    }
+    claims.extend(request.claims);
     let kid = issuer.did.verification_method();
     Ok(SdJwt::issue(
         claims,
@@ -147,19 +136,10 @@ pub fn issue(
     )?)
 }
 
-/// As [`issue`], returning the compact serialisation
-/// `<issuer JWT>~<disclosure>~…~`: what a batch issuer writes out.
-///
-/// # Errors
-/// As [`issue`].
-pub fn issue_compact(
-    request: CredentialRequest,
-    issuer: &IssuerKey,
-    rng: &mut (impl RngCore + CryptoRng),
-) -> Result<String, IssueError> {
-    use std::fmt::Write as _;
-    // The same checks in the same order as `issue`; the profile's claims
-    // are written as text in the order `issue` inserts them.
+/// Refuses a claim, or a concealed path's first key, that is one of the
+/// profile's own ([`RESERVED_CLAIMS`]): the first such claim, then the
+/// first such path.
+fn check_reserved(request: &CredentialRequest) -> Result<(), IssueError> {
     if let Some(name) = request
         .claims
         .keys()
@@ -174,6 +154,23 @@ pub fn issue_compact(
             }
         }
     }
+    Ok(())
+}
+
+/// As [`issue`], returning the compact serialisation
+/// `<issuer JWT>~<disclosure>~…~`: what a batch issuer writes out.
+///
+/// # Errors
+/// As [`issue`].
+pub fn issue_compact(
+    request: CredentialRequest,
+    issuer: &IssuerKey,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<String, IssueError> {
+    use std::fmt::Write as _;
+    // The same checks as `issue`; the profile's claims are written as
+    // text in the order `issue` inserts them.
+    check_reserved(&request)?;
     let mut iss = String::with_capacity(64);
     write_json_str(issuer.did.as_str(), &mut iss);
     let iat = request.iat.to_string();
