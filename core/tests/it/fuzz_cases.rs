@@ -26,20 +26,7 @@ fn replay(target: &str, check: Check) {
 }
 
 fn replay_from(dirs: &[&str], target: &str, check: Check, required: bool) {
-    let files = cases::case_files(&fuzz_dir(), dirs, target);
-    assert!(
-        !required || !files.is_empty(),
-        "no corpus for fuzz target {target} under {}",
-        fuzz_dir().display()
-    );
-    let mut failed = Vec::new();
-    for path in files {
-        let data = std::fs::read(&path).unwrap();
-        if std::panic::catch_unwind(|| check(&data)).is_err() {
-            failed.push(path.display().to_string());
-        }
-    }
-    assert!(failed.is_empty(), "fuzz cases that panicked: {failed:#?}");
+    cases::replay(&fuzz_dir(), dirs, target, check, required);
 }
 
 /// Crash cases of bugs still open (fuzz/artifacts-open/, see its README):

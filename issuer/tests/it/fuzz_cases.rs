@@ -12,15 +12,6 @@ mod cases;
 #[test]
 fn fuzz_cases_csv_row() {
     let fuzz = cases::fuzz_dir(env!("CARGO_MANIFEST_DIR"));
-    let files = cases::case_files(&fuzz, &["corpus", "artifacts-kept"], "csv_row");
-    assert!(
-        !files.is_empty(),
-        "no csv_row corpus under {}",
-        fuzz.display()
-    );
-    for path in files {
-        let data = std::fs::read(&path).unwrap();
-        let outcome = std::panic::catch_unwind(|| checks::csv_row(&data));
-        assert!(outcome.is_ok(), "fuzz case {} panicked", path.display());
-    }
+    let dirs = ["corpus", "artifacts-kept"];
+    cases::replay(&fuzz, &dirs, "csv_row", checks::csv_row, true);
 }

@@ -41,18 +41,6 @@ async fn fuzz_cases_relay() {
 #[test]
 fn fuzz_cases_relay_link() {
     let fuzz = cases::fuzz_dir(env!("CARGO_MANIFEST_DIR"));
-    let files = cases::case_files(&fuzz, &["corpus", "artifacts-kept"], "relay_link");
-    assert!(
-        !files.is_empty(),
-        "no relay_link corpus under {}",
-        fuzz.display()
-    );
-    let mut failed = Vec::new();
-    for path in files {
-        let data = std::fs::read(&path).unwrap();
-        if std::panic::catch_unwind(|| checks::relay_link(&data)).is_err() {
-            failed.push(path.display().to_string());
-        }
-    }
-    assert!(failed.is_empty(), "fuzz cases that panicked: {failed:#?}");
+    let dirs = ["corpus", "artifacts-kept"];
+    cases::replay(&fuzz, &dirs, "relay_link", checks::relay_link, true);
 }
