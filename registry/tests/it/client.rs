@@ -7,7 +7,7 @@ use axum::routing::get;
 use vouch_core::chain::Action;
 use vouch_registry::client::ClientError;
 use vouch_registry::node::Node;
-use vouch_registry::replica::{Replica, ReplicaError, Trust};
+use vouch_registry::replica::{Replica, ReplicaError};
 use vouch_registry::{now, ServeLimits, SourceError};
 
 use crate::common::*;
@@ -103,11 +103,7 @@ async fn replies_that_break_the_api_are_refused_with_the_url() {
     }
 
     // A replica reading that node refuses it, and names the entry range.
-    let trust = Trust {
-        node_vkey: node.vkey(),
-        witnesses: vec![],
-        need: 0,
-    };
+    let trust = trust_alone(&node);
     let mut replica = Replica::open(&root.path().join("replica"), trust.policy().unwrap()).unwrap();
     match replica.sync(&client).await.unwrap_err() {
         ReplicaError::Source(SourceError::Client(ClientError::TooMany { .. })) => {}

@@ -12,7 +12,7 @@ use tower::ServiceExt as _;
 use vouch_core::chain::{Action, Entry};
 use vouch_registry::node::Node;
 use vouch_registry::now;
-use vouch_registry::replica::{Replica, ReplicaError, Trust, BLOCK_CLOCK_SKEW};
+use vouch_registry::replica::{Replica, ReplicaError, BLOCK_CLOCK_SKEW};
 
 use crate::common::*;
 
@@ -82,11 +82,7 @@ async fn a_replica_refuses_a_block_from_the_future_and_applies_nothing() {
     node.seal(clock).unwrap().unwrap();
     let server = serve(node.clone()).await;
     let client = server.client();
-    let trust = Trust {
-        node_vkey: node.vkey(),
-        witnesses: vec![],
-        need: 0,
-    };
+    let trust = trust_alone(&node);
     let open = |name: &str| Replica::open(&root.path().join(name), trust.policy().unwrap());
     let mut replica = open("replica").unwrap();
     let size = replica.sync_at(&client, clock).await.unwrap().to;

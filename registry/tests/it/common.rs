@@ -31,6 +31,15 @@ pub fn run_on_dir(command: &str, dir: &Path) -> String {
     stdout
 }
 
+/// Trust in `node` alone: its key, no witnesses.
+pub fn trust_alone(node: &Node) -> vouch_registry::replica::Trust {
+    vouch_registry::replica::Trust {
+        node_vkey: node.vkey(),
+        witnesses: vec![],
+        need: 0,
+    }
+}
+
 /// A temporary directory named after the test, removed when dropped.
 pub fn tempdir(name: &str) -> TempDir {
     tempfile::Builder::new()

@@ -77,11 +77,7 @@ async fn a_replica_syncs_a_heartbeat_and_its_age_drops() {
     let node = Arc::new(node_sealed_at(&node_dir, t));
     let server = serve(node.clone()).await;
     let client = server.client();
-    let trust = Trust {
-        node_vkey: node.vkey(),
-        witnesses: vec![],
-        need: 0,
-    };
+    let trust = trust_alone(&node);
     let mut replica = Replica::open(&root.path().join("replica"), trust.policy().unwrap()).unwrap();
     let synced = replica.sync_at(&client, t).await.unwrap();
     assert_eq!(synced.height, 1);

@@ -238,11 +238,7 @@ async fn a_tampered_entry_in_transit_is_refused() {
     let proxy_server = serve_router(app, vouch_registry::ServeLimits::default()).await;
     let proxy_url = proxy_server.url().to_owned();
 
-    let trust = vouch_registry::replica::Trust {
-        node_vkey: node.vkey(),
-        witnesses: vec![],
-        need: 0,
-    };
+    let trust = trust_alone(&node);
     let dir = root.path().join("replica");
     let mut replica = Replica::open(&dir, trust.policy().unwrap()).unwrap();
     let err = replica
@@ -323,11 +319,7 @@ async fn a_replica_carries_on_after_a_short_entry_range() {
             .fallback_service(real.clone());
         (router, calls)
     };
-    let trust = vouch_registry::replica::Trust {
-        node_vkey: node.vkey(),
-        witnesses: vec![],
-        need: 0,
-    };
+    let trust = trust_alone(&node);
 
     // A node that serves nothing at all is refused, and nothing changes.
     let (router, _) = short(true);
@@ -404,11 +396,7 @@ async fn refused_status_reads_say_why() {
     node.seal(clock).unwrap().unwrap();
     let server = serve(node.clone()).await;
     let client = server.client();
-    let trust = vouch_registry::replica::Trust {
-        node_vkey: node.vkey(),
-        witnesses: vec![],
-        need: 0,
-    };
+    let trust = trust_alone(&node);
     let mut replica = Replica::open(&root.path().join("replica"), trust.policy().unwrap()).unwrap();
     replica.sync_at(&client, clock).await.unwrap();
     assert_eq!(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use vouch_registry::node::Node;
 use vouch_registry::now;
-use vouch_registry::replica::{audit, Replica, Trust};
+use vouch_registry::replica::{audit, Replica};
 
 use crate::common::*;
 
@@ -41,13 +41,7 @@ async fn a_sync_that_dies_after_folding_a_tile_is_undone_and_redone() {
     assert_eq!(node.store().size().unwrap(), 300);
     let server = serve(node.clone()).await;
     let client = server.client();
-    let policy = Trust {
-        node_vkey: node.vkey(),
-        witnesses: vec![],
-        need: 0,
-    }
-    .policy()
-    .unwrap();
+    let policy = trust_alone(&node).policy().unwrap();
     let dir = root.path().join("replica");
     {
         let mut replica = Replica::open(&dir, policy.clone()).unwrap();

@@ -45,11 +45,7 @@ fn revoke_13(node: &Node) {
 }
 
 fn trust(node: &Node) -> Trust {
-    Trust {
-        node_vkey: node.vkey(),
-        witnesses: vec![],
-        need: 0,
-    }
+    trust_alone(node)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

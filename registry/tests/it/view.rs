@@ -19,10 +19,12 @@ use vouch_core::view::Status;
 use vouch_core::{CheckName, Outcome};
 use vouch_registry::node::Node;
 use vouch_registry::now;
-use vouch_registry::replica::{Replica, ReplicaError, Trust};
+use vouch_registry::replica::{Replica, ReplicaError};
 use vouch_registry::store::AnchorCover;
 
-use crate::common::{accredit, anchor, did, init_node, key, serve, status, tempdir, uni_list};
+use crate::common::{
+    accredit, anchor, did, init_node, key, serve, status, tempdir, trust_alone, uni_list,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_view_verifies_credentials_and_their_status() {
@@ -41,11 +43,7 @@ async fn a_replica_view_verifies_credentials_and_their_status() {
         .unwrap();
     node.seal(clock).unwrap().unwrap();
 
-    let trust = Trust {
-        node_vkey: node.vkey(),
-        witnesses: vec![],
-        need: 0,
-    };
+    let trust = trust_alone(&node);
     let mut replica = Replica::open(&root.path().join("replica"), trust.policy().unwrap()).unwrap();
     assert!(matches!(replica.view(), Err(ReplicaError::NotSynced)));
     let server = serve(node.clone()).await;
@@ -178,11 +176,7 @@ async fn a_replica_view_holds_each_anchor_with_the_block_that_sealed_it() {
         .unwrap();
     node.seal(clock + 2).unwrap().unwrap();
 
-    let trust = Trust {
-        node_vkey: node.vkey(),
-        witnesses: vec![],
-        need: 0,
-    };
+    let trust = trust_alone(&node);
     let replica_dir = root.path().join("replica");
     let mut replica = Replica::open(&replica_dir, trust.policy().unwrap()).unwrap();
     let server = serve(node.clone()).await;
@@ -326,13 +320,7 @@ async fn a_crash_at_any_write_of_a_sync_leaves_the_anchors_of_the_head() {
     node.seal(now()).unwrap().unwrap();
     let server = serve(node.clone()).await;
     let client = server.client();
-    let policy = Trust {
-        node_vkey: node.vkey(),
-        witnesses: vec![],
-        need: 0,
-    }
-    .policy()
-    .unwrap();
+    let policy = trust_alone(&node).policy().unwrap();
     let mut dirs = Vec::new();
     for n in 0..6u64 {
         let dir = root.path().join(format!("replica-{n}"));
