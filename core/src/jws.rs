@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use serde_json::{Map, Value};
 use ssi_jwk::{Algorithm as SsiAlgorithm, Params, JWK};
 
@@ -510,8 +510,7 @@ impl PublicKey {
     pub fn verify(&self, alg: Alg, input: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
         match (self, alg) {
             (PublicKey::Ed25519(key), Alg::EdDSA) => {
-                let sig = Signature::from_slice(signature).map_err(|_| SignatureError::Invalid)?;
-                key.verify_strict(input, &sig)
+                crate::ed25519::verify(key, &[input], signature)
                     .map_err(|_| SignatureError::Invalid)
             }
             (PublicKey::P256(jwk), Alg::ES256) => {

@@ -2,6 +2,8 @@
 //!
 //! - [`anchor`]: anchor proofs, a credential's place in an anchored batch.
 //! - [`did`]: Ed25519 `did:key` — generate, parse, resolve offline.
+//! - [`ed25519`]: the one Ed25519 verification rule (cofactored, strict
+//!   encodings), alone and in batches.
 //! - [`jws`]: compact JWS, EdDSA signing, EdDSA and ES256 verification.
 //! - [`sd_jwt`]: RFC 9901 SD-JWT — conceal, present, KB-JWT, verify.
 //! - [`vc`]: the SD-JWT VC profile (`typ: dc+sd-jwt`).
@@ -31,6 +33,7 @@ pub mod b64;
 mod base45;
 pub mod chain;
 pub mod did;
+pub mod ed25519;
 pub mod envelope;
 pub mod jws;
 pub mod log;

@@ -8,7 +8,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use signed_note::{Note, Signature as NoteSignature, Verifier};
 use tlog_tiles::Checkpoint;
@@ -429,7 +429,7 @@ impl Verifier for NodeVerifier {
         key_id(&self.name, ALG_ED25519, &self.key)
     }
     fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
-        Signature::from_slice(sig).is_ok_and(|s| self.key.verify_strict(msg, &s).is_ok())
+        crate::ed25519::verify(&self.key, &[msg], sig).is_ok()
     }
 }
 
@@ -486,11 +486,7 @@ impl Verifier for CosignatureVerifier {
             return false;
         };
         let time = u64::from_be_bytes(*time);
-        Signature::from_slice(sig).is_ok_and(|s| {
-            self.key
-                .verify_strict(&cosigned_message(time, msg), &s)
-                .is_ok()
-        })
+        crate::ed25519::verify(&self.key, &[&cosigned_message(time, msg)], sig).is_ok()
     }
 }
 

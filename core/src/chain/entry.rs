@@ -393,11 +393,12 @@ impl Entry {
     /// # Errors
     /// [`EntryError::BadSignature`].
     pub fn verify_signature(&self) -> Result<(), EntryError> {
-        let message = self.signing_input_parts().concat();
-        self.author
-            .verifying_key()
-            .verify_strict(&message, &self.signature)
-            .map_err(|_| EntryError::BadSignature(self.author.as_str().to_owned()))
+        crate::ed25519::verify(
+            self.author.verifying_key(),
+            &self.signing_input_parts(),
+            &self.signature.to_bytes(),
+        )
+        .map_err(|_| EntryError::BadSignature(self.author.as_str().to_owned()))
     }
 
     /// The author.

@@ -662,14 +662,14 @@ impl ChainState {
             .map_err(|_| bad_proof("the proof is not 64 bytes of base64url"))?;
         let origin = self.origin.as_deref().unwrap_or_default();
         let message = rotation_message(origin, author, new_key, entry.seq);
-        new.verifying_key()
-            .verify_strict(&message, &signature)
-            .map_err(|_| {
+        crate::ed25519::verify(new.verifying_key(), &[&message], &signature.to_bytes()).map_err(
+            |_| {
                 bad_proof(
                     "the proof does not verify under the new key (it must sign this log, \
                      the old key, the new key and this entry's sequence number)",
                 )
-            })?;
+            },
+        )?;
         if self.issuers.contains_key(new_key)
             || self.authorities.contains(new_key)
             || self.authors.contains_key(new_key)

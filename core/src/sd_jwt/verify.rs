@@ -1,19 +1,13 @@
 //! Verifying an SD-JWT presentation: signatures, disclosures, times, KB-JWT.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
-use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint, VartimeEdwardsPrecomputation};
-use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{IsIdentity as _, VartimePrecomputedMultiscalarMul as _};
-use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::{Map, Value};
-use sha2::{Digest as _, Sha512};
 
 use crate::did::{DidError, DidKey};
+use crate::ed25519::{self, Term};
 use crate::jws::{check_unique_members, parse_json_object, Alg, JsonObjectError, Jws, PublicKey};
 use crate::path::ClaimPath;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
@@ -123,7 +117,7 @@ impl Signatures {
 /// bad), nothing is marked and `false` is returned, and each presentation
 /// is checked alone when it is finished.
 ///
-/// The equation is cofactored (as [`batch_holds`] explains), so it holds,
+/// The equation is cofactored (as [`crate::ed25519`] explains), so it holds,
 /// but for a chance of about 2⁻¹²⁵, exactly when every signature in it
 /// satisfies the cofactored Ed25519 equation, which is also exactly when
 /// each set's own two-signature batch holds: a set's verdict does not
@@ -317,7 +311,7 @@ fn check_signatures(
 /// The batch terms of the issuer signature and the KB-JWT signature, when
 /// both are EdDSA under Ed25519 keys that are not weak, with an `R` that
 /// decompresses to a point of large order and a canonical `s`; `None`
-/// otherwise (then each is checked on its own with `verify_strict`).
+/// otherwise (then each is checked on its own, under the same rule).
 fn batch_terms(
     sd_jwt: &SdJwt,
     issuer: &PublicKey,
@@ -332,129 +326,14 @@ fn batch_terms(
         return None;
     }
     Some([
-        Term::new(sd_jwt.jwt.signing_input(), sd_jwt.jwt.signature(), ik)?,
-        Term::new(kb.signing_input(), kb.signature(), hk)?,
+        Term::new(ik, &[sd_jwt.jwt.signing_input()], sd_jwt.jwt.signature()).ok()?,
+        Term::new(hk, &[kb.signing_input()], kb.signature()).ok()?,
     ])
 }
 
-/// One Ed25519 signature (`R`, `s`) by key `A` on a message, as a batch
-/// equation needs it: `R` decompressed, `s` read, `k = SHA-512(R‖A‖M)`.
-#[derive(Debug)]
-struct Term {
-    r_bytes: [u8; 32],
-    r: EdwardsPoint,
-    s: Scalar,
-    k: Scalar,
-    key: [u8; 32],
-    a: EdwardsPoint,
-}
-
-impl Term {
-    /// The terms of `signature` by `key` on `message`; `None` for a weak
-    /// key, a signature of the wrong length, an `R` that does not
-    /// decompress or is of small order, or a non-canonical `s`: what
-    /// `verify_strict` refuses before its equation.
-    fn new(message: &[u8], signature: &[u8], key: &VerifyingKey) -> Option<Term> {
-        if key.is_weak() {
-            return None;
-        }
-        let signature = Signature::from_slice(signature).ok()?;
-        let r_bytes = *signature.r_bytes();
-        let r = CompressedEdwardsY(r_bytes).decompress()?;
-        if r.is_small_order() {
-            return None;
-        }
-        let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(*signature.s_bytes()))?;
-        let k = Scalar::from_hash(
-            Sha512::new()
-                .chain_update(r_bytes)
-                .chain_update(key.as_bytes())
-                .chain_update(message),
-        );
-        Some(Term {
-            r_bytes,
-            r,
-            s,
-            k,
-            key: key.to_bytes(),
-            a: key.to_edwards(),
-        })
-    }
-}
-
-/// Whether every Ed25519 signature verifies, checked as one equation:
-/// `[8]([−Σ zᵢsᵢ]B + Σ [zᵢ]Rᵢ + Σ [zᵢkᵢ]Aᵢ) = 0`, with `kᵢ = SHA-512(Rᵢ‖Aᵢ‖Mᵢ)`.
-///
-/// The equation of `ed25519_dalek::verify_batch`, with three changes. The
-/// 128-bit weights `zᵢ` come from one SHA-512 over every `Rᵢ`, `Aᵢ`, `sᵢ`
-/// and `kᵢ` (which commits to `Mᵢ`) instead of a merlin transcript, and
-/// the multiples of `B` are precomputed once per process: weights derived
-/// from a hash of all the inputs cannot be chosen to make forgeries cancel
-/// out. The terms of one key are merged (`[Σ zᵢkᵢ]A`): a verifier sees the
-/// same few issuers over and over. And the sum is multiplied by the
-/// cofactor, as the chain's entry batches do (`chain::batch`): without it,
-/// a signer could add a small-order component to its `R` that cancels in
-/// some batches and not in others, so whether a batch held would depend on
-/// the weights, that is, on what other signatures share it. With it, the
-/// equation holds (but for a chance of about 2⁻¹²⁵) exactly when each
-/// signature satisfies the cofactored equation on its own, whatever the
-/// batch. `R` of small order and weak keys never get here ([`Term::new`]).
-/// `false` means at least one signature may be bad: the caller checks each
-/// on its own.
+/// The batch equation of presentations' signatures ([`ed25519::batch_holds`]).
 fn batch_holds(terms: &[&Term]) -> bool {
-    static BASEPOINT: OnceLock<VartimeEdwardsPrecomputation> = OnceLock::new();
-    let basepoint =
-        BASEPOINT.get_or_init(|| VartimeEdwardsPrecomputation::new([ED25519_BASEPOINT_POINT]));
-    let mut seed = Sha512::new();
-    seed.update(b"vouch-sd-jwt-batch/v2");
-    for t in terms {
-        seed.update(t.r_bytes);
-        seed.update(t.key);
-        seed.update(t.s.as_bytes());
-        seed.update(t.k.as_bytes());
-    }
-    let seed: [u8; 64] = seed.finalize().into();
-    // Four 128-bit weights per 64 bytes: the seed, then SHA-512(seed‖c).
-    let mut weights = Vec::with_capacity(terms.len());
-    for chunk in 0..terms.len().div_ceil(4) {
-        let bytes: [u8; 64] = if chunk == 0 {
-            seed
-        } else {
-            Sha512::new()
-                .chain_update(seed)
-                .chain_update((chunk as u64).to_le_bytes())
-                .finalize()
-                .into()
-        };
-        for quarter in bytes.chunks_exact(16) {
-            let mut z = [0u8; 16];
-            z.copy_from_slice(quarter);
-            weights.push(Scalar::from(u128::from_le_bytes(z)));
-        }
-    }
-    weights.truncate(terms.len());
-    let mut b = Scalar::ZERO;
-    let mut scalars = Vec::with_capacity(2 * terms.len());
-    let mut points = Vec::with_capacity(2 * terms.len());
-    for (z, t) in weights.iter().zip(terms) {
-        b += z * t.s;
-        scalars.push(*z);
-        points.push(t.r);
-    }
-    // One term per key: [Σ zᵢkᵢ]A.
-    let mut keys: HashMap<[u8; 32], usize> = HashMap::with_capacity(terms.len());
-    for (z, t) in weights.iter().zip(terms) {
-        let slot = *keys.entry(t.key).or_insert_with(|| {
-            scalars.push(Scalar::ZERO);
-            points.push(t.a);
-            points.len() - 1
-        });
-        scalars[slot] += z * t.k;
-    }
-    basepoint
-        .vartime_mixed_multiscalar_mul([-b], scalars, &points)
-        .mul_by_cofactor()
-        .is_identity()
+    ed25519::batch_holds(b"vouch-sd-jwt-batch/v3", terms)
 }
 
 /// Why the times fail the [`CheckName::Validity`] check.
@@ -749,8 +628,9 @@ impl<'a> KbPayload<'a> {
 
 #[cfg(test)]
 mod tests {
-    use curve25519_dalek::constants::EIGHT_TORSION;
-    use ed25519_dalek::{Signer as _, SigningKey};
+    use ed25519_dalek::{Signature, Signer as _, SigningKey};
+
+    use crate::ed25519::torsion_signature;
 
     use super::*;
 
@@ -759,7 +639,12 @@ mod tests {
     }
 
     fn good(key: &SigningKey, message: &[u8]) -> Term {
-        Term::new(message, &key.sign(message).to_bytes(), &key.verifying_key()).unwrap()
+        Term::new(
+            &key.verifying_key(),
+            &[message],
+            &key.sign(message).to_bytes(),
+        )
+        .unwrap()
     }
 
     fn set(a: Term, b: Term) -> Signatures {
@@ -767,31 +652,6 @@ mod tests {
             terms: [a, b],
             verified: AtomicBool::new(false),
         }))
-    }
-
-    /// A signature by `key` on `message` whose `R` carries a point of
-    /// order 8: it satisfies the cofactored equation, and `verify_strict`
-    /// refuses it. Only the key's holder can make one.
-    fn torsion_signature(key: &SigningKey, message: &[u8]) -> [u8; 64] {
-        let expanded = Sha512::digest(key.to_bytes());
-        let mut a = [0u8; 32];
-        a.copy_from_slice(&expanded[..32]);
-        a[0] &= 248;
-        a[31] &= 127;
-        a[31] |= 64;
-        let a = Scalar::from_bytes_mod_order(a);
-        let r = Scalar::from_hash(Sha512::new().chain_update(b"r").chain_update(message));
-        let big_r = (EdwardsPoint::mul_base(&r) + EIGHT_TORSION[1]).compress();
-        let k = Scalar::from_hash(
-            Sha512::new()
-                .chain_update(big_r.as_bytes())
-                .chain_update(key.verifying_key().as_bytes())
-                .chain_update(message),
-        );
-        let mut sig = [0u8; 64];
-        sig[..32].copy_from_slice(big_r.as_bytes());
-        sig[32..].copy_from_slice((r + k * a).as_bytes());
-        sig
     }
 
     #[test]
@@ -806,7 +666,7 @@ mod tests {
         let own = || {
             set(
                 good(&issuer, b"issuer jwt"),
-                Term::new(kb, &tweaked, &holder.verifying_key()).unwrap(),
+                Term::new(&holder.verifying_key(), &[kb], &tweaked).unwrap(),
             )
         };
         let alone = own().holds_alone();
@@ -830,9 +690,9 @@ mod tests {
         let holder = signing(2);
         // A real signature on another message.
         let forged = Term::new(
-            b"what was signed",
-            &holder.sign(b"something else").to_bytes(),
             &holder.verifying_key(),
+            &[b"what was signed"],
+            &holder.sign(b"something else").to_bytes(),
         )
         .unwrap();
         let bad = set(good(&issuer, b"jwt"), forged);
@@ -860,10 +720,10 @@ mod tests {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         sig[..32].copy_from_slice(&identity);
-        assert!(Term::new(b"m", &sig, &holder.verifying_key()).is_none());
+        assert!(Term::new(&holder.verifying_key(), &[b"m"], &sig).is_err());
         let mut sig = holder.sign(b"m").to_bytes();
         sig[63] = 0xff;
-        assert!(Term::new(b"m", &sig, &holder.verifying_key()).is_none());
-        assert!(Term::new(b"m", &sig[..63], &holder.verifying_key()).is_none());
+        assert!(Term::new(&holder.verifying_key(), &[b"m"], &sig).is_err());
+        assert!(Term::new(&holder.verifying_key(), &[b"m"], &sig[..63]).is_err());
     }
 }

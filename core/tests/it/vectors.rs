@@ -311,3 +311,60 @@ fn status_list_token_vector() {
     let decoded = fs::read_to_string(vectors_dir().join("status-list/status_list_jwt.md")).unwrap();
     assert!(decoded.contains("\"ttl\": 43200") && decoded.contains("statuslist+jwt"));
 }
+
+/// The ed25519-speccheck edge cases (`tests/vectors/ed25519-speccheck`):
+/// Vouch's one Ed25519 rule (cofactored, canonical encodings, no point of
+/// small order) accepts exactly cases 6, 7 and 8, alone and in batches of
+/// every size; `verify_strict`, which it replaced, accepts only case 6.
+#[test]
+fn ed25519_speccheck_cases() {
+    use vouch_core::ed25519::{self, Refusal, Term};
+
+    let text = fs::read_to_string(vectors_dir().join("ed25519-speccheck/cases.json")).unwrap();
+    let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(cases.len(), 15);
+    let expected: [Result<(), Refusal>; 15] = [
+        Err(Refusal::WeakKey),
+        Err(Refusal::WeakKey),
+        Err(Refusal::WeakKey),
+        Err(Refusal::WeakKey),
+        Err(Refusal::SmallOrderR),
+        Err(Refusal::SmallOrderR),
+        Ok(()),
+        Ok(()),
+        Ok(()),
+        Err(Refusal::NonCanonicalS),
+        Err(Refusal::NonCanonicalS),
+        // `R` = (0, −1) spelled with the sign bit of a zero `x`.
+        Err(Refusal::SmallOrderR),
+        Err(Refusal::SmallOrderR),
+        Err(Refusal::WeakKey),
+        Err(Refusal::WeakKey),
+    ];
+    let mut accepted = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let message = hex(case["message"].as_str().unwrap());
+        let key_bytes: [u8; 32] = hex(case["pub_key"].as_str().unwrap()).try_into().unwrap();
+        let signature = hex(case["signature"].as_str().unwrap());
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes).unwrap();
+        assert_eq!(
+            ed25519::verify(&key, &[&message], &signature),
+            expected[i],
+            "case {i}"
+        );
+        let strict = ed25519_dalek::Signature::from_slice(&signature)
+            .is_ok_and(|s| key.verify_strict(&message, &s).is_ok());
+        assert_eq!(strict, i == 6, "verify_strict on case {i}");
+        if let Ok(term) = Term::new(&key, &[&message], &signature) {
+            assert_eq!(term.holds(), expected[i].is_ok(), "case {i}");
+            if expected[i].is_ok() {
+                accepted.push(term);
+            }
+        }
+    }
+    assert_eq!(accepted.len(), 3);
+    for n in 1..=3 {
+        let batch: Vec<&Term> = accepted.iter().take(n).collect();
+        assert!(ed25519::batch_holds(b"speccheck", &batch), "first {n}");
+    }
+}
