@@ -11,6 +11,7 @@ mod fuzz_cases;
 mod limits;
 mod log;
 mod mutation;
+mod peer_fixture;
 mod reveal;
 mod vectors;
 mod verify;
