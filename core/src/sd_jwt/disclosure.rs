@@ -172,9 +172,22 @@ pub(super) fn digest_bytes(bytes: &[u8]) -> [u8; DIGEST_LEN] {
 /// written here is identical to `serde_json`'s compact serialisation.
 pub(crate) fn write_json_str(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
     out.push('"');
     let mut start = 0;
-    for (i, &b) in s.as_bytes().iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes at a time while none of them needs escaping.
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut eight = [0u8; 8];
+            eight.copy_from_slice(word);
+            if !needs_escape(u64::from_le_bytes(eight)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
         let short = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -184,7 +197,10 @@ pub(crate) fn write_json_str(s: &str, out: &mut String) {
             b'\r' => "\\r",
             b'\t' => "\\t",
             0..=0x1f => "",
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         // `b` is ASCII, so `i` is a character boundary.
         out.push_str(&s[start..i]);
@@ -195,10 +211,25 @@ pub(crate) fn write_json_str(s: &str, out: &mut String) {
         } else {
             out.push_str(short);
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// Whether one of the eight bytes of `word` is `"`, `\` or below 0x20:
+/// the bytes a JSON string escapes (exact: no byte of a word without them
+/// is reported, every word with one is).
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte below n (n ≤ 0x80) sets its high bit here, and only then
+    // does any byte's high bit get set.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    (below(word, 0x20) | below(quote, 1) | below(backslash, 1)) != 0
 }
 
 /// Whether a `serde_json::Map` keeps its members sorted by key (the
@@ -332,6 +363,18 @@ mod tests {
         let mut s = String::new();
         write_json_str(&controls, &mut s);
         assert_eq!(s, serde_json::to_string(&controls).unwrap());
+        // Every byte that escapes, and some that do not, at every place of
+        // strings long enough for the eight-byte steps.
+        for special in ["\"", "\\", "\n", "\u{1}", "\u{1f}", " ", "!", "#", "[", "]", "ü", "\u{7f}"] {
+            for len in 0..20 {
+                for at in 0..=len {
+                    let text = format!("{}{special}{}", "a".repeat(at), "b".repeat(len - at));
+                    let mut s = String::new();
+                    write_json_str(&text, &mut s);
+                    assert_eq!(s, serde_json::to_string(&text).unwrap(), "{text:?}");
+                }
+            }
+        }
         assert_eq!(
             std::str::from_utf8(&digest_bytes(b"abc")).unwrap(),
             digest(b"abc")
