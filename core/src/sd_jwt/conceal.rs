@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
 
 use ed25519_dalek::SigningKey;
 use rand_core::{CryptoRng, RngCore};
@@ -108,7 +107,9 @@ pub fn conceal(
 /// the root, not a claim in [`NOT_DISCLOSABLE`], not deeper than
 /// [`MAX_DEPTH`], at most [`MAX_DISCLOSURES`] of them.
 fn checked_targets(spec: &Concealment) -> Result<Vec<&ClaimPath>, ConcealError> {
-    let targets: BTreeSet<&ClaimPath> = spec.paths.iter().collect();
+    let mut targets: Vec<&ClaimPath> = spec.paths.iter().collect();
+    targets.sort_unstable();
+    targets.dedup();
     if targets.len() > MAX_DISCLOSURES {
         return Err(ConcealError::TooMany(targets.len()));
     }
@@ -126,10 +127,10 @@ fn checked_targets(spec: &Concealment) -> Result<Vec<&ClaimPath>, ConcealError> 
             Some(_) => {}
         }
     }
-    // Sorted (a BTreeSet): the first target that names no claim is
-    // reported whatever order the paths came in, and the targets beneath
-    // any claim are one run of the list.
-    Ok(targets.into_iter().collect())
+    // Sorted: the first target that names no claim is reported whatever
+    // order the paths came in, and the targets beneath any claim are one
+    // run of the list.
+    Ok(targets)
 }
 
 /// One step down the claims: an object member or an array element.
@@ -616,7 +617,10 @@ impl CompactConcealer {
         let mut salt = [0u8; 16];
         rng.fill_bytes(&mut salt);
         json.push_str("[\"");
-        b64::encode_to(salt, &mut json);
+        let mut encoded = [0u8; 22];
+        encode_into(&salt, &mut encoded);
+        // Base64url: ASCII.
+        json.push_str(std::str::from_utf8(&encoded).unwrap_or_default());
         json.push_str("\",");
         if let Some(name) = name {
             write_json_str(name, &mut json);
@@ -637,12 +641,18 @@ impl CompactConcealer {
 /// Appends the unpadded base64url of `bytes` to `out`, encoding straight
 /// into its spare room (no intermediate buffer).
 fn encode_bytes(bytes: &[u8], out: &mut Vec<u8>) {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
     let start = out.len();
     out.resize(start + b64::encoded_len(bytes.len()), 0);
+    encode_into(bytes, &mut out[start..]);
+}
+
+/// Writes the unpadded base64url of `bytes` into `room`, which is exactly
+/// its length ([`b64::encoded_len`]).
+fn encode_into(bytes: &[u8], room: &mut [u8]) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
     // The room is exactly the encoded length, so this cannot fail.
-    let _ = URL_SAFE_NO_PAD.encode_slice(bytes, &mut out[start..]);
+    let _ = URL_SAFE_NO_PAD.encode_slice(bytes, room);
 }
 
 /// A digest's characters (base64url, so ASCII).

@@ -175,19 +175,14 @@ pub(crate) fn write_json_str(s: &str, out: &mut String) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push('"');
+    // Most strings need no escape: copied whole.
+    let Some(first) = escape_at(bytes) else {
+        out.push_str(s);
+        out.push('"');
+        return;
+    };
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        // Eight bytes at a time while none of them needs escaping.
-        if let Some(word) = bytes.get(i..i + 8) {
-            let mut eight = [0u8; 8];
-            eight.copy_from_slice(word);
-            if !needs_escape(u64::from_le_bytes(eight)) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = bytes[i];
+    for (i, &b) in bytes.iter().enumerate().skip(first) {
         let short = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -197,10 +192,7 @@ pub(crate) fn write_json_str(s: &str, out: &mut String) {
             b'\r' => "\\r",
             b'\t' => "\\t",
             0..=0x1f => "",
-            _ => {
-                i += 1;
-                continue;
-            }
+            _ => continue,
         };
         // `b` is ASCII, so `i` is a character boundary.
         out.push_str(&s[start..i]);
@@ -211,11 +203,28 @@ pub(crate) fn write_json_str(s: &str, out: &mut String) {
         } else {
             out.push_str(short);
         }
-        i += 1;
-        start = i;
+        start = i + 1;
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// The position of the first byte a JSON string escapes (`"`, `\` or
+/// below 0x20), looked for eight bytes at a time; `None` if there is none.
+fn escape_at(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        if needs_escape(u64::from_le_bytes(eight)) {
+            break;
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|at| i + at)
 }
 
 /// Whether one of the eight bytes of `word` is `"`, `\` or below 0x20:
