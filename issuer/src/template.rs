@@ -497,10 +497,23 @@ fn cell_value(field: &Field, cell: &str, build: bool) -> Result<Option<Value>, C
     let value = match field.kind {
         FieldType::String => {
             let max = field.max_len.unwrap_or(DEFAULT_MAX_LEN);
-            if cell.chars().count() > max {
+            // ASCII (most cells): a byte is a character, and the control
+            // characters are the bytes below 0x20 and 0x7f.
+            let ascii = cell.is_ascii();
+            let chars = if ascii {
+                cell.len()
+            } else {
+                cell.chars().count()
+            };
+            if chars > max {
                 return Err(CellError::TooLong { max });
             }
-            if cell.chars().any(char::is_control) {
+            let control = if ascii {
+                cell.bytes().any(|b| b < 0x20 || b == 0x7f)
+            } else {
+                cell.chars().any(char::is_control)
+            };
+            if control {
                 return Err(CellError::Control);
             }
             text(cell, build)
@@ -763,6 +776,21 @@ mod tests {
             ),
             (
                 "student_name",
+                "A\u{7f}da",
+                "column student_name: contains control characters".into(),
+            ),
+            (
+                "student_name",
+                "Ä\u{85}da",
+                "column student_name: contains control characters".into(),
+            ),
+            (
+                "student_id",
+                &"ü".repeat(33),
+                "column student_id: is longer than 32 characters".into(),
+            ),
+            (
+                "student_name",
                 "",
                 "column student_name: is empty but required".into(),
             ),
@@ -793,6 +821,8 @@ mod tests {
             assert_eq!(e.column, column);
             assert_eq!(e.to_string(), want);
         }
+        // Characters, not bytes, are counted.
+        assert!(transcript_row(&[("student_id", &"ü".repeat(32))]).is_ok());
         // The cause of a list item's field is kept as the source.
         let e = transcript_row(&[("courses", "CS101|Programming|6|Z|2024-S1")]).unwrap_err();
         let CellError::ItemField {
