@@ -31,7 +31,9 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::Value;
-use vouch_core::vc::{self, Claim, ClaimsRequest, CredentialRequest, IssuerKey, PresentationRequest};
+use vouch_core::vc::{
+    self, Claim, ClaimsRequest, CredentialRequest, IssuerKey, PresentationRequest,
+};
 use vouch_core::{envelope, sample, ClaimPath, SdJwt};
 
 const NOW: i64 = sample::BENCH_NOW;

@@ -485,7 +485,11 @@ mod tests {
                     .into_boxed_slice(),
             )),
             Value::Array(items) => Claim::Array(Box::leak(
-                items.iter().map(claim_of).collect::<Vec<_>>().into_boxed_slice(),
+                items
+                    .iter()
+                    .map(claim_of)
+                    .collect::<Vec<_>>()
+                    .into_boxed_slice(),
             )),
             other => Claim::Json(other),
         }
@@ -646,7 +650,11 @@ mod tests {
                 name.to_owned(),
             )))
         };
-        let inner = [("b", Claim::Int(1)), ("a", Claim::Int(2)), ("b", Claim::Int(3))];
+        let inner = [
+            ("b", Claim::Int(1)),
+            ("a", Claim::Int(2)),
+            ("b", Claim::Int(3)),
+        ];
         // At the top, in an object the walk enters, and in one it only
         // writes (whole, or as a disclosure's value).
         assert_eq!(

@@ -13,13 +13,13 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use serde_json::{Map, Value};
-use vouch_core::sd_jwt::Concealment;
-use vouch_core::vc::Claim;
 use vouch_core::path::Segment;
-use vouch_core::ClaimPath;
+use vouch_core::sd_jwt::Concealment;
 pub use vouch_core::template::{
     Field, FieldType, Template, Templates, Withholding, BUILTIN, DEFAULT_MAX_LEN,
 };
+use vouch_core::vc::Claim;
+use vouch_core::ClaimPath;
 
 /// The CSV column naming the holder's did:key.
 pub const HOLDER_COLUMN: &str = "holder";
@@ -842,7 +842,8 @@ mod tests {
     fn borrowed_claims_are_the_built_claims_and_issue_the_same_bytes() {
         use rand::SeedableRng as _;
         use vouch_core::vc::{self, ClaimsRequest, CredentialRequest};
-        let issuer = vouch_core::vc::IssuerKey::new(ed25519_dalek::SigningKey::from_bytes(&[5; 32]));
+        let issuer =
+            vouch_core::vc::IssuerKey::new(ed25519_dalek::SigningKey::from_bytes(&[5; 32]));
         let holder = vouch_core::jws::PublicKey::Ed25519(
             ed25519_dalek::SigningKey::from_bytes(&[6; 32]).verifying_key(),
         );
@@ -859,18 +860,43 @@ mod tests {
         let cases: Vec<(&Template, Vec<&str>)> = vec![
             (
                 &transcript,
-                vec!["Uni", "Ada \"Q\"", "S1", "CS", "BSc", "2025-07-15", "3.60",
-                     " CS101|Programming|6|A|2024-S1 ; MA101|Calculus| 5 |B|2024-S1"],
+                vec![
+                    "Uni",
+                    "Ada \"Q\"",
+                    "S1",
+                    "CS",
+                    "BSc",
+                    "2025-07-15",
+                    "3.60",
+                    " CS101|Programming|6|A|2024-S1 ; MA101|Calculus| 5 |B|2024-S1",
+                ],
             ),
             // No GPA (optional), one course.
             (
                 &transcript,
-                vec!["Uni", "Bo", "S2", "CS", "BSc", "2025-07-15", "", "CS101|P|6|A|2024-S1"],
+                vec![
+                    "Uni",
+                    "Bo",
+                    "S2",
+                    "CS",
+                    "BSc",
+                    "2025-07-15",
+                    "",
+                    "CS101|P|6|A|2024-S1",
+                ],
             ),
             (
                 &decimal_items,
-                vec!["Uni", "Cy", "S3", "CS", "BSc", "2025-07-15", "4",
-                     "CS101|P|6.50|A|2024-S1; CS102|Q||B|2024-S1"],
+                vec![
+                    "Uni",
+                    "Cy",
+                    "S3",
+                    "CS",
+                    "BSc",
+                    "2025-07-15",
+                    "4",
+                    "CS101|P|6.50|A|2024-S1; CS102|Q||B|2024-S1",
+                ],
             ),
             (
                 &employment,
@@ -932,14 +958,32 @@ mod tests {
             assert_eq!(text.unwrap(), value.unwrap());
         }
         // A bad cell: the error `claims_at` gives, and `f` is not called.
-        let cells = ["Uni", "Ada", "S1", "CS", "BSc", "2025-02-30", "", "CS101|P|6|A|2024-S1"];
+        let cells = [
+            "Uni",
+            "Ada",
+            "S1",
+            "CS",
+            "BSc",
+            "2025-02-30",
+            "",
+            "CS101|P|6|A|2024-S1",
+        ];
         let cell = |i: usize| cells.get(i).copied();
         let want = transcript.claims_at(cell).unwrap_err();
         let got = transcript
             .with_claims(cell, |_| panic!("called for a bad row"))
             .unwrap_err();
         assert_eq!(got, want);
-        let cells = ["Uni", "Ada", "S1", "CS", "BSc", "2025-07-15", "", "CS101|P|x|A|2024-S1"];
+        let cells = [
+            "Uni",
+            "Ada",
+            "S1",
+            "CS",
+            "BSc",
+            "2025-07-15",
+            "",
+            "CS101|P|x|A|2024-S1",
+        ];
         let cell = |i: usize| cells.get(i).copied();
         assert_eq!(
             transcript.with_claims(cell, |_| ()).unwrap_err(),

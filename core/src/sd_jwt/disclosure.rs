@@ -374,7 +374,9 @@ mod tests {
         assert_eq!(s, serde_json::to_string(&controls).unwrap());
         // Every byte that escapes, and some that do not, at every place of
         // strings long enough for the eight-byte steps.
-        for special in ["\"", "\\", "\n", "\u{1}", "\u{1f}", " ", "!", "#", "[", "]", "ü", "\u{7f}"] {
+        for special in [
+            "\"", "\\", "\n", "\u{1}", "\u{1f}", " ", "!", "#", "[", "]", "ü", "\u{7f}",
+        ] {
             for len in 0..20 {
                 for at in 0..=len {
                     let text = format!("{}{special}{}", "a".repeat(at), "b".repeat(len - at));

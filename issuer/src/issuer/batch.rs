@@ -19,8 +19,8 @@ use vouch_core::chain::{Action, Entry};
 use vouch_core::jws::PublicKey;
 use vouch_core::log::{self, record_hash, Block, Hash, MemoryHashes};
 use vouch_core::manifest::credential_id;
-use vouch_core::status_list::StatusRef;
 use vouch_core::sd_jwt::Concealment;
+use vouch_core::status_list::StatusRef;
 use vouch_core::vc::{self, ClaimsRequest, CredentialRequest};
 use vouch_core::DidKey;
 use vouch_registry::now;
@@ -748,10 +748,12 @@ impl Signer<'_> {
                         claims: claims.claims,
                         concealment: &shapes.concealments[claims.shape],
                     };
-                    let text = vc::issue_claims(&request, &self.issuer.key, rng)
-                        .map_err(|source| IssuerError::Sign {
-                            row: number,
-                            source,
+                    let text =
+                        vc::issue_claims(&request, &self.issuer.key, rng).map_err(|source| {
+                            IssuerError::Sign {
+                                row: number,
+                                source,
+                            }
                         })?;
                     self.signed(number, text, holder.clone())
                 })
