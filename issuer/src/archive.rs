@@ -70,40 +70,6 @@ pub(crate) struct ArchiveLineRef<'a> {
     pub(crate) anchor_proof: &'a AnchorProof,
 }
 
-impl ArchiveLineRef<'_> {
-    /// Appends the line and its `\n` to `out`: exactly what `serde_json`
-    /// writes for it, with the credential copied as it is when it needs no
-    /// escape (an issued SD-JWT never does: base64url, `.` and `~`).
-    pub(crate) fn write_line(&self, out: &mut Vec<u8>) {
-        use std::io::Write as _;
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "{{\"row\":{},\"credential_id\":", self.row);
-        push_json_str(self.credential_id, out);
-        out.extend_from_slice(b",\"file\":");
-        push_json_str(self.file, out);
-        out.extend_from_slice(b",\"holder\":");
-        push_json_str(self.holder, out);
-        out.extend_from_slice(b",\"sd_jwt\":");
-        push_json_str(self.sd_jwt, out);
-        out.extend_from_slice(b",\"anchor_proof\":");
-        let _ = serde_json::to_writer(&mut *out, self.anchor_proof);
-        out.extend_from_slice(b"}\n");
-    }
-}
-
-/// Appends `s` as a JSON string: copied between quotes when nothing in it
-/// is escaped, else as `serde_json` escapes it.
-fn push_json_str(s: &str, out: &mut Vec<u8>) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        // A string always serialises.
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
-}
-
 /// Why an archive line, or the archive, cannot be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -301,28 +267,6 @@ mod tests {
             std::io::Cursor::new(text.as_bytes().to_vec()),
         )
         .collect()
-    }
-
-    #[test]
-    fn a_written_line_is_the_serialised_line() {
-        let proof = AnchorProof::new(3, 1, 4, vec![Hash([7; 32]); 2]).unwrap();
-        for (sd_jwt, file) in [
-            (SD_JWT, "000002-x.sd-jwt"),
-            ("a\"b\\c\n\u{1}ü~", "0\"1.sd-jwt"),
-        ] {
-            let line = ArchiveLineRef {
-                row: 2,
-                credential_id: &credential_id(sd_jwt),
-                file,
-                holder: HOLDER,
-                sd_jwt,
-                anchor_proof: &proof,
-            };
-            let mut out = Vec::new();
-            line.write_line(&mut out);
-            let want = serde_json::to_string(&line).unwrap() + "\n";
-            assert_eq!(String::from_utf8(out).unwrap(), want);
-        }
     }
 
     #[test]

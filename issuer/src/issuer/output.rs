@@ -316,48 +316,38 @@ fn write_files(
 
 /// Writes the JSON Lines archive (and the QR codes with `--qr`) from the
 /// batch archive: to a temporary file, synced, then renamed into place.
-/// Each line is written by hand ([`ArchiveLineRef::write_line`]) into one
-/// reused buffer, and each credential read into another.
 fn write_jsonl(
     run: &Run<'_>,
     pending: &Path,
     entries: &[ManifestEntry],
 ) -> Result<PathBuf, IssuerError> {
-    use std::io::{BufRead as _, Write as _};
+    use std::io::Write as _;
     let path = run.out.join(crate::archive::FILE_NAME);
     let tmp = run.out.join(format!(".{}.tmp", crate::archive::FILE_NAME));
     let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut reader = std::io::BufReader::with_capacity(
-        1 << 20,
-        std::fs::File::open(pending).map_err(io(pending))?,
-    );
-    let (mut cred, mut line) = (String::new(), Vec::new());
     let mut read = 0;
-    loop {
-        cred.clear();
-        if reader.read_line(&mut cred).map_err(io(pending))? == 0 {
-            break;
-        }
-        let cred = cred.strip_suffix('\n').unwrap_or(&cred);
+    for line in pending_lines(pending)? {
+        let cred = line?;
         let Some(entry) = entries.get(read) else {
             read += 1;
             break;
         };
         read += 1;
-        line.clear();
-        ArchiveLineRef {
+        let record = ArchiveLineRef {
             row: entry.row,
             credential_id: &entry.credential_id,
             file: &entry.file,
             holder: entry.holder.as_str(),
-            sd_jwt: cred,
+            sd_jwt: &cred,
             anchor_proof: &entry.anchor_proof,
-        }
-        .write_line(&mut line);
-        w.write_all(&line).map_err(io(&tmp))?;
+        };
+        serde_json::to_writer(&mut w, &record)
+            .map_err(std::io::Error::from)
+            .and_then(|()| w.write_all(b"\n"))
+            .map_err(io(&tmp))?;
         if let (true, Some(name)) = (run.qr, &entry.qr) {
-            let image = qr_png(cred).map_err(|source| IssuerError::Qr {
+            let image = qr_png(&cred).map_err(|source| IssuerError::Qr {
                 row: entry.row as usize,
                 source,
             })?;
