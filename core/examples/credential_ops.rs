@@ -13,7 +13,11 @@
 //! `Ir` / N. Operations: `issue` (the request is cloned outside the count,
 //! as the bench builds it untimed; the credential is dropped inside),
 //! `issue-compact` (the same, to the compact text, as a batch issuer does:
-//! `vc::issue_compact`),
+//! `vc::issue_compact`), `issue-claims` (the same from borrowed claims,
+//! `vc::issue_claims`, as the batch issuer now does for each CSV row: the
+//! claim tree is built from the fixture's strings inside the count, as
+//! the issuer builds it from a row's cells; the concealment is borrowed,
+//! as the issuer keeps one per row shape),
 //! `present` (3 courses + KB-JWT), `verify` (that presentation), `sign`
 //! (raw ed25519-dalek over the issuer JWT's signing input), `verify-raw`
 //! (raw `verify_strict` of the same), `decode` (`envelope::decode` of that
@@ -26,7 +30,10 @@ use std::hint::black_box;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use vouch_core::vc::{self, CredentialRequest, IssuerKey, PresentationRequest};
+use serde_json::Value;
+use vouch_core::vc::{
+    self, Claim, ClaimsRequest, CredentialRequest, IssuerKey, PresentationRequest,
+};
 use vouch_core::{envelope, sample, ClaimPath, SdJwt};
 
 const NOW: i64 = sample::BENCH_NOW;
@@ -37,7 +44,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let op = args.next().unwrap_or_default();
     let n: u64 = args.next().and_then(|n| n.parse().ok()).expect(
-        "usage: credential_ops issue|issue-compact|present|verify|sign|verify-raw|decode N",
+        "usage: credential_ops issue|issue-compact|issue-claims|present|verify|sign|verify-raw|decode N",
     );
 
     let sample::BenchFixture {
@@ -65,6 +72,11 @@ fn main() {
             let requests: Vec<CredentialRequest> = (0..n).map(|_| request.clone()).collect();
             for request in requests {
                 measured_issue_compact(request, &issuer, &mut rng);
+            }
+        }
+        "issue-claims" => {
+            for _ in 0..n {
+                measured_issue_claims(&request, &issuer, &mut rng);
             }
         }
         "present" => {
@@ -105,6 +117,58 @@ fn measured_issue(request: CredentialRequest, issuer: &IssuerKey, rng: &mut StdR
 #[inline(never)]
 fn measured_issue_compact(request: CredentialRequest, issuer: &IssuerKey, rng: &mut StdRng) {
     black_box(vc::issue_compact(request, issuer, rng).expect("issue"));
+}
+
+/// A string or whole number as itself, anything else as JSON.
+fn leaf(value: &Value) -> Claim<'_> {
+    match value {
+        Value::String(s) => Claim::Str(s),
+        Value::Number(n) if n.is_i64() => n.as_i64().map_or(Claim::Json(value), Claim::Int),
+        other => Claim::Json(other),
+    }
+}
+
+#[inline(never)]
+fn measured_issue_claims(request: &CredentialRequest, issuer: &IssuerKey, rng: &mut StdRng) {
+    // The claims as borrowed slices, one level of objects in arrays: the
+    // objects' members in one list, the objects in another, then the top.
+    let mut members: Vec<(&str, Claim<'_>)> = Vec::with_capacity(64);
+    let mut ends = Vec::with_capacity(16);
+    for value in request.claims.values() {
+        for item in value.as_array().into_iter().flatten() {
+            for (name, v) in item.as_object().into_iter().flatten() {
+                members.push((name, leaf(v)));
+            }
+            ends.push(members.len());
+        }
+    }
+    let mut start = 0;
+    let items: Vec<Claim<'_>> = ends
+        .iter()
+        .map(|&end| {
+            let item = Claim::Object(&members[start..end]);
+            start = end;
+            item
+        })
+        .collect();
+    let top: Vec<(&str, Claim<'_>)> = request
+        .claims
+        .iter()
+        .map(|(name, v)| match v {
+            Value::Array(_) => (name.as_str(), Claim::Array(&items)),
+            other => (name.as_str(), leaf(other)),
+        })
+        .collect();
+    let borrowed = ClaimsRequest {
+        vct: &request.vct,
+        iat: request.iat,
+        exp: request.exp,
+        holder: &request.holder,
+        status: request.status.as_ref(),
+        claims: &top,
+        concealment: &request.concealment,
+    };
+    black_box(vc::issue_claims(&borrowed, issuer, rng).expect("issue"));
 }
 
 #[inline(never)]

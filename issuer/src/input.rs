@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use vouch_core::did::DidError;
 use vouch_core::DidKey;
 
-use crate::template::{CellError, ColumnError, CsvField, CsvTemplate, Template, HOLDER_COLUMN};
+use crate::template::{
+    CellError, ColumnError, CsvField, CsvTemplate, RowClaims, Template, HOLDER_COLUMN,
+};
 
 /// One valid row.
 #[derive(Debug, Clone)]
@@ -312,6 +314,65 @@ impl<'a> CsvRows<'a> {
         self.check_record(record, holders, true)
     }
 
+    /// Checks one record as [`CsvRows::check`] does (the same errors),
+    /// then hands `f` its holder and its claims borrowed from the cells
+    /// ([`CsvTemplate::with_claims`]): nothing is built for the claims.
+    ///
+    /// # Errors
+    /// [`RowError`] naming the row, and the column when one is at fault.
+    pub fn with_claims<R>(
+        &self,
+        (number, record): Record,
+        holders: &mut HashMap<String, DidKey>,
+        f: impl FnOnce(&DidKey, RowClaims<'_>) -> R,
+    ) -> Result<R, RowError> {
+        let record = record.map_err(|e| RowError {
+            number,
+            column: None,
+            problem: RowProblem::Unreadable(e),
+        })?;
+        let holder = self.holder(number, &record, holders)?;
+        let cell = |i: usize| self.columns[i].and_then(|c| record.get(c));
+        self.template
+            .with_claims(cell, |claims| f(&holder, claims))
+            .map_err(|ColumnError { column, source }| RowError {
+                number,
+                column: Some(column),
+                problem: RowProblem::Cell(source),
+            })
+    }
+
+    /// The record's holder, after checking its number of cells: decoded
+    /// once per thread (`holders`).
+    fn holder(
+        &self,
+        number: usize,
+        record: &csv::StringRecord,
+        holders: &mut HashMap<String, DidKey>,
+    ) -> Result<DidKey, RowError> {
+        if record.len() != self.headers.len() {
+            return Err(RowError {
+                number,
+                column: None,
+                problem: RowProblem::Cells {
+                    cells: record.len(),
+                    header: self.headers.len(),
+                },
+            });
+        }
+        let text = record.get(self.holder).unwrap_or_default();
+        if let Some(d) = holders.get(text) {
+            return Ok(d.clone());
+        }
+        let d = DidKey::parse(text).map_err(|e| RowError {
+            number,
+            column: Some(HOLDER_COLUMN.into()),
+            problem: RowProblem::Holder(e),
+        })?;
+        holders.insert(text.to_owned(), d.clone());
+        Ok(d)
+    }
+
     /// As [`CsvRows::check`]; without `build`, the row's claims are left
     /// empty and only checked (the same errors, nothing allocated for
     /// them).
@@ -326,29 +387,7 @@ impl<'a> CsvRows<'a> {
             column: None,
             problem: RowProblem::Unreadable(e),
         })?;
-        if record.len() != self.headers.len() {
-            return Err(RowError {
-                number,
-                column: None,
-                problem: RowProblem::Cells {
-                    cells: record.len(),
-                    header: self.headers.len(),
-                },
-            });
-        }
-        let text = record.get(self.holder).unwrap_or_default();
-        let holder = match holders.get(text) {
-            Some(d) => d.clone(),
-            None => {
-                let d = DidKey::parse(text).map_err(|e| RowError {
-                    number,
-                    column: Some(HOLDER_COLUMN.into()),
-                    problem: RowProblem::Holder(e),
-                })?;
-                holders.insert(text.to_owned(), d.clone());
-                d
-            }
-        };
+        let holder = self.holder(number, &record, holders)?;
         let cell = |i: usize| self.columns[i].and_then(|c| record.get(c));
         let claims = if build {
             self.template.claims_at(cell)
@@ -470,6 +509,19 @@ mod tests {
         assert_eq!(scanned.valid, [1]);
         let again: Vec<String> = scanned.errors.iter().map(ToString::to_string).collect();
         assert_eq!(again, shown);
+        // Reading the claims borrowed from the cells finds the same.
+        assert_eq!(borrowed_errors(csv.as_bytes(), &t), shown);
+    }
+
+    /// The errors of [`CsvRows::with_claims`] over every record.
+    fn borrowed_errors(bytes: &[u8], t: &Template) -> Vec<String> {
+        let rows = CsvRows::new(bytes, t).unwrap();
+        let mut holders = HashMap::new();
+        rows.next_records(100)
+            .into_iter()
+            .filter_map(|r| rows.with_claims(r, &mut holders, |_, _| ()).err())
+            .map(|e| e.to_string())
+            .collect()
     }
 
     #[test]
@@ -490,6 +542,7 @@ mod tests {
         let (rows, errors) = parse(&bytes, &t).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(errors.len(), 1);
+        assert_eq!(borrowed_errors(&bytes, &t), [errors[0].to_string()]);
         assert!(matches!(errors[0].problem, RowProblem::Unreadable(_)));
         assert!(
             errors[0]

@@ -13,9 +13,13 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use serde_json::{Map, Value};
+use vouch_core::path::Segment;
+use vouch_core::sd_jwt::Concealment;
 pub use vouch_core::template::{
     Field, FieldType, Template, Templates, Withholding, BUILTIN, DEFAULT_MAX_LEN,
 };
+use vouch_core::vc::Claim;
+use vouch_core::ClaimPath;
 
 /// The CSV column naming the holder's did:key.
 pub const HOLDER_COLUMN: &str = "holder";
@@ -214,6 +218,60 @@ pub trait CsvTemplate {
     /// # Errors
     /// [`ColumnError`] of the first bad cell.
     fn check_at<'c>(&self, cell: impl Fn(usize) -> Option<&'c str>) -> Result<(), ColumnError>;
+
+    /// Checks the cells as [`CsvTemplate::claims_at`] does (the same
+    /// errors), then hands `f` the row's claims borrowed from the cells
+    /// ([`RowClaims`]): the claims whose value is what `claims_at` builds,
+    /// without building it. Only decimals (and lists nested in list items)
+    /// are made into `serde_json` values, to print as `claims_at`'s do.
+    ///
+    /// # Errors
+    /// [`ColumnError`] of the first bad cell.
+    fn with_claims<'c, R>(
+        &self,
+        cell: impl Fn(usize) -> Option<&'c str>,
+        f: impl FnOnce(RowClaims<'_>) -> R,
+    ) -> Result<R, ColumnError>;
+
+    /// Which claims a row of `shape` ([`RowClaims::shape`]) conceals:
+    /// what [`Template::concealment`] gives for the row's claims.
+    fn concealment_of(&self, shape: &[u32]) -> Concealment;
+}
+
+/// A row's claims borrowed from its cells: [`CsvTemplate::with_claims`].
+#[derive(Debug, Clone, Copy)]
+pub struct RowClaims<'r> {
+    /// The claim set's members, in the template's order (as `claims_at`
+    /// inserts them).
+    pub claims: &'r [(&'r str, Claim<'r>)],
+    /// The row's shape, by field position: 0 for an empty optional cell,
+    /// 1 + its number of items for a list, 1 for any other. Rows of one
+    /// shape conceal the same paths ([`CsvTemplate::concealment_of`]).
+    pub shape: &'r [u32],
+}
+
+/// A checked, non-empty cell of a field that is not a list, borrowed
+/// where it can be: text as itself, whole numbers parsed; anything else
+/// (decimals, lists within items) the next of `owned`, the values made
+/// for them in the same order.
+fn borrowed_cell<'v>(
+    field: &Field,
+    cell: &'v str,
+    owned: &mut std::slice::Iter<'v, Value>,
+) -> Claim<'v> {
+    match field.kind {
+        FieldType::String | FieldType::Date | FieldType::Enum => Claim::Str(cell),
+        // Checked by `cell_value`: it parses.
+        FieldType::Integer => Claim::Int(cell.parse().unwrap_or_default()),
+        // Made in the same order, one for each such cell: never short.
+        FieldType::Decimal | FieldType::List => owned.next().map_or(Claim::Int(0), Claim::Json),
+    }
+}
+
+/// Whether a field's non-empty cell is borrowed as it is (else it needs a
+/// value made: [`borrowed_cell`]).
+fn borrows(field: &Field) -> bool {
+    !matches!(field.kind, FieldType::Decimal | FieldType::List)
 }
 
 impl CsvTemplate for Template {
@@ -258,6 +316,119 @@ impl CsvTemplate for Template {
             })?;
         }
         Ok(())
+    }
+
+    fn with_claims<'c, R>(
+        &self,
+        cell: impl Fn(usize) -> Option<&'c str>,
+        f: impl FnOnce(RowClaims<'_>) -> R,
+    ) -> Result<R, ColumnError> {
+        // Check every cell; make the values that are not borrowed: those
+        // of the top-level fields, then those within list items, each in
+        // the order the claims are built below.
+        let mut shape = Vec::with_capacity(self.fields.len());
+        let (mut top_values, mut item_values) = (Vec::new(), Vec::new());
+        for (i, field) in self.fields.iter().enumerate() {
+            let column = |source| ColumnError {
+                column: field.column().to_owned(),
+                source,
+            };
+            let raw = cell(i).unwrap_or_default();
+            cell_value(field, raw, false).map_err(column)?;
+            let raw = raw.trim();
+            if raw.is_empty() {
+                shape.push(0);
+                continue;
+            }
+            if field.kind != FieldType::List {
+                shape.push(1);
+                if !borrows(field) {
+                    top_values.extend(cell_value(field, raw, true).map_err(column)?);
+                }
+                continue;
+            }
+            let mut items = 0u32;
+            for item in raw.split(';') {
+                items += 1;
+                for (part_field, part) in field.items.iter().zip(item.split('|')) {
+                    if !borrows(part_field) {
+                        item_values.extend(cell_value(part_field, part, true).map_err(column)?);
+                    }
+                }
+            }
+            shape.push(1 + items);
+        }
+        // The items' members in one list, the items in another, then the
+        // claim set: each borrows from the one before.
+        let mut owned = item_values.iter();
+        let mut members: Vec<(&str, Claim<'_>)> = Vec::new();
+        let mut ends = Vec::new();
+        for (i, field) in self.fields.iter().enumerate() {
+            if field.kind != FieldType::List || shape[i] == 0 {
+                continue;
+            }
+            let raw = cell(i).unwrap_or_default().trim();
+            for item in raw.split(';') {
+                for (part_field, part) in field.items.iter().zip(item.split('|')) {
+                    let part = part.trim();
+                    if !part.is_empty() {
+                        let claim = borrowed_cell(part_field, part, &mut owned);
+                        members.push((part_field.claim.as_str(), claim));
+                    }
+                }
+                ends.push(members.len());
+            }
+        }
+        let mut start = 0;
+        let items: Vec<Claim<'_>> = ends
+            .iter()
+            .map(|&end| {
+                let item = Claim::Object(&members[start..end]);
+                start = end;
+                item
+            })
+            .collect();
+        let mut owned = top_values.iter();
+        let mut claims = Vec::with_capacity(self.fields.len());
+        let mut item = 0;
+        for (i, field) in self.fields.iter().enumerate() {
+            let claim = match (field.kind, shape[i]) {
+                (_, 0) => continue,
+                (FieldType::List, n) => {
+                    let n = (n - 1) as usize;
+                    item += n;
+                    Claim::Array(&items[item - n..item])
+                }
+                _ => borrowed_cell(field, cell(i).unwrap_or_default().trim(), &mut owned),
+            };
+            claims.push((field.claim.as_str(), claim));
+        }
+        Ok(f(RowClaims {
+            claims: &claims,
+            shape: &shape,
+        }))
+    }
+
+    fn concealment_of(&self, shape: &[u32]) -> Concealment {
+        let mut paths = Vec::new();
+        for (field, &present) in self.fields.iter().zip(shape) {
+            if present == 0 {
+                continue;
+            }
+            let top = ClaimPath::from_segments(vec![Segment::Key(field.claim.clone())]);
+            if field.kind == FieldType::List && field.item_withholding == Withholding::Selective {
+                if field.withholding == Withholding::Selective {
+                    paths.push(top.clone());
+                }
+                paths.extend((0..present - 1).map(|i| top.child(Segment::Index(i as usize))));
+            } else if field.withholding == Withholding::Selective {
+                paths.push(top);
+            }
+        }
+        Concealment {
+            paths,
+            max_decoys: self.max_decoys,
+        }
     }
 }
 
@@ -326,10 +497,23 @@ fn cell_value(field: &Field, cell: &str, build: bool) -> Result<Option<Value>, C
     let value = match field.kind {
         FieldType::String => {
             let max = field.max_len.unwrap_or(DEFAULT_MAX_LEN);
-            if cell.chars().count() > max {
+            // ASCII (most cells): a byte is a character, and the control
+            // characters are the bytes below 0x20 and 0x7f.
+            let ascii = cell.is_ascii();
+            let chars = if ascii {
+                cell.len()
+            } else {
+                cell.chars().count()
+            };
+            if chars > max {
                 return Err(CellError::TooLong { max });
             }
-            if cell.chars().any(char::is_control) {
+            let control = if ascii {
+                cell.bytes().any(|b| b < 0x20 || b == 0x7f)
+            } else {
+                cell.chars().any(char::is_control)
+            };
+            if control {
                 return Err(CellError::Control);
             }
             text(cell, build)
@@ -592,6 +776,21 @@ mod tests {
             ),
             (
                 "student_name",
+                "A\u{7f}da",
+                "column student_name: contains control characters".into(),
+            ),
+            (
+                "student_name",
+                "Ä\u{85}da",
+                "column student_name: contains control characters".into(),
+            ),
+            (
+                "student_id",
+                &"ü".repeat(33),
+                "column student_id: is longer than 32 characters".into(),
+            ),
+            (
+                "student_name",
                 "",
                 "column student_name: is empty but required".into(),
             ),
@@ -622,6 +821,8 @@ mod tests {
             assert_eq!(e.column, column);
             assert_eq!(e.to_string(), want);
         }
+        // Characters, not bytes, are counted.
+        assert!(transcript_row(&[("student_id", &"ü".repeat(32))]).is_ok());
         // The cause of a list item's field is kept as the source.
         let e = transcript_row(&[("courses", "CS101|Programming|6|Z|2024-S1")]).unwrap_err();
         let CellError::ItemField {
@@ -635,6 +836,159 @@ mod tests {
         assert_eq!((*item, field.as_str()), (1, "grade"));
         assert!(matches!(**source, CellError::NotOneOf { .. }));
         assert!(std::error::Error::source(&e.source).is_some());
+    }
+
+    #[test]
+    fn borrowed_claims_are_the_built_claims_and_issue_the_same_bytes() {
+        use rand::SeedableRng as _;
+        use vouch_core::vc::{self, ClaimsRequest, CredentialRequest};
+        let issuer =
+            vouch_core::vc::IssuerKey::new(ed25519_dalek::SigningKey::from_bytes(&[5; 32]));
+        let holder = vouch_core::jws::PublicKey::Ed25519(
+            ed25519_dalek::SigningKey::from_bytes(&[6; 32]).verifying_key(),
+        );
+        let employment = find("employment").unwrap();
+        let mut decimal_items = find("transcript").unwrap();
+        // A decimal within list items, and an optional one.
+        for item in &mut decimal_items.fields.last_mut().unwrap().items {
+            if item.claim == "credits" {
+                item.kind = FieldType::Decimal;
+                item.required = false;
+            }
+        }
+        let transcript = find("transcript").unwrap();
+        let cases: Vec<(&Template, Vec<&str>)> = vec![
+            (
+                &transcript,
+                vec![
+                    "Uni",
+                    "Ada \"Q\"",
+                    "S1",
+                    "CS",
+                    "BSc",
+                    "2025-07-15",
+                    "3.60",
+                    " CS101|Programming|6|A|2024-S1 ; MA101|Calculus| 5 |B|2024-S1",
+                ],
+            ),
+            // No GPA (optional), one course.
+            (
+                &transcript,
+                vec![
+                    "Uni",
+                    "Bo",
+                    "S2",
+                    "CS",
+                    "BSc",
+                    "2025-07-15",
+                    "",
+                    "CS101|P|6|A|2024-S1",
+                ],
+            ),
+            (
+                &decimal_items,
+                vec![
+                    "Uni",
+                    "Cy",
+                    "S3",
+                    "CS",
+                    "BSc",
+                    "2025-07-15",
+                    "4",
+                    "CS101|P|6.50|A|2024-S1; CS102|Q||B|2024-S1",
+                ],
+            ),
+            (
+                &employment,
+                vec!["ACME", "Ada", "Engineer", "R&D", "2020-01-01", ""],
+            ),
+            (
+                &employment,
+                vec!["ACME", "Ada", "Engineer", "", "2020-01-01", "2021-01-01"],
+            ),
+        ];
+        for (template, cells) in cases {
+            let cell = |i: usize| cells.get(i).copied();
+            let built = template.claims_at(cell).unwrap();
+            let (text, value) = template
+                .with_claims(cell, |row| {
+                    let Value::Object(value) = vouch_core::vc::Claim::Object(row.claims).to_value()
+                    else {
+                        unreachable!("an object")
+                    };
+                    assert_eq!(value, built, "{cells:?}");
+                    // Built in the same order (the map may keep insertion order).
+                    assert!(value.keys().eq(built.keys()), "{cells:?}");
+                    let concealment = template.concealment_of(row.shape);
+                    assert_eq!(concealment.paths, template.concealment(&built).paths);
+                    let status = vouch_core::status_list::StatusRef {
+                        idx: 7,
+                        uri: "https://registry.example/status/1".into(),
+                    };
+                    let request = ClaimsRequest {
+                        vct: &template.vct,
+                        iat: 1_700_000_000,
+                        exp: Some(1_800_000_000),
+                        holder: &holder,
+                        status: Some(&status),
+                        claims: row.claims,
+                        concealment: &concealment,
+                    };
+                    let text = vc::issue_claims(
+                        &request,
+                        &issuer,
+                        &mut rand::rngs::StdRng::seed_from_u64(9),
+                    );
+                    let value = vc::issue_compact(
+                        CredentialRequest {
+                            vct: template.vct.clone(),
+                            iat: request.iat,
+                            exp: request.exp,
+                            holder: holder.clone(),
+                            status: Some(status.clone()),
+                            claims: built.clone(),
+                            concealment,
+                        },
+                        &issuer,
+                        &mut rand::rngs::StdRng::seed_from_u64(9),
+                    );
+                    (text, value)
+                })
+                .unwrap();
+            assert_eq!(text.unwrap(), value.unwrap());
+        }
+        // A bad cell: the error `claims_at` gives, and `f` is not called.
+        let cells = [
+            "Uni",
+            "Ada",
+            "S1",
+            "CS",
+            "BSc",
+            "2025-02-30",
+            "",
+            "CS101|P|6|A|2024-S1",
+        ];
+        let cell = |i: usize| cells.get(i).copied();
+        let want = transcript.claims_at(cell).unwrap_err();
+        let got = transcript
+            .with_claims(cell, |_| panic!("called for a bad row"))
+            .unwrap_err();
+        assert_eq!(got, want);
+        let cells = [
+            "Uni",
+            "Ada",
+            "S1",
+            "CS",
+            "BSc",
+            "2025-07-15",
+            "",
+            "CS101|P|x|A|2024-S1",
+        ];
+        let cell = |i: usize| cells.get(i).copied();
+        assert_eq!(
+            transcript.with_claims(cell, |_| ()).unwrap_err(),
+            transcript.claims_at(cell).unwrap_err()
+        );
     }
 
     #[test]

@@ -111,7 +111,10 @@ pub enum Command {
         #[command(flatten)]
         open: Open,
         /// Files or directories (`.sd-jwt` files are read from a directory):
-        /// SD-JWT or `VCH1:` text, or a PNG/JPEG image of an issuer's QR code.
+        /// SD-JWT or `VCH1:` text, or a PNG/JPEG image of an issuer's QR code;
+        /// or an issuer's `credentials.jsonl` (a `.jsonl` file), from which
+        /// the lines of this wallet's holders are imported (the others are
+        /// counted as skipped; a file with a broken line is refused whole).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The issuer's batch manifest, for each credential's anchor proof.

@@ -1,5 +1,7 @@
 //! vouch-wallet: the holder's side of Vouch.
 //!
+//! - [`archive`]: an issuer's JSON Lines archive (`credentials.jsonl`),
+//!   read for import.
 //! - [`backup`]: the whole wallet as one age file under a passphrase.
 //! - [`store`]: the encrypted record store (sled; XChaCha20-Poly1305 under
 //!   a data key wrapped by Argon2id of the passphrase).
@@ -12,6 +14,7 @@
 //! - [`wallet`]: [`Wallet`]: create, restore, receive, import, list, show,
 //!   present, activity, change passphrase.
 
+pub mod archive;
 pub mod backup;
 pub mod credential;
 pub mod keys;

@@ -143,22 +143,91 @@ fn run(command: Command) -> anyhow::Result<()> {
             let mut results = Vec::new();
             let mut refused = 0;
             let mut manifests = Manifests::default();
+            // This wallet's holder DIDs, derived once if an archive is given.
+            let mut holders = None;
             for file in expand(&files)? {
-                let outcome = read_credential(&file).and_then(|text| {
-                    let beside = file
-                        .parent()
-                        .map(|d| d.join(vouch_core::manifest::FILE_NAME));
-                    let source = manifest.clone().or(beside.filter(|m| m.is_file()));
-                    match source {
-                        Some(m) => {
-                            let manifest = manifests.get(&m)?;
-                            Ok((
-                                wallet.import_with_manifest(&text, manifest, now, &mut rng)?,
-                                true,
-                            ))
+                let beside = file
+                    .parent()
+                    .map(|d| d.join(vouch_core::manifest::FILE_NAME));
+                let source = manifest.clone().or(beside.filter(|m| m.is_file()));
+                if file.extension().is_some_and(|e| e == "jsonl") {
+                    let mine = match &holders {
+                        Some(mine) => mine,
+                        None => holders.insert(wallet.holder_dids()?),
+                    };
+                    let found = std::fs::File::open(&file)
+                        .map_err(vouch_wallet::archive::ArchiveError::Io)
+                        .and_then(|f| {
+                            vouch_wallet::archive::read(
+                                std::io::BufReader::with_capacity(1 << 20, f),
+                                |holder| mine.contains(holder),
+                            )
+                        });
+                    let found = match found {
+                        Ok(found) => found,
+                        Err(e) => {
+                            refused += 1;
+                            let why = e.to_string();
+                            if !json {
+                                eprintln!("refused {}: {why}", file.display());
+                            }
+                            results.push(json!({ "file": file, "error": why }));
+                            continue;
                         }
-                        None => Ok((wallet.import(&text, None, now, &mut rng)?, false)),
+                    };
+                    for c in found.mine {
+                        let outcome = match &source {
+                            Some(m) => manifests.get(m).and_then(|manifest| {
+                                Ok(wallet
+                                    .import_with_manifest(&c.sd_jwt, manifest, now, &mut rng)?)
+                            }),
+                            None => Ok(wallet.import(
+                                &c.sd_jwt,
+                                Some(c.anchor_proof),
+                                now,
+                                &mut rng,
+                            )?),
+                        };
+                        match outcome {
+                            Ok(id) => {
+                                if !json {
+                                    println!(
+                                        "imported {} line {} as {id}, with its anchor proof",
+                                        file.display(),
+                                        c.line
+                                    );
+                                }
+                                results.push(json!({ "file": file, "line": c.line, "id": id, "anchored": true }));
+                            }
+                            Err(e) => {
+                                refused += 1;
+                                let why = vouch_registry::report(&e);
+                                if !json {
+                                    eprintln!("refused {} line {}: {why}", file.display(), c.line);
+                                }
+                                results.push(json!({ "file": file, "line": c.line, "error": why }));
+                            }
+                        }
                     }
+                    if !json {
+                        println!(
+                            "skipped {} line(s) of {} for other holders",
+                            found.skipped,
+                            file.display()
+                        );
+                    }
+                    results.push(json!({ "file": file, "skipped": found.skipped }));
+                    continue;
+                }
+                let outcome = read_credential(&file).and_then(|text| match source {
+                    Some(m) => {
+                        let manifest = manifests.get(&m)?;
+                        Ok((
+                            wallet.import_with_manifest(&text, manifest, now, &mut rng)?,
+                            true,
+                        ))
+                    }
+                    None => Ok((wallet.import(&text, None, now, &mut rng)?, false)),
                 });
                 match outcome {
                     Ok((id, anchored)) => {

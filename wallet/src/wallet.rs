@@ -1,7 +1,7 @@
 //! The wallet: create or restore, hand out holder keys, import credentials,
 //! list and show them, make presentations, keep an activity log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
@@ -367,6 +367,26 @@ impl Wallet {
             }
         }
         Ok(None)
+    }
+
+    /// The did:key text of every holder key this wallet would import a
+    /// credential for: those given out, and [`KEY_SEARCH_GAP`] more (as
+    /// [`Wallet::import`] looks for them after a restore). For picking a
+    /// wallet's lines out of an issuer's archive.
+    ///
+    /// # Errors
+    /// [`WalletError`] when a key cannot be derived.
+    pub fn holder_dids(&self) -> Result<HashSet<String>, WalletError> {
+        let mut dids = HashSet::new();
+        for index in 0..self.next_key.saturating_add(KEY_SEARCH_GAP) {
+            let key = keys::holder_key(self.seed.as_ref(), index)?;
+            dids.insert(
+                DidKey::from_public_key(&key.verifying_key())
+                    .as_str()
+                    .to_owned(),
+            );
+        }
+        Ok(dids)
     }
 
     /// Imports a credential as issued, as its SD-JWT text or as the

@@ -1,7 +1,7 @@
 //! Concealing claims behind digests, and issuing an SD-JWT.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
 
 use ed25519_dalek::SigningKey;
 use rand_core::{CryptoRng, RngCore};
@@ -10,11 +10,12 @@ use serde_json::{Map, Value};
 use crate::b64;
 use crate::jws::Jws;
 use crate::path::{ClaimPath, Segment};
+use crate::vc::Claim;
 
 use super::compact::SdJwt;
 use super::disclosure::{
-    claims_nesting, digest, digest_bytes, map_sorts_keys, write_json, write_json_str, Disclosure,
-    DIGEST_LEN,
+    claims_nesting, digest, digest_bytes, map_sorts_keys, nesting, write_json, write_json_str,
+    Disclosure, DIGEST_LEN,
 };
 use super::{
     ELLIPSIS, MAX_DEPTH, MAX_DISCLOSURES, MAX_SD_JWT_BYTES, NOT_DISCLOSABLE, SD, SD_ALG, SHA_256,
@@ -48,6 +49,9 @@ pub enum ConcealError {
     /// or one beneath it, was to be concealed.
     #[error("claim {0:?} must not be selectively disclosable")]
     NotDisclosable(String),
+    /// An object given as [`Claim::Object`] names a member twice.
+    #[error("claim name {0:?} is given twice in one object")]
+    RepeatedName(String),
     /// The claims nest deeper than [`MAX_DEPTH`].
     #[error("claims nest deeper than {MAX_DEPTH} levels")]
     TooDeep,
@@ -103,7 +107,9 @@ pub fn conceal(
 /// the root, not a claim in [`NOT_DISCLOSABLE`], not deeper than
 /// [`MAX_DEPTH`], at most [`MAX_DISCLOSURES`] of them.
 fn checked_targets(spec: &Concealment) -> Result<Vec<&ClaimPath>, ConcealError> {
-    let targets: BTreeSet<&ClaimPath> = spec.paths.iter().collect();
+    let mut targets: Vec<&ClaimPath> = spec.paths.iter().collect();
+    targets.sort_unstable();
+    targets.dedup();
     if targets.len() > MAX_DISCLOSURES {
         return Err(ConcealError::TooMany(targets.len()));
     }
@@ -121,10 +127,10 @@ fn checked_targets(spec: &Concealment) -> Result<Vec<&ClaimPath>, ConcealError> 
             Some(_) => {}
         }
     }
-    // Sorted (a BTreeSet): the first target that names no claim is
-    // reported whatever order the paths came in, and the targets beneath
-    // any claim are one run of the list.
-    Ok(targets.into_iter().collect())
+    // Sorted: the first target that names no claim is reported whatever
+    // order the paths came in, and the targets beneath any claim are one
+    // run of the list.
+    Ok(targets)
 }
 
 /// One step down the claims: an object member or an array element.
@@ -308,6 +314,112 @@ impl Concealer {
     }
 }
 
+/// The members of an object in the order a `serde_json::Map` holding them
+/// keeps ([`map_sorts_keys`]): sorted by name, or as given. Borrowed when
+/// they already are; refuses a name given twice (a map would keep one).
+fn map_order<'s, 'v>(
+    members: &'s [(&'v str, Claim<'v>)],
+) -> Result<Cow<'s, [(&'v str, Claim<'v>)]>, ConcealError> {
+    if members.windows(2).all(|w| w[0].0 < w[1].0) {
+        return Ok(Cow::Borrowed(members));
+    }
+    if !map_sorts_keys() && members.len() <= 16 {
+        for (i, (name, _)) in members.iter().enumerate() {
+            if members[i + 1..].iter().any(|(other, _)| other == name) {
+                return Err(ConcealError::RepeatedName((*name).to_owned()));
+            }
+        }
+        return Ok(Cow::Borrowed(members));
+    }
+    let mut by_name: Vec<(&'v str, Claim<'v>)> = members.to_vec();
+    by_name.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if let Some(w) = by_name.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(ConcealError::RepeatedName(w[0].0.to_owned()));
+    }
+    Ok(if map_sorts_keys() {
+        Cow::Owned(by_name)
+    } else {
+        Cow::Borrowed(members)
+    })
+}
+
+/// How many containers nest in `claim` with `level` containers above it
+/// (for a claim set given as [`Claim::Object`] at level 0: one more than
+/// [`claims_nesting`] of its value), counting no further than one past
+/// `MAX_DEPTH + 1`: the recursion stays that shallow whatever the claim.
+fn claim_nesting(claim: Claim<'_>, level: usize) -> usize {
+    let within = |children: &mut dyn Iterator<Item = Claim<'_>>| {
+        if level > MAX_DEPTH {
+            return level + 1;
+        }
+        children
+            .map(|c| claim_nesting(c, level + 1))
+            .max()
+            .unwrap_or(level + 1)
+    };
+    match claim {
+        Claim::Str(_) | Claim::Int(_) => level,
+        Claim::Json(v) => level + nesting(v),
+        Claim::Object(members) => within(&mut members.iter().map(|(_, c)| *c)),
+        Claim::Array(items) => within(&mut items.iter().copied()),
+    }
+}
+
+/// Appends `claim` as compact JSON: what `serde_json` writes for its
+/// [`Claim::to_value`].
+fn write_claim(claim: Claim<'_>, out: &mut String) -> Result<(), ConcealError> {
+    match claim {
+        Claim::Str(s) => write_json_str(s, out),
+        Claim::Int(n) => write_int(n, out),
+        Claim::Json(v) => write_json(v, out),
+        Claim::Object(members) => {
+            out.push('{');
+            for (i, (name, item)) in map_order(members)?.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_str(name, out);
+                out.push(':');
+                write_claim(*item, out)?;
+            }
+            out.push('}');
+        }
+        Claim::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_claim(*item, out)?;
+            }
+            out.push(']');
+        }
+    }
+    Ok(())
+}
+
+/// Appends `n` in decimal, as `serde_json` writes an integer.
+fn write_int(n: i64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        // A digit: 0–9.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
 /// Conceals and signs straight into the compact serialisation: the payload
 /// JSON and each disclosure are written as text while the claims are
 /// walked, never built as `serde_json` values. The walk is
@@ -318,8 +430,8 @@ impl Concealer {
 struct CompactConcealer {
     found: Vec<bool>,
     max_decoys: u8,
-    /// The encoded disclosures so far, each followed by `~`.
-    disclosures: String,
+    /// The encoded disclosures so far, each followed by `~` (ASCII only).
+    disclosures: Vec<u8>,
     /// Spare text buffers for disclosure JSON, reused across disclosures.
     spare: Vec<String>,
 }
@@ -327,92 +439,115 @@ struct CompactConcealer {
 impl CompactConcealer {
     /// Writes `value` with the targets beneath it concealed; only called
     /// where there are some.
-    fn value(
+    fn value<'v>(
         &mut self,
-        value: &Value,
+        value: Claim<'v>,
         targets: Targets<'_, '_>,
         out: &mut String,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), ConcealError> {
         match value {
-            Value::Object(map) => {
-                let members = map.iter().map(|(k, v)| (k.as_str(), v));
-                self.object(&[], members, targets, false, out, rng)?;
+            Claim::Json(Value::Object(map)) => {
+                let members: Vec<(&str, Claim<'_>)> = map
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), Claim::Json(v)))
+                    .collect();
+                self.object(&[], &members, targets, false, out, rng)?;
             }
-            Value::Array(items) if targets.has_indexes() => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    let Some(child) = targets.child(Step::Index(i)) else {
-                        write_json(item, out);
-                        continue;
-                    };
-                    match child.here() {
-                        Some(target) => {
-                            self.found[target] = true;
-                            let digest = self.disclose(None, item, child, rng)?;
-                            out.push_str("{\"...\":\"");
-                            out.push_str(digest_str(&digest));
-                            out.push_str("\"}");
-                        }
-                        None => self.value(item, child, out, rng)?,
-                    }
-                }
-                out.push(']');
+            Claim::Object(members) => {
+                let members = map_order(members)?;
+                self.object(&[], &members, targets, false, out, rng)?;
             }
-            other => write_json(other, out),
+            Claim::Json(Value::Array(items)) if targets.has_indexes() => {
+                self.array(items.iter().map(Claim::Json), targets, out, rng)?;
+            }
+            Claim::Array(items) if targets.has_indexes() => {
+                self.array(items.iter().copied(), targets, out, rng)?;
+            }
+            other => write_claim(other, out)?,
         }
+        Ok(())
+    }
+
+    /// Writes an array with the targets among (and beneath) its elements
+    /// concealed.
+    fn array<'v>(
+        &mut self,
+        items: impl Iterator<Item = Claim<'v>>,
+        targets: Targets<'_, '_>,
+        out: &mut String,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), ConcealError> {
+        out.push('[');
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let Some(child) = targets.child(Step::Index(i)) else {
+                write_claim(item, out)?;
+                continue;
+            };
+            match child.here() {
+                Some(target) => {
+                    self.found[target] = true;
+                    let digest = self.disclose(None, item, child, rng)?;
+                    out.push_str("{\"...\":\"");
+                    out.push_str(digest_str(&digest));
+                    out.push_str("\"}");
+                }
+                None => self.value(item, child, out, rng)?,
+            }
+        }
+        out.push(']');
         Ok(())
     }
 
     /// Writes `value` with the targets strictly beneath `child` concealed.
     fn beneath(
         &mut self,
-        value: &Value,
+        value: Claim<'_>,
         child: Targets<'_, '_>,
         out: &mut String,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), ConcealError> {
         if child.beneath().is_empty() {
-            write_json(value, out);
-            Ok(())
+            write_claim(value, out)
         } else {
             self.value(value, child, out, rng)
         }
     }
 
     /// Writes an object: `head` (members already JSON, never walked), then
-    /// `members` with the concealed ones as digests in `_sd`, then (at the
-    /// top, `top`) `_sd_alg`; each member in the order a `serde_json::Map`
-    /// holding them would keep it ([`map_sorts_keys`]). Members are walked
-    /// in their map's order, so random numbers are drawn as
-    /// [`Concealer::object`] draws them.
+    /// `members` (in their map's order: [`map_order`]) with the concealed
+    /// ones as digests in `_sd`, then (at the top, `top`) `_sd_alg`; each
+    /// member in the order a `serde_json::Map` holding them would keep it
+    /// ([`map_sorts_keys`]). Members are walked in their map's order, so
+    /// random numbers are drawn as [`Concealer::object`] draws them.
     fn object<'v>(
         &mut self,
         head: &[(&'v str, &'v str)],
-        members: impl Iterator<Item = (&'v str, &'v Value)>,
+        members: &[(&'v str, Claim<'v>)],
         targets: Targets<'_, '_>,
         top: bool,
         out: &mut String,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), ConcealError> {
         let mut body = String::new();
-        let mut entries: Vec<(&'v str, std::ops::Range<usize>)> = Vec::new();
+        let mut entries: Vec<(&'v str, std::ops::Range<usize>)> =
+            Vec::with_capacity(head.len() + members.len() + 2);
         for (key, json) in head {
             let start = body.len();
             body.push_str(json);
             entries.push((key, start..body.len()));
         }
         let mut digests: Vec<[u8; DIGEST_LEN]> = Vec::new();
-        for (key, value) in members {
+        for &(key, value) in members {
             if key == SD || key == ELLIPSIS || key == SD_ALG {
                 return Err(ConcealError::ReservedName(key.to_owned()));
             }
             let start = body.len();
             match targets.child(Step::Key(key)) {
-                None => write_json(value, &mut body),
+                None => write_claim(value, &mut body)?,
                 Some(child) => match child.here() {
                     Some(target) => {
                         self.found[target] = true;
@@ -449,6 +584,7 @@ impl CompactConcealer {
         if map_sorts_keys() {
             entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         }
+        out.reserve(body.len() + 16 * entries.len() + 2);
         out.push('{');
         for (i, (key, range)) in entries.into_iter().enumerate() {
             if i > 0 {
@@ -468,7 +604,7 @@ impl CompactConcealer {
     fn disclose(
         &mut self,
         name: Option<&str>,
-        value: &Value,
+        value: Claim<'_>,
         child: Targets<'_, '_>,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<[u8; DIGEST_LEN], ConcealError> {
@@ -477,10 +613,14 @@ impl CompactConcealer {
         self.beneath(value, child, &mut inner, rng)?;
         let mut json = self.spare.pop().unwrap_or_default();
         json.clear();
+        json.reserve(inner.len() + 64);
         let mut salt = [0u8; 16];
         rng.fill_bytes(&mut salt);
         json.push_str("[\"");
-        b64::encode_to(salt, &mut json);
+        let mut encoded = [0u8; 22];
+        encode_into(&salt, &mut encoded);
+        // Base64url: ASCII.
+        json.push_str(std::str::from_utf8(&encoded).unwrap_or_default());
         json.push_str("\",");
         if let Some(name) = name {
             write_json_str(name, &mut json);
@@ -489,13 +629,30 @@ impl CompactConcealer {
         json.push_str(&inner);
         json.push(']');
         let start = self.disclosures.len();
-        b64::encode_to(json.as_bytes(), &mut self.disclosures);
-        let digest = digest_bytes(&self.disclosures.as_bytes()[start..]);
-        self.disclosures.push('~');
+        encode_bytes(json.as_bytes(), &mut self.disclosures);
+        let digest = digest_bytes(&self.disclosures[start..]);
+        self.disclosures.push(b'~');
         self.spare.push(inner);
         self.spare.push(json);
         Ok(digest)
     }
+}
+
+/// Appends the unpadded base64url of `bytes` to `out`, encoding straight
+/// into its spare room (no intermediate buffer).
+fn encode_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + b64::encoded_len(bytes.len()), 0);
+    encode_into(bytes, &mut out[start..]);
+}
+
+/// Writes the unpadded base64url of `bytes` into `room`, which is exactly
+/// its length ([`b64::encoded_len`]).
+fn encode_into(bytes: &[u8], room: &mut [u8]) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    // The room is exactly the encoded length, so this cannot fail.
+    let _ = URL_SAFE_NO_PAD.encode_slice(bytes, room);
 }
 
 /// A digest's characters (base64url, so ASCII).
@@ -505,31 +662,33 @@ fn digest_str(digest: &[u8; DIGEST_LEN]) -> &str {
 
 /// Issues an SD-JWT as its compact serialisation `<jwt>~<d1>~…~<dn>~`,
 /// written as text: the payload holds the `head` members (name and JSON
-/// text; not walked, so never concealed), the members of `claims` with
-/// `spec.paths` concealed, `_sd` and `_sd_alg`; signed with EdDSA under
-/// header `typ` and `kid`. For the same random numbers, the text is
-/// [`SdJwt::issue`]'s (with the `head` members inserted first into its
-/// claims) serialised.
+/// text; not walked, so never concealed), the members of `claims` (as
+/// inserted into a map: [`Claim::Object`]) with `spec.paths` concealed,
+/// `_sd` and `_sd_alg`; signed with EdDSA under header `typ` and `kid`.
+/// For the same random numbers, the text is [`SdJwt::issue`]'s (with the
+/// `head` members inserted first into its claims) serialised.
 ///
 /// # Errors
-/// As [`SdJwt::issue`].
+/// As [`SdJwt::issue`], and [`ConcealError::RepeatedName`] when an object
+/// of `claims` names a member twice.
 pub(crate) fn issue_compact(
     head: &[(&str, &str)],
-    claims: &Map<String, Value>,
+    claims: &[(&str, Claim<'_>)],
     spec: &Concealment,
     typ: &str,
     kid: &str,
     key: &SigningKey,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<String, ConcealError> {
-    if claims_nesting(claims) > MAX_DEPTH {
+    if claim_nesting(Claim::Object(claims), 0) > MAX_DEPTH + 1 {
         return Err(ConcealError::TooDeep);
     }
+    let claims = map_order(claims)?;
     let targets = checked_targets(spec)?;
     let mut concealer = CompactConcealer {
         found: vec![false; targets.len()],
         max_decoys: spec.max_decoys,
-        disclosures: String::with_capacity(256 * targets.len()),
+        disclosures: Vec::with_capacity(256 * targets.len()),
         spare: Vec::new(),
     };
     let all = Targets {
@@ -538,26 +697,21 @@ pub(crate) fn issue_compact(
         depth: 0,
     };
     let mut payload = String::with_capacity(1024 + 48 * targets.len());
-    concealer.object(
-        head,
-        claims.iter().map(|(k, v)| (k.as_str(), v)),
-        all,
-        true,
-        &mut payload,
-        rng,
-    )?;
+    concealer.object(head, &claims, all, true, &mut payload, rng)?;
     if let Some(missing) = concealer.found.iter().position(|found| !found) {
         return Err(ConcealError::NotFound(targets[missing].clone()));
     }
+    // Base64url and `~` only: ASCII.
+    let disclosures = std::str::from_utf8(&concealer.disclosures).unwrap_or_default();
     let mut text = Jws::sign_eddsa_compact(
         payload.as_bytes(),
         Some(typ),
         Some(kid),
         key,
-        concealer.disclosures.len() + 1,
+        disclosures.len() + 1,
     );
     text.push('~');
-    text.push_str(&concealer.disclosures);
+    text.push_str(disclosures);
     if text.len() > MAX_SD_JWT_BYTES {
         return Err(ConcealError::TooLarge {
             len: text.len(),

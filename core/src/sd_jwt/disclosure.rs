@@ -172,9 +172,17 @@ pub(super) fn digest_bytes(bytes: &[u8]) -> [u8; DIGEST_LEN] {
 /// written here is identical to `serde_json`'s compact serialisation.
 pub(crate) fn write_json_str(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
     out.push('"');
+    // Most strings need no escape: copied whole.
+    let Some(first) = escape_at(bytes) else {
+        out.push_str(s);
+        out.push('"');
+        return;
+    };
     let mut start = 0;
-    for (i, &b) in s.as_bytes().iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate().skip(first) {
         let short = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -199,6 +207,38 @@ pub(crate) fn write_json_str(s: &str, out: &mut String) {
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// The position of the first byte a JSON string escapes (`"`, `\` or
+/// below 0x20), looked for eight bytes at a time; `None` if there is none.
+fn escape_at(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        if needs_escape(u64::from_le_bytes(eight)) {
+            break;
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|at| i + at)
+}
+
+/// Whether one of the eight bytes of `word` is `"`, `\` or below 0x20:
+/// the bytes a JSON string escapes (exact: no byte of a word without them
+/// is reported, every word with one is).
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte below n (n ≤ 0x80) sets its high bit here, and only then
+    // does any byte's high bit get set.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    (below(word, 0x20) | below(quote, 1) | below(backslash, 1)) != 0
 }
 
 /// Whether a `serde_json::Map` keeps its members sorted by key (the
@@ -332,6 +372,20 @@ mod tests {
         let mut s = String::new();
         write_json_str(&controls, &mut s);
         assert_eq!(s, serde_json::to_string(&controls).unwrap());
+        // Every byte that escapes, and some that do not, at every place of
+        // strings long enough for the eight-byte steps.
+        for special in [
+            "\"", "\\", "\n", "\u{1}", "\u{1f}", " ", "!", "#", "[", "]", "ü", "\u{7f}",
+        ] {
+            for len in 0..20 {
+                for at in 0..=len {
+                    let text = format!("{}{special}{}", "a".repeat(at), "b".repeat(len - at));
+                    let mut s = String::new();
+                    write_json_str(&text, &mut s);
+                    assert_eq!(s, serde_json::to_string(&text).unwrap(), "{text:?}");
+                }
+            }
+        }
         assert_eq!(
             std::str::from_utf8(&digest_bytes(b"abc")).unwrap(),
             digest(b"abc")

@@ -2,8 +2,9 @@
 //! then write the credentials and the manifest.
 //!
 //! The rows stream through: signer threads (one per core) take the next
-//! chunk of rows (or of CSV records, which they check and read into claims
-//! themselves), sign them, and hand them back in order to the thread that
+//! chunk of rows (or of CSV records, which they check and sign straight
+//! from the cells, [`vouch_core::vc::issue_claims`]: no claim tree is
+//! built), sign them, and hand them back in order to the thread that
 //! appends them to the batch archive; only each credential's leaf hash, id
 //! and holder stay in memory. Writing the output reads the archive again.
 
@@ -18,8 +19,9 @@ use vouch_core::chain::{Action, Entry};
 use vouch_core::jws::PublicKey;
 use vouch_core::log::{self, record_hash, Block, Hash, MemoryHashes};
 use vouch_core::manifest::credential_id;
+use vouch_core::sd_jwt::Concealment;
 use vouch_core::status_list::StatusRef;
-use vouch_core::vc::{self, CredentialRequest};
+use vouch_core::vc::{self, ClaimsRequest, CredentialRequest};
 use vouch_core::DidKey;
 use vouch_registry::now;
 
@@ -28,7 +30,7 @@ use super::lists::ListMeta;
 use super::output::{qr_png, read_manifest};
 use super::{Issuer, IssuerError};
 use crate::input::{CsvRows, Record, Row, CHUNK};
-use crate::template::Template;
+use crate::template::{CsvTemplate as _, Template};
 
 /// What a finished batch produced.
 #[derive(Debug, Clone)]
@@ -388,15 +390,29 @@ impl Issuer {
                     let tx = tx.clone();
                     let (feed, signer, abort) = (&feed, &signer, &abort);
                     s.spawn(move || {
+                        // Salts and decoys: a ChaCha12 generator per thread,
+                        // seeded once from the operating system.
                         let mut rng = rand::rngs::StdRng::from_entropy();
                         let mut holders = HashMap::new();
+                        let mut shapes = Shapes::new(signer.list);
                         while !abort.load(Ordering::Relaxed) {
                             let Some((seq, work)) = feed.take() else {
                                 break;
                             };
-                            let signed = feed
-                                .rows(work, &mut holders)
-                                .and_then(|rows| signer.sign(rows, &mut rng));
+                            let signed = match (work, feed.rows) {
+                                (Work::Records(records), BatchRows::Csv { csv, valid }) => signer
+                                    .sign_records(
+                                        records,
+                                        csv,
+                                        valid,
+                                        &mut holders,
+                                        &mut shapes,
+                                        &mut rng,
+                                    ),
+                                (work, _) => feed
+                                    .rows(work, &mut holders)
+                                    .and_then(|rows| signer.sign(rows, &mut rng)),
+                            };
                             let failed = signed.is_err();
                             if tx.send((seq, signed)).is_err() || failed {
                                 break;
@@ -648,7 +664,108 @@ struct Signer<'a> {
     qr: bool,
 }
 
+/// What a signer thread keeps from row to row of a CSV: the concealment
+/// of each row shape met ([`crate::template::RowClaims::shape`]), and the status reference
+/// whose index it sets for each row.
+struct Shapes {
+    concealments: HashMap<Vec<u32>, Concealment>,
+    status: StatusRef,
+}
+
+impl Shapes {
+    fn new(list: &ListMeta) -> Self {
+        Self {
+            concealments: HashMap::new(),
+            status: StatusRef {
+                idx: 0,
+                uri: list.uri.clone(),
+            },
+        }
+    }
+}
+
 impl Signer<'_> {
+    /// The status index of the credential at `position` in the batch.
+    fn index(&self, position: usize) -> Result<u64, IssuerError> {
+        self.indexes
+            .get(position)
+            .copied()
+            .ok_or(IssuerError::RowCount {
+                found: position + 1,
+                want: self.indexes.len(),
+            })
+    }
+
+    /// A signed credential on its way out: its QR code tried with `--qr`,
+    /// its leaf hash and id taken.
+    fn signed(&self, row: usize, text: String, holder: DidKey) -> Result<Signed, IssuerError> {
+        if self.qr {
+            qr_png(&text).map_err(|source| IssuerError::Qr { row, source })?;
+        }
+        Ok(Signed {
+            leaf: record_hash(anchor::leaf(&text).as_bytes()),
+            id: credential_id(&text),
+            holder,
+            text,
+        })
+    }
+
+    /// Checks and signs a chunk of CSV records (those of `valid` rows),
+    /// each straight from its cells ([`CsvRows::with_claims`],
+    /// [`vc::issue_claims`]); stops at the first failure.
+    fn sign_records(
+        &self,
+        records: Vec<Record>,
+        csv: &CsvRows<'_>,
+        valid: &[usize],
+        holders: &mut HashMap<String, DidKey>,
+        shapes: &mut Shapes,
+        rng: &mut rand::rngs::StdRng,
+    ) -> Result<Vec<Signed>, IssuerError> {
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let number = record.0;
+            // Rows left out (invalid, with --skip-invalid) are skipped.
+            let Ok(position) = valid.binary_search(&number) else {
+                continue;
+            };
+            shapes.status.idx = self.index(position)?;
+            let signed = csv
+                .with_claims(record, holders, |holder, claims| {
+                    if !shapes.concealments.contains_key(claims.shape) {
+                        let concealment = self.template.concealment_of(claims.shape);
+                        shapes
+                            .concealments
+                            .insert(claims.shape.to_vec(), concealment);
+                    }
+                    let key = PublicKey::Ed25519(*holder.verifying_key());
+                    let request = ClaimsRequest {
+                        vct: &self.template.vct,
+                        iat: self.iat,
+                        exp: self.exp,
+                        holder: &key,
+                        status: Some(&shapes.status),
+                        claims: claims.claims,
+                        concealment: &shapes.concealments[claims.shape],
+                    };
+                    let text =
+                        vc::issue_claims(&request, &self.issuer.key, rng).map_err(|source| {
+                            IssuerError::Sign {
+                                row: number,
+                                source,
+                            }
+                        })?;
+                    self.signed(number, text, holder.clone())
+                })
+                .map_err(|e| IssuerError::InputChanged {
+                    row: number,
+                    source: e.problem,
+                })??;
+            out.push(signed);
+        }
+        Ok(out)
+    }
+
     /// Signs a chunk of rows; stops at the first failure.
     fn sign(
         &self,
@@ -657,10 +774,7 @@ impl Signer<'_> {
     ) -> Result<Vec<Signed>, IssuerError> {
         let mut out = Vec::with_capacity(rows.len());
         for (position, row) in rows {
-            let idx = *self.indexes.get(position).ok_or(IssuerError::RowCount {
-                found: position + 1,
-                want: self.indexes.len(),
-            })?;
+            let idx = self.index(position)?;
             let request = CredentialRequest {
                 vct: self.template.vct.clone(),
                 iat: self.iat,
@@ -679,18 +793,7 @@ impl Signer<'_> {
                     source,
                 }
             })?;
-            if self.qr {
-                qr_png(&text).map_err(|source| IssuerError::Qr {
-                    row: row.number,
-                    source,
-                })?;
-            }
-            out.push(Signed {
-                leaf: record_hash(anchor::leaf(&text).as_bytes()),
-                id: credential_id(&text),
-                holder: row.holder,
-                text,
-            });
+            out.push(self.signed(row.number, text, row.holder)?);
         }
         Ok(out)
     }

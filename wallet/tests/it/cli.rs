@@ -495,3 +495,68 @@ fn import_reads_an_issuers_qr_code_image_and_refuses_a_broken_one() {
         serde_json::from_str(&ok(&wallet(&dir, &["list", "--json"]))).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
+
+/// One line of an issuer's `credentials.jsonl` for `sd_jwt`, leaf `leaf`
+/// of a batch of 4.
+fn archive_line(row: u64, holder: &str, sd_jwt: &str) -> String {
+    let proof =
+        vouch_core::AnchorProof::new(3, row - 1, 4, vec![vouch_core::log::record_hash(b"x"); 2])
+            .unwrap();
+    let line = serde_json::json!({
+        "row": row,
+        "credential_id": vouch_core::manifest::credential_id(sd_jwt),
+        "file": format!("{row:06}-x.sd-jwt"),
+        "holder": holder,
+        "sd_jwt": sd_jwt,
+        "anchor_proof": proof,
+    });
+    format!("{line}\n")
+}
+
+#[test]
+fn import_takes_this_wallets_lines_of_an_issuers_archive_and_refuses_a_broken_one() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("w");
+    ok(&wallet(&dir, &["init"]));
+    let mine = DidKey::parse(ok(&wallet(&dir, &["receive"])).trim()).unwrap();
+    let other =
+        DidKey::from_public_key(&ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key());
+    let iat = vouch_registry::now() - 60;
+    let archive = root.path().join("credentials.jsonl");
+    std::fs::write(
+        &archive,
+        archive_line(1, mine.as_str(), &transcript(&mine, "Ada", iat, 1))
+            + &archive_line(2, other.as_str(), &transcript(&other, "Bob", iat, 2))
+            + &archive_line(3, mine.as_str(), &transcript(&mine, "Ada", iat, 3)),
+    )
+    .unwrap();
+    let out = ok(&wallet(&dir, &["import", archive.to_str().unwrap()]));
+    assert_eq!(out.matches("imported").count(), 2, "{out}");
+    assert!(
+        out.contains("line 1 as") && out.contains("line 3 as"),
+        "{out}"
+    );
+    assert!(out.contains("skipped 1 line(s)"), "{out}");
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&wallet(&dir, &["list", "--json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["anchored"] == true),
+        "{list}"
+    );
+
+    // Cut short in its second line: refused naming the line, nothing of it
+    // imported (its first line is a new credential of this wallet).
+    let broken = root.path().join("broken.jsonl");
+    let whole = archive_line(1, mine.as_str(), &transcript(&mine, "Ada", iat, 4))
+        + &archive_line(2, mine.as_str(), &transcript(&mine, "Ada", iat, 5));
+    std::fs::write(&broken, &whole[..whole.len() - 10]).unwrap();
+    let err = failed(&wallet(&dir, &["import", broken.to_str().unwrap()]));
+    assert!(err.contains("broken.jsonl: line 2: cut short"), "{err}");
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&wallet(&dir, &["list", "--json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+}
