@@ -1,6 +1,8 @@
 //! Vouch core: the credential engine every other crate builds on.
 //!
 //! - [`anchor`]: anchor proofs, a credential's place in an anchored batch.
+//! - [`archive`]: the JSON Lines archive of an issued batch (written by the
+//!   issuer, imported from by the wallet).
 //! - [`did`]: Ed25519 `did:key` — generate, parse, resolve offline.
 //! - [`ed25519`]: the one Ed25519 verification rule (cofactored, strict
 //!   encodings), alone and in batches.
@@ -29,6 +31,7 @@
 //! Unix seconds, randomness as an RNG argument.
 
 pub mod anchor;
+pub mod archive;
 pub mod b64;
 mod base45;
 pub mod chain;

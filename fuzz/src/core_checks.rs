@@ -8,6 +8,7 @@
 
 use ed25519_dalek::SigningKey;
 use vouch_core::anchor::{self, AnchorProof};
+use vouch_core::archive::{ArchiveLine, Lines};
 use vouch_core::chain::{self, AuthorCache, ChainState, Entry};
 use vouch_core::did::{DidKey, DocumentForm};
 use vouch_core::envelope;
@@ -388,6 +389,33 @@ pub fn manifest(data: &[u8]) {
     let _ = manifest.entry_for_credential(text);
     let _ = manifest.check_anchor();
     let _ = manifest.batch_root();
+}
+
+/// A batch's JSON Lines archive (`archive::Lines`, which a wallet imports
+/// from): nothing is read after the first refused line; every line read
+/// names its own credential (`credential_id`) and parses again, the same,
+/// from what `serde_json` writes of it.
+pub fn archive(data: &[u8]) {
+    let mut refused = false;
+    for line in Lines::new(std::io::Cursor::new(data.to_vec())) {
+        assert!(!refused, "a line was read after a refused one");
+        match line {
+            Ok(line) => {
+                assert_eq!(
+                    vouch_core::manifest::credential_id(&line.sd_jwt),
+                    line.credential_id,
+                    "a line whose id is not its credential's"
+                );
+                let json = serde_json::to_string(&line).expect("an archive line serialises");
+                assert_eq!(
+                    ArchiveLine::parse(&json, 1).as_ref().ok(),
+                    Some(&line),
+                    "archive line JSON round trip differs"
+                );
+            }
+            Err(_) => refused = true,
+        }
+    }
 }
 
 /// The QR envelope with its anchor part (`envelope::decode_presentation`):

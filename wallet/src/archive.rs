@@ -7,8 +7,7 @@
 //!  "holder": "did:key:z6Mk…", "sd_jwt": "…~", "anchor_proof": {…}}
 //! ```
 //!
-//! (the format `vouch_issuer::archive` documents and writes; the wallet
-//! does not depend on the issuer crate, so it reads the lines itself).
+//! (the format [`vouch_core::archive`] documents, which reads the lines).
 //! Every line is checked before any is used: its shape (exactly these
 //! members), its `\n`, its length, its holder DID, and that
 //! `credential_id` is its credential's. A file with one bad line is
@@ -16,28 +15,9 @@
 
 use std::io::BufRead;
 
-use serde::Deserialize;
-use vouch_core::manifest::credential_id;
-use vouch_core::{AnchorProof, DidKey};
+use vouch_core::AnchorProof;
 
-/// Longest line accepted: a credential at the SD-JWT size limit, with its
-/// anchor proof and the other members.
-pub const MAX_LINE_BYTES: usize = vouch_core::sd_jwt::MAX_SD_JWT_BYTES + 64 * 1024;
-
-/// One line of the archive. `row` and `file` are required (the shape is
-/// checked) but not used for import.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Line {
-    #[allow(dead_code)]
-    row: u64,
-    credential_id: String,
-    #[allow(dead_code)]
-    file: String,
-    holder: String,
-    sd_jwt: String,
-    anchor_proof: AnchorProof,
-}
+pub use vouch_core::archive::{ArchiveError, MAX_LINE_BYTES};
 
 /// A credential of the archive that belongs to this wallet.
 #[derive(Debug, Clone)]
@@ -60,98 +40,26 @@ pub struct ArchiveRead {
     pub skipped: usize,
 }
 
-/// Why an archive is refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ArchiveError {
-    /// The file cannot be read.
-    #[error("reading it: {0}")]
-    Io(#[source] std::io::Error),
-    /// A line that is not the archive's JSON object.
-    #[error("line {line}: not an archive line: {source}")]
-    Json {
-        /// 1-based line number.
-        line: usize,
-        /// Cause.
-        source: serde_json::Error,
-    },
-    /// The last line has no `\n`: the file was cut short.
-    #[error("line {line}: cut short (no newline at the end of the file)")]
-    Truncated {
-        /// 1-based line number.
-        line: usize,
-    },
-    /// A line longer than [`MAX_LINE_BYTES`].
-    #[error("line {line}: longer than {MAX_LINE_BYTES} bytes")]
-    TooLong {
-        /// 1-based line number.
-        line: usize,
-    },
-    /// A holder that is not a did:key.
-    #[error("line {line}: holder: {source}")]
-    Holder {
-        /// 1-based line number.
-        line: usize,
-        /// Cause.
-        source: vouch_core::did::DidError,
-    },
-    /// A `credential_id` that is not the credential's.
-    #[error("line {line}: credential_id is not the id of its sd_jwt")]
-    CredentialId {
-        /// 1-based line number.
-        line: usize,
-    },
-    /// No lines at all.
-    #[error("no credentials in it")]
-    Empty,
-}
-
 /// Reads a whole archive from `reader`, checking every line; keeps the
 /// lines whose holder `mine` accepts (given the holder's did:key text).
 ///
 /// # Errors
 /// [`ArchiveError`] naming the first bad line; then nothing is kept.
 pub fn read(
-    reader: impl BufRead,
+    reader: impl BufRead + Send + 'static,
     mine: impl Fn(&str) -> bool,
 ) -> Result<ArchiveRead, ArchiveError> {
-    let mut reader = reader.take(0);
     let mut found = ArchiveRead {
         mine: Vec::new(),
         skipped: 0,
     };
-    let mut bytes = Vec::new();
-    for line in 1.. {
-        bytes.clear();
-        reader.set_limit(MAX_LINE_BYTES as u64 + 1);
-        if reader
-            .read_until(b'\n', &mut bytes)
-            .map_err(ArchiveError::Io)?
-            == 0
-        {
-            if line == 1 {
-                return Err(ArchiveError::Empty);
-            }
-            break;
-        }
-        if bytes.pop() != Some(b'\n') {
-            return Err(if bytes.len() >= MAX_LINE_BYTES {
-                ArchiveError::TooLong { line }
-            } else {
-                ArchiveError::Truncated { line }
-            });
-        }
-        let parsed: Line =
-            serde_json::from_slice(&bytes).map_err(|source| ArchiveError::Json { line, source })?;
-        DidKey::parse(&parsed.holder).map_err(|source| ArchiveError::Holder { line, source })?;
-        if credential_id(&parsed.sd_jwt) != parsed.credential_id {
-            return Err(ArchiveError::CredentialId { line });
-        }
-        if mine(&parsed.holder) {
+    for (i, line) in vouch_core::archive::Lines::new(reader).enumerate() {
+        let line = line?;
+        if mine(&line.holder) {
             found.mine.push(ArchivedCredential {
-                line,
-                sd_jwt: parsed.sd_jwt,
-                anchor_proof: parsed.anchor_proof,
+                line: i + 1,
+                sd_jwt: line.sd_jwt,
+                anchor_proof: line.anchor_proof,
             });
         } else {
             found.skipped += 1;
@@ -165,6 +73,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use vouch_core::log::Hash;
+    use vouch_core::manifest::credential_id;
 
     const MINE: &str = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp";
     const OTHER: &str = "did:key:z6MkjchhfUsD6mmvni8mCdXHw216Xrm9bQe2mBH1P5RDjVJG";

@@ -35,7 +35,7 @@ fn replay_from(dirs: &[&str], target: &str, check: Check, required: bool) {
 #[test]
 #[ignore = "open bugs found by fuzzing; run with --ignored"]
 fn fuzz_cases_open() {
-    let targets: [(&str, Check); 12] = [
+    let targets: [(&str, Check); 13] = [
         ("sd_jwt_compact", checks::sd_jwt_compact),
         ("sd_jwt_kb", checks::sd_jwt_kb),
         ("envelope", checks::envelope),
@@ -48,6 +48,7 @@ fn fuzz_cases_open() {
         ("manifest", checks::manifest),
         ("envelope_anchor", checks::envelope_anchor),
         ("presentation_file", checks::presentation_file),
+        ("archive", checks::archive),
     ];
     for (target, check) in targets {
         replay_from(&["artifacts-open"], target, check, false);
@@ -102,6 +103,11 @@ fn fuzz_cases_presentation_request() {
 #[test]
 fn fuzz_cases_manifest() {
     replay("manifest", checks::manifest);
+}
+
+#[test]
+fn fuzz_cases_archive() {
+    replay("archive", checks::archive);
 }
 
 #[test]
