@@ -202,7 +202,10 @@ fn kb_nonce(sd_jwt: &str) -> Option<String> {
     // this way, and whatever it does not take (a repeated member, a nonce
     // that is not a string) goes the general way, as before.
     let object = payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let nonce = match serde_json::from_slice::<Nonce<'_>>(payload).ok().filter(|_| object) {
+    let nonce = match serde_json::from_slice::<Nonce<'_>>(payload)
+        .ok()
+        .filter(|_| object)
+    {
         Some(read) => read.nonce?.into_owned(),
         None => {
             let claims: serde_json::Map<String, serde_json::Value> =

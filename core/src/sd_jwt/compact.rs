@@ -313,7 +313,8 @@ impl SdJwt {
     /// over this SD-JWT, hashed part by part without building the string.
     pub(super) fn sd_hash(&self) -> String {
         let parts = || {
-            std::iter::once(self.jwt.as_str()).chain(self.disclosures.iter().map(|d| d.encoded.as_str()))
+            std::iter::once(self.jwt.as_str())
+                .chain(self.disclosures.iter().map(|d| d.encoded.as_str()))
         };
         if let Some(digest) = LAST_SD_HASH.with_borrow(|last| last.of(parts())) {
             return b64::encode(digest);
