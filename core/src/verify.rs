@@ -1297,3 +1297,62 @@ fn labelled(name: &str, value: &Value, field: &Field) -> DisclosedClaim {
         items,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::SeedableRng as _;
+
+    use super::*;
+
+    #[test]
+    fn the_holder_did_is_the_one_its_jwk_reads_as_whether_or_not_the_binding_read_it() {
+        let fixture = crate::sample::bench_fixture(&mut StdRng::seed_from_u64(3));
+        let expected = DidKey::from_public_key(&fixture.holder.verifying_key())
+            .as_str()
+            .to_owned();
+        let options = VerifyOptions::new(
+            crate::sample::BENCH_NOW,
+            KeyBinding::Required {
+                aud: crate::sample::BENCH_AUD.into(),
+                nonce: crate::sample::BENCH_NONCE.into(),
+                max_age: 300,
+            },
+        );
+        let (sd_jwt, verdict) = crate::vc::verify_parsed(&fixture.presentation, &options).unwrap();
+        assert_eq!(
+            verdict.check(CheckName::HolderBinding),
+            Some(&Outcome::Pass)
+        );
+        let internal = split_claims(&verdict.claims, None).internal;
+        // The binding read the key: its x, not decompressed again.
+        assert_eq!(
+            holder_did(&sd_jwt, &verdict, &internal),
+            Some(expected.clone())
+        );
+        // It did not: read from the JWK, the same did.
+        let mut failed = verdict.clone();
+        replace(
+            &mut failed,
+            CheckName::HolderBinding,
+            Outcome::Fail("for the test".into()),
+        );
+        assert_eq!(holder_did(&sd_jwt, &failed, &internal), Some(expected));
+        // A processed cnf other than the payload's is read on its own: here
+        // one whose x is not a point, which gives no holder.
+        let not_a_point = (0u8..=255)
+            .map(|b| [b; 32])
+            .find(|raw| ed25519_dalek::VerifyingKey::from_bytes(raw).is_err())
+            .unwrap();
+        let mut other = internal.clone();
+        other.insert(
+            "cnf".into(),
+            serde_json::json!({"jwk": {"kty": "OKP", "crv": "Ed25519", "x": crate::b64::encode(not_a_point)}}),
+        );
+        assert_eq!(holder_did(&sd_jwt, &verdict, &other), None);
+        // No cnf, no holder.
+        let mut none = internal;
+        none.remove("cnf");
+        assert_eq!(holder_did(&sd_jwt, &verdict, &none), None);
+    }
+}
