@@ -536,14 +536,10 @@ fn run(
         unlisted: unlisted_claims,
         internal,
     } = split_claims(&verdict.claims, template);
-    let holder = internal
-        .get("cnf")
-        .and_then(|c| c.get("jwk"))
-        .and_then(|jwk| PublicKey::from_jwk(jwk).ok())
-        .and_then(|key| match key {
-            PublicKey::Ed25519(k) => Some(DidKey::from_public_key(&k).as_str().to_owned()),
-            _ => None,
-        });
+    // The holder key as the processed claims show it. `cnf` cannot be
+    // disclosed, so it is the payload's (whose key the KB-JWT was checked
+    // with, read once), unless the reveal took SD-JWT machinery out of it.
+    let holder = holder_did(&sd_jwt, &verdict, &internal);
     // The name is the chain's word for an accredited issuer: shown only
     // when the accreditation check passed, never next to a failed one.
     let accredited = verdict.check(CheckName::Accreditation) == Some(&Outcome::Pass);
@@ -577,6 +573,37 @@ fn run(
         },
         verdict,
     })
+}
+
+/// The holder key (`cnf.jwk` of the processed claims, `internal`) as a
+/// did:key, when it is an Ed25519 key: [`PublicKey::from_jwk`], then
+/// [`DidKey::from_public_key`].
+///
+/// When the holder binding passed, the KB-JWT was checked with the key of
+/// the issuer-signed payload's `cnf.jwk`, so `from_jwk` took that JWK: an
+/// `OKP`/`Ed25519` one is then a point of large order whose encoding is its
+/// `x`, and is not read (decompressed) again. `cnf` cannot be disclosed,
+/// so the processed `cnf` is the payload's unless the reveal took SD-JWT
+/// machinery out of it; only when the two are equal is the shortcut taken.
+fn holder_did(sd_jwt: &SdJwt, verdict: &Verdict, internal: &Map<String, Value>) -> Option<String> {
+    let cnf = internal.get("cnf")?;
+    let jwk = cnf.get("jwk")?;
+    let checked = verdict.check(CheckName::HolderBinding) == Some(&Outcome::Pass)
+        && sd_jwt.payload().get("cnf") == Some(cnf);
+    if checked {
+        let member = |name| jwk.get(name).and_then(Value::as_str);
+        if member("kty") != Some("OKP") || member("crv") != Some("Ed25519") {
+            // An EC/P-256 key (the only other kind `from_jwk` takes).
+            return None;
+        }
+        if let Some(x) = member("x").and_then(|x| crate::b64::decode_array::<32>(x).ok()) {
+            return Some(crate::did::did_key_text(&x));
+        }
+    }
+    match PublicKey::from_jwk(jwk).ok()? {
+        PublicKey::Ed25519(k) => Some(DidKey::from_public_key(&k).as_str().to_owned()),
+        PublicKey::P256(_) => None,
+    }
 }
 
 fn replace(verdict: &mut Verdict, name: CheckName, outcome: Outcome) {
@@ -994,23 +1021,27 @@ fn check_status(
         };
         return (outcome, None);
     };
-    let at = format!(
-        "list {} index {} as of height {}, time {}",
-        shown_uri(&sref.uri),
-        sref.idx,
-        view.height(),
-        view.time()
-    );
+    // Written only for a failure.
+    let at = || {
+        format!(
+            "list {} index {} as of height {}, time {}",
+            shown_uri(&sref.uri),
+            sref.idx,
+            view.height(),
+            view.time()
+        )
+    };
     match view.status(iss, &sref.uri, sref.idx, now) {
         Ok(status) => {
             let outcome = match status {
                 Status::Valid => Outcome::Pass,
-                Status::Revoked => Outcome::Fail(format!("revoked: {at}")),
-                Status::Suspended => Outcome::Fail(format!("suspended: {at}")),
+                Status::Revoked => Outcome::Fail(format!("revoked: {}", at())),
+                Status::Suspended => Outcome::Fail(format!("suspended: {}", at())),
                 Status::UnknownList => Outcome::Fail(format!(
-                    "unknown: no status token is published for the {at}"
+                    "unknown: no status token is published for the {}",
+                    at()
                 )),
-                Status::Other(v) => Outcome::Fail(format!("status value {v}: {at}")),
+                Status::Other(v) => Outcome::Fail(format!("status value {v}: {}", at())),
             };
             (outcome, Some(status))
         }
@@ -1264,5 +1295,64 @@ fn labelled(name: &str, value: &Value, field: &Field) -> DisclosedClaim {
         label: field.label.clone(),
         value: value.clone(),
         items,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::SeedableRng as _;
+
+    use super::*;
+
+    #[test]
+    fn the_holder_did_is_the_one_its_jwk_reads_as_whether_or_not_the_binding_read_it() {
+        let fixture = crate::sample::bench_fixture(&mut StdRng::seed_from_u64(3));
+        let expected = DidKey::from_public_key(&fixture.holder.verifying_key())
+            .as_str()
+            .to_owned();
+        let options = VerifyOptions::new(
+            crate::sample::BENCH_NOW,
+            KeyBinding::Required {
+                aud: crate::sample::BENCH_AUD.into(),
+                nonce: crate::sample::BENCH_NONCE.into(),
+                max_age: 300,
+            },
+        );
+        let (sd_jwt, verdict) = crate::vc::verify_parsed(&fixture.presentation, &options).unwrap();
+        assert_eq!(
+            verdict.check(CheckName::HolderBinding),
+            Some(&Outcome::Pass)
+        );
+        let internal = split_claims(&verdict.claims, None).internal;
+        // The binding read the key: its x, not decompressed again.
+        assert_eq!(
+            holder_did(&sd_jwt, &verdict, &internal),
+            Some(expected.clone())
+        );
+        // It did not: read from the JWK, the same did.
+        let mut failed = verdict.clone();
+        replace(
+            &mut failed,
+            CheckName::HolderBinding,
+            Outcome::Fail("for the test".into()),
+        );
+        assert_eq!(holder_did(&sd_jwt, &failed, &internal), Some(expected));
+        // A processed cnf other than the payload's is read on its own: here
+        // one whose x is not a point, which gives no holder.
+        let not_a_point = (0u8..=255)
+            .map(|b| [b; 32])
+            .find(|raw| ed25519_dalek::VerifyingKey::from_bytes(raw).is_err())
+            .unwrap();
+        let mut other = internal.clone();
+        other.insert(
+            "cnf".into(),
+            serde_json::json!({"jwk": {"kty": "OKP", "crv": "Ed25519", "x": crate::b64::encode(not_a_point)}}),
+        );
+        assert_eq!(holder_did(&sd_jwt, &verdict, &other), None);
+        // No cnf, no holder.
+        let mut none = internal;
+        none.remove("cnf");
+        assert_eq!(holder_did(&sd_jwt, &verdict, &none), None);
     }
 }

@@ -39,7 +39,7 @@
 //! Environment: `VOUCH_HTTP_LOAD_SECONDS` (per run, default 10),
 //! `VOUCH_HTTP_LOAD_CONNS` (default `1,4,16,64`), `VOUCH_HTTP_LOAD_PARTS`
 //! (default `library,http,scan`), `VOUCH_HTTP_LOAD_BATCH_MAX` (the
-//! service's `--batch-max`; default: the binary's, off), `VOUCH_HTTP_LOAD_ROUNDS`
+//! service's `--batch-max`; default: the binary's, 64), `VOUCH_HTTP_LOAD_ROUNDS`
 //! and `VOUCH_HTTP_LOAD_LIBRARY_SECONDS` (library rounds, default 3, and
 //! seconds per figure per round, default 2), `VOUCH_HTTP_LOAD_POOL`
 //! (presentations prepared per nonce run, default 8000; a run that uses

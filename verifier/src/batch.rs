@@ -16,8 +16,13 @@
 //! [`BatchConfig::window`], or (adaptive, the default) as soon as waiting
 //! longer would leave a core idle: when no other caller is still preparing,
 //! or fewer callers are busy than there are cores, or the batch holds two
-//! presentations per core (its members idle while one core checks it). The thread that closes
-//! it checks it ([`vouch_core::verify::check_batch`]) and wakes the others.
+//! presentations per core (its members idle while one core checks it).
+//! The member whose arrival closes it (it is full, or waiting longer would
+//! leave a core idle), or else the first member when its wait ends, checks
+//! it ([`vouch_core::verify::check_batch`]) and wakes the others. Members
+//! yield their core a few times before they sleep, and a wake-up is made
+//! only for a member that sleeps: each sleep and wake-up is a hand-off
+//! between threads, which costs about what checking a small batch saves.
 //!
 //! There is no worker thread: the callers do the work, so a lone caller
 //! checks its own signatures at once, without a hand-off to another thread
@@ -33,6 +38,7 @@
 //! verdict; and a batch that holds holds exactly when each presentation's
 //! own check would (see [`vouch_core::verify::check_batch`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -116,6 +122,9 @@ struct State {
     preparing: usize,
     /// Batches being checked.
     checking: usize,
+    /// First members of batches sleeping on [`SignatureBatcher::changed`]
+    /// (none: nobody needs waking there).
+    first_sleeping: usize,
     stats: BatchStats,
 }
 
@@ -125,21 +134,51 @@ struct Open {
     opened: Instant,
 }
 
+/// Times a waiting member yields its core before it sleeps: checking a
+/// small batch takes tens of microseconds, about what a sleep and a
+/// wake-up cost, and a yield lets the thread checking it (or any other)
+/// run meanwhile.
+const YIELDS: usize = 64;
+
 /// One batch's end, which its members wait for.
 #[derive(Default)]
 struct Batch {
-    checked: Mutex<bool>,
+    /// Set once the batch has been checked.
+    checked: AtomicBool,
+    /// Members sleeping on `done`.
+    sleepers: Mutex<usize>,
     done: Condvar,
 }
 
 impl Batch {
+    /// Returns once the batch has been checked: yields first, then sleeps.
     fn wait(&self) {
-        let mut checked = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
-        while !*checked {
-            checked = self
+        for _ in 0..YIELDS {
+            if self.checked.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::yield_now();
+        }
+        let mut sleepers = self.sleepers.lock().unwrap_or_else(PoisonError::into_inner);
+        *sleepers += 1;
+        while !self.checked.load(Ordering::Acquire) {
+            sleepers = self
                 .done
-                .wait(checked)
+                .wait(sleepers)
                 .unwrap_or_else(PoisonError::into_inner);
+        }
+        *sleepers -= 1;
+    }
+
+    /// Marks the batch checked and wakes its sleeping members (a wake-up
+    /// only when some member sleeps).
+    fn end(&self) {
+        self.checked.store(true, Ordering::Release);
+        // Under the lock, so a member between its last look and its sleep
+        // is counted, and woken.
+        let sleepers = self.sleepers.lock().unwrap_or_else(PoisonError::into_inner);
+        if *sleepers > 0 {
+            self.done.notify_all();
         }
     }
 }
@@ -204,23 +243,19 @@ impl SignatureBatcher {
         let mut state = self.lock();
         state.preparing = state.preparing.saturating_sub(1);
         let max = self.config.max;
-        // Join the open batch.
+        // Join the open batch. The member whose arrival ends the wait
+        // (the batch is full, or waiting longer would leave a core idle)
+        // closes it and checks it: no hand-off to the first member.
         if let Some(open) = state.open.as_mut() {
             open.sets.push(signatures.clone());
             let batch = Arc::clone(&open.batch);
             let len = open.sets.len();
-            if len >= max {
+            if len >= max || !self.worth_waiting(&state, len) {
                 let closed = self.close(&mut state);
                 drop(state);
                 self.check(closed);
             } else {
-                // Wake the first member only when it should stop waiting:
-                // each wake-up is a hand-off between threads.
-                let stop = !self.worth_waiting(&state, len);
                 drop(state);
-                if stop {
-                    self.changed.notify_all();
-                }
             }
             batch.wait();
             return;
@@ -232,13 +267,14 @@ impl SignatureBatcher {
             sets: vec![signatures.clone()],
             opened: Instant::now(),
         });
+        let mut yields = 0;
         let closed = loop {
             let Some(open) = state
                 .open
                 .as_ref()
                 .filter(|o| Arc::ptr_eq(&o.batch, &batch))
             else {
-                // A member filled it, and checks it.
+                // A member closed it, and checks it.
                 break None;
             };
             let waited = open.opened.elapsed();
@@ -248,15 +284,34 @@ impl SignatureBatcher {
             {
                 break self.close(&mut state);
             }
+            // Yield first (the others are about to submit), then sleep
+            // until something changes.
+            if yields < YIELDS {
+                yields += 1;
+                drop(state);
+                std::thread::yield_now();
+                state = self.lock();
+                continue;
+            }
+            state.first_sleeping += 1;
             state = self
                 .changed
                 .wait_timeout(state, self.config.window - waited)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            state.first_sleeping -= 1;
         };
         drop(state);
         self.check(closed);
         batch.wait();
+    }
+
+    /// Wakes the batches' first members, when some sleep, to look again
+    /// at whether to wait (called with the lock released).
+    fn changed(&self, first_sleeping: usize) {
+        if first_sleeping > 0 {
+            self.changed.notify_all();
+        }
     }
 
     /// Takes the open batch out, to be checked by the caller.
@@ -278,7 +333,7 @@ impl SignatureBatcher {
         }
         impl Drop for Wake<'_> {
             fn drop(&mut self) {
-                {
+                let first_sleeping = {
                     let mut state = self.batcher.lock();
                     state.checking = state.checking.saturating_sub(1);
                     match self.outcome {
@@ -289,14 +344,10 @@ impl SignatureBatcher {
                         }
                         None => state.stats.alone += 1,
                     }
-                }
-                *self
-                    .batch
-                    .checked
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = true;
-                self.batch.done.notify_all();
-                self.batcher.changed.notify_all();
+                    state.first_sleeping
+                };
+                self.batch.end();
+                self.batcher.changed(first_sleeping);
             }
         }
         let mut wake = Wake {
@@ -334,11 +385,12 @@ impl Entry<'_> {
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
         if !self.submitted {
-            {
+            let first_sleeping = {
                 let mut state = self.batcher.lock();
                 state.preparing = state.preparing.saturating_sub(1);
-            }
-            self.batcher.changed.notify_all();
+                state.first_sleeping
+            };
+            self.batcher.changed(first_sleeping);
         }
     }
 }

@@ -57,8 +57,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub policy: Option<PathBuf>,
     /// Most concurrent presentations whose signatures are checked as one
-    /// batch (0 or 1, the default: each alone; 64 is a sensible batch).
-    #[arg(long, default_value_t = 1)]
+    /// batch (0 or 1: each alone). Batches close sooner whenever waiting
+    /// would leave a core idle.
+    #[arg(long, default_value_t = 64)]
     pub batch_max: usize,
     /// Longest a batch stays open for more presentations, in microseconds
     /// (at most 2000).

@@ -191,13 +191,29 @@ fn kb_nonce(sd_jwt: &str) -> Option<String> {
     // The KB-JWT is what follows the last `~`; only it is parsed.
     let (_, kb) = sd_jwt.rsplit_once('~')?;
     let kb = vouch_core::jws::Jws::parse(kb).ok()?;
-    let claims: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(kb.payload()).ok()?;
-    claims
-        .get("nonce")?
-        .as_str()
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned)
+    let payload = kb.payload();
+    /// The one claim read, borrowed; every other member is skipped.
+    #[derive(serde::Deserialize)]
+    struct Nonce<'a> {
+        #[serde(borrow)]
+        nonce: Option<std::borrow::Cow<'a, str>>,
+    }
+    // serde reads a struct from an array as well; only an object is read
+    // this way, and whatever it does not take (a repeated member, a nonce
+    // that is not a string) goes the general way, as before.
+    let object = payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let nonce = match serde_json::from_slice::<Nonce<'_>>(payload)
+        .ok()
+        .filter(|_| object)
+    {
+        Some(read) => read.nonce?.into_owned(),
+        None => {
+            let claims: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(payload).ok()?;
+            claims.get("nonce")?.as_str()?.to_owned()
+        }
+    };
+    Some(nonce).filter(|n| !n.is_empty())
 }
 
 fn is_sd_jwt(text: &str) -> bool {
@@ -381,6 +397,35 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn the_kb_nonce_is_read_from_an_object_payload_only() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let with = |payload: &str| {
+            let kb = vouch_core::jws::Jws::sign_eddsa(payload.as_bytes(), None, None, &key);
+            kb_nonce(&format!("eyJh.eyJi.c2ln~{}", kb.as_str()))
+        };
+        let nonce = |n: &str| Some(n.to_owned());
+        assert_eq!(with(r#"{"aud":"x","nonce":"n-1","iat":1}"#), nonce("n-1"));
+        assert_eq!(with(r#" {"nonce":"a\"b\u00e9"}"#), nonce("a\"bé"));
+        // A repeated member: the last one, as a JSON map reads it.
+        assert_eq!(with(r#"{"nonce":"a","nonce":"b"}"#), nonce("b"));
+        // No nonce, an empty one, one that is not a string, not an object,
+        // not JSON, no KB-JWT.
+        for payload in [
+            r#"{"aud":"x"}"#,
+            r#"{"nonce":""}"#,
+            r#"{"nonce":null}"#,
+            r#"{"nonce":7}"#,
+            r#"["n-1"]"#,
+            r#"{"nonce":"n-1""#,
+            "",
+        ] {
+            assert_eq!(with(payload), None, "{payload}");
+        }
+        assert_eq!(kb_nonce("eyJh.eyJi.c2ln~"), None);
+        assert_eq!(kb_nonce("eyJh.eyJi.c2ln~not a jws"), None);
+    }
 
     #[test]
     fn classifies_text() {

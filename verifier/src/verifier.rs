@@ -241,9 +241,8 @@ impl std::fmt::Debug for Verifier {
 ///
 /// With [`Checker::set_batching`], threads that call [`Checker::check`]
 /// at the same time have their presentations' signatures checked in
-/// batches ([`SignatureBatcher`]); off by default (see `docs/benchmarks.md`,
-/// "Verify many at once": fewer instructions per check, but over HTTP the
-/// hand-offs between threads cost more than that so far).
+/// batches ([`SignatureBatcher`]); off until then (`vouch-verifier serve`
+/// turns it on: see `docs/benchmarks.md`, "Verify many at once").
 #[derive(Debug)]
 pub struct Checker {
     config: VerifierConfig,

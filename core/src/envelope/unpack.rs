@@ -1,5 +1,7 @@
 //! Unpacking the structure and binary streams back to the presentation text.
 
+use std::sync::{Mutex, PoisonError};
+
 use crate::b64;
 
 use super::{marker, sha256, EnvelopeError, DID_ID_LEN, MAX_DECODED, MAX_PARTS, MAX_SEGMENTS};
@@ -302,16 +304,60 @@ fn did_id(seen: &mut [Seen], dids: &mut Vec<String>, index: usize) -> Result<usi
     if let Some(id) = entry.did {
         return Ok(id);
     }
-    let did = crate::did::DidKey::from_public_key(&ed25519_key(&entry.raw)?);
+    dids.push(known_did_id(&entry.raw)?);
+    entry.did = Some(dids.len() - 1);
+    Ok(dids.len() - 1)
+}
+
+/// Most did:key ids [`known_did_id`] keeps.
+const KNOWN_DIDS: usize = 64;
+
+/// The did:key ids of keys already checked to be Ed25519 points, newest
+/// last. The did:key tokens of a presentation are its issuer's (`iss`,
+/// `kid`), and a verifier meets the same few issuers over and over, while
+/// checking that 32 bytes are a point (a decompression) is about an eighth
+/// of a decode. The list only saves work: an entry is exactly what
+/// [`did_id_of`] gives for its bytes, and only keys that are points are
+/// kept.
+static KNOWN: Mutex<Vec<([u8; 32], String)>> = Mutex::new(Vec::new());
+
+/// [`did_id_of`], remembered for the last [`KNOWN_DIDS`] keys.
+fn known_did_id(raw: &[u8; 32]) -> Result<String, EnvelopeError> {
+    // A panic elsewhere while holding the lock leaves the list whole
+    // (pushes and removes do not panic halfway), so a poisoned lock is
+    // used as it is.
+    let found = |known: &Vec<([u8; 32], String)>| {
+        known
+            .iter()
+            .rev()
+            .find(|(k, _)| k == raw)
+            .map(|(_, id)| id.clone())
+    };
+    if let Some(id) = found(&KNOWN.lock().unwrap_or_else(PoisonError::into_inner)) {
+        return Ok(id);
+    }
+    let id = did_id_of(raw)?;
+    let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+    if found(&known).is_none() {
+        if known.len() >= KNOWN_DIDS {
+            known.remove(0);
+        }
+        known.push((*raw, id.clone()));
+    }
+    Ok(id)
+}
+
+/// The did:key id (`z6Mk…`) of the Ed25519 key `raw`, which must be a
+/// point.
+fn did_id_of(raw: &[u8; 32]) -> Result<String, EnvelopeError> {
+    let did = crate::did::DidKey::from_public_key(&ed25519_key(raw)?);
     let id = did.method_specific_id();
     if id.len() != DID_ID_LEN {
         return Err(EnvelopeError::Container(
             "did:key id of an unexpected length",
         ));
     }
-    dids.push(id.to_owned());
-    entry.did = Some(dids.len() - 1);
-    Ok(dids.len() - 1)
+    Ok(id.to_owned())
 }
 
 fn ed25519_key(raw: &[u8; 32]) -> Result<ed25519_dalek::VerifyingKey, EnvelopeError> {
@@ -381,6 +427,14 @@ impl Renderer<'_> {
         }
         let d: [u8; 32] = hasher.finalize().into();
         self.sd_hash = Some(d);
+        // Verifying the presentation hashes the same bytes again: it
+        // finds them remembered (checked all present just above).
+        crate::sd_jwt::remember_sd_hash(
+            self.texts[..self.parts.len() - 1]
+                .iter()
+                .map(|t| t.as_deref().unwrap_or_default()),
+            d,
+        );
         Ok(d)
     }
 
@@ -439,4 +493,45 @@ fn quote(out: &mut Vec<u8>, raw: &[u8]) {
         out.extend_from_slice(&buf[..n]);
     }
     out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_did_id_is_the_one_rendering_gives_and_a_non_key_is_never_remembered() {
+        let not_a_key = (0u8..=255)
+            .map(|b| [b; 32])
+            .find(|raw| ed25519_dalek::VerifyingKey::from_bytes(raw).is_err())
+            .unwrap();
+        let refused = Err(EnvelopeError::Container(
+            "did:key token is not an Ed25519 key",
+        ));
+        // More keys than are remembered, twice over: each id is the one
+        // rendered from its key, whether remembered or pushed out.
+        let keys: Vec<[u8; 32]> = (0..KNOWN_DIDS as u64 + 8)
+            .map(|i| {
+                let mut seed = [7u8; 32];
+                seed[..8].copy_from_slice(&i.to_le_bytes());
+                ed25519_dalek::SigningKey::from_bytes(&seed)
+                    .verifying_key()
+                    .to_bytes()
+            })
+            .collect();
+        for _ in 0..2 {
+            for raw in &keys {
+                let id = crate::did::DidKey::from_public_key(
+                    &ed25519_dalek::VerifyingKey::from_bytes(raw).unwrap(),
+                )
+                .method_specific_id()
+                .to_owned();
+                assert_eq!(known_did_id(raw), Ok(id));
+            }
+            assert_eq!(known_did_id(&not_a_key), refused);
+        }
+        let known = KNOWN.lock().unwrap();
+        assert!(known.len() <= KNOWN_DIDS);
+        assert!(known.iter().all(|(k, _)| *k != not_a_key));
+    }
 }
