@@ -427,14 +427,6 @@ impl Renderer<'_> {
         }
         let d: [u8; 32] = hasher.finalize().into();
         self.sd_hash = Some(d);
-        // Verifying the presentation hashes the same bytes again: it
-        // finds them remembered (checked all present just above).
-        crate::sd_jwt::remember_sd_hash(
-            self.texts[..self.parts.len() - 1]
-                .iter()
-                .map(|t| t.as_deref().unwrap_or_default()),
-            d,
-        );
         Ok(d)
     }
 

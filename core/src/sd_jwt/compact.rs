@@ -1,6 +1,5 @@
 //! The SD-JWT type: its compact and JSON serialisations and its parts.
 
-use std::cell::RefCell;
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
@@ -60,59 +59,6 @@ pub enum SdJwtError {
     /// The payload nests deeper than [`MAX_DEPTH`].
     #[error("issuer-signed JWT payload nests deeper than {MAX_DEPTH} levels")]
     PayloadTooDeep,
-}
-
-thread_local! {
-    /// The last `sd_hash` input this thread hashed while decoding a QR
-    /// envelope ([`remember_sd_hash`]), which renders the KB-JWT's
-    /// `sd_hash` from the parts it decodes: verifying the presentation
-    /// right after hashes the same bytes again.
-    static LAST_SD_HASH: RefCell<HashedPrefix> = const {
-        RefCell::new(HashedPrefix {
-            text: String::new(),
-            digest: [0; 32],
-        })
-    };
-}
-
-/// SHA-256 of `text`, the `<jwt>~<d1>~…~<dn>~` of some SD-JWT.
-struct HashedPrefix {
-    text: String,
-    digest: [u8; 32],
-}
-
-impl HashedPrefix {
-    /// The digest, when `parts`, each followed by `~`, are exactly `text`
-    /// (compared byte for byte: the digest is only reused for the very
-    /// bytes it was computed from).
-    fn of<'a>(&self, parts: impl Iterator<Item = &'a str>) -> Option<[u8; 32]> {
-        if self.text.is_empty() {
-            return None;
-        }
-        let mut rest = self.text.as_bytes();
-        for part in parts {
-            let (head, tail) = rest.split_at_checked(part.len() + 1)?;
-            if head[..part.len()] != *part.as_bytes() || head[part.len()] != b'~' {
-                return None;
-            }
-            rest = tail;
-        }
-        rest.is_empty().then_some(self.digest)
-    }
-}
-
-/// Remembers, for this thread, that SHA-256 of `parts`, each followed by
-/// `~`, is `digest` (the envelope decoder's `sd_hash`, computed from the
-/// same parts); [`SdJwt`]'s `sd_hash` then reuses it for the same bytes.
-pub(crate) fn remember_sd_hash<'a>(parts: impl Iterator<Item = &'a str>, digest: [u8; 32]) {
-    LAST_SD_HASH.with_borrow_mut(|last| {
-        last.text.clear();
-        for part in parts {
-            last.text.push_str(part);
-            last.text.push('~');
-        }
-        last.digest = digest;
-    });
 }
 
 /// A parsed SD-JWT: issuer-signed JWT, disclosures, optional KB-JWT.
@@ -312,16 +258,11 @@ impl SdJwt {
     /// base64url(SHA-256(`<jwt>~<d1>~…~<dn>~`)): the `sd_hash` of a KB-JWT
     /// over this SD-JWT, hashed part by part without building the string.
     pub(super) fn sd_hash(&self) -> String {
-        let parts = || {
-            std::iter::once(self.jwt.as_str())
-                .chain(self.disclosures.iter().map(|d| d.encoded.as_str()))
-        };
-        if let Some(digest) = LAST_SD_HASH.with_borrow(|last| last.of(parts())) {
-            return b64::encode(digest);
-        }
         let mut hash = Sha256::new();
-        for part in parts() {
-            hash.update(part);
+        hash.update(self.jwt.as_str());
+        hash.update(b"~");
+        for d in &self.disclosures {
+            hash.update(&d.encoded);
             hash.update(b"~");
         }
         b64::encode(hash.finalize())
@@ -342,51 +283,5 @@ impl SdJwt {
     /// The KB-JWT, if any.
     pub fn kb_jwt(&self) -> Option<&Jws> {
         self.kb.as_ref()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rand::rngs::StdRng;
-    use rand::SeedableRng as _;
-
-    use super::*;
-
-    fn computed(sd_jwt: &SdJwt) -> String {
-        b64::encode(Sha256::digest(sd_jwt.without_kb()))
-    }
-
-    #[test]
-    fn a_remembered_sd_hash_is_used_only_for_the_very_bytes_it_was_computed_from() {
-        let fixture = crate::sample::bench_fixture(&mut StdRng::seed_from_u64(1));
-        let sd_jwt = SdJwt::parse(&fixture.presentation).unwrap();
-        let prefix = sd_jwt.without_kb();
-        let parts: Vec<&str> = prefix.strip_suffix('~').unwrap().split('~').collect();
-        let right = computed(&sd_jwt);
-        assert_eq!(sd_jwt.sd_hash(), right);
-        let wrong = [7u8; 32];
-        // The same parts: the remembered digest (here a wrong one, to show
-        // it is the one used).
-        remember_sd_hash(parts.iter().copied(), wrong);
-        assert_eq!(sd_jwt.sd_hash(), b64::encode(wrong));
-        // Any other bytes: hashed afresh.
-        let mut changed: Vec<String> = parts.iter().map(|p| (*p).to_owned()).collect();
-        changed[1].push('A');
-        let others: [Vec<&str>; 4] = [
-            changed.iter().map(String::as_str).collect(),
-            parts[..parts.len() - 1].to_vec(),
-            [&parts[..], &["AAAA"]].concat(),
-            vec![],
-        ];
-        for other in others {
-            remember_sd_hash(other.iter().copied(), wrong);
-            assert_eq!(sd_jwt.sd_hash(), right, "{other:?}");
-        }
-        // One part moved across a '~'.
-        let (a, b) = parts[1].split_at(4);
-        let mut moved = parts.clone();
-        moved.splice(1..2, [a, b]);
-        remember_sd_hash(moved.iter().copied(), wrong);
-        assert_eq!(sd_jwt.sd_hash(), right);
     }
 }

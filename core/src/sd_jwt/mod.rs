@@ -15,7 +15,6 @@ mod disclosure;
 mod reveal;
 mod verify;
 
-pub(crate) use compact::remember_sd_hash;
 pub use compact::{SdJwt, SdJwtError};
 pub(crate) use conceal::issue_compact;
 pub use conceal::{conceal, ConcealError, Concealment};
