@@ -16,8 +16,7 @@ use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use ed25519_dalek::{Signer as _, SigningKey};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use serde_json::Value;
-use vouch_core::vc::{self, Claim, ClaimsRequest, CredentialRequest};
+use vouch_core::vc::{self, CredentialRequest};
 use vouch_core::{envelope, qr, sample, ClaimPath, SdJwt};
 
 const NOW: i64 = sample::BENCH_NOW;
@@ -132,57 +131,6 @@ fn paired_issue(
     (n as f64 / ti.as_secs_f64(), n as f64 / ts.as_secs_f64())
 }
 
-/// A string or whole number as itself, anything else as JSON.
-fn leaf(value: &Value) -> Claim<'_> {
-    match value {
-        Value::String(s) => Claim::Str(s),
-        Value::Number(n) if n.is_i64() => n.as_i64().map_or(Claim::Json(value), Claim::Int),
-        other => Claim::Json(other),
-    }
-}
-
-/// `vc::issue_claims` of the request's claims, borrowed into slices as the
-/// batch issuer borrows a row's cells (timed with the issuance).
-fn issue_borrowed(request: &CredentialRequest, issuer: &vc::IssuerKey, rng: &mut StdRng) -> String {
-    let mut members: Vec<(&str, Claim<'_>)> = Vec::with_capacity(64);
-    let mut ends = Vec::with_capacity(16);
-    for value in request.claims.values() {
-        for item in value.as_array().into_iter().flatten() {
-            for (name, v) in item.as_object().into_iter().flatten() {
-                members.push((name, leaf(v)));
-            }
-            ends.push(members.len());
-        }
-    }
-    let mut start = 0;
-    let items: Vec<Claim<'_>> = ends
-        .iter()
-        .map(|&end| {
-            let item = Claim::Object(&members[start..end]);
-            start = end;
-            item
-        })
-        .collect();
-    let top: Vec<(&str, Claim<'_>)> = request
-        .claims
-        .iter()
-        .map(|(name, v)| match v {
-            Value::Array(_) => (name.as_str(), Claim::Array(&items)),
-            other => (name.as_str(), leaf(other)),
-        })
-        .collect();
-    let borrowed = ClaimsRequest {
-        vct: &request.vct,
-        iat: request.iat,
-        exp: request.exp,
-        holder: &request.holder,
-        status: request.status.as_ref(),
-        claims: &top,
-        concealment: &request.concealment,
-    };
-    vc::issue_claims(&borrowed, issuer, rng).expect("issue")
-}
-
 fn summary() {
     let f = fixture();
     let message = f.credential.jwt().signing_input().to_vec();
@@ -230,7 +178,7 @@ fn summary() {
     let (claims, claims_sign) = paired_issue(
         &f,
         |request| {
-            black_box(issue_borrowed(&request, &f.issuer, &mut rng));
+            black_box(sample::issue_borrowed(&request, &f.issuer, &mut rng));
         },
         &sk,
         &message,

@@ -30,10 +30,7 @@ use std::hint::black_box;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use serde_json::Value;
-use vouch_core::vc::{
-    self, Claim, ClaimsRequest, CredentialRequest, IssuerKey, PresentationRequest,
-};
+use vouch_core::vc::{self, CredentialRequest, IssuerKey, PresentationRequest};
 use vouch_core::{envelope, sample, ClaimPath, SdJwt};
 
 const NOW: i64 = sample::BENCH_NOW;
@@ -119,56 +116,10 @@ fn measured_issue_compact(request: CredentialRequest, issuer: &IssuerKey, rng: &
     black_box(vc::issue_compact(request, issuer, rng).expect("issue"));
 }
 
-/// A string or whole number as itself, anything else as JSON.
-fn leaf(value: &Value) -> Claim<'_> {
-    match value {
-        Value::String(s) => Claim::Str(s),
-        Value::Number(n) if n.is_i64() => n.as_i64().map_or(Claim::Json(value), Claim::Int),
-        other => Claim::Json(other),
-    }
-}
-
+/// `vc::issue_claims` of the claims borrowed into slices (`sample::issue_borrowed`).
 #[inline(never)]
 fn measured_issue_claims(request: &CredentialRequest, issuer: &IssuerKey, rng: &mut StdRng) {
-    // The claims as borrowed slices, one level of objects in arrays: the
-    // objects' members in one list, the objects in another, then the top.
-    let mut members: Vec<(&str, Claim<'_>)> = Vec::with_capacity(64);
-    let mut ends = Vec::with_capacity(16);
-    for value in request.claims.values() {
-        for item in value.as_array().into_iter().flatten() {
-            for (name, v) in item.as_object().into_iter().flatten() {
-                members.push((name, leaf(v)));
-            }
-            ends.push(members.len());
-        }
-    }
-    let mut start = 0;
-    let items: Vec<Claim<'_>> = ends
-        .iter()
-        .map(|&end| {
-            let item = Claim::Object(&members[start..end]);
-            start = end;
-            item
-        })
-        .collect();
-    let top: Vec<(&str, Claim<'_>)> = request
-        .claims
-        .iter()
-        .map(|(name, v)| match v {
-            Value::Array(_) => (name.as_str(), Claim::Array(&items)),
-            other => (name.as_str(), leaf(other)),
-        })
-        .collect();
-    let borrowed = ClaimsRequest {
-        vct: &request.vct,
-        iat: request.iat,
-        exp: request.exp,
-        holder: &request.holder,
-        status: request.status.as_ref(),
-        claims: &top,
-        concealment: &request.concealment,
-    };
-    black_box(vc::issue_claims(&borrowed, issuer, rng).expect("issue"));
+    black_box(sample::issue_borrowed(request, issuer, rng));
 }
 
 #[inline(never)]
