@@ -267,15 +267,7 @@ pub fn issue_borrowed(
             ends.push(members.len());
         }
     }
-    let mut start = 0;
-    let items: Vec<Claim<'_>> = ends
-        .iter()
-        .map(|&end| {
-            let item = Claim::Object(&members[start..end]);
-            start = end;
-            item
-        })
-        .collect();
+    let items = Claim::objects(&members, &ends);
     let top: Vec<(&str, Claim<'_>)> = request
         .claims
         .iter()
@@ -284,14 +276,6 @@ pub fn issue_borrowed(
             other => (name.as_str(), leaf(other)),
         })
         .collect();
-    let borrowed = crate::vc::ClaimsRequest {
-        vct: &request.vct,
-        iat: request.iat,
-        exp: request.exp,
-        holder: &request.holder,
-        status: request.status.as_ref(),
-        claims: &top,
-        concealment: &request.concealment,
-    };
+    let borrowed = request.borrowed(&top, &request.concealment);
     crate::vc::issue_claims(&borrowed, issuer, rng).expect("the sample's claims issue")
 }

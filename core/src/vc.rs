@@ -206,6 +206,45 @@ impl Claim<'_> {
     }
 }
 
+impl<'a> Claim<'a> {
+    /// The objects whose members are `members` cut at `ends` (object `i`
+    /// holds `members[ends[i-1]..ends[i]]`): how a row's list of objects is
+    /// borrowed from one flat list of members.
+    ///
+    /// # Panics
+    /// When `ends` is not increasing within `members.len()`.
+    pub fn objects(members: &'a [(&'a str, Claim<'a>)], ends: &[usize]) -> Vec<Claim<'a>> {
+        let mut start = 0;
+        ends.iter()
+            .map(|&end| {
+                let item = Claim::Object(&members[start..end]);
+                start = end;
+                item
+            })
+            .collect()
+    }
+}
+
+impl CredentialRequest {
+    /// This request, borrowed, with `claims` and `concealment` in place of
+    /// its own.
+    pub fn borrowed<'a>(
+        &'a self,
+        claims: &'a [(&'a str, Claim<'a>)],
+        concealment: &'a Concealment,
+    ) -> ClaimsRequest<'a> {
+        ClaimsRequest {
+            vct: &self.vct,
+            iat: self.iat,
+            exp: self.exp,
+            holder: &self.holder,
+            status: self.status.as_ref(),
+            claims,
+            concealment,
+        }
+    }
+}
+
 /// What to issue, borrowed: [`issue_claims`]. The same fields as
 /// [`CredentialRequest`], none of them copied.
 #[derive(Debug, Clone, Copy)]
@@ -266,15 +305,7 @@ pub fn issue_compact(
         .iter()
         .map(|(name, value)| (name.as_str(), Claim::Json(value)))
         .collect();
-    let borrowed = ClaimsRequest {
-        vct: &request.vct,
-        iat: request.iat,
-        exp: request.exp,
-        holder: &request.holder,
-        status: request.status.as_ref(),
-        claims: &members,
-        concealment: &request.concealment,
-    };
+    let borrowed = request.borrowed(&members, &request.concealment);
     issue_text(&borrowed, &members, issuer, rng)
 }
 
@@ -506,15 +537,7 @@ mod tests {
             claims,
             ..request.clone()
         };
-        let borrowed = ClaimsRequest {
-            vct: &request.vct,
-            iat: request.iat,
-            exp: request.exp,
-            holder: &request.holder,
-            status: request.status.as_ref(),
-            claims: members,
-            concealment: &request.concealment,
-        };
+        let borrowed = request.borrowed(members, &request.concealment);
         for seed in 0..3 {
             let value = issue(whole.clone(), &issuer, &mut StdRng::seed_from_u64(seed))
                 .map(|c| c.serialize());
@@ -634,15 +657,7 @@ mod tests {
         let issuer = crate::sample::issuer_key();
         let twice = |claims: &[(&str, Claim<'_>)], concealed: &[&str]| {
             let concealment = paths(concealed, 0);
-            let borrowed = ClaimsRequest {
-                vct: &request.vct,
-                iat: request.iat,
-                exp: request.exp,
-                holder: &request.holder,
-                status: request.status.as_ref(),
-                claims,
-                concealment: &concealment,
-            };
+            let borrowed = request.borrowed(claims, &concealment);
             issue_claims(&borrowed, &issuer, &mut StdRng::seed_from_u64(0))
         };
         let repeated = |name: &str| {

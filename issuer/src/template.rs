@@ -379,15 +379,7 @@ impl CsvTemplate for Template {
                 ends.push(members.len());
             }
         }
-        let mut start = 0;
-        let items: Vec<Claim<'_>> = ends
-            .iter()
-            .map(|&end| {
-                let item = Claim::Object(&members[start..end]);
-                start = end;
-                item
-            })
-            .collect();
+        let items = Claim::objects(&members, &ends);
         let mut owned = top_values.iter();
         let mut claims = Vec::with_capacity(self.fields.len());
         let mut item = 0;
