@@ -28,7 +28,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint, VartimeEdwardsPrecomputation};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{
@@ -73,6 +73,36 @@ fn is_canonical(encoding: &[u8; 32]) -> bool {
         && encoding[0] >= 0xed)
 }
 
+/// The `y` coordinates (canonical encodings, sign bit clear) of the eight
+/// points of small order: `1`, `−1`, `0` and the two of the points of
+/// order 8. A point's negation has the same `y`, and the points of small
+/// order are closed under negation, so a curve point is of small order
+/// exactly when its `y` is one of these.
+fn small_order_ys() -> &'static [[u8; 32]] {
+    static YS: OnceLock<Vec<[u8; 32]>> = OnceLock::new();
+    YS.get_or_init(|| {
+        let mut ys: Vec<[u8; 32]> = Vec::with_capacity(EIGHT_TORSION.len());
+        for point in EIGHT_TORSION {
+            let mut y = point.compress().to_bytes();
+            y[31] &= 0x7f;
+            if !ys.contains(&y) {
+                ys.push(y);
+            }
+        }
+        ys
+    })
+}
+
+/// Whether the curve point with this canonical encoding (one that
+/// decompresses) is of small order: `EdwardsPoint::is_small_order` read
+/// from the encoding's `y`, without the three doublings (a few thousand
+/// instructions per signature, and as many again for its key).
+fn is_small_order_encoding(encoding: &[u8; 32]) -> bool {
+    let mut y = *encoding;
+    y[31] &= 0x7f;
+    small_order_ys().contains(&y)
+}
+
 /// One signature (`R`, `s`) by key `A` on a message, read and ready for the
 /// equation, alone ([`Term::holds`]) or in a batch ([`batch_holds`]).
 #[derive(Debug, Clone)]
@@ -98,7 +128,8 @@ impl Term {
         if !is_canonical(&key_bytes) {
             return Err(Refusal::KeyEncoding);
         }
-        if key.is_weak() {
+        // `key` holds a decompressed point: its encoding's `y` decides.
+        if is_small_order_encoding(&key_bytes) {
             return Err(Refusal::WeakKey);
         }
         let (r_half, s_half) = signature.split_at(32);
@@ -112,7 +143,7 @@ impl Term {
         let r = CompressedEdwardsY(r_bytes)
             .decompress()
             .ok_or(Refusal::REncoding)?;
-        if r.is_small_order() {
+        if is_small_order_encoding(&r_bytes) {
             return Err(Refusal::SmallOrderR);
         }
         let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
@@ -372,6 +403,42 @@ mod tests {
             );
         }
         assert!(batch_holds(b"test", &[]));
+    }
+
+    #[test]
+    fn small_order_read_from_the_encoding_is_is_small_order() {
+        assert_eq!(small_order_ys().len(), 5);
+        // Every torsion point, every point with a torsion component, and
+        // both signs of each encoding (where it decompresses).
+        let mut points: Vec<EdwardsPoint> = EIGHT_TORSION.to_vec();
+        for i in 1..40u64 {
+            let p = EdwardsPoint::mul_base(&Scalar::from(i * 7919 + 3));
+            points.push(p);
+            points.extend(EIGHT_TORSION.iter().map(|t| p + t));
+        }
+        let mut checked = 0;
+        for p in points {
+            for flip in [0u8, 0x80] {
+                let mut encoding = p.compress().to_bytes();
+                encoding[31] ^= flip;
+                if !is_canonical(&encoding) {
+                    continue;
+                }
+                let Some(q) = CompressedEdwardsY(encoding).decompress() else {
+                    continue;
+                };
+                assert_eq!(
+                    is_small_order_encoding(&encoding),
+                    q.is_small_order(),
+                    "{encoding:02x?}"
+                );
+                if let Ok(key) = VerifyingKey::from_bytes(&encoding) {
+                    assert_eq!(is_small_order_encoding(&encoding), key.is_weak());
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 600, "{checked}");
     }
 
     #[test]
