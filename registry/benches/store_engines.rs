@@ -23,7 +23,8 @@ use std::time::Instant;
 /// Entries per tile record (the chain store's: 256), or
 /// `VOUCH_STORE_BENCH_TILE` (to see what smaller records change).
 fn tile_width() -> u64 {
-    std::env::var("VOUCH_STORE_BENCH_TILE").map_or(256, |n| n.parse().expect("VOUCH_STORE_BENCH_TILE"))
+    std::env::var("VOUCH_STORE_BENCH_TILE")
+        .map_or(256, |n| n.parse().expect("VOUCH_STORE_BENCH_TILE"))
 }
 /// Entries per atomic write (a replica's range).
 const RANGE: u64 = 10_000;

@@ -727,14 +727,10 @@ impl Replica {
                 }
                 None => None,
             };
-            let fetching = next_range.map(|(start, end)| async move {
-                (start, end, source.entries(start, end).await)
-            });
-            let (checked, staged, next) = tokio::join!(
-                maybe(verifying),
-                maybe(staging),
-                maybe(fetching)
-            );
+            let fetching = next_range
+                .map(|(start, end)| async move { (start, end, source.entries(start, end).await) });
+            let (checked, staged, next) =
+                tokio::join!(maybe(verifying), maybe(staging), maybe(fetching));
             // Errors in entry order: the staged range comes first.
             let mut spent = std::time::Duration::ZERO;
             if let Some(staged) = staged {
@@ -1059,7 +1055,10 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(
                 );
                 leaves.push(log::record_hash(line));
             }
-            let batch = out.len().div_ceil(out.len().div_ceil(MAX_BATCH).max(1)).max(1);
+            let batch = out
+                .len()
+                .div_ceil(out.len().div_ceil(MAX_BATCH).max(1))
+                .max(1);
             for (c, chunk) in out.chunks(batch).enumerate() {
                 verify_signatures(chunk).map_err(|(i, e)| (offset + c * batch + i, e.into()))?;
             }
