@@ -125,7 +125,7 @@ impl Engine for Sled {
 struct Redb(redb::Database);
 
 impl Engine for Redb {
-    const NAME: &'static str = "redb 4.6";
+    const NAME: &'static str = "redb 2.6";
     fn create(dir: &Path) -> Self {
         Redb(redb::Database::create(dir.join("redb")).unwrap())
     }
@@ -134,7 +134,7 @@ impl Engine for Redb {
     }
     fn write(&mut self, tiles: &[(u64, Vec<u8>)]) {
         let mut tx = self.0.begin_write().unwrap();
-        tx.set_durability(redb::Durability::None).unwrap();
+        tx.set_durability(redb::Durability::None);
         {
             let mut table = tx.open_table(TILES).unwrap();
             for (t, bytes) in tiles {
@@ -149,7 +149,6 @@ impl Engine for Redb {
         tx.commit().unwrap();
     }
     fn read_all(&self) -> u64 {
-        use redb::ReadableDatabase as _;
         let tx = self.0.begin_read().unwrap();
         let table = tx.open_table(TILES).unwrap();
         table
