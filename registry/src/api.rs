@@ -353,25 +353,32 @@ fn check_range(r: Range, max: u64, what: &str) -> ApiResult<()> {
 
 /// Entries `[start, end)` one per line, stopping before the body would pass
 /// [`MAX_RANGE_BYTES`] (at least one entry when there is one). Reads the
-/// store a few entries at a time so a range of large entries is never held
-/// whole.
+/// store a few entries at a time (the entries it holds are shared slices
+/// of its records, not copies) and copies them into a body of the exact
+/// size at the end: growing it as it goes moved megabytes per range.
 fn entry_lines(node: &Node, start: u64, end: u64) -> Result<Vec<u8>, crate::store::StoreError> {
-    let mut body = Vec::new();
+    let mut lines = Vec::new();
+    let mut size = 0usize;
     let mut at = start;
-    while at < end {
+    'read: while at < end {
         let to = at.saturating_add(ENTRY_CHUNK).min(end);
         let items = node.entries(at, to)?;
         if items.is_empty() {
             break;
         }
         for item in items {
-            if !body.is_empty() && body.len() + item.len() + 1 > MAX_RANGE_BYTES {
-                return Ok(body);
+            if size > 0 && size + item.len() + 1 > MAX_RANGE_BYTES {
+                break 'read;
             }
-            body.extend_from_slice(&item);
-            body.push(b'\n');
+            size += item.len() + 1;
+            lines.push(item);
         }
         at = to;
+    }
+    let mut body = Vec::with_capacity(size);
+    for line in &lines {
+        body.extend_from_slice(line);
+        body.push(b'\n');
     }
     Ok(body)
 }

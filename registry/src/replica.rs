@@ -256,10 +256,14 @@ pub struct SyncReport {
     pub timings: Timings,
 }
 
-/// Time spent in each phase of a sync.
+/// Time spent in each phase of a sync. The phases overlap: a range's
+/// parsing and signatures are checked while the range before it has the
+/// rules applied and is written, and the range after it downloads, so
+/// their sum exceeds the sync's wall clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Timings {
-    /// Waiting for the node (entries, blocks, proofs).
+    /// Waiting for the node (entries, blocks, proofs) beyond the time
+    /// spent checking.
     pub fetch: std::time::Duration,
     /// Parsing entries and verifying their signatures (on all cores).
     pub verify: std::time::Duration,
@@ -316,13 +320,14 @@ pub struct Replica {
     /// store may hold staged entries beyond the head until the next sync
     /// puts them back.
     interrupted: bool,
-    /// The range being checked on a blocking thread, while it runs.
+    /// The range being applied and staged on a blocking thread, while it
+    /// runs.
     checking: Option<tokio::task::JoinHandle<Checked>>,
 }
 
-/// What checking a range on a blocking thread gives back: the state (moved
-/// there and back), the anchor records with the range's or the refusal,
-/// the time spent.
+/// What applying and staging a range on a blocking thread gives back: the
+/// state (moved there and back), the anchor records with the range's or
+/// the refusal, the time spent.
 type Checked = (ChainState, Result<Anchors, ReplicaError>, Timings);
 
 impl Replica {
@@ -675,13 +680,16 @@ impl Replica {
             blocks.push(block);
             notes.push(note);
         }
-        // The entries, in ranges; the next range downloads while this one is
-        // checked (on a blocking thread). A node may serve fewer entries than
-        // asked for (its byte cap per reply, the client's per call): the
-        // next range then starts after the last entry received.
+        // The entries, in ranges, in a pipeline of three: while range k+1
+        // is parsed and its signatures verified (on all cores, blocking
+        // threads), range k (verified) has the rules applied and is staged
+        // in the store (one blocking thread), and range k+2 downloads. A
+        // node may serve fewer entries than asked for (its byte cap per
+        // reply, the client's per call): the next range then starts after
+        // the last entry received.
         let mut next_block = 0;
         // The anchor records after this sync: the current ones shared,
-        // the new ones recorded as their ranges are checked.
+        // the new ones recorded as their ranges are staged.
         let mut anchors = Some(self.anchors.clone());
         let sealing: Arc<[Block]> = blocks.clone().into();
         let range = |start: u64| (start, start.saturating_add(MAX_RANGE).min(want.size));
@@ -694,32 +702,56 @@ impl Replica {
         } else {
             None
         };
-        while let Some((start, end, lines)) = pending.take() {
-            let got = lines.len() as u64;
-            if got == 0 || got > end - start {
-                return Err(ReplicaError::ShortRange { start, end, got });
-            }
-            let received = start + got;
-            let t = std::time::Instant::now();
-            let recorded = anchors.take().unwrap_or_default();
-            let checking = self.ingest(start, lines, recorded, sealing.clone());
-            let (checked, next) = if received < want.size {
-                let (next_start, next_end) = range(received);
-                let (checked, next) = tokio::join!(checking, source.entries(next_start, next_end));
-                (checked, Some((next_start, next_end, next)))
-            } else {
-                (checking.await, None)
+        let mut verified: Option<Verified> = None;
+        while pending.is_some() || verified.is_some() {
+            let mut next_range = None;
+            let verifying = match pending.take() {
+                Some((start, end, lines)) => {
+                    let got = lines.len() as u64;
+                    if got == 0 || got > end - start {
+                        return Err(ReplicaError::ShortRange { start, end, got });
+                    }
+                    let received = start + got;
+                    if received < want.size {
+                        next_range = Some(range(received));
+                    }
+                    Some(verify_range(start, lines))
+                }
+                None => None,
             };
-            let (recorded, spent) = checked?;
-            anchors = Some(recorded);
+            let t = std::time::Instant::now();
+            let staging = match verified.take() {
+                Some(v) => {
+                    let recorded = anchors.take().unwrap_or_default();
+                    Some(self.stage(v, recorded, sealing.clone()))
+                }
+                None => None,
+            };
+            let fetching = next_range
+                .map(|(start, end)| async move { (start, end, source.entries(start, end).await) });
+            let (checked, staged, next) =
+                tokio::join!(maybe(verifying), maybe(staging), maybe(fetching));
+            // Errors in entry order: the staged range comes first.
+            let mut spent = std::time::Duration::ZERO;
+            if let Some(staged) = staged {
+                let (recorded, staged_to, took) = staged?;
+                anchors = Some(recorded);
+                spent = took;
+                while let Some(b) = blocks.get(next_block).filter(|b| b.size <= staged_to) {
+                    self.check_root(b)?;
+                    next_block += 1;
+                }
+            }
+            if let Some(checked) = checked {
+                let checked = checked?;
+                self.timings.verify += checked.took;
+                spent = spent.max(checked.took);
+                verified = Some(checked);
+            }
             // Waiting for the node beyond the time spent checking.
             self.timings.fetch += t.elapsed().saturating_sub(spent);
-            if let Some((next_start, next_end, next)) = next {
-                pending = Some((next_start, next_end, next?));
-            }
-            while let Some(b) = blocks.get(next_block).filter(|b| b.size <= received) {
-                self.check_root(b)?;
-                next_block += 1;
+            if let Some((start, end, lines)) = next {
+                pending = Some((start, end, lines?));
             }
         }
         for b in &blocks[next_block..] {
@@ -750,31 +782,31 @@ impl Replica {
         }
     }
 
-    /// Parses, verifies and applies entries starting at `start` on a
-    /// blocking thread (the state moves there and back); stages them in the
-    /// store (not yet counted as verified) and records the anchors among
-    /// them in `anchors`, each with the first of `sealing` (the blocks of
-    /// this sync) that seals it. Returns `anchors` and the time it took.
-    fn ingest(
+    /// Applies the rules to `verified` entries on a blocking thread (the
+    /// state moves there and back), stages them in the store (not yet
+    /// counted as verified) and records the anchors among them in
+    /// `anchors`, each with the first of `sealing` (the blocks of this
+    /// sync) that seals it. Returns `anchors`, the size staged up to and
+    /// the time it took.
+    fn stage(
         &mut self,
-        start: u64,
-        lines: Vec<Vec<u8>>,
+        verified: Verified,
         mut anchors: Anchors,
         sealing: Arc<[Block]>,
-    ) -> impl std::future::Future<Output = Result<(Anchors, std::time::Duration), ReplicaError>>
+    ) -> impl std::future::Future<Output = Result<(Anchors, u64, std::time::Duration), ReplicaError>>
            + Send
            + '_ {
         let mut state = std::mem::take(&mut self.state);
         let store = self.store.clone();
+        let end = verified.start + verified.entries.len() as u64;
         self.checking = Some(tokio::task::spawn_blocking(move || {
             let mut timings = Timings::default();
-            let result = check_and_stage(
+            let result = apply_and_stage(
                 &mut state,
                 &mut anchors,
                 &sealing,
                 &store,
-                start,
-                &lines,
+                &verified,
                 &mut timings,
             )
             .map(|()| anchors);
@@ -792,11 +824,10 @@ impl Replica {
             // On a panic the state stays empty; the failed sync's rollback
             // reads it back from the store.
             self.state = state;
-            self.timings.verify += timings.verify;
             self.timings.apply += timings.apply;
             self.timings.store += timings.store;
-            let spent = timings.verify + timings.apply + timings.store;
-            result.map(|anchors| (anchors, spent))
+            let spent = timings.apply + timings.store;
+            result.map(|anchors| (anchors, end, spent))
         }
     }
 
@@ -862,27 +893,60 @@ impl Replica {
     }
 }
 
-/// Parses, verifies and applies entries starting at `start` to `state`;
-/// stages them in `store`; records the anchor entries among them in
-/// `anchors`, each with the first of `sealing` whose tree holds it.
-fn check_and_stage(
+/// A range of entries parsed, hashed and with their signatures verified,
+/// not yet applied.
+struct Verified {
+    /// The index of the first.
+    start: u64,
+    entries: Vec<Entry>,
+    /// Their leaf hashes.
+    leaves: Vec<Hash>,
+    /// The time it took.
+    took: std::time::Duration,
+}
+
+/// Runs `f` when there is one.
+async fn maybe<T>(f: Option<impl std::future::Future<Output = T>>) -> Option<T> {
+    match f {
+        Some(f) => Some(f.await),
+        None => None,
+    }
+}
+
+/// Parses the entries of `lines` (from index `start`), hashes their leaves
+/// and verifies their signatures on all cores, from a blocking thread.
+async fn verify_range(start: u64, lines: Vec<Vec<u8>>) -> Result<Verified, ReplicaError> {
+    let task = tokio::task::spawn_blocking(move || {
+        let t = std::time::Instant::now();
+        let parsed = parse_and_verify(&lines).map_err(|(i, source)| ReplicaError::BadEntry {
+            index: start + i as u64,
+            source,
+        });
+        (parsed, t.elapsed())
+    });
+    let (parsed, took) = task.await.map_err(ReplicaError::Task)?;
+    let (entries, leaves) = parsed?.into_iter().unzip();
+    Ok(Verified {
+        start,
+        entries,
+        leaves,
+        took,
+    })
+}
+
+/// Applies `verified` entries to `state`; stages them in `store`; records
+/// the anchor entries among them in `anchors`, each with the first of
+/// `sealing` whose tree holds it.
+fn apply_and_stage(
     state: &mut ChainState,
     anchors: &mut Anchors,
     sealing: &[Block],
     store: &Store,
-    start: u64,
-    lines: &[Vec<u8>],
+    verified: &Verified,
     timings: &mut Timings,
 ) -> Result<(), ReplicaError> {
-    let t = std::time::Instant::now();
-    let (entries, leaves): (Vec<Entry>, Vec<Hash>) = parse_and_verify(lines)
-        .map_err(|(i, source)| ReplicaError::BadEntry {
-            index: start + i as u64,
-            source,
-        })?
-        .into_iter()
-        .unzip();
-    timings.verify += t.elapsed();
+    let start = verified.start;
+    let entries = &verified.entries;
     let t = std::time::Instant::now();
     for (i, e) in entries.iter().enumerate() {
         state.apply(e).map_err(|err| ReplicaError::BadEntry {
@@ -890,7 +954,7 @@ fn check_and_stage(
             source: err.into(),
         })?;
     }
-    for (index, e) in (start..).zip(&entries) {
+    for (index, e) in (start..).zip(entries) {
         if !matches!(e.action(), Action::Anchor { .. }) {
             continue;
         }
@@ -902,7 +966,7 @@ fn check_and_stage(
     }
     timings.apply += t.elapsed();
     let t = std::time::Instant::now();
-    store.append_hashed(&entries, &leaves, false)?;
+    store.append_hashed(entries, &verified.leaves, false)?;
     timings.store += t.elapsed();
     Ok(())
 }
@@ -968,13 +1032,17 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(
     lines: &[B],
 ) -> Result<Vec<(Entry, Hash)>, (usize, EntryRefused)> {
     // Signatures per multiscalar equation: Pippenger's cost per point falls
-    // as the batch grows (a larger window), about a third less from 512 to
-    // 4,096; a bad signature then costs up to this many single checks to
-    // find.
-    const CHUNK: usize = 4096;
+    // as the batch grows (its bucket sums are shared by more points): about
+    // a third less from 512 to 4,096, and a few per cent more to 8,192. A
+    // core's part is split into equal batches of at most `MAX_BATCH` (not
+    // one full batch and a short rest); a bad signature then costs up to a
+    // batch of single checks to find.
+    const MAX_BATCH: usize = 8192;
+    // Below this many entries a part stays on one core.
+    const MIN_PART: usize = 4096;
     on_all_cores(
         lines,
-        CHUNK,
+        MIN_PART,
         || (0, EntryRefused::Panicked),
         |offset, part| {
             let mut authors = AuthorCache::default();
@@ -987,8 +1055,12 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(
                 );
                 leaves.push(log::record_hash(line));
             }
-            for (c, chunk) in out.chunks(CHUNK).enumerate() {
-                verify_signatures(chunk).map_err(|(i, e)| (offset + c * CHUNK + i, e.into()))?;
+            let batch = out
+                .len()
+                .div_ceil(out.len().div_ceil(MAX_BATCH).max(1))
+                .max(1);
+            for (c, chunk) in out.chunks(batch).enumerate() {
+                verify_signatures(chunk).map_err(|(i, e)| (offset + c * batch + i, e.into()))?;
             }
             Ok(out.into_iter().zip(leaves).collect())
         },

@@ -293,3 +293,114 @@ async fn a_sync_dropped_half_way_is_repaired_by_the_next() {
     assert_eq!(replica.view().unwrap().height(), 1);
     vouch_registry::replica::audit(replica.store(), &trust(&node).policy().unwrap()).unwrap();
 }
+
+/// A source that serves at most two entries per call (so a sync takes
+/// several ranges, checked in a pipeline) with entry `at` replaced by
+/// `bytes`.
+struct Tampering {
+    node: Arc<Node>,
+    at: u64,
+    bytes: Vec<u8>,
+}
+
+impl ChainSource for Tampering {
+    async fn info(&self) -> Result<NodeInfo, SourceError> {
+        self.node.info().await
+    }
+
+    async fn checkpoint(&self) -> Result<String, SourceError> {
+        ChainSource::checkpoint(&*self.node).await
+    }
+
+    async fn block(&self, height: u64) -> Result<String, SourceError> {
+        ChainSource::block(&*self.node, height).await
+    }
+
+    async fn blocks(&self, start: u64, end: u64) -> Result<Vec<String>, SourceError> {
+        self.node.blocks(start, end).await
+    }
+
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, SourceError> {
+        let mut lines = ChainSource::entries(&*self.node, start, end.min(start + 2)).await?;
+        if let Some(line) = self
+            .at
+            .checked_sub(start)
+            .and_then(|i| lines.get_mut(usize::try_from(i).ok()?))
+        {
+            line.clone_from(&self.bytes);
+        }
+        Ok(lines)
+    }
+
+    async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, SourceError> {
+        ChainSource::consistency(&*self.node, old, new).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_entry_in_a_later_range_fails_the_whole_pipelined_sync() {
+    use vouch_registry::replica::EntryRefused;
+
+    let root = tempdir("source-pipeline");
+    let node = node_with_block(&root.path().join("node"));
+    let policy = trust(&node).policy().unwrap();
+    let mut replica = Replica::open(&root.path().join("replica"), policy.clone()).unwrap();
+    // Entries 0..6 in ranges of two: entry 4 (an anchor) with the
+    // signature of entry 3 fails its signature check while entries 2..4
+    // are applied and staged beside it.
+    let lines = ChainSource::entries(&*node, 0, 6).await.unwrap();
+    let sig = |line: &[u8]| {
+        let text = std::str::from_utf8(line).unwrap().to_owned();
+        let at = text.find(",\"sig\":").unwrap();
+        (text[..at].to_owned(), text[at..].to_owned())
+    };
+    let forged = format!("{}{}", sig(&lines[4]).0, sig(&lines[3]).1);
+    let bad_signature = Tampering {
+        node: node.clone(),
+        at: 4,
+        bytes: forged.into_bytes(),
+    };
+    let err = replica.sync(&bad_signature).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ReplicaError::BadEntry {
+                index: 4,
+                source: EntryRefused::Entry(_)
+            }
+        ),
+        "{err}"
+    );
+    assert!(replica.head().is_none());
+    assert_eq!(replica.store().size().unwrap(), 0);
+    // Entry 3 replaced by a well-signed anchor that repeats sequence
+    // number 0 breaks a rule when applied, while entries 4..6 are checked.
+    let repeated = Tampering {
+        node: node.clone(),
+        at: 3,
+        bytes: anchor(&key(2), 0, 7).as_bytes().to_vec(),
+    };
+    let err = replica.sync(&repeated).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ReplicaError::BadEntry {
+                index: 3,
+                source: EntryRefused::Rule(_)
+            }
+        ),
+        "{err}"
+    );
+    assert!(replica.head().is_none());
+    assert_eq!(replica.store().size().unwrap(), 0);
+    assert_eq!(replica.state(), &vouch_core::chain::ChainState::new());
+    // The node itself, in the same ranges: the whole log, checked.
+    let honest = Tampering {
+        node: node.clone(),
+        at: u64::MAX,
+        bytes: Vec::new(),
+    };
+    let report = replica.sync(&honest).await.unwrap();
+    assert_eq!((report.from, report.to, report.height), (0, 6, 1));
+    vouch_registry::replica::audit(replica.store(), &policy).unwrap();
+}
