@@ -20,10 +20,19 @@
 //! check it alone or in a batch of any size, and a verifier's verdict does
 //! not depend on what it was batched with. This is the rule ZIP 215 chose
 //! for the same reason, made stricter on encodings. It differs from
-//! `ed25519_dalek::VerifyingKey::verify_strict` (cofactorless) only on
+//! `ed25519_dalek::VerifyingKey::verify_strict` (cofactorless) on
 //! signatures whose `R` or key has a small-order component added, which
-//! only the key's holder can make; the `ed25519-speccheck` vectors in
+//! only the key's holder can make (accepted here, refused there), and on
+//! keys spelled with a non-canonical `y ≥ p`, under which nobody can sign
+//! (refused here, accepted there); the `ed25519-speccheck` vectors in
 //! `tests/vectors/ed25519-speccheck/` pin every case.
+//!
+//! Interoperability: a signature that passes only the cofactored equation
+//! (speccheck cases 7 and 8) is accepted here and refused by cofactorless
+//! verifiers (Go's `crypto/ed25519`, OpenSSL, node). Only the key's holder
+//! can make one, so nothing can be forged; but an issuer, node or witness
+//! that makes one on purpose produces a credential or checkpoint that
+//! Vouch accepts and such a verifier refuses.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -17,18 +17,24 @@ use crate::ed25519::{self, Term};
 /// # Errors
 /// The position and error of the first entry whose signature fails.
 pub fn verify_signatures(entries: &[Entry]) -> Result<(), (usize, EntryError)> {
-    let mut terms = Vec::with_capacity(entries.len());
-    for (i, e) in entries.iter().enumerate() {
-        let term = Term::new(
-            e.author().verifying_key(),
-            &e.signing_input_parts(),
-            &e.signature.to_bytes(),
-        )
-        .map_err(|_| (i, EntryError::BadSignature(e.author().as_str().to_owned())))?;
-        terms.push(term);
-    }
-    if ed25519::batch_holds(b"vouch-entry-batch/v2", &terms.iter().collect::<Vec<_>>()) {
-        return Ok(());
+    // A signature refused before any equation sends the whole batch to
+    // the checks one by one, so the error is always the first bad entry's,
+    // as checking each alone would report.
+    let terms: Option<Vec<Term>> = entries
+        .iter()
+        .map(|e| {
+            Term::new(
+                e.author().verifying_key(),
+                &e.signing_input_parts(),
+                &e.signature.to_bytes(),
+            )
+            .ok()
+        })
+        .collect();
+    if let Some(terms) = terms {
+        if ed25519::batch_holds(b"vouch-entry-batch/v2", &terms.iter().collect::<Vec<_>>()) {
+            return Ok(());
+        }
     }
     for (i, e) in entries.iter().enumerate() {
         e.verify_signature().map_err(|err| (i, err))?;

@@ -798,6 +798,18 @@ mod tests {
             .replace("r17", "r71");
         batch[17] = Entry::parse(forged.as_bytes()).unwrap();
         assert_eq!(verify_signatures(&batch).unwrap_err().0, 17);
+        // A later entry refused before any equation (its s is not below
+        // the group order) does not hide the earlier failure: the first
+        // bad entry is named, as checking each alone would.
+        let mut high_s = batch[30].clone();
+        let mut sig = high_s.signature.to_bytes();
+        sig[63] |= 0xf0;
+        high_s.signature = Signature::from_bytes(&sig);
+        assert!(high_s.verify_signature().is_err());
+        let mut both = batch.clone();
+        both[30] = high_s;
+        assert_eq!(verify_signatures(&both).unwrap_err().0, 17);
+        assert_eq!(verify_signatures(&both[18..]).unwrap_err().0, 12);
         // A signature moved to another author's entry fails too.
         let mut swapped = batch[..4].to_vec();
         let other = Entry::sign(&keys[0], 0, 100, swapped[1].action().clone());
