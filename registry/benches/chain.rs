@@ -9,6 +9,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "support/memory.rs"]
+mod support_memory;
+use support_memory::memory;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -256,27 +260,6 @@ fn cpu_seconds() -> f64 {
         .filter_map(|t| t.parse().ok())
         .collect();
     ticks.iter().sum::<f64>() / 100.0
-}
-
-/// This process's resident memory now (heap and other anonymous pages,
-/// file pages) and at its peak (Linux).
-fn memory() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or_else(|| "?".into(), |kb| format!("{} MB", kb / 1024))
-    };
-    format!(
-        "RSS {} (anonymous {}, file {}), peak {}",
-        field("VmRSS:"),
-        field("RssAnon:"),
-        field("RssFile:"),
-        field("VmHWM:")
-    )
 }
 
 fn main() {

@@ -17,6 +17,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "support/memory.rs"]
+mod support_memory;
+use support_memory::memory;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -228,20 +232,6 @@ fn disk(dir: &Path) -> u64 {
             }
         })
         .sum()
-}
-
-/// This process's resident memory now and at its peak (Linux).
-fn memory() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or_else(|| "?".into(), |kb| format!("{} MB", kb / 1024))
-    };
-    format!("RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 fn main() {
