@@ -181,12 +181,11 @@ fn run(command: Command) -> anyhow::Result<()> {
                                 Ok(wallet
                                     .import_with_manifest(&c.sd_jwt, manifest, now, &mut rng)?)
                             }),
-                            None => Ok(wallet.import(
-                                &c.sd_jwt,
-                                Some(c.anchor_proof),
-                                now,
-                                &mut rng,
-                            )?),
+                            // A line that does not import is refused and
+                            // counted, as a file is, not the end of the run.
+                            None => wallet
+                                .import(&c.sd_jwt, Some(c.anchor_proof), now, &mut rng)
+                                .map_err(Into::into),
                         };
                         match outcome {
                             Ok(id) => {
@@ -255,7 +254,13 @@ fn run(command: Command) -> anyhow::Result<()> {
                 print_json(&json!(results))?;
             }
             if refused > 0 {
-                bail!("{refused} of {} files refused", results.len());
+                // Each file, or each line of an archive meant for this
+                // wallet, was one attempt (the skip counts are not).
+                let attempts = results
+                    .iter()
+                    .filter(|r| r.get("skipped").is_none())
+                    .count();
+                bail!("{refused} of {attempts} refused (files, or lines of an archive)");
             }
         }
         Command::List { open, json } => {

@@ -559,4 +559,23 @@ fn import_takes_this_wallets_lines_of_an_issuers_archive_and_refuses_a_broken_on
     let list: serde_json::Value =
         serde_json::from_str(&ok(&wallet(&dir, &["list", "--json"]))).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
+
+    // A line routed to this wallet whose credential is bound to another
+    // holder's key: that line is refused, by number, and the next imports.
+    let mixed = root.path().join("mixed.jsonl");
+    std::fs::write(
+        &mixed,
+        archive_line(1, mine.as_str(), &transcript(&other, "Eve", iat, 6))
+            + &archive_line(2, mine.as_str(), &transcript(&mine, "Ada", iat, 7)),
+    )
+    .unwrap();
+    let run = wallet(&dir, &["import", mixed.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    let err = failed(&run);
+    assert!(err.contains("mixed.jsonl line 1:"), "{err}");
+    assert!(err.contains("1 of 2 refused"), "{err}");
+    assert!(out.contains("mixed.jsonl line 2 as"), "{out}");
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&wallet(&dir, &["list", "--json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3);
 }
