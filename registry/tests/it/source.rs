@@ -221,14 +221,29 @@ async fn a_reader_keeps_a_whole_view_while_a_sync_moves_on() {
     ));
 }
 
-/// A source that serves at most two entries per call and, once `stall` is
-/// set, never answers a later entries call: a node that hangs mid-sync.
-struct Stalling {
+/// The node as a source that serves at most two entries per call (so a
+/// sync takes several ranges, checked in a pipeline), with entry `at`
+/// replaced by `bytes` if `replace` is set, and, if `stall` is set, never
+/// answering an entries call after the first: a node that hangs mid-sync.
+struct TwoAtATime {
     node: Arc<Node>,
+    replace: Option<(u64, Vec<u8>)>,
+    stall: bool,
     calls: std::sync::atomic::AtomicU64,
 }
 
-impl ChainSource for Stalling {
+impl TwoAtATime {
+    fn new(node: &Arc<Node>) -> Self {
+        Self {
+            node: node.clone(),
+            replace: None,
+            stall: false,
+            calls: Default::default(),
+        }
+    }
+}
+
+impl ChainSource for TwoAtATime {
     async fn info(&self) -> Result<NodeInfo, SourceError> {
         self.node.info().await
     }
@@ -246,10 +261,19 @@ impl ChainSource for Stalling {
     }
 
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, SourceError> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
+        if self.stall && self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
             std::future::pending::<()>().await;
         }
-        ChainSource::entries(&*self.node, start, end.min(start + 2)).await
+        let mut lines = ChainSource::entries(&*self.node, start, end.min(start + 2)).await?;
+        if let Some((at, bytes)) = &self.replace {
+            if let Some(line) = at
+                .checked_sub(start)
+                .and_then(|i| lines.get_mut(usize::try_from(i).ok()?))
+            {
+                line.clone_from(bytes);
+            }
+        }
+        Ok(lines)
     }
 
     async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, SourceError> {
@@ -263,9 +287,9 @@ async fn a_sync_dropped_half_way_is_repaired_by_the_next() {
     let node = node_with_block(&root.path().join("node"));
     let mut replica =
         Replica::open(&root.path().join("replica"), trust(&node).policy().unwrap()).unwrap();
-    let stalling = Stalling {
-        node: node.clone(),
-        calls: Default::default(),
+    let stalling = TwoAtATime {
+        stall: true,
+        ..TwoAtATime::new(&node)
     };
     // The first two entries are being checked while the next call hangs;
     // the caller gives up and drops the sync.
@@ -294,49 +318,6 @@ async fn a_sync_dropped_half_way_is_repaired_by_the_next() {
     vouch_registry::replica::audit(replica.store(), &trust(&node).policy().unwrap()).unwrap();
 }
 
-/// A source that serves at most two entries per call (so a sync takes
-/// several ranges, checked in a pipeline) with entry `at` replaced by
-/// `bytes`.
-struct Tampering {
-    node: Arc<Node>,
-    at: u64,
-    bytes: Vec<u8>,
-}
-
-impl ChainSource for Tampering {
-    async fn info(&self) -> Result<NodeInfo, SourceError> {
-        self.node.info().await
-    }
-
-    async fn checkpoint(&self) -> Result<String, SourceError> {
-        ChainSource::checkpoint(&*self.node).await
-    }
-
-    async fn block(&self, height: u64) -> Result<String, SourceError> {
-        ChainSource::block(&*self.node, height).await
-    }
-
-    async fn blocks(&self, start: u64, end: u64) -> Result<Vec<String>, SourceError> {
-        self.node.blocks(start, end).await
-    }
-
-    async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, SourceError> {
-        let mut lines = ChainSource::entries(&*self.node, start, end.min(start + 2)).await?;
-        if let Some(line) = self
-            .at
-            .checked_sub(start)
-            .and_then(|i| lines.get_mut(usize::try_from(i).ok()?))
-        {
-            line.clone_from(&self.bytes);
-        }
-        Ok(lines)
-    }
-
-    async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, SourceError> {
-        ChainSource::consistency(&*self.node, old, new).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_entry_in_a_later_range_fails_the_whole_pipelined_sync() {
     use vouch_registry::replica::EntryRefused;
@@ -355,10 +336,9 @@ async fn a_bad_entry_in_a_later_range_fails_the_whole_pipelined_sync() {
         (text[..at].to_owned(), text[at..].to_owned())
     };
     let forged = format!("{}{}", sig(&lines[4]).0, sig(&lines[3]).1);
-    let bad_signature = Tampering {
-        node: node.clone(),
-        at: 4,
-        bytes: forged.into_bytes(),
+    let bad_signature = TwoAtATime {
+        replace: Some((4, forged.into_bytes())),
+        ..TwoAtATime::new(&node)
     };
     let err = replica.sync(&bad_signature).await.unwrap_err();
     assert!(
@@ -375,10 +355,9 @@ async fn a_bad_entry_in_a_later_range_fails_the_whole_pipelined_sync() {
     assert_eq!(replica.store().size().unwrap(), 0);
     // Entry 3 replaced by a well-signed anchor that repeats sequence
     // number 0 breaks a rule when applied, while entries 4..6 are checked.
-    let repeated = Tampering {
-        node: node.clone(),
-        at: 3,
-        bytes: anchor(&key(2), 0, 7).as_bytes().to_vec(),
+    let repeated = TwoAtATime {
+        replace: Some((3, anchor(&key(2), 0, 7).as_bytes().to_vec())),
+        ..TwoAtATime::new(&node)
     };
     let err = replica.sync(&repeated).await.unwrap_err();
     assert!(
@@ -395,11 +374,7 @@ async fn a_bad_entry_in_a_later_range_fails_the_whole_pipelined_sync() {
     assert_eq!(replica.store().size().unwrap(), 0);
     assert_eq!(replica.state(), &vouch_core::chain::ChainState::new());
     // The node itself, in the same ranges: the whole log, checked.
-    let honest = Tampering {
-        node: node.clone(),
-        at: u64::MAX,
-        bytes: Vec::new(),
-    };
+    let honest = TwoAtATime::new(&node);
     let report = replica.sync(&honest).await.unwrap();
     assert_eq!((report.from, report.to, report.height), (0, 6, 1));
     vouch_registry::replica::audit(replica.store(), &policy).unwrap();
