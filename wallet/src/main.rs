@@ -260,7 +260,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                     .iter()
                     .filter(|r| r.get("skipped").is_none())
                     .count();
-                bail!("{refused} of {attempts} refused (files, or lines of an archive)");
+                if results.iter().any(|r| r.get("line").is_some()) {
+                    bail!("{refused} of {attempts} refused (files, or lines of an archive)");
+                }
+                bail!("{refused} of {attempts} files refused");
             }
         }
         Command::List { open, json } => {
