@@ -326,20 +326,33 @@ impl<'a> CsvRows<'a> {
         holders: &mut HashMap<String, DidKey>,
         f: impl FnOnce(&DidKey, RowClaims<'_>) -> R,
     ) -> Result<R, RowError> {
+        let (record, holder) = self.read(number, record, holders)?;
+        self.template
+            .with_claims(|i| self.cell(&record, i), |claims| f(&holder, claims))
+            .map_err(|e| cell_error(number, e))
+    }
+
+    /// The record, readable, with its holder ([`CsvRows::holder`]): how
+    /// every check of a record starts.
+    fn read(
+        &self,
+        number: usize,
+        record: Result<csv::StringRecord, csv::Error>,
+        holders: &mut HashMap<String, DidKey>,
+    ) -> Result<(csv::StringRecord, DidKey), RowError> {
         let record = record.map_err(|e| RowError {
             number,
             column: None,
             problem: RowProblem::Unreadable(e),
         })?;
         let holder = self.holder(number, &record, holders)?;
-        let cell = |i: usize| self.columns[i].and_then(|c| record.get(c));
-        self.template
-            .with_claims(cell, |claims| f(&holder, claims))
-            .map_err(|ColumnError { column, source }| RowError {
-                number,
-                column: Some(column),
-                problem: RowProblem::Cell(source),
-            })
+        Ok((record, holder))
+    }
+
+    /// The cell of the template's field `i` in `record`, if its column is
+    /// there.
+    fn cell<'r>(&self, record: &'r csv::StringRecord, i: usize) -> Option<&'r str> {
+        self.columns[i].and_then(|c| record.get(c))
     }
 
     /// The record's holder, after checking its number of cells: decoded
@@ -382,23 +395,14 @@ impl<'a> CsvRows<'a> {
         holders: &mut HashMap<String, DidKey>,
         build: bool,
     ) -> Result<Row, RowError> {
-        let record = record.map_err(|e| RowError {
-            number,
-            column: None,
-            problem: RowProblem::Unreadable(e),
-        })?;
-        let holder = self.holder(number, &record, holders)?;
-        let cell = |i: usize| self.columns[i].and_then(|c| record.get(c));
+        let (record, holder) = self.read(number, record, holders)?;
+        let cell = |i: usize| self.cell(&record, i);
         let claims = if build {
             self.template.claims_at(cell)
         } else {
             self.template.check_at(cell).map(|()| Map::new())
         };
-        let claims = claims.map_err(|ColumnError { column, source }| RowError {
-            number,
-            column: Some(column),
-            problem: RowProblem::Cell(source),
-        })?;
+        let claims = claims.map_err(|e| cell_error(number, e))?;
         Ok(Row {
             number,
             holder,
@@ -458,6 +462,15 @@ impl<'a> CsvRows<'a> {
             return Err(CsvError::NoRows);
         }
         Ok((rows, errors))
+    }
+}
+
+/// Row `number`'s error for a cell the template refused.
+fn cell_error(number: usize, ColumnError { column, source }: ColumnError) -> RowError {
+    RowError {
+        number,
+        column: Some(column),
+        problem: RowProblem::Cell(source),
     }
 }
 
