@@ -329,6 +329,24 @@ pub fn batch_holds(domain: &[u8], terms: &[&Term]) -> bool {
     sum.mul_by_cofactor().is_identity()
 }
 
+/// The test key whose 32 secret bytes are all `b`.
+#[cfg(test)]
+pub(crate) fn test_key(b: u8) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[b; 32])
+}
+
+/// The term of `key`'s own signature on `message`.
+#[cfg(test)]
+pub(crate) fn signed_term(key: &ed25519_dalek::SigningKey, message: &[u8]) -> Term {
+    use ed25519_dalek::Signer as _;
+    Term::new(
+        &key.verifying_key(),
+        &[message],
+        &key.sign(message).to_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("a fresh signature is a term: {e}"))
+}
+
 #[cfg(test)]
 /// A signature by `key` on `message` whose `R` carries a point of order
 /// 8: it satisfies the cofactored equation, and `verify_strict` refuses
@@ -358,22 +376,11 @@ pub(crate) fn torsion_signature(key: &ed25519_dalek::SigningKey, message: &[u8])
 
 #[cfg(test)]
 mod tests {
-    use ed25519_dalek::{Signer as _, SigningKey};
+    use ed25519_dalek::Signer as _;
 
     use super::*;
 
-    fn signing(b: u8) -> SigningKey {
-        SigningKey::from_bytes(&[b; 32])
-    }
-
-    fn term(key: &SigningKey, message: &[u8]) -> Term {
-        Term::new(
-            &key.verifying_key(),
-            &[message],
-            &key.sign(message).to_bytes(),
-        )
-        .unwrap()
-    }
+    use super::{signed_term as term, test_key as signing};
 
     #[test]
     fn a_signature_verifies_in_parts_and_whole_and_nothing_else_does() {

@@ -628,24 +628,11 @@ impl<'a> KbPayload<'a> {
 
 #[cfg(test)]
 mod tests {
-    use ed25519_dalek::{Signature, Signer as _, SigningKey};
+    use ed25519_dalek::{Signature, Signer as _};
 
-    use crate::ed25519::torsion_signature;
+    use crate::ed25519::{signed_term as good, test_key as signing, torsion_signature};
 
     use super::*;
-
-    fn signing(b: u8) -> SigningKey {
-        SigningKey::from_bytes(&[b; 32])
-    }
-
-    fn good(key: &SigningKey, message: &[u8]) -> Term {
-        Term::new(
-            &key.verifying_key(),
-            &[message],
-            &key.sign(message).to_bytes(),
-        )
-        .unwrap()
-    }
 
     fn set(a: Term, b: Term) -> Signatures {
         Signatures(Arc::new(SignatureSet {
