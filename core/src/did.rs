@@ -73,19 +73,6 @@ pub struct DidKey {
     key: VerifyingKey,
 }
 
-/// The did:key text of the Ed25519 key encoded as `key`, which is not
-/// checked to be a point: for a key already read as one (a [`DidKey`]
-/// holds only checked keys).
-pub(crate) fn did_key_text(key: &[u8; 32]) -> String {
-    let mut bytes = Vec::with_capacity(34);
-    push_varint(&mut bytes, ED25519_PUB);
-    bytes.extend_from_slice(key);
-    format!(
-        "{PREFIX}{}",
-        multibase::encode(multibase::Base::Base58Btc, bytes)
-    )
-}
-
 /// The form of a verification method in a resolved DID document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocumentForm {
@@ -98,10 +85,14 @@ pub enum DocumentForm {
 impl DidKey {
     /// The did:key of an Ed25519 public key.
     pub fn from_public_key(key: &VerifyingKey) -> Self {
-        Self {
-            did: did_key_text(key.as_bytes()),
-            key: *key,
-        }
+        let mut bytes = Vec::with_capacity(34);
+        push_varint(&mut bytes, ED25519_PUB);
+        bytes.extend_from_slice(key.as_bytes());
+        let did = format!(
+            "{PREFIX}{}",
+            multibase::encode(multibase::Base::Base58Btc, bytes)
+        );
+        Self { did, key: *key }
     }
 
     /// Parses a did:key (no path, query or fragment).

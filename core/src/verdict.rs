@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::envelope::EnvelopeError;
+use crate::jws::PublicKey;
 use crate::presentation::{FileError, ReadError};
 use crate::sd_jwt::SdJwtError;
 use crate::status_list::StatusRef;
@@ -94,6 +95,11 @@ pub struct Verdict {
     pub vct: Option<String>,
     /// The status list entry the credential points to, if any.
     pub status: Option<StatusRef>,
+    /// The holder key of the issuer-signed payload's `cnf.jwk`, as the
+    /// holder binding read it (whether or not the binding then passed);
+    /// `None` when there is none or it is not a key.
+    #[serde(skip)]
+    pub holder_key: Option<PublicKey>,
 }
 
 impl Verdict {

@@ -576,31 +576,18 @@ fn run(
 }
 
 /// The holder key (`cnf.jwk` of the processed claims, `internal`) as a
-/// did:key, when it is an Ed25519 key: [`PublicKey::from_jwk`], then
-/// [`DidKey::from_public_key`].
-///
-/// When the holder binding passed, the KB-JWT was checked with the key of
-/// the issuer-signed payload's `cnf.jwk`, so `from_jwk` took that JWK: an
-/// `OKP`/`Ed25519` one is then a point of large order whose encoding is its
-/// `x`, and is not read (decompressed) again. `cnf` cannot be disclosed,
-/// so the processed `cnf` is the payload's unless the reveal took SD-JWT
-/// machinery out of it; only when the two are equal is the shortcut taken.
+/// did:key, when it is an Ed25519 key. `cnf` cannot be disclosed, so the
+/// processed `cnf` is the payload's, whose key the holder binding already
+/// read ([`Verdict::holder_key`]: not decompressed again), unless the
+/// reveal took SD-JWT machinery out of it; then its JWK is read.
 fn holder_did(sd_jwt: &SdJwt, verdict: &Verdict, internal: &Map<String, Value>) -> Option<String> {
     let cnf = internal.get("cnf")?;
-    let jwk = cnf.get("jwk")?;
-    let checked = verdict.check(CheckName::HolderBinding) == Some(&Outcome::Pass)
-        && sd_jwt.payload().get("cnf") == Some(cnf);
-    if checked {
-        let member = |name| jwk.get(name).and_then(Value::as_str);
-        if member("kty") != Some("OKP") || member("crv") != Some("Ed25519") {
-            // An EC/P-256 key (the only other kind `from_jwk` takes).
-            return None;
-        }
-        if let Some(x) = member("x").and_then(|x| crate::b64::decode_array::<32>(x).ok()) {
-            return Some(crate::did::did_key_text(&x));
-        }
-    }
-    match PublicKey::from_jwk(jwk).ok()? {
+    let key = if sd_jwt.payload().get("cnf") == Some(cnf) {
+        verdict.holder_key.clone()?
+    } else {
+        PublicKey::from_jwk(cnf.get("jwk")?).ok()?
+    };
+    match key {
         PublicKey::Ed25519(k) => Some(DidKey::from_public_key(&k).as_str().to_owned()),
         PublicKey::P256(_) => None,
     }

@@ -157,14 +157,6 @@ pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict,
         Some(key) => key.clone(),
         None => PublicKey::Ed25519(*issuer_did_key(sd_jwt, issuer.as_deref())?.verifying_key()),
     };
-    let mut verdict = Verdict {
-        checks: Vec::with_capacity(8),
-        claims: Map::new(),
-        issuer,
-        vct: None,
-        status: None,
-    };
-
     // Holder key and KB-JWT, parsed up front so both signatures can be
     // checked in one batch.
     let holder_key = sd_jwt
@@ -172,6 +164,14 @@ pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict,
         .get("cnf")
         .and_then(|c| c.get("jwk"))
         .map(PublicKey::from_jwk);
+    let mut verdict = Verdict {
+        checks: Vec::with_capacity(8),
+        claims: Map::new(),
+        issuer,
+        vct: None,
+        status: None,
+        holder_key: holder_key.as_ref().and_then(|k| k.as_ref().ok()).cloned(),
+    };
     let kb = sd_jwt.kb.as_ref();
 
     // Signatures: checked now, or (deferred) taken as valid and left for
