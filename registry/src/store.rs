@@ -1,22 +1,43 @@
-//! The chain on disk: one sled `Db`, one tree, keys by prefix, so that a
-//! batch of entries, their tree hashes, their leaf index and the new size land
-//! in one atomic write.
+//! The chain on disk: one sled `Db` with one tree, keys by prefix, and
+//! beside it one append-only file of full tiles ([`TILES_FILE`]). A batch of
+//! entries, their tree hashes, their leaf index and the new size land in one
+//! atomic sled write; the tile bytes it names are on disk before it.
 //!
 //! | key | value |
 //! |---|---|
-//! | `t` + tile (u64 BE) | a full tile: entries `256·tile..256·tile+256` and the tree hashes they completed |
+//! | `i` + tile (u64 BE) | where full tile `tile` sits in the tiles file: offset (u64 BE), length (u32 BE), header length (u32 BE), then the checksums of its header and of its entry bytes (32 bytes each) |
 //! | `e` + index (u64 BE) | an entry of the partial tile at the end: the tree hashes it completed, then its bytes |
 //! | `l` + leaf hash | index (u64 BE); nodes only, for look-up by hash |
 //! | `b` + height (u64 BE) | signed checkpoint note |
 //! | `a` + index (u64 BE) | replicas: a chunk of anchor records from this entry on ([`vouch_core::view::Anchors::encoded_from`]) |
-//! | `m` + name | metadata: `size`, `tiled`, `format`, `state` (JSON), `head`, `anchors` (entries the anchor chunks cover), … |
+//! | `m` + name | metadata: `size`, `tiled`, `format`, `tile_bytes` (the tiles file's committed length, u64 BE), `state` (JSON), `head`, `anchors` (entries the anchor chunks cover), … |
 //!
-//! Entries are stored as C2SP tlog-tiles stores them: 256 to a record. The
-//! entries `0..tiled` (`tiled` a multiple of 256) sit in tile records, the
-//! rest (fewer than 256, on a store this version wrote) one record each; the
-//! append that fills a tile folds its single records into the tile record in
-//! the same atomic batch. A bulk append (a replica's sync, a node's group
-//! commit) writes one record per 256 entries.
+//! Entries are stored as C2SP tlog-tiles stores them: 256 to a tile, and a
+//! full tile never changes. The entries `0..tiled` (`tiled` a multiple of
+//! 256) sit in full tiles, the rest (fewer than 256) in one sled record
+//! each; the append that fills a tile folds its single records into the
+//! tile. A bulk append (a replica's sync, a node's group commit) writes one
+//! tile per 256 entries. sled replays its whole log when it opens: with the
+//! tiles' bytes outside it, that log holds only the small records.
+//!
+//! The tiles file holds full tiles 0, 1, 2, … back to back, each a tile
+//! record: the byte [`TILE_FORMAT`], the hash count (u16 BE), the hashes,
+//! 256 entry end offsets (u32 BE, into the bytes that follow), the entries'
+//! bytes. The header (everything before the entries' bytes) and the
+//! entries' bytes each have a checksum, SHA-256 of a zero byte then the
+//! bytes ([`log::record_hash`]): a hash read reads and checks only the
+//! header, an entry read the whole tile. A tile whose bytes do not match is
+//! refused ([`StoreError::TileDamaged`]), never returned.
+//!
+//! An append that fills tiles writes them at the file's committed end
+//! (`tile_bytes`), syncs the file, and only then commits the sled batch that
+//! names them (their `i` records, the folded singles removed, `size`,
+//! `tiled`, the new `tile_bytes`): sled never names bytes that are not on
+//! disk. Bytes past `tile_bytes` found at open are what an append that died
+//! before its commit left: they are cut off (logged). A file shorter than
+//! `tile_bytes` is a corrupt store ([`StoreError::TilesCut`]).
+//! [`Store::truncate`] drops the index records of the tiles it undoes and
+//! lowers `tile_bytes` in one batch, then cuts the file.
 //!
 //! Appending record `n` completes the tree hashes at stored-hash indexes
 //! `stored_hash_index(0, n)..` (its leaf, then one per level it closes); they
@@ -24,13 +45,18 @@
 //! `L`, position `k` belongs to record `((k + 1) << L) - 1`; a tile holds the
 //! hashes of its 256 records, which are contiguous in stored-hash order.
 //!
-//! A tile record: the byte [`TILE_FORMAT`], the hash count (u16 BE), the
-//! hashes, 256 entry end offsets (u32 BE, into the bytes that follow), the
-//! entries' bytes. A store written before tiles (one record per entry, no
-//! `format`) is converted on open, one atomic batch per tile, with a log
-//! line saying so; a crash during the conversion resumes it on the next open.
+//! Older stores are converted on open, 64 tiles per
+//! atomic batch, with log lines saying so; a crash during a conversion
+//! resumes it on the next open: a store of the `tiles/1` layout (tile
+//! records kept in sled under `t` + tile) has them moved to the tiles file,
+//! and a store written before tiles (one record per entry, no `format`) has
+//! its entries folded into tiles in the tiles file.
 
-use std::path::Path;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use vouch_core::chain::{ChainState, Entry};
 use vouch_core::log::{self, Hash, HashReader, TreeError};
@@ -90,6 +116,42 @@ pub enum StoreError {
     /// A simulated crash ([`Store::crash_after_writes`]) stopped the write.
     #[error("storage: simulated crash (fault injection)")]
     Crashed,
+    /// The tiles file ([`TILES_FILE`]) could not be opened, read, written
+    /// or synced.
+    #[error("{}: {what}: {source}", path.display())]
+    TileIo {
+        /// The tiles file.
+        path: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A full tile's bytes in the tiles file do not match their checksum,
+    /// or the file ends inside it.
+    #[error("corrupt store: tile {tile} (entries {}..{}) in {}: {why}", tile * TILE, (tile + 1) * TILE, path.display())]
+    TileDamaged {
+        /// The tile (its first entry is `tile · 256`).
+        tile: u64,
+        /// The tiles file.
+        path: PathBuf,
+        /// How.
+        why: &'static str,
+    },
+    /// The tiles file is shorter than the tiles the store names in it
+    /// (found at open).
+    #[error("corrupt store: {} holds {found} bytes, the store's tiles need {committed}: tile {tile} (entries {} on) is cut off", path.display(), tile * TILE)]
+    TilesCut {
+        /// The tiles file.
+        path: PathBuf,
+        /// The first tile that does not fit in the file.
+        tile: u64,
+        /// The file's length.
+        found: u64,
+        /// The length the store's tiles need.
+        committed: u64,
+    },
 }
 
 /// What a store was found to be missing.
@@ -127,10 +189,24 @@ impl std::fmt::Display for Missing {
 pub const TILE: u64 = 256;
 /// The first byte of a tile record: its layout version.
 pub const TILE_FORMAT: u8 = 1;
-/// The `format` metadata value of a store in the tile layout.
-const FORMAT: &[u8] = b"tiles/1";
-/// Tiles folded per atomic batch when converting an old store.
+/// The `format` metadata value of a store in this layout: full tiles in
+/// [`TILES_FILE`].
+const FORMAT: &[u8] = b"tiles/2";
+/// The `format` of the layout before: full tiles as sled records (`t` +
+/// tile), converted on open.
+const FORMAT_TILES_IN_SLED: &[u8] = b"tiles/1";
+/// The file of full tiles, in the store's directory beside sled's files.
+/// sled uses `conf`, `db`, `blobs/` and `snap.*` there and leaves any other
+/// name alone.
+pub const TILES_FILE: &str = "tiles.data";
+/// Tiles written per atomic batch when converting an old store.
 const MIGRATE_TILES_PER_BATCH: u64 = 64;
+/// Checked tiles (or tile headers) kept in memory, at most...
+const CACHED_TILES: usize = 32;
+/// ... and within this many bytes (more only for a single huge tile).
+const CACHED_TILE_BYTES: usize = 8 << 20;
+/// Bytes of an `i` record ([`TileIndex`]).
+const TILE_INDEX_BYTES: usize = 80;
 /// sled's page cache for a chain store.
 const CACHE_BYTES: u64 = 256 << 20;
 /// sled's log segment size for a new chain store. sled writes a page
@@ -174,11 +250,17 @@ impl AnchorCover {
     }
 }
 
-/// The chain store.
+/// The chain store. Clones share it; reads are safe beside an append or a
+/// truncation in another thread (writes are serialized).
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
+    /// The full tiles.
+    tiles: Arc<TileFile>,
+    /// Held by every write of entries (append, truncation, conversion),
+    /// so that two never pick the same end of the tiles file.
+    writer: Arc<Mutex<()>>,
     leaf_index: bool,
     /// Entries in tile records (a multiple of [`TILE`]), as last read or
     /// written by this process; a read that misses re-reads it from the
@@ -187,6 +269,243 @@ pub struct Store {
     /// Fault injection for crash tests: writes left before the store acts
     /// as if the process died (every later write fails). `u64::MAX`: off.
     writes_left: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Where a full tile's record sits in the tiles file (an `i` record), with
+/// the checksums of its header and of its entries' bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TileIndex {
+    /// Offset in the tiles file.
+    offset: u64,
+    /// Length of the whole record.
+    len: u32,
+    /// Length of its header: format byte, hash count, hashes, entry ends.
+    head: u32,
+    /// [`log::record_hash`] of the header.
+    head_sum: Hash,
+    /// [`log::record_hash`] of the entries' bytes.
+    body_sum: Hash,
+}
+
+impl TileIndex {
+    /// The index of tile record `record` written at `offset`.
+    fn of(offset: u64, record: &[u8]) -> Result<Self, StoreError> {
+        let head = TileRecord::parse(record)?.bytes_at;
+        let too_long = || StoreError::Malformed {
+            what: "a tile record is over 4 GiB",
+        };
+        Ok(Self {
+            offset,
+            len: u32::try_from(record.len()).map_err(|_| too_long())?,
+            head: u32::try_from(head).map_err(|_| too_long())?,
+            head_sum: log::record_hash(&record[..head]),
+            body_sum: log::record_hash(&record[head..]),
+        })
+    }
+
+    /// The offset just past the record.
+    fn end(&self) -> u64 {
+        self.offset + u64::from(self.len)
+    }
+
+    fn to_bytes(self) -> [u8; TILE_INDEX_BYTES] {
+        let mut out = [0u8; TILE_INDEX_BYTES];
+        out[..8].copy_from_slice(&self.offset.to_be_bytes());
+        out[8..12].copy_from_slice(&self.len.to_be_bytes());
+        out[12..16].copy_from_slice(&self.head.to_be_bytes());
+        out[16..48].copy_from_slice(&self.head_sum.0);
+        out[48..].copy_from_slice(&self.body_sum.0);
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
+        let malformed = StoreError::Malformed {
+            what: "a tile's index record is not 80 bytes, or names a header longer than the tile",
+        };
+        if bytes.len() != TILE_INDEX_BYTES {
+            return Err(malformed);
+        }
+        let u32_at = |at: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&bytes[at..at + 4]);
+            u32::from_be_bytes(b)
+        };
+        let ix = Self {
+            offset: be_u64(&bytes[..8])?,
+            len: u32_at(8),
+            head: u32_at(12),
+            head_sum: hash_at(&bytes[16..48]),
+            body_sum: hash_at(&bytes[48..]),
+        };
+        if ix.head > ix.len || ix.offset.checked_add(u64::from(ix.len)).is_none() {
+            return Err(malformed);
+        }
+        Ok(ix)
+    }
+}
+
+/// How much of a tile a read needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The header: its tree hashes.
+    Head,
+    /// All of it: its entries too.
+    Whole,
+}
+
+/// The tiles file, shared by a store's clones.
+struct TileFile {
+    file: File,
+    path: PathBuf,
+    /// Held shared by a read from looking up a tile's index record to
+    /// reading its bytes, and exclusively while a truncation cuts the file
+    /// (after committing that the tiles are gone): a read never finds
+    /// bytes that are cut off, or written over, before it reads them.
+    gate: RwLock<()>,
+    /// Tiles (whole, or headers) read and checked lately, the latest first.
+    /// Keyed by the whole index record: a tile written again at the same
+    /// place after a truncation has other checksums unless it has the same
+    /// bytes.
+    cache: Mutex<VecDeque<(TileIndex, sled::IVec)>>,
+}
+
+impl TileFile {
+    /// Opens (creating) the tiles file in `dir`.
+    fn open(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join(TILES_FILE);
+        let io = |what| {
+            let path = path.clone();
+            move |source| StoreError::TileIo { path, what, source }
+        };
+        let existed = path.exists();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io("opening"))?;
+        if !existed {
+            // The new name must be on disk before any tile in it is.
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io("syncing the directory that holds it"))?;
+        }
+        Ok(Self {
+            file,
+            path,
+            gate: RwLock::new(()),
+            cache: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    fn io(&self, what: &'static str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+        move |source| StoreError::TileIo {
+            path: self.path.clone(),
+            what,
+            source,
+        }
+    }
+
+    fn len(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .file
+            .metadata()
+            .map_err(self.io("reading its length"))?
+            .len())
+    }
+
+    /// Holds off truncations of the file while a read finds and reads a
+    /// tile.
+    fn shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        // The lock guards no data: a panic while it was held broke nothing.
+        self.gate.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.gate.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, VecDeque<(TileIndex, sled::IVec)>> {
+        // Every change to the cache leaves it valid: a panic while it was
+        // held broke nothing.
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `part` of tile `tile`, which `ix` says where to find: read, checked
+    /// against its checksums, kept for the next read.
+    fn read(&self, tile: u64, ix: &TileIndex, part: Part) -> Result<sled::IVec, StoreError> {
+        let head = ix.head as usize;
+        {
+            let mut cache = self.cache();
+            let hit = cache.iter().position(|(k, bytes)| {
+                k == ix && (part == Part::Head || bytes.len() == ix.len as usize)
+            });
+            if let Some(at) = hit {
+                if let Some(item) = cache.remove(at) {
+                    let bytes = match part {
+                        Part::Head => item.1.subslice(0, head),
+                        Part::Whole => item.1.clone(),
+                    };
+                    cache.push_front(item);
+                    return Ok(bytes);
+                }
+            }
+        }
+        let want = match part {
+            Part::Head => head,
+            Part::Whole => ix.len as usize,
+        };
+        let mut buf = vec![0u8; want];
+        self.file
+            .read_exact_at(&mut buf, ix.offset)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::UnexpectedEof => self.damaged(tile, "the file ends inside it"),
+                _ => self.io("reading a tile")(source),
+            })?;
+        if log::record_hash(&buf[..head]) != ix.head_sum
+            || (part == Part::Whole && log::record_hash(&buf[head..]) != ix.body_sum)
+        {
+            return Err(self.damaged(tile, "its bytes do not match their checksum"));
+        }
+        let bytes = sled::IVec::from(buf);
+        let mut cache = self.cache();
+        cache.push_front((*ix, bytes.clone()));
+        let mut total: usize = cache.iter().map(|(_, b)| b.len()).sum();
+        while cache.len() > CACHED_TILES || (total > CACHED_TILE_BYTES && cache.len() > 1) {
+            if let Some((_, b)) = cache.pop_back() {
+                total -= b.len();
+            }
+        }
+        Ok(bytes)
+    }
+
+    fn damaged(&self, tile: u64, why: &'static str) -> StoreError {
+        StoreError::TileDamaged {
+            tile,
+            path: self.path.clone(),
+            why,
+        }
+    }
+
+    /// Writes `bytes` at `offset` (the committed end) and syncs them:
+    /// two writes for [`Store::crash_after_writes`].
+    fn append(&self, store: &Store, offset: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        store.write_allowed()?;
+        self.file
+            .write_all_at(bytes, offset)
+            .map_err(self.io("writing tiles"))?;
+        store.write_allowed()?;
+        self.file.sync_data().map_err(self.io("syncing tiles"))
+    }
+
+    /// Cuts the file to `len` bytes and syncs it.
+    fn cut(&self, len: u64) -> Result<(), StoreError> {
+        self.file
+            .set_len(len)
+            .map_err(self.io("cutting it short"))?;
+        self.file.sync_data().map_err(self.io("syncing it"))
+    }
 }
 
 fn key(prefix: u8, n: u64) -> [u8; 9] {
@@ -218,10 +537,42 @@ fn be_u64(bytes: &[u8]) -> Result<u64, StoreError> {
 
 /// Where one entry's record was found.
 enum Record {
-    /// In a tile record, at this slot.
+    /// In a full tile (whole, or its header as asked), at this slot.
     Tile(sled::IVec, usize),
     /// In its own record.
     Single(sled::IVec),
+}
+
+/// Full tiles on their way to the tiles file: their records back to back,
+/// and each one's index record with offsets from the first.
+#[derive(Default)]
+struct TilesWritten {
+    bytes: Vec<u8>,
+    tiles: Vec<(u64, TileIndex)>,
+}
+
+impl TilesWritten {
+    /// Adds tile `tile`'s record.
+    fn push(&mut self, tile: u64, record: &[u8]) -> Result<(), StoreError> {
+        let ix = TileIndex::of(self.bytes.len() as u64, record)?;
+        self.bytes.extend_from_slice(record);
+        self.tiles.push((tile, ix));
+        Ok(())
+    }
+
+    /// Adds tile `tile` of these entries and the tree hashes they completed.
+    fn push_entries<'a>(
+        &mut self,
+        tile: u64,
+        hashes: &[Hash],
+        entries: impl ExactSizeIterator<Item = &'a [u8]>,
+    ) -> Result<(), StoreError> {
+        let at = self.bytes.len();
+        tile_record_into(&mut self.bytes, hashes, entries);
+        let ix = TileIndex::of(at as u64, &self.bytes[at..])?;
+        self.tiles.push((tile, ix));
+        Ok(())
+    }
 }
 
 /// One entry on its way into a record: its bytes and the tree hashes it
@@ -232,13 +583,23 @@ struct Staged<'a> {
 }
 
 impl Store {
-    /// Opens (creating) the store in directory `dir`. A store written
-    /// before the tile layout is converted to it first (logged).
+    /// Opens (creating) the store in directory `dir`. A store of an older
+    /// layout is converted first (logged); tile bytes that an append left
+    /// past the committed end of the tiles file are cut off.
     ///
     /// # Errors
     /// [`StoreError::Locked`] when another process has it open;
-    /// [`StoreError::Format`] for a layout this version does not know.
+    /// [`StoreError::Format`] for a layout this version does not know;
+    /// [`StoreError::TilesCut`] when the tiles file is shorter than the
+    /// store's tiles need.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, u64::MAX, MIGRATE_TILES_PER_BATCH)
+    }
+
+    /// [`Store::open`], with [`Store::crash_after_writes`] set to
+    /// `writes_left` from the start (a crash during the conversion) and
+    /// `tiles_per_batch` tiles per batch of the conversion.
+    fn open_with(dir: &Path, writes_left: u64, tiles_per_batch: u64) -> Result<Self, StoreError> {
         let opened = match open_sled_segments(dir, CACHE_BYTES, Some(SEGMENT_BYTES)) {
             Err(OpenError::Sled(sled::Error::Unsupported(why))) if why.contains("io buffer") => {
                 tracing::info!(
@@ -260,28 +621,120 @@ impl Store {
         let store = Self {
             db,
             tree,
+            tiles: Arc::new(TileFile::open(dir)?),
+            writer: Arc::new(Mutex::new(())),
             leaf_index: true,
-            tiled: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
-            writes_left: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
+            tiled: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            writes_left: Arc::new(std::sync::atomic::AtomicU64::new(writes_left)),
         };
         store.load_tiled()?;
-        match store.tree.get(meta("format"))? {
-            Some(f) if f.as_ref() == FORMAT => {}
-            Some(f) => {
+        let format = store.tree.get(meta("format"))?;
+        if let Some(f) = &format {
+            if f.as_ref() != FORMAT && f.as_ref() != FORMAT_TILES_IN_SLED {
                 return Err(StoreError::Format {
                     dir: dir.to_owned(),
-                    found: String::from_utf8_lossy(&f).into_owned(),
-                })
+                    found: String::from_utf8_lossy(f).into_owned(),
+                });
             }
-            None => store.migrate(dir)?,
+        }
+        store.check_tiles_file()?;
+        if format.as_deref() != Some(FORMAT) {
+            store.migrate(dir, tiles_per_batch)?;
         }
         Ok(store)
     }
 
-    /// Converts a store of one record per entry (before tiles) to tiles,
-    /// one atomic batch per [`MIGRATE_TILES_PER_BATCH`] tiles, then marks
-    /// it with the format. An empty store is only marked.
-    fn migrate(&self, dir: &Path) -> Result<(), StoreError> {
+    /// Checks the tiles file's length against the committed one: bytes
+    /// beyond it (an append that died before its commit) are cut off,
+    /// fewer is a corrupt store.
+    fn check_tiles_file(&self) -> Result<(), StoreError> {
+        let committed = self.tile_bytes()?;
+        let found = self.tiles.len()?;
+        if found > committed {
+            tracing::warn!(
+                "{}: {} bytes past the end of the stored tiles (an append that did not finish): cutting them off",
+                self.tiles.path.display(),
+                found - committed
+            );
+            self.tiles.cut(committed)?;
+        } else if found < committed {
+            // The first tile that does not fit: index records are in tile
+            // order, and so are the tiles in the file.
+            let mut tile = 0;
+            for item in self.tree.range(key(b'i', 0)..=key(b'i', u64::MAX)).rev() {
+                let (k, v) = item?;
+                if TileIndex::from_bytes(&v)?.end() <= found {
+                    break;
+                }
+                tile = be_u64(&k[1..])?;
+            }
+            return Err(StoreError::TilesCut {
+                path: self.tiles.path.clone(),
+                tile,
+                found,
+                committed,
+            });
+        }
+        Ok(())
+    }
+
+    /// The committed length of the tiles file.
+    fn tile_bytes(&self) -> Result<u64, StoreError> {
+        match self.tree.get(meta("tile_bytes"))? {
+            Some(v) => be_u64(&v),
+            None => Ok(0),
+        }
+    }
+
+    /// Converts an older store to this layout, `per_batch` tiles per
+    /// atomic batch (each after the tiles file is synced), then marks it
+    /// with the format. First the tile records kept in sled (`tiles/1`,
+    /// or a conversion of a store before tiles that an older version left
+    /// half done) move to the tiles file; then entries in single records
+    /// before the partial tile (a store before tiles) fold into tiles. A
+    /// crash leaves a store the next open converts on from where it is.
+    fn migrate(&self, dir: &Path, per_batch: u64) -> Result<(), StoreError> {
+        let _writer = self.lock_writer();
+        let per_batch = usize::try_from(per_batch.max(1)).unwrap_or(usize::MAX);
+        let in_sled = self.tree.scan_prefix([b't']).count();
+        if in_sled > 0 {
+            tracing::info!(
+                "{}: moving {in_sled} full tiles of the chain store out of sled into {TILES_FILE}",
+                dir.display()
+            );
+        }
+        loop {
+            let mut next = match self
+                .tree
+                .range(key(b'i', 0)..=key(b'i', u64::MAX))
+                .next_back()
+            {
+                Some(item) => be_u64(&item?.0[1..])? + 1,
+                None => 0,
+            };
+            let records = self
+                .tree
+                .range(key(b't', 0)..=key(b't', u64::MAX))
+                .take(per_batch)
+                .collect::<Result<Vec<_>, _>>()?;
+            if records.is_empty() {
+                break;
+            }
+            let mut written = TilesWritten::default();
+            let mut batch = sled::Batch::default();
+            for (k, record) in &records {
+                if be_u64(&k[1..])? != next {
+                    return Err(StoreError::Malformed {
+                        what: "the tiles kept in sled do not follow the tiles in the tiles file",
+                    });
+                }
+                written.push(next, record)?;
+                batch.remove(k);
+                next += 1;
+            }
+            self.write_tiles(written, &mut batch)?;
+            self.commit(batch, false)?;
+        }
         let size = self.size()?;
         let full = size / TILE * TILE;
         let mut tiled = self.load_tiled()?;
@@ -292,9 +745,8 @@ impl Store {
             );
         }
         while tiled < full {
-            let to = full.min(tiled + MIGRATE_TILES_PER_BATCH * TILE);
+            let to = full.min(tiled + per_batch as u64 * TILE);
             let mut batch = sled::Batch::default();
-            let mut hashes = Vec::new();
             let mut singles = Vec::new();
             for n in tiled..to {
                 let r = self
@@ -304,6 +756,8 @@ impl Store {
                 singles.push(r);
                 batch.remove(&key(b'e', n));
             }
+            let mut written = TilesWritten::default();
+            let mut hashes = Vec::new();
             for (t, records) in (tiled / TILE..).zip(singles.chunks(TILE as usize)) {
                 hashes.clear();
                 let mut bytes = Vec::with_capacity(records.len());
@@ -311,23 +765,57 @@ impl Store {
                     hashes.extend(hashes_of(r)?);
                     bytes.push(&r[entry_of(r)?]);
                 }
-                batch.insert(&key(b't', t), tile_record(&hashes, bytes.iter().copied()));
+                written.push_entries(t, &hashes, bytes.iter().copied())?;
             }
             batch.insert(meta("tiled"), &to.to_be_bytes());
+            self.write_tiles(written, &mut batch)?;
             self.commit(batch, false)?;
             self.set_tiled(to);
             tiled = to;
         }
+        self.write_allowed()?;
         self.tree.insert(meta("format"), FORMAT)?;
         self.db.flush()?;
-        if full > 0 {
-            tracing::info!("{}: chain store converted to tiles", dir.display());
+        if in_sled > 0 || full > 0 {
+            tracing::info!(
+                "{}: chain store converted: {full} entries in tiles in {TILES_FILE}",
+                dir.display()
+            );
         }
         Ok(())
     }
 
-    /// Fault injection for crash tests: after `n` more writes (each insert
-    /// or atomic batch counts one), every write fails with
+    /// Writes the tiles in `written` at the committed end of the tiles file
+    /// and syncs them, and adds to `batch` their index records and the new
+    /// committed length. Nothing to write: nothing done.
+    fn write_tiles(
+        &self,
+        written: TilesWritten,
+        batch: &mut sled::Batch,
+    ) -> Result<(), StoreError> {
+        if written.tiles.is_empty() {
+            return Ok(());
+        }
+        let at = self.tile_bytes()?;
+        self.tiles.append(self, at, &written.bytes)?;
+        for (t, mut ix) in written.tiles {
+            ix.offset += at;
+            batch.insert(&key(b'i', t), &ix.to_bytes()[..]);
+        }
+        let end = at + written.bytes.len() as u64;
+        batch.insert(meta("tile_bytes"), &end.to_be_bytes());
+        Ok(())
+    }
+
+    /// Serializes writes of entries.
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The lock guards no data: a panic while it was held broke nothing.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Fault injection for crash tests: after `n` more writes (each insert,
+    /// atomic batch, write of tiles to the tiles file and sync of it counts
+    /// one), every write fails with
     /// [`StoreError::Crashed`] and changes nothing, as if the process had
     /// died there. Shared by clones of this store.
     #[doc(hidden)]
@@ -393,12 +881,11 @@ impl Store {
     /// The record holding entry `n`. A miss re-reads where the tiles end
     /// and looks once more: a concurrent append may have folded the entry
     /// into a tile (or a truncation unfolded it).
-    fn record(&self, n: u64) -> Result<Option<Record>, StoreError> {
+    fn record(&self, n: u64, part: Part) -> Result<Option<Record>, StoreError> {
         let mut tiled = self.cached_tiled();
         for last in [false, true] {
             let found = if n < tiled {
-                self.tree
-                    .get(key(b't', n / TILE))?
+                self.tile(n / TILE, part)?
                     .map(|t| Record::Tile(t, (n % TILE) as usize))
             } else {
                 self.tree.get(key(b'e', n))?.map(Record::Single)
@@ -411,10 +898,21 @@ impl Store {
         Ok(None)
     }
 
+    /// `part` of full tile `t`, if the store holds it.
+    fn tile(&self, t: u64, part: Part) -> Result<Option<sled::IVec>, StoreError> {
+        let _gate = self.tiles.shared();
+        let Some(ix) = self.tree.get(key(b'i', t))? else {
+            return Ok(None);
+        };
+        let ix = TileIndex::from_bytes(&ix)?;
+        self.tiles.read(t, &ix, part).map(Some)
+    }
+
     /// Appends entries at the current size; with `flush`, waits until they
-    /// are on disk. One atomic write: their records (full tiles as tile
-    /// records, with the partial tile's earlier entries folded in), tree
-    /// hashes, leaf index and the new size.
+    /// are on disk. The tiles it fills (with the partial tile's earlier
+    /// entries folded in) are written to the tiles file and synced first;
+    /// then one atomic write: their index records, the other entries'
+    /// records, tree hashes, leaf index and the new size.
     ///
     /// # Errors
     /// [`StoreError`] on I/O or when earlier tree hashes cannot be read.
@@ -441,6 +939,7 @@ impl Store {
                 what: "an append's leaf hashes do not match its entries",
             });
         }
+        let _writer = self.lock_writer();
         let size = self.size()?;
         let tiled = self.load_tiled()?;
         let new_size = size + entries.len() as u64;
@@ -475,6 +974,7 @@ impl Store {
             hashes: &pending.hashes[starts[j]..starts[j + 1]],
         };
         // Tiles this append fills: earlier single records folded in.
+        let mut written = TilesWritten::default();
         let mut t = tiled / TILE;
         while (t + 1) * TILE <= new_size {
             let first = t * TILE;
@@ -498,9 +998,10 @@ impl Store {
                 hashes.extend_from_slice(s.hashes);
                 bytes.push(s.bytes);
             }
-            batch.insert(&key(b't', t), tile_record(&hashes, bytes.into_iter()));
+            written.push_entries(t, &hashes, bytes.into_iter())?;
             t += 1;
         }
+        self.write_tiles(written, &mut batch)?;
         for n in size.max(new_tiled)..new_size {
             let s = staged(usize::try_from(n - size).unwrap_or(usize::MAX));
             batch.insert(&key(b'e', n), single_record(&s));
@@ -529,7 +1030,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on I/O or a corrupt record.
     pub fn entry_bytes(&self, index: u64) -> Result<Option<sled::IVec>, StoreError> {
-        match self.record(index)? {
+        match self.record(index, Part::Whole)? {
             None => Ok(None),
             Some(Record::Tile(t, slot)) => {
                 let tile = TileRecord::parse(&t)?;
@@ -567,12 +1068,17 @@ impl Store {
         let mut out = Vec::with_capacity(usize::try_from(end.saturating_sub(start)).unwrap_or(0));
         if start < tiled.min(end) {
             let last = tiled.min(end);
+            // Held from finding the tiles to reading them.
+            let _gate = self.tiles.shared();
             for item in self
                 .tree
-                .range(key(b't', start / TILE)..=key(b't', (last - 1) / TILE))
+                .range(key(b'i', start / TILE)..=key(b'i', (last - 1) / TILE))
             {
-                let (k, t) = item?;
+                let (k, ix) = item?;
                 let first = be_u64(&k[1..])? * TILE;
+                let t = self
+                    .tiles
+                    .read(first / TILE, &TileIndex::from_bytes(&ix)?, Part::Whole)?;
                 let tile = TileRecord::parse(&t)?;
                 let from = start.max(first) - first;
                 let to = last.min(first + TILE) - first;
@@ -804,16 +1310,21 @@ impl Store {
     /// Removes every entry from `size` on (and its hashes and leaf index):
     /// undoes entries that were stored but not verified. A tile that ends
     /// beyond `size` is unfolded: its entries below `size` go back to
-    /// single records.
+    /// single records. One atomic, flushed write drops the tiles' index
+    /// records and lowers the tiles file's committed length; then the file
+    /// is cut (reads racing this wait for the cut, and never see cut bytes).
     ///
     /// # Errors
-    /// [`StoreError`] on I/O.
+    /// [`StoreError`] on I/O or a damaged tile.
     pub fn truncate(&self, size: u64) -> Result<(), StoreError> {
+        let _writer = self.lock_writer();
         let old = self.size()?;
         if old <= size {
             return Ok(());
         }
         let tiled = self.load_tiled()?;
+        let committed = self.tile_bytes()?;
+        let mut tile_bytes = committed;
         let new_tiled = tiled.min(size / TILE * TILE);
         let mut batch = sled::Batch::default();
         for item in self.tree.range(key(b'e', size.max(tiled))..key(b'e', old)) {
@@ -824,10 +1335,13 @@ impl Store {
             batch.remove(k);
         }
         for t in new_tiled / TILE..tiled / TILE {
-            let r = self
+            let ix = self
                 .tree
-                .get(key(b't', t))?
+                .get(key(b'i', t))?
                 .ok_or(StoreError::Missing(Missing::Entry(t * TILE)))?;
+            let ix = TileIndex::from_bytes(&ix)?;
+            tile_bytes = tile_bytes.min(ix.offset);
+            let r = self.tiles.read(t, &ix, Part::Whole)?;
             let tile = TileRecord::parse(&r)?;
             for slot in 0..TILE as usize {
                 let n = t * TILE + slot as u64;
@@ -845,12 +1359,20 @@ impl Store {
                     batch.remove(leaf_key(&log::record_hash(bytes)));
                 }
             }
-            batch.remove(&key(b't', t));
+            batch.remove(&key(b'i', t));
         }
         batch.insert(meta("size"), &size.to_be_bytes());
         batch.insert(meta("tiled"), &new_tiled.to_be_bytes());
+        batch.insert(meta("tile_bytes"), &tile_bytes.to_be_bytes());
         self.commit(batch, true)?;
         self.set_tiled(new_tiled);
+        if tile_bytes < committed {
+            // After the commit: a crash before the cut leaves bytes past
+            // the committed end, cut off at the next open.
+            let _gate = self.tiles.exclusive();
+            self.write_allowed()?;
+            self.tiles.cut(tile_bytes)?;
+        }
         Ok(())
     }
 
@@ -858,12 +1380,20 @@ impl Store {
     pub fn stored_hashes(&self) -> impl Iterator<Item = Result<(u64, Hash), StoreError>> + '_ {
         let tiles = self
             .tree
-            .range(key(b't', 0)..=key(b't', u64::MAX))
-            .map(|item| {
-                let (k, r) = item?;
-                let first = log::stored_hash_index(0, be_u64(&k[1..])? * TILE);
-                let hashes: Vec<Hash> = TileRecord::parse(&r)?.hashes().collect();
-                Ok((first, hashes))
+            .range(key(b'i', 0)..=key(b'i', u64::MAX))
+            .filter_map(|item| {
+                let header = |item: Result<(sled::IVec, sled::IVec), sled::Error>| {
+                    let t = be_u64(&item?.0[1..])?;
+                    // Looked up again under the gate: a truncation may
+                    // have dropped it since the scan found it.
+                    let Some(r) = self.tile(t, Part::Head)? else {
+                        return Ok(None);
+                    };
+                    let first = log::stored_hash_index(0, t * TILE);
+                    let hashes: Vec<Hash> = TileRecord::parse(&r)?.hashes().collect();
+                    Ok(Some((first, hashes)))
+                };
+                header(item).transpose()
             });
         let singles = self
             .tree
@@ -902,12 +1432,12 @@ impl Store {
         })
     }
 
-    /// Bytes the database uses on disk.
+    /// Bytes the store uses on disk: sled's files and the tiles file.
     ///
     /// # Errors
     /// [`StoreError`] on I/O.
     pub fn disk_bytes(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        Ok(self.db.size_on_disk()? + self.tiles.len()?)
     }
 
     /// A separate tree for other data (the relay).
@@ -954,11 +1484,24 @@ fn single_record(s: &Staged<'_>) -> Vec<u8> {
     record
 }
 
-/// A tile record of [`TILE`] entries and the tree hashes they completed.
+/// A tile record of [`TILE`] entries and the tree hashes they completed
+/// (the tests write old layouts with it).
+#[cfg(test)]
 fn tile_record<'a>(hashes: &[Hash], entries: impl ExactSizeIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut record = Vec::new();
+    tile_record_into(&mut record, hashes, entries);
+    record
+}
+
+/// [`tile_record`], written at the end of `record`.
+fn tile_record_into<'a>(
+    record: &mut Vec<u8>,
+    hashes: &[Hash],
+    entries: impl ExactSizeIterator<Item = &'a [u8]>,
+) {
     let entries: Vec<&[u8]> = entries.collect();
     let total: usize = entries.iter().map(|e| e.len()).sum();
-    let mut record = Vec::with_capacity(3 + 32 * hashes.len() + 4 * entries.len() + total);
+    record.reserve(3 + 32 * hashes.len() + 4 * entries.len() + total);
     record.push(TILE_FORMAT);
     // A tile completes at most 2·256 + 64 hashes: fits a u16.
     record.extend_from_slice(
@@ -978,7 +1521,6 @@ fn tile_record<'a>(hashes: &[Hash], entries: impl ExactSizeIterator<Item = &'a [
     for e in entries {
         record.extend_from_slice(e);
     }
-    record
 }
 
 /// A tile record, split into its parts (borrowed).
@@ -1078,7 +1620,7 @@ impl HashReader for Store {
                             .ok_or(TreeError::IndexesNotInTree);
                     }
                 }
-                match self.record(n) {
+                match self.record(n, Part::Head) {
                     Ok(Some(Record::Tile(r, _))) => {
                         let t = n / TILE;
                         let first = log::stored_hash_index(0, t * TILE);
@@ -1093,7 +1635,12 @@ impl HashReader for Store {
                         .map_err(|_| TreeError::MalformedHash)?
                         .nth(usize::from(level))
                         .ok_or(TreeError::IndexesNotInTree),
-                    _ => Err(TreeError::IndexesNotInTree),
+                    Ok(None) => Err(TreeError::IndexesNotInTree),
+                    Err(e) => {
+                        // The tree error cannot carry it: say which record.
+                        tracing::error!("reading tree hash {i}: {e}");
+                        Err(TreeError::MalformedHash)
+                    }
                 }
             })
             .collect()
@@ -1242,6 +1789,54 @@ mod tests {
         store.tree.scan_prefix([prefix]).count()
     }
 
+    /// The tiles file's length, checked against the committed one.
+    fn tiles_file_len(store: &Store) -> u64 {
+        let len = store.tiles.len().unwrap();
+        assert_eq!(len, store.tile_bytes().unwrap());
+        len
+    }
+
+    /// Writes `all` in the layout of an older version: with
+    /// `tiles_in_sled`, `tiles/1` (full tiles as sled records); without,
+    /// the layout before tiles (one record per entry, no format).
+    fn legacy_store(dir: &Path, all: &[Entry], tiles_in_sled: bool) {
+        let db = sled::open(dir).unwrap();
+        let tree = db.open_tree("chain").unwrap();
+        let size = all.len() as u64;
+        let full = if tiles_in_sled { size / TILE * TILE } else { 0 };
+        let mut tree_hashes = MemoryHashes::new();
+        let mut tile_hashes = Vec::new();
+        let mut tile_entries: Vec<&[u8]> = Vec::new();
+        for (n, e) in (0u64..).zip(all) {
+            let hashes =
+                log::stored_hashes_for_record_hash(n, e.leaf_hash(), &tree_hashes).unwrap();
+            tree_hashes.append(e.leaf_hash()).unwrap();
+            if n < full {
+                tile_hashes.extend(hashes);
+                tile_entries.push(e.as_bytes());
+                if tile_entries.len() == TILE as usize {
+                    let record = tile_record(&tile_hashes, tile_entries.drain(..));
+                    tree.insert(key(b't', n / TILE), record).unwrap();
+                    tile_hashes.clear();
+                }
+            } else {
+                let record = single_record(&Staged {
+                    bytes: e.as_bytes(),
+                    hashes: &hashes,
+                });
+                tree.insert(key(b'e', n), record).unwrap();
+            }
+            tree.insert(leaf_key(&e.leaf_hash()), &n.to_be_bytes())
+                .unwrap();
+        }
+        tree.insert(meta("size"), &size.to_be_bytes()).unwrap();
+        if tiles_in_sled {
+            tree.insert(meta("tiled"), &full.to_be_bytes()).unwrap();
+            tree.insert(meta("format"), FORMAT_TILES_IN_SLED).unwrap();
+        }
+        db.flush().unwrap();
+    }
+
     #[test]
     fn appends_fill_tiles_and_leave_a_partial_tile_single() {
         let dir = tempfile::tempdir().unwrap();
@@ -1259,8 +1854,10 @@ mod tests {
         }
         assert_eq!(at, 700);
         check(&store, &all);
-        assert_eq!(records(&store, b't'), 2);
+        assert_eq!(records(&store, b'i'), 2);
         assert_eq!(records(&store, b'e'), 700 - 512);
+        assert_eq!(records(&store, b't'), 0);
+        assert!(tiles_file_len(&store) > 2 * 256 * 100);
         drop(store);
         // Reopened, it reads the same.
         let store = Store::open(dir.path()).unwrap();
@@ -1276,13 +1873,14 @@ mod tests {
         store.append(&all[100..], false).unwrap();
         store.truncate(300).unwrap();
         check(&store, &all[..300]);
-        assert_eq!(records(&store, b't'), 1);
+        assert_eq!(records(&store, b'i'), 1);
         assert_eq!(records(&store, b'e'), 44);
         // A leaf of the removed entries is no longer indexed.
         assert_eq!(store.index_of(&all[400].leaf_hash()).unwrap(), None);
         store.truncate(200).unwrap();
         check(&store, &all[..200]);
-        assert_eq!(records(&store, b't'), 0);
+        assert_eq!(records(&store, b'i'), 0);
+        assert_eq!(tiles_file_len(&store), 0);
         store.append(&all[200..], true).unwrap();
         check(&store, &all);
         drop(store);
@@ -1294,31 +1892,56 @@ mod tests {
     fn a_store_of_one_record_per_entry_is_converted_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let all = entries(600);
-        {
-            // The layout before tiles: every entry its own record, no format.
-            let db = sled::open(dir.path()).unwrap();
-            let tree = db.open_tree("chain").unwrap();
-            let mut tree_hashes = MemoryHashes::new();
-            for (n, e) in (0u64..).zip(&all) {
-                let hashes =
-                    log::stored_hashes_for_record_hash(n, e.leaf_hash(), &tree_hashes).unwrap();
-                tree_hashes.append(e.leaf_hash()).unwrap();
-                let record = single_record(&Staged {
-                    bytes: e.as_bytes(),
-                    hashes: &hashes,
-                });
-                tree.insert(key(b'e', n), record).unwrap();
-                tree.insert(leaf_key(&e.leaf_hash()), &n.to_be_bytes())
-                    .unwrap();
-            }
-            tree.insert(meta("size"), &600u64.to_be_bytes()).unwrap();
-            db.flush().unwrap();
-        }
+        legacy_store(dir.path(), &all, false);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.meta("format").unwrap().unwrap().as_ref(), FORMAT);
-        assert_eq!(records(&store, b't'), 2);
+        assert_eq!(records(&store, b'i'), 2);
+        assert_eq!(records(&store, b't'), 0);
         assert_eq!(records(&store, b'e'), 600 - 512);
+        tiles_file_len(&store);
         check(&store, &all);
+    }
+
+    #[test]
+    fn a_store_with_its_tiles_in_sled_is_converted_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = entries(700);
+        legacy_store(dir.path(), &all, true);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.meta("format").unwrap().unwrap().as_ref(), FORMAT);
+        assert_eq!(records(&store, b't'), 0);
+        assert_eq!(records(&store, b'i'), 2);
+        assert_eq!(records(&store, b'e'), 700 - 512);
+        tiles_file_len(&store);
+        check(&store, &all);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        check(&store, &all);
+    }
+
+    #[test]
+    fn a_conversion_that_crashes_resumes_on_the_next_open() {
+        let all = entries(800);
+        for tiles_in_sled in [true, false] {
+            // One tile per batch, three tiles: three batches of a tiles
+            // file write, its sync and the sled batch; then the format.
+            let mut crashed = 0;
+            for writes in 0..11u64 {
+                let dir = tempfile::tempdir().unwrap();
+                legacy_store(dir.path(), &all, tiles_in_sled);
+                match Store::open_with(dir.path(), writes, 1) {
+                    Err(StoreError::Crashed) => crashed += 1,
+                    other => assert!(other.is_ok(), "{writes} writes: {:?}", other.err()),
+                }
+                let store = Store::open(dir.path()).unwrap();
+                assert_eq!(store.meta("format").unwrap().unwrap().as_ref(), FORMAT);
+                assert_eq!(records(&store, b't'), 0, "{writes} writes");
+                assert_eq!(records(&store, b'i'), 3, "{writes} writes");
+                tiles_file_len(&store);
+                check(&store, &all);
+            }
+            assert_eq!(crashed, 10, "tiles in sled: {tiles_in_sled}");
+        }
     }
 
     #[test]
@@ -1356,16 +1979,199 @@ mod tests {
         let ends = 3 + 32 * 3;
         disorder[ends..ends + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(TileRecord::parse(&disorder).unwrap().entry(1).is_err());
-        // Through the store: a broken tile is a corrupt store, not a panic.
+        // Through the store: a tile of the wrong format with a matching
+        // checksum is a corrupt store, not a panic.
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.append(&all, true).unwrap();
-        store.tree.insert(key(b't', 0), &bad[..]).unwrap();
+        let ix = TileIndex::from_bytes(&store.tree.get(key(b'i', 0)).unwrap().unwrap()).unwrap();
+        let mut stored = vec![0u8; ix.len as usize];
+        store
+            .tiles
+            .file
+            .read_exact_at(&mut stored, ix.offset)
+            .unwrap();
+        stored[0] = 9;
+        let forged = TileIndex {
+            head_sum: log::record_hash(&stored[..ix.head as usize]),
+            ..ix
+        };
+        store.tiles.file.write_all_at(&stored, ix.offset).unwrap();
+        store
+            .tree
+            .insert(key(b'i', 0), &forged.to_bytes()[..])
+            .unwrap();
         assert!(matches!(
             store.entry_bytes(3),
             Err(StoreError::Malformed { .. })
         ));
         assert!(store.entries(0, 10).is_err());
         assert!(store.root(256).is_err());
+        // An index record cut short, or naming a header longer than the tile.
+        assert!(TileIndex::from_bytes(&forged.to_bytes()[..79]).is_err());
+        let longer = TileIndex {
+            head: ix.len + 1,
+            ..ix
+        };
+        assert!(TileIndex::from_bytes(&longer.to_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_damaged_tile_is_refused_and_names_the_tile() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = entries(600);
+        let index = |store: &Store, t: u64| {
+            TileIndex::from_bytes(&store.tree.get(key(b'i', t)).unwrap().unwrap()).unwrap()
+        };
+        let flip = |at: u64| {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(dir.path().join(TILES_FILE))
+                .unwrap();
+            let mut b = [0u8];
+            file.read_exact_at(&mut b, at).unwrap();
+            file.write_all_at(&[b[0] ^ 1], at).unwrap();
+        };
+        let (one, zero) = {
+            let store = Store::open(dir.path()).unwrap();
+            store.append(&all, true).unwrap();
+            (index(&store, 1), index(&store, 0))
+        };
+        // A byte of tile 1's entries.
+        flip(one.end() - 7);
+        let store = Store::open(dir.path()).unwrap();
+        let err = store.entries(0, 600).unwrap_err();
+        assert!(
+            matches!(err, StoreError::TileDamaged { tile: 1, .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("tile 1 (entries 256..512)"), "{text}");
+        assert!(text.contains("checksum"), "{text}");
+        assert!(matches!(
+            store.entry_bytes(300),
+            Err(StoreError::TileDamaged { tile: 1, .. })
+        ));
+        // Tile 0 and the tree hashes (in the header) are intact.
+        assert_eq!(store.entries(0, 256).unwrap().len(), 256);
+        let mut tree = MemoryHashes::new();
+        for e in &all {
+            tree.append(e.leaf_hash()).unwrap();
+        }
+        assert_eq!(store.root(600).unwrap(), tree.root().unwrap());
+        drop(store);
+        // A byte of tile 0's hashes: hash reads refuse it too.
+        flip(zero.offset + 40);
+        let store = Store::open(dir.path()).unwrap();
+        // The root at 300 reads the hash of 0..256, in tile 0's header.
+        assert!(store.root(300).is_err());
+        assert!(matches!(
+            store.entry_bytes(0),
+            Err(StoreError::TileDamaged { tile: 0, .. })
+        ));
+        assert!(store.stored_hashes().any(|h| h.is_err()));
+    }
+
+    #[test]
+    fn a_tiles_file_shorter_than_its_tiles_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = entries(800);
+        let len = {
+            let store = Store::open(dir.path()).unwrap();
+            store.append(&all, true).unwrap();
+            tiles_file_len(&store)
+        };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(TILES_FILE))
+            .unwrap();
+        // Into tile 2, the last.
+        file.set_len(len - 1).unwrap();
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(
+            matches!(err, StoreError::TilesCut { tile: 2, found, committed, .. } if found == len - 1 && committed == len),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("tile 2 (entries 512 on)"), "{err}");
+        // Gone altogether: tile 0 on.
+        std::fs::remove_file(dir.path().join(TILES_FILE)).unwrap();
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::TilesCut {
+                tile: 0,
+                found: 0,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_crash_between_writing_tiles_and_committing_them_is_cut_off_at_open() {
+        let all = entries(900);
+        // After the tiles file write, after its sync: the sled batch
+        // never commits.
+        for writes in [1, 2] {
+            let dir = tempfile::tempdir().unwrap();
+            let before = {
+                let store = Store::open(dir.path()).unwrap();
+                store.append(&all[..300], true).unwrap();
+                let before = tiles_file_len(&store);
+                store.crash_after_writes(writes);
+                assert!(matches!(
+                    store.append(&all[300..], true),
+                    Err(StoreError::Crashed)
+                ));
+                assert!(store.tiles.len().unwrap() > before);
+                before
+            };
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(tiles_file_len(&store), before);
+            check(&store, &all[..300]);
+            store.append(&all[300..], true).unwrap();
+            check(&store, &all);
+        }
+    }
+
+    #[test]
+    fn reads_beside_appends_and_truncations_see_whole_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let all = entries(1200);
+        store.append(&all[..100], false).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let store = store.clone();
+                let all = all.clone();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut reads = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let got = store.entries(0, 1200).unwrap();
+                        for (e, g) in all.iter().zip(&got) {
+                            assert_eq!(g.as_ref(), e.as_bytes());
+                        }
+                        if let Some(e) = store.entry_bytes(reads % 1200).unwrap() {
+                            assert_eq!(e.as_ref(), all[(reads % 1200) as usize].as_bytes());
+                        }
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        for round in 0..20u64 {
+            let to = 300 + 45 * round;
+            store.append(&all[100..to as usize], false).unwrap();
+            store.truncate(100 + 17 * round).unwrap();
+            store.truncate(100).unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
+        store.append(&all[100..], true).unwrap();
+        check(&store, &all);
     }
 }
