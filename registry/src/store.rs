@@ -707,7 +707,7 @@ impl Store {
             );
         }
         loop {
-            let mut next = match self
+            let next = match self
                 .tree
                 .range(key(b'i', 0)..=key(b'i', u64::MAX))
                 .next_back()
@@ -725,15 +725,14 @@ impl Store {
             }
             let mut written = TilesWritten::default();
             let mut batch = sled::Batch::default();
-            for (k, record) in &records {
-                if be_u64(&k[1..])? != next {
+            for (t, (k, record)) in (next..).zip(&records) {
+                if be_u64(&k[1..])? != t {
                     return Err(StoreError::Malformed {
                         what: "the tiles kept in sled do not follow the tiles in the tiles file",
                     });
                 }
-                written.push(next, record)?;
+                written.push(t, record)?;
                 batch.remove(k);
-                next += 1;
             }
             self.write_tiles(written, &mut batch)?;
             self.commit(batch, false)?;
