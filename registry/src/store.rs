@@ -5,7 +5,7 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `i` + tile (u64 BE) | where full tile `tile` sits in the tiles file: offset (u64 BE), length (u32 BE), header length (u32 BE), then the checksums of its header and of its entry bytes (32 bytes each) |
+//! | `i` + tile (u64 BE) | where full tile `tile` sits in the tiles file: offset (u64 BE), length (u32 BE), header length (u32 BE), the checksums of its header and of its entry bytes (32 bytes each), then the tile number (u64 BE) |
 //! | `e` + index (u64 BE) | an entry of the partial tile at the end: the tree hashes it completed, then its bytes |
 //! | `l` + leaf hash | index (u64 BE); nodes only, for look-up by hash |
 //! | `b` + height (u64 BE) | signed checkpoint note |
@@ -116,6 +116,10 @@ pub enum StoreError {
     /// A simulated crash ([`Store::crash_after_writes`]) stopped the write.
     #[error("storage: simulated crash (fault injection)")]
     Crashed,
+    /// An earlier write was applied but not flushed to disk; this handle
+    /// writes no more (what is on disk may differ from what it holds).
+    #[error("storage: an earlier write did not reach the disk; reopen the store")]
+    Unflushed,
     /// The tiles file ([`TILES_FILE`]) could not be opened, read, written
     /// or synced.
     #[error("{}: {what}: {source}", path.display())]
@@ -209,7 +213,7 @@ const CACHED_TILE_BYTES: usize = 8 << 20;
 /// [`Store::help_reclaim`].
 const RECLAIM_PROBE: &[u8] = b"r";
 /// Bytes of an `i` record ([`TileIndex`]).
-const TILE_INDEX_BYTES: usize = 80;
+const TILE_INDEX_BYTES: usize = 88;
 /// sled's page cache for a chain store.
 const CACHE_BYTES: u64 = 256 << 20;
 /// sled's log segment size for a new chain store. sled writes a page
@@ -272,12 +276,21 @@ pub struct Store {
     /// Fault injection for crash tests: writes left before the store acts
     /// as if the process died (every later write fails). `u64::MAX`: off.
     writes_left: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Set when a commit was applied and its flush failed: sled's memory
+    /// and disk may then disagree (a truncation lowered `tile_bytes` in
+    /// memory only, and an append would write over tiles the disk still
+    /// names), so every later write is refused until the store is reopened.
+    unflushed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Where a full tile's record sits in the tiles file (an `i` record), with
-/// the checksums of its header and of its entries' bytes.
+/// the checksums of its header and of its entries' bytes, and the tile's
+/// number (so that an index record copied under another tile's key is
+/// refused, not read as that tile).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct TileIndex {
+    /// The tile: its first entry is `tile · 256`.
+    tile: u64,
     /// Offset in the tiles file.
     offset: u64,
     /// Length of the whole record.
@@ -291,13 +304,14 @@ struct TileIndex {
 }
 
 impl TileIndex {
-    /// The index of tile record `record` written at `offset`.
-    fn of(offset: u64, record: &[u8]) -> Result<Self, StoreError> {
+    /// The index of tile `tile`'s record `record`, written at `offset`.
+    fn of(tile: u64, offset: u64, record: &[u8]) -> Result<Self, StoreError> {
         let head = TileRecord::parse(record)?.bytes_at;
         let too_long = || StoreError::Malformed {
             what: "a tile record is over 4 GiB",
         };
         Ok(Self {
+            tile,
             offset,
             len: u32::try_from(record.len()).map_err(|_| too_long())?,
             head: u32::try_from(head).map_err(|_| too_long())?,
@@ -317,13 +331,15 @@ impl TileIndex {
         out[8..12].copy_from_slice(&self.len.to_be_bytes());
         out[12..16].copy_from_slice(&self.head.to_be_bytes());
         out[16..48].copy_from_slice(&self.head_sum.0);
-        out[48..].copy_from_slice(&self.body_sum.0);
+        out[48..80].copy_from_slice(&self.body_sum.0);
+        out[80..].copy_from_slice(&self.tile.to_be_bytes());
         out
     }
 
-    fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
+    /// Tile `tile`'s index record.
+    fn from_bytes(bytes: &[u8], tile: u64) -> Result<Self, StoreError> {
         let malformed = StoreError::Malformed {
-            what: "a tile's index record is not 80 bytes, or names a header longer than the tile",
+            what: "a tile's index record is not 88 bytes, names a header longer than the tile, or names another tile",
         };
         if bytes.len() != TILE_INDEX_BYTES {
             return Err(malformed);
@@ -338,9 +354,11 @@ impl TileIndex {
             len: u32_at(8),
             head: u32_at(12),
             head_sum: hash_at(&bytes[16..48]),
-            body_sum: hash_at(&bytes[48..]),
+            body_sum: hash_at(&bytes[48..80]),
+            tile: be_u64(&bytes[80..])?,
         };
-        if ix.head > ix.len || ix.offset.checked_add(u64::from(ix.len)).is_none() {
+        if ix.tile != tile || ix.head > ix.len || ix.offset.checked_add(u64::from(ix.len)).is_none()
+        {
             return Err(malformed);
         }
         Ok(ix)
@@ -380,7 +398,6 @@ impl TileFile {
             let path = path.clone();
             move |source| StoreError::TileIo { path, what, source }
         };
-        let existed = path.exists();
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -388,12 +405,12 @@ impl TileFile {
             .truncate(false)
             .open(&path)
             .map_err(io("opening"))?;
-        if !existed {
-            // The new name must be on disk before any tile in it is.
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io("syncing the directory that holds it"))?;
-        }
+        // The file's name must be on disk before any tile in it is; synced
+        // at every open, as a process that created it may have died
+        // before its sync.
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("syncing the directory that holds it"))?;
         Ok(Self {
             file,
             path,
@@ -454,6 +471,11 @@ impl TileFile {
                     return Ok(bytes);
                 }
             }
+        }
+        // A damaged index record may name any length: it is read only
+        // when the file holds that many bytes there.
+        if ix.end() > self.len()? {
+            return Err(self.damaged(tile, "its index names bytes past the end of the file"));
         }
         let want = match part {
             Part::Head => head,
@@ -557,7 +579,7 @@ struct TilesWritten {
 impl TilesWritten {
     /// Adds tile `tile`'s record.
     fn push(&mut self, tile: u64, record: &[u8]) -> Result<(), StoreError> {
-        let ix = TileIndex::of(self.bytes.len() as u64, record)?;
+        let ix = TileIndex::of(tile, self.bytes.len() as u64, record)?;
         self.bytes.extend_from_slice(record);
         self.tiles.push((tile, ix));
         Ok(())
@@ -572,7 +594,7 @@ impl TilesWritten {
     ) -> Result<(), StoreError> {
         let at = self.bytes.len();
         tile_record_into(&mut self.bytes, hashes, entries);
-        let ix = TileIndex::of(at as u64, &self.bytes[at..])?;
+        let ix = TileIndex::of(tile, at as u64, &self.bytes[at..])?;
         self.tiles.push((tile, ix));
         Ok(())
     }
@@ -629,6 +651,7 @@ impl Store {
             leaf_index: true,
             tiled: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             writes_left: Arc::new(std::sync::atomic::AtomicU64::new(writes_left)),
+            unflushed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         store.load_tiled()?;
         let format = store.tree.get(meta("format"))?;
@@ -666,10 +689,11 @@ impl Store {
             let mut tile = 0;
             for item in self.tree.range(key(b'i', 0)..=key(b'i', u64::MAX)).rev() {
                 let (k, v) = item?;
-                if TileIndex::from_bytes(&v)?.end() <= found {
+                let t = be_u64(&k[1..])?;
+                if TileIndex::from_bytes(&v, t)?.end() <= found {
                     break;
                 }
-                tile = be_u64(&k[1..])?;
+                tile = t;
             }
             return Err(StoreError::TilesCut {
                 path: self.tiles.path.clone(),
@@ -829,6 +853,9 @@ impl Store {
     /// Counts one write against [`Store::crash_after_writes`].
     fn write_allowed(&self) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering;
+        if self.unflushed.load(Ordering::SeqCst) {
+            return Err(StoreError::Unflushed);
+        }
         let left = self.writes_left.load(Ordering::SeqCst);
         if left == u64::MAX {
             return Ok(());
@@ -906,7 +933,7 @@ impl Store {
         let Some(ix) = self.tree.get(key(b'i', t))? else {
             return Ok(None);
         };
-        let ix = TileIndex::from_bytes(&ix)?;
+        let ix = TileIndex::from_bytes(&ix, t)?;
         self.tiles.read(t, &ix, part).map(Some)
     }
 
@@ -1042,7 +1069,11 @@ impl Store {
         self.write_allowed()?;
         self.tree.apply_batch(batch)?;
         if flush {
-            self.db.flush()?;
+            if let Err(e) = self.db.flush() {
+                self.unflushed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(e.into());
+            }
         }
         Ok(())
     }
@@ -1098,9 +1129,11 @@ impl Store {
             {
                 let (k, ix) = item?;
                 let first = be_u64(&k[1..])? * TILE;
-                let t = self
-                    .tiles
-                    .read(first / TILE, &TileIndex::from_bytes(&ix)?, Part::Whole)?;
+                let t = self.tiles.read(
+                    first / TILE,
+                    &TileIndex::from_bytes(&ix, first / TILE)?,
+                    Part::Whole,
+                )?;
                 let tile = TileRecord::parse(&t)?;
                 let from = start.max(first) - first;
                 let to = last.min(first + TILE) - first;
@@ -1361,8 +1394,15 @@ impl Store {
                 .tree
                 .get(key(b'i', t))?
                 .ok_or(StoreError::Missing(Missing::Entry(t * TILE)))?;
-            let ix = TileIndex::from_bytes(&ix)?;
+            let ix = TileIndex::from_bytes(&ix, t)?;
             tile_bytes = tile_bytes.min(ix.offset);
+            batch.remove(&key(b'i', t));
+            if t * TILE >= size && !self.leaf_index {
+                // Every entry of it goes, and none is in the leaf index:
+                // its bytes are not needed (a damaged tile among the
+                // entries being dropped does not stop their removal).
+                continue;
+            }
             let r = self.tiles.read(t, &ix, Part::Whole)?;
             let tile = TileRecord::parse(&r)?;
             for slot in 0..TILE as usize {
@@ -1381,7 +1421,6 @@ impl Store {
                     batch.remove(leaf_key(&log::record_hash(bytes)));
                 }
             }
-            batch.remove(&key(b'i', t));
         }
         batch.insert(meta("size"), &size.to_be_bytes());
         batch.insert(meta("tiled"), &new_tiled.to_be_bytes());
@@ -2006,7 +2045,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.append(&all, true).unwrap();
-        let ix = TileIndex::from_bytes(&store.tree.get(key(b'i', 0)).unwrap().unwrap()).unwrap();
+        let ix = TileIndex::from_bytes(&store.tree.get(key(b'i', 0)).unwrap().unwrap(), 0).unwrap();
         let mut stored = vec![0u8; ix.len as usize];
         store
             .tiles
@@ -2030,12 +2069,60 @@ mod tests {
         assert!(store.entries(0, 10).is_err());
         assert!(store.root(256).is_err());
         // An index record cut short, or naming a header longer than the tile.
-        assert!(TileIndex::from_bytes(&forged.to_bytes()[..79]).is_err());
+        assert!(TileIndex::from_bytes(&forged.to_bytes()[..87], 0).is_err());
         let longer = TileIndex {
             head: ix.len + 1,
             ..ix
         };
-        assert!(TileIndex::from_bytes(&longer.to_bytes()).is_err());
+        assert!(TileIndex::from_bytes(&longer.to_bytes(), 0).is_err());
+        // An index record read under another tile's key.
+        assert!(TileIndex::from_bytes(&ix.to_bytes(), 1).is_err());
+    }
+
+    #[test]
+    fn a_damaged_index_record_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.append(&entries(600), true).unwrap();
+        let index =
+            |t: u64| TileIndex::from_bytes(&store.tree.get(key(b'i', t)).unwrap().unwrap(), t);
+        let (zero, one) = (index(0).unwrap(), index(1).unwrap());
+        // Tile 0's index record copied over tile 1's: its checksums match
+        // the bytes it names, but they are not tile 1.
+        store
+            .tree
+            .insert(key(b'i', 1), &zero.to_bytes()[..])
+            .unwrap();
+        assert!(matches!(
+            store.entry_bytes(300),
+            Err(StoreError::Malformed { .. })
+        ));
+        assert!(store.entries(256, 300).is_err());
+        // A record naming 4 GiB: refused without reading (or allocating)
+        // past the end of the file.
+        let huge = TileIndex {
+            len: u32::MAX,
+            ..one
+        };
+        store
+            .tree
+            .insert(key(b'i', 1), &huge.to_bytes()[..])
+            .unwrap();
+        let err = store.entry_bytes(300).unwrap_err();
+        assert!(
+            matches!(err, StoreError::TileDamaged { tile: 1, .. }),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("past the end of the file"),
+            "{err}"
+        );
+        // The good record back: the tile reads again.
+        store
+            .tree
+            .insert(key(b'i', 1), &one.to_bytes()[..])
+            .unwrap();
+        assert!(store.entry_bytes(300).unwrap().is_some());
     }
 
     #[test]
@@ -2043,7 +2130,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let all = entries(600);
         let index = |store: &Store, t: u64| {
-            TileIndex::from_bytes(&store.tree.get(key(b'i', t)).unwrap().unwrap()).unwrap()
+            TileIndex::from_bytes(&store.tree.get(key(b'i', t)).unwrap().unwrap(), t).unwrap()
         };
         let flip = |at: u64| {
             let file = std::fs::OpenOptions::new()
