@@ -18,8 +18,9 @@ use vouch_registry::now;
 use crate::archive::{self, ArchiveError, ArchiveLineRef};
 
 use super::batch::{Anchored, Ledger, OutputFormat, Run};
-use super::journal::{pending_lines, replace, Batch};
+use super::journal::{pending_lines, replace, Batch, Pending};
 use super::lists::ListMeta;
+use super::slots::{self, Slots};
 use super::{io, Issuer, IssuerError};
 
 pub use vouch_core::manifest::credential_id;
@@ -127,6 +128,11 @@ pub enum ManifestCheckError {
     },
 }
 
+/// The file name of row `row`'s credential, whose id is `id`.
+pub(super) fn file_name(row: usize, id: &str) -> String {
+    format!("{row:06}-{id}.sd-jwt")
+}
+
 /// The PNG file name beside a credential file.
 pub(super) fn qr_name(name: &str) -> String {
     format!("{}.png", name.trim_end_matches(".sd-jwt"))
@@ -156,11 +162,13 @@ pub fn qr_png(credential: &str) -> Result<Vec<u8>, QrPngError> {
 }
 
 impl Issuer {
-    /// Phase 4: the credentials into place (files, or the JSON Lines
-    /// archive), read again from the batch archive, then the manifest. The
-    /// batch archive is on disk already, so the files need no sync of their
-    /// own: a rerun rewrites them. Returns the manifest's path and the JSON
-    /// Lines archive's, if one was written.
+    /// Phase 4: the credentials into place, then the manifest: files read
+    /// again from the pending file; the JSON Lines archive by writing each
+    /// anchor proof into its line's slot (or, for a batch signed for files,
+    /// made from the batch archive). The pending file is on disk already,
+    /// so the files need no sync of their own: a rerun rewrites them.
+    /// Returns the manifest's path and the JSON Lines archive's, if one
+    /// was written.
     pub(super) fn write_output(
         &self,
         run: &Run<'_>,
@@ -185,7 +193,7 @@ impl Issuer {
             let path = vouch_core::log::prove_record(tree.size(), leaf, tree)?;
             let anchor_proof = AnchorProof::new(anchored.index, leaf, tree.size(), path)
                 .map_err(|source| IssuerError::AnchorProof { row, source })?;
-            let file = format!("{row:06}-{id}.sd-jwt");
+            let file = file_name(row, id);
             entries.push(ManifestEntry {
                 row: row as u64,
                 holder: holder.clone(),
@@ -221,13 +229,37 @@ impl Issuer {
                 source,
             }
         })?;
-        let pending = self.archive_path(&batch.id);
-        let archive = match run.format {
-            OutputFormat::Files => {
-                write_files(run, &pending, manifest.entries())?;
+        let entries = manifest.entries();
+        let archive = match (run.format, batch.pending) {
+            (OutputFormat::Files, Pending::Credentials) => {
+                let pending = self.archive_path(&batch.id);
+                write_files(run, &pending, pending_lines(&pending)?, entries)?;
                 None
             }
-            OutputFormat::Jsonl => Some(write_jsonl(run, &pending, manifest.entries())?),
+            (OutputFormat::Files, Pending::Lines) => {
+                let pending = run.out.join(slots::TMP_NAME);
+                let lines = pending_credentials(&pending, batch)?;
+                write_files(run, &pending, lines, entries)?;
+                None
+            }
+            (OutputFormat::Jsonl, Pending::Credentials) => {
+                Some(write_jsonl(run, &self.archive_path(&batch.id), entries)?)
+            }
+            (OutputFormat::Jsonl, Pending::Lines) => {
+                let pending = run.out.join(slots::TMP_NAME);
+                if run.qr {
+                    write_qr(
+                        run,
+                        &pending,
+                        pending_credentials(&pending, batch)?,
+                        entries,
+                    )?;
+                }
+                let path = run.out.join(crate::archive::FILE_NAME);
+                let layout = Slots::for_batch(batch.rows.len() as u64);
+                slots::fill(&pending, &path, layout, &ledger.slots, entries)?;
+                Some(path)
+            }
         };
         let tmp = out.join(".manifest.json.tmp");
         std::fs::write(&tmp, manifest.to_json()).map_err(io(&tmp))?;
@@ -240,12 +272,54 @@ impl Issuer {
     }
 }
 
+/// The credentials of a batch's pending lines ([`Pending::Lines`]), one at
+/// a time.
+fn pending_credentials<'p>(
+    pending: &'p Path,
+    batch: &Batch,
+) -> Result<impl Iterator<Item = Result<String, IssuerError>> + 'p, IssuerError> {
+    let layout = Slots::for_batch(batch.rows.len() as u64);
+    Ok(slots::read_pending(pending, layout)?.map(|line| line.map(|(line, _)| line.sd_jwt)))
+}
+
+/// Writes the QR code of each credential (`credentials`, read from
+/// `pending`) that its entry names.
+fn write_qr(
+    run: &Run<'_>,
+    pending: &Path,
+    credentials: impl Iterator<Item = Result<String, IssuerError>>,
+    entries: &[ManifestEntry],
+) -> Result<(), IssuerError> {
+    let mut read = 0;
+    for (cred, entry) in credentials.zip(entries) {
+        let cred = cred?;
+        read += 1;
+        if let Some(name) = &entry.qr {
+            let image = qr_png(&cred).map_err(|source| IssuerError::Qr {
+                row: entry.row as usize,
+                source,
+            })?;
+            let to = run.out.join(name);
+            std::fs::write(&to, image).map_err(io(&to))?;
+        }
+    }
+    if read != entries.len() {
+        return Err(IssuerError::ArchiveCount {
+            path: pending.to_owned(),
+            found: read,
+            want: entries.len(),
+        });
+    }
+    Ok(())
+}
+
 /// Writes one file per credential (and its QR code with `--qr`) on two
 /// threads (creating files is mostly waiting on the file system), reading
-/// the credentials from the batch archive as they are written.
+/// the credentials (`credentials`, from `pending`) as they are written.
 fn write_files(
     run: &Run<'_>,
     pending: &Path,
+    credentials: impl Iterator<Item = Result<String, IssuerError>>,
     entries: &[ManifestEntry],
 ) -> Result<(), IssuerError> {
     const THREADS: usize = 2;
@@ -283,7 +357,7 @@ fn write_files(
             })
             .collect();
         result = (|| {
-            for line in pending_lines(pending)? {
+            for line in credentials {
                 let line = line?;
                 if read == entries.len() || tx.send((read, line)).is_err() {
                     break;
