@@ -18,7 +18,7 @@ use vouch_registry::now;
 use crate::archive::{self, ArchiveError, ArchiveLineRef};
 
 use super::batch::{Anchored, Ledger, OutputFormat, Run};
-use super::journal::{pending_lines, replace, Batch, Pending};
+use super::journal::{failpoint, pending_lines, replace, Batch, Pending};
 use super::lists::ListMeta;
 use super::slots::{self, Slots};
 use super::{io, Issuer, IssuerError};
@@ -261,6 +261,7 @@ impl Issuer {
                 Some(path)
             }
         };
+        failpoint("after-output");
         let tmp = out.join(".manifest.json.tmp");
         std::fs::write(&tmp, manifest.to_json()).map_err(io(&tmp))?;
         std::fs::File::open(&tmp)
