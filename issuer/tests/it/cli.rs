@@ -308,7 +308,9 @@ fn one_bad_row_issues_nothing_unless_skipped() {
 /// The library path other crates use: rows parsed up front and given to
 /// `Issuer::issue` (`BatchRows::Rows`), as the end-to-end tests do; and
 /// `Issuer::issue_batch` from the CSV (`BatchRows::Csv`, as the CLI)
-/// into a JSON Lines archive gives the same rows and holders.
+/// into a JSON Lines archive gives the same rows and holders, whether the
+/// reader was scanned by another reader (every row checked again while
+/// signing) or by itself (`CsvRows::scan`, checked once).
 #[tokio::test(flavor = "multi_thread")]
 async fn parsed_rows_and_a_streamed_csv_issue_the_same_batch() {
     use vouch_issuer::issuer::{self, BatchRows, Issuer, OutputFormat, OutputOptions, Quiet};
@@ -318,15 +320,19 @@ async fn parsed_rows_and_a_streamed_csv_issue_the_same_batch() {
     transcripts(&csv, 600, None);
     let bytes = std::fs::read(&csv).unwrap();
     let mut manifests = Vec::new();
-    for (name, streamed) in [("a", false), ("b", true)] {
+    for (name, streamed, own_scan) in [("a", false, false), ("b", true, false), ("c", true, true)] {
         let dir = root.path().join(name);
         issuer::init(&dir, "Uni", None, PASS, vouch_issuer::keystore::Cost::TEST).unwrap();
         let iss = Issuer::open(&dir, PASS).unwrap();
         let id = issuer::batch_id(&template, &bytes, false);
         let out = root.path().join(format!("out-{name}"));
         let report = if streamed {
-            let scan = vouch_issuer::input::scan(&bytes, &template, &Quiet).unwrap();
             let rows = vouch_issuer::input::CsvRows::new(&bytes, &template).unwrap();
+            let scan = if own_scan {
+                rows.scan(&Quiet).unwrap()
+            } else {
+                vouch_issuer::input::scan(&bytes, &template, &Quiet).unwrap()
+            };
             let options = OutputOptions {
                 out: out.clone(),
                 qr: false,
@@ -366,6 +372,7 @@ async fn parsed_rows_and_a_streamed_csv_issue_the_same_batch() {
     };
     let a = rows_and_holders(&manifests[0]);
     assert_eq!(a, rows_and_holders(&manifests[1]));
+    assert_eq!(a, rows_and_holders(&manifests[2]));
     assert_eq!(a[599], (600, holder(600)));
 }
 
@@ -1040,4 +1047,61 @@ fn kill_9_mid_jsonl_batch_then_rerun_issues_each_row_once() {
         (1, n as u64),
         "anchored exactly once (finished early: {finished})"
     );
+}
+
+/// A JSON Lines batch whose input changed between its check and its
+/// signing (rows read from another CSV than the one scanned) stops at the
+/// changed row and leaves nothing behind: no output directory, no pending
+/// file; the batch then issues from the right input.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jsonl_batch_whose_input_changed_leaves_nothing() {
+    use vouch_issuer::issuer::{self, BatchRows, Issuer, OutputFormat, OutputOptions, Quiet};
+    let root = tempdir("changed");
+    let template = vouch_issuer::template::find("transcript").unwrap();
+    let (good, bad) = (root.path().join("good.csv"), root.path().join("bad.csv"));
+    transcripts(&good, 300, None);
+    transcripts(&bad, 300, Some(290));
+    let (good, bad) = (std::fs::read(&good).unwrap(), std::fs::read(&bad).unwrap());
+    let dir = root.path().join("uni");
+    issuer::init(&dir, "Uni", None, PASS, vouch_issuer::keystore::Cost::TEST).unwrap();
+    let iss = Issuer::open(&dir, PASS).unwrap();
+    let id = issuer::batch_id(&template, &good, false);
+    let out = root.path().join("out");
+    let options = OutputOptions {
+        out: out.clone(),
+        qr: false,
+        format: OutputFormat::Jsonl,
+    };
+    let scan = vouch_issuer::input::scan(&good, &template, &Quiet).unwrap();
+    let changed = vouch_issuer::input::CsvRows::new(&bad, &template).unwrap();
+    let batch = BatchRows::Csv {
+        csv: &changed,
+        valid: &scan.valid,
+    };
+    let e = iss
+        .issue_batch(&template, &id, batch, &options, &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, issuer::IssuerError::InputChanged { row: 290, .. }),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // Not signed: no anchor entry was made, nothing reached the chain.
+    let journal = iss.batch(&id).unwrap().unwrap();
+    assert_eq!(journal.stage, issuer::Stage::Allocated);
+    assert!(journal.anchor_entry.is_none());
+
+    let rows = vouch_issuer::input::CsvRows::new(&good, &template).unwrap();
+    let batch = BatchRows::Csv {
+        csv: &rows,
+        valid: &scan.valid,
+    };
+    let report = iss
+        .issue_batch(&template, &id, batch, &options, &Quiet)
+        .await
+        .unwrap();
+    assert!(report.resumed);
+    assert_eq!(issuer::check_manifest(&out, true).unwrap(), 300);
+    assert_eq!(names(&out), ["credentials.jsonl", "manifest.json"]);
 }
