@@ -181,32 +181,7 @@ impl Issuer {
         let out = run.out;
         std::fs::create_dir_all(out).map_err(io(out))?;
         run.progress.start("writing", batch.rows.len() as u64);
-        let mut entries = Vec::with_capacity(batch.rows.len());
-        for (i, ((&row, id), holder)) in batch
-            .rows
-            .iter()
-            .zip(&ledger.ids)
-            .zip(&ledger.holders)
-            .enumerate()
-        {
-            let leaf = i as u64;
-            let path = vouch_core::log::prove_record(tree.size(), leaf, tree)?;
-            let anchor_proof = AnchorProof::new(anchored.index, leaf, tree.size(), path)
-                .map_err(|source| IssuerError::AnchorProof { row, source })?;
-            let file = file_name(row, id);
-            entries.push(ManifestEntry {
-                row: row as u64,
-                holder: holder.clone(),
-                credential_id: id.clone(),
-                qr: run.qr.then(|| qr_name(&file)),
-                file,
-                status: StatusRef {
-                    idx: batch.indexes[i],
-                    uri: list.uri.clone(),
-                },
-                anchor_proof,
-            });
-        }
+        let entries = manifest_entries(run, batch, list, ledger, tree, anchored)?;
         let path = out.join(MANIFEST);
         let info = BatchInfo {
             issuer: self.key.did().clone(),
@@ -229,8 +204,41 @@ impl Issuer {
                 source,
             }
         })?;
-        let entries = manifest.entries();
-        let archive = match (run.format, batch.pending) {
+        // The manifest's text is made and synced on another thread while
+        // the credentials are written (writing them is mostly waiting on
+        // system calls and the disk); it is renamed into place last.
+        let tmp = out.join(".manifest.json.tmp");
+        let (archive, text) = std::thread::scope(|s| {
+            let text = s.spawn(|| {
+                std::fs::write(&tmp, manifest.to_json())
+                    .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+                    .map_err(io(&tmp))
+            });
+            let archive = self.write_credentials(run, batch, ledger, manifest.entries());
+            let text = text
+                .join()
+                .map_err(|_| IssuerError::Panicked { work: "manifest" })
+                .and_then(|r| r);
+            (archive, text)
+        });
+        let archive = archive?;
+        text?;
+        failpoint("after-output");
+        replace(&tmp, &path)?;
+        run.progress.finish();
+        Ok((path, archive))
+    }
+
+    /// The credentials into place, as [`Issuer::write_output`] says; the
+    /// JSON Lines archive's path, if one was written.
+    fn write_credentials(
+        &self,
+        run: &Run<'_>,
+        batch: &Batch,
+        ledger: &Ledger,
+        entries: &[ManifestEntry],
+    ) -> Result<Option<PathBuf>, IssuerError> {
+        Ok(match (run.format, batch.pending) {
             (OutputFormat::Files, Pending::Credentials) => {
                 let pending = self.archive_path(&batch.id);
                 write_files(run, &pending, pending_lines(&pending)?, entries)?;
@@ -260,17 +268,73 @@ impl Issuer {
                 slots::fill(&pending, &path, layout, &ledger.slots, entries)?;
                 Some(path)
             }
-        };
-        failpoint("after-output");
-        let tmp = out.join(".manifest.json.tmp");
-        std::fs::write(&tmp, manifest.to_json()).map_err(io(&tmp))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&tmp))?;
-        replace(&tmp, &path)?;
-        run.progress.finish();
-        Ok((path, archive))
+        })
     }
+}
+
+/// The manifest's entries: each credential's row, holder, id, file name,
+/// status and anchor proof, the proofs made on every core.
+fn manifest_entries(
+    run: &Run<'_>,
+    batch: &Batch,
+    list: &ListMeta,
+    ledger: &Ledger,
+    tree: &MemoryHashes,
+    anchored: &Anchored,
+) -> Result<Vec<ManifestEntry>, IssuerError> {
+    let n = batch.rows.len();
+    let entry = |i: usize| -> Result<ManifestEntry, IssuerError> {
+        let row = batch.rows[i];
+        let leaf = i as u64;
+        let path = vouch_core::log::prove_record(tree.size(), leaf, tree)?;
+        let anchor_proof = AnchorProof::new(anchored.index, leaf, tree.size(), path)
+            .map_err(|source| IssuerError::AnchorProof { row, source })?;
+        let id = &ledger.ids[i];
+        let file = file_name(row, id);
+        Ok(ManifestEntry {
+            row: row as u64,
+            holder: ledger.holders[i].clone(),
+            credential_id: id.clone(),
+            qr: run.qr.then(|| qr_name(&file)),
+            file,
+            status: StatusRef {
+                idx: batch.indexes[i],
+                uri: list.uri.clone(),
+            },
+            anchor_proof,
+        })
+    };
+    if ledger.ids.len() != n || ledger.holders.len() != n || batch.indexes.len() != n {
+        let found = [ledger.ids.len(), ledger.holders.len(), batch.indexes.len()];
+        return Err(IssuerError::RowCount {
+            found: found.into_iter().find(|&l| l != n).unwrap_or(n),
+            want: n,
+        });
+    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per = n.div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<ManifestEntry>, IssuerError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|first| {
+                let entry = &entry;
+                s.spawn(move || (first..n.min(first + per)).map(entry).collect())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| IssuerError::Panicked { work: "proof" })
+                    .and_then(|r| r)
+            })
+            .collect()
+    });
+    let mut entries = Vec::with_capacity(n);
+    for part in parts {
+        entries.extend(part?);
+    }
+    Ok(entries)
 }
 
 /// The credentials of a batch's pending lines ([`Pending::Lines`]), one at
