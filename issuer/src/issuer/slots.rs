@@ -28,14 +28,33 @@ const MEMBER: &[u8] = b",\"anchor_proof\":";
 /// Longest base64 hash of an audit path, with its quotes and comma.
 const PATH_HASH: usize = 44 + 3;
 
-/// The part of a line known while signing, in the archive's member order.
+/// The part of a line known while signing, in the archive's member order,
+/// but for `sd_jwt` (written after it, [`json_string`]).
 #[derive(Serialize)]
 struct Head<'a> {
     row: u64,
     credential_id: &'a str,
     file: &'a str,
     holder: &'a str,
-    sd_jwt: &'a str,
+}
+
+/// Appends `text` as a JSON string, as `serde_json` writes it. A
+/// credential (base64url, `.` and `~`) has nothing to escape: that is
+/// checked in one pass the compiler vectorises, and the text copied;
+/// anything else goes through `serde_json`.
+fn json_string(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
+    // What `serde_json` escapes: control characters, `"` and `\`.
+    let plain = text.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20 && b != b'"' && b != b'\\')
+    });
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(out, text)
+    }
 }
 
 /// A pending line read back: the members known while signing; its slot
@@ -97,12 +116,16 @@ impl Slots {
             credential_id,
             file,
             holder,
-            sd_jwt,
         };
         let mut line = Vec::with_capacity(sd_jwt.len() + 256 + self.width);
-        serde_json::to_writer(&mut line, &head).map_err(|e| io(path)(std::io::Error::from(e)))?;
-        // The object's closing brace: the slot's member goes before it.
-        line.pop();
+        serde_json::to_writer(&mut line, &head)
+            .and_then(|()| {
+                // The object's closing brace: the other members go before it.
+                line.pop();
+                line.extend_from_slice(b",\"sd_jwt\":");
+                json_string(&mut line, sd_jwt)
+            })
+            .map_err(|e| io(path)(std::io::Error::from(e)))?;
         line.extend_from_slice(MEMBER);
         let slot = line.len();
         line.extend_from_slice(b"null");
@@ -262,6 +285,16 @@ mod tests {
                 "{size}: {} {widest}",
                 slots.width
             );
+        }
+    }
+
+    /// A credential is written as `serde_json` writes it, escaped or not.
+    #[test]
+    fn json_strings_are_serde_jsons() {
+        for text in [SD_JWT, "", "a\"b\\c\nd\u{1}e\u{7f}é~"] {
+            let mut out = Vec::new();
+            json_string(&mut out, text).unwrap();
+            assert_eq!(out, serde_json::to_vec(text).unwrap(), "{text:?}");
         }
     }
 
