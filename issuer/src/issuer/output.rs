@@ -204,25 +204,35 @@ impl Issuer {
                 source,
             }
         })?;
-        // The manifest's text is made and synced on another thread while
-        // the credentials are written (writing them is mostly waiting on
-        // system calls and the disk); it is renamed into place last.
+        // The manifest's text is made and synced; for an archive whose
+        // proofs go into their slots (mostly waiting on system calls and
+        // the disk), on another thread meanwhile. Files keep both writer
+        // threads busy: there it comes after. Renamed into place last.
         let tmp = out.join(".manifest.json.tmp");
-        let (archive, text) = std::thread::scope(|s| {
-            let text = s.spawn(|| {
-                std::fs::write(&tmp, manifest.to_json())
-                    .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-                    .map_err(io(&tmp))
+        let write_manifest = || {
+            std::fs::write(&tmp, manifest.to_json())
+                .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+                .map_err(io(&tmp))
+        };
+        let entries = manifest.entries();
+        let archive = if (run.format, batch.pending) == (OutputFormat::Jsonl, Pending::Lines) {
+            let (archive, text) = std::thread::scope(|s| {
+                let text = s.spawn(write_manifest);
+                let archive = self.write_credentials(run, batch, ledger, entries);
+                let text = text
+                    .join()
+                    .map_err(|_| IssuerError::Panicked { work: "manifest" })
+                    .and_then(|r| r);
+                (archive, text)
             });
-            let archive = self.write_credentials(run, batch, ledger, manifest.entries());
-            let text = text
-                .join()
-                .map_err(|_| IssuerError::Panicked { work: "manifest" })
-                .and_then(|r| r);
-            (archive, text)
-        });
-        let archive = archive?;
-        text?;
+            let archive = archive?;
+            text?;
+            archive
+        } else {
+            let archive = self.write_credentials(run, batch, ledger, entries)?;
+            write_manifest()?;
+            archive
+        };
         failpoint("after-output");
         replace(&tmp, &path)?;
         run.progress.finish();
