@@ -407,7 +407,11 @@ impl Issuer {
         };
         let had_out = run.out.exists();
         let mut writer = match batch.pending {
-            Pending::Credentials => PendingWriter::create(&self.archive_path(run.batch_id))?,
+            Pending::Credentials => {
+                // Left by an interrupted run of this batch as JSON Lines.
+                let _ = std::fs::remove_file(&tmp);
+                PendingWriter::create(&self.archive_path(run.batch_id))?
+            }
             Pending::Lines => PendingWriter::lines(&tmp)?,
         };
         let mut ledger = Ledger::default();
