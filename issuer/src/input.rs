@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::{Map, Value};
 use vouch_core::did::DidError;
@@ -171,7 +171,8 @@ pub struct Scan {
 /// Checks every row of a CSV against `template` on every core, keeping
 /// only which rows are valid: what a batch needs before it issues anything,
 /// without holding every row's claims in memory ([`CsvRows`] reads them
-/// again while signing). `progress` counts lines.
+/// again while signing). `progress` counts lines. [`CsvRows::scan`] does
+/// the same and spares the signing a second check of the rows.
 ///
 /// # Errors
 /// [`CsvError`] when the header does not fit the template, or there are no
@@ -181,10 +182,7 @@ pub fn scan(
     template: &Template,
     progress: &dyn crate::issuer::Progress,
 ) -> Result<Scan, CsvError> {
-    let csv = CsvRows::new(bytes, template)?;
-    let (mut valid, errors) = csv.check_all(false, |row| row.number, progress)?;
-    valid.sort_unstable();
-    Ok(Scan { valid, errors })
+    CsvRows::new(bytes, template)?.scan(progress)
 }
 
 /// Records read per turn by one thread of [`CsvRows::check_all`] or a
@@ -205,7 +203,29 @@ pub struct CsvRows<'a> {
     holder: usize,
     /// Lines in the input: the records, roughly, for progress.
     lines: usize,
+    /// The CSV.
+    bytes: &'a [u8],
     reader: Mutex<(csv::Reader<&'a [u8]>, usize)>,
+    /// The rows this reader's [`CsvRows::scan`] found valid, ascending:
+    /// their cells are not checked again ([`CsvRows::with_claims`]).
+    scanned: OnceLock<Vec<usize>>,
+}
+
+/// A reader of `bytes` at its first record (the header read), or why the
+/// header cannot be read; and the header.
+fn records(bytes: &[u8]) -> Result<(csv::Reader<&[u8]>, Vec<String>), CsvError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|source| CsvError::Header { source })?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    Ok((reader, headers))
 }
 
 impl std::fmt::Debug for CsvRows<'_> {
@@ -221,17 +241,7 @@ impl<'a> CsvRows<'a> {
     /// [`CsvError`] when the header cannot be read, misses a required
     /// column or has one the template does not.
     pub fn new(bytes: &'a [u8], template: &'a Template) -> Result<Self, CsvError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .trim(csv::Trim::All)
-            .flexible(true)
-            .from_reader(bytes);
-        let headers: Vec<String> = reader
-            .headers()
-            .map_err(|source| CsvError::Header { source })?
-            .iter()
-            .map(str::to_owned)
-            .collect();
+        let (reader, headers) = records(bytes)?;
         let wanted = template.columns();
         let missing: Vec<String> = wanted
             .iter()
@@ -273,7 +283,9 @@ impl<'a> CsvRows<'a> {
             holder,
             headers,
             lines: bytes.iter().filter(|&&b| b == b'\n').count(),
+            bytes,
             reader: Mutex::new((reader, 0)),
+            scanned: OnceLock::new(),
         })
     }
 
@@ -314,9 +326,40 @@ impl<'a> CsvRows<'a> {
         self.check_record(record, holders, true)
     }
 
+    /// Checks every row from the first, as [`scan`] does, and rewinds;
+    /// remembers which rows are valid, so that [`CsvRows::with_claims`]
+    /// does not check their cells again (the bytes cannot have changed: this
+    /// reader borrows them). `progress` counts lines.
+    ///
+    /// # Errors
+    /// [`CsvError`] when the header cannot be read again (it was read by
+    /// [`CsvRows::new`]), or there are no rows.
+    pub fn scan(&self, progress: &dyn crate::issuer::Progress) -> Result<Scan, CsvError> {
+        self.rewind()?;
+        let (mut valid, errors) = self.check_all(false, |row| row.number, progress)?;
+        valid.sort_unstable();
+        self.rewind()?;
+        // A second scan of the same bytes finds the same rows.
+        let _ = self.scanned.set(valid.clone());
+        Ok(Scan { valid, errors })
+    }
+
+    /// Reads again from the first record.
+    fn rewind(&self) -> Result<(), CsvError> {
+        let (reader, _) = records(self.bytes)?;
+        *self
+            .reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (reader, 0);
+        Ok(())
+    }
+
     /// Checks one record as [`CsvRows::check`] does (the same errors),
     /// then hands `f` its holder and its claims borrowed from the cells
-    /// ([`CsvTemplate::with_claims`]): nothing is built for the claims.
+    /// ([`CsvTemplate::with_claims`]): nothing is built for the claims. A
+    /// row this reader's [`CsvRows::scan`] found valid has its cells
+    /// checked already: it is only read ([`CsvTemplate::with_scanned_claims`];
+    /// its cell count and holder are still read, as they must be).
     ///
     /// # Errors
     /// [`RowError`] naming the row, and the column when one is at fault.
@@ -327,9 +370,18 @@ impl<'a> CsvRows<'a> {
         f: impl FnOnce(&DidKey, RowClaims<'_>) -> R,
     ) -> Result<R, RowError> {
         let (record, holder) = self.read(number, record, holders)?;
-        self.template
-            .with_claims(|i| self.cell(&record, i), |claims| f(&holder, claims))
-            .map_err(|e| cell_error(number, e))
+        let cell = |i| self.cell(&record, i);
+        let scanned = self
+            .scanned
+            .get()
+            .is_some_and(|valid| valid.binary_search(&number).is_ok());
+        if scanned {
+            self.template
+                .with_scanned_claims(cell, |claims| f(&holder, claims))
+        } else {
+            self.template.with_claims(cell, |claims| f(&holder, claims))
+        }
+        .map_err(|e| cell_error(number, e))
     }
 
     /// The record, readable, with its holder ([`CsvRows::holder`]): how
@@ -535,6 +587,49 @@ mod tests {
             .filter_map(|r| rows.with_claims(r, &mut holders, |_, _| ()).err())
             .map(|e| e.to_string())
             .collect()
+    }
+
+    /// A reader's own scan spares the signing the cell checks of the rows
+    /// it found valid, and only those: the claims are the same, a row it
+    /// refused is checked (and refused) again, and a reader that did not
+    /// scan checks every row.
+    #[test]
+    fn only_rows_a_readers_own_scan_found_valid_skip_the_second_check() {
+        let t = crate::template::find("transcript").unwrap();
+        let courses = "CS1|Intro|6|A|2024-S1; CS2|Data|6|B|2025-S1";
+        let csv = format!(
+            "holder,institution,student_name,student_id,programme,degree,award_date,gpa,courses\n\
+             {HOLDER},Uni,Ada,S1,CS,BSc,2025-07-15,3.50,\"{courses}\"\n\
+             {HOLDER},Uni,Bob,S2,CS,BSc,2025-07-15,3.50,\"CS1|Intro|6|A++|2024-S1\"\n\
+             {HOLDER},Uni,Cy,S3,CS,BSc,2025-07-15,3.75,\"{courses}\"\n"
+        );
+        let claims = |rows: &CsvRows<'_>| -> Vec<Result<String, String>> {
+            let mut holders = HashMap::new();
+            rows.next_records(10)
+                .into_iter()
+                .map(|r| {
+                    rows.with_claims(r, &mut holders, |h, c| {
+                        format!("{} {:?} {:?}", h.as_str(), c.claims, c.shape)
+                    })
+                    .map_err(|e| e.to_string())
+                })
+                .collect()
+        };
+        let unscanned = CsvRows::new(csv.as_bytes(), &t).unwrap();
+        let checked = claims(&unscanned);
+        let scanned = CsvRows::new(csv.as_bytes(), &t).unwrap();
+        let scan = scanned.scan(&crate::issuer::Quiet).unwrap();
+        assert_eq!(scan.valid, [1, 3]);
+        assert_eq!(scan.errors.len(), 1);
+        // Rewound after the scan: all three rows are read again.
+        let read = claims(&scanned);
+        assert_eq!(read, checked);
+        assert!(read[0].as_ref().unwrap().contains("Intro"));
+        assert!(read[1]
+            .as_ref()
+            .unwrap_err()
+            .starts_with("row 2, column courses: item 1 field grade: \"A++\""));
+        assert_eq!(scanned.scanned.get().unwrap(), &[1, 3]);
     }
 
     #[test]

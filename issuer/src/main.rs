@@ -225,9 +225,13 @@ async fn issue(args: cli::IssueArgs) -> anyhow::Result<()> {
         std::fs::read(input_path).with_context(|| format!("reading {}", input_path.display()))?;
     let bars = Bars(Mutex::new(None));
     // Every row is checked before anything is issued; the rows are read
-    // again, on the fly, while signing.
-    let input::Scan { valid, errors } =
-        input::scan(&bytes, &template, &bars).with_context(|| input_path.display().to_string())?;
+    // again, on the fly, while signing (their cells not checked twice:
+    // the same reader scanned them).
+    let csv =
+        input::CsvRows::new(&bytes, &template).with_context(|| input_path.display().to_string())?;
+    let input::Scan { valid, errors } = csv
+        .scan(&bars)
+        .with_context(|| input_path.display().to_string())?;
     let name = input_path.display();
     if !errors.is_empty() && !skip_invalid {
         for e in &errors {
@@ -248,8 +252,6 @@ async fn issue(args: cli::IssueArgs) -> anyhow::Result<()> {
     let pass = passphrase(&p, false)?;
     let iss = Issuer::open(dir, &pass)?;
     let id = issuer::batch_id(&template, &bytes, skip_invalid);
-    let csv =
-        input::CsvRows::new(&bytes, &template).with_context(|| input_path.display().to_string())?;
     let options = issuer::OutputOptions {
         out,
         qr,

@@ -233,6 +233,20 @@ pub trait CsvTemplate {
         f: impl FnOnce(RowClaims<'_>) -> R,
     ) -> Result<R, ColumnError>;
 
+    /// As [`CsvTemplate::with_claims`], for cells that
+    /// [`CsvTemplate::check_at`] accepted already: they are not checked
+    /// again (only the values `with_claims` makes are made, with their own
+    /// parsing). For cells it did not accept, the claims are not
+    /// specified (nothing panics).
+    ///
+    /// # Errors
+    /// [`ColumnError`] of a bad cell whose value is made.
+    fn with_scanned_claims<'c, R>(
+        &self,
+        cell: impl Fn(usize) -> Option<&'c str>,
+        f: impl FnOnce(RowClaims<'_>) -> R,
+    ) -> Result<R, ColumnError>;
+
     /// Which claims a row of `shape` ([`RowClaims::shape`]) conceals:
     /// what [`Template::concealment`] gives for the row's claims.
     fn concealment_of(&self, shape: &[u32]) -> Concealment;
@@ -266,6 +280,94 @@ fn borrowed_cell<'v>(
         // Made in the same order, one for each such cell: never short.
         FieldType::Decimal | FieldType::List => owned.next().map_or(Claim::Int(0), Claim::Json),
     }
+}
+
+/// [`CsvTemplate::with_claims`] (`check`: every cell checked first) and
+/// [`CsvTemplate::with_scanned_claims`].
+fn row_claims<'c, R>(
+    template: &Template,
+    cell: impl Fn(usize) -> Option<&'c str>,
+    check: bool,
+    f: impl FnOnce(RowClaims<'_>) -> R,
+) -> Result<R, ColumnError> {
+    // Check every cell (unless checked already); make the values that
+    // are not borrowed: those of the top-level fields, then those within
+    // list items, each in the order the claims are built below.
+    let mut shape = Vec::with_capacity(template.fields.len());
+    let (mut top_values, mut item_values) = (Vec::new(), Vec::new());
+    for (i, field) in template.fields.iter().enumerate() {
+        let column = |source| ColumnError {
+            column: field.column().to_owned(),
+            source,
+        };
+        let raw = cell(i).unwrap_or_default();
+        if check {
+            cell_value(field, raw, false).map_err(column)?;
+        }
+        let raw = raw.trim();
+        if raw.is_empty() {
+            shape.push(0);
+            continue;
+        }
+        if field.kind != FieldType::List {
+            shape.push(1);
+            if !borrows(field) {
+                top_values.extend(cell_value(field, raw, true).map_err(column)?);
+            }
+            continue;
+        }
+        let mut items = 0u32;
+        for item in raw.split(';') {
+            items += 1;
+            for (part_field, part) in field.items.iter().zip(item.split('|')) {
+                if !borrows(part_field) {
+                    item_values.extend(cell_value(part_field, part, true).map_err(column)?);
+                }
+            }
+        }
+        shape.push(1 + items);
+    }
+    // The items' members in one list, the items in another, then the
+    // claim set: each borrows from the one before.
+    let mut owned = item_values.iter();
+    let mut members: Vec<(&str, Claim<'_>)> = Vec::new();
+    let mut ends = Vec::new();
+    for (i, field) in template.fields.iter().enumerate() {
+        if field.kind != FieldType::List || shape[i] == 0 {
+            continue;
+        }
+        let raw = cell(i).unwrap_or_default().trim();
+        for item in raw.split(';') {
+            for (part_field, part) in field.items.iter().zip(item.split('|')) {
+                let part = part.trim();
+                if !part.is_empty() {
+                    let claim = borrowed_cell(part_field, part, &mut owned);
+                    members.push((part_field.claim.as_str(), claim));
+                }
+            }
+            ends.push(members.len());
+        }
+    }
+    let items = Claim::objects(&members, &ends);
+    let mut owned = top_values.iter();
+    let mut claims = Vec::with_capacity(template.fields.len());
+    let mut item = 0;
+    for (i, field) in template.fields.iter().enumerate() {
+        let claim = match (field.kind, shape[i]) {
+            (_, 0) => continue,
+            (FieldType::List, n) => {
+                let n = (n - 1) as usize;
+                item += n;
+                Claim::Array(&items[item - n..item])
+            }
+            _ => borrowed_cell(field, cell(i).unwrap_or_default().trim(), &mut owned),
+        };
+        claims.push((field.claim.as_str(), claim));
+    }
+    Ok(f(RowClaims {
+        claims: &claims,
+        shape: &shape,
+    }))
 }
 
 /// Whether a field's non-empty cell is borrowed as it is (else it needs a
@@ -323,82 +425,15 @@ impl CsvTemplate for Template {
         cell: impl Fn(usize) -> Option<&'c str>,
         f: impl FnOnce(RowClaims<'_>) -> R,
     ) -> Result<R, ColumnError> {
-        // Check every cell; make the values that are not borrowed: those
-        // of the top-level fields, then those within list items, each in
-        // the order the claims are built below.
-        let mut shape = Vec::with_capacity(self.fields.len());
-        let (mut top_values, mut item_values) = (Vec::new(), Vec::new());
-        for (i, field) in self.fields.iter().enumerate() {
-            let column = |source| ColumnError {
-                column: field.column().to_owned(),
-                source,
-            };
-            let raw = cell(i).unwrap_or_default();
-            cell_value(field, raw, false).map_err(column)?;
-            let raw = raw.trim();
-            if raw.is_empty() {
-                shape.push(0);
-                continue;
-            }
-            if field.kind != FieldType::List {
-                shape.push(1);
-                if !borrows(field) {
-                    top_values.extend(cell_value(field, raw, true).map_err(column)?);
-                }
-                continue;
-            }
-            let mut items = 0u32;
-            for item in raw.split(';') {
-                items += 1;
-                for (part_field, part) in field.items.iter().zip(item.split('|')) {
-                    if !borrows(part_field) {
-                        item_values.extend(cell_value(part_field, part, true).map_err(column)?);
-                    }
-                }
-            }
-            shape.push(1 + items);
-        }
-        // The items' members in one list, the items in another, then the
-        // claim set: each borrows from the one before.
-        let mut owned = item_values.iter();
-        let mut members: Vec<(&str, Claim<'_>)> = Vec::new();
-        let mut ends = Vec::new();
-        for (i, field) in self.fields.iter().enumerate() {
-            if field.kind != FieldType::List || shape[i] == 0 {
-                continue;
-            }
-            let raw = cell(i).unwrap_or_default().trim();
-            for item in raw.split(';') {
-                for (part_field, part) in field.items.iter().zip(item.split('|')) {
-                    let part = part.trim();
-                    if !part.is_empty() {
-                        let claim = borrowed_cell(part_field, part, &mut owned);
-                        members.push((part_field.claim.as_str(), claim));
-                    }
-                }
-                ends.push(members.len());
-            }
-        }
-        let items = Claim::objects(&members, &ends);
-        let mut owned = top_values.iter();
-        let mut claims = Vec::with_capacity(self.fields.len());
-        let mut item = 0;
-        for (i, field) in self.fields.iter().enumerate() {
-            let claim = match (field.kind, shape[i]) {
-                (_, 0) => continue,
-                (FieldType::List, n) => {
-                    let n = (n - 1) as usize;
-                    item += n;
-                    Claim::Array(&items[item - n..item])
-                }
-                _ => borrowed_cell(field, cell(i).unwrap_or_default().trim(), &mut owned),
-            };
-            claims.push((field.claim.as_str(), claim));
-        }
-        Ok(f(RowClaims {
-            claims: &claims,
-            shape: &shape,
-        }))
+        row_claims(self, cell, true, f)
+    }
+
+    fn with_scanned_claims<'c, R>(
+        &self,
+        cell: impl Fn(usize) -> Option<&'c str>,
+        f: impl FnOnce(RowClaims<'_>) -> R,
+    ) -> Result<R, ColumnError> {
+        row_claims(self, cell, false, f)
     }
 
     fn concealment_of(&self, shape: &[u32]) -> Concealment {

@@ -5,8 +5,10 @@
 //! chunk of rows (or of CSV records, which they check and sign straight
 //! from the cells, [`vouch_core::vc::issue_claims`]: no claim tree is
 //! built), sign them, and hand them back in order to the thread that
-//! appends them to the batch archive; only each credential's leaf hash, id
-//! and holder stay in memory. Writing the output reads the archive again.
+//! appends them to the batch archive (or, for the JSON Lines output, to
+//! the archive's own lines, [`super::slots`]); only each credential's leaf
+//! hash, id and holder stay in memory. Writing files reads the batch
+//! archive again; the JSON Lines archive only gets its anchor proofs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -25,9 +27,10 @@ use vouch_core::vc::{self, ClaimsRequest, CredentialRequest};
 use vouch_core::DidKey;
 use vouch_registry::now;
 
-use super::journal::{failpoint, pending_lines, Batch, PendingWriter, Stage};
+use super::journal::{failpoint, pending_lines, Batch, Pending, PendingWriter, Stage};
 use super::lists::ListMeta;
-use super::output::{qr_png, read_manifest};
+use super::output::{file_name, qr_png, read_manifest};
+use super::slots::{self, Slots};
 use super::{Issuer, IssuerError};
 use crate::input::{CsvRows, Record, Row, CHUNK};
 use crate::template::{CsvTemplate as _, Template};
@@ -162,14 +165,28 @@ pub(super) struct Ledger {
     pub(super) ids: Vec<String>,
     /// Each holder.
     pub(super) holders: Vec<DidKey>,
+    /// For [`Pending::Lines`], the offset of each line's anchor proof slot
+    /// in the pending file.
+    pub(super) slots: Vec<u64>,
 }
 
-/// One signed credential on its way to the archive.
+/// One signed credential on its way to the pending file.
 struct Signed {
-    text: String,
+    /// Its line there, `\n` included.
+    line: Vec<u8>,
+    /// Where the line's anchor proof slot starts, for [`Pending::Lines`].
+    slot: Option<usize>,
     leaf: Hash,
     id: String,
     holder: DidKey,
+}
+
+/// Where a batch's signed credentials wait: [`Pending`].
+pub(super) fn pending_form(format: OutputFormat) -> Pending {
+    match format {
+        OutputFormat::Files => Pending::Credentials,
+        OutputFormat::Jsonl => Pending::Lines,
+    }
 }
 
 impl Issuer {
@@ -241,6 +258,9 @@ impl Issuer {
             .ensure_accredited(&self.config.did, &self.config.name, &template.kind)
             .await?;
         let ledger = if batch.stage == Stage::Allocated {
+            // Signed afresh: in this run's form, whatever an interrupted
+            // run chose.
+            batch.pending = pending_form(run.format);
             self.sign(&run, &mut batch, &list).await?
         } else {
             self.reread(&run, &batch)?
@@ -257,6 +277,11 @@ impl Issuer {
             self.write_output(&run, &batch, &list, &ledger, &tree, &anchored)?;
         batch.stage = Stage::Done;
         self.save_batch(&batch)?;
+        if batch.pending == Pending::Lines && run.format == OutputFormat::Files {
+            // Signed for JSON Lines, finished as files (a rerun with the
+            // other format): the files are the record now.
+            let _ = std::fs::remove_file(run.out.join(slots::TMP_NAME));
+        }
         Ok(BatchReport {
             id: batch_id.to_owned(),
             issued: ledger.ids.len(),
@@ -311,6 +336,7 @@ impl Issuer {
                     stage: Stage::Allocated,
                     anchor_entry: None,
                     root: None,
+                    pending: pending_form(run.format),
                 };
                 self.save_batch(&b)?;
                 Ok(Start::Carry(b, false))
@@ -363,6 +389,7 @@ impl Issuer {
             .template
             .valid_days
             .map(|d| iat.saturating_add(i64::from(d) * 86_400));
+        let tmp = run.out.join(slots::TMP_NAME);
         let signer = Signer {
             issuer: self,
             template: run.template,
@@ -371,13 +398,22 @@ impl Issuer {
             iat,
             exp,
             qr: run.qr,
+            lines: (batch.pending == Pending::Lines)
+                .then(|| (Slots::for_batch(want as u64), tmp.as_path())),
         };
         let feed = Feed {
             rows: run.rows,
             next: Mutex::new((0, 0)),
         };
-        let archive = self.archive_path(run.batch_id);
-        let mut writer = PendingWriter::create(&archive)?;
+        let had_out = run.out.exists();
+        let mut writer = match batch.pending {
+            Pending::Credentials => {
+                // Left by an interrupted run of this batch as JSON Lines.
+                let _ = std::fs::remove_file(&tmp);
+                PendingWriter::create(&self.archive_path(run.batch_id))?
+            }
+            Pending::Lines => PendingWriter::lines(&tmp)?,
+        };
         let mut ledger = Ledger::default();
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let abort = AtomicBool::new(false);
@@ -435,7 +471,7 @@ impl Issuer {
                     }
                     let written = chunk.and_then(|chunk| {
                         for c in chunk {
-                            writer.push(&c.text)?;
+                            writer.push(&c.line, c.slot)?;
                             ledger.leaves.push(c.leaf);
                             ledger.ids.push(c.id);
                             ledger.holders.push(c.holder);
@@ -455,30 +491,72 @@ impl Issuer {
                 }
             }
         });
-        result?;
-        run.progress.finish();
-        if ledger.ids.len() != want {
-            return Err(IssuerError::RowCount {
+        if result.is_ok() && ledger.ids.len() != want {
+            result = Err(IssuerError::RowCount {
                 found: ledger.ids.len(),
                 want,
             });
         }
-        writer.finish()?;
+        if let Err(e) = result {
+            // Nothing of a batch that failed to sign stays behind: not its
+            // pending file, nor an output directory made for it.
+            let _ = std::fs::remove_file(writer.tmp());
+            if !had_out {
+                let _ = std::fs::remove_dir(run.out);
+            }
+            return Err(e);
+        }
+        run.progress.finish();
+        ledger.slots = writer.finish()?;
         Ok(ledger)
     }
 
-    /// A signed batch resumed: its leaves and ids from the batch archive,
-    /// its holders from the rows.
+    /// A signed batch resumed: its leaves and ids from the pending file,
+    /// its holders from the rows (and, for [`Pending::Lines`], each line's
+    /// slot, and its row, holder, id and file name checked against them).
     fn reread(&self, run: &Run<'_>, batch: &Batch) -> Result<Ledger, IssuerError> {
-        let path = self.archive_path(run.batch_id);
         let mut ledger = Ledger::default();
-        for line in pending_lines(&path)? {
-            let line = line?;
-            ledger
-                .leaves
-                .push(record_hash(anchor::leaf(&line).as_bytes()));
-            ledger.ids.push(credential_id(&line));
-        }
+        // Each pending line's row, holder, and whether its id and file
+        // name are its credential's.
+        let mut written = Vec::new();
+        let path = match batch.pending {
+            Pending::Credentials => {
+                let path = self.archive_path(run.batch_id);
+                for line in pending_lines(&path)? {
+                    let line = line?;
+                    ledger
+                        .leaves
+                        .push(record_hash(anchor::leaf(&line).as_bytes()));
+                    ledger.ids.push(credential_id(&line));
+                }
+                path
+            }
+            Pending::Lines => {
+                let path = run.out.join(slots::TMP_NAME);
+                let archive = run.out.join(crate::archive::FILE_NAME);
+                if !path.exists() && archive.is_file() {
+                    // Interrupted after the filled archive was renamed into
+                    // place: its slots are written again under the
+                    // pending name, never where a reader takes it as done.
+                    std::fs::rename(&archive, &path).map_err(super::io(&path))?;
+                }
+                let layout = Slots::for_batch(batch.rows.len() as u64);
+                for line in slots::read_pending(&path, layout)? {
+                    let (line, slot) = line?;
+                    let id = credential_id(&line.sd_jwt);
+                    let named = line.credential_id == id
+                        && usize::try_from(line.row)
+                            .is_ok_and(|row| line.file == file_name(row, &id));
+                    written.push((line.row, line.holder, named));
+                    ledger
+                        .leaves
+                        .push(record_hash(anchor::leaf(&line.sd_jwt).as_bytes()));
+                    ledger.ids.push(id);
+                    ledger.slots.push(slot);
+                }
+                path
+            }
+        };
         if ledger.ids.len() != batch.rows.len() {
             return Err(IssuerError::ArchiveCount {
                 path,
@@ -510,6 +588,15 @@ impl Issuer {
                 found: ledger.holders.len(),
                 want: ledger.ids.len(),
             });
+        }
+        let differs = written
+            .iter()
+            .zip(batch.rows.iter().zip(&ledger.holders))
+            .any(|((row, holder, named), (&want, key))| {
+                !named || *row != want as u64 || holder != key.as_str()
+            });
+        if differs {
+            return Err(IssuerError::ArchiveChanged { path });
         }
         Ok(ledger)
     }
@@ -662,6 +749,9 @@ struct Signer<'a> {
     iat: i64,
     exp: Option<i64>,
     qr: bool,
+    /// For [`Pending::Lines`]: the batch's slot width, and the pending
+    /// file (named by errors).
+    lines: Option<(Slots, &'a Path)>,
 }
 
 /// What a signer thread keeps from row to row of a CSV: the concealment
@@ -697,16 +787,32 @@ impl Signer<'_> {
     }
 
     /// A signed credential on its way out: its QR code tried with `--qr`,
-    /// its leaf hash and id taken.
+    /// its leaf hash and id taken, its pending line made.
     fn signed(&self, row: usize, text: String, holder: DidKey) -> Result<Signed, IssuerError> {
         if self.qr {
             qr_png(&text).map_err(|source| IssuerError::Qr { row, source })?;
         }
+        let id = credential_id(&text);
+        let leaf = record_hash(anchor::leaf(&text).as_bytes());
+        let (line, slot) = match self.lines {
+            Some((layout, path)) => {
+                let file = file_name(row, &id);
+                let (line, slot) =
+                    layout.line(path, row as u64, &id, &file, holder.as_str(), &text)?;
+                (line, Some(slot))
+            }
+            None => {
+                let mut line = text.into_bytes();
+                line.push(b'\n');
+                (line, None)
+            }
+        };
         Ok(Signed {
-            leaf: record_hash(anchor::leaf(&text).as_bytes()),
-            id: credential_id(&text),
+            leaf,
+            id,
             holder,
-            text,
+            line,
+            slot,
         })
     }
 

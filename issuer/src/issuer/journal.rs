@@ -42,6 +42,24 @@ pub struct Batch {
     pub anchor_entry: Option<String>,
     /// Merkle root of the credentials, hex.
     pub root: Option<String>,
+    /// Where the signed credentials wait for the anchor (journals of
+    /// earlier versions: the batch archive).
+    #[serde(default)]
+    pub pending: Pending,
+}
+
+/// Where a batch's signed credentials wait while it is anchored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pending {
+    /// The batch archive `D/batches/<batch>.sd-jwt`, one credential a line
+    /// (for one file per credential).
+    #[default]
+    Credentials,
+    /// `OUT/.credentials.jsonl.tmp`: the JSON Lines archive's own lines,
+    /// each with a blank slot its anchor proof is written into once the
+    /// batch is anchored, then renamed into place.
+    Lines,
 }
 
 impl Issuer {
@@ -86,48 +104,87 @@ pub fn batch_id(template: &Template, input: &[u8], skip_invalid: bool) -> String
     hex::encode(&h.finalize()[..8])
 }
 
-/// The batch archive being written: one credential per line, into a
-/// temporary file that [`PendingWriter::finish`] syncs and renames into
-/// place.
+/// The pending credentials being written, one a line, into a temporary
+/// file that [`PendingWriter::finish`] syncs (and, for the batch archive,
+/// renames into place). Each line is a credential ([`Pending::Credentials`])
+/// or an archive line with a blank anchor proof slot ([`Pending::Lines`]),
+/// whose offsets in the file it keeps.
 pub(super) struct PendingWriter {
+    /// Where the file is once synced: for [`Pending::Lines`], `tmp` itself.
     path: PathBuf,
     tmp: PathBuf,
     file: std::io::BufWriter<std::fs::File>,
+    /// Bytes written so far.
+    written: u64,
+    /// Offset of each line's slot in the file.
+    slots: Vec<u64>,
 }
 
 impl PendingWriter {
-    /// Starts the archive at `path`.
+    /// Starts the batch archive at `path`, written to `path` with the
+    /// extension `tmp`.
     pub(super) fn create(path: &Path) -> Result<Self, IssuerError> {
+        Self::start(path, &path.with_extension("tmp"))
+    }
+
+    /// Starts the pending lines at `tmp` (emptied first), which stays their
+    /// name once synced.
+    pub(super) fn lines(tmp: &Path) -> Result<Self, IssuerError> {
+        Self::start(tmp, tmp)
+    }
+
+    fn start(path: &Path, tmp: &Path) -> Result<Self, IssuerError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
-        let tmp = path.with_extension("tmp");
-        let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        let file = std::fs::File::create(tmp).map_err(io(tmp))?;
         Ok(Self {
             path: path.to_owned(),
             file: std::io::BufWriter::with_capacity(1 << 20, file),
-            tmp,
+            tmp: tmp.to_owned(),
+            written: 0,
+            slots: Vec::new(),
         })
     }
 
-    /// Appends one credential.
-    pub(super) fn push(&mut self, credential: &str) -> Result<(), IssuerError> {
+    /// Appends one line (its `\n` included); `slot` is where its anchor
+    /// proof slot starts in it, for [`Pending::Lines`].
+    pub(super) fn push(&mut self, line: &[u8], slot: Option<usize>) -> Result<(), IssuerError> {
         use std::io::Write as _;
-        self.file
-            .write_all(credential.as_bytes())
-            .and_then(|()| self.file.write_all(b"\n"))
-            .map_err(io(&self.tmp))
+        self.file.write_all(line).map_err(io(&self.tmp))?;
+        if let Some(slot) = slot {
+            self.slots.push(self.written + slot as u64);
+        }
+        self.written += line.len() as u64;
+        Ok(())
     }
 
-    /// Syncs the archive and renames it into place.
-    pub(super) fn finish(self) -> Result<(), IssuerError> {
-        let Self { path, tmp, file } = self;
+    /// Syncs the file and renames it into place (the directory synced
+    /// either way); returns the slots' offsets.
+    pub(super) fn finish(self) -> Result<Vec<u64>, IssuerError> {
+        let Self {
+            path,
+            tmp,
+            file,
+            slots,
+            ..
+        } = self;
         let file = file.into_inner().map_err(|e| IssuerError::Io {
             path: tmp.clone(),
             source: e.into_error(),
         })?;
         file.sync_all().map_err(io(&tmp))?;
-        replace(&tmp, &path)
+        if path == tmp {
+            sync_parent(&path)?;
+        } else {
+            replace(&tmp, &path)?;
+        }
+        Ok(slots)
+    }
+
+    /// The file being written, for removing it after a failure.
+    pub(super) fn tmp(&self) -> &Path {
+        &self.tmp
     }
 }
 
@@ -135,6 +192,11 @@ impl PendingWriter {
 /// a crash.
 pub(super) fn replace(tmp: &Path, path: &Path) -> Result<(), IssuerError> {
     std::fs::rename(tmp, path).map_err(io(path))?;
+    sync_parent(path)
+}
+
+/// Syncs the directory holding `path`, so its entry survives a crash.
+fn sync_parent(path: &Path) -> Result<(), IssuerError> {
     if let Some(dir) = path.parent() {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())

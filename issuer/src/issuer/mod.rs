@@ -8,17 +8,22 @@
 //! takes effect, so an interrupted run resumes:
 //! 1. `allocated`: status indexes chosen (at random, never twice) and saved.
 //! 2. `signed`: the credentials written, one per line, to the batch archive
-//!    `D/batches/<batch>.sd-jwt` (synced once), and the anchor entry over
-//!    their Merkle root saved, before it is submitted. Each Merkle leaf is a
-//!    credential's issuer-signed JWT (up to its first `~`), which every
-//!    presentation of it carries.
+//!    `D/batches/<batch>.sd-jwt` (synced once) or, with
+//!    [`OutputFormat::Jsonl`], as the JSON Lines archive's own lines, each
+//!    with a blank slot for its anchor proof, to
+//!    `OUT/.credentials.jsonl.tmp` (synced once; [`Pending`]); and the
+//!    anchor entry over their Merkle root saved, before it is submitted.
+//!    Each Merkle leaf is a credential's issuer-signed JWT (up to its first
+//!    `~`), which every presentation of it carries.
 //! 3. `done`: anchored and sealed; one file per credential written into
-//!    `OUT/` (or, with [`OutputFormat::Jsonl`], one JSON Lines file
+//!    `OUT/` (or, with [`OutputFormat::Jsonl`], the anchor proofs written
+//!    into their slots and the file synced and renamed to
 //!    `OUT/credentials.jsonl`, [`crate::archive`]), then `manifest.json`, a
 //!    [`vouch_core::manifest::Manifest`] with each credential's
 //!    [`vouch_core::AnchorProof`].
 //!
-//! The archive stays: it is the issuer's record of what it issued.
+//! The batch archive, or the JSON Lines archive, stays: it is the issuer's
+//! record of what it issued.
 //!
 //! Rerunning the same command finds the batch by the hash of its template
 //! and input: `done` reports where the credentials are; `allocated` signs
@@ -35,12 +40,15 @@
 //! - `batch`: [`Issuer::issue`] as its phases (start, sign, anchor, write).
 //! - `output`: the credential files, QR codes and manifest;
 //!   [`check_manifest`].
+//! - `slots`: the JSON Lines archive written while signing, its anchor
+//!   proofs filled in after.
 
 mod batch;
 mod directory;
 mod journal;
 mod lists;
 mod output;
+mod slots;
 
 use std::path::{Path, PathBuf};
 
@@ -57,7 +65,7 @@ use crate::registry::RegistryError;
 
 pub use batch::{BatchReport, BatchRows, OutputFormat, OutputOptions, Progress, Quiet};
 pub use directory::{init, InitReport, Issuer, IssuerConfig};
-pub use journal::{batch_id, Batch, Stage};
+pub use journal::{batch_id, Batch, Pending, Stage};
 pub use lists::{status_of_credential, CredentialError, LIST_FILL, LIST_SIZE};
 pub use output::{check_manifest, credential_id, qr_png, ManifestCheckError, QrPngError, MANIFEST};
 
@@ -222,6 +230,24 @@ pub enum IssuerError {
         found: usize,
         /// Credentials in the batch.
         want: usize,
+    },
+    /// A pending line of a JSON Lines batch that is not one.
+    #[error("{}: line {line}: not a pending archive line: {source}", path.display())]
+    PendingLine {
+        /// The pending file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// An anchor proof wider than the slot its line keeps for it.
+    #[error("row {row}: its anchor proof is wider than the {width} bytes its line keeps for it")]
+    Slot {
+        /// The row.
+        row: u64,
+        /// The slot's width.
+        width: usize,
     },
     /// The batch archive no longer matches the saved anchor.
     #[error(

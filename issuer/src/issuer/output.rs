@@ -18,8 +18,9 @@ use vouch_registry::now;
 use crate::archive::{self, ArchiveError, ArchiveLineRef};
 
 use super::batch::{Anchored, Ledger, OutputFormat, Run};
-use super::journal::{pending_lines, replace, Batch};
+use super::journal::{failpoint, pending_lines, replace, Batch, Pending};
 use super::lists::ListMeta;
+use super::slots::{self, Slots};
 use super::{io, Issuer, IssuerError};
 
 pub use vouch_core::manifest::credential_id;
@@ -127,6 +128,11 @@ pub enum ManifestCheckError {
     },
 }
 
+/// The file name of row `row`'s credential, whose id is `id`.
+pub(super) fn file_name(row: usize, id: &str) -> String {
+    format!("{row:06}-{id}.sd-jwt")
+}
+
 /// The PNG file name beside a credential file.
 pub(super) fn qr_name(name: &str) -> String {
     format!("{}.png", name.trim_end_matches(".sd-jwt"))
@@ -156,11 +162,13 @@ pub fn qr_png(credential: &str) -> Result<Vec<u8>, QrPngError> {
 }
 
 impl Issuer {
-    /// Phase 4: the credentials into place (files, or the JSON Lines
-    /// archive), read again from the batch archive, then the manifest. The
-    /// batch archive is on disk already, so the files need no sync of their
-    /// own: a rerun rewrites them. Returns the manifest's path and the JSON
-    /// Lines archive's, if one was written.
+    /// Phase 4: the credentials into place, then the manifest: files read
+    /// again from the pending file; the JSON Lines archive by writing each
+    /// anchor proof into its line's slot (or, for a batch signed for files,
+    /// made from the batch archive). The pending file is on disk already,
+    /// so the files need no sync of their own: a rerun rewrites them.
+    /// Returns the manifest's path and the JSON Lines archive's, if one
+    /// was written.
     pub(super) fn write_output(
         &self,
         run: &Run<'_>,
@@ -173,32 +181,7 @@ impl Issuer {
         let out = run.out;
         std::fs::create_dir_all(out).map_err(io(out))?;
         run.progress.start("writing", batch.rows.len() as u64);
-        let mut entries = Vec::with_capacity(batch.rows.len());
-        for (i, ((&row, id), holder)) in batch
-            .rows
-            .iter()
-            .zip(&ledger.ids)
-            .zip(&ledger.holders)
-            .enumerate()
-        {
-            let leaf = i as u64;
-            let path = vouch_core::log::prove_record(tree.size(), leaf, tree)?;
-            let anchor_proof = AnchorProof::new(anchored.index, leaf, tree.size(), path)
-                .map_err(|source| IssuerError::AnchorProof { row, source })?;
-            let file = format!("{row:06}-{id}.sd-jwt");
-            entries.push(ManifestEntry {
-                row: row as u64,
-                holder: holder.clone(),
-                credential_id: id.clone(),
-                qr: run.qr.then(|| qr_name(&file)),
-                file,
-                status: StatusRef {
-                    idx: batch.indexes[i],
-                    uri: list.uri.clone(),
-                },
-                anchor_proof,
-            });
-        }
+        let entries = manifest_entries(run, batch, list, ledger, tree, anchored)?;
         let path = out.join(MANIFEST);
         let info = BatchInfo {
             issuer: self.key.did().clone(),
@@ -221,31 +204,197 @@ impl Issuer {
                 source,
             }
         })?;
-        let pending = self.archive_path(&batch.id);
-        let archive = match run.format {
-            OutputFormat::Files => {
-                write_files(run, &pending, manifest.entries())?;
-                None
-            }
-            OutputFormat::Jsonl => Some(write_jsonl(run, &pending, manifest.entries())?),
-        };
+        // The manifest's text is made and synced; for an archive whose
+        // proofs go into their slots (mostly waiting on system calls and
+        // the disk), on another thread meanwhile. Files keep both writer
+        // threads busy: there it comes after. Renamed into place last.
         let tmp = out.join(".manifest.json.tmp");
-        std::fs::write(&tmp, manifest.to_json()).map_err(io(&tmp))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&tmp))?;
+        let write_manifest = || {
+            std::fs::write(&tmp, manifest.to_json())
+                .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+                .map_err(io(&tmp))
+        };
+        let entries = manifest.entries();
+        let archive = if (run.format, batch.pending) == (OutputFormat::Jsonl, Pending::Lines) {
+            let (archive, text) = std::thread::scope(|s| {
+                let text = s.spawn(write_manifest);
+                let archive = self.write_credentials(run, batch, ledger, entries);
+                let text = text
+                    .join()
+                    .map_err(|_| IssuerError::Panicked { work: "manifest" })
+                    .and_then(|r| r);
+                (archive, text)
+            });
+            let archive = archive?;
+            text?;
+            archive
+        } else {
+            let archive = self.write_credentials(run, batch, ledger, entries)?;
+            write_manifest()?;
+            archive
+        };
+        failpoint("after-output");
         replace(&tmp, &path)?;
         run.progress.finish();
         Ok((path, archive))
     }
+
+    /// The credentials into place, as [`Issuer::write_output`] says; the
+    /// JSON Lines archive's path, if one was written.
+    fn write_credentials(
+        &self,
+        run: &Run<'_>,
+        batch: &Batch,
+        ledger: &Ledger,
+        entries: &[ManifestEntry],
+    ) -> Result<Option<PathBuf>, IssuerError> {
+        Ok(match (run.format, batch.pending) {
+            (OutputFormat::Files, Pending::Credentials) => {
+                let pending = self.archive_path(&batch.id);
+                write_files(run, &pending, pending_lines(&pending)?, entries)?;
+                None
+            }
+            (OutputFormat::Files, Pending::Lines) => {
+                let pending = run.out.join(slots::TMP_NAME);
+                let lines = pending_credentials(&pending, batch)?;
+                write_files(run, &pending, lines, entries)?;
+                None
+            }
+            (OutputFormat::Jsonl, Pending::Credentials) => {
+                Some(write_jsonl(run, &self.archive_path(&batch.id), entries)?)
+            }
+            (OutputFormat::Jsonl, Pending::Lines) => {
+                let pending = run.out.join(slots::TMP_NAME);
+                if run.qr {
+                    write_qr(
+                        run,
+                        &pending,
+                        pending_credentials(&pending, batch)?,
+                        entries,
+                    )?;
+                }
+                let path = run.out.join(crate::archive::FILE_NAME);
+                let layout = Slots::for_batch(batch.rows.len() as u64);
+                slots::fill(&pending, &path, layout, &ledger.slots, entries)?;
+                Some(path)
+            }
+        })
+    }
+}
+
+/// The manifest's entries: each credential's row, holder, id, file name,
+/// status and anchor proof, the proofs made on every core.
+fn manifest_entries(
+    run: &Run<'_>,
+    batch: &Batch,
+    list: &ListMeta,
+    ledger: &Ledger,
+    tree: &MemoryHashes,
+    anchored: &Anchored,
+) -> Result<Vec<ManifestEntry>, IssuerError> {
+    let n = batch.rows.len();
+    let entry = |i: usize| -> Result<ManifestEntry, IssuerError> {
+        let row = batch.rows[i];
+        let leaf = i as u64;
+        let path = vouch_core::log::prove_record(tree.size(), leaf, tree)?;
+        let anchor_proof = AnchorProof::new(anchored.index, leaf, tree.size(), path)
+            .map_err(|source| IssuerError::AnchorProof { row, source })?;
+        let id = &ledger.ids[i];
+        let file = file_name(row, id);
+        Ok(ManifestEntry {
+            row: row as u64,
+            holder: ledger.holders[i].clone(),
+            credential_id: id.clone(),
+            qr: run.qr.then(|| qr_name(&file)),
+            file,
+            status: StatusRef {
+                idx: batch.indexes[i],
+                uri: list.uri.clone(),
+            },
+            anchor_proof,
+        })
+    };
+    if ledger.ids.len() != n || ledger.holders.len() != n || batch.indexes.len() != n {
+        let found = [ledger.ids.len(), ledger.holders.len(), batch.indexes.len()];
+        return Err(IssuerError::RowCount {
+            found: found.into_iter().find(|&l| l != n).unwrap_or(n),
+            want: n,
+        });
+    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per = n.div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<ManifestEntry>, IssuerError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|first| {
+                let entry = &entry;
+                s.spawn(move || (first..n.min(first + per)).map(entry).collect())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| IssuerError::Panicked { work: "proof" })
+                    .and_then(|r| r)
+            })
+            .collect()
+    });
+    let mut entries = Vec::with_capacity(n);
+    for part in parts {
+        entries.extend(part?);
+    }
+    Ok(entries)
+}
+
+/// The credentials of a batch's pending lines ([`Pending::Lines`]), one at
+/// a time.
+fn pending_credentials<'p>(
+    pending: &'p Path,
+    batch: &Batch,
+) -> Result<impl Iterator<Item = Result<String, IssuerError>> + 'p, IssuerError> {
+    let layout = Slots::for_batch(batch.rows.len() as u64);
+    Ok(slots::read_pending(pending, layout)?.map(|line| line.map(|(line, _)| line.sd_jwt)))
+}
+
+/// Writes the QR code of each credential (`credentials`, read from
+/// `pending`) that its entry names.
+fn write_qr(
+    run: &Run<'_>,
+    pending: &Path,
+    credentials: impl Iterator<Item = Result<String, IssuerError>>,
+    entries: &[ManifestEntry],
+) -> Result<(), IssuerError> {
+    let mut read = 0;
+    for (cred, entry) in credentials.zip(entries) {
+        let cred = cred?;
+        read += 1;
+        if let Some(name) = &entry.qr {
+            let image = qr_png(&cred).map_err(|source| IssuerError::Qr {
+                row: entry.row as usize,
+                source,
+            })?;
+            let to = run.out.join(name);
+            std::fs::write(&to, image).map_err(io(&to))?;
+        }
+    }
+    if read != entries.len() {
+        return Err(IssuerError::ArchiveCount {
+            path: pending.to_owned(),
+            found: read,
+            want: entries.len(),
+        });
+    }
+    Ok(())
 }
 
 /// Writes one file per credential (and its QR code with `--qr`) on two
 /// threads (creating files is mostly waiting on the file system), reading
-/// the credentials from the batch archive as they are written.
+/// the credentials (`credentials`, from `pending`) as they are written.
 fn write_files(
     run: &Run<'_>,
     pending: &Path,
+    credentials: impl Iterator<Item = Result<String, IssuerError>>,
     entries: &[ManifestEntry],
 ) -> Result<(), IssuerError> {
     const THREADS: usize = 2;
@@ -283,7 +432,7 @@ fn write_files(
             })
             .collect();
         result = (|| {
-            for line in pending_lines(pending)? {
+            for line in credentials {
                 let line = line?;
                 if read == entries.len() || tx.send((read, line)).is_err() {
                     break;

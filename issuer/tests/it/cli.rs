@@ -308,7 +308,9 @@ fn one_bad_row_issues_nothing_unless_skipped() {
 /// The library path other crates use: rows parsed up front and given to
 /// `Issuer::issue` (`BatchRows::Rows`), as the end-to-end tests do; and
 /// `Issuer::issue_batch` from the CSV (`BatchRows::Csv`, as the CLI)
-/// into a JSON Lines archive gives the same rows and holders.
+/// into a JSON Lines archive gives the same rows and holders, whether the
+/// reader was scanned by another reader (every row checked again while
+/// signing) or by itself (`CsvRows::scan`, checked once).
 #[tokio::test(flavor = "multi_thread")]
 async fn parsed_rows_and_a_streamed_csv_issue_the_same_batch() {
     use vouch_issuer::issuer::{self, BatchRows, Issuer, OutputFormat, OutputOptions, Quiet};
@@ -318,15 +320,19 @@ async fn parsed_rows_and_a_streamed_csv_issue_the_same_batch() {
     transcripts(&csv, 600, None);
     let bytes = std::fs::read(&csv).unwrap();
     let mut manifests = Vec::new();
-    for (name, streamed) in [("a", false), ("b", true)] {
+    for (name, streamed, own_scan) in [("a", false, false), ("b", true, false), ("c", true, true)] {
         let dir = root.path().join(name);
         issuer::init(&dir, "Uni", None, PASS, vouch_issuer::keystore::Cost::TEST).unwrap();
         let iss = Issuer::open(&dir, PASS).unwrap();
         let id = issuer::batch_id(&template, &bytes, false);
         let out = root.path().join(format!("out-{name}"));
         let report = if streamed {
-            let scan = vouch_issuer::input::scan(&bytes, &template, &Quiet).unwrap();
             let rows = vouch_issuer::input::CsvRows::new(&bytes, &template).unwrap();
+            let scan = if own_scan {
+                rows.scan(&Quiet).unwrap()
+            } else {
+                vouch_issuer::input::scan(&bytes, &template, &Quiet).unwrap()
+            };
             let options = OutputOptions {
                 out: out.clone(),
                 qr: false,
@@ -366,6 +372,7 @@ async fn parsed_rows_and_a_streamed_csv_issue_the_same_batch() {
     };
     let a = rows_and_holders(&manifests[0]);
     assert_eq!(a, rows_and_holders(&manifests[1]));
+    assert_eq!(a, rows_and_holders(&manifests[2]));
     assert_eq!(a[599], (600, holder(600)));
 }
 
@@ -879,4 +886,223 @@ fn an_edited_keystore_cost_is_refused_before_deriving() {
     // The unedited file still opens.
     std::fs::write(&path, &text).unwrap();
     vouch_issuer::keystore::open(&path, PASS).unwrap();
+}
+
+/// The names in `out`, sorted.
+fn names(out: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A JSON Lines batch stopped right after its anchor entry is saved, or
+/// right after its archive is in place (before the manifest), finishes on
+/// rerun, as JSON Lines or as files, each row once and anchored once; until
+/// its proofs are in, the archive is only at its pending name.
+#[test]
+fn a_jsonl_batch_stopped_after_signing_or_writing_resumes() {
+    for (point, finish) in [
+        ("after-signed", "jsonl"),
+        ("after-output", "jsonl"),
+        ("after-signed", "files"),
+    ] {
+        let root = tempdir("jsonl-stop");
+        let dir = init(root.path());
+        let csv = root.path().join("t.csv");
+        let n = 30;
+        transcripts(&csv, n, None);
+        let out = root.path().join("out");
+        let args = |format: &str| {
+            [
+                "issue",
+                "--dir",
+                s(&dir),
+                "--template",
+                "transcript",
+                "--input",
+                s(&csv),
+                "--out",
+                s(&out),
+                "--output-format",
+                format,
+            ]
+            .map(str::to_owned)
+        };
+        let first = args("jsonl");
+        let r = cmd(&first.each_ref().map(String::as_str))
+            .env("VOUCH_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(137), "{point}");
+        if point == "after-signed" {
+            // Signed and synced, not anchored: only the pending lines,
+            // each with its slot still blank.
+            assert_eq!(names(&out), [".credentials.jsonl.tmp"]);
+            let text = std::fs::read_to_string(out.join(".credentials.jsonl.tmp")).unwrap();
+            assert_eq!(text.lines().count(), n);
+            assert!(text.lines().all(|l| l.contains("\"anchor_proof\":null ")));
+        } else {
+            // The archive is complete at its name; the manifest is not yet
+            // at its own.
+            assert_eq!(names(&out), [".manifest.json.tmp", "credentials.jsonl"]);
+            let lines = vouch_issuer::archive::read(&out.join("credentials.jsonl")).unwrap();
+            assert_eq!(lines.map(Result::unwrap).count(), n);
+        }
+        let rerun = args(finish);
+        let text = ok(&rerun.each_ref().map(String::as_str));
+        assert!(
+            text.contains("resumed interrupted batch"),
+            "{point}: {text}"
+        );
+        assert_eq!(
+            vouch_issuer::issuer::check_manifest(&out, true).unwrap(),
+            n,
+            "{point} {finish}"
+        );
+        let left = names(&out);
+        if finish == "jsonl" {
+            assert_eq!(left, ["credentials.jsonl", "manifest.json"], "{point}");
+        } else {
+            assert_eq!(left.len(), n + 1, "{left:?}");
+            assert!(left.iter().all(|l| !l.starts_with('.')), "{left:?}");
+        }
+        let node = Node::open(&dir.join("registry")).unwrap();
+        let m = manifest(&out);
+        let issuer = m["issuer"].as_str().unwrap();
+        assert_eq!(
+            node.with_state(|st| (st.issuers[issuer].anchors, st.issuers[issuer].credentials)),
+            (1, n as u64),
+            "{point} {finish}"
+        );
+    }
+}
+
+/// A JSON Lines batch killed at random points, then rerun: each row once
+/// in the archive, every line checks, anchored once; and whenever the
+/// archive is at its name between kills, it is whole.
+#[test]
+fn kill_9_mid_jsonl_batch_then_rerun_issues_each_row_once() {
+    let root = tempdir("kill-jsonl");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
+    let n = 1500;
+    transcripts(&csv, n, None);
+    let out = root.path().join("out");
+    let args = [
+        "issue",
+        "--dir",
+        s(&dir),
+        "--template",
+        "transcript",
+        "--input",
+        s(&csv),
+        "--out",
+        s(&out),
+        "--output-format",
+        "jsonl",
+    ];
+    let archive = out.join(vouch_issuer::archive::FILE_NAME);
+    let mut rng = rand::thread_rng();
+    let mut finished = false;
+    for _ in 0..4 {
+        let mut child = cmd(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.gen_range(200..2500)));
+        if child.try_wait().unwrap().is_some() {
+            finished = true;
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if archive.exists() {
+            let lines = vouch_issuer::archive::read(&archive).unwrap();
+            assert_eq!(lines.map(Result::unwrap).count(), n, "whole at its name");
+        }
+    }
+    let text = ok(&args);
+    assert!(text.contains(&format!("issued {n} credentials")), "{text}");
+    assert_eq!(names(&out), ["credentials.jsonl", "manifest.json"]);
+    let m = manifest(&out);
+    assert_eq!(m["count"], n);
+    let lines: Vec<vouch_issuer::archive::ArchiveLine> = vouch_issuer::archive::read(&archive)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let rows: std::collections::HashSet<u64> = lines.iter().map(|l| l.row).collect();
+    assert_eq!((lines.len(), rows.len()), (n, n), "every row exactly once");
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), n);
+    let node = Node::open(&dir.join("registry")).unwrap();
+    let issuer = m["issuer"].as_str().unwrap();
+    let (anchors, credentials) = node.with_state(|st| {
+        let i = &st.issuers[issuer];
+        (i.anchors, i.credentials)
+    });
+    assert_eq!(
+        (anchors, credentials),
+        (1, n as u64),
+        "anchored exactly once (finished early: {finished})"
+    );
+}
+
+/// A JSON Lines batch whose input changed between its check and its
+/// signing (rows read from another CSV than the one scanned) stops at the
+/// changed row and leaves nothing behind: no output directory, no pending
+/// file; the batch then issues from the right input.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jsonl_batch_whose_input_changed_leaves_nothing() {
+    use vouch_issuer::issuer::{self, BatchRows, Issuer, OutputFormat, OutputOptions, Quiet};
+    let root = tempdir("changed");
+    let template = vouch_issuer::template::find("transcript").unwrap();
+    let (good, bad) = (root.path().join("good.csv"), root.path().join("bad.csv"));
+    transcripts(&good, 300, None);
+    transcripts(&bad, 300, Some(290));
+    let (good, bad) = (std::fs::read(&good).unwrap(), std::fs::read(&bad).unwrap());
+    let dir = root.path().join("uni");
+    issuer::init(&dir, "Uni", None, PASS, vouch_issuer::keystore::Cost::TEST).unwrap();
+    let iss = Issuer::open(&dir, PASS).unwrap();
+    let id = issuer::batch_id(&template, &good, false);
+    let out = root.path().join("out");
+    let options = OutputOptions {
+        out: out.clone(),
+        qr: false,
+        format: OutputFormat::Jsonl,
+    };
+    let scan = vouch_issuer::input::scan(&good, &template, &Quiet).unwrap();
+    let changed = vouch_issuer::input::CsvRows::new(&bad, &template).unwrap();
+    let batch = BatchRows::Csv {
+        csv: &changed,
+        valid: &scan.valid,
+    };
+    let e = iss
+        .issue_batch(&template, &id, batch, &options, &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, issuer::IssuerError::InputChanged { row: 290, .. }),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // Not signed: no anchor entry was made, nothing reached the chain.
+    let journal = iss.batch(&id).unwrap().unwrap();
+    assert_eq!(journal.stage, issuer::Stage::Allocated);
+    assert!(journal.anchor_entry.is_none());
+
+    let rows = vouch_issuer::input::CsvRows::new(&good, &template).unwrap();
+    let batch = BatchRows::Csv {
+        csv: &rows,
+        valid: &scan.valid,
+    };
+    let report = iss
+        .issue_batch(&template, &id, batch, &options, &Quiet)
+        .await
+        .unwrap();
+    assert!(report.resumed);
+    assert_eq!(issuer::check_manifest(&out, true).unwrap(), 300);
+    assert_eq!(names(&out), ["credentials.jsonl", "manifest.json"]);
 }

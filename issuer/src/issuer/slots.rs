@@ -1,0 +1,401 @@
+//! The JSON Lines archive ([`crate::archive`]) written once. While the
+//! batch is signed, each line goes to `OUT/.credentials.jsonl.tmp` whole
+//! but for its anchor proof: in its place a slot, `null` and then spaces,
+//! as wide as the longest proof any credential of the batch can have
+//! ([`Slots::for_batch`]). That file is the batch's pending record (synced
+//! before the anchor entry is saved; a resumed batch reads it again,
+//! [`read_pending`]). Once the batch is anchored, each proof is written
+//! into its slot where it lies in the file ([`fill`]), the file synced and
+//! renamed to `OUT/credentials.jsonl`. A line then reads as any archive
+//! line: the spaces after the proof are JSON whitespace before its `}`.
+
+use std::io::BufRead as _;
+use std::os::unix::fs::FileExt as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use vouch_core::manifest::ManifestEntry;
+
+use super::journal::replace;
+use super::{io, IssuerError};
+
+/// The pending lines' name in the output directory.
+pub(super) const TMP_NAME: &str = ".credentials.jsonl.tmp";
+
+/// What comes before a line's slot: its last member's name.
+const MEMBER: &[u8] = b",\"anchor_proof\":";
+
+/// Longest base64 hash of an audit path, with its quotes and comma.
+const PATH_HASH: usize = 44 + 3;
+
+/// The part of a line known while signing, in the archive's member order,
+/// but for `sd_jwt` (written after it, [`json_string`]).
+#[derive(Serialize)]
+struct Head<'a> {
+    row: u64,
+    credential_id: &'a str,
+    file: &'a str,
+    holder: &'a str,
+}
+
+/// Appends `text` as a JSON string, as `serde_json` writes it. A
+/// credential (base64url, `.` and `~`) has nothing to escape: that is
+/// checked in one pass the compiler vectorises, and the text copied;
+/// anything else goes through `serde_json`.
+fn json_string(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
+    // What `serde_json` escapes: control characters, `"` and `\`.
+    let plain = text.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20 && b != b'"' && b != b'\\')
+    });
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(out, text)
+    }
+}
+
+/// A pending line read back: the members known while signing; its slot
+/// holds `null` or, if an earlier run got that far, a proof.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PendingLine {
+    /// The CSV data row.
+    pub(super) row: u64,
+    /// Its credential id, as written.
+    pub(super) credential_id: String,
+    /// Its manifest file name.
+    pub(super) file: String,
+    /// The holder's did:key.
+    pub(super) holder: String,
+    /// The credential.
+    pub(super) sd_jwt: String,
+    /// The slot (read and ignored).
+    #[serde(rename = "anchor_proof")]
+    _anchor_proof: serde::de::IgnoredAny,
+}
+
+/// The slot width of a batch's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Slots {
+    width: usize,
+}
+
+impl Slots {
+    /// Wide enough for the anchor proof of any credential of a batch of
+    /// `size`: an entry index of 20 digits, leaf index and batch size as
+    /// long as `size`, and an audit path of `⌈log2 size⌉` hashes (the
+    /// longest RFC 9162 gives in a tree of `size` leaves).
+    pub(super) fn for_batch(size: u64) -> Self {
+        let levels = (u64::BITS - size.saturating_sub(1).leading_zeros()) as usize;
+        let digits = size.to_string().len();
+        let frame = r#"{"entry_index":,"leaf_index":,"batch_size":,"path":[]}"#.len();
+        Self {
+            width: frame + u64::MAX.to_string().len() + 2 * digits + levels * PATH_HASH,
+        }
+    }
+
+    /// A pending line (its `\n` included) and where its slot starts in it.
+    ///
+    /// # Errors
+    /// [`IssuerError::Io`] on `path`, should `serde_json` fail to write
+    /// into memory.
+    pub(super) fn line(
+        self,
+        path: &Path,
+        row: u64,
+        credential_id: &str,
+        file: &str,
+        holder: &str,
+        sd_jwt: &str,
+    ) -> Result<(Vec<u8>, usize), IssuerError> {
+        let head = Head {
+            row,
+            credential_id,
+            file,
+            holder,
+        };
+        let mut line = Vec::with_capacity(sd_jwt.len() + 256 + self.width);
+        serde_json::to_writer(&mut line, &head)
+            .and_then(|()| {
+                // The object's closing brace: the other members go before it.
+                line.pop();
+                line.extend_from_slice(b",\"sd_jwt\":");
+                json_string(&mut line, sd_jwt)
+            })
+            .map_err(|e| io(path)(std::io::Error::from(e)))?;
+        line.extend_from_slice(MEMBER);
+        let slot = line.len();
+        line.extend_from_slice(b"null");
+        line.resize(slot + self.width, b' ');
+        line.extend_from_slice(b"}\n");
+        Ok((line, slot))
+    }
+
+    /// Where the slot of a pending line (without its `\n`) starts, if the
+    /// line ends with a slot of this width.
+    fn find(self, line: &[u8]) -> Option<usize> {
+        let body = line.strip_suffix(b"}")?;
+        let slot = body.len().checked_sub(self.width)?;
+        body[..slot].ends_with(MEMBER).then_some(slot)
+    }
+}
+
+/// The pending lines at `path`, each with the offset of its slot in the
+/// file, one at a time.
+///
+/// # Errors
+/// [`IssuerError::Io`] when it cannot be opened; each item
+/// [`IssuerError::Io`], [`IssuerError::PendingLine`] for a line that is not
+/// a pending line, or [`IssuerError::ArchiveChanged`] for one cut short or
+/// whose slot is not the batch's.
+pub(super) fn read_pending(
+    path: &Path,
+    slots: Slots,
+) -> Result<impl Iterator<Item = Result<(PendingLine, u64), IssuerError>> + '_, IssuerError> {
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let (mut at, mut number) = (0u64, 0usize);
+    let mut bytes = Vec::new();
+    let mut failed = false;
+    Ok(std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        bytes.clear();
+        let next = match reader.read_until(b'\n', &mut bytes) {
+            Ok(0) => return None,
+            Ok(read) => {
+                number += 1;
+                let start = at;
+                at += read as u64;
+                pending_line(path, &bytes, number, start, slots)
+            }
+            Err(e) => Err(io(path)(e)),
+        };
+        failed = next.is_err();
+        Some(next)
+    }))
+}
+
+/// One pending line read back (`bytes` with its `\n`), starting at `start`
+/// in the file.
+fn pending_line(
+    path: &Path,
+    bytes: &[u8],
+    number: usize,
+    start: u64,
+    slots: Slots,
+) -> Result<(PendingLine, u64), IssuerError> {
+    let changed = || IssuerError::ArchiveChanged {
+        path: path.to_owned(),
+    };
+    let line = bytes.strip_suffix(b"\n").ok_or_else(changed)?;
+    let parsed: PendingLine =
+        serde_json::from_slice(line).map_err(|source| IssuerError::PendingLine {
+            path: path.to_owned(),
+            line: number,
+            source,
+        })?;
+    let slot = slots.find(line).ok_or_else(changed)?;
+    Ok((parsed, start + slot as u64))
+}
+
+/// Writes each entry's anchor proof into its slot (`offsets`, in entry
+/// order) of the pending lines at `tmp`, syncs them and renames them to
+/// `path`.
+///
+/// # Errors
+/// [`IssuerError::Io`]; [`IssuerError::ArchiveCount`] when there are not
+/// as many slots as entries; [`IssuerError::Slot`] for a proof wider than
+/// its slot.
+pub(super) fn fill(
+    tmp: &Path,
+    path: &Path,
+    slots: Slots,
+    offsets: &[u64],
+    entries: &[ManifestEntry],
+) -> Result<(), IssuerError> {
+    if offsets.len() != entries.len() {
+        return Err(IssuerError::ArchiveCount {
+            path: tmp.to_owned(),
+            found: offsets.len(),
+            want: entries.len(),
+        });
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(tmp)
+        .map_err(io(tmp))?;
+    let mut proof = Vec::with_capacity(slots.width);
+    for (entry, &at) in entries.iter().zip(offsets) {
+        proof.clear();
+        serde_json::to_writer(&mut proof, &entry.anchor_proof)
+            .map_err(|e| io(tmp)(std::io::Error::from(e)))?;
+        if proof.len() > slots.width {
+            return Err(IssuerError::Slot {
+                row: entry.row,
+                width: slots.width,
+            });
+        }
+        proof.resize(slots.width, b' ');
+        file.write_all_at(&proof, at).map_err(io(tmp))?;
+    }
+    file.sync_all().map_err(io(tmp))?;
+    replace(tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use vouch_core::log::Hash;
+    use vouch_core::AnchorProof;
+
+    const HOLDER: &str = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp";
+    const SD_JWT: &str = "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJ4In0.c2ln~WyJzIiwiYSIsMV0~";
+
+    /// The longest proof of each leaf of batches of many sizes (entry
+    /// index `u64::MAX`) fits the slot, and the slot is no wider than the
+    /// longest by more than the entry index's digits.
+    #[test]
+    fn every_proof_of_a_batch_fits_its_slot() {
+        for size in (1..=70u64).chain([1000, 65_536, 65_537, 100_000]) {
+            let slots = Slots::for_batch(size);
+            let mut widest = 0;
+            let leaves: Vec<u64> = if size <= 70 {
+                (0..size).collect()
+            } else {
+                vec![0, size / 2, size - 2, size - 1]
+            };
+            for leaf in leaves {
+                let proof = (0..=64)
+                    .find_map(|n| {
+                        AnchorProof::new(u64::MAX, leaf, size, vec![Hash([0xff; 32]); n]).ok()
+                    })
+                    .unwrap();
+                let text = serde_json::to_vec(&proof).unwrap();
+                assert!(text.len() <= slots.width, "{size} {leaf}");
+                widest = widest.max(text.len());
+            }
+            assert!(
+                slots.width - widest <= 2 + 47,
+                "{size}: {} {widest}",
+                slots.width
+            );
+        }
+    }
+
+    /// A credential is written as `serde_json` writes it, escaped or not.
+    #[test]
+    fn json_strings_are_serde_jsons() {
+        for text in [SD_JWT, "", "a\"b\\c\nd\u{1}e\u{7f}é~"] {
+            let mut out = Vec::new();
+            json_string(&mut out, text).unwrap();
+            assert_eq!(out, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
+    }
+
+    /// A pending line parses as an archive line once its slot is filled,
+    /// reads back with its slot, and a line changed or cut short is
+    /// refused.
+    #[test]
+    fn a_filled_line_reads_as_an_archive_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join(TMP_NAME);
+        let path = dir.path().join("credentials.jsonl");
+        let slots = Slots::for_batch(4);
+        let id = vouch_core::manifest::credential_id(SD_JWT);
+        let mut text = Vec::new();
+        let mut offsets = Vec::new();
+        for row in 1..=4u64 {
+            let file = format!("{row:06}-{id}.sd-jwt");
+            let (line, slot) = slots.line(&tmp, row, &id, &file, HOLDER, SD_JWT).unwrap();
+            assert!(serde_json::from_slice::<serde_json::Value>(&line).is_ok());
+            offsets.push((text.len() + slot) as u64);
+            text.extend_from_slice(&line);
+        }
+        std::fs::write(&tmp, &text).unwrap();
+        let read: Vec<(PendingLine, u64)> = read_pending(&tmp, slots)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(read.iter().map(|r| r.1).collect::<Vec<_>>(), offsets);
+        assert_eq!(read[3].0.row, 4);
+        assert_eq!(read[3].0.sd_jwt, SD_JWT);
+        assert_eq!(read[3].0.holder, HOLDER);
+        assert_eq!(read[3].0.credential_id, id);
+
+        // Filled: every line reads with the archive's reader, its proof
+        // as given; the file is at its name and the pending one gone.
+        let entries: Vec<ManifestEntry> = (0..4u64)
+            .map(|i| {
+                let path = vec![Hash([i as u8; 32]); 2];
+                ManifestEntry {
+                    row: i + 1,
+                    holder: vouch_core::DidKey::parse(HOLDER).unwrap(),
+                    credential_id: id.clone(),
+                    file: format!("{:06}-{id}.sd-jwt", i + 1),
+                    status: vouch_core::status_list::StatusRef {
+                        idx: i,
+                        uri: "https://example.com/status/1".into(),
+                    },
+                    qr: None,
+                    anchor_proof: AnchorProof::new(12_345, i, 4, path).unwrap(),
+                }
+            })
+            .collect();
+        fill(&tmp, &path, slots, &offsets, &entries).unwrap();
+        assert!(!tmp.exists());
+        let lines: Vec<crate::archive::ArchiveLine> = crate::archive::read(&path)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(lines.len(), 4);
+        for (line, entry) in lines.iter().zip(&entries) {
+            assert_eq!(line.anchor_proof, entry.anchor_proof);
+            assert_eq!(line.row, entry.row);
+            assert_eq!(line.sd_jwt, SD_JWT);
+        }
+        // Filled lines still read back as pending ones (a resume after a
+        // crash while filling).
+        assert_eq!(read_pending(&path, slots).unwrap().count(), 4);
+
+        // Refused: fewer slots than entries; a line cut short; a slot of
+        // another width; a line that is not a pending line.
+        assert!(matches!(
+            fill(&path, &tmp, slots, &offsets[..3], &entries),
+            Err(IssuerError::ArchiveCount {
+                found: 3,
+                want: 4,
+                ..
+            })
+        ));
+        let whole = std::fs::read(&path).unwrap();
+        let broken = [
+            whole[..whole.len() - 1].to_vec(),
+            [&whole[..], b"{\"row\":1}\n"].concat(),
+            String::from_utf8(whole.clone())
+                .unwrap()
+                .replacen(" }\n", "}\n", 1)
+                .into_bytes(),
+        ];
+        for (i, bytes) in broken.iter().enumerate() {
+            std::fs::write(&tmp, bytes).unwrap();
+            let read: Vec<_> = read_pending(&tmp, slots).unwrap().collect();
+            let last = read.last().unwrap();
+            match i {
+                1 => assert!(
+                    matches!(last, Err(IssuerError::PendingLine { line: 5, .. })),
+                    "{last:?}"
+                ),
+                _ => assert!(
+                    matches!(last, Err(IssuerError::ArchiveChanged { .. })),
+                    "{i}: {last:?}"
+                ),
+            }
+        }
+    }
+}
