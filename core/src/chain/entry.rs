@@ -72,14 +72,25 @@ impl<'a> ListUri<'a> {
         if uri.len() > MAX_LIST_URI {
             return Err(bad(&format!("longer than {MAX_LIST_URI} bytes")));
         }
-        if !uri.bytes().all(|b| b.is_ascii_graphic()) || uri.contains(['?', '#']) {
+        if !uri
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
+        {
             return Err(bad(
                 "only printable ASCII without spaces, '?' or '#' is allowed",
             ));
         }
-        let (base, id) = uri
-            .rsplit_once(STATUS_PATH)
+        // The last `/v1/status/` (as `rsplit_once` finds it), from the `/`s
+        // at the end of the URI instead of a substring search.
+        let status = uri
+            .bytes()
+            .enumerate()
+            .rev()
+            .filter(|&(_, b)| b == b'/')
+            .map(|(i, _)| i)
+            .find(|&i| uri.get(i..).is_some_and(|rest| rest.starts_with(STATUS_PATH)))
             .ok_or_else(|| bad("no /v1/status/ path"))?;
+        let (base, id) = (&uri[..status], &uri[status + STATUS_PATH.len()..]);
         let host = base
             .strip_prefix("https://")
             .or_else(|| base.strip_prefix("http://"))
@@ -274,7 +285,9 @@ pub enum EntryError {
 /// or [`verify_signatures`](super::verify_signatures), not by parsing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub(super) author: DidKey,
+    /// Shared by the entries of one author parsed with one
+    /// [`AuthorCache`]: a clone is a reference count, not a copy.
+    pub(super) author: std::sync::Arc<DidKey>,
     pub(super) seq: u64,
     pub(super) time: i64,
     pub(super) action: Action,
@@ -304,7 +317,7 @@ impl Entry {
         // before it they are the unsigned JSON the signing input holds.
         let signed = bytes.len().saturating_sub(wire.sig.len() + SIG_TAIL.len());
         Self {
-            author,
+            author: std::sync::Arc::new(author),
             seq,
             time,
             action: wire.action,
@@ -331,50 +344,63 @@ impl Entry {
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(bytes.len()));
         }
-        let (wire, signed) = match canonical::parse(bytes) {
-            Some(parsed) => {
-                debug_assert_eq!(
-                    serde_json::to_vec(&parsed.0).ok().as_deref(),
-                    Some(bytes),
-                    "the canonical reader accepted bytes serde_json does not write"
-                );
-                parsed
+        Self::parse_owned(bytes.to_vec(), authors)
+    }
+
+    /// As [`Entry::parse_with`], keeping `bytes` as the entry's bytes
+    /// instead of copying them (a replica parses the lines it received).
+    ///
+    /// # Errors
+    /// [`EntryError`] naming what is wrong.
+    pub fn parse_owned(bytes: Vec<u8>, authors: &mut AuthorCache) -> Result<Self, EntryError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        let (author, seq, time, action, signature, signed) = match canonical::read(&bytes) {
+            Some(read) => {
+                if cfg!(debug_assertions) {
+                    let wire = read.to_wire();
+                    debug_assert_eq!(
+                        serde_json::to_vec(&wire).ok().as_deref(),
+                        Some(&bytes[..]),
+                        "the canonical reader accepted bytes serde_json does not write"
+                    );
+                }
+                let author = authors.key(&read.author)?;
+                let signature = signature_from_b64(&read.sig)?;
+                (
+                    author,
+                    read.seq,
+                    read.time,
+                    read.action,
+                    signature,
+                    read.signed,
+                )
             }
             None => {
                 // Not read as canonical: serde_json says what is wrong, or
                 // (should the reader ever miss a canonical spelling) reads
                 // it and checks it the slow way, by writing it again.
-                let wire: Wire = serde_json::from_slice(bytes)
+                let wire: Wire = serde_json::from_slice(&bytes)
                     .map_err(|e| EntryError::Malformed(e.to_string()))?;
-                if serde_json::to_vec(&wire).ok().as_deref() != Some(bytes) {
+                if serde_json::to_vec(&wire).ok().as_deref() != Some(&bytes[..]) {
                     return Err(EntryError::NotCanonical);
                 }
                 // The canonical bytes end with `,"sig":"…"}`.
                 let signed = bytes.len() - wire.sig.len() - SIG_TAIL.len();
-                (wire, signed)
+                let author = authors.key(&wire.author)?;
+                let signature = signature_from_b64(&wire.sig)?;
+                (author, wire.seq, wire.time, wire.action, signature, signed)
             }
         };
-        let author = match authors.0.get(&wire.author) {
-            Some(did) => did.clone(),
-            None => {
-                let did =
-                    DidKey::parse(&wire.author).map_err(|e| EntryError::Author(e.to_string()))?;
-                if authors.0.len() < AuthorCache::CAPACITY {
-                    authors.0.insert(wire.author.clone(), did.clone());
-                }
-                did
-            }
-        };
-        let sig = crate::b64::decode(&wire.sig).map_err(|_| EntryError::SignatureEncoding)?;
-        let signature = Signature::from_slice(&sig).map_err(|_| EntryError::SignatureEncoding)?;
         Ok(Self {
             author,
-            seq: wire.seq,
-            time: wire.time,
-            action: wire.action,
+            seq,
+            time,
+            action,
             signature,
             signed,
-            bytes: bytes.to_vec(),
+            bytes,
         })
     }
 
@@ -439,11 +465,45 @@ impl Entry {
 /// entry). It need not be complete: bytes it does not read go the slow
 /// way, which names the error.
 mod canonical {
+    use std::borrow::Cow;
+
     use super::{Action, Wire};
+
+    /// An entry as read from its canonical bytes: the author and the
+    /// signature borrowed from them when they hold no escape.
+    pub(super) struct Read<'a> {
+        pub(super) author: Cow<'a, str>,
+        pub(super) seq: u64,
+        pub(super) time: i64,
+        pub(super) action: Action,
+        pub(super) sig: Cow<'a, str>,
+        /// The length of the bytes before `,"sig":`.
+        pub(super) signed: usize,
+    }
+
+    impl Read<'_> {
+        /// The value `serde_json` writes back (to check the reader).
+        pub(super) fn to_wire(&self) -> Wire {
+            Wire {
+                author: self.author.clone().into_owned(),
+                seq: self.seq,
+                time: self.time,
+                action: self.action.clone(),
+                sig: self.sig.clone().into_owned(),
+            }
+        }
+    }
 
     /// The entry and the length of its bytes before `,"sig":`; `None`
     /// when the bytes are not read as canonical.
+    #[cfg(test)]
     pub(super) fn parse(bytes: &[u8]) -> Option<(Wire, usize)> {
+        read(bytes).map(|r| (r.to_wire(), r.signed))
+    }
+
+    /// The entry read from `bytes`; `None` when they are not read as
+    /// canonical.
+    pub(super) fn read(bytes: &[u8]) -> Option<Read<'_>> {
         let mut r = Reader { bytes, at: 0 };
         r.lit(b"{\"author\":")?;
         let author = r.string()?;
@@ -457,16 +517,14 @@ mod canonical {
         r.lit(b",\"sig\":")?;
         let sig = r.string()?;
         r.lit(b"}")?;
-        (r.at == bytes.len()).then_some((
-            Wire {
-                author,
-                seq,
-                time,
-                action,
-                sig,
-            },
+        (r.at == bytes.len()).then_some(Read {
+            author,
+            seq,
+            time,
+            action,
+            sig,
             signed,
-        ))
+        })
     }
 
     struct Reader<'a> {
@@ -474,7 +532,7 @@ mod canonical {
         at: usize,
     }
 
-    impl Reader<'_> {
+    impl<'a> Reader<'a> {
         fn lit(&mut self, expected: &[u8]) -> Option<()> {
             let end = self.at.checked_add(expected.len())?;
             (self.bytes.get(self.at..end)? == expected).then(|| self.at = end)
@@ -483,17 +541,18 @@ mod canonical {
         /// A JSON string as `serde_json` writes it: `"` and `\\` escaped,
         /// control characters as `\b \t \n \f \r` or `\u00xx` (lower-case
         /// hex), nothing else escaped, valid UTF-8.
-        fn string(&mut self) -> Option<String> {
+        fn string(&mut self) -> Option<Cow<'a, str>> {
             self.lit(b"\"")?;
-            let rest = self.bytes.get(self.at..)?;
+            let bytes: &'a [u8] = self.bytes;
+            let rest = bytes.get(self.at..)?;
             // The common case: no escape before the closing quote.
             let end = rest
                 .iter()
                 .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
             if rest[end] == b'"' {
-                let s = std::str::from_utf8(&rest[..end]).ok()?.to_owned();
+                let s = std::str::from_utf8(&rest[..end]).ok()?;
                 self.at += end + 1;
-                return Some(s);
+                return Some(Cow::Borrowed(s));
             }
             let mut out = Vec::with_capacity(end + 16);
             let mut i = 0;
@@ -536,7 +595,12 @@ mod canonical {
                 }
             }
             self.at += i;
-            String::from_utf8(out).ok()
+            String::from_utf8(out).ok().map(Cow::Owned)
+        }
+
+        /// A string, owned.
+        fn owned(&mut self) -> Option<String> {
+            self.string().map(Cow::into_owned)
         }
 
         /// An unsigned integer in its shortest decimal spelling.
@@ -576,7 +640,7 @@ mod canonical {
                 return Some(out);
             }
             loop {
-                out.push(self.string()?);
+                out.push(self.owned()?);
                 if self.lit(b"]").is_some() {
                     return Some(out);
                 }
@@ -588,10 +652,10 @@ mod canonical {
         /// fields in the order they are declared.
         fn action(&mut self) -> Option<Action> {
             let kind = self.string()?;
-            let action = match kind.as_str() {
+            let action = match &*kind {
                 "genesis" => {
                     self.lit(b",\"origin\":")?;
-                    let origin = self.string()?;
+                    let origin = self.owned()?;
                     self.lit(b",\"authorities\":")?;
                     let authorities = self.strings()?;
                     Action::Genesis {
@@ -601,9 +665,9 @@ mod canonical {
                 }
                 "accredit" => {
                     self.lit(b",\"issuer\":")?;
-                    let issuer = self.string()?;
+                    let issuer = self.owned()?;
                     self.lit(b",\"name\":")?;
-                    let name = self.string()?;
+                    let name = self.owned()?;
                     self.lit(b",\"kinds\":")?;
                     let kinds = self.strings()?;
                     Action::Accredit {
@@ -614,16 +678,16 @@ mod canonical {
                 }
                 "withdraw" => {
                     self.lit(b",\"issuer\":")?;
-                    let issuer = self.string()?;
+                    let issuer = self.owned()?;
                     self.lit(b",\"reason\":")?;
-                    let reason = self.string()?;
+                    let reason = self.owned()?;
                     Action::Withdraw { issuer, reason }
                 }
                 "anchor" => {
                     self.lit(b",\"list\":")?;
-                    let list = self.string()?;
+                    let list = self.owned()?;
                     self.lit(b",\"root\":")?;
-                    let root = self.string()?;
+                    let root = self.owned()?;
                     self.lit(b",\"count\":")?;
                     let count = self.u64()?;
                     self.lit(b",\"first\":")?;
@@ -640,11 +704,11 @@ mod canonical {
                 }
                 "status" => {
                     self.lit(b",\"list\":")?;
-                    let list = self.string()?;
+                    let list = self.owned()?;
                     self.lit(b",\"sequence\":")?;
                     let sequence = self.u64()?;
                     self.lit(b",\"token\":")?;
-                    let token = self.string()?;
+                    let token = self.owned()?;
                     Action::Status {
                         list,
                         sequence,
@@ -653,9 +717,9 @@ mod canonical {
                 }
                 "rotate-key" => {
                     self.lit(b",\"new_key\":")?;
-                    let new_key = self.string()?;
+                    let new_key = self.owned()?;
                     self.lit(b",\"proof\":")?;
-                    let proof = self.string()?;
+                    let proof = self.owned()?;
                     Action::RotateKey { new_key, proof }
                 }
                 _ => return None,
@@ -690,11 +754,40 @@ pub fn rotation_message(origin: &str, old: &str, new: &str, seq: u64) -> Vec<u8>
 
 /// Parsed author keys, by DID string.
 #[derive(Debug, Default)]
-pub struct AuthorCache(std::collections::HashMap<String, DidKey>);
+pub struct AuthorCache(std::collections::HashMap<String, std::sync::Arc<DidKey>>);
 
 impl AuthorCache {
     /// Keys remembered at most.
     pub const CAPACITY: usize = 10_000;
+
+    /// The key of `author`, decoded once and then remembered.
+    fn key(&mut self, author: &str) -> Result<std::sync::Arc<DidKey>, EntryError> {
+        if let Some(did) = self.0.get(author) {
+            return Ok(did.clone());
+        }
+        let did = DidKey::parse(author).map_err(|e| EntryError::Author(e.to_string()))?;
+        let did = std::sync::Arc::new(did);
+        if self.0.len() < Self::CAPACITY {
+            self.0.insert(author.to_owned(), did.clone());
+        }
+        Ok(did)
+    }
+}
+
+/// The signature spelled as canonical unpadded base64url of 64 bytes,
+/// decoded without a buffer of its own.
+fn signature_from_b64(sig: &str) -> Result<Signature, EntryError> {
+    use base64::Engine as _;
+    // The decoder asks room for its estimate (66 bytes for 86 characters).
+    let mut out = [0u8; 66];
+    let len = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode_slice(sig, &mut out)
+        .map_err(|_| EntryError::SignatureEncoding)?;
+    let bytes: &[u8; 64] = out
+        .get(..len)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(EntryError::SignatureEncoding)?;
+    Ok(Signature::from_bytes(bytes))
 }
 
 fn signing_input(author: &str, seq: u64, time: i64, action: &Action) -> Vec<u8> {
