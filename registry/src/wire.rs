@@ -177,7 +177,9 @@ pub fn parse_entry_lines(body: &[u8]) -> Vec<Vec<u8>> {
     if body.is_empty() {
         return Vec::new();
     }
-    body.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect()
+    let mut lines = Vec::with_capacity(body.iter().filter(|&&b| b == b'\n').count() + 1);
+    lines.extend(body.split(|&b| b == b'\n').map(<[u8]>::to_vec));
+    lines
 }
 
 /// Serde for a list of hashes as standard-base64 strings.
