@@ -922,6 +922,50 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_signature_that_is_not_64_bytes_of_canonical_base64url_is_refused() {
+        let e = Entry::sign(
+            &key(3),
+            0,
+            100,
+            Action::Withdraw {
+                issuer: id(&key(4)),
+                reason: "r".into(),
+            },
+        );
+        let text = String::from_utf8(e.as_bytes().to_vec()).unwrap();
+        let sig = crate::b64::encode(e.signature.to_bytes());
+        // Owned and borrowed bytes parse alike.
+        let mut authors = AuthorCache::default();
+        assert_eq!(
+            Entry::parse_owned(e.as_bytes().to_vec(), &mut authors).unwrap(),
+            e
+        );
+        // The last character carries 4 bits of the signature and 2 zero bits.
+        let mut trailing = sig.clone();
+        let last = trailing.pop().unwrap();
+        trailing.push(if last == 'B' { 'C' } else { 'B' });
+        for bad in [
+            sig[..84].to_owned(),
+            format!("{sig}AA"),
+            format!("{}==", &sig[..84]),
+            sig.replacen(&sig[..1], "+", 1),
+            trailing,
+            String::new(),
+        ] {
+            let bytes = text.replace(&sig, &bad);
+            assert_eq!(
+                Entry::parse(bytes.as_bytes()),
+                Err(EntryError::SignatureEncoding),
+                "{bad}"
+            );
+            assert_eq!(
+                Entry::parse_owned(bytes.into_bytes(), &mut authors),
+                Err(EntryError::SignatureEncoding)
+            );
+        }
+    }
+
     /// Entries of every action, with strings that need escapes.
     fn entries_of_every_kind() -> Vec<Entry> {
         let k = key(9);
