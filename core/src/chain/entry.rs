@@ -546,9 +546,7 @@ mod canonical {
             let bytes: &'a [u8] = self.bytes;
             let rest = bytes.get(self.at..)?;
             // The common case: no escape before the closing quote.
-            let end = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            let end = special(rest)?;
             if rest[end] == b'"' {
                 let s = std::str::from_utf8(&rest[..end]).ok()?;
                 self.at += end + 1;
@@ -727,6 +725,36 @@ mod canonical {
             self.lit(b"}")?;
             Some(action)
         }
+    }
+
+    /// The position of the first `"`, `\\` or control character in
+    /// `bytes` (where a string ends or needs its slow reading), eight bytes
+    /// at a time.
+    pub(super) fn special(bytes: &[u8]) -> Option<usize> {
+        const ONES: u64 = u64::from_le_bytes([1; 8]);
+        const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+        // Flags the bytes of `x` below `n` (n ≤ 0x80); the lowest flagged
+        // byte is the first one (a borrow only flags bytes above it).
+        let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+        let mut words = bytes.chunks_exact(8);
+        let mut at = 0;
+        for word in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            let x = u64::from_le_bytes(w);
+            let found = below(x ^ (ONES * u64::from(b'"')), 1)
+                | below(x ^ (ONES * u64::from(b'\\')), 1)
+                | below(x, 0x20);
+            if found != 0 {
+                return Some(at + found.trailing_zeros() as usize / 8);
+            }
+            at += 8;
+        }
+        words
+            .remainder()
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .map(|i| at + i)
     }
 
     fn hex_digit(b: u8) -> Option<u8> {
@@ -964,6 +992,25 @@ mod tests {
                 Err(EntryError::SignatureEncoding)
             );
         }
+    }
+
+    #[test]
+    fn the_string_scan_finds_the_first_quote_backslash_or_control_byte() {
+        let bytes: Vec<u8> = (0..=255u8)
+            .chain(b"abc\"de\\f\x1f\x20\x7f\xa2\xdc".iter().copied())
+            .chain(0..=255u8)
+            .collect();
+        let slow = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        for i in 0..bytes.len() {
+            for j in [i, i + 1, i + 7, i + 8, i + 9, i + 40, bytes.len()] {
+                let part = &bytes[i..j.min(bytes.len())];
+                assert_eq!(canonical::special(part), slow(part), "{i}..{j}");
+            }
+        }
+        let plain: Vec<u8> = (0x20..=0xffu8)
+            .filter(|&b| b != b'"' && b != b'\\')
+            .collect();
+        assert_eq!(canonical::special(&plain), None);
     }
 
     /// Entries of every action, with strings that need escapes.
