@@ -1064,9 +1064,9 @@ fn parse_and_verify(lines: Vec<Vec<u8>>) -> Result<Parsed, (usize, EntryRefused)
         };
         for (i, line) in part.into_iter().enumerate() {
             parsed.leaves.push(log::record_hash(&line));
-            parsed.entries.push(
-                Entry::parse_owned(line, &mut authors).map_err(|e| (offset + i, e.into()))?,
-            );
+            parsed
+                .entries
+                .push(Entry::parse_owned(line, &mut authors).map_err(|e| (offset + i, e.into()))?);
         }
         let out = &parsed.entries;
         let batch = out

@@ -306,7 +306,11 @@ mod tests {
         // every offset of the eight-byte words, and bytes just around
         // `\n` (0x09, 0x0b, 0x8a) that are not newlines.
         let lines: Vec<Vec<u8>> = (0..21u8)
-            .map(|n| (0..n).map(|i| [b'a', 0x09, 0x0b, 0x8a, 0xff, 0][usize::from(i) % 6]).collect())
+            .map(|n| {
+                (0..n)
+                    .map(|i| [b'a', 0x09, 0x0b, 0x8a, 0xff, 0][usize::from(i) % 6])
+                    .collect()
+            })
             .collect();
         let body = entry_lines(&lines);
         assert_eq!(parse_entry_lines(&body), lines[..]);

@@ -88,7 +88,10 @@ impl<'a> ListUri<'a> {
             .rev()
             .filter(|&(_, b)| b == b'/')
             .map(|(i, _)| i)
-            .find(|&i| uri.get(i..).is_some_and(|rest| rest.starts_with(STATUS_PATH)))
+            .find(|&i| {
+                uri.get(i..)
+                    .is_some_and(|rest| rest.starts_with(STATUS_PATH))
+            })
             .ok_or_else(|| bad("no /v1/status/ path"))?;
         let (base, id) = (&uri[..status], &uri[status + STATUS_PATH.len()..]);
         let host = base
