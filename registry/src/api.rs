@@ -357,7 +357,8 @@ fn check_range(r: Range, max: u64, what: &str) -> ApiResult<()> {
 /// of its records, not copies) and copies them into a body of the exact
 /// size at the end: growing it as it goes moved megabytes per range.
 fn entry_lines(node: &Node, start: u64, end: u64) -> Result<Vec<u8>, crate::store::StoreError> {
-    let mut lines = Vec::new();
+    let mut lines =
+        Vec::with_capacity(usize::try_from(end.saturating_sub(start).min(MAX_RANGE)).unwrap_or(0));
     let mut size = 0usize;
     let mut at = start;
     'read: while at < end {

@@ -382,7 +382,11 @@ impl NodeClient {
                     got,
                 });
             }
-            out.extend(lines);
+            if out.is_empty() {
+                out = lines;
+            } else {
+                out.extend(lines);
+            }
             at += got;
         }
         Ok(out)

@@ -918,14 +918,14 @@ async fn maybe<T>(f: Option<impl std::future::Future<Output = T>>) -> Option<T> 
 async fn verify_range(start: u64, lines: Vec<Vec<u8>>) -> Result<Verified, ReplicaError> {
     let task = tokio::task::spawn_blocking(move || {
         let t = std::time::Instant::now();
-        let parsed = parse_and_verify(&lines).map_err(|(i, source)| ReplicaError::BadEntry {
+        let parsed = parse_and_verify(lines).map_err(|(i, source)| ReplicaError::BadEntry {
             index: start + i as u64,
             source,
         });
         (parsed, t.elapsed())
     });
     let (parsed, took) = task.await.map_err(ReplicaError::Task)?;
-    let (entries, leaves) = parsed?.into_iter().unzip();
+    let Parsed { entries, leaves } = parsed?;
     Ok(Verified {
         start,
         entries,
@@ -1025,12 +1025,17 @@ fn on_all_cores<B: Sync, T: Send, E: Send>(
     })
 }
 
-/// Parses entries, computes their leaf hashes and batch-verifies their
-/// signatures on all cores, in chunks. Errors carry the position in
-/// `lines`.
-fn parse_and_verify<B: AsRef<[u8]> + Sync>(
-    lines: &[B],
-) -> Result<Vec<(Entry, Hash)>, (usize, EntryRefused)> {
+/// Entries parsed, with their leaf hashes, in order.
+#[derive(Default)]
+struct Parsed {
+    entries: Vec<Entry>,
+    leaves: Vec<Hash>,
+}
+
+/// Parses entries (keeping each line as its entry's bytes), computes their
+/// leaf hashes and batch-verifies their signatures on all cores, in
+/// chunks. Errors carry the position in `lines`.
+fn parse_and_verify(lines: Vec<Vec<u8>>) -> Result<Parsed, (usize, EntryRefused)> {
     // Signatures per multiscalar equation: Pippenger's cost per point falls
     // as the batch grows (its bucket sums are shared by more points): about
     // a third less from 512 to 4,096, and a few per cent more to 8,192. A
@@ -1040,31 +1045,60 @@ fn parse_and_verify<B: AsRef<[u8]> + Sync>(
     const MAX_BATCH: usize = 8192;
     // Below this many entries a part stays on one core.
     const MIN_PART: usize = 4096;
-    on_all_cores(
-        lines,
-        MIN_PART,
-        || (0, EntryRefused::Panicked),
-        |offset, part| {
-            let mut authors = AuthorCache::default();
-            let mut out = Vec::with_capacity(part.len());
-            let mut leaves = Vec::with_capacity(part.len());
-            for (i, line) in part.iter().enumerate() {
-                let line = line.as_ref();
-                out.push(
-                    Entry::parse_with(line, &mut authors).map_err(|e| (offset + i, e.into()))?,
-                );
-                leaves.push(log::record_hash(line));
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per = lines.len().div_ceil(threads).max(MIN_PART).max(1);
+    // The parts, moved to their threads: split from the end.
+    let mut parts = Vec::with_capacity(threads);
+    let mut rest = lines;
+    while rest.len() > per {
+        let at = (rest.len() - 1) / per * per;
+        parts.push(rest.split_off(at));
+    }
+    parts.push(rest);
+    parts.reverse();
+    let work = |offset: usize, part: Vec<Vec<u8>>| -> Result<Parsed, (usize, EntryRefused)> {
+        let mut authors = AuthorCache::default();
+        let mut parsed = Parsed {
+            entries: Vec::with_capacity(part.len()),
+            leaves: Vec::with_capacity(part.len()),
+        };
+        for (i, line) in part.into_iter().enumerate() {
+            parsed.leaves.push(log::record_hash(&line));
+            parsed
+                .entries
+                .push(Entry::parse_owned(line, &mut authors).map_err(|e| (offset + i, e.into()))?);
+        }
+        let out = &parsed.entries;
+        let batch = out
+            .len()
+            .div_ceil(out.len().div_ceil(MAX_BATCH).max(1))
+            .max(1);
+        for (c, chunk) in out.chunks(batch).enumerate() {
+            verify_signatures(chunk).map_err(|(i, e)| (offset + c * batch + i, e.into()))?;
+        }
+        Ok(parsed)
+    };
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(n, part)| scope.spawn(move || work(n * per, part)))
+            .collect();
+        // The first part's vectors take the others' entries.
+        let mut all: Option<Parsed> = None;
+        for h in handles {
+            let part = h.join().map_err(|_| (0, EntryRefused::Panicked))??;
+            match all.as_mut() {
+                None => all = Some(part),
+                Some(all) => {
+                    all.entries.extend(part.entries);
+                    all.leaves.extend(part.leaves);
+                }
             }
-            let batch = out
-                .len()
-                .div_ceil(out.len().div_ceil(MAX_BATCH).max(1))
-                .max(1);
-            for (c, chunk) in out.chunks(batch).enumerate() {
-                verify_signatures(chunk).map_err(|(i, e)| (offset + c * batch + i, e.into()))?;
-            }
-            Ok(out.into_iter().zip(leaves).collect())
-        },
-    )
+        }
+        Ok(all.unwrap_or_default())
+    })
 }
 
 /// A stored block (its note was verified before it was stored).
@@ -1249,11 +1283,12 @@ fn replay_each(
         if lines.len() as u64 != end - at {
             return Err(StoreError::Missing(Missing::Entries { start: at, end }).into());
         }
-        let entries = parse_and_verify(&lines).map_err(|(i, source)| ReplicaError::BadEntry {
+        let lines = lines.iter().map(|l| l.to_vec()).collect();
+        let parsed = parse_and_verify(lines).map_err(|(i, source)| ReplicaError::BadEntry {
             index: at + i as u64,
             source,
         })?;
-        for (i, (e, _)) in entries.iter().enumerate() {
+        for (i, e) in parsed.entries.iter().enumerate() {
             state.apply(e).map_err(|err| ReplicaError::BadEntry {
                 index: at + i as u64,
                 source: err.into(),

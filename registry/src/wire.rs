@@ -177,7 +177,41 @@ pub fn parse_entry_lines(body: &[u8]) -> Vec<Vec<u8>> {
     if body.is_empty() {
         return Vec::new();
     }
-    body.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect()
+    let mut lines = Vec::new();
+    let mut rest = body;
+    while let Some(end) = newline(rest) {
+        lines.push(rest[..end].to_vec());
+        rest = &rest[end + 1..];
+    }
+    lines.push(rest.to_vec());
+    lines
+}
+
+/// The position of the first `\n` in `bytes`, eight bytes at a time (a
+/// reply holds megabytes of entries).
+fn newline(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    const NEWLINES: u64 = u64::from_le_bytes([b'\n'; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        // A zero byte of `x` is a newline of the word; the lowest byte
+        // flagged is the first zero (a borrow only flags bytes above one).
+        let x = u64::from_le_bytes(w) ^ NEWLINES;
+        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zeros != 0 {
+            return Some(at + zeros.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| at + i)
 }
 
 /// Serde for a list of hashes as standard-base64 strings.
@@ -264,5 +298,32 @@ mod tests {
         // A blank line in the middle is an (empty, unparseable) entry: the
         // replica refuses it rather than skipping it.
         assert_eq!(parse_entry_lines(b"{}\n\n{}\n").len(), 3);
+    }
+
+    #[test]
+    fn lines_split_at_every_newline_wherever_it_falls_in_a_word() {
+        // Lines of every length from 0 to 20, so that newlines fall at
+        // every offset of the eight-byte words, and bytes just around
+        // `\n` (0x09, 0x0b, 0x8a) that are not newlines.
+        let lines: Vec<Vec<u8>> = (0..21u8)
+            .map(|n| {
+                (0..n)
+                    .map(|i| [b'a', 0x09, 0x0b, 0x8a, 0xff, 0][usize::from(i) % 6])
+                    .collect()
+            })
+            .collect();
+        let body = entry_lines(&lines);
+        assert_eq!(parse_entry_lines(&body), lines[..]);
+        // Without the last newline too, when the last line is not empty.
+        assert_eq!(parse_entry_lines(&body[..body.len() - 1]), lines[..]);
+        for (i, _) in body.iter().enumerate() {
+            assert_eq!(
+                newline(&body[i..]),
+                body[i..].iter().position(|&b| b == b'\n'),
+                "from {i}"
+            );
+        }
+        assert_eq!(newline(b""), None);
+        assert_eq!(newline(&[b'x'; 17]), None);
     }
 }

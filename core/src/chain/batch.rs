@@ -20,21 +20,21 @@ pub fn verify_signatures(entries: &[Entry]) -> Result<(), (usize, EntryError)> {
     // A signature refused before any equation sends the whole batch to
     // the checks one by one, so the error is always the first bad entry's,
     // as checking each alone would report.
-    let terms: Option<Vec<Term>> = entries
-        .iter()
-        .map(|e| {
-            Term::new(
-                e.author().verifying_key(),
-                &e.signing_input_parts(),
-                &e.signature.to_bytes(),
-            )
-            .ok()
-        })
-        .collect();
-    if let Some(terms) = terms {
-        if ed25519::batch_holds(b"vouch-entry-batch/v2", &terms.iter().collect::<Vec<_>>()) {
-            return Ok(());
+    let mut terms: Vec<Term> = Vec::with_capacity(entries.len());
+    for e in entries {
+        match Term::new(
+            e.author().verifying_key(),
+            &e.signing_input_parts(),
+            &e.signature.to_bytes(),
+        ) {
+            Ok(term) => terms.push(term),
+            Err(_) => break,
         }
+    }
+    if terms.len() == entries.len()
+        && ed25519::batch_holds(b"vouch-entry-batch/v2", &terms.iter().collect::<Vec<_>>())
+    {
+        return Ok(());
     }
     for (i, e) in entries.iter().enumerate() {
         e.verify_signature().map_err(|err| (i, err))?;

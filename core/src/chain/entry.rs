@@ -72,14 +72,28 @@ impl<'a> ListUri<'a> {
         if uri.len() > MAX_LIST_URI {
             return Err(bad(&format!("longer than {MAX_LIST_URI} bytes")));
         }
-        if !uri.bytes().all(|b| b.is_ascii_graphic()) || uri.contains(['?', '#']) {
+        if !uri
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
+        {
             return Err(bad(
                 "only printable ASCII without spaces, '?' or '#' is allowed",
             ));
         }
-        let (base, id) = uri
-            .rsplit_once(STATUS_PATH)
+        // The last `/v1/status/` (as `rsplit_once` finds it), from the `/`s
+        // at the end of the URI instead of a substring search.
+        let status = uri
+            .bytes()
+            .enumerate()
+            .rev()
+            .filter(|&(_, b)| b == b'/')
+            .map(|(i, _)| i)
+            .find(|&i| {
+                uri.get(i..)
+                    .is_some_and(|rest| rest.starts_with(STATUS_PATH))
+            })
             .ok_or_else(|| bad("no /v1/status/ path"))?;
+        let (base, id) = (&uri[..status], &uri[status + STATUS_PATH.len()..]);
         let host = base
             .strip_prefix("https://")
             .or_else(|| base.strip_prefix("http://"))
@@ -274,7 +288,9 @@ pub enum EntryError {
 /// or [`verify_signatures`](super::verify_signatures), not by parsing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub(super) author: DidKey,
+    /// Shared by the entries of one author parsed with one
+    /// [`AuthorCache`]: a clone is a reference count, not a copy.
+    pub(super) author: std::sync::Arc<DidKey>,
     pub(super) seq: u64,
     pub(super) time: i64,
     pub(super) action: Action,
@@ -304,7 +320,7 @@ impl Entry {
         // before it they are the unsigned JSON the signing input holds.
         let signed = bytes.len().saturating_sub(wire.sig.len() + SIG_TAIL.len());
         Self {
-            author,
+            author: std::sync::Arc::new(author),
             seq,
             time,
             action: wire.action,
@@ -331,50 +347,63 @@ impl Entry {
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(bytes.len()));
         }
-        let (wire, signed) = match canonical::parse(bytes) {
-            Some(parsed) => {
-                debug_assert_eq!(
-                    serde_json::to_vec(&parsed.0).ok().as_deref(),
-                    Some(bytes),
-                    "the canonical reader accepted bytes serde_json does not write"
-                );
-                parsed
+        Self::parse_owned(bytes.to_vec(), authors)
+    }
+
+    /// As [`Entry::parse_with`], keeping `bytes` as the entry's bytes
+    /// instead of copying them (a replica parses the lines it received).
+    ///
+    /// # Errors
+    /// [`EntryError`] naming what is wrong.
+    pub fn parse_owned(bytes: Vec<u8>, authors: &mut AuthorCache) -> Result<Self, EntryError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        let (author, seq, time, action, signature, signed) = match canonical::read(&bytes) {
+            Some(read) => {
+                if cfg!(debug_assertions) {
+                    let wire = read.to_wire();
+                    debug_assert_eq!(
+                        serde_json::to_vec(&wire).ok().as_deref(),
+                        Some(&bytes[..]),
+                        "the canonical reader accepted bytes serde_json does not write"
+                    );
+                }
+                let author = authors.key(&read.author)?;
+                let signature = signature_from_b64(&read.sig)?;
+                (
+                    author,
+                    read.seq,
+                    read.time,
+                    read.action,
+                    signature,
+                    read.signed,
+                )
             }
             None => {
                 // Not read as canonical: serde_json says what is wrong, or
                 // (should the reader ever miss a canonical spelling) reads
                 // it and checks it the slow way, by writing it again.
-                let wire: Wire = serde_json::from_slice(bytes)
+                let wire: Wire = serde_json::from_slice(&bytes)
                     .map_err(|e| EntryError::Malformed(e.to_string()))?;
-                if serde_json::to_vec(&wire).ok().as_deref() != Some(bytes) {
+                if serde_json::to_vec(&wire).ok().as_deref() != Some(&bytes[..]) {
                     return Err(EntryError::NotCanonical);
                 }
                 // The canonical bytes end with `,"sig":"…"}`.
                 let signed = bytes.len() - wire.sig.len() - SIG_TAIL.len();
-                (wire, signed)
+                let author = authors.key(&wire.author)?;
+                let signature = signature_from_b64(&wire.sig)?;
+                (author, wire.seq, wire.time, wire.action, signature, signed)
             }
         };
-        let author = match authors.0.get(&wire.author) {
-            Some(did) => did.clone(),
-            None => {
-                let did =
-                    DidKey::parse(&wire.author).map_err(|e| EntryError::Author(e.to_string()))?;
-                if authors.0.len() < AuthorCache::CAPACITY {
-                    authors.0.insert(wire.author.clone(), did.clone());
-                }
-                did
-            }
-        };
-        let sig = crate::b64::decode(&wire.sig).map_err(|_| EntryError::SignatureEncoding)?;
-        let signature = Signature::from_slice(&sig).map_err(|_| EntryError::SignatureEncoding)?;
         Ok(Self {
             author,
-            seq: wire.seq,
-            time: wire.time,
-            action: wire.action,
+            seq,
+            time,
+            action,
             signature,
             signed,
-            bytes: bytes.to_vec(),
+            bytes,
         })
     }
 
@@ -439,11 +468,45 @@ impl Entry {
 /// entry). It need not be complete: bytes it does not read go the slow
 /// way, which names the error.
 mod canonical {
+    use std::borrow::Cow;
+
     use super::{Action, Wire};
+
+    /// An entry as read from its canonical bytes: the author and the
+    /// signature borrowed from them when they hold no escape.
+    pub(super) struct Read<'a> {
+        pub(super) author: Cow<'a, str>,
+        pub(super) seq: u64,
+        pub(super) time: i64,
+        pub(super) action: Action,
+        pub(super) sig: Cow<'a, str>,
+        /// The length of the bytes before `,"sig":`.
+        pub(super) signed: usize,
+    }
+
+    impl Read<'_> {
+        /// The value `serde_json` writes back (to check the reader).
+        pub(super) fn to_wire(&self) -> Wire {
+            Wire {
+                author: self.author.clone().into_owned(),
+                seq: self.seq,
+                time: self.time,
+                action: self.action.clone(),
+                sig: self.sig.clone().into_owned(),
+            }
+        }
+    }
 
     /// The entry and the length of its bytes before `,"sig":`; `None`
     /// when the bytes are not read as canonical.
+    #[cfg(test)]
     pub(super) fn parse(bytes: &[u8]) -> Option<(Wire, usize)> {
+        read(bytes).map(|r| (r.to_wire(), r.signed))
+    }
+
+    /// The entry read from `bytes`; `None` when they are not read as
+    /// canonical.
+    pub(super) fn read(bytes: &[u8]) -> Option<Read<'_>> {
         let mut r = Reader { bytes, at: 0 };
         r.lit(b"{\"author\":")?;
         let author = r.string()?;
@@ -457,16 +520,14 @@ mod canonical {
         r.lit(b",\"sig\":")?;
         let sig = r.string()?;
         r.lit(b"}")?;
-        (r.at == bytes.len()).then_some((
-            Wire {
-                author,
-                seq,
-                time,
-                action,
-                sig,
-            },
+        (r.at == bytes.len()).then_some(Read {
+            author,
+            seq,
+            time,
+            action,
+            sig,
             signed,
-        ))
+        })
     }
 
     struct Reader<'a> {
@@ -474,7 +535,7 @@ mod canonical {
         at: usize,
     }
 
-    impl Reader<'_> {
+    impl<'a> Reader<'a> {
         fn lit(&mut self, expected: &[u8]) -> Option<()> {
             let end = self.at.checked_add(expected.len())?;
             (self.bytes.get(self.at..end)? == expected).then(|| self.at = end)
@@ -483,17 +544,16 @@ mod canonical {
         /// A JSON string as `serde_json` writes it: `"` and `\\` escaped,
         /// control characters as `\b \t \n \f \r` or `\u00xx` (lower-case
         /// hex), nothing else escaped, valid UTF-8.
-        fn string(&mut self) -> Option<String> {
+        fn string(&mut self) -> Option<Cow<'a, str>> {
             self.lit(b"\"")?;
-            let rest = self.bytes.get(self.at..)?;
+            let bytes: &'a [u8] = self.bytes;
+            let rest = bytes.get(self.at..)?;
             // The common case: no escape before the closing quote.
-            let end = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            let end = special(rest)?;
             if rest[end] == b'"' {
-                let s = std::str::from_utf8(&rest[..end]).ok()?.to_owned();
+                let s = std::str::from_utf8(&rest[..end]).ok()?;
                 self.at += end + 1;
-                return Some(s);
+                return Some(Cow::Borrowed(s));
             }
             let mut out = Vec::with_capacity(end + 16);
             let mut i = 0;
@@ -536,7 +596,12 @@ mod canonical {
                 }
             }
             self.at += i;
-            String::from_utf8(out).ok()
+            String::from_utf8(out).ok().map(Cow::Owned)
+        }
+
+        /// A string, owned.
+        fn owned(&mut self) -> Option<String> {
+            self.string().map(Cow::into_owned)
         }
 
         /// An unsigned integer in its shortest decimal spelling.
@@ -576,7 +641,7 @@ mod canonical {
                 return Some(out);
             }
             loop {
-                out.push(self.string()?);
+                out.push(self.owned()?);
                 if self.lit(b"]").is_some() {
                     return Some(out);
                 }
@@ -588,10 +653,10 @@ mod canonical {
         /// fields in the order they are declared.
         fn action(&mut self) -> Option<Action> {
             let kind = self.string()?;
-            let action = match kind.as_str() {
+            let action = match &*kind {
                 "genesis" => {
                     self.lit(b",\"origin\":")?;
-                    let origin = self.string()?;
+                    let origin = self.owned()?;
                     self.lit(b",\"authorities\":")?;
                     let authorities = self.strings()?;
                     Action::Genesis {
@@ -601,9 +666,9 @@ mod canonical {
                 }
                 "accredit" => {
                     self.lit(b",\"issuer\":")?;
-                    let issuer = self.string()?;
+                    let issuer = self.owned()?;
                     self.lit(b",\"name\":")?;
-                    let name = self.string()?;
+                    let name = self.owned()?;
                     self.lit(b",\"kinds\":")?;
                     let kinds = self.strings()?;
                     Action::Accredit {
@@ -614,16 +679,16 @@ mod canonical {
                 }
                 "withdraw" => {
                     self.lit(b",\"issuer\":")?;
-                    let issuer = self.string()?;
+                    let issuer = self.owned()?;
                     self.lit(b",\"reason\":")?;
-                    let reason = self.string()?;
+                    let reason = self.owned()?;
                     Action::Withdraw { issuer, reason }
                 }
                 "anchor" => {
                     self.lit(b",\"list\":")?;
-                    let list = self.string()?;
+                    let list = self.owned()?;
                     self.lit(b",\"root\":")?;
-                    let root = self.string()?;
+                    let root = self.owned()?;
                     self.lit(b",\"count\":")?;
                     let count = self.u64()?;
                     self.lit(b",\"first\":")?;
@@ -640,11 +705,11 @@ mod canonical {
                 }
                 "status" => {
                     self.lit(b",\"list\":")?;
-                    let list = self.string()?;
+                    let list = self.owned()?;
                     self.lit(b",\"sequence\":")?;
                     let sequence = self.u64()?;
                     self.lit(b",\"token\":")?;
-                    let token = self.string()?;
+                    let token = self.owned()?;
                     Action::Status {
                         list,
                         sequence,
@@ -653,9 +718,9 @@ mod canonical {
                 }
                 "rotate-key" => {
                     self.lit(b",\"new_key\":")?;
-                    let new_key = self.string()?;
+                    let new_key = self.owned()?;
                     self.lit(b",\"proof\":")?;
-                    let proof = self.string()?;
+                    let proof = self.owned()?;
                     Action::RotateKey { new_key, proof }
                 }
                 _ => return None,
@@ -663,6 +728,36 @@ mod canonical {
             self.lit(b"}")?;
             Some(action)
         }
+    }
+
+    /// The position of the first `"`, `\\` or control character in
+    /// `bytes` (where a string ends or needs its slow reading), eight bytes
+    /// at a time.
+    pub(super) fn special(bytes: &[u8]) -> Option<usize> {
+        const ONES: u64 = u64::from_le_bytes([1; 8]);
+        const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+        // Flags the bytes of `x` below `n` (n ≤ 0x80); the lowest flagged
+        // byte is the first one (a borrow only flags bytes above it).
+        let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+        let mut words = bytes.chunks_exact(8);
+        let mut at = 0;
+        for word in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            let x = u64::from_le_bytes(w);
+            let found = below(x ^ (ONES * u64::from(b'"')), 1)
+                | below(x ^ (ONES * u64::from(b'\\')), 1)
+                | below(x, 0x20);
+            if found != 0 {
+                return Some(at + found.trailing_zeros() as usize / 8);
+            }
+            at += 8;
+        }
+        words
+            .remainder()
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .map(|i| at + i)
     }
 
     fn hex_digit(b: u8) -> Option<u8> {
@@ -690,11 +785,40 @@ pub fn rotation_message(origin: &str, old: &str, new: &str, seq: u64) -> Vec<u8>
 
 /// Parsed author keys, by DID string.
 #[derive(Debug, Default)]
-pub struct AuthorCache(std::collections::HashMap<String, DidKey>);
+pub struct AuthorCache(std::collections::HashMap<String, std::sync::Arc<DidKey>>);
 
 impl AuthorCache {
     /// Keys remembered at most.
     pub const CAPACITY: usize = 10_000;
+
+    /// The key of `author`, decoded once and then remembered.
+    fn key(&mut self, author: &str) -> Result<std::sync::Arc<DidKey>, EntryError> {
+        if let Some(did) = self.0.get(author) {
+            return Ok(did.clone());
+        }
+        let did = DidKey::parse(author).map_err(|e| EntryError::Author(e.to_string()))?;
+        let did = std::sync::Arc::new(did);
+        if self.0.len() < Self::CAPACITY {
+            self.0.insert(author.to_owned(), did.clone());
+        }
+        Ok(did)
+    }
+}
+
+/// The signature spelled as canonical unpadded base64url of 64 bytes,
+/// decoded without a buffer of its own.
+fn signature_from_b64(sig: &str) -> Result<Signature, EntryError> {
+    use base64::Engine as _;
+    // The decoder asks room for its estimate (66 bytes for 86 characters).
+    let mut out = [0u8; 66];
+    let len = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode_slice(sig, &mut out)
+        .map_err(|_| EntryError::SignatureEncoding)?;
+    let bytes: &[u8; 64] = out
+        .get(..len)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(EntryError::SignatureEncoding)?;
+    Ok(Signature::from_bytes(bytes))
 }
 
 fn signing_input(author: &str, seq: u64, time: i64, action: &Action) -> Vec<u8> {
@@ -827,6 +951,69 @@ mod tests {
             Entry::parse(b"\xff"),
             Err(EntryError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_signature_that_is_not_64_bytes_of_canonical_base64url_is_refused() {
+        let e = Entry::sign(
+            &key(3),
+            0,
+            100,
+            Action::Withdraw {
+                issuer: id(&key(4)),
+                reason: "r".into(),
+            },
+        );
+        let text = String::from_utf8(e.as_bytes().to_vec()).unwrap();
+        let sig = crate::b64::encode(e.signature.to_bytes());
+        // Owned and borrowed bytes parse alike.
+        let mut authors = AuthorCache::default();
+        assert_eq!(
+            Entry::parse_owned(e.as_bytes().to_vec(), &mut authors).unwrap(),
+            e
+        );
+        // The last character carries 4 bits of the signature and 2 zero bits.
+        let mut trailing = sig.clone();
+        let last = trailing.pop().unwrap();
+        trailing.push(if last == 'B' { 'C' } else { 'B' });
+        for bad in [
+            sig[..84].to_owned(),
+            format!("{sig}AA"),
+            format!("{}==", &sig[..84]),
+            sig.replacen(&sig[..1], "+", 1),
+            trailing,
+            String::new(),
+        ] {
+            let bytes = text.replace(&sig, &bad);
+            assert_eq!(
+                Entry::parse(bytes.as_bytes()),
+                Err(EntryError::SignatureEncoding),
+                "{bad}"
+            );
+            assert_eq!(
+                Entry::parse_owned(bytes.into_bytes(), &mut authors),
+                Err(EntryError::SignatureEncoding)
+            );
+        }
+    }
+
+    #[test]
+    fn the_string_scan_finds_the_first_quote_backslash_or_control_byte() {
+        let bytes: Vec<u8> = (0..=255u8)
+            .chain(b"abc\"de\\f\x1f\x20\x7f\xa2\xdc".iter().copied())
+            .chain(0..=255u8)
+            .collect();
+        let slow = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        for i in 0..bytes.len() {
+            for j in [i, i + 1, i + 7, i + 8, i + 9, i + 40, bytes.len()] {
+                let part = &bytes[i..j.min(bytes.len())];
+                assert_eq!(canonical::special(part), slow(part), "{i}..{j}");
+            }
+        }
+        let plain: Vec<u8> = (0x20..=0xffu8)
+            .filter(|&b| b != b'"' && b != b'\\')
+            .collect();
+        assert_eq!(canonical::special(&plain), None);
     }
 
     /// Entries of every action, with strings that need escapes.
