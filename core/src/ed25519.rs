@@ -116,6 +116,7 @@ fn is_small_order_encoding(encoding: &[u8; 32]) -> bool {
 /// equation, alone ([`Term::holds`]) or in a batch ([`batch_holds`]).
 #[derive(Debug, Clone)]
 pub struct Term {
+    r_bytes: [u8; 32],
     r: EdwardsPoint,
     s: Scalar,
     k: Scalar,
@@ -163,6 +164,7 @@ impl Term {
             hash.update(part);
         }
         Ok(Term {
+            r_bytes,
             r,
             s,
             k: Scalar::from_hash(hash),
@@ -246,7 +248,7 @@ const PIPPENGER_FROM: usize = 190;
 /// `[8]([−Σ zᵢsᵢ]B + Σ [zᵢ]Rᵢ + Σ [zᵢkᵢ]Aᵢ) = 0`.
 ///
 /// The 128-bit weights `zᵢ` come from SHA-512 over `domain` and every
-/// `sᵢ` and `kᵢ` (which commits to `Rᵢ`, `Aᵢ` and the message), so they
+/// `Rᵢ`, `Aᵢ`, `sᵢ` and `kᵢ` (which commits to its message), so they
 /// cannot be chosen to make forgeries cancel out, and the check is
 /// deterministic. The terms of one key are merged into one point
 /// (`[Σ zᵢkᵢ]A`): a chain's entries come from few authors, and a verifier
@@ -261,12 +263,9 @@ pub fn batch_holds(domain: &[u8], terms: &[&Term]) -> bool {
     let mut seed = Sha512::new();
     seed.update((domain.len() as u64).to_le_bytes());
     seed.update(domain);
-    // Each `kᵢ = SHA-512(Rᵢ ‖ Aᵢ ‖ Mᵢ) mod ℓ` already commits to `Rᵢ` and
-    // `Aᵢ` (two inputs with one `k` are a SHA-512 collision mod ℓ, about
-    // 2¹²⁶ work, within the batch's 2⁻¹²⁵ margin): hashing `sᵢ ‖ kᵢ` binds
-    // the weights to the whole signature without hashing `Rᵢ` and `Aᵢ`
-    // again (half a SHA-512 block a signature).
     for t in terms {
+        seed.update(t.r_bytes);
+        seed.update(t.key);
         seed.update(t.s.as_bytes());
         seed.update(t.k.as_bytes());
     }
