@@ -187,31 +187,10 @@ pub fn parse_entry_lines(body: &[u8]) -> Vec<Vec<u8>> {
     lines
 }
 
-/// The position of the first `\n` in `bytes`, eight bytes at a time (a
-/// reply holds megabytes of entries).
+/// The position of the first `\n` in `bytes` (a reply holds megabytes of
+/// entries).
 fn newline(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    const NEWLINES: u64 = u64::from_le_bytes([b'\n'; 8]);
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        // A zero byte of `x` is a newline of the word; the lowest byte
-        // flagged is the first zero (a borrow only flags bytes above one).
-        let x = u64::from_le_bytes(w) ^ NEWLINES;
-        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
-        if zeros != 0 {
-            return Some(at + zeros.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|i| at + i)
+    memchr::memchr(b'\n', bytes)
 }
 
 /// Serde for a list of hashes as standard-base64 strings.
