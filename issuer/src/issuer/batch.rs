@@ -537,13 +537,20 @@ impl Issuer {
                 }
             }
             Pending::Lines => {
-                let archive = run.out.join(crate::archive::FILE_NAME);
-                if !path.exists() && archive.is_file() {
+                if !path.exists() {
                     // Interrupted after the filled archive was renamed into
-                    // place, or that is another batch's archive: read where
-                    // it is, taken back under the pending name below only
-                    // once it is this batch's.
-                    placed = Some(std::mem::replace(&mut path, archive));
+                    // place (or signed by an earlier version, under the one
+                    // pending name all batches shared); either may be
+                    // another batch's: read where it is, taken under this
+                    // batch's pending name below only once it is this
+                    // batch's.
+                    let found = [slots::LEGACY_NAME, crate::archive::FILE_NAME]
+                        .map(|name| run.out.join(name))
+                        .into_iter()
+                        .find(|p| p.is_file());
+                    if let Some(found) = found {
+                        placed = Some(std::mem::replace(&mut path, found));
+                    }
                 }
                 let layout = Slots::for_batch(rows as u64);
                 for line in slots::read_pending(&path, layout, rows)? {

@@ -56,7 +56,7 @@ pub enum Pending {
     /// (for one file per credential).
     #[default]
     Credentials,
-    /// `OUT/.credentials.jsonl.tmp`: the JSON Lines archive's own lines,
+    /// `OUT/.credentials.<batch>.jsonl.tmp`: the JSON Lines archive's own lines,
     /// each with a blank slot its anchor proof is written into once the
     /// batch is anchored, then renamed into place.
     Lines,
@@ -237,9 +237,8 @@ pub(super) fn pending_lines(
                         bytes.pop();
                     }
                 }
-                String::from_utf8(bytes).map_err(|e| {
-                    io(path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-                })
+                String::from_utf8(bytes)
+                    .map_err(|e| io(path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
             }
             Err(e) => Err(e),
         };
@@ -327,6 +326,9 @@ mod tests {
         // Not UTF-8.
         std::fs::write(&path, b"a.b\xff\n").unwrap();
         let read: Vec<_> = pending_lines(&path, 2).unwrap().collect();
-        assert!(matches!(read[..], [Err(IssuerError::Io { .. })]), "{read:?}");
+        assert!(
+            matches!(read[..], [Err(IssuerError::Io { .. })]),
+            "{read:?}"
+        );
     }
 }

@@ -11,7 +11,7 @@
 //!    `D/batches/<batch>.sd-jwt` (synced once) or, with
 //!    [`OutputFormat::Jsonl`], as the JSON Lines archive's own lines, each
 //!    with a blank slot for its anchor proof, to
-//!    `OUT/.credentials.jsonl.tmp` (synced once; [`Pending`]); and the
+//!    `OUT/.credentials.<batch>.jsonl.tmp` (synced once; [`Pending`]); and the
 //!    anchor entry over their Merkle root saved, before it is submitted.
 //!    Each Merkle leaf is a credential's issuer-signed JWT (up to its first
 //!    `~`), which every presentation of it carries.

@@ -355,7 +355,8 @@ fn pending_credentials<'p>(
     batch: &Batch,
 ) -> Result<impl Iterator<Item = Result<String, IssuerError>> + 'p, IssuerError> {
     let layout = Slots::for_batch(batch.rows.len() as u64);
-    Ok(slots::read_pending(pending, layout, batch.rows.len())?.map(|line| line.map(|(line, _)| line.sd_jwt)))
+    Ok(slots::read_pending(pending, layout, batch.rows.len())?
+        .map(|line| line.map(|(line, _)| line.sd_jwt)))
 }
 
 /// Writes the QR code of each credential (`credentials`, read from

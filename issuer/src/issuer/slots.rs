@@ -20,6 +20,11 @@ use vouch_core::manifest::ManifestEntry;
 use super::journal::{next_line, replace};
 use super::{io, IssuerError};
 
+/// The pending lines' one name in an output directory before it named
+/// their batch (read on resume, [`super::batch`], and only moved once its
+/// lines are the batch's).
+pub(super) const LEGACY_NAME: &str = ".credentials.jsonl.tmp";
+
 /// Where batch `batch`'s pending lines wait in the output directory `out`.
 pub(super) fn pending_path(out: &Path, batch: &str) -> PathBuf {
     out.join(format!(".credentials.{batch}.jsonl.tmp"))
@@ -178,8 +183,14 @@ pub(super) fn read_pending(
         if failed {
             return None;
         }
-        let next = match next_line(&mut reader, &mut bytes, path, number + 1, slots.max_line(), rows)
-        {
+        let next = match next_line(
+            &mut reader,
+            &mut bytes,
+            path,
+            number + 1,
+            slots.max_line(),
+            rows,
+        ) {
             Ok(false) => return None,
             Ok(true) => {
                 number += 1;

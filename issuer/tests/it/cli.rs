@@ -1054,6 +1054,29 @@ fn a_torn_slot_is_written_again_on_resume() {
     assert_eq!(names(&out), ["credentials.jsonl", "manifest.json"]);
 }
 
+/// A batch signed by an earlier version, its pending lines under the one
+/// name all batches shared, resumes from there.
+#[test]
+fn a_pending_file_under_the_earlier_name_resumes() {
+    let root = tempdir("legacy-name");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
+    let n = 8;
+    transcripts(&csv, n, None);
+    let out = root.path().join("out");
+    let args = issue_args(&dir, &csv, &out, "jsonl");
+    let r = cmd(&strs(&args))
+        .env("VOUCH_FAILPOINT", "after-signed")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(137));
+    std::fs::rename(pending_file(&out), out.join(".credentials.jsonl.tmp")).unwrap();
+    let text = ok(&strs(&args));
+    assert!(text.contains("resumed interrupted batch"), "{text}");
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), n);
+    assert_eq!(names(&out), ["credentials.jsonl", "manifest.json"]);
+}
+
 /// A pending file whose first two credentials were swapped (each line's
 /// id and file name made to match) no longer has the anchored root: the
 /// resume refuses, naming that pending file.
@@ -1089,7 +1112,10 @@ fn a_pending_file_with_another_root_is_named() {
     assert!(!r.status.success());
     let err = String::from_utf8_lossy(&r.stderr);
     let name = pending.file_name().unwrap().to_str().unwrap();
-    assert!(err.contains(name) && err.contains("does not match"), "{err}");
+    assert!(
+        err.contains(name) && err.contains("does not match"),
+        "{err}"
+    );
 }
 
 /// A JSON Lines batch stopped right after its anchor entry is saved, or
@@ -1135,7 +1161,10 @@ fn a_jsonl_batch_stopped_after_signing_or_writing_resumes() {
             // Signed and synced, not anchored: only the pending lines,
             // each with its slot still blank.
             let pending = pending_file(&out);
-            assert_eq!(names(&out), [pending.file_name().unwrap().to_str().unwrap()]);
+            assert_eq!(
+                names(&out),
+                [pending.file_name().unwrap().to_str().unwrap()]
+            );
             let text = std::fs::read_to_string(&pending).unwrap();
             assert_eq!(text.lines().count(), n);
             assert!(text.lines().all(|l| l.contains("\"anchor_proof\":null ")));
