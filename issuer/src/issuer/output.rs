@@ -474,7 +474,13 @@ fn write_jsonl(
 ) -> Result<PathBuf, IssuerError> {
     use std::io::Write as _;
     let path = run.out.join(crate::archive::FILE_NAME);
-    let tmp = run.out.join(format!(".{}.tmp", crate::archive::FILE_NAME));
+    // Named by the batch, as its pending lines are (but not theirs, nor
+    // the one name earlier versions gave all batches' pending lines).
+    let tmp = run.out.join(format!(
+        ".{}.{}.tmp",
+        crate::archive::FILE_NAME,
+        run.batch_id
+    ));
     let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut read = 0;

@@ -1077,6 +1077,42 @@ fn a_pending_file_under_the_earlier_name_resumes() {
     assert_eq!(names(&out), ["credentials.jsonl", "manifest.json"]);
 }
 
+/// A batch signed for files and finished as JSON Lines writes its archive
+/// under a name of its own: the pending lines another batch left under the
+/// earlier shared name stay as they were.
+#[test]
+fn a_batch_signed_for_files_finished_as_jsonl_leaves_others_pending() {
+    let root = tempdir("files-then-jsonl");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
+    let n = 8;
+    transcripts(&csv, n, None);
+    let out = root.path().join("out");
+    let r = cmd(&strs(&issue_args(&dir, &csv, &out, "files")))
+        .env("VOUCH_FAILPOINT", "after-signed")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(137));
+    let other = out.join(".credentials.jsonl.tmp");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(&other, "another batch's pending lines\n").unwrap();
+    let text = ok(&strs(&issue_args(&dir, &csv, &out, "jsonl")));
+    assert!(text.contains("resumed interrupted batch"), "{text}");
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), n);
+    assert_eq!(
+        std::fs::read_to_string(&other).unwrap(),
+        "another batch's pending lines\n"
+    );
+    assert_eq!(
+        names(&out),
+        [
+            ".credentials.jsonl.tmp",
+            "credentials.jsonl",
+            "manifest.json"
+        ]
+    );
+}
+
 /// A pending file whose first two credentials were swapped (each line's
 /// id and file name made to match) no longer has the anchored root: the
 /// resume refuses, naming that pending file.
