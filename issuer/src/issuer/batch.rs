@@ -522,9 +522,10 @@ impl Issuer {
         let mut written = Vec::new();
         let rows = batch.rows.len();
         let mut path = self.pending_path(run, batch);
-        // Where the filled archive is, when an interrupted run renamed it
-        // into place and it is read there (to be renamed back once it
-        // checks as this batch's).
+        // This batch's pending name, when its lines are read from another
+        // (the filled archive an interrupted run renamed into place, or the
+        // earlier shared pending name): moved there once they check as
+        // this batch's.
         let mut placed = None;
         match batch.pending {
             Pending::Credentials => {
@@ -622,7 +623,7 @@ impl Issuer {
         Ok(ledger)
     }
 
-    /// Where batch's signed credentials wait: the batch archive, or its
+    /// Where a batch's signed credentials wait: the batch archive, or its
     /// pending lines in the output directory.
     fn pending_path(&self, run: &Run<'_>, batch: &Batch) -> PathBuf {
         match batch.pending {
