@@ -269,7 +269,7 @@ impl Issuer {
         let root = tree.root()?;
         if batch.root.as_deref() != Some(hex::encode(root.0).as_str()) {
             return Err(IssuerError::ArchiveChanged {
-                path: self.archive_path(batch_id),
+                path: self.pending_path(&run, &batch),
             });
         }
         let anchored = self.anchor(&run, &mut batch, &list).await?;
@@ -280,7 +280,7 @@ impl Issuer {
         if batch.pending == Pending::Lines && run.format == OutputFormat::Files {
             // Signed for JSON Lines, finished as files (a rerun with the
             // other format): the files are the record now.
-            let _ = std::fs::remove_file(run.out.join(slots::TMP_NAME));
+            let _ = std::fs::remove_file(slots::pending_path(run.out, batch_id));
         }
         Ok(BatchReport {
             id: batch_id.to_owned(),
@@ -389,7 +389,7 @@ impl Issuer {
             .template
             .valid_days
             .map(|d| iat.saturating_add(i64::from(d) * 86_400));
-        let tmp = run.out.join(slots::TMP_NAME);
+        let tmp = slots::pending_path(run.out, &batch.id);
         let signer = Signer {
             issuer: self,
             template: run.template,
@@ -408,7 +408,8 @@ impl Issuer {
         let had_out = run.out.exists();
         let mut writer = match batch.pending {
             Pending::Credentials => {
-                // Left by an interrupted run of this batch as JSON Lines.
+                // Left by an interrupted run of this batch as JSON Lines
+                // (the name is this batch's alone).
                 let _ = std::fs::remove_file(&tmp);
                 PendingWriter::create(&self.archive_path(run.batch_id))?
             }
@@ -519,29 +520,41 @@ impl Issuer {
         // Each pending line's row, holder, and whether its id and file
         // name are its credential's.
         let mut written = Vec::new();
-        let path = match batch.pending {
+        let rows = batch.rows.len();
+        let mut path = self.pending_path(run, batch);
+        // This batch's pending name, when its lines are read from another
+        // (the filled archive an interrupted run renamed into place, or the
+        // earlier shared pending name): moved there once they check as
+        // this batch's.
+        let mut placed = None;
+        match batch.pending {
             Pending::Credentials => {
-                let path = self.archive_path(run.batch_id);
-                for line in pending_lines(&path)? {
+                for line in pending_lines(&path, rows)? {
                     let line = line?;
                     ledger
                         .leaves
                         .push(record_hash(anchor::leaf(&line).as_bytes()));
                     ledger.ids.push(credential_id(&line));
                 }
-                path
             }
             Pending::Lines => {
-                let path = run.out.join(slots::TMP_NAME);
-                let archive = run.out.join(crate::archive::FILE_NAME);
-                if !path.exists() && archive.is_file() {
+                if !path.exists() {
                     // Interrupted after the filled archive was renamed into
-                    // place: its slots are written again under the
-                    // pending name, never where a reader takes it as done.
-                    std::fs::rename(&archive, &path).map_err(super::io(&path))?;
+                    // place (or signed by an earlier version, under the one
+                    // pending name all batches shared); either may be
+                    // another batch's: read where it is, taken under this
+                    // batch's pending name below only once it is this
+                    // batch's.
+                    let found = [slots::LEGACY_NAME, crate::archive::FILE_NAME]
+                        .map(|name| run.out.join(name))
+                        .into_iter()
+                        .find(|p| p.is_file());
+                    if let Some(found) = found {
+                        placed = Some(std::mem::replace(&mut path, found));
+                    }
                 }
-                let layout = Slots::for_batch(batch.rows.len() as u64);
-                for line in slots::read_pending(&path, layout)? {
+                let layout = Slots::for_batch(rows as u64);
+                for line in slots::read_pending(&path, layout, rows)? {
                     let (line, slot) = line?;
                     let id = credential_id(&line.sd_jwt);
                     let named = line.credential_id == id
@@ -554,9 +567,8 @@ impl Issuer {
                     ledger.ids.push(id);
                     ledger.slots.push(slot);
                 }
-                path
             }
-        };
+        }
         if ledger.ids.len() != batch.rows.len() {
             return Err(IssuerError::ArchiveCount {
                 path,
@@ -598,7 +610,26 @@ impl Issuer {
         if differs {
             return Err(IssuerError::ArchiveChanged { path });
         }
+        if let Some(pending) = placed {
+            // Its slots are written again under the pending name, never
+            // where a reader takes it as done: only this batch's archive
+            // (its root the saved anchor's) is moved.
+            let root = batch_tree(&ledger.leaves)?.root()?;
+            if batch.root.as_deref() != Some(hex::encode(root.0).as_str()) {
+                return Err(IssuerError::ArchiveChanged { path });
+            }
+            super::journal::replace(&path, &pending)?;
+        }
         Ok(ledger)
+    }
+
+    /// Where a batch's signed credentials wait: the batch archive, or its
+    /// pending lines in the output directory.
+    fn pending_path(&self, run: &Run<'_>, batch: &Batch) -> PathBuf {
+        match batch.pending {
+            Pending::Credentials => self.archive_path(&batch.id),
+            Pending::Lines => slots::pending_path(run.out, &batch.id),
+        }
     }
 
     /// Phase 3: puts the saved anchor entry on the chain (unless an earlier

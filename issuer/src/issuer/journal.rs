@@ -56,7 +56,7 @@ pub enum Pending {
     /// (for one file per credential).
     #[default]
     Credentials,
-    /// `OUT/.credentials.jsonl.tmp`: the JSON Lines archive's own lines,
+    /// `OUT/.credentials.<batch>.jsonl.tmp`: the JSON Lines archive's own lines,
     /// each with a blank slot its anchor proof is written into once the
     /// batch is anchored, then renamed into place.
     Lines,
@@ -205,13 +205,130 @@ fn sync_parent(path: &Path) -> Result<(), IssuerError> {
     Ok(())
 }
 
-/// The credentials of the batch archive, one at a time.
+/// The credentials of the batch archive at `path` of a batch of `rows`
+/// rows, one at a time: each line read up to the longest credential
+/// ([`vouch_core::sd_jwt::MAX_SD_JWT_BYTES`]), and no more lines than
+/// `rows`.
+///
+/// # Errors
+/// [`IssuerError::Io`] when it cannot be opened; each item
+/// [`IssuerError::Io`] (also for a line not UTF-8),
+/// [`IssuerError::PendingLong`] or [`IssuerError::PendingExtra`].
 pub(super) fn pending_lines(
     path: &Path,
+    rows: usize,
 ) -> Result<impl Iterator<Item = Result<String, IssuerError>> + '_, IssuerError> {
-    use std::io::BufRead as _;
     let file = std::fs::File::open(path).map_err(io(path))?;
-    Ok(std::io::BufReader::with_capacity(1 << 20, file)
-        .lines()
-        .map(move |l| l.map_err(io(path))))
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let max = vouch_core::sd_jwt::MAX_SD_JWT_BYTES + 1;
+    let (mut number, mut failed) = (0usize, false);
+    Ok(std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        let next = match next_line(&mut reader, &mut bytes, path, number + 1, max, rows) {
+            Ok(false) => return None,
+            Ok(true) => {
+                number += 1;
+                if bytes.ends_with(b"\n") {
+                    bytes.pop();
+                    if bytes.ends_with(b"\r") {
+                        bytes.pop();
+                    }
+                }
+                String::from_utf8(bytes)
+                    .map_err(|e| io(path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+            }
+            Err(e) => Err(e),
+        };
+        failed = next.is_err();
+        Some(next)
+    }))
+}
+
+/// Reads line `number` (1-based) of the pending file at `path` into `bytes`
+/// (emptied first; its `\n` kept, if it has one); `false` at the end.
+///
+/// # Errors
+/// [`IssuerError::Io`]; [`IssuerError::PendingLong`] for a line of more than
+/// `max` bytes (without reading further); [`IssuerError::PendingExtra`] for
+/// a line past `rows`.
+pub(super) fn next_line(
+    reader: &mut impl std::io::BufRead,
+    bytes: &mut Vec<u8>,
+    path: &Path,
+    number: usize,
+    max: usize,
+    rows: usize,
+) -> Result<bool, IssuerError> {
+    use std::io::{BufRead as _, Read as _};
+    bytes.clear();
+    let read = reader
+        .take(max as u64)
+        .read_until(b'\n', bytes)
+        .map_err(io(path))?;
+    if read == 0 {
+        return Ok(false);
+    }
+    if number > rows {
+        return Err(IssuerError::PendingExtra {
+            path: path.to_owned(),
+            rows,
+        });
+    }
+    if read == max && !bytes.ends_with(b"\n") {
+        return Err(IssuerError::PendingLong {
+            path: path.to_owned(),
+            line: number,
+            max,
+        });
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The batch archive's lines read back; a line longer than any
+    /// credential, or one more than the batch's rows, is refused.
+    #[test]
+    fn the_batch_archive_is_read_within_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.sd-jwt");
+        std::fs::write(&path, "a.b.c~\nd.e.f~\n").unwrap();
+        let read: Vec<String> = pending_lines(&path, 2)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(read, ["a.b.c~", "d.e.f~"]);
+        let read: Vec<_> = pending_lines(&path, 1).unwrap().collect();
+        assert_eq!(read.len(), 2);
+        assert!(
+            matches!(read[1], Err(IssuerError::PendingExtra { rows: 1, .. })),
+            "{:?}",
+            read[1]
+        );
+
+        let max = vouch_core::sd_jwt::MAX_SD_JWT_BYTES + 1;
+        let mut long = b"a.b.c~\n".to_vec();
+        long.resize(long.len() + max + 10, b'x');
+        std::fs::write(&path, &long).unwrap();
+        let read: Vec<_> = pending_lines(&path, 2).unwrap().collect();
+        assert_eq!(read.len(), 2);
+        assert!(
+            matches!(read[1], Err(IssuerError::PendingLong { line: 2, max: m, .. }) if m == max),
+            "{:?}",
+            read[1]
+        );
+        // Not UTF-8.
+        std::fs::write(&path, b"a.b\xff\n").unwrap();
+        let read: Vec<_> = pending_lines(&path, 2).unwrap().collect();
+        assert!(
+            matches!(read[..], [Err(IssuerError::Io { .. })]),
+            "{read:?}"
+        );
+    }
 }

@@ -11,7 +11,7 @@
 //!    `D/batches/<batch>.sd-jwt` (synced once) or, with
 //!    [`OutputFormat::Jsonl`], as the JSON Lines archive's own lines, each
 //!    with a blank slot for its anchor proof, to
-//!    `OUT/.credentials.jsonl.tmp` (synced once; [`Pending`]); and the
+//!    `OUT/.credentials.<batch>.jsonl.tmp` (synced once; [`Pending`]); and the
 //!    anchor entry over their Merkle root saved, before it is submitted.
 //!    Each Merkle leaf is a credential's issuer-signed JWT (up to its first
 //!    `~`), which every presentation of it carries.
@@ -240,6 +240,24 @@ pub enum IssuerError {
         line: usize,
         /// Cause.
         source: serde_json::Error,
+    },
+    /// A line of a pending file longer than any the batch writes.
+    #[error("{}: line {line} is longer than {max} bytes", path.display())]
+    PendingLong {
+        /// The pending file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The longest line a batch writes there, its `\n` included.
+        max: usize,
+    },
+    /// A pending file with more lines than its batch has rows.
+    #[error("{} holds more lines than the batch's {rows} rows", path.display())]
+    PendingExtra {
+        /// The pending file.
+        path: PathBuf,
+        /// Rows in the batch.
+        rows: usize,
     },
     /// An anchor proof wider than the slot its line keeps for it.
     #[error("row {row}: its anchor proof is wider than the {width} bytes its line keeps for it")]

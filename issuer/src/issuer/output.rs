@@ -251,11 +251,12 @@ impl Issuer {
         Ok(match (run.format, batch.pending) {
             (OutputFormat::Files, Pending::Credentials) => {
                 let pending = self.archive_path(&batch.id);
-                write_files(run, &pending, pending_lines(&pending)?, entries)?;
+                let lines = pending_lines(&pending, batch.rows.len())?;
+                write_files(run, &pending, lines, entries)?;
                 None
             }
             (OutputFormat::Files, Pending::Lines) => {
-                let pending = run.out.join(slots::TMP_NAME);
+                let pending = slots::pending_path(run.out, &batch.id);
                 let lines = pending_credentials(&pending, batch)?;
                 write_files(run, &pending, lines, entries)?;
                 None
@@ -264,7 +265,7 @@ impl Issuer {
                 Some(write_jsonl(run, &self.archive_path(&batch.id), entries)?)
             }
             (OutputFormat::Jsonl, Pending::Lines) => {
-                let pending = run.out.join(slots::TMP_NAME);
+                let pending = slots::pending_path(run.out, &batch.id);
                 if run.qr {
                     write_qr(
                         run,
@@ -354,7 +355,8 @@ fn pending_credentials<'p>(
     batch: &Batch,
 ) -> Result<impl Iterator<Item = Result<String, IssuerError>> + 'p, IssuerError> {
     let layout = Slots::for_batch(batch.rows.len() as u64);
-    Ok(slots::read_pending(pending, layout)?.map(|line| line.map(|(line, _)| line.sd_jwt)))
+    Ok(slots::read_pending(pending, layout, batch.rows.len())?
+        .map(|line| line.map(|(line, _)| line.sd_jwt)))
 }
 
 /// Writes the QR code of each credential (`credentials`, read from
@@ -472,11 +474,17 @@ fn write_jsonl(
 ) -> Result<PathBuf, IssuerError> {
     use std::io::Write as _;
     let path = run.out.join(crate::archive::FILE_NAME);
-    let tmp = run.out.join(format!(".{}.tmp", crate::archive::FILE_NAME));
+    // Named by the batch, as its pending lines are (but not theirs, nor
+    // the one name earlier versions gave all batches' pending lines).
+    let tmp = run.out.join(format!(
+        ".{}.{}.tmp",
+        crate::archive::FILE_NAME,
+        run.batch_id
+    ));
     let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut read = 0;
-    for line in pending_lines(pending)? {
+    for line in pending_lines(pending, entries.len())? {
         let cred = line?;
         let Some(entry) = entries.get(read) else {
             read += 1;

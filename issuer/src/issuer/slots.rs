@@ -1,5 +1,7 @@
 //! The JSON Lines archive ([`crate::archive`]) written once. While the
-//! batch is signed, each line goes to `OUT/.credentials.jsonl.tmp` whole
+//! batch is signed, each line goes to `OUT/.credentials.<batch>.jsonl.tmp`
+//! ([`pending_path`]: one per batch, so batches sharing an output
+//! directory never touch each other's) whole
 //! but for its anchor proof: in its place a slot, `null` and then spaces,
 //! as wide as the longest proof any credential of the batch can have
 //! ([`Slots::for_batch`]). That file is the batch's pending record (synced
@@ -9,18 +11,24 @@
 //! renamed to `OUT/credentials.jsonl`. A line then reads as any archive
 //! line: the spaces after the proof are JSON whitespace before its `}`.
 
-use std::io::BufRead as _;
 use std::os::unix::fs::FileExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use vouch_core::manifest::ManifestEntry;
 
-use super::journal::replace;
+use super::journal::{next_line, replace};
 use super::{io, IssuerError};
 
-/// The pending lines' name in the output directory.
-pub(super) const TMP_NAME: &str = ".credentials.jsonl.tmp";
+/// The pending lines' one name in an output directory before it named
+/// their batch (read on resume, [`super::batch`], and only moved once its
+/// lines are the batch's).
+pub(super) const LEGACY_NAME: &str = ".credentials.jsonl.tmp";
+
+/// Where batch `batch`'s pending lines wait in the output directory `out`.
+pub(super) fn pending_path(out: &Path, batch: &str) -> PathBuf {
+    out.join(format!(".credentials.{batch}.jsonl.tmp"))
+}
 
 /// What comes before a line's slot: its last member's name.
 const MEMBER: &[u8] = b",\"anchor_proof\":";
@@ -57,8 +65,9 @@ fn json_string(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
     }
 }
 
-/// A pending line read back: the members known while signing; its slot
-/// holds `null` or, if an earlier run got that far, a proof.
+/// A pending line read back: the members known while signing. Its slot
+/// (`null`, a proof if an earlier run got that far, or part of one if that
+/// run stopped while writing it) is read as `null`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PendingLine {
@@ -72,7 +81,7 @@ pub(super) struct PendingLine {
     pub(super) holder: String,
     /// The credential.
     pub(super) sd_jwt: String,
-    /// The slot (read and ignored).
+    /// The slot, read as `null` and ignored.
     #[serde(rename = "anchor_proof")]
     _anchor_proof: serde::de::IgnoredAny,
 }
@@ -134,6 +143,12 @@ impl Slots {
         Ok((line, slot))
     }
 
+    /// The longest pending line of this width, its `\n` included: an
+    /// archive line at its longest and a slot.
+    fn max_line(self) -> usize {
+        crate::archive::MAX_LINE_BYTES + self.width + 1
+    }
+
     /// Where the slot of a pending line (without its `\n`) starts, if the
     /// line ends with a slot of this width.
     fn find(self, line: &[u8]) -> Option<usize> {
@@ -143,17 +158,21 @@ impl Slots {
     }
 }
 
-/// The pending lines at `path`, each with the offset of its slot in the
-/// file, one at a time.
+/// The pending lines at `path` of a batch of `rows` rows, each with the
+/// offset of its slot in the file, one at a time. Each line is read up to
+/// the longest a batch writes, and no more lines than `rows`.
 ///
 /// # Errors
 /// [`IssuerError::Io`] when it cannot be opened; each item
 /// [`IssuerError::Io`], [`IssuerError::PendingLine`] for a line that is not
-/// a pending line, or [`IssuerError::ArchiveChanged`] for one cut short or
-/// whose slot is not the batch's.
+/// a pending line, [`IssuerError::PendingLong`] for one longer than any,
+/// [`IssuerError::PendingExtra`] for a line past the batch's rows, or
+/// [`IssuerError::ArchiveChanged`] for one cut short or whose slot is not
+/// the batch's.
 pub(super) fn read_pending(
     path: &Path,
     slots: Slots,
+    rows: usize,
 ) -> Result<impl Iterator<Item = Result<(PendingLine, u64), IssuerError>> + '_, IssuerError> {
     let file = std::fs::File::open(path).map_err(io(path))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
@@ -164,27 +183,35 @@ pub(super) fn read_pending(
         if failed {
             return None;
         }
-        bytes.clear();
-        let next = match reader.read_until(b'\n', &mut bytes) {
-            Ok(0) => return None,
-            Ok(read) => {
+        let next = match next_line(
+            &mut reader,
+            &mut bytes,
+            path,
+            number + 1,
+            slots.max_line(),
+            rows,
+        ) {
+            Ok(false) => return None,
+            Ok(true) => {
                 number += 1;
                 let start = at;
-                at += read as u64;
-                pending_line(path, &bytes, number, start, slots)
+                at += bytes.len() as u64;
+                pending_line(path, &mut bytes, number, start, slots)
             }
-            Err(e) => Err(io(path)(e)),
+            Err(e) => Err(e),
         };
         failed = next.is_err();
         Some(next)
     }))
 }
 
-/// One pending line read back (`bytes` with its `\n`), starting at `start`
-/// in the file.
+/// One pending line read back (`bytes` with its `\n`, overwritten), starting
+/// at `start` in the file. Its slot is found first, then what comes before
+/// it parsed with `null` in its place: whatever the slot holds (`fill`
+/// writes every slot whole again).
 fn pending_line(
     path: &Path,
-    bytes: &[u8],
+    bytes: &mut Vec<u8>,
     number: usize,
     start: u64,
     slots: Slots,
@@ -193,13 +220,15 @@ fn pending_line(
         path: path.to_owned(),
     };
     let line = bytes.strip_suffix(b"\n").ok_or_else(changed)?;
+    let slot = slots.find(line).ok_or_else(changed)?;
+    bytes.truncate(slot);
+    bytes.extend_from_slice(b"null}");
     let parsed: PendingLine =
-        serde_json::from_slice(line).map_err(|source| IssuerError::PendingLine {
+        serde_json::from_slice(bytes).map_err(|source| IssuerError::PendingLine {
             path: path.to_owned(),
             line: number,
             source,
         })?;
-    let slot = slots.find(line).ok_or_else(changed)?;
     Ok((parsed, start + slot as u64))
 }
 
@@ -304,7 +333,7 @@ mod tests {
     #[test]
     fn a_filled_line_reads_as_an_archive_line() {
         let dir = tempfile::tempdir().unwrap();
-        let tmp = dir.path().join(TMP_NAME);
+        let tmp = pending_path(dir.path(), "b1");
         let path = dir.path().join("credentials.jsonl");
         let slots = Slots::for_batch(4);
         let id = vouch_core::manifest::credential_id(SD_JWT);
@@ -318,7 +347,7 @@ mod tests {
             text.extend_from_slice(&line);
         }
         std::fs::write(&tmp, &text).unwrap();
-        let read: Vec<(PendingLine, u64)> = read_pending(&tmp, slots)
+        let read: Vec<(PendingLine, u64)> = read_pending(&tmp, slots, 4)
             .unwrap()
             .map(Result::unwrap)
             .collect();
@@ -361,7 +390,7 @@ mod tests {
         }
         // Filled lines still read back as pending ones (a resume after a
         // crash while filling).
-        assert_eq!(read_pending(&path, slots).unwrap().count(), 4);
+        assert_eq!(read_pending(&path, slots, 4).unwrap().count(), 4);
 
         // Refused: fewer slots than entries; a line cut short; a slot of
         // another width; a line that is not a pending line.
@@ -373,22 +402,26 @@ mod tests {
                 ..
             })
         ));
-        let whole = std::fs::read(&path).unwrap();
+        let whole = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
         let broken = [
-            whole[..whole.len() - 1].to_vec(),
-            [&whole[..], b"{\"row\":1}\n"].concat(),
-            String::from_utf8(whole.clone())
-                .unwrap()
-                .replacen(" }\n", "}\n", 1)
-                .into_bytes(),
+            whole[..whole.len() - 1].to_owned(),
+            // The first line's row no number, its slot in place.
+            whole.replacen("{\"row\":1,", "{\"row\":\"1\",", 1),
+            whole.replacen(" }\n", "}\n", 1),
+            // A fifth line.
+            format!("{whole}{}", whole.lines().next().unwrap()),
         ];
-        for (i, bytes) in broken.iter().enumerate() {
-            std::fs::write(&tmp, bytes).unwrap();
-            let read: Vec<_> = read_pending(&tmp, slots).unwrap().collect();
+        for (i, text) in broken.iter().enumerate() {
+            std::fs::write(&tmp, text).unwrap();
+            let read: Vec<_> = read_pending(&tmp, slots, 4).unwrap().collect();
             let last = read.last().unwrap();
             match i {
                 1 => assert!(
-                    matches!(last, Err(IssuerError::PendingLine { line: 5, .. })),
+                    matches!(last, Err(IssuerError::PendingLine { line: 1, .. })),
+                    "{last:?}"
+                ),
+                3 => assert!(
+                    matches!(last, Err(IssuerError::PendingExtra { rows: 4, .. })),
                     "{last:?}"
                 ),
                 _ => assert!(
@@ -397,5 +430,99 @@ mod tests {
                 ),
             }
         }
+    }
+
+    /// Pending lines of a batch of 4 rows, written to `tmp`; their slots'
+    /// offsets.
+    fn pending(tmp: &Path, slots: Slots) -> Vec<u64> {
+        let id = vouch_core::manifest::credential_id(SD_JWT);
+        let (mut text, mut offsets) = (Vec::new(), Vec::new());
+        for row in 1..=4u64 {
+            let file = format!("{row:06}-{id}.sd-jwt");
+            let (line, slot) = slots.line(tmp, row, &id, &file, HOLDER, SD_JWT).unwrap();
+            offsets.push((text.len() + slot) as u64);
+            text.extend_from_slice(&line);
+        }
+        std::fs::write(tmp, &text).unwrap();
+        offsets
+    }
+
+    /// A slot left torn by a crash while filling (half a proof, the rest
+    /// `null` and spaces), or edited to hold other JSON, is read as `null`
+    /// and written whole again: the lines fill into archive lines.
+    #[test]
+    fn a_torn_or_edited_slot_reads_and_fills_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = pending_path(dir.path(), "b1");
+        let path = dir.path().join("credentials.jsonl");
+        let slots = Slots::for_batch(4);
+        let offsets = pending(&tmp, slots);
+        let proof = AnchorProof::new(7, 1, 4, vec![Hash([1; 32]); 2]).unwrap();
+        let text = serde_json::to_vec(&proof).unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&tmp).unwrap();
+        file.write_all_at(&text[..text.len() / 2], offsets[1])
+            .unwrap();
+        file.write_all_at(b"null,\"x\":1", offsets[2]).unwrap();
+        file.write_all_at(b"\"text\"", offsets[3]).unwrap();
+        drop(file);
+        // Before: the torn line is no JSON.
+        let torn = std::fs::read_to_string(&tmp).unwrap();
+        assert!(torn
+            .lines()
+            .nth(1)
+            .is_some_and(|l| serde_json::from_str::<serde_json::Value>(l).is_err()));
+        let read: Vec<(PendingLine, u64)> = read_pending(&tmp, slots, 4)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(read.iter().map(|r| r.1).collect::<Vec<_>>(), offsets);
+        assert!(read.iter().all(|r| r.0.sd_jwt == SD_JWT));
+        let holder = vouch_core::DidKey::parse(HOLDER).unwrap();
+        let id = vouch_core::manifest::credential_id(SD_JWT);
+        let entries: Vec<ManifestEntry> = (0..4u64)
+            .map(|i| ManifestEntry {
+                row: i + 1,
+                holder: holder.clone(),
+                credential_id: id.clone(),
+                file: format!("{:06}-{id}.sd-jwt", i + 1),
+                status: vouch_core::status_list::StatusRef {
+                    idx: i,
+                    uri: "https://example.com/status/1".into(),
+                },
+                qr: None,
+                anchor_proof: AnchorProof::new(9, i, 4, vec![Hash([i as u8; 32]); 2]).unwrap(),
+            })
+            .collect();
+        fill(&tmp, &path, slots, &offsets, &entries).unwrap();
+        let lines: Vec<crate::archive::ArchiveLine> = crate::archive::read(&path)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(lines.len(), 4);
+        for (line, entry) in lines.iter().zip(&entries) {
+            assert_eq!(line.anchor_proof, entry.anchor_proof);
+        }
+    }
+
+    /// A line longer than any pending line (no newline in sight) is
+    /// refused once that much is read, not read whole.
+    #[test]
+    fn an_over_long_pending_line_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = pending_path(dir.path(), "b1");
+        let slots = Slots::for_batch(4);
+        pending(&tmp, slots);
+        let mut text = std::fs::read(&tmp).unwrap();
+        text.resize(text.len() + slots.max_line() + 4096, b'x');
+        std::fs::write(&tmp, &text).unwrap();
+        let read: Vec<_> = read_pending(&tmp, slots, 5).unwrap().collect();
+        assert_eq!(read.len(), 5);
+        assert!(read[..4].iter().all(Result::is_ok));
+        let max = slots.max_line();
+        assert!(
+            matches!(&read[4], Err(IssuerError::PendingLong { line: 5, max: m, .. }) if *m == max),
+            "{:?}",
+            read[4]
+        );
     }
 }

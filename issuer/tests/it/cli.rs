@@ -898,6 +898,262 @@ fn names(out: &Path) -> Vec<String> {
     names
 }
 
+/// The one pending JSON Lines file in `out`, named by its batch.
+fn pending_file(out: &Path) -> PathBuf {
+    let pending: Vec<String> = names(out)
+        .into_iter()
+        .filter(|n| n.starts_with(".credentials.") && n.ends_with(".jsonl.tmp"))
+        .collect();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    out.join(&pending[0])
+}
+
+/// The `issue` arguments of `csv` into `out` as `format`.
+fn issue_args(dir: &Path, csv: &Path, out: &Path, format: &str) -> Vec<String> {
+    [
+        "issue",
+        "--dir",
+        s(dir),
+        "--template",
+        "transcript",
+        "--input",
+        s(csv),
+        "--out",
+        s(out),
+        "--output-format",
+        format,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Batch A (JSON Lines) stopped after signing, then batch B issued into
+/// the same output directory, as JSON Lines or as files: B leaves A's
+/// pending lines alone, and A resumed completes; each checks when it is
+/// done, and neither loses a line.
+#[test]
+fn two_batches_into_one_out_each_complete() {
+    for b_format in ["jsonl", "files"] {
+        let root = tempdir("two-batches");
+        let dir = init(root.path());
+        let (a_csv, b_csv) = (root.path().join("a.csv"), root.path().join("b.csv"));
+        let (a_n, b_n) = (20, 25);
+        transcripts(&a_csv, a_n, None);
+        transcripts(&b_csv, b_n, None);
+        let out = root.path().join("out");
+        let a = issue_args(&dir, &a_csv, &out, "jsonl");
+        let r = cmd(&strs(&a))
+            .env("VOUCH_FAILPOINT", "after-signed")
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(137));
+        let a_pending = pending_file(&out);
+        let a_text = std::fs::read(&a_pending).unwrap();
+
+        ok(&strs(&issue_args(&dir, &b_csv, &out, b_format)));
+        assert_eq!(
+            vouch_issuer::issuer::check_manifest(&out, true).unwrap(),
+            b_n,
+            "{b_format}"
+        );
+        let b_batch = manifest(&out)["batch"].clone();
+        assert_eq!(std::fs::read(&a_pending).unwrap(), a_text, "{b_format}");
+
+        let text = ok(&strs(&a));
+        assert!(text.contains("resumed interrupted batch"), "{text}");
+        assert_eq!(
+            vouch_issuer::issuer::check_manifest(&out, true).unwrap(),
+            a_n,
+            "{b_format}"
+        );
+        assert_ne!(manifest(&out)["batch"], b_batch);
+        let lines = vouch_issuer::archive::read(&out.join("credentials.jsonl")).unwrap();
+        assert_eq!(lines.map(Result::unwrap).count(), a_n);
+        let left = names(&out);
+        assert!(left.iter().all(|n| !n.starts_with('.')), "{left:?}");
+        if b_format == "files" {
+            // B's files are all still there.
+            let files = left.iter().filter(|n| n.ends_with(".sd-jwt")).count();
+            assert_eq!(files, b_n, "{left:?}");
+        }
+    }
+}
+
+/// Batch A stopped once its archive is at its name, then batch B issued
+/// as JSON Lines into the same directory (its archive replacing A's):
+/// rerun, A finds B's archive, not its own, and refuses, leaving B's at
+/// its name, whole.
+#[test]
+fn a_resumed_batch_leaves_another_batchs_archive_in_place() {
+    let root = tempdir("other-archive");
+    let dir = init(root.path());
+    let (a_csv, b_csv) = (root.path().join("a.csv"), root.path().join("b.csv"));
+    transcripts(&a_csv, 20, None);
+    transcripts(&b_csv, 25, None);
+    let out = root.path().join("out");
+    let a = issue_args(&dir, &a_csv, &out, "jsonl");
+    let r = cmd(&strs(&a))
+        .env("VOUCH_FAILPOINT", "after-output")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(137));
+    ok(&strs(&issue_args(&dir, &b_csv, &out, "jsonl")));
+    let b_archive = std::fs::read(out.join("credentials.jsonl")).unwrap();
+
+    let r = run(&strs(&a));
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("credentials.jsonl"), "{err}");
+    assert_eq!(
+        std::fs::read(out.join("credentials.jsonl")).unwrap(),
+        b_archive
+    );
+    assert_eq!(
+        vouch_issuer::issuer::check_manifest(&out, true).unwrap(),
+        25
+    );
+    let left = names(&out);
+    assert!(
+        !left.iter().any(|n| n.starts_with(".credentials.")),
+        "{left:?}"
+    );
+}
+
+/// A pending file whose first slot holds half an anchor proof (a crash
+/// while the proofs were written into their slots) resumes: the slot is
+/// written whole again and the archive checks.
+#[test]
+fn a_torn_slot_is_written_again_on_resume() {
+    let root = tempdir("torn-slot");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
+    let n = 12;
+    transcripts(&csv, n, None);
+    let out = root.path().join("out");
+    let args = issue_args(&dir, &csv, &out, "jsonl");
+    let r = cmd(&strs(&args))
+        .env("VOUCH_FAILPOINT", "after-signed")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(137));
+    let pending = pending_file(&out);
+    let mut text = std::fs::read_to_string(&pending).unwrap();
+    let member = "\"anchor_proof\":";
+    let slot = text.find(member).unwrap() + member.len();
+    let half = r#"{"entry_index":1,"leaf_index":0,"batch_si"#;
+    text.replace_range(slot..slot + half.len(), half);
+    std::fs::write(&pending, &text).unwrap();
+
+    let text = ok(&strs(&args));
+    assert!(text.contains("resumed interrupted batch"), "{text}");
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), n);
+    assert_eq!(names(&out), ["credentials.jsonl", "manifest.json"]);
+}
+
+/// A batch signed by an earlier version, its pending lines under the one
+/// name all batches shared, resumes from there.
+#[test]
+fn a_pending_file_under_the_earlier_name_resumes() {
+    let root = tempdir("legacy-name");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
+    let n = 8;
+    transcripts(&csv, n, None);
+    let out = root.path().join("out");
+    let args = issue_args(&dir, &csv, &out, "jsonl");
+    let r = cmd(&strs(&args))
+        .env("VOUCH_FAILPOINT", "after-signed")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(137));
+    std::fs::rename(pending_file(&out), out.join(".credentials.jsonl.tmp")).unwrap();
+    let text = ok(&strs(&args));
+    assert!(text.contains("resumed interrupted batch"), "{text}");
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), n);
+    assert_eq!(names(&out), ["credentials.jsonl", "manifest.json"]);
+}
+
+/// A batch signed for files and finished as JSON Lines writes its archive
+/// under a name of its own: the pending lines another batch left under the
+/// earlier shared name stay as they were.
+#[test]
+fn a_batch_signed_for_files_finished_as_jsonl_leaves_others_pending() {
+    let root = tempdir("files-then-jsonl");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
+    let n = 8;
+    transcripts(&csv, n, None);
+    let out = root.path().join("out");
+    let r = cmd(&strs(&issue_args(&dir, &csv, &out, "files")))
+        .env("VOUCH_FAILPOINT", "after-signed")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(137));
+    let other = out.join(".credentials.jsonl.tmp");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(&other, "another batch's pending lines\n").unwrap();
+    let text = ok(&strs(&issue_args(&dir, &csv, &out, "jsonl")));
+    assert!(text.contains("resumed interrupted batch"), "{text}");
+    assert_eq!(vouch_issuer::issuer::check_manifest(&out, true).unwrap(), n);
+    assert_eq!(
+        std::fs::read_to_string(&other).unwrap(),
+        "another batch's pending lines\n"
+    );
+    assert_eq!(
+        names(&out),
+        [
+            ".credentials.jsonl.tmp",
+            "credentials.jsonl",
+            "manifest.json"
+        ]
+    );
+}
+
+/// A pending file whose first two credentials were swapped (each line's
+/// id and file name made to match) no longer has the anchored root: the
+/// resume refuses, naming that pending file.
+#[test]
+fn a_pending_file_with_another_root_is_named() {
+    let root = tempdir("other-root");
+    let dir = init(root.path());
+    let csv = root.path().join("t.csv");
+    transcripts(&csv, 6, None);
+    let out = root.path().join("out");
+    let args = issue_args(&dir, &csv, &out, "jsonl");
+    let r = cmd(&strs(&args))
+        .env("VOUCH_FAILPOINT", "after-signed")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(137));
+    let pending = pending_file(&out);
+    let text = std::fs::read_to_string(&pending).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let cred = |line: &str| {
+        let v: Value = serde_json::from_str(line).unwrap();
+        (
+            v["sd_jwt"].as_str().unwrap().to_owned(),
+            v["credential_id"].as_str().unwrap().to_owned(),
+        )
+    };
+    let ((c0, id0), (c1, id1)) = (cred(&lines[0]), cred(&lines[1]));
+    lines[0] = lines[0].replace(&c0, &c1).replace(&id0, &id1);
+    lines[1] = lines[1].replace(&c1, &c0).replace(&id1, &id0);
+    std::fs::write(&pending, lines.join("\n") + "\n").unwrap();
+
+    let r = run(&strs(&args));
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    let name = pending.file_name().unwrap().to_str().unwrap();
+    assert!(
+        err.contains(name) && err.contains("does not match"),
+        "{err}"
+    );
+}
+
 /// A JSON Lines batch stopped right after its anchor entry is saved, or
 /// right after its archive is in place (before the manifest), finishes on
 /// rerun, as JSON Lines or as files, each row once and anchored once; until
@@ -940,8 +1196,12 @@ fn a_jsonl_batch_stopped_after_signing_or_writing_resumes() {
         if point == "after-signed" {
             // Signed and synced, not anchored: only the pending lines,
             // each with its slot still blank.
-            assert_eq!(names(&out), [".credentials.jsonl.tmp"]);
-            let text = std::fs::read_to_string(out.join(".credentials.jsonl.tmp")).unwrap();
+            let pending = pending_file(&out);
+            assert_eq!(
+                names(&out),
+                [pending.file_name().unwrap().to_str().unwrap()]
+            );
+            let text = std::fs::read_to_string(&pending).unwrap();
             assert_eq!(text.lines().count(), n);
             assert!(text.lines().all(|l| l.contains("\"anchor_proof\":null ")));
         } else {
