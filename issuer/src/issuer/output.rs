@@ -380,14 +380,21 @@ fn write_qr(
             std::fs::write(&to, image).map_err(io(&to))?;
         }
     }
-    if read != entries.len() {
-        return Err(IssuerError::ArchiveCount {
-            path: pending.to_owned(),
-            found: read,
-            want: entries.len(),
-        });
-    }
+    all_read(pending, read, entries.len())?;
     Ok(())
+}
+
+/// Whether all `want` credentials were read from `pending`.
+fn all_read(pending: &Path, found: usize, want: usize) -> Result<(), IssuerError> {
+    if found == want {
+        Ok(())
+    } else {
+        Err(IssuerError::ArchiveCount {
+            path: pending.to_owned(),
+            found,
+            want,
+        })
+    }
 }
 
 /// Writes one file per credential (and its QR code with `--qr`) on two
@@ -455,13 +462,7 @@ fn write_files(
         }
     });
     result?;
-    if read != entries.len() {
-        return Err(IssuerError::ArchiveCount {
-            path: pending.to_owned(),
-            found: read,
-            want: entries.len(),
-        });
-    }
+    all_read(pending, read, entries.len())?;
     Ok(())
 }
 
@@ -513,13 +514,7 @@ fn write_jsonl(
         }
         run.progress.step();
     }
-    if read != entries.len() {
-        return Err(IssuerError::ArchiveCount {
-            path: pending.to_owned(),
-            found: read,
-            want: entries.len(),
-        });
-    }
+    all_read(pending, read, entries.len())?;
     let file = w.into_inner().map_err(|e| IssuerError::Io {
         path: tmp.clone(),
         source: e.into_error(),
