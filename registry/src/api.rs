@@ -357,8 +357,10 @@ fn check_range(r: Range, max: u64, what: &str) -> ApiResult<()> {
 /// of its records, not copies) and copies them into a body of the exact
 /// size at the end: growing it as it goes moved megabytes per range.
 fn entry_lines(node: &Node, start: u64, end: u64) -> Result<Vec<u8>, crate::store::StoreError> {
-    let mut lines =
-        Vec::with_capacity(usize::try_from(end.saturating_sub(start).min(MAX_RANGE)).unwrap_or(0));
+    // Sized by the entries the node holds, not by what was asked: a range
+    // far past the end reserves nothing.
+    let held = end.min(node.size()).saturating_sub(start).min(MAX_RANGE);
+    let mut lines = Vec::with_capacity(usize::try_from(held).unwrap_or(0));
     let mut size = 0usize;
     let mut at = start;
     'read: while at < end {
