@@ -325,6 +325,7 @@ impl Issuer {
             }),
             Some(b) => Ok(Start::Carry(b, true)),
             None => {
+                refuse_used_out(run.out)?;
                 let (list, indexes) = self.allocate(numbers.len())?;
                 let b = Batch {
                     id: run.batch_id.to_owned(),
@@ -945,4 +946,33 @@ pub(super) fn batch_tree(leaves: &[Hash]) -> Result<MemoryHashes, IssuerError> {
         tree.append(*leaf)?;
     }
     Ok(tree)
+}
+
+/// Refuses an output directory that holds another batch's manifest, JSON
+/// Lines archive or pending lines: a new batch would replace them.
+fn refuse_used_out(out: &Path) -> Result<(), IssuerError> {
+    for name in [super::output::MANIFEST, crate::archive::FILE_NAME] {
+        if out.join(name).exists() {
+            return Err(IssuerError::OutInUse {
+                out: out.to_owned(),
+                found: name.to_owned(),
+            });
+        }
+    }
+    let entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(super::io(out)(e)),
+    };
+    for entry in entries {
+        let name = entry.map_err(super::io(out))?.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".credentials.") && name.ends_with(".jsonl.tmp") {
+            return Err(IssuerError::OutInUse {
+                out: out.to_owned(),
+                found: format!("pending lines ({name})"),
+            });
+        }
+    }
+    Ok(())
 }

@@ -167,6 +167,15 @@ pub enum IssuerError {
         /// The directory it was started with.
         out: PathBuf,
     },
+    /// A new batch's output directory already holds another batch's
+    /// output (its manifest, archive or pending lines).
+    #[error("{} already holds another batch's {found}; give this batch a directory of its own", out.display())]
+    OutInUse {
+        /// The output directory.
+        out: PathBuf,
+        /// What it holds.
+        found: String,
+    },
     /// A rerun of a batch with other rows.
     #[error("batch {batch} was started with other rows (was --skip-invalid changed?)")]
     OtherRows {

@@ -932,11 +932,13 @@ fn strs(args: &[String]) -> Vec<&str> {
 }
 
 /// Batch A (JSON Lines) stopped after signing, then batch B issued into
-/// the same output directory, as JSON Lines or as files: B leaves A's
-/// pending lines alone, and A resumed completes; each checks when it is
-/// done, and neither loses a line.
+/// the same output directory, as JSON Lines or as files: B is refused and
+/// changes nothing there (A's pending lines stay byte for byte); B issued
+/// into a directory of its own and A resumed both complete and check, and
+/// neither loses a line. A third batch into A's finished directory is
+/// refused too, leaving A's manifest and archive as they were.
 #[test]
-fn two_batches_into_one_out_each_complete() {
+fn a_new_batch_into_another_batchs_out_is_refused_and_changes_nothing() {
     for b_format in ["jsonl", "files"] {
         let root = tempdir("two-batches");
         let dir = init(root.path());
@@ -953,15 +955,25 @@ fn two_batches_into_one_out_each_complete() {
         assert_eq!(r.status.code(), Some(137));
         let a_pending = pending_file(&out);
         let a_text = std::fs::read(&a_pending).unwrap();
+        let before = names(&out);
 
-        ok(&strs(&issue_args(&dir, &b_csv, &out, b_format)));
+        let r = run(&strs(&issue_args(&dir, &b_csv, &out, b_format)));
+        assert!(!r.status.success(), "{b_format}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            err.contains("already holds another batch's pending lines"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&a_pending).unwrap(), a_text, "{b_format}");
+        assert_eq!(names(&out), before, "{b_format}");
+
+        let b_out = root.path().join("out-b");
+        ok(&strs(&issue_args(&dir, &b_csv, &b_out, b_format)));
         assert_eq!(
-            vouch_issuer::issuer::check_manifest(&out, true).unwrap(),
+            vouch_issuer::issuer::check_manifest(&b_out, true).unwrap(),
             b_n,
             "{b_format}"
         );
-        let b_batch = manifest(&out)["batch"].clone();
-        assert_eq!(std::fs::read(&a_pending).unwrap(), a_text, "{b_format}");
 
         let text = ok(&strs(&a));
         assert!(text.contains("resumed interrupted batch"), "{text}");
@@ -970,21 +982,38 @@ fn two_batches_into_one_out_each_complete() {
             a_n,
             "{b_format}"
         );
-        assert_ne!(manifest(&out)["batch"], b_batch);
         let lines = vouch_issuer::archive::read(&out.join("credentials.jsonl")).unwrap();
         assert_eq!(lines.map(Result::unwrap).count(), a_n);
         let left = names(&out);
         assert!(left.iter().all(|n| !n.starts_with('.')), "{left:?}");
-        if b_format == "files" {
-            // B's files are all still there.
-            let files = left.iter().filter(|n| n.ends_with(".sd-jwt")).count();
-            assert_eq!(files, b_n, "{left:?}");
-        }
+
+        // Into A's finished directory: refused, A's output unchanged.
+        let a_manifest = std::fs::read(out.join("manifest.json")).unwrap();
+        let a_archive = std::fs::read(out.join("credentials.jsonl")).unwrap();
+        let c_csv = root.path().join("c.csv");
+        transcripts(&c_csv, 5, None);
+        let r = run(&strs(&issue_args(&dir, &c_csv, &out, b_format)));
+        assert!(!r.status.success(), "{b_format}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            err.contains("already holds another batch's manifest.json"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(out.join("manifest.json")).unwrap(),
+            a_manifest
+        );
+        assert_eq!(
+            std::fs::read(out.join("credentials.jsonl")).unwrap(),
+            a_archive
+        );
+        assert_eq!(names(&out), left, "{b_format}");
     }
 }
 
-/// Batch A stopped once its archive is at its name, then batch B issued
-/// as JSON Lines into the same directory (its archive replacing A's):
+/// Batch A stopped once its archive is at its name, then batch B's
+/// archive and manifest put in their place (B issued elsewhere and copied
+/// over, as a new batch into A's directory is refused):
 /// rerun, A finds B's archive, not its own, and refuses, leaving B's at
 /// its name, whole.
 #[test]
@@ -1001,7 +1030,11 @@ fn a_resumed_batch_leaves_another_batchs_archive_in_place() {
         .output()
         .unwrap();
     assert_eq!(r.status.code(), Some(137));
-    ok(&strs(&issue_args(&dir, &b_csv, &out, "jsonl")));
+    let b_out = root.path().join("out-b");
+    ok(&strs(&issue_args(&dir, &b_csv, &b_out, "jsonl")));
+    for name in ["credentials.jsonl", "manifest.json"] {
+        std::fs::copy(b_out.join(name), out.join(name)).unwrap();
+    }
     let b_archive = std::fs::read(out.join("credentials.jsonl")).unwrap();
 
     let r = run(&strs(&a));
