@@ -643,6 +643,17 @@ impl Store {
             OpenError::Sled(e) => StoreError::Sled(e),
         })?;
         let tree = db.open_tree("chain")?;
+        // A layout this version does not know is refused before the tiles
+        // file is made: a refused store is left as it was.
+        let format = tree.get(meta("format"))?;
+        if let Some(f) = &format {
+            if f.as_ref() != FORMAT && f.as_ref() != FORMAT_TILES_IN_SLED {
+                return Err(StoreError::Format {
+                    dir: dir.to_owned(),
+                    found: String::from_utf8_lossy(f).into_owned(),
+                });
+            }
+        }
         let store = Self {
             db,
             tree,
@@ -654,15 +665,6 @@ impl Store {
             unflushed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         store.load_tiled()?;
-        let format = store.tree.get(meta("format"))?;
-        if let Some(f) = &format {
-            if f.as_ref() != FORMAT && f.as_ref() != FORMAT_TILES_IN_SLED {
-                return Err(StoreError::Format {
-                    dir: dir.to_owned(),
-                    found: String::from_utf8_lossy(f).into_owned(),
-                });
-            }
-        }
         store.check_tiles_file()?;
         if format.as_deref() != Some(FORMAT) {
             store.migrate(dir, tiles_per_batch)?;
@@ -2013,10 +2015,14 @@ mod tests {
             store.set_meta("format", b"tiles/9").unwrap();
             store.flush().unwrap();
         }
+        // A later layout may keep its tiles elsewhere: refused without
+        // making or cutting a tiles file.
+        std::fs::remove_file(dir.path().join(TILES_FILE)).unwrap();
         assert!(matches!(
             Store::open(dir.path()),
             Err(StoreError::Format { found, .. }) if found == "tiles/9"
         ));
+        assert!(!dir.path().join(TILES_FILE).exists());
     }
 
     #[test]
