@@ -337,16 +337,10 @@ mod tests {
         let path = dir.path().join("credentials.jsonl");
         let slots = Slots::for_batch(4);
         let id = vouch_core::manifest::credential_id(SD_JWT);
-        let mut text = Vec::new();
-        let mut offsets = Vec::new();
-        for row in 1..=4u64 {
-            let file = format!("{row:06}-{id}.sd-jwt");
-            let (line, slot) = slots.line(&tmp, row, &id, &file, HOLDER, SD_JWT).unwrap();
-            assert!(serde_json::from_slice::<serde_json::Value>(&line).is_ok());
-            offsets.push((text.len() + slot) as u64);
-            text.extend_from_slice(&line);
+        let offsets = pending(&tmp, slots);
+        for line in std::fs::read_to_string(&tmp).unwrap().lines() {
+            assert!(serde_json::from_str::<serde_json::Value>(line).is_ok());
         }
-        std::fs::write(&tmp, &text).unwrap();
         let read: Vec<(PendingLine, u64)> = read_pending(&tmp, slots, 4)
             .unwrap()
             .map(Result::unwrap)
@@ -359,23 +353,7 @@ mod tests {
 
         // Filled: every line reads with the archive's reader, its proof
         // as given; the file is at its name and the pending one gone.
-        let entries: Vec<ManifestEntry> = (0..4u64)
-            .map(|i| {
-                let path = vec![Hash([i as u8; 32]); 2];
-                ManifestEntry {
-                    row: i + 1,
-                    holder: vouch_core::DidKey::parse(HOLDER).unwrap(),
-                    credential_id: id.clone(),
-                    file: format!("{:06}-{id}.sd-jwt", i + 1),
-                    status: vouch_core::status_list::StatusRef {
-                        idx: i,
-                        uri: "https://example.com/status/1".into(),
-                    },
-                    qr: None,
-                    anchor_proof: AnchorProof::new(12_345, i, 4, path).unwrap(),
-                }
-            })
-            .collect();
+        let entries = entries(12_345);
         fill(&tmp, &path, slots, &offsets, &entries).unwrap();
         assert!(!tmp.exists());
         let lines: Vec<crate::archive::ArchiveLine> = crate::archive::read(&path)
@@ -447,6 +425,28 @@ mod tests {
         offsets
     }
 
+    /// The manifest entries of [`pending`]'s 4 rows, anchored by chain
+    /// entry `entry_index`.
+    fn entries(entry_index: u64) -> Vec<ManifestEntry> {
+        let holder = vouch_core::DidKey::parse(HOLDER).unwrap();
+        let id = vouch_core::manifest::credential_id(SD_JWT);
+        (0..4u64)
+            .map(|i| ManifestEntry {
+                row: i + 1,
+                holder: holder.clone(),
+                credential_id: id.clone(),
+                file: format!("{:06}-{id}.sd-jwt", i + 1),
+                status: vouch_core::status_list::StatusRef {
+                    idx: i,
+                    uri: "https://example.com/status/1".into(),
+                },
+                qr: None,
+                anchor_proof: AnchorProof::new(entry_index, i, 4, vec![Hash([i as u8; 32]); 2])
+                    .unwrap(),
+            })
+            .collect()
+    }
+
     /// A slot left torn by a crash while filling (half a proof, the rest
     /// `null` and spaces), or edited to hold other JSON, is read as `null`
     /// and written whole again: the lines fill into archive lines.
@@ -477,22 +477,7 @@ mod tests {
             .collect();
         assert_eq!(read.iter().map(|r| r.1).collect::<Vec<_>>(), offsets);
         assert!(read.iter().all(|r| r.0.sd_jwt == SD_JWT));
-        let holder = vouch_core::DidKey::parse(HOLDER).unwrap();
-        let id = vouch_core::manifest::credential_id(SD_JWT);
-        let entries: Vec<ManifestEntry> = (0..4u64)
-            .map(|i| ManifestEntry {
-                row: i + 1,
-                holder: holder.clone(),
-                credential_id: id.clone(),
-                file: format!("{:06}-{id}.sd-jwt", i + 1),
-                status: vouch_core::status_list::StatusRef {
-                    idx: i,
-                    uri: "https://example.com/status/1".into(),
-                },
-                qr: None,
-                anchor_proof: AnchorProof::new(9, i, 4, vec![Hash([i as u8; 32]); 2]).unwrap(),
-            })
-            .collect();
+        let entries = entries(9);
         fill(&tmp, &path, slots, &offsets, &entries).unwrap();
         let lines: Vec<crate::archive::ArchiveLine> = crate::archive::read(&path)
             .unwrap()
