@@ -347,6 +347,19 @@ pub(crate) fn signed_term(key: &ed25519_dalek::SigningKey, message: &[u8]) -> Te
     .unwrap_or_else(|e| panic!("a fresh signature is a term: {e}"))
 }
 
+/// The term of `key`'s real signature on another message than the one
+/// checked: well formed, and false.
+#[cfg(test)]
+pub(crate) fn forged_term(key: &ed25519_dalek::SigningKey) -> Term {
+    use ed25519_dalek::Signer as _;
+    Term::new(
+        &key.verifying_key(),
+        &[b"what was signed"],
+        &key.sign(b"something else").to_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("a signature's encoding is a term: {e}"))
+}
+
 #[cfg(test)]
 /// A signature by `key` on `message` whose `R` carries a point of order
 /// 8: it satisfies the cofactored equation, and `verify_strict` refuses
@@ -380,7 +393,7 @@ mod tests {
 
     use super::*;
 
-    use super::{signed_term as term, test_key as signing};
+    use super::{forged_term, signed_term as term, test_key as signing};
 
     #[test]
     fn a_signature_verifies_in_parts_and_whole_and_nothing_else_does() {
@@ -438,13 +451,7 @@ mod tests {
 
     #[test]
     fn a_bad_signature_fails_every_batch_it_is_in() {
-        let holder = signing(2);
-        let forged = Term::new(
-            &holder.verifying_key(),
-            &[b"what was signed"],
-            &holder.sign(b"something else").to_bytes(),
-        )
-        .unwrap();
+        let forged = forged_term(&signing(2));
         assert!(!forged.holds());
         // Small batches (Straus) and large ones (Pippenger), one key and many.
         for n in [1usize, 2, 7, 200, 300] {

@@ -630,7 +630,9 @@ impl<'a> KbPayload<'a> {
 mod tests {
     use ed25519_dalek::{Signature, Signer as _};
 
-    use crate::ed25519::{signed_term as good, test_key as signing, torsion_signature};
+    use crate::ed25519::{
+        forged_term, signed_term as good, test_key as signing, torsion_signature,
+    };
 
     use super::*;
 
@@ -674,14 +676,8 @@ mod tests {
     #[test]
     fn a_bad_signature_fails_every_batch_it_is_in_and_marks_nothing() {
         let issuer = signing(1);
-        let holder = signing(2);
         // A real signature on another message.
-        let forged = Term::new(
-            &holder.verifying_key(),
-            &[b"what was signed"],
-            &holder.sign(b"something else").to_bytes(),
-        )
-        .unwrap();
+        let forged = forged_term(&signing(2));
         let bad = set(good(&issuer, b"jwt"), forged);
         assert!(!bad.holds_alone());
         let goods: Vec<Signatures> = (0..5u8)
