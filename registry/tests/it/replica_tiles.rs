@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use vouch_core::log::TrustPolicy;
 use vouch_registry::node::Node;
 use vouch_registry::now;
 use vouch_registry::replica::{audit, Replica};
@@ -120,6 +121,21 @@ fn node_of_300(root: &std::path::Path) -> Arc<Node> {
     node
 }
 
+/// [`node_of_300`] served, and a replica in `root/replica` synced from it
+/// to its 300 entries and closed: the node, its server, the trust policy
+/// and the replica's directory.
+async fn replica_of_300(
+    root: &std::path::Path,
+) -> (Arc<Node>, TestServer, TrustPolicy, std::path::PathBuf) {
+    let node = node_of_300(root);
+    let server = serve(node.clone()).await;
+    let policy = trust_alone(&node).policy().unwrap();
+    let dir = root.join("replica");
+    let mut replica = Replica::open(&dir, policy.clone()).unwrap();
+    assert_eq!(replica.sync(&server.client()).await.unwrap().to, 300);
+    (node, server, policy, dir)
+}
+
 fn file_len(path: &std::path::Path) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
@@ -127,15 +143,8 @@ fn file_len(path: &std::path::Path) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_that_dies_between_writing_tiles_and_committing_them_is_cut_off() {
     let root = tempdir("replica-tiles-file");
-    let node = node_of_300(root.path());
-    let server = serve(node.clone()).await;
+    let (node, server, policy, dir) = replica_of_300(root.path()).await;
     let client = server.client();
-    let policy = trust_alone(&node).policy().unwrap();
-    let dir = root.path().join("replica");
-    {
-        let mut replica = Replica::open(&dir, policy.clone()).unwrap();
-        assert_eq!(replica.sync(&client).await.unwrap().to, 300);
-    }
     let tiles = dir.join(TILES_FILE);
     let one_tile = file_len(&tiles);
     assert!(one_tile > 0);
@@ -208,15 +217,7 @@ fn a_damaged_tile_byte_is_refused_with_the_tile_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tiles_file_shorter_than_committed_is_refused_at_open() {
     let root = tempdir("tiles-short");
-    let node = node_of_300(root.path());
-    let server = serve(node.clone()).await;
-    let client = server.client();
-    let policy = trust_alone(&node).policy().unwrap();
-    let dir = root.path().join("replica");
-    {
-        let mut replica = Replica::open(&dir, policy.clone()).unwrap();
-        assert_eq!(replica.sync(&client).await.unwrap().to, 300);
-    }
+    let (_node, _server, policy, dir) = replica_of_300(root.path()).await;
     let tiles = dir.join(TILES_FILE);
     let len = file_len(&tiles);
     std::fs::OpenOptions::new()
