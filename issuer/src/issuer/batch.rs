@@ -967,7 +967,7 @@ fn refuse_used_out(out: &Path) -> Result<(), IssuerError> {
     for entry in entries {
         let name = entry.map_err(super::io(out))?.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(".credentials.") && name.ends_with(".jsonl.tmp") {
+        if super::slots::is_pending_name(&name) {
             return Err(IssuerError::OutInUse {
                 out: out.to_owned(),
                 found: format!("pending lines ({name})"),

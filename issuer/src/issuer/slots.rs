@@ -25,9 +25,20 @@ use super::{io, IssuerError};
 /// lines are the batch's).
 pub(super) const LEGACY_NAME: &str = ".credentials.jsonl.tmp";
 
+/// A pending file's name: this, the batch id, then [`PENDING_SUFFIX`].
+const PENDING_PREFIX: &str = ".credentials.";
+/// The end of a pending file's name.
+const PENDING_SUFFIX: &str = ".jsonl.tmp";
+
 /// Where batch `batch`'s pending lines wait in the output directory `out`.
 pub(super) fn pending_path(out: &Path, batch: &str) -> PathBuf {
-    out.join(format!(".credentials.{batch}.jsonl.tmp"))
+    out.join(format!("{PENDING_PREFIX}{batch}{PENDING_SUFFIX}"))
+}
+
+/// Whether `name` is some batch's pending lines ([`pending_path`], or the
+/// earlier shared [`LEGACY_NAME`]).
+pub(super) fn is_pending_name(name: &str) -> bool {
+    name.starts_with(PENDING_PREFIX) && name.ends_with(PENDING_SUFFIX)
 }
 
 /// What comes before a line's slot: its last member's name.
@@ -423,6 +434,23 @@ mod tests {
         }
         std::fs::write(tmp, &text).unwrap();
         offsets
+    }
+
+    /// Pending files are known by name, under this layout's name and the
+    /// earlier shared one; the archive and the manifest are not.
+    #[test]
+    fn pending_files_are_known_by_name() {
+        let path = pending_path(Path::new("out"), "b1");
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(is_pending_name(name));
+        assert!(is_pending_name(LEGACY_NAME));
+        for other in [
+            "credentials.jsonl",
+            "manifest.json",
+            ".credentials.jsonl.b1.tmp",
+        ] {
+            assert!(!is_pending_name(other), "{other}");
+        }
     }
 
     /// The manifest entries of [`pending`]'s 4 rows, anchored by chain
