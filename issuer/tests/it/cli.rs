@@ -30,6 +30,13 @@ fn cmd(args: &[&str]) -> Command {
     c
 }
 
+/// Runs `args` with the failpoint `point`, which kills the run there as
+/// `kill -9` would (exit 137).
+fn killed_at(args: &[&str], point: &str) {
+    let r = cmd(args).env("VOUCH_FAILPOINT", point).output().unwrap();
+    assert_eq!(r.status.code(), Some(137), "{point}: {args:?}");
+}
+
 fn run(args: &[&str]) -> Output {
     cmd(args).output().unwrap()
 }
@@ -731,11 +738,7 @@ fn a_stale_saved_anchor_is_signed_again_on_resume() {
         s(&out),
     ];
     // Die right after the anchor entry is saved, before it is submitted.
-    let r = cmd(&args)
-        .env("VOUCH_FAILPOINT", "after-signed")
-        .output()
-        .unwrap();
-    assert_eq!(r.status.code(), Some(137));
+    killed_at(&args, "after-signed");
     assert!(!out.join("manifest.json").exists());
     // A revocation takes the saved entry's sequence number meanwhile.
     let lists = {
@@ -948,11 +951,7 @@ fn a_new_batch_into_another_batchs_out_is_refused_and_changes_nothing() {
         transcripts(&b_csv, b_n, None);
         let out = root.path().join("out");
         let a = issue_args(&dir, &a_csv, &out, "jsonl");
-        let r = cmd(&strs(&a))
-            .env("VOUCH_FAILPOINT", "after-signed")
-            .output()
-            .unwrap();
-        assert_eq!(r.status.code(), Some(137));
+        killed_at(&strs(&a), "after-signed");
         let a_pending = pending_file(&out);
         let a_text = std::fs::read(&a_pending).unwrap();
         let before = names(&out);
@@ -1025,11 +1024,7 @@ fn a_resumed_batch_leaves_another_batchs_archive_in_place() {
     transcripts(&b_csv, 25, None);
     let out = root.path().join("out");
     let a = issue_args(&dir, &a_csv, &out, "jsonl");
-    let r = cmd(&strs(&a))
-        .env("VOUCH_FAILPOINT", "after-output")
-        .output()
-        .unwrap();
-    assert_eq!(r.status.code(), Some(137));
+    killed_at(&strs(&a), "after-output");
     let b_out = root.path().join("out-b");
     ok(&strs(&issue_args(&dir, &b_csv, &b_out, "jsonl")));
     for name in ["credentials.jsonl", "manifest.json"] {
@@ -1068,11 +1063,7 @@ fn a_torn_slot_is_written_again_on_resume() {
     transcripts(&csv, n, None);
     let out = root.path().join("out");
     let args = issue_args(&dir, &csv, &out, "jsonl");
-    let r = cmd(&strs(&args))
-        .env("VOUCH_FAILPOINT", "after-signed")
-        .output()
-        .unwrap();
-    assert_eq!(r.status.code(), Some(137));
+    killed_at(&strs(&args), "after-signed");
     let pending = pending_file(&out);
     let mut text = std::fs::read_to_string(&pending).unwrap();
     let member = "\"anchor_proof\":";
@@ -1098,11 +1089,7 @@ fn a_pending_file_under_the_earlier_name_resumes() {
     transcripts(&csv, n, None);
     let out = root.path().join("out");
     let args = issue_args(&dir, &csv, &out, "jsonl");
-    let r = cmd(&strs(&args))
-        .env("VOUCH_FAILPOINT", "after-signed")
-        .output()
-        .unwrap();
-    assert_eq!(r.status.code(), Some(137));
+    killed_at(&strs(&args), "after-signed");
     std::fs::rename(pending_file(&out), out.join(".credentials.jsonl.tmp")).unwrap();
     let text = ok(&strs(&args));
     assert!(text.contains("resumed interrupted batch"), "{text}");
@@ -1121,11 +1108,10 @@ fn a_batch_signed_for_files_finished_as_jsonl_leaves_others_pending() {
     let n = 8;
     transcripts(&csv, n, None);
     let out = root.path().join("out");
-    let r = cmd(&strs(&issue_args(&dir, &csv, &out, "files")))
-        .env("VOUCH_FAILPOINT", "after-signed")
-        .output()
-        .unwrap();
-    assert_eq!(r.status.code(), Some(137));
+    killed_at(
+        &strs(&issue_args(&dir, &csv, &out, "files")),
+        "after-signed",
+    );
     let other = out.join(".credentials.jsonl.tmp");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(&other, "another batch's pending lines\n").unwrap();
@@ -1157,11 +1143,7 @@ fn a_pending_file_with_another_root_is_named() {
     transcripts(&csv, 6, None);
     let out = root.path().join("out");
     let args = issue_args(&dir, &csv, &out, "jsonl");
-    let r = cmd(&strs(&args))
-        .env("VOUCH_FAILPOINT", "after-signed")
-        .output()
-        .unwrap();
-    assert_eq!(r.status.code(), Some(137));
+    killed_at(&strs(&args), "after-signed");
     let pending = pending_file(&out);
     let text = std::fs::read_to_string(&pending).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -1221,11 +1203,7 @@ fn a_jsonl_batch_stopped_after_signing_or_writing_resumes() {
             .map(str::to_owned)
         };
         let first = args("jsonl");
-        let r = cmd(&first.each_ref().map(String::as_str))
-            .env("VOUCH_FAILPOINT", point)
-            .output()
-            .unwrap();
-        assert_eq!(r.status.code(), Some(137), "{point}");
+        killed_at(&first.each_ref().map(String::as_str), point);
         if point == "after-signed" {
             // Signed and synced, not anchored: only the pending lines,
             // each with its slot still blank.
