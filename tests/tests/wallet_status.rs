@@ -63,18 +63,32 @@ async fn wallet_imports_with_anchor_proofs_and_reads_standing_from_its_replica()
     }
     let manifest =
         Manifest::from_json(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    // A credential the manifest does not list is refused with it, as
+    // SD-JWT text and as the `VCH1:` text of a QR code.
+    let stranger = wallet_test_transcript(&dids[0]);
+    for text in [
+        stranger.clone(),
+        vouch_core::envelope::encode(&stranger).unwrap(),
+    ] {
+        assert!(matches!(
+            wallet.import_with_manifest(&text, &manifest, now(), &mut rng),
+            Err(vouch_wallet::WalletError::NotInManifest)
+        ));
+    }
+    assert!(wallet.list(now()).unwrap().is_empty());
+    // The first as its QR code's `VCH1:` text, the second as the file.
     let mut ids = Vec::new();
-    for entry in manifest.entries() {
-        let text = std::fs::read_to_string(out.join(&entry.file)).unwrap();
+    for (i, entry) in manifest.entries().iter().enumerate() {
+        let mut text = std::fs::read_to_string(out.join(&entry.file)).unwrap();
+        if i == 0 {
+            text = vouch_core::envelope::encode(&text).unwrap();
+        }
         ids.push(
             wallet
                 .import_with_manifest(&text, &manifest, now(), &mut rng)
                 .unwrap(),
         );
     }
-    // A credential the manifest does not list is refused with it.
-    let mut other = manifest.entries()[0].clone();
-    other.file = "x".into();
     assert!(wallet.list(now()).unwrap().iter().all(|s| s.anchored));
 
     // The second is revoked.
@@ -227,4 +241,19 @@ async fn wallet_imports_with_anchor_proofs_and_reads_standing_from_its_replica()
     let after = replica.view().unwrap();
     assert!(vouch_wallet::share::needs_anchor(&after, &issuer));
     drop(server);
+}
+
+/// A transcript for `holder` that no batch of this test issued.
+fn wallet_test_transcript(holder: &vouch_core::DidKey) -> String {
+    let templates = vouch_core::template::Templates::builtin().unwrap();
+    let claims =
+        vouch_core::sample::template_transcript_claims("Eve", "S99999", |i| format!("Course {i}"));
+    vouch_core::sample::issue_as(
+        templates.by_name("transcript").unwrap(),
+        claims,
+        holder,
+        now(),
+        &mut rand::rngs::StdRng::seed_from_u64(5),
+    )
+    .unwrap()
 }

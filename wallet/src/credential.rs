@@ -340,15 +340,50 @@ pub fn title(facts: &Facts, template: Option<&Template>) -> String {
     let from = ["institution", "employer", "insurer"]
         .iter()
         .find_map(|n| text(n));
-    match (base, from) {
+    let whole = match (base, from) {
         (Some(b), Some(f)) => format!("{b} — {f}"),
         (Some(b), None) => b,
         (None, Some(f)) => f.to_owned(),
         (None, None) => facts.vct.clone(),
+    };
+    clipped(whole, MAX_TITLE_CHARS)
+}
+
+/// The most characters of a title kept (the issuer chooses the claims it
+/// is made of, and the wallet stores it beside the credential).
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// `text` cut to `max` characters, the cut marked with `…`.
+fn clipped(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text,
+        Some((end, _)) => {
+            let cut = text[..end]
+                .char_indices()
+                .next_back()
+                .map_or(0, |(last, _)| last);
+            format!("{}…", &text[..cut])
+        }
     }
 }
 
 /// The template for the credential's `vct`, if one is known.
 pub fn template_of<'t>(templates: &'t Templates, facts: &Facts) -> Option<&'t Template> {
     templates.by_vct(&facts.vct)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_title_is_clipped_on_a_character_boundary() {
+        assert_eq!(clipped("short".into(), 10), "short");
+        assert_eq!(clipped("exactly10!".into(), 10), "exactly10!");
+        assert_eq!(clipped("elevenchars".into(), 10), "elevencha…");
+        let wide = "é".repeat(12);
+        let cut = clipped(wide, 10);
+        assert_eq!(cut.chars().count(), 10);
+        assert!(cut.ends_with('…'));
+    }
 }

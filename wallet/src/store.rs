@@ -20,6 +20,8 @@ const FORMAT: &[u8] = b"vouch-wallet/1";
 /// Largest sealed record read back (a credential is a few kB; a 1 MiB
 /// SD-JWT is the largest core accepts).
 const MAX_RECORD: usize = 2 << 20;
+/// The start of the name of a store being built beside `<dir>/store`.
+const NEW_STORE_PREFIX: &str = ".store.new-";
 
 /// The kinds of record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +85,14 @@ pub enum StoreError {
     /// Another process has the wallet open.
     #[error("the wallet in {0} is open in another process")]
     Locked(PathBuf),
+    /// A record would be larger, sealed, than a record may be.
+    #[error("record {record} would be {bytes} bytes sealed; a wallet record may be at most {MAX_RECORD} bytes (nothing was changed)")]
+    TooLarge {
+        /// The record's table letter and id.
+        record: String,
+        /// Its sealed size.
+        bytes: usize,
+    },
     /// A record or the key header could not be opened or parsed.
     #[error("the wallet store is damaged: {0}")]
     Damaged(String),
@@ -137,12 +147,30 @@ impl Store {
     /// Creates a store in `dir` under `passphrase`, with a fresh data key.
     ///
     /// # Errors
-    /// [`StoreError::Exists`] when `dir` already holds one; sealing and I/O
-    /// errors.
+    /// As [`Store::create_holding`].
     pub fn create(
         dir: &Path,
         passphrase: &str,
         cost: Cost,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Store, StoreError> {
+        Self::create_holding(dir, passphrase, cost, &[], rng)
+    }
+
+    /// Creates a store in `dir` under `passphrase`, with a fresh data key,
+    /// holding `records` from the start. The store is built in a new
+    /// directory beside `<dir>/store` and renamed into place once it is
+    /// whole and flushed, so a crash or a full disk leaves either no
+    /// wallet (and `dir` free for another try) or the whole new one.
+    ///
+    /// # Errors
+    /// [`StoreError::Exists`] when `dir` already holds one;
+    /// [`StoreError::TooLarge`], sealing and I/O errors (no wallet then).
+    pub fn create_holding(
+        dir: &Path,
+        passphrase: &str,
+        cost: Cost,
+        records: &[Write<'_>],
         rng: &mut impl CryptoRngCore,
     ) -> Result<Store, StoreError> {
         if Self::exists(dir) {
@@ -153,16 +181,42 @@ impl Store {
         }
         cost.check()?;
         std::fs::create_dir_all(dir)?;
-        let db = open_db(dir)?;
+        let mut nonce = [0u8; 8];
+        rng.fill_bytes(&mut nonce);
+        let building = dir.join(format!("{NEW_STORE_PREFIX}{}", hex::encode(nonce)));
         let data_key = Key::random(rng);
-        let meta = db.open_tree("meta")?;
-        let mut batch = sled::Batch::default();
-        batch.insert(b"format".as_slice(), FORMAT);
-        for (k, v) in wrap(&data_key, passphrase, cost, rng)? {
-            batch.insert(k, v);
+        let built = (|| {
+            let db = open_sled_at(&building, dir)?;
+            let meta = db.open_tree("meta")?;
+            let mut batch = sled::Batch::default();
+            batch.insert(b"format".as_slice(), FORMAT);
+            for (k, v) in wrap(&data_key, passphrase, cost, rng)? {
+                batch.insert(k, v);
+            }
+            meta.apply_batch(batch)?;
+            db.open_tree("records")?
+                .apply_batch(sealed_batch(&data_key, records, rng)?)?;
+            db.flush()?;
+            Ok::<_, StoreError>(())
+        })();
+        let placed = built.and_then(|()| {
+            // The database is closed (dropped above) before it moves.
+            std::fs::rename(&building, dir.join("store")).map_err(|e| {
+                if Self::exists(dir) {
+                    StoreError::Exists(dir.to_owned())
+                } else {
+                    e.into()
+                }
+            })
+        });
+        if let Err(e) = placed {
+            // Best effort: what is left is never opened as a wallet.
+            let _ = std::fs::remove_dir_all(&building);
+            return Err(e);
         }
-        meta.apply_batch(batch)?;
-        db.flush()?;
+        sync_dir(dir)?;
+        remove_unfinished(dir);
+        let db = open_db(dir)?;
         let records = db.open_tree("records")?;
         Ok(Store {
             db,
@@ -287,17 +341,7 @@ impl Store {
         writes: &[Write<'_>],
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for w in writes {
-            match w {
-                Write::Put(table, id, json) => {
-                    let key = record_key(*table, id);
-                    let sealed = self.data_key.seal(&record_aad(*table, id), json, rng);
-                    batch.insert(key, sealed);
-                }
-                Write::Remove(table, id) => batch.remove(record_key(*table, id)),
-            }
-        }
+        let batch = sealed_batch(&self.data_key, writes, rng)?;
         self.records.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
@@ -359,7 +403,7 @@ impl Store {
         id: &[u8],
         sealed: &[u8],
     ) -> Result<T, StoreError> {
-        let what = || format!("record {}/{}", table.tag() as char, hex::encode(id));
+        let what = || format!("record {}", record_name(table, id));
         if sealed.len() > MAX_RECORD {
             return Err(StoreError::Damaged(format!(
                 "{} is {} bytes",
@@ -385,8 +429,13 @@ pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    open_sled_at(&dir.join("store"), dir)
+}
+
+/// The sled database at `path`, for the wallet in `dir`.
+fn open_sled_at(path: &Path, dir: &Path) -> Result<sled::Db, StoreError> {
     use vouch_registry::store::{open_sled, OpenError};
-    open_sled(&dir.join("store"), 64 << 20).map_err(|e| match e {
+    open_sled(path, 64 << 20).map_err(|e| match e {
         OpenError::Locked => StoreError::Locked(dir.to_owned()),
         OpenError::Sled(e) => StoreError::Sled(e),
         other => StoreError::Damaged(other.to_string()),
@@ -415,6 +464,61 @@ fn wrap(
 
 fn key_aad(header: &[u8]) -> Vec<u8> {
     [FORMAT, b"\ndata-key\n", header].concat()
+}
+
+/// The batch that makes `writes`, each record sealed under `key`.
+///
+/// # Errors
+/// [`StoreError::TooLarge`] for a record too large to be read back.
+fn sealed_batch(
+    key: &Key,
+    writes: &[Write<'_>],
+    rng: &mut impl CryptoRngCore,
+) -> Result<sled::Batch, StoreError> {
+    let mut batch = sled::Batch::default();
+    for w in writes {
+        match w {
+            Write::Put(table, id, json) => {
+                let sealed = key.seal(&record_aad(*table, id), json, rng);
+                if sealed.len() > MAX_RECORD {
+                    return Err(StoreError::TooLarge {
+                        record: record_name(*table, id),
+                        bytes: sealed.len(),
+                    });
+                }
+                batch.insert(record_key(*table, id), sealed);
+            }
+            Write::Remove(table, id) => batch.remove(record_key(*table, id)),
+        }
+    }
+    Ok(batch)
+}
+
+/// Removes what interrupted creations left in `dir` (best effort: a
+/// directory another creation is still building makes that one fail,
+/// which it would anyway, as `dir` now holds a wallet).
+fn remove_unfinished(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(NEW_STORE_PREFIX))
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+fn record_name(table: Table, id: &[u8]) -> String {
+    format!("{}/{}", table.letter(), hex::encode(id))
 }
 
 fn record_key(table: Table, id: &[u8]) -> Vec<u8> {
@@ -499,6 +603,60 @@ mod tests {
             Err(StoreError::Damaged(_))
         ));
         assert_eq!(store.get::<u32>(Table::Settings, b"a").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn fail_a_record_too_large_to_read_back_is_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = StdRng::seed_from_u64(5);
+        let store = Store::create(dir.path(), "pw", Cost::TEST, &mut rng).unwrap();
+        let huge = to_json(&"x".repeat(MAX_RECORD)).unwrap();
+        let err = store
+            .write(
+                &[
+                    Write::Put(Table::Settings, b"small", to_json(&1u32).unwrap()),
+                    Write::Put(Table::Settings, b"huge", huge),
+                ],
+                &mut rng,
+            )
+            .unwrap_err();
+        assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
+        assert!(store.all::<u32>(Table::Settings).unwrap().is_empty());
+    }
+
+    #[test]
+    fn fail_a_create_that_fails_leaves_no_wallet_and_the_directory_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = StdRng::seed_from_u64(6);
+        // What a crash while building would leave behind.
+        std::fs::create_dir_all(dir.path().join(".store.new-0011223344556677")).unwrap();
+        let huge = to_json(&"x".repeat(MAX_RECORD)).unwrap();
+        let refused = Store::create_holding(
+            dir.path(),
+            "pw",
+            Cost::TEST,
+            &[Write::Put(Table::Settings, b"huge", huge)],
+            &mut rng,
+        );
+        assert!(matches!(refused, Err(StoreError::TooLarge { .. })));
+        assert!(!Store::exists(dir.path()));
+        let store = Store::create_holding(
+            dir.path(),
+            "pw",
+            Cost::TEST,
+            &[Write::Put(Table::Settings, b"a", to_json(&7u32).unwrap())],
+            &mut rng,
+        )
+        .unwrap();
+        assert_eq!(store.get::<u32>(Table::Settings, b"a").unwrap(), Some(7));
+        drop(store);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["store"], "nothing but the store is left");
+        let store = Store::open(dir.path(), "pw").unwrap();
+        assert_eq!(store.get::<u32>(Table::Settings, b"a").unwrap(), Some(7));
     }
 
     #[test]

@@ -22,6 +22,17 @@ use crate::store::{Store, StoreError, Table, Write};
 /// handed out before are not known yet).
 pub const KEY_SEARCH_GAP: u32 = 1000;
 
+/// The settings record holding the first key index [`Wallet::receive`]
+/// may hand out. A restore sets it [`KEY_SEARCH_GAP`] past the highest
+/// index it knows: the wallet restored from may have handed out DIDs it
+/// held no credential for yet, and giving one of them to another issuer
+/// would link the two credentials.
+const KEY_FLOOR: &[u8] = b"key-floor";
+
+/// The highest holder key index a wallet uses, so that searching
+/// [`KEY_SEARCH_GAP`] past it stays a hardened index (< 2^31).
+const MAX_KEY_INDEX: u32 = (1 << 31) - 1 - 2 * KEY_SEARCH_GAP;
+
 /// Why a wallet operation failed. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -74,6 +85,14 @@ pub enum WalletError {
     /// A backup names a table this version does not know.
     #[error("the backup holds a record of unknown kind {0:?}")]
     BackupRecord(char),
+    /// A backup's record that no wallet writes (nothing was created).
+    #[error("the backup's record {record} is refused: {why} (nothing was created)")]
+    BackupRecordRefused {
+        /// Its table letter and id.
+        record: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// The wallet's chain replica cannot be read.
     #[error("the wallet's chain replica: {0}")]
     Replica(#[from] vouch_registry::replica::ReplicaError),
@@ -232,7 +251,7 @@ impl Wallet {
         rng: &mut impl CryptoRngCore,
     ) -> Result<(Wallet, RecoveryPhrase), WalletError> {
         let phrase = RecoveryPhrase::generate(rng);
-        let wallet = Self::create_with(dir, passphrase, cost, &phrase, rng)?;
+        let wallet = Self::create_with(dir, passphrase, cost, &phrase, None, &[], rng)?;
         Ok((wallet, phrase))
     }
 
@@ -252,19 +271,50 @@ impl Wallet {
         if Store::exists(dir) {
             return Err(WalletError::NotEmpty(dir.display().to_string()));
         }
-        Self::create_with(dir, passphrase, cost, phrase, rng)
+        Self::create_with(
+            dir,
+            passphrase,
+            cost,
+            phrase,
+            Some(KEY_SEARCH_GAP),
+            &[],
+            rng,
+        )
     }
 
+    /// Creates the wallet's store holding its phrase, the key floor
+    /// (restores) and `records`, all at once: a failure leaves no wallet.
     fn create_with(
         dir: &Path,
         passphrase: &str,
         cost: Cost,
         phrase: &RecoveryPhrase,
+        key_floor: Option<u32>,
+        records: &[Write<'_>],
         rng: &mut impl CryptoRngCore,
     ) -> Result<Wallet, WalletError> {
-        let store = Store::create(dir, passphrase, cost, rng)?;
-        store.put(Table::Secrets, b"phrase", &*phrase.to_line(), rng)?;
-        Self::from_store(store)
+        let line = phrase.to_line();
+        let mut writes = vec![Write::Put(
+            Table::Secrets,
+            b"phrase",
+            crate::store::to_json(&*line)?,
+        )];
+        if let Some(floor) = key_floor {
+            writes.push(Write::Put(
+                Table::Settings,
+                KEY_FLOOR,
+                crate::store::to_json(&floor)?,
+            ));
+        }
+        writes.extend(records.iter().map(|w| match w {
+            Write::Put(t, id, json) => Write::Put(*t, id, json.clone()),
+            Write::Remove(t, id) => Write::Remove(*t, id),
+        }));
+        let created = Store::create_holding(dir, passphrase, cost, &writes, rng);
+        if let Some(Write::Put(_, _, json)) = writes.first_mut() {
+            zeroize::Zeroize::zeroize(json);
+        }
+        Self::from_store(created?)
     }
 
     /// Opens the wallet in `dir`.
@@ -288,6 +338,14 @@ impl Wallet {
             let index = index_of(&id)?;
             keys.insert(record.did, index);
             next_key = next_key.max(index.saturating_add(1));
+        }
+        if let Some(floor) = store.get::<u32>(Table::Settings, KEY_FLOOR)? {
+            if floor > MAX_KEY_INDEX {
+                return Err(
+                    StoreError::Damaged(format!("key floor {floor} is out of range")).into(),
+                );
+            }
+            next_key = next_key.max(floor);
         }
         Ok(Wallet {
             store,
@@ -471,8 +529,8 @@ impl Wallet {
         Ok(id)
     }
 
-    /// As [`Wallet::import`], taking the anchor proof from the issuer's
-    /// batch manifest: the manifest must list the credential, its proof
+    /// As [`Wallet::import`] (SD-JWT or `VCH1:` text), taking the anchor
+    /// proof from the issuer's batch manifest: the manifest must list the credential, its proof
     /// must lead from the credential to the batch root, and the anchor
     /// entry must be signed by the issuer and included in the tree the
     /// manifest names. (Whether that tree is the chain's, a replica says
@@ -488,13 +546,22 @@ impl Wallet {
         now: i64,
         rng: &mut impl CryptoRngCore,
     ) -> Result<String, WalletError> {
+        // The manifest lists the credential's SD-JWT, which a `VCH1:`
+        // envelope (the text of the issuer's QR code) carries.
         let text = text.trim();
+        let decoded;
+        let credential = if text.starts_with(vouch_core::envelope::PREFIX) {
+            decoded = vouch_core::envelope::decode_presentation(text)?;
+            decoded.sd_jwt.as_str()
+        } else {
+            text
+        };
         let entry = manifest
-            .entry_for_credential(text)
+            .entry_for_credential(credential)
             .ok_or(WalletError::NotInManifest)?;
-        manifest.check_entry(entry, text)?;
+        manifest.check_entry(entry, credential)?;
         manifest.check_anchor()?;
-        self.import(text, Some(entry.anchor_proof.clone()), now, rng)
+        self.import(credential, Some(entry.anchor_proof.clone()), now, rng)
     }
 
     /// Credential id ([`vouch_core::manifest::credential_id`]) → wallet id
@@ -836,35 +903,70 @@ impl Wallet {
         }
         let snapshot = crate::backup::open(bytes, passphrase)?;
         let phrase = RecoveryPhrase::parse(&snapshot.phrase)?;
+        let seed = phrase.seed();
         let mut parsed = Vec::with_capacity(snapshot.records.len());
+        let mut floor = 0u32;
+        // Every record is checked against its table's type and id form
+        // before anything is written, so a damaged backup creates no wallet.
         for r in &snapshot.records {
             let table = Table::from_letter(r.table)
                 .filter(|t| *t != Table::Secrets)
                 .ok_or(WalletError::BackupRecord(r.table))?;
-            let id = hex::decode(&r.id).map_err(|_| WalletError::BackupRecord(r.table))?;
-            parsed.push((table, id, crate::store::to_json(&r.value)?));
-        }
-        // Every record is checked against its type before anything is
-        // written, so a damaged backup creates no wallet.
-        for (table, _, json) in &parsed {
-            let ok = match table {
-                Table::Credentials => serde_json::from_slice::<StoredCredential>(json).is_ok(),
-                Table::Keys => serde_json::from_slice::<KeyRecord>(json).is_ok(),
-                Table::Activity => serde_json::from_slice::<Activity>(json).is_ok(),
-                Table::Settings | Table::Secrets => true,
+            let refused = |why| WalletError::BackupRecordRefused {
+                record: format!("{}/{}", r.table, r.id),
+                why,
             };
-            if !ok {
-                return Err(WalletError::BackupRecord(table.letter()));
+            let id = hex::decode(&r.id).map_err(|_| refused("its id is not hex"))?;
+            let json = crate::store::to_json(&r.value)?;
+            match table {
+                Table::Credentials => {
+                    let stored: StoredCredential = serde_json::from_slice(&json)
+                        .map_err(|_| refused("not a stored credential"))?;
+                    if id.len() != 8 || !id.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                        return Err(refused("a credential's id is eight hex digits"));
+                    }
+                    if stored.key_index > MAX_KEY_INDEX {
+                        return Err(refused("its holder key index is out of range"));
+                    }
+                }
+                Table::Keys => {
+                    let record: KeyRecord =
+                        serde_json::from_slice(&json).map_err(|_| refused("not a key record"))?;
+                    let index = index_of(&id).map_err(|_| refused("a key's id is 4 bytes"))?;
+                    if index > MAX_KEY_INDEX {
+                        return Err(refused("its key index is out of range"));
+                    }
+                    let key = keys::holder_key(seed.as_ref(), index)?;
+                    if DidKey::from_public_key(&key.verifying_key()).as_str() != record.did {
+                        return Err(refused("its DID is not this phrase's key at that index"));
+                    }
+                    floor = floor.max(index.saturating_add(1));
+                }
+                Table::Activity => {
+                    serde_json::from_slice::<Activity>(&json)
+                        .map_err(|_| refused("not an activity line"))?;
+                    if id.len() != 8 {
+                        return Err(refused("an activity line's id is 8 bytes"));
+                    }
+                }
+                Table::Settings if id == KEY_FLOOR => {
+                    let at = serde_json::from_slice::<u32>(&json)
+                        .ok()
+                        .filter(|f| *f <= MAX_KEY_INDEX)
+                        .ok_or_else(|| refused("the key floor is not a key index"))?;
+                    floor = floor.max(at);
+                    continue;
+                }
+                Table::Settings | Table::Secrets => {}
             }
+            parsed.push((table, id, json));
         }
-        let wallet = Self::create_with(dir, passphrase, cost, &phrase, rng)?;
         let writes: Vec<Write<'_>> = parsed
             .iter()
             .map(|(t, id, json)| Write::Put(*t, id, json.clone()))
             .collect();
-        wallet.store.write(&writes, rng)?;
-        drop(wallet);
-        Self::open(dir, passphrase)
+        let floor = floor.saturating_add(KEY_SEARCH_GAP).min(MAX_KEY_INDEX);
+        Self::create_with(dir, passphrase, cost, &phrase, Some(floor), &writes, rng)
     }
 
     /// Changes the passphrase (re-wraps the data key only).

@@ -382,6 +382,111 @@ fn backup_restores_an_identical_wallet() {
     assert!(Wallet::open(restored.path(), "backup pass").is_ok());
 }
 
+#[test]
+fn restoring_from_the_phrase_never_hands_out_a_did_given_out_before() {
+    let original = tempfile::tempdir().unwrap();
+    let restored = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(11);
+    let (mut wallet, phrase) = Wallet::create(original.path(), "pw", Cost::TEST, &mut rng).unwrap();
+    // Given to issuers, no credential back yet.
+    let given: Vec<_> = (0..3)
+        .map(|_| wallet.receive(NOW, &mut rng).unwrap())
+        .collect();
+    let late = transcript(&given[1], "Ada", NOW, 12);
+    drop(wallet);
+
+    let back = Wallet::restore(restored.path(), "pw", Cost::TEST, &phrase, &mut rng).unwrap();
+    drop(back);
+    // Reopened before any key is handed out: the floor is stored.
+    let mut back = Wallet::open(restored.path(), "pw").unwrap();
+    let next = back.receive(NOW, &mut rng).unwrap();
+    assert!(!given.contains(&next), "{next:?} was given out before");
+    // A credential for a DID handed out before the restore still imports.
+    back.import(&late, None, NOW, &mut rng).unwrap();
+}
+
+#[test]
+fn fail_a_backup_with_a_record_no_wallet_writes_creates_nothing() {
+    use vouch_wallet::backup::{seal, RecordCopy, Snapshot};
+    let original = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(13);
+    let (mut wallet, phrase) = Wallet::create(original.path(), "pw", Cost::TEST, &mut rng).unwrap();
+    let did = wallet.receive(NOW, &mut rng).unwrap();
+    let key = |id: &str, did: &str| RecordCopy {
+        table: 'k',
+        id: id.into(),
+        value: serde_json::json!({"did": did, "created": NOW}),
+    };
+    let cases = [
+        ("a key id of one byte", key("00", did.as_str())),
+        ("a key index past 2^31", key("7fffffff", did.as_str())),
+        ("another key's DID", key("00000001", did.as_str())),
+        (
+            "an activity id of 2 bytes",
+            RecordCopy {
+                table: 'a',
+                id: "0001".into(),
+                value: serde_json::json!({"at": NOW, "credential": "x", "title": "t",
+                    "audience": "a", "disclosed": [], "channel": "text"}),
+            },
+        ),
+        (
+            "a key floor that is not an index",
+            RecordCopy {
+                table: 's',
+                id: hex::encode("key-floor"),
+                value: serde_json::json!(u32::MAX),
+            },
+        ),
+    ];
+    for (what, record) in cases {
+        let snapshot = Snapshot {
+            format: vouch_wallet::backup::FORMAT.into(),
+            phrase: phrase.to_line().to_string(),
+            records: vec![key("00000000", did.as_str()), record],
+        };
+        let bytes = seal(&snapshot, "backup pass").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let err = Wallet::restore_backup(dir.path(), &bytes, "backup pass", Cost::TEST, &mut rng)
+            .unwrap_err();
+        assert!(
+            matches!(err, WalletError::BackupRecordRefused { .. }),
+            "{what}: {err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{what}: a refused restore leaves the directory empty"
+        );
+    }
+}
+
+#[test]
+fn a_title_made_of_long_claims_is_clipped_and_the_wallet_still_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(14);
+    let (mut wallet, _) = Wallet::create(dir.path(), "pw", Cost::TEST, &mut rng).unwrap();
+    let did = wallet.receive(NOW, &mut rng).unwrap();
+    let mut claims = crate::common::transcript_claims("Ada");
+    claims.insert("degree".into(), "D".repeat(200_000).into());
+    claims.insert("programme".into(), "P".repeat(200_000).into());
+    let id = wallet
+        .import(
+            &crate::common::transcript_of(&did, claims, NOW, 15),
+            None,
+            NOW,
+            &mut rng,
+        )
+        .unwrap();
+    let listed = wallet.list(NOW).unwrap();
+    assert_eq!(listed[0].id, id);
+    assert_eq!(
+        listed[0].title.chars().count(),
+        vouch_wallet::credential::MAX_TITLE_CHARS
+    );
+    assert!(listed[0].title.ends_with('…'));
+}
+
 /// Every claim of a 12-course transcript does not fit QR version 25: it
 /// goes through the registry's relay, encrypted, and the code holds the
 /// link; fetched once and opened with the link's key it verifies, and the
