@@ -20,7 +20,7 @@ use cli::{Cli, Command, Open};
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli.command) {
-        eprintln!("vouch-wallet: {}", vouch_registry::report(&e));
+        eprintln!("vouch-wallet: {}", Shown(&vouch_registry::report(&e)));
         std::process::exit(1);
     }
 }
@@ -79,8 +79,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             kdf,
         } => {
             if let Some(file) = from {
-                let bytes =
-                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                let bytes = read_bytes_bounded(&file, vouch_wallet::backup::MAX_BACKUP_BYTES)?;
                 let pass = passphrase(&open, false)?;
                 let wallet =
                     Wallet::restore_backup(&open.dir, &bytes, &pass, kdf.cost(), &mut rng)?;
@@ -169,7 +168,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                             refused += 1;
                             let why = e.to_string();
                             if !json {
-                                eprintln!("refused {}: {why}", file.display());
+                                eprintln!("refused {}: {}", file.display(), Shown(&why));
                             }
                             results.push(json!({ "file": file, "error": why }));
                             continue;
@@ -202,7 +201,12 @@ fn run(command: Command) -> anyhow::Result<()> {
                                 refused += 1;
                                 let why = vouch_registry::report(&e);
                                 if !json {
-                                    eprintln!("refused {} line {}: {why}", file.display(), c.line);
+                                    eprintln!(
+                                        "refused {} line {}: {}",
+                                        file.display(),
+                                        c.line,
+                                        Shown(&why)
+                                    );
                                 }
                                 results.push(json!({ "file": file, "line": c.line, "error": why }));
                             }
@@ -244,7 +248,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                         refused += 1;
                         let why = vouch_registry::report(&e);
                         if !json {
-                            eprintln!("refused {}: {why}", file.display());
+                            eprintln!("refused {}: {}", file.display(), Shown(&why));
                         }
                         results.push(json!({ "file": file, "error": why }));
                     }
@@ -279,10 +283,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                     println!(
                         "{}  {}  [{}] issued {} by {}  ({})",
                         c.id,
-                        c.title,
-                        c.kind.as_deref().unwrap_or(&c.vct),
+                        Shown(&c.title),
+                        Shown(c.kind.as_deref().unwrap_or(&c.vct)),
                         date(c.issued_at),
-                        c.issuer_name.as_deref().unwrap_or(&c.issuer),
+                        Shown(c.issuer_name.as_deref().unwrap_or(&c.issuer)),
                         standing(c)
                     );
                 }
@@ -300,15 +304,17 @@ fn run(command: Command) -> anyhow::Result<()> {
                     "claims": lines,
                 }))?;
             } else {
-                println!("{}", summary.title);
+                println!("{}", Shown(&summary.title));
                 println!("  status  {}", standing(&summary));
                 match &summary.issuer_name {
-                    Some(name) => println!("  issuer  {name} ({})", summary.issuer),
-                    None => println!("  issuer  {}", summary.issuer),
+                    Some(name) => {
+                        println!("  issuer  {} ({})", Shown(name), Shown(&summary.issuer));
+                    }
+                    None => println!("  issuer  {}", Shown(&summary.issuer)),
                 }
                 println!(
                     "  kind    {}",
-                    summary.kind.as_deref().unwrap_or(&summary.vct)
+                    Shown(summary.kind.as_deref().unwrap_or(&summary.vct))
                 );
                 println!(
                     "  issued  {}   expires {}",
@@ -320,7 +326,12 @@ fn run(command: Command) -> anyhow::Result<()> {
                 println!("  {:<22} {:<18} value", "--disclose name", "label");
                 for l in &lines {
                     let mark = if l.selective { "" } else { "  (always shown)" };
-                    println!("  {:<22} {:<18} {}{mark}", l.name, l.label, l.value);
+                    println!(
+                        "  {:<22} {:<18} {}{mark}",
+                        Shown(&l.name),
+                        Shown(&l.label),
+                        Shown(&l.value.to_string())
+                    );
                 }
             }
         }
@@ -453,8 +464,8 @@ fn run(command: Command) -> anyhow::Result<()> {
                 println!("{}", p.text);
             }
             wallet.record(&p, &mut rng)?;
-            eprintln!("disclosed: {}", p.disclosed.join(", "));
-            eprintln!("withheld:  {}", p.withheld.join(", "));
+            eprintln!("disclosed: {}", Shown(&p.disclosed.join(", ")));
+            eprintln!("withheld:  {}", Shown(&p.withheld.join(", ")));
         }
         Command::Sync {
             open,
@@ -522,10 +533,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                     println!(
                         "{}  {} to {} by {}: {}",
                         vouch_wallet::when::date_time(a.at),
-                        a.title,
-                        a.audience,
+                        Shown(&a.title),
+                        Shown(&a.audience),
                         a.channel,
-                        a.disclosed.join(", ")
+                        Shown(&a.disclosed.join(", "))
                     );
                 }
             }
@@ -609,17 +620,47 @@ fn read_credential(path: &Path) -> anyhow::Result<String> {
 }
 
 /// Reads a text file of at most `max` bytes.
-fn read_bounded(path: &Path, max: u64) -> anyhow::Result<String> {
+/// The bytes of `path`, refused past `max` (read no further than that).
+fn read_bytes_bounded(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
     use std::io::Read as _;
     let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     file.take(max + 1)
-        .read_to_string(&mut text)
-        .with_context(|| format!("reading {} (not UTF-8 text?)", path.display()))?;
-    if text.len() as u64 > max {
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() as u64 > max {
         bail!("{} is larger than {max} bytes", path.display());
     }
-    Ok(text)
+    Ok(bytes)
+}
+
+fn read_bounded(path: &Path, max: u64) -> anyhow::Result<String> {
+    String::from_utf8(read_bytes_bounded(path, max)?)
+        .with_context(|| format!("reading {} (not UTF-8 text)", path.display()))
+}
+
+/// Text an issuer or a verifier chose, for the terminal: control
+/// characters (escape sequences could rewrite the screen or the
+/// clipboard) and bidirectional overrides (which reorder what follows)
+/// are shown as `�`.
+struct Shown<'a>(&'a str);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unsafe_char = |c: char| {
+            c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        };
+        if !self.0.chars().any(unsafe_char) {
+            // Padding (`{:<22}`) applies as for a `str`.
+            return f.pad(self.0);
+        }
+        let clean: String = self
+            .0
+            .chars()
+            .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
+            .collect();
+        f.pad(&clean)
+    }
 }
 
 /// Manifests read so far, by path.

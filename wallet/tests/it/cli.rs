@@ -579,3 +579,44 @@ fn import_takes_this_wallets_lines_of_an_issuers_archive_and_refuses_a_broken_on
         serde_json::from_str(&ok(&wallet(&dir, &["list", "--json"]))).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn fail_escape_sequences_an_issuer_put_in_claims_never_reach_the_terminal() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("w");
+    ok(&wallet(&dir, &["init"]));
+    let did = DidKey::parse(ok(&wallet(&dir, &["receive"])).trim()).unwrap();
+    let mut claims = crate::common::transcript_claims("Ada");
+    // Clear the screen, a one-byte CSI, a bidi override.
+    claims.insert("degree".into(), "BSc\u{1b}[2J".into());
+    claims.insert("programme".into(), "Law\u{9b}31m\u{202e}evil".into());
+    let file = root.path().join("escape.sd-jwt");
+    let text = crate::common::transcript_of(&did, claims, vouch_registry::now() - 60, 21);
+    std::fs::write(&file, text).unwrap();
+    ok(&wallet(&dir, &["import", file.to_str().unwrap()]));
+    let list = ok(&wallet(&dir, &["list"]));
+    let id = list.split_whitespace().next().unwrap().to_owned();
+    let show = ok(&wallet(&dir, &["show", &id]));
+    for out in [&list, &show] {
+        assert!(!out.contains(['\u{1b}', '\u{9b}', '\u{202e}']), "{out:?}");
+        assert!(out.contains("BSc\u{fffd}[2J"), "{out:?}");
+    }
+}
+
+#[test]
+fn fail_restore_from_a_backup_larger_than_any_backup_reads_no_further() {
+    let root = tempfile::tempdir().unwrap();
+    let huge = root.path().join("huge.age");
+    // Sparse: the size without the disk.
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(vouch_wallet::backup::MAX_BACKUP_BYTES + 1)
+        .unwrap();
+    let dir = root.path().join("w");
+    let err = failed(&wallet(
+        &dir,
+        &["restore", "--from", huge.to_str().unwrap()],
+    ));
+    assert!(err.contains("is larger than"), "{err}");
+    assert!(!dir.join("store").exists());
+}
