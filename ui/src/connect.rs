@@ -167,8 +167,11 @@ fn strings(items: &[String]) -> ModelRc<SharedString> {
 }
 
 /// Runs `work` on a worker thread with the spinner on, then `done` on the
-/// UI thread. Refused (returns false) while other work runs.
-fn off_thread<T: Send + 'static>(
+/// UI thread. Refused (returns false) while other work runs. Should `work`
+/// panic (a bug, or a library failing on input it should have refused),
+/// the spinner stops and the window says so (`NavAdapter.failure`) instead
+/// of staying busy for good; `done` is not called.
+pub fn off_thread<T: Send + 'static>(
     window: &AppWindow,
     what: &str,
     work: impl FnOnce() -> T + Send + 'static,
@@ -180,17 +183,35 @@ fn off_thread<T: Send + 'static>(
     }
     nav.set_busy(true);
     nav.set_busy_text(what.into());
+    nav.set_failure("".into());
     let weak = window.as_weak();
+    let what = what.to_owned();
     std::thread::spawn(move || {
-        let result = work();
+        // The work's state is its own or behind the store's atomic writes
+        // and recovered mutexes, so nothing half-made is used after this.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
         // Fails only when the event loop has ended (the window is gone):
         // nothing is left to show the result in.
         let _ = weak.upgrade_in_event_loop(move |window| {
-            window.global::<NavAdapter>().set_busy(false);
-            done(window, result);
+            let nav = window.global::<NavAdapter>();
+            nav.set_busy(false);
+            match result {
+                Ok(result) => done(window, result),
+                Err(panic) => nav.set_failure(panic_text(&what, panic.as_ref()).into()),
+            }
         });
     });
     true
+}
+
+/// What the window says when the work `what` panicked.
+fn panic_text(what: &str, panic: &(dyn std::any::Any + Send)) -> String {
+    let why = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no reason given");
+    format!("{what} stopped on an internal error ({why}). Nothing more was done; please report it.")
 }
 
 /// Wires `window` to `app`: the first-run view when the directory holds no

@@ -129,7 +129,8 @@ pub fn read_file(path: &str) -> Result<String, ImportError> {
 }
 
 /// Imports pasted or read credential text: an SD-JWT as issued, or `VCH1:`
-/// text (decoded first). Returns the new id.
+/// text (the wallet decodes it and keeps the anchor proof it carries).
+/// Returns the new id.
 ///
 /// # Errors
 /// [`ImportError::Empty`], [`ImportError::Envelope`], [`ImportError::Wallet`]
@@ -144,12 +145,10 @@ pub fn import(
     if text.is_empty() {
         return Err(ImportError::Empty);
     }
-    let credential = if text.starts_with("VCH1:") {
-        vouch_core::envelope::decode(text)?
-    } else {
-        text.to_owned()
-    };
-    Ok(wallet.import(&credential, None, now, rng)?)
+    wallet.import(text, None, now, rng).map_err(|e| match e {
+        WalletError::Envelope(e) => ImportError::Envelope(e),
+        other => other.into(),
+    })
 }
 
 #[cfg(test)]
@@ -244,5 +243,24 @@ mod tests {
             .to_string()
             .starts_with("refused: the credential is bound to"));
         assert!(wallet.list(NOW).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_anchor_proof_a_vch1_code_carries_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rng = StdRng::seed_from_u64(8);
+        let (mut wallet, _) =
+            Wallet::create(&tmp.path().join("w"), "long enough", Cost::TEST, &mut rng).unwrap();
+        let (did, _) = new_did(&mut wallet, NOW, &mut rng).unwrap();
+        let proof =
+            vouch_core::AnchorProof::new(4, 1, 2, vec![vouch_core::log::Hash([9; 32])]).unwrap();
+        let envelope =
+            vouch_core::envelope::encode_presentation(&vouch_core::presentation::Presentation {
+                sd_jwt: transcript(&vouch_core::DidKey::parse(&did).unwrap()),
+                anchor_proof: Some(proof.clone()),
+            })
+            .unwrap();
+        let id = import(&mut wallet, &envelope, NOW, &mut rng).unwrap();
+        assert_eq!(wallet.credential(&id).unwrap().anchor, Some(proof));
     }
 }

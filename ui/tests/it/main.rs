@@ -7,6 +7,7 @@
 mod cli;
 mod drop;
 mod flow;
+mod panic;
 mod relay;
 mod request;
 mod restore;

@@ -26,6 +26,7 @@ fn the_app_headless() {
     crate::relay::too_dense_for_a_qr_code_goes_through_the_relay();
     crate::request::a_verifiers_request_read_from_text_or_its_qr_image();
     crate::drop::dropped_files_are_imported_while_open_only();
+    crate::panic::work_that_panics_clears_busy_and_says_so();
 }
 
 pub const PASS: &str = "correct horse battery staple";
