@@ -29,6 +29,11 @@ pub enum BackupError {
     /// The passphrase does not open it, or it was altered.
     #[error("wrong backup passphrase, or the backup was altered")]
     WrongPassphrase,
+    /// The passphrase opens it, but what follows was cut short or altered.
+    #[error(
+        "the backup opens with this passphrase, but it was cut short or altered after its header"
+    )]
+    Damaged,
     /// Larger than [`MAX_BACKUP_BYTES`].
     #[error("the backup is larger than {MAX_BACKUP_BYTES} bytes")]
     TooLarge,
@@ -54,8 +59,8 @@ pub struct RecordCopy {
     pub value: serde_json::Value,
 }
 
-/// What a backup holds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What a backup holds. Its `Debug` leaves the phrase out.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Snapshot {
     /// [`FORMAT`].
@@ -64,6 +69,22 @@ pub struct Snapshot {
     pub phrase: String,
     /// Every record but the phrase.
     pub records: Vec<RecordCopy>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("format", &self.format)
+            .field("phrase", &"(hidden)")
+            .field("records", &self.records.len())
+            .finish()
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.phrase);
+    }
 }
 
 /// Encrypts `snapshot` under `passphrase`.
@@ -114,10 +135,51 @@ pub fn open(bytes: &[u8], passphrase: &str) -> Result<Snapshot, BackupError> {
         .by_ref()
         .take(MAX_BACKUP_BYTES * 2)
         .read_to_end(&mut json)
-        .map_err(|_| BackupError::WrongPassphrase)?;
-    let snapshot: Snapshot = serde_json::from_slice(&json).map_err(BackupError::Contents)?;
+        // The header's MAC checked the passphrase; the payload did not read.
+        .map_err(|_| BackupError::Damaged)?;
+    let mut snapshot: Snapshot = serde_json::from_slice(&json).map_err(BackupError::Contents)?;
     if snapshot.format != FORMAT {
-        return Err(BackupError::Version(snapshot.format));
+        return Err(BackupError::Version(std::mem::take(&mut snapshot.format)));
     }
     Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            format: FORMAT.into(),
+            phrase: "abandon ability able".into(),
+            records: vec![RecordCopy {
+                table: 's',
+                id: "00".into(),
+                value: serde_json::json!("x".repeat(200_000)),
+            }],
+        }
+    }
+
+    #[test]
+    fn fail_a_wrong_passphrase_and_a_cut_backup_are_told_apart() {
+        let bytes = seal(&snapshot(), "pass").unwrap();
+        assert!(matches!(
+            open(&bytes, "other"),
+            Err(BackupError::WrongPassphrase)
+        ));
+        let cut = &bytes[..bytes.len() - 100];
+        assert!(matches!(open(cut, "pass"), Err(BackupError::Damaged)));
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(matches!(open(&flipped, "pass"), Err(BackupError::Damaged)));
+        assert_eq!(open(&bytes, "pass").unwrap().records.len(), 1);
+    }
+
+    #[test]
+    fn a_snapshots_debug_leaves_the_phrase_out() {
+        let shown = format!("{:?}", snapshot());
+        assert!(!shown.contains("abandon"), "{shown}");
+    }
 }
