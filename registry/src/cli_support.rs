@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+/// The most of a secret's file read: its first line is the secret.
+const MAX_SECRET_FILE: u64 = 64 << 10;
+
 /// Logs to stderr, filtered by `RUST_LOG` (else `default_level`), in colour
 /// only on a terminal (see [`log_colour`]).
 pub fn init_tracing(default_level: &str) {
@@ -93,16 +96,37 @@ pub fn secret(
     confirm: bool,
 ) -> Result<Zeroizing<String>, SecretError> {
     if let Some(path) = file {
-        let text =
-            Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|source| SecretError::File {
-                    path: path.to_owned(),
-                    source,
-                })?,
-            );
-        return Ok(Zeroizing::new(
-            text.lines().next().unwrap_or_default().to_owned(),
-        ));
+        use std::io::Read as _;
+        let failed = |source| SecretError::File {
+            path: path.to_owned(),
+            source,
+        };
+        // A secret is its file's first line: read no more than that
+        // could be, and only that line need be UTF-8.
+        let mut bytes = Zeroizing::new(Vec::new());
+        std::fs::File::open(path)
+            .map_err(failed)?
+            .take(MAX_SECRET_FILE)
+            .read_to_end(&mut bytes)
+            .map_err(failed)?;
+        let line = match bytes.iter().position(|b| *b == b'\n') {
+            Some(end) => &bytes[..end],
+            None if bytes.len() as u64 >= MAX_SECRET_FILE => {
+                return Err(failed(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "its first line is longer than a secret can be (64 KiB)",
+                )));
+            }
+            None => &bytes[..],
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = std::str::from_utf8(line).map_err(|_| {
+            failed(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "its first line is not UTF-8 text",
+            ))
+        })?;
+        return Ok(Zeroizing::new(text.to_owned()));
     }
     if let Ok(v) = std::env::var(var) {
         return Ok(Zeroizing::new(v));
@@ -171,5 +195,25 @@ mod tests {
         assert_eq!(got.as_str(), "first line");
         let err = secret(Some(&dir.path().join("nope")), "X", "passphrase", false).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn fail_a_secret_file_is_read_no_further_than_a_secret_can_be() {
+        let dir = tempfile::tempdir().unwrap();
+        let read = |bytes: &[u8]| {
+            let path = dir.path().join("pass");
+            std::fs::write(&path, bytes).unwrap();
+            secret(Some(&path), "VOUCH_TEST_UNSET_VAR", "passphrase", false)
+        };
+        // A first line, then anything: only the line is read as text.
+        let mut tail = b"pw with spaces\r\n".to_vec();
+        tail.extend(std::iter::repeat_n(0xff, 200_000));
+        assert_eq!(read(&tail).unwrap().as_str(), "pw with spaces");
+        // No line end within 64 KiB, or a first line that is not UTF-8.
+        let err = read(&vec![b'a'; 100_000]).unwrap_err();
+        assert!(err.to_string().contains("longer than"), "{err}");
+        let err = read(b"\xff\xfe\n").unwrap_err();
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+        assert_eq!(read(b"").unwrap().as_str(), "");
     }
 }

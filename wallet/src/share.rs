@@ -161,6 +161,10 @@ pub enum RelayShareError {
     /// The link's QR code.
     #[error(transparent)]
     Share(#[from] ShareError),
+    /// The relay answered with an id that is not 32 hex digits (it goes
+    /// into the link, before the key).
+    #[error("the relay answered with an id that is not 32 hex digits: {0:?}")]
+    RelayId(String),
 }
 
 /// Seals `presentation` (its file form, anchor proof included) under a
@@ -180,6 +184,10 @@ pub async fn relay(
     rng.fill_bytes(key.as_mut());
     let jwe = vouch_registry::relay_link::seal(&presentation.to_file_json(), &key)?;
     let stored = client.relay_put(jwe.as_bytes(), RELAY_TTL, true).await?;
+    if stored.id.len() != 32 || !stored.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let shown: String = stored.id.chars().take(80).collect();
+        return Err(RelayShareError::RelayId(shown));
+    }
     let link = vouch_registry::relay_link::link(client.base(), &stored.id, &key);
     Ok(QrShare::link(&link)?)
 }

@@ -578,3 +578,58 @@ fn a_credential_imports_from_the_vch1_text_of_an_issuers_qr_code() {
     ));
     assert_eq!(wallet.list(NOW).unwrap().len(), 1);
 }
+
+/// A relay whose answer names an id that is not 32 hex digits (the id goes
+/// into the link ahead of the key) is refused: no link is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_a_relay_id_that_is_not_32_hex_digits_makes_no_link() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use vouch_wallet::share::{self, RelayShareError};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    // Answers one request, whatever it was, with a hostile id.
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 64 << 10];
+        // The headers, then as much body as they announce.
+        loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if seen.len() >= end + 4 + length {
+                    break;
+                }
+            }
+            assert!(n > 0, "the client closed early");
+        }
+        let body = r##"{"id":"0123456789abcdef#key=evil/../x","expires":1}"##;
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(reply.as_bytes()).await.unwrap();
+    });
+    let client = vouch_registry::client::NodeClient::new(&base).unwrap();
+    let presentation = vouch_core::presentation::Presentation {
+        sd_jwt: "a.b.c~".into(),
+        anchor_proof: None,
+    };
+    let mut rng = StdRng::seed_from_u64(16);
+    let err = share::relay(&client, &presentation, &mut rng)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, RelayShareError::RelayId(_)), "{err}");
+    server.await.unwrap();
+}
