@@ -39,6 +39,10 @@ pub enum ImportError {
     /// Not text.
     #[error("{0} is neither a text file (a credential is an .sd-jwt text file) nor a PNG or JPEG image of a QR code")]
     NotText(String),
+    /// JSON: an issuer's archive (`credentials.jsonl`) or manifest, which
+    /// the command line imports.
+    #[error("{0} is JSON (an issuer's credentials.jsonl archive or manifest, not one credential): import an archive with `vouch-wallet import {0}`")]
+    Json(String),
     /// An image without a readable QR code.
     #[error("no QR code could be read from the image {path}")]
     Scan {
@@ -95,7 +99,7 @@ pub enum DidError {
 ///
 /// # Errors
 /// [`ImportError::Empty`], [`ImportError::Read`], [`ImportError::TooLarge`],
-/// [`ImportError::NotText`], [`ImportError::Scan`].
+/// [`ImportError::NotText`], [`ImportError::Json`], [`ImportError::Scan`].
 pub fn read_file(path: &str) -> Result<String, ImportError> {
     let typed = path.trim();
     if typed.is_empty() {
@@ -117,6 +121,9 @@ pub fn read_file(path: &str) -> Result<String, ImportError> {
             path: typed.to_owned(),
             source,
         });
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return Err(ImportError::Json(typed.to_owned()));
     }
     let len = bytes.len() as u64;
     if len > MAX_FILE {
@@ -211,6 +218,11 @@ mod tests {
             read_file(&big.display().to_string()),
             Err(ImportError::TooLarge { .. })
         ));
+        let archive = tmp.path().join("credentials.jsonl");
+        std::fs::write(&archive, "\n{\"row\":1}\n{\"row\":2}\n").unwrap();
+        let e = read_file(&archive.display().to_string()).unwrap_err();
+        assert!(matches!(e, ImportError::Json(_)));
+        assert!(e.to_string().contains("vouch-wallet import"), "{e}");
         let image = tmp.path().join("no-code.png");
         let blank = vec![255u8; 40 * 40];
         let mut png_bytes = Vec::new();

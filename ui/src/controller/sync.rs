@@ -31,7 +31,7 @@ pub enum SyncError {
     #[error("type the registry's URL, for example https://registry.example")]
     NoRegistry,
     /// Not an HTTP URL.
-    #[error("{0:?} is not a registry URL: it must start with https:// (or http:// for one on this computer)")]
+    #[error("{0:?} is not a registry URL: it must start with https:// (or http:// for one on this computer: localhost, 127.0.0.1, [::1])")]
     NotHttp(String),
     /// The node key typed is not the one the wallet pinned before.
     #[error("the wallet already trusts the registry node key {pinned}, not the one typed; a registry with another key is not the one this wallet trusts")]
@@ -91,6 +91,23 @@ pub struct SyncTarget {
     pub first: FirstSync,
 }
 
+/// Whether the authority at the start of `rest` (a URL after `http://`)
+/// names this computer: `localhost`, `127.x.x.x` or `[::1]`.
+fn is_loopback(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The sync `url_typed` (else the registry kept in the wallet) and
 /// `node_key` (else trust on first use) ask for.
 ///
@@ -103,7 +120,13 @@ pub fn target(wallet: &Wallet, url_typed: &str, node_key: &str) -> Result<SyncTa
         typed => typed.trim_end_matches('/').to_owned(),
     };
     let lower = url.to_ascii_lowercase();
-    if !(lower.starts_with("https://") || lower.starts_with("http://")) || url.contains(' ') {
+    let allowed = match lower.strip_prefix("http://") {
+        // Plain HTTP only to this computer: the first sync trusts the node
+        // key the registry sends, which anyone on the way could replace.
+        Some(rest) => is_loopback(rest),
+        None => lower.starts_with("https://"),
+    };
+    if !allowed || url.contains(' ') {
         return Err(SyncError::NotHttp(url));
     }
     let replica = wallet.replica_dir();
@@ -283,11 +306,26 @@ mod tests {
             target(&wallet, "  ", ""),
             Err(SyncError::NoRegistry)
         ));
-        for bad in ["registry.example", "ftp://registry.example", "https://a b"] {
+        for bad in [
+            "registry.example",
+            "ftp://registry.example",
+            "https://a b",
+            "http://registry.example",
+            "http://127.0.0.1.evil.example",
+            "http://localhost@evil.example",
+            "http://10.0.0.1:7400",
+        ] {
             assert!(
                 matches!(target(&wallet, bad, ""), Err(SyncError::NotHttp(_))),
                 "{bad}"
             );
+        }
+        for local in [
+            "http://127.0.0.1:7400",
+            "http://localhost:7400/",
+            "http://[::1]:7400",
+        ] {
+            assert!(target(&wallet, local, "").is_ok(), "{local}");
         }
         let t = target(&wallet, " https://registry.example/ ", "").unwrap();
         assert_eq!(t.url, "https://registry.example");
