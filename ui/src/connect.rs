@@ -170,7 +170,9 @@ fn strings(items: &[String]) -> ModelRc<SharedString> {
 /// UI thread. Refused (returns false) while other work runs. Should `work`
 /// panic (a bug, or a library failing on input it should have refused),
 /// the spinner stops and the window says so (`NavAdapter.failure`) instead
-/// of staying busy for good; `done` is not called.
+/// of staying busy for good; `done` is not called. (Public for the
+/// headless tests.)
+#[doc(hidden)]
 pub fn off_thread<T: Send + 'static>(
     window: &AppWindow,
     what: &str,
@@ -1134,18 +1136,23 @@ fn import_dropped(window: &AppWindow, app: &App) {
                 .iter()
                 .map(|path| {
                     let shown = path.display().to_string();
-                    let imported = receive::read_file(&path.to_string_lossy())
-                        .map_err(|e| plain(&e))
-                        .and_then(|text| {
-                            let mut session = worker.session();
-                            let wallet = session.wallet_mut().map_err(|e| plain(&e))?;
-                            let id = receive::import(wallet, &text, now(), &mut OsRng)
-                                .map_err(|e| plain(&e))?;
-                            Ok(wallet
-                                .show(&id, now())
-                                .map(|(s, _, _)| s.title)
-                                .unwrap_or(id))
-                        });
+                    // One file panicking (a decoder bug) is that file's
+                    // refusal: the others, and later drops, still go in.
+                    let imported = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        receive::read_file(&path.to_string_lossy())
+                            .map_err(|e| plain(&e))
+                            .and_then(|text| {
+                                let mut session = worker.session();
+                                let wallet = session.wallet_mut().map_err(|e| plain(&e))?;
+                                let id = receive::import(wallet, &text, now(), &mut OsRng)
+                                    .map_err(|e| plain(&e))?;
+                                Ok(wallet
+                                    .show(&id, now())
+                                    .map(|(s, _, _)| s.title)
+                                    .unwrap_or(id))
+                            })
+                    }))
+                    .unwrap_or_else(|panic| Err(panic_text("Importing it", panic.as_ref())));
                     (shown, imported)
                 })
                 .collect::<Vec<_>>()

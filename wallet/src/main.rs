@@ -508,7 +508,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                     other => other.into(),
                 })?;
             if let Some(key) = &check.trusted_on_first_use {
-                eprintln!("trusted the node key {key} on first use");
+                eprintln!(
+                    "trusted the node key {} on first use",
+                    Shown(&key.to_string())
+                );
             }
             let view = replica_view(&wallet);
             match view {
@@ -566,7 +569,7 @@ fn replica_view(wallet: &Wallet) -> Option<vouch_core::view::ChainView> {
     match wallet.chain_view() {
         Ok(view) => view,
         Err(e) => {
-            eprintln!("warning: {e}; statuses are unknown");
+            eprintln!("warning: {}; statuses are unknown", Shown(&e.to_string()));
             None
         }
     }
@@ -619,7 +622,6 @@ fn read_credential(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("{} is neither text nor a PNG/JPEG image", path.display()))
 }
 
-/// Reads a text file of at most `max` bytes.
 /// The bytes of `path`, refused past `max` (read no further than that).
 fn read_bytes_bounded(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
     use std::io::Read as _;
@@ -634,6 +636,7 @@ fn read_bytes_bounded(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A text file of at most `max` bytes.
 fn read_bounded(path: &Path, max: u64) -> anyhow::Result<String> {
     String::from_utf8(read_bytes_bounded(path, max)?)
         .with_context(|| format!("reading {} (not UTF-8 text)", path.display()))

@@ -164,8 +164,11 @@ impl Store {
     /// wallet (and `dir` free for another try) or the whole new one.
     ///
     /// # Errors
-    /// [`StoreError::Exists`] when `dir` already holds one;
-    /// [`StoreError::TooLarge`], sealing and I/O errors (no wallet then).
+    /// [`StoreError::Exists`] when `dir` already holds one (or a `store`
+    /// that is not one); [`StoreError::TooLarge`], sealing and I/O errors
+    /// (no wallet then). Should syncing `dir` or reopening the store fail
+    /// after the rename, the error is returned though the wallet is in
+    /// place, whole: opening it says so.
     pub fn create_holding(
         dir: &Path,
         passphrase: &str,
@@ -197,12 +200,15 @@ impl Store {
             db.open_tree("records")?
                 .apply_batch(sealed_batch(&data_key, records, rng)?)?;
             db.flush()?;
+            drop(db);
+            // The files in it are on disk before it is renamed into place.
+            sync_dir(&building)?;
             Ok::<_, StoreError>(())
         })();
         let placed = built.and_then(|()| {
             // The database is closed (dropped above) before it moves.
             std::fs::rename(&building, dir.join("store")).map_err(|e| {
-                if Self::exists(dir) {
+                if dir.join("store").exists() {
                     StoreError::Exists(dir.to_owned())
                 } else {
                     e.into()

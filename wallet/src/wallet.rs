@@ -26,12 +26,22 @@ pub const KEY_SEARCH_GAP: u32 = 1000;
 /// may hand out. A restore sets it [`KEY_SEARCH_GAP`] past the highest
 /// index it knows: the wallet restored from may have handed out DIDs it
 /// held no credential for yet, and giving one of them to another issuer
-/// would link the two credentials.
+/// would link the two credentials. (If that wallet had itself been
+/// restored and handed out DIDs past its own floor, some may still come
+/// round again: no restore can know them.)
 const KEY_FLOOR: &[u8] = b"key-floor";
 
-/// The highest holder key index a wallet uses, so that searching
-/// [`KEY_SEARCH_GAP`] past it stays a hardened index (< 2^31).
-const MAX_KEY_INDEX: u32 = (1 << 31) - 1 - 2 * KEY_SEARCH_GAP;
+/// The settings record holding the registry URL (text).
+const REGISTRY: &[u8] = b"registry";
+
+/// The most holder keys [`Wallet::receive`] hands out (and the highest a
+/// restore's floor goes), so that every search for a key
+/// ([`Wallet::holder_dids`], an import after a restore) stays short.
+pub const MAX_HANDED_OUT: u32 = 100_000;
+
+/// The highest key index a wallet holds: one handed out, or one an
+/// import found up to [`KEY_SEARCH_GAP`] past them.
+const MAX_KEY_INDEX: u32 = MAX_HANDED_OUT + KEY_SEARCH_GAP;
 
 /// Why a wallet operation failed. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +95,9 @@ pub enum WalletError {
     /// A backup names a table this version does not know.
     #[error("the backup holds a record of unknown kind {0:?}")]
     BackupRecord(char),
+    /// [`MAX_HANDED_OUT`] holder keys were handed out already.
+    #[error("this wallet has handed out {MAX_HANDED_OUT} holder DIDs, the most it hands out")]
+    KeysExhausted,
     /// A backup's record that no wallet writes (nothing was created).
     #[error("the backup's record {record} is refused: {why} (nothing was created)")]
     BackupRecordRefused {
@@ -251,7 +264,7 @@ impl Wallet {
         rng: &mut impl CryptoRngCore,
     ) -> Result<(Wallet, RecoveryPhrase), WalletError> {
         let phrase = RecoveryPhrase::generate(rng);
-        let wallet = Self::create_with(dir, passphrase, cost, &phrase, None, &[], rng)?;
+        let wallet = Self::create_with(dir, passphrase, cost, &phrase, None, Vec::new(), rng)?;
         Ok((wallet, phrase))
     }
 
@@ -277,7 +290,7 @@ impl Wallet {
             cost,
             phrase,
             Some(KEY_SEARCH_GAP),
-            &[],
+            Vec::new(),
             rng,
         )
     }
@@ -290,28 +303,24 @@ impl Wallet {
         cost: Cost,
         phrase: &RecoveryPhrase,
         key_floor: Option<u32>,
-        records: &[Write<'_>],
+        mut records: Vec<Write<'_>>,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Wallet, WalletError> {
-        let line = phrase.to_line();
-        let mut writes = vec![Write::Put(
-            Table::Secrets,
-            b"phrase",
-            crate::store::to_json(&*line)?,
-        )];
         if let Some(floor) = key_floor {
-            writes.push(Write::Put(
+            records.push(Write::Put(
                 Table::Settings,
                 KEY_FLOOR,
                 crate::store::to_json(&floor)?,
             ));
         }
-        writes.extend(records.iter().map(|w| match w {
-            Write::Put(t, id, json) => Write::Put(*t, id, json.clone()),
-            Write::Remove(t, id) => Write::Remove(*t, id),
-        }));
-        let created = Store::create_holding(dir, passphrase, cost, &writes, rng);
-        if let Some(Write::Put(_, _, json)) = writes.first_mut() {
+        let line = phrase.to_line();
+        records.push(Write::Put(
+            Table::Secrets,
+            b"phrase",
+            crate::store::to_json(&*line)?,
+        ));
+        let created = Store::create_holding(dir, passphrase, cost, &records, rng);
+        if let Some(Write::Put(_, _, json)) = records.last_mut() {
             zeroize::Zeroize::zeroize(json);
         }
         Self::from_store(created?)
@@ -387,6 +396,9 @@ impl Wallet {
         rng: &mut impl CryptoRngCore,
     ) -> Result<DidKey, WalletError> {
         let index = self.next_key;
+        if index >= MAX_HANDED_OUT {
+            return Err(WalletError::KeysExhausted);
+        }
         let key = keys::holder_key(self.seed.as_ref(), index)?;
         let did = DidKey::from_public_key(&key.verifying_key());
         self.remember_key(index, &did, now, rng)?;
@@ -824,7 +836,7 @@ impl Wallet {
     /// # Errors
     /// Store errors.
     pub fn registry(&self) -> Result<Option<String>, WalletError> {
-        Ok(self.store.get(Table::Settings, b"registry")?)
+        Ok(self.store.get(Table::Settings, REGISTRY)?)
     }
 
     /// Sets the registry URL.
@@ -832,7 +844,7 @@ impl Wallet {
     /// # Errors
     /// Store errors.
     pub fn set_registry(&self, url: &str, rng: &mut impl CryptoRngCore) -> Result<(), WalletError> {
-        self.store.put(Table::Settings, b"registry", &url, rng)?;
+        self.store.put(Table::Settings, REGISTRY, &url, rng)?;
         Ok(())
     }
 
@@ -890,7 +902,9 @@ impl Wallet {
     ///
     /// # Errors
     /// [`WalletError::NotEmpty`], [`WalletError::Backup`] (wrong passphrase,
-    /// not a backup, damaged); nothing is created then.
+    /// not a backup, damaged), [`WalletError::BackupRecord`] and
+    /// [`WalletError::BackupRecordRefused`] (a record no wallet writes),
+    /// store errors ([`StoreError::TooLarge`]); nothing is created then.
     pub fn restore_backup(
         dir: &Path,
         bytes: &[u8],
@@ -952,21 +966,25 @@ impl Wallet {
                 Table::Settings if id == KEY_FLOOR => {
                     let at = serde_json::from_slice::<u32>(&json)
                         .ok()
-                        .filter(|f| *f <= MAX_KEY_INDEX)
+                        .filter(|f| *f <= MAX_HANDED_OUT)
                         .ok_or_else(|| refused("the key floor is not a key index"))?;
                     floor = floor.max(at);
                     continue;
+                }
+                Table::Settings if id == REGISTRY => {
+                    serde_json::from_slice::<String>(&json)
+                        .map_err(|_| refused("the registry setting is not text"))?;
                 }
                 Table::Settings | Table::Secrets => {}
             }
             parsed.push((table, id, json));
         }
         let writes: Vec<Write<'_>> = parsed
-            .iter()
-            .map(|(t, id, json)| Write::Put(*t, id, json.clone()))
+            .iter_mut()
+            .map(|(t, id, json)| Write::Put(*t, id, std::mem::take(json)))
             .collect();
-        let floor = floor.saturating_add(KEY_SEARCH_GAP).min(MAX_KEY_INDEX);
-        Self::create_with(dir, passphrase, cost, &phrase, Some(floor), &writes, rng)
+        let floor = floor.saturating_add(KEY_SEARCH_GAP).min(MAX_HANDED_OUT);
+        Self::create_with(dir, passphrase, cost, &phrase, Some(floor), writes, rng)
     }
 
     /// Changes the passphrase (re-wraps the data key only).

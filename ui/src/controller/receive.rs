@@ -41,7 +41,7 @@ pub enum ImportError {
     NotText(String),
     /// JSON: an issuer's archive (`credentials.jsonl`) or manifest, which
     /// the command line imports.
-    #[error("{0} is JSON (an issuer's credentials.jsonl archive or manifest, not one credential): import an archive with `vouch-wallet import {0}`")]
+    #[error("{0} is JSON (an issuer's credentials.jsonl archive or manifest, not one credential): import an archive with `vouch-wallet import --dir WALLET {0}`, a credential with its manifest with `--manifest`")]
     Json(String),
     /// An image without a readable QR code.
     #[error("no QR code could be read from the image {path}")]

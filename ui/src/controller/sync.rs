@@ -30,7 +30,7 @@ pub enum SyncError {
     /// No URL typed, and none kept.
     #[error("type the registry's URL, for example https://registry.example")]
     NoRegistry,
-    /// Not an HTTP URL.
+    /// Not an https:// URL, nor an http:// one of this computer.
     #[error("{0:?} is not a registry URL: it must start with https:// (or http:// for one on this computer: localhost, 127.0.0.1, [::1])")]
     NotHttp(String),
     /// The node key typed is not the one the wallet pinned before.

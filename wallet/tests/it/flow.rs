@@ -418,11 +418,11 @@ fn fail_a_backup_with_a_record_no_wallet_writes_creates_nothing() {
         value: serde_json::json!({"did": did, "created": NOW}),
     };
     let cases = [
-        ("a key id of one byte", key("00", did.as_str())),
-        ("a key index past 2^31", key("7fffffff", did.as_str())),
-        ("another key's DID", key("00000001", did.as_str())),
+        ("4 bytes", key("00", did.as_str())),
+        ("out of range", key("7fffffff", did.as_str())),
+        ("not this phrase's key", key("00000001", did.as_str())),
         (
-            "an activity id of 2 bytes",
+            "8 bytes",
             RecordCopy {
                 table: 'a',
                 id: "0001".into(),
@@ -431,11 +431,19 @@ fn fail_a_backup_with_a_record_no_wallet_writes_creates_nothing() {
             },
         ),
         (
-            "a key floor that is not an index",
+            "the key floor is not a key index",
             RecordCopy {
                 table: 's',
                 id: hex::encode("key-floor"),
                 value: serde_json::json!(u32::MAX),
+            },
+        ),
+        (
+            "the registry setting is not text",
+            RecordCopy {
+                table: 's',
+                id: hex::encode("registry"),
+                value: serde_json::json!({"url": 1}),
             },
         ),
     ];
@@ -450,7 +458,7 @@ fn fail_a_backup_with_a_record_no_wallet_writes_creates_nothing() {
         let err = Wallet::restore_backup(dir.path(), &bytes, "backup pass", Cost::TEST, &mut rng)
             .unwrap_err();
         assert!(
-            matches!(err, WalletError::BackupRecordRefused { .. }),
+            matches!(err, WalletError::BackupRecordRefused { why, .. } if why.contains(what)),
             "{what}: {err}"
         );
         assert_eq!(
@@ -459,6 +467,48 @@ fn fail_a_backup_with_a_record_no_wallet_writes_creates_nothing() {
             "{what}: a refused restore leaves the directory empty"
         );
     }
+}
+
+#[test]
+fn a_backup_restored_hands_out_no_did_given_out_after_it_was_made() {
+    let original = tempfile::tempdir().unwrap();
+    let restored = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(17);
+    let (mut wallet, _) = Wallet::create(original.path(), "pw", Cost::TEST, &mut rng).unwrap();
+    let mut given = vec![wallet.receive(NOW, &mut rng).unwrap()];
+    let bytes = wallet.backup("backup pass").unwrap();
+    // Handed out after the backup: the backup cannot know them.
+    given.extend((0..2).map(|_| wallet.receive(NOW, &mut rng).unwrap()));
+    let mut back =
+        Wallet::restore_backup(restored.path(), &bytes, "backup pass", Cost::TEST, &mut rng)
+            .unwrap();
+    let next = back.receive(NOW, &mut rng).unwrap();
+    assert!(!given.contains(&next), "{next:?} was given out before");
+}
+
+#[test]
+fn fail_a_wallet_hands_out_no_more_than_its_most_dids() {
+    use vouch_wallet::backup::{seal, RecordCopy, Snapshot};
+    let mut rng = StdRng::seed_from_u64(18);
+    let phrase = RecoveryPhrase::generate(&mut rng);
+    // A backup whose floor is the most a wallet hands out.
+    let snapshot = Snapshot {
+        format: vouch_wallet::backup::FORMAT.into(),
+        phrase: phrase.to_line().to_string(),
+        records: vec![RecordCopy {
+            table: 's',
+            id: hex::encode("key-floor"),
+            value: serde_json::json!(vouch_wallet::wallet::MAX_HANDED_OUT),
+        }],
+    };
+    let bytes = seal(&snapshot, "backup pass").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut wallet =
+        Wallet::restore_backup(dir.path(), &bytes, "backup pass", Cost::TEST, &mut rng).unwrap();
+    assert!(matches!(
+        wallet.receive(NOW, &mut rng),
+        Err(WalletError::KeysExhausted)
+    ));
 }
 
 #[test]
