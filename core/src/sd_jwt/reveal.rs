@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::jws::Jws;
 use crate::path::{ClaimPath, Segment};
 
-use super::compact::SdJwt;
+use super::compact::{KnownSdHash, SdJwt};
 use super::disclosure::Disclosure;
 use super::{ELLIPSIS, KB_JWT_TYP, MAX_DEPTH, NOT_DISCLOSABLE, SD, SD_ALG};
 
@@ -365,6 +365,7 @@ impl SdJwt {
             payload: self.payload.clone(),
             disclosures,
             kb: None,
+            known_sd_hash: KnownSdHash::default(),
         })
     }
 
@@ -423,6 +424,7 @@ mod tests {
             payload,
             disclosures,
             kb: None,
+            known_sd_hash: KnownSdHash::default(),
         }
     }
 
