@@ -544,7 +544,7 @@ fn run_parsed(
     // Claims asked for.
     verdict.push(
         CheckName::RequestedClaims,
-        requested(&sd_jwt, &verdict, request),
+        requested(sd_jwt, &verdict, request),
     );
 
     // Kind, accreditation, key, status: only for a credential whose
@@ -636,7 +636,7 @@ fn run_parsed(
     // The holder key as the processed claims show it. `cnf` cannot be
     // disclosed, so it is the payload's (whose key the KB-JWT was checked
     // with, read once), unless the reveal took SD-JWT machinery out of it.
-    let holder = holder_did(&sd_jwt, &verdict, &internal);
+    let holder = holder_did(sd_jwt, &verdict, &internal);
     // The name is the chain's word for an accredited issuer: shown only
     // when the accreditation check passed, never next to a failed one.
     let accredited = verdict.check(CheckName::Accreditation) == Some(&Outcome::Pass);
