@@ -186,7 +186,9 @@ impl<'a> Revealer<'a> {
         obj: &'a Map<String, Value>,
         top: bool,
     ) -> Result<Map<String, Value>, RevealError> {
-        let mut out = Map::new();
+        // Room for the plain members (`_sd` and `_sd_alg` are not kept, so
+        // about as many claims disclosed from `_sd` fit without regrowing).
+        let mut out = Map::with_capacity(obj.len());
         for (key, value) in obj {
             match key.as_str() {
                 SD => {}
