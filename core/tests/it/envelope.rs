@@ -106,8 +106,9 @@ fn envelope_of_every_presentation_size_round_trips() {
 /// `decode_sd_jwt` is `decode` then `SdJwt::parse`, without decoding
 /// twice: the same SD-JWT or the same error for presentations of every
 /// size, for texts that are no SD-JWT (each parse error in the order
-/// `parse` finds them), and for every one-character mutation of a real
-/// envelope (refused alike, or decoded to the same thing).
+/// `parse` finds them), for the sd_hash bomb, and for every one-character
+/// mutation of a real envelope (refused alike, or decoded to the same
+/// thing).
 #[test]
 fn an_envelope_decoded_into_its_sd_jwt_is_what_parsing_its_text_gives() {
     use vouch_core::SdJwt;
@@ -163,6 +164,13 @@ fn an_envelope_decoded_into_its_sd_jwt_is_what_parsing_its_text_gives() {
         }
         same(&env);
     }
+
+    // Bounded as decode is: the sd_hash bomb is refused by its size.
+    same(SD_HASH_BOMB);
+    assert!(matches!(
+        envelope::decode_sd_jwt(SD_HASH_BOMB),
+        Err(envelope::EnvelopeError::TooLarge { .. })
+    ));
 
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
     let env = envelope::encode(&text).unwrap();
