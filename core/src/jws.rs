@@ -100,8 +100,27 @@ impl Jws {
         let header_bytes = b64::decode(h).map_err(|_| JwsError::Base64 { part: "header" })?;
         let payload = b64::decode(p).map_err(|_| JwsError::Base64 { part: "payload" })?;
         let signature = b64::decode(s).map_err(|_| JwsError::Base64 { part: "signature" })?;
-        let header: Map<String, Value> =
-            parse_json_object(&header_bytes).map_err(JwsError::Header)?;
+        Self::from_decoded(text.to_owned(), &header_bytes, payload, signature)
+    }
+
+    /// As [`Jws::parse`], for `text` whose three parts are already
+    /// decoded: `header`, `payload` and `signature` must be exactly what
+    /// base64url-decoding them gives (the QR envelope renders the text
+    /// from these bytes, so it has them). Makes the checks [`Jws::parse`]
+    /// makes after decoding, with the same errors.
+    pub(crate) fn from_decoded(
+        text: String,
+        header: &[u8],
+        payload: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> Result<Self, JwsError> {
+        if text.len() > MAX_JWS_BYTES {
+            return Err(JwsError::TooLarge {
+                len: text.len(),
+                max: MAX_JWS_BYTES,
+            });
+        }
+        let header: Map<String, Value> = parse_json_object(header).map_err(JwsError::Header)?;
         let alg = match header.get("alg").and_then(Value::as_str) {
             Some("EdDSA") => Alg::EdDSA,
             Some("ES256") => Alg::ES256,
@@ -112,7 +131,7 @@ impl Jws {
             return Err(JwsError::Crit);
         }
         Ok(Self {
-            text: text.to_owned(),
+            text,
             alg,
             header,
             payload,

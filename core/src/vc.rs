@@ -431,7 +431,16 @@ pub(crate) fn verify_parsed(
     options: &VerifyOptions,
 ) -> Result<(SdJwt, Verdict), VerifyError> {
     let sd_jwt = SdJwt::parse(text)?;
-    let mut verdict = sd_jwt::verify_parsed(&sd_jwt, options)?;
+    let verdict = verify_sd_jwt(&sd_jwt, options)?;
+    Ok((sd_jwt, verdict))
+}
+
+/// As [`verify_with`], on an SD-JWT parsed already.
+pub(crate) fn verify_sd_jwt(
+    sd_jwt: &SdJwt,
+    options: &VerifyOptions,
+) -> Result<Verdict, VerifyError> {
+    let mut verdict = sd_jwt::verify_parsed(sd_jwt, options)?;
     let payload = sd_jwt.payload();
     let format = (|| {
         match sd_jwt.jwt().header_str("typ") {
@@ -465,7 +474,7 @@ pub(crate) fn verify_parsed(
             outcome,
         },
     );
-    Ok((sd_jwt, verdict))
+    Ok(verdict)
 }
 
 /// Parses `--disclose` paths.

@@ -305,7 +305,51 @@ pub fn verify<'a>(
     policy: &Policy,
     now: i64,
 ) -> Result<Verification, VerifyError> {
-    run(input.into(), request, view, policy, now, None)
+    run(
+        Subject::Text(input.into()),
+        request,
+        view,
+        policy,
+        now,
+        None,
+    )
+}
+
+/// As [`verify`], for a presentation whose SD-JWT is parsed already (for
+/// instance by [`crate::envelope::decode_sd_jwt`]), with the anchor proof
+/// it carries or was given with, if any: the verification [`verify`]
+/// gives for the presentation's text and that proof.
+///
+/// # Errors
+/// As [`verify`], but for a presentation that does not read or parse,
+/// which is the caller's to report.
+pub fn verify_sd_jwt(
+    sd_jwt: &SdJwt,
+    anchor: Option<&AnchorProof>,
+    request: &Request,
+    view: &ChainView,
+    policy: &Policy,
+    now: i64,
+) -> Result<Verification, VerifyError> {
+    run(
+        Subject::Parsed { sd_jwt, anchor },
+        request,
+        view,
+        policy,
+        now,
+        None,
+    )
+}
+
+/// What [`run`] checks: a presentation's text in any form, or its SD-JWT
+/// parsed already with its anchor proof.
+#[derive(Debug, Clone, Copy)]
+enum Subject<'a> {
+    Text(Presentation<'a>),
+    Parsed {
+        sd_jwt: &'a SdJwt,
+        anchor: Option<&'a AnchorProof>,
+    },
 }
 
 /// A presentation checked but for its two signatures (see [`prepare`]).
@@ -321,7 +365,7 @@ pub struct Prepared<'a> {
     signatures: Option<Signatures>,
     /// What was verified, to verify it again at once when the deferred
     /// signatures do not hold.
-    input: Presentation<'a>,
+    input: Subject<'a>,
     request: &'a Request,
     view: &'a ChainView,
     policy: &'a Policy,
@@ -382,7 +426,38 @@ pub fn prepare<'a>(
     policy: &'a Policy,
     now: i64,
 ) -> Result<Prepared<'a>, VerifyError> {
-    let input = input.into();
+    prepare_subject(Subject::Text(input.into()), request, view, policy, now)
+}
+
+/// [`prepare`] for a presentation whose SD-JWT is parsed already: see
+/// [`verify_sd_jwt`].
+///
+/// # Errors
+/// As [`verify_sd_jwt`].
+pub fn prepare_sd_jwt<'a>(
+    sd_jwt: &'a SdJwt,
+    anchor: Option<&'a AnchorProof>,
+    request: &'a Request,
+    view: &'a ChainView,
+    policy: &'a Policy,
+    now: i64,
+) -> Result<Prepared<'a>, VerifyError> {
+    prepare_subject(
+        Subject::Parsed { sd_jwt, anchor },
+        request,
+        view,
+        policy,
+        now,
+    )
+}
+
+fn prepare_subject<'a>(
+    input: Subject<'a>,
+    request: &'a Request,
+    view: &'a ChainView,
+    policy: &'a Policy,
+    now: i64,
+) -> Result<Prepared<'a>, VerifyError> {
     let deferral = Deferral::default();
     let verification = run(input, request, view, policy, now, Some(deferral.clone()))?;
     Ok(Prepared {
@@ -398,16 +473,38 @@ pub fn prepare<'a>(
 
 /// [`verify`], with the signature check deferred into `defer` when given.
 fn run(
-    presentation: Presentation<'_>,
+    subject: Subject<'_>,
     request: &Request,
     view: &ChainView,
     policy: &Policy,
     now: i64,
     defer: Option<Deferral>,
 ) -> Result<Verification, VerifyError> {
-    let read = crate::presentation::Presentation::read(presentation.text)?;
-    let text = read.sd_jwt.as_str();
-    let anchor_proof = presentation.anchor.or(read.anchor_proof.as_ref());
+    match subject {
+        Subject::Text(presentation) => {
+            let read = crate::presentation::Presentation::read(presentation.text)?;
+            let anchor = presentation.anchor.or(read.anchor_proof.as_ref());
+            let sd_jwt = SdJwt::parse(&read.sd_jwt)?;
+            run_parsed(&sd_jwt, anchor, request, view, policy, now, defer)
+        }
+        Subject::Parsed { sd_jwt, anchor } => {
+            run_parsed(sd_jwt, anchor, request, view, policy, now, defer)
+        }
+    }
+}
+
+/// [`run`] on the parsed SD-JWT, with the anchor proof checked.
+fn run_parsed(
+    sd_jwt: &SdJwt,
+    anchor_proof: Option<&AnchorProof>,
+    request: &Request,
+    view: &ChainView,
+    policy: &Policy,
+    now: i64,
+    defer: Option<Deferral>,
+) -> Result<Verification, VerifyError> {
+    // The credential: the issuer-signed JWT, the anchored leaf.
+    let text = sd_jwt.jwt().as_str();
     // An empty nonce is no nonce: a presentation bound to "" must not pass
     // a request that "issued" "".
     let nonce = request.nonce.as_deref().filter(|n| !n.is_empty());
@@ -421,7 +518,7 @@ fn run(
     );
     options.leeway = policy.leeway;
     options.defer = defer;
-    let (sd_jwt, mut verdict) = crate::vc::verify_parsed(text, &options)?;
+    let mut verdict = crate::vc::verify_sd_jwt(sd_jwt, &options)?;
     if request.aud.is_empty() {
         replace(
             &mut verdict,
@@ -447,7 +544,7 @@ fn run(
     // Claims asked for.
     verdict.push(
         CheckName::RequestedClaims,
-        requested(&sd_jwt, &verdict, request),
+        requested(sd_jwt, &verdict, request),
     );
 
     // Kind, accreditation, key, status: only for a credential whose
@@ -539,7 +636,7 @@ fn run(
     // The holder key as the processed claims show it. `cnf` cannot be
     // disclosed, so it is the payload's (whose key the KB-JWT was checked
     // with, read once), unless the reveal took SD-JWT machinery out of it.
-    let holder = holder_did(&sd_jwt, &verdict, &internal);
+    let holder = holder_did(sd_jwt, &verdict, &internal);
     // The name is the chain's word for an accredited issuer: shown only
     // when the accreditation check passed, never next to a failed one.
     let accredited = verdict.check(CheckName::Accreditation) == Some(&Outcome::Pass);

@@ -105,11 +105,23 @@ pub fn sd_jwt_kb(data: &[u8]) {
     }
 }
 
-/// `envelope::decode`; what decodes stays within `MAX_DECODED` and survives
+/// `envelope::decode`, and `envelope::decode_sd_jwt` agreeing with it; what
+/// decodes stays within `MAX_DECODED` and survives
 /// encode -> decode. The other way too: whatever `envelope::encode` accepts
 /// decodes back to exactly the input.
 pub fn envelope(data: &[u8]) {
     let Some(text) = text(data) else { return };
+    // Decoded straight into its SD-JWT: what parsing the decoded text
+    // gives, or the same envelope error.
+    match (envelope::decode(text), envelope::decode_sd_jwt(text)) {
+        (Ok(decoded), Ok(parsed)) => assert_eq!(
+            parsed.sd_jwt,
+            SdJwt::parse(&decoded),
+            "decode_sd_jwt differs from parsing the decoded text"
+        ),
+        (Err(e), Err(again)) => assert_eq!(e, again, "decode_sd_jwt fails otherwise"),
+        (one, other) => panic!("decode {one:?}, decode_sd_jwt {other:?}"),
+    }
     if let Ok(presentation) = envelope::decode(text) {
         assert!(presentation.len() <= envelope::MAX_DECODED);
         if let Ok(again) = envelope::encode(&presentation) {

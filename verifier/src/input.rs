@@ -22,7 +22,7 @@ use std::path::Path;
 
 use vouch_core::presentation::Presentation as FilePresentation;
 use vouch_core::verify::Presentation;
-use vouch_core::AnchorProof;
+use vouch_core::{AnchorProof, SdJwt};
 
 use crate::qr::{self, QrError};
 use crate::relay::{RelayError, RelayHosts, RelayLink};
@@ -149,40 +149,41 @@ impl Presented {
         kb_nonce(&read.sd_jwt)
     }
 
-    /// The presentation read once: the compact SD-JWT+KB form of its text
-    /// (a `VCH1:` envelope decoded, a presentation file opened), with the
+    /// The presentation read once: its SD-JWT parsed (a `VCH1:` envelope
+    /// decoded straight into it, a presentation file opened), with the
     /// anchor proof given apart or else the one it carries; `None` when
-    /// it does not read (then [`Presented::presentation`] is checked, and
-    /// verification says why).
+    /// it does not read or parse (then [`Presented::presentation`] is
+    /// checked, and verification says why).
     pub(crate) fn read(&self) -> Option<Read> {
-        let read = FilePresentation::read(&self.text).ok()?;
+        // Told apart as `vouch_core::presentation::Presentation::read`
+        // tells them.
+        let text = self.text.trim_matches(|c: char| c.is_ascii_whitespace());
+        let (sd_jwt, carried) = if text.starts_with(vouch_core::envelope::PREFIX) {
+            let decoded = vouch_core::envelope::decode_sd_jwt(text).ok()?;
+            (decoded.sd_jwt.ok()?, decoded.anchor_proof)
+        } else {
+            let read = FilePresentation::read(text).ok()?;
+            (SdJwt::parse(&read.sd_jwt).ok()?, read.anchor_proof)
+        };
         Some(Read {
-            anchor: self.anchor.clone().or(read.anchor_proof),
-            sd_jwt: read.sd_jwt,
+            anchor: self.anchor.clone().or(carried),
+            sd_jwt,
         })
     }
 }
 
 /// A [`Presented`] read once ([`Presented::read`]).
 pub(crate) struct Read {
-    /// The compact SD-JWT+KB presentation.
-    pub(crate) sd_jwt: String,
+    /// The presentation's SD-JWT+KB, parsed.
+    pub(crate) sd_jwt: SdJwt,
     /// The anchor proof checked.
     pub(crate) anchor: Option<AnchorProof>,
 }
 
 impl Read {
-    /// As [`Presented::presentation`]: the same presentation and proof.
-    pub(crate) fn presentation(&self) -> Presentation<'_> {
-        match &self.anchor {
-            Some(proof) => Presentation::with_anchor(&self.sd_jwt, proof),
-            None => Presentation::from(self.sd_jwt.as_str()),
-        }
-    }
-
     /// As [`Presented::kb_nonce`].
     pub(crate) fn kb_nonce(&self) -> Option<String> {
-        kb_nonce(&self.sd_jwt)
+        kb_payload_nonce(self.sd_jwt.kb_jwt()?.payload())
     }
 }
 
@@ -191,7 +192,11 @@ fn kb_nonce(sd_jwt: &str) -> Option<String> {
     // The KB-JWT is what follows the last `~`; only it is parsed.
     let (_, kb) = sd_jwt.rsplit_once('~')?;
     let kb = vouch_core::jws::Jws::parse(kb).ok()?;
-    let payload = kb.payload();
+    kb_payload_nonce(kb.payload())
+}
+
+/// The nonce a KB-JWT's `payload` carries, unverified (see [`kb_nonce`]).
+fn kb_payload_nonce(payload: &[u8]) -> Option<String> {
     /// The one claim read, borrowed; every other member is skipped.
     #[derive(serde::Deserialize)]
     struct Nonce<'a> {

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use vouch_core::presentation_request::PresentationRequest;
-use vouch_core::verify::{prepare, verify, Policy, Request, Verification};
+use vouch_core::verify::{
+    prepare, prepare_sd_jwt, verify, verify_sd_jwt, Policy, Request, Verification,
+};
 use vouch_core::view::{ChainView, Status};
 use vouch_core::{CheckName, ClaimPath, Outcome, VerifyError};
 use vouch_registry::client::{ClientError, NodeClient};
@@ -547,9 +549,6 @@ impl Checker {
         // and again to verify it. One that does not read goes to
         // verification as it is, which says why.
         let read = presented.read();
-        let input = read
-            .as_ref()
-            .map_or_else(|| presented.presentation(), Read::presentation);
         let (nonce, state) = match &ask.nonce {
             Some(nonce) => (Some(nonce.clone()), Some(self.nonces.state(nonce, now)?)),
             None => self.answered_nonce(read.as_ref().and_then(Read::kb_nonce), now)?,
@@ -574,15 +573,24 @@ impl Checker {
                 claims: Vec::new(),
             },
         };
-        let mut verification = match entry {
-            Some(entry) => {
-                let prepared = prepare(input, &request, view, &self.policy, now)?;
+        let policy = &self.policy;
+        let mut verification = match (entry, &read) {
+            (Some(entry), read) => {
+                let prepared = match read {
+                    Some(r) => {
+                        prepare_sd_jwt(&r.sd_jwt, r.anchor.as_ref(), &request, view, policy, now)?
+                    }
+                    None => prepare(presented.presentation(), &request, view, policy, now)?,
+                };
                 if let Some(signatures) = prepared.signatures() {
                     entry.submit(signatures);
                 }
                 prepared.finish()?
             }
-            None => verify(input, &request, view, &self.policy, now)?,
+            (None, Some(r)) => {
+                verify_sd_jwt(&r.sd_jwt, r.anchor.as_ref(), &request, view, policy, now)?
+            }
+            (None, None) => verify(presented.presentation(), &request, view, policy, now)?,
         };
         if let Some(nonce) = &nonce {
             let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)

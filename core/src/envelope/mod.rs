@@ -37,10 +37,11 @@ pub use pack::{stats, structure_text, EnvelopeStats};
 
 use dictionary::{deflate, inflate};
 use pack::pack;
-use unpack::{unpack, Reader};
+use unpack::{unpack, Reader, Unpacked};
 
 use crate::anchor::{AnchorError, AnchorProof};
 use crate::presentation::Presentation;
+use crate::sd_jwt::{SdJwt, SdJwtError};
 
 /// The envelope prefix (format version 1).
 pub const PREFIX: &str = "VCH1:";
@@ -177,9 +178,54 @@ pub fn decode_presentation(envelope: &str) -> Result<Presentation, EnvelopeError
     decode_counting(envelope).map(|(p, _)| p)
 }
 
+/// An envelope decoded straight into its SD-JWT ([`decode_sd_jwt`]).
+#[derive(Debug)]
+pub struct DecodedSdJwt {
+    /// The presentation's SD-JWT, parsed from the envelope's parts as
+    /// they were rendered: exactly what [`SdJwt::parse`] gives for the
+    /// text [`decode`] returns (or its error: the envelope decoded, but
+    /// what it holds is no SD-JWT).
+    pub sd_jwt: Result<SdJwt, SdJwtError>,
+    /// The anchor proof its anchor part carries, if any.
+    pub anchor_proof: Option<AnchorProof>,
+}
+
+/// Decodes an envelope into the SD-JWT it holds, parsed once: the parts
+/// are rendered as [`decode_presentation`] renders them, and parsed from
+/// the bytes they were rendered from, so no base64url is decoded again,
+/// and the digests and `sd_hash` the rendering computed over the same
+/// text are not computed again. Costs and bounds as [`decode`].
+///
+/// # Errors
+/// Those of [`decode_presentation`]. An SD-JWT that does not parse is
+/// not an error here but [`DecodedSdJwt::sd_jwt`]'s.
+pub fn decode_sd_jwt(envelope: &str) -> Result<DecodedSdJwt, EnvelopeError> {
+    let (unpacked, anchor_proof) = unpack_envelope(envelope, true)?;
+    Ok(DecodedSdJwt {
+        sd_jwt: unpacked.sd_jwt(),
+        anchor_proof,
+    })
+}
+
 /// As [`decode_presentation`], also returning how many bytes were hashed
 /// (for the test that holds decoding to linear work).
 fn decode_counting(envelope: &str) -> Result<(Presentation, usize), EnvelopeError> {
+    let (unpacked, anchor_proof) = unpack_envelope(envelope, false)?;
+    Ok((
+        Presentation {
+            sd_jwt: unpacked.text(),
+            anchor_proof,
+        },
+        unpacked.hashed,
+    ))
+}
+
+/// The envelope's parts, rendered (with their decoded segments when
+/// `keep_decoded`), and its anchor proof.
+fn unpack_envelope(
+    envelope: &str,
+    keep_decoded: bool,
+) -> Result<(Unpacked, Option<AnchorProof>), EnvelopeError> {
     if envelope.len() > MAX_ENVELOPE_CHARS {
         return Err(EnvelopeError::TooLarge {
             what: "envelope",
@@ -201,14 +247,12 @@ fn decode_counting(envelope: &str) -> Result<(Presentation, usize), EnvelopeErro
     let len = r.varint()?;
     let compressed = r.take(len)?;
     let structure = inflate(compressed)?;
-    let (sd_jwt, hashed) = unpack(&structure, body.get(r.pos..).unwrap_or_default())?;
-    Ok((
-        Presentation {
-            sd_jwt,
-            anchor_proof,
-        },
-        hashed,
-    ))
+    let unpacked = unpack(
+        &structure,
+        body.get(r.pos..).unwrap_or_default(),
+        keep_decoded,
+    )?;
+    Ok((unpacked, anchor_proof))
 }
 
 fn push_varint(out: &mut Vec<u8>, v: usize) {

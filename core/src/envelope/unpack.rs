@@ -3,6 +3,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use crate::b64;
+use crate::sd_jwt::{DecodedPart, SdJwt, SdJwtError};
 
 use super::{marker, sha256, EnvelopeError, DID_ID_LEN, MAX_DECODED, MAX_PARTS, MAX_SEGMENTS};
 
@@ -106,8 +107,13 @@ fn b64_len(n: usize) -> usize {
 /// rendered once, hashed at most once (when referenced), and `sd_hash` is
 /// computed at most once, so decoding costs time linear in the decoded size.
 ///
-/// Returns the presentation and how many bytes were hashed.
-pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize), EnvelopeError> {
+/// Returns the rendered parts; with `keep_decoded`, each part's segments
+/// as they were before base64url encoding too.
+pub(super) fn unpack(
+    structure: &[u8],
+    binary: &[u8],
+    keep_decoded: bool,
+) -> Result<Unpacked, EnvelopeError> {
     let mut r = Reader {
         bytes: structure,
         pos: 0,
@@ -237,6 +243,11 @@ pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize),
         dids: &dids,
         json: Vec::with_capacity(longest_json),
         texts: vec![None; count],
+        decoded: if keep_decoded {
+            (0..count).map(|_| Vec::new()).collect()
+        } else {
+            Vec::new()
+        },
         digests: vec![None; count],
         sd_hash: None,
         hashed: 0,
@@ -274,18 +285,73 @@ pub(super) fn unpack(structure: &[u8], binary: &[u8]) -> Result<(String, usize),
     }
     renderer.render(last)?;
 
-    let mut out = String::with_capacity(total);
-    for (i, text) in renderer.texts.iter().enumerate() {
-        if i > 0 {
-            out.push('~');
-        }
-        out.push_str(text.as_deref().unwrap_or_default());
-    }
-    if out.len() != total {
+    let texts: Vec<String> = renderer
+        .texts
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    if texts.iter().map(String::len).sum::<usize>() + last != total {
         // The sizes above are exact; a mismatch is a bug, not bad input.
         return Err(EnvelopeError::Container("decoded size mismatch"));
     }
-    Ok((out, renderer.hashed))
+    Ok(Unpacked {
+        texts,
+        decoded: renderer.decoded,
+        digests: renderer.digests,
+        sd_hash: renderer.sd_hash,
+        hashed: renderer.hashed,
+        len: total,
+    })
+}
+
+/// The parts of an unpacked presentation, rendered.
+pub(super) struct Unpacked {
+    /// Each `~`-separated part's text.
+    texts: Vec<String>,
+    /// When kept: each part's `.`-separated segments before base64url
+    /// encoding (what decoding its text gives).
+    decoded: Vec<Vec<Vec<u8>>>,
+    /// SHA-256 of each part's text, for the parts a digest marker
+    /// referenced.
+    digests: Vec<Option<[u8; 32]>>,
+    /// SHA-256 of `<part 0>~…~<part last-1>~`, when a marker asked for it.
+    sd_hash: Option<[u8; 32]>,
+    /// Bytes fed to SHA-256.
+    pub(super) hashed: usize,
+    /// Length of the joined text.
+    len: usize,
+}
+
+impl Unpacked {
+    /// The presentation text: the parts joined by `~`.
+    pub(super) fn text(&self) -> String {
+        let mut out = String::with_capacity(self.len);
+        for (i, text) in self.texts.iter().enumerate() {
+            if i > 0 {
+                out.push('~');
+            }
+            out.push_str(text);
+        }
+        out
+    }
+
+    /// The presentation parsed from its parts without decoding them again
+    /// (the [`SdJwt::parse`] of [`Unpacked::text`]); unpacked with
+    /// `keep_decoded`.
+    pub(super) fn sd_jwt(self) -> Result<SdJwt, SdJwtError> {
+        let mut decoded = self.decoded.into_iter();
+        let parts = self
+            .texts
+            .into_iter()
+            .zip(self.digests)
+            .map(|(text, digest)| DecodedPart {
+                text,
+                segments: decoded.next().unwrap_or_default(),
+                digest,
+            })
+            .collect();
+        SdJwt::from_decoded_parts(parts, self.sd_hash)
+    }
 }
 
 /// A 32-byte value seen before, by its index.
@@ -384,6 +450,8 @@ struct Renderer<'a> {
     /// The JSON text of the segment being rendered (reused).
     json: Vec<u8>,
     texts: Vec<Option<String>>,
+    /// Each part's segments before encoding, when kept (else empty).
+    decoded: Vec<Vec<Vec<u8>>>,
     /// SHA-256 of each part's text, computed when first referenced.
     digests: Vec<Option<[u8; 32]>>,
     sd_hash: Option<[u8; 32]>,
@@ -439,7 +507,12 @@ impl Renderer<'_> {
                 text.push('.');
             }
             match segment {
-                Segment::Raw(bytes) => b64::encode_to(bytes, &mut text),
+                Segment::Raw(bytes) => {
+                    b64::encode_to(bytes, &mut text);
+                    if let Some(kept) = self.decoded.get_mut(i) {
+                        kept.push(bytes.to_vec());
+                    }
+                }
                 Segment::Json(range) => {
                     json.clear();
                     for piece in self.pieces.get(range.clone()).unwrap_or_default() {
@@ -464,6 +537,9 @@ impl Renderer<'_> {
                         }
                     }
                     b64::encode_to(&json, &mut text);
+                    if let Some(kept) = self.decoded.get_mut(i) {
+                        kept.push(json.clone());
+                    }
                 }
             }
         }

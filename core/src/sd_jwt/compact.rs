@@ -10,6 +10,7 @@ use crate::jws::{parse_json_object, Jws, JwsError};
 
 use super::disclosure::{claims_nesting, Disclosure, DisclosureError};
 use super::{MAX_DEPTH, MAX_DISCLOSURES, MAX_SD_JWT_BYTES, SD_ALG, SHA_256};
+use crate::jws::MAX_JWS_BYTES;
 
 /// Why a string is not a well-formed SD-JWT.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +69,39 @@ pub struct SdJwt {
     pub(super) payload: Map<String, Value>,
     pub(super) disclosures: Vec<Disclosure>,
     pub(super) kb: Option<Jws>,
+    /// SHA-256 of `<jwt>~<d1>~…~<dn>~`, when whoever made this value had
+    /// already hashed exactly those bytes (the QR envelope does, to render
+    /// the KB-JWT's `sd_hash`).
+    pub(super) known_sd_hash: KnownSdHash,
+}
+
+/// The SHA-256 behind [`SdJwt::sd_hash`], when it came with the parts.
+///
+/// It is a function of the other fields (the JWT and disclosure texts,
+/// which never change once an `SdJwt` is made; a presentation made from
+/// one is a new value without it), so it takes no part in equality: two
+/// SD-JWTs of the same text are equal whether or not one carries it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct KnownSdHash(pub(super) Option<[u8; 32]>);
+
+impl PartialEq for KnownSdHash {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// One `~`-separated part of a compact SD-JWT whose `.`-separated
+/// segments are already base64url-decoded: what the QR envelope renders
+/// a presentation from ([`SdJwt::from_decoded_parts`]).
+#[derive(Debug)]
+pub(crate) struct DecodedPart {
+    /// The part's text, as it appears in the compact SD-JWT.
+    pub(crate) text: String,
+    /// Each `.`-separated segment of `text`, decoded: exactly what
+    /// base64url-decoding it gives.
+    pub(crate) segments: Vec<Vec<u8>>,
+    /// SHA-256 of `text`, when it was computed already.
+    pub(crate) digest: Option<[u8; 32]>,
 }
 
 impl SdJwt {
@@ -129,6 +163,101 @@ impl SdJwt {
             payload,
             disclosures,
             kb,
+            known_sd_hash: KnownSdHash::default(),
+        })
+    }
+
+    /// The SD-JWT whose compact text is `parts`' texts joined by `~`,
+    /// parsed without decoding them again: the value [`SdJwt::parse`]
+    /// gives for that text, or its error, with the same checks in the same
+    /// order. `sd_hash` is SHA-256 of `<part 0>~…~<part n-2>~` (every part
+    /// but the last, each followed by `~`) when it was computed already.
+    ///
+    /// Each part's `segments` must be what base64url-decoding its text's
+    /// `.`-separated segments gives, and each `digest` and `sd_hash` what
+    /// hashing those texts gives: the caller rendered the texts from these
+    /// bytes (the QR envelope does), so nothing is decoded or hashed twice.
+    ///
+    /// # Errors
+    /// As [`SdJwt::parse`] for the joined text.
+    pub(crate) fn from_decoded_parts(
+        parts: Vec<DecodedPart>,
+        sd_hash: Option<[u8; 32]>,
+    ) -> Result<Self, SdJwtError> {
+        let len = parts.iter().map(|p| p.text.len()).sum::<usize>() + parts.len().saturating_sub(1);
+        if len > MAX_SD_JWT_BYTES {
+            return Err(SdJwtError::TooLarge {
+                len,
+                max: MAX_SD_JWT_BYTES,
+            });
+        }
+        if parts.len() < 2 {
+            return Err(SdJwtError::NoTilde);
+        }
+        // Every '~' after the JWT ends one disclosure.
+        let count = parts.len() - 1;
+        if count > MAX_DISCLOSURES {
+            return Err(SdJwtError::TooManyDisclosures(count));
+        }
+        let mut parts = parts.into_iter();
+        // Two parts at least, checked above.
+        let Some(first) = parts.next() else {
+            return Err(SdJwtError::NoTilde);
+        };
+        let jwt = decoded_jws(first).map_err(SdJwtError::Jwt)?;
+        let payload =
+            parse_json_object(jwt.payload()).map_err(|e| SdJwtError::Payload(e.to_string()))?;
+        if claims_nesting(&payload) > MAX_DEPTH {
+            return Err(SdJwtError::PayloadTooDeep);
+        }
+        match payload.get(SD_ALG) {
+            None => {}
+            Some(Value::String(alg)) if alg == SHA_256 => {}
+            Some(other) => return Err(SdJwtError::SdAlg(other.to_string())),
+        }
+        let mut rest: Vec<DecodedPart> = parts.collect();
+        // The last part is the KB-JWT, or empty after the last '~'.
+        let kb = match rest.pop() {
+            Some(last) if !last.text.is_empty() => {
+                Some(decoded_jws(last).map_err(SdJwtError::KbJwt)?)
+            }
+            _ => None,
+        };
+        // The first part that is empty or repeats an earlier one: its error
+        // comes when the disclosures before it have parsed, as in `parse`.
+        let mut seen = HashSet::with_capacity(rest.len());
+        let bad = rest.iter().enumerate().find_map(|(index, part)| {
+            if part.text.is_empty() {
+                Some((index, SdJwtError::EmptyDisclosure(index)))
+            } else if !seen.insert(part.text.as_str()) {
+                Some((index, SdJwtError::DuplicateDisclosure(index)))
+            } else {
+                None
+            }
+        });
+        drop(seen);
+        let mut disclosures = Vec::with_capacity(rest.len());
+        for (index, part) in rest.into_iter().enumerate() {
+            if let Some((at, error)) = &bad {
+                if *at == index {
+                    return Err(error.clone());
+                }
+            }
+            let disclosure = match part.segments.as_slice() {
+                // Base64url has no '.': a disclosure of several segments
+                // does not decode, as `Disclosure::parse` finds.
+                [json] => Disclosure::from_decoded(part.text, json, part.digest),
+                _ => Err(DisclosureError::Shape),
+            };
+            disclosures
+                .push(disclosure.map_err(|reason| SdJwtError::Disclosure { index, reason })?);
+        }
+        Ok(Self {
+            jwt,
+            payload,
+            disclosures,
+            kb,
+            known_sd_hash: KnownSdHash(sd_hash),
         })
     }
 
@@ -258,6 +387,9 @@ impl SdJwt {
     /// base64url(SHA-256(`<jwt>~<d1>~…~<dn>~`)): the `sd_hash` of a KB-JWT
     /// over this SD-JWT, hashed part by part without building the string.
     pub(super) fn sd_hash(&self) -> String {
+        if let KnownSdHash(Some(known)) = self.known_sd_hash {
+            return b64::encode(known);
+        }
         let mut hash = Sha256::new();
         hash.update(self.jwt.as_str());
         hash.update(b"~");
@@ -283,5 +415,58 @@ impl SdJwt {
     /// The KB-JWT, if any.
     pub fn kb_jwt(&self) -> Option<&Jws> {
         self.kb.as_ref()
+    }
+}
+
+/// [`Jws::parse`] of a part whose segments are decoded already.
+fn decoded_jws(part: DecodedPart) -> Result<Jws, JwsError> {
+    if part.text.len() > MAX_JWS_BYTES {
+        return Err(JwsError::TooLarge {
+            len: part.text.len(),
+            max: MAX_JWS_BYTES,
+        });
+    }
+    let mut segments = part.segments.into_iter();
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(JwsError::Parts(part.text.split('.').count()));
+    };
+    Jws::from_decoded(part.text, &header, payload, signature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sd_hash_and_digests_an_envelope_carries_are_the_ones_hashing_gives() {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+        let text = crate::sample::bench_fixture(&mut rng).presentation;
+        let parsed = SdJwt::parse(&text).unwrap();
+        assert_eq!(parsed.known_sd_hash.0, None);
+        let env = crate::envelope::encode(&text).unwrap();
+        let decoded = crate::envelope::decode_sd_jwt(&env)
+            .unwrap()
+            .sd_jwt
+            .unwrap();
+        // The envelope's KB-JWT names sd_hash by a marker, so the decoder
+        // hashed the same bytes: carried, and equal to hashing them.
+        assert!(decoded.known_sd_hash.0.is_some());
+        assert_eq!(decoded.sd_hash(), parsed.sd_hash());
+        assert_eq!(decoded, parsed);
+        for (d, p) in decoded.disclosures.iter().zip(&parsed.disclosures) {
+            assert_eq!(d.digest(), p.digest());
+            assert_eq!(d.digest(), super::super::digest(d.as_str().as_bytes()));
+        }
+        // A presentation made from it hashes its own parts again.
+        let fewer = decoded
+            .present(&[crate::path::ClaimPath::parse("/courses/0").unwrap()])
+            .unwrap();
+        assert_eq!(fewer.known_sd_hash.0, None);
+        assert_ne!(fewer.sd_hash(), decoded.sd_hash());
     }
 }

@@ -748,6 +748,7 @@ impl SdJwt {
             payload,
             disclosures,
             kb: None,
+            known_sd_hash: super::compact::KnownSdHash::default(),
         };
         let len = issued.compact_len();
         if len > MAX_SD_JWT_BYTES {

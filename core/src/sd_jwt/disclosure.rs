@@ -96,7 +96,20 @@ impl Disclosure {
         // stays shallow enough to walk and drop; the tighter bound is
         // checked before anything walks it.
         let json = b64::decode(encoded).map_err(|_| DisclosureError::Shape)?;
-        let array: Value = serde_json::from_slice(&json).map_err(|e| DisclosureError::Json {
+        Self::from_decoded(encoded.to_owned(), &json, None)
+    }
+
+    /// As [`Disclosure::parse`], for `encoded` whose decoded bytes `json`
+    /// are already known (exactly what base64url-decoding it gives), and
+    /// with its SHA-256 `digest` when that is known too (the QR envelope
+    /// computed it over the same text). The same checks and errors as
+    /// [`Disclosure::parse`] after decoding.
+    pub(crate) fn from_decoded(
+        encoded: String,
+        json: &[u8],
+        digest: Option<[u8; 32]>,
+    ) -> Result<Self, DisclosureError> {
+        let array: Value = serde_json::from_slice(json).map_err(|e| DisclosureError::Json {
             line: e.line(),
             column: e.column(),
         })?;
@@ -112,13 +125,17 @@ impl Disclosure {
             _ => return Err(DisclosureError::Shape),
         };
         // Refuse what serde_json silently resolved (last member name wins).
-        check_unique_members(&json)?;
+        check_unique_members(json)?;
         if nesting(&value) > MAX_DEPTH {
             return Err(DisclosureError::TooDeep);
         }
+        let digest = match digest {
+            Some(known) => b64::encode(known),
+            None => self::digest(encoded.as_bytes()),
+        };
         Ok(Self {
-            encoded: encoded.to_owned(),
-            digest: digest(encoded.as_bytes()),
+            encoded,
+            digest,
             salt,
             name,
             value,

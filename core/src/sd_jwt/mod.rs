@@ -15,6 +15,7 @@ mod disclosure;
 mod reveal;
 mod verify;
 
+pub(crate) use compact::DecodedPart;
 pub use compact::{SdJwt, SdJwtError};
 pub(crate) use conceal::issue_compact;
 pub use conceal::{conceal, ConcealError, Concealment};

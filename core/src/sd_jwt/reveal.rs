@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::jws::Jws;
 use crate::path::{ClaimPath, Segment};
 
-use super::compact::SdJwt;
+use super::compact::{KnownSdHash, SdJwt};
 use super::disclosure::Disclosure;
 use super::{ELLIPSIS, KB_JWT_TYP, MAX_DEPTH, NOT_DISCLOSABLE, SD, SD_ALG};
 
@@ -186,7 +186,9 @@ impl<'a> Revealer<'a> {
         obj: &'a Map<String, Value>,
         top: bool,
     ) -> Result<Map<String, Value>, RevealError> {
-        let mut out = Map::new();
+        // Room for the plain members (`_sd` and `_sd_alg` are not kept, so
+        // about as many claims disclosed from `_sd` fit without regrowing).
+        let mut out = Map::with_capacity(obj.len());
         for (key, value) in obj {
             match key.as_str() {
                 SD => {}
@@ -365,6 +367,7 @@ impl SdJwt {
             payload: self.payload.clone(),
             disclosures,
             kb: None,
+            known_sd_hash: KnownSdHash::default(),
         })
     }
 
@@ -423,6 +426,7 @@ mod tests {
             payload,
             disclosures,
             kb: None,
+            known_sd_hash: KnownSdHash::default(),
         }
     }
 

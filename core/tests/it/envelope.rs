@@ -102,3 +102,82 @@ fn envelope_of_every_presentation_size_round_trips() {
         whole
     );
 }
+
+/// `decode_sd_jwt` is `decode` then `SdJwt::parse`, without decoding
+/// twice: the same SD-JWT or the same error for presentations of every
+/// size, for texts that are no SD-JWT (each parse error in the order
+/// `parse` finds them), for the sd_hash bomb, and for every one-character
+/// mutation of a real envelope (refused alike, or decoded to the same
+/// thing).
+#[test]
+fn an_envelope_decoded_into_its_sd_jwt_is_what_parsing_its_text_gives() {
+    use vouch_core::SdJwt;
+    let same = |env: &str| match envelope::decode(env) {
+        Ok(text) => {
+            let decoded = envelope::decode_sd_jwt(env).unwrap();
+            assert_eq!(decoded.sd_jwt, SdJwt::parse(&text), "{text}");
+            assert_eq!(decoded.anchor_proof, None);
+        }
+        Err(e) => assert_eq!(envelope::decode_sd_jwt(env).unwrap_err(), e),
+    };
+    let credential = transcript(3);
+    for n in [0usize, 1, 5, 12] {
+        let chosen: Vec<String> = (0..n).map(|i| format!("/courses/{i}")).collect();
+        let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
+        let text = credential
+            .present(&paths(&chosen))
+            .unwrap()
+            .bind(&holder(), AUD, NONCE, NOW)
+            .serialize();
+        let decoded = envelope::decode_sd_jwt(&envelope::encode(&text).unwrap()).unwrap();
+        assert_eq!(decoded.sd_jwt.unwrap().serialize(), text);
+    }
+    let whole = credential.serialize();
+    same(&envelope::encode(&whole).unwrap());
+
+    let text = presentation();
+    let parts: Vec<&str> = text.split('~').collect();
+    let (jwt, kb) = (parts[0], parts[parts.len() - 1]);
+    let d = parts[1];
+    let (header, _) = jwt.split_once('.').unwrap();
+    let not_json = vouch_core::b64::encode("not json");
+    let broken = [
+        // No '~'; the JWT or the KB-JWT of two segments.
+        jwt.to_owned(),
+        format!("{header}.AA~{d}~{kb}"),
+        format!("{jwt}~{d}~{header}.AA"),
+        // A payload that is no JSON object.
+        format!("{header}.{not_json}.AA~{d}~"),
+        // Empty, repeated, or malformed disclosures, in either order.
+        format!("{jwt}~~{d}~{kb}"),
+        format!("{jwt}~{d}~{d}~{kb}"),
+        format!("{jwt}~{not_json}~~{kb}"),
+        format!("{jwt}~{d}~{not_json}~{d}~{kb}"),
+        format!("{jwt}~{d}.{d}~{kb}"),
+        format!("{jwt}~{d}~"),
+    ];
+    for text in &broken {
+        let env = envelope::encode(text).unwrap();
+        assert_eq!(envelope::decode(&env).unwrap(), *text);
+        if text != &format!("{jwt}~{d}~") {
+            assert!(SdJwt::parse(text).is_err(), "{text}");
+        }
+        same(&env);
+    }
+
+    // Bounded as decode is: the sd_hash bomb is refused by its size.
+    same(SD_HASH_BOMB);
+    assert!(matches!(
+        envelope::decode_sd_jwt(SD_HASH_BOMB),
+        Err(envelope::EnvelopeError::TooLarge { .. })
+    ));
+
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+    let env = envelope::encode(&text).unwrap();
+    for pos in envelope::PREFIX.len()..env.len() {
+        let mut bytes = env.clone().into_bytes();
+        bytes[pos] = ALPHABET
+            [(ALPHABET.iter().position(|&c| c == bytes[pos]).unwrap() + 1) % ALPHABET.len()];
+        same(&String::from_utf8(bytes).unwrap());
+    }
+}

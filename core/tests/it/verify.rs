@@ -15,7 +15,8 @@ use vouch_core::status_list::{StatusList, StatusListClaims, StatusRef};
 use vouch_core::template::Templates;
 use vouch_core::vc::{self, CredentialRequest, IssuerKey};
 use vouch_core::verify::{
-    check_batch, prepare, verify, Policy, Prepared, Presentation, Request, Signatures, Verification,
+    check_batch, prepare, prepare_sd_jwt, verify, verify_sd_jwt, Policy, Prepared, Presentation,
+    Request, Signatures, Verification,
 };
 use vouch_core::view::{ChainView, Status, StatusError};
 use vouch_core::{envelope, CheckName, ClaimPath, Outcome};
@@ -1602,4 +1603,79 @@ fn the_cosignature_check_is_the_same_when_remembered_for_each_view_and_policy() 
             }
         }
     }
+}
+
+/// An envelope decoded straight into its SD-JWT
+/// (`envelope::decode_sd_jwt`) and checked by `verify_sd_jwt`, or by
+/// `prepare_sd_jwt` and a batch, gives exactly the verification `verify`
+/// gives for the envelope's text: valid, anchored, bound to another
+/// nonce, signed by a key the chain does not know, or with a forged
+/// issuer signature.
+#[test]
+fn a_presentation_parsed_from_its_envelope_verifies_as_its_text_does() {
+    let mut w = world_with_status(0);
+    let issued = NOW - 3 * DAY;
+    let text = presentation(issued);
+    let other = presentation_from(issuer().signing_key(), issued - 1);
+    let proofs = w.anchor(issuer().signing_key(), issued, &[&other, &text]);
+    let view = w.view(NOW - 60, 2);
+    // The issuer signature of `other` on `text`'s JWT: a forgery that
+    // parses.
+    let forged = {
+        let (jwt, rest) = text.split_once('~').unwrap();
+        let (signed, _) = jwt.rsplit_once('.').unwrap();
+        let other_sig = other.split_once('~').unwrap().0.rsplit_once('.').unwrap().1;
+        format!("{signed}.{other_sig}~{rest}")
+    };
+    let cases = [
+        (text.clone(), None),
+        (text.clone(), Some(proofs[1].clone())),
+        (text.clone(), Some(proofs[0].clone())),
+        (
+            presentation_with(issuer().signing_key(), issued, |_| {}, AUD, "another"),
+            None,
+        ),
+        (presentation_from(&key(77), issued), None),
+        (forged, None),
+    ];
+    let (request, policy) = (request(), policy(2));
+    let mut sets = Vec::new();
+    let mut prepared = Vec::new();
+    let mut expected = Vec::new();
+    let decoded: Vec<_> = cases
+        .iter()
+        .map(|(text, proof)| {
+            let packed = vouch_core::presentation::Presentation {
+                sd_jwt: text.clone(),
+                anchor_proof: proof.clone(),
+            };
+            envelope::decode_sd_jwt(&envelope::encode_presentation(&packed).unwrap()).unwrap()
+        })
+        .collect();
+    for ((text, proof), decoded) in cases.iter().zip(&decoded) {
+        let input = match proof {
+            Some(p) => Presentation::with_anchor(text, p),
+            None => Presentation::from(text),
+        };
+        let want = verify(input, &request, &view, &policy, NOW).unwrap();
+        let sd_jwt = decoded.sd_jwt.as_ref().unwrap();
+        assert_eq!(sd_jwt, &vouch_core::SdJwt::parse(text).unwrap());
+        assert_eq!(decoded.anchor_proof.as_ref(), proof.as_ref());
+        let anchor = decoded.anchor_proof.as_ref();
+        let got = verify_sd_jwt(sd_jwt, anchor, &request, &view, &policy, NOW).unwrap();
+        assert_eq!(got, want);
+        let p = prepare_sd_jwt(sd_jwt, anchor, &request, &view, &policy, NOW).unwrap();
+        sets.extend(p.signatures().cloned());
+        prepared.push(p);
+        expected.push(want);
+    }
+    // The forgery fails the batch; each is then finished as verify says.
+    assert!(!check_batch(&sets));
+    for (p, want) in prepared.into_iter().zip(&expected) {
+        assert_eq!(&p.finish().unwrap(), want);
+    }
+    assert!(expected[0].is_valid() && expected[1].is_valid());
+    failure(&expected[2], CheckName::Anchor);
+    failure(&expected[3], CheckName::Nonce);
+    failure(&expected[5], CheckName::IssuerSignature);
 }
