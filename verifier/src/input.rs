@@ -181,7 +181,8 @@ pub(crate) struct Read {
 }
 
 impl Read {
-    /// As [`Presented::kb_nonce`].
+    /// As [`Presented::kb_nonce`], for a presentation whose SD-JWT parsed
+    /// (one that does not never becomes a `Read`: verification says why).
     pub(crate) fn kb_nonce(&self) -> Option<String> {
         kb_payload_nonce(self.sd_jwt.kb_jwt()?.payload())
     }

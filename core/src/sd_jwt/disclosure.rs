@@ -130,7 +130,16 @@ impl Disclosure {
             return Err(DisclosureError::TooDeep);
         }
         let digest = match digest {
-            Some(known) => b64::encode(known),
+            Some(known) => {
+                let carried = b64::encode(known);
+                // Every test and fuzz run (debug builds) checks it.
+                debug_assert_eq!(
+                    carried,
+                    self::digest(encoded.as_bytes()),
+                    "a carried disclosure digest differs from its text's"
+                );
+                carried
+            }
             None => self::digest(encoded.as_bytes()),
         };
         Ok(Self {
