@@ -752,7 +752,7 @@ impl<'a> Feed<'a> {
             (Work::Records(records), BatchRows::Csv { csv, valid }) => {
                 let mut out = Vec::with_capacity(records.len());
                 for record in records {
-                    let number = record.0;
+                    let number = record.number();
                     // Rows left out (invalid, with --skip-invalid) are skipped.
                     let Ok(position) = valid.binary_search(&number) else {
                         continue;
@@ -862,7 +862,7 @@ impl Signer<'_> {
     ) -> Result<Vec<Signed>, IssuerError> {
         let mut out = Vec::with_capacity(records.len());
         for record in records {
-            let number = record.0;
+            let number = record.number();
             // Rows left out (invalid, with --skip-invalid) are skipped.
             let Ok(position) = valid.binary_search(&number) else {
                 continue;
