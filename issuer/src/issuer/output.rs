@@ -181,7 +181,6 @@ impl Issuer {
         let out = run.out;
         std::fs::create_dir_all(out).map_err(io(out))?;
         run.progress.start("writing", batch.rows.len() as u64);
-        let entries = manifest_entries(run, batch, list, ledger, tree, anchored)?;
         let path = out.join(MANIFEST);
         let info = BatchInfo {
             issuer: self.key.did().clone(),
@@ -198,39 +197,50 @@ impl Issuer {
             tree_root: anchored.block.root,
             inclusion_proof: anchored.proof.clone(),
         };
-        let manifest = Manifest::new(info, tree.root()?, anchor, entries).map_err(|source| {
-            IssuerError::Manifest {
-                path: path.clone(),
-                source,
-            }
-        })?;
-        // The manifest's text is made and synced; for an archive whose
-        // proofs go into their slots (mostly waiting on system calls and
-        // the disk), on another thread meanwhile. Files keep both writer
-        // threads busy: there it comes after. Renamed into place last.
+        let root = tree.root()?;
+        let manifest = |entries| {
+            Manifest::new(info.clone(), root, anchor.clone(), entries).map_err(|source| {
+                IssuerError::Manifest {
+                    path: path.clone(),
+                    source,
+                }
+            })
+        };
+        // The manifest's text is made and synced; renamed into place last.
         let tmp = out.join(".manifest.json.tmp");
-        let write_manifest = || {
+        let write_manifest = |manifest: &Manifest| {
             std::fs::write(&tmp, manifest.to_json())
                 .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
                 .map_err(io(&tmp))
         };
-        let entries = manifest.entries();
-        let archive = if (run.format, batch.pending) == (OutputFormat::Jsonl, Pending::Lines) {
-            let (archive, text) = std::thread::scope(|s| {
-                let text = s.spawn(write_manifest);
-                let archive = self.write_credentials(run, batch, ledger, entries);
-                let text = text
+        let archive = if (run.format, batch.pending, run.qr)
+            == (OutputFormat::Jsonl, Pending::Lines, false)
+        {
+            // The proofs go into their slots (mostly waiting on system
+            // calls and the disk), each made as it is written, on one
+            // thread; the manifest (its entries, their proofs made again,
+            // and its text) on the others meanwhile. The archive is
+            // renamed into place once both are done.
+            let (pending, text) = std::thread::scope(|s| {
+                let archive = s.spawn(|| fill_slots(run, batch, ledger, tree, anchored));
+                let text = manifest_entries(run, batch, list, ledger, tree, anchored)
+                    .and_then(manifest)
+                    .and_then(|m| write_manifest(&m));
+                let archive = archive
                     .join()
-                    .map_err(|_| IssuerError::Panicked { work: "manifest" })
+                    .map_err(|_| IssuerError::Panicked { work: "slots" })
                     .and_then(|r| r);
                 (archive, text)
             });
-            let archive = archive?;
             text?;
-            archive
+            let archive = out.join(crate::archive::FILE_NAME);
+            replace(&pending?, &archive)?;
+            Some(archive)
         } else {
+            let manifest = manifest(manifest_entries(run, batch, list, ledger, tree, anchored)?)?;
+            let entries = manifest.entries();
             let archive = self.write_credentials(run, batch, ledger, entries)?;
-            write_manifest()?;
+            write_manifest(&manifest)?;
             archive
         };
         failpoint("after-output");
@@ -283,6 +293,39 @@ impl Issuer {
     }
 }
 
+/// The anchor proof of the credential at `leaf` of the batch (from `row`).
+fn anchor_proof(
+    tree: &MemoryHashes,
+    anchored: &Anchored,
+    leaf: u64,
+    row: usize,
+) -> Result<AnchorProof, IssuerError> {
+    let path = vouch_core::log::prove_record(tree.size(), leaf, tree)?;
+    AnchorProof::new(anchored.index, leaf, tree.size(), path)
+        .map_err(|source| IssuerError::AnchorProof { row, source })
+}
+
+/// The pending lines of a batch signed as such, each credential's anchor
+/// proof made and written into its slot ([`slots::fill_with`]), synced;
+/// their path.
+fn fill_slots(
+    run: &Run<'_>,
+    batch: &Batch,
+    ledger: &Ledger,
+    tree: &MemoryHashes,
+    anchored: &Anchored,
+) -> Result<PathBuf, IssuerError> {
+    let pending = slots::pending_path(run.out, &batch.id);
+    let layout = Slots::for_batch(batch.rows.len() as u64);
+    let proofs = batch
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, &row)| Ok((row as u64, anchor_proof(tree, anchored, i as u64, row)?)));
+    slots::fill_with(&pending, layout, &ledger.slots, batch.rows.len(), proofs)?;
+    Ok(pending)
+}
+
 /// The manifest's entries: each credential's row, holder, id, file name,
 /// status and anchor proof, the proofs made on every core.
 fn manifest_entries(
@@ -296,10 +339,7 @@ fn manifest_entries(
     let n = batch.rows.len();
     let entry = |i: usize| -> Result<ManifestEntry, IssuerError> {
         let row = batch.rows[i];
-        let leaf = i as u64;
-        let path = vouch_core::log::prove_record(tree.size(), leaf, tree)?;
-        let anchor_proof = AnchorProof::new(anchored.index, leaf, tree.size(), path)
-            .map_err(|source| IssuerError::AnchorProof { row, source })?;
+        let anchor_proof = anchor_proof(tree, anchored, i as u64, row)?;
         let id = &ledger.ids[i];
         let file = file_name(row, id);
         Ok(ManifestEntry {

@@ -302,11 +302,28 @@ pub(super) fn fill(
     offsets: &[u64],
     entries: &[ManifestEntry],
 ) -> Result<(), IssuerError> {
-    if offsets.len() != entries.len() {
+    let proofs = entries.iter().map(|e| Ok((e.row, &e.anchor_proof)));
+    fill_with(tmp, slots, offsets, entries.len(), proofs)?;
+    replace(tmp, path)
+}
+
+/// As [`fill`], with the `count` proofs (each with its row) made as they
+/// are written: `proofs`, in entry order; `tmp` is synced, not renamed.
+///
+/// # Errors
+/// As [`fill`], and the first error of `proofs`.
+pub(super) fn fill_with<P: std::borrow::Borrow<AnchorProof>>(
+    tmp: &Path,
+    slots: Slots,
+    offsets: &[u64],
+    count: usize,
+    proofs: impl Iterator<Item = Result<(u64, P), IssuerError>>,
+) -> Result<(), IssuerError> {
+    if offsets.len() != count {
         return Err(IssuerError::ArchiveCount {
             path: tmp.to_owned(),
             found: offsets.len(),
-            want: entries.len(),
+            want: count,
         });
     }
     let file = std::fs::OpenOptions::new()
@@ -314,20 +331,20 @@ pub(super) fn fill(
         .open(tmp)
         .map_err(io(tmp))?;
     let mut proof = Vec::with_capacity(slots.width);
-    for (entry, &at) in entries.iter().zip(offsets) {
+    for (made, &at) in proofs.zip(offsets) {
+        let (row, made) = made?;
         proof.clear();
-        proof_json(&mut proof, &entry.anchor_proof);
+        proof_json(&mut proof, made.borrow());
         if proof.len() > slots.width {
             return Err(IssuerError::Slot {
-                row: entry.row,
+                row,
                 width: slots.width,
             });
         }
         proof.resize(slots.width, b' ');
         file.write_all_at(&proof, at).map_err(io(tmp))?;
     }
-    file.sync_all().map_err(io(tmp))?;
-    replace(tmp, path)
+    file.sync_all().map_err(io(tmp))
 }
 
 #[cfg(test)]
