@@ -122,7 +122,9 @@ fn peak_rss_mb() -> Option<f64> {
 
 /// Issues the CSV at `input_path` as one batch into `root/<label>`, as the
 /// CLI does (scan, then read again while signing); returns the seconds
-/// and CPU seconds taken and one credential's issuer JWT.
+/// and CPU seconds taken and one credential's issuer JWT. Never inlined:
+/// callgrind's `--dump-before=issue::run` profiles each call alone.
+#[inline(never)]
 fn run(
     rt: &tokio::runtime::Runtime,
     root: &std::path::Path,
