@@ -234,7 +234,10 @@ fn main() {
     println!("== vouch-issuer batch issuance ==");
     let mut runs = Vec::new();
     let mut jwt = String::new();
-    for (format, label) in [(OutputFormat::Jsonl, "jsonl"), (OutputFormat::Files, "files")] {
+    for (format, label) in [
+        (OutputFormat::Jsonl, "jsonl"),
+        (OutputFormat::Files, "files"),
+    ] {
         if wanted(label) {
             let (secs, cpu, sample) = run(&rt, root, &input_path, n, format, label);
             runs.push((label, secs, cpu));
