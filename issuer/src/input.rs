@@ -405,7 +405,10 @@ impl<'a> CsvRows<'a> {
     pub fn scan(&self, progress: &dyn crate::issuer::Progress) -> Result<Scan, CsvError> {
         self.rewind()?;
         let (mut rows, errors) = self.check_all(false, |row| (row.number, row.holder), progress)?;
-        rows.sort_unstable_by_key(|&(number, _)| number);
+        // One ascending run per checking thread (each takes its chunks in
+        // file order): a stable sort merges the runs, moving each row
+        // (and its holder) a few times, not log n times.
+        rows.sort_by_key(|&(number, _)| number);
         let (numbers, holders): (Vec<usize>, Vec<DidKey>) = rows.into_iter().unzip();
         let valid = numbers.clone();
         // A second scan of the same bytes finds the same rows: the first
