@@ -216,16 +216,19 @@ impl Issuer {
         let archive = if (run.format, batch.pending, run.qr)
             == (OutputFormat::Jsonl, Pending::Lines, false)
         {
-            // The proofs go into their slots (mostly waiting on system
-            // calls and the disk), each made as it is written, on one
-            // thread; the manifest (its entries, their proofs made again,
-            // and its text) on the others meanwhile. The archive is
-            // renamed into place once both are done.
+            // The entries and their proofs made on every core; then the
+            // proofs go into their slots (mostly waiting on system calls
+            // and the disk) on one thread, a copy of each beside the
+            // entries, while the manifest is made and written on another.
+            // The archive is renamed into place once both are done.
+            let entries = manifest_entries(run, batch, list, ledger, tree, anchored)?;
+            let proofs: Vec<(u64, AnchorProof)> = entries
+                .iter()
+                .map(|e| (e.row, e.anchor_proof.clone()))
+                .collect();
             let (pending, text) = std::thread::scope(|s| {
-                let archive = s.spawn(|| fill_slots(run, batch, ledger, tree, anchored));
-                let text = manifest_entries(run, batch, list, ledger, tree, anchored)
-                    .and_then(manifest)
-                    .and_then(|m| write_manifest(&m));
+                let archive = s.spawn(|| fill_slots(run, batch, ledger, &proofs));
+                let text = manifest(entries).and_then(|m| write_manifest(&m));
                 let archive = archive
                     .join()
                     .map_err(|_| IssuerError::Panicked { work: "slots" })
@@ -306,22 +309,17 @@ fn anchor_proof(
 }
 
 /// The pending lines of a batch signed as such, each credential's anchor
-/// proof made and written into its slot ([`slots::fill_with`]), synced;
-/// their path.
+/// proof (`proofs`, with its row, in batch order) written into its slot
+/// ([`slots::fill_with`]), synced; their path.
 fn fill_slots(
     run: &Run<'_>,
     batch: &Batch,
     ledger: &Ledger,
-    tree: &MemoryHashes,
-    anchored: &Anchored,
+    proofs: &[(u64, AnchorProof)],
 ) -> Result<PathBuf, IssuerError> {
     let pending = slots::pending_path(run.out, &batch.id);
     let layout = Slots::for_batch(batch.rows.len() as u64);
-    let proofs = batch
-        .rows
-        .iter()
-        .enumerate()
-        .map(|(i, &row)| Ok((row as u64, anchor_proof(tree, anchored, i as u64, row)?)));
+    let proofs = proofs.iter().map(|(row, proof)| Ok((*row, proof)));
     slots::fill_with(&pending, layout, &ledger.slots, batch.rows.len(), proofs)?;
     Ok(pending)
 }

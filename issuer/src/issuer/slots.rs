@@ -307,8 +307,9 @@ pub(super) fn fill(
     replace(tmp, path)
 }
 
-/// As [`fill`], with the `count` proofs (each with its row) made as they
-/// are written: `proofs`, in entry order; `tmp` is synced, not renamed.
+/// As [`fill`], with the `count` proofs (each with its row) taken from
+/// `proofs`, in entry order, as they are written (they may be made
+/// there); `tmp` is synced, not renamed.
 ///
 /// # Errors
 /// As [`fill`], and the first error of `proofs`.
