@@ -32,6 +32,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -43,6 +45,7 @@ use crate::anchor::{self, AnchorError, AnchorProof};
 use crate::chain::{Action, Entry, EntryError, MAX_LIST_URI};
 use crate::did::{DidError, DidKey};
 use crate::log::{self, Hash, ProofError};
+use crate::sd_jwt::write_json_str;
 use crate::status_list::StatusRef;
 
 /// Longest JSON [`Manifest::from_json`] reads. A manifest of
@@ -357,14 +360,33 @@ pub struct ManifestEntry {
 }
 
 /// A batch manifest; see the [module documentation](self).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Manifest {
     batch: BatchInfo,
     batch_root: Hash,
     anchor: SealedAnchor,
     entries: Vec<ManifestEntry>,
+    /// The entries by file name and by credential id, made when first
+    /// looked up (an issuer writing a manifest never does).
+    lookup: OnceLock<Lookup>,
+}
+
+/// Where each entry is in [`Manifest::entries`]: by file name (its
+/// credential's and its QR code's) and by credential id.
+#[derive(Debug, Clone, Default)]
+struct Lookup {
     by_file: HashMap<String, usize>,
     by_id: HashMap<String, usize>,
+}
+
+impl PartialEq for Manifest {
+    /// The same batch, anchor and entries (the lookup is made from them).
+    fn eq(&self, other: &Self) -> bool {
+        self.batch == other.batch
+            && self.batch_root == other.batch_root
+            && self.anchor == other.anchor
+            && self.entries == other.entries
+    }
 }
 
 /// A credential's id: the first 16 bytes of the SHA-256 of its
@@ -468,8 +490,9 @@ impl Manifest {
                 listed: entries.len(),
             });
         }
-        let mut by_file = HashMap::with_capacity(entries.len() * 2);
-        let mut by_id = HashMap::with_capacity(entries.len());
+        // Borrowed: the lookup by name and id is made when it is needed.
+        let mut files = HashSet::with_capacity(entries.len() * 2);
+        let mut ids = HashSet::with_capacity(entries.len());
         let mut indexes = HashSet::with_capacity(entries.len());
         let mut previous: Option<u64> = None;
         for (i, e) in entries.iter().enumerate() {
@@ -482,7 +505,7 @@ impl Manifest {
                         name: name.chars().take(MAX_FILE_NAME).collect(),
                     });
                 }
-                if by_file.insert(name.clone(), i).is_some() {
+                if !files.insert(name.as_str()) {
                     return Err(ManifestError::Duplicate {
                         file: e.file.clone(),
                         what: "file name",
@@ -509,7 +532,7 @@ impl Manifest {
                     id: e.credential_id.chars().take(64).collect(),
                 });
             }
-            if by_id.insert(e.credential_id.clone(), i).is_some() {
+            if !ids.insert(e.credential_id.as_str()) {
                 return Err(ManifestError::Duplicate {
                     file: file(),
                     what: "credential_id",
@@ -552,8 +575,7 @@ impl Manifest {
             batch_root,
             anchor,
             entries,
-            by_file,
-            by_id,
+            lookup: OnceLock::new(),
         })
     }
 
@@ -651,8 +673,85 @@ impl Manifest {
         Self::new(batch, batch_root, anchor, entries)
     }
 
-    /// The JSON form, indented for people to read.
+    /// The JSON form, indented for people to read: what `serde_json`'s
+    /// pretty printer writes for it (two spaces an indent), written
+    /// straight into one string.
     pub fn to_json(&self) -> String {
+        let first = self.entries.first().map_or(0, |e| {
+            e.file.len() + e.status.uri.len() + 60 * e.anchor_proof.path().len()
+        });
+        let mut out = String::with_capacity(2048 + self.entries.len() * (first + 512));
+        let a = &self.anchor;
+        out.push('{');
+        let mut top = Members::new(1);
+        top.text(&mut out, "issuer", self.batch.issuer.as_str());
+        top.text(&mut out, "issuer_name", &self.batch.issuer_name);
+        top.text(&mut out, "template", &self.batch.template);
+        top.text(&mut out, "vct", &self.batch.vct);
+        top.text(&mut out, "batch", &self.batch.batch);
+        top.number(&mut out, "count", self.entries.len() as u64);
+        top.text(&mut out, "batch_root", &hex(&self.batch_root.0));
+        top.text(&mut out, "leaf", LEAF_RULE);
+        top.key(&mut out, "anchor");
+        out.push('{');
+        let mut anchor = Members::new(2);
+        anchor.text(
+            &mut out,
+            "entry",
+            &String::from_utf8_lossy(a.entry.as_bytes()),
+        );
+        anchor.number(&mut out, "entry_index", a.entry_index);
+        anchor.text(&mut out, "leaf_hash", &hex(&a.entry.leaf_hash().0));
+        anchor.number(&mut out, "block_height", a.block_height);
+        anchor.number(&mut out, "tree_size", a.tree_size);
+        anchor.key(&mut out, "tree_root");
+        base64_str(&mut out, &a.tree_root);
+        anchor.key(&mut out, "inclusion_proof");
+        hash_list(&mut out, 2, &a.inclusion_proof);
+        anchor.end(&mut out, '}');
+        top.key(&mut out, "credentials");
+        out.push('[');
+        let mut list = Members::new(2);
+        for e in &self.entries {
+            list.item(&mut out);
+            out.push('{');
+            let mut entry = Members::new(3);
+            entry.number(&mut out, "row", e.row);
+            entry.text(&mut out, "holder", e.holder.as_str());
+            entry.text(&mut out, "credential_id", &e.credential_id);
+            entry.text(&mut out, "file", &e.file);
+            entry.key(&mut out, "status");
+            out.push('{');
+            let mut status = Members::new(4);
+            status.number(&mut out, "idx", e.status.idx);
+            status.text(&mut out, "uri", &e.status.uri);
+            status.end(&mut out, '}');
+            entry.key(&mut out, "qr");
+            match &e.qr {
+                Some(qr) => write_json_str(qr, &mut out),
+                None => out.push_str("null"),
+            }
+            entry.key(&mut out, "anchor_proof");
+            out.push('{');
+            let p = &e.anchor_proof;
+            let mut proof = Members::new(4);
+            proof.number(&mut out, "entry_index", p.entry_index());
+            proof.number(&mut out, "leaf_index", p.leaf_index());
+            proof.number(&mut out, "batch_size", p.batch_size());
+            proof.key(&mut out, "path");
+            hash_list(&mut out, 4, p.path());
+            proof.end(&mut out, '}');
+            entry.end(&mut out, '}');
+        }
+        list.end(&mut out, ']');
+        top.end(&mut out, '}');
+        out
+    }
+
+    /// The JSON form as `serde_json` writes [`Wire`]: what
+    /// [`Manifest::to_json`] must equal.
+    #[cfg(test)]
+    fn to_serde_json(&self) -> String {
         let wire = Wire {
             issuer: self.batch.issuer.as_str().to_owned(),
             issuer_name: self.batch.issuer_name.clone(),
@@ -713,7 +812,8 @@ impl Manifest {
     /// The entry of the credential in file `file` (a plain file name, as
     /// the manifest lists it).
     pub fn entry_by_file(&self, file: &str) -> Option<&ManifestEntry> {
-        self.by_file
+        self.lookup()
+            .by_file
             .get(file)
             .and_then(|&i| self.entries.get(i))
             .filter(|e| e.file == file)
@@ -723,9 +823,28 @@ impl Manifest {
     /// of it: both share the issuer-signed JWT), found by its
     /// [`credential_id`]. Check it with [`Manifest::check_entry`].
     pub fn entry_for_credential(&self, credential: &str) -> Option<&ManifestEntry> {
-        self.by_id
+        self.lookup()
+            .by_id
             .get(&credential_id(credential))
             .and_then(|&i| self.entries.get(i))
+    }
+
+    /// The entries by file name and id, made on first use.
+    fn lookup(&self) -> &Lookup {
+        self.lookup.get_or_init(|| {
+            let mut lookup = Lookup {
+                by_file: HashMap::with_capacity(self.entries.len() * 2),
+                by_id: HashMap::with_capacity(self.entries.len()),
+            };
+            for (i, e) in self.entries.iter().enumerate() {
+                lookup.by_file.insert(e.file.clone(), i);
+                if let Some(qr) = &e.qr {
+                    lookup.by_file.insert(qr.clone(), i);
+                }
+                lookup.by_id.insert(e.credential_id.clone(), i);
+            }
+            lookup
+        })
     }
 
     /// Checks that `credential` (its text, or a presentation of it) is the
@@ -778,6 +897,80 @@ impl Manifest {
             source,
         })
     }
+}
+
+/// Writes the members of one JSON object or the items of one array as
+/// `serde_json`'s pretty printer does: each on its own line, indented two
+/// spaces a level, `,` between them.
+struct Members {
+    /// The members' level (the object's own is one less).
+    depth: usize,
+    first: bool,
+}
+
+impl Members {
+    fn new(depth: usize) -> Self {
+        Self { depth, first: true }
+    }
+
+    /// The line break and indent before the next item.
+    fn item(&mut self, out: &mut String) {
+        out.push_str(if self.first { "\n" } else { ",\n" });
+        self.first = false;
+        indent(out, self.depth);
+    }
+
+    /// The next member's name and `: `.
+    fn key(&mut self, out: &mut String, name: &str) {
+        self.item(out);
+        write_json_str(name, out);
+        out.push_str(": ");
+    }
+
+    fn text(&mut self, out: &mut String, name: &str, value: &str) {
+        self.key(out, name);
+        write_json_str(value, out);
+    }
+
+    fn number(&mut self, out: &mut String, name: &str, value: u64) {
+        self.key(out, name);
+        // Writing into a String does not fail.
+        let _ = write!(out, "{value}");
+    }
+
+    /// The closing `}` or `]`: on its own line after members, right after
+    /// the opening one for none.
+    fn end(self, out: &mut String, close: char) {
+        if !self.first {
+            out.push('\n');
+            indent(out, self.depth - 1);
+        }
+        out.push(close);
+    }
+}
+
+fn indent(out: &mut String, depth: usize) {
+    for _ in 0..depth {
+        out.push_str("  ");
+    }
+}
+
+/// A hash as a JSON string of standard base64 (never escaped).
+fn base64_str(out: &mut String, hash: &Hash) {
+    out.push('"');
+    STANDARD.encode_string(hash.0, out);
+    out.push('"');
+}
+
+/// A list of hashes in standard base64, its items at level `depth + 1`.
+fn hash_list(out: &mut String, depth: usize, hashes: &[Hash]) {
+    out.push('[');
+    let mut items = Members::new(depth + 1);
+    for h in hashes {
+        items.item(out);
+        base64_str(out, h);
+    }
+    items.end(out, ']');
 }
 
 /// The JSON form of a [`Manifest`].
@@ -1000,6 +1193,29 @@ mod tests {
         assert_eq!(v["anchor"]["entry_index"], 4);
         assert_eq!(v["credentials"][1]["anchor_proof"]["leaf_index"], 1);
         assert_eq!(v["credentials"][1]["qr"], serde_json::Value::Null);
+    }
+
+    /// The JSON is written straight into a string, byte for byte as
+    /// `serde_json`'s pretty printer writes it: batches of several sizes
+    /// (with and without QR codes), text that needs escaping, an empty
+    /// list.
+    #[test]
+    fn json_is_serde_jsons_pretty_print() {
+        for n in [1, 2, 3, 7] {
+            let m = batch(n).manifest;
+            assert_eq!(m.to_json(), m.to_serde_json(), "batch of {n}");
+        }
+        let m = batch(2).manifest;
+        let mut info = m.batch().clone();
+        info.issuer_name = "Uni \"Ex\" \\ \n\t\u{1}\u{1f}é\u{7f} ~".into();
+        info.template = String::new();
+        let mut anchor = m.anchor().clone();
+        anchor.inclusion_proof = Vec::new();
+        let m = Manifest::new(info, m.batch_root(), anchor, m.entries().to_vec()).unwrap();
+        let json = m.to_json();
+        assert_eq!(json, m.to_serde_json());
+        assert!(json.contains("\"inclusion_proof\": []"), "{json}");
+        assert_eq!(Manifest::from_json(&json).unwrap(), m);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! raw ed25519-dalek sign rate measured in the same run.
 //!
 //! `cargo bench -p vouch-issuer --bench issue` (N from `VOUCH_ISSUE_BENCH_N`,
-//! default 100000). Without `--bench` it issues 200 as a smoke test.
+//! default 100000; `VOUCH_ISSUE_BENCH_FORMATS=jsonl` or `files` issues only
+//! that output, for a profile of one). Without `--bench` it issues 200 as
+//! a smoke test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -120,7 +122,9 @@ fn peak_rss_mb() -> Option<f64> {
 
 /// Issues the CSV at `input_path` as one batch into `root/<label>`, as the
 /// CLI does (scan, then read again while signing); returns the seconds
-/// and CPU seconds taken and one credential's issuer JWT.
+/// and CPU seconds taken and one credential's issuer JWT. Never inlined:
+/// callgrind's `--dump-before=issue::run` profiles each call alone.
+#[inline(never)]
 fn run(
     rt: &tokio::runtime::Runtime,
     root: &std::path::Path,
@@ -225,9 +229,21 @@ fn main() {
         .build()
         .unwrap();
 
+    let formats = std::env::var("VOUCH_ISSUE_BENCH_FORMATS").unwrap_or_default();
+    let wanted = |label: &str| formats.is_empty() || formats.split(',').any(|f| f == label);
     println!("== vouch-issuer batch issuance ==");
-    let (jsonl, jsonl_cpu, _) = run(&rt, root, &input_path, n, OutputFormat::Jsonl, "jsonl");
-    let (files, files_cpu, jwt) = run(&rt, root, &input_path, n, OutputFormat::Files, "files");
+    let mut runs = Vec::new();
+    let mut jwt = String::new();
+    for (format, label) in [
+        (OutputFormat::Jsonl, "jsonl"),
+        (OutputFormat::Files, "files"),
+    ] {
+        if wanted(label) {
+            let (secs, cpu, sample) = run(&rt, root, &input_path, n, format, label);
+            runs.push((label, secs, cpu));
+            jwt = sample;
+        }
+    }
     let (raw, raw_cpu) = raw_sign_rate(jwt.as_bytes());
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     println!(
@@ -235,7 +251,7 @@ fn main() {
         jwt.len(),
         raw * cores
     );
-    for (label, secs, cpu) in [("jsonl", jsonl, jsonl_cpu), ("files", files, files_cpu)] {
+    for (label, secs, cpu) in runs {
         let rate = n as f64 / secs;
         println!(
             "  {label}: issuance reaches {:.0}% of the raw sign rate of all cores ({:.0}% of one core); per CPU second {:.0} credentials = {:.0}% of raw signing",

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use serde_json::{Map, Value};
@@ -189,8 +190,46 @@ pub fn scan(
 /// batch's signers.
 pub const CHUNK: usize = 256;
 
-/// One record as read, with its 1-based row number.
-pub type Record = (usize, Result<csv::StringRecord, csv::Error>);
+/// One record as read by a [`CsvRows`] ([`CsvRows::next_records`]): its
+/// 1-based row number and the record (or why it cannot be read); for a row
+/// that reader's own [`CsvRows::scan`] found valid, also the holder the
+/// scan decoded, marked as that reader's. Made only by a reader, so no
+/// other reader's record passes for one of its scanned rows.
+#[derive(Debug)]
+pub struct Record {
+    number: usize,
+    record: Result<csv::StringRecord, csv::Error>,
+    /// The reader whose scan found this row valid, and the holder it
+    /// decoded.
+    scanned: Option<(ReaderId, DidKey)>,
+}
+
+impl Record {
+    /// Its 1-based row number (the header is row 0).
+    pub fn number(&self) -> usize {
+        self.number
+    }
+}
+
+/// Which [`CsvRows`] a [`Record`] was scanned by: a number no other reader
+/// of this process has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReaderId(u64);
+
+impl ReaderId {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// What a reader's [`CsvRows::scan`] keeps: the valid rows' numbers,
+/// ascending, and each one's holder as the scan decoded it.
+#[derive(Debug, Default)]
+struct Scanned {
+    numbers: Vec<usize>,
+    holders: Vec<DidKey>,
+}
 
 /// A CSV whose header fits a template, read record by record by several
 /// threads in turn ([`CsvRows::next_records`]), each checking its own
@@ -205,10 +244,15 @@ pub struct CsvRows<'a> {
     lines: usize,
     /// The CSV.
     bytes: &'a [u8],
-    reader: Mutex<(csv::Reader<&'a [u8]>, usize)>,
-    /// The rows this reader's [`CsvRows::scan`] found valid, ascending:
-    /// their cells are not checked again ([`CsvRows::with_claims`]).
-    scanned: OnceLock<Vec<usize>>,
+    /// The reader, the records read, and how many of `scanned`'s rows
+    /// are behind it.
+    reader: Mutex<(csv::Reader<&'a [u8]>, usize, usize)>,
+    /// This reader, as its records name it.
+    id: ReaderId,
+    /// The rows this reader's [`CsvRows::scan`] found valid, and their
+    /// holders: their cells are not checked again, nor their holders
+    /// decoded ([`CsvRows::with_claims`]).
+    scanned: OnceLock<Scanned>,
 }
 
 /// A reader of `bytes` at its first record (the header read), or why the
@@ -284,7 +328,8 @@ impl<'a> CsvRows<'a> {
             headers,
             lines: bytes.iter().filter(|&&b| b == b'\n').count(),
             bytes,
-            reader: Mutex::new((reader, 0)),
+            reader: Mutex::new((reader, 0, 0)),
+            id: ReaderId::next(),
             scanned: OnceLock::new(),
         })
     }
@@ -298,16 +343,37 @@ impl<'a> CsvRows<'a> {
             .reader
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (reader, read) = &mut *guard;
+        let (reader, read, behind) = &mut *guard;
+        let scanned = self.scanned.get();
         let mut out = Vec::with_capacity(n);
         let mut record = csv::StringRecord::new();
         while out.len() < n {
             *read += 1;
-            match reader.read_record(&mut record) {
-                Ok(true) => out.push((*read, Ok(std::mem::take(&mut record)))),
+            let record = match reader.read_record(&mut record) {
+                Ok(true) => {
+                    // The next record made as large as this one, not grown
+                    // to it.
+                    let room =
+                        csv::StringRecord::with_capacity(record.as_slice().len(), record.len());
+                    Ok(std::mem::replace(&mut record, room))
+                }
                 Ok(false) => break,
-                Err(e) => out.push((*read, Err(e))),
-            }
+                Err(e) => Err(e),
+            };
+            // Rows come in ascending order: the scanned row this one may
+            // be is the first not behind the reader.
+            let scanned = scanned.and_then(|s| {
+                while s.numbers.get(*behind).is_some_and(|&v| v < *read) {
+                    *behind += 1;
+                }
+                (s.numbers.get(*behind) == Some(read))
+                    .then(|| (self.id, s.holders[*behind].clone()))
+            });
+            out.push(Record {
+                number: *read,
+                record,
+                scanned,
+            });
         }
         out
     }
@@ -327,20 +393,29 @@ impl<'a> CsvRows<'a> {
     }
 
     /// Checks every row from the first, as [`scan`] does, and rewinds;
-    /// remembers which rows are valid, so that [`CsvRows::with_claims`]
-    /// does not check their cells again (the bytes cannot have changed: this
-    /// reader borrows them). `progress` counts lines.
+    /// remembers which rows are valid, and their holders, so that
+    /// [`CsvRows::with_claims`] does not check their cells nor decode their
+    /// holders again for the records this reader reads of them afterwards
+    /// (the bytes cannot have changed: this reader borrows them).
+    /// `progress` counts lines.
     ///
     /// # Errors
     /// [`CsvError`] when the header cannot be read again (it was read by
     /// [`CsvRows::new`]), or there are no rows.
     pub fn scan(&self, progress: &dyn crate::issuer::Progress) -> Result<Scan, CsvError> {
         self.rewind()?;
-        let (mut valid, errors) = self.check_all(false, |row| row.number, progress)?;
-        valid.sort_unstable();
+        let (mut rows, errors) = self.check_all(false, |row| (row.number, row.holder), progress)?;
+        // One ascending run per checking thread (each takes its chunks in
+        // file order): a stable sort merges the runs, moving each row
+        // (and its holder) a few times, not log n times.
+        rows.sort_by_key(|&(number, _)| number);
+        let (numbers, holders): (Vec<usize>, Vec<DidKey>) = rows.into_iter().unzip();
+        let valid = numbers.clone();
+        // A second scan of the same bytes finds the same rows: the first
+        // one's are kept. Set before the rewind, so every record read
+        // after it is marked.
+        let _ = self.scanned.set(Scanned { numbers, holders });
         self.rewind()?;
-        // A second scan of the same bytes finds the same rows.
-        let _ = self.scanned.set(valid.clone());
         Ok(Scan { valid, errors })
     }
 
@@ -350,36 +425,43 @@ impl<'a> CsvRows<'a> {
         *self
             .reader
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = (reader, 0);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (reader, 0, 0);
         Ok(())
     }
 
     /// Checks one record as [`CsvRows::check`] does (the same errors),
     /// then hands `f` its holder and its claims borrowed from the cells
     /// ([`CsvTemplate::with_claims`]): nothing is built for the claims. A
-    /// row this reader's [`CsvRows::scan`] found valid has its cells
-    /// checked already: it is only read ([`CsvTemplate::with_scanned_claims`];
-    /// its cell count and holder are still read, as they must be).
+    /// record this reader read of a row its own [`CsvRows::scan`] found
+    /// valid has its cells checked and its holder decoded already: it is
+    /// only read ([`CsvTemplate::with_scanned_claims`]; its cell count is
+    /// still checked, as reading needs), with the holder the scan decoded.
+    /// Any other record (of a row the scan refused, read before the scan,
+    /// or read by another reader) is checked whole.
     ///
     /// # Errors
     /// [`RowError`] naming the row, and the column when one is at fault.
     pub fn with_claims<R>(
         &self,
-        (number, record): Record,
+        record: Record,
         holders: &mut HashMap<String, DidKey>,
         f: impl FnOnce(&DidKey, RowClaims<'_>) -> R,
     ) -> Result<R, RowError> {
-        let (record, holder) = self.read(number, record, holders)?;
-        let cell = |i| self.cell(&record, i);
-        let scanned = self
-            .scanned
-            .get()
-            .is_some_and(|valid| valid.binary_search(&number).is_ok());
-        if scanned {
-            self.template
-                .with_scanned_claims(cell, |claims| f(&holder, claims))
-        } else {
-            self.template.with_claims(cell, |claims| f(&holder, claims))
+        let number = record.number;
+        match record.scanned {
+            // Scanned by this reader: read, not checked again.
+            Some((by, holder)) if by == self.id => {
+                let record = record.record.map_err(|e| unreadable(number, e))?;
+                self.cell_count(number, &record)?;
+                let cell = |i| self.cell(&record, i);
+                self.template
+                    .with_scanned_claims(cell, |claims| f(&holder, claims))
+            }
+            _ => {
+                let (record, holder) = self.read(number, record.record, holders)?;
+                let cell = |i| self.cell(&record, i);
+                self.template.with_claims(cell, |claims| f(&holder, claims))
+            }
         }
         .map_err(|e| cell_error(number, e))
     }
@@ -392,13 +474,24 @@ impl<'a> CsvRows<'a> {
         record: Result<csv::StringRecord, csv::Error>,
         holders: &mut HashMap<String, DidKey>,
     ) -> Result<(csv::StringRecord, DidKey), RowError> {
-        let record = record.map_err(|e| RowError {
-            number,
-            column: None,
-            problem: RowProblem::Unreadable(e),
-        })?;
+        let record = record.map_err(|e| unreadable(number, e))?;
         let holder = self.holder(number, &record, holders)?;
         Ok((record, holder))
+    }
+
+    /// Refuses a record with another number of cells than the header.
+    fn cell_count(&self, number: usize, record: &csv::StringRecord) -> Result<(), RowError> {
+        if record.len() == self.headers.len() {
+            return Ok(());
+        }
+        Err(RowError {
+            number,
+            column: None,
+            problem: RowProblem::Cells {
+                cells: record.len(),
+                header: self.headers.len(),
+            },
+        })
     }
 
     /// The cell of the template's field `i` in `record`, if its column is
@@ -415,16 +508,7 @@ impl<'a> CsvRows<'a> {
         record: &csv::StringRecord,
         holders: &mut HashMap<String, DidKey>,
     ) -> Result<DidKey, RowError> {
-        if record.len() != self.headers.len() {
-            return Err(RowError {
-                number,
-                column: None,
-                problem: RowProblem::Cells {
-                    cells: record.len(),
-                    header: self.headers.len(),
-                },
-            });
-        }
+        self.cell_count(number, record)?;
         let text = record.get(self.holder).unwrap_or_default();
         if let Some(d) = holders.get(text) {
             return Ok(d.clone());
@@ -443,7 +527,7 @@ impl<'a> CsvRows<'a> {
     /// them).
     fn check_record(
         &self,
-        (number, record): Record,
+        Record { number, record, .. }: Record,
         holders: &mut HashMap<String, DidKey>,
         build: bool,
     ) -> Result<Row, RowError> {
@@ -514,6 +598,15 @@ impl<'a> CsvRows<'a> {
             return Err(CsvError::NoRows);
         }
         Ok((rows, errors))
+    }
+}
+
+/// Row `number`'s error for a record the CSV reader could not read.
+fn unreadable(number: usize, e: csv::Error) -> RowError {
+    RowError {
+        number,
+        column: None,
+        problem: RowProblem::Unreadable(e),
     }
 }
 
@@ -629,7 +722,57 @@ mod tests {
             .as_ref()
             .unwrap_err()
             .starts_with("row 2, column courses: item 1 field grade: \"A++\""));
-        assert_eq!(scanned.scanned.get().unwrap(), &[1, 3]);
+        assert_eq!(scanned.scanned.get().unwrap().numbers, [1, 3]);
+        assert_eq!(scanned.scanned.get().unwrap().holders.len(), 2);
+    }
+
+    /// A record another reader read is checked whole by a reader that has
+    /// scanned, even where that reader's own row of the same number was
+    /// valid: the skip is tied to the reader that scanned, not to the row
+    /// number.
+    #[test]
+    fn another_readers_record_is_checked_by_a_reader_that_scanned() {
+        let t = crate::template::find("transcript").unwrap();
+        let head =
+            "holder,institution,student_name,student_id,programme,degree,award_date,gpa,courses\n";
+        let row = |name: &str, grade: &str| {
+            format!(
+                "{HOLDER},Uni,{name},S1,CS,BSc,2025-07-15,3.50,\"CS1|Intro|6|{grade}|2024-S1\"\n"
+            )
+        };
+        let good = format!("{head}{}{}", row("Ada", "A"), row("Bob", "B"));
+        let bad = format!("{head}{}{}", row("Ada", "A"), row("Bob", "A++"));
+        let scanned = CsvRows::new(good.as_bytes(), &t).unwrap();
+        assert_eq!(scanned.scan(&crate::issuer::Quiet).unwrap().valid, [1, 2]);
+        let other = CsvRows::new(bad.as_bytes(), &t).unwrap();
+        let mut holders = HashMap::new();
+        let results: Vec<Result<(), String>> = other
+            .next_records(10)
+            .into_iter()
+            .map(|r| {
+                scanned
+                    .with_claims(r, &mut holders, |_, _| ())
+                    .map_err(|e| e.to_string())
+            })
+            .collect();
+        assert_eq!(results[0], Ok(()));
+        assert!(results[1]
+            .as_ref()
+            .unwrap_err()
+            .starts_with("row 2, column courses: item 1 field grade: \"A++\""));
+        // Its own records of the same rows are read with the holder its
+        // scan decoded.
+        let own: Vec<String> = scanned
+            .next_records(10)
+            .into_iter()
+            .map(|r| {
+                assert!(r.scanned.is_some());
+                scanned
+                    .with_claims(r, &mut holders, |h, _| h.as_str().to_owned())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(own, [HOLDER, HOLDER]);
     }
 
     #[test]

@@ -330,8 +330,16 @@ fn row_claims<'c, R>(
     // The items' members in one list, the items in another, then the
     // claim set: each borrows from the one before.
     let mut owned = item_values.iter();
-    let mut members: Vec<(&str, Claim<'_>)> = Vec::new();
-    let mut ends = Vec::new();
+    // Sized from the shape: at most every part of every item.
+    let (mut item_count, mut part_count) = (0, 0);
+    for (field, &n) in template.fields.iter().zip(&shape) {
+        if field.kind == FieldType::List && n > 0 {
+            item_count += (n - 1) as usize;
+            part_count += (n - 1) as usize * field.items.len();
+        }
+    }
+    let mut members: Vec<(&str, Claim<'_>)> = Vec::with_capacity(part_count);
+    let mut ends = Vec::with_capacity(item_count);
     for (i, field) in template.fields.iter().enumerate() {
         if field.kind != FieldType::List || shape[i] == 0 {
             continue;

@@ -170,15 +170,56 @@ pub(super) struct Ledger {
     pub(super) slots: Vec<u64>,
 }
 
-/// One signed credential on its way to the pending file.
+/// A chunk of signed credentials on its way to the pending file, in row
+/// order: their lines in one buffer (the writer hands it back to be
+/// filled again, [`Spare`]), so no line is a buffer of its own.
+#[derive(Default)]
 struct Signed {
-    /// Its line there, `\n` included.
-    line: Vec<u8>,
-    /// Where the line's anchor proof slot starts, for [`Pending::Lines`].
-    slot: Option<usize>,
-    leaf: Hash,
-    id: String,
-    holder: DidKey,
+    /// Their lines there, one after the other, each with its `\n`.
+    lines: Vec<u8>,
+    /// Where each line's anchor proof slot starts in `lines`, for
+    /// [`Pending::Lines`].
+    slots: Vec<usize>,
+    leaves: Vec<Hash>,
+    ids: Vec<String>,
+    holders: Vec<DidKey>,
+}
+
+impl Signed {
+    /// An empty chunk of room for `n` credentials, its lines written into
+    /// `lines` (emptied).
+    fn new(mut lines: Vec<u8>, n: usize) -> Self {
+        lines.clear();
+        Self {
+            lines,
+            slots: Vec::with_capacity(n),
+            leaves: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            holders: Vec::with_capacity(n),
+        }
+    }
+}
+
+/// Line buffers the writer has emptied, for the signers to fill again.
+#[derive(Default)]
+struct Spare(Mutex<Vec<Vec<u8>>>);
+
+impl Spare {
+    fn take(&self) -> Vec<u8> {
+        // A buffer list is never left half-changed: a poisoned one is fine.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give(&self, lines: Vec<u8>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(lines);
+    }
 }
 
 /// Where a batch's signed credentials wait: [`Pending`].
@@ -420,13 +461,14 @@ impl Issuer {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let abort = AtomicBool::new(false);
         let (tx, rx) =
-            std::sync::mpsc::sync_channel::<(u64, Result<Vec<Signed>, IssuerError>)>(2 * threads);
+            std::sync::mpsc::sync_channel::<(u64, Result<Signed, IssuerError>)>(2 * threads);
         let mut result: Result<(), IssuerError> = Ok(());
+        let spare = Spare::default();
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
                     let tx = tx.clone();
-                    let (feed, signer, abort) = (&feed, &signer, &abort);
+                    let (feed, signer, abort, spare) = (&feed, &signer, &abort, &spare);
                     s.spawn(move || {
                         // Salts and decoys: a ChaCha12 generator per thread,
                         // seeded once from the operating system.
@@ -437,6 +479,7 @@ impl Issuer {
                             let Some((seq, work)) = feed.take() else {
                                 break;
                             };
+                            let lines = spare.take();
                             let signed = match (work, feed.rows) {
                                 (Work::Records(records), BatchRows::Csv { csv, valid }) => signer
                                     .sign_records(
@@ -446,10 +489,11 @@ impl Issuer {
                                         &mut holders,
                                         &mut shapes,
                                         &mut rng,
+                                        lines,
                                     ),
                                 (work, _) => feed
                                     .rows(work, &mut holders)
-                                    .and_then(|rows| signer.sign(rows, &mut rng)),
+                                    .and_then(|rows| signer.sign(rows, &mut rng, lines)),
                             };
                             let failed = signed.is_err();
                             if tx.send((seq, signed)).is_err() || failed {
@@ -471,14 +515,15 @@ impl Issuer {
                     if result.is_err() {
                         continue;
                     }
-                    let written = chunk.and_then(|chunk| {
-                        for c in chunk {
-                            writer.push(&c.line, c.slot)?;
-                            ledger.leaves.push(c.leaf);
-                            ledger.ids.push(c.id);
-                            ledger.holders.push(c.holder);
+                    let written = chunk.and_then(|mut chunk| {
+                        writer.push(&chunk.lines, &chunk.slots)?;
+                        for _ in 0..chunk.ids.len() {
                             run.progress.step();
                         }
+                        ledger.leaves.append(&mut chunk.leaves);
+                        ledger.ids.append(&mut chunk.ids);
+                        ledger.holders.append(&mut chunk.holders);
+                        spare.give(chunk.lines);
                         Ok(())
                     });
                     if let Err(e) = written {
@@ -752,7 +797,7 @@ impl<'a> Feed<'a> {
             (Work::Records(records), BatchRows::Csv { csv, valid }) => {
                 let mut out = Vec::with_capacity(records.len());
                 for record in records {
-                    let number = record.0;
+                    let number = record.number();
                     // Rows left out (invalid, with --skip-invalid) are skipped.
                     let Ok(position) = valid.binary_search(&number) else {
                         continue;
@@ -818,39 +863,50 @@ impl Signer<'_> {
             })
     }
 
-    /// A signed credential on its way out: its QR code tried with `--qr`,
-    /// its leaf hash and id taken, its pending line made.
-    fn signed(&self, row: usize, text: String, holder: DidKey) -> Result<Signed, IssuerError> {
+    /// A signed credential on its way out, into `out`: its QR code tried
+    /// with `--qr`, its leaf hash and id taken, its pending line made.
+    fn signed(
+        &self,
+        out: &mut Signed,
+        row: usize,
+        text: &str,
+        holder: DidKey,
+    ) -> Result<(), IssuerError> {
         if self.qr {
-            qr_png(&text).map_err(|source| IssuerError::Qr { row, source })?;
+            qr_png(text).map_err(|source| IssuerError::Qr { row, source })?;
         }
-        let id = credential_id(&text);
-        let leaf = record_hash(anchor::leaf(&text).as_bytes());
-        let (line, slot) = match self.lines {
+        let id = credential_id(text);
+        let leaf = record_hash(anchor::leaf(text).as_bytes());
+        match self.lines {
             Some((layout, path)) => {
                 let file = file_name(row, &id);
-                let (line, slot) =
-                    layout.line(path, row as u64, &id, &file, holder.as_str(), &text)?;
-                (line, Some(slot))
+                let slot = layout.line(
+                    &mut out.lines,
+                    path,
+                    row as u64,
+                    &id,
+                    &file,
+                    holder.as_str(),
+                    text,
+                )?;
+                out.slots.push(slot);
             }
             None => {
-                let mut line = text.into_bytes();
-                line.push(b'\n');
-                (line, None)
+                out.lines.extend_from_slice(text.as_bytes());
+                out.lines.push(b'\n');
             }
-        };
-        Ok(Signed {
-            leaf,
-            id,
-            holder,
-            line,
-            slot,
-        })
+        }
+        out.leaves.push(leaf);
+        out.ids.push(id);
+        out.holders.push(holder);
+        Ok(())
     }
 
     /// Checks and signs a chunk of CSV records (those of `valid` rows),
     /// each straight from its cells ([`CsvRows::with_claims`],
-    /// [`vc::issue_claims`]); stops at the first failure.
+    /// [`vc::issue_claims`]), their lines into `lines`; stops at the first
+    /// failure.
+    #[allow(clippy::too_many_arguments)] // What each signer thread keeps.
     fn sign_records(
         &self,
         records: Vec<Record>,
@@ -859,58 +915,58 @@ impl Signer<'_> {
         holders: &mut HashMap<String, DidKey>,
         shapes: &mut Shapes,
         rng: &mut rand::rngs::StdRng,
-    ) -> Result<Vec<Signed>, IssuerError> {
-        let mut out = Vec::with_capacity(records.len());
+        lines: Vec<u8>,
+    ) -> Result<Signed, IssuerError> {
+        let mut out = Signed::new(lines, records.len());
         for record in records {
-            let number = record.0;
+            let number = record.number();
             // Rows left out (invalid, with --skip-invalid) are skipped.
             let Ok(position) = valid.binary_search(&number) else {
                 continue;
             };
             shapes.status.idx = self.index(position)?;
-            let signed = csv
-                .with_claims(record, holders, |holder, claims| {
-                    if !shapes.concealments.contains_key(claims.shape) {
-                        let concealment = self.template.concealment_of(claims.shape);
-                        shapes
-                            .concealments
-                            .insert(claims.shape.to_vec(), concealment);
+            csv.with_claims(record, holders, |holder, claims| {
+                if !shapes.concealments.contains_key(claims.shape) {
+                    let concealment = self.template.concealment_of(claims.shape);
+                    shapes
+                        .concealments
+                        .insert(claims.shape.to_vec(), concealment);
+                }
+                let key = PublicKey::Ed25519(*holder.verifying_key());
+                let request = ClaimsRequest {
+                    vct: &self.template.vct,
+                    iat: self.iat,
+                    exp: self.exp,
+                    holder: &key,
+                    status: Some(&shapes.status),
+                    claims: claims.claims,
+                    concealment: &shapes.concealments[claims.shape],
+                };
+                let text = vc::issue_claims(&request, &self.issuer.key, rng).map_err(|source| {
+                    IssuerError::Sign {
+                        row: number,
+                        source,
                     }
-                    let key = PublicKey::Ed25519(*holder.verifying_key());
-                    let request = ClaimsRequest {
-                        vct: &self.template.vct,
-                        iat: self.iat,
-                        exp: self.exp,
-                        holder: &key,
-                        status: Some(&shapes.status),
-                        claims: claims.claims,
-                        concealment: &shapes.concealments[claims.shape],
-                    };
-                    let text =
-                        vc::issue_claims(&request, &self.issuer.key, rng).map_err(|source| {
-                            IssuerError::Sign {
-                                row: number,
-                                source,
-                            }
-                        })?;
-                    self.signed(number, text, holder.clone())
-                })
-                .map_err(|e| IssuerError::InputChanged {
-                    row: number,
-                    source: e.problem,
-                })??;
-            out.push(signed);
+                })?;
+                self.signed(&mut out, number, &text, holder.clone())
+            })
+            .map_err(|e| IssuerError::InputChanged {
+                row: number,
+                source: e.problem,
+            })??;
         }
         Ok(out)
     }
 
-    /// Signs a chunk of rows; stops at the first failure.
+    /// Signs a chunk of rows, their lines into `lines`; stops at the
+    /// first failure.
     fn sign(
         &self,
         rows: Vec<(usize, Row)>,
         rng: &mut rand::rngs::StdRng,
-    ) -> Result<Vec<Signed>, IssuerError> {
-        let mut out = Vec::with_capacity(rows.len());
+        lines: Vec<u8>,
+    ) -> Result<Signed, IssuerError> {
+        let mut out = Signed::new(lines, rows.len());
         for (position, row) in rows {
             let idx = self.index(position)?;
             let request = CredentialRequest {
@@ -931,7 +987,7 @@ impl Signer<'_> {
                     source,
                 }
             })?;
-            out.push(self.signed(row.number, text, row.holder)?);
+            self.signed(&mut out, row.number, &text, row.holder)?;
         }
         Ok(out)
     }

@@ -147,15 +147,16 @@ impl PendingWriter {
         })
     }
 
-    /// Appends one line (its `\n` included); `slot` is where its anchor
-    /// proof slot starts in it, for [`Pending::Lines`].
-    pub(super) fn push(&mut self, line: &[u8], slot: Option<usize>) -> Result<(), IssuerError> {
+    /// Appends lines (each with its `\n`); `slots` are where their anchor
+    /// proof slots start in them, for [`Pending::Lines`].
+    pub(super) fn push(&mut self, lines: &[u8], slots: &[usize]) -> Result<(), IssuerError> {
         use std::io::Write as _;
-        self.file.write_all(line).map_err(io(&self.tmp))?;
-        if let Some(slot) = slot {
-            self.slots.push(self.written + slot as u64);
-        }
-        self.written += line.len() as u64;
+        // Chunks of lines larger than the buffer go past it, uncopied.
+        self.file.write_all(lines).map_err(io(&self.tmp))?;
+        let written = self.written;
+        self.slots
+            .extend(slots.iter().map(|&slot| written + slot as u64));
+        self.written += lines.len() as u64;
         Ok(())
     }
 

@@ -181,7 +181,6 @@ impl Issuer {
         let out = run.out;
         std::fs::create_dir_all(out).map_err(io(out))?;
         run.progress.start("writing", batch.rows.len() as u64);
-        let entries = manifest_entries(run, batch, list, ledger, tree, anchored)?;
         let path = out.join(MANIFEST);
         let info = BatchInfo {
             issuer: self.key.did().clone(),
@@ -198,39 +197,53 @@ impl Issuer {
             tree_root: anchored.block.root,
             inclusion_proof: anchored.proof.clone(),
         };
-        let manifest = Manifest::new(info, tree.root()?, anchor, entries).map_err(|source| {
-            IssuerError::Manifest {
-                path: path.clone(),
-                source,
-            }
-        })?;
-        // The manifest's text is made and synced; for an archive whose
-        // proofs go into their slots (mostly waiting on system calls and
-        // the disk), on another thread meanwhile. Files keep both writer
-        // threads busy: there it comes after. Renamed into place last.
+        let root = tree.root()?;
+        let manifest = |entries| {
+            Manifest::new(info.clone(), root, anchor.clone(), entries).map_err(|source| {
+                IssuerError::Manifest {
+                    path: path.clone(),
+                    source,
+                }
+            })
+        };
+        // The manifest's text is made and synced; renamed into place last.
         let tmp = out.join(".manifest.json.tmp");
-        let write_manifest = || {
+        let write_manifest = |manifest: &Manifest| {
             std::fs::write(&tmp, manifest.to_json())
                 .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
                 .map_err(io(&tmp))
         };
-        let entries = manifest.entries();
-        let archive = if (run.format, batch.pending) == (OutputFormat::Jsonl, Pending::Lines) {
-            let (archive, text) = std::thread::scope(|s| {
-                let text = s.spawn(write_manifest);
-                let archive = self.write_credentials(run, batch, ledger, entries);
-                let text = text
+        let archive = if (run.format, batch.pending, run.qr)
+            == (OutputFormat::Jsonl, Pending::Lines, false)
+        {
+            // The entries and their proofs made on every core; then the
+            // proofs go into their slots (mostly waiting on system calls
+            // and the disk) on one thread, a copy of each beside the
+            // entries, while the manifest is made and written on another.
+            // The archive is renamed into place once both are done.
+            let entries = manifest_entries(run, batch, list, ledger, tree, anchored)?;
+            let proofs: Vec<(u64, AnchorProof)> = entries
+                .iter()
+                .map(|e| (e.row, e.anchor_proof.clone()))
+                .collect();
+            let (pending, text) = std::thread::scope(|s| {
+                let archive = s.spawn(|| fill_slots(run, batch, ledger, &proofs));
+                let text = manifest(entries).and_then(|m| write_manifest(&m));
+                let archive = archive
                     .join()
-                    .map_err(|_| IssuerError::Panicked { work: "manifest" })
+                    .map_err(|_| IssuerError::Panicked { work: "slots" })
                     .and_then(|r| r);
                 (archive, text)
             });
-            let archive = archive?;
             text?;
-            archive
+            let archive = out.join(crate::archive::FILE_NAME);
+            replace(&pending?, &archive)?;
+            Some(archive)
         } else {
+            let manifest = manifest(manifest_entries(run, batch, list, ledger, tree, anchored)?)?;
+            let entries = manifest.entries();
             let archive = self.write_credentials(run, batch, ledger, entries)?;
-            write_manifest()?;
+            write_manifest(&manifest)?;
             archive
         };
         failpoint("after-output");
@@ -283,6 +296,34 @@ impl Issuer {
     }
 }
 
+/// The anchor proof of the credential at `leaf` of the batch (from `row`).
+fn anchor_proof(
+    tree: &MemoryHashes,
+    anchored: &Anchored,
+    leaf: u64,
+    row: usize,
+) -> Result<AnchorProof, IssuerError> {
+    let path = vouch_core::log::prove_record(tree.size(), leaf, tree)?;
+    AnchorProof::new(anchored.index, leaf, tree.size(), path)
+        .map_err(|source| IssuerError::AnchorProof { row, source })
+}
+
+/// The pending lines of a batch signed as such, each credential's anchor
+/// proof (`proofs`, with its row, in batch order) written into its slot
+/// ([`slots::fill_with`]), synced; their path.
+fn fill_slots(
+    run: &Run<'_>,
+    batch: &Batch,
+    ledger: &Ledger,
+    proofs: &[(u64, AnchorProof)],
+) -> Result<PathBuf, IssuerError> {
+    let pending = slots::pending_path(run.out, &batch.id);
+    let layout = Slots::for_batch(batch.rows.len() as u64);
+    let proofs = proofs.iter().map(|(row, proof)| Ok((*row, proof)));
+    slots::fill_with(&pending, layout, &ledger.slots, batch.rows.len(), proofs)?;
+    Ok(pending)
+}
+
 /// The manifest's entries: each credential's row, holder, id, file name,
 /// status and anchor proof, the proofs made on every core.
 fn manifest_entries(
@@ -296,10 +337,7 @@ fn manifest_entries(
     let n = batch.rows.len();
     let entry = |i: usize| -> Result<ManifestEntry, IssuerError> {
         let row = batch.rows[i];
-        let leaf = i as u64;
-        let path = vouch_core::log::prove_record(tree.size(), leaf, tree)?;
-        let anchor_proof = AnchorProof::new(anchored.index, leaf, tree.size(), path)
-            .map_err(|source| IssuerError::AnchorProof { row, source })?;
+        let anchor_proof = anchor_proof(tree, anchored, i as u64, row)?;
         let id = &ledger.ids[i];
         let file = file_name(row, id);
         Ok(ManifestEntry {

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use vouch_core::manifest::ManifestEntry;
+use vouch_core::AnchorProof;
 
 use super::journal::{next_line, replace};
 use super::{io, IssuerError};
@@ -76,6 +77,46 @@ fn json_string(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
     }
 }
 
+/// Appends `proof` as `serde_json` writes it (compact): its numbers and
+/// its path's hashes in standard base64, nothing to escape.
+fn proof_json(out: &mut Vec<u8>, proof: &AnchorProof) {
+    use base64::Engine as _;
+    let number = |out: &mut Vec<u8>, name: &[u8], n: u64| {
+        out.extend_from_slice(name);
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = n;
+        loop {
+            at -= 1;
+            // A digit: below 10.
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&digits[at..]);
+    };
+    number(out, b"{\"entry_index\":", proof.entry_index());
+    number(out, b",\"leaf_index\":", proof.leaf_index());
+    number(out, b",\"batch_size\":", proof.batch_size());
+    out.extend_from_slice(b",\"path\":[");
+    let mut b64 = [0u8; 44];
+    for (i, hash) in proof.path().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        // 32 bytes are always 44 characters of padded base64: it fits.
+        let n = base64::engine::general_purpose::STANDARD
+            .encode_slice(hash.0, &mut b64)
+            .unwrap_or_default();
+        out.extend_from_slice(&b64[..n]);
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"]}");
+}
+
 /// A pending line read back: the members known while signing. Its slot
 /// (`null`, a proof if an earlier run got that far, or part of one if that
 /// run stopped while writing it) is read as `null`.
@@ -117,33 +158,36 @@ impl Slots {
         }
     }
 
-    /// A pending line (its `\n` included) and where its slot starts in it.
+    /// Appends a pending line (its `\n` included) to `line`; returns where
+    /// its slot starts there.
     ///
     /// # Errors
     /// [`IssuerError::Io`] on `path`, should `serde_json` fail to write
     /// into memory.
+    #[allow(clippy::too_many_arguments)] // The line's members, named.
     pub(super) fn line(
         self,
+        line: &mut Vec<u8>,
         path: &Path,
         row: u64,
         credential_id: &str,
         file: &str,
         holder: &str,
         sd_jwt: &str,
-    ) -> Result<(Vec<u8>, usize), IssuerError> {
+    ) -> Result<usize, IssuerError> {
         let head = Head {
             row,
             credential_id,
             file,
             holder,
         };
-        let mut line = Vec::with_capacity(sd_jwt.len() + 256 + self.width);
-        serde_json::to_writer(&mut line, &head)
+        line.reserve(sd_jwt.len() + 256 + self.width);
+        serde_json::to_writer(&mut *line, &head)
             .and_then(|()| {
                 // The object's closing brace: the other members go before it.
                 line.pop();
                 line.extend_from_slice(b",\"sd_jwt\":");
-                json_string(&mut line, sd_jwt)
+                json_string(line, sd_jwt)
             })
             .map_err(|e| io(path)(std::io::Error::from(e)))?;
         line.extend_from_slice(MEMBER);
@@ -151,7 +195,7 @@ impl Slots {
         line.extend_from_slice(b"null");
         line.resize(slot + self.width, b' ');
         line.extend_from_slice(b"}\n");
-        Ok((line, slot))
+        Ok(slot)
     }
 
     /// The longest pending line of this width, its `\n` included: an
@@ -258,11 +302,29 @@ pub(super) fn fill(
     offsets: &[u64],
     entries: &[ManifestEntry],
 ) -> Result<(), IssuerError> {
-    if offsets.len() != entries.len() {
+    let proofs = entries.iter().map(|e| Ok((e.row, &e.anchor_proof)));
+    fill_with(tmp, slots, offsets, entries.len(), proofs)?;
+    replace(tmp, path)
+}
+
+/// As [`fill`], with the `count` proofs (each with its row) taken from
+/// `proofs`, in entry order, as they are written (they may be made
+/// there); `tmp` is synced, not renamed.
+///
+/// # Errors
+/// As [`fill`], and the first error of `proofs`.
+pub(super) fn fill_with<P: std::borrow::Borrow<AnchorProof>>(
+    tmp: &Path,
+    slots: Slots,
+    offsets: &[u64],
+    count: usize,
+    proofs: impl Iterator<Item = Result<(u64, P), IssuerError>>,
+) -> Result<(), IssuerError> {
+    if offsets.len() != count {
         return Err(IssuerError::ArchiveCount {
             path: tmp.to_owned(),
             found: offsets.len(),
-            want: entries.len(),
+            want: count,
         });
     }
     let file = std::fs::OpenOptions::new()
@@ -270,21 +332,20 @@ pub(super) fn fill(
         .open(tmp)
         .map_err(io(tmp))?;
     let mut proof = Vec::with_capacity(slots.width);
-    for (entry, &at) in entries.iter().zip(offsets) {
+    for (made, &at) in proofs.zip(offsets) {
+        let (row, made) = made?;
         proof.clear();
-        serde_json::to_writer(&mut proof, &entry.anchor_proof)
-            .map_err(|e| io(tmp)(std::io::Error::from(e)))?;
+        proof_json(&mut proof, made.borrow());
         if proof.len() > slots.width {
             return Err(IssuerError::Slot {
-                row: entry.row,
+                row,
                 width: slots.width,
             });
         }
         proof.resize(slots.width, b' ');
         file.write_all_at(&proof, at).map_err(io(tmp))?;
     }
-    file.sync_all().map_err(io(tmp))?;
-    replace(tmp, path)
+    file.sync_all().map_err(io(tmp))
 }
 
 #[cfg(test)]
@@ -292,7 +353,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use vouch_core::log::Hash;
-    use vouch_core::AnchorProof;
 
     const HOLDER: &str = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp";
     const SD_JWT: &str = "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJ4In0.c2ln~WyJzIiwiYSIsMV0~";
@@ -317,6 +377,9 @@ mod tests {
                     })
                     .unwrap();
                 let text = serde_json::to_vec(&proof).unwrap();
+                let mut written = Vec::new();
+                proof_json(&mut written, &proof);
+                assert_eq!(written, text);
                 assert!(text.len() <= slots.width, "{size} {leaf}");
                 widest = widest.max(text.len());
             }
@@ -325,6 +388,34 @@ mod tests {
                 "{size}: {} {widest}",
                 slots.width
             );
+        }
+    }
+
+    /// An anchor proof is written as `serde_json` writes it: numbers of
+    /// every length, paths of every length (none included), every
+    /// base64 digit.
+    #[test]
+    fn proofs_are_written_as_serde_writes_them() {
+        let hashes: Vec<Hash> = (0..=255u8)
+            .step_by(7)
+            .map(|b| Hash([b.wrapping_mul(37); 32]))
+            .collect();
+        for (entry, leaf, size) in [
+            (0, 0, 1),
+            (9, 1, 2),
+            (10, 99, 100),
+            (u64::MAX, 12_345, 100_000),
+            (1 << 40, (1 << 40) - 1, 1 << 40),
+        ] {
+            let path = (0..=64)
+                .find_map(|n| {
+                    let path: Vec<Hash> = hashes.iter().cycle().take(n).copied().collect();
+                    AnchorProof::new(entry, leaf, size, path).ok()
+                })
+                .unwrap();
+            let mut written = Vec::new();
+            proof_json(&mut written, &path);
+            assert_eq!(written, serde_json::to_vec(&path).unwrap());
         }
     }
 
@@ -428,9 +519,10 @@ mod tests {
         let (mut text, mut offsets) = (Vec::new(), Vec::new());
         for row in 1..=4u64 {
             let file = format!("{row:06}-{id}.sd-jwt");
-            let (line, slot) = slots.line(tmp, row, &id, &file, HOLDER, SD_JWT).unwrap();
-            offsets.push((text.len() + slot) as u64);
-            text.extend_from_slice(&line);
+            let slot = slots
+                .line(&mut text, tmp, row, &id, &file, HOLDER, SD_JWT)
+                .unwrap();
+            offsets.push(slot as u64);
         }
         std::fs::write(tmp, &text).unwrap();
         offsets
