@@ -760,19 +760,38 @@ mod tests {
             .as_ref()
             .unwrap_err()
             .starts_with("row 2, column courses: item 1 field grade: \"A++\""));
+        // Another reader that scanned its own rows valid, under another
+        // column order: its records are checked through this reader's
+        // columns (where its gpa sits under award_date), not skipped.
+        let swapped = format!(
+            "holder,institution,student_name,student_id,programme,degree,gpa,award_date,courses\n\
+             {HOLDER},Uni,Ada,S1,CS,BSc,3.50,2025-07-15,\"CS1|Intro|6|A|2024-S1\"\n"
+        );
+        let scanned_too = CsvRows::new(swapped.as_bytes(), &t).unwrap();
+        assert_eq!(scanned_too.scan(&crate::issuer::Quiet).unwrap().valid, [1]);
+        for r in scanned_too.next_records(10) {
+            assert!(r.scanned.is_some());
+            let err = scanned
+                .with_claims(r, &mut holders, |_, _| ())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("award_date"), "{err}");
+        }
         // Its own records of the same rows are read with the holder its
-        // scan decoded.
+        // scan decoded (none decoded again into the holder cache).
+        let mut decoded = HashMap::new();
         let own: Vec<String> = scanned
             .next_records(10)
             .into_iter()
             .map(|r| {
                 assert!(r.scanned.is_some());
                 scanned
-                    .with_claims(r, &mut holders, |h, _| h.as_str().to_owned())
+                    .with_claims(r, &mut decoded, |h, _| h.as_str().to_owned())
                     .unwrap()
             })
             .collect();
         assert_eq!(own, [HOLDER, HOLDER]);
+        assert!(decoded.is_empty(), "the holder was decoded again");
     }
 
     #[test]

@@ -235,6 +235,11 @@ impl Issuer {
                     .and_then(|r| r);
                 (archive, text)
             });
+            // A panic of the slots' thread is the error to report, before
+            // whatever the manifest said.
+            if let Err(e @ IssuerError::Panicked { .. }) = pending {
+                return Err(e);
+            }
             text?;
             let archive = out.join(crate::archive::FILE_NAME);
             replace(&pending?, &archive)?;

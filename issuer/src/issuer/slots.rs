@@ -332,7 +332,9 @@ pub(super) fn fill_with<P: std::borrow::Borrow<AnchorProof>>(
         .open(tmp)
         .map_err(io(tmp))?;
     let mut proof = Vec::with_capacity(slots.width);
+    let mut written = 0;
     for (made, &at) in proofs.zip(offsets) {
+        written += 1;
         let (row, made) = made?;
         proof.clear();
         proof_json(&mut proof, made.borrow());
@@ -344,6 +346,14 @@ pub(super) fn fill_with<P: std::borrow::Borrow<AnchorProof>>(
         }
         proof.resize(slots.width, b' ');
         file.write_all_at(&proof, at).map_err(io(tmp))?;
+    }
+    // A slot left empty would read as a credential without its proof.
+    if written != count {
+        return Err(IssuerError::ArchiveCount {
+            path: tmp.to_owned(),
+            found: written,
+            want: count,
+        });
     }
     file.sync_all().map_err(io(tmp))
 }
@@ -453,9 +463,20 @@ mod tests {
         assert_eq!(read[3].0.holder, HOLDER);
         assert_eq!(read[3].0.credential_id, id);
 
+        // Fewer proofs than slots: refused, not a file with empty slots.
+        let entries = entries(12_345);
+        let short = entries[..3].iter().map(|e| Ok((e.row, &e.anchor_proof)));
+        assert!(matches!(
+            fill_with(&tmp, slots, &offsets, 4, short),
+            Err(IssuerError::ArchiveCount {
+                found: 3,
+                want: 4,
+                ..
+            })
+        ));
+
         // Filled: every line reads with the archive's reader, its proof
         // as given; the file is at its name and the pending one gone.
-        let entries = entries(12_345);
         fill(&tmp, &path, slots, &offsets, &entries).unwrap();
         assert!(!tmp.exists());
         let lines: Vec<crate::archive::ArchiveLine> = crate::archive::read(&path)
