@@ -292,6 +292,32 @@ pub struct Store {
     /// memory only, and an append would write over tiles the disk still
     /// names), so every later write is refused until the store is reopened.
     unflushed: Arc<std::sync::atomic::AtomicBool>,
+    /// Truncations begun and ended (odd while one runs): a read of
+    /// several records that saw it change may have read across a
+    /// truncation and a different append after it, and reads again
+    /// ([`Store::entries`]).
+    truncations: Arc<std::sync::atomic::AtomicU64>,
+    /// Run once between a range read's tiles and its single records (a
+    /// test's truncation and append in that gap).
+    #[cfg(test)]
+    between_reads: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+}
+
+/// Marks a truncation as running ([`Store::truncations`] odd) while it
+/// lives.
+struct Truncating<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> Truncating<'a> {
+    fn begin(count: &'a std::sync::atomic::AtomicU64) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Truncating<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Where a full tile's record sits in the tiles file (an `i` record), with
@@ -740,6 +766,9 @@ impl Store {
             tiled: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             writes_left: Arc::new(std::sync::atomic::AtomicU64::new(writes_left)),
             unflushed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            truncations: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            #[cfg(test)]
+            between_reads: Arc::new(Mutex::new(None)),
         };
         store.load_tiled()?;
         store.check_tiles_file()?;
@@ -1268,6 +1297,27 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on I/O or a corrupt record.
     pub fn entries(&self, start: u64, end: u64) -> Result<Vec<sled::IVec>, StoreError> {
+        use std::sync::atomic::Ordering;
+        // The tiles and the single records are read apart: a truncation
+        // and a different append between the two would mix two chains.
+        // A read that a truncation overlapped is done again; after a few,
+        // with writes held off.
+        for _ in 0..3 {
+            let seen = self.truncations.load(Ordering::SeqCst);
+            if seen % 2 == 0 {
+                let got = self.entries_unchecked(start, end)?;
+                if self.truncations.load(Ordering::SeqCst) == seen {
+                    return Ok(got);
+                }
+            }
+            std::thread::yield_now();
+        }
+        let _writer = self.lock_writer();
+        self.entries_unchecked(start, end)
+    }
+
+    /// [`Store::entries`], correct when no truncation runs meanwhile.
+    fn entries_unchecked(&self, start: u64, end: u64) -> Result<Vec<sled::IVec>, StoreError> {
         let first = self.entries_once(start, end, self.cached_tiled())?;
         let want = end.min(self.size()?).saturating_sub(start);
         if first.len() as u64 >= want {
@@ -1314,6 +1364,17 @@ impl Store {
             }
             if (out.len() as u64) < last - start {
                 return Ok(out);
+            }
+        }
+        #[cfg(test)]
+        {
+            let hook = self
+                .between_reads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(hook) = hook {
+                hook();
             }
         }
         for item in self.tree.range(key(b'e', start.max(tiled))..key(b'e', end)) {
@@ -1543,6 +1604,7 @@ impl Store {
         if old <= size {
             return Ok(());
         }
+        let _truncating = Truncating::begin(&self.truncations);
         let tiled = self.load_tiled()?;
         let committed = self.tile_bytes()?;
         let mut tile_bytes = committed;
@@ -1967,7 +2029,12 @@ mod tests {
 
     /// `n` signed entries (accreditations: no rules are applied here).
     fn entries(n: u64) -> Vec<Entry> {
-        let k = SigningKey::from_bytes(&[7; 32]);
+        entries_by(7, n)
+    }
+
+    /// `n` signed entries by the key of seed `[seed; 32]`.
+    fn entries_by(seed: u8, n: u64) -> Vec<Entry> {
+        let k = SigningKey::from_bytes(&[seed; 32]);
         (0..n)
             .map(|seq| {
                 Entry::sign(
@@ -2527,6 +2594,36 @@ mod tests {
             store.append(&all[300..], true).unwrap();
             check(&store, &all);
         }
+    }
+
+    #[test]
+    fn a_range_read_across_a_truncation_and_another_append_returns_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ours = entries(300);
+        let theirs = entries_by(8, 300);
+        store.append(&ours, false).unwrap();
+        // Between the read's tile (0..256) and its single records
+        // (256..300): back to 200, and 100 other entries on.
+        let writer = store.clone();
+        let other = theirs[200..].to_vec();
+        *store.between_reads.lock().unwrap() = Some(Box::new(move || {
+            writer.truncate(200).unwrap();
+            writer.append(&other, false).unwrap();
+        }));
+        let got = store.entries(0, 300).unwrap();
+        assert!(store.between_reads.lock().unwrap().is_none(), "not raced");
+        let now: Vec<&[u8]> = ours[..200]
+            .iter()
+            .chain(&theirs[200..])
+            .map(Entry::as_bytes)
+            .collect();
+        // The chain as it is now (the read began before the truncation
+        // and ended after the append): not entries 200..256 of one and
+        // 256..300 of the other.
+        assert_eq!(got.len(), now.len());
+        let differs = got.iter().zip(&now).position(|(g, n)| g.as_ref() != *n);
+        assert_eq!(differs, None, "the first entry not of the chain now");
     }
 
     #[test]
