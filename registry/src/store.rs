@@ -223,6 +223,9 @@ const CACHED_TILE_BYTES: usize = 8 << 20;
 const RECLAIM_PROBE: &[u8] = b"r";
 /// Bytes of an `i` record ([`TileIndex`]).
 const TILE_INDEX_BYTES: usize = 32;
+/// A tile record's header, about: format byte and hash count, the tree
+/// hashes its entries complete (two per entry on average), the entry ends.
+const TILE_HEAD_ESTIMATE: usize = 3 + 32 * 2 * TILE as usize + 4 * TILE as usize;
 /// Bytes of an `i` record of the `tiles/2` layout ([`Sha256Index`]).
 const SHA256_INDEX_BYTES: usize = 88;
 /// sled's page cache for a chain store.
@@ -1200,8 +1203,13 @@ impl Store {
             bytes: entries[j].as_bytes(),
             hashes: &pending.hashes[starts[j]..starts[j + 1]],
         };
-        // Tiles this append fills: earlier single records folded in.
+        // Tiles this append fills: earlier single records folded in. Their
+        // bytes are reserved at once (a bulk append writes megabytes; grown
+        // by doubling they were copied again and again).
         let mut written = TilesWritten::default();
+        let filled = usize::try_from(new_tiled.saturating_sub(tiled) / TILE).unwrap_or(0);
+        let body: usize = entries.iter().map(|e| e.as_bytes().len()).sum();
+        written.bytes.reserve(body + filled * TILE_HEAD_ESTIMATE);
         let mut t = tiled / TILE;
         while (t + 1) * TILE <= new_size {
             let first = t * TILE;
@@ -2243,11 +2251,7 @@ mod tests {
     /// checksums of the bytes in the tiles file.
     fn sha256_store(dir: &Path) {
         let store = Store::open(dir).unwrap();
-        let records: Vec<_> = store
-            .tree
-            .scan_prefix([b'i'])
-            .map(Result::unwrap)
-            .collect();
+        let records: Vec<_> = store.tree.scan_prefix([b'i']).map(Result::unwrap).collect();
         for (k, v) in records {
             let ix = TileIndex::from_bytes(&v, be_u64(&k[1..]).unwrap()).unwrap();
             let mut bytes = vec![0u8; ix.len as usize];
