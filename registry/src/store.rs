@@ -303,8 +303,12 @@ pub struct Store {
     /// Run once between a range read's tiles and its single records (a
     /// test's truncation and append in that gap).
     #[cfg(test)]
-    between_reads: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+    between_reads: Arc<Mutex<Option<TestHook>>>,
 }
+
+/// What a test runs inside a store operation.
+#[cfg(test)]
+type TestHook = Box<dyn FnOnce() + Send>;
 
 /// Marks a truncation as running ([`Store::truncations`] odd) while it
 /// lives.
