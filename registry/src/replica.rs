@@ -723,15 +723,18 @@ impl Replica {
         let mut staged_to = self.size;
         let mut next_block = 0;
         loop {
-            let stopped = fetch_failed.is_some() || ready.iter().any(Result::is_err);
+            // After a refusal nothing more is checked; after a failed
+            // download what was received still is (its refusals first).
+            let refused = ready.iter().any(Result::is_err);
+            let stopped = refused || fetch_failed.is_some();
             if fetching.is_none() && !stopped && waiting.len() < MAX_RANGE as usize {
                 if let Some(at) = next_fetch.take() {
                     let end = at.saturating_add(MAX_RANGE).min(want.size);
                     fetching = Some(Box::pin(fetch(at, end)));
                 }
             }
-            let all_received = fetching.is_none() && next_fetch.is_none();
-            while !stopped && verifying.len() < slots && ready.len() < 2 && !waiting.is_empty() {
+            let all_received = fetching.is_none() && (next_fetch.is_none() || stopped);
+            while !refused && verifying.len() < slots && ready.len() < 2 && !waiting.is_empty() {
                 // Chunks end at multiples of `VERIFY_CHUNK`: each staged
                 // append fills whole tiles.
                 let aligned = VERIFY_CHUNK - (waiting_at % VERIFY_CHUNK as u64) as usize;
