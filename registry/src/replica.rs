@@ -6,6 +6,7 @@
 //! accepts, with every entry up to it checked, or changes nothing: entries
 //! staged during a failed sync are removed again.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -256,16 +257,16 @@ pub struct SyncReport {
     pub timings: Timings,
 }
 
-/// Time spent in each phase of a sync. The phases overlap: a range's
-/// parsing and signatures are checked while the range before it has the
-/// rules applied and is written, and the range after it downloads, so
-/// their sum exceeds the sync's wall clock.
+/// Time spent in each phase of a sync. The phases overlap: chunks of
+/// entries are parsed and have their signatures checked while the chunk
+/// before them has the rules applied and is written, and the next range
+/// downloads, so their sum exceeds the sync's wall clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Timings {
-    /// Waiting for the node (entries, blocks, proofs) beyond the time
-    /// spent checking.
+    /// Waiting for the node's entries with nothing else to do.
     pub fetch: std::time::Duration,
-    /// Parsing entries and verifying their signatures (on all cores).
+    /// Parsing entries and verifying their signatures: the wall-clock
+    /// time while at least one chunk was being checked (on all cores).
     pub verify: std::time::Duration,
     /// Applying the rules.
     pub apply: std::time::Duration,
@@ -320,15 +321,25 @@ pub struct Replica {
     /// store may hold staged entries beyond the head until the next sync
     /// puts them back.
     interrupted: bool,
-    /// The range being applied and staged on a blocking thread, while it
+    /// The chunk being applied and staged on a blocking thread, while it
     /// runs.
     checking: Option<tokio::task::JoinHandle<Checked>>,
 }
 
-/// What applying and staging a range on a blocking thread gives back: the
-/// state (moved there and back), the anchor records with the range's or
-/// the refusal, the time spent.
-type Checked = (ChainState, Result<Anchors, ReplicaError>, Timings);
+/// What applying and staging a chunk on a blocking thread gives back: the
+/// state (moved there and back), the anchor records with the chunk's and
+/// the size staged up to, or the refusal; the time spent.
+type Checked = (ChainState, Result<(Anchors, u64), ReplicaError>, Timings);
+
+/// What parsing and verifying a chunk on a blocking thread gives back: the
+/// entries and leaf hashes, or the refusal at a position in the chunk.
+type Parsing = Result<Parsed, (usize, EntryRefused)>;
+
+/// Entries per verifying task of a sync (and per staged append: 16 tiles).
+/// Pippenger's cost per signature in the batch equation falls as the
+/// batch grows, by about a third from 512 to 4,096 and little beyond, and
+/// a few tasks of this size at once keep every core busy.
+const VERIFY_CHUNK: usize = 4096;
 
 impl Replica {
     /// Opens (creating) a replica whose data lives in `dir`.
@@ -680,79 +691,152 @@ impl Replica {
             blocks.push(block);
             notes.push(note);
         }
-        // The entries, in ranges, in a pipeline of three: while range k+1
-        // is parsed and its signatures verified (on all cores, blocking
-        // threads), range k (verified) has the rules applied and is staged
-        // in the store (one blocking thread), and range k+2 downloads. A
-        // node may serve fewer entries than asked for (its byte cap per
-        // reply, the client's per call): the next range then starts after
-        // the last entry received.
-        let mut next_block = 0;
-        // The anchor records after this sync: the current ones shared,
-        // the new ones recorded as their ranges are staged.
-        let mut anchors = Some(self.anchors.clone());
+        // The entries, in a pipeline that keeps every core busy: ranges
+        // download one ahead of what is being checked; each chunk of
+        // `VERIFY_CHUNK` entries is parsed, hashed and has its signatures
+        // batch-verified as a blocking task of its own, one more at a time
+        // than there are cores (so a core whose chunk ends, or that waits
+        // for the node, always finds another); verified chunks have the
+        // rules applied and are staged in the store in order, on one
+        // blocking thread, while later ones verify. A node may serve fewer
+        // entries than asked for (its byte cap per reply, the client's per
+        // call): the next range then starts after the last entry received.
+        // Errors come in entry order: a chunk's refusal is reported once
+        // the chunks before it are staged (their own refusal first), a
+        // failed download once everything before it is.
         let sealing: Arc<[Block]> = blocks.clone().into();
-        let range = |start: u64| (start, start.saturating_add(MAX_RANGE).min(want.size));
-        let mut pending = if self.size < want.size {
-            let (start, end) = range(self.size);
-            let t = std::time::Instant::now();
-            let lines = source.entries(start, end).await?;
-            self.timings.fetch += t.elapsed();
-            Some((start, end, lines))
-        } else {
-            None
-        };
-        let mut verified: Option<Verified> = None;
-        while pending.is_some() || verified.is_some() {
-            let mut next_range = None;
-            let verifying = match pending.take() {
-                Some((start, end, lines)) => {
-                    let got = lines.len() as u64;
-                    if got == 0 || got > end - start {
-                        return Err(ReplicaError::ShortRange { start, end, got });
+        // The anchor records after this sync: the current ones shared,
+        // the new ones recorded as their chunks are staged.
+        let mut anchors = Some(self.anchors.clone());
+        let slots = std::thread::available_parallelism().map_or(1, usize::from) + 1;
+        let fetch =
+            |start: u64, end: u64| async move { (start, end, source.entries(start, end).await) };
+        let mut fetching = None;
+        let mut next_fetch = (self.size < want.size).then_some(self.size);
+        let mut fetch_failed: Option<ReplicaError> = None;
+        // Lines received, not yet handed to a verifying task: from `waiting_at`.
+        let mut waiting: Vec<Vec<u8>> = Vec::new();
+        let mut waiting_at = self.size;
+        let mut verifying: VecDeque<(u64, tokio::task::JoinHandle<Parsing>)> = VecDeque::new();
+        let mut verifying_since: Option<std::time::Instant> = None;
+        let mut ready: VecDeque<Result<Verified, ReplicaError>> = VecDeque::new();
+        let mut staged_to = self.size;
+        let mut next_block = 0;
+        loop {
+            // After a refusal nothing more is checked; after a failed
+            // download what was received still is (its refusals first).
+            let refused = ready.iter().any(Result::is_err);
+            let stopped = refused || fetch_failed.is_some();
+            if fetching.is_none() && !stopped && waiting.len() < MAX_RANGE as usize {
+                if let Some(at) = next_fetch.take() {
+                    let end = at.saturating_add(MAX_RANGE).min(want.size);
+                    fetching = Some(Box::pin(fetch(at, end)));
+                }
+            }
+            let all_received = fetching.is_none() && (next_fetch.is_none() || stopped);
+            while !refused && verifying.len() < slots && ready.len() < 2 && !waiting.is_empty() {
+                // Chunks end at multiples of `VERIFY_CHUNK`: each staged
+                // append fills whole tiles.
+                let aligned = VERIFY_CHUNK - (waiting_at % VERIFY_CHUNK as u64) as usize;
+                let n = if waiting.len() >= aligned {
+                    aligned
+                } else if all_received {
+                    waiting.len()
+                } else {
+                    break;
+                };
+                let rest = waiting.split_off(n);
+                let chunk = std::mem::replace(&mut waiting, rest);
+                if verifying.is_empty() {
+                    verifying_since = Some(std::time::Instant::now());
+                }
+                verifying.push_back((waiting_at, verify_chunk(chunk)));
+                waiting_at += n as u64;
+            }
+            if self.checking.is_none() {
+                match ready.pop_front() {
+                    Some(Ok(verified)) => {
+                        let recorded = anchors.take().unwrap_or_default();
+                        self.start_stage(verified, recorded, sealing.clone());
                     }
-                    let received = start + got;
-                    if received < want.size {
-                        next_range = Some(range(received));
-                    }
-                    Some(verify_range(start, lines))
+                    // Everything before it is staged.
+                    Some(Err(e)) => return Err(e),
+                    None => {}
                 }
-                None => None,
-            };
+            }
+            let only_fetching = verifying.is_empty() && self.checking.is_none();
+            if only_fetching && fetching.is_none() {
+                if let Some(e) = fetch_failed.take() {
+                    return Err(e);
+                }
+                // Nothing runs and nothing is left to start: done.
+                break;
+            }
             let t = std::time::Instant::now();
-            let staging = match verified.take() {
-                Some(v) => {
-                    let recorded = anchors.take().unwrap_or_default();
-                    Some(self.stage(v, recorded, sealing.clone()))
+            tokio::select! {
+                Some((start, end, got)) = maybe(fetching.as_mut()), if fetching.is_some() => {
+                    fetching = None;
+                    match got {
+                        Err(e) => fetch_failed = Some(e.into()),
+                        Ok(lines) => {
+                            let got = lines.len() as u64;
+                            if got == 0 || got > end - start {
+                                fetch_failed = Some(ReplicaError::ShortRange { start, end, got });
+                            } else {
+                                if start + got < want.size {
+                                    next_fetch = Some(start + got);
+                                }
+                                if waiting.is_empty() {
+                                    waiting = lines;
+                                } else {
+                                    waiting.extend(lines);
+                                }
+                            }
+                        }
+                    }
                 }
-                None => None,
-            };
-            let fetching = next_range
-                .map(|(start, end)| async move { (start, end, source.entries(start, end).await) });
-            let (checked, staged, next) =
-                tokio::join!(maybe(verifying), maybe(staging), maybe(fetching));
-            // Errors in entry order: the staged range comes first.
-            let mut spent = std::time::Duration::ZERO;
-            if let Some(staged) = staged {
-                let (recorded, staged_to, took) = staged?;
-                anchors = Some(recorded);
-                spent = took;
-                while let Some(b) = blocks.get(next_block).filter(|b| b.size <= staged_to) {
-                    self.check_root(b)?;
-                    next_block += 1;
+                Some(joined) = maybe(verifying.front_mut().map(|(_, task)| task)), if !verifying.is_empty() => {
+                    let start = verifying.pop_front().map_or(0, |(start, _)| start);
+                    if verifying.is_empty() {
+                        if let Some(since) = verifying_since.take() {
+                            self.timings.verify += since.elapsed();
+                        }
+                    }
+                    ready.push_back(match joined {
+                        Err(e) => Err(ReplicaError::Task(e)),
+                        Ok(Err((i, source))) => Err(ReplicaError::BadEntry {
+                            index: start + i as u64,
+                            source,
+                        }),
+                        Ok(Ok(Parsed { entries, leaves })) => Ok(Verified {
+                            start,
+                            entries,
+                            leaves,
+                        }),
+                    });
+                }
+                Some(joined) = maybe(self.checking.as_mut()), if self.checking.is_some() => {
+                    let (recorded, end) = self.finish_stage(joined)?;
+                    anchors = Some(recorded);
+                    staged_to = end;
+                    while let Some(b) = blocks.get(next_block).filter(|b| b.size <= staged_to) {
+                        self.check_root(b)?;
+                        next_block += 1;
+                    }
                 }
             }
-            if let Some(checked) = checked {
-                let checked = checked?;
-                self.timings.verify += checked.took;
-                spent = spent.max(checked.took);
-                verified = Some(checked);
+            if only_fetching {
+                // Waiting for the node with nothing else to do.
+                self.timings.fetch += t.elapsed();
             }
-            // Waiting for the node beyond the time spent checking.
-            self.timings.fetch += t.elapsed().saturating_sub(spent);
-            if let Some((start, end, lines)) = next {
-                pending = Some((start, end, lines?));
-            }
+        }
+        if staged_to != want.size {
+            // Every range was received and staged: cannot happen.
+            return Err(ReplicaError::ShortRange {
+                start: staged_to,
+                end: want.size,
+                got: 0,
+            });
         }
         for b in &blocks[next_block..] {
             self.check_root(b)?;
@@ -782,20 +866,14 @@ impl Replica {
         }
     }
 
-    /// Applies the rules to `verified` entries on a blocking thread (the
-    /// state moves there and back), stages them in the store (not yet
-    /// counted as verified) and records the anchors among them in
-    /// `anchors`, each with the first of `sealing` (the blocks of this
-    /// sync) that seals it. Returns `anchors`, the size staged up to and
-    /// the time it took.
-    fn stage(
-        &mut self,
-        verified: Verified,
-        mut anchors: Anchors,
-        sealing: Arc<[Block]>,
-    ) -> impl std::future::Future<Output = Result<(Anchors, u64, std::time::Duration), ReplicaError>>
-           + Send
-           + '_ {
+    /// Starts applying the rules to `verified` entries on a blocking
+    /// thread (the state moves there and back), staging them in the store
+    /// (not yet counted as verified) and recording the anchors among them
+    /// in `anchors`, each with the first of `sealing` (the blocks of this
+    /// sync) that seals it. The task is kept in `self` until
+    /// [`Replica::finish_stage`] takes its result, so that a sync dropped
+    /// meanwhile can wait for it before putting the store back.
+    fn start_stage(&mut self, verified: Verified, mut anchors: Anchors, sealing: Arc<[Block]>) {
         let mut state = std::mem::take(&mut self.state);
         let store = self.store.clone();
         let end = verified.start + verified.entries.len() as u64;
@@ -809,26 +887,26 @@ impl Replica {
                 &verified,
                 &mut timings,
             )
-            .map(|()| anchors);
+            .map(|()| (anchors, end));
             (state, result, timings)
         }));
-        async move {
-            // Kept in `self` until it ends, so that a sync dropped meanwhile
-            // can wait for it before putting the store back.
-            let joined = match self.checking.as_mut() {
-                Some(task) => task.await,
-                None => return Err(ReplicaError::Interrupted),
-            };
-            self.checking = None;
-            let (state, result, timings) = joined.map_err(ReplicaError::Task)?;
-            // On a panic the state stays empty; the failed sync's rollback
-            // reads it back from the store.
-            self.state = state;
-            self.timings.apply += timings.apply;
-            self.timings.store += timings.store;
-            let spent = timings.apply + timings.store;
-            result.map(|anchors| (anchors, end, spent))
-        }
+    }
+
+    /// Takes the result of the staging task [`Replica::start_stage`]
+    /// started (`joined`): the state back, and the anchor records with the
+    /// chunk's and the size staged up to, or the refusal.
+    fn finish_stage(
+        &mut self,
+        joined: Result<Checked, tokio::task::JoinError>,
+    ) -> Result<(Anchors, u64), ReplicaError> {
+        self.checking = None;
+        let (state, result, timings) = joined.map_err(ReplicaError::Task)?;
+        // On a panic the state stays empty; the failed sync's rollback
+        // reads it back from the store.
+        self.state = state;
+        self.timings.apply += timings.apply;
+        self.timings.store += timings.store;
+        result
     }
 
     /// Makes `head` the verified head: its state, its note, the notes of
@@ -893,7 +971,7 @@ impl Replica {
     }
 }
 
-/// A range of entries parsed, hashed and with their signatures verified,
+/// A chunk of entries parsed, hashed and with their signatures verified,
 /// not yet applied.
 struct Verified {
     /// The index of the first.
@@ -901,8 +979,6 @@ struct Verified {
     entries: Vec<Entry>,
     /// Their leaf hashes.
     leaves: Vec<Hash>,
-    /// The time it took.
-    took: std::time::Duration,
 }
 
 /// Runs `f` when there is one.
@@ -913,25 +989,10 @@ async fn maybe<T>(f: Option<impl std::future::Future<Output = T>>) -> Option<T> 
     }
 }
 
-/// Parses the entries of `lines` (from index `start`), hashes their leaves
-/// and verifies their signatures on all cores, from a blocking thread.
-async fn verify_range(start: u64, lines: Vec<Vec<u8>>) -> Result<Verified, ReplicaError> {
-    let task = tokio::task::spawn_blocking(move || {
-        let t = std::time::Instant::now();
-        let parsed = parse_and_verify(lines).map_err(|(i, source)| ReplicaError::BadEntry {
-            index: start + i as u64,
-            source,
-        });
-        (parsed, t.elapsed())
-    });
-    let (parsed, took) = task.await.map_err(ReplicaError::Task)?;
-    let Parsed { entries, leaves } = parsed?;
-    Ok(Verified {
-        start,
-        entries,
-        leaves,
-        took,
-    })
+/// Starts parsing the entries of `lines`, hashing their leaves and
+/// batch-verifying their signatures on a blocking thread.
+fn verify_chunk(lines: Vec<Vec<u8>>) -> tokio::task::JoinHandle<Parsing> {
+    tokio::task::spawn_blocking(move || parse_and_verify_part(lines))
 }
 
 /// Applies `verified` entries to `state`; stages them in `store`; records
@@ -995,6 +1056,33 @@ fn check_link(prev: Option<&Block>, block: &Block) -> Result<(), ReplicaError> {
     }
 }
 
+/// Runs `work` on each of `parts` on a thread of its own (given the
+/// part's number) and gives their results in order, or the first failure
+/// in part order: a part's error, or `panicked(n)` for part `n` whose
+/// thread panicked. Every thread is joined before anything is returned,
+/// so a panic in one part beside an error in another is that error or
+/// the panic's, never a second panic of the thread scope.
+fn on_threads<P: Send, T: Send, E: Send>(
+    parts: Vec<P>,
+    panicked: impl Fn(usize) -> E,
+    work: impl Fn(usize, P) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E> {
+    let work = &work;
+    let joined: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(n, part)| scope.spawn(move || work(n, part)))
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    joined
+        .into_iter()
+        .enumerate()
+        .map(|(n, result)| result.unwrap_or_else(|_| Err(panicked(n))))
+        .collect()
+}
+
 /// Runs `work` over `lines` split into one part per core (each at least
 /// `min` long, so small inputs stay on one thread), giving each part its
 /// offset in `lines`, and joins the results in order. A part whose thread
@@ -1002,27 +1090,21 @@ fn check_link(prev: Option<&Block>, block: &Block) -> Result<(), ReplicaError> {
 fn on_all_cores<B: Sync, T: Send, E: Send>(
     lines: &[B],
     min: usize,
-    panicked: impl FnOnce() -> E,
+    panicked: impl Fn() -> E,
     work: impl Fn(usize, &[B]) -> Result<Vec<T>, E> + Sync,
 ) -> Result<Vec<T>, E> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let per = lines.len().div_ceil(threads).max(min).max(1);
-    let work = &work;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = lines
-            .chunks(per)
-            .enumerate()
-            .map(|(n, part)| scope.spawn(move || work(n * per, part)))
-            .collect();
-        let mut all = Vec::with_capacity(lines.len());
-        for h in handles {
-            match h.join() {
-                Ok(part) => all.extend(part?),
-                Err(_) => return Err(panicked()),
-            }
-        }
-        Ok(all)
-    })
+    let parts = on_threads(
+        lines.chunks(per).collect(),
+        |_| panicked(),
+        |n, part| work(n * per, part),
+    )?;
+    let mut all = Vec::with_capacity(lines.len());
+    for part in parts {
+        all.extend(part);
+    }
+    Ok(all)
 }
 
 /// Entries parsed, with their leaf hashes, in order.
@@ -1032,17 +1114,43 @@ struct Parsed {
     leaves: Vec<Hash>,
 }
 
+/// Signatures per multiscalar equation: Pippenger's cost per point falls
+/// as the batch grows (its bucket sums are shared by more points): about
+/// a third less from 512 to 4,096, and a few per cent more to 8,192. A
+/// part is split into equal batches of at most `MAX_BATCH` (not one full
+/// batch and a short rest); a bad signature then costs up to a batch of
+/// single checks to find.
+const MAX_BATCH: usize = 8192;
+
 /// Parses entries (keeping each line as its entry's bytes), computes their
-/// leaf hashes and batch-verifies their signatures on all cores, in
-/// chunks. Errors carry the position in `lines`.
+/// leaf hashes and batch-verifies their signatures, on this thread. Errors
+/// carry the position in `lines`.
+fn parse_and_verify_part(lines: Vec<Vec<u8>>) -> Result<Parsed, (usize, EntryRefused)> {
+    let mut authors = AuthorCache::default();
+    let mut parsed = Parsed {
+        entries: Vec::with_capacity(lines.len()),
+        leaves: Vec::with_capacity(lines.len()),
+    };
+    for (i, line) in lines.into_iter().enumerate() {
+        parsed.leaves.push(log::record_hash(&line));
+        parsed
+            .entries
+            .push(Entry::parse_owned(line, &mut authors).map_err(|e| (i, e.into()))?);
+    }
+    let out = &parsed.entries;
+    let batch = out
+        .len()
+        .div_ceil(out.len().div_ceil(MAX_BATCH).max(1))
+        .max(1);
+    for (c, chunk) in out.chunks(batch).enumerate() {
+        verify_signatures(chunk).map_err(|(i, e)| (c * batch + i, e.into()))?;
+    }
+    Ok(parsed)
+}
+
+/// [`parse_and_verify_part`] on all cores, in parts. Errors carry the
+/// position in `lines`.
 fn parse_and_verify(lines: Vec<Vec<u8>>) -> Result<Parsed, (usize, EntryRefused)> {
-    // Signatures per multiscalar equation: Pippenger's cost per point falls
-    // as the batch grows (its bucket sums are shared by more points): about
-    // a third less from 512 to 4,096, and a few per cent more to 8,192. A
-    // core's part is split into equal batches of at most `MAX_BATCH` (not
-    // one full batch and a short rest); a bad signature then costs up to a
-    // batch of single checks to find.
-    const MAX_BATCH: usize = 8192;
     // Below this many entries a part stays on one core.
     const MIN_PART: usize = 4096;
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
@@ -1056,49 +1164,23 @@ fn parse_and_verify(lines: Vec<Vec<u8>>) -> Result<Parsed, (usize, EntryRefused)
     }
     parts.push(rest);
     parts.reverse();
-    let work = |offset: usize, part: Vec<Vec<u8>>| -> Result<Parsed, (usize, EntryRefused)> {
-        let mut authors = AuthorCache::default();
-        let mut parsed = Parsed {
-            entries: Vec::with_capacity(part.len()),
-            leaves: Vec::with_capacity(part.len()),
-        };
-        for (i, line) in part.into_iter().enumerate() {
-            parsed.leaves.push(log::record_hash(&line));
-            parsed
-                .entries
-                .push(Entry::parse_owned(line, &mut authors).map_err(|e| (offset + i, e.into()))?);
-        }
-        let out = &parsed.entries;
-        let batch = out
-            .len()
-            .div_ceil(out.len().div_ceil(MAX_BATCH).max(1))
-            .max(1);
-        for (c, chunk) in out.chunks(batch).enumerate() {
-            verify_signatures(chunk).map_err(|(i, e)| (offset + c * batch + i, e.into()))?;
-        }
-        Ok(parsed)
-    };
-    let work = &work;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .enumerate()
-            .map(|(n, part)| scope.spawn(move || work(n * per, part)))
-            .collect();
-        // The first part's vectors take the others' entries.
-        let mut all: Option<Parsed> = None;
-        for h in handles {
-            let part = h.join().map_err(|_| (0, EntryRefused::Panicked))??;
-            match all.as_mut() {
-                None => all = Some(part),
-                Some(all) => {
-                    all.entries.extend(part.entries);
-                    all.leaves.extend(part.leaves);
-                }
+    let parts = on_threads(
+        parts,
+        |n| (n * per, EntryRefused::Panicked),
+        |n, part| parse_and_verify_part(part).map_err(|(i, e)| (n * per + i, e)),
+    )?;
+    // The first part's vectors take the others' entries.
+    let mut all: Option<Parsed> = None;
+    for part in parts {
+        match all.as_mut() {
+            None => all = Some(part),
+            Some(all) => {
+                all.entries.extend(part.entries);
+                all.leaves.extend(part.leaves);
             }
         }
-        Ok(all.unwrap_or_default())
-    })
+    }
+    Ok(all.unwrap_or_default())
 }
 
 /// A stored block (its note was verified before it was stored).
@@ -1380,4 +1462,54 @@ pub fn audit(store: &Store, policy: &TrustPolicy) -> Result<AuditReport, Replica
         issuers: state.issuers.len(),
         lists: state.lists.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    /// Part `n` of three: `bad` fails, `dies` panics, the others give `n`.
+    fn part(n: usize, bad: usize, dies: usize) -> Result<usize, String> {
+        if n == dies {
+            panic!("part {n} panicked on purpose");
+        }
+        if n == bad {
+            return Err(format!("part {n} refused"));
+        }
+        Ok(n)
+    }
+
+    #[test]
+    fn a_part_that_panics_beside_a_part_that_fails_gives_the_first_failure_in_order() {
+        let run = |bad, dies| {
+            on_threads(
+                vec![0, 1, 2],
+                |n| format!("part {n} panicked"),
+                |_, n| part(n, bad, dies),
+            )
+        };
+        // Before the fix, returning the error left the panicked thread for
+        // `thread::scope` to re-raise: a panic instead of an error.
+        assert_eq!(run(0, 1), Err("part 0 refused".into()));
+        assert_eq!(run(2, 1), Err("part 1 panicked".into()));
+        assert_eq!(run(1, 0), Err("part 0 panicked".into()));
+        assert_eq!(run(9, 9), Ok(vec![0, 1, 2]));
+    }
+
+    #[test]
+    fn a_refused_entry_is_placed_by_its_index_in_all_the_parts() {
+        // Lines that are not entries: the first refused is the first line
+        // of the part that holds it, wherever the parts split.
+        let lines: Vec<Vec<u8>> = (0..9000).map(|_| b"{}".to_vec()).collect();
+        let Err((at, EntryRefused::Entry(_))) = parse_and_verify(lines) else {
+            panic!("lines that are not entries were accepted");
+        };
+        assert_eq!(at, 0);
+        assert!(matches!(
+            parse_and_verify_part(vec![b"not json".to_vec()]),
+            Err((0, EntryRefused::Entry(_)))
+        ));
+    }
 }

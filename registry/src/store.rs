@@ -5,7 +5,7 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `i` + tile (u64 BE) | where full tile `tile` sits in the tiles file: offset (u64 BE), length (u32 BE), header length (u32 BE), the checksums of its header and of its entry bytes (32 bytes each), then the tile number (u64 BE) |
+//! | `i` + tile (u64 BE) | where full tile `tile` sits in the tiles file: offset (u64 BE), length (u32 BE), header length (u32 BE), the CRC-32 checksums of its header and of its entry bytes (u32 BE each), then the tile number (u64 BE) |
 //! | `e` + index (u64 BE) | an entry of the partial tile at the end: the tree hashes it completed, then its bytes |
 //! | `l` + leaf hash | index (u64 BE); nodes only, for look-up by hash |
 //! | `b` + height (u64 BE) | signed checkpoint note |
@@ -24,10 +24,13 @@
 //! record: the byte [`TILE_FORMAT`], the hash count (u16 BE), the hashes,
 //! 256 entry end offsets (u32 BE, into the bytes that follow), the entries'
 //! bytes. The header (everything before the entries' bytes) and the
-//! entries' bytes each have a checksum, SHA-256 of a zero byte then the
-//! bytes ([`log::record_hash`]): a hash read reads and checks only the
-//! header, an entry read the whole tile. A tile whose bytes do not match is
-//! refused ([`StoreError::TileDamaged`]), never returned.
+//! entries' bytes each have a checksum, CRC-32 (IEEE): a hash read reads
+//! and checks only the header, an entry read the whole tile. A tile whose
+//! bytes do not match is refused ([`StoreError::TileDamaged`]), never
+//! returned. The checksums catch disk damage, not an attacker: whoever can
+//! write the tiles file can write the index records beside it (and what a
+//! replica serves or syncs is checked against signed roots anyway), so a
+//! CRC does what SHA-256 did here at a fraction of the cost.
 //!
 //! An append that fills tiles writes them at the file's committed end
 //! (`tile_bytes`), syncs the file, and only then commits the sled batch that
@@ -47,10 +50,13 @@
 //!
 //! Older stores are converted on open, 64 tiles per
 //! atomic batch, with log lines saying so; a crash during a conversion
-//! resumes it on the next open: a store of the `tiles/1` layout (tile
-//! records kept in sled under `t` + tile) has them moved to the tiles file,
-//! and a store written before tiles (one record per entry, no `format`) has
-//! its entries folded into tiles in the tiles file.
+//! resumes it on the next open: a store of the `tiles/2` layout (index
+//! records of 88 bytes with SHA-256 checksums) has each tile read, checked
+//! against them and indexed again with CRC-32 checksums (a tile that does
+//! not match keeps failing its check); a store of the `tiles/1` layout
+//! (tile records kept in sled under `t` + tile) has them moved to the tiles
+//! file; and a store written before tiles (one record per entry, no
+//! `format`) has its entries folded into tiles in the tiles file.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -194,9 +200,12 @@ pub const TILE: u64 = 256;
 /// The first byte of a tile record: its layout version.
 pub const TILE_FORMAT: u8 = 1;
 /// The `format` metadata value of a store in this layout: full tiles in
-/// [`TILES_FILE`].
-const FORMAT: &[u8] = b"tiles/2";
-/// The `format` of the layout before: full tiles as sled records (`t` +
+/// [`TILES_FILE`], indexed with CRC-32 checksums.
+const FORMAT: &[u8] = b"tiles/3";
+/// The `format` of the layout before: the same tiles, indexed with SHA-256
+/// checksums (88-byte index records), converted on open.
+const FORMAT_SHA256_SUMS: &[u8] = b"tiles/2";
+/// The `format` of the layout before that: full tiles as sled records (`t` +
 /// tile), converted on open.
 const FORMAT_TILES_IN_SLED: &[u8] = b"tiles/1";
 /// The file of full tiles, in the store's directory beside sled's files.
@@ -213,7 +222,12 @@ const CACHED_TILE_BYTES: usize = 8 << 20;
 /// [`Store::help_reclaim`].
 const RECLAIM_PROBE: &[u8] = b"r";
 /// Bytes of an `i` record ([`TileIndex`]).
-const TILE_INDEX_BYTES: usize = 88;
+const TILE_INDEX_BYTES: usize = 32;
+/// A tile record's header, about: format byte and hash count, the tree
+/// hashes its entries complete (two per entry on average), the entry ends.
+const TILE_HEAD_ESTIMATE: usize = 3 + 32 * 2 * TILE as usize + 4 * TILE as usize;
+/// Bytes of an `i` record of the `tiles/2` layout ([`Sha256Index`]).
+const SHA256_INDEX_BYTES: usize = 88;
 /// sled's page cache for a chain store.
 const CACHE_BYTES: u64 = 256 << 20;
 /// sled's log segment size for a new chain store. sled writes a page
@@ -281,6 +295,36 @@ pub struct Store {
     /// memory only, and an append would write over tiles the disk still
     /// names), so every later write is refused until the store is reopened.
     unflushed: Arc<std::sync::atomic::AtomicBool>,
+    /// Truncations begun and ended (odd while one runs): a read of
+    /// several records that saw it change may have read across a
+    /// truncation and a different append after it, and reads again
+    /// ([`Store::entries`]).
+    truncations: Arc<std::sync::atomic::AtomicU64>,
+    /// Run once between a range read's tiles and its single records (a
+    /// test's truncation and append in that gap).
+    #[cfg(test)]
+    between_reads: Arc<Mutex<Option<TestHook>>>,
+}
+
+/// What a test runs inside a store operation.
+#[cfg(test)]
+type TestHook = Box<dyn FnOnce() + Send>;
+
+/// Marks a truncation as running ([`Store::truncations`] odd) while it
+/// lives.
+struct Truncating<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> Truncating<'a> {
+    fn begin(count: &'a std::sync::atomic::AtomicU64) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Truncating<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Where a full tile's record sits in the tiles file (an `i` record), with
@@ -297,10 +341,10 @@ struct TileIndex {
     len: u32,
     /// Length of its header: format byte, hash count, hashes, entry ends.
     head: u32,
-    /// [`log::record_hash`] of the header.
-    head_sum: Hash,
-    /// [`log::record_hash`] of the entries' bytes.
-    body_sum: Hash,
+    /// CRC-32 of the header.
+    head_sum: u32,
+    /// CRC-32 of the entries' bytes.
+    body_sum: u32,
 }
 
 impl TileIndex {
@@ -315,8 +359,8 @@ impl TileIndex {
             offset,
             len: u32::try_from(record.len()).map_err(|_| too_long())?,
             head: u32::try_from(head).map_err(|_| too_long())?,
-            head_sum: log::record_hash(&record[..head]),
-            body_sum: log::record_hash(&record[head..]),
+            head_sum: crc32fast::hash(&record[..head]),
+            body_sum: crc32fast::hash(&record[head..]),
         })
     }
 
@@ -330,38 +374,97 @@ impl TileIndex {
         out[..8].copy_from_slice(&self.offset.to_be_bytes());
         out[8..12].copy_from_slice(&self.len.to_be_bytes());
         out[12..16].copy_from_slice(&self.head.to_be_bytes());
-        out[16..48].copy_from_slice(&self.head_sum.0);
-        out[48..80].copy_from_slice(&self.body_sum.0);
-        out[80..].copy_from_slice(&self.tile.to_be_bytes());
+        out[16..20].copy_from_slice(&self.head_sum.to_be_bytes());
+        out[20..24].copy_from_slice(&self.body_sum.to_be_bytes());
+        out[24..].copy_from_slice(&self.tile.to_be_bytes());
         out
     }
 
     /// Tile `tile`'s index record.
     fn from_bytes(bytes: &[u8], tile: u64) -> Result<Self, StoreError> {
         let malformed = StoreError::Malformed {
-            what: "a tile's index record is not 88 bytes, names a header longer than the tile, or names another tile",
+            what: "a tile's index record is not 32 bytes, names a header longer than the tile, or names another tile",
         };
         if bytes.len() != TILE_INDEX_BYTES {
             return Err(malformed);
         }
-        let u32_at = |at: usize| {
-            let mut b = [0u8; 4];
-            b.copy_from_slice(&bytes[at..at + 4]);
-            u32::from_be_bytes(b)
-        };
         let ix = Self {
             offset: be_u64(&bytes[..8])?,
-            len: u32_at(8),
-            head: u32_at(12),
-            head_sum: hash_at(&bytes[16..48]),
-            body_sum: hash_at(&bytes[48..80]),
-            tile: be_u64(&bytes[80..])?,
+            len: be_u32(&bytes[8..12]),
+            head: be_u32(&bytes[12..16]),
+            head_sum: be_u32(&bytes[16..20]),
+            body_sum: be_u32(&bytes[20..24]),
+            tile: be_u64(&bytes[24..])?,
         };
-        if ix.tile != tile || ix.head > ix.len || ix.offset.checked_add(u64::from(ix.len)).is_none()
-        {
+        ix.checked(tile).ok_or(malformed)
+    }
+
+    /// Itself, when it is tile `tile`'s and names a header within a record
+    /// that ends within a u64 offset.
+    fn checked(self, tile: u64) -> Option<Self> {
+        let fits = self.tile == tile
+            && self.head <= self.len
+            && self.offset.checked_add(u64::from(self.len)).is_some();
+        fits.then_some(self)
+    }
+
+    /// Where tile `tile`'s index record, of this layout or the `tiles/2`
+    /// one (a store being converted), says the tile ends in the tiles file.
+    fn end_of_any(bytes: &[u8], tile: u64) -> Result<u64, StoreError> {
+        if bytes.len() == SHA256_INDEX_BYTES {
+            Ok(Sha256Index::from_bytes(bytes, tile)?.place.end())
+        } else {
+            Ok(Self::from_bytes(bytes, tile)?.end())
+        }
+    }
+}
+
+/// A tile's index record in the `tiles/2` layout: the same place, with
+/// SHA-256 checksums ([`log::record_hash`]) of the header and the entries'
+/// bytes; read only to convert a store.
+struct Sha256Index {
+    /// The tile's place (its CRC-32 fields unset).
+    place: TileIndex,
+    head_sum: Hash,
+    body_sum: Hash,
+}
+
+impl Sha256Index {
+    /// Tile `tile`'s `tiles/2` index record: offset (u64 BE), length and
+    /// header length (u32 BE each), the two SHA-256 checksums, the tile.
+    fn from_bytes(bytes: &[u8], tile: u64) -> Result<Self, StoreError> {
+        let malformed = StoreError::Malformed {
+            what: "a tile's tiles/2 index record is not 88 bytes, names a header longer than the tile, or names another tile",
+        };
+        if bytes.len() != SHA256_INDEX_BYTES {
             return Err(malformed);
         }
-        Ok(ix)
+        let place = TileIndex {
+            offset: be_u64(&bytes[..8])?,
+            len: be_u32(&bytes[8..12]),
+            head: be_u32(&bytes[12..16]),
+            head_sum: 0,
+            body_sum: 0,
+            tile: be_u64(&bytes[80..])?,
+        };
+        Ok(Self {
+            place: place.checked(tile).ok_or(malformed)?,
+            head_sum: hash_at(&bytes[16..48]),
+            body_sum: hash_at(&bytes[48..80]),
+        })
+    }
+
+    /// The record's bytes (for tests that write a `tiles/2` store).
+    #[cfg(test)]
+    fn to_bytes(&self) -> [u8; SHA256_INDEX_BYTES] {
+        let mut out = [0u8; SHA256_INDEX_BYTES];
+        out[..8].copy_from_slice(&self.place.offset.to_be_bytes());
+        out[8..12].copy_from_slice(&self.place.len.to_be_bytes());
+        out[12..16].copy_from_slice(&self.place.head.to_be_bytes());
+        out[16..48].copy_from_slice(&self.head_sum.0);
+        out[48..80].copy_from_slice(&self.body_sum.0);
+        out[80..].copy_from_slice(&self.place.tile.to_be_bytes());
+        out
     }
 }
 
@@ -488,8 +591,8 @@ impl TileFile {
                 std::io::ErrorKind::UnexpectedEof => self.damaged(tile, "the file ends inside it"),
                 _ => self.io("reading a tile")(source),
             })?;
-        if log::record_hash(&buf[..head]) != ix.head_sum
-            || (part == Part::Whole && log::record_hash(&buf[head..]) != ix.body_sum)
+        if crc32fast::hash(&buf[..head]) != ix.head_sum
+            || (part == Part::Whole && crc32fast::hash(&buf[head..]) != ix.body_sum)
         {
             return Err(self.damaged(tile, "its bytes do not match their checksum"));
         }
@@ -550,6 +653,13 @@ fn leaf_key(leaf: &Hash) -> Vec<u8> {
     let mut l = vec![b'l'];
     l.extend_from_slice(&leaf.0);
     l
+}
+
+/// The u32 (BE) in `bytes`, which are 4 (the caller slices them).
+fn be_u32(bytes: &[u8]) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(bytes);
+    u32::from_be_bytes(b)
 }
 
 fn be_u64(bytes: &[u8]) -> Result<u64, StoreError> {
@@ -647,7 +757,7 @@ impl Store {
         // file is made: a refused store is left as it was.
         let format = tree.get(meta("format"))?;
         if let Some(f) = &format {
-            if f.as_ref() != FORMAT && f.as_ref() != FORMAT_TILES_IN_SLED {
+            if ![FORMAT, FORMAT_SHA256_SUMS, FORMAT_TILES_IN_SLED].contains(&f.as_ref()) {
                 return Err(StoreError::Format {
                     dir: dir.to_owned(),
                     found: String::from_utf8_lossy(f).into_owned(),
@@ -663,6 +773,9 @@ impl Store {
             tiled: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             writes_left: Arc::new(std::sync::atomic::AtomicU64::new(writes_left)),
             unflushed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            truncations: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            #[cfg(test)]
+            between_reads: Arc::new(Mutex::new(None)),
         };
         store.load_tiled()?;
         store.check_tiles_file()?;
@@ -692,7 +805,7 @@ impl Store {
             for item in self.tree.range(key(b'i', 0)..=key(b'i', u64::MAX)).rev() {
                 let (k, v) = item?;
                 let t = be_u64(&k[1..])?;
-                if TileIndex::from_bytes(&v, t)?.end() <= found {
+                if TileIndex::end_of_any(&v, t)? <= found {
                     break;
                 }
                 tile = t;
@@ -717,7 +830,8 @@ impl Store {
 
     /// Converts an older store to this layout, `per_batch` tiles per
     /// atomic batch (each after the tiles file is synced), then marks it
-    /// with the format. First the tile records kept in sled (`tiles/1`,
+    /// with the format. First the `tiles/2` index records (SHA-256
+    /// checksums) are replaced by this layout's; then the tile records kept in sled (`tiles/1`,
     /// or a conversion of a store before tiles that an older version left
     /// half done) move to the tiles file; then entries in single records
     /// before the partial tile (a store before tiles) fold into tiles. A
@@ -725,6 +839,7 @@ impl Store {
     fn migrate(&self, dir: &Path, per_batch: u64) -> Result<(), StoreError> {
         let _writer = self.lock_writer();
         let per_batch = usize::try_from(per_batch.max(1)).unwrap_or(usize::MAX);
+        self.reindex_sha256_tiles(dir, per_batch)?;
         let in_sled = self.tree.scan_prefix([b't']).count();
         if in_sled > 0 {
             tracing::info!(
@@ -811,6 +926,91 @@ impl Store {
             );
         }
         Ok(())
+    }
+
+    /// Replaces every `tiles/2` index record (88 bytes, SHA-256 checksums)
+    /// by one of this layout (CRC-32 checksums of the same bytes),
+    /// `per_batch` per atomic batch. Each tile is read and checked against
+    /// its SHA-256 checksums first: a header or entries that do not match
+    /// get a CRC-32 that does not match them either (logged), so the tile
+    /// stays refused as damaged instead of being vouched for; a record
+    /// naming bytes past the end of the file keeps naming them (refused
+    /// when read).
+    fn reindex_sha256_tiles(&self, dir: &Path, per_batch: usize) -> Result<(), StoreError> {
+        let is_old = |item: &Result<(sled::IVec, sled::IVec), sled::Error>| {
+            item.as_ref()
+                .map_or(true, |(_, v)| v.len() == SHA256_INDEX_BYTES)
+        };
+        let old = self
+            .tree
+            .range(key(b'i', 0)..=key(b'i', u64::MAX))
+            .filter(is_old)
+            .count();
+        if old == 0 {
+            return Ok(());
+        }
+        tracing::info!(
+            "{}: indexing {old} full tiles of the chain store again with CRC-32 checksums (tiles/2 to tiles/3)",
+            dir.display()
+        );
+        let file_len = self.tiles.len()?;
+        let mut from = 0;
+        loop {
+            let records = self
+                .tree
+                .range(key(b'i', from)..=key(b'i', u64::MAX))
+                .filter(is_old)
+                .take(per_batch)
+                .collect::<Result<Vec<_>, _>>()?;
+            let Some((last, _)) = records.last() else {
+                break;
+            };
+            from = be_u64(&last[1..])?.saturating_add(1);
+            let mut batch = sled::Batch::default();
+            for (k, v) in &records {
+                let t = be_u64(&k[1..])?;
+                let old = Sha256Index::from_bytes(v, t)?;
+                let ix = self.crc_index(&old, file_len)?;
+                batch.insert(k, &ix.to_bytes()[..]);
+            }
+            self.commit(batch, false)?;
+        }
+        Ok(())
+    }
+
+    /// The index record of this layout for the tile `old` names, its
+    /// checksums computed from the tile's bytes (deliberately wrong for a
+    /// part that does not match its SHA-256 checksum).
+    fn crc_index(&self, old: &Sha256Index, file_len: u64) -> Result<TileIndex, StoreError> {
+        let place = old.place;
+        if place.end() > file_len {
+            return Ok(place);
+        }
+        let mut buf = vec![0u8; place.len as usize];
+        self.tiles
+            .file
+            .read_exact_at(&mut buf, place.offset)
+            .map_err(self.tiles.io("reading a tile to convert it"))?;
+        let (head, body) = buf.split_at(place.head as usize);
+        let sum = |part: &[u8], sha: &Hash, what: &str| {
+            let crc = crc32fast::hash(part);
+            if log::record_hash(part) == *sha {
+                crc
+            } else {
+                tracing::warn!(
+                    "{}: tile {} (entries {} on): its {what} does not match its SHA-256 checksum: it stays refused as damaged",
+                    self.tiles.path.display(),
+                    place.tile,
+                    place.tile * TILE
+                );
+                !crc
+            }
+        };
+        Ok(TileIndex {
+            head_sum: sum(head, &old.head_sum, "header"),
+            body_sum: sum(body, &old.body_sum, "entries"),
+            ..place
+        })
     }
 
     /// Writes the tiles in `written` at the committed end of the tiles file
@@ -1007,8 +1207,13 @@ impl Store {
             bytes: entries[j].as_bytes(),
             hashes: &pending.hashes[starts[j]..starts[j + 1]],
         };
-        // Tiles this append fills: earlier single records folded in.
+        // Tiles this append fills: earlier single records folded in. Their
+        // bytes are reserved at once (a bulk append writes megabytes; grown
+        // by doubling they were copied again and again).
         let mut written = TilesWritten::default();
+        let filled = usize::try_from(new_tiled.saturating_sub(tiled) / TILE).unwrap_or(0);
+        let body: usize = entries.iter().map(|e| e.as_bytes().len()).sum();
+        written.bytes.reserve(body + filled * TILE_HEAD_ESTIMATE);
         let mut t = tiled / TILE;
         while (t + 1) * TILE <= new_size {
             let first = t * TILE;
@@ -1104,6 +1309,27 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on I/O or a corrupt record.
     pub fn entries(&self, start: u64, end: u64) -> Result<Vec<sled::IVec>, StoreError> {
+        use std::sync::atomic::Ordering;
+        // The tiles and the single records are read apart: a truncation
+        // and a different append between the two would mix two chains.
+        // A read that a truncation overlapped is done again; after a few,
+        // with writes held off.
+        for _ in 0..3 {
+            let seen = self.truncations.load(Ordering::SeqCst);
+            if seen % 2 == 0 {
+                let got = self.entries_unchecked(start, end)?;
+                if self.truncations.load(Ordering::SeqCst) == seen {
+                    return Ok(got);
+                }
+            }
+            std::thread::yield_now();
+        }
+        let _writer = self.lock_writer();
+        self.entries_unchecked(start, end)
+    }
+
+    /// [`Store::entries`], correct when no truncation runs meanwhile.
+    fn entries_unchecked(&self, start: u64, end: u64) -> Result<Vec<sled::IVec>, StoreError> {
         let first = self.entries_once(start, end, self.cached_tiled())?;
         let want = end.min(self.size()?).saturating_sub(start);
         if first.len() as u64 >= want {
@@ -1150,6 +1376,17 @@ impl Store {
             }
             if (out.len() as u64) < last - start {
                 return Ok(out);
+            }
+        }
+        #[cfg(test)]
+        {
+            let hook = self
+                .between_reads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(hook) = hook {
+                hook();
             }
         }
         for item in self.tree.range(key(b'e', start.max(tiled))..key(b'e', end)) {
@@ -1379,6 +1616,7 @@ impl Store {
         if old <= size {
             return Ok(());
         }
+        let _truncating = Truncating::begin(&self.truncations);
         let tiled = self.load_tiled()?;
         let committed = self.tile_bytes()?;
         let mut tile_bytes = committed;
@@ -1803,7 +2041,12 @@ mod tests {
 
     /// `n` signed entries (accreditations: no rules are applied here).
     fn entries(n: u64) -> Vec<Entry> {
-        let k = SigningKey::from_bytes(&[7; 32]);
+        entries_by(7, n)
+    }
+
+    /// `n` signed entries by the key of seed `[seed; 32]`.
+    fn entries_by(seed: u8, n: u64) -> Vec<Entry> {
+        let k = SigningKey::from_bytes(&[seed; 32]);
         (0..n)
             .map(|seq| {
                 Entry::sign(
@@ -2007,6 +2250,119 @@ mod tests {
         }
     }
 
+    /// Rewrites the tile index records of the store in `dir` (of this
+    /// layout) as the `tiles/2` layout wrote them: 88 bytes, SHA-256
+    /// checksums of the bytes in the tiles file.
+    fn sha256_store(dir: &Path) {
+        let store = Store::open(dir).unwrap();
+        let records: Vec<_> = store.tree.scan_prefix([b'i']).map(Result::unwrap).collect();
+        for (k, v) in records {
+            let ix = TileIndex::from_bytes(&v, be_u64(&k[1..]).unwrap()).unwrap();
+            let mut bytes = vec![0u8; ix.len as usize];
+            store
+                .tiles
+                .file
+                .read_exact_at(&mut bytes, ix.offset)
+                .unwrap();
+            let old = Sha256Index {
+                place: ix,
+                head_sum: log::record_hash(&bytes[..ix.head as usize]),
+                body_sum: log::record_hash(&bytes[ix.head as usize..]),
+            };
+            store.tree.insert(k, &old.to_bytes()[..]).unwrap();
+        }
+        store.set_meta("format", FORMAT_SHA256_SUMS).unwrap();
+        store.flush().unwrap();
+    }
+
+    /// The lengths of the tile index records of `store`.
+    fn index_lengths(store: &Store) -> Vec<usize> {
+        store
+            .tree
+            .scan_prefix([b'i'])
+            .map(|item| item.unwrap().1.len())
+            .collect()
+    }
+
+    #[test]
+    fn a_store_with_sha256_tile_checksums_is_converted_on_open() {
+        let all = entries(800);
+        // Converted whole, or after a crash at any write (one tile per
+        // batch, three tiles: three batches, then the format).
+        let mut crashed = 0;
+        for writes in [u64::MAX, 0, 1, 2, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let store = Store::open(dir.path()).unwrap();
+                store.append(&all, true).unwrap();
+            }
+            sha256_store(dir.path());
+            match Store::open_with(dir.path(), writes, 1) {
+                Err(StoreError::Crashed) => crashed += 1,
+                Ok(store) => assert_eq!(index_lengths(&store), vec![TILE_INDEX_BYTES; 3]),
+                Err(e) => panic!("{writes} writes: {e:?}"),
+            }
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.meta("format").unwrap().unwrap().as_ref(), FORMAT);
+            assert_eq!(index_lengths(&store), vec![TILE_INDEX_BYTES; 3]);
+            tiles_file_len(&store);
+            check(&store, &all);
+        }
+        assert_eq!(crashed, 4);
+        // A tile damaged before the conversion stays refused after it.
+        let dir = tempfile::tempdir().unwrap();
+        let one = {
+            let store = Store::open(dir.path()).unwrap();
+            store.append(&all, true).unwrap();
+            TileIndex::from_bytes(&store.tree.get(key(b'i', 1)).unwrap().unwrap(), 1).unwrap()
+        };
+        sha256_store(dir.path());
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.path().join(TILES_FILE))
+            .unwrap();
+        let mut b = [0u8];
+        file.read_exact_at(&mut b, one.end() - 3).unwrap();
+        file.write_all_at(&[b[0] ^ 4], one.end() - 3).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.meta("format").unwrap().unwrap().as_ref(), FORMAT);
+        assert!(matches!(
+            store.entry_bytes(300),
+            Err(StoreError::TileDamaged { tile: 1, .. })
+        ));
+        assert_eq!(store.entries(0, 256).unwrap().len(), 256);
+        assert_eq!(store.entries(512, 800).unwrap().len(), 288);
+        // Its header (the tree hashes) was intact and still reads.
+        let mut tree = MemoryHashes::new();
+        for e in &all {
+            tree.append(e.leaf_hash()).unwrap();
+        }
+        assert_eq!(store.root(800).unwrap(), tree.root().unwrap());
+        // A tiles/2 index record cut short is a corrupt store, not a panic.
+        let v = Sha256Index::from_bytes(
+            &Sha256Index {
+                place: one,
+                head_sum: Hash([0; 32]),
+                body_sum: Hash([0; 32]),
+            }
+            .to_bytes(),
+            1,
+        );
+        assert!(v.is_ok());
+        assert!(Sha256Index::from_bytes(&[0u8; 87], 1).is_err());
+        assert!(Sha256Index::from_bytes(
+            &Sha256Index {
+                place: one,
+                head_sum: Hash([0; 32]),
+                body_sum: Hash([0; 32]),
+            }
+            .to_bytes(),
+            2
+        )
+        .is_err());
+    }
+
     #[test]
     fn an_unknown_format_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -2060,7 +2416,7 @@ mod tests {
             .unwrap();
         stored[0] = 9;
         let forged = TileIndex {
-            head_sum: log::record_hash(&stored[..ix.head as usize]),
+            head_sum: crc32fast::hash(&stored[..ix.head as usize]),
             ..ix
         };
         store.tiles.file.write_all_at(&stored, ix.offset).unwrap();
@@ -2075,7 +2431,7 @@ mod tests {
         assert!(store.entries(0, 10).is_err());
         assert!(store.root(256).is_err());
         // An index record cut short, or naming a header longer than the tile.
-        assert!(TileIndex::from_bytes(&forged.to_bytes()[..87], 0).is_err());
+        assert!(TileIndex::from_bytes(&forged.to_bytes()[..31], 0).is_err());
         let longer = TileIndex {
             head: ix.len + 1,
             ..ix
@@ -2246,6 +2602,36 @@ mod tests {
             store.append(&all[300..], true).unwrap();
             check(&store, &all);
         }
+    }
+
+    #[test]
+    fn a_range_read_across_a_truncation_and_another_append_returns_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ours = entries(300);
+        let theirs = entries_by(8, 300);
+        store.append(&ours, false).unwrap();
+        // Between the read's tile (0..256) and its single records
+        // (256..300): back to 200, and 100 other entries on.
+        let writer = store.clone();
+        let other = theirs[200..].to_vec();
+        *store.between_reads.lock().unwrap() = Some(Box::new(move || {
+            writer.truncate(200).unwrap();
+            writer.append(&other, false).unwrap();
+        }));
+        let got = store.entries(0, 300).unwrap();
+        assert!(store.between_reads.lock().unwrap().is_none(), "not raced");
+        let now: Vec<&[u8]> = ours[..200]
+            .iter()
+            .chain(&theirs[200..])
+            .map(Entry::as_bytes)
+            .collect();
+        // The chain as it is now (the read began before the truncation
+        // and ended after the append): not entries 200..256 of one and
+        // 256..300 of the other.
+        assert_eq!(got.len(), now.len());
+        let differs = got.iter().zip(&now).position(|(g, n)| g.as_ref() != *n);
+        assert_eq!(differs, None, "the first entry not of the chain now");
     }
 
     #[test]

@@ -177,7 +177,9 @@ pub fn parse_entry_lines(body: &[u8]) -> Vec<Vec<u8>> {
     if body.is_empty() {
         return Vec::new();
     }
-    let mut lines = Vec::new();
+    // Counted first (vectorised): the vector of ten thousand lines is
+    // allocated once, not grown by doubling.
+    let mut lines = Vec::with_capacity(memchr::memchr_iter(b'\n', body).count() + 1);
     let mut rest = body;
     while let Some(end) = newline(rest) {
         lines.push(rest[..end].to_vec());

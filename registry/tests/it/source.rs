@@ -229,6 +229,8 @@ struct TwoAtATime {
     node: Arc<Node>,
     replace: Option<(u64, Vec<u8>)>,
     stall: bool,
+    /// Downloads of ranges from this entry on fail.
+    fail_from: Option<u64>,
     calls: std::sync::atomic::AtomicU64,
 }
 
@@ -238,6 +240,7 @@ impl TwoAtATime {
             node: node.clone(),
             replace: None,
             stall: false,
+            fail_from: None,
             calls: Default::default(),
         }
     }
@@ -263,6 +266,11 @@ impl ChainSource for TwoAtATime {
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, SourceError> {
         if self.stall && self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
             std::future::pending::<()>().await;
+        }
+        if self.fail_from.is_some_and(|from| start >= from) {
+            return Err(SourceError::Store(
+                vouch_registry::store::StoreError::Crashed,
+            ));
         }
         let mut lines = ChainSource::entries(&*self.node, start, end.min(start + 2)).await?;
         if let Some((at, bytes)) = &self.replace {
@@ -373,6 +381,33 @@ async fn a_bad_entry_in_a_later_range_fails_the_whole_pipelined_sync() {
     assert!(replica.head().is_none());
     assert_eq!(replica.store().size().unwrap(), 0);
     assert_eq!(replica.state(), &vouch_core::chain::ChainState::new());
+    // Entries from 4 on fail to download: what was received is still
+    // checked, and the rule entry 3 breaks is the refusal reported.
+    let cut_short = TwoAtATime {
+        replace: Some((3, anchor(&key(2), 0, 7).as_bytes().to_vec())),
+        fail_from: Some(4),
+        ..TwoAtATime::new(&node)
+    };
+    let err = replica.sync(&cut_short).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ReplicaError::BadEntry {
+                index: 3,
+                source: EntryRefused::Rule(_)
+            }
+        ),
+        "{err}"
+    );
+    // Without the broken rule, the failed download is.
+    let cut_short = TwoAtATime {
+        fail_from: Some(4),
+        ..TwoAtATime::new(&node)
+    };
+    let err = replica.sync(&cut_short).await.unwrap_err();
+    assert!(matches!(err, ReplicaError::Source(_)), "{err}");
+    assert!(replica.head().is_none());
+    assert_eq!(replica.store().size().unwrap(), 0);
     // The node itself, in the same ranges: the whole log, checked.
     let honest = TwoAtATime::new(&node);
     let report = replica.sync(&honest).await.unwrap();
