@@ -341,6 +341,17 @@ type Parsing = Result<Parsed, (usize, EntryRefused)>;
 /// a few tasks of this size at once keep every core busy.
 const VERIFY_CHUNK: usize = 4096;
 
+/// Most bytes of entry lines a verifying task takes (a chunk is cut
+/// shorter than [`VERIFY_CHUNK`] entries when its lines reach this).
+const CHUNK_BYTES: usize = 16 << 20;
+
+/// Most bytes of lines received and not yet handed to a task before the
+/// next download waits: a node that serves entries of up to
+/// `MAX_ENTRY_BYTES` each cannot make a replica hold `MAX_RANGE` of them.
+/// What a sync holds at once is then at most this, one download
+/// (`MAX_ENTRIES_CALL`), and a chunk per task and per staged result.
+const WAITING_BYTES: usize = 64 << 20;
+
 impl Replica {
     /// Opens (creating) a replica whose data lives in `dir`.
     ///
@@ -716,6 +727,7 @@ impl Replica {
         let mut fetch_failed: Option<ReplicaError> = None;
         // Lines received, not yet handed to a verifying task: from `waiting_at`.
         let mut waiting: Vec<Vec<u8>> = Vec::new();
+        let mut waiting_bytes = 0usize;
         let mut waiting_at = self.size;
         let mut verifying: VecDeque<(u64, tokio::task::JoinHandle<Parsing>)> = VecDeque::new();
         let mut verifying_since: Option<std::time::Instant> = None;
@@ -727,7 +739,11 @@ impl Replica {
             // download what was received still is (its refusals first).
             let refused = ready.iter().any(Result::is_err);
             let stopped = refused || fetch_failed.is_some();
-            if fetching.is_none() && !stopped && waiting.len() < MAX_RANGE as usize {
+            if fetching.is_none()
+                && !stopped
+                && waiting.len() < MAX_RANGE as usize
+                && waiting_bytes < WAITING_BYTES
+            {
                 if let Some(at) = next_fetch.take() {
                     let end = at.saturating_add(MAX_RANGE).min(want.size);
                     fetching = Some(Box::pin(fetch(at, end)));
@@ -737,8 +753,17 @@ impl Replica {
             while !refused && verifying.len() < slots && ready.len() < 2 && !waiting.is_empty() {
                 // Chunks end at multiples of `VERIFY_CHUNK`: each staged
                 // append fills whole tiles.
+                // Large lines cut a chunk short at `CHUNK_BYTES` (then
+                // it fills no whole tiles: correct, only slower).
                 let aligned = VERIFY_CHUNK - (waiting_at % VERIFY_CHUNK as u64) as usize;
-                let n = if waiting.len() >= aligned {
+                let mut bytes = 0;
+                let by_bytes = waiting.iter().take(aligned).position(|line| {
+                    bytes += line.len();
+                    bytes >= CHUNK_BYTES
+                });
+                let n = if let Some(last) = by_bytes {
+                    last + 1
+                } else if waiting.len() >= aligned {
                     aligned
                 } else if all_received {
                     waiting.len()
@@ -746,6 +771,7 @@ impl Replica {
                     break;
                 };
                 let rest = waiting.split_off(n);
+                waiting_bytes -= waiting.iter().map(Vec::len).sum::<usize>();
                 let chunk = std::mem::replace(&mut waiting, rest);
                 if verifying.is_empty() {
                     verifying_since = Some(std::time::Instant::now());
@@ -786,6 +812,7 @@ impl Replica {
                                 if start + got < want.size {
                                     next_fetch = Some(start + got);
                                 }
+                                waiting_bytes += lines.iter().map(Vec::len).sum::<usize>();
                                 if waiting.is_empty() {
                                     waiting = lines;
                                 } else {

@@ -486,10 +486,10 @@ struct TileFile {
     /// (after committing that the tiles are gone): a read never finds
     /// bytes that are cut off, or written over, before it reads them.
     gate: RwLock<()>,
-    /// Tiles (whole, or headers) read and checked lately, the latest first.
-    /// Keyed by the whole index record: a tile written again at the same
-    /// place after a truncation has other checksums unless it has the same
-    /// bytes.
+    /// Tiles (whole, or headers) read and checked lately, the latest first,
+    /// keyed by the whole index record. A truncation that drops tiles
+    /// empties it: CRC-32 checksums do not tell a tile written again at
+    /// the same place from one an attacker made to collide.
     cache: Mutex<VecDeque<(TileIndex, sled::IVec)>>,
 }
 
@@ -1667,12 +1667,20 @@ impl Store {
         batch.insert(meta("tile_bytes"), &tile_bytes.to_be_bytes());
         self.commit(batch, true)?;
         self.set_tiled(new_tiled);
-        if tile_bytes < committed {
-            // After the commit: a crash before the cut leaves bytes past
-            // the committed end, cut off at the next open.
+        if new_tiled < tiled {
+            // Reads that looked a dropped tile up before the commit are
+            // done once the gate is ours, and later ones find the new
+            // index: the cache holds no tile written before, whose index
+            // a tile written again at the same place could match (CRC-32
+            // checksums can be made to collide).
             let _gate = self.tiles.exclusive();
-            self.write_allowed()?;
-            self.tiles.cut(tile_bytes)?;
+            self.tiles.cache().clear();
+            if tile_bytes < committed {
+                // After the commit: a crash before the cut leaves bytes
+                // past the committed end, cut off at the next open.
+                self.write_allowed()?;
+                self.tiles.cut(tile_bytes)?;
+            }
         }
         Ok(())
     }
@@ -2168,6 +2176,26 @@ mod tests {
         // Reopened, it reads the same.
         let store = Store::open(dir.path()).unwrap();
         check(&store, &all);
+    }
+
+    #[test]
+    fn a_truncation_that_drops_tiles_forgets_every_tile_it_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ours = entries(600);
+        store.append(&ours, true).unwrap();
+        check(&store, &ours);
+        assert!(!store.tiles.cache().is_empty(), "reads keep tiles");
+        // Not past a tile: what was read stays.
+        store.truncate(520).unwrap();
+        assert!(!store.tiles.cache().is_empty());
+        // Tile 1 dropped: nothing read before is kept (a tile written
+        // again where it was could carry colliding CRC-32 checksums).
+        store.truncate(300).unwrap();
+        assert!(store.tiles.cache().is_empty());
+        let theirs = entries_by(9, 600);
+        store.append(&theirs[300..], true).unwrap();
+        check(&store, &[&ours[..300], &theirs[300..]].concat());
     }
 
     #[test]

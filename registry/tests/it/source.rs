@@ -414,3 +414,73 @@ async fn a_bad_entry_in_a_later_range_fails_the_whole_pipelined_sync() {
     assert_eq!((report.from, report.to, report.height), (0, 6, 1));
     vouch_registry::replica::audit(replica.store(), &policy).unwrap();
 }
+
+/// A hostile node (it signs its checkpoints) that serves every entry as a
+/// line of 1 MiB that is no entry, eight a call, counting what it served.
+struct HugeLines {
+    node: Arc<Node>,
+    served: std::sync::atomic::AtomicU64,
+}
+
+impl ChainSource for HugeLines {
+    async fn info(&self) -> Result<NodeInfo, SourceError> {
+        self.node.info().await
+    }
+
+    async fn checkpoint(&self) -> Result<String, SourceError> {
+        ChainSource::checkpoint(&*self.node).await
+    }
+
+    async fn block(&self, height: u64) -> Result<String, SourceError> {
+        ChainSource::block(&*self.node, height).await
+    }
+
+    async fn blocks(&self, start: u64, end: u64) -> Result<Vec<String>, SourceError> {
+        self.node.blocks(start, end).await
+    }
+
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, SourceError> {
+        let n = end.min(start + 8) - start;
+        self.served.fetch_add(n << 20, Ordering::SeqCst);
+        Ok((0..n).map(|_| vec![b'{'; 1 << 20]).collect())
+    }
+
+    async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, SourceError> {
+        ChainSource::consistency(&*self.node, old, new).await
+    }
+}
+
+/// A node serving lines of up to an entry's most bytes cannot make a
+/// replica hold hundreds of them before it checks any: downloads wait
+/// while 64 MiB of lines wait, and chunks are cut at 16 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_huge_lines_are_checked_before_many_more_are_downloaded() {
+    let root = tempdir("source-huge-lines");
+    let dir = root.path().join("node");
+    let authority = init_node(&dir, vec![], 0);
+    let node = Arc::new(Node::open(&dir).unwrap());
+    node.submit(
+        accredit(&authority, 1, &key(2), &["transcript"]).as_bytes(),
+        now(),
+    )
+    .unwrap();
+    let uni = key(2);
+    let entries: Vec<_> = (0..400).map(|n| anchor(&uni, n, n)).collect();
+    let bytes: Vec<&[u8]> = entries.iter().map(|e| e.as_bytes()).collect();
+    node.submit_batch(&bytes, now()).unwrap();
+    node.seal(now()).unwrap().unwrap();
+    let policy = trust(&node).policy().unwrap();
+    let mut replica = Replica::open(&root.path().join("replica"), policy).unwrap();
+    let hostile = HugeLines {
+        node: node.clone(),
+        served: Default::default(),
+    };
+    let err = replica.sync(&hostile).await.unwrap_err();
+    assert!(matches!(err, ReplicaError::BadEntry { .. }), "{err}");
+    let served = hostile.served.load(Ordering::SeqCst) >> 20;
+    assert!(
+        served <= 128,
+        "{served} MiB downloaded before the first line was refused"
+    );
+    assert!(replica.head().is_none(), "nothing applied");
+}
