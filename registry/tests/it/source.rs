@@ -231,6 +231,10 @@ struct TwoAtATime {
     stall: bool,
     /// Downloads of ranges from this entry on fail.
     fail_from: Option<u64>,
+    /// Every entry served as a line of 1 MiB that is no entry (a hostile
+    /// node, which signs its checkpoints), counted in `served`.
+    junk: bool,
+    served: std::sync::atomic::AtomicU64,
     calls: std::sync::atomic::AtomicU64,
 }
 
@@ -241,6 +245,8 @@ impl TwoAtATime {
             replace: None,
             stall: false,
             fail_from: None,
+            junk: false,
+            served: Default::default(),
             calls: Default::default(),
         }
     }
@@ -271,6 +277,11 @@ impl ChainSource for TwoAtATime {
             return Err(SourceError::Store(
                 vouch_registry::store::StoreError::Crashed,
             ));
+        }
+        if self.junk {
+            let n = end.min(start + 2) - start;
+            self.served.fetch_add(n << 20, Ordering::SeqCst);
+            return Ok((0..n).map(|_| vec![b'{'; 1 << 20]).collect());
         }
         let mut lines = ChainSource::entries(&*self.node, start, end.min(start + 2)).await?;
         if let Some((at, bytes)) = &self.replace {
@@ -415,42 +426,7 @@ async fn a_bad_entry_in_a_later_range_fails_the_whole_pipelined_sync() {
     vouch_registry::replica::audit(replica.store(), &policy).unwrap();
 }
 
-/// A hostile node (it signs its checkpoints) that serves every entry as a
-/// line of 1 MiB that is no entry, eight a call, counting what it served.
-struct HugeLines {
-    node: Arc<Node>,
-    served: std::sync::atomic::AtomicU64,
-}
-
-impl ChainSource for HugeLines {
-    async fn info(&self) -> Result<NodeInfo, SourceError> {
-        self.node.info().await
-    }
-
-    async fn checkpoint(&self) -> Result<String, SourceError> {
-        ChainSource::checkpoint(&*self.node).await
-    }
-
-    async fn block(&self, height: u64) -> Result<String, SourceError> {
-        ChainSource::block(&*self.node, height).await
-    }
-
-    async fn blocks(&self, start: u64, end: u64) -> Result<Vec<String>, SourceError> {
-        self.node.blocks(start, end).await
-    }
-
-    async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, SourceError> {
-        let n = end.min(start + 8) - start;
-        self.served.fetch_add(n << 20, Ordering::SeqCst);
-        Ok((0..n).map(|_| vec![b'{'; 1 << 20]).collect())
-    }
-
-    async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, SourceError> {
-        ChainSource::consistency(&*self.node, old, new).await
-    }
-}
-
-/// A node serving lines of up to an entry's most bytes cannot make a
+/// A node serving lines of up to an entry's most bytes (two a call) cannot make a
 /// replica hold hundreds of them before it checks any: downloads wait
 /// while 64 MiB of lines wait, and chunks are cut at 16 MiB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,9 +447,9 @@ async fn fail_huge_lines_are_checked_before_many_more_are_downloaded() {
     node.seal(now()).unwrap().unwrap();
     let policy = trust(&node).policy().unwrap();
     let mut replica = Replica::open(&root.path().join("replica"), policy).unwrap();
-    let hostile = HugeLines {
-        node: node.clone(),
-        served: Default::default(),
+    let hostile = TwoAtATime {
+        junk: true,
+        ..TwoAtATime::new(&node)
     };
     let err = replica.sync(&hostile).await.unwrap_err();
     assert!(matches!(err, ReplicaError::BadEntry { .. }), "{err}");
