@@ -637,7 +637,7 @@ impl CompactConcealer<'_> {
         }
         json.push(']');
         let start = self.disclosures.len();
-        encode_bytes(json.as_bytes(), &mut self.disclosures);
+        encode_bytes(json.as_bytes(), self.disclosures);
         let digest = digest_bytes(&self.disclosures[start..]);
         self.disclosures.push(b'~');
         self.spare.push(json);
@@ -652,7 +652,7 @@ fn disclosure_head(name: Option<&str>, json: &mut String, rng: &mut (impl RngCor
     rng.fill_bytes(&mut salt);
     json.push_str("[\"");
     let mut encoded = [0u8; 22];
-    encode_into(&salt, &mut encoded);
+    b64::encode_slice(&salt, &mut encoded);
     // Base64url: ASCII.
     json.push_str(std::str::from_utf8(&encoded).unwrap_or_default());
     json.push_str("\",");
@@ -667,16 +667,7 @@ fn disclosure_head(name: Option<&str>, json: &mut String, rng: &mut (impl RngCor
 fn encode_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + b64::encoded_len(bytes.len()), 0);
-    encode_into(bytes, &mut out[start..]);
-}
-
-/// Writes the unpadded base64url of `bytes` into `room`, which is exactly
-/// its length ([`b64::encoded_len`]).
-fn encode_into(bytes: &[u8], room: &mut [u8]) {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
-    // The room is exactly the encoded length, so this cannot fail.
-    let _ = URL_SAFE_NO_PAD.encode_slice(bytes, room);
+    b64::encode_slice(bytes, &mut out[start..]);
 }
 
 /// A digest's characters (base64url, so ASCII).
