@@ -56,8 +56,22 @@ pub fn encode_slice(bytes: &[u8], room: &mut [u8]) {
     if room.len() != encoded_len(bytes.len()) {
         return;
     }
-    let mut groups = bytes.chunks_exact(3);
-    let mut quads = room.chunks_exact_mut(4);
+    // Six bytes (two groups) at a time while there are, then the last
+    // group, then what is left.
+    let mut sixes = bytes.chunks_exact(6);
+    let mut eights = room.chunks_exact_mut(8);
+    for (six, eight) in (&mut sixes).zip(&mut eights) {
+        let mut word = [0u8; 8];
+        word[..6].copy_from_slice(six);
+        let n = u64::from_be_bytes(word);
+        let [a, b] = PAIRS[(n >> 52) as usize];
+        let [c, d] = PAIRS[((n >> 40) & 0xfff) as usize];
+        let [e, f] = PAIRS[((n >> 28) & 0xfff) as usize];
+        let [g, h] = PAIRS[((n >> 16) & 0xfff) as usize];
+        eight.copy_from_slice(&[a, b, c, d, e, f, g, h]);
+    }
+    let mut groups = sixes.remainder().chunks_exact(3);
+    let mut quads = eights.into_remainder().chunks_exact_mut(4);
     for (group, quad) in (&mut groups).zip(&mut quads) {
         let n = u32::from(group[0]) << 16 | u32::from(group[1]) << 8 | u32::from(group[2]);
         let [a, b] = PAIRS[(n >> 12) as usize];
