@@ -1026,6 +1026,25 @@ mod tests {
     }
 
     #[test]
+    fn plans_sort_and_check_the_paths_once() {
+        let plan = ConcealPlan::new(&spec(&["/b/1", "/a", "/b/0", "/a"])).unwrap();
+        let want: Vec<ClaimPath> = ["/a", "/b/0", "/b/1"]
+            .iter()
+            .map(|p| ClaimPath::parse(p).unwrap())
+            .collect();
+        assert_eq!(plan.paths(), want);
+        // What `conceal` refuses for any claims, the plan refuses.
+        let root = Concealment {
+            paths: vec![ClaimPath::from_segments(Vec::new())],
+            max_decoys: 0,
+        };
+        for spec in [root, spec(&["/exp"]), spec(&["/a", "/cnf/jwk"])] {
+            let want = conceal(Map::new(), &spec, &mut StdRng::seed_from_u64(0)).unwrap_err();
+            assert_eq!(ConcealPlan::new(&spec), Err(want), "{spec:?}");
+        }
+    }
+
+    #[test]
     fn fail_reserved_names_where_the_walk_goes() {
         let value = json!({"a": {"_sd": [], "b": 1}, "c": {"...": 1}});
         assert_eq!(
