@@ -13,14 +13,85 @@ use base64::Engine as _;
 #[error("not canonical base64url: {0}")]
 pub struct Base64Error(String);
 
+/// The base64url alphabet.
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// The two characters of every 12 bits: one look-up per half of three
+/// bytes.
+static PAIRS: [[u8; 2]; 4096] = {
+    let mut pairs = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        pairs[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
+        i += 1;
+    }
+    pairs
+};
+
 /// Encodes bytes as unpadded base64url.
 pub fn encode(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Appends the unpadded base64url of `bytes` to `out`.
+/// Appends the unpadded base64url of `bytes` to `out`, encoded a piece at
+/// a time on the stack (no buffer allocated).
 pub fn encode_to(bytes: impl AsRef<[u8]>, out: &mut String) {
-    URL_SAFE_NO_PAD.encode_string(bytes, out);
+    // 192 three-byte groups: 768 characters.
+    const PIECE: usize = 576;
+    let bytes = bytes.as_ref();
+    out.reserve(encoded_len(bytes.len()));
+    let mut room = [0u8; 768];
+    for piece in bytes.chunks(PIECE) {
+        let room = &mut room[..encoded_len(piece.len())];
+        encode_slice(piece, room);
+        // Base64url is ASCII.
+        out.push_str(std::str::from_utf8(room).unwrap_or_default());
+    }
+}
+
+/// Writes the unpadded base64url of `bytes` into `room`, which is
+/// exactly [`encoded_len`] of it long (any other room is left as it is).
+/// The same characters as [`encode`] gives, written without allocating.
+pub fn encode_slice(bytes: &[u8], room: &mut [u8]) {
+    if room.len() != encoded_len(bytes.len()) {
+        return;
+    }
+    // Six bytes (two groups) at a time while there are, then the last
+    // group, then what is left.
+    let mut sixes = bytes.chunks_exact(6);
+    let mut eights = room.chunks_exact_mut(8);
+    for (six, eight) in (&mut sixes).zip(&mut eights) {
+        let mut word = [0u8; 8];
+        word[..6].copy_from_slice(six);
+        let n = u64::from_be_bytes(word);
+        let [a, b] = PAIRS[(n >> 52) as usize];
+        let [c, d] = PAIRS[((n >> 40) & 0xfff) as usize];
+        let [e, f] = PAIRS[((n >> 28) & 0xfff) as usize];
+        let [g, h] = PAIRS[((n >> 16) & 0xfff) as usize];
+        eight.copy_from_slice(&[a, b, c, d, e, f, g, h]);
+    }
+    let mut groups = sixes.remainder().chunks_exact(3);
+    let mut quads = eights.into_remainder().chunks_exact_mut(4);
+    for (group, quad) in (&mut groups).zip(&mut quads) {
+        let n = u32::from(group[0]) << 16 | u32::from(group[1]) << 8 | u32::from(group[2]);
+        let [a, b] = PAIRS[(n >> 12) as usize];
+        let [c, d] = PAIRS[(n & 0xfff) as usize];
+        quad.copy_from_slice(&[a, b, c, d]);
+    }
+    let tail = quads.into_remainder();
+    match *groups.remainder() {
+        [x] => {
+            tail[0] = ALPHABET[usize::from(x >> 2)];
+            tail[1] = ALPHABET[usize::from(x & 3) << 4];
+        }
+        [x, y] => {
+            let n = usize::from(x) << 8 | usize::from(y);
+            tail[0] = ALPHABET[n >> 10];
+            tail[1] = ALPHABET[(n >> 4) & 63];
+            tail[2] = ALPHABET[(n & 15) << 2];
+        }
+        _ => {}
+    }
 }
 
 /// Length of the unpadded base64url of `len` bytes.
@@ -84,6 +155,31 @@ mod tests {
             encode_to(&bytes, &mut out);
             assert_eq!(out, format!("x.{}", encode(&bytes)));
         }
+        // Longer than one piece on the stack.
+        for len in [575, 576, 577, 1152, 1153, 5000] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            out.truncate(2);
+            encode_to(&bytes, &mut out);
+            assert_eq!(out, format!("x.{}", encode(&bytes)), "{len}");
+        }
+    }
+
+    #[test]
+    fn encode_slice_is_encode() {
+        for len in 0..2000 {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 151 + 7) as u8).collect();
+            let mut room = vec![b'!'; encoded_len(len)];
+            encode_slice(&bytes, &mut room);
+            assert_eq!(room, encode(&bytes).as_bytes(), "{len}");
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        let mut room = vec![0; encoded_len(all.len())];
+        encode_slice(&all, &mut room);
+        assert_eq!(room, encode(&all).as_bytes());
+        // Room of another length: left as it is.
+        let mut room = [b'!'; 5];
+        encode_slice(b"abc", &mut room);
+        assert_eq!(&room, b"!!!!!");
     }
 
     #[test]

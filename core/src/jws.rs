@@ -185,18 +185,11 @@ impl Jws {
         }
     }
 
-    /// As [`Jws::sign_eddsa`], returning only the compact serialisation,
-    /// with room for `extra` more bytes after it (an SD-JWT's
-    /// disclosures): the header is written as text, not built as a map,
-    /// and the signature covers the text's own prefix, so nothing is
-    /// copied. The same text as `sign_eddsa(..).as_str()`.
-    pub(crate) fn sign_eddsa_compact(
-        payload: &[u8],
-        typ: Option<&str>,
-        kid: Option<&str>,
-        key: &SigningKey,
-        extra: usize,
-    ) -> String {
+    /// Appends the base64url of the protected header [`Jws::sign_eddsa`]
+    /// makes for `typ` and `kid` to `out`, written as text (not built as
+    /// a map; its members in the order that map keeps them): the same for
+    /// every credential of one issuer, so made once.
+    pub(crate) fn eddsa_header(typ: Option<&str>, kid: Option<&str>, out: &mut String) {
         use crate::sd_jwt::{map_sorts_keys, write_json_str};
         // The members in the order `sign_eddsa`'s header map keeps them.
         let mut header = String::with_capacity(64 + kid.map_or(0, str::len));
@@ -215,16 +208,30 @@ impl Jws {
             write_json_str(value, &mut header);
         }
         header.push('}');
-        let mut text = String::with_capacity(
-            b64::encoded_len(header.len()) + b64::encoded_len(payload.len()) + 2 + 86 + extra,
-        );
-        b64::encode_to(header.as_bytes(), &mut text);
-        text.push('.');
-        b64::encode_to(payload, &mut text);
-        let signature = key.sign(text.as_bytes()).to_bytes();
-        text.push('.');
-        b64::encode_to(signature, &mut text);
-        text
+        b64::encode_to(header.as_bytes(), out);
+    }
+
+    /// Writes `<header>.<payload>.<signature>` into `out` (emptied first),
+    /// `header` the base64url of the protected header
+    /// ([`Jws::eddsa_header`]), with room for `extra` more bytes after it
+    /// (an SD-JWT's disclosures): the signature covers the text's own
+    /// prefix, so nothing is copied. The same text as
+    /// `sign_eddsa(..).as_str()`.
+    pub(crate) fn sign_eddsa_compact_into(
+        header: &str,
+        payload: &[u8],
+        key: &SigningKey,
+        extra: usize,
+        out: &mut String,
+    ) {
+        out.clear();
+        out.reserve(header.len() + b64::encoded_len(payload.len()) + 2 + 86 + extra);
+        out.push_str(header);
+        out.push('.');
+        b64::encode_to(payload, out);
+        let signature = key.sign(out.as_bytes()).to_bytes();
+        out.push('.');
+        b64::encode_to(signature, out);
     }
 
     /// The exact compact serialisation.

@@ -11,7 +11,8 @@ use crate::did::DidKey;
 use crate::jws::PublicKey;
 use crate::path::{ClaimPath, Segment};
 use crate::sd_jwt::{
-    self, write_json, write_json_str, ConcealError, Concealment, KeyBinding, SdJwt, VerifyOptions,
+    self, write_json, write_json_str, ConcealError, ConcealPlan, Concealment, IssueBuffers,
+    KeyBinding, SdJwt, VerifyOptions,
 };
 use crate::status_list::StatusRef;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
@@ -146,23 +147,40 @@ fn check_reserved<'n>(
     names: impl Iterator<Item = &'n str>,
     concealment: &Concealment,
 ) -> Result<(), IssueError> {
+    check_names(names)?;
+    match reserved_path(concealment) {
+        Some(first) => Err(IssueError::ReservedClaim(first.to_owned())),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a claim that is one of the profile's own: the first in the
+/// order a `serde_json::Map` of `names` keeps.
+fn check_names<'n>(names: impl Iterator<Item = &'n str>) -> Result<(), IssueError> {
     let mut reserved = names.filter(|name| RESERVED_CLAIMS.contains(name));
     let first = if sd_jwt::map_sorts_keys() {
         reserved.min()
     } else {
         reserved.next()
     };
-    if let Some(name) = first {
-        return Err(IssueError::ReservedClaim(name.to_owned()));
+    match first {
+        Some(name) => Err(IssueError::ReservedClaim(name.to_owned())),
+        None => Ok(()),
     }
-    for path in &concealment.paths {
-        if let Some(Segment::Key(first)) = path.segments().first() {
-            if RESERVED_CLAIMS.contains(&first.as_str()) {
-                return Err(IssueError::ReservedClaim(first.clone()));
+}
+
+/// The first key of the first concealed path that names one of the
+/// profile's claims, if any.
+fn reserved_path(concealment: &Concealment) -> Option<&str> {
+    concealment
+        .paths
+        .iter()
+        .find_map(|path| match path.segments().first() {
+            Some(Segment::Key(first)) if RESERVED_CLAIMS.contains(&first.as_str()) => {
+                Some(first.as_str())
             }
-        }
-    }
-    Ok(())
+            _ => None,
+        })
 }
 
 /// A claim value borrowed from where it was read (a CSV row's cells, a
@@ -317,55 +335,181 @@ fn issue_text(
     issuer: &IssuerKey,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<String, IssueError> {
-    use std::fmt::Write as _;
-    let mut iss = String::with_capacity(64);
-    write_json_str(issuer.did.as_str(), &mut iss);
-    let iat = request.iat.to_string();
-    let exp = request.exp.map(|e| e.to_string());
-    let mut vct = String::with_capacity(request.vct.len() + 2);
-    write_json_str(request.vct, &mut vct);
-    let mut cnf = String::with_capacity(96);
-    cnf.push_str("{\"jwk\":");
-    match request.holder {
+    let mut text = String::with_capacity(512);
+    let head = Head::write(request, issuer, &mut text);
+    let members = head.members(&text);
+    Ok(sd_jwt::issue_compact(
+        &members[..head.len],
+        claims,
+        request.concealment,
+        SD_JWT_VC_TYP,
+        &text[head.kid.clone()],
+        &issuer.key,
+        rng,
+    )?)
+}
+
+/// The profile's members of the payload, written as JSON text one after
+/// the other, in the order [`issue`] inserts them: each one's name and
+/// where its value lies in the text; then the `kid`.
+struct Head {
+    members: [(&'static str, std::ops::Range<usize>); 6],
+    /// How many of `members` there are.
+    len: usize,
+    /// Where the `kid` lies in the text.
+    kid: std::ops::Range<usize>,
+}
+
+impl Head {
+    /// Writes the members of `request` and the `kid` of `issuer` into
+    /// `text` (emptied first).
+    fn write(request: &ClaimsRequest<'_>, issuer: &IssuerKey, text: &mut String) -> Self {
+        use std::fmt::Write as _;
+        text.clear();
+        let mut head = Head {
+            members: std::array::from_fn(|_| ("", 0..0)),
+            len: 0,
+            kid: 0..0,
+        };
+        let mut member = |name: &'static str, text: &mut String, write: &dyn Fn(&mut String)| {
+            let start = text.len();
+            write(text);
+            head.members[head.len] = (name, start..text.len());
+            head.len += 1;
+        };
+        member("iss", text, &|t| write_json_str(issuer.did.as_str(), t));
+        // Writing to a `String` cannot fail.
+        member("iat", text, &|t| {
+            let _ = write!(t, "{}", request.iat);
+        });
+        if let Some(exp) = request.exp {
+            member("exp", text, &|t| {
+                let _ = write!(t, "{exp}");
+            });
+        }
+        member("vct", text, &|t| write_json_str(request.vct, t));
+        member("cnf", text, &|t| write_cnf(request.holder, t));
+        if let Some(status) = request.status {
+            member("status", text, &|t| {
+                let _ = write!(t, "{{\"status_list\":{{\"idx\":{},\"uri\":", status.idx);
+                write_json_str(&status.uri, t);
+                t.push_str("}}");
+            });
+        }
+        let start = text.len();
+        text.push_str(issuer.did.as_str());
+        text.push('#');
+        text.push_str(issuer.did.method_specific_id());
+        head.kid = start..text.len();
+        head
+    }
+
+    /// The members as name and JSON text, the first [`Head::len`] of them
+    /// in use.
+    fn members<'t>(&self, text: &'t str) -> [(&'static str, &'t str); 6] {
+        std::array::from_fn(|i| {
+            let (name, range) = &self.members[i];
+            (*name, &text[range.clone()])
+        })
+    }
+}
+
+/// Appends the `cnf` claim of `holder` as JSON: `{"jwk": …}`.
+fn write_cnf(holder: &PublicKey, out: &mut String) {
+    out.push_str("{\"jwk\":");
+    match holder {
         PublicKey::Ed25519(key) => {
             // The members in the order `to_jwk`'s map keeps them.
-            cnf.push_str(if sd_jwt::map_sorts_keys() {
+            out.push_str(if sd_jwt::map_sorts_keys() {
                 "{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\""
             } else {
                 "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\""
             });
-            crate::b64::encode_to(key.as_bytes(), &mut cnf);
-            cnf.push_str("\"}");
+            crate::b64::encode_to(key.as_bytes(), out);
+            out.push_str("\"}");
         }
-        other => write_json(&other.to_jwk(), &mut cnf),
+        other => write_json(&other.to_jwk(), out),
     }
-    cnf.push('}');
-    let status = request.status.map(|status| {
-        let mut text = String::with_capacity(64 + status.uri.len());
-        let _ = write!(text, "{{\"status_list\":{{\"idx\":{},\"uri\":", status.idx);
-        write_json_str(&status.uri, &mut text);
-        text.push_str("}}");
-        text
-    });
-    let mut head: Vec<(&str, &str)> = vec![("iss", &iss), ("iat", &iat)];
-    if let Some(exp) = &exp {
-        head.push(("exp", exp));
+    out.push('}');
+}
+
+/// A concealment made ready once for the many credentials that share it
+/// ([`issue_planned`]): its paths checked against the profile's claims,
+/// checked and sorted ([`ConcealPlan`]) once, not for each credential.
+#[derive(Debug, Clone)]
+pub struct IssuePlan {
+    concealment: Concealment,
+    /// The first concealed path's first key that the profile sets, if any.
+    reserved: Option<String>,
+    /// The paths checked and sorted, or why they cannot be.
+    plan: Result<ConcealPlan, ConcealError>,
+}
+
+impl IssuePlan {
+    /// The plan of `concealment`. Never fails: a concealment that issuing
+    /// refuses gives a plan that refuses each credential as issuing would.
+    pub fn new(concealment: Concealment) -> Self {
+        let reserved = reserved_path(&concealment).map(str::to_owned);
+        let plan = ConcealPlan::new(&concealment);
+        Self {
+            concealment,
+            reserved,
+            plan,
+        }
     }
-    head.push(("vct", &vct));
-    head.push(("cnf", &cnf));
-    if let Some(status) = &status {
-        head.push(("status", status));
+
+    /// The concealment it was made from: the one to name in each
+    /// [`ClaimsRequest`] issued with it.
+    pub fn concealment(&self) -> &Concealment {
+        &self.concealment
     }
-    let kid = issuer.did.verification_method();
-    Ok(sd_jwt::issue_compact(
-        &head,
-        claims,
-        request.concealment,
+}
+
+/// As [`issue_claims`], with the concealment planned once (`plan`; the
+/// request's `concealment` is expected to be [`IssuePlan::concealment`],
+/// else it is planned afresh), the text written into `out` (emptied
+/// first) and `buffers` reused: what a signer thread calls for each row,
+/// allocating (almost) nothing. The same text as [`issue_claims`] for the
+/// same random numbers, and the same errors.
+///
+/// # Errors
+/// As [`issue_claims`].
+pub fn issue_planned(
+    request: &ClaimsRequest<'_>,
+    plan: &IssuePlan,
+    issuer: &IssuerKey,
+    buffers: &mut IssueBuffers,
+    out: &mut String,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(), IssueError> {
+    if !std::ptr::eq(request.concealment, &plan.concealment) {
+        let own = IssuePlan::new(request.concealment.clone());
+        let request = ClaimsRequest {
+            concealment: &own.concealment,
+            ..*request
+        };
+        return issue_planned(&request, &own, issuer, buffers, out, rng);
+    }
+    check_names(request.claims.iter().map(|(name, _)| *name))?;
+    if let Some(name) = &plan.reserved {
+        return Err(IssueError::ReservedClaim(name.clone()));
+    }
+    let mut text = std::mem::take(&mut buffers.head);
+    let head = Head::write(request, issuer, &mut text);
+    let members = head.members(&text);
+    let issued = sd_jwt::issue_planned(
+        &members[..head.len],
+        request.claims,
+        plan.plan.as_ref(),
         SD_JWT_VC_TYP,
-        &kid,
+        &text[head.kid.clone()],
         &issuer.key,
+        buffers,
+        out,
         rng,
-    )?)
+    );
+    buffers.head = text;
+    Ok(issued?)
 }
 
 /// What a verifier expects of a presentation.
@@ -547,11 +691,21 @@ mod tests {
             ..request.clone()
         };
         let borrowed = request.borrowed(members, &request.concealment);
+        let plan = IssuePlan::new(request.concealment.clone());
+        let planned = request.borrowed(members, plan.concealment());
+        // Reused from credential to credential, as a signer thread does.
+        let (mut buffers, mut out) = (IssueBuffers::default(), String::from("left over"));
         for seed in 0..3 {
             let value = issue(whole.clone(), &issuer, &mut StdRng::seed_from_u64(seed))
                 .map(|c| c.serialize());
             let text = issue_claims(&borrowed, &issuer, &mut StdRng::seed_from_u64(seed));
             assert_eq!(text, value, "{members:?}");
+            // Planned once, and (naming another concealment) afresh.
+            for request in [&planned, &borrowed] {
+                let rng = &mut StdRng::seed_from_u64(seed);
+                let done = issue_planned(request, &plan, &issuer, &mut buffers, &mut out, rng);
+                assert_eq!(done.map(|()| out.clone()), value, "{members:?}");
+            }
         }
     }
 
@@ -658,6 +812,59 @@ mod tests {
         request.claims = object(json!({ "big": "x".repeat(crate::sd_jwt::MAX_SD_JWT_BYTES) }));
         request.concealment = paths(&[], 0);
         same(&request);
+    }
+
+    #[test]
+    fn fail_plans_of_concealments_issuing_refuses() {
+        let request = crate::sample::bench_fixture(&mut StdRng::seed_from_u64(1)).request;
+        let issuer = crate::sample::issuer_key();
+        let claims = [("a", Claim::Int(1)), ("b", Claim::Int(2))];
+        let too_many: Vec<String> = (0..=crate::sd_jwt::MAX_DISCLOSURES)
+            .map(|i| format!("/a/{i}"))
+            .collect();
+        let too_many: Vec<&str> = too_many.iter().map(String::as_str).collect();
+        let root = Concealment {
+            paths: vec![ClaimPath::from_segments(Vec::new())],
+            max_decoys: 0,
+        };
+        for (concealment, want) in [
+            (
+                paths(&["/b", "/iat"], 0),
+                IssueError::ReservedClaim("iat".into()),
+            ),
+            (root.clone(), ConcealError::Root.into()),
+            (
+                paths(&["/a", "/_sd_alg/0"], 0),
+                IssueError::ReservedClaim("_sd_alg".into()),
+            ),
+            (
+                paths(&too_many, 0),
+                ConcealError::TooMany(crate::sd_jwt::MAX_DISCLOSURES + 1).into(),
+            ),
+            (
+                paths(&["/c"], 0),
+                ConcealError::NotFound(ClaimPath::parse("/c").unwrap()).into(),
+            ),
+        ] {
+            let plan = IssuePlan::new(concealment);
+            let borrowed = request.borrowed(&claims, plan.concealment());
+            let rng = &mut StdRng::seed_from_u64(0);
+            let (mut buffers, mut out) = (IssueBuffers::default(), String::new());
+            let planned = issue_planned(&borrowed, &plan, &issuer, &mut buffers, &mut out, rng);
+            assert_eq!(planned, Err(want), "{:?}", plan.concealment());
+            let rng = &mut StdRng::seed_from_u64(0);
+            assert_eq!(issue_claims(&borrowed, &issuer, rng), planned.map(|()| out));
+        }
+        // The claims' own faults come before the plan's, as in issuing.
+        let plan = IssuePlan::new(root);
+        let twice = [("x", Claim::Int(1)), ("x", Claim::Int(2))];
+        let borrowed = request.borrowed(&twice, plan.concealment());
+        let (mut buffers, mut out) = (IssueBuffers::default(), String::new());
+        let rng = &mut StdRng::seed_from_u64(0);
+        assert_eq!(
+            issue_planned(&borrowed, &plan, &issuer, &mut buffers, &mut out, rng),
+            Err(ConcealError::RepeatedName("x".into()).into())
+        );
     }
 
     #[test]

@@ -273,12 +273,29 @@ fn borrowed_cell<'v>(
     cell: &'v str,
     owned: &mut std::slice::Iter<'v, Value>,
 ) -> Claim<'v> {
+    if borrows(field) {
+        borrowed_text(field, cell)
+    } else {
+        // Made in the same order, one for each such cell: never short.
+        owned.next().map_or(Claim::Int(0), Claim::Json)
+    }
+}
+
+/// A member of a list item, noted while its cell is split: borrowed
+/// from the cell, or the position of the value made for it.
+#[derive(Clone, Copy)]
+enum Part<'c> {
+    Borrowed(Claim<'c>),
+    Made(usize),
+}
+
+/// A checked, non-empty cell of a field that [`borrows`]: text as itself,
+/// whole numbers parsed.
+fn borrowed_text<'v>(field: &Field, cell: &'v str) -> Claim<'v> {
     match field.kind {
-        FieldType::String | FieldType::Date | FieldType::Enum => Claim::Str(cell),
         // Checked by `cell_value`: it parses.
         FieldType::Integer => Claim::Int(cell.parse().unwrap_or_default()),
-        // Made in the same order, one for each such cell: never short.
-        FieldType::Decimal | FieldType::List => owned.next().map_or(Claim::Int(0), Claim::Json),
+        _ => Claim::Str(cell),
     }
 }
 
@@ -292,9 +309,13 @@ fn row_claims<'c, R>(
 ) -> Result<R, ColumnError> {
     // Check every cell (unless checked already); make the values that
     // are not borrowed: those of the top-level fields, then those within
-    // list items, each in the order the claims are built below.
+    // list items, each in the order the claims are built below. A list
+    // cell is split once: its items' members are noted as they are met
+    // (borrowed, or the position of their value made).
     let mut shape = Vec::with_capacity(template.fields.len());
     let (mut top_values, mut item_values) = (Vec::new(), Vec::new());
+    let mut parts: Vec<(&str, Part<'c>)> = Vec::new();
+    let mut ends = Vec::new();
     for (i, field) in template.fields.iter().enumerate() {
         let column = |source| ColumnError {
             column: field.column().to_owned(),
@@ -320,42 +341,41 @@ fn row_claims<'c, R>(
         for item in raw.split(';') {
             items += 1;
             for (part_field, part) in field.items.iter().zip(item.split('|')) {
-                if !borrows(part_field) {
-                    item_values.extend(cell_value(part_field, part, true).map_err(column)?);
-                }
+                let noted = if borrows(part_field) {
+                    let part = part.trim();
+                    if part.is_empty() {
+                        continue;
+                    }
+                    Part::Borrowed(borrowed_text(part_field, part))
+                } else {
+                    // Made (or refused) as the cell is, empty or not.
+                    match cell_value(part_field, part, true).map_err(column)? {
+                        Some(value) => {
+                            item_values.push(value);
+                            Part::Made(item_values.len() - 1)
+                        }
+                        None => continue,
+                    }
+                };
+                parts.push((part_field.claim.as_str(), noted));
             }
+            ends.push(parts.len());
         }
         shape.push(1 + items);
     }
     // The items' members in one list, the items in another, then the
     // claim set: each borrows from the one before.
-    let mut owned = item_values.iter();
-    // Sized from the shape: at most every part of every item.
-    let (mut item_count, mut part_count) = (0, 0);
-    for (field, &n) in template.fields.iter().zip(&shape) {
-        if field.kind == FieldType::List && n > 0 {
-            item_count += (n - 1) as usize;
-            part_count += (n - 1) as usize * field.items.len();
-        }
-    }
-    let mut members: Vec<(&str, Claim<'_>)> = Vec::with_capacity(part_count);
-    let mut ends = Vec::with_capacity(item_count);
-    for (i, field) in template.fields.iter().enumerate() {
-        if field.kind != FieldType::List || shape[i] == 0 {
-            continue;
-        }
-        let raw = cell(i).unwrap_or_default().trim();
-        for item in raw.split(';') {
-            for (part_field, part) in field.items.iter().zip(item.split('|')) {
-                let part = part.trim();
-                if !part.is_empty() {
-                    let claim = borrowed_cell(part_field, part, &mut owned);
-                    members.push((part_field.claim.as_str(), claim));
-                }
-            }
-            ends.push(members.len());
-        }
-    }
+    let members: Vec<(&str, Claim<'_>)> = parts
+        .iter()
+        .map(|&(name, part)| {
+            let claim = match part {
+                Part::Borrowed(claim) => claim,
+                // Pushed just before its position was noted: there.
+                Part::Made(at) => item_values.get(at).map_or(Claim::Int(0), Claim::Json),
+            };
+            (name, claim)
+        })
+        .collect();
     let items = Claim::objects(&members, &ends);
     let mut owned = top_values.iter();
     let mut claims = Vec::with_capacity(template.fields.len());
@@ -974,6 +994,24 @@ mod tests {
                         &issuer,
                         &mut rand::rngs::StdRng::seed_from_u64(9),
                     );
+                    // Planned once, into reused buffers: the same text.
+                    let plan = vc::IssuePlan::new(concealment.clone());
+                    let planned = ClaimsRequest {
+                        concealment: plan.concealment(),
+                        ..request
+                    };
+                    let mut buffers = vouch_core::sd_jwt::IssueBuffers::default();
+                    let mut out = String::new();
+                    vc::issue_planned(
+                        &planned,
+                        &plan,
+                        &issuer,
+                        &mut buffers,
+                        &mut out,
+                        &mut rand::rngs::StdRng::seed_from_u64(9),
+                    )
+                    .unwrap();
+                    assert_eq!(Ok(&out), text.as_ref(), "{cells:?}");
                     let value = vc::issue_compact(
                         CredentialRequest {
                             vct: template.vct.clone(),
@@ -991,6 +1029,24 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(text.unwrap(), value.unwrap());
+            // Cells checked already: the same claims, not checked again.
+            let scanned = template
+                .with_scanned_claims(cell, |row| {
+                    (
+                        vouch_core::vc::Claim::Object(row.claims).to_value(),
+                        row.shape.to_vec(),
+                    )
+                })
+                .unwrap();
+            let checked = template
+                .with_claims(cell, |row| {
+                    (
+                        vouch_core::vc::Claim::Object(row.claims).to_value(),
+                        row.shape.to_vec(),
+                    )
+                })
+                .unwrap();
+            assert_eq!(scanned, checked, "{cells:?}");
         }
         // A bad cell: the error `claims_at` gives, and `f` is not called.
         let cells = [

@@ -1,6 +1,6 @@
 //! Concealing claims behind digests, and issuing an SD-JWT.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::cmp::Ordering;
 
 use ed25519_dalek::SigningKey;
@@ -155,26 +155,34 @@ fn order(segment: &Segment, step: Step<'_>) -> Ordering {
 /// that share a prefix are contiguous, so they are one run of the sorted
 /// list, and a child's run is found by two binary searches. The walk never
 /// builds a path for a claim it passes.
-#[derive(Clone, Copy)]
-struct Targets<'t, 'p> {
-    run: &'t [&'p ClaimPath],
+struct Targets<'t, P> {
+    run: &'t [P],
     /// Position of `run` in the whole list (for [`Concealer::found`]).
     start: usize,
     depth: usize,
 }
 
-impl<'t, 'p> Targets<'t, 'p> {
+// Copy whatever the targets are: it holds a slice of them.
+impl<P> Clone for Targets<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P> Copy for Targets<'_, P> {}
+
+impl<'t, P: Borrow<ClaimPath>> Targets<'t, P> {
     /// The position of the target that is this claim itself, if any: it
     /// sorts before the targets beneath it.
     fn here(&self) -> Option<usize> {
         match self.run.first() {
-            Some(t) if t.segments().len() == self.depth => Some(self.start),
+            Some(t) if t.borrow().segments().len() == self.depth => Some(self.start),
             _ => None,
         }
     }
 
     /// The targets strictly beneath, each longer than `depth`.
-    fn beneath(&self) -> &'t [&'p ClaimPath] {
+    fn beneath(&self) -> &'t [P] {
         let skip = usize::from(self.here().is_some());
         &self.run[skip..]
     }
@@ -183,17 +191,17 @@ impl<'t, 'p> Targets<'t, 'p> {
     fn has_indexes(&self) -> bool {
         self.beneath()
             .last()
-            .is_some_and(|t| matches!(t.segments()[self.depth], Segment::Index(_)))
+            .is_some_and(|t| matches!(t.borrow().segments()[self.depth], Segment::Index(_)))
     }
 
     /// The targets at or beneath the child `step`, if any.
-    fn child(&self, step: Step<'_>) -> Option<Targets<'t, 'p>> {
+    fn child(&self, step: Step<'_>) -> Option<Targets<'t, P>> {
         let beneath = self.beneath();
         let skipped = self.run.len() - beneath.len();
         let d = self.depth;
-        let lo = beneath.partition_point(|t| order(&t.segments()[d], step) == Ordering::Less);
-        let len =
-            beneath[lo..].partition_point(|t| order(&t.segments()[d], step) == Ordering::Equal);
+        let at = |t: &P| order(&t.borrow().segments()[d], step);
+        let lo = beneath.partition_point(|t| at(t) == Ordering::Less);
+        let len = beneath[lo..].partition_point(|t| at(t) == Ordering::Equal);
         (len > 0).then(|| Targets {
             run: &beneath[lo..lo + len],
             start: self.start + skipped + lo,
@@ -236,7 +244,7 @@ impl Concealer {
     fn value(
         &mut self,
         value: Value,
-        targets: Targets<'_, '_>,
+        targets: Targets<'_, impl Borrow<ClaimPath>>,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Value, ConcealError> {
         Ok(match value {
@@ -271,7 +279,7 @@ impl Concealer {
     fn object(
         &mut self,
         map: Map<String, Value>,
-        targets: Targets<'_, '_>,
+        targets: Targets<'_, impl Borrow<ClaimPath>>,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Map<String, Value>, ConcealError> {
         let mut out = Map::new();
@@ -427,22 +435,23 @@ fn write_int(n: i64, out: &mut String) {
 /// same random draws), so for the same random numbers the text is
 /// byte for byte [`SdJwt::issue`]'s serialisation (a test holds the two
 /// together).
-struct CompactConcealer {
-    found: Vec<bool>,
+struct CompactConcealer<'b> {
+    found: &'b mut Vec<bool>,
     max_decoys: u8,
     /// The encoded disclosures so far, each followed by `~` (ASCII only).
-    disclosures: Vec<u8>,
-    /// Spare text buffers for disclosure JSON, reused across disclosures.
-    spare: Vec<String>,
+    disclosures: &'b mut Vec<u8>,
+    /// Spare text buffers for JSON text, reused across disclosures (and
+    /// credentials).
+    spare: &'b mut Vec<String>,
 }
 
-impl CompactConcealer {
+impl CompactConcealer<'_> {
     /// Writes `value` with the targets beneath it concealed; only called
     /// where there are some.
     fn value<'v>(
         &mut self,
         value: Claim<'v>,
-        targets: Targets<'_, '_>,
+        targets: Targets<'_, impl Borrow<ClaimPath>>,
         out: &mut String,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), ConcealError> {
@@ -474,7 +483,7 @@ impl CompactConcealer {
     fn array<'v>(
         &mut self,
         items: impl Iterator<Item = Claim<'v>>,
-        targets: Targets<'_, '_>,
+        targets: Targets<'_, impl Borrow<ClaimPath>>,
         out: &mut String,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), ConcealError> {
@@ -506,7 +515,7 @@ impl CompactConcealer {
     fn beneath(
         &mut self,
         value: Claim<'_>,
-        child: Targets<'_, '_>,
+        child: Targets<'_, impl Borrow<ClaimPath>>,
         out: &mut String,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), ConcealError> {
@@ -527,12 +536,13 @@ impl CompactConcealer {
         &mut self,
         head: &[(&'v str, &'v str)],
         members: &[(&'v str, Claim<'v>)],
-        targets: Targets<'_, '_>,
+        targets: Targets<'_, impl Borrow<ClaimPath>>,
         top: bool,
         out: &mut String,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), ConcealError> {
-        let mut body = String::new();
+        let mut body = self.spare.pop().unwrap_or_default();
+        body.clear();
         let mut entries: Vec<(&'v str, std::ops::Range<usize>)> =
             Vec::with_capacity(head.len() + members.len() + 2);
         for (key, json) in head {
@@ -595,6 +605,7 @@ impl CompactConcealer {
             out.push_str(&body[range]);
         }
         out.push('}');
+        self.spare.push(body);
         Ok(())
     }
 
@@ -605,36 +616,49 @@ impl CompactConcealer {
         &mut self,
         name: Option<&str>,
         value: Claim<'_>,
-        child: Targets<'_, '_>,
+        child: Targets<'_, impl Borrow<ClaimPath>>,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<[u8; DIGEST_LEN], ConcealError> {
-        let mut inner = self.spare.pop().unwrap_or_default();
-        inner.clear();
-        self.beneath(value, child, &mut inner, rng)?;
         let mut json = self.spare.pop().unwrap_or_default();
         json.clear();
-        json.reserve(inner.len() + 64);
-        let mut salt = [0u8; 16];
-        rng.fill_bytes(&mut salt);
-        json.push_str("[\"");
-        let mut encoded = [0u8; 22];
-        encode_into(&salt, &mut encoded);
-        // Base64url: ASCII.
-        json.push_str(std::str::from_utf8(&encoded).unwrap_or_default());
-        json.push_str("\",");
-        if let Some(name) = name {
-            write_json_str(name, &mut json);
-            json.push(',');
+        if child.beneath().is_empty() {
+            // Nothing beneath to conceal (so no random numbers drawn for
+            // it): the salt first, the value written after it in place.
+            disclosure_head(name, &mut json, rng);
+            write_claim(value, &mut json)?;
+        } else {
+            let mut inner = self.spare.pop().unwrap_or_default();
+            inner.clear();
+            self.beneath(value, child, &mut inner, rng)?;
+            json.reserve(inner.len() + 64);
+            disclosure_head(name, &mut json, rng);
+            json.push_str(&inner);
+            self.spare.push(inner);
         }
-        json.push_str(&inner);
         json.push(']');
         let start = self.disclosures.len();
-        encode_bytes(json.as_bytes(), &mut self.disclosures);
+        encode_bytes(json.as_bytes(), self.disclosures);
         let digest = digest_bytes(&self.disclosures[start..]);
         self.disclosures.push(b'~');
-        self.spare.push(inner);
         self.spare.push(json);
         Ok(digest)
+    }
+}
+
+/// Draws a salt and writes a disclosure's JSON up to its value:
+/// `["<salt>",` and, for an object member, `"<name>",`.
+fn disclosure_head(name: Option<&str>, json: &mut String, rng: &mut (impl RngCore + CryptoRng)) {
+    let mut salt = [0u8; 16];
+    rng.fill_bytes(&mut salt);
+    json.push_str("[\"");
+    let mut encoded = [0u8; 22];
+    b64::encode_slice(&salt, &mut encoded);
+    // Base64url: ASCII.
+    json.push_str(std::str::from_utf8(&encoded).unwrap_or_default());
+    json.push_str("\",");
+    if let Some(name) = name {
+        write_json_str(name, json);
+        json.push(',');
     }
 }
 
@@ -643,21 +667,86 @@ impl CompactConcealer {
 fn encode_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + b64::encoded_len(bytes.len()), 0);
-    encode_into(bytes, &mut out[start..]);
-}
-
-/// Writes the unpadded base64url of `bytes` into `room`, which is exactly
-/// its length ([`b64::encoded_len`]).
-fn encode_into(bytes: &[u8], room: &mut [u8]) {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
-    // The room is exactly the encoded length, so this cannot fail.
-    let _ = URL_SAFE_NO_PAD.encode_slice(bytes, room);
+    b64::encode_slice(bytes, &mut out[start..]);
 }
 
 /// A digest's characters (base64url, so ASCII).
 fn digest_str(digest: &[u8; DIGEST_LEN]) -> &str {
     std::str::from_utf8(digest).unwrap_or_default()
+}
+
+/// A [`Concealment`] checked, its paths sorted and without repeats: made
+/// once for the credentials of one shape (a batch issues thousands with
+/// the same paths), then used for each ([`crate::vc::issue_planned`]),
+/// rather than checking and sorting the paths again for every one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConcealPlan {
+    /// The paths, sorted, each once, each checked.
+    targets: Vec<ClaimPath>,
+    max_decoys: u8,
+}
+
+impl ConcealPlan {
+    /// Checks and sorts `spec`'s paths as issuing does.
+    ///
+    /// # Errors
+    /// [`ConcealError::TooMany`], [`ConcealError::Root`],
+    /// [`ConcealError::NotDisclosable`], or [`ConcealError::NotFound`] for
+    /// a path deeper than [`MAX_DEPTH`]: what issuing with `spec` refuses
+    /// whatever the claims.
+    pub fn new(spec: &Concealment) -> Result<Self, ConcealError> {
+        let targets = checked_targets(spec)?.into_iter().cloned().collect();
+        Ok(Self {
+            targets,
+            max_decoys: spec.max_decoys,
+        })
+    }
+
+    /// The paths to conceal, sorted, each once.
+    pub fn paths(&self) -> &[ClaimPath] {
+        &self.targets
+    }
+}
+
+/// Buffers one issuing thread keeps from credential to credential, so
+/// that issuing one allocates (almost) nothing: the payload, the
+/// disclosures and their JSON are written into these, emptied each time
+/// ([`crate::vc::issue_planned`]).
+#[derive(Debug, Default)]
+pub struct IssueBuffers {
+    /// Which targets the walk has met.
+    found: Vec<bool>,
+    /// The encoded disclosures, each followed by `~`.
+    disclosures: Vec<u8>,
+    /// Spare text for JSON being written.
+    spare: Vec<String>,
+    /// The payload JSON.
+    payload: String,
+    /// The profile's members of the payload, as JSON text (filled by
+    /// [`crate::vc`]).
+    pub(crate) head: String,
+    /// The issuer's `kid`, and the base64url JWT header for it (with the
+    /// `typ` it was made for): one issuer's, made once.
+    header: Option<(String, String, String)>,
+}
+
+/// The base64url JWT header for `typ` and `kid` kept in `cached`, made
+/// there when it is another's (or none yet).
+fn cached_header<'c>(
+    cached: &'c mut Option<(String, String, String)>,
+    typ: &str,
+    kid: &str,
+) -> &'c str {
+    let fresh = match cached {
+        Some((t, k, _)) => t != typ || k != kid,
+        None => true,
+    };
+    if fresh {
+        let mut header = String::with_capacity(128 + kid.len());
+        Jws::eddsa_header(Some(typ), Some(kid), &mut header);
+        *cached = Some((typ.to_owned(), kid.to_owned(), header));
+    }
+    cached.as_ref().map_or("", |(_, _, h)| h)
 }
 
 /// Issues an SD-JWT as its compact serialisation `<jwt>~<d1>~…~<dn>~`,
@@ -680,45 +769,138 @@ pub(crate) fn issue_compact(
     key: &SigningKey,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<String, ConcealError> {
+    let claims = checked_claims(claims)?;
+    let targets = checked_targets(spec)?;
+    let mut buffers = IssueBuffers::default();
+    let mut text = String::new();
+    let signing = Signing { typ, kid, key };
+    write_compact(
+        head,
+        &claims,
+        &targets,
+        spec.max_decoys,
+        &signing,
+        &mut buffers,
+        &mut text,
+        rng,
+    )?;
+    Ok(text)
+}
+
+/// As [`issue_compact`], with the paths checked and sorted already
+/// (`plan`), written into `out` (emptied first) with `buffers` reused.
+/// `Err(plan_error)` for `plan`: that error, after the claims' own checks
+/// (as [`issue_compact`] orders them).
+///
+/// # Errors
+/// As [`issue_compact`].
+#[allow(clippy::too_many_arguments)] // Each is needed; the buffers are reused.
+pub(crate) fn issue_planned(
+    head: &[(&str, &str)],
+    claims: &[(&str, Claim<'_>)],
+    plan: Result<&ConcealPlan, &ConcealError>,
+    typ: &str,
+    kid: &str,
+    key: &SigningKey,
+    buffers: &mut IssueBuffers,
+    out: &mut String,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(), ConcealError> {
+    let claims = checked_claims(claims)?;
+    let plan = plan.map_err(Clone::clone)?;
+    let signing = Signing { typ, kid, key };
+    write_compact(
+        head,
+        &claims,
+        &plan.targets,
+        plan.max_decoys,
+        &signing,
+        buffers,
+        out,
+        rng,
+    )
+}
+
+/// The claims in their map's order, checked: not nested deeper than
+/// [`MAX_DEPTH`], no member named twice.
+fn checked_claims<'s, 'v>(
+    claims: &'s [(&'v str, Claim<'v>)],
+) -> Result<Cow<'s, [(&'v str, Claim<'v>)]>, ConcealError> {
     if claim_nesting(Claim::Object(claims), 0) > MAX_DEPTH + 1 {
         return Err(ConcealError::TooDeep);
     }
-    let claims = map_order(claims)?;
-    let targets = checked_targets(spec)?;
+    map_order(claims)
+}
+
+/// How a compact SD-JWT is signed.
+struct Signing<'a> {
+    typ: &'a str,
+    kid: &'a str,
+    key: &'a SigningKey,
+}
+
+/// Writes the compact SD-JWT of `claims` (checked: [`checked_claims`])
+/// with `targets` (checked and sorted: [`checked_targets`]) concealed
+/// into `out`.
+#[allow(clippy::too_many_arguments)] // Each is needed; the buffers are reused.
+fn write_compact(
+    head: &[(&str, &str)],
+    claims: &[(&str, Claim<'_>)],
+    targets: &[impl Borrow<ClaimPath>],
+    max_decoys: u8,
+    signing: &Signing<'_>,
+    buffers: &mut IssueBuffers,
+    out: &mut String,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(), ConcealError> {
+    buffers.found.clear();
+    buffers.found.resize(targets.len(), false);
+    buffers.disclosures.clear();
+    buffers.disclosures.reserve(256 * targets.len());
+    let mut payload = std::mem::take(&mut buffers.payload);
+    payload.clear();
+    payload.reserve(1024 + 48 * targets.len());
     let mut concealer = CompactConcealer {
-        found: vec![false; targets.len()],
-        max_decoys: spec.max_decoys,
-        disclosures: Vec::with_capacity(256 * targets.len()),
-        spare: Vec::new(),
+        found: &mut buffers.found,
+        max_decoys,
+        disclosures: &mut buffers.disclosures,
+        spare: &mut buffers.spare,
     };
     let all = Targets {
-        run: &targets,
+        run: targets,
         start: 0,
         depth: 0,
     };
-    let mut payload = String::with_capacity(1024 + 48 * targets.len());
-    concealer.object(head, &claims, all, true, &mut payload, rng)?;
-    if let Some(missing) = concealer.found.iter().position(|found| !found) {
-        return Err(ConcealError::NotFound(targets[missing].clone()));
+    let walked = concealer.object(head, claims, all, true, &mut payload, rng);
+    let missing = buffers.found.iter().position(|found| !found);
+    if let Err(e) = walked {
+        buffers.payload = payload;
+        return Err(e);
+    }
+    if let Some(missing) = missing {
+        buffers.payload = payload;
+        return Err(ConcealError::NotFound(targets[missing].borrow().clone()));
     }
     // Base64url and `~` only: ASCII.
-    let disclosures = std::str::from_utf8(&concealer.disclosures).unwrap_or_default();
-    let mut text = Jws::sign_eddsa_compact(
+    let disclosures = std::str::from_utf8(&buffers.disclosures).unwrap_or_default();
+    let header = cached_header(&mut buffers.header, signing.typ, signing.kid);
+    Jws::sign_eddsa_compact_into(
+        header,
         payload.as_bytes(),
-        Some(typ),
-        Some(kid),
-        key,
+        signing.key,
         disclosures.len() + 1,
+        out,
     );
-    text.push('~');
-    text.push_str(disclosures);
-    if text.len() > MAX_SD_JWT_BYTES {
+    buffers.payload = payload;
+    out.push('~');
+    out.push_str(disclosures);
+    if out.len() > MAX_SD_JWT_BYTES {
         return Err(ConcealError::TooLarge {
-            len: text.len(),
+            len: out.len(),
             max: MAX_SD_JWT_BYTES,
         });
     }
-    Ok(text)
+    Ok(())
 }
 
 impl SdJwt {
@@ -841,6 +1023,25 @@ mod tests {
             run(value, &["/z", "/b", "/s"]).unwrap_err(),
             ConcealError::NotFound(ClaimPath::parse("/b").unwrap())
         );
+    }
+
+    #[test]
+    fn plans_sort_and_check_the_paths_once() {
+        let plan = ConcealPlan::new(&spec(&["/b/1", "/a", "/b/0", "/a"])).unwrap();
+        let want: Vec<ClaimPath> = ["/a", "/b/0", "/b/1"]
+            .iter()
+            .map(|p| ClaimPath::parse(p).unwrap())
+            .collect();
+        assert_eq!(plan.paths(), want);
+        // What `conceal` refuses for any claims, the plan refuses.
+        let root = Concealment {
+            paths: vec![ClaimPath::from_segments(Vec::new())],
+            max_decoys: 0,
+        };
+        for spec in [root, spec(&["/exp"]), spec(&["/a", "/cnf/jwk"])] {
+            let want = conceal(Map::new(), &spec, &mut StdRng::seed_from_u64(0)).unwrap_err();
+            assert_eq!(ConcealPlan::new(&spec), Err(want), "{spec:?}");
+        }
     }
 
     #[test]

@@ -17,8 +17,8 @@ mod verify;
 
 pub(crate) use compact::DecodedPart;
 pub use compact::{SdJwt, SdJwtError};
-pub(crate) use conceal::issue_compact;
-pub use conceal::{conceal, ConcealError, Concealment};
+pub use conceal::{conceal, ConcealError, ConcealPlan, Concealment, IssueBuffers};
+pub(crate) use conceal::{issue_compact, issue_planned};
 pub use disclosure::{digest, Disclosure, DisclosureError};
 pub(crate) use disclosure::{map_sorts_keys, write_json, write_json_str};
 pub use reveal::{PresentError, RevealError, Revealed};

@@ -21,9 +21,9 @@ use vouch_core::chain::{Action, Entry};
 use vouch_core::jws::PublicKey;
 use vouch_core::log::{self, record_hash, Block, Hash, MemoryHashes};
 use vouch_core::manifest::credential_id;
-use vouch_core::sd_jwt::Concealment;
+use vouch_core::sd_jwt::IssueBuffers;
 use vouch_core::status_list::StatusRef;
-use vouch_core::vc::{self, ClaimsRequest, CredentialRequest};
+use vouch_core::vc::{self, ClaimsRequest, CredentialRequest, IssuePlan};
 use vouch_core::DidKey;
 use vouch_registry::now;
 
@@ -832,21 +832,26 @@ struct Signer<'a> {
 }
 
 /// What a signer thread keeps from row to row of a CSV: the concealment
-/// of each row shape met ([`crate::template::RowClaims::shape`]), and the status reference
-/// whose index it sets for each row.
+/// of each row shape met ([`crate::template::RowClaims::shape`]), planned
+/// once ([`IssuePlan`]); the status reference whose index it sets for
+/// each row; and the buffers each credential is written in.
 struct Shapes {
-    concealments: HashMap<Vec<u32>, Concealment>,
+    plans: HashMap<Vec<u32>, IssuePlan>,
     status: StatusRef,
+    buffers: IssueBuffers,
+    text: String,
 }
 
 impl Shapes {
     fn new(list: &ListMeta) -> Self {
         Self {
-            concealments: HashMap::new(),
+            plans: HashMap::new(),
             status: StatusRef {
                 idx: 0,
                 uri: list.uri.clone(),
             },
+            buffers: IssueBuffers::default(),
+            text: String::new(),
         }
     }
 }
@@ -926,12 +931,11 @@ impl Signer<'_> {
             };
             shapes.status.idx = self.index(position)?;
             csv.with_claims(record, holders, |holder, claims| {
-                if !shapes.concealments.contains_key(claims.shape) {
-                    let concealment = self.template.concealment_of(claims.shape);
-                    shapes
-                        .concealments
-                        .insert(claims.shape.to_vec(), concealment);
+                if !shapes.plans.contains_key(claims.shape) {
+                    let plan = IssuePlan::new(self.template.concealment_of(claims.shape));
+                    shapes.plans.insert(claims.shape.to_vec(), plan);
                 }
+                let plan = &shapes.plans[claims.shape];
                 let key = PublicKey::Ed25519(*holder.verifying_key());
                 let request = ClaimsRequest {
                     vct: &self.template.vct,
@@ -940,15 +944,21 @@ impl Signer<'_> {
                     holder: &key,
                     status: Some(&shapes.status),
                     claims: claims.claims,
-                    concealment: &shapes.concealments[claims.shape],
+                    concealment: plan.concealment(),
                 };
-                let text = vc::issue_claims(&request, &self.issuer.key, rng).map_err(|source| {
-                    IssuerError::Sign {
-                        row: number,
-                        source,
-                    }
+                vc::issue_planned(
+                    &request,
+                    plan,
+                    &self.issuer.key,
+                    &mut shapes.buffers,
+                    &mut shapes.text,
+                    rng,
+                )
+                .map_err(|source| IssuerError::Sign {
+                    row: number,
+                    source,
                 })?;
-                self.signed(&mut out, number, &text, holder.clone())
+                self.signed(&mut out, number, &shapes.text, holder.clone())
             })
             .map_err(|e| IssuerError::InputChanged {
                 row: number,
