@@ -50,12 +50,18 @@ pub fn encode_to(bytes: impl AsRef<[u8]>, out: &mut String) {
 }
 
 /// Writes the unpadded base64url of `bytes` into `room`, which is
-/// exactly [`encoded_len`] of it long (any other room is left as it is).
-/// The same characters as [`encode`] gives, written without allocating.
+/// exactly [`encoded_len`] of it long. The same characters as [`encode`]
+/// gives, written without allocating.
+///
+/// # Panics
+/// When `room` is another length: a caller's bug, which would otherwise
+/// leave bytes that are not base64url where the encoding was expected.
 pub fn encode_slice(bytes: &[u8], room: &mut [u8]) {
-    if room.len() != encoded_len(bytes.len()) {
-        return;
-    }
+    assert_eq!(
+        room.len(),
+        encoded_len(bytes.len()),
+        "encode_slice: the room is not the encoding's length"
+    );
     // Six bytes (two groups) at a time while there are, then the last
     // group, then what is left.
     let mut sixes = bytes.chunks_exact(6);
@@ -176,9 +182,13 @@ mod tests {
         let mut room = vec![0; encoded_len(all.len())];
         encode_slice(&all, &mut room);
         assert_eq!(room, encode(&all).as_bytes());
-        // Room of another length: left as it is.
+        // Room of another length: a caller's bug, refused loudly, the
+        // room left as it is.
         let mut room = [b'!'; 5];
-        encode_slice(b"abc", &mut room);
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            encode_slice(b"abc", &mut room);
+        }));
+        assert!(refused.is_err());
         assert_eq!(&room, b"!!!!!");
     }
 

@@ -482,6 +482,9 @@ pub fn issue_planned(
     out: &mut String,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<(), IssueError> {
+    // Emptied first, and again on a refusal: `out` never holds another
+    // row's credential, nor one that was refused.
+    out.clear();
     if !std::ptr::eq(request.concealment, &plan.concealment) {
         let own = IssuePlan::new(request.concealment.clone());
         let request = ClaimsRequest {
@@ -509,6 +512,9 @@ pub fn issue_planned(
         rng,
     );
     buffers.head = text;
+    if issued.is_err() {
+        out.clear();
+    }
     Ok(issued?)
 }
 
@@ -849,9 +855,13 @@ mod tests {
             let plan = IssuePlan::new(concealment);
             let borrowed = request.borrowed(&claims, plan.concealment());
             let rng = &mut StdRng::seed_from_u64(0);
-            let (mut buffers, mut out) = (IssueBuffers::default(), String::new());
+            // `out` held another row's credential: a refusal empties it.
+            let mut buffers = IssueBuffers::default();
+            let mut out = String::from("another row's credential");
             let planned = issue_planned(&borrowed, &plan, &issuer, &mut buffers, &mut out, rng);
             assert_eq!(planned, Err(want), "{:?}", plan.concealment());
+            assert!(out.is_empty(), "{out}");
+            assert!(!format!("{buffers:?}").contains("\"a\""), "{buffers:?}");
             let rng = &mut StdRng::seed_from_u64(0);
             assert_eq!(issue_claims(&borrowed, &issuer, rng), planned.map(|()| out));
         }

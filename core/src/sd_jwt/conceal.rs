@@ -711,8 +711,9 @@ impl ConcealPlan {
 /// Buffers one issuing thread keeps from credential to credential, so
 /// that issuing one allocates (almost) nothing: the payload, the
 /// disclosures and their JSON are written into these, emptied each time
-/// ([`crate::vc::issue_planned`]).
-#[derive(Debug, Default)]
+/// ([`crate::vc::issue_planned`]). They hold the last credential's
+/// claims in the clear, so their `Debug` shows only their sizes.
+#[derive(Default)]
 pub struct IssueBuffers {
     /// Which targets the walk has met.
     found: Vec<bool>,
@@ -728,6 +729,15 @@ pub struct IssueBuffers {
     /// The issuer's `kid`, and the base64url JWT header for it (with the
     /// `typ` it was made for): one issuer's, made once.
     header: Option<(String, String, String)>,
+}
+
+impl std::fmt::Debug for IssueBuffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssueBuffers")
+            .field("payload_bytes", &self.payload.len())
+            .field("disclosure_bytes", &self.disclosures.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The base64url JWT header for `typ` and `kid` kept in `cached`, made
