@@ -860,8 +860,31 @@ fn wire_share(window: &AppWindow, app: &App) {
     let (weak, a) = (window.as_weak(), app.clone());
     sa.on_read_request(move || {
         let Some(window) = weak.upgrade() else { return };
-        let input = window.global::<ShareAdapter>().get_request_input();
-        take_request(&window, &a, request::read(&input, now()));
+        let input = window
+            .global::<ShareAdapter>()
+            .get_request_input()
+            .to_string();
+        let typed = input.trim();
+        if typed.starts_with(vouch_core::presentation_request::PREFIX)
+            || !std::path::Path::new(typed).is_file()
+        {
+            take_request(&window, &a, request::read(&input, now()));
+            return;
+        }
+        // An image: decoded on a worker, the window stays live.
+        window.global::<ShareAdapter>().set_request_error("".into());
+        let done_app = a.clone();
+        let started = off_thread(
+            &window,
+            "Reading the request's QR code…",
+            move || request::read(&input, now()),
+            move |window, read| take_request(&window, &done_app, read),
+        );
+        if !started {
+            window.global::<ShareAdapter>().set_request_error(
+                "other work is running; press Read request again in a moment".into(),
+            );
+        }
     });
     let (weak, a) = (window.as_weak(), app.clone());
     sa.on_clear_request(move || {

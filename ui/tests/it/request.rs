@@ -15,7 +15,7 @@ use vouch_ui::ui::{AppWindow, ShareAdapter};
 use vouch_ui::{connect, App, Options};
 use vouch_wallet::Wallet;
 
-use crate::views::{click, one, transcript, type_in};
+use crate::views::{click, one, transcript, type_in, wait_until};
 
 fn request_error(window: &AppWindow) -> String {
     window
@@ -67,6 +67,8 @@ pub fn a_verifiers_request_read_from_text_or_its_qr_image() {
     std::fs::write(&not_request, qr::png(&code, 6, 4).unwrap()).unwrap();
     type_in(&window, "Verifier request", not_request.to_str().unwrap());
     click(&window, "Read request");
+    // An image is read on a worker.
+    wait_until(&window, "the image read", |w| !request_error(w).is_empty());
     assert!(
         request_error(&window).contains("must start with VCHR1:"),
         "{}",
@@ -94,6 +96,9 @@ pub fn a_verifiers_request_read_from_text_or_its_qr_image() {
     std::fs::write(&image, qr::png(&code, 6, 4).unwrap()).unwrap();
     type_in(&window, "Verifier request", image.to_str().unwrap());
     click(&window, "Read request");
+    wait_until(&window, "the request's image read", |w| {
+        w.global::<ShareAdapter>().get_has_request()
+    });
     let sa = window.global::<ShareAdapter>();
     assert_eq!(request_error(&window), "");
     assert!(sa.get_has_request());
