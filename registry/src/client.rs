@@ -151,6 +151,26 @@ fn text(body: Vec<u8>, url: &str) -> Result<String, ClientError> {
     })
 }
 
+/// Whether `url`'s host is this computer: `localhost`, a loopback IPv4
+/// (127/8) or IPv6 (`::1`) address, as the HTTP client parses it.
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Whether `text` is a URL of this computer ([`is_loopback`]) that carries
+/// no user name or password: where plain `http://` may go when what it
+/// first receives (a node key trusted on first use) must not be replaced
+/// on the way.
+pub fn is_loopback_url(text: &str) -> bool {
+    url::Url::parse(text)
+        .is_ok_and(|u| u.username().is_empty() && u.password().is_none() && is_loopback(&u))
+}
+
 impl NodeClient {
     /// A client for the node at `base` (e.g. `http://127.0.0.1:7400`).
     ///

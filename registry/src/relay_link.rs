@@ -153,15 +153,6 @@ impl std::fmt::Debug for RelayLink {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
 impl RelayLink {
     /// Whether `text` looks like a link (starts with `http://` or
     /// `https://`), before it is checked.
@@ -183,7 +174,7 @@ impl RelayLink {
         let url = Url::parse(text).map_err(RelayError::Url)?;
         match url.scheme() {
             "https" => {}
-            "http" if is_loopback(&url) => {}
+            "http" if crate::client::is_loopback(&url) => {}
             "http" => return Err(RelayError::Link("plain http is allowed only to loopback")),
             _ => return Err(RelayError::Link("not an https link")),
         }

@@ -91,23 +91,6 @@ pub struct SyncTarget {
     pub first: FirstSync,
 }
 
-/// Whether the authority at the start of `rest` (a URL after `http://`)
-/// names this computer: `localhost`, `127.x.x.x` or `[::1]`.
-fn is_loopback(rest: &str) -> bool {
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
-        return false;
-    }
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    };
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// The sync `url_typed` (else the registry kept in the wallet) and
 /// `node_key` (else trust on first use) ask for.
 ///
@@ -120,11 +103,12 @@ pub fn target(wallet: &Wallet, url_typed: &str, node_key: &str) -> Result<SyncTa
         typed => typed.trim_end_matches('/').to_owned(),
     };
     let lower = url.to_ascii_lowercase();
-    let allowed = match lower.strip_prefix("http://") {
+    let allowed = if lower.starts_with("http://") {
         // Plain HTTP only to this computer: the first sync trusts the node
         // key the registry sends, which anyone on the way could replace.
-        Some(rest) => is_loopback(rest),
-        None => lower.starts_with("https://"),
+        vouch_registry::client::is_loopback_url(&url)
+    } else {
+        lower.starts_with("https://")
     };
     if !allowed || url.contains(' ') {
         return Err(SyncError::NotHttp(url));
@@ -313,6 +297,7 @@ mod tests {
             "http://registry.example",
             "http://127.0.0.1.evil.example",
             "http://localhost@evil.example",
+            "http://user@127.0.0.1:7400",
             "http://10.0.0.1:7400",
         ] {
             assert!(
