@@ -601,13 +601,7 @@ const MAX_MANIFEST_FILE: u64 = 64 << 20;
 /// 1 MiB), or a PNG/JPEG image of an issuer's QR code (at most the
 /// scanner's limit), decoded to the text it holds.
 fn read_credential(path: &Path) -> anyhow::Result<String> {
-    use std::io::Read as _;
-    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let max = vouch_core::scan::MAX_IMAGE_BYTES as u64;
-    let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let bytes = read_at_most(path, vouch_core::scan::MAX_IMAGE_BYTES as u64 + 1)?;
     if vouch_core::scan::image_format(&bytes).is_some() {
         return vouch_core::scan::decode(&bytes)
             .with_context(|| format!("reading the QR code in {}", path.display()));
@@ -622,14 +616,20 @@ fn read_credential(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("{} is neither text nor a PNG/JPEG image", path.display()))
 }
 
-/// The bytes of `path`, refused past `max` (read no further than that).
-fn read_bytes_bounded(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
+/// The first `limit` bytes of `path` (all of a shorter file).
+fn read_at_most(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
     use std::io::Read as _;
     let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut bytes = Vec::new();
-    file.take(max + 1)
+    file.take(limit)
         .read_to_end(&mut bytes)
         .with_context(|| format!("reading {}", path.display()))?;
+    Ok(bytes)
+}
+
+/// The bytes of `path`, refused past `max` (read no further than that).
+fn read_bytes_bounded(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
+    let bytes = read_at_most(path, max + 1)?;
     if bytes.len() as u64 > max {
         bail!("{} is larger than {max} bytes", path.display());
     }
