@@ -178,6 +178,74 @@ impl HashReader for MemoryHashes {
     }
 }
 
+/// An RFC 9162 tree over leaves all held in memory (a batch of
+/// credentials): every level made once, bottom up, so that its root and
+/// each leaf's audit path are read off the levels, not computed again for
+/// each leaf from stored subtree hashes.
+///
+/// RFC 9162's tree (split at the largest power of two below the size) is
+/// the tree whose levels pair their nodes from the left and carry an
+/// unpaired last node up unchanged: the same root, the same paths.
+#[derive(Debug, Clone)]
+pub struct BatchTree {
+    /// `levels[0]` the leaves' record hashes, each next level half as
+    /// long (rounded up), the last one the root alone.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl BatchTree {
+    /// The tree over `leaves` (record hashes, [`record_hash`]), in order.
+    pub fn new(leaves: Vec<Hash>) -> Self {
+        let mut levels = vec![leaves];
+        while let Some(below) = levels.last().filter(|level| level.len() > 1) {
+            let above = below
+                .chunks(2)
+                .map(|pair| match *pair {
+                    [left, right] => node_hash(left, right),
+                    [only] => only,
+                    _ => unreachable!("chunks(2) gives one or two"),
+                })
+                .collect();
+            levels.push(above);
+        }
+        Self { levels }
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.levels[0].len() as u64
+    }
+
+    /// The root: RFC 9162's `MTH` of the leaves ([`EMPTY_HASH`] for none).
+    pub fn root(&self) -> Hash {
+        // No leaves: one level, empty.
+        self.levels
+            .last()
+            .and_then(|top| top.first())
+            .copied()
+            .unwrap_or(EMPTY_HASH)
+    }
+
+    /// The audit path of leaf `index`, leaf level first (RFC 9162 §2.1.3:
+    /// what [`prove_record`] gives for this tree), or `None` when the tree
+    /// has no such leaf.
+    pub fn audit_path(&self, index: u64) -> Option<Vec<Hash>> {
+        let mut at = usize::try_from(index).ok()?;
+        if at >= self.levels[0].len() {
+            return None;
+        }
+        let mut path = Vec::with_capacity(self.levels.len().saturating_sub(1));
+        for level in &self.levels[..self.levels.len() - 1] {
+            // An unpaired last node is carried up: no hash at this level.
+            if let Some(&sibling) = level.get(at ^ 1) {
+                path.push(sibling);
+            }
+            at /= 2;
+        }
+        Some(path)
+    }
+}
+
 /// A block: the log sealed at a size, chained to the block before it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Block {
@@ -889,6 +957,47 @@ mod tests {
         }
         let wrong_id = node_vkey("node", &k).replacen('+', "+f", 1);
         assert!(parse_vkey(&wrong_id).is_err());
+    }
+
+    #[test]
+    fn a_batch_tree_has_the_roots_and_paths_of_the_stored_hash_tree() {
+        let mut stored = MemoryHashes::new();
+        let mut leaves = Vec::new();
+        assert_eq!(BatchTree::new(Vec::new()).root(), stored.root().unwrap());
+        assert_eq!(BatchTree::new(Vec::new()).audit_path(0), None);
+        // Every size to 130 (each power of two and the sizes around it),
+        // then a few larger ones, every leaf of each.
+        let sizes = (1..=130u32).chain([255, 256, 257, 1000, 1025]);
+        let mut grown = 0u32;
+        for size in sizes {
+            while grown < size {
+                let leaf = record_hash(&grown.to_be_bytes());
+                stored.append(leaf).unwrap();
+                leaves.push(leaf);
+                grown += 1;
+            }
+            let tree = BatchTree::new(leaves.clone());
+            assert_eq!(tree.size(), u64::from(size));
+            assert_eq!(tree.root(), stored.root().unwrap(), "size {size}");
+            for index in 0..u64::from(size) {
+                let path = tree.audit_path(index).unwrap();
+                assert_eq!(
+                    path,
+                    prove_record(u64::from(size), index, &stored).unwrap(),
+                    "size {size}, leaf {index}"
+                );
+                verify_inclusion(
+                    &path,
+                    u64::from(size),
+                    tree.root(),
+                    index,
+                    leaves[index as usize],
+                )
+                .unwrap();
+            }
+            assert_eq!(tree.audit_path(u64::from(size)), None);
+            assert_eq!(tree.audit_path(u64::MAX), None);
+        }
     }
 
     #[test]

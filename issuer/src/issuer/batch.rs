@@ -19,7 +19,7 @@ use rand::SeedableRng as _;
 use vouch_core::anchor;
 use vouch_core::chain::{Action, Entry};
 use vouch_core::jws::PublicKey;
-use vouch_core::log::{self, record_hash, Block, Hash, MemoryHashes};
+use vouch_core::log::{self, record_hash, BatchTree, Block, Hash};
 use vouch_core::manifest::credential_id;
 use vouch_core::sd_jwt::IssueBuffers;
 use vouch_core::status_list::StatusRef;
@@ -306,8 +306,8 @@ impl Issuer {
         } else {
             self.reread(&run, &batch)?
         };
-        let tree = batch_tree(&ledger.leaves)?;
-        let root = tree.root()?;
+        let tree = batch_tree(&ledger.leaves);
+        let root = tree.root();
         if batch.root.as_deref() != Some(hex::encode(root.0).as_str()) {
             return Err(IssuerError::ArchiveChanged {
                 path: self.pending_path(&run, &batch),
@@ -398,7 +398,7 @@ impl Issuer {
         list: &ListMeta,
     ) -> Result<Ledger, IssuerError> {
         let ledger = self.sign_all(run, batch, list)?;
-        let root = batch_tree(&ledger.leaves)?.root()?;
+        let root = batch_tree(&ledger.leaves).root();
         let entry = self
             .sign_entry(Action::Anchor {
                 list: list.uri.clone(),
@@ -660,7 +660,7 @@ impl Issuer {
             // Its slots are written again under the pending name, never
             // where a reader takes it as done: only this batch's archive
             // (its root the saved anchor's) is moved.
-            let root = batch_tree(&ledger.leaves)?.root()?;
+            let root = batch_tree(&ledger.leaves).root();
             if batch.root.as_deref() != Some(hex::encode(root.0).as_str()) {
                 return Err(IssuerError::ArchiveChanged { path });
             }
@@ -1006,12 +1006,8 @@ impl Signer<'_> {
 /// The RFC 9162 tree over the credentials' leaf hashes: each the hash of
 /// a credential's issuer-signed JWT ([`anchor::leaf`]), what every
 /// presentation of it carries, whatever it discloses.
-pub(super) fn batch_tree(leaves: &[Hash]) -> Result<MemoryHashes, IssuerError> {
-    let mut tree = MemoryHashes::new();
-    for leaf in leaves {
-        tree.append(*leaf)?;
-    }
-    Ok(tree)
+pub(super) fn batch_tree(leaves: &[Hash]) -> BatchTree {
+    BatchTree::new(leaves.to_vec())
 }
 
 /// Refuses an output directory that holds another batch's manifest, JSON

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize as _;
 use serde_json::Value;
 use vouch_core::envelope::{self, EnvelopeError};
-use vouch_core::log::MemoryHashes;
+use vouch_core::log::BatchTree;
 use vouch_core::manifest::{
     BatchInfo, CheckError, Manifest, ManifestEntry, ManifestError, SealedAnchor, MAX_MANIFEST_BYTES,
 };
@@ -175,7 +175,7 @@ impl Issuer {
         batch: &Batch,
         list: &ListMeta,
         ledger: &Ledger,
-        tree: &MemoryHashes,
+        tree: &BatchTree,
         anchored: &Anchored,
     ) -> Result<(PathBuf, Option<PathBuf>), IssuerError> {
         let out = run.out;
@@ -197,7 +197,7 @@ impl Issuer {
             tree_root: anchored.block.root,
             inclusion_proof: anchored.proof.clone(),
         };
-        let root = tree.root()?;
+        let root = tree.root();
         let manifest = |entries| {
             Manifest::new(info.clone(), root, anchor.clone(), entries).map_err(|source| {
                 IssuerError::Manifest {
@@ -303,12 +303,14 @@ impl Issuer {
 
 /// The anchor proof of the credential at `leaf` of the batch (from `row`).
 fn anchor_proof(
-    tree: &MemoryHashes,
+    tree: &BatchTree,
     anchored: &Anchored,
     leaf: u64,
     row: usize,
 ) -> Result<AnchorProof, IssuerError> {
-    let path = vouch_core::log::prove_record(tree.size(), leaf, tree)?;
+    let path = tree
+        .audit_path(leaf)
+        .ok_or(vouch_core::log::TreeError::IndexesNotInTree)?;
     AnchorProof::new(anchored.index, leaf, tree.size(), path)
         .map_err(|source| IssuerError::AnchorProof { row, source })
 }
@@ -336,7 +338,7 @@ fn manifest_entries(
     batch: &Batch,
     list: &ListMeta,
     ledger: &Ledger,
-    tree: &MemoryHashes,
+    tree: &BatchTree,
     anchored: &Anchored,
 ) -> Result<Vec<ManifestEntry>, IssuerError> {
     let n = batch.rows.len();
@@ -358,8 +360,17 @@ fn manifest_entries(
             anchor_proof,
         })
     };
-    if ledger.ids.len() != n || ledger.holders.len() != n || batch.indexes.len() != n {
-        let found = [ledger.ids.len(), ledger.holders.len(), batch.indexes.len()];
+    if ledger.ids.len() != n
+        || ledger.holders.len() != n
+        || batch.indexes.len() != n
+        || tree.size() != n as u64
+    {
+        let found = [
+            ledger.ids.len(),
+            ledger.holders.len(),
+            batch.indexes.len(),
+            tree.size() as usize,
+        ];
         return Err(IssuerError::RowCount {
             found: found.into_iter().find(|&l| l != n).unwrap_or(n),
             want: n,
