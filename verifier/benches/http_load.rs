@@ -41,13 +41,22 @@
 //! (default `library,http,scan`), `VOUCH_HTTP_LOAD_BATCH_MAX` (the
 //! service's `--batch-max`; default: the binary's, 64), `VOUCH_HTTP_LOAD_ROUNDS`
 //! and `VOUCH_HTTP_LOAD_LIBRARY_SECONDS` (library rounds, default 3, and
-//! seconds per figure per round, default 2), `VOUCH_HTTP_LOAD_POOL`
+//! seconds per figure per round, default 2), `VOUCH_HTTP_LOAD_LIBRARY_THREADS`
+//! (the library's thread counts, default `1,2,4`; with many threads the
+//! batcher's adaptive batches grow as they would under a busy service), `VOUCH_HTTP_LOAD_POOL`
 //! (presentations prepared per nonce run, default 8000; a run that uses
 //! them up ends early and says so: issuing N requests costs O(N²), since
 //! each issue counts the open requests with a full scan of the nonce book), `VOUCH_HTTP_LOAD_SCANS` (frames,
 //! default 200).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+/// The service's allocator (see `main.rs`), so that the library figures are
+/// the library as the service runs it; `--features system-allocator`
+/// builds both with the system's.
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::hint::black_box;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -674,7 +683,11 @@ fn library_table(
     let key = *DidKey::parse(iss).unwrap().verifying_key();
     key.verify_strict(&message, &signature).unwrap();
 
-    let threads = [1, 2, 4];
+    let threads: Vec<usize> = std::env::var("VOUCH_HTTP_LOAD_LIBRARY_THREADS")
+        .unwrap_or_else(|_| "1,2,4".into())
+        .split(',')
+        .map(|t| t.trim().parse().unwrap())
+        .collect();
     let mut raw = vec![Vec::new(); threads.len()];
     let mut alone = vec![Vec::new(); threads.len()];
     let mut batched = vec![Vec::new(); threads.len()];

@@ -11,6 +11,15 @@ use vouch_verifier::{report, service, Ask, BatchConfig, Input, NodePin, PolicyFi
 
 use crate::cli::{Cli, Command, InitArgs, RequestArgs, ServeArgs, VerifyArgs};
 
+/// mimalloc, not glibc's malloc: a check allocates and frees hundreds of
+/// small values, on whichever worker thread runs it, and glibc's arenas
+/// made malloc and free about a quarter of the service's native samples
+/// (docs/benchmarks.md, "Session 8: the allocator"). The feature
+/// `system-allocator` builds with the system's, for comparison.
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code: the presentation is not valid.
 const INVALID: u8 = 1;
 /// Exit code: it could not be checked (or another command failed).
