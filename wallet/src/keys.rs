@@ -64,8 +64,12 @@ impl RecoveryPhrase {
     /// # Errors
     /// [`KeyError::Phrase`] naming what is wrong.
     pub fn parse(text: &str) -> Result<RecoveryPhrase, KeyError> {
-        let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
-        bip39::Mnemonic::parse_in_normalized(bip39::Language::English, &words.join(" "))
+        // The copies made on the way are wiped too (the phrase itself is:
+        // bip39's `zeroize` feature).
+        let words: Zeroizing<Vec<String>> =
+            Zeroizing::new(text.split_whitespace().map(str::to_lowercase).collect());
+        let line = Zeroizing::new(words.join(" "));
+        bip39::Mnemonic::parse_in_normalized(bip39::Language::English, &line)
             .map(RecoveryPhrase)
             .map_err(KeyError::Phrase)
     }
@@ -173,6 +177,16 @@ mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
+
+    /// Compiles only for a type wiped from memory when dropped.
+    fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+
+    #[test]
+    fn the_phrase_is_wiped_from_memory_when_dropped() {
+        // bip39 built with its `zeroize` feature: the mnemonic inside a
+        // `RecoveryPhrase` zeroes its words when dropped.
+        wiped_on_drop::<bip39::Mnemonic>();
+    }
 
     #[test]
     fn generated_phrase_has_24_words_and_parses_back_in_any_case() {
