@@ -104,6 +104,79 @@ pub fn batch_id(template: &Template, input: &[u8], skip_invalid: bool) -> String
     hex::encode(&h.finalize()[..8])
 }
 
+/// Bytes written between two syncs started on a [`Writeback`]'s thread.
+const WRITEBACK_EVERY: u64 = 64 << 20;
+
+/// Syncs a file being written on a thread of its own, each time
+/// [`WRITEBACK_EVERY`] more bytes are written, so that the sync that ends
+/// the file ([`Writeback::finish`]) waits for the disk to take its last
+/// part only, not all of it (a batch archive is hundreds of megabytes). The
+/// syncs on the thread are only a head start: what is durable is decided by
+/// the last one, and the thread's first error is the one `finish` returns
+/// (on Linux a failed sync reports its error once, to whichever sync of the
+/// file comes first, so it must not be dropped).
+pub(super) struct Writeback {
+    path: PathBuf,
+    /// Asks the thread for a sync; `None` once the thread stopped.
+    ask: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    /// Bytes written up to the last sync asked for.
+    asked_at: u64,
+}
+
+impl Writeback {
+    /// Starts the thread that syncs `file` (a handle on the file at `path`).
+    pub(super) fn start(file: &std::fs::File, path: &Path) -> Result<Self, IssuerError> {
+        let file = file.try_clone().map_err(io(path))?;
+        let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("writeback".into())
+            .spawn(move || {
+                for () in asked {
+                    file.sync_data()?;
+                }
+                Ok(())
+            })
+            .map_err(io(path))?;
+        Ok(Self {
+            path: path.to_owned(),
+            ask: Some(ask),
+            thread: Some(thread),
+            asked_at: 0,
+        })
+    }
+
+    /// `written` bytes of the file are written: asks for a sync when
+    /// [`WRITEBACK_EVERY`] more are since the last one asked for (not
+    /// waiting for it; a sync still running takes the new bytes with it
+    /// or the next one does).
+    pub(super) fn wrote(&mut self, written: u64) {
+        if written.saturating_sub(self.asked_at) < WRITEBACK_EVERY {
+            return;
+        }
+        self.asked_at = written;
+        if let Some(ask) = &self.ask {
+            if let Err(std::sync::mpsc::TrySendError::Disconnected(())) = ask.try_send(()) {
+                // The thread stopped on an error: `finish` reports it.
+                self.ask = None;
+            }
+        }
+    }
+
+    /// Waits for the thread's syncs, then syncs `file` (everything written
+    /// to it); the first error of either.
+    pub(super) fn finish(mut self, file: &std::fs::File) -> Result<(), IssuerError> {
+        self.ask = None;
+        let early = match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => return Err(IssuerError::Panicked { work: "writeback" }),
+            None => Ok(()),
+        };
+        early.map_err(io(&self.path))?;
+        file.sync_all().map_err(io(&self.path))
+    }
+}
+
 /// The pending credentials being written, one a line, into a temporary
 /// file that [`PendingWriter::finish`] syncs (and, for the batch archive,
 /// renames into place). Each line is a credential ([`Pending::Credentials`])
@@ -114,6 +187,8 @@ pub(super) struct PendingWriter {
     path: PathBuf,
     tmp: PathBuf,
     file: std::io::BufWriter<std::fs::File>,
+    /// Syncs what is written so far, on a thread of its own.
+    writeback: Writeback,
     /// Bytes written so far.
     written: u64,
     /// Offset of each line's slot in the file.
@@ -140,6 +215,7 @@ impl PendingWriter {
         let file = std::fs::File::create(tmp).map_err(io(tmp))?;
         Ok(Self {
             path: path.to_owned(),
+            writeback: Writeback::start(&file, tmp)?,
             file: std::io::BufWriter::with_capacity(1 << 20, file),
             tmp: tmp.to_owned(),
             written: 0,
@@ -157,6 +233,9 @@ impl PendingWriter {
         self.slots
             .extend(slots.iter().map(|&slot| written + slot as u64));
         self.written += lines.len() as u64;
+        // What left the buffer is the kernel's to write back.
+        let passed = self.written - self.file.buffer().len() as u64;
+        self.writeback.wrote(passed);
         Ok(())
     }
 
@@ -167,6 +246,7 @@ impl PendingWriter {
             path,
             tmp,
             file,
+            writeback,
             slots,
             ..
         } = self;
@@ -174,7 +254,7 @@ impl PendingWriter {
             path: tmp.clone(),
             source: e.into_error(),
         })?;
-        file.sync_all().map_err(io(&tmp))?;
+        writeback.finish(&file)?;
         if path == tmp {
             sync_parent(&path)?;
         } else {
@@ -292,6 +372,36 @@ pub(super) fn next_line(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Syncs asked for on the way, then the last one: the file's bytes
+    /// are there, and every sync's error reaches `finish` (here a file
+    /// that cannot be synced at all: `/dev/null` refuses `fsync`).
+    #[test]
+    fn a_writeback_syncs_on_the_way_and_reports_a_failed_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let mut writeback = Writeback::start(&file, &path).unwrap();
+        for i in 1..=4u64 {
+            std::io::Write::write_all(&mut file, b"line\n").unwrap();
+            // As if WRITEBACK_EVERY bytes more had gone each time.
+            writeback.wrote(i * WRITEBACK_EVERY);
+        }
+        writeback.finish(&file).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"line\n".repeat(4));
+
+        let null = Path::new("/dev/null");
+        let file = std::fs::OpenOptions::new().write(true).open(null).unwrap();
+        let mut writeback = Writeback::start(&file, null).unwrap();
+        writeback.wrote(WRITEBACK_EVERY);
+        writeback.wrote(2 * WRITEBACK_EVERY);
+        let e = writeback.finish(&file).unwrap_err();
+        assert!(
+            matches!(&e, IssuerError::Io { path, source }
+                if path == null && source.kind() == std::io::ErrorKind::InvalidInput),
+            "{e:?}"
+        );
+    }
 
     /// The batch archive's lines read back; a line longer than any
     /// credential, or one more than the batch's rows, is refused.

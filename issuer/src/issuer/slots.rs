@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use vouch_core::manifest::ManifestEntry;
 use vouch_core::AnchorProof;
 
-use super::journal::{next_line, replace};
+use super::journal::{next_line, replace, Writeback};
 use super::{io, IssuerError};
 
 /// The pending lines' one name in an output directory before it named
@@ -331,6 +331,9 @@ pub(super) fn fill_with<P: std::borrow::Borrow<AnchorProof>>(
         .write(true)
         .open(tmp)
         .map_err(io(tmp))?;
+    // Every page of the file holds a slot or two: it is all written back
+    // again, most of it while later slots are filled.
+    let mut writeback = Writeback::start(&file, tmp)?;
     let mut proof = Vec::with_capacity(slots.width);
     let mut written = 0;
     for (made, &at) in proofs.zip(offsets) {
@@ -346,6 +349,7 @@ pub(super) fn fill_with<P: std::borrow::Borrow<AnchorProof>>(
         }
         proof.resize(slots.width, b' ');
         file.write_all_at(&proof, at).map_err(io(tmp))?;
+        writeback.wrote(at);
     }
     // A slot left empty would read as a credential without its proof.
     if written != count {
@@ -355,7 +359,7 @@ pub(super) fn fill_with<P: std::borrow::Borrow<AnchorProof>>(
             want: count,
         });
     }
-    file.sync_all().map_err(io(tmp))
+    writeback.finish(&file)
 }
 
 #[cfg(test)]
