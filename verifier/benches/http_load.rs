@@ -52,9 +52,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 /// The service's allocator (see `main.rs`), so that the library figures are
-/// the library as the service runs it; `--features system-allocator`
-/// builds both with the system's.
-#[cfg(not(feature = "system-allocator"))]
+/// the library as the service runs it; `--no-default-features` builds
+/// both with the system's.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

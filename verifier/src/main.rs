@@ -14,9 +14,9 @@ use crate::cli::{Cli, Command, InitArgs, RequestArgs, ServeArgs, VerifyArgs};
 /// mimalloc, not glibc's malloc: a check allocates and frees hundreds of
 /// small values, on whichever worker thread runs it, and glibc's arenas
 /// made malloc and free about a quarter of the service's native samples
-/// (docs/benchmarks.md, "Session 8: the allocator"). The feature
-/// `system-allocator` builds with the system's, for comparison.
-#[cfg(not(feature = "system-allocator"))]
+/// (docs/benchmarks.md, "Session 8: the allocator"). Without the
+/// `mimalloc` feature (on by default), the system's, for comparison.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
