@@ -112,9 +112,11 @@ const WRITEBACK_EVERY: u64 = 64 << 20;
 /// the file ([`Writeback::finish`]) waits for the disk to take its last
 /// part only, not all of it (a batch archive is hundreds of megabytes). The
 /// syncs on the thread are only a head start: what is durable is decided by
-/// the last one, and the thread's first error is the one `finish` returns
-/// (on Linux a failed sync reports its error once, to whichever sync of the
-/// file comes first, so it must not be dropped).
+/// the last one, and the thread's first error is the one reported (on
+/// Linux a failed sync reports its error once, to whichever sync of the
+/// file comes first, so it must not be dropped): by the next
+/// [`Writeback::wrote`], or else by `finish`. Dropped unfinished (a batch
+/// that failed), it waits for the sync under way and logs its error.
 pub(super) struct Writeback {
     path: PathBuf,
     /// Asks the thread for a sync; `None` once the thread stopped.
@@ -127,13 +129,22 @@ pub(super) struct Writeback {
 impl Writeback {
     /// Starts the thread that syncs `file` (a handle on the file at `path`).
     pub(super) fn start(file: &std::fs::File, path: &Path) -> Result<Self, IssuerError> {
+        Self::start_with(file, path, std::fs::File::sync_data)
+    }
+
+    /// [`Writeback::start`] with the thread's sync made by `sync`.
+    fn start_with(
+        file: &std::fs::File,
+        path: &Path,
+        mut sync: impl FnMut(&std::fs::File) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<Self, IssuerError> {
         let file = file.try_clone().map_err(io(path))?;
         let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name("writeback".into())
             .spawn(move || {
                 for () in asked {
-                    file.sync_data()?;
+                    sync(&file)?;
                 }
                 Ok(())
             })
@@ -150,30 +161,44 @@ impl Writeback {
     /// [`WRITEBACK_EVERY`] more are since the last one asked for (not
     /// waiting for it; a sync still running takes the new bytes with it
     /// or the next one does).
-    pub(super) fn wrote(&mut self, written: u64) {
+    ///
+    /// # Errors
+    /// The error that stopped an earlier sync.
+    pub(super) fn wrote(&mut self, written: u64) -> Result<(), IssuerError> {
         if written.saturating_sub(self.asked_at) < WRITEBACK_EVERY {
-            return;
+            return Ok(());
         }
         self.asked_at = written;
-        if let Some(ask) = &self.ask {
-            if let Err(std::sync::mpsc::TrySendError::Disconnected(())) = ask.try_send(()) {
-                // The thread stopped on an error: `finish` reports it.
-                self.ask = None;
-            }
+        match self.ask.as_ref().map(|ask| ask.try_send(())) {
+            Some(Err(std::sync::mpsc::TrySendError::Disconnected(()))) => self.join(),
+            // Sent, or a sync already asked for takes these bytes too.
+            _ => Ok(()),
         }
     }
 
     /// Waits for the thread's syncs, then syncs `file` (everything written
     /// to it); the first error of either.
     pub(super) fn finish(mut self, file: &std::fs::File) -> Result<(), IssuerError> {
-        self.ask = None;
-        let early = match self.thread.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => return Err(IssuerError::Panicked { work: "writeback" }),
-            None => Ok(()),
-        };
-        early.map_err(io(&self.path))?;
+        self.join()?;
         file.sync_all().map_err(io(&self.path))
+    }
+
+    /// Stops the thread once its syncs are made; its error.
+    fn join(&mut self) -> Result<(), IssuerError> {
+        self.ask = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result.map_err(io(&self.path)),
+            Some(Err(_)) => Err(IssuerError::Panicked { work: "writeback" }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Writeback {
+    fn drop(&mut self) {
+        if let Err(e) = self.join() {
+            tracing::warn!("{e}");
+        }
     }
 }
 
@@ -213,9 +238,12 @@ impl PendingWriter {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
         let file = std::fs::File::create(tmp).map_err(io(tmp))?;
+        let writeback = Writeback::start(&file, tmp).inspect_err(|_| {
+            let _ = std::fs::remove_file(tmp);
+        })?;
         Ok(Self {
             path: path.to_owned(),
-            writeback: Writeback::start(&file, tmp)?,
+            writeback,
             file: std::io::BufWriter::with_capacity(1 << 20, file),
             tmp: tmp.to_owned(),
             written: 0,
@@ -235,8 +263,7 @@ impl PendingWriter {
         self.written += lines.len() as u64;
         // What left the buffer is the kernel's to write back.
         let passed = self.written - self.file.buffer().len() as u64;
-        self.writeback.wrote(passed);
-        Ok(())
+        self.writeback.wrote(passed)
     }
 
     /// Syncs the file and renames it into place (the directory synced
@@ -374,33 +401,74 @@ mod tests {
     use super::*;
 
     /// Syncs asked for on the way, then the last one: the file's bytes
-    /// are there, and every sync's error reaches `finish` (here a file
-    /// that cannot be synced at all: `/dev/null` refuses `fsync`).
+    /// are there, and an error of a sync on the way is reported though
+    /// every later sync succeeds: by the next `wrote`, or by `finish`.
     #[test]
     fn a_writeback_syncs_on_the_way_and_reports_a_failed_sync() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lines");
+        // A sync that fails the `fail`-th time it is made (from 1; never
+        // for 0), and the count of those made.
+        let syncs = |fail: usize| {
+            let made = Arc::new(AtomicUsize::new(0));
+            let counted = Arc::clone(&made);
+            let sync = move |file: &std::fs::File| {
+                if counted.fetch_add(1, Ordering::SeqCst) + 1 == fail {
+                    return Err(std::io::Error::other("the disk refused"));
+                }
+                file.sync_data()
+            };
+            (made, sync)
+        };
+
         let mut file = std::fs::File::create(&path).unwrap();
-        let mut writeback = Writeback::start(&file, &path).unwrap();
+        let (made, sync) = syncs(0);
+        let mut writeback = Writeback::start_with(&file, &path, sync).unwrap();
         for i in 1..=4u64 {
             std::io::Write::write_all(&mut file, b"line\n").unwrap();
             // As if WRITEBACK_EVERY bytes more had gone each time.
-            writeback.wrote(i * WRITEBACK_EVERY);
+            writeback.wrote(i * WRITEBACK_EVERY).unwrap();
         }
         writeback.finish(&file).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"line\n".repeat(4));
+        assert!(made.load(Ordering::SeqCst) >= 1, "no sync on the way");
 
-        let null = Path::new("/dev/null");
-        let file = std::fs::OpenOptions::new().write(true).open(null).unwrap();
-        let mut writeback = Writeback::start(&file, null).unwrap();
-        writeback.wrote(WRITEBACK_EVERY);
-        writeback.wrote(2 * WRITEBACK_EVERY);
+        // The first sync on the way fails: `finish` says so.
+        let (made, sync) = syncs(1);
+        let mut writeback = Writeback::start_with(&file, &path, sync).unwrap();
+        writeback.wrote(WRITEBACK_EVERY).unwrap();
         let e = writeback.finish(&file).unwrap_err();
         assert!(
-            matches!(&e, IssuerError::Io { path, source }
-                if path == null && source.kind() == std::io::ErrorKind::InvalidInput),
+            matches!(&e, IssuerError::Io { path: p, source } if p == &path
+                && source.to_string() == "the disk refused"),
             "{e:?}"
         );
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+
+        // Or the next `wrote` does, once the thread has stopped on it.
+        let (made, sync) = syncs(1);
+        let mut writeback = Writeback::start_with(&file, &path, sync).unwrap();
+        writeback.wrote(WRITEBACK_EVERY).unwrap();
+        while made.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let mut step = 2;
+        let e = loop {
+            // The thread ends just after its failed sync.
+            match writeback.wrote(step * WRITEBACK_EVERY) {
+                Err(e) => break e,
+                Ok(()) => step += 1,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        assert!(
+            matches!(&e, IssuerError::Io { source, .. } if source.to_string() == "the disk refused"),
+            "{e:?}"
+        );
+        // Reported once: `finish` then makes the last sync, which holds.
+        writeback.finish(&file).unwrap();
     }
 
     /// The batch archive's lines read back; a line longer than any
