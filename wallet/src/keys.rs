@@ -81,7 +81,16 @@ impl RecoveryPhrase {
 
     /// The phrase as one line, words separated by single spaces.
     pub fn to_line(&self) -> Zeroizing<String> {
-        Zeroizing::new(self.words().join(" "))
+        // Made in place at its final size: no list of the words (pointers
+        // into the word list spell the phrase too) is left behind unwiped.
+        let mut line = Zeroizing::new(String::with_capacity(24 * 9));
+        for (i, word) in self.0.words().enumerate() {
+            if i > 0 {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        line
     }
 
     /// The BIP-39 seed (PBKDF2-HMAC-SHA512 of the phrase), with an empty
