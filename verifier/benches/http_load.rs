@@ -45,9 +45,9 @@
 //! (the library's thread counts, default `1,2,4`; with many threads the
 //! batcher's adaptive batches grow as they would under a busy service), `VOUCH_HTTP_LOAD_POOL`
 //! (presentations prepared per nonce run, default 8000; a run that uses
-//! them up ends early and says so: issuing N requests costs O(N²), since
-//! each issue counts the open requests with a full scan of the nonce book), `VOUCH_HTTP_LOAD_SCANS` (frames,
-//! default 200).
+//! them up ends early and says so; each request issued into the nonce
+//! book is flushed to disk, so a pool takes a moment per thousand to fill),
+//! `VOUCH_HTTP_LOAD_SCANS` (frames, default 200).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
