@@ -506,6 +506,11 @@ pub(crate) fn read_unique(json: &[u8], top: Top) -> Result<Option<Value>, serde_
 /// its `Value` reads an object whose first name is this as that number.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
+/// Members (or items) [`Scratch`] makes room for when first used: a JWS
+/// header, a disclosure and most objects of a credential fit without
+/// regrowing it.
+const SCRATCH_ROOM: usize = 16;
+
 /// Room the levels of one [`read_unique`] share: the members and items of
 /// the containers open, so each is made once at its final size.
 #[derive(Default)]
@@ -588,6 +593,9 @@ impl<'de> serde::de::Visitor<'de> for Unique<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        if self.scratch.items.capacity() == 0 {
+            self.scratch.items.reserve(SCRATCH_ROOM);
+        }
         let start = self.scratch.items.len();
         while let Some(item) = seq.next_element_seed(self.below())? {
             self.scratch.items.push(item);
@@ -605,6 +613,9 @@ impl<'de> serde::de::Visitor<'de> for Unique<'_> {
             Some(NameOr::Number) => return map.next_value_seed(NumberText).map(Value::Number),
             Some(NameOr::Name(name)) => name,
         };
+        if self.scratch.members.capacity() == 0 {
+            self.scratch.members.reserve(SCRATCH_ROOM);
+        }
         let start = self.scratch.members.len();
         let value = map.next_value_seed(self.below())?;
         self.scratch.members.push((first, value));
