@@ -427,18 +427,291 @@ fn json_problem(category: serde_json::error::Category, line: usize, column: usiz
 /// Parses outside JSON text that must be an object, refusing repeated member
 /// names anywhere in it ([`check_unique_members`]).
 ///
+/// One pass: each object is built once, at its size, and a name it
+/// already holds is a repeat. Only then is the text read again the
+/// general way (parsed, then scanned), so the error is exactly the one
+/// parsing and then scanning gives: a syntax error later in the text
+/// comes first, and the repeat named is the one the scan names.
+///
 /// # Errors
 /// [`JsonObjectError`] saying why it is not JSON, not an object, or
 /// repeats a name.
 pub fn parse_json_object(json: &[u8]) -> Result<Map<String, Value>, JsonObjectError> {
-    let object: Map<String, Value> =
-        serde_json::from_slice(json).map_err(|e| JsonObjectError::Json {
-            category: e.classify(),
-            line: e.line(),
-            column: e.column(),
-        })?;
+    match read_unique(json, Top::Object) {
+        Ok(Some(Value::Object(object))) => return Ok(object),
+        Err(e) => return Err(json_error(&e)),
+        // A repeat (or, which `Top::Object` never gives, a non-object):
+        // the general way says which.
+        Ok(Some(_) | None) => {}
+    }
+    let object: Map<String, Value> = serde_json::from_slice(json).map_err(|e| json_error(&e))?;
     check_unique_members(json)?;
     Ok(object)
+}
+
+fn json_error(e: &serde_json::Error) -> JsonObjectError {
+    JsonObjectError::Json {
+        category: e.classify(),
+        line: e.line(),
+        column: e.column(),
+    }
+}
+
+/// What the text read by [`read_unique`] must hold at its top.
+#[derive(Clone, Copy)]
+pub(crate) enum Top {
+    /// An object, read as `serde_json` reads a `Map<String, Value>`.
+    Object,
+    /// Any value, read as `serde_json` reads a `Value`.
+    Value,
+}
+
+/// Reads JSON text as `serde_json::from_slice` reads a `Value` (or, for
+/// [`Top::Object`], a `Map<String, Value>`), the same value and the same
+/// errors, except that an object repeating a member name (after
+/// unescaping) stops the read: `Ok(None)`. Then nothing is known of the
+/// rest of the text, and the caller reads it the general way.
+///
+/// serde_json's bounds hold (nesting of at most 128 containers); each
+/// object and array is made once at its size from room one read shares.
+///
+/// # Errors
+/// serde_json's error for text that is not JSON, or not an object for
+/// [`Top::Object`], met before any repeated name.
+pub(crate) fn read_unique(json: &[u8], top: Top) -> Result<Option<Value>, serde_json::Error> {
+    use serde::de::{DeserializeSeed as _, Deserializer as _};
+    let mut scratch = Scratch::default();
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let read = match top {
+        Top::Object => de.deserialize_map(Unique {
+            scratch: &mut scratch,
+            plain_map: true,
+        }),
+        Top::Value => Unique {
+            scratch: &mut scratch,
+            plain_map: false,
+        }
+        .deserialize(&mut de),
+    };
+    if scratch.repeated {
+        return Ok(None);
+    }
+    let value = read?;
+    de.end()?;
+    Ok(Some(value))
+}
+
+/// The map key through which serde_json, built with `arbitrary_precision`
+/// (as this workspace builds it), hands a number's text to a `Value`:
+/// its `Value` reads an object whose first name is this as that number.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Members (or items) [`Scratch`] makes room for when first used: a JWS
+/// header, a disclosure and most objects of a credential fit without
+/// regrowing it.
+const SCRATCH_ROOM: usize = 16;
+
+/// Room the levels of one [`read_unique`] share: the members and items of
+/// the containers open, so each is made once at its final size.
+#[derive(Default)]
+struct Scratch {
+    members: Vec<(String, Value)>,
+    items: Vec<Value>,
+    /// Set when an object repeated a member name.
+    repeated: bool,
+}
+
+/// Reads one value as serde_json's `Value` does, into [`Scratch`].
+struct Unique<'s> {
+    scratch: &'s mut Scratch,
+    /// The top-level object read as a `Map` (no number token).
+    plain_map: bool,
+}
+
+impl Unique<'_> {
+    fn below(&mut self) -> Unique<'_> {
+        Unique {
+            scratch: self.scratch,
+            plain_map: false,
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Unique<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Unique<'_> {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(if self.plain_map {
+            "a map"
+        } else {
+            "any valid JSON value"
+        })
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, deserializer)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        if self.scratch.items.capacity() == 0 {
+            self.scratch.items.reserve(SCRATCH_ROOM);
+        }
+        let start = self.scratch.items.len();
+        while let Some(item) = seq.next_element_seed(self.below())? {
+            self.scratch.items.push(item);
+        }
+        Ok(Value::Array(self.scratch.items.drain(start..).collect()))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+        let names = Name {
+            number: !self.plain_map,
+        };
+        let first = match map.next_key_seed(names)? {
+            None => return Ok(Value::Object(Map::new())),
+            // As serde_json's `Value` reads it: the number's text, parsed.
+            Some(NameOr::Number) => return map.next_value_seed(NumberText).map(Value::Number),
+            Some(NameOr::Name(name)) => name,
+        };
+        if self.scratch.members.capacity() == 0 {
+            self.scratch.members.reserve(SCRATCH_ROOM);
+        }
+        let start = self.scratch.members.len();
+        let value = map.next_value_seed(self.below())?;
+        self.scratch.members.push((first, value));
+        // serde_json's `Value` looks for the number token in the first name
+        // only.
+        while let Some(name) = map.next_key::<String>()? {
+            let value = map.next_value_seed(self.below())?;
+            self.scratch.members.push((name, value));
+        }
+        let Scratch {
+            members, repeated, ..
+        } = &mut *self.scratch;
+        let mut object = Map::with_capacity(members.len() - start);
+        for (name, value) in members.drain(start..) {
+            if object.insert(name, value).is_some() {
+                *repeated = true;
+            }
+        }
+        if *repeated {
+            return Err(serde::de::Error::custom("a member name repeats"));
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// A member name, or (where serde_json's `Value` would see one) the
+/// number token.
+enum NameOr {
+    Name(String),
+    Number,
+}
+
+/// Reads a member name as serde_json's `Value` does: the number token
+/// is taken as a number only where `number` says (inside a `Value`, not
+/// as a name of the top-level `Map`), and never copied.
+#[derive(Clone, Copy)]
+struct Name {
+    number: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Name {
+    type Value = NameOr;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<NameOr, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for Name {
+    type Value = NameOr;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a string key")
+    }
+
+    fn visit_str<E>(self, name: &str) -> Result<NameOr, E> {
+        Ok(if self.number && name == NUMBER_TOKEN {
+            NameOr::Number
+        } else {
+            NameOr::Name(name.to_owned())
+        })
+    }
+
+    fn visit_string<E>(self, name: String) -> Result<NameOr, E> {
+        Ok(if self.number && name == NUMBER_TOKEN {
+            NameOr::Number
+        } else {
+            NameOr::Name(name)
+        })
+    }
+}
+
+/// A number's text, parsed as serde_json's `Value` parses it.
+struct NumberText;
+
+impl<'de> serde::de::DeserializeSeed<'de> for NumberText {
+    type Value = serde_json::Number;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<serde_json::Number, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for NumberText {
+    type Value = serde_json::Number;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("string containing a number")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<serde_json::Number, E> {
+        text.parse().map_err(E::custom)
+    }
 }
 
 /// A signature that does not verify, or a key that cannot verify it.
@@ -595,6 +868,111 @@ mod tests {
         // {"alg":"EdDSA","crit":["x"]}
         let h = b64::encode(r#"{"alg":"EdDSA","crit":["x"]}"#);
         assert_eq!(Jws::parse(&format!("{h}.e30.AA")), Err(JwsError::Crit));
+    }
+
+    /// What `parse_json_object` gave before it read in one pass: parse,
+    /// then scan for repeated names.
+    fn parse_then_scan(json: &[u8]) -> Result<Map<String, Value>, JsonObjectError> {
+        let object: Map<String, Value> =
+            serde_json::from_slice(json).map_err(|e| json_error(&e))?;
+        check_unique_members(json)?;
+        Ok(object)
+    }
+
+    /// `read_unique`, compared with serde_json reading the same text.
+    fn assert_reads_as_serde_json(json: &[u8]) {
+        let shown = String::from_utf8_lossy(json);
+        let value = serde_json::from_slice::<Value>(json);
+        let map = serde_json::from_slice::<Map<String, Value>>(json);
+        let unique = check_unique_members(json).is_ok();
+        for (top, general) in [
+            (Top::Value, value.map_err(|e| json_error(&e))),
+            (
+                Top::Object,
+                map.map(Value::Object).map_err(|e| json_error(&e)),
+            ),
+        ] {
+            match read_unique(json, top) {
+                Ok(Some(read)) => {
+                    assert_eq!(Ok(read), general, "{shown}");
+                    // Text that read through had no repeat (a repeat in text
+                    // serde_json refuses is not looked for).
+                    assert!(unique, "{shown}");
+                }
+                // A repeat stops the read; the caller reads the text again.
+                Ok(None) => assert!(!unique, "{shown}"),
+                Err(e) => assert_eq!(Err(json_error(&e)), general, "{shown}"),
+            }
+        }
+        assert_eq!(parse_json_object(json), parse_then_scan(json), "{shown}");
+    }
+
+    #[test]
+    fn one_pass_reads_what_serde_json_reads_with_the_same_errors() {
+        let deep_array = format!("{}{}", "[".repeat(130), "]".repeat(130));
+        let deep_object = format!("{}1{}", r#"{"a":"#.repeat(130), "}".repeat(130));
+        let wide: String = (0..40).map(|i| format!(r#""m{i}":{i},"#)).collect();
+        let texts: Vec<String> = vec![
+            r#"{}"#.into(),
+            r#"[]"#.into(),
+            r#"{"a":1,"b":[1,-2,3.5,1e400,-0,12345678901234567890123,true,false,null],"c":{"d":"\u00e9\n"}}"#.into(),
+            r#"  {"iss":"did:key:z6Mk","iat":1700000000,"cnf":{"jwk":{"kty":"OKP","crv":"Ed25519","x":"AA"}},"_sd":["x","y"]}  "#.into(),
+            r#"["salt","name",{"nested":[{"...":"d"},[[]],{}]}]"#.into(),
+            r#""a string""#.into(),
+            r#"17"#.into(),
+            r#"-1.5e3"#.into(),
+            r#"null"#.into(),
+            // The number token serde_json's `Value` reads as a number, as a
+            // first name, as a later one, and at the top.
+            r#"{"a":{"$serde_json::private::Number":"12"}}"#.into(),
+            r#"{"a":{"$serde_json::private::Number":"x"}}"#.into(),
+            r#"{"a":{"$serde_json::private::Number":12}}"#.into(),
+            r#"{"a":{"b":1,"$serde_json::private::Number":"12"}}"#.into(),
+            r#"{"$serde_json::private::Number":"12"}"#.into(),
+            // Repeats: plain, escaped, nested, in a wide object, with a
+            // syntax error after them, and inner before outer.
+            r#"{"a":1,"a":2}"#.into(),
+            r#"{"a":1,"\u0061":2}"#.into(),
+            r#"{"x":[{"b":1,"b":2}]}"#.into(),
+            format!(r#"{{{wide}"m7":0}}"#),
+            r#"{"a":1,"a":2,"b":"#.into(),
+            r#"{"a":1,"a":2,"b":{"c":1,"c":2}}"#.into(),
+            r#"{"a":1,"a":{"c":1,"c":2}}"#.into(),
+            r#"[{"a":1,"a":2},]"#.into(),
+            r#"{"a":{},"b":{},"a":[]}"#.into(),
+            // Not JSON, or not an object.
+            String::new(),
+            r#"{"a":1,}"#.into(),
+            r#"{"a":1}x"#.into(),
+            r#"{"a" 1}"#.into(),
+            r#"{1:2}"#.into(),
+            r#"{"a":[1,2}"#.into(),
+            r#"{"a":"\x"}"#.into(),
+            r#"{"a":01}"#.into(),
+            deep_array,
+            deep_object,
+        ];
+        for text in &texts {
+            assert_reads_as_serde_json(text.as_bytes());
+        }
+        // Invalid UTF-8 in a string and in a name.
+        assert_reads_as_serde_json(b"{\"a\":\"\xff\"}");
+        assert_reads_as_serde_json(b"{\"\xff\":1,\"\xff\":2}");
+    }
+
+    #[test]
+    fn one_pass_agrees_with_parse_then_scan_on_every_damaged_text() {
+        let text = br#"{"iss":"did:key:z6Mk","n":[1,2.5,{"a":true,"b":null}],"cnf":{"jwk":{"x":"AA","x2":"\u0041"}},"_sd":["p","q"],"s":"\"y\""}"#;
+        for cut in 0..=text.len() {
+            assert_reads_as_serde_json(&text[..cut]);
+        }
+        for at in 0..text.len() {
+            for byte in *br#"{}[]",:1a\x "# {
+                let mut damaged = text.to_vec();
+                damaged[at] = byte;
+                assert_reads_as_serde_json(&damaged);
+            }
+        }
     }
 
     #[test]

@@ -1323,8 +1323,9 @@ struct Split {
 /// Splits the processed claims into the subject claims the template lists
 /// (labelled), those it does not list, and the SD-JWT's internal fields.
 fn split_claims(claims: &Map<String, Value>, template: Option<&Template>) -> Split {
-    let mut internal = Map::new();
-    let mut listed: Vec<(usize, DisclosedClaim)> = Vec::new();
+    // Each made once at its largest size rather than regrown.
+    let mut internal = Map::with_capacity(RESERVED_CLAIMS.len().min(claims.len()));
+    let mut listed: Vec<(usize, DisclosedClaim)> = Vec::with_capacity(claims.len());
     let mut unlisted = Vec::new();
     for (name, value) in claims {
         if RESERVED_CLAIMS.contains(&name.as_str()) {

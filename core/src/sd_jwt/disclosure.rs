@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::b64::{self, Base64Error};
-use crate::jws::{check_unique_members, DuplicateMember};
+use crate::jws::{check_unique_members, read_unique, DuplicateMember, Top};
 
 use super::MAX_DEPTH;
 
@@ -109,10 +109,17 @@ impl Disclosure {
         json: &[u8],
         digest: Option<[u8; 32]>,
     ) -> Result<Self, DisclosureError> {
-        let array: Value = serde_json::from_slice(json).map_err(|e| DisclosureError::Json {
+        let not_json = |e: serde_json::Error| DisclosureError::Json {
             line: e.line(),
             column: e.column(),
-        })?;
+        };
+        // One pass, refusing repeated member names as it goes; when a name
+        // repeats, the text is read the general way, so every error comes
+        // in the same order (not JSON, then the shape, then the repeat).
+        let (array, repeated) = match read_unique(json, Top::Value).map_err(not_json)? {
+            Some(array) => (array, false),
+            None => (serde_json::from_slice(json).map_err(not_json)?, true),
+        };
         let Value::Array(items) = array else {
             return Err(DisclosureError::Shape);
         };
@@ -125,7 +132,9 @@ impl Disclosure {
             _ => return Err(DisclosureError::Shape),
         };
         // Refuse what serde_json silently resolved (last member name wins).
-        check_unique_members(json)?;
+        if repeated {
+            check_unique_members(json)?;
+        }
         if nesting(&value) > MAX_DEPTH {
             return Err(DisclosureError::TooDeep);
         }
@@ -321,24 +330,38 @@ pub(crate) fn write_json(value: &Value, out: &mut String) {
 }
 
 /// How many containers nest in `value` (a scalar is 0, `[]` is 1, `[[1]]`
-/// is 2), counted without recursion.
+/// is 2), counted up to [`NESTING_COUNTED`].
 pub(super) fn nesting(value: &Value) -> usize {
-    let mut deepest = 0;
-    let mut pending: Vec<(&Value, usize)> = vec![(value, 1)];
-    while let Some((value, level)) = pending.pop() {
-        match value {
-            Value::Array(items) => {
-                deepest = deepest.max(level);
-                pending.extend(items.iter().map(|v| (v, level + 1)));
-            }
-            Value::Object(map) => {
-                deepest = deepest.max(level);
-                pending.extend(map.values().map(|v| (v, level + 1)));
-            }
-            _ => {}
-        }
+    nesting_up_to(value, NESTING_COUNTED)
+}
+
+/// How far [`nesting`] counts: a value nesting deeper gives this. Every
+/// caller compares with [`MAX_DEPTH`] (or `MAX_DEPTH + 1` after adding a
+/// level), which this is beyond.
+const NESTING_COUNTED: usize = MAX_DEPTH + 2;
+
+/// The smaller of `value`'s nesting and `cap`: recursive (at most `cap`
+/// deep, so the stack stays small whatever the value) and without
+/// allocating.
+fn nesting_up_to(value: &Value, cap: usize) -> usize {
+    if cap == 0 {
+        return 0;
     }
-    deepest
+    let deepest_of = |values: &mut dyn Iterator<Item = &Value>| {
+        let mut deepest = 0;
+        for value in values {
+            deepest = deepest.max(nesting_up_to(value, cap - 1));
+            if deepest == cap - 1 {
+                break;
+            }
+        }
+        1 + deepest
+    };
+    match value {
+        Value::Array(items) => deepest_of(&mut items.iter()),
+        Value::Object(map) => deepest_of(&mut map.values()),
+        _ => 0,
+    }
 }
 
 /// How many containers nest beneath the top of a claim set.
@@ -350,6 +373,101 @@ pub(super) fn claims_nesting(claims: &Map<String, Value>) -> usize {
 mod tests {
     use super::*;
     use ssi_sd_jwt::{DecodedDisclosure, DisclosureBuf, DisclosureDescription};
+
+    /// What parsing a disclosure gave before it read in one pass: the
+    /// JSON, its shape, repeated names, then the depth.
+    fn parse_then_scan(json: &[u8]) -> Result<(String, Option<String>, Value), DisclosureError> {
+        let array: Value = serde_json::from_slice(json).map_err(|e| DisclosureError::Json {
+            line: e.line(),
+            column: e.column(),
+        })?;
+        let Value::Array(items) = array else {
+            return Err(DisclosureError::Shape);
+        };
+        let mut items = items.into_iter();
+        let (salt, name, value) = match (items.next(), items.next(), items.next(), items.next()) {
+            (Some(Value::String(salt)), Some(Value::String(name)), Some(value), None) => {
+                (salt, Some(name), value)
+            }
+            (Some(Value::String(salt)), Some(value), None, None) => (salt, None, value),
+            _ => return Err(DisclosureError::Shape),
+        };
+        check_unique_members(json)?;
+        // The old count, with no bound.
+        let mut deepest = 0;
+        let mut pending = vec![(&value, 1)];
+        while let Some((value, level)) = pending.pop() {
+            match value {
+                Value::Array(items) => {
+                    deepest = deepest.max(level);
+                    pending.extend(items.iter().map(|v| (v, level + 1)));
+                }
+                Value::Object(map) => {
+                    deepest = deepest.max(level);
+                    pending.extend(map.values().map(|v| (v, level + 1)));
+                }
+                _ => {}
+            }
+        }
+        if deepest > MAX_DEPTH {
+            return Err(DisclosureError::TooDeep);
+        }
+        Ok((salt, name, value))
+    }
+
+    #[test]
+    fn fail_a_broken_disclosure_gives_the_error_parsing_then_scanning_gives() {
+        let deep = |n: usize| format!(r#"["s","n",{}1{}]"#, "[".repeat(n), "]".repeat(n));
+        let texts = [
+            r#"["s","n",{"a":1}]"#.to_owned(),
+            r#"["s",{"a":[1,{"b":2}]}]"#.to_owned(),
+            // A repeat alone; with a wrong shape (the shape is the error);
+            // with a syntax error after it (that is the error).
+            r#"["s","n",{"a":1,"a":2}]"#.to_owned(),
+            r#"["s","n",{"a":1,"\u0061":2},4]"#.to_owned(),
+            r#"[1,{"a":1,"a":2}]"#.to_owned(),
+            r#"["s","n",{"a":1,"a":2}"#.to_owned(),
+            r#"["s","n",{"a":1,"a":2}]x"#.to_owned(),
+            // Repeats nested, and a name token of serde_json's.
+            r#"["s","n",[{"b":{"c":1,"c":1}}]]"#.to_owned(),
+            r#"["s","n",{"$serde_json::private::Number":"5"}]"#.to_owned(),
+            // Depth: at the limit, one beyond, beyond serde_json's own.
+            deep(MAX_DEPTH),
+            deep(MAX_DEPTH + 1),
+            deep(MAX_DEPTH + 5),
+            deep(200),
+            r#"{"s":"n"}"#.to_owned(),
+            r#"["s","n""#.to_owned(),
+            String::new(),
+        ];
+        for text in &texts {
+            let encoded = b64::encode(text);
+            let parsed = Disclosure::parse(&encoded).map(|d| {
+                (
+                    d.salt().to_owned(),
+                    d.name().map(str::to_owned),
+                    d.value().clone(),
+                )
+            });
+            assert_eq!(parsed, parse_then_scan(text.as_bytes()), "{text}");
+        }
+    }
+
+    #[test]
+    fn nesting_counts_to_its_cap_without_allocating_a_stack() {
+        let nested = |n: usize| -> Value {
+            serde_json::from_str(&format!("{}{}", "[".repeat(n), "]".repeat(n))).unwrap()
+        };
+        assert_eq!(nesting(&Value::from(1)), 0);
+        assert_eq!(
+            nesting(&serde_json::json!({"a": [1, {"b": []}], "c": {}})),
+            4
+        );
+        for n in [1, MAX_DEPTH, MAX_DEPTH + 1, NESTING_COUNTED] {
+            assert_eq!(nesting(&nested(n)), n);
+        }
+        assert_eq!(nesting(&nested(100)), NESTING_COUNTED);
+    }
 
     #[test]
     fn disclosure_encoding_matches_ssi() {

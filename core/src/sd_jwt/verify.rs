@@ -165,7 +165,9 @@ pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict,
         .and_then(|c| c.get("jwk"))
         .map(PublicKey::from_jwk);
     let mut verdict = Verdict {
-        checks: Vec::with_capacity(8),
+        // Room for every check a full verification makes (`CheckName`
+        // has 16), so the ones `crate::verify` adds do not regrow it.
+        checks: Vec::with_capacity(16),
         claims: Map::new(),
         issuer,
         vct: None,
