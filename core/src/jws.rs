@@ -469,8 +469,10 @@ pub(crate) enum Top {
 /// Reads JSON text as `serde_json::from_slice` reads a `Value` (or, for
 /// [`Top::Object`], a `Map<String, Value>`), the same value and the same
 /// errors, except that an object repeating a member name (after
-/// unescaping) stops the read: `Ok(None)`. Then nothing is known of the
-/// rest of the text, and the caller reads it the general way.
+/// unescaping), or a member name that is one of serde_json's private
+/// tokens ([`PRIVATE_TOKEN_START`]; serde_json's features decide what its
+/// `Value` makes of those), stops the read: `Ok(None)`. Then nothing is
+/// known of the rest of the text, and the caller reads it the general way.
 ///
 /// serde_json's bounds hold (nesting of at most 128 containers); each
 /// object and array is made once at its size from room one read shares.
@@ -506,6 +508,15 @@ pub(crate) fn read_unique(json: &[u8], top: Top) -> Result<Option<Value>, serde_
 /// its `Value` reads an object whose first name is this as that number.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
+/// What serde_json's other private map keys begin with: built with
+/// `raw_value` (as the verifier's binary builds it, through axum and
+/// josekit), its `Value` reads an object whose first name is
+/// `$serde_json::private::RawValue` as the JSON text of its string. A read
+/// that meets a name with this beginning (other than [`NUMBER_TOKEN`],
+/// read as serde_json reads it) leaves the text to serde_json, so the value
+/// is serde_json's whatever features it is built with.
+const PRIVATE_TOKEN_START: &str = "$serde_json::private::";
+
 /// Members (or items) [`Scratch`] makes room for when first used: a JWS
 /// header, a disclosure and most objects of a credential fit without
 /// regrowing it.
@@ -517,7 +528,9 @@ const SCRATCH_ROOM: usize = 16;
 struct Scratch {
     members: Vec<(String, Value)>,
     items: Vec<Value>,
-    /// Set when an object repeated a member name.
+    /// Set when an object repeated a member name, or a name is one of
+    /// serde_json's private tokens ([`PRIVATE_TOKEN_START`]): the text is
+    /// then read the general way.
     repeated: bool,
 }
 
@@ -534,6 +547,12 @@ impl Unique<'_> {
             scratch: self.scratch,
             plain_map: false,
         }
+    }
+
+    /// Stops the read: the text is read the general way.
+    fn general_way<E: serde::de::Error>(&mut self) -> E {
+        self.scratch.repeated = true;
+        E::custom("a member name repeats, or is one of serde_json's own")
     }
 }
 
@@ -600,6 +619,12 @@ impl<'de> serde::de::Visitor<'de> for Unique<'_> {
         while let Some(item) = seq.next_element_seed(self.below())? {
             self.scratch.items.push(item);
         }
+        if start == 0 {
+            // The outermost array open: its items are the whole scratch,
+            // taken as they are (not copied, which would hold a huge one
+            // twice).
+            return Ok(Value::Array(std::mem::take(&mut self.scratch.items)));
+        }
         Ok(Value::Array(self.scratch.items.drain(start..).collect()))
     }
 
@@ -613,6 +638,9 @@ impl<'de> serde::de::Visitor<'de> for Unique<'_> {
             Some(NameOr::Number) => return map.next_value_seed(NumberText).map(Value::Number),
             Some(NameOr::Name(name)) => name,
         };
+        if first.starts_with(PRIVATE_TOKEN_START) {
+            return Err(self.general_way());
+        }
         if self.scratch.members.capacity() == 0 {
             self.scratch.members.reserve(SCRATCH_ROOM);
         }
@@ -622,6 +650,9 @@ impl<'de> serde::de::Visitor<'de> for Unique<'_> {
         // serde_json's `Value` looks for the number token in the first name
         // only.
         while let Some(name) = map.next_key::<String>()? {
+            if name.starts_with(PRIVATE_TOKEN_START) {
+                return Err(self.general_way());
+            }
             let value = map.next_value_seed(self.below())?;
             self.scratch.members.push((name, value));
         }
@@ -635,7 +666,7 @@ impl<'de> serde::de::Visitor<'de> for Unique<'_> {
             }
         }
         if *repeated {
-            return Err(serde::de::Error::custom("a member name repeats"));
+            return Err(self.general_way());
         }
         Ok(Value::Object(object))
     }
@@ -899,8 +930,12 @@ mod tests {
                     // serde_json refuses is not looked for).
                     assert!(unique, "{shown}");
                 }
-                // A repeat stops the read; the caller reads the text again.
-                Ok(None) => assert!(!unique, "{shown}"),
+                // A repeat, or a name of serde_json's own, stops the read;
+                // the caller reads the text again.
+                Ok(None) => assert!(
+                    !unique || shown.contains("serde_json::private::"),
+                    "{shown}"
+                ),
                 Err(e) => assert_eq!(Err(json_error(&e)), general, "{shown}"),
             }
         }
@@ -929,6 +964,19 @@ mod tests {
             r#"{"a":{"$serde_json::private::Number":12}}"#.into(),
             r#"{"a":{"b":1,"$serde_json::private::Number":"12"}}"#.into(),
             r#"{"$serde_json::private::Number":"12"}"#.into(),
+            // serde_json's raw-value token (read as the JSON text of its
+            // string when serde_json is built with `raw_value`, as the
+            // workspace's binaries build it; a plain name when not), first
+            // or later, valid, trailing a member, not JSON, hiding a repeat;
+            // and another name of that family.
+            r#"{"x":{"$serde_json::private::RawValue":"[1,2]"}}"#.into(),
+            r#"{"x":{"$serde_json::private::RawValue":"1","y":2}}"#.into(),
+            r#"{"x":{"$serde_json::private::RawValue":"x"}}"#.into(),
+            r#"{"x":{"y":2,"$serde_json::private::RawValue":"[1]"}}"#.into(),
+            r#"{"cnf":{"$serde_json::private::RawValue":"{\"jwk\":1,\"jwk\":2}"}}"#.into(),
+            r#"{"x":{"\u0024serde_json::private::RawValue":"[3]"}}"#.into(),
+            r#"{"x":{"$serde_json::private::Other":1}}"#.into(),
+            r#"{"$serde_json::private::RawValue":"[1,2]"}"#.into(),
             // Repeats: plain, escaped, nested, in a wide object, with a
             // syntax error after them, and inner before outer.
             r#"{"a":1,"a":2}"#.into(),
@@ -955,6 +1003,13 @@ mod tests {
         for text in &texts {
             assert_reads_as_serde_json(text.as_bytes());
         }
+        // Lone surrogates in a name; a repeat, then nesting past
+        // serde_json's limit; a repeat nested in a wide object.
+        assert_reads_as_serde_json(br#"{"\ud800":1}"#);
+        assert_reads_as_serde_json(br#"{"\ud800":1,"\ud800":2}"#);
+        assert_reads_as_serde_json(format!(r#"[{{"a":1,"a":2}},{}"#, "[".repeat(130)).as_bytes());
+        let wide: String = (0..20).map(|i| format!(r#""m{i}":{i},"#)).collect();
+        assert_reads_as_serde_json(format!(r#"{{{wide}"in":{{"b":1,"b":2}}}}"#).as_bytes());
         // Invalid UTF-8 in a string and in a name.
         assert_reads_as_serde_json(b"{\"a\":\"\xff\"}");
         assert_reads_as_serde_json(b"{\"\xff\":1,\"\xff\":2}");

@@ -431,6 +431,10 @@ mod tests {
             // Repeats nested, and a name token of serde_json's.
             r#"["s","n",[{"b":{"c":1,"c":1}}]]"#.to_owned(),
             r#"["s","n",{"$serde_json::private::Number":"5"}]"#.to_owned(),
+            // serde_json's raw-value token (what it is depends on
+            // serde_json's features: the reading must not).
+            r#"["s","n",{"$serde_json::private::RawValue":"[1]"}]"#.to_owned(),
+            r#"["s","n",{"a":{"$serde_json::private::RawValue":"{"b":1,"b":2}"}}]"#.to_owned(),
             // Depth: at the limit, one beyond, beyond serde_json's own.
             deep(MAX_DEPTH),
             deep(MAX_DEPTH + 1),

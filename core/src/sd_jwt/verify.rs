@@ -166,8 +166,8 @@ pub fn verify_parsed(sd_jwt: &SdJwt, options: &VerifyOptions) -> Result<Verdict,
         .map(PublicKey::from_jwk);
     let mut verdict = Verdict {
         // Room for every check a full verification makes (`CheckName`
-        // has 16), so the ones `crate::verify` adds do not regrow it.
-        checks: Vec::with_capacity(16),
+        // has 15), so the ones `crate::verify` adds do not regrow it.
+        checks: Vec::with_capacity(15),
         claims: Map::new(),
         issuer,
         vct: None,
