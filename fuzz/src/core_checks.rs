@@ -495,3 +495,72 @@ pub fn presentation_file(data: &[u8]) {
         assert_eq!(read.as_ref(), Ok(&file), "read and from_file_json disagree");
     }
 }
+
+/// The one-pass JSON read of the verify path against the general way it
+/// replaced (session 8), on any bytes: `jws::parse_json_object` (SD-JWT
+/// payloads, JWS headers) gives what `serde_json`'s `Map` then
+/// `check_unique_members` give, the same object or the same error; and a
+/// disclosure of these bytes (`Disclosure::parse`) gives what parsing as
+/// `serde_json` does, then the shape, the repeats and the depth give. Built
+/// with the workspace's features of `serde_json` (`arbitrary_precision`,
+/// and `raw_value` through the verifier), whose private member names the
+/// read must treat as `serde_json` does.
+pub fn json_object(data: &[u8]) {
+    use serde_json::{Map, Value};
+    use vouch_core::jws::{self, JsonObjectError};
+    use vouch_core::sd_jwt::{Disclosure, DisclosureError, MAX_DEPTH};
+
+    let general = serde_json::from_slice::<Map<String, Value>>(data)
+        .map_err(|e| JsonObjectError::Json {
+            category: e.classify(),
+            line: e.line(),
+            column: e.column(),
+        })
+        .and_then(|object| {
+            jws::check_unique_members(data)?;
+            Ok(object)
+        });
+    assert_eq!(jws::parse_json_object(data), general, "a JSON object");
+
+    // How many containers nest in a value (a scalar 0, `[]` 1), as the
+    // disclosure's depth rule counts them.
+    fn nesting(value: &Value) -> usize {
+        match value {
+            Value::Array(items) => 1 + items.iter().map(nesting).max().unwrap_or(0),
+            Value::Object(map) => 1 + map.values().map(nesting).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    let general = serde_json::from_slice::<Value>(data)
+        .map_err(|e| DisclosureError::Json {
+            line: e.line(),
+            column: e.column(),
+        })
+        .and_then(|array| {
+            let Value::Array(items) = array else {
+                return Err(DisclosureError::Shape);
+            };
+            let mut items = items.into_iter();
+            let (salt, name, value) = match (items.next(), items.next(), items.next(), items.next())
+            {
+                (Some(Value::String(salt)), Some(Value::String(name)), Some(value), None) => {
+                    (salt, Some(name), value)
+                }
+                (Some(Value::String(salt)), Some(value), None, None) => (salt, None, value),
+                _ => return Err(DisclosureError::Shape),
+            };
+            jws::check_unique_members(data)?;
+            if nesting(&value) > MAX_DEPTH {
+                return Err(DisclosureError::TooDeep);
+            }
+            Ok((salt, name, value))
+        });
+    let read = Disclosure::parse(&vouch_core::b64::encode(data)).map(|d| {
+        (
+            d.salt().to_owned(),
+            d.name().map(str::to_owned),
+            d.value().clone(),
+        )
+    });
+    assert_eq!(read, general, "a disclosure");
+}

@@ -35,7 +35,7 @@ fn replay_from(dirs: &[&str], target: &str, check: Check, required: bool) {
 #[test]
 #[ignore = "open bugs found by fuzzing; run with --ignored"]
 fn fuzz_cases_open() {
-    let targets: [(&str, Check); 13] = [
+    let targets: [(&str, Check); 14] = [
         ("sd_jwt_compact", checks::sd_jwt_compact),
         ("sd_jwt_kb", checks::sd_jwt_kb),
         ("envelope", checks::envelope),
@@ -49,6 +49,7 @@ fn fuzz_cases_open() {
         ("envelope_anchor", checks::envelope_anchor),
         ("presentation_file", checks::presentation_file),
         ("archive", checks::archive),
+        ("json_object", checks::json_object),
     ];
     for (target, check) in targets {
         replay_from(&["artifacts-open"], target, check, false);
@@ -108,6 +109,11 @@ fn fuzz_cases_manifest() {
 #[test]
 fn fuzz_cases_archive() {
     replay("archive", checks::archive);
+}
+
+#[test]
+fn fuzz_cases_json_object() {
+    replay("json_object", checks::json_object);
 }
 
 #[test]
