@@ -440,8 +440,8 @@ pub fn parse_json_object(json: &[u8]) -> Result<Map<String, Value>, JsonObjectEr
     match read_unique(json, Top::Object) {
         Ok(Some(Value::Object(object))) => return Ok(object),
         Err(e) => return Err(json_error(&e)),
-        // A repeat (or, which `Top::Object` never gives, a non-object):
-        // the general way says which.
+        // A repeat, a name of serde_json's own (or, which `Top::Object`
+        // never gives, a non-object): the general way says what it is.
         Ok(Some(_) | None) => {}
     }
     let object: Map<String, Value> = serde_json::from_slice(json).map_err(|e| json_error(&e))?;
