@@ -308,6 +308,61 @@ pub struct DuplicateMember {
 /// # Errors
 /// [`DuplicateMember`] naming a repeated name and where it repeats.
 pub fn check_unique_members(json: &[u8]) -> Result<(), DuplicateMember> {
+    match scan_member_names(json, false) {
+        Ok(()) => Ok(()),
+        Err(MemberNameError::Duplicate(e)) => Err(e),
+        // Not looked for.
+        Err(MemberNameError::Private(_)) => Ok(()),
+    }
+}
+
+/// What [`check_member_names`] refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberNameError {
+    /// An object repeats a member name.
+    Duplicate(DuplicateMember),
+    /// A member name is one of serde_json's own.
+    Private(PrivateMember),
+}
+
+/// A member name serde_json keeps for itself (it begins
+/// `$serde_json::private::`): serde_json's `Value` reads an object whose
+/// first name is `$serde_json::private::Number` as a number and, built with
+/// `raw_value`, one whose first name is `$serde_json::private::RawValue`
+/// as the JSON text of its string, where other implementations read an
+/// object. What such a name means would depend on how serde_json is
+/// built, and a repeat inside the raw value's text would pass unseen, so
+/// it is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("member name {name:?} (byte {at}) is one serde_json keeps for itself")]
+pub struct PrivateMember {
+    /// The name, unescaped.
+    pub name: String,
+    /// Byte offset of the name.
+    pub at: usize,
+}
+
+/// [`check_unique_members`], and also no member name of serde_json's own
+/// ([`PrivateMember`]): the first of either met in the text (a repeat is
+/// met where its object ends, a private name where it is).
+///
+/// # Errors
+/// [`MemberNameError`] naming the name and where it is.
+pub fn check_member_names(json: &[u8]) -> Result<(), MemberNameError> {
+    scan_member_names(json, true)
+}
+
+/// Whether a member name of serde_json's own may be in `json`: one can only
+/// be spelled with a `$` or with an escape (`\u0024`).
+pub(crate) fn may_hold_private_names(json: &[u8]) -> bool {
+    // `contains` of a byte is std's word-at-a-time search: two of them
+    // cost less than one byte-by-byte pass.
+    json.contains(&b'$') || json.contains(&b'\\')
+}
+
+/// The scan of [`check_unique_members`] and [`check_member_names`]:
+/// repeats, and private names when `private`.
+fn scan_member_names(json: &[u8], private: bool) -> Result<(), MemberNameError> {
     // Names of the open objects, outermost first, with their byte offsets.
     let mut names: Vec<(usize, Cow<'_, [u8]>)> = Vec::new();
     // Open containers: for an object, where its names start in `names`;
@@ -328,7 +383,7 @@ pub fn check_unique_members(json: &[u8]) -> Result<(), DuplicateMember> {
             b'}' | b']' => {
                 if let Some(Some(first)) = open.pop() {
                     if let Some(members) = names.get_mut(first..) {
-                        check_object(members)?;
+                        check_object(members).map_err(MemberNameError::Duplicate)?;
                     }
                     names.truncate(first);
                 }
@@ -362,6 +417,12 @@ pub fn check_unique_members(json: &[u8]) -> Result<(), DuplicateMember> {
                     } else {
                         Cow::Borrowed(raw)
                     };
+                    if private && name.starts_with(PRIVATE_TOKEN_START.as_bytes()) {
+                        return Err(MemberNameError::Private(PrivateMember {
+                            name: String::from_utf8_lossy(&name).into_owned(),
+                            at: start,
+                        }));
+                    }
                     names.push((start, name));
                 }
                 expect_name = false;
@@ -412,6 +473,18 @@ pub enum JsonObjectError {
     /// An object in it repeats a member name.
     #[error("{0}")]
     DuplicateMember(#[from] DuplicateMember),
+    /// A member name in it is one of serde_json's own.
+    #[error("{0}")]
+    PrivateMember(#[from] PrivateMember),
+}
+
+impl From<MemberNameError> for JsonObjectError {
+    fn from(e: MemberNameError) -> Self {
+        match e {
+            MemberNameError::Duplicate(e) => JsonObjectError::DuplicateMember(e),
+            MemberNameError::Private(e) => JsonObjectError::PrivateMember(e),
+        }
+    }
 }
 
 fn json_problem(category: serde_json::error::Category, line: usize, column: usize) -> String {
@@ -425,7 +498,8 @@ fn json_problem(category: serde_json::error::Category, line: usize, column: usiz
 }
 
 /// Parses outside JSON text that must be an object, refusing repeated member
-/// names anywhere in it ([`check_unique_members`]).
+/// names anywhere in it ([`check_unique_members`]), and member names of
+/// serde_json's own ([`PrivateMember`]).
 ///
 /// One pass: each object is built once, at its size, and a name it
 /// already holds is a repeat. Only then is the text read again the
@@ -434,18 +508,25 @@ fn json_problem(category: serde_json::error::Category, line: usize, column: usiz
 /// comes first, and the repeat named is the one the scan names.
 ///
 /// # Errors
-/// [`JsonObjectError`] saying why it is not JSON, not an object, or
-/// repeats a name.
+/// [`JsonObjectError`] saying why it is not JSON, not an object, repeats
+/// a name or holds a name of serde_json's own.
 pub fn parse_json_object(json: &[u8]) -> Result<Map<String, Value>, JsonObjectError> {
     match read_unique(json, Top::Object) {
-        Ok(Some(Value::Object(object))) => return Ok(object),
+        Ok(Some(Value::Object(object))) => {
+            // The read saw no repeat, and left any private name other than
+            // the number token (read as a number) to the general way.
+            if may_hold_private_names(json) {
+                check_member_names(json)?;
+            }
+            return Ok(object);
+        }
         Err(e) => return Err(json_error(&e)),
         // A repeat, a name of serde_json's own (or, which `Top::Object`
         // never gives, a non-object): the general way says what it is.
         Ok(Some(_) | None) => {}
     }
     let object: Map<String, Value> = serde_json::from_slice(json).map_err(|e| json_error(&e))?;
-    check_unique_members(json)?;
+    check_member_names(json)?;
     Ok(object)
 }
 
@@ -901,13 +982,60 @@ mod tests {
         assert_eq!(Jws::parse(&format!("{h}.e30.AA")), Err(JwsError::Crit));
     }
 
-    /// What `parse_json_object` gave before it read in one pass: parse,
-    /// then scan for repeated names.
+    /// What `parse_json_object` gave before it read in one pass (parse,
+    /// then scan for repeated names), names of serde_json's own refused
+    /// too.
     fn parse_then_scan(json: &[u8]) -> Result<Map<String, Value>, JsonObjectError> {
         let object: Map<String, Value> =
             serde_json::from_slice(json).map_err(|e| json_error(&e))?;
-        check_unique_members(json)?;
+        check_member_names(json)?;
         Ok(object)
+    }
+
+    /// Member names of serde_json's own are refused, wherever they are
+    /// and however they are spelled, in a JSON object and in a disclosure;
+    /// the same text as a value, or a name that only looks like one, is
+    /// not.
+    #[test]
+    fn fail_member_names_of_serde_json_s_own() {
+        use crate::sd_jwt::{Disclosure, DisclosureError};
+        let raw = "$serde_json::private::RawValue";
+        let number = "$serde_json::private::Number";
+        let refused = [
+            (format!(r#"{{"{raw}":"[1]"}}"#), raw),
+            (format!(r#"{{"x":{{"{raw}":"\"Alice\""}}}}"#), raw),
+            (format!(r#"{{"x":{{"{raw}":"{{\"b\":1,\"b\":2}}"}}}}"#), raw),
+            // serde_json reads this one as the number 5.
+            (format!(r#"{{"x":{{"{number}":"5"}}}}"#), number),
+            (format!(r#"{{"x":{{"y":1,"{number}":"5"}}}}"#), number),
+            (
+                r#"{"x":[{"a":1,"\u0024serde_json::private::Other":2}]}"#.to_owned(),
+                "$serde_json::private::Other",
+            ),
+        ];
+        for (text, name) in &refused {
+            let e = parse_json_object(text.as_bytes()).unwrap_err();
+            assert!(
+                matches!(&e, JsonObjectError::PrivateMember(p) if p.name == *name),
+                "{text}: {e}"
+            );
+            assert!(e.to_string().contains("serde_json keeps for itself"), "{e}");
+            let disclosure = format!(r#"["salt","claim",{text}]"#);
+            assert!(
+                matches!(
+                    Disclosure::parse(&crate::b64::encode(&disclosure)),
+                    Err(DisclosureError::PrivateMember(p)) if p.name == *name
+                ),
+                "{disclosure}"
+            );
+        }
+        for text in [
+            format!(r#"{{"a":"{raw}"}}"#),
+            r#"{"$serde_json::private":1,"serde_json::private::Number":2}"#.to_owned(),
+            r#"{"a":"\\ and $","$":{"\u0041":1}}"#.to_owned(),
+        ] {
+            assert!(parse_json_object(text.as_bytes()).is_ok(), "{text}");
+        }
     }
 
     /// `read_unique`, compared with serde_json reading the same text.

@@ -499,9 +499,10 @@ pub fn presentation_file(data: &[u8]) {
 /// The one-pass JSON read of the verify path against the general way it
 /// replaced (session 8), on any bytes: `jws::parse_json_object` (SD-JWT
 /// payloads, JWS headers) gives what `serde_json`'s `Map` then
-/// `check_unique_members` give, the same object or the same error; and a
-/// disclosure of these bytes (`Disclosure::parse`) gives what parsing as
-/// `serde_json` does, then the shape, the repeats and the depth give. Built
+/// `check_member_names` (repeats, and names of serde_json's own) give, the
+/// same object or the same error; and a disclosure of these bytes
+/// (`Disclosure::parse`) gives what parsing as `serde_json` does, then the
+/// shape, the member names and the depth give. Built
 /// with the workspace's features of `serde_json` (`arbitrary_precision`,
 /// and `raw_value` through the verifier), whose private member names the
 /// read must treat as `serde_json` does.
@@ -517,7 +518,7 @@ pub fn json_object(data: &[u8]) {
             column: e.column(),
         })
         .and_then(|object| {
-            jws::check_unique_members(data)?;
+            jws::check_member_names(data)?;
             Ok(object)
         });
     assert_eq!(jws::parse_json_object(data), general, "a JSON object");
@@ -549,7 +550,10 @@ pub fn json_object(data: &[u8]) {
                 (Some(Value::String(salt)), Some(value), None, None) => (salt, None, value),
                 _ => return Err(DisclosureError::Shape),
             };
-            jws::check_unique_members(data)?;
+            jws::check_member_names(data).map_err(|e| match e {
+                jws::MemberNameError::Duplicate(e) => DisclosureError::DuplicateMember(e),
+                jws::MemberNameError::Private(e) => DisclosureError::PrivateMember(e),
+            })?;
             if nesting(&value) > MAX_DEPTH {
                 return Err(DisclosureError::TooDeep);
             }

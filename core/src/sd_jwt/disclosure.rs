@@ -5,7 +5,10 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::b64::{self, Base64Error};
-use crate::jws::{check_unique_members, read_unique, DuplicateMember, Top};
+use crate::jws::{
+    check_member_names, may_hold_private_names, read_unique, DuplicateMember, MemberNameError,
+    PrivateMember, Top,
+};
 
 use super::MAX_DEPTH;
 
@@ -33,6 +36,9 @@ pub enum DisclosureError {
     /// An object in it repeats a member name.
     #[error("{0}")]
     DuplicateMember(#[from] DuplicateMember),
+    /// A member name in it is one of serde_json's own.
+    #[error("{0}")]
+    PrivateMember(#[from] PrivateMember),
     /// Its value nests deeper than [`MAX_DEPTH`].
     #[error("its value nests deeper than {MAX_DEPTH} levels")]
     TooDeep,
@@ -131,9 +137,14 @@ impl Disclosure {
             (Some(Value::String(salt)), Some(value), None, None) => (salt, None, value),
             _ => return Err(DisclosureError::Shape),
         };
-        // Refuse what serde_json silently resolved (last member name wins).
-        if repeated {
-            check_unique_members(json)?;
+        // Refuse what serde_json silently resolved (last member name wins),
+        // and names of serde_json's own (the read left them to serde_json,
+        // but for the number token, which it reads as a number).
+        if repeated || may_hold_private_names(json) {
+            check_member_names(json).map_err(|e| match e {
+                MemberNameError::Duplicate(e) => DisclosureError::DuplicateMember(e),
+                MemberNameError::Private(e) => DisclosureError::PrivateMember(e),
+            })?;
         }
         if nesting(&value) > MAX_DEPTH {
             return Err(DisclosureError::TooDeep);
@@ -392,7 +403,10 @@ mod tests {
             (Some(Value::String(salt)), Some(value), None, None) => (salt, None, value),
             _ => return Err(DisclosureError::Shape),
         };
-        check_unique_members(json)?;
+        check_member_names(json).map_err(|e| match e {
+            MemberNameError::Duplicate(e) => DisclosureError::DuplicateMember(e),
+            MemberNameError::Private(e) => DisclosureError::PrivateMember(e),
+        })?;
         // The old count, with no bound.
         let mut deepest = 0;
         let mut pending = vec![(&value, 1)];
@@ -434,7 +448,7 @@ mod tests {
             // serde_json's raw-value token (what it is depends on
             // serde_json's features: the reading must not).
             r#"["s","n",{"$serde_json::private::RawValue":"[1]"}]"#.to_owned(),
-            r#"["s","n",{"a":{"$serde_json::private::RawValue":"{"b":1,"b":2}"}}]"#.to_owned(),
+            r#"["s","n",{"a":{"$serde_json::private::RawValue":"{\"b\":1,\"b\":2}"}}]"#.to_owned(),
             // Depth: at the limit, one beyond, beyond serde_json's own.
             deep(MAX_DEPTH),
             deep(MAX_DEPTH + 1),
