@@ -311,7 +311,7 @@ pub fn check_unique_members(json: &[u8]) -> Result<(), DuplicateMember> {
     match scan_member_names(json, false) {
         Ok(()) => Ok(()),
         Err(MemberNameError::Duplicate(e)) => Err(e),
-        // Not looked for.
+        // Never: the scan looks for them only when asked to.
         Err(MemberNameError::Private(_)) => Ok(()),
     }
 }
@@ -596,7 +596,7 @@ const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 /// that meets a name with this beginning (other than [`NUMBER_TOKEN`],
 /// read as serde_json reads it) leaves the text to serde_json, so the value
 /// is serde_json's whatever features it is built with.
-const PRIVATE_TOKEN_START: &str = "$serde_json::private::";
+pub(crate) const PRIVATE_TOKEN_START: &str = "$serde_json::private::";
 
 /// Members (or items) [`Scratch`] makes room for when first used: a JWS
 /// header, a disclosure and most objects of a credential fit without
@@ -1029,12 +1029,34 @@ mod tests {
                 "{disclosure}"
             );
         }
+        // Escaped inside the name; where it is (the name's opening quote).
+        let e = parse_json_object(br#"{"x":{"$serde_json\u003a:private::X":1}}"#).unwrap_err();
+        assert!(
+            matches!(&e, JsonObjectError::PrivateMember(p)
+            if p.name == "$serde_json::private::X" && p.at == 6),
+            "{e:?}"
+        );
+        // With repeats, the first met in the text: a repeat where its
+        // object ends, a private name where it is.
+        assert!(matches!(
+            parse_json_object(br#"{"x":{"a":1,"a":2},"$serde_json::private::X":1}"#),
+            Err(JsonObjectError::DuplicateMember(_))
+        ));
+        assert!(matches!(
+            parse_json_object(br#"{"a":1,"a":2,"$serde_json::private::X":1}"#),
+            Err(JsonObjectError::PrivateMember(_))
+        ));
         for text in [
             format!(r#"{{"a":"{raw}"}}"#),
             r#"{"$serde_json::private":1,"serde_json::private::Number":2}"#.to_owned(),
             r#"{"a":"\\ and $","$":{"\u0041":1}}"#.to_owned(),
         ] {
             assert!(parse_json_object(text.as_bytes()).is_ok(), "{text}");
+            let disclosure = format!(r#"["salt","claim",{text}]"#);
+            assert!(
+                Disclosure::parse(&crate::b64::encode(&disclosure)).is_ok(),
+                "{disclosure}"
+            );
         }
     }
 

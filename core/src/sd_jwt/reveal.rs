@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use ed25519_dalek::SigningKey;
 use serde_json::{Map, Value};
 
-use crate::jws::Jws;
+use crate::jws::{Jws, PRIVATE_TOKEN_START};
 use crate::path::{ClaimPath, Segment};
 
 use super::compact::{KnownSdHash, SdJwt};
@@ -48,7 +48,8 @@ pub enum RevealError {
         /// Where it was referenced.
         at: ClaimPath,
     },
-    /// A disclosure names `_sd` or `...`, or `_sd_alg` appears below the top.
+    /// A disclosure names `_sd`, `...` or a name of serde_json's own
+    /// (`$serde_json::private::…`), or `_sd_alg` appears below the top.
     #[error("reserved claim name {name:?} at {at}")]
     Reserved {
         /// The name.
@@ -223,7 +224,9 @@ impl<'a> Revealer<'a> {
                         at: self.here(),
                     });
                 };
-                if name == SD || name == ELLIPSIS {
+                // A name of serde_json's own would be read as a number (or
+                // raw JSON) by the next serde_json reading of the claims.
+                if name == SD || name == ELLIPSIS || name.starts_with(PRIVATE_TOKEN_START) {
                     return Err(RevealError::Reserved {
                         name: name.to_owned(),
                         at: self.here(),
@@ -460,6 +463,46 @@ mod tests {
             text.reveal().unwrap_err(),
             RevealError::DuplicateDigest(decoy)
         );
+    }
+
+    /// A disclosed claim named with a name of serde_json's own (which the
+    /// next serde_json reading of the claims would take as a number, or as
+    /// raw JSON) is refused as reserved, at the top and below it.
+    #[test]
+    fn fail_a_disclosed_claim_named_as_serde_json_s_own() {
+        let mut rng = StdRng::seed_from_u64(6);
+        for name in [
+            "$serde_json::private::Number",
+            "$serde_json::private::RawValue",
+        ] {
+            let d = Disclosure::new(Some(name.into()), json!("5"), &mut rng);
+            for payload in [
+                json!({"_sd": [d.digest()]}),
+                json!({"address": {"_sd": [d.digest()]}}),
+            ] {
+                let text = sd_jwt(payload, vec![d.clone()]);
+                assert!(
+                    matches!(
+                        text.reveal().unwrap_err(),
+                        RevealError::Reserved { name: n, .. } if n == name
+                    ),
+                    "{name}"
+                );
+            }
+        }
+        // The same text as a claim's value, or a name that only starts
+        // like one, is a claim like any other.
+        let value = Disclosure::new(
+            Some("n".into()),
+            json!("$serde_json::private::Number"),
+            &mut rng,
+        );
+        let near = Disclosure::new(Some("$serde_json::private".into()), json!(1), &mut rng);
+        let text = sd_jwt(
+            json!({"_sd": [value.digest(), near.digest()]}),
+            vec![value, near],
+        );
+        assert!(text.reveal().is_ok());
     }
 
     #[test]

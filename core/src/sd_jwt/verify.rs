@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::did::{DidError, DidKey};
 use crate::ed25519::{self, Term};
-use crate::jws::{check_unique_members, parse_json_object, Alg, JsonObjectError, Jws, PublicKey};
+use crate::jws::{check_member_names, parse_json_object, Alg, JsonObjectError, Jws, PublicKey};
 use crate::path::ClaimPath;
 use crate::verdict::{CheckName, Outcome, Verdict, VerifyError};
 
@@ -578,7 +578,8 @@ impl<'a> KbPayload<'a> {
     ///
     /// The typed read takes an object with the four claims of their types
     /// (an `iat` only from an integer literal in range, which is what
-    /// `as_i64` reads too) and member names checked unique; every other
+    /// `as_i64` reads too) and member names checked unique and none of
+    /// serde_json's own ([`check_member_names`]); every other
     /// payload, bad ones included, goes the general way, so its values and
     /// its errors are those of [`parse_json_object`].
     fn parse(json: &'a [u8]) -> Result<Self, JsonObjectError> {
@@ -586,7 +587,7 @@ impl<'a> KbPayload<'a> {
         let object = json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         if object {
             if let Ok(claims) = serde_json::from_slice::<KbClaims<'a>>(json) {
-                if check_unique_members(json).is_ok() {
+                if check_member_names(json).is_ok() {
                     return Ok(Self::Typed(claims));
                 }
             }
@@ -637,6 +638,34 @@ mod tests {
     };
 
     use super::*;
+
+    /// The KB-JWT payload's typed read accepts and refuses what
+    /// `parse_json_object` does, names of serde_json's own included (the
+    /// typed read skips the members it does not know).
+    #[test]
+    fn the_kb_payload_read_refuses_what_parse_json_object_refuses() {
+        let base = r#""nonce":"n","aud":"a","iat":1,"sd_hash":"h""#;
+        for text in [
+            format!("{{{base}}}"),
+            format!(r#"{{{base},"x":{{"a":1}}}}"#),
+            format!(r#"{{{base},"x":{{"a":1,"a":2}}}}"#),
+            format!(r#"{{{base},"x":{{"$serde_json::private::RawValue":"{{\"a\":1,\"a\":2}}"}}}}"#),
+            format!(r#"{{{base},"$serde_json::private::Number":"1"}}"#),
+            format!(r#"{{{base},"x":"$serde_json::private::Number"}}"#),
+        ] {
+            let typed =
+                KbPayload::parse(text.as_bytes()).map(|p| p.string("nonce").map(str::to_owned));
+            let general = parse_json_object(text.as_bytes())
+                .map(|o| o.get("nonce").and_then(Value::as_str).map(str::to_owned));
+            assert_eq!(typed, general, "{text}");
+        }
+        assert!(matches!(
+            KbPayload::parse(
+                format!(r#"{{{base},"$serde_json::private::Number":"1"}}"#).as_bytes()
+            ),
+            Err(JsonObjectError::PrivateMember(_))
+        ));
+    }
 
     fn set(a: Term, b: Term) -> Signatures {
         Signatures(Arc::new(SignatureSet {
