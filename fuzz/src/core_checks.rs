@@ -550,10 +550,7 @@ pub fn json_object(data: &[u8]) {
                 (Some(Value::String(salt)), Some(value), None, None) => (salt, None, value),
                 _ => return Err(DisclosureError::Shape),
             };
-            jws::check_member_names(data).map_err(|e| match e {
-                jws::MemberNameError::Duplicate(e) => DisclosureError::DuplicateMember(e),
-                jws::MemberNameError::Private(e) => DisclosureError::PrivateMember(e),
-            })?;
+            jws::check_member_names(data)?;
             if nesting(&value) > MAX_DEPTH {
                 return Err(DisclosureError::TooDeep);
             }

@@ -44,6 +44,15 @@ pub enum DisclosureError {
     TooDeep,
 }
 
+impl From<MemberNameError> for DisclosureError {
+    fn from(e: MemberNameError) -> Self {
+        match e {
+            MemberNameError::Duplicate(e) => DisclosureError::DuplicateMember(e),
+            MemberNameError::Private(e) => DisclosureError::PrivateMember(e),
+        }
+    }
+}
+
 /// A disclosure: a salted claim (`[salt, name, value]`) or array element
 /// (`[salt, value]`), with its digest.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,10 +150,7 @@ impl Disclosure {
         // and names of serde_json's own (the read left them to serde_json,
         // but for the number token, which it reads as a number).
         if repeated || may_hold_private_names(json) {
-            check_member_names(json).map_err(|e| match e {
-                MemberNameError::Duplicate(e) => DisclosureError::DuplicateMember(e),
-                MemberNameError::Private(e) => DisclosureError::PrivateMember(e),
-            })?;
+            check_member_names(json)?;
         }
         if nesting(&value) > MAX_DEPTH {
             return Err(DisclosureError::TooDeep);
@@ -403,10 +409,7 @@ mod tests {
             (Some(Value::String(salt)), Some(value), None, None) => (salt, None, value),
             _ => return Err(DisclosureError::Shape),
         };
-        check_member_names(json).map_err(|e| match e {
-            MemberNameError::Duplicate(e) => DisclosureError::DuplicateMember(e),
-            MemberNameError::Private(e) => DisclosureError::PrivateMember(e),
-        })?;
+        check_member_names(json)?;
         // The old count, with no bound.
         let mut deepest = 0;
         let mut pending = vec![(&value, 1)];
