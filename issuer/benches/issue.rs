@@ -201,7 +201,8 @@ fn run(
         println!("  {name}: {:.2} s ({cpu:.2} s of CPU)", wall.as_secs_f64());
     }
     // Reading the CSV, the batch id, the journal, the accreditation
-    // check, the tree, the anchor entry: what no phase reports.
+    // check, the pending lines' last sync (after the signing phase), the
+    // tree, the anchor entry: what no phase reports.
     println!("  outside the phases: {:.2} s", secs - in_phases);
     if let Some(mb) = peak_rss_mb() {
         println!("  peak RSS of the bench process so far: {mb:.0} MB");

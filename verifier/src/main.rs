@@ -13,8 +13,8 @@ use crate::cli::{Cli, Command, InitArgs, RequestArgs, ServeArgs, VerifyArgs};
 
 /// mimalloc, not glibc's malloc: a check allocates and frees hundreds of
 /// small values, on whichever worker thread runs it, and glibc's arenas
-/// made malloc and free about a quarter of the service's native samples
-/// (docs/benchmarks.md, "Session 8: the allocator"). Without the
+/// made malloc and free about a quarter of the native samples of checks
+/// on many threads (docs/benchmarks.md, "Session 8: the allocator"). Without the
 /// `mimalloc` feature (on by default), the system's, for comparison.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
