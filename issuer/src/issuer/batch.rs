@@ -298,7 +298,7 @@ impl Issuer {
         self.registry
             .ensure_accredited(&self.config.did, &self.config.name, &template.kind)
             .await?;
-        let ledger = if batch.stage == Stage::Allocated {
+        let (ledger, tree) = if batch.stage == Stage::Allocated {
             // Signed afresh: in this run's form, whatever an interrupted
             // run chose.
             batch.pending = pending_form(run.format);
@@ -306,7 +306,6 @@ impl Issuer {
         } else {
             self.reread(&run, &batch)?
         };
-        let tree = batch_tree(&ledger.leaves);
         let root = tree.root();
         if batch.root.as_deref() != Some(hex::encode(root.0).as_str()) {
             return Err(IssuerError::ArchiveChanged {
@@ -390,15 +389,17 @@ impl Issuer {
     /// the anchor entry over the batch root and records the batch as
     /// `signed`. With `--qr`, refuses before anything is anchored when a
     /// credential does not fit one QR code; a rerun without `--qr` resumes
-    /// this batch with the same status indexes.
+    /// this batch with the same status indexes. Returns the batch's tree
+    /// with its ledger (made once, for the root and then the proofs).
     async fn sign(
         &self,
         run: &Run<'_>,
         batch: &mut Batch,
         list: &ListMeta,
-    ) -> Result<Ledger, IssuerError> {
+    ) -> Result<(Ledger, BatchTree), IssuerError> {
         let ledger = self.sign_all(run, batch, list)?;
-        let root = batch_tree(&ledger.leaves).root();
+        let tree = batch_tree(&ledger.leaves);
+        let root = tree.root();
         let entry = self
             .sign_entry(Action::Anchor {
                 list: list.uri.clone(),
@@ -413,7 +414,7 @@ impl Issuer {
         batch.stage = Stage::Signed;
         self.save_batch(batch)?;
         failpoint("after-signed");
-        Ok(ledger)
+        Ok((ledger, tree))
     }
 
     /// Signs one credential per row on every core, streaming them in row
@@ -560,8 +561,9 @@ impl Issuer {
 
     /// A signed batch resumed: its leaves and ids from the pending file,
     /// its holders from the rows (and, for [`Pending::Lines`], each line's
-    /// slot, and its row, holder, id and file name checked against them).
-    fn reread(&self, run: &Run<'_>, batch: &Batch) -> Result<Ledger, IssuerError> {
+    /// slot, and its row, holder, id and file name checked against them),
+    /// with the batch's tree.
+    fn reread(&self, run: &Run<'_>, batch: &Batch) -> Result<(Ledger, BatchTree), IssuerError> {
         let mut ledger = Ledger::default();
         // Each pending line's row, holder, and whether its id and file
         // name are its credential's.
@@ -656,17 +658,18 @@ impl Issuer {
         if differs {
             return Err(IssuerError::ArchiveChanged { path });
         }
+        let tree = batch_tree(&ledger.leaves);
         if let Some(pending) = placed {
             // Its slots are written again under the pending name, never
             // where a reader takes it as done: only this batch's archive
             // (its root the saved anchor's) is moved.
-            let root = batch_tree(&ledger.leaves).root();
+            let root = tree.root();
             if batch.root.as_deref() != Some(hex::encode(root.0).as_str()) {
                 return Err(IssuerError::ArchiveChanged { path });
             }
             super::journal::replace(&path, &pending)?;
         }
-        Ok(ledger)
+        Ok((ledger, tree))
     }
 
     /// Where a batch's signed credentials wait: the batch archive, or its
