@@ -576,7 +576,7 @@ pub(crate) fn read_unique(json: &[u8], top: Top) -> Result<Option<Value>, serde_
         }
         .deserialize(&mut de),
     };
-    if scratch.repeated {
+    if scratch.stopped {
         return Ok(None);
     }
     let value = read?;
@@ -609,10 +609,10 @@ const SCRATCH_ROOM: usize = 16;
 struct Scratch {
     members: Vec<(String, Value)>,
     items: Vec<Value>,
-    /// Set when an object repeated a member name, or a name is one of
-    /// serde_json's private tokens ([`PRIVATE_TOKEN_START`]): the text is
-    /// then read the general way.
-    repeated: bool,
+    /// Set when the read stops to leave the text to the general way
+    /// ([`Unique::general_way`]): an object repeated a member name, or a
+    /// name is one of serde_json's private tokens ([`PRIVATE_TOKEN_START`]).
+    stopped: bool,
 }
 
 /// Reads one value as serde_json's `Value` does, into [`Scratch`].
@@ -632,7 +632,7 @@ impl Unique<'_> {
 
     /// Stops the read: the text is read the general way.
     fn general_way<E: serde::de::Error>(&mut self) -> E {
-        self.scratch.repeated = true;
+        self.scratch.stopped = true;
         E::custom("a member name repeats, or is one of serde_json's own")
     }
 }
@@ -737,16 +737,13 @@ impl<'de> serde::de::Visitor<'de> for Unique<'_> {
             let value = map.next_value_seed(self.below())?;
             self.scratch.members.push((name, value));
         }
-        let Scratch {
-            members, repeated, ..
-        } = &mut *self.scratch;
+        let members = &mut self.scratch.members;
         let mut object = Map::with_capacity(members.len() - start);
+        let mut repeat = false;
         for (name, value) in members.drain(start..) {
-            if object.insert(name, value).is_some() {
-                *repeated = true;
-            }
+            repeat |= object.insert(name, value).is_some();
         }
-        if *repeated {
+        if repeat {
             return Err(self.general_way());
         }
         Ok(Value::Object(object))
