@@ -78,19 +78,24 @@ fn fail_envelope_that_references_more_than_the_size_limit_is_refused_before_the_
     );
 }
 
+/// `credential` presenting its first `n` courses, bound to the holder.
+fn first_courses_bound(credential: &vouch_core::SdJwt, n: usize) -> String {
+    let chosen: Vec<String> = (0..n).map(|i| format!("/courses/{i}")).collect();
+    let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
+    credential
+        .present(&paths(&chosen))
+        .unwrap()
+        .bind(&holder(), AUD, NONCE, NOW)
+        .serialize()
+}
+
 /// Every envelope the encoder makes of a real presentation still decodes,
 /// including one with a KB-JWT (sd_hash) and disclosure references.
 #[test]
 fn envelope_of_every_presentation_size_round_trips() {
     let credential = transcript(3);
     for n in [0usize, 1, 5, 12] {
-        let chosen: Vec<String> = (0..n).map(|i| format!("/courses/{i}")).collect();
-        let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
-        let text = credential
-            .present(&paths(&chosen))
-            .unwrap()
-            .bind(&holder(), AUD, NONCE, NOW)
-            .serialize();
+        let text = first_courses_bound(&credential, n);
         assert_eq!(
             envelope::decode(&envelope::encode(&text).unwrap()).unwrap(),
             text
@@ -122,13 +127,7 @@ fn an_envelope_decoded_into_its_sd_jwt_is_what_parsing_its_text_gives() {
     };
     let credential = transcript(3);
     for n in [0usize, 1, 5, 12] {
-        let chosen: Vec<String> = (0..n).map(|i| format!("/courses/{i}")).collect();
-        let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
-        let text = credential
-            .present(&paths(&chosen))
-            .unwrap()
-            .bind(&holder(), AUD, NONCE, NOW)
-            .serialize();
+        let text = first_courses_bound(&credential, n);
         let decoded = envelope::decode_sd_jwt(&envelope::encode(&text).unwrap()).unwrap();
         assert_eq!(decoded.sd_jwt.unwrap().serialize(), text);
     }
