@@ -72,7 +72,9 @@ use vouch_core::view::ChainView;
 use vouch_core::{envelope, ClaimPath, DidKey, SdJwt};
 use vouch_registry::node::Node;
 use vouch_registry::testkit::{self, TestServer};
-use vouch_verifier::{Ask, BatchConfig, Checker, Input, NodePin, PolicyFile, Presented, Verifier};
+use vouch_verifier::{
+    Ask, BatchConfig, CheckPool, Checker, Input, NodePin, PolicyFile, Presented, Verifier,
+};
 
 #[path = "../tests/support/university.rs"]
 mod university;
@@ -634,6 +636,152 @@ fn library_rate(
     })
 }
 
+/// `VOUCH_HTTP_LOAD_SERIAL=K[,K…]`: on one thread, `K` presentations read
+/// and prepared as [`Checker::check`] reads and prepares them, their
+/// signatures checked as one batch ([`vouch_core::verify::check_batch`]),
+/// each finished: what a batch of `K` costs with no thread waiting for
+/// another, so the bound on what any batcher gets from batches of `K`.
+/// Each batch is timed right after `2 K` raw `verify_strict`s (the
+/// single-presentation limit's work for `K` presentations), for `seconds`
+/// per `K`; the ratio of the two times, slice by slice, is the batch's
+/// rate against the limit, and its median and quartiles are printed
+/// (alternating this finely, the machine's changes of speed cancel).
+fn serial_run(chain: &Chain, dir: &Path, rt: &tokio::runtime::Runtime, ks: &[usize], seconds: f64) {
+    let mut v = Verifier::open(dir, None).unwrap();
+    rt.block_on(v.sync(None)).unwrap();
+    let view = v.view().unwrap();
+    let (checker, _replica) = v.into_parts();
+    let policy = checker
+        .policy_file()
+        .policy(&checker.config().node_vkey)
+        .unwrap();
+    let request = vouch_core::verify::Request {
+        aud: AUD.to_owned(),
+        nonce: None,
+        claims: Vec::new(),
+    };
+    let presented: Vec<Presented> = (0..64)
+        .map(|i| {
+            let text = envelope::encode(&chain.present(i, &format!("library-{i:03}"))).unwrap();
+            rt.block_on(Input::from_text(&text).unwrap().resolve())
+                .unwrap()
+        })
+        .collect();
+    let jwt = chain.credentials[0].jwt();
+    let (message, signature) = (
+        jwt.signing_input().to_vec(),
+        ed25519_dalek::Signature::from_slice(jwt.signature()).unwrap(),
+    );
+    let iss = chain.credentials[0].payload()["iss"].as_str().unwrap();
+    let key = *DidKey::parse(iss).unwrap().verifying_key();
+    println!("| presentations per batch | slices | × limit, median | quartiles |");
+    println!("| ---: | ---: | ---: | ---: |");
+    let mut next = 0;
+    for &k in ks {
+        let mut ratios = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+        while Instant::now() < deadline {
+            let start = Instant::now();
+            for _ in 0..2 * k {
+                assert!(key.verify_strict(black_box(&message), &signature).is_ok());
+            }
+            let raw = start.elapsed();
+            let now = vouch_verifier::now();
+            let start = Instant::now();
+            // Read as `Checker::check` reads them: each envelope decoded
+            // straight into its parsed SD-JWT.
+            let read: Vec<_> = (0..k)
+                .map(|i| {
+                    let p = &presented[(next + i) % presented.len()];
+                    let decoded = envelope::decode_sd_jwt(&p.text).unwrap();
+                    (
+                        decoded.sd_jwt.unwrap(),
+                        p.anchor.clone().or(decoded.anchor_proof),
+                    )
+                })
+                .collect();
+            let prepared: Vec<_> = read
+                .iter()
+                .map(|(sd_jwt, anchor)| {
+                    vouch_core::verify::prepare_sd_jwt(
+                        sd_jwt,
+                        anchor.as_ref(),
+                        &request,
+                        &view,
+                        &policy,
+                        now,
+                    )
+                    .unwrap()
+                })
+                .collect();
+            let sets: Vec<_> = prepared
+                .iter()
+                .filter_map(|p| p.signatures().cloned())
+                .collect();
+            // One alone is checked when finished, as the batcher does.
+            assert!(k == 1 || vouch_core::verify::check_batch(&sets));
+            for p in prepared {
+                assert!(black_box(p.finish().unwrap()).is_valid());
+            }
+            drop(read);
+            ratios.push(raw.as_secs_f64() / start.elapsed().as_secs_f64());
+            next += k;
+        }
+        ratios.sort_by(f64::total_cmp);
+        let q = |p: f64| ratios[((ratios.len() - 1) as f64 * p).round() as usize];
+        println!(
+            "| {k} | {} | {:.2} | {:.2}–{:.2} |",
+            ratios.len(),
+            q(0.5),
+            q(0.25),
+            q(0.75)
+        );
+    }
+}
+
+/// `CheckPool::submit` of `presented` from `tasks` async callers (task
+/// `t` starting at its own offset) on one runtime thread for `seconds`:
+/// checks per second.
+fn pooled_rate(
+    pool: &Arc<CheckPool>,
+    view: &Arc<ChainView>,
+    presented: &[Presented],
+    tasks: usize,
+    seconds: f64,
+) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(seconds);
+    let total: usize = rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for t in 0..tasks {
+            let (pool, view, presented) = (Arc::clone(pool), Arc::clone(view), presented.to_vec());
+            set.spawn(async move {
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    let p = presented[(t * 17 + n) % presented.len()].clone();
+                    let checked = pool
+                        .submit(Arc::clone(&view), p, Ask::default())
+                        .wait()
+                        .await
+                        .unwrap();
+                    assert!(checked.is_valid(), "{:?}", checked.reason);
+                    n += 1;
+                }
+                n
+            });
+        }
+        let mut total = 0;
+        while let Some(n) = set.join_next().await {
+            total += n.unwrap();
+        }
+        total
+    });
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
 /// Medians of the library figures, per thread count.
 struct LibraryRow {
     threads: usize,
@@ -644,6 +792,9 @@ struct LibraryRow {
     /// presentations that went in one.
     batch_size: f64,
     batched_share: f64,
+    /// Through a [`CheckPool`], and its presentations per batch.
+    pooled: f64,
+    pool_batch: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -664,7 +815,7 @@ fn library_table(
     let mut v = Verifier::open(dir, None).unwrap();
     rt.block_on(v.sync(None)).unwrap();
     let view = v.view().unwrap();
-    let (mut checker, _replica) = v.into_parts();
+    let (checker, _replica) = v.into_parts();
     let presented: Vec<Presented> = (0..64)
         .map(|i| {
             let text = envelope::encode(&chain.present(i, &format!("library-{i:03}"))).unwrap();
@@ -691,23 +842,42 @@ fn library_table(
     let mut raw = vec![Vec::new(); threads.len()];
     let mut alone = vec![Vec::new(); threads.len()];
     let mut batched = vec![Vec::new(); threads.len()];
+    let mut pooled = vec![Vec::new(); threads.len()];
     let mut stats = vec![(0u64, 0u64, 0u64); threads.len()];
+    let mut pool_stats = vec![(0u64, 0u64); threads.len()];
+    let view = Arc::new(view);
+    let mut checker = Some(checker);
     for round in 0..rounds {
         for (k, &t) in threads.iter().enumerate() {
             raw[k].push(rate(t, seconds, |_, _| {
                 assert!(key.verify_strict(black_box(&message), &signature).is_ok());
             }));
-            checker.set_batching(None);
-            alone[k].push(library_rate(&checker, &view, &presented, t, seconds));
-            checker.set_batching(Some(BatchConfig::DEFAULT));
-            batched[k].push(library_rate(&checker, &view, &presented, t, seconds));
-            let s = checker.batcher().unwrap().stats();
+            let mut c = checker.take().unwrap();
+            c.set_batching(None);
+            alone[k].push(library_rate(&c, &view, &presented, t, seconds));
+            // The pool: `t` async callers on one runtime thread, the
+            // checks on one worker a core (batching off in its checker:
+            // the pool batches).
+            let shared = Arc::new(c);
+            let pool = Arc::new(
+                CheckPool::new(Arc::clone(&shared), None, CheckPool::DEFAULT_MAX).unwrap(),
+            );
+            pooled[k].push(pooled_rate(&pool, &view, &presented, t, seconds));
+            let ps = pool.stats();
+            pool_stats[k].0 += ps.presentations;
+            pool_stats[k].1 += ps.batches;
+            drop(pool);
+            let mut c = Arc::into_inner(shared).unwrap();
+            c.set_batching(Some(library_batching()));
+            batched[k].push(library_rate(&c, &view, &presented, t, seconds));
+            let s = c.batcher().unwrap().stats();
+            checker = Some(c);
             stats[k].0 += s.presentations;
             stats[k].1 += s.batches;
             stats[k].2 += s.presentations + s.alone;
             eprintln!(
-                "  library round {round}, {t} thread(s): raw {:.0}/s, alone {:.0}/s, batched {:.0}/s ({s:?})",
-                raw[k][round], alone[k][round], batched[k][round]
+                "  library round {round}, {t} thread(s): raw {:.0}/s, alone {:.0}/s, batched {:.0}/s ({s:?}), pooled {:.0}/s ({ps:?})",
+                raw[k][round], alone[k][round], batched[k][round], pooled[k][round]
             );
         }
     }
@@ -720,9 +890,28 @@ fn library_table(
             alone: median(alone[k].clone()),
             batched: median(batched[k].clone()),
             batch_size: stats[k].0 as f64 / stats[k].1.max(1) as f64,
+            pooled: median(pooled[k].clone()),
+            pool_batch: pool_stats[k].0 as f64 / pool_stats[k].1.max(1) as f64,
             batched_share: stats[k].0 as f64 / stats[k].2.max(1) as f64,
         })
         .collect()
+}
+
+/// The batching of the library's batched figure: the service's default,
+/// or `VOUCH_HTTP_LOAD_LIBRARY_BATCH=MAX,MICROS` for batches of up to `MAX`
+/// open `MICROS` µs, not adaptive.
+fn library_batching() -> BatchConfig {
+    match std::env::var("VOUCH_HTTP_LOAD_LIBRARY_BATCH") {
+        Ok(spec) => {
+            let (max, micros) = spec.split_once(',').unwrap();
+            BatchConfig {
+                max: max.trim().parse().unwrap(),
+                window: Duration::from_micros(micros.trim().parse().unwrap()),
+                adaptive: false,
+            }
+        }
+        Err(_) => BatchConfig::DEFAULT,
+    }
 }
 
 /// `n` checks of `presented` on this thread (for instruction counts).
@@ -835,13 +1024,16 @@ fn callgrind_run(chain: &Chain, dir: &Path, rt: &tokio::runtime::Runtime, spec: 
 fn print_library(rows: &[LibraryRow]) {
     println!(
         "| threads | raw verify_strict/s | limit (raw ÷ 2)/s | Checker::check alone/s | × limit | \
-         batched/s | × limit | presentations per batch | share batched |"
+         batched/s | × limit | presentations per batch | share batched | pooled/s | × limit | \
+         presentations per pool batch |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for r in rows {
         let limit = r.raw / 2.0;
         println!(
-            "| {} | {:.0} | {limit:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {:.1} | {:.0}% |",
+            "| {} | {:.0} | {limit:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {:.1} | {:.0}% | {:.0} | {:.2} | {:.1} |",
             r.threads,
             r.raw,
             r.alone,
@@ -849,7 +1041,10 @@ fn print_library(rows: &[LibraryRow]) {
             r.batched,
             r.batched / limit,
             r.batch_size,
-            100.0 * r.batched_share
+            100.0 * r.batched_share,
+            r.pooled,
+            r.pooled / limit,
+            r.pool_batch
         );
     }
 }
@@ -892,6 +1087,11 @@ fn main() {
     };
     let open_dir = root.0.join("hr-open");
     rt.block_on(verifier_dir(&chain, &open_dir, &open_policy));
+    if let Ok(k) = std::env::var("VOUCH_HTTP_LOAD_SERIAL") {
+        let ks: Vec<usize> = k.split(',').map(|x| x.trim().parse().unwrap()).collect();
+        serial_run(&chain, &open_dir, &rt, &ks, library_seconds);
+        return;
+    }
     if let Ok(spec) = std::env::var("VOUCH_HTTP_LOAD_CALLGRIND") {
         callgrind_run(&chain, &open_dir, &rt, &spec);
         return;

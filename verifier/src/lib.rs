@@ -23,6 +23,7 @@ pub mod batch;
 pub mod input;
 pub mod nonce;
 pub mod policy;
+pub mod pool;
 pub mod report;
 pub mod service;
 pub mod service_lock;
@@ -34,6 +35,7 @@ pub use vouch_registry::relay_link as relay;
 pub use batch::{BatchConfig, BatchStats, SignatureBatcher};
 pub use input::{Input, InputError, Presented, Source};
 pub use policy::{PolicyError, PolicyFile};
+pub use pool::{CheckPool, Pending, PoolError, PoolStats};
 pub use verifier::{
     Ask, Checked, Checker, Headline, NodePin, Verifier, VerifierConfig, VerifierError,
 };

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use vouch_core::presentation_request::PresentationRequest;
 use vouch_core::verify::{
-    prepare, prepare_sd_jwt, verify, verify_sd_jwt, Policy, Request, Verification,
+    check_batch, prepare, prepare_sd_jwt, verify, verify_sd_jwt, Policy, Prepared, Request,
+    Signatures, Verification,
 };
 use vouch_core::view::{ChainView, Status};
 use vouch_core::{CheckName, ClaimPath, Outcome, VerifyError};
@@ -545,6 +546,87 @@ impl Checker {
         // Counted as preparing from here, so an open batch may wait for
         // these signatures.
         let entry = self.batcher.as_ref().map(SignatureBatcher::enter);
+        let staged = self.stage(presented, ask, now)?;
+        let policy = &self.policy;
+        let verification = match (entry, &staged.read) {
+            (Some(entry), _) => {
+                let prepared = staged.prepare(view, policy, now)?;
+                if let Some(signatures) = prepared.signatures() {
+                    entry.submit(signatures);
+                }
+                prepared.finish()?
+            }
+            (None, Some(r)) => verify_sd_jwt(
+                &r.sd_jwt,
+                r.anchor.as_ref(),
+                &staged.request,
+                view,
+                policy,
+                now,
+            )?,
+            (None, None) => verify(presented.presentation(), &staged.request, view, policy, now)?,
+        };
+        self.conclude(staged, verification, now)
+    }
+
+    /// Checks each of `items` (a view, a presentation and what is asked of
+    /// it) as [`Checker::check`] checks it, their
+    /// signatures as one Ed25519 batch equation (on this thread, without
+    /// the batcher): the results are in `items`' order, each exactly
+    /// [`Checker::check`]'s for its item. A bad signature in one item
+    /// costs the others time (the equation fails, and each is then
+    /// checked alone), never their verdict.
+    ///
+    /// The nonces are redeemed in `items`' order: of two items answering
+    /// the same open request, the first that passes redeems it, and the
+    /// other's nonce check fails as a replay.
+    pub fn check_many(
+        &self,
+        items: &[(&ChainView, &Presented, &Ask)],
+        now: i64,
+    ) -> Vec<Result<Checked, VerifierError>> {
+        let staged: Vec<Result<Staged<'_>, VerifierError>> = items
+            .iter()
+            .map(|(_, presented, ask)| self.stage(presented, ask, now))
+            .collect();
+        let prepared: Vec<Option<Result<Prepared<'_>, VerifierError>>> = staged
+            .iter()
+            .zip(items)
+            .map(|(s, (view, _, _))| Some(s.as_ref().ok()?.prepare(view, &self.policy, now)))
+            .collect();
+        let sets: Vec<Signatures> = prepared
+            .iter()
+            .filter_map(|p| p.as_ref()?.as_ref().ok()?.signatures().cloned())
+            .collect();
+        // One alone is checked when finished: the same equation.
+        if sets.len() >= 2 {
+            check_batch(&sets);
+        }
+        let finished: Vec<Option<Result<Verification, VerifierError>>> = prepared
+            .into_iter()
+            .map(|p| p.map(|p| Ok(p?.finish()?)))
+            .collect();
+        staged
+            .into_iter()
+            .zip(finished)
+            .map(|(staged, finished)| match (staged, finished) {
+                (Ok(staged), Some(Ok(verification))) => self.conclude(staged, verification, now),
+                (Err(e), _) | (_, Some(Err(e))) => Err(e),
+                // Only a staging error leaves nothing prepared.
+                (Ok(_), None) => unreachable!("a staged item is always prepared"),
+            })
+            .collect()
+    }
+
+    /// The first part of a check: the presentation read, the nonce it
+    /// answers and what the book says of it, and the request it is
+    /// checked against.
+    fn stage<'p>(
+        &self,
+        presented: &'p Presented,
+        ask: &Ask,
+        now: i64,
+    ) -> Result<Staged<'p>, VerifierError> {
         // Read once: an envelope is decoded here, not once for its nonce
         // and again to verify it. One that does not read goes to
         // verification as it is, which says why.
@@ -573,25 +655,29 @@ impl Checker {
                 claims: Vec::new(),
             },
         };
-        let policy = &self.policy;
-        let mut verification = match (entry, &read) {
-            (Some(entry), read) => {
-                let prepared = match read {
-                    Some(r) => {
-                        prepare_sd_jwt(&r.sd_jwt, r.anchor.as_ref(), &request, view, policy, now)?
-                    }
-                    None => prepare(presented.presentation(), &request, view, policy, now)?,
-                };
-                if let Some(signatures) = prepared.signatures() {
-                    entry.submit(signatures);
-                }
-                prepared.finish()?
-            }
-            (None, Some(r)) => {
-                verify_sd_jwt(&r.sd_jwt, r.anchor.as_ref(), &request, view, policy, now)?
-            }
-            (None, None) => verify(presented.presentation(), &request, view, policy, now)?,
-        };
+        Ok(Staged {
+            presented,
+            read,
+            nonce,
+            state,
+            request,
+        })
+    }
+
+    /// The last part of a check: the nonce redeemed when the presentation
+    /// answers it, or the nonce check failed when it cannot be.
+    fn conclude(
+        &self,
+        staged: Staged<'_>,
+        mut verification: Verification,
+        now: i64,
+    ) -> Result<Checked, VerifierError> {
+        let Staged {
+            presented,
+            nonce,
+            state,
+            ..
+        } = staged;
         if let Some(nonce) = &nonce {
             let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)
                 && verification.check(CheckName::HolderBinding) == Some(&Outcome::Pass);
@@ -644,6 +730,44 @@ impl Checker {
             return Ok((None, None));
         }
         Ok((Some(nonce), Some(state)))
+    }
+}
+
+/// A presentation read, with the nonce it answers and the request it is
+/// checked against ([`Checker::stage`]).
+struct Staged<'p> {
+    presented: &'p Presented,
+    read: Option<Read>,
+    nonce: Option<String>,
+    state: Option<NonceState>,
+    request: Request,
+}
+
+impl Staged<'_> {
+    /// Every check but the two signatures ([`vouch_core::verify::prepare`]).
+    fn prepare<'a>(
+        &'a self,
+        view: &'a ChainView,
+        policy: &'a Policy,
+        now: i64,
+    ) -> Result<Prepared<'a>, VerifierError> {
+        Ok(match &self.read {
+            Some(r) => prepare_sd_jwt(
+                &r.sd_jwt,
+                r.anchor.as_ref(),
+                &self.request,
+                view,
+                policy,
+                now,
+            )?,
+            None => prepare(
+                self.presented.presentation(),
+                &self.request,
+                view,
+                policy,
+                now,
+            )?,
+        })
     }
 }
 

@@ -7,6 +7,7 @@ mod common;
 mod fuzz_cases;
 mod library;
 mod page;
+mod pool;
 mod service;
 #[path = "../support/university.rs"]
 mod university;
