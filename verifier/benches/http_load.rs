@@ -764,6 +764,7 @@ fn pooled_rate(
                     let p = presented[(t * 17 + n) % presented.len()].clone();
                     let checked = pool
                         .submit(Arc::clone(&view), p, Ask::default())
+                        .unwrap()
                         .wait()
                         .await
                         .unwrap();
@@ -860,7 +861,13 @@ fn library_table(
             // the pool batches).
             let shared = Arc::new(c);
             let pool = Arc::new(
-                CheckPool::new(Arc::clone(&shared), None, CheckPool::DEFAULT_MAX).unwrap(),
+                CheckPool::new(
+                    Arc::clone(&shared),
+                    None,
+                    CheckPool::DEFAULT_MAX,
+                    CheckPool::DEFAULT_MAX_QUEUED,
+                )
+                .unwrap(),
             );
             pooled[k].push(pooled_rate(&pool, &view, &presented, t, seconds));
             let ps = pool.stats();

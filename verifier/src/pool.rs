@@ -16,6 +16,14 @@
 //! the hand-offs between threads that checking a small batch costs as much
 //! as it saves. Each answer is [`Checker::check`]'s for the same input: a
 //! bad signature costs the others in its batch time, never their verdict.
+//!
+//! Bounds: at most [`CheckPool::max_queued`] presentations wait (more are
+//! refused at once, [`PoolError::Busy`]); one whose caller stopped waiting
+//! before a worker took it is dropped unchecked (its nonce stays open).
+//! Nonces are redeemed in the order presentations were submitted within a
+//! batch; of two answering one request in different batches, whichever
+//! batch concludes first redeems it. A panic while checking a batch (a bug)
+//! loses that batch's answers ([`PoolError::Lost`]), not the worker.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -36,10 +44,15 @@ pub enum PoolError {
     /// The check failed as [`Checker::check`] fails.
     #[error(transparent)]
     Check(#[from] VerifierError),
-    /// The check was lost: the worker checking it panicked, or the pool
-    /// was shut down first.
-    #[error("the check was lost (its worker failed or the pool shut down)")]
+    /// The check was lost: the check of its batch panicked (a bug; the
+    /// batch's other presentations are lost with it, and those concluded
+    /// before the panic may have had their nonces redeemed).
+    #[error("the check was lost (the check of its batch failed)")]
     Lost,
+    /// [`CheckPool::max_queued`] presentations wait already: try again
+    /// later.
+    #[error("{0} presentations are waiting to be checked already; try again later")]
+    Busy(usize),
 }
 
 /// What a [`CheckPool`] has done.
@@ -92,6 +105,7 @@ struct Queue {
 struct Shared {
     checker: Arc<Checker>,
     max: usize,
+    max_queued: usize,
     workers: usize,
     queue: Mutex<Queue>,
     /// Signalled when a job is queued or the pool closes.
@@ -122,11 +136,22 @@ impl Shared {
                 .unwrap_or_else(PoisonError::into_inner);
         }
         let share = queue.jobs.len().div_ceil(self.workers).min(self.max);
-        Some(queue.jobs.drain(..share).collect())
+        // A caller that stopped waiting (a client gone) has nobody to
+        // answer: it is not checked, so its nonce stays open.
+        Some(
+            queue
+                .jobs
+                .drain(..share)
+                .filter(|j| !j.reply.is_closed())
+                .collect(),
+        )
     }
 
     fn work(&self) {
         while let Some(jobs) = self.take() {
+            if jobs.is_empty() {
+                continue;
+            }
             let now = crate::now();
             let items: Vec<(&ChainView, &Presented, &Ask)> = jobs
                 .iter()
@@ -169,10 +194,16 @@ impl std::fmt::Debug for CheckPool {
 impl CheckPool {
     /// Most presentations a worker checks as one batch by default.
     pub const DEFAULT_MAX: usize = 64;
+    /// Most presentations waiting by default: about a second's work on
+    /// two cores.
+    pub const DEFAULT_MAX_QUEUED: usize = 4096;
+    /// Most worker threads.
+    pub const MAX_WORKERS: usize = 256;
 
-    /// A pool of `workers` threads (at least 1; `None`: one per core)
-    /// checking with `checker`, at most `max` presentations a batch (at
-    /// least 1).
+    /// A pool of `workers` threads (1 to [`CheckPool::MAX_WORKERS`];
+    /// `None`: one per core) checking with `checker`, at most `max`
+    /// presentations a batch (at least 1), with at most `max_queued`
+    /// waiting (at least 1; more are refused as [`PoolError::Busy`]).
     ///
     /// # Errors
     /// The system refused a thread.
@@ -180,15 +211,17 @@ impl CheckPool {
         checker: Arc<Checker>,
         workers: Option<usize>,
         max: usize,
+        max_queued: usize,
     ) -> std::io::Result<CheckPool> {
         let workers = workers
             .unwrap_or_else(|| {
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
             })
-            .max(1);
+            .clamp(1, Self::MAX_WORKERS);
         let shared = Arc::new(Shared {
             checker,
             max: max.max(1),
+            max_queued: max_queued.max(1),
             workers,
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
@@ -225,18 +258,39 @@ impl CheckPool {
         }
     }
 
+    /// Most presentations waiting at once.
+    pub fn max_queued(&self) -> usize {
+        self.shared.max_queued
+    }
+
     /// Queues `presented` to be checked against `view` for `ask` (at the
-    /// time a worker takes it), and returns at once.
-    pub fn submit(&self, view: Arc<ChainView>, presented: Presented, ask: Ask) -> Pending {
+    /// time a worker takes it), and returns at once. Dropping the
+    /// [`Pending`] before a worker takes it withdraws it (it is not
+    /// checked, and its nonce stays open).
+    ///
+    /// # Errors
+    /// [`PoolError::Busy`] when [`CheckPool::max_queued`] wait already.
+    pub fn submit(
+        &self,
+        view: Arc<ChainView>,
+        presented: Presented,
+        ask: Ask,
+    ) -> Result<Pending, PoolError> {
         let (reply, answer) = oneshot::channel();
-        self.shared.lock().jobs.push_back(Job {
-            view,
-            presented,
-            ask,
-            reply,
-        });
+        {
+            let mut queue = self.shared.lock();
+            if queue.jobs.len() >= self.shared.max_queued {
+                return Err(PoolError::Busy(queue.jobs.len()));
+            }
+            queue.jobs.push_back(Job {
+                view,
+                presented,
+                ask,
+                reply,
+            });
+        }
         self.shared.ready.notify_one();
-        Pending(answer)
+        Ok(Pending(answer))
     }
 }
 
