@@ -39,7 +39,9 @@
 //! Environment: `VOUCH_HTTP_LOAD_SECONDS` (per run, default 10),
 //! `VOUCH_HTTP_LOAD_CONNS` (default `1,4,16,64`), `VOUCH_HTTP_LOAD_PARTS`
 //! (default `library,http,scan`), `VOUCH_HTTP_LOAD_BATCH_MAX` (the
-//! service's `--batch-max`; default: the binary's, 64), `VOUCH_HTTP_LOAD_ROUNDS`
+//! service's `--batch-max`; default: the binary's, 64), `VOUCH_HTTP_LOAD_BATCHING`
+//! (the service's `--batching`, `pool` or `gather`; default: the binary's,
+//! `pool`), `VOUCH_HTTP_LOAD_ROUNDS`
 //! and `VOUCH_HTTP_LOAD_LIBRARY_SECONDS` (library rounds, default 3, and
 //! seconds per figure per round, default 2), `VOUCH_HTTP_LOAD_LIBRARY_THREADS`
 //! (the library's thread counts, default `1,2,4`; with many threads the
@@ -217,6 +219,11 @@ impl Service {
             .args(
                 std::env::var("VOUCH_HTTP_LOAD_BATCH_MAX")
                     .map(|n| vec!["--batch-max".to_owned(), n])
+                    .unwrap_or_default(),
+            )
+            .args(
+                std::env::var("VOUCH_HTTP_LOAD_BATCHING")
+                    .map(|b| vec!["--batching".to_owned(), b])
                     .unwrap_or_default(),
             )
             .stdin(Stdio::null())

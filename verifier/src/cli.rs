@@ -56,15 +56,37 @@ pub struct ServeArgs {
     /// Policy file (default: <dir>/policy.toml, else the defaults).
     #[arg(long)]
     pub policy: Option<PathBuf>,
-    /// Most concurrent presentations whose signatures are checked as one
-    /// batch (0 or 1: each alone). Batches close sooner whenever waiting
-    /// would leave a core idle.
+    /// How concurrent verifications share signature checks: `pool` (worker
+    /// threads, one per core by default, each checking what is queued as
+    /// one batch) or `gather` (each request checked on its own thread, the
+    /// signatures of concurrent ones gathered into a batch).
+    #[arg(long, value_enum, default_value_t = Batching::Pool)]
+    pub batching: Batching,
+    /// Most presentations whose signatures are checked as one batch (0 or
+    /// 1: each alone).
     #[arg(long, default_value_t = 64)]
     pub batch_max: usize,
-    /// Longest a batch stays open for more presentations, in microseconds
-    /// (at most 2000).
+    /// `gather` only: longest a batch stays open for more presentations,
+    /// in microseconds (at most 2000). Batches close sooner whenever
+    /// waiting would leave a core idle.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=2000))]
     pub batch_window_us: u64,
+    /// `pool` only: worker threads (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub check_workers: Option<u64>,
+    /// `pool` only: most verifications waiting for a worker; more are
+    /// answered `503 busy`.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_queued: u64,
+}
+
+/// How `serve` batches signature checks (see [`ServeArgs::batching`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Batching {
+    /// Worker threads checking what is queued as one batch.
+    Pool,
+    /// The signatures of concurrent requests gathered into a batch.
+    Gather,
 }
 
 /// `init`.

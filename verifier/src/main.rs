@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use vouch_core::ClaimPath;
-use vouch_verifier::{report, service, Ask, BatchConfig, Input, NodePin, PolicyFile, Verifier};
+use vouch_verifier::{
+    report, service, Ask, BatchConfig, CheckPool, Input, NodePin, PolicyFile, Verifier,
+};
 
-use crate::cli::{Cli, Command, InitArgs, RequestArgs, ServeArgs, VerifyArgs};
+use crate::cli::{Batching, Cli, Command, InitArgs, RequestArgs, ServeArgs, VerifyArgs};
 
 /// mimalloc, not glibc's malloc: a check allocates and frees hundreds of
 /// small values, on whichever worker thread runs it, and glibc's arenas
@@ -171,12 +173,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         .context("no registry to sync from: pass --registry URL")?;
     let view = verifier.view().ok();
     let (mut checker, replica) = verifier.into_parts();
-    checker.set_batching((args.batch_max > 1).then(|| BatchConfig {
-        max: args.batch_max,
-        window: std::time::Duration::from_micros(args.batch_window_us),
-        adaptive: true,
-    }));
-    let state = service::AppState::new(checker, view);
+    let state = match args.batching {
+        Batching::Pool => service::AppState::pooled(
+            checker,
+            view,
+            service::PoolConfig {
+                workers: args
+                    .check_workers
+                    .map(|n| usize::try_from(n).unwrap_or(CheckPool::MAX_WORKERS)),
+                max: args.batch_max,
+                max_queued: usize::try_from(args.max_queued).unwrap_or(usize::MAX),
+            },
+        )
+        .context("starting the check workers")?,
+        Batching::Gather => {
+            checker.set_batching((args.batch_max > 1).then(|| BatchConfig {
+                max: args.batch_max,
+                window: std::time::Duration::from_micros(args.batch_window_us),
+                adaptive: true,
+            }));
+            service::AppState::new(checker, view)
+        }
+    };
     let sync = tokio::spawn(service::sync_loop(
         state.clone(),
         replica,

@@ -36,6 +36,7 @@ use vouch_registry::client::NodeClient;
 use vouch_registry::replica::Replica;
 
 use crate::input::{Input, InputError};
+use crate::pool::{CheckPool, PoolError};
 use crate::qr::QrError;
 use crate::relay::RelayError;
 use crate::verifier::{Ask, Checked, Checker, VerifierError};
@@ -59,26 +60,91 @@ pub struct SyncOutcome {
     pub detail: String,
 }
 
-/// What the service shares: the checker, the current view, the last sync.
+/// What the service shares: the checker (or the pool checking with it),
+/// the current view, the last sync.
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Shared>);
 
 #[derive(Debug)]
 struct Shared {
-    checker: Checker,
+    checks: Checks,
     view: RwLock<Option<Arc<ChainView>>>,
     last_sync: Mutex<Option<SyncOutcome>>,
 }
 
+/// How verifications are checked.
+#[derive(Debug)]
+enum Checks {
+    /// By [`Checker::check`] on the blocking threads (batched as the
+    /// checker's [`Checker::set_batching`] says).
+    Direct(Box<Checker>),
+    /// By a [`CheckPool`]'s workers, in batches of what is queued.
+    Pool(CheckPool),
+}
+
+/// A [`CheckPool`]'s settings for [`AppState::pooled`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Worker threads (`None`: one per core).
+    pub workers: Option<usize>,
+    /// Most presentations checked as one batch.
+    pub max: usize,
+    /// Most presentations waiting (more answer `503 busy`).
+    pub max_queued: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            workers: None,
+            max: CheckPool::DEFAULT_MAX,
+            max_queued: CheckPool::DEFAULT_MAX_QUEUED,
+        }
+    }
+}
+
 impl AppState {
     /// State over `checker`, with `view` as the first snapshot (`None`
-    /// before the first sync: verifications answer `503 not_synced`).
+    /// before the first sync: verifications answer `503 not_synced`);
+    /// each verification checked on a blocking thread by
+    /// [`Checker::check`].
     pub fn new(checker: Checker, view: Option<ChainView>) -> Self {
+        Self::with_checks(Checks::Direct(Box::new(checker)), view)
+    }
+
+    /// As [`AppState::new`], each verification checked by a [`CheckPool`]
+    /// over `checker` (the signatures of what is queued as one batch).
+    ///
+    /// # Errors
+    /// The system refused a worker thread.
+    pub fn pooled(
+        checker: Checker,
+        view: Option<ChainView>,
+        config: PoolConfig,
+    ) -> std::io::Result<Self> {
+        let pool = CheckPool::new(
+            Arc::new(checker),
+            config.workers,
+            config.max,
+            config.max_queued,
+        )?;
+        Ok(Self::with_checks(Checks::Pool(pool), view))
+    }
+
+    fn with_checks(checks: Checks, view: Option<ChainView>) -> Self {
         Self(Arc::new(Shared {
-            checker,
+            checks,
             view: RwLock::new(view.map(Arc::new)),
             last_sync: Mutex::new(None),
         }))
+    }
+
+    /// The pool, when verifications go through one.
+    pub fn pool(&self) -> Option<&CheckPool> {
+        match &self.0.checks {
+            Checks::Pool(pool) => Some(pool),
+            Checks::Direct(_) => None,
+        }
     }
 
     /// Swaps in a new view: later verifications read it.
@@ -115,7 +181,10 @@ impl AppState {
 
     /// The checker.
     pub fn checker(&self) -> &Checker {
-        &self.0.checker
+        match &self.0.checks {
+            Checks::Direct(checker) => checker,
+            Checks::Pool(pool) => pool.checker(),
+        }
     }
 }
 
@@ -217,6 +286,16 @@ impl From<VerifierError> for ApiError {
                 Self::new(StatusCode::BAD_REQUEST, "bad_request", e)
             }
             _ => Self::internal(e),
+        }
+    }
+}
+
+impl From<PoolError> for ApiError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Check(e) => e.into(),
+            PoolError::Busy(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e),
+            PoolError::Lost => Self::internal(e),
         }
     }
 }
@@ -411,12 +490,26 @@ async fn scan(
 }
 
 /// Resolves and checks off the async workers: image decoding and signature
-/// checks are CPU work.
+/// checks are CPU work (a pool's workers check; else a blocking thread).
 async fn run(s: AppState, input: Input, ask: Ask) -> Result<Json<Checked>, ApiError> {
     let view = s
         .view()
         .ok_or_else(|| ApiError::from(VerifierError::NotSynced))?;
     let handle = tokio::runtime::Handle::current();
+    if let Some(pool) = s.pool() {
+        let relays = s.checker().relay_hosts();
+        let presented = if matches!(input, Input::Image(_)) {
+            tokio::task::spawn_blocking(move || handle.block_on(input.resolve_with(&relays)))
+                .await
+                .map_err(ApiError::internal)??
+        } else {
+            input.resolve_with(&relays).await?
+        };
+        // Dropped unanswered (the request timed out, the client left),
+        // the submission is withdrawn if no worker has taken it yet.
+        let checked = pool.submit(view, presented, ask)?.wait().await?;
+        return Ok(Json(checked));
+    }
     let checked = tokio::task::spawn_blocking(move || -> Result<Checked, ApiError> {
         let presented = handle.block_on(input.resolve_with(&s.checker().relay_hosts()))?;
         Ok(s.checker().check(&view, &presented, &ask, crate::now())?)

@@ -425,3 +425,84 @@ async fn a_batch_mixing_tampered_presentations_with_valid_ones_gives_each_its_ow
         (2, 10, 1)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn through_the_pool_each_request_gets_its_own_verdict_and_a_full_queue_answers_busy() {
+    use vouch_verifier::service::PoolConfig;
+
+    let f = Fixture::new("pooled").await;
+    let v = f.verifier("hr").await;
+    let view = v.view().unwrap();
+    let (checker, _replica) = v.into_parts();
+    let state = AppState::pooled(
+        checker,
+        Some(view),
+        PoolConfig {
+            workers: Some(2),
+            max: 64,
+            max_queued: 64,
+        },
+    )
+    .unwrap();
+    let app = service::app(state.clone());
+    let mut bodies = Vec::new();
+    for i in 0..5 {
+        let r = new_request(&app).await;
+        let nonce = r["nonce"].as_str().unwrap();
+        let text = f.present(0, r["aud"].as_str().unwrap(), nonce);
+        let kb = text.split('~').count() - 1;
+        let text = match i {
+            1 => broken_signature(&text, 0),
+            3 => broken_signature(&text, kb),
+            _ => text,
+        };
+        bodies.push(serde_json::json!({ "input": text, "nonce": nonce }).to_string());
+    }
+    for (i, (status, c)) in verify_all(&app, &bodies).await.iter().enumerate() {
+        assert_eq!(*status, StatusCode::OK, "{i}: {c}");
+        let reason = c["reason"].as_str().unwrap_or_default();
+        match i {
+            1 => assert!(reason.starts_with("issuer signature"), "{c}"),
+            3 => assert!(reason.starts_with("holder binding"), "{c}"),
+            _ => assert_eq!(c["headline"], "valid", "{i}: {c}"),
+        }
+    }
+    assert_eq!(state.pool().unwrap().stats().presentations, 5);
+
+    // One worker, one at a time, one waiting: of twenty at once, some
+    // answer 503 busy (and change nothing), the others their verdict.
+    let f2 = Fixture::new("pooled-busy").await;
+    let v = f2.verifier("hr").await;
+    let view = v.view().unwrap();
+    let (checker, _replica) = v.into_parts();
+    let config = PoolConfig {
+        workers: Some(1),
+        max: 1,
+        max_queued: 1,
+    };
+    let app = service::app(AppState::pooled(checker, Some(view), config).unwrap());
+    let mut bodies = Vec::new();
+    for _ in 0..20 {
+        let r = new_request(&app).await;
+        let nonce = r["nonce"].as_str().unwrap();
+        let text = f2.present(0, r["aud"].as_str().unwrap(), nonce);
+        bodies.push(serde_json::json!({ "input": text, "nonce": nonce }).to_string());
+    }
+    let results = verify_all(&app, &bodies).await;
+    let mut busy = Vec::new();
+    for (i, (status, c)) in results.iter().enumerate() {
+        match *status {
+            StatusCode::OK => assert_eq!(c["headline"], "valid", "{c}"),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(c["error"], "busy", "{c}");
+                busy.push(i);
+            }
+            other => panic!("{other}: {c}"),
+        }
+    }
+    assert!(!busy.is_empty(), "none answered busy");
+    // A refused one changed nothing: sent again, it is checked and valid.
+    let again = verify_all(&app, &[bodies[busy[0]].clone()]).await;
+    assert_eq!(again[0].0, StatusCode::OK, "{}", again[0].1);
+    assert_eq!(again[0].1["headline"], "valid", "{}", again[0].1);
+}
