@@ -32,11 +32,12 @@
 //! members, and a member that panics while checking still wakes the
 //! others, whose presentations are then checked alone.
 //!
-//! A batch that does not hold marks nothing: each presentation in it is
-//! then checked alone ([`vouch_core::verify::Prepared::finish`]). A bad
+//! A batch that does not hold is narrowed down to its bad presentations
+//! by halves ([`vouch_core::verify::check_batch`]); those left unmarked
+//! are checked alone ([`vouch_core::verify::Prepared::finish`]). A bad
 //! presentation thus costs the others in its batch time, never their
-//! verdict; and a batch that holds holds exactly when each presentation's
-//! own check would (see [`vouch_core::verify::check_batch`]).
+//! verdict; and a batch (or half) that holds holds exactly when each
+//! presentation's own check would.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -84,8 +85,8 @@ pub struct BatchStats {
     pub batches: u64,
     /// Presentations in those batches.
     pub presentations: u64,
-    /// Those batches that did not hold (each of their presentations then
-    /// checked alone).
+    /// Those batches that did not hold (narrowed down by halves, those
+    /// left then checked alone).
     pub failed: u64,
     /// Presentations submitted that made a batch of their own (checked
     /// alone when finished).

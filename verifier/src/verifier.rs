@@ -574,8 +574,9 @@ impl Checker {
     /// signatures as one Ed25519 batch equation (on this thread, without
     /// the batcher): the results are in `items`' order, each exactly
     /// [`Checker::check`]'s for its item. A bad signature in one item
-    /// costs the others time (the equation fails, and each is then
-    /// checked alone), never their verdict.
+    /// costs the others time (the equation fails, and is narrowed down by
+    /// halves, see [`vouch_core::verify::check_batch`]), never their
+    /// verdict.
     ///
     /// The nonces are redeemed in `items`' order: of two items answering
     /// the same open request, the first that passes redeems it, and the

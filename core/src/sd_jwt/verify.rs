@@ -93,12 +93,14 @@ pub struct Signatures(Arc<SignatureSet>);
 #[derive(Debug)]
 struct SignatureSet {
     terms: [Term; 2],
-    /// Set by a [`check_batch`] that held for a batch holding this set.
+    /// Set by a [`check_batch`] when an equation holding this set held.
     verified: AtomicBool,
 }
 
 impl Signatures {
-    /// Whether a [`check_batch`] that held covered these signatures.
+    /// Whether a [`check_batch`] checked these signatures in an equation
+    /// that held (the whole batch, or the part of it they were narrowed
+    /// to).
     pub fn verified(&self) -> bool {
         self.0.verified.load(Ordering::Acquire)
     }
@@ -113,24 +115,64 @@ impl Signatures {
 
 /// Checks the signatures of every set in `sets` as one Ed25519 batch
 /// equation. When it holds, every set is marked [`Signatures::verified`]
-/// and `true` is returned; when it does not (some signature in some set is
-/// bad), nothing is marked and `false` is returned, and each presentation
-/// is checked alone when it is finished.
+/// and `true` is returned. When it does not (some signature in some set is
+/// bad), `false` is returned and the bad sets are narrowed down: each half
+/// of the batch is checked as an equation of its own, a half that holds
+/// has its sets marked, and a half that does not is halved again while its
+/// other half held (a few bad sets among many cost a few equations, not a
+/// check of every set alone); when both halves fail, the bad sets are not
+/// few, and the narrowing stops. A set left unmarked is checked alone when
+/// its presentation is finished.
 ///
 /// The equation is cofactored (as [`crate::ed25519`] explains), so it holds,
 /// but for a chance of about 2⁻¹²⁵, exactly when every signature in it
 /// satisfies the cofactored Ed25519 equation, which is also exactly when
 /// each set's own two-signature batch holds: a set's verdict does not
-/// depend on what other sets share the batch.
+/// depend on what other sets share the batch (or which part of it).
 pub fn check_batch(sets: &[Signatures]) -> bool {
-    let terms: Vec<&Term> = sets.iter().flat_map(|s| s.0.terms.iter()).collect();
-    if terms.is_empty() || !batch_holds(&terms) {
+    if sets.is_empty() || !sets_hold(sets) {
+        narrow(sets);
         return false;
     }
+    mark(sets);
+    true
+}
+
+/// Marks the sets of a batch that did not hold that hold in a half of it
+/// (see [`check_batch`]).
+fn narrow(mut sets: &[Signatures]) {
+    while sets.len() >= 2 {
+        let (left, right) = sets.split_at(sets.len() / 2);
+        sets = match (sets_hold(left), sets_hold(right)) {
+            (true, true) => {
+                // Only a chance of about 2⁻¹²⁵: both halves hold, and the
+                // whole did not. Mark both (each holds on its own).
+                mark(left);
+                mark(right);
+                return;
+            }
+            (true, false) => {
+                mark(left);
+                right
+            }
+            (false, true) => {
+                mark(right);
+                left
+            }
+            (false, false) => return,
+        };
+    }
+}
+
+fn sets_hold(sets: &[Signatures]) -> bool {
+    let terms: Vec<&Term> = sets.iter().flat_map(|s| s.0.terms.iter()).collect();
+    batch_holds(&terms)
+}
+
+fn mark(sets: &[Signatures]) {
     for set in sets {
         set.0.verified.store(true, Ordering::Release);
     }
-    true
 }
 
 /// Parses and verifies a compact SD-JWT presentation.
@@ -705,7 +747,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_signature_fails_every_batch_it_is_in_and_marks_nothing() {
+    fn a_bad_signature_fails_every_batch_it_is_in_and_is_never_marked() {
         let issuer = signing(1);
         // A real signature on another message.
         let forged = forged_term(&signing(2));
@@ -714,10 +756,28 @@ mod tests {
         let goods: Vec<Signatures> = (0..5u8)
             .map(|i| set(good(&issuer, &[i]), good(&signing(20 + i), &[i])))
             .collect();
-        let mut sets = goods.clone();
-        sets.insert(2, bad.clone());
+        // A bad set in each half: the batch fails, both halves fail, and
+        // nothing is marked (each is checked alone when finished).
+        let fresh = |v: &[Signatures]| -> Vec<Signatures> {
+            v.iter()
+                .map(|s| set(s.0.terms[0].clone(), s.0.terms[1].clone()))
+                .collect()
+        };
+        let bad2 = set(good(&issuer, b"jwt2"), forged_term(&signing(3)));
+        let mut sets = fresh(&goods);
+        sets.insert(1, bad.clone());
+        sets.insert(5, bad2.clone());
         assert!(!check_batch(&sets));
         assert!(sets.iter().all(|s| !s.verified()));
+        // One bad set: the batch fails, and is narrowed down to it: every
+        // other set is marked, the bad one is not.
+        let mut sets = fresh(&goods);
+        sets.insert(2, bad.clone());
+        assert!(!check_batch(&sets));
+        for (i, s) in sets.iter().enumerate() {
+            assert_eq!(s.verified(), i != 2, "set {i}");
+        }
+        assert!(!bad.verified());
         // Each good one still holds alone, and all of them together.
         assert!(goods.iter().all(Signatures::holds_alone));
         assert!(check_batch(&goods));

@@ -1526,6 +1526,29 @@ fn presentations_checked_as_one_batch_get_the_verdicts_each_gets_alone() {
         assert_eq!(p.finish().unwrap(), alone[i], "presentation {i}");
     }
 
+    // One bad among eight: the batch does not hold, and is narrowed down
+    // to it: the other seven are marked (by the halves that held), the bad
+    // one is not, and each finishes as verify says.
+    let eight = [0, 1, 5, 4, 0, 2, 1, 5];
+    let prepared: Vec<Prepared<'_>> = eight
+        .iter()
+        .map(|&i| prepare(&texts[i], &request, &view, &policy, NOW).unwrap())
+        .collect();
+    let sets: Vec<Signatures> = prepared
+        .iter()
+        .map(|p| p.signatures().unwrap().clone())
+        .collect();
+    assert!(!check_batch(&sets));
+    let marked: Vec<bool> = sets.iter().map(Signatures::verified).collect();
+    assert_eq!(
+        marked,
+        [true, true, true, true, true, false, true, true],
+        "only the bad set is left to be checked alone"
+    );
+    for (p, &i) in prepared.into_iter().zip(&eight) {
+        assert_eq!(p.finish().unwrap(), alone[i], "presentation {i}");
+    }
+
     // The good ones (and the one by an unknown key, whose signatures
     // hold) in one batch: it holds, and marks each.
     let good_ones = [0, 1, 4, 5];
