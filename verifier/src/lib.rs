@@ -35,7 +35,7 @@ pub use vouch_registry::relay_link as relay;
 pub use batch::{BatchConfig, BatchStats, SignatureBatcher};
 pub use input::{Input, InputError, Presented, Source};
 pub use policy::{PolicyError, PolicyFile};
-pub use pool::{CheckPool, Pending, PoolError, PoolStats};
+pub use pool::{CheckPool, Pending, PoolError, PoolStats, Slot};
 pub use verifier::{
     Ask, Checked, Checker, Headline, NodePin, Verifier, VerifierConfig, VerifierError,
 };

@@ -97,6 +97,9 @@ struct Job {
 #[derive(Default)]
 struct Queue {
     jobs: VecDeque<Job>,
+    /// Places held by [`Slot`]s not yet submitted (counted against
+    /// [`CheckPool::max_queued`] with the jobs).
+    reserved: usize,
     /// Set when the pool is dropped: the workers finish what is queued,
     /// then stop.
     closed: bool,
@@ -276,12 +279,43 @@ impl CheckPool {
         presented: Presented,
         ask: Ask,
     ) -> Result<Pending, PoolError> {
+        Ok(self.reserve()?.submit(view, presented, ask))
+    }
+
+    /// Holds a place in the queue, for a presentation still to be read
+    /// (an image decoded, a relay item fetched): refused now, when the
+    /// queue is full, rather than after reading it, when it cannot be read
+    /// again (a relay item is served once).
+    ///
+    /// # Errors
+    /// [`PoolError::Busy`] when [`CheckPool::max_queued`] wait or are
+    /// held already.
+    pub fn reserve(&self) -> Result<Slot<'_>, PoolError> {
+        let mut queue = self.shared.lock();
+        let held = queue.jobs.len() + queue.reserved;
+        if held >= self.shared.max_queued {
+            return Err(PoolError::Busy(held));
+        }
+        queue.reserved += 1;
+        Ok(Slot { pool: self })
+    }
+}
+
+/// A place held in a [`CheckPool`]'s queue ([`CheckPool::reserve`]);
+/// dropped unused, it is given back.
+#[derive(Debug)]
+pub struct Slot<'a> {
+    pool: &'a CheckPool,
+}
+
+impl Slot<'_> {
+    /// Queues `presented` in this place: as [`CheckPool::submit`].
+    pub fn submit(self, view: Arc<ChainView>, presented: Presented, ask: Ask) -> Pending {
         let (reply, answer) = oneshot::channel();
+        let shared = &self.pool.shared;
         {
-            let mut queue = self.shared.lock();
-            if queue.jobs.len() >= self.shared.max_queued {
-                return Err(PoolError::Busy(queue.jobs.len()));
-            }
+            let mut queue = shared.lock();
+            queue.reserved = queue.reserved.saturating_sub(1);
             queue.jobs.push_back(Job {
                 view,
                 presented,
@@ -289,8 +323,17 @@ impl CheckPool {
                 reply,
             });
         }
-        self.shared.ready.notify_one();
-        Ok(Pending(answer))
+        // Given back above, not again on drop.
+        std::mem::forget(self);
+        shared.ready.notify_one();
+        Pending(answer)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.pool.shared.lock();
+        queue.reserved = queue.reserved.saturating_sub(1);
     }
 }
 

@@ -497,8 +497,12 @@ async fn run(s: AppState, input: Input, ask: Ask) -> Result<Json<Checked>, ApiEr
         .ok_or_else(|| ApiError::from(VerifierError::NotSynced))?;
     let handle = tokio::runtime::Handle::current();
     if let Some(pool) = s.pool() {
+        // A place in the queue first: a full queue refuses the input
+        // before it is read (an image decoded, a relay item, which is
+        // served once, fetched), so that trying again later can work.
+        let slot = pool.reserve()?;
         let relays = s.checker().relay_hosts();
-        let presented = if matches!(input, Input::Image(_)) {
+        let presented = if matches!(input, Input::Image(_) | Input::Relay(_)) {
             tokio::task::spawn_blocking(move || handle.block_on(input.resolve_with(&relays)))
                 .await
                 .map_err(ApiError::internal)??
@@ -507,7 +511,7 @@ async fn run(s: AppState, input: Input, ask: Ask) -> Result<Json<Checked>, ApiEr
         };
         // Dropped unanswered (the request timed out, the client left),
         // the submission is withdrawn if no worker has taken it yet.
-        let checked = pool.submit(view, presented, ask)?.wait().await?;
+        let checked = slot.submit(view, presented, ask).wait().await?;
         return Ok(Json(checked));
     }
     let checked = tokio::task::spawn_blocking(move || -> Result<Checked, ApiError> {

@@ -235,3 +235,22 @@ fn file_of(dir: &Path, prefix: &str) -> PathBuf {
         })
         .unwrap()
 }
+
+/// Uploads `plaintext` to the registry's relay at `url`, encrypted: the
+/// link.
+pub async fn upload(url: &str, plaintext: &str) -> String {
+    let key = [0x5au8; 32];
+    let jwe = vouch_verifier::relay::seal(plaintext, &key).unwrap();
+    let reply: serde_json::Value = reqwest::Client::new()
+        .put(format!("{url}/v1/relay?ttl=600"))
+        .body(jwe)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    vouch_verifier::relay::link(url, reply["id"].as_str().unwrap(), &key)
+}

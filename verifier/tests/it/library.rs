@@ -10,7 +10,7 @@ use vouch_verifier::qr::QrError;
 use vouch_verifier::relay::{self, RelayError};
 use vouch_verifier::{Ask, Headline, Input, InputError, Verifier, VerifierError};
 
-use crate::common::{serve, Fixture, AUD};
+use crate::common::{serve, upload, Fixture, AUD};
 
 fn ask(request: &PresentationRequest) -> Ask {
     Ask {
@@ -23,24 +23,6 @@ fn ask(request: &PresentationRequest) -> Ask {
 fn request(v: &Verifier) -> PresentationRequest {
     let r = v.request(Vec::new(), vouch_verifier::now()).unwrap();
     PresentationRequest::parse(&r.to_text()).unwrap()
-}
-
-/// Uploads `plaintext` to the registry's relay, encrypted: the link.
-async fn upload(url: &str, plaintext: &str) -> String {
-    let key = [0x5au8; 32];
-    let jwe = relay::seal(plaintext, &key).unwrap();
-    let reply: serde_json::Value = reqwest::Client::new()
-        .put(format!("{url}/v1/relay?ttl=600"))
-        .body(jwe)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    relay::link(url, reply["id"].as_str().unwrap(), &key)
 }
 
 async fn check(v: &Verifier, input: Input, ask: &Ask) -> vouch_verifier::Checked {

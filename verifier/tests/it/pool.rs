@@ -276,3 +276,35 @@ async fn a_full_queue_refuses_and_a_withdrawn_submission_is_not_checked() {
         "only {still_open} of 10 withdrawn stayed open"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn places_held_count_against_the_queue_and_are_given_back() {
+    let f = Fixture::new("pool-slots").await;
+    let v = f.verifier("hr").await;
+    let view = Arc::new(v.view().unwrap());
+    let (checker, _replica) = v.into_parts();
+    let checker = Arc::new(checker);
+    let mut items = answered(&f, &checker, 2).await.into_iter();
+    let pool = CheckPool::new(Arc::clone(&checker), Some(1), 8, 2).unwrap();
+    let a = pool.reserve().unwrap();
+    let b = pool.reserve().unwrap();
+    assert!(matches!(pool.reserve(), Err(PoolError::Busy(2))));
+    let (p, k) = items.next().unwrap();
+    assert!(matches!(
+        pool.submit(Arc::clone(&view), p.clone(), k.clone()),
+        Err(PoolError::Busy(2))
+    ));
+    // One given back unused: a submission fits.
+    drop(a);
+    let first = pool.submit(Arc::clone(&view), p, k).unwrap();
+    // The other used.
+    let (p, k) = items.next().unwrap();
+    let second = b.submit(Arc::clone(&view), p, k);
+    for answer in [first, second] {
+        assert_eq!(answer.wait().await.unwrap().headline, Headline::Valid);
+    }
+    // Both answered: the queue is empty, and nothing is held.
+    let c = pool.reserve().unwrap();
+    let d = pool.reserve().unwrap();
+    drop((c, d));
+}

@@ -506,3 +506,36 @@ async fn through_the_pool_each_request_gets_its_own_verdict_and_a_full_queue_ans
     assert_eq!(again[0].0, StatusCode::OK, "{}", again[0].1);
     assert_eq!(again[0].1["headline"], "valid", "{}", again[0].1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_pool_refuses_a_relay_link_before_fetching_it() {
+    use vouch_verifier::service::PoolConfig;
+
+    let f = Fixture::new("pooled-relay").await;
+    let v = f.verifier("hr").await;
+    let view = v.view().unwrap();
+    let (checker, _replica) = v.into_parts();
+    let config = PoolConfig {
+        workers: Some(1),
+        max: 1,
+        max_queued: 1,
+    };
+    let state = AppState::pooled(checker, Some(view), config).unwrap();
+    let app = service::app(state.clone());
+    let r = new_request(&app).await;
+    let nonce = r["nonce"].as_str().unwrap();
+    let link =
+        crate::common::upload(&f.url, &f.present(0, r["aud"].as_str().unwrap(), nonce)).await;
+    let body = serde_json::json!({ "input": link, "nonce": nonce }).to_string();
+    // The only place in the queue held: busy, and the relay item (served
+    // once) is not fetched.
+    let slot = state.pool().unwrap().reserve().unwrap();
+    let (status, c) = call(&app, post("/api/verify", "application/json", body.clone())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{c}");
+    assert_eq!(c["error"], "busy", "{c}");
+    // Given back: the same link is fetched and checked.
+    drop(slot);
+    let (status, c) = call(&app, post("/api/verify", "application/json", body)).await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["headline"], "valid", "{c}");
+}
