@@ -790,6 +790,36 @@ fn pooled_rate(
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Presentations `Checker::check_many` gives on `threads` threads, each
+/// checking 16 at a time (thread `t` starting at its own offset), for
+/// `seconds`: checks per second.
+fn many_rate(
+    checker: &Checker,
+    view: &ChainView,
+    presented: &[Presented],
+    threads: usize,
+    seconds: f64,
+) -> f64 {
+    const AT_ONCE: usize = 16;
+    let ask = Ask::default();
+    AT_ONCE as f64
+        * rate(threads, seconds, |t, n| {
+            let items: Vec<_> = (0..AT_ONCE)
+                .map(|i| {
+                    (
+                        view,
+                        &presented[(t * 17 + n * AT_ONCE + i) % presented.len()],
+                        &ask,
+                    )
+                })
+                .collect();
+            for checked in checker.check_many(&items, vouch_verifier::now()) {
+                let checked = checked.unwrap();
+                assert!(checked.is_valid(), "{:?}", checked.reason);
+            }
+        })
+}
+
 /// Medians of the library figures, per thread count.
 struct LibraryRow {
     threads: usize,
@@ -802,6 +832,8 @@ struct LibraryRow {
     batched_share: f64,
     /// Through a [`CheckPool`], and its presentations per batch.
     pooled: f64,
+    /// `Checker::check_many` of 16 at a time on each thread.
+    many: f64,
     pool_batch: f64,
 }
 
@@ -851,6 +883,7 @@ fn library_table(
     let mut alone = vec![Vec::new(); threads.len()];
     let mut batched = vec![Vec::new(); threads.len()];
     let mut pooled = vec![Vec::new(); threads.len()];
+    let mut many = vec![Vec::new(); threads.len()];
     let mut stats = vec![(0u64, 0u64, 0u64); threads.len()];
     let mut pool_stats = vec![(0u64, 0u64); threads.len()];
     let view = Arc::new(view);
@@ -863,6 +896,7 @@ fn library_table(
             let mut c = checker.take().unwrap();
             c.set_batching(None);
             alone[k].push(library_rate(&c, &view, &presented, t, seconds));
+            many[k].push(many_rate(&c, &view, &presented, t, seconds));
             // The pool: `t` async callers on one runtime thread, the
             // checks on one worker a core (batching off in its checker:
             // the pool batches).
@@ -905,6 +939,7 @@ fn library_table(
             batched: median(batched[k].clone()),
             batch_size: stats[k].0 as f64 / stats[k].1.max(1) as f64,
             pooled: median(pooled[k].clone()),
+            many: median(many[k].clone()),
             pool_batch: pool_stats[k].0 as f64 / pool_stats[k].1.max(1) as f64,
             batched_share: stats[k].0 as f64 / stats[k].2.max(1) as f64,
         })
@@ -1039,15 +1074,15 @@ fn print_library(rows: &[LibraryRow]) {
     println!(
         "| threads | raw verify_strict/s | limit (raw ÷ 2)/s | Checker::check alone/s | × limit | \
          batched/s | × limit | presentations per batch | share batched | pooled/s | × limit | \
-         presentations per pool batch |"
+         presentations per pool batch | check_many (16)/s | × limit |"
     );
     println!(
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for r in rows {
         let limit = r.raw / 2.0;
         println!(
-            "| {} | {:.0} | {limit:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {:.1} | {:.0}% | {:.0} | {:.2} | {:.1} |",
+            "| {} | {:.0} | {limit:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {:.1} | {:.0}% | {:.0} | {:.2} | {:.1} | {:.0} | {:.2} |",
             r.threads,
             r.raw,
             r.alone,
@@ -1058,7 +1093,9 @@ fn print_library(rows: &[LibraryRow]) {
             100.0 * r.batched_share,
             r.pooled,
             r.pooled / limit,
-            r.pool_batch
+            r.pool_batch,
+            r.many,
+            r.many / limit
         );
     }
 }
