@@ -33,11 +33,52 @@ async fn new_request(app: &axum::Router) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_verdicts_errors_and_hostile_bodies() {
-    let f = Fixture::new("service").await;
-    let v = f.verifier("hr").await;
-    let view = v.view().unwrap();
+    verdicts_errors_and_hostile_bodies(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_verdicts_errors_and_hostile_bodies_through_the_pool() {
+    verdicts_errors_and_hostile_bodies(true).await;
+}
+
+/// The service over a fresh verifier, its checks through a `CheckPool`
+/// (as `serve` does by default) or on blocking threads.
+async fn state(f: &Fixture, name: &str, pooled: bool, synced: bool) -> AppState {
+    let v = f.verifier(name).await;
+    let view = synced.then(|| v.view().unwrap());
     let (checker, _replica) = v.into_parts();
-    let app = service::app(AppState::new(checker, Some(view)));
+    if pooled {
+        AppState::pooled(checker, view, service::PoolConfig::default()).unwrap()
+    } else {
+        AppState::new(checker, view)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_first_sync_verifications_answer_not_synced() {
+    let f = Fixture::new("unsynced").await;
+    for pooled in [false, true] {
+        let app = service::app(state(&f, &format!("hr-{pooled}"), pooled, false).await);
+        let r = new_request(&app).await;
+        let nonce = r["nonce"].as_str().unwrap();
+        let text = f.present(0, r["aud"].as_str().unwrap(), nonce);
+        let (status, e) = call(
+            &app,
+            post(&format!("/api/verify?nonce={nonce}"), "text/plain", text),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "pooled {pooled}: {e}"
+        );
+        assert_eq!(e["error"], "not_synced", "pooled {pooled}: {e}");
+    }
+}
+
+async fn verdicts_errors_and_hostile_bodies(pooled: bool) {
+    let f = Fixture::new(if pooled { "service-pooled" } else { "service" }).await;
+    let app = service::app(state(&f, "hr", pooled, true).await);
 
     // Health and the static documents.
     let (status, h) = call(
