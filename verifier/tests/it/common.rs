@@ -254,3 +254,15 @@ pub async fn upload(url: &str, plaintext: &str) -> String {
         .unwrap();
     vouch_verifier::relay::link(url, reply["id"].as_str().unwrap(), &key)
 }
+
+/// `text` with one character of its `part`-th `~`-separated part's
+/// signature changed (in `s`, which stays canonical; part 0 is the issuer
+/// JWT, the last the KB-JWT).
+pub fn broken_signature(text: &str, part: usize) -> String {
+    let mut parts: Vec<String> = text.split('~').map(str::to_owned).collect();
+    let mut jws: Vec<char> = parts[part].chars().collect();
+    let at = jws.len() - 10;
+    jws[at] = if jws[at] == 'A' { 'B' } else { 'A' };
+    parts[part] = jws.into_iter().collect();
+    parts.join("~")
+}

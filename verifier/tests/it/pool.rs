@@ -10,18 +10,7 @@ use vouch_verifier::{
     VerifierError,
 };
 
-use crate::common::Fixture;
-
-/// `text` with one character of its `part`-th `~`-separated part's
-/// signature changed (part 0 is the issuer JWT, the last the KB-JWT).
-fn broken_signature(text: &str, part: usize) -> String {
-    let mut parts: Vec<String> = text.split('~').map(str::to_owned).collect();
-    let mut jws: Vec<char> = parts[part].chars().collect();
-    let at = jws.len() - 10;
-    jws[at] = if jws[at] == 'A' { 'B' } else { 'A' };
-    parts[part] = jws.into_iter().collect();
-    parts.join("~")
-}
+use crate::common::{broken_signature, Fixture};
 
 fn request(v: &Verifier) -> PresentationRequest {
     v.request(Vec::new(), vouch_verifier::now()).unwrap()

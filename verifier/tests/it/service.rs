@@ -8,7 +8,7 @@ use tower::ServiceExt as _;
 use vouch_core::envelope;
 use vouch_verifier::service::{self, AppState};
 
-use crate::common::Fixture;
+use crate::common::{broken_signature, Fixture};
 
 async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
     let resp = app.clone().oneshot(req).await.unwrap();
@@ -352,16 +352,24 @@ async fn an_expired_credential_is_not_valid() {
     );
 }
 
-/// `text` with one character of its `part`-th `~`-separated part's
-/// signature changed (in `s`, which stays canonical; part 0 is the issuer
-/// JWT, the last the KB-JWT).
-fn broken_signature(text: &str, part: usize) -> String {
-    let mut parts: Vec<String> = text.split('~').map(str::to_owned).collect();
-    let mut jws: Vec<char> = parts[part].chars().collect();
-    let at = jws.len() - 10;
-    jws[at] = if jws[at] == 'A' { 'B' } else { 'A' };
-    parts[part] = jws.into_iter().collect();
-    parts.join("~")
+/// Five bodies for `/api/verify`, each answering a fresh request of
+/// `app`'s: valid, the issuer's signature broken, valid, the KB-JWT's
+/// signature broken, valid.
+async fn mixed_bodies(f: &Fixture, app: &axum::Router) -> Vec<String> {
+    let mut bodies = Vec::new();
+    for i in 0..5 {
+        let r = new_request(app).await;
+        let nonce = r["nonce"].as_str().unwrap();
+        let text = f.present(0, r["aud"].as_str().unwrap(), nonce);
+        let kb = text.split('~').count() - 1;
+        let text = match i {
+            1 => broken_signature(&text, 0),
+            3 => broken_signature(&text, kb),
+            _ => text,
+        };
+        bodies.push(serde_json::json!({ "input": text, "nonce": nonce }).to_string());
+    }
+    bodies
 }
 
 /// Posts every body to `/api/verify` at once.
@@ -401,19 +409,7 @@ async fn a_batch_mixing_tampered_presentations_with_valid_ones_gives_each_its_ow
     let app = service::app(state.clone());
     let batches = || state.checker().batcher().unwrap().stats();
 
-    let mut bodies = Vec::new();
-    for i in 0..5 {
-        let r = new_request(&app).await;
-        let nonce = r["nonce"].as_str().unwrap();
-        let text = f.present(0, r["aud"].as_str().unwrap(), nonce);
-        let kb = text.split('~').count() - 1;
-        let text = match i {
-            1 => broken_signature(&text, 0),
-            3 => broken_signature(&text, kb),
-            _ => text,
-        };
-        bodies.push(serde_json::json!({ "input": text, "nonce": nonce }).to_string());
-    }
+    let bodies = mixed_bodies(&f, &app).await;
     let results = verify_all(&app, &bodies).await;
     // One batch of five, which did not hold: each was then checked alone.
     assert_eq!(
@@ -486,19 +482,7 @@ async fn through_the_pool_each_request_gets_its_own_verdict_and_a_full_queue_ans
     )
     .unwrap();
     let app = service::app(state.clone());
-    let mut bodies = Vec::new();
-    for i in 0..5 {
-        let r = new_request(&app).await;
-        let nonce = r["nonce"].as_str().unwrap();
-        let text = f.present(0, r["aud"].as_str().unwrap(), nonce);
-        let kb = text.split('~').count() - 1;
-        let text = match i {
-            1 => broken_signature(&text, 0),
-            3 => broken_signature(&text, kb),
-            _ => text,
-        };
-        bodies.push(serde_json::json!({ "input": text, "nonce": nonce }).to_string());
-    }
+    let bodies = mixed_bodies(&f, &app).await;
     for (i, (status, c)) in verify_all(&app, &bodies).await.iter().enumerate() {
         assert_eq!(*status, StatusCode::OK, "{i}: {c}");
         let reason = c["reason"].as_str().unwrap_or_default();
