@@ -667,20 +667,8 @@ fn serial_run(chain: &Chain, dir: &Path, rt: &tokio::runtime::Runtime, ks: &[usi
         nonce: None,
         claims: Vec::new(),
     };
-    let presented: Vec<Presented> = (0..64)
-        .map(|i| {
-            let text = envelope::encode(&chain.present(i, &format!("library-{i:03}"))).unwrap();
-            rt.block_on(Input::from_text(&text).unwrap().resolve())
-                .unwrap()
-        })
-        .collect();
-    let jwt = chain.credentials[0].jwt();
-    let (message, signature) = (
-        jwt.signing_input().to_vec(),
-        ed25519_dalek::Signature::from_slice(jwt.signature()).unwrap(),
-    );
-    let iss = chain.credentials[0].payload()["iss"].as_str().unwrap();
-    let key = *DidKey::parse(iss).unwrap().verifying_key();
+    let presented = library_presentations(chain, rt);
+    let (key, message, signature) = raw_input(chain);
     println!("| presentations per batch | slices | × limit, median | quartiles |");
     println!("| ---: | ---: | ---: | ---: |");
     let mut next = 0;
@@ -820,6 +808,37 @@ fn many_rate(
         })
 }
 
+/// The library figures' presentations: 64 distinct ones (each its own
+/// holder and KB-JWT nonce), as `VCH1:` envelopes, resolved.
+fn library_presentations(chain: &Chain, rt: &tokio::runtime::Runtime) -> Vec<Presented> {
+    (0..64)
+        .map(|i| {
+            let text = envelope::encode(&chain.present(i, &format!("library-{i:03}"))).unwrap();
+            rt.block_on(Input::from_text(&text).unwrap().resolve())
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Raw's input: the issuer JWT of holder 0's credential (its signing input
+/// is what a presentation's issuer signature covers), its key and
+/// signature, checked once.
+fn raw_input(
+    chain: &Chain,
+) -> (
+    ed25519_dalek::VerifyingKey,
+    Vec<u8>,
+    ed25519_dalek::Signature,
+) {
+    let jwt = chain.credentials[0].jwt();
+    let message = jwt.signing_input().to_vec();
+    let signature = ed25519_dalek::Signature::from_slice(jwt.signature()).unwrap();
+    let iss = chain.credentials[0].payload()["iss"].as_str().unwrap();
+    let key = *DidKey::parse(iss).unwrap().verifying_key();
+    key.verify_strict(&message, &signature).unwrap();
+    (key, message, signature)
+}
+
 /// Medians of the library figures, per thread count.
 struct LibraryRow {
     threads: usize,
@@ -856,23 +875,8 @@ fn library_table(
     rt.block_on(v.sync(None)).unwrap();
     let view = v.view().unwrap();
     let (checker, _replica) = v.into_parts();
-    let presented: Vec<Presented> = (0..64)
-        .map(|i| {
-            let text = envelope::encode(&chain.present(i, &format!("library-{i:03}"))).unwrap();
-            rt.block_on(Input::from_text(&text).unwrap().resolve())
-                .unwrap()
-        })
-        .collect();
-    // Raw: the issuer JWT of holder 0's credential (its signing input is
-    // what a presentation's issuer signature covers).
-    let jwt = chain.credentials[0].jwt();
-    let (message, signature) = (
-        jwt.signing_input().to_vec(),
-        ed25519_dalek::Signature::from_slice(jwt.signature()).unwrap(),
-    );
-    let iss = chain.credentials[0].payload()["iss"].as_str().unwrap();
-    let key = *DidKey::parse(iss).unwrap().verifying_key();
-    key.verify_strict(&message, &signature).unwrap();
+    let presented = library_presentations(chain, rt);
+    let (key, message, signature) = raw_input(chain);
 
     let threads: Vec<usize> = std::env::var("VOUCH_HTTP_LOAD_LIBRARY_THREADS")
         .unwrap_or_else(|_| "1,2,4".into())
@@ -1027,13 +1031,7 @@ fn callgrind_run(chain: &Chain, dir: &Path, rt: &tokio::runtime::Runtime, spec: 
             adaptive: false,
         }),
     });
-    let presented: Vec<Presented> = (0..64)
-        .map(|i| {
-            let text = envelope::encode(&chain.present(i, &format!("library-{i:03}"))).unwrap();
-            rt.block_on(Input::from_text(&text).unwrap().resolve())
-                .unwrap()
-        })
-        .collect();
+    let presented = library_presentations(chain, rt);
     // The view's cosignature check is made once per view: made here,
     // outside the count, as a running service makes it at its first check.
     checker
@@ -1045,11 +1043,8 @@ fn callgrind_run(chain: &Chain, dir: &Path, rt: &tokio::runtime::Runtime, spec: 
             s.spawn(move || measured_checks(checker, view, presented, t, n));
         }
     });
-    let jwt = chain.credentials[0].jwt();
-    let signature = ed25519_dalek::Signature::from_slice(jwt.signature()).unwrap();
-    let iss = chain.credentials[0].payload()["iss"].as_str().unwrap();
-    let key = *DidKey::parse(iss).unwrap().verifying_key();
-    measured_raw(&key, jwt.signing_input(), &signature, n);
+    let (key, message, signature) = raw_input(chain);
+    measured_raw(&key, &message, &signature, n);
     // What each check cost before the cosignature check was made once per
     // view: the block's signed note checked under the trust policy.
     let trust = checker
