@@ -15,7 +15,10 @@
 //! next one). Bodies are capped at [`MAX_BODY`], each request at
 //! [`REQUEST_TIMEOUT`]. Verifications read a snapshot of the replica's view
 //! ([`AppState::publish`]), swapped in by [`sync_loop`] after each sync, so
-//! they never wait for a sync.
+//! they never wait for a sync. They are checked by a [`CheckPool`]
+//! ([`AppState::pooled`], what `vouch-verifier serve` does by default),
+//! which answers `503 busy` when its queue is full, before the input is
+//! read; or each on a blocking thread ([`AppState::new`]).
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
