@@ -41,6 +41,10 @@ pub enum NonceError {
     /// Storage failed.
     #[error("nonce storage: {0}")]
     Storage(#[from] sled::Error),
+    /// Redemptions made together could not be saved (each of them is
+    /// answered with this error; none is to be taken as accepted).
+    #[error("nonce storage: the redemptions could not be saved: {0}")]
+    Unsaved(#[source] std::sync::Arc<sled::Error>),
 }
 
 /// What the book says about a nonce a presentation answers.
@@ -158,20 +162,46 @@ impl NonceBook {
     /// # Errors
     /// Storage.
     pub fn redeem(&self, nonce: &str, now: i64) -> Result<NonceState, NonceError> {
+        let (state, wrote) = self.redeem_unsaved(nonce, now)?;
+        if wrote {
+            self.save()?;
+        }
+        Ok(state)
+    }
+
+    /// As [`NonceBook::redeem`], without saving: also whether it wrote
+    /// (then [`NonceBook::save`] must succeed before anyone is told the
+    /// nonce was accepted).
+    pub(crate) fn redeem_unsaved(
+        &self,
+        nonce: &str,
+        now: i64,
+    ) -> Result<(NonceState, bool), NonceError> {
         let Some(value) = self.open.remove(nonce.as_bytes())? else {
-            return self.state(nonce, now);
+            return Ok((self.state(nonce, now)?, false));
         };
         self.open_len.fetch_sub(1, Ordering::Relaxed);
         let Some(request) = read(&value) else {
-            return Ok(NonceState::Unknown);
+            return Ok((NonceState::Unknown, true));
         };
         self.used.insert(nonce.as_bytes(), value)?;
+        Ok((
+            if request.is_expired(now) {
+                NonceState::Expired(request)
+            } else {
+                NonceState::Open(request)
+            },
+            true,
+        ))
+    }
+
+    /// Writes what was redeemed to disk.
+    ///
+    /// # Errors
+    /// Storage.
+    pub(crate) fn save(&self) -> Result<(), NonceError> {
         self.db.flush()?;
-        Ok(if request.is_expired(now) {
-            NonceState::Expired(request)
-        } else {
-            NonceState::Open(request)
-        })
+        Ok(())
     }
 
     /// Requests open now (expired ones included until swept).

@@ -566,7 +566,11 @@ impl Checker {
             )?,
             (None, None) => verify(presented.presentation(), &staged.request, view, policy, now)?,
         };
-        self.conclude(staged, verification, now)
+        let (checked, wrote) = self.conclude(staged, verification, now)?;
+        if wrote {
+            self.nonces.save()?;
+        }
+        Ok(checked)
     }
 
     /// Checks each of `items` (a view, a presentation and what is asked of
@@ -580,7 +584,10 @@ impl Checker {
     ///
     /// The nonces are redeemed in `items`' order: of two items answering
     /// the same open request, the first that passes redeems it, and the
-    /// other's nonce check fails as a replay.
+    /// other's nonce check fails as a replay. The redemptions are saved
+    /// together, once, before this returns; when that fails, each item
+    /// that redeemed one is answered with the error
+    /// ([`NonceError::Unsaved`]).
     pub fn check_many(
         &self,
         items: &[(&ChainView, &Presented, &Ask)],
@@ -607,16 +614,36 @@ impl Checker {
             .into_iter()
             .map(|p| p.map(|p| Ok(p?.finish()?)))
             .collect();
-        staged
+        let mut wrote = Vec::new();
+        let mut results: Vec<Result<Checked, VerifierError>> = staged
             .into_iter()
             .zip(finished)
-            .map(|(staged, finished)| match (staged, finished) {
-                (Ok(staged), Some(Ok(verification))) => self.conclude(staged, verification, now),
+            .enumerate()
+            .map(|(i, (staged, finished))| match (staged, finished) {
+                (Ok(staged), Some(Ok(verification))) => {
+                    let (checked, w) = self.conclude(staged, verification, now)?;
+                    if w {
+                        wrote.push(i);
+                    }
+                    Ok(checked)
+                }
                 (Err(e), _) | (_, Some(Err(e))) => Err(e),
                 // Only a staging error leaves nothing prepared.
                 (Ok(_), None) => unreachable!("a staged item is always prepared"),
             })
-            .collect()
+            .collect();
+        if !wrote.is_empty() {
+            if let Err(e) = self.nonces.save() {
+                let e = std::sync::Arc::new(match e {
+                    NonceError::Storage(e) => e,
+                    other => sled::Error::Io(std::io::Error::other(other.to_string())),
+                });
+                for i in wrote {
+                    results[i] = Err(NonceError::Unsaved(std::sync::Arc::clone(&e)).into());
+                }
+            }
+        }
+        results
     }
 
     /// The first part of a check: the presentation read, the nonce it
@@ -667,18 +694,21 @@ impl Checker {
 
     /// The last part of a check: the nonce redeemed when the presentation
     /// answers it, or the nonce check failed when it cannot be.
+    /// Also whether a nonce was redeemed, which the caller saves
+    /// ([`NonceBook::save`]) before anyone sees the answer.
     fn conclude(
         &self,
         staged: Staged<'_>,
         mut verification: Verification,
         now: i64,
-    ) -> Result<Checked, VerifierError> {
+    ) -> Result<(Checked, bool), VerifierError> {
         let Staged {
             presented,
             nonce,
             state,
             ..
         } = staged;
+        let mut wrote = false;
         if let Some(nonce) = &nonce {
             let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)
                 && verification.check(CheckName::HolderBinding) == Some(&Outcome::Pass);
@@ -686,22 +716,26 @@ impl Checker {
                 Some(NonceState::Unknown) | None => Some(format!(
                     "nonce {nonce} was not issued by this verifier (or expired long ago)"
                 )),
-                Some(_) if answered => match self.nonces.redeem(nonce, now)? {
-                    NonceState::Open(_) => None,
-                    NonceState::Used(_) => Some(
-                        "replayed: this request was already answered by a presentation, \
-                         and each request is accepted once"
-                            .to_owned(),
-                    ),
-                    NonceState::Expired(r) => Some(format!(
-                        "the request expired {} s ago (at {})",
-                        now - r.expires(),
-                        r.expires()
-                    )),
-                    NonceState::Unknown => Some(format!(
-                        "nonce {nonce} was not issued by this verifier (or expired long ago)"
-                    )),
-                },
+                Some(_) if answered => {
+                    let (redeemed, w) = self.nonces.redeem_unsaved(nonce, now)?;
+                    wrote = w;
+                    match redeemed {
+                        NonceState::Open(_) => None,
+                        NonceState::Used(_) => Some(
+                            "replayed: this request was already answered by a presentation, \
+                             and each request is accepted once"
+                                .to_owned(),
+                        ),
+                        NonceState::Expired(r) => Some(format!(
+                            "the request expired {} s ago (at {})",
+                            now - r.expires(),
+                            r.expires()
+                        )),
+                        NonceState::Unknown => Some(format!(
+                            "nonce {nonce} was not issued by this verifier (or expired long ago)"
+                        )),
+                    }
+                }
                 // The presentation does not answer this nonce: the nonce
                 // check already says so, and the nonce stays open.
                 Some(_) => None,
@@ -710,7 +744,7 @@ impl Checker {
                 set(&mut verification, CheckName::Nonce, Outcome::Fail(why));
             }
         }
-        Ok(Checked::new(verification, presented.source))
+        Ok((Checked::new(verification, presented.source), wrote))
     }
 
     /// With no nonce asked for: the nonce the presentation carries
