@@ -41,8 +41,10 @@ pub enum NonceError {
     /// Storage failed.
     #[error("nonce storage: {0}")]
     Storage(#[from] sled::Error),
-    /// Redemptions made together could not be saved (each of them is
-    /// answered with this error; none is to be taken as accepted).
+    /// A redemption could not be saved: the presentation is not accepted
+    /// (each accepted in a batch whose redemptions were saved together is
+    /// answered with this error). The nonce stays used in memory: sent
+    /// again, the presentation reads as a replay.
     #[error("nonce storage: the redemptions could not be saved: {0}")]
     Unsaved(#[source] std::sync::Arc<sled::Error>),
 }
@@ -199,9 +201,8 @@ impl NonceBook {
     ///
     /// # Errors
     /// Storage.
-    pub(crate) fn save(&self) -> Result<(), NonceError> {
-        self.db.flush()?;
-        Ok(())
+    pub(crate) fn save(&self) -> Result<(), sled::Error> {
+        self.db.flush().map(|_| ())
     }
 
     /// Requests open now (expired ones included until swept).

@@ -566,9 +566,15 @@ impl Checker {
             )?,
             (None, None) => verify(presented.presentation(), &staged.request, view, policy, now)?,
         };
-        let (checked, wrote) = self.conclude(staged, verification, now)?;
-        if wrote {
-            self.nonces.save()?;
+        let (checked, redeemed) = self.conclude(staged, verification, now)?;
+        if redeemed != Redeemed::Nothing {
+            if let Err(e) = self.nonces.save() {
+                // A refusal stands; an acceptance that is not on disk is
+                // not one.
+                if redeemed == Redeemed::Accepted {
+                    return Err(NonceError::Unsaved(std::sync::Arc::new(e)).into());
+                }
+            }
         }
         Ok(checked)
     }
@@ -586,8 +592,8 @@ impl Checker {
     /// the same open request, the first that passes redeems it, and the
     /// other's nonce check fails as a replay. The redemptions are saved
     /// together, once, before this returns; when that fails, each item
-    /// that redeemed one is answered with the error
-    /// ([`NonceError::Unsaved`]).
+    /// accepted is answered with the error ([`NonceError::Unsaved`], as
+    /// [`Checker::check`] answers then), and the refusals stand.
     pub fn check_many(
         &self,
         items: &[(&ChainView, &Presented, &Ask)],
@@ -614,16 +620,18 @@ impl Checker {
             .into_iter()
             .map(|p| p.map(|p| Ok(p?.finish()?)))
             .collect();
-        let mut wrote = Vec::new();
+        let mut accepted = Vec::new();
+        let mut wrote = false;
         let mut results: Vec<Result<Checked, VerifierError>> = staged
             .into_iter()
             .zip(finished)
             .enumerate()
             .map(|(i, (staged, finished))| match (staged, finished) {
                 (Ok(staged), Some(Ok(verification))) => {
-                    let (checked, w) = self.conclude(staged, verification, now)?;
-                    if w {
-                        wrote.push(i);
+                    let (checked, redeemed) = self.conclude(staged, verification, now)?;
+                    wrote |= redeemed != Redeemed::Nothing;
+                    if redeemed == Redeemed::Accepted {
+                        accepted.push(i);
                     }
                     Ok(checked)
                 }
@@ -632,13 +640,10 @@ impl Checker {
                 (Ok(_), None) => unreachable!("a staged item is always prepared"),
             })
             .collect();
-        if !wrote.is_empty() {
+        if wrote {
             if let Err(e) = self.nonces.save() {
-                let e = std::sync::Arc::new(match e {
-                    NonceError::Storage(e) => e,
-                    other => sled::Error::Io(std::io::Error::other(other.to_string())),
-                });
-                for i in wrote {
+                let e = std::sync::Arc::new(e);
+                for i in accepted {
                     results[i] = Err(NonceError::Unsaved(std::sync::Arc::clone(&e)).into());
                 }
             }
@@ -694,21 +699,21 @@ impl Checker {
 
     /// The last part of a check: the nonce redeemed when the presentation
     /// answers it, or the nonce check failed when it cannot be.
-    /// Also whether a nonce was redeemed, which the caller saves
+    /// Also what it redeemed, which the caller saves
     /// ([`NonceBook::save`]) before anyone sees the answer.
     fn conclude(
         &self,
         staged: Staged<'_>,
         mut verification: Verification,
         now: i64,
-    ) -> Result<(Checked, bool), VerifierError> {
+    ) -> Result<(Checked, Redeemed), VerifierError> {
         let Staged {
             presented,
             nonce,
             state,
             ..
         } = staged;
-        let mut wrote = false;
+        let mut redeemed = Redeemed::Nothing;
         if let Some(nonce) = &nonce {
             let answered = verification.check(CheckName::Nonce) == Some(&Outcome::Pass)
                 && verification.check(CheckName::HolderBinding) == Some(&Outcome::Pass);
@@ -717,10 +722,15 @@ impl Checker {
                     "nonce {nonce} was not issued by this verifier (or expired long ago)"
                 )),
                 Some(_) if answered => {
-                    let (redeemed, w) = self.nonces.redeem_unsaved(nonce, now)?;
-                    wrote = w;
-                    match redeemed {
-                        NonceState::Open(_) => None,
+                    let (state, wrote) = self.nonces.redeem_unsaved(nonce, now)?;
+                    if wrote {
+                        redeemed = Redeemed::Rejected;
+                    }
+                    match state {
+                        NonceState::Open(_) => {
+                            redeemed = Redeemed::Accepted;
+                            None
+                        }
                         NonceState::Used(_) => Some(
                             "replayed: this request was already answered by a presentation, \
                              and each request is accepted once"
@@ -744,7 +754,7 @@ impl Checker {
                 set(&mut verification, CheckName::Nonce, Outcome::Fail(why));
             }
         }
-        Ok((Checked::new(verification, presented.source), wrote))
+        Ok((Checked::new(verification, presented.source), redeemed))
     }
 
     /// With no nonce asked for: the nonce the presentation carries
@@ -766,6 +776,18 @@ impl Checker {
         }
         Ok((Some(nonce), Some(state)))
     }
+}
+
+/// What a check did to the nonce book, to be saved before the answer is
+/// given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Redeemed {
+    /// Nothing.
+    Nothing,
+    /// Moved a nonce to used, and refused the presentation (expired).
+    Rejected,
+    /// Moved a nonce to used, and accepted the presentation's answer.
+    Accepted,
 }
 
 /// A presentation read, with the nonce it answers and the request it is
