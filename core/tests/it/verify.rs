@@ -1511,15 +1511,22 @@ fn presentations_checked_as_one_batch_get_the_verdicts_each_gets_alone() {
     failure(&alone[3], CheckName::HolderBinding);
     failure(&alone[4], CheckName::Accreditation);
 
+    // `texts[i]` for each `i` of `indexes`, prepared, and their signatures.
+    let prepare_batch = |indexes: &[usize]| -> (Vec<Prepared<'_>>, Vec<Signatures>) {
+        let prepared: Vec<Prepared<'_>> = indexes
+            .iter()
+            .map(|&i| prepare(&texts[i], &request, &view, &policy, NOW).unwrap())
+            .collect();
+        let sets = prepared
+            .iter()
+            .map(|p| p.signatures().unwrap().clone())
+            .collect();
+        (prepared, sets)
+    };
+
     // All in one batch: it does not hold, and each is then checked alone.
-    let prepared: Vec<Prepared<'_>> = texts
-        .iter()
-        .map(|t| prepare(t, &request, &view, &policy, NOW).unwrap())
-        .collect();
-    let sets: Vec<Signatures> = prepared
-        .iter()
-        .map(|p| p.signatures().unwrap().clone())
-        .collect();
+    let all: Vec<usize> = (0..texts.len()).collect();
+    let (prepared, sets) = prepare_batch(&all);
     assert!(!check_batch(&sets));
     assert!(sets.iter().all(|s| !s.verified()));
     for (i, p) in prepared.into_iter().enumerate() {
@@ -1530,14 +1537,7 @@ fn presentations_checked_as_one_batch_get_the_verdicts_each_gets_alone() {
     // to it: the other seven are marked (by the halves that held), the bad
     // one is not, and each finishes as verify says.
     let eight = [0, 1, 5, 4, 0, 2, 1, 5];
-    let prepared: Vec<Prepared<'_>> = eight
-        .iter()
-        .map(|&i| prepare(&texts[i], &request, &view, &policy, NOW).unwrap())
-        .collect();
-    let sets: Vec<Signatures> = prepared
-        .iter()
-        .map(|p| p.signatures().unwrap().clone())
-        .collect();
+    let (prepared, sets) = prepare_batch(&eight);
     assert!(!check_batch(&sets));
     let marked: Vec<bool> = sets.iter().map(Signatures::verified).collect();
     assert_eq!(
@@ -1552,14 +1552,7 @@ fn presentations_checked_as_one_batch_get_the_verdicts_each_gets_alone() {
     // The good ones (and the one by an unknown key, whose signatures
     // hold) in one batch: it holds, and marks each.
     let good_ones = [0, 1, 4, 5];
-    let prepared: Vec<Prepared<'_>> = good_ones
-        .iter()
-        .map(|&i| prepare(&texts[i], &request, &view, &policy, NOW).unwrap())
-        .collect();
-    let sets: Vec<Signatures> = prepared
-        .iter()
-        .map(|p| p.signatures().unwrap().clone())
-        .collect();
+    let (prepared, sets) = prepare_batch(&good_ones);
     assert!(check_batch(&sets));
     assert!(sets.iter().all(Signatures::verified));
     for (p, &i) in prepared.into_iter().zip(&good_ones) {
