@@ -109,7 +109,7 @@ impl Signatures {
     /// the check an undeferred verification makes first (same terms, same
     /// weights), so its answer is that verification's.
     pub(crate) fn holds_alone(&self) -> bool {
-        batch_holds(&self.0.terms.iter().collect::<Vec<_>>())
+        sets_hold(std::slice::from_ref(self))
     }
 }
 
