@@ -266,3 +266,11 @@ pub fn broken_signature(text: &str, part: usize) -> String {
     parts[part] = jws.into_iter().collect();
     parts.join("~")
 }
+
+/// What a verifier asks of a presentation answering `request`: its nonce.
+pub fn ask(request: &vouch_core::presentation_request::PresentationRequest) -> vouch_verifier::Ask {
+    vouch_verifier::Ask {
+        aud: None,
+        nonce: Some(request.nonce().to_owned()),
+    }
+}

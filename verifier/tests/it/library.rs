@@ -10,14 +10,7 @@ use vouch_verifier::qr::QrError;
 use vouch_verifier::relay::{self, RelayError};
 use vouch_verifier::{Ask, Headline, Input, InputError, Verifier, VerifierError};
 
-use crate::common::{serve, upload, Fixture, AUD};
-
-fn ask(request: &PresentationRequest) -> Ask {
-    Ask {
-        aud: None,
-        nonce: Some(request.nonce().to_owned()),
-    }
-}
+use crate::common::{ask, serve, upload, Fixture, AUD};
 
 /// A fresh request from `v`, as the wallet reads it (through its text).
 fn request(v: &Verifier) -> PresentationRequest {

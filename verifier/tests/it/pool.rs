@@ -10,17 +10,10 @@ use vouch_verifier::{
     VerifierError,
 };
 
-use crate::common::{broken_signature, Fixture};
+use crate::common::{ask, broken_signature, Fixture};
 
 fn request(v: &Verifier) -> PresentationRequest {
     v.request(Vec::new(), vouch_verifier::now()).unwrap()
-}
-
-fn ask(r: &PresentationRequest) -> Ask {
-    Ask {
-        aud: None,
-        nonce: Some(r.nonce().to_owned()),
-    }
 }
 
 async fn presented(text: &str) -> Presented {
